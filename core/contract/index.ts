@@ -1,0 +1,180 @@
+/**
+ * The one typed contract between the UI and the lab (Electron IPC and `iommu-lab serve`'s WebSocket).
+ *
+ * Two operations only, after VS Code's IPC: `call(method, params) → result` and `listen(event)`.
+ * Every method's params are described by a TypeBox schema (validated at the boundary by main with
+ * `validateParams`, problems reported with their field path) and its result by a TypeScript type.
+ * main/ implements `LabApi`; preload/ exposes exactly these methods; the renderer calls them.
+ *
+ * 64-bit values cross the boundary as "0x…" lowercase hex strings (JSON has no u64).
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
+/** A problem with a location: file:line:column (1-based) and a message. */
+export interface Diagnostic {
+  file: string;
+  line: number;
+  column: number;
+  endLine: number;
+  endColumn: number;
+  severity: 'error' | 'warning';
+  message: string;
+  /** Dotted path in the scenario document, e.g. "steps.3.map.virt-start", when known. */
+  path?: string;
+}
+
+/** Lifecycle of a run (stored in `runs.status`). */
+export type RunStatus = 'running' | 'done' | 'failed' | 'cancelled';
+
+/** Run metrics (core/events/metrics.ts computes them). u64 byte counts are decimal strings. */
+export interface RunMetrics {
+  events: number;
+  /** Events per kind name. */
+  byKind: Record<string, number>;
+  /** Requests per request type name (ATTACH, …, UNKNOWN) then per status name (OK, …, UNWRITTEN). */
+  requests: Record<string, Record<string, number>>;
+  /** Faults per reason name (UNKNOWN, DOMAIN, MAPPING). */
+  faultsByReason: Record<string, number>;
+  translations: number;
+  liveMappings: number;
+  peakMappings: number;
+  /** Bytes covered by live mappings, decimal string (may exceed 2^53). */
+  liveBytes: string;
+  peakBytes: string;
+  expectations: { held: number; failed: number };
+}
+
+/** What one step did, as the CLI's --json and the run view show it. */
+export interface StepResult {
+  index: number;
+  op: string;
+  /** 1-based line of the step in the scenario. */
+  line: number;
+  /** Status name (OK, INVAL, …, UNWRITTEN) for requests; undefined for steps without one. */
+  status?: string;
+  /** Op-specific outcome: { regions } for probe, { translated } / { fault } / { bypass } for dma, { config } for read-config. */
+  outcome?: unknown;
+  /** true/false when the step had `expect`; undefined when not. */
+  expectation?: boolean;
+  message?: string;
+}
+
+export interface RunSummary {
+  id: number;
+  name: string;
+  file: string;
+  status: RunStatus;
+  startedAt: string;
+  finishedAt: string | null;
+  steps: number;
+  events: number;
+  failedExpectations: number;
+  error: string | null;
+}
+
+export interface RunDetail extends RunSummary {
+  scenarioText: string;
+  metrics: RunMetrics | null;
+  stepResults: StepResult[];
+}
+
+/** One stored event as the UI sees it: catalog fields decoded, u64 as hex strings. */
+export interface EventRow {
+  seq: number;
+  step: number;
+  kind: string;
+  /** Field name → value (numbers, "0x…" strings for u64, JSON values). */
+  fields: Record<string, unknown>;
+  /** One-line human text (core/events/format.ts). */
+  text: string;
+  /** True for faults and failed expectations. */
+  problem: boolean;
+}
+
+const U32 = Type.Integer({ minimum: 0, maximum: 0xffffffff });
+
+/** Parameter schemas, one per method. */
+export const PARAMS = {
+  listExamples: Type.Object({}),
+  readExample: Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) }),
+  startRun: Type.Object({
+    text: Type.String({ maxLength: 16 * 1024 * 1024 }),
+    file: Type.String({ minLength: 1, maxLength: 4096 }),
+  }),
+  cancelRun: Type.Object({ runId: Type.Integer({ minimum: 1 }) }),
+  listRuns: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })) }),
+  getRun: Type.Object({ runId: Type.Integer({ minimum: 1 }) }),
+  queryEvents: Type.Object({
+    runId: Type.Integer({ minimum: 1 }),
+    offset: Type.Integer({ minimum: 0 }),
+    limit: Type.Integer({ minimum: 1, maximum: 5000 }),
+    kinds: Type.Optional(Type.Array(Type.String(), { maxItems: 64 })),
+    domain: Type.Optional(U32),
+    endpoint: Type.Optional(U32),
+    problemsOnly: Type.Optional(Type.Boolean()),
+  }),
+  openFile: Type.Object({}),
+  saveFile: Type.Object({ path: Type.Union([Type.String({ maxLength: 4096 }), Type.Null()]), text: Type.String() }),
+} satisfies Record<string, TSchema>;
+
+export type Method = keyof typeof PARAMS;
+export type Params<M extends Method> = Static<(typeof PARAMS)[M]>;
+
+/** Result type of each method. */
+export interface Results {
+  listExamples: { name: string; title: string }[];
+  readExample: { name: string; text: string };
+  /** Either the run started, or the scenario was invalid (nothing stored). */
+  startRun: { runId: number; diagnostics: [] } | { runId: null; diagnostics: Diagnostic[] };
+  cancelRun: { cancelled: boolean };
+  listRuns: RunSummary[];
+  getRun: RunDetail | null;
+  queryEvents: { total: number; rows: EventRow[] };
+  /** Desktop only (native dialog); serve answers null and the browser uses its own file picker. */
+  openFile: { path: string; text: string } | null;
+  saveFile: { path: string } | null;
+}
+
+/** Events pushed to listeners. */
+export interface Notifications {
+  runProgress: { runId: number; step: number; steps: number; events: number };
+  runFinished: { runId: number; status: RunStatus; error: string | null };
+}
+export type NotificationName = keyof Notifications;
+
+/** The API main implements and the renderer consumes (over any transport). */
+export interface LabApi {
+  call<M extends Method>(method: M, params: Params<M>): Promise<Results[M]>;
+  listen<N extends NotificationName>(name: N, handler: (payload: Notifications[N]) => void): () => void;
+}
+
+/** Error thrown at the boundary for a malformed call; `path` is the field path, e.g. "/runId". */
+export class ContractError extends Error {
+  constructor(
+    message: string,
+    readonly path: string,
+  ) {
+    super(message);
+    this.name = 'ContractError';
+  }
+}
+
+export const METHODS = Object.keys(PARAMS) as Method[];
+
+/**
+ * Validates a call at the boundary. Returns the typed params or throws ContractError naming the
+ * first offending field path ("/limit: Expected integer").
+ */
+export function validateParams<M extends Method>(method: unknown, params: unknown): { method: M; params: Params<M> } {
+  if (typeof method !== 'string' || !Object.hasOwn(PARAMS, method)) {
+    throw new ContractError(`unknown method ${JSON.stringify(method)}`, '');
+  }
+  const schema = PARAMS[method as M];
+  if (!Value.Check(schema, params)) {
+    const first = Value.Errors(schema, params).First();
+    const path = first?.path || '/';
+    throw new ContractError(`${method}: invalid params at ${path}: ${first?.message ?? 'invalid'}`, path);
+  }
+  return { method: method as M, params: params as Params<M> };
+}

@@ -1,0 +1,228 @@
+/**
+ * The event catalog: every event kind the lab can emit, declared once.
+ *
+ * The catalog drives the SQLite schema (each field names the column it is stored in), the
+ * reducer that computes run metrics, the formatting in the UI and CLI, and the exporters.
+ * An event kind that is not declared here cannot be emitted (`LabEvent` is derived from it).
+ *
+ * Storage columns (see main/store): every event row has `run_id, seq, step, kind` plus the
+ * optional typed columns below. 64-bit values (`u64`) are stored in the INTEGER columns `a`, `b`,
+ * `c` as the two's-complement signed reinterpretation (BigInt.asIntN(64, v)) and read back with
+ * BigInt.asUintN(64, v), so 0xffffffffffffffff round-trips exactly. `data` holds a JSON text for
+ * structured payloads (u64 inside it are "0x…" hex strings).
+ *
+ * Sources for the vocabulary: QEMU `hw/virtio/trace-events` (virtio_iommu_* trace points) and the
+ * virtio spec §5.13 (device-types/iommu): see ../../../shared/reference/virtio-iommu.md §5.
+ */
+
+/** Storage column of a field. */
+export type Column = 'status' | 'domain' | 'endpoint' | 'a' | 'b' | 'c' | 'flags' | 'aux' | 'data';
+
+/** Field value type: u8/u16/u32 are JS numbers, u64 is bigint, json is any JSON-able value. */
+export type FieldType = 'u8' | 'u32' | 'u64' | 'json';
+
+export interface FieldSpec {
+  readonly type: FieldType;
+  readonly column: Column;
+  /** When true the field may be absent (stored as NULL). */
+  readonly optional?: boolean;
+  readonly doc: string;
+}
+
+export interface KindSpec {
+  /** Numeric kind code stored in SQLite (`events.kind`). Stable: never renumber. */
+  readonly code: number;
+  readonly doc: string;
+  readonly fields: Readonly<Record<string, FieldSpec>>;
+}
+
+const f = (type: FieldType, column: Column, doc: string, optional = false): FieldSpec => ({ type, column, doc, optional });
+
+/**
+ * Every event kind. Field names are camelCase; docs name the spec/QEMU term.
+ * Status values are virtio-iommu status codes (core/virtio-iommu/constants.ts, spec §5.13.6.x).
+ */
+export const EVENT_CATALOG = {
+  features: {
+    code: 1,
+    doc: 'Feature negotiation: bits offered by the device and accepted by the driver (virtio spec §2.2, §5.13.3).',
+    fields: {
+      offered: f('u64', 'a', 'device feature bits offered'),
+      accepted: f('u64', 'b', 'feature bits accepted by the driver (negotiated)'),
+    },
+  },
+  request: {
+    code: 2,
+    doc: 'One request taken from the requestq and completed (QEMU virtio_iommu_handle_command).',
+    fields: {
+      reqType: f('u8', 'aux', 'head.type (1 ATTACH, 2 DETACH, 3 MAP, 4 UNMAP, 5 PROBE, other = unknown)'),
+      status: f('u8', 'status', 'tail.status written, absent when the device wrote nothing', true),
+      domain: f('u32', 'domain', 'request domain field', true),
+      endpoint: f('u32', 'endpoint', 'request endpoint field', true),
+      virtStart: f('u64', 'a', 'MAP/UNMAP virt_start', true),
+      virtEnd: f('u64', 'b', 'MAP/UNMAP virt_end (inclusive)', true),
+      physStart: f('u64', 'c', 'MAP phys_start', true),
+      reqFlags: f('u32', 'flags', 'ATTACH or MAP flags', true),
+      used: f('json', 'data', '{ used: bytes written by the device (used length) }'),
+    },
+  },
+  'endpoint-alloc': {
+    code: 3,
+    doc: 'Endpoint object created (QEMU trace virtio_iommu_get_endpoint).',
+    fields: { endpoint: f('u32', 'endpoint', 'endpoint ID (PCI requester ID, bus << 8 | devfn)') },
+  },
+  'endpoint-free': {
+    code: 4,
+    doc: 'Endpoint object released (QEMU trace virtio_iommu_put_endpoint).',
+    fields: { endpoint: f('u32', 'endpoint', 'endpoint ID') },
+  },
+  'domain-alloc': {
+    code: 5,
+    doc: 'Domain created by ATTACH (QEMU trace virtio_iommu_get_domain).',
+    fields: {
+      domain: f('u32', 'domain', 'domain ID'),
+      bypass: f('u8', 'flags', '1 when created with VIRTIO_IOMMU_ATTACH_F_BYPASS'),
+    },
+  },
+  'domain-free': {
+    code: 6,
+    doc: 'Domain destroyed when its last endpoint left, with its mappings (QEMU trace virtio_iommu_put_domain).',
+    fields: {
+      domain: f('u32', 'domain', 'domain ID'),
+      mappings: f('u32', 'aux', 'number of mappings destroyed with the domain'),
+    },
+  },
+  attach: {
+    code: 7,
+    doc: 'Endpoint attached to a domain (QEMU trace virtio_iommu_attach).',
+    fields: {
+      domain: f('u32', 'domain', 'domain ID'),
+      endpoint: f('u32', 'endpoint', 'endpoint ID'),
+    },
+  },
+  detach: {
+    code: 8,
+    doc: 'Endpoint detached from a domain, explicitly (DETACH) or implicitly (re-ATTACH, reset) (QEMU trace virtio_iommu_detach_endpoint_from_domain).',
+    fields: {
+      domain: f('u32', 'domain', 'domain ID'),
+      endpoint: f('u32', 'endpoint', 'endpoint ID'),
+      implicit: f('u8', 'aux', '1 for a detach done by ATTACH to another domain or by reset'),
+    },
+  },
+  map: {
+    code: 9,
+    doc: 'Mapping inserted into a domain (QEMU trace virtio_iommu_map).',
+    fields: {
+      domain: f('u32', 'domain', 'domain ID'),
+      virtStart: f('u64', 'a', 'first IOVA (bytes)'),
+      virtEnd: f('u64', 'b', 'last IOVA, inclusive (bytes)'),
+      physStart: f('u64', 'c', 'guest-physical address of virtStart'),
+      flags: f('u32', 'flags', 'VIRTIO_IOMMU_MAP_F_* (READ 1, WRITE 2, MMIO 4)'),
+    },
+  },
+  unmap: {
+    code: 10,
+    doc: 'One mapping removed from a domain by UNMAP or by domain destruction (QEMU trace virtio_iommu_unmap_done).',
+    fields: {
+      domain: f('u32', 'domain', 'domain ID'),
+      virtStart: f('u64', 'a', 'first IOVA of the removed mapping'),
+      virtEnd: f('u64', 'b', 'last IOVA of the removed mapping, inclusive'),
+      physStart: f('u64', 'c', 'guest-physical address the mapping pointed to'),
+      flags: f('u32', 'flags', 'map flags of the removed mapping'),
+    },
+  },
+  probe: {
+    code: 11,
+    doc: 'PROBE answered: reserved regions reported as RESV_MEM properties (spec §5.13.6.8; QEMU trace virtio_iommu_fill_resv_property).',
+    fields: {
+      endpoint: f('u32', 'endpoint', 'endpoint ID'),
+      status: f('u8', 'status', 'tail.status'),
+      regions: f('json', 'data', '[{ subtype: 0 RESERVED | 1 MSI, start: "0x…", end: "0x…" }] in property order'),
+    },
+  },
+  translate: {
+    code: 12,
+    doc: 'A DMA access translated (QEMU traces virtio_iommu_translate and virtio_iommu_translate_out).',
+    fields: {
+      endpoint: f('u32', 'endpoint', 'endpoint ID (requester ID)'),
+      domain: f('u32', 'domain', 'domain the endpoint is attached to', true),
+      iova: f('u64', 'a', 'input address (bytes)'),
+      phys: f('u64', 'b', 'output address (bytes)'),
+      size: f('u64', 'c', 'access size (bytes)'),
+      access: f('u8', 'flags', 'IOMMUAccessFlags: 1 read (RO), 2 write (WO)'),
+      path: f('u8', 'aux', '0 translated by a mapping, 1 bypass, 2 MSI reserved region (identity)'),
+    },
+  },
+  fault: {
+    code: 13,
+    doc: 'Fault reported on the eventq as struct virtio_iommu_fault (spec §5.13.6.9; QEMU trace virtio_iommu_report_fault).',
+    fields: {
+      reason: f('u8', 'aux', 'VIRTIO_IOMMU_FAULT_R_* (0 UNKNOWN, 1 DOMAIN, 2 MAPPING)'),
+      flags: f('u32', 'flags', 'VIRTIO_IOMMU_FAULT_F_* (READ 1, WRITE 2, ADDRESS 0x100)'),
+      endpoint: f('u32', 'endpoint', 'endpoint ID'),
+      address: f('u64', 'a', 'faulting address (valid when F_ADDRESS)'),
+    },
+  },
+  'config-read': {
+    code: 14,
+    doc: 'Driver read of the 40-byte config space (QEMU trace virtio_iommu_get_config).',
+    fields: {
+      config: f('json', 'data', '{ pageSizeMask, inputRange: [start, end], domainRange: [start, end], probeSize, bypass } with u64 as "0x…"'),
+    },
+  },
+  'config-write': {
+    code: 15,
+    doc: 'Driver write of config.bypass (QEMU trace virtio_iommu_set_config).',
+    fields: {
+      bypass: f('u8', 'aux', 'value written'),
+      accepted: f('u8', 'flags', '1 if the write took effect, 0 if the device flagged an error'),
+    },
+  },
+  'device-error': {
+    code: 16,
+    doc: 'The device entered the NEEDS_RESET state (QEMU virtio_error); requests are not processed until reset.',
+    fields: { message: f('json', 'data', '{ message: string } — QEMU\'s virtio_error text') },
+  },
+  reset: {
+    code: 17,
+    doc: 'Device reset (all endpoints detached; bypass kept) or system reset (bypass restored to boot-bypass) (QEMU traces virtio_iommu_device_reset_exit / virtio_iommu_system_reset).',
+    fields: { system: f('u8', 'aux', '0 device reset, 1 system reset') },
+  },
+  expectation: {
+    code: 18,
+    doc: 'A scenario step\'s `expect` was checked against its outcome.',
+    fields: {
+      held: f('u8', 'flags', '1 held, 0 failed'),
+      detail: f('json', 'data', '{ expected, actual, message }'),
+    },
+  },
+} as const satisfies Record<string, KindSpec>;
+
+/** Name of an event kind. */
+export type EventKind = keyof typeof EVENT_CATALOG;
+
+type FieldValue<F extends FieldSpec> = F['type'] extends 'u64' ? bigint : F['type'] extends 'json' ? unknown : number;
+type Fields<K extends EventKind> = (typeof EVENT_CATALOG)[K]['fields'];
+type RequiredKeys<K extends EventKind> = { [N in keyof Fields<K>]: Fields<K>[N] extends { optional: true } ? never : N }[keyof Fields<K>];
+type OptionalKeys<K extends EventKind> = Exclude<keyof Fields<K>, RequiredKeys<K>>;
+
+/** The payload of an event of kind K, without the envelope. */
+export type EventPayload<K extends EventKind> = { -readonly [N in RequiredKeys<K>]: FieldValue<Fields<K>[N]> } & {
+  -readonly [N in OptionalKeys<K>]?: FieldValue<Fields<K>[N]>;
+};
+
+/**
+ * One emitted event: `kind`, the scenario `step` index (0-based) that produced it, and the payload.
+ * `seq` (0-based position in the run's stream) is assigned by the run, in emission order.
+ */
+export type LabEvent = { [K in EventKind]: { kind: K; step: number } & EventPayload<K> }[EventKind];
+
+/** Kinds by numeric code (index = code). */
+export const KIND_BY_CODE: readonly (EventKind | undefined)[] = (() => {
+  const out: (EventKind | undefined)[] = [];
+  for (const [k, spec] of Object.entries(EVENT_CATALOG)) out[spec.code] = k as EventKind;
+  return out;
+})();
+
+/** All event kinds in code order. */
+export const EVENT_KINDS: readonly EventKind[] = KIND_BY_CODE.filter((k): k is EventKind => k !== undefined);

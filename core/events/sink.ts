@@ -1,0 +1,51 @@
+/**
+ * Where emitters put events. Devices and the runner never build an event unless `enabled` is true
+ * (STYLE.md: tracing checks "enabled" before building payloads).
+ */
+import type { EventKind, EventPayload, LabEvent } from './catalog.ts';
+
+/** An emitted event with its position in the run's stream. */
+export type SeqEvent = LabEvent & { seq: number };
+
+/** Receives events from the device models. */
+export interface EventSink {
+  /** False when nothing records events: emitters skip building payloads entirely. */
+  readonly enabled: boolean;
+  /** Emits one event of a catalog kind; the sink stamps `step` and `seq`. */
+  emit<K extends EventKind>(kind: K, payload: EventPayload<K>): void;
+}
+
+/**
+ * The run's event log: stamps the current `step` and a 0-based `seq`, keeps events until taken.
+ * `observer`, when given, sees every event as it is emitted (the metrics reducer).
+ */
+export class EventLog implements EventSink {
+  enabled = true;
+  /** Scenario step index stamped on the next events (set by the runner). */
+  step = 0;
+  private seq = 0;
+  private pending: SeqEvent[] = [];
+
+  constructor(private readonly observer?: (e: SeqEvent) => void) {}
+
+  emit<K extends EventKind>(kind: K, payload: EventPayload<K>): void {
+    const e = { kind, step: this.step, seq: this.seq++, ...payload } as unknown as SeqEvent;
+    if (this.observer) this.observer(e);
+    this.pending.push(e);
+  }
+
+  /** Number of events emitted so far. */
+  get count(): number {
+    return this.seq;
+  }
+
+  /** Returns and forgets the events emitted since the last call, in order. */
+  take(): SeqEvent[] {
+    const out = this.pending;
+    this.pending = [];
+    return out;
+  }
+}
+
+/** A sink that records nothing (benchmarks of the bare device). */
+export const NULL_SINK: EventSink = { enabled: false, emit() {} };
