@@ -1,0 +1,40 @@
+/**
+ * core/scenario — the scenario format: one TypeBox schema (schema.ts) that yields the validator
+ * with source positions (validate.ts, parse.ts), the TypeScript types, the JSON Schema for Monaco
+ * (json-schema.ts) and the README reference (reference.ts); and the resolved model the runner
+ * executes (model.ts).
+ */
+export { parseScenario, formatDiagnostic, type ParseResult } from './parse.ts';
+export { scenarioJsonSchema, toJsonSchema, type JsonSchema } from './json-schema.ts';
+export { scenarioReferenceMarkdown } from './reference.ts';
+export {
+  FEATURE_BITS,
+  HOST_BRIDGE_ENDPOINT,
+  parseHexBytes,
+  type Scenario,
+  type ScenarioDevice,
+  type ScenarioStep,
+  type StatusExpectation,
+  type ProbeExpectation,
+  type DmaExpectation,
+  type ConfigExpectation,
+  type WorkloadExpectation,
+} from './model.ts';
+export {
+  ScenarioSchema,
+  StepSchema,
+  STEP_ARGS,
+  STEP_EXPECT,
+  STEP_OPS,
+  STATUS_NAMES,
+  FEATURE_NAMES,
+  type ScenarioDoc,
+  type ViommuDoc,
+  type StepDoc,
+  type StepArgs,
+  type StepExpectDoc,
+  type StepOp,
+  type StatusName,
+  type FeatureName,
+} from './schema.ts';
+export { U64, UInt, U64_MAX, type TU64, type TUInt } from './kinds.ts';

@@ -1,0 +1,393 @@
+/**
+ * The resolved scenario model the runner executes, and the semantic checks that build it from a
+ * schema-valid document (ScenarioDoc).
+ *
+ * The document types come from the schema (schema.ts, `Static<>`); this model is the next stage:
+ * endpoint references resolved to endpoint IDs, flag lists folded into bit masks, machine defaults
+ * applied to the device properties, `expect` shorthands expanded. Problems found here (unknown
+ * device name, duplicate PCI address, bad reserved-region string, bad hex, …) are Diagnostics that
+ * point at the offending node, like the schema's own.
+ */
+import { defaultProps, parseReservedRegion, type VirtioIommuProps } from '../virtio-iommu/device.ts';
+import { bdfToString, parseBdf } from '../events/format.ts';
+import { U64_MAX, hex } from './kinds.ts';
+import type { FeatureName, ScenarioDoc, StatusName, StepArgs, StepDoc, StepExpectDoc, StepOp } from './schema.ts';
+import { STEP_OPS } from './schema.ts';
+import type { WalkContext } from './validate.ts';
+
+/** Endpoint ID of the host bridge 00:00.0, which always exists behind the vIOMMU. */
+export const HOST_BRIDGE_ENDPOINT = 0;
+
+/** Feature bit numbers by name (virtio spec §5.13.3 device bits; §6 reserved bits). */
+export const FEATURE_BITS: Readonly<Record<FeatureName, number>> = {
+  INPUT_RANGE: 0,
+  DOMAIN_RANGE: 1,
+  MAP_UNMAP: 2,
+  BYPASS: 3,
+  PROBE: 4,
+  MMIO: 5,
+  BYPASS_CONFIG: 6,
+  RING_INDIRECT_DESC: 28,
+  RING_EVENT_IDX: 29,
+  VERSION_1: 32,
+};
+
+/** One device (endpoint) declared in `devices`. */
+export interface ScenarioDevice {
+  name: string;
+  /** PCI address as written, normalised to lowercase "bb:dd.f". */
+  bdf: string;
+  /** Endpoint ID: the requester ID bus << 8 | device << 3 | function. */
+  endpoint: number;
+  line: number;
+}
+
+/** `expect` of a request step: the status name the tail must hold (UNWRITTEN = used length 0). */
+export interface StatusExpectation {
+  status: StatusName;
+}
+
+/** `expect` of a probe step: the status and/or the full list of RESV_MEM regions. */
+export interface ProbeExpectation {
+  status?: StatusName;
+  regions?: { subtype: number; start: bigint; end: bigint }[];
+}
+
+/** `expect` of a dma step. Fault flags and address are compared only when given. */
+export type DmaExpectation =
+  | { kind: 'translated'; phys: bigint }
+  | { kind: 'bypass' }
+  | { kind: 'msi' }
+  | { kind: 'fault'; reason: number; flags?: number; address?: bigint };
+
+/** `expect` of read-config / set-bypass / reset: config fields to compare (only those given). */
+export interface ConfigExpectation {
+  pageSizeMask?: bigint;
+  inputRange?: [bigint, bigint];
+  domainRange?: [number, number];
+  probeSize?: number;
+  bypass?: number;
+}
+
+/** `expect` of a workload step: totals to compare (only those given). */
+export interface WorkloadExpectation {
+  faults?: number;
+  failedRequests?: number;
+}
+
+interface StepBase {
+  /** 0-based position in `steps` (the `step` stamped on its events). */
+  index: number;
+  /** 1-based line of the step in the scenario text. */
+  line: number;
+}
+
+/** A resolved step. u64 values are bigint; endpoints are endpoint IDs; flags are bit masks. */
+export type ScenarioStep = StepBase &
+  (
+    | { op: 'attach'; domain: number; endpoint: number; flags: number; reserved: number; expect?: StatusExpectation }
+    | { op: 'detach'; domain: number; endpoint: number; expect?: StatusExpectation }
+    | { op: 'map'; domain: number; virtStart: bigint; virtEnd: bigint; physStart: bigint; flags: number; expect?: StatusExpectation }
+    | { op: 'unmap'; domain: number; virtStart: bigint; virtEnd: bigint; reserved: number; expect?: StatusExpectation }
+    | { op: 'probe'; endpoint: number; expect?: ProbeExpectation }
+    | { op: 'dma'; endpoint: number; addr: bigint; size: bigint; access: 1 | 2; expect?: DmaExpectation }
+    | { op: 'request'; bytes: Uint8Array; writable: number; expect?: StatusExpectation }
+    | { op: 'read-config'; expect?: ConfigExpectation }
+    | { op: 'set-bypass'; value: number; expect?: ConfigExpectation }
+    | { op: 'reset'; system: boolean; expect?: ConfigExpectation }
+    | {
+        op: 'workload';
+        domain: number;
+        endpoint: number;
+        /** Iterations. */
+        count: number;
+        /** Bytes per iteration (mapping and DMA size). */
+        size: bigint;
+        iovaBase: bigint;
+        physBase: bigint;
+        ops: { map: boolean; dma: boolean; unmap: boolean };
+        flags: number;
+        access: 1 | 2;
+        expect?: WorkloadExpectation;
+      }
+  );
+
+/** A validated, resolved scenario, ready for ScenarioRun. */
+export interface Scenario {
+  name: string;
+  description?: string;
+  /** File name the scenario was parsed from (for messages). */
+  file: string;
+  machine: 'q35' | 'virt';
+  /** Device properties: machine defaults, then the scenario's `viommu` settings. */
+  props: VirtioIommuProps;
+  /** Driver-accepted feature bits; undefined = Linux's negotiation (the device's default). */
+  driverFeatures?: bigint;
+  devices: ScenarioDevice[];
+  /** Endpoint IDs behind the vIOMMU: the host bridge (0) then each device's. */
+  endpoints: number[];
+  steps: ScenarioStep[];
+  /** The document as written (canonical numbers, defaults applied). */
+  doc: ScenarioDoc;
+}
+
+const STATUS_FIELD = 'status';
+const FAULT_REASONS: Record<string, number> = { UNKNOWN: 0, DOMAIN: 1, MAPPING: 2 };
+const FAULT_FLAGS: Record<string, number> = { read: 0x1, write: 0x2, address: 0x100 };
+const MAP_FLAGS: Record<string, number> = { read: 0x1, write: 0x2, mmio: 0x4 };
+
+function foldFlags(list: readonly (string | number)[] | undefined, names: Record<string, number>): number {
+  let v = 0;
+  for (const x of list ?? []) v |= typeof x === 'number' ? x : names[x];
+  return v >>> 0;
+}
+
+function statusExpect(e: StepExpectDoc['attach'] | undefined): StatusExpectation | undefined {
+  if (e === undefined) return undefined;
+  return typeof e === 'string' ? { status: e } : { status: e[STATUS_FIELD] };
+}
+
+function configExpect(e: StepExpectDoc['read-config'] | undefined): ConfigExpectation | undefined {
+  if (e === undefined) return undefined;
+  const out: ConfigExpectation = {};
+  if (e['page-size-mask'] !== undefined) out.pageSizeMask = e['page-size-mask'];
+  if (e['input-range'] !== undefined) out.inputRange = [e['input-range'][0], e['input-range'][1]];
+  if (e['domain-range'] !== undefined) out.domainRange = [e['domain-range'][0], e['domain-range'][1]];
+  if (e['probe-size'] !== undefined) out.probeSize = e['probe-size'];
+  if (e.bypass !== undefined) out.bypass = e.bypass;
+  return out;
+}
+
+/** Parses request hex text ("03 00 00 00", "0x0300…", underscores allowed) into bytes; a string is an error message. */
+export function parseHexBytes(text: string): Uint8Array | string {
+  let s = text.replace(/[\s_]/g, '');
+  if (/^0x/i.test(s)) s = s.slice(2);
+  if (!/^[0-9a-f]*$/i.test(s)) {
+    const bad = /[^0-9a-f]/i.exec(s)?.[0];
+    return `not hex: unexpected character "${bad}"`;
+  }
+  if (s.length % 2 !== 0) return `odd number of hex digits (${s.length}); each byte needs two`;
+  const out = new Uint8Array(s.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+/**
+ * Builds the resolved Scenario from a document the schema walker produced, reporting semantic
+ * problems into `ctx` (with positions from `ctx.spans`). The document may be partial (walker in
+ * partial mode): subtrees with schema errors are skipped, so their semantic problems are not
+ * reported twice. Returns null when any error was reported.
+ */
+export function resolveScenario(doc: ScenarioDoc, ctx: WalkContext): Scenario | null {
+  const before = ctx.diagnostics.filter((d) => d.severity === 'error').length;
+  const at = (path: string) => ctx.spans.get(path) ?? ([0, 0] as const);
+  const err = (path: string, message: string) => ctx.error(at(path), `${path}: ${message}`, path);
+  const lineOf = (path: string) => ctx.lines.linePos(at(path)[0]).line;
+
+  // Devices: unique names and PCI addresses; the host bridge is implicit.
+  const devices: ScenarioDevice[] = [];
+  const byName = new Map<string, ScenarioDevice>();
+  const byId = new Map<number, ScenarioDevice>();
+  (doc.devices ?? []).forEach((d, i) => {
+    if (!ctx.isValid(`devices.${i}`)) return;
+    const id = parseBdf(d.bdf);
+    if (id === null) {
+      err(`devices.${i}.bdf`, `"${d.bdf}" is not a PCI address "bb:dd.f"`);
+      return;
+    }
+    if (byName.has(d.name)) {
+      err(`devices.${i}.name`, `duplicate device name "${d.name}" (first declared on line ${byName.get(d.name)!.line})`);
+      return;
+    }
+    if (id === HOST_BRIDGE_ENDPOINT) {
+      err(`devices.${i}.bdf`, `00:00.0 is the host bridge, which always exists; choose another address`);
+      return;
+    }
+    if (byId.has(id)) {
+      err(`devices.${i}.bdf`, `duplicate PCI address ${bdfToString(id)} (already used by "${byId.get(id)!.name}")`);
+      return;
+    }
+    const dev: ScenarioDevice = { name: d.name, bdf: bdfToString(id), endpoint: id, line: lineOf(`devices.${i}`) };
+    devices.push(dev);
+    byName.set(d.name, dev);
+    byId.set(id, dev);
+  });
+
+  const endpointOf = (ref: string | number, path: string): number => {
+    if (typeof ref === 'number') return ref;
+    const id = parseBdf(ref);
+    if (id !== null) return id;
+    const dev = byName.get(ref);
+    if (dev) return dev.endpoint;
+    const known = devices.map((d) => d.name);
+    err(path, `unknown endpoint "${ref}"; ${known.length ? `devices: ${known.join(', ')}` : 'no devices are declared'} (or write a PCI address "bb:dd.f")`);
+    return -1;
+  };
+
+  // Device properties: machine defaults, then the scenario's settings.
+  const machine = doc.machine ?? 'q35';
+  const props = defaultProps(machine);
+  const v: Partial<ScenarioDoc['viommu']> = doc.viommu ?? {};
+  if (v.conformance !== undefined) props.conformance = v.conformance;
+  if (v.granule !== undefined) props.granule = v.granule;
+  if (v['aw-bits'] !== undefined) props.awBits = v['aw-bits'];
+  if (v['boot-bypass'] !== undefined) props.bootBypass = v['boot-bypass'];
+  if (v['probe-size'] !== undefined) props.probeSize = v['probe-size'];
+  props.reservedRegions = [...props.reservedRegions];
+  (v['reserved-regions'] ?? []).forEach((s, i) => {
+    if (typeof s !== 'string') return;
+    const r = parseReservedRegion(s);
+    if (typeof r === 'string') err(`viommu.reserved-regions.${i}`, `bad reserved region "${s}": ${r}`);
+    else props.reservedRegions.push(r);
+  });
+  if (v.offer) {
+    const o = v.offer;
+    props.offer = {
+      mmio: o.mmio ?? props.offer.mmio,
+      probe: o.probe ?? props.offer.probe,
+      bypassConfig: o['bypass-config'] ?? props.offer.bypassConfig,
+      inputRange: o['input-range'] ?? props.offer.inputRange,
+      domainRange: o['domain-range'] ?? props.offer.domainRange,
+    };
+  }
+
+  let driverFeatures: bigint | undefined;
+  if (doc.driver) {
+    driverFeatures = 0n;
+    for (const name of doc.driver.features ?? []) if (Object.hasOwn(FEATURE_BITS, name)) driverFeatures |= 1n << BigInt(FEATURE_BITS[name]);
+  }
+
+  const steps: ScenarioStep[] = [];
+  (doc.steps ?? []).forEach((s, index) => {
+    // A step whose `expect` alone is invalid still gets its body checked (the expect is dropped).
+    if (typeof s !== 'object' || s === null) return;
+    const op = STEP_OPS.find((o) => Object.hasOwn(s, o));
+    if (op === undefined || !ctx.isValid(`steps.${index}.${op}`)) return;
+    const base = { index, line: lineOf(`steps.${index}`) };
+    const p = `steps.${index}.${op}`;
+    const step = resolveStep(s, op, p, base, props.probeSize, endpointOf, err);
+    if (step) steps.push(step);
+  });
+
+  const after = ctx.diagnostics.filter((d) => d.severity === 'error').length;
+  if (after > before) return null;
+  const scenario: Scenario = {
+    name: doc.name,
+    file: ctx.file,
+    machine,
+    props,
+    devices,
+    endpoints: [HOST_BRIDGE_ENDPOINT, ...devices.map((d) => d.endpoint)],
+    steps,
+    doc,
+  };
+  if (doc.description !== undefined) scenario.description = doc.description;
+  if (driverFeatures !== undefined) scenario.driverFeatures = driverFeatures;
+  return scenario;
+}
+
+function resolveStep(
+  s: StepDoc,
+  op: StepOp,
+  p: string,
+  base: StepBase,
+  probeSize: number,
+  endpointOf: (ref: string | number, path: string) => number,
+  err: (path: string, message: string) => void,
+): ScenarioStep | null {
+  const raw = s as unknown as Record<string, unknown>;
+  const expect = raw.expect;
+  switch (op) {
+    case 'attach': {
+      const a = raw[op] as StepArgs['attach'];
+      return { ...base, op, domain: a.domain, endpoint: endpointOf(a.endpoint, `${p}.endpoint`), flags: foldFlags(a.flags, { bypass: 1 }), reserved: a.reserved ?? 0, expect: statusExpect(expect as StepExpectDoc['attach']) };
+    }
+    case 'detach': {
+      const a = raw[op] as StepArgs['detach'];
+      return { ...base, op, domain: a.domain, endpoint: endpointOf(a.endpoint, `${p}.endpoint`), expect: statusExpect(expect as StepExpectDoc['detach']) };
+    }
+    case 'map': {
+      const a = raw[op] as StepArgs['map'];
+      return { ...base, op, domain: a.domain, virtStart: a['virt-start'], virtEnd: a['virt-end'], physStart: a['phys-start'], flags: foldFlags(a.flags, MAP_FLAGS), expect: statusExpect(expect as StepExpectDoc['map']) };
+    }
+    case 'unmap': {
+      const a = raw[op] as StepArgs['unmap'];
+      return { ...base, op, domain: a.domain, virtStart: a['virt-start'], virtEnd: a['virt-end'], reserved: a.reserved ?? 0, expect: statusExpect(expect as StepExpectDoc['unmap']) };
+    }
+    case 'probe': {
+      const a = raw[op] as StepArgs['probe'];
+      const e = expect as StepExpectDoc['probe'] | undefined;
+      let pe: ProbeExpectation | undefined;
+      if (typeof e === 'string') pe = { status: e };
+      else if (e) {
+        pe = {};
+        if (e.status !== undefined) pe.status = e.status;
+        if (e['resv-mem'] !== undefined) pe.regions = e['resv-mem'].map((r) => ({ subtype: r.subtype === 'msi' ? 1 : r.subtype === 'reserved' ? 0 : r.subtype, start: r.start, end: r.end }));
+      }
+      return { ...base, op, endpoint: endpointOf(a.endpoint, `${p}.endpoint`), expect: pe };
+    }
+    case 'dma': {
+      const a = raw[op] as StepArgs['dma'];
+      const e = expect as StepExpectDoc['dma'] | undefined;
+      let de: DmaExpectation | undefined;
+      if (e === 'bypass' || e === 'msi') de = { kind: e };
+      else if (e && 'translated' in e) de = { kind: 'translated', phys: e.translated };
+      else if (e && 'fault' in e) {
+        const f: DmaExpectation & { kind: 'fault' } = { kind: 'fault', reason: FAULT_REASONS[e.fault.reason] };
+        if (e.fault.flags !== undefined) f.flags = foldFlags(e.fault.flags, FAULT_FLAGS);
+        if (e.fault.address !== undefined) f.address = e.fault.address;
+        de = f;
+      }
+      const size = a.size ?? 1n;
+      if (size === 0n) err(`${p}.size`, 'a DMA access is at least 1 byte');
+      else if (a.addr + size - 1n > U64_MAX) err(`${p}.size`, `the access [${hex(a.addr)}, +${size}) runs past ${hex(U64_MAX)}`);
+      return { ...base, op, endpoint: endpointOf(a.endpoint, `${p}.endpoint`), addr: a.addr, size, access: a.access === 'write' ? 2 : 1, expect: de };
+    }
+    case 'request': {
+      const a = raw[op] as StepArgs['request'];
+      const bytes = parseHexBytes(a.hex);
+      if (typeof bytes === 'string') {
+        err(`${p}.hex`, bytes);
+        return null;
+      }
+      const writable = a.writable ?? (bytes[0] === 5 ? probeSize + 4 : 4);
+      return { ...base, op, bytes, writable, expect: statusExpect(expect as StepExpectDoc['request']) };
+    }
+    case 'read-config':
+      return { ...base, op, expect: configExpect(expect as StepExpectDoc['read-config']) };
+    case 'set-bypass':
+      return { ...base, op, value: raw[op] as number, expect: configExpect(expect as StepExpectDoc['set-bypass']) };
+    case 'reset':
+      return { ...base, op, system: raw[op] === 'system', expect: configExpect(expect as StepExpectDoc['reset']) };
+    case 'workload': {
+      const a = raw[op] as StepArgs['workload'];
+      const size = a.size ?? 4096n;
+      if (size === 0n) err(`${p}.size`, 'size must be at least 1 byte');
+      const span = BigInt(a.count) * size - 1n;
+      if (a['iova-base'] + span > U64_MAX) err(`${p}.count`, `${a.count} iterations of ${size} bytes from iova-base ${hex(a['iova-base'])} run past ${hex(U64_MAX)}`);
+      if (a['phys-base'] + span > U64_MAX) err(`${p}.count`, `${a.count} iterations of ${size} bytes from phys-base ${hex(a['phys-base'])} run past ${hex(U64_MAX)}`);
+      const ops = a.ops ?? ['map', 'dma', 'unmap'];
+      const e = expect as StepExpectDoc['workload'] | undefined;
+      let we: WorkloadExpectation | undefined;
+      if (e) {
+        we = {};
+        if (e.faults !== undefined) we.faults = e.faults;
+        if (e['failed-requests'] !== undefined) we.failedRequests = e['failed-requests'];
+      }
+      return {
+        ...base,
+        op,
+        domain: a.domain,
+        endpoint: endpointOf(a.endpoint, `${p}.endpoint`),
+        count: a.count,
+        size,
+        iovaBase: a['iova-base'],
+        physBase: a['phys-base'],
+        ops: { map: ops.includes('map'), dma: ops.includes('dma'), unmap: ops.includes('unmap') },
+        flags: foldFlags(a.flags ?? ['read', 'write'], MAP_FLAGS),
+        access: a.access === 'write' ? 2 : 1,
+        expect: we,
+      };
+    }
+  }
+}
