@@ -82,6 +82,7 @@ export function describeValue(value: unknown): string {
   if (typeof value === 'object') return 'a map';
   if (typeof value === 'string') return `the string "${value}"`;
   if (typeof value === 'boolean') return `the boolean ${value}`;
+  if (typeof value === 'bigint' || typeof value === 'number') return `the number ${value}`;
   return `${typeof value} ${String(value)}`;
 }
 
