@@ -1,0 +1,66 @@
+/**
+ * electron-vite build for the three runtimes (DESIGN.md §2): the repo keeps `main/`, `preload/` and
+ * `renderer/` at its root (not electron-vite's default `src/` layout), so every entry is explicit.
+ *
+ *  - main     → out/main/index.js (Electron main) and out/main/worker.js (the worker_threads host of
+ *               the core, spawned by main/service). Dependencies (better-sqlite3, ws, yaml, …) stay
+ *               external and load from node_modules at run time.
+ *  - preload  → out/preload/index.cjs: one CommonJS file, because a sandboxed preload can neither
+ *               be an ES module nor `require` anything but `electron`.
+ *  - renderer → out/renderer/ (index.html + assets) with Vue and Monaco; `base: './'` so the same
+ *               build loads from Electron's app:// protocol and from `iommu-lab serve` over http.
+ *
+ * Monaco: monaco-yaml's worker imports `monaco-editor/esm/vs/editor/editor.worker.js` (the layout of
+ * monaco-editor < 0.55); 0.57's package `exports` maps that specifier to a file that does not exist,
+ * so the alias below points every `monaco-editor/esm/vs/…` deep import at the real file. The other
+ * half of the adapter (0.57's createWebWorker takes a Worker, not a module id) lives in
+ * renderer/src/editor/monaco.ts.
+ */
+import { resolve } from 'node:path';
+import { defineConfig } from 'electron-vite';
+import vue from '@vitejs/plugin-vue';
+
+const root = import.meta.dirname;
+const monacoEsm = resolve(root, 'node_modules/monaco-editor/esm/vs');
+
+export default defineConfig({
+  main: {
+    build: {
+      outDir: resolve(root, 'out/main'),
+      externalizeDeps: { include: ['better-sqlite3'] },
+      rolldownOptions: {
+        input: {
+          index: resolve(root, 'main/index.ts'),
+          worker: resolve(root, 'main/worker/worker.ts'),
+        },
+        output: { entryFileNames: '[name].js' },
+      },
+    },
+  },
+  preload: {
+    build: {
+      outDir: resolve(root, 'out/preload'),
+      // Bundle everything: a sandboxed preload can only require('electron').
+      externalizeDeps: false,
+      rolldownOptions: {
+        input: { index: resolve(root, 'preload/index.ts') },
+        output: { format: 'cjs', entryFileNames: '[name].cjs', inlineDynamicImports: true },
+      },
+    },
+  },
+  renderer: {
+    root: resolve(root, 'renderer'),
+    base: './',
+    plugins: [vue()],
+    resolve: {
+      alias: [{ find: /^monaco-editor\/esm\/vs\/(.*)$/, replacement: `${monacoEsm}/$1` }],
+    },
+    worker: { format: 'es' },
+    build: {
+      outDir: resolve(root, 'out/renderer'),
+      emptyOutDir: true,
+      chunkSizeWarningLimit: 6000,
+      rolldownOptions: { input: { index: resolve(root, 'renderer/index.html') } },
+    },
+  },
+});

@@ -1,0 +1,277 @@
+/**
+ * `iommu-lab serve`: the built renderer over HTTP and the contract over a WebSocket, on 127.0.0.1
+ * only (DESIGN.md §2: the UI in a browser against a headless lab, and how the UI is tested end to
+ * end).
+ *
+ * Protocol (one JSON text frame per message):
+ *   client → server  { id, method, params }
+ *   server → client  { id, result } | { id, error: { message, path } }   (path: field path, "/runId")
+ *   server → client  { event, payload }                                  (Notifications)
+ * Params are checked with the contract's `validateParams`; u64 values are already "0x…" strings.
+ *
+ * Access control: a random token (24 bytes, hex) is required as `?token=` on the HTML page and on
+ * the WebSocket upgrade (401 otherwise); the upgrade's Origin must be this server's own
+ * `http://127.0.0.1:PORT` (403 otherwise) and every request's Host must name this server (421
+ * otherwise — defeats DNS rebinding). Static assets need no token: they are the public build.
+ * openFile/saveFile answer null: a browser must not read or write files on the lab's machine; the
+ * UI uses the browser's own file picker and a download instead.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { ContractError, validateParams, type LabApi, type NotificationName } from '../../core/contract/index.ts';
+
+/** Options of {@link startServer}. */
+export interface ServeOptions {
+  /** The lab to serve. The server takes ownership: `close()` also calls `service.close()`. */
+  service: LabApi & { close?(): void };
+  /** TCP port on 127.0.0.1; 0 (default) picks an ephemeral port. */
+  port?: number;
+  /** Directory of the built renderer (index.html + assets); default `<repo>/out/renderer`. */
+  rendererDir?: string;
+}
+
+/** A running server. */
+export interface RunningServer {
+  /** Page URL including the token: `http://127.0.0.1:PORT/?token=…`. */
+  url: string;
+  /** The access token (48 hex chars). */
+  token: string;
+  /** Closes every WebSocket, stops listening, then closes the service. */
+  close(): Promise<void>;
+}
+
+/** The only interface the server binds. */
+export const SERVE_HOST = '127.0.0.1';
+/** Path of the WebSocket endpoint. */
+export const WS_PATH = '/ws';
+/** Largest accepted WebSocket message (startRun text may be 16 MiB, see PARAMS.startRun). */
+const MAX_MESSAGE_BYTES = 20 * 1024 * 1024;
+
+const MIME: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.ttf': 'font/ttf',
+  '.woff': 'font/woff',
+  '.woff2': 'font/woff2',
+  '.map': 'application/json; charset=utf-8',
+  '.wasm': 'application/wasm',
+};
+
+/** Walks up from this file to the folder holding the project's package.json. */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'renderer'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) return process.cwd();
+    dir = up;
+  }
+}
+
+/** Default renderer build directory: `<repo>/out/renderer`. */
+export function defaultRendererDir(): string {
+  return join(repoRoot(), 'out', 'renderer');
+}
+
+function sameSecret(given: string | null, token: string): boolean {
+  if (given === null || given.length !== token.length) return false;
+  return timingSafeEqual(Buffer.from(given), Buffer.from(token));
+}
+
+function csp(origin: string): string {
+  const ws = origin.replace(/^http/, 'ws');
+  return [
+    "default-src 'self'",
+    "script-src 'self'",
+    "worker-src 'self' blob:",
+    "style-src 'self' 'unsafe-inline'",
+    "font-src 'self' data:",
+    "img-src 'self' data: blob:",
+    `connect-src 'self' ${ws}`,
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
+
+/**
+ * Maps a request path to a file inside `root`, or null when it tries to leave it (a `..` segment,
+ * raw or percent-encoded, a backslash, a NUL) or is malformed.
+ */
+export function resolveStatic(root: string, rawPath: string): string | null {
+  let path: string;
+  try {
+    path = decodeURIComponent(rawPath);
+  } catch {
+    return null;
+  }
+  if (path.includes('\0') || path.includes('\\')) return null;
+  const segments = path.split('/');
+  if (segments.some((s) => s === '..')) return null;
+  const rel = segments.filter((s) => s !== '' && s !== '.').join(sep) || 'index.html';
+  const file = resolve(root, rel);
+  const inside = relative(root, file);
+  if (inside === '' || inside.startsWith('..') || isAbsolute(inside)) return null;
+  return file;
+}
+
+/** Starts the server on 127.0.0.1 (see the file comment for the protocol and access rules). */
+export async function startServer(opts: ServeOptions): Promise<RunningServer> {
+  const root = resolve(opts.rendererDir ?? defaultRendererDir());
+  if (!existsSync(join(root, 'index.html'))) {
+    throw new Error(`the renderer is not built (${join(root, 'index.html')} is missing): run npm run build`);
+  }
+  const { service } = opts;
+  const token = randomBytes(24).toString('hex');
+  let origin = ''; // http://127.0.0.1:PORT, known once listening
+  let host = '';
+
+  const hostOk = (req: IncomingMessage): boolean => req.headers.host === host;
+
+  const server = createServer((req, res) => {
+    void handleHttp(req, res).catch((err: unknown) => {
+      if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', `internal error: ${err instanceof Error ? err.message : String(err)}`);
+      else res.destroy();
+    });
+  });
+
+  function send(res: ServerResponse, status: number, type: string, body: string | Buffer, extra: Record<string, string> = {}): void {
+    res.writeHead(status, {
+      'Content-Type': type,
+      'Content-Length': Buffer.byteLength(body),
+      'X-Content-Type-Options': 'nosniff',
+      'Referrer-Policy': 'no-referrer',
+      ...extra,
+    });
+    res.end(body);
+  }
+
+  async function handleHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!hostOk(req)) return send(res, 421, 'text/plain; charset=utf-8', 'misdirected request\n');
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { Allow: 'GET, HEAD' });
+    const raw = req.url ?? '/';
+    const q = raw.indexOf('?');
+    const rawPath = q === -1 ? raw : raw.slice(0, q);
+    const query = new URLSearchParams(q === -1 ? '' : raw.slice(q + 1));
+    const file = resolveStatic(root, rawPath);
+    if (file === null) return send(res, 403, 'text/plain; charset=utf-8', 'forbidden\n');
+    const isPage = extname(file) === '.html';
+    if (isPage && !sameSecret(query.get('token'), token)) {
+      return send(res, 401, 'text/plain; charset=utf-8', 'unauthorized: open the URL printed by iommu-lab serve (it carries ?token=)\n');
+    }
+    const info = await stat(file).catch(() => null);
+    if (!info?.isFile()) return send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
+    const body = await readFile(file);
+    const headers: Record<string, string> = isPage
+      ? { 'Content-Security-Policy': csp(origin), 'Cache-Control': 'no-store', 'X-Frame-Options': 'DENY' }
+      : { 'Cache-Control': 'no-cache' };
+    if (req.method === 'HEAD') {
+      res.writeHead(200, { 'Content-Type': MIME[extname(file)] ?? 'application/octet-stream', 'Content-Length': body.length, ...headers });
+      return void res.end();
+    }
+    send(res, 200, MIME[extname(file)] ?? 'application/octet-stream', body, headers);
+  }
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+
+  function refuse(socket: Duplex, status: number, text: string): void {
+    socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length + 1}\r\n\r\n${text}\n`);
+  }
+
+  server.on('upgrade', (req, socket, head) => {
+    const raw = req.url ?? '';
+    const q = raw.indexOf('?');
+    const path = q === -1 ? raw : raw.slice(0, q);
+    const query = new URLSearchParams(q === -1 ? '' : raw.slice(q + 1));
+    if (!hostOk(req)) return refuse(socket, 421, 'Misdirected Request');
+    if (path !== WS_PATH) return refuse(socket, 404, 'Not Found');
+    if (!sameSecret(query.get('token'), token)) return refuse(socket, 401, 'Unauthorized');
+    if (req.headers.origin !== origin) return refuse(socket, 403, 'Forbidden');
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  });
+
+  wss.on('connection', (ws: WebSocket) => {
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return reply(ws, { id: null, error: { message: 'binary frames are not supported', path: '' } });
+      void answer(ws, data.toString());
+    });
+  });
+
+  function reply(ws: WebSocket, msg: unknown): void {
+    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
+  }
+
+  async function answer(ws: WebSocket, text: string): Promise<void> {
+    let msg: unknown;
+    try {
+      msg = JSON.parse(text);
+    } catch {
+      return reply(ws, { id: null, error: { message: 'message is not JSON', path: '' } });
+    }
+    if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) {
+      return reply(ws, { id: null, error: { message: 'message must be an object {id, method, params}', path: '' } });
+    }
+    const { id, method, params } = msg as { id?: unknown; method?: unknown; params?: unknown };
+    if (typeof id !== 'number' && typeof id !== 'string') {
+      return reply(ws, { id: null, error: { message: 'message needs an id (number or string)', path: '/id' } });
+    }
+    try {
+      const call = validateParams(method, params);
+      const result = call.method === 'openFile' || call.method === 'saveFile' ? null : await service.call(call.method, call.params);
+      reply(ws, { id, result });
+    } catch (err) {
+      const path = err instanceof ContractError ? err.path : '';
+      reply(ws, { id, error: { message: err instanceof Error ? err.message : String(err), path } });
+    }
+  }
+
+  const names: NotificationName[] = ['runProgress', 'runFinished'];
+  const unsubscribe = names.map((event) =>
+    service.listen(event, (payload) => {
+      const frame = JSON.stringify({ event, payload });
+      for (const ws of wss.clients) if (ws.readyState === ws.OPEN) ws.send(frame);
+    }),
+  );
+
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(opts.port ?? 0, SERVE_HOST, () => {
+      server.off('error', fail);
+      ok();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  host = `${SERVE_HOST}:${port}`;
+  origin = `http://${host}`;
+
+  let closed: Promise<void> | null = null;
+  return {
+    url: `${origin}/?token=${token}`,
+    token,
+    close() {
+      closed ??= (async () => {
+        for (const u of unsubscribe) u();
+        for (const ws of wss.clients) ws.terminate();
+        await new Promise<void>((ok) => wss.close(() => ok()));
+        server.closeAllConnections();
+        await new Promise<void>((ok) => server.close(() => ok()));
+        service.close?.();
+      })();
+      return closed;
+    },
+  };
+}

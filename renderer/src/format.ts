@@ -1,0 +1,57 @@
+/** Display formatting shared by the views (pure functions). */
+
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
+
+/** Formats a byte count given as a decimal string (may exceed 2^53) as "12.5 MiB". */
+export function formatBytes(decimal: string | null | undefined): string {
+  if (decimal === null || decimal === undefined || decimal === '') return '—';
+  let v: bigint;
+  try {
+    v = BigInt(decimal);
+  } catch {
+    return decimal;
+  }
+  let unit = 0;
+  let whole = v;
+  while (whole >= 1024n * 1024n && unit < UNITS.length - 2) {
+    whole /= 1024n;
+    unit++;
+  }
+  // whole < 2^20 * 1024 now: safe to finish in floating point.
+  let n = Number(whole);
+  if (n >= 1024 && unit < UNITS.length - 1) {
+    n /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${n} B` : `${n.toFixed(n >= 100 ? 0 : 1)} ${UNITS[unit]}`;
+}
+
+/** Thousands separators. */
+export function formatCount(n: number | undefined): string {
+  return n === undefined ? '—' : n.toLocaleString('en-US');
+}
+
+/** "14:03:22" for today, "2026-11-21 14:03" otherwise. */
+export function formatTime(iso: string | null): string {
+  if (!iso) return '—';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const now = new Date();
+  const pad = (x: number) => String(x).padStart(2, '0');
+  const time = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  if (d.toDateString() === now.toDateString()) return time;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time.slice(0, 5)}`;
+}
+
+/** Duration between two ISO times: "320 ms", "4.2 s". */
+export function formatDuration(from: string, to: string | null): string {
+  if (!to) return '';
+  const ms = new Date(to).getTime() - new Date(from).getTime();
+  if (!Number.isFinite(ms) || ms < 0) return '';
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** An id as "0x1f (31)" style for small tables: decimal only, ids are u32. */
+export function formatId(v: unknown): string {
+  return typeof v === 'number' ? String(v) : '';
+}

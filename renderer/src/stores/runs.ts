@@ -1,0 +1,166 @@
+/**
+ * Runs: the stored list, the selected run's detail, and the run this window started (progress,
+ * cancel). Listens to runProgress/runFinished once for the whole app.
+ */
+import { defineStore } from 'pinia';
+import { computed, ref, shallowRef } from 'vue';
+import type { Notifications, RunDetail, RunStatus, RunSummary } from '../../../core/contract/index.ts';
+import { lab } from '../api/index.ts';
+import { useEventsStore } from './events.ts';
+import { useNoticesStore } from './notices.ts';
+import { useScenarioStore } from './scenario.ts';
+
+/** Progress of the run in flight. */
+export type RunProgress = Notifications['runProgress'];
+
+/** How many runs the list shows. */
+const LIST_LIMIT = 200;
+/** Minimum spacing between live refreshes of the selected run while it runs (ms). */
+const LIVE_REFRESH_MS = 700;
+
+/** Stored runs and the run in flight. */
+export const useRunsStore = defineStore('runs', () => {
+  const notices = useNoticesStore();
+  const scenario = useScenarioStore();
+  const events = useEventsStore();
+
+  const runs = ref<RunSummary[]>([]);
+  const selectedId = ref<number | null>(null);
+  const detail = shallowRef<RunDetail | null>(null);
+  /** The run started from this window, while it runs. */
+  const active = ref<RunProgress | null>(null);
+  const starting = ref(false);
+
+  const running = computed(() => starting.value || active.value !== null);
+  const progressFraction = computed(() => {
+    const a = active.value;
+    if (!a || a.steps <= 0) return 0;
+    return Math.min(1, a.step / a.steps);
+  });
+
+  /** Finished notifications that arrived before startRun's reply (fast runs). */
+  const finishedEarly = new Map<number, RunStatus>();
+  let listening = false;
+  let liveTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** Subscribes to the lab's notifications (idempotent). */
+  function listen(): void {
+    if (listening) return;
+    listening = true;
+    lab.listen('runProgress', (p) => {
+      if (active.value && active.value.runId === p.runId) {
+        active.value = p;
+        scheduleLiveRefresh();
+      }
+    });
+    lab.listen('runFinished', (p) => {
+      if (active.value?.runId === p.runId) void finish(p.runId, p.status, p.error);
+      else if (active.value === null && starting.value) finishedEarly.set(p.runId, p.status);
+      else void refresh();
+    });
+  }
+
+  function scheduleLiveRefresh(): void {
+    if (liveTimer !== undefined) return;
+    liveTimer = setTimeout(() => {
+      liveTimer = undefined;
+      if (active.value && selectedId.value === active.value.runId) void events.grow();
+    }, LIVE_REFRESH_MS);
+  }
+
+  async function finish(runId: number, status: RunStatus, error: string | null): Promise<void> {
+    if (active.value?.runId === runId) active.value = null;
+    if (status === 'failed') notices.push('error', `Run #${runId} failed${error ? `: ${error}` : ''}`);
+    await refresh();
+    if (selectedId.value === runId) await loadDetail(runId, true);
+  }
+
+  /** Reloads the run list. */
+  async function refresh(): Promise<void> {
+    try {
+      runs.value = await lab.call('listRuns', { limit: LIST_LIMIT });
+    } catch (err) {
+      notices.fail('Could not list the runs', err);
+    }
+  }
+
+  async function loadDetail(runId: number, reloadEvents: boolean): Promise<void> {
+    try {
+      const d = await lab.call('getRun', { runId });
+      if (selectedId.value !== runId) return;
+      detail.value = d;
+      if (!d) notices.push('warning', `Run #${runId} no longer exists`);
+      if (reloadEvents) await events.show(d ? runId : null);
+    } catch (err) {
+      notices.fail(`Could not load run #${runId}`, err);
+    }
+  }
+
+  /** Shows one run in the run view. */
+  async function select(runId: number): Promise<void> {
+    if (selectedId.value === runId && detail.value?.id === runId) return;
+    selectedId.value = runId;
+    detail.value = null;
+    await loadDetail(runId, true);
+  }
+
+  /** Runs the editor's scenario. Invalid scenarios come back as diagnostics, nothing is stored. */
+  async function start(): Promise<void> {
+    if (running.value) return;
+    starting.value = true;
+    try {
+      const res = await lab.call('startRun', { text: scenario.text, file: scenario.fileName });
+      if (res.runId === null) {
+        scenario.setRunDiagnostics(res.diagnostics);
+        const first = res.diagnostics[0];
+        notices.push('warning', `The scenario has ${res.diagnostics.length} problem${res.diagnostics.length === 1 ? '' : 's'}; nothing was run${first ? ` (${first.file}:${first.line}:${first.column}: ${first.message})` : ''}`);
+        return;
+      }
+      const runId = res.runId;
+      active.value = { runId, step: 0, steps: 0, events: 0 };
+      selectedId.value = runId;
+      detail.value = null;
+      await refresh();
+      await loadDetail(runId, true);
+      const early = finishedEarly.get(runId);
+      if (early !== undefined) await finish(runId, early, null);
+    } catch (err) {
+      notices.fail('Could not start the run', err);
+    } finally {
+      starting.value = false;
+      finishedEarly.clear();
+    }
+  }
+
+  /** Cancels the run in flight. */
+  async function cancel(): Promise<void> {
+    const a = active.value;
+    if (!a) return;
+    try {
+      await lab.call('cancelRun', { runId: a.runId });
+    } catch (err) {
+      notices.fail(`Could not cancel run #${a.runId}`, err);
+    }
+  }
+
+  /**
+   * Shows a step of the selected run in the editor: loads the run's scenario first when the editor
+   * holds something else (and has no unsaved edits), then reveals the step's line.
+   */
+  function revealStep(step: number): void {
+    const d = detail.value;
+    if (!d) return;
+    const result = d.stepResults.find((s) => s.index === step) ?? d.stepResults[step];
+    if (!result) return;
+    if (scenario.text !== d.scenarioText) {
+      if (scenario.dirty) {
+        notices.push('warning', `The editor has unsaved changes, so run #${d.id}'s scenario was not loaded; line ${result.line} may not match.`);
+      } else {
+        scenario.load(d.scenarioText, d.file.split(/[\\/]/).pop() || d.file, null);
+      }
+    }
+    scenario.revealLine(result.line);
+  }
+
+  return { runs, selectedId, detail, active, starting, running, progressFraction, listen, refresh, select, start, cancel, revealStep };
+});
