@@ -1,0 +1,164 @@
+/**
+ * Read side of the store: a read-only connection for run lists, run details and pages of events.
+ * In WAL mode it reads the last committed state while a worker writes, and never blocks it.
+ */
+import Database from 'better-sqlite3';
+import type { EventRow, Params, RunDetail, RunMetrics, RunStatus, RunSummary, StepResult } from '../../core/contract/index.ts';
+import { ContractError } from '../../core/contract/index.ts';
+import { EVENT_CATALOG, KIND_BY_CODE } from '../../core/events/catalog.ts';
+import { formatEvent } from '../../core/events/format.ts';
+import { decodeFields, type RawEventRow } from './codec.ts';
+import { KIND_CODE, PROBLEM_SQL, configureConnection } from './schema.ts';
+
+/** Raw `runs` row. */
+interface RunRow {
+  id: number;
+  name: string;
+  file: string;
+  status: RunStatus;
+  started_at: string;
+  finished_at: string | null;
+  steps: number;
+  event_count: number;
+  failed_expectations: number;
+  error: string | null;
+}
+
+interface RunDetailRow extends RunRow {
+  scenario_text: string;
+  metrics: string | null;
+  step_results: string | null;
+}
+
+const SUMMARY_COLUMNS = 'id, name, file, status, started_at, finished_at, steps, event_count, failed_expectations, error';
+
+function toSummary(r: RunRow): RunSummary {
+  return {
+    id: r.id,
+    name: r.name,
+    file: r.file,
+    status: r.status,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    steps: r.steps,
+    events: r.event_count,
+    failedExpectations: r.failed_expectations,
+    error: r.error,
+  };
+}
+
+/** Event filters of `queryEvents` (contract params without paging). */
+export type EventFilter = Pick<Params<'queryEvents'>, 'kinds' | 'domain' | 'endpoint' | 'problemsOnly'>;
+
+/**
+ * Read-only access to the lab database. Open after the schema exists (LabStore migrates first).
+ * Errors: SQLite errors for a missing/corrupt file at construction.
+ */
+export class StoreReader {
+  private readonly db: Database.Database;
+  private readonly cache = new Map<string, Database.Statement>();
+
+  constructor(dbPath: string) {
+    this.db = new Database(dbPath, { readonly: true, fileMustExist: true });
+    configureConnection(this.db, { readonly: true });
+  }
+
+  private stmt(sql: string): Database.Statement {
+    let s = this.cache.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.cache.set(sql, s);
+    }
+    return s;
+  }
+
+  /** Runs, newest first (default limit 1000). */
+  listRuns(limit = 1000): RunSummary[] {
+    const rows = this.stmt(`SELECT ${SUMMARY_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?`).all(limit) as RunRow[];
+    return rows.map(toSummary);
+  }
+
+  /** One run with its scenario text, metrics and step results; null when no such run. */
+  getRun(runId: number): RunDetail | null {
+    const r = this.stmt(`SELECT ${SUMMARY_COLUMNS}, scenario_text, metrics, step_results FROM runs WHERE id = ?`).get(runId) as RunDetailRow | undefined;
+    if (!r) return null;
+    return {
+      ...toSummary(r),
+      scenarioText: r.scenario_text,
+      metrics: r.metrics ? (JSON.parse(r.metrics) as RunMetrics) : null,
+      stepResults: r.step_results ? (JSON.parse(r.step_results) as StepResult[]) : [],
+    };
+  }
+
+  /**
+   * A page of a run's events in seq order, with the total number matching the filters.
+   * `kinds` are catalog kind names (ContractError at "/kinds/<i>" for an unknown one); `domain` and
+   * `endpoint` match the stored columns; `problemsOnly` keeps faults and failed expectations.
+   * An unknown run gives { total: 0, rows: [] }.
+   */
+  queryEvents(p: Params<'queryEvents'>): { total: number; rows: EventRow[] } {
+    const where = ['run_id = ?'];
+    const args: unknown[] = [p.runId];
+    if (p.kinds !== undefined) {
+      const codes = p.kinds.map((k, i) => {
+        if (!Object.hasOwn(EVENT_CATALOG, k)) {
+          throw new ContractError(`queryEvents: invalid params at /kinds/${i}: unknown event kind "${k}" (kinds: ${Object.keys(EVENT_CATALOG).join(', ')})`, `/kinds/${i}`);
+        }
+        return KIND_CODE[k as keyof typeof KIND_CODE];
+      });
+      // An empty list selects nothing (IN () is valid SQLite and false).
+      where.push(`kind IN (${codes.join(', ')})`);
+    }
+    if (p.domain !== undefined) {
+      where.push('domain = ?');
+      args.push(p.domain);
+    }
+    if (p.endpoint !== undefined) {
+      where.push('endpoint = ?');
+      args.push(p.endpoint);
+    }
+    if (p.problemsOnly) where.push(PROBLEM_SQL);
+    const filtered = where.length > 1;
+
+    let total: number;
+    let raw: RawEventRow[];
+    const cols = 'seq, step, kind, status, domain, endpoint, a, b, c, flags, aux, data';
+    if (!filtered) {
+      // seq is dense (0..event_count-1, see schema.ts), so a page is a key range: O(limit) at any offset.
+      const run = this.stmt('SELECT event_count FROM runs WHERE id = ?').get(p.runId) as { event_count: number } | undefined;
+      total = run?.event_count ?? 0;
+      raw = this.stmt(`SELECT ${cols} FROM events WHERE run_id = ? AND seq >= ? ORDER BY seq LIMIT ?`)
+        .safeIntegers(true)
+        .all(p.runId, p.offset, p.limit) as RawEventRow[];
+    } else {
+      const cond = where.join(' AND ');
+      total = (this.stmt(`SELECT count(*) AS n FROM events WHERE ${cond}`).get(...args) as { n: number }).n;
+      raw = this.stmt(`SELECT ${cols} FROM events WHERE ${cond} ORDER BY seq LIMIT ? OFFSET ?`)
+        .safeIntegers(true)
+        .all(...args, p.limit, p.offset) as RawEventRow[];
+    }
+    return { total, rows: raw.map(toEventRow) };
+  }
+
+  /** Closes the connection. */
+  close(): void {
+    this.db.close();
+  }
+}
+
+const FAULT = KIND_CODE.fault;
+const EXPECTATION = KIND_CODE.expectation;
+
+/** Decodes one stored row into the contract's EventRow. */
+export function toEventRow(r: RawEventRow): EventRow {
+  const { kind, fields } = decodeFields(r);
+  const code = Number(r.kind);
+  return {
+    seq: Number(r.seq),
+    step: Number(r.step),
+    kind,
+    fields,
+    text: KIND_BY_CODE[code] ? formatEvent(kind, fields) : `${kind}`,
+    problem: code === FAULT || (code === EXPECTATION && r.flags !== null && Number(r.flags) === 0),
+  };
+}

@@ -1,0 +1,179 @@
+/**
+ * The SQLite schema of the lab database and its ordered migrations.
+ *
+ * The `events` table's typed columns come from the event catalog (core/events/catalog.ts): every
+ * catalog field names the column it is stored in, `COLUMN_SQL_TYPE` gives each column its SQL
+ * type, and `ensureCatalogColumns` adds any column the catalog declares that the table lacks, so a
+ * new catalog column needs no hand-written migration. Everything else changes only by appending a
+ * migration to `MIGRATIONS` (never edit a released one: databases in users' data directories
+ * were created by it).
+ *
+ * Invariants the readers rely on:
+ * - `events` is keyed by (run_id, seq), WITHOUT ROWID, and a run's committed events are exactly
+ *   seq 0..runs.event_count-1 (the writer commits whole prefixes; see writer.ts).
+ * - u64 fields are stored as BigInt.asIntN(64, v) in INTEGER columns (see codec.ts).
+ * - `events_problems` is a partial index whose WHERE clause is `PROBLEM_SQL` verbatim, so the
+ *   planner uses it for problemsOnly queries; it holds only faults and failed expectations, so it
+ *   costs almost nothing at ingest (a full (run_id, kind) index costs ~25% of ingest throughput,
+ *   and a scan of one run's key range is fast enough for the other filters).
+ */
+import type Database from 'better-sqlite3';
+import { EVENT_CATALOG, type Column, type EventKind, type FieldSpec } from '../../core/events/catalog.ts';
+
+/** SQL type of each catalog storage column (exhaustive: a new Column fails to compile here). */
+export const COLUMN_SQL_TYPE: Readonly<Record<Column, 'INTEGER' | 'TEXT'>> = {
+  status: 'INTEGER',
+  domain: 'INTEGER',
+  endpoint: 'INTEGER',
+  a: 'INTEGER',
+  b: 'INTEGER',
+  c: 'INTEGER',
+  flags: 'INTEGER',
+  aux: 'INTEGER',
+  data: 'TEXT',
+};
+
+/** Catalog storage columns in table order. */
+export const EVENT_COLUMNS = Object.keys(COLUMN_SQL_TYPE) as Column[];
+
+/** Kind codes used in SQL (stable: the catalog never renumbers). */
+export const KIND_CODE = Object.fromEntries(Object.entries(EVENT_CATALOG).map(([k, s]) => [k, s.code])) as Record<EventKind, number>;
+
+/** SQL predicate selecting "problem" events: faults and failed expectations (held = 0). */
+export const PROBLEM_SQL = `(kind = ${KIND_CODE.fault} OR (kind = ${KIND_CODE.expectation} AND flags = 0))`;
+
+// Check the catalog against the column types once, at load: a field whose type does not fit its
+// column, or two fields of one kind sharing a column, is a bug in the catalog.
+for (const [kind, spec] of Object.entries(EVENT_CATALOG)) {
+  const seen = new Set<Column>();
+  for (const [name, field] of Object.entries(spec.fields) as [string, FieldSpec][]) {
+    const want = field.type === 'json' ? 'TEXT' : 'INTEGER';
+    if (COLUMN_SQL_TYPE[field.column] !== want) throw new Error(`catalog ${kind}.${name}: ${field.type} field in ${COLUMN_SQL_TYPE[field.column]} column ${field.column}`);
+    if (seen.has(field.column)) throw new Error(`catalog ${kind}.${name}: column ${field.column} used twice`);
+    seen.add(field.column);
+  }
+}
+
+/** One schema step. `up` runs inside the migration transaction. */
+export interface Migration {
+  /** Schema version after this migration (1, 2, … without gaps). */
+  readonly version: number;
+  readonly description: string;
+  readonly up: (db: Database.Database) => void;
+}
+
+/**
+ * Every schema version in order. Version 1 is the first released layout; each later entry
+ * changes it by one step.
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'runs and events tables',
+    up(db) {
+      db.exec(`
+        CREATE TABLE runs (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          name TEXT NOT NULL,
+          file TEXT NOT NULL,
+          scenario_text TEXT NOT NULL,
+          status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed', 'cancelled')),
+          started_at TEXT NOT NULL,
+          finished_at TEXT,
+          steps INTEGER NOT NULL,
+          total_units INTEGER NOT NULL,
+          done_units INTEGER NOT NULL DEFAULT 0,
+          event_count INTEGER NOT NULL DEFAULT 0,
+          failed_expectations INTEGER NOT NULL DEFAULT 0,
+          error TEXT,
+          metrics TEXT,
+          step_results TEXT
+        );
+        CREATE TABLE events (
+          run_id INTEGER NOT NULL,
+          seq INTEGER NOT NULL,
+          step INTEGER NOT NULL,
+          kind INTEGER NOT NULL,
+          ${EVENT_COLUMNS.map((c) => `${c} ${COLUMN_SQL_TYPE[c]}`).join(',\n          ')},
+          PRIMARY KEY (run_id, seq)
+        ) WITHOUT ROWID;
+      `);
+    },
+  },
+  {
+    version: 2,
+    description: 'runs.owner_pid (detect runs interrupted by a dead process) and the problems partial index',
+    up(db) {
+      db.exec(`
+        ALTER TABLE runs ADD COLUMN owner_pid INTEGER;
+        CREATE INDEX runs_status ON runs (status);
+        CREATE INDEX events_problems ON events (run_id, seq) WHERE ${PROBLEM_SQL};
+      `);
+    },
+  },
+];
+
+/** The schema version this build writes. */
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
+
+/** Thrown when a database was written by a newer build than this one. */
+export class SchemaTooNewError extends Error {
+  constructor(readonly found: number) {
+    super(`database schema version ${found} is newer than this build supports (${SCHEMA_VERSION}); upgrade IOMMU Lab`);
+    this.name = 'SchemaTooNewError';
+  }
+}
+
+/** Current schema version of `db` (0 for an empty database). */
+export function schemaVersion(db: Database.Database): number {
+  const has = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").get();
+  if (!has) return 0;
+  const row = db.prepare('SELECT version FROM schema_version').get() as { version: number } | undefined;
+  return row?.version ?? 0;
+}
+
+/**
+ * Brings `db` to version `target` (default: the latest), one migration per transaction, then adds
+ * any catalog column the events table lacks. Returns the versions applied.
+ * Errors: SchemaTooNewError when the database is newer than this build; SQLite errors from a
+ * migration leave the database at the last fully applied version.
+ */
+export function migrate(db: Database.Database, target = SCHEMA_VERSION): number[] {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+  const current = schemaVersion(db);
+  if (current > SCHEMA_VERSION) throw new SchemaTooNewError(current);
+  const applied: number[] = [];
+  for (const m of MIGRATIONS) {
+    if (m.version <= current || m.version > target) continue;
+    db.transaction(() => {
+      m.up(db);
+      db.exec('DELETE FROM schema_version');
+      db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(m.version);
+    }).immediate();
+    applied.push(m.version);
+  }
+  if (target >= 1) ensureCatalogColumns(db);
+  return applied;
+}
+
+/** Adds to `events` every catalog storage column it lacks (a catalog that grew a column). */
+export function ensureCatalogColumns(db: Database.Database): void {
+  const have = new Set((db.prepare('PRAGMA table_info(events)').all() as { name: string }[]).map((r) => r.name));
+  for (const c of EVENT_COLUMNS) {
+    if (!have.has(c)) db.exec(`ALTER TABLE events ADD COLUMN ${c} ${COLUMN_SQL_TYPE[c]}`);
+  }
+}
+
+/**
+ * Connection settings shared by every connection: WAL (readers never block the writer),
+ * synchronous=NORMAL (in WAL a commit survives a process crash; only an OS crash can lose the last
+ * commits), a busy timeout so concurrent writers queue instead of failing.
+ */
+export function configureConnection(db: Database.Database, opts: { readonly?: boolean } = {}): void {
+  db.pragma('busy_timeout = 10000');
+  if (!opts.readonly) {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+  }
+  db.pragma('foreign_keys = OFF');
+}

@@ -1,0 +1,251 @@
+/**
+ * The SQLite store: 64-bit round trip, catalog-driven schema, migrations with data kept, event
+ * queries (filters, paging, totals), durability of committed prefixes, recovery of interrupted runs.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ContractError } from '../../core/contract/index.ts';
+import { EVENT_CATALOG } from '../../core/events/catalog.ts';
+import type { SeqEvent } from '../../core/events/sink.ts';
+import { EventWriter, INTERRUPTED, LabStore, MIGRATIONS, SCHEMA_VERSION, defaultDbPath, migrate, schemaVersion } from '../../main/store/index.ts';
+
+const MAX = 0xffff_ffff_ffff_ffffn;
+const HIGH = 0xffff_ffff_ffff_f000n;
+
+let dir: string;
+let dbPath: string;
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iommu-lab-store-'));
+  dbPath = path.join(dir, 'lab.db');
+});
+afterEach(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const ev = (e: Record<string, unknown>) => e as unknown as SeqEvent;
+const OUTCOME = { doneUnits: 1, totalUnits: 1, metrics: null, stepResults: [], failedExpectations: 0, error: null };
+
+function newRun(store: LabStore, name = 'r'): number {
+  return store.createRun({ name, file: `${name}.yaml`, scenarioText: 'name: r', steps: 1, totalUnits: 1 });
+}
+
+describe('64-bit values', () => {
+  it('round-trip 0xfffffffffffff000 and 0xffffffffffffffff through a, b, c and JSON data', () => {
+    const store = new LabStore(dbPath);
+    const runId = newRun(store);
+    const w = new EventWriter(dbPath, runId);
+    w.write([
+      ev({ seq: 0, step: 0, kind: 'map', domain: 0xffffffff, virtStart: HIGH, virtEnd: MAX, physStart: MAX, flags: 3 }),
+      ev({ seq: 1, step: 0, kind: 'translate', endpoint: 8, iova: MAX, phys: HIGH, size: 1n, access: 1, path: 0 }),
+      ev({ seq: 2, step: 1, kind: 'probe', endpoint: 8, status: 0, regions: [{ subtype: 1, start: HIGH, end: MAX }, { subtype: 0, start: '0xfffffffffffff000', end: '0xffffffffffffffff' }] }),
+      ev({ seq: 3, step: 2, kind: 'fault', reason: 2, flags: 0x101, endpoint: 8, address: MAX }),
+      ev({ seq: 4, step: -1, kind: 'features', offered: MAX, accepted: 0n }),
+    ]);
+    w.finish({ ...OUTCOME, status: 'done' });
+
+    const { total, rows } = store.reader.queryEvents({ runId, offset: 0, limit: 10 });
+    expect(total).toBe(5);
+    expect(rows.map((r) => r.kind)).toEqual(['map', 'translate', 'probe', 'fault', 'features']);
+    expect(rows[0].fields).toEqual({ domain: 0xffffffff, virtStart: '0xfffffffffffff000', virtEnd: '0xffffffffffffffff', physStart: '0xffffffffffffffff', flags: 3 });
+    expect(rows[1].fields).toEqual({ endpoint: 8, iova: '0xffffffffffffffff', phys: '0xfffffffffffff000', size: '0x1', access: 1, path: 0 });
+    expect(rows[1].fields).not.toHaveProperty('domain'); // optional, absent → NULL → left out
+    expect(rows[2].fields.regions).toEqual([
+      { subtype: 1, start: '0xfffffffffffff000', end: '0xffffffffffffffff' },
+      { subtype: 0, start: '0xfffffffffffff000', end: '0xffffffffffffffff' },
+    ]);
+    expect(rows[3].fields.address).toBe('0xffffffffffffffff');
+    expect(rows[3].problem).toBe(true);
+    expect(rows[4]).toMatchObject({ step: -1, fields: { offered: '0xffffffffffffffff', accepted: '0x0' } });
+    expect(rows[0].text).toContain('0xfffffffffffff000-0xffffffffffffffff');
+
+    // Stored as the signed 64-bit reinterpretation (BigInt.asIntN).
+    const raw = new Database(dbPath, { readonly: true });
+    const r = raw.prepare('SELECT a, b, c FROM events WHERE run_id = ? AND seq = 0').safeIntegers(true).get(runId) as Record<string, bigint>;
+    expect(r).toEqual({ a: -4096n, b: -1n, c: -1n });
+    raw.close();
+    store.close();
+  });
+});
+
+describe('schema', () => {
+  it('has every catalog column in events, and is at the latest version', () => {
+    const store = new LabStore(dbPath);
+    store.close();
+    const db = new Database(dbPath, { readonly: true });
+    const cols = (db.prepare('PRAGMA table_info(events)').all() as { name: string }[]).map((c) => c.name);
+    for (const spec of Object.values(EVENT_CATALOG)) for (const f of Object.values(spec.fields)) expect(cols).toContain(f.column);
+    expect(schemaVersion(db)).toBe(SCHEMA_VERSION);
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    db.close();
+  });
+
+  it('upgrades a version-1 database with data in it, keeping runs and events', () => {
+    expect(MIGRATIONS.map((m) => m.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
+    const old = new Database(dbPath);
+    migrate(old, 1);
+    expect(schemaVersion(old)).toBe(1);
+    const cols = (old.prepare('PRAGMA table_info(runs)').all() as { name: string }[]).map((c) => c.name);
+    expect(cols).not.toContain('owner_pid');
+    old.prepare(
+      `INSERT INTO runs (id, name, file, scenario_text, status, started_at, finished_at, steps, total_units, done_units, event_count, failed_expectations, metrics, step_results)
+       VALUES (1, 'old done', 'old.yaml', 'name: old', 'done', '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:01.000Z', 2, 2, 2, 3, 1, '{"events":3}', '[{"index":0,"op":"map","line":5}]'),
+              (2, 'old running', 'old2.yaml', 'name: old2', 'running', '2025-01-01T00:00:00.000Z', NULL, 1, 1, 0, 1, 0, NULL, NULL)`,
+    ).run();
+    const ins = old.prepare('INSERT INTO events (run_id, seq, step, kind, domain, a, b, c, flags, aux, endpoint, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    ins.run(1, 0, 0, EVENT_CATALOG.map.code, 1, -4096n, -1n, 0x80000000, 3, null, null, null);
+    ins.run(1, 1, 1, EVENT_CATALOG.fault.code, null, -1n, null, null, 0x102, 2, 8, null);
+    ins.run(1, 2, 1, EVENT_CATALOG.expectation.code, null, null, null, null, 0, null, null, '{"expected":"OK","actual":"RANGE","message":"expected OK, got RANGE"}');
+    ins.run(2, 0, 0, EVENT_CATALOG.attach.code, 1, null, null, null, null, null, 8, null);
+    old.close();
+
+    const store = new LabStore(dbPath);
+    const runs = store.reader.listRuns();
+    expect(runs.map((r) => [r.id, r.name, r.status])).toEqual([
+      [2, 'old running', 'failed'], // a running run without an owner process is interrupted
+      [1, 'old done', 'done'],
+    ]);
+    expect(runs[0].error).toBe(INTERRUPTED);
+    const detail = store.reader.getRun(1)!;
+    expect(detail.metrics).toEqual({ events: 3 });
+    expect(detail.stepResults).toEqual([{ index: 0, op: 'map', line: 5 }]);
+    const all = store.reader.queryEvents({ runId: 1, offset: 0, limit: 10 });
+    expect(all.total).toBe(3);
+    expect(all.rows[0].fields).toMatchObject({ virtStart: '0xfffffffffffff000', virtEnd: '0xffffffffffffffff', physStart: '0x80000000' });
+    const problems = store.reader.queryEvents({ runId: 1, offset: 0, limit: 10, problemsOnly: true });
+    expect(problems.rows.map((r) => r.kind)).toEqual(['fault', 'expectation']);
+    expect(problems.rows[1].text).toContain('expected OK, got RANGE');
+    // New runs get ids after the old ones and the v2 columns.
+    expect(newRun(store)).toBe(3);
+    store.close();
+    const db = new Database(dbPath, { readonly: true });
+    expect(schemaVersion(db)).toBe(SCHEMA_VERSION);
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'events_problems'").get()).toBeTruthy();
+    db.close();
+  });
+
+  it('refuses a database from a newer build', () => {
+    const db = new Database(dbPath);
+    migrate(db);
+    db.prepare('UPDATE schema_version SET version = ?').run(SCHEMA_VERSION + 1);
+    db.close();
+    expect(() => new LabStore(dbPath)).toThrow(/newer than this build/);
+  });
+});
+
+describe('queryEvents', () => {
+  function seeded(): { store: LabStore; runId: number } {
+    const store = new LabStore(dbPath);
+    const runId = newRun(store);
+    const w = new EventWriter(dbPath, runId);
+    const events: SeqEvent[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const domain = 1 + (i % 2);
+      const iova = 0x1000n * BigInt(i);
+      if (i % 10 === 7) events.push(ev({ seq: i, step: 1, kind: 'fault', reason: 2, flags: 0x101, endpoint: i % 20 === 7 ? 17 : 18, address: iova }));
+      else if (i % 100 === 99) events.push(ev({ seq: i, step: 2, kind: 'expectation', held: i % 200 === 99 ? 0 : 1, detail: { message: `e${i}` } }));
+      else events.push(ev({ seq: i, step: 1, kind: 'map', domain, virtStart: iova, virtEnd: iova + 0xfffn, physStart: iova, flags: 3 }));
+    }
+    // Several write() calls and a commit in between, as the worker does.
+    w.write(events.slice(0, 333));
+    w.commit(1, 1);
+    w.write(events.slice(333));
+    w.finish({ ...OUTCOME, status: 'done' });
+    return { store, runId };
+  }
+
+  it('pages in seq order with totals, with and without filters', () => {
+    const { store, runId } = seeded();
+    const page = store.reader.queryEvents({ runId, offset: 990, limit: 50 });
+    expect(page.total).toBe(1000);
+    expect(page.rows.map((r) => r.seq)).toEqual([990, 991, 992, 993, 994, 995, 996, 997, 998, 999]);
+
+    const faults = store.reader.queryEvents({ runId, offset: 0, limit: 5000, kinds: ['fault'] });
+    expect(faults.total).toBe(100);
+    expect(faults.rows.every((r) => r.kind === 'fault' && r.problem)).toBe(true);
+
+    const d2 = store.reader.queryEvents({ runId, offset: 10, limit: 5, domain: 2, kinds: ['map'] });
+    expect(d2.total).toBe(390); // odd seqs, less the faults (i % 10 = 7) and expectations (i % 100 = 99)
+    expect(d2.rows.every((r) => r.fields.domain === 2)).toBe(true);
+    expect(d2.rows[0].seq).toBeGreaterThan(0);
+
+    const ep = store.reader.queryEvents({ runId, offset: 0, limit: 1, endpoint: 17 });
+    expect(ep.total).toBe(50);
+
+    const problems = store.reader.queryEvents({ runId, offset: 0, limit: 5000, problemsOnly: true });
+    // 100 faults + 5 failed expectations (i = 99, 299, …); held expectations are not problems.
+    expect(problems.total).toBe(105);
+    expect(problems.rows.filter((r) => r.kind === 'expectation').map((r) => r.seq)).toEqual([99, 299, 499, 699, 899]);
+
+    expect(store.reader.queryEvents({ runId, offset: 0, limit: 10, kinds: [] })).toEqual({ total: 0, rows: [] });
+    expect(store.reader.queryEvents({ runId: 999, offset: 0, limit: 10 })).toEqual({ total: 0, rows: [] });
+    store.close();
+  });
+
+  it('rejects an unknown kind with its field path', () => {
+    const { store, runId } = seeded();
+    let err: unknown;
+    try {
+      store.reader.queryEvents({ runId, offset: 0, limit: 10, kinds: ['map', 'mapp'] });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ContractError);
+    expect((err as ContractError).path).toBe('/kinds/1');
+    store.close();
+  });
+});
+
+describe('durability and recovery', () => {
+  it('keeps exactly the committed prefix when the writer dies mid-transaction', () => {
+    const store = new LabStore(dbPath);
+    const runId = newRun(store);
+    const w = new EventWriter(dbPath, runId);
+    const mk = (seq: number) => ev({ seq, step: 0, kind: 'attach', domain: 1, endpoint: seq });
+    w.write(Array.from({ length: 300 }, (_, i) => mk(i)));
+    w.commit(3, 10);
+    w.write(Array.from({ length: 200 }, (_, i) => mk(300 + i)));
+    w.abort(); // like a crash: the open transaction is lost
+    expect(store.reader.queryEvents({ runId, offset: 0, limit: 1 }).total).toBe(300);
+    expect(store.markFailed(runId, 'worker crashed')).toBe(true);
+    expect(store.markFailed(runId, 'again')).toBe(false);
+    const r = store.reader.getRun(runId)!;
+    expect(r).toMatchObject({ status: 'failed', error: 'worker crashed', events: 300 });
+    const rows = store.reader.queryEvents({ runId, offset: 250, limit: 100 }).rows;
+    expect(rows.map((x) => x.seq)).toEqual(Array.from({ length: 50 }, (_, i) => 250 + i));
+    store.close();
+  });
+
+  it('marks runs of dead processes interrupted on open, and leaves live owners alone', () => {
+    const store = new LabStore(dbPath);
+    const mine = newRun(store, 'mine');
+    const dead = newRun(store, 'dead');
+    const other = newRun(store, 'other');
+    store.close(); // `mine` is still registered as executing in this process
+    const deadPid = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+    const db = new Database(dbPath);
+    db.prepare('UPDATE runs SET owner_pid = ? WHERE id = ?').run(Number(deadPid), dead);
+    db.prepare('UPDATE runs SET owner_pid = ? WHERE id = ?').run(process.ppid, other);
+    db.close();
+
+    const again = new LabStore(dbPath);
+    const status = Object.fromEntries(again.reader.listRuns().map((r) => [r.name, [r.status, r.error]]));
+    expect(status).toEqual({ mine: ['running', null], dead: ['failed', INTERRUPTED], other: ['running', null] });
+    again.release(mine);
+    expect(again.recoverInterrupted()).toEqual([mine]);
+    again.close();
+  });
+});
+
+describe('defaultDbPath', () => {
+  it('follows $IOMMU_LAB_DB, then the platform data directory', () => {
+    expect(defaultDbPath({ IOMMU_LAB_DB: '/x/y.db' }, 'linux')).toBe('/x/y.db');
+    expect(defaultDbPath({ HOME: '/home/u' }, 'linux')).toBe('/home/u/.local/share/iommu-lab/lab.db');
+    expect(defaultDbPath({ HOME: '/home/u', XDG_DATA_HOME: '/data' }, 'linux')).toBe('/data/iommu-lab/lab.db');
+    expect(defaultDbPath({ HOME: '/Users/u' }, 'darwin')).toBe('/Users/u/Library/Application Support/iommu-lab/lab.db');
+    expect(defaultDbPath({ APPDATA: 'C:/Users/u/AppData/Roaming' }, 'win32')).toBe(path.join('C:/Users/u/AppData/Roaming', 'iommu-lab', 'lab.db'));
+  });
+});
