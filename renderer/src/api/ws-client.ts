@@ -13,7 +13,6 @@ interface Pending {
 
 /** Creates the client for `url` (ws://host:port/ws?token=…). */
 export function wsClient(url: string): LabApi {
-  let socket: WebSocket | null = null;
   let opened: Promise<WebSocket> | null = null;
   let nextId = 1;
   const pending = new Map<number, Pending>();
@@ -23,12 +22,10 @@ export function wsClient(url: string): LabApi {
     if (opened) return opened;
     opened = new Promise<WebSocket>((resolve, reject) => {
       const ws = new WebSocket(url);
-      socket = ws;
       ws.onopen = () => resolve(ws);
       ws.onmessage = (ev) => onMessage(String(ev.data));
       ws.onerror = () => reject(new LabCallError(`cannot reach the lab at ${new URL(url).host} (is iommu-lab serve still running?)`, ''));
       ws.onclose = () => {
-        socket = null;
         opened = null;
         for (const p of pending.values()) p.reject(new LabCallError('connection to the lab closed', ''));
         pending.clear();
