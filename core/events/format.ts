@@ -7,25 +7,30 @@
  * shown as PCI addresses "bb:dd.f" (QEMU endpoint IDs are requester IDs, PCI_BUILD_BDF).
  */
 import { EVENT_CATALOG } from './catalog.ts';
+import {
+  FAULT_R_DOMAIN,
+  FAULT_R_MAPPING,
+  FAULT_R_UNKNOWN,
+  FEATURE_NAMES,
+  REQUEST_TYPE_NAMES,
+  statusName as deviceStatusName,
+} from '../virtio-iommu/constants.ts';
 
-/** Request type names by head.type (virtio spec §5.13.6.2, VIRTIO_IOMMU_T_*). */
-export const REQUEST_TYPE_NAMES: Readonly<Record<number, string>> = { 1: 'ATTACH', 2: 'DETACH', 3: 'MAP', 4: 'UNMAP', 5: 'PROBE' };
-
-/** Status names by tail.status (virtio spec §5.13.6.1, VIRTIO_IOMMU_S_*). */
-export const STATUS_NAME_BY_CODE: readonly string[] = ['OK', 'IOERR', 'UNSUPP', 'DEVERR', 'INVAL', 'RANGE', 'NOENT', 'FAULT', 'NOMEM'];
-
-/** Fault reason names by code (virtio spec §5.13.6.10, VIRTIO_IOMMU_FAULT_R_*). */
-export const FAULT_REASON_NAMES: readonly string[] = ['UNKNOWN', 'DOMAIN', 'MAPPING'];
+/** Fault reason names by code (virtio spec §5.13.6.9, VIRTIO_IOMMU_FAULT_R_*). */
+const FAULT_REASON_NAMES: Readonly<Record<number, string>> = { [FAULT_R_UNKNOWN]: 'UNKNOWN', [FAULT_R_DOMAIN]: 'DOMAIN', [FAULT_R_MAPPING]: 'MAPPING' };
 
 /** Request type name for head.type: ATTACH … PROBE, or UNKNOWN for any other code. */
 export function requestTypeName(type: number): string {
   return REQUEST_TYPE_NAMES[type] ?? 'UNKNOWN';
 }
 
-/** Status name for tail.status; `undefined` (device wrote nothing) → UNWRITTEN; unknown codes → "STATUS(n)". */
+/**
+ * Status name for tail.status (OK … NOMEM; unknown codes "S_<n>", as constants.statusName);
+ * `undefined` / null (the device wrote nothing) → UNWRITTEN.
+ */
 export function statusName(status: number | undefined | null): string {
   if (status === undefined || status === null) return 'UNWRITTEN';
-  return STATUS_NAME_BY_CODE[status] ?? `STATUS(${status})`;
+  return deviceStatusName(status);
 }
 
 /** Fault reason name: UNKNOWN, DOMAIN, MAPPING, or "REASON(n)" for other codes. */
@@ -101,22 +106,11 @@ export function faultFlagsText(flags: number): string {
   return parts.length ? parts.join('|') : '0';
 }
 
-/** Names of feature bits set in a u64 mask (virtio spec §5.13.3 and §6). */
-const FEATURE_BITS: readonly [number, string][] = [
-  [0, 'INPUT_RANGE'],
-  [1, 'DOMAIN_RANGE'],
-  [2, 'MAP_UNMAP'],
-  [3, 'BYPASS'],
-  [4, 'PROBE'],
-  [5, 'MMIO'],
-  [6, 'BYPASS_CONFIG'],
-  [28, 'RING_INDIRECT_DESC'],
-  [29, 'RING_EVENT_IDX'],
-  [32, 'VERSION_1'],
-];
+/** Names of the feature bits set in a u64 mask (constants.FEATURE_NAMES; unnamed bits as "bit<n>"). */
 function featureNames(mask: bigint | undefined): string {
   if (mask === undefined) return '?';
-  const names = FEATURE_BITS.filter(([b]) => (mask >> BigInt(b)) & 1n).map(([, n]) => n);
+  const names: string[] = [];
+  for (let b = 0; b < 64; b++) if ((mask >> BigInt(b)) & 1n) names.push(FEATURE_NAMES[b] ?? `bit${b}`);
   return names.length ? names.join(',') : '-';
 }
 

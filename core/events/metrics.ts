@@ -5,8 +5,10 @@
  * metrics for a live run, for a run read back from SQLite and for an imported trace:
  * - `request` → requests[type name][status name] (UNWRITTEN when the device wrote nothing);
  * - `fault` → faultsByReason; `translate` → translations;
- * - `map` / `unmap` → live and peak mappings and bytes (a mapping covers virtEnd − virtStart + 1
- *   bytes; domain destruction emits one `unmap` per mapping, see the catalog);
+ * - `map` / `unmap` / `domain-free` → live and peak mappings and bytes (a mapping covers
+ *   virtEnd − virtStart + 1 bytes). Totals are kept per domain, so a `domain-free` removes whatever
+ *   its domain still holds: correct whether the emitter reports destroyed mappings as `unmap`
+ *   events first (the catalog's wording) or only through `domain-free` (the device today);
  * - `expectation` → held / failed.
  * u64 fields may be bigint (live) or "0x…" strings (stored rows).
  */
@@ -34,6 +36,15 @@ export class MetricsReducer {
   private peakBytes = 0n;
   private held = 0;
   private failed = 0;
+  /** Live mappings and bytes per domain ID (few domains; O(1) per event). */
+  private readonly domains = new Map<number, { n: number; bytes: bigint }>();
+
+  private domain(e: MetricsInput): { n: number; bytes: bigint } {
+    const id = asNum(e.domain) ?? -1;
+    let d = this.domains.get(id);
+    if (d === undefined) this.domains.set(id, (d = { n: 0, bytes: 0n }));
+    return d;
+  }
 
   /** Folds one event in. Unknown kinds are counted in `events` and `byKind` only. */
   add(e: MetricsInput): void {
@@ -56,16 +67,35 @@ export class MetricsReducer {
         this.translations++;
         break;
       case 'map': {
+        const bytes = span(e);
+        const d = this.domain(e);
+        d.n++;
+        d.bytes += bytes;
         this.live++;
         if (this.live > this.peak) this.peak = this.live;
-        this.liveBytes += span(e);
+        this.liveBytes += bytes;
         if (this.liveBytes > this.peakBytes) this.peakBytes = this.liveBytes;
         break;
       }
-      case 'unmap':
+      case 'unmap': {
+        const bytes = span(e);
+        const d = this.domain(e);
+        d.n--;
+        d.bytes -= bytes;
         this.live--;
-        this.liveBytes -= span(e);
+        this.liveBytes -= bytes;
         break;
+      }
+      case 'domain-free': {
+        const id = asNum(e.domain) ?? -1;
+        const d = this.domains.get(id);
+        if (d !== undefined) {
+          this.live -= d.n;
+          this.liveBytes -= d.bytes;
+          this.domains.delete(id);
+        }
+        break;
+      }
       case 'expectation':
         if (asNum(e.held)) this.held++;
         else this.failed++;

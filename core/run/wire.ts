@@ -1,115 +1,62 @@
 /**
- * The runner's driver side of the wire: builds the device-readable part of each request and reads
- * the device-writable part back. Layouts: virtio spec §5.13.6 (see
- * ../../../shared/reference/virtio-iommu.md §1.7-§1.8); all fields little-endian.
+ * The runner's driver side of the wire, over the device's codec (core/virtio-iommu/codec.ts):
+ * reads statuses, PROBE regions and the config space back in the runner's terms. Layouts: virtio
+ * spec §5.13.4 and §5.13.6 (see ../../../shared/reference/virtio-iommu.md §1.7-§1.8).
  */
 import { statusName } from '../events/format.ts';
+import { decodeConfig as decodeConfigSpace, decodeProbeProperties } from '../virtio-iommu/codec.ts';
+import { TAIL_SIZE } from '../virtio-iommu/constants.ts';
 import type { ConfigValue, RegionValue } from './expect.ts';
 
-/** Request type codes (virtio spec §5.13.6.2, VIRTIO_IOMMU_T_*). */
-export const T_ATTACH = 1;
-export const T_DETACH = 2;
-export const T_MAP = 3;
-export const T_UNMAP = 4;
-export const T_PROBE = 5;
+/**
+ * Byte offsets of the u64 fields of MAP (virt_start 8, virt_end 16, phys_start 24) and UNMAP
+ * (virt_start 8, virt_end 16) requests (spec §5.13.6.4-5), so a workload patches one prebuilt
+ * request in place instead of encoding a new one per iteration.
+ */
+export const VIRT_START_OFFSET = 8;
+export const VIRT_END_OFFSET = 16;
+export const PHYS_START_OFFSET = 24;
 
-/** Size of the device-writable tail (struct virtio_iommu_req_tail). */
-export const TAIL_SIZE = 4;
-
-function head(size: number, type: number): [Uint8Array, DataView] {
-  const b = new Uint8Array(size);
-  b[0] = type;
-  return [b, new DataView(b.buffer)];
-}
-
-/** ATTACH readable part (20 bytes): domain @4, endpoint @8, flags @12, reserved[4] @16 (as le32). */
-export function encodeAttach(domain: number, endpoint: number, flags: number, reserved: number): Uint8Array {
-  const [b, v] = head(20, T_ATTACH);
-  v.setUint32(4, domain, true);
-  v.setUint32(8, endpoint, true);
-  v.setUint32(12, flags, true);
-  v.setUint32(16, reserved, true);
-  return b;
-}
-
-/** DETACH readable part (20 bytes): domain @4, endpoint @8, reserved[8] @12. */
-export function encodeDetach(domain: number, endpoint: number): Uint8Array {
-  const [b, v] = head(20, T_DETACH);
-  v.setUint32(4, domain, true);
-  v.setUint32(8, endpoint, true);
-  return b;
-}
-
-/** Offsets of MAP fields (virt_start @8, virt_end @16, phys_start @24), for in-place patching. */
-export const MAP_VIRT_START = 8;
-export const MAP_VIRT_END = 16;
-export const MAP_PHYS_START = 24;
-
-/** MAP readable part (36 bytes): domain @4, virt_start @8, virt_end @16, phys_start @24, flags @32. */
-export function encodeMap(domain: number, virtStart: bigint, virtEnd: bigint, physStart: bigint, flags: number): Uint8Array {
-  const [b, v] = head(36, T_MAP);
-  v.setUint32(4, domain, true);
-  v.setBigUint64(MAP_VIRT_START, virtStart, true);
-  v.setBigUint64(MAP_VIRT_END, virtEnd, true);
-  v.setBigUint64(MAP_PHYS_START, physStart, true);
-  v.setUint32(32, flags, true);
-  return b;
-}
-
-/** UNMAP readable part (28 bytes): domain @4, virt_start @8, virt_end @16, reserved[4] @24 (as le32). */
-export function encodeUnmap(domain: number, virtStart: bigint, virtEnd: bigint, reserved: number): Uint8Array {
-  const [b, v] = head(28, T_UNMAP);
-  v.setUint32(4, domain, true);
-  v.setBigUint64(8, virtStart, true);
-  v.setBigUint64(16, virtEnd, true);
-  v.setUint32(24, reserved, true);
-  return b;
-}
-
-/** PROBE readable part (72 bytes): endpoint @4, reserved[64] @8. */
-export function encodeProbe(endpoint: number): Uint8Array {
-  const [b, v] = head(72, T_PROBE);
-  v.setUint32(4, endpoint, true);
-  return b;
+/** Writes a u64 given as u32 halves, little-endian, at `o`. */
+export function putU64Halves(b: Uint8Array, o: number, hi: number, lo: number): void {
+  b[o] = lo & 0xff;
+  b[o + 1] = (lo >>> 8) & 0xff;
+  b[o + 2] = (lo >>> 16) & 0xff;
+  b[o + 3] = lo >>> 24;
+  b[o + 4] = hi & 0xff;
+  b[o + 5] = (hi >>> 8) & 0xff;
+  b[o + 6] = (hi >>> 16) & 0xff;
+  b[o + 7] = hi >>> 24;
 }
 
 /**
- * Status name of a reply (the bytes the device wrote; length = used length): the byte 4 from the
- * end (tail.status), UNWRITTEN when the used length is 0 or too short to hold a tail.
+ * Status name of a reply (the bytes the device wrote; length = used length): tail.status, the
+ * byte 4 from the end; UNWRITTEN when the used length is 0 (or too short to hold a tail).
  */
 export function replyStatus(reply: Uint8Array): string {
-  if (reply.length < TAIL_SIZE) return 'UNWRITTEN';
-  return statusName(reply[reply.length - TAIL_SIZE]);
+  return reply.length < TAIL_SIZE ? 'UNWRITTEN' : statusName(reply[reply.length - TAIL_SIZE]);
 }
 
 /**
- * RESV_MEM properties of a PROBE reply's `properties` (virtio spec §5.13.6.8-9): walks headers
- * (type = le16 & 0xfff, length = le16) until type 0 or the end; unknown types are skipped by length.
+ * RESV_MEM regions of a PROBE reply's `properties` as a driver keeps them (spec §5.13.6.6):
+ * properties with non-zero header reserved bits and other types are ignored.
  */
 export function decodeProbeRegions(properties: Uint8Array): RegionValue[] {
-  const v = new DataView(properties.buffer, properties.byteOffset, properties.byteLength);
   const out: RegionValue[] = [];
-  let off = 0;
-  while (off + 4 <= properties.length) {
-    const type = v.getUint16(off, true) & 0xfff;
-    const len = v.getUint16(off + 2, true);
-    if (type === 0) break;
-    if (type === 1 && len >= 20 && off + 24 <= properties.length) {
-      out.push({ subtype: properties[off + 4], start: v.getBigUint64(off + 8, true), end: v.getBigUint64(off + 16, true) });
-    }
-    off += 4 + len;
+  for (const p of decodeProbeProperties(properties).properties) {
+    if (p.reservedBits === 0 && p.resvMem) out.push({ subtype: p.resvMem.subtype, start: p.resvMem.start, end: p.resvMem.end });
   }
   return out;
 }
 
-/** Decodes the 40-byte config space (virtio spec §5.13.4; offsets 0, 8, 16, 24, 28, 32, 36). */
+/** Decodes the 40-byte config space into the runner's shape (ranges as [start, end]). */
 export function decodeConfig(bytes: Uint8Array): ConfigValue {
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const c = decodeConfigSpace(bytes);
   return {
-    pageSizeMask: v.getBigUint64(0, true),
-    inputRange: [v.getBigUint64(8, true), v.getBigUint64(16, true)],
-    domainRange: [v.getUint32(24, true), v.getUint32(28, true)],
-    probeSize: v.getUint32(32, true),
-    bypass: bytes[36],
+    pageSizeMask: c.pageSizeMask,
+    inputRange: [c.inputRange.start, c.inputRange.end],
+    domainRange: [c.domainRange.start, c.domainRange.end],
+    probeSize: c.probeSize,
+    bypass: c.bypass,
   };
 }

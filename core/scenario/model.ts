@@ -9,6 +9,32 @@
  * point at the offending node, like the schema's own.
  */
 import { defaultProps, parseReservedRegion, type VirtioIommuProps } from '../virtio-iommu/device.ts';
+import {
+  ATTACH_F_BYPASS,
+  F_BYPASS,
+  F_BYPASS_CONFIG,
+  F_DOMAIN_RANGE,
+  F_INPUT_RANGE,
+  F_MAP_UNMAP,
+  F_MMIO,
+  F_PROBE,
+  FAULT_F_ADDRESS,
+  FAULT_F_READ,
+  FAULT_F_WRITE,
+  FAULT_R_DOMAIN,
+  FAULT_R_MAPPING,
+  FAULT_R_UNKNOWN,
+  MAP_F_MMIO,
+  MAP_F_READ,
+  MAP_F_WRITE,
+  RESV_MEM_T_MSI,
+  RESV_MEM_T_RESERVED,
+  T_PROBE,
+  TAIL_SIZE,
+  VIRTIO_F_VERSION_1,
+  VIRTIO_RING_F_EVENT_IDX,
+  VIRTIO_RING_F_INDIRECT_DESC,
+} from '../virtio-iommu/constants.ts';
 import { bdfToString, parseBdf } from '../events/format.ts';
 import { U64_MAX, hex } from './kinds.ts';
 import type { FeatureName, ScenarioDoc, StatusName, StepArgs, StepDoc, StepExpectDoc, StepOp } from './schema.ts';
@@ -18,18 +44,18 @@ import type { WalkContext } from './validate.ts';
 /** Endpoint ID of the host bridge 00:00.0, which always exists behind the vIOMMU. */
 export const HOST_BRIDGE_ENDPOINT = 0;
 
-/** Feature bit numbers by name (virtio spec §5.13.3 device bits; §6 reserved bits). */
+/** Feature bit numbers by name (virtio spec §5.13.3 device bits; §6 transport bits). */
 export const FEATURE_BITS: Readonly<Record<FeatureName, number>> = {
-  INPUT_RANGE: 0,
-  DOMAIN_RANGE: 1,
-  MAP_UNMAP: 2,
-  BYPASS: 3,
-  PROBE: 4,
-  MMIO: 5,
-  BYPASS_CONFIG: 6,
-  RING_INDIRECT_DESC: 28,
-  RING_EVENT_IDX: 29,
-  VERSION_1: 32,
+  INPUT_RANGE: F_INPUT_RANGE,
+  DOMAIN_RANGE: F_DOMAIN_RANGE,
+  MAP_UNMAP: F_MAP_UNMAP,
+  BYPASS: F_BYPASS,
+  PROBE: F_PROBE,
+  MMIO: F_MMIO,
+  BYPASS_CONFIG: F_BYPASS_CONFIG,
+  RING_INDIRECT_DESC: VIRTIO_RING_F_INDIRECT_DESC,
+  RING_EVENT_IDX: VIRTIO_RING_F_EVENT_IDX,
+  VERSION_1: VIRTIO_F_VERSION_1,
 };
 
 /** One device (endpoint) declared in `devices`. */
@@ -132,9 +158,9 @@ export interface Scenario {
 }
 
 const STATUS_FIELD = 'status';
-const FAULT_REASONS: Record<string, number> = { UNKNOWN: 0, DOMAIN: 1, MAPPING: 2 };
-const FAULT_FLAGS: Record<string, number> = { read: 0x1, write: 0x2, address: 0x100 };
-const MAP_FLAGS: Record<string, number> = { read: 0x1, write: 0x2, mmio: 0x4 };
+const FAULT_REASONS: Record<string, number> = { UNKNOWN: FAULT_R_UNKNOWN, DOMAIN: FAULT_R_DOMAIN, MAPPING: FAULT_R_MAPPING };
+const FAULT_FLAGS: Record<string, number> = { read: FAULT_F_READ, write: FAULT_F_WRITE, address: FAULT_F_ADDRESS };
+const MAP_FLAGS: Record<string, number> = { read: MAP_F_READ, write: MAP_F_WRITE, mmio: MAP_F_MMIO };
 
 function foldFlags(list: readonly (string | number)[] | undefined, names: Record<string, number>): number {
   let v = 0;
@@ -300,7 +326,7 @@ function resolveStep(
   switch (op) {
     case 'attach': {
       const a = raw[op] as StepArgs['attach'];
-      return { ...base, op, domain: a.domain, endpoint: endpointOf(a.endpoint, `${p}.endpoint`), flags: foldFlags(a.flags, { bypass: 1 }), reserved: a.reserved ?? 0, expect: statusExpect(expect as StepExpectDoc['attach']) };
+      return { ...base, op, domain: a.domain, endpoint: endpointOf(a.endpoint, `${p}.endpoint`), flags: foldFlags(a.flags, { bypass: ATTACH_F_BYPASS }), reserved: a.reserved ?? 0, expect: statusExpect(expect as StepExpectDoc['attach']) };
     }
     case 'detach': {
       const a = raw[op] as StepArgs['detach'];
@@ -322,7 +348,7 @@ function resolveStep(
       else if (e) {
         pe = {};
         if (e.status !== undefined) pe.status = e.status;
-        if (e['resv-mem'] !== undefined) pe.regions = e['resv-mem'].map((r) => ({ subtype: r.subtype === 'msi' ? 1 : r.subtype === 'reserved' ? 0 : r.subtype, start: r.start, end: r.end }));
+        if (e['resv-mem'] !== undefined) pe.regions = e['resv-mem'].map((r) => ({ subtype: r.subtype === 'msi' ? RESV_MEM_T_MSI : r.subtype === 'reserved' ? RESV_MEM_T_RESERVED : r.subtype, start: r.start, end: r.end }));
       }
       return { ...base, op, endpoint: endpointOf(a.endpoint, `${p}.endpoint`), expect: pe };
     }
@@ -350,7 +376,7 @@ function resolveStep(
         err(`${p}.hex`, bytes);
         return null;
       }
-      const writable = a.writable ?? (bytes[0] === 5 ? probeSize + 4 : 4);
+      const writable = a.writable ?? (bytes[0] === T_PROBE ? probeSize + TAIL_SIZE : TAIL_SIZE);
       return { ...base, op, bytes, writable, expect: statusExpect(expect as StepExpectDoc['request']) };
     }
     case 'read-config':

@@ -42,6 +42,25 @@ describe('MetricsReducer', () => {
     expect(r.result()).toMatchObject({ liveBytes: '0', peakBytes: '18446744073709551616', liveMappings: 0, peakMappings: 1 });
   });
 
+  test('domain-free drops what its domain still holds, with or without unmap events first', () => {
+    const maps = [
+      { kind: 'map', domain: 1, virtStart: 0n, virtEnd: 0xfffn },
+      { kind: 'map', domain: 1, virtStart: 0x1000n, virtEnd: 0x1fffn },
+      { kind: 'map', domain: 2, virtStart: 0n, virtEnd: 0xffn },
+    ];
+    const silent = computeMetrics([...maps, { kind: 'domain-free', domain: 1, mappings: 2 }]);
+    const explicit = computeMetrics([
+      ...maps,
+      { kind: 'unmap', domain: 1, virtStart: 0n, virtEnd: 0xfffn },
+      { kind: 'unmap', domain: 1, virtStart: 0x1000n, virtEnd: 0x1fffn },
+      { kind: 'domain-free', domain: 1, mappings: 0 },
+    ]);
+    for (const m of [silent, explicit]) expect(m).toMatchObject({ liveMappings: 1, peakMappings: 3, liveBytes: '256', peakBytes: '8448' });
+    // A domain re-created with the same ID starts empty.
+    const again = computeMetrics([...maps, { kind: 'domain-free', domain: 1, mappings: 2 }, { kind: 'map', domain: 1, virtStart: 0n, virtEnd: 0n }, { kind: 'domain-free', domain: 1, mappings: 1 }]);
+    expect(again).toMatchObject({ liveMappings: 1, liveBytes: '256' });
+  });
+
   test('result() is a snapshot', () => {
     const r = new MetricsReducer();
     r.add({ kind: 'request', reqType: 1, status: 0 });
