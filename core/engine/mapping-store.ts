@@ -45,6 +45,13 @@ export function u64(hi: number, lo: number): bigint {
 /** Largest u64 value, 0xffffffffffffffff. */
 export const U64_MAX = 0xffffffffffffffffn;
 
+/** unmapRange result: every touched interval was inside the range and is removed. */
+export const UNMAP_OK = 0;
+/** unmapRange result: the first touched interval starts before the range; nothing removed. */
+export const UNMAP_SPLIT_FIRST = 1;
+/** unmapRange result: the last touched interval ends after the range (see unmapRange). */
+export const UNMAP_SPLIT_LAST = 2;
+
 /** One interval as seen through the bigint convenience API. */
 export interface Interval {
   /** First IOVA (bytes). */
@@ -539,6 +546,87 @@ export class MappingStore {
       this.dropRun(at, from, j);
       if (j < cnt) return removed;
     }
+  }
+
+  /**
+   * UNMAP semantics over [s, e] (virtio spec §5.13.6.5): removes the intervals wholly inside the
+   * range, in ascending order, and says whether a touched interval would be split. Only the first
+   * and the last touched intervals can be partial. Returns:
+   *  - UNMAP_OK: every touched interval was inside [s, e] and is removed (none touched is OK too);
+   *  - UNMAP_SPLIT_FIRST: the first touched interval starts before s: nothing is removed;
+   *  - UNMAP_SPLIT_LAST: the last touched interval ends after e: nothing is removed when `atomic`,
+   *    otherwise the intervals before it are removed (QEMU's loop stops at the partial one).
+   * `onRemove` sees each interval just before it is removed. The common case (the run of removed
+   * intervals ends inside one leaf) costs one descent. Requires s <= e.
+   */
+  unmapRange(sHi: number, sLo: number, eHi: number, eLo: number, atomic: boolean, onRemove?: OverlapVisitor): number {
+    const leaf = this.descend(sHi, sLo);
+    const slot = this.lfloor(leaf, sHi, sLo);
+    const v = this.lv;
+    let fl = leaf;
+    let fs = slot;
+    if (fs < 0) {
+      fl = this.lPrev[leaf];
+      fs = fl >= 0 ? this.lCnt[fl] - 1 : -1;
+    }
+    let first = slot + 1;
+    if (fs >= 0) {
+      const w = fl * LS + fs * LW;
+      // A key equal to s lives in the leaf the descent reached, so then fl === leaf, fs === slot.
+      if (v[w] === sHi && v[w + 1] === sLo) first = slot;
+      else if (v[w + 2] > sHi || (v[w + 2] === sHi && v[w + 3] >= sLo)) return UNMAP_SPLIT_FIRST;
+    }
+    const cnt = this.lCnt[leaf];
+    let j = first;
+    let result = UNMAP_OK;
+    while (j < cnt) {
+      const w = leaf * LS + j * LW;
+      if (v[w] > eHi || (v[w] === eHi && v[w + 1] > eLo)) break;
+      if (v[w + 2] > eHi || (v[w + 2] === eHi && v[w + 3] > eLo)) {
+        result = UNMAP_SPLIT_LAST;
+        break;
+      }
+      j++;
+    }
+    if (j === cnt && result === UNMAP_OK) return this.unmapSlow(sHi, sLo, eHi, eLo, atomic, onRemove);
+    if (result === UNMAP_SPLIT_LAST && atomic) return result;
+    if (j > first) {
+      if (onRemove !== undefined) {
+        for (let k = first; k < j; k++) {
+          const w = leaf * LS + k * LW;
+          onRemove(v[w], v[w + 1], v[w + 2], v[w + 3], v[w + 4], v[w + 5], v[w + 6]);
+        }
+      }
+      this.dropRun(leaf, first, j);
+    }
+    return result;
+  }
+
+  /** unmapRange when the run may continue past the first leaf (first-partial already excluded). */
+  private unmapSlow(sHi: number, sLo: number, eHi: number, eLo: number, atomic: boolean, onRemove?: OverlapVisitor): number {
+    let result = UNMAP_OK;
+    let lastHi = eHi;
+    let lastLo = eLo;
+    if (this.seekFloor(eHi, eLo)) {
+      const w = this.fLeaf * LS + this.fSlot * LW;
+      const v = this.lv;
+      const startsInside = v[w] > sHi || (v[w] === sHi && v[w + 1] >= sLo);
+      if (startsInside && (v[w + 2] > eHi || (v[w + 2] === eHi && v[w + 3] > eLo))) {
+        if (atomic) return UNMAP_SPLIT_LAST;
+        result = UNMAP_SPLIT_LAST;
+        if (v[w] === sHi && v[w + 1] === sLo) return result;
+        // Remove the intervals starting in [s, last.start - 1].
+        lastLo = v[w + 1] === 0 ? 0xffffffff : v[w + 1] - 1;
+        lastHi = v[w + 1] === 0 ? v[w] - 1 : v[w];
+      }
+    }
+    if (onRemove !== undefined) {
+      this.forEachOverlap(sHi, sLo, lastHi, lastLo, (a, b, c, d, e, f, g) => {
+        if (a > sHi || (a === sHi && b >= sLo)) onRemove(a, b, c, d, e, f, g);
+      });
+    }
+    this.removeStarts(sHi, sLo, lastHi, lastLo);
+    return result;
   }
 
   /** Removes entries [from, to) of `leaf` (the recorded path leads to it) and rebalances. */

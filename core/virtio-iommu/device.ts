@@ -1,0 +1,233 @@
+/**
+ * The virtio-iommu device: the lifecycle in one place (construct = realize, features, config
+ * read/write, requests, translation, device/system reset), like QEMU's hw/virtio/virtio-iommu.c
+ * class_init. Decoding and execution live in requests.ts, the DMA decision in translate.ts, the
+ * state and its transitions in state.ts, bytes in codec.ts.
+ *
+ * Error tiers: protocol outcomes are values (statuses written into the reply, fault records,
+ * device-error + `broken`); exceptions only for bugs (invalid props, non-u64 arguments).
+ * Reference: ../../../shared/reference/virtio-iommu.md.
+ */
+import { hi32, lo32, u64 } from '../engine/mapping-store.ts';
+import type { EventSink } from '../events/sink.ts';
+import { encodeConfig } from './codec.ts';
+import { configFromProps, type VirtioIommuProps } from './config.ts';
+import { CONFIG_BYPASS_OFFSET, CONFIG_SIZE, LINUX_DRIVER_FEATURES } from './constants.ts';
+import { handleRequestInto } from './requests.ts';
+import { DeviceState, emit, hex } from './state.ts';
+import { TR_BYPASS, TR_FAULT, TR_MSI, TranslateSlots, emitTranslate, translateCore } from './translate.ts';
+
+export type { ReservedRegion, VirtioIommuProps } from './config.ts';
+export { defaultProps, parseReservedRegion, validateProps, formatReservedRegion } from './config.ts';
+export { TR_TRANSLATED, TR_BYPASS, TR_MSI, TR_FAULT, TranslateSlots } from './translate.ts';
+
+/** Outcome of one DMA access (see translate.ts for the decision order of each mode). */
+export type TranslateOutcome =
+  | { kind: 'translated'; phys: bigint; domain: number }
+  /** Identity: the endpoint is in bypass. */
+  | { kind: 'bypass' }
+  /** Identity through an MSI reserved region (QEMU §2.4 step 2). */
+  | { kind: 'msi' }
+  /** Fault: FAULT_R_* reason, FAULT_F_* flags; a 24-byte record was queued on the eventq. */
+  | { kind: 'fault'; reason: number; flags: number; address: bigint; endpoint: number };
+
+const U64_LIMIT = 0xffffffffffffffffn;
+
+/**
+ * One virtio-iommu device behind which `endpoints` (PCI requester IDs, bus << 8 | devfn) sit.
+ * Throws RangeError when `props` are invalid (validate user input with validateProps first).
+ */
+export class VirtioIommuDevice {
+  /** Feature bits offered: VERSION_1 (32), RING_EVENT_IDX (29), RING_INDIRECT_DESC (28), MAP_UNMAP and what `props.offer` enables (QDEV realize). */
+  readonly offeredFeatures: bigint;
+  /** Output slots of the last translateFast call (physHi/physLo, reason/flags, domain). */
+  readonly slots = new TranslateSlots();
+  private readonly st: DeviceState;
+
+  constructor(props: VirtioIommuProps, endpoints: Iterable<number>, sink: EventSink) {
+    this.st = new DeviceState(structuredClone(props), new Set(endpoints), sink);
+    this.offeredFeatures = this.st.offered;
+  }
+
+  /** Conformance mode of this device. */
+  get conformance(): 'qemu' | 'spec' {
+    return this.st.qemu ? 'qemu' : 'spec';
+  }
+
+  /** NEEDS_RESET after virtio_error; while set, requests are returned unwritten. Cleared by reset. */
+  get broken(): boolean {
+    return this.st.broken;
+  }
+
+  /** Currently negotiated features (before negotiate(): Linux's usual set ∩ offered). */
+  get negotiatedFeatures(): bigint {
+    return this.st.negotiated;
+  }
+
+  /**
+   * Feature negotiation (virtio spec §2.2): negotiated = driverFeatures ∩ offered. The default
+   * driver set is what Linux's driver accepts (reference §1.2). Emits 'features'; returns the
+   * negotiated bits.
+   */
+  negotiate(driverFeatures: bigint = LINUX_DRIVER_FEATURES): bigint {
+    const f = driverFeatures & this.offeredFeatures;
+    this.st.setNegotiated(f);
+    if (this.st.sink.enabled) emit(this.st.sink, 'features', { offered: this.offeredFeatures, accepted: f });
+    return f;
+  }
+
+  /**
+   * Executes one requestq element: `readable` is the device-readable part (head + payload),
+   * `writableSize` the size of the device-writable part in bytes. Returns the bytes the device
+   * wrote, whose length is the used length: 4 (tail), probe_size + 4 (PROBE), or 0 (unwritten).
+   * Emits effect events and one 'request' event.
+   */
+  handleRequest(readable: Uint8Array, writableSize: number): Uint8Array {
+    const w = new Uint8Array(Math.max(0, writableSize));
+    const used = handleRequestInto(this.st, readable, w);
+    return w.subarray(0, used);
+  }
+
+  /**
+   * As handleRequest, writing into the caller's `writable` buffer (its length is the writable
+   * size) and returning the used length: no allocation for non-PROBE requests.
+   */
+  handleRequestInto(readable: Uint8Array, writable: Uint8Array): number {
+    return handleRequestInto(this.st, readable, writable);
+  }
+
+  /**
+   * One DMA access of `size` bytes at `addr` by `endpoint` with IOMMUAccessFlags `access`
+   * (1 RO, 2 WO). Emits 'translate' (or 'fault'); faults are also queued as 24-byte records.
+   * Throws RangeError when addr/size are not u64 (a caller bug).
+   */
+  translate(endpoint: number, addr: bigint, size: bigint, access: 1 | 2): TranslateOutcome {
+    if (addr < 0n || addr > U64_LIMIT || size < 0n || size > U64_LIMIT) throw new RangeError('virtio-iommu: translate addr/size must be u64');
+    const hi = hi32(addr);
+    const lo = lo32(addr);
+    const out = this.slots;
+    const code = translateCore(this.st, out, endpoint >>> 0, hi, lo, access);
+    if (this.st.sink.enabled) emitTranslate(this.st, out, code, endpoint >>> 0, hi, lo, size, access);
+    switch (code) {
+      case TR_BYPASS:
+        return { kind: 'bypass' };
+      case TR_MSI:
+        return { kind: 'msi' };
+      case TR_FAULT:
+        return { kind: 'fault', reason: out.reason, flags: out.flags, address: addr, endpoint: endpoint >>> 0 };
+      default:
+        return { kind: 'translated', phys: u64(out.physHi, out.physLo), domain: out.domain };
+    }
+  }
+
+  /**
+   * Allocation-free translate through the same decision order: addr as u32 halves, size in bytes
+   * (< 2^53, used for the event only). Returns TR_TRANSLATED / TR_BYPASS / TR_MSI / TR_FAULT and
+   * fills `slots` (physHi/physLo; reason/flags on a fault).
+   */
+  translateFast(endpoint: number, addrHi: number, addrLo: number, size: number, access: number): number {
+    const code = translateCore(this.st, this.slots, endpoint, addrHi, addrLo, access);
+    if (this.st.sink.enabled) emitTranslate(this.st, this.slots, code, endpoint, addrHi, addrLo, BigInt(size), access);
+    return code;
+  }
+
+  /** The 24-byte struct virtio_iommu_fault records pushed on the eventq since the last call. */
+  takeFaultRecords(): Uint8Array[] {
+    const out = this.st.faults;
+    this.st.faults = [];
+    return out;
+  }
+
+  /** The 40-byte config space (SPEC §5.13.4; QDEV virtio_iommu_get_config). Emits 'config-read'. */
+  readConfig(): Uint8Array {
+    const c = configFromProps(this.st.props, this.st.bypass);
+    if (this.st.sink.enabled) {
+      emit(this.st.sink, 'config-read', {
+        config: {
+          pageSizeMask: hex(c.pageSizeMask),
+          inputRange: [hex(c.inputRange.start), hex(c.inputRange.end)],
+          domainRange: [c.domainRange.start, c.domainRange.end],
+          probeSize: c.probeSize,
+          bypass: c.bypass,
+        },
+      });
+    }
+    return encodeConfig(c);
+  }
+
+  /**
+   * A driver write of `data` at config `offset`. Only config.bypass (offset 36) is writable; a
+   * write that does not cover byte 36, or that runs past the 40 bytes, changes nothing and emits
+   * nothing (virtio-pci drops out-of-range writes; QDEV set_config reads only bypass).
+   * - qemu (QDEV virtio_iommu_set_config): a value equal to the current one is accepted; a
+   *   different one without F_BYPASS_CONFIG negotiated → virtio_error "cannot set config.bypass";
+   *   a value other than 0/1 → virtio_error "invalid config.bypass value '<v>'" (device broken).
+   * - spec (§5.13.4): the driver MAY write bypass only with F_BYPASS_CONFIG negotiated and MUST
+   *   write 0 or 1; the device ignores any other write (project choice), without breaking.
+   * Emits 'config-write' (accepted 1/0) and, for QEMU's errors, 'device-error'.
+   */
+  writeConfig(offset: number, data: Uint8Array): void {
+    if (!Number.isInteger(offset) || offset < 0 || offset + data.length > CONFIG_SIZE) return;
+    if (offset > CONFIG_BYPASS_OFFSET || offset + data.length <= CONFIG_BYPASS_OFFSET) return;
+    const v = data[CONFIG_BYPASS_OFFSET - offset];
+    const st = this.st;
+    let error: string | undefined;
+    let accepted = true;
+    if (st.qemu) {
+      if (v !== st.bypass) {
+        if (!st.negBypassConfig) error = 'cannot set config.bypass';
+        else if (v !== 0 && v !== 1) error = `invalid config.bypass value '${v}'`;
+      }
+      accepted = error === undefined;
+    } else {
+      accepted = st.negBypassConfig && (v === 0 || v === 1);
+    }
+    if (accepted) st.bypass = v;
+    if (st.sink.enabled) emit(st.sink, 'config-write', { bypass: v, accepted: accepted ? 1 : 0 });
+    if (error !== undefined) st.deviceError(error);
+  }
+
+  /**
+   * Reset (reference §2.1). Device reset (`system` false): every endpoint is detached and freed,
+   * every domain destroyed with its mappings; config.bypass is kept (SPEC §5.13.4 SHOULD; QDEV).
+   * System reset: the same plus config.bypass restored to boot-bypass (QDEV
+   * virtio_iommu_system_reset). Both clear `broken`. Fault records already pushed stay queued.
+   * Emits 'reset', then the detach (implicit) / domain-free / endpoint-free events.
+   */
+  reset(system: boolean): void {
+    const st = this.st;
+    if (st.sink.enabled) emit(st.sink, 'reset', { system: system ? 1 : 0 });
+    st.broken = false;
+    if (system) st.bypass = st.props.bootBypass ? 1 : 0;
+    st.resetTrees();
+  }
+
+  /** Number of mappings over all domains. */
+  mappingCount(): number {
+    let n = 0;
+    for (const d of this.st.domains.values()) n += d.store.count();
+    return n;
+  }
+
+  /** Bytes mapped over all domains (bigint; a domain alone may hold 2^64). */
+  mappedBytes(): bigint {
+    let n = 0n;
+    for (const d of this.st.domains.values()) n += d.store.mappedBytes();
+    return n;
+  }
+
+  /** Read-only view of the state for inspection and tests: domain → endpoints and mappings. */
+  snapshot(): { bypass: number; domains: Array<{ id: number; bypass: boolean; endpoints: number[]; mappings: number }>; endpoints: Array<{ id: number; domain: number | null }> } {
+    const st = this.st;
+    return {
+      bypass: st.bypass,
+      domains: [...st.domains.values()].sort((a, b) => a.id - b.id).map((d) => ({ id: d.id, bypass: d.bypass, endpoints: d.endpoints.map((e) => e.id), mappings: d.store.count() })),
+      endpoints: [...st.endpoints.values()].sort((a, b) => a.id - b.id).map((e) => ({ id: e.id, domain: e.domain === null ? null : e.domain.id })),
+    };
+  }
+
+  /** Mappings of one domain, ascending (bigint Interval objects), or undefined if it does not exist. */
+  domainMappings(domain: number): Array<{ start: bigint; end: bigint; phys: bigint; flags: number }> | undefined {
+    return this.st.domains.get(domain)?.store.entries();
+  }
+}

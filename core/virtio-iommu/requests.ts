@@ -1,0 +1,295 @@
+/**
+ * Request execution: one requestq element (readable part + writable part) → status written into the
+ * writable part, used length returned. Framing and decoding here; each request type is executed by
+ * its own function returning a status value (never throwing on guest input).
+ *
+ * Modes (reference ../../../shared/reference/virtio-iommu.md §2):
+ *  - qemu: QDEV virtio_iommu_handle_command and virtio_iommu_{attach,detach,map,unmap,probe},
+ *    deviations included, with QEMU's check order;
+ *  - spec: the virtio spec §5.13.6 device requirements, plus the project's choices where the spec
+ *    names no status (documented at each check).
+ *
+ * Hot path (MAP/UNMAP): fields are read as u32 halves straight from the bytes; no bigint and no
+ * allocation unless the event sink is enabled.
+ */
+import { UNMAP_OK, u64 } from '../engine/mapping-store.ts';
+import { encodeResvMemProperties } from './codec.ts';
+import {
+  ATTACH_F_BYPASS, ATTACH_F_MASK, MAP_F_MASK, MAP_F_MMIO, READABLE_SIZE, S_DEVERR, S_INVAL, S_NOENT, S_OK, S_RANGE,
+  S_UNSUPP, T_ATTACH, T_DETACH, T_MAP, T_PROBE, T_UNMAP, TAIL_SIZE,
+} from './constants.ts';
+import { emit, hex, type DeviceState } from './state.ts';
+
+/** Marker status: the device leaves the buffers unwritten (used length 0). */
+const UNWRITTEN = -1;
+
+function le32(b: Uint8Array, o: number): number {
+  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
+}
+
+/** a < b for u64 halves. */
+function lt(ah: number, al: number, bh: number, bl: number): boolean {
+  return ah < bh || (ah === bh && al < bl);
+}
+
+/**
+ * Executes one request. `writable` is the device-writable part (its length is the writable size);
+ * the device writes the reply there and the return value is the used length: 4, probe_size + 4 for
+ * PROBE, or 0 when nothing was written. Emits effect events, then one 'request' event.
+ */
+export function handleRequestInto(st: DeviceState, readable: Uint8Array, writable: Uint8Array): number {
+  const wsize = writable.length;
+  const type = readable.length > 0 ? readable[0] : 0;
+  if (st.broken) return done(st, readable, type, UNWRITTEN, 0);
+  if (readable.length < 4 || wsize < TAIL_SIZE) {
+    // QDEV: virtio_error + element detached with length 0. Spec: cannot find the tail → unwritten.
+    if (st.qemu) st.deviceError('virtio-iommu bad head/tail size');
+    return done(st, readable, type, UNWRITTEN, 0);
+  }
+  if (type === T_PROBE) return probe(st, readable, writable);
+  const need = READABLE_SIZE[type];
+  let status: number;
+  if (need === undefined) {
+    // QDEV writes S_UNSUPP; SPEC §5.13.6: SHOULD NOT write, used length 0.
+    status = st.qemu ? S_UNSUPP : UNWRITTEN;
+  } else if (readable.length < need) {
+    // QDEV virtio_iommu_iov_to_req → S_INVAL. SPEC: too small to parse → unwritten.
+    status = st.qemu ? S_INVAL : UNWRITTEN;
+  } else if (type === T_MAP) {
+    status = execMap(st, readable);
+  } else if (type === T_UNMAP) {
+    status = execUnmap(st, readable);
+  } else if (type === T_ATTACH) {
+    status = execAttach(st, readable);
+  } else {
+    status = execDetach(st, readable);
+  }
+  if (status === UNWRITTEN) return done(st, readable, type, UNWRITTEN, 0);
+  writable[0] = status;
+  writable[1] = 0;
+  writable[2] = 0;
+  writable[3] = 0;
+  return done(st, readable, type, status, TAIL_SIZE);
+}
+
+function done(st: DeviceState, r: Uint8Array, type: number, status: number, used: number): number {
+  if (st.sink.enabled) {
+    const need = READABLE_SIZE[type];
+    const whole = need !== undefined && r.length >= need;
+    const p: Record<string, unknown> = { reqType: type, used: { used } };
+    if (status !== UNWRITTEN) p.status = status;
+    if (whole && type !== T_PROBE) p.domain = le32(r, 4);
+    if (whole && (type === T_ATTACH || type === T_DETACH || type === T_PROBE)) p.endpoint = le32(r, type === T_PROBE ? 4 : 8);
+    if (whole && (type === T_MAP || type === T_UNMAP)) {
+      p.virtStart = u64(le32(r, 12), le32(r, 8));
+      p.virtEnd = u64(le32(r, 20), le32(r, 16));
+    }
+    if (whole && type === T_MAP) {
+      p.physStart = u64(le32(r, 28), le32(r, 24));
+      p.reqFlags = le32(r, 32);
+    }
+    if (whole && type === T_ATTACH) p.reqFlags = le32(r, 12);
+    emit(st.sink, 'request', p);
+  }
+  return used;
+}
+
+/** ATTACH (SPEC §5.13.6.2; QDEV virtio_iommu_attach). */
+function execAttach(st: DeviceState, r: Uint8Array): number {
+  const domainId = le32(r, 4);
+  const epId = le32(r, 8);
+  const flags = le32(r, 12);
+  const bypass = (flags & ATTACH_F_BYPASS) !== 0;
+  if (st.qemu) {
+    // QDEV order: flags → endpoint → implicit detach → bypass match. `reserved` is not checked.
+    if ((flags & ~ATTACH_F_MASK) !== 0) return S_INVAL;
+    if (!st.existing.has(epId)) return S_NOENT;
+    const e = st.getEndpoint(epId);
+    // Implicit detach first, even when re-attaching to the same domain: a sole endpoint's domain
+    // (and its mappings) is destroyed and re-created empty.
+    if (e.domain !== null) st.detach(e, true);
+    let d = st.domains.get(domainId);
+    if (d === undefined) d = st.createDomain(domainId, bypass);
+    else if (d.bypass !== bypass) return S_INVAL; // the endpoint stays detached (QEMU quirk)
+    st.attach(e, d);
+    return S_OK;
+  }
+  // Spec order (project choice): reserved → flags → BYPASS without BYPASS_CONFIG → domain_range →
+  // endpoint → bypass consistency; any failure leaves the state untouched.
+  if (le32(r, 16) !== 0) return S_INVAL; // MUST reject reserved != 0
+  if ((flags & ~ATTACH_F_MASK) !== 0) return S_INVAL; // MUST reject unknown flags
+  if (bypass && !st.negBypassConfig) return S_INVAL; // project: flag not available → unrecognized
+  if (st.domainOutOfRange(domainId)) return S_RANGE; // project: no status specified
+  if (!st.existing.has(epId)) return S_NOENT;
+  const cur = st.endpoints.get(epId);
+  const target = st.domains.get(domainId);
+  if (cur !== undefined && cur.domain !== null && cur.domain.id === domainId) {
+    // Already attached to this very domain: nothing to detach; only the flag must match.
+    return cur.domain.bypass === bypass ? S_OK : S_INVAL;
+  }
+  if (target !== undefined && target.bypass !== bypass) return S_INVAL; // SHOULD reject
+  const e = st.getEndpoint(epId);
+  if (e.domain !== null) st.detach(e, true); // SHOULD behave as DETACH then ATTACH
+  st.attach(e, st.domains.get(domainId) ?? st.createDomain(domainId, bypass));
+  return S_OK;
+}
+
+/** DETACH (SPEC §5.13.6.3; QDEV virtio_iommu_detach). `reserved` is ignored in both modes. */
+function execDetach(st: DeviceState, r: Uint8Array): number {
+  const domainId = le32(r, 4);
+  const epId = le32(r, 8);
+  if (!st.qemu) {
+    if (st.domainOutOfRange(domainId)) return S_RANGE; // project: no status specified
+    if (!st.existing.has(epId)) return S_NOENT; // MUST
+  }
+  // QDEV looks the endpoint up in its tree, which holds attached endpoints only (9.1+): a
+  // never-attached or already-detached endpoint gives NOENT there; the spec's MAY gives INVAL.
+  const e = st.endpoints.get(epId);
+  if (e === undefined) return st.qemu ? S_NOENT : S_INVAL;
+  if (e.domain === null || e.domain.id !== domainId) return S_INVAL;
+  st.detach(e, false);
+  st.putEndpoint(e);
+  return S_OK;
+}
+
+/** MAP (SPEC §5.13.6.4; QDEV virtio_iommu_map). */
+function execMap(st: DeviceState, r: Uint8Array): number {
+  const domainId = le32(r, 4);
+  const sLo = le32(r, 8);
+  const sHi = le32(r, 12);
+  const eLo = le32(r, 16);
+  const eHi = le32(r, 20);
+  const pLo = le32(r, 24);
+  const pHi = le32(r, 28);
+  const flags = le32(r, 32);
+  if (st.qemu) {
+    // QDEV order: flags → domain → bypass → overlap. Alignment, input_range, reserved regions
+    // and MMIO negotiation are not checked.
+    if ((flags & ~MAP_F_MASK) !== 0) return S_INVAL;
+    const d = st.domains.get(domainId);
+    if (d === undefined) return S_NOENT;
+    if (d.bypass) return S_INVAL;
+    if (lt(eHi, eLo, sHi, sLo)) {
+      // virt_start > virt_end: QEMU's GTree lookup with the inverted interval matches a mapping
+      // holding both bounds (→ INVAL); otherwise it inserts the inverted node and says OK. That
+      // node corrupts the tree order and no lookup can use it, so the lab stores nothing.
+      return d.store.lookup(sHi, sLo) && !lt(eHi, eLo, d.store.rStartHi, d.store.rStartLo) ? S_INVAL : S_OK;
+    }
+    if (!d.store.insert(sHi, sLo, eHi, eLo, pHi, pLo, flags)) return S_INVAL;
+    if (st.sink.enabled) emitMap(st, domainId, sHi, sLo, eHi, eLo, pHi, pLo, flags);
+    return S_OK;
+  }
+  // Spec order (project choice): MAP_UNMAP → flags → MMIO → domain_range → domain → bypass →
+  // start > end → alignment → input_range → reserved regions → overlap.
+  if (!st.negMapUnmap) return S_UNSUPP; // project: MAP is only available with F_MAP_UNMAP
+  if ((flags & ~MAP_F_MASK) !== 0) return S_INVAL; // MUST
+  if ((flags & MAP_F_MMIO) !== 0 && !st.negMmio) return S_INVAL; // project: unrecognized flag
+  if (st.domainOutOfRange(domainId)) return S_RANGE; // project
+  const d = st.domains.get(domainId);
+  if (d === undefined) return S_NOENT; // SHOULD
+  if (d.bypass) return S_INVAL; // SHOULD
+  if (lt(eHi, eLo, sHi, sLo)) return S_INVAL; // project: driver MUST send virt_end > virt_start
+  const g = st.granuleMask;
+  // SHOULD reject unaligned virt_start, phys_start, virt_end + 1 (virt_end = U64_MAX wraps to 0).
+  if ((sLo & g) !== 0 || (pLo & g) !== 0 || ((eLo + 1) & g) !== 0) return S_RANGE;
+  if (st.props.offer.inputRange && lt(st.inEndHi, st.inEndLo, eHi, eLo)) return S_RANGE; // project; input_range.start is 0
+  for (let i = 0; i < st.rType.length; i++) {
+    // SHOULD reject a MAP overlapping a RESV_MEM region of an attached endpoint (project: INVAL).
+    if (!lt(st.rEHi[i], st.rELo[i], sHi, sLo) && !lt(eHi, eLo, st.rSHi[i], st.rSLo[i])) return S_INVAL;
+  }
+  if (!d.store.insert(sHi, sLo, eHi, eLo, pHi, pLo, flags)) return S_INVAL; // SHOULD
+  if (st.sink.enabled) emitMap(st, domainId, sHi, sLo, eHi, eLo, pHi, pLo, flags);
+  return S_OK;
+}
+
+function emitMap(st: DeviceState, domain: number, sHi: number, sLo: number, eHi: number, eLo: number, pHi: number, pLo: number, flags: number): void {
+  emit(st.sink, 'map', { domain, virtStart: u64(sHi, sLo), virtEnd: u64(eHi, eLo), physStart: u64(pHi, pLo), flags });
+}
+
+/**
+ * UNMAP (SPEC §5.13.6.5; QDEV virtio_iommu_unmap). Only the first and the last mapping touched by
+ * [s, e] can be partial. qemu: mappings are removed in ascending address order until the first
+ * partial one (QEMU's order follows its GTree search; ascending is the lab's documented order), so
+ * a partial first mapping removes nothing and a partial last mapping leaves the earlier ones
+ * removed; status RANGE. spec: a partial mapping → RANGE and nothing removed (atomic).
+ */
+function execUnmap(st: DeviceState, r: Uint8Array): number {
+  const domainId = le32(r, 4);
+  const sLo = le32(r, 8);
+  const sHi = le32(r, 12);
+  const eLo = le32(r, 16);
+  const eHi = le32(r, 20);
+  if (!st.qemu) {
+    if (!st.negMapUnmap) return S_UNSUPP; // project
+    if (st.domainOutOfRange(domainId)) return S_RANGE; // project
+  }
+  // `reserved` != 0: QEMU does not check it; the spec only says MAY → ignored in both modes.
+  const d = st.domains.get(domainId);
+  if (d === undefined) return S_NOENT;
+  if (d.bypass) return S_INVAL;
+  const store = d.store;
+  if (lt(eHi, eLo, sHi, sLo)) {
+    if (!st.qemu) return S_INVAL; // project
+    // QEMU's inverted-interval search matches only a mapping holding both bounds: partial → RANGE.
+    return store.lookup(sHi, sLo) && !lt(eHi, eLo, store.rStartHi, store.rStartLo) ? S_RANGE : S_OK;
+  }
+  if (!st.sink.enabled) return store.unmapRange(sHi, sLo, eHi, eLo, !st.qemu) === UNMAP_OK ? S_OK : S_RANGE;
+  const removed: number[] = [];
+  const code = store.unmapRange(sHi, sLo, eHi, eLo, !st.qemu, (a, b, c, e, f, g, h) => {
+    removed.push(a, b, c, e, f, g, h);
+  });
+  for (let i = 0; i < removed.length; i += 7) {
+    const x = removed;
+    emit(st.sink, 'unmap', { domain: domainId, virtStart: u64(x[i], x[i + 1]), virtEnd: u64(x[i + 2], x[i + 3]), physStart: u64(x[i + 4], x[i + 5]), flags: x[i + 6] });
+  }
+  return code === UNMAP_OK ? S_OK : S_RANGE;
+}
+
+/**
+ * PROBE (SPEC §5.13.6.6; QDEV virtio_iommu_probe + handle_command). The reply is probe_size bytes
+ * of properties (one RESV_MEM per reserved region, ascending, zero-filled) and the tail.
+ */
+function probe(st: DeviceState, r: Uint8Array, writable: Uint8Array): number {
+  const probeSize = st.props.probeSize;
+  const out = probeSize + TAIL_SIZE;
+  if (!st.qemu && (!st.props.offer.probe || writable.length < out)) {
+    // SPEC: PROBE without F_PROBE offered → SHOULD NOT write. A writable part smaller than
+    // probe_size + 4 has no tail where the spec puts it → unwritten (project).
+    return done(st, r, T_PROBE, UNWRITTEN, 0);
+  }
+  if (!st.qemu && r.length < READABLE_SIZE[T_PROBE]) return done(st, r, T_PROBE, UNWRITTEN, 0);
+  const reply = new Uint8Array(out);
+  let status: number;
+  if (r.length < READABLE_SIZE[T_PROBE]) {
+    status = S_INVAL; // QDEV virtio_iommu_iov_to_req
+  } else {
+    const epId = le32(r, 4);
+    // Both modes: the endpoint exists if a device sits at that ID; it need not be attached.
+    if (!st.existing.has(epId)) status = S_NOENT;
+    else {
+      const props = encodeResvMemProperties(st.resv, probeSize);
+      if (props === null) status = S_INVAL; // 24 × regions > probe_size: no property written
+      else {
+        reply.set(props, 0);
+        status = S_OK;
+      }
+    }
+    if (st.sink.enabled) {
+      const regions = status === S_OK ? st.resv.map((x) => ({ subtype: x.subtype, start: hex(x.start), end: hex(x.end) })) : [];
+      emit(st.sink, 'probe', { endpoint: epId, status, regions });
+    }
+  }
+  reply[probeSize] = status;
+  if (writable.length < out) {
+    // QDEV (qemu mode only): iov_from_buf writes what fits, notices the short write, then writes
+    // a lone tail with S_DEVERR at offset 0 of the writable part; used length 4.
+    writable.set(reply.subarray(0, writable.length), 0);
+    writable[0] = S_DEVERR;
+    writable[1] = 0;
+    writable[2] = 0;
+    writable[3] = 0;
+    return done(st, r, T_PROBE, S_DEVERR, TAIL_SIZE);
+  }
+  writable.set(reply, 0);
+  return done(st, r, T_PROBE, status, out);
+}
