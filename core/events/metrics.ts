@@ -39,7 +39,7 @@ export class MetricsReducer {
   /** Live mappings and bytes per domain ID (few domains; O(1) per event). */
   private readonly domains = new Map<number, { n: number; bytes: bigint }>();
 
-  private domain(e: MetricsInput): { n: number; bytes: bigint } {
+  private domain(e: Record<string, unknown>): { n: number; bytes: bigint } {
     const id = asNum(e.domain) ?? -1;
     let d = this.domains.get(id);
     if (d === undefined) this.domains.set(id, (d = { n: 0, bytes: 0n }));
@@ -48,9 +48,14 @@ export class MetricsReducer {
 
   /** Folds one event in. Unknown kinds are counted in `events` and `byKind` only. */
   add(e: MetricsInput): void {
+    this.addFields(e.kind, e);
+  }
+
+  /** As `add`, for a kind and its fields held apart (saves building an envelope per event). */
+  addFields(kind: string, e: Record<string, unknown>): void {
     this.events++;
-    this.byKind[e.kind] = (this.byKind[e.kind] ?? 0) + 1;
-    switch (e.kind) {
+    this.byKind[kind] = (this.byKind[kind] ?? 0) + 1;
+    switch (kind) {
       case 'request': {
         const type = requestTypeName(asNum(e.reqType) ?? -1);
         const st = statusName(e.status === undefined || e.status === null ? undefined : asNum(e.status));
@@ -128,7 +133,7 @@ export class MetricsReducer {
 }
 
 /** Bytes covered by a map/unmap event: virtEnd − virtStart + 1 (0 when malformed or reversed). */
-function span(e: MetricsInput): bigint {
+function span(e: Record<string, unknown>): bigint {
   const a = u64Of(e.virtStart);
   const b = u64Of(e.virtEnd);
   if (a === undefined || b === undefined || b < a) return 0n;

@@ -56,7 +56,7 @@ class MetricsOnlySink implements StampingSink {
   step = 0;
   constructor(private readonly metrics: MetricsReducer) {}
   emit<K extends EventKind>(kind: K, payload: EventPayload<K>): void {
-    this.metrics.add({ kind, step: this.step, ...payload });
+    this.metrics.addFields(kind, payload as Record<string, unknown>);
   }
 }
 

@@ -8,13 +8,14 @@
  * lab's own validator is exact.
  */
 import { Kind, OptionalKind, type TSchema } from '@sinclair/typebox';
-import { literalValues } from './kinds.ts';
+import { U64_MAX, literalValues } from './kinds.ts';
 import { ScenarioSchema } from './schema.ts';
 
 /** A plain JSON Schema object (no symbols, no bigint): safe for JSON.stringify. */
 export type JsonSchema = { [key: string]: unknown };
 
 const HEX_PATTERN = '^0[xX][0-9a-fA-F]{1,16}$';
+const U64_MAX_DOUBLE = Number(U64_MAX);
 
 function jsonDefault(v: unknown): unknown {
   if (typeof v === 'bigint') return Number(v);
@@ -72,7 +73,8 @@ export function toJsonSchema(schema: TSchema): JsonSchema {
       return annotate(
         {
           anyOf: [
-            { type: 'integer', minimum: 0, maximum: 18446744073709551615 },
+            // The nearest double to 2^64 - 1 (2^64): JSON numbers cannot say it exactly.
+            { type: 'integer', minimum: 0, maximum: U64_MAX_DOUBLE },
             { type: 'string', pattern: HEX_PATTERN },
           ],
         },

@@ -45,7 +45,7 @@ describe('scenarioJsonSchema', () => {
     const map = variants.find((v) => 'map' in v)!.map as J;
     const vs = (map.properties as Record<string, J>)['virt-start'];
     expect(vs.anyOf).toEqual([
-      { type: 'integer', minimum: 0, maximum: 18446744073709551615 },
+      { type: 'integer', minimum: 0, maximum: Number(0xffffffffffffffffn) },
       { type: 'string', pattern: '^0[xX][0-9a-fA-F]{1,16}$' },
     ]);
     expect(map.required).toEqual(['domain', 'virt-start', 'virt-end', 'phys-start', 'flags']);
