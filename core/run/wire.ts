@@ -14,7 +14,9 @@ import type { ConfigValue, RegionValue } from './expect.ts';
  * request in place instead of encoding a new one per iteration.
  */
 export const VIRT_START_OFFSET = 8;
+/** Byte offset of virt_end (le64, inclusive) in MAP and UNMAP. */
 export const VIRT_END_OFFSET = 16;
+/** Byte offset of phys_start (le64) in MAP. */
 export const PHYS_START_OFFSET = 24;
 
 /** Writes a u64 given as u32 halves, little-endian, at `o`. */
