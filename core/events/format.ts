@@ -16,7 +16,7 @@ import {
   statusName as deviceStatusName,
 } from '../virtio-iommu/constants.ts';
 
-/** Fault reason names by code (virtio spec §5.13.6.9, VIRTIO_IOMMU_FAULT_R_*). */
+/** Fault reason names by code (virtio spec §5.13.6, Fault reporting; VIRTIO_IOMMU_FAULT_R_*). */
 const FAULT_REASON_NAMES: Readonly<Record<number, string>> = { [FAULT_R_UNKNOWN]: 'UNKNOWN', [FAULT_R_DOMAIN]: 'DOMAIN', [FAULT_R_MAPPING]: 'MAPPING' };
 
 /** Request type name for head.type: ATTACH … PROBE, or UNKNOWN for any other code. */

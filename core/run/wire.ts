@@ -10,7 +10,7 @@ import type { ConfigValue, RegionValue } from './expect.ts';
 
 /**
  * Byte offsets of the u64 fields of MAP (virt_start 8, virt_end 16, phys_start 24) and UNMAP
- * (virt_start 8, virt_end 16) requests (spec §5.13.6.4-5), so a workload patches one prebuilt
+ * (virt_start 8, virt_end 16) requests (spec §5.13.6, MAP and UNMAP requests), so a workload patches one prebuilt
  * request in place instead of encoding a new one per iteration.
  */
 export const VIRT_START_OFFSET = 8;
@@ -40,7 +40,7 @@ export function replyStatus(reply: Uint8Array): string {
 }
 
 /**
- * RESV_MEM regions of a PROBE reply's `properties` as a driver keeps them (spec §5.13.6.6):
+ * RESV_MEM regions of a PROBE reply's `properties` as a driver keeps them (spec §5.13.6, PROBE request):
  * properties with non-zero header reserved bits and other types are ignored.
  */
 export function decodeProbeRegions(properties: Uint8Array): RegionValue[] {

@@ -15,7 +15,7 @@ import { U64, UInt } from './kinds.ts';
 /** Largest u32. */
 const U32_MAX = 0xffff_ffff;
 
-/** Request status names (virtio spec §5.13.6.1, VIRTIO_IOMMU_S_*) plus UNWRITTEN (used length 0). */
+/** Request status names (virtio spec §5.13.6 "Device operations", VIRTIO_IOMMU_S_*) plus UNWRITTEN (used length 0). */
 export const STATUS_NAMES = ['OK', 'IOERR', 'UNSUPP', 'DEVERR', 'INVAL', 'RANGE', 'NOENT', 'FAULT', 'NOMEM', 'UNWRITTEN'] as const;
 /** A request status name. */
 export type StatusName = (typeof STATUS_NAMES)[number];
@@ -52,7 +52,7 @@ const u32 = (description: string, extra: Record<string, unknown> = {}) => UInt(0
 // ---------------------------------------------------------------------------------------------
 // Shared pieces
 
-const Status = literals(STATUS_NAMES, 'Request status name: OK, IOERR, UNSUPP, DEVERR, INVAL, RANGE, NOENT, FAULT, NOMEM (virtio spec §5.13.6.1), or UNWRITTEN when the device wrote nothing (used length 0).');
+const Status = literals(STATUS_NAMES, 'Request status name: OK, IOERR, UNSUPP, DEVERR, INVAL, RANGE, NOENT, FAULT, NOMEM (virtio spec §5.13.6), or UNWRITTEN when the device wrote nothing (used length 0).');
 
 const Endpoint = Type.Union(
   [
@@ -67,7 +67,7 @@ const Domain = u32('Domain ID (u32).');
 const MapFlag = Type.Union([literals(['read', 'write', 'mmio'] as const, 'VIRTIO_IOMMU_MAP_F_READ / _WRITE / _MMIO.'), u32('Raw flag bits, OR-ed in as given (e.g. 8 to send an unknown bit).')], {
   description: 'A MAP flag: read, write, mmio, or raw bits as a number.',
 });
-const MapFlags = Type.Array(MapFlag, { description: 'MAP flags (virtio spec §5.13.6.5): any of read, write, mmio, or raw numbers OR-ed in.' });
+const MapFlags = Type.Array(MapFlag, { description: 'MAP flags (virtio spec §5.13.6, MAP request): any of read, write, mmio, or raw numbers OR-ed in.' });
 
 const RegionSubtype = Type.Union([literals(['reserved', 'msi'] as const, 'RESV_MEM subtype: reserved (0) or msi (1).'), UInt(0, 255, { description: 'Raw RESV_MEM subtype (u8).' })], {
   description: 'RESV_MEM subtype: reserved, msi, or a raw u8.',
@@ -79,7 +79,7 @@ const Region = Type.Object(
     start: U64({ description: 'First address of the region (u64).' }),
     end: U64({ description: 'Last address of the region, inclusive (u64).' }),
   },
-  { additionalProperties: false, description: 'One RESV_MEM property (virtio spec §5.13.6.9.1).' },
+  { additionalProperties: false, description: 'One RESV_MEM property (virtio spec §5.13.6, PROBE properties).' },
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -113,7 +113,7 @@ const FaultExpect = Type.Object(
     ),
     address: Type.Optional(U64({ description: 'Faulting address; omit to not compare.' })),
   },
-  { additionalProperties: false, description: 'Expected fault report (virtio spec §5.13.6.10).' },
+  { additionalProperties: false, description: 'Expected fault report (virtio spec §5.13.6, Fault reporting).' },
 );
 
 const DmaExpect = Type.Union(
@@ -159,10 +159,10 @@ const AttachArgs = Type.Object(
     ),
     reserved: Type.Optional(u32('Value written to the request\'s reserved[4] field (le32); non-zero tests the spec\'s MUST reject.', { default: 0 })),
   },
-  { additionalProperties: false, description: 'Send VIRTIO_IOMMU_T_ATTACH (virtio spec §5.13.6.3).' },
+  { additionalProperties: false, description: 'Send VIRTIO_IOMMU_T_ATTACH (virtio spec §5.13.6, ATTACH request).' },
 );
 
-const DetachArgs = Type.Object({ domain: Domain, endpoint: Endpoint }, { additionalProperties: false, description: 'Send VIRTIO_IOMMU_T_DETACH (virtio spec §5.13.6.4).' });
+const DetachArgs = Type.Object({ domain: Domain, endpoint: Endpoint }, { additionalProperties: false, description: 'Send VIRTIO_IOMMU_T_DETACH (virtio spec §5.13.6, DETACH request).' });
 
 const MapArgs = Type.Object(
   {
@@ -172,7 +172,7 @@ const MapArgs = Type.Object(
     'phys-start': U64({ description: 'Guest-physical address of virt-start (u64).' }),
     flags: MapFlags,
   },
-  { additionalProperties: false, description: 'Send VIRTIO_IOMMU_T_MAP (virtio spec §5.13.6.5).' },
+  { additionalProperties: false, description: 'Send VIRTIO_IOMMU_T_MAP (virtio spec §5.13.6, MAP request).' },
 );
 
 const UnmapArgs = Type.Object(
@@ -182,10 +182,10 @@ const UnmapArgs = Type.Object(
     'virt-end': U64({ description: 'Last IOVA of the range, inclusive (u64).' }),
     reserved: Type.Optional(u32('Value written to the request\'s reserved[4] field (le32).', { default: 0 })),
   },
-  { additionalProperties: false, description: 'Send VIRTIO_IOMMU_T_UNMAP (virtio spec §5.13.6.6).' },
+  { additionalProperties: false, description: 'Send VIRTIO_IOMMU_T_UNMAP (virtio spec §5.13.6, UNMAP request).' },
 );
 
-const ProbeArgs = Type.Object({ endpoint: Endpoint }, { additionalProperties: false, description: 'Send VIRTIO_IOMMU_T_PROBE with a probe-size + 4 byte writable part (virtio spec §5.13.6.8).' });
+const ProbeArgs = Type.Object({ endpoint: Endpoint }, { additionalProperties: false, description: 'Send VIRTIO_IOMMU_T_PROBE with a probe-size + 4 byte writable part (virtio spec §5.13.6, PROBE request).' });
 
 const DmaArgs = Type.Object(
   {
