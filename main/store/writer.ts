@@ -42,6 +42,7 @@ class KindBuffer {
   ) {
     this.width = 2 + fields.length;
     this.values = new Array(ROWS_PER_STATEMENT * this.width).fill(null);
+    this.push = compilePush(this);
   }
 
   /** The INSERT of `rows` rows (prepared once per size). */
@@ -57,25 +58,7 @@ class KindBuffer {
   }
 
   /** Appends one event's values; writes the full batch when the buffer fills. */
-  push(e: Record<string, unknown>): void {
-    const v = this.values;
-    let o = this.count * this.width;
-    v[o++] = e.seq;
-    v[o++] = e.step;
-    const fields = this.fields;
-    for (let i = 0; i < fields.length; i++) {
-      const f = fields[i];
-      const x = e[f.name];
-      if (x === undefined || x === null) v[o++] = null;
-      else if (f.type === 'u64') v[o++] = u64ToSql(x as bigint);
-      else if (f.type === 'json') v[o++] = toJson(x);
-      else v[o++] = x;
-    }
-    if (++this.count === ROWS_PER_STATEMENT) {
-      this.statement(ROWS_PER_STATEMENT).run(v);
-      this.count = 0;
-    }
-  }
+  readonly push: (e: Record<string, unknown>) => void;
 
   /** Writes the buffered rows (fewer than a full batch). */
   flush(): void {
@@ -89,6 +72,24 @@ class KindBuffer {
     }
     this.count = 0;
   }
+}
+
+/**
+ * Builds a kind's push function with its field reads spelled out (`e.virtStart`), so property
+ * access is monomorphic per kind instead of a megamorphic keyed load per field: measured ~2x
+ * faster than a generic loop over the field list. The generated text depends only on the event
+ * catalog (field names are JS identifiers, checked below), never on input data.
+ */
+function compilePush(b: KindBuffer): (e: Record<string, unknown>) => void {
+  const lines = ['const v = b.values;', 'let o = b.count * b.width;', 'v[o] = e.seq;', 'v[o + 1] = e.step;', 'let x;'];
+  b.fields.forEach((f, i) => {
+    if (!/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(f.name)) throw new Error(`catalog field name ${JSON.stringify(f.name)} is not an identifier`);
+    const enc = f.type === 'u64' ? 'u64ToSql(x)' : f.type === 'json' ? 'toJson(x)' : 'x';
+    lines.push(`x = e.${f.name};`, `v[o + ${2 + i}] = x === undefined || x === null ? null : ${enc};`);
+  });
+  lines.push(`if (++b.count === ${ROWS_PER_STATEMENT}) { b.statement(${ROWS_PER_STATEMENT}).run(v); b.count = 0; }`);
+  const factory = new Function('b', 'u64ToSql', 'toJson', `return function push(e) {\n${lines.join('\n')}\n};`);
+  return factory(b, u64ToSql, toJson) as (e: Record<string, unknown>) => void;
 }
 
 /** Final state of a run, written by `EventWriter.finish`. */

@@ -1,0 +1,202 @@
+/**
+ * LabService: the lab behind the contract (core/contract). One instance per process surface (the
+ * Electron main, `iommu-lab serve`, the CLI); transports (IPC, WebSocket) call `call`/`listen`.
+ *
+ * Every call is validated at the boundary with `validateParams` (ContractError with the field
+ * path, e.g. "/limit"). Runs execute in worker threads (main/worker/host.ts) that write the store;
+ * this class reads through the store's read-only connection.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import {
+  ContractError,
+  validateParams,
+  type LabApi,
+  type Method,
+  type NotificationName,
+  type Notifications,
+  type Params,
+  type Results,
+} from '../../core/contract/index.ts';
+import { parseScenario } from '../../core/scenario/index.ts';
+import { LabStore } from '../store/store.ts';
+import { RunHost, type StartOptions } from '../worker/host.ts';
+
+/** Options of LabService. */
+export interface LabServiceOptions {
+  /** SQLite database file (created and migrated on open). See defaultDbPath(). */
+  dbPath: string;
+  /** Folder of example scenarios (`*.yaml`). */
+  examplesDir: string;
+  /** Test-only options passed to every run's worker (commit interval, crash hook). */
+  runOptions?: StartOptions;
+}
+
+type Handler<M extends Method> = (params: Params<M>) => Results[M] | Promise<Results[M]>;
+
+/** Example file names: a plain file name, no separators or parent references. */
+const EXAMPLE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/**
+ * The lab service. `close()` cancels active runs (waiting briefly for them to store their state)
+ * and closes the database.
+ * Errors: the constructor throws for an unusable database (SchemaTooNewError, SQLite/fs errors);
+ * `call` rejects with ContractError for malformed params and unknown example names.
+ */
+export class LabService implements LabApi {
+  readonly store: LabStore;
+  private readonly host: RunHost;
+  private readonly listeners = new Map<NotificationName, Set<(payload: never) => void>>();
+  private readonly handlers: { [M in Method]: Handler<M> };
+  private closed = false;
+  private closing: Promise<void> | null = null;
+
+  constructor(private readonly opts: LabServiceOptions) {
+    this.store = new LabStore(opts.dbPath);
+    this.host = new RunHost({
+      store: this.store,
+      onProgress: (p) => this.emit('runProgress', p),
+      onFinished: (f) => this.emit('runFinished', f),
+    });
+    this.handlers = {
+      listExamples: () => this.listExamples(),
+      readExample: (p) => this.readExample(p.name),
+      startRun: (p) => this.startRun(p.text, p.file),
+      cancelRun: (p) => ({ cancelled: this.host.cancel(p.runId) }),
+      listRuns: (p) => this.store.reader.listRuns(p.limit),
+      getRun: (p) => this.store.reader.getRun(p.runId),
+      queryEvents: (p) => this.store.reader.queryEvents(p),
+      openFile: () => null,
+      saveFile: () => null,
+    };
+  }
+
+  /** Validates and performs one contract call. */
+  async call<M extends Method>(method: M, params: Params<M>): Promise<Results[M]> {
+    if (this.closed) throw new Error('LabService is closed');
+    const v = validateParams<M>(method, params);
+    const handler = this.handlers[v.method] as Handler<M>;
+    return handler(v.params);
+  }
+
+  /** Subscribes to a notification; returns the unsubscribe function. */
+  listen<N extends NotificationName>(name: N, handler: (payload: Notifications[N]) => void): () => void {
+    let set = this.listeners.get(name);
+    if (!set) this.listeners.set(name, (set = new Set()));
+    set.add(handler as (payload: never) => void);
+    return () => {
+      set.delete(handler as (payload: never) => void);
+    };
+  }
+
+  private emit<N extends NotificationName>(name: N, payload: Notifications[N]): void {
+    for (const h of [...(this.listeners.get(name) ?? [])]) {
+      try {
+        (h as (p: Notifications[N]) => void)(payload);
+      } catch (e) {
+        // A listener's bug must not break run bookkeeping or other listeners.
+        console.error(`iommu-lab: ${name} listener threw:`, e);
+      }
+    }
+  }
+
+  private listExamples(): Results['listExamples'] {
+    let files: string[];
+    try {
+      files = fs.readdirSync(this.opts.examplesDir).filter((f) => f.endsWith('.yaml'));
+    } catch {
+      return [];
+    }
+    return files.sort().map((f) => {
+      const name = f.slice(0, -'.yaml'.length);
+      let title = name;
+      try {
+        const t = parseDocument(fs.readFileSync(path.join(this.opts.examplesDir, f), 'utf8')).get('name');
+        if (typeof t === 'string' && t.trim()) title = t.trim();
+      } catch {
+        // Unreadable or invalid example: listed under its file name; opening it shows the problem.
+      }
+      return { name, title };
+    });
+  }
+
+  private readExample(name: string): Results['readExample'] {
+    if (!EXAMPLE_NAME.test(name) || name.includes('..')) {
+      throw new ContractError(`readExample: invalid params at /name: "${name}" is not an example name (no path separators)`, '/name');
+    }
+    const base = name.endsWith('.yaml') ? name.slice(0, -'.yaml'.length) : name;
+    const file = path.join(this.opts.examplesDir, `${base}.yaml`);
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch {
+      throw new ContractError(`readExample: invalid params at /name: no example named "${name}"`, '/name');
+    }
+    return { name: base, text };
+  }
+
+  private startRun(text: string, file: string): Results['startRun'] {
+    const { scenario, diagnostics } = parseScenario(text, file);
+    if (!scenario || diagnostics.some((d) => d.severity === 'error')) return { runId: null, diagnostics };
+    const runId = this.store.createRun({
+      name: scenario.name,
+      file,
+      scenarioText: text,
+      steps: scenario.steps.length,
+      // Progress units as ScenarioRun counts them; the worker stores its own count on first commit.
+      totalUnits: scenario.steps.reduce((n, s) => n + (s.op === 'workload' ? s.count : 1), 0),
+    });
+    this.host.start(runId, text, file, this.opts.runOptions);
+    return { runId, diagnostics: [] };
+  }
+
+  /** True while the run's worker is alive in this service. */
+  isRunning(runId: number): boolean {
+    return this.host.isActive(runId);
+  }
+
+  /**
+   * Cancels active runs (waiting up to `graceMs` for them to store their state; stragglers are
+   * terminated and marked failed), then closes the database. Idempotent: later calls return the
+   * same promise.
+   */
+  close(graceMs = 5000): Promise<void> {
+    this.closed = true;
+    this.closing ??= (async () => {
+      await this.host.close(graceMs);
+      this.store.close();
+      this.listeners.clear();
+    })();
+    return this.closing;
+  }
+}
+
+/**
+ * Resolves with the run's runFinished notification (or, if the run already ended, with its stored
+ * status). Errors: rejects when the run does not exist.
+ */
+export async function waitForRun(service: LabApi, runId: number): Promise<Notifications['runFinished']> {
+  return new Promise((resolve, reject) => {
+    const off = service.listen('runFinished', (f) => {
+      if (f.runId !== runId) return;
+      off();
+      resolve(f);
+    });
+    service.call('getRun', { runId }).then(
+      (r) => {
+        if (!r) {
+          off();
+          reject(new Error(`no run ${runId}`));
+        } else if (r.status !== 'running') {
+          off();
+          resolve({ runId, status: r.status, error: r.error });
+        }
+      },
+      (e) => {
+        off();
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,153 @@
+/**
+ * Ingest benchmark: events/s from the core runner into SQLite.
+ *
+ * 1. End to end: a workload scenario (~1.5M events) run by LabService — worker start, core
+ *    runner, batched per-kind INSERTs, commits every 100 ms, final state — timed from startRun to
+ *    runFinished. Baseline: the same scenario run in-process, each event inserted with a
+ *    single-row prepared INSERT (same schema, same column encoding), all in one transaction.
+ * 2. Writer alone: EventWriter on pre-generated events vs the same single-row baseline, to
+ *    separate storage cost from the core's event generation.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { SeqEvent } from '../../core/events/sink.ts';
+import { ScenarioRun } from '../../core/run/runner.ts';
+import { parseScenario } from '../../core/scenario/index.ts';
+import { LabService, waitForRun } from '../../main/service/lab-service.ts';
+import { KIND_PLANS, toJson, u64ToSql } from '../../main/store/codec.ts';
+import { configureConnection, migrate } from '../../main/store/schema.ts';
+import { EventWriter } from '../../main/store/writer.ts';
+import { LabStore } from '../../main/store/store.ts';
+import type { BenchRow } from './types.ts';
+
+/** Workload iterations: each is MAP (request + map), DMA (translate), UNMAP (request + unmap) = 5 events. */
+const ITERATIONS = 300_000;
+/** Events pre-generated for the writer-alone comparison. */
+const WRITER_EVENTS = 500_000;
+/** The issue's target for end-to-end ingest. */
+const TARGET = 1_000_000;
+
+function scenarioText(count: number): string {
+  return `name: ingest benchmark
+viommu:
+  model: virtio-iommu
+devices:
+  - name: nic0
+    bdf: "00:03.0"
+steps:
+  - attach: {domain: 1, endpoint: nic0}
+  - workload: {domain: 1, endpoint: nic0, count: ${count}, size: 4096, iova-base: 0x100000000, phys-base: 0x80000000}
+`;
+}
+
+const COLUMNS = ['status', 'domain', 'endpoint', 'a', 'b', 'c', 'flags', 'aux', 'data'] as const;
+
+/** A fresh database at the current schema, and the naive single-row insert of one event. */
+function baselineDb(file: string): { db: Database.Database; insert: (runId: number, e: SeqEvent) => void } {
+  const db = new Database(file);
+  configureConnection(db);
+  migrate(db);
+  const stmt = db.prepare(`INSERT INTO events (run_id, seq, step, kind, ${COLUMNS.join(', ')}) VALUES (${new Array(4 + COLUMNS.length).fill('?').join(', ')})`);
+  const row: unknown[] = new Array(4 + COLUMNS.length);
+  const insert = (runId: number, e: SeqEvent) => {
+    const plan = KIND_PLANS[e.kind];
+    row.fill(null);
+    row[0] = runId;
+    row[1] = e.seq;
+    row[2] = e.step;
+    row[3] = plan.code;
+    for (const f of plan.fields) {
+      const v = (e as unknown as Record<string, unknown>)[f.name];
+      if (v === undefined || v === null) continue;
+      row[4 + COLUMNS.indexOf(f.column)] = f.type === 'u64' ? u64ToSql(v as bigint) : f.type === 'json' ? toJson(v) : v;
+    }
+    stmt.run(row);
+  };
+  return { db, insert };
+}
+
+function newRun(text: string): ScenarioRun {
+  const { scenario, diagnostics } = parseScenario(text, 'ingest.yaml');
+  if (!scenario) throw new Error(`bench scenario invalid: ${JSON.stringify(diagnostics)}`);
+  return new ScenarioRun(scenario, { record: true });
+}
+
+/** Runs both comparisons; figures in events/s. */
+export async function benchIngest(): Promise<BenchRow[]> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iommu-lab-bench-ingest-'));
+  try {
+    const text = scenarioText(ITERATIONS);
+
+    // 1a. The lab: worker + batched writer, end to end.
+    const service = new LabService({ dbPath: path.join(dir, 'lab.db'), examplesDir: dir });
+    const t0 = performance.now();
+    const { runId } = await service.call('startRun', { text, file: 'ingest.yaml' });
+    if (runId === null) throw new Error('bench scenario rejected');
+    const fin = await waitForRun(service, runId);
+    const t1 = performance.now();
+    if (fin.status !== 'done') throw new Error(`bench run ${fin.status}: ${fin.error}`);
+    const events = (await service.call('getRun', { runId }))!.events;
+    await service.close();
+    const lab = events / ((t1 - t0) / 1000);
+
+    // 1b. Baseline: same events generated in-process, single-row INSERTs, one transaction.
+    const base = baselineDb(path.join(dir, 'baseline.db'));
+    const run = newRun(text);
+    let n = 0;
+    const t2 = performance.now();
+    base.db.exec('BEGIN');
+    for (let more = true; more; ) {
+      more = run.advance(4096);
+      for (const e of run.takeEvents()) base.insert(1, e);
+    }
+    base.db.exec('COMMIT');
+    n = run.metrics().events;
+    const t3 = performance.now();
+    base.db.close();
+    const baseline = n / ((t3 - t2) / 1000);
+
+    // 2. Writer alone on pre-generated events (the first WRITER_EVENTS of the same stream).
+    const pre: SeqEvent[] = [];
+    const gen = newRun(text);
+    while (pre.length < WRITER_EVENTS && gen.advance(4096)) pre.push(...gen.takeEvents());
+    pre.length = Math.min(pre.length, WRITER_EVENTS);
+    const store = new LabStore(path.join(dir, 'writer.db'));
+    const wid = store.createRun({ name: 'w', file: 'w.yaml', scenarioText: '', steps: 1, totalUnits: 1 });
+    const t4 = performance.now();
+    const w = new EventWriter(store.path, wid);
+    for (let i = 0; i < pre.length; i += 16384) w.write(pre.slice(i, i + 16384));
+    w.finish({ status: 'done', doneUnits: 1, totalUnits: 1, metrics: null, stepResults: [], failedExpectations: 0, error: null });
+    const t5 = performance.now();
+    store.release(wid);
+    store.close();
+    const base2 = baselineDb(path.join(dir, 'baseline2.db'));
+    const t6 = performance.now();
+    base2.db.exec('BEGIN');
+    for (const e of pre) base2.insert(1, e);
+    base2.db.exec('COMMIT');
+    const t7 = performance.now();
+    base2.db.close();
+
+    return [
+      {
+        name: `SQLite ingest, workload run end to end (${(events / 1e6).toFixed(2)}M events, worker)`,
+        value: lab,
+        unit: 'events/s',
+        baselineName: 'same events in-process, better-sqlite3 single-row prepared INSERT, one transaction',
+        baselineValue: baseline,
+        target: TARGET,
+      },
+      {
+        name: `SQLite writer alone (${(pre.length / 1e3).toFixed(0)}K pre-generated events, per-kind 128-row INSERTs)`,
+        value: pre.length / ((t5 - t4) / 1000),
+        unit: 'events/s',
+        baselineName: 'better-sqlite3 single-row prepared INSERT, one transaction',
+        baselineValue: pre.length / ((t7 - t6) / 1000),
+      },
+    ];
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
