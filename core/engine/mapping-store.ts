@@ -8,10 +8,10 @@
  * typed arrays, so the hot paths (insert, remove, floor lookup) never allocate and never touch
  * bigint. Nodes live in pooled typed arrays indexed by node id; pools double when full.
  *
- * Costs (n = live intervals, k = intervals touched): insert O(log n) (one floor lookup for the
- * overlap check + one descent), lookup O(log n) or O(1) on a cache hit, remove O(log n),
- * removeStarts O(log n + k) (one descent per leaf touched, leaves hold up to 64 entries),
- * forEachOverlap O(log n + k). Nothing is linear in n.
+ * Costs (n = live intervals, k = intervals touched): insert O(log n) (one descent, overlap check
+ * included), lookup O(log n) or O(1) on a cache hit, remove O(log n), unmapRange and removeStarts
+ * O(log n + k) (one descent per leaf touched, leaves hold up to 64 entries; a one-leaf UNMAP is a
+ * single descent), forEachOverlap O(log n + k). Nothing is linear in n.
  *
  * Invariants:
  *  - leaf entries are sorted by start; intervals never overlap, so they are sorted by end too;

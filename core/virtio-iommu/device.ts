@@ -172,16 +172,11 @@ export class VirtioIommuDevice {
     const v = data[CONFIG_BYPASS_OFFSET - offset];
     const st = this.st;
     let error: string | undefined;
-    let accepted = true;
-    if (st.qemu) {
-      if (v !== st.bypass) {
-        if (!st.negBypassConfig) error = 'cannot set config.bypass';
-        else if (v !== 0 && v !== 1) error = `invalid config.bypass value '${v}'`;
-      }
-      accepted = error === undefined;
-    } else {
-      accepted = st.negBypassConfig && (v === 0 || v === 1);
+    if (st.qemu && v !== st.bypass) {
+      if (!st.negBypassConfig) error = 'cannot set config.bypass';
+      else if (v !== 0 && v !== 1) error = `invalid config.bypass value '${v}'`;
     }
+    const accepted = st.qemu ? error === undefined : st.negBypassConfig && (v === 0 || v === 1);
     if (accepted) st.bypass = v;
     if (st.sink.enabled) emit(st.sink, 'config-write', { bypass: v, accepted: accepted ? 1 : 0 });
     if (error !== undefined) st.deviceError(error);

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { MappingStore, U64_MAX, hi32, lo32, u64, type Interval } from '../../../core/engine/mapping-store.ts';
+import { MappingStore, U64_MAX, UNMAP_OK, UNMAP_SPLIT_FIRST, UNMAP_SPLIT_LAST, hi32, lo32, u64, type Interval } from '../../../core/engine/mapping-store.ts';
 
 /** Deterministic PRNG (mulberry32): same seed, same operation sequence. */
 function prng(seed: number): () => number {
@@ -44,6 +44,17 @@ class NaiveStore {
     const before = this.items.length;
     this.items = this.items.filter((x) => !(x.start >= s && x.start <= e));
     return before - this.items.length;
+  }
+  /** UNMAP semantics (see MappingStore.unmapRange). */
+  unmapRange(s: bigint, e: bigint, atomic: boolean): { code: number; removed: Interval[] } {
+    const t = this.overlapping(s, e);
+    if (t.length === 0) return { code: UNMAP_OK, removed: [] };
+    if (t[0].start < s) return { code: UNMAP_SPLIT_FIRST, removed: [] };
+    const lastPartial = t[t.length - 1].end > e;
+    if (lastPartial && atomic) return { code: UNMAP_SPLIT_LAST, removed: [] };
+    const removed = lastPartial ? t.slice(0, -1) : t;
+    for (const x of removed) this.delete(x.start);
+    return { code: lastPartial ? UNMAP_SPLIT_LAST : UNMAP_OK, removed };
   }
   bytes(): bigint {
     return this.items.reduce((acc, x) => acc + (x.end - x.start + 1n), 0n);
@@ -162,6 +173,16 @@ describe('MappingStore: against a naive model (seeded)', () => {
       } else if (op < 0.7) {
         const victim = m.items.length > 0 && r() < 0.8 ? m.items[Math.floor(r() * m.items.length)].start : pick(r);
         expect(s.delete(victim)).toBe(m.delete(victim));
+      } else if (op < 0.72) {
+        const a = pick(r);
+        const b = a + BigInt(Math.floor(r() * Number(maxLen) * (r() < 0.5 ? 2 : 100)));
+        const e = b > U64_MAX ? U64_MAX : b;
+        const atomic = r() < 0.5;
+        const seen: Interval[] = [];
+        const code = s.unmapRange(hi32(a), lo32(a), hi32(e), lo32(e), atomic, (sh, sl, eh, el, ph, pl, f) => {
+          seen.push({ start: u64(sh, sl), end: u64(eh, el), phys: u64(ph, pl), flags: f });
+        });
+        expect({ code, removed: seen }).toEqual(m.unmapRange(a, e, atomic));
       } else if (op < 0.75) {
         const a = pick(r);
         const b = a + BigInt(Math.floor(r() * Number(maxLen) * 20));
