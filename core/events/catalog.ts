@@ -36,7 +36,13 @@ export interface KindSpec {
   readonly fields: Readonly<Record<string, FieldSpec>>;
 }
 
-const f = (type: FieldType, column: Column, doc: string, optional = false): FieldSpec => ({ type, column, doc, optional });
+/** A required field; the literal `type` is kept so `EventPayload` can type the value. */
+function f<T extends FieldType>(type: T, column: Column, doc: string): { type: T; column: Column; doc: string };
+/** An optional field (stored as NULL when absent). */
+function f<T extends FieldType>(type: T, column: Column, doc: string, optional: true): { type: T; column: Column; doc: string; optional: true };
+function f(type: FieldType, column: Column, doc: string, optional?: true): FieldSpec {
+  return optional ? { type, column, doc, optional } : { type, column, doc };
+}
 
 /**
  * Every event kind. Field names are camelCase; docs name the spec/QEMU term.
@@ -122,7 +128,7 @@ export const EVENT_CATALOG = {
   },
   unmap: {
     code: 10,
-    doc: 'One mapping removed from a domain by UNMAP or by domain destruction (QEMU trace virtio_iommu_unmap_done).',
+    doc: 'One mapping removed from a domain by an UNMAP request (QEMU trace virtio_iommu_unmap_done). Mappings destroyed with their domain are counted by domain-free instead.',
     fields: {
       domain: f('u32', 'domain', 'domain ID'),
       virtStart: f('u64', 'a', 'first IOVA of the removed mapping'),
@@ -201,7 +207,7 @@ export const EVENT_CATALOG = {
 /** Name of an event kind. */
 export type EventKind = keyof typeof EVENT_CATALOG;
 
-type FieldValue<F extends FieldSpec> = F['type'] extends 'u64' ? bigint : F['type'] extends 'json' ? unknown : number;
+type FieldValue<F> = F extends { type: 'u64' } ? bigint : F extends { type: 'json' } ? unknown : number;
 type Fields<K extends EventKind> = (typeof EVENT_CATALOG)[K]['fields'];
 type RequiredKeys<K extends EventKind> = { [N in keyof Fields<K>]: Fields<K>[N] extends { optional: true } ? never : N }[keyof Fields<K>];
 type OptionalKeys<K extends EventKind> = Exclude<keyof Fields<K>, RequiredKeys<K>>;
