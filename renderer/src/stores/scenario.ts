@@ -40,6 +40,8 @@ export const useScenarioStore = defineStore('scenario', () => {
   const path = ref<string | null>(null);
   const savedText = ref('');
   const examples = ref<{ name: string; title: string }[]>([]);
+  /** The shipped example the document came from (null for files and run scenarios). */
+  const exampleName = ref<string | null>(null);
   const problems = shallowRef<Problem[]>([]);
   /** Diagnostics from the last refused startRun; cleared on the next edit. */
   const runDiagnostics = shallowRef<Diagnostic[]>([]);
@@ -51,7 +53,8 @@ export const useScenarioStore = defineStore('scenario', () => {
   const errorCount = computed(() => problems.value.filter((p) => p.severity === 'error').length);
 
   /** Replaces the document (the editor follows `loadedVersion`). */
-  function load(newText: string, name: string, newPath: string | null): void {
+  function load(newText: string, name: string, newPath: string | null, example: string | null = null): void {
+    exampleName.value = example;
     text.value = newText;
     savedText.value = newText;
     fileName.value = name;
@@ -83,7 +86,7 @@ export const useScenarioStore = defineStore('scenario', () => {
   async function openExample(name: string): Promise<void> {
     try {
       const ex = await lab.call('readExample', { name });
-      load(ex.text, ex.name, null);
+      load(ex.text, /\.ya?ml$/i.test(ex.name) ? ex.name : `${ex.name}.yaml`, null, ex.name);
     } catch (err) {
       notices.fail(`Could not open example ${name}`, err);
     }
@@ -145,6 +148,7 @@ export const useScenarioStore = defineStore('scenario', () => {
     fileName,
     path,
     examples,
+    exampleName,
     problems,
     runDiagnostics,
     reveal,
