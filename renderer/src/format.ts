@@ -51,7 +51,13 @@ export function formatDuration(from: string, to: string | null): string {
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
 }
 
-/** An id as "0x1f (31)" style for small tables: decimal only, ids are u32. */
-export function formatId(v: unknown): string {
-  return typeof v === 'number' ? String(v) : '';
+/**
+ * An endpoint ID as the PCI address it stands for: virtio-iommu endpoint IDs of PCI devices are
+ * requester IDs, bus << 8 | devfn (QEMU `pci_requester_id`), shown "bb:dd.f" like lspci.
+ * Values above 0xffff (not a requester ID) stay decimal.
+ */
+export function formatEndpoint(id: number): string {
+  if (!Number.isInteger(id) || id < 0 || id > 0xffff) return String(id);
+  const hex = (n: number, w: number) => n.toString(16).padStart(w, '0');
+  return `${hex(id >> 8, 2)}:${hex((id >> 3) & 0x1f, 2)}.${id & 7}`;
 }

@@ -20,10 +20,20 @@ export interface EventFilter {
   problemsOnly: boolean;
 }
 
-/** Parses a u32 filter field; undefined when empty, null when invalid. */
+const BDF = /^([0-9a-f]{1,2}):([0-9a-f]{1,2})\.([0-7])$/i;
+
+/**
+ * Parses a u32 filter field — decimal, 0x… hex, or for endpoints a PCI address "bb:dd.f" (the
+ * requester ID bus << 8 | dev << 3 | fn); undefined when empty, null when invalid.
+ */
 export function parseId(text: string): number | undefined | null {
   const t = text.trim();
   if (t === '') return undefined;
+  const bdf = BDF.exec(t);
+  if (bdf) {
+    const dev = parseInt(bdf[2], 16);
+    return dev > 0x1f ? null : (parseInt(bdf[1], 16) << 8) | (dev << 3) | Number(bdf[3]);
+  }
   const n = /^0x[0-9a-f]+$/i.test(t) ? parseInt(t, 16) : /^\d+$/.test(t) ? Number(t) : NaN;
   return Number.isInteger(n) && n >= 0 && n <= 0xffffffff ? n : null;
 }
@@ -38,8 +48,8 @@ export const useEventsStore = defineStore('events', () => {
   const pages = shallowRef(new Map<number, EventRow[]>());
   const loading = ref(false);
   const filterError = computed(() => {
-    if (parseId(filter.domain) === null) return 'domain must be a number (decimal or 0x…)';
-    if (parseId(filter.endpoint) === null) return 'endpoint must be a number (decimal or 0x…)';
+    if (parseId(filter.domain) === null) return 'domain: a number (decimal or 0x…)';
+    if (parseId(filter.endpoint) === null) return 'endpoint: a number (decimal or 0x…) or a PCI address bb:dd.f';
     return null;
   });
   const inFlight = new Set<number>();
