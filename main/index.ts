@@ -51,7 +51,8 @@ function serveRenderer(): void {
     if (url.host !== 'lab' || inside.startsWith('..') || isAbsolute(inside)) {
       return new Response('forbidden', { status: 403 });
     }
-    const res = await net.fetch(pathToFileURL(file).toString());
+    // net.fetch rejects for a missing file (net::ERR_FILE_NOT_FOUND): answer 404 instead.
+    const res = await net.fetch(pathToFileURL(file).toString()).catch(() => new Response('not found', { status: 404 }));
     const headers = new Headers(res.headers);
     headers.set('Content-Security-Policy', RENDERER_CSP);
     headers.set('X-Content-Type-Options', 'nosniff');
