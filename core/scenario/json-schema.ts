@@ -23,6 +23,8 @@ function jsonDefault(v: unknown): unknown {
 }
 
 function annotate(out: JsonSchema, schema: TSchema): JsonSchema {
+  // Titles label the completion items Monaco offers for union variants ("map step").
+  if (typeof schema.title === 'string') out.title = schema.title;
   if (typeof schema.description === 'string') {
     out.description = schema.description;
     out.markdownDescription = schema.default !== undefined ? `${schema.description}\n\nDefault: \`${JSON.stringify(jsonDefault(schema.default))}\`` : schema.description;

@@ -266,7 +266,7 @@ const EXPECT_DOC = 'Optional check of the step\'s outcome. A failed expectation 
 
 type StepVariant<K extends StepOp> = TObject<{ [P in K]: (typeof STEP_ARGS)[K] } & { expect: TOptional<(typeof STEP_EXPECT)[K]> }>;
 function stepVariant<K extends StepOp>(op: K): StepVariant<K> {
-  return Type.Object({ [op]: STEP_ARGS[op], expect: Type.Optional(STEP_EXPECT[op]) }, { additionalProperties: false, description: STEP_ARGS[op].description }) as unknown as StepVariant<K>;
+  return Type.Object({ [op]: STEP_ARGS[op], expect: Type.Optional(STEP_EXPECT[op]) }, { additionalProperties: false, title: `${op} step`, description: STEP_ARGS[op].description }) as unknown as StepVariant<K>;
 }
 const stepVariants = STEP_OPS.map((op) => {
   const v = stepVariant(op);
