@@ -9,7 +9,7 @@
  * bigint. Nodes live in pooled typed arrays indexed by node id; pools double when full.
  *
  * Costs (n = live intervals, k = intervals touched): insert O(log n) (one descent, overlap check
- * included), lookup O(log n) or O(1) on a cache hit, remove O(log n), unmapRange and removeStarts
+ * included), lookup O(log n) or O(1) on a cache hit (1024-set IOTLB-like cache), remove O(log n), unmapRange and removeStarts
  * O(log n + k) (one descent per leaf touched, leaves hold up to 64 entries; a one-leaf UNMAP is a
  * single descent), forEachOverlap O(log n + k). Nothing is linear in n.
  *
@@ -79,8 +79,14 @@ const IW = 4; // u32 words per internal slot: keyHi, keyLo, child, pad
 const LS = LCAP * LW; // words per leaf
 const IS = ICAP * IW; // words per internal node
 const MAX_DEPTH = 48; // > log_16(2^64) + 1: the path stack never overflows
-const CACHE_SETS = 256; // direct-mapped lookup cache, indexed by 4 KiB page number
-const CACHE_MASK = CACHE_SETS - 1;
+const CACHE_BITS = 10;
+const CACHE_SETS = 1 << CACHE_BITS; // direct-mapped lookup cache, indexed by a hash of the 4 KiB page number
+const GOLDEN = 0x9e3779b1; // Fibonacci hashing: spreads strided page numbers over the sets
+
+/** Cache set of the 4 KiB page whose number's low 32 bits are `page32`. */
+function cacheSet(page32: number): number {
+  return Math.imul(page32, GOLDEN) >>> (32 - CACHE_BITS);
+}
 
 function grow32(a: Uint32Array, len: number): Uint32Array {
   const b = new Uint32Array(len);
@@ -141,9 +147,9 @@ export class MappingStore {
   private fLeaf = -1;
   private fSlot = -1;
 
-  // Lookup cache: set i holds a copy of one live interval in words [i * LW, +LW), valid if cOk[i].
+  // Lookup cache: set i holds a copy of one live interval in words [i * LW, +7); word 7 is 1 when
+  // the set is valid.
   private readonly cv = new Uint32Array(CACHE_SETS * LW);
-  private readonly cOk = new Uint8Array(CACHE_SETS);
 
   constructor() {
     this.reset(16, 4);
@@ -167,7 +173,7 @@ export class MappingStore {
     this.n = 0;
     this.totHi = 0;
     this.totLo = 0;
-    this.cOk.fill(0);
+    this.cv.fill(0);
   }
 
   private newLeaf(): number {
@@ -315,14 +321,14 @@ export class MappingStore {
 
   /**
    * The interval containing addr (hi, lo). Returns false when addr is not mapped; otherwise the
-   * interval is in the r* fields. Hits are served from a 256-set direct-mapped cache indexed by the
-   * 4 KiB page number of addr (an IOTLB-like fast path); misses walk the tree and fill the set.
+   * interval is in the r* fields. Hits are served from a 1024-set direct-mapped cache indexed by a
+   * hash of the 4 KiB page number of addr (an IOTLB-like fast path); misses walk the tree and fill
+   * the set.
    */
   lookup(hi: number, lo: number): boolean {
-    const set = (lo >>> 12) & CACHE_MASK;
     const c = this.cv;
-    const cw = set * LW;
-    if (this.cOk[set] === 1) {
+    const cw = cacheSet((hi << 20) | (lo >>> 12)) * LW;
+    if (c[cw + 7] === 1) {
       const sh = c[cw];
       const eh = c[cw + 2];
       if ((sh < hi || (sh === hi && c[cw + 1] <= lo)) && (eh > hi || (eh === hi && c[cw + 3] >= lo))) {
@@ -336,23 +342,37 @@ export class MappingStore {
     const eh = v[w + 2];
     if (eh < hi || (eh === hi && v[w + 3] < lo)) return false;
     this.load(v, w);
-    c.set(v.subarray(w, w + LW), cw);
-    this.cOk[set] = 1;
+    c[cw] = this.rStartHi;
+    c[cw + 1] = this.rStartLo;
+    c[cw + 2] = this.rEndHi;
+    c[cw + 3] = this.rEndLo;
+    c[cw + 4] = this.rPhysHi;
+    c[cw + 5] = this.rPhysLo;
+    c[cw + 6] = this.rFlags;
+    c[cw + 7] = 1;
     return true;
   }
 
-  /** Drops cached copies of the interval at leaf word w (it lies in the sets of its own pages). */
+  /**
+   * Drops cached copies of the interval at leaf word w: a copy can only sit in the set of one of
+   * the interval's own pages, so walk those pages' sets, or every set for a large interval.
+   */
   private invalidate(w: number): void {
     const v = this.lv;
     const sHi = v[w];
     const sLo = v[w + 1];
     const pages = (v[w + 2] - sHi) * 1048576 + ((v[w + 3] >>> 12) - (sLo >>> 12)) + 1;
-    const first = (sLo >>> 12) & CACHE_MASK;
-    const sets = pages >= CACHE_SETS ? CACHE_SETS : pages;
     const c = this.cv;
-    for (let i = 0; i < sets; i++) {
-      const set = (first + i) & CACHE_MASK;
-      if (this.cOk[set] === 1 && c[set * LW + 1] === sLo && c[set * LW] === sHi) this.cOk[set] = 0;
+    if (pages >= CACHE_SETS) {
+      for (let cw = 0; cw < CACHE_SETS * LW; cw += LW) {
+        if (c[cw + 1] === sLo && c[cw] === sHi) c[cw + 7] = 0;
+      }
+      return;
+    }
+    const first = (sHi << 20) | (sLo >>> 12);
+    for (let i = 0; i < pages; i++) {
+      const cw = cacheSet((first + i) | 0) * LW;
+      if (c[cw + 1] === sLo && c[cw] === sHi) c[cw + 7] = 0;
     }
   }
 
