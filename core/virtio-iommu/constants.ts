@@ -10,8 +10,9 @@
 /** Virtio device ID of the IOMMU device (SPEC §5.13.1). */
 export const VIRTIO_ID_IOMMU = 23;
 
-/** Virtqueue indices (SPEC §5.13.2). */
+/** Virtqueue 0: requests from the driver (SPEC §5.13.2). */
 export const REQUESTQ = 0;
+/** Virtqueue 1: fault reports from the device (SPEC §5.13.2). */
 export const EVENTQ = 1;
 /** QEMU's size of both virtqueues (QDEV VIOMMU_DEFAULT_QUEUE_SIZE). */
 export const QEMU_QUEUE_SIZE = 256;
@@ -33,9 +34,11 @@ export const F_PROBE = 4;
 export const F_MMIO = 5;
 /** config.bypass and VIRTIO_IOMMU_ATTACH_F_BYPASS are available. */
 export const F_BYPASS_CONFIG = 6;
-/** Transport feature bits QEMU offers with every virtio device (virtio spec §6; QDEV realize). */
+/** Transport feature: indirect descriptors (virtio spec §6; offered by QDEV realize). */
 export const VIRTIO_RING_F_INDIRECT_DESC = 28;
+/** Transport feature: used/avail event index (virtio spec §6; offered by QDEV realize). */
 export const VIRTIO_RING_F_EVENT_IDX = 29;
+/** Transport feature: virtio 1.x device (virtio spec §6; Linux requires it). */
 export const VIRTIO_F_VERSION_1 = 32;
 
 /** Feature bit number → mask (bigint, since VERSION_1 is bit 32). */
@@ -68,10 +71,15 @@ export const LINUX_DRIVER_FEATURES: bigint = [
 ].reduce((acc, b) => acc | featureBit(b), 0n);
 
 // ---- Request types (SPEC §5.13.6, head.type). ----
+/** Attach an endpoint to a domain (creating it). */
 export const T_ATTACH = 1;
+/** Detach an endpoint from its domain. */
 export const T_DETACH = 2;
+/** Map an IOVA range of a domain. */
 export const T_MAP = 3;
+/** Unmap the mappings inside an IOVA range. */
 export const T_UNMAP = 4;
+/** Query an endpoint's properties (reserved regions). */
 export const T_PROBE = 5;
 
 /** Request type names by code. */
@@ -131,7 +139,9 @@ export const ATTACH_F_BYPASS = 1 << 0;
 export const ATTACH_F_MASK = ATTACH_F_BYPASS;
 
 // ---- MAP flags (SPEC §5.13.6.4). ----
+/** Reads allowed. */
 export const MAP_F_READ = 1 << 0;
+/** Writes allowed. */
 export const MAP_F_WRITE = 1 << 1;
 /** Memory type: device MMIO (needs F_MMIO). */
 export const MAP_F_MMIO = 1 << 2;
@@ -162,7 +172,9 @@ export const FAULT_R_UNKNOWN = 0;
 export const FAULT_R_DOMAIN = 1;
 /** The address is not mapped or the access is not permitted. */
 export const FAULT_R_MAPPING = 2;
+/** The faulting access was a read. */
 export const FAULT_F_READ = 1 << 0;
+/** The faulting access was a write. */
 export const FAULT_F_WRITE = 1 << 1;
 /** LHDR only, not in SPEC; never set by this device. */
 export const FAULT_F_EXEC = 1 << 2;
@@ -176,7 +188,9 @@ export const FAULT_RECORD_SIZE = 24;
 export const CONFIG_SIZE = 40;
 /** Offset of config.bypass, the only driver-writable config field. */
 export const CONFIG_BYPASS_OFFSET = 36;
+/** struct virtio_iommu_req_head size in bytes (type + 3 reserved). */
 export const HEAD_SIZE = 4;
+/** struct virtio_iommu_req_tail size in bytes (status + 3 reserved). */
 export const TAIL_SIZE = 4;
 /**
  * Device-readable size of each request, head included (what QEMU reads with iov_to_buf:
@@ -190,6 +204,7 @@ export const READABLE_SIZE: Readonly<Record<number, number>> = {
   [T_PROBE]: 72,
 };
 
-/** IOMMUAccessFlags of a DMA access (QEMU include/exec/memory.h): read-only and write-only. */
+/** IOMMUAccessFlags (QEMU include/exec/memory.h): a read access. */
 export const IOMMU_RO = 1;
+/** IOMMUAccessFlags: a write access. */
 export const IOMMU_WO = 2;

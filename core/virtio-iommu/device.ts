@@ -17,8 +17,11 @@ import { handleRequestInto } from './requests.ts';
 import { DeviceState, emit, hex } from './state.ts';
 import { TR_BYPASS, TR_FAULT, TR_MSI, TranslateSlots, emitTranslate, translateCore } from './translate.ts';
 
+/** Props and reserved regions (declared in config.ts). */
 export type { ReservedRegion, VirtioIommuProps } from './config.ts';
+/** Machine defaults and `reserved-regions` parsing (config.ts). */
 export { defaultProps, parseReservedRegion, validateProps, formatReservedRegion } from './config.ts';
+/** translateFast result codes and output slots (translate.ts). */
 export { TR_TRANSLATED, TR_BYPASS, TR_MSI, TR_FAULT, TranslateSlots } from './translate.ts';
 
 /** Outcome of one DMA access (see translate.ts for the decision order of each mode). */
@@ -129,6 +132,11 @@ export class VirtioIommuDevice {
     const code = translateCore(this.st, this.slots, endpoint, addrHi, addrLo, access);
     if (this.st.sink.enabled) emitTranslate(this.st, this.slots, code, endpoint, addrHi, addrLo, BigInt(size), access);
     return code;
+  }
+
+  /** Faults not reported because the eventq had no buffer (the device was broken). */
+  get droppedFaults(): number {
+    return this.st.droppedFaults;
   }
 
   /** The 24-byte struct virtio_iommu_fault records pushed on the eventq since the last call. */

@@ -88,6 +88,8 @@ export class DeviceState {
   readonly rType: Uint8Array;
   /** Fault records pushed on the eventq and not yet taken by the driver. */
   faults: Uint8Array[] = [];
+  /** Faults that could not be reported (no eventq buffer: device broken). */
+  droppedFaults = 0;
 
   constructor(readonly props: VirtioIommuProps, readonly existing: ReadonlySet<number>, readonly sink: EventSink) {
     const errs = validateProps(props);
@@ -207,9 +209,15 @@ export class DeviceState {
   /**
    * Pushes a 24-byte struct virtio_iommu_fault on the eventq (QDEV virtio_iommu_report_fault;
    * reserved fields zero) and emits 'fault'. The eventq is modelled as never short of buffers:
-   * Linux re-queues each buffer as soon as it has read it.
+   * Linux re-queues each buffer as soon as it has read it. A broken device (qemu mode, after
+   * virtio_error) pops no buffer (virtqueue_pop returns NULL), so the record is dropped: counted in
+   * `droppedFaults`, no event (QEMU traces report_fault only after the push).
    */
   reportFault(reason: number, flags: number, endpoint: number, hi: number, lo: number): void {
+    if (this.broken) {
+      this.droppedFaults++;
+      return;
+    }
     const b = new Uint8Array(FAULT_RECORD_SIZE);
     b[0] = reason;
     b[4] = flags & 0xff;

@@ -84,7 +84,8 @@ function resvIndex(st: DeviceState, hi: number, lo: number): number {
 
 /**
  * Decides one access of `endpoint` at addr (hi, lo) with IOMMUAccessFlags `access` (1 RO, 2 WO);
- * returns a TR_* code and fills `out`. Faults are queued as eventq records (and emit 'fault').
+ * returns a TR_* code and fills `out`. Faults are queued as eventq records (and emit 'fault'),
+ * or dropped while a qemu-mode device is broken (DeviceState.reportFault).
  * Emits no 'translate' event (see emitTranslate).
  */
 export function translateCore(st: DeviceState, out: TranslateSlots, endpoint: number, hi: number, lo: number, access: number): number {

@@ -186,3 +186,18 @@ describe('translate: QEMU interval [addr, addr + 1] lookup and 64-bit edges', ()
     expect(r.dev.takeFaultRecords().length).toBe(1);
   });
 });
+
+describe('translate: fault reporting on a broken device', () => {
+  it('QEMU: a broken device pops no eventq buffer, so the fault record is dropped', () => {
+    const r = rig('qemu', { bootBypass: false });
+    r.dev.handleRequest(new Uint8Array(2), 4); // virtio_error
+    r.events();
+    expect(r.dev.translate(EP1, 0x1000n, 4n, 1)).toEqual(fault(FAULT_R_UNKNOWN, FAULT_F_ADDRESS, 0x1000n));
+    expect(r.dev.takeFaultRecords()).toEqual([]);
+    expect(r.dev.droppedFaults).toBe(1);
+    expect(r.events()).toEqual([]);
+    r.dev.reset(false);
+    r.dev.translate(EP1, 0x1000n, 4n, 1);
+    expect(r.dev.takeFaultRecords().length).toBe(1);
+  });
+});
