@@ -48,7 +48,14 @@ export class VirtioIommuDevice {
   private readonly st: DeviceState;
 
   constructor(props: VirtioIommuProps, endpoints: Iterable<number>, sink: EventSink) {
-    this.st = new DeviceState(structuredClone(props), new Set(endpoints), sink);
+    // Own copy of the props: later changes to the caller's object must not reach the device.
+    const own: VirtioIommuProps = {
+      ...props,
+      reservedRegions: props.reservedRegions.map((r) => ({ ...r })),
+      domainRange: [props.domainRange[0], props.domainRange[1]],
+      offer: { ...props.offer },
+    };
+    this.st = new DeviceState(own, new Set(endpoints), sink);
     this.offeredFeatures = this.st.offered;
   }
 
