@@ -147,7 +147,16 @@ export class LabService implements LabApi {
       // Progress units as ScenarioRun counts them; the worker stores its own count on first commit.
       totalUnits: scenario.steps.reduce((n, s) => n + (s.op === 'workload' ? s.count : 1), 0),
     });
-    this.host.start(runId, text, file, this.opts.runOptions);
+    try {
+      this.host.start(runId, text, file, this.opts.runOptions);
+    } catch (e) {
+      // The worker could not be created (e.g. a bundle without worker.js): the run fails at once,
+      // reported like any other failure.
+      const error = `cannot start the run worker: ${(e as Error).message}`;
+      this.store.markFailed(runId, error);
+      this.store.release(runId);
+      setImmediate(() => this.emit('runFinished', { runId, status: 'failed', error }));
+    }
     return { runId, diagnostics: [] };
   }
 

@@ -54,8 +54,13 @@ export class LabStore {
     this.path = path.resolve(dbPath);
     fs.mkdirSync(path.dirname(this.path), { recursive: true });
     this.db = new Database(this.path);
-    configureConnection(this.db);
-    migrate(this.db);
+    try {
+      configureConnection(this.db);
+      migrate(this.db);
+    } catch (e) {
+      this.db.close();
+      throw e;
+    }
     let live = LIVE_RUNS.get(this.path);
     if (!live) LIVE_RUNS.set(this.path, (live = new Set()));
     this.live = live;
