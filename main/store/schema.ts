@@ -174,6 +174,8 @@ export function configureConnection(db: Database.Database, opts: { readonly?: bo
   if (!opts.readonly) {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
+    // After a checkpoint, truncate a WAL left larger than this (bulk runs grow it to ~40 MB).
+    db.pragma('journal_size_limit = 67108864');
   }
   db.pragma('foreign_keys = OFF');
 }

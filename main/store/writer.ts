@@ -23,6 +23,8 @@ import { configureConnection } from './schema.ts';
 
 /** Rows per multi-row INSERT (128 × ≤10 binds stays far below SQLite's 32766 variables). */
 export const ROWS_PER_STATEMENT = 128;
+/** WAL pages (4 KiB) between the writer's automatic checkpoints. */
+export const WAL_CHECKPOINT_PAGES = 10_000;
 /** Smaller statement sizes used to flush a kind's partial buffer at commit. */
 const FLUSH_SIZES = [16, 1];
 
@@ -66,7 +68,7 @@ class KindBuffer {
     for (const size of FLUSH_SIZES) {
       while (this.count - done >= size) {
         const start = done * this.width;
-        this.statement(size).run(this.values.slice(start, start + size * this.width));
+        this.statement(size).run(...this.values.slice(start, start + size * this.width));
         done += size;
       }
     }
@@ -87,7 +89,9 @@ function compilePush(b: KindBuffer): (e: Record<string, unknown>) => void {
     const enc = f.type === 'u64' ? 'u64ToSql(x)' : f.type === 'json' ? 'toJson(x)' : 'x';
     lines.push(`x = e.${f.name};`, `v[o + ${2 + i}] = x === undefined || x === null ? null : ${enc};`);
   });
-  lines.push(`if (++b.count === ${ROWS_PER_STATEMENT}) { b.statement(${ROWS_PER_STATEMENT}).run(v); b.count = 0; }`);
+  // Spread, not one array argument: better-sqlite3 reads an array argument element by element
+  // through the V8 API, which costs ~20% more than binding plain call arguments.
+  lines.push(`if (++b.count === ${ROWS_PER_STATEMENT}) { b.statement(${ROWS_PER_STATEMENT}).run(...v); b.count = 0; }`);
   const factory = new Function('b', 'u64ToSql', 'toJson', `return function push(e) {\n${lines.join('\n')}\n};`);
   return factory(b, u64ToSql, toJson) as (e: Record<string, unknown>) => void;
 }
@@ -126,6 +130,10 @@ export class EventWriter {
     this.buffers = Object.fromEntries(
       Object.values(KIND_PLANS).map((p) => [p.kind, new KindBuffer(this.db, runId, p.code, p.fields)]),
     ) as Record<EventKind, KindBuffer>;
+    // Checkpoint every ~40 MB of WAL instead of SQLite's default 4 MB: pages rewritten between
+    // checkpoints (the B-tree's right edge) are copied once, not ten times (+3-4% ingest measured;
+    // no checkpoint at all in this thread would be +7%, at the cost of an unbounded WAL).
+    this.db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
     this.updateProgress = this.db.prepare('UPDATE runs SET event_count = ?, done_units = ?, total_units = ? WHERE id = ?');
     this.db.exec('BEGIN IMMEDIATE');
   }
