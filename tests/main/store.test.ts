@@ -185,6 +185,25 @@ describe('queryEvents', () => {
     store.close();
   });
 
+  it('counts filtered totals of a running run afresh after each commit', () => {
+    const store = new LabStore(dbPath);
+    const runId = newRun(store);
+    const w = new EventWriter(dbPath, runId);
+    const fault = (seq: number) => ev({ seq, step: 0, kind: 'fault', reason: 1, flags: 0x100, endpoint: 8, address: BigInt(seq) });
+    w.write([fault(0), fault(1)]);
+    w.commit(1, 2);
+    const q = { runId, offset: 0, limit: 10, kinds: ['fault'] };
+    expect(store.reader.queryEvents(q).total).toBe(2);
+    expect(store.reader.queryEvents({ ...q, kinds: undefined, problemsOnly: true }).total).toBe(2);
+    w.write([fault(2)]);
+    w.commit(2, 2);
+    expect(store.reader.queryEvents(q).total).toBe(3);
+    w.finish({ ...OUTCOME, status: 'done' });
+    expect(store.reader.queryEvents(q).total).toBe(3);
+    expect(store.reader.queryEvents({ ...q, kinds: undefined, problemsOnly: true }).rows.map((r) => r.seq)).toEqual([0, 1, 2]);
+    store.close();
+  });
+
   it('rejects an unknown kind with its field path', () => {
     const { store, runId } = seeded();
     let err: unknown;
