@@ -268,7 +268,7 @@ async function cmdEvents(
 async function cmdServe(opts: { db?: string; port?: number; host?: string }, io: CliIO): Promise<number> {
   const host = opts.host ?? '127.0.0.1';
   if (host !== '127.0.0.1' && host !== 'localhost') {
-    throw new UsageError(`serve listens on 127.0.0.1 only (the UI can start runs and read files' runs); got --host ${host}`);
+    throw new UsageError(`serve listens on 127.0.0.1 only (whoever reaches it can start runs and read every stored run); got --host ${host}`);
   }
   // Imported lazily: the other commands work without the server's dependencies loaded.
   const { startServer } = await import('../serve/server.ts');

@@ -201,6 +201,29 @@ describe('iommu-lab runs and events', () => {
   });
 });
 
+describe('iommu-lab serve', () => {
+  it('prints the URL with its token, serves it, and stops cleanly on SIGINT', async () => {
+    const child = spawn(process.execPath, [BIN, 'serve', '--db', db, '--port', '0'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((r) => child.on('exit', r));
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const deadline = Date.now() + 20_000;
+    while (!/open http/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const url = /open (http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]{48})/.exec(out)?.[1];
+    expect(url).toBeDefined();
+    const res = await fetch(url!);
+    expect(res.status).toBeLessThan(500);
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+  });
+
+  it('refuses to listen beyond 127.0.0.1', () => {
+    const r = cli(['serve', '--db', db, '--host', '0.0.0.0']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('127.0.0.1 only');
+  });
+});
+
 describe('bin/iommu-lab.js', () => {
   it('is an executable node script', () => {
     expect(fs.readFileSync(BIN, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
