@@ -166,10 +166,7 @@ export class ScenarioRun {
   // -------------------------------------------------------------------------------------------
 
   private expectation(result: StepResult, check: ExpectationCheck): void {
-    // The cast works around EventPayload typing json fields as number (catalog.ts's `f()` widens
-    // FieldSpec['type']); the payload matches the catalog's declared shape.
-    const payload = { held: check.held ? 1 : 0, detail: { expected: check.expected, actual: check.actual, message: check.message } };
-    this.sink.emit('expectation', payload as unknown as EventPayload<'expectation'>);
+    this.sink.emit('expectation', { held: check.held ? 1 : 0, detail: { expected: check.expected, actual: check.actual, message: check.message } });
     result.expectation = check.held;
     result.message = check.message;
   }

@@ -19,6 +19,7 @@ import {
   S_UNSUPP, T_ATTACH, T_DETACH, T_MAP, T_PROBE, T_UNMAP, TAIL_SIZE,
 } from './constants.ts';
 import { emit, hex, type DeviceState } from './state.ts';
+import type { EventPayload } from '../events/catalog.ts';
 
 /** Marker status: the device leaves the buffers unwritten (used length 0). */
 const UNWRITTEN = -1;
@@ -76,7 +77,7 @@ function done(st: DeviceState, r: Uint8Array, type: number, status: number, used
   if (st.sink.enabled) {
     const need = READABLE_SIZE[type];
     const whole = need !== undefined && r.length >= need;
-    const p: Record<string, unknown> = { reqType: type, used: { used } };
+    const p: EventPayload<'request'> = { reqType: type, used: { used } };
     if (status !== UNWRITTEN) p.status = status;
     if (whole && type !== T_PROBE) p.domain = le32(r, 4);
     if (whole && (type === T_ATTACH || type === T_DETACH || type === T_PROBE)) p.endpoint = le32(r, type === T_PROBE ? 4 : 8);

@@ -9,7 +9,7 @@
  * A domain exists while it has at least one endpoint (SPEC §5.13.6.3; QDEV put_domain).
  */
 import { MappingStore, hi32, lo32, u64 } from '../engine/mapping-store.ts';
-import type { EventKind } from '../events/catalog.ts';
+import type { EventKind, EventPayload } from '../events/catalog.ts';
 import type { EventSink } from '../events/sink.ts';
 import { buildReservedRegions, configFromProps, granuleOf, inputRangeEnd, validateProps, type ReservedRegion, type VirtioIommuProps } from './config.ts';
 import {
@@ -44,13 +44,9 @@ export function offeredFeatures(p: VirtioIommuProps): bigint {
   return f;
 }
 
-/**
- * Emits one catalog event. The payload is typed loosely on purpose: the catalog's EventPayload<K>
- * currently resolves every field to a required `number` (its `f()` helper returns the widened
- * FieldSpec), which would reject the u64 (bigint), json and optional fields the catalog declares.
- */
-export function emit(sink: EventSink, kind: EventKind, payload: Record<string, unknown>): void {
-  (sink as unknown as { emit(kind: EventKind, payload: Record<string, unknown>): void }).emit(kind, payload);
+/** Emits one catalog event (the payload is checked against the catalog's declared fields). */
+export function emit<K extends EventKind>(sink: EventSink, kind: K, payload: EventPayload<K>): void {
+  sink.emit(kind, payload);
 }
 
 /** Hex text of a u64 for JSON payloads (catalog: u64 inside `data` are "0x…" strings). */

@@ -36,6 +36,7 @@ import {
   MAP_F_WRITE, RESV_MEM_T_MSI,
 } from './constants.ts';
 import { emit, type DeviceState, type Domain } from './state.ts';
+import type { EventPayload } from '../events/catalog.ts';
 
 /** translateFast result: translated through a mapping; output in physHi/physLo. */
 export const TR_TRANSLATED = 0;
@@ -153,7 +154,7 @@ export function translateCore(st: DeviceState, out: TranslateSlots, endpoint: nu
 export function emitTranslate(st: DeviceState, out: TranslateSlots, code: number, endpoint: number, hi: number, lo: number, size: bigint, access: number): void {
   if (code === TR_FAULT) return;
   const path = code === TR_TRANSLATED ? 0 : code === TR_BYPASS ? 1 : 2;
-  const p: Record<string, unknown> = { endpoint, iova: u64(hi, lo), phys: u64(out.physHi, out.physLo), size, access, path };
+  const p: EventPayload<'translate'> = { endpoint, iova: u64(hi, lo), phys: u64(out.physHi, out.physLo), size, access, path };
   if (out.domain >= 0) p.domain = out.domain;
   emit(st.sink, 'translate', p);
 }
