@@ -9,7 +9,8 @@
  *
  * Exit codes: 0 success (for `run`: every expectation held); 1 an expectation failed, or the run
  * failed or was cancelled; 2 invalid input (bad flags, unreadable file, scenario diagnostics
- * printed as `file:line:column: message` on stderr — nothing is stored).
+ * printed as `file:line:column: message` on stderr — nothing is stored); 130 `run` interrupted by
+ * Ctrl-C (the run is cancelled, its events so far kept, and its report printed).
  */
 import fs from 'node:fs';
 import path from 'node:path';
