@@ -252,7 +252,9 @@ export function resolveScenario(doc: ScenarioDoc, ctx: WalkContext): Scenario | 
 
   // Device properties: machine defaults, then the scenario's settings.
   const machine = doc.machine ?? 'q35';
-  const props = defaultProps(machine);
+  const gic = doc['gic-version'];
+  if (gic !== undefined && machine !== 'virt') err('gic-version', `gic-version applies to machine virt only (this scenario's machine is ${machine})`);
+  const props = defaultProps(machine, gic === 3 ? 3 : 2);
   const v: Partial<ScenarioDoc['viommu']> = doc.viommu ?? {};
   if (v.conformance !== undefined) props.conformance = v.conformance;
   if (v.granule !== undefined) props.granule = v.granule;

@@ -295,7 +295,7 @@ const ViommuSchema = Type.Object(
     'boot-bypass': Type.Optional(Type.Boolean({ description: 'QEMU `boot-bypass`: initial config.bypass, restored on system reset.', default: true })),
     'reserved-regions': Type.Optional(
       Type.Array(Type.String({ description: 'QEMU syntax "start:end:type" (type 0 reserved, 1 MSI), e.g. "0xfee00000:0xfeefffff:1".' }), {
-        description: 'QEMU `reserved-regions`: regions added to the machine\'s (q35 has the MSI window 0xfee00000-0xfeefffff); reported by PROBE.',
+        description: 'QEMU `reserved-regions`: regions added to the machine\'s (q35 has the MSI window 0xfee00000-0xfeefffff, virt the MSI doorbell of its `gic-version`); reported by PROBE.',
         default: [],
       }),
     ),
@@ -339,6 +339,12 @@ export const ScenarioSchema = Type.Object(
     name: Type.String({ minLength: 1, description: 'Title shown in the lab.' }),
     description: Type.Optional(Type.String({ description: 'Longer text about what the scenario shows.' })),
     machine: Type.Optional(literals(['q35', 'virt'] as const, 'Machine type: its defaults for aw-bits, granule and reserved regions (QEMU 9.0+).', { default: 'q35' })),
+    'gic-version': Type.Optional(
+      UInt(2, 3, {
+        // No schema default: an absent key must stay absent so q35 scenarios are not told off.
+        description: 'QEMU virt machine `gic-version` (virt only): 2 (QEMU\'s default: the GICv2m MSI frame 0x08020000-0x08020fff) or 3 (ITS: the MSI doorbell page 0x08090000-0x0809ffff).',
+      }),
+    ),
     viommu: ViommuSchema,
     driver: Type.Optional(DriverSchema),
     devices: Type.Optional(

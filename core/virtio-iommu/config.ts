@@ -64,17 +64,20 @@ export const VIRT_GICV2M_MSI_REGION: ReservedRegion = { start: 0x08020000n, end:
 
 /**
  * QEMU 9.0+ machine defaults for virtio-iommu-pci: q35 → aw-bits 39 and the APIC MSI window;
- * virt → aw-bits 48 and the GICv3 ITS doorbell page (see VIRT_ITS_MSI_REGION). Both: granule
+ * virt → aw-bits 48 and the MSI doorbell of plain `-M virt`, whose GIC defaults to v2 under TCG
+ * (hw/arm/virt.c finalize_gic_version: "Default GIC type is v2"), i.e. the GICv2m frame
+ * (VIRT_GICV2M_MSI_REGION); with `gicVersion` 3 (QEMU `-M virt,gic-version=3`) it is the ITS
+ * GITS_TRANSLATER page (VIRT_ITS_MSI_REGION). `gicVersion` is ignored for q35. Both: granule
  * 'host', boot-bypass on, probe_size 512, domain_range [0, 0xffffffff], every feature offered,
  * conformance 'qemu'.
  */
-export function defaultProps(machine: 'q35' | 'virt'): VirtioIommuProps {
+export function defaultProps(machine: 'q35' | 'virt', gicVersion: 2 | 3 = 2): VirtioIommuProps {
   return {
     conformance: 'qemu',
     granule: 'host',
     awBits: machine === 'q35' ? 39 : 48,
     bootBypass: true,
-    reservedRegions: [{ ...(machine === 'q35' ? Q35_MSI_REGION : VIRT_ITS_MSI_REGION) }],
+    reservedRegions: [{ ...(machine === 'q35' ? Q35_MSI_REGION : gicVersion === 3 ? VIRT_ITS_MSI_REGION : VIRT_GICV2M_MSI_REGION) }],
     probeSize: QEMU_PROBE_SIZE,
     domainRange: [0, 0xffffffff],
     offer: { mmio: true, probe: true, bypassConfig: true, inputRange: true, domainRange: true },

@@ -23,7 +23,8 @@ describe('properties', () => {
     });
     const virt = defaultProps('virt');
     expect(virt.awBits).toBe(48);
-    expect(virt.reservedRegions).toEqual([{ start: 0x08090000n, end: 0x0809ffffn, subtype: 1 }]);
+    // Plain -M virt has a GICv2 (hw/arm/virt.c): the GICv2m MSI_SETSPI_NS frame is the doorbell.
+    expect(virt.reservedRegions).toEqual([{ start: 0x08020000n, end: 0x08020fffn, subtype: 1 }]);
   });
 
   it('parses QEMU reserved-regions strings', () => {
