@@ -8,7 +8,7 @@
  * device-error + `broken`); exceptions only for bugs (invalid props, non-u64 arguments).
  * Reference: ../../../shared/reference/virtio-iommu.md.
  */
-import { hi32, lo32, u64 } from '../engine/mapping-store.ts';
+import { hi32, lo32, u64 } from '../engine/u64.ts';
 import type { EventSink } from '../events/sink.ts';
 import { encodeConfig } from './codec.ts';
 import { configFromProps, type VirtioIommuProps } from './config.ts';

@@ -12,7 +12,8 @@
  * Hot path (MAP/UNMAP): fields are read as u32 halves straight from the bytes; no bigint and no
  * allocation unless the event sink is enabled.
  */
-import { UNMAP_OK, u64 } from '../engine/mapping-store.ts';
+import { UNMAP_OK } from '../engine/mapping-store.ts';
+import { u64 } from '../engine/u64.ts';
 import { encodeResvMemProperties } from './codec.ts';
 import {
   ATTACH_F_BYPASS, ATTACH_F_MASK, MAP_F_MASK, MAP_F_MMIO, READABLE_SIZE, S_DEVERR, S_INVAL, S_NOENT, S_OK, S_RANGE,

@@ -8,7 +8,8 @@
  * tree: created by ATTACH, freed by DETACH and reset (QDEV virtio_iommu_get/put_endpoint).
  * A domain exists while it has at least one endpoint (SPEC §5.13.6.3; QDEV put_domain).
  */
-import { MappingStore, hi32, lo32, u64 } from '../engine/mapping-store.ts';
+import { MappingStore } from '../engine/mapping-store.ts';
+import { hi32, lo32, u64 } from '../engine/u64.ts';
 import type { EventKind, EventPayload } from '../events/catalog.ts';
 import type { EventSink } from '../events/sink.ts';
 import { buildReservedRegions, configFromProps, granuleOf, inputRangeEnd, validateProps, type ReservedRegion, type VirtioIommuProps } from './config.ts';

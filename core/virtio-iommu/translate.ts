@@ -30,7 +30,7 @@
  * The decision covers the access's first byte: like a hardware IOMMU walk (and QEMU, whose
  * IOMMUTLBEntry covers one granule), callers split DMA that crosses a page boundary.
  */
-import { TWO32, u64 } from '../engine/mapping-store.ts';
+import { TWO32, u64 } from '../engine/u64.ts';
 import {
   FAULT_F_ADDRESS, FAULT_F_READ, FAULT_F_WRITE, FAULT_R_DOMAIN, FAULT_R_MAPPING, FAULT_R_UNKNOWN, IOMMU_RO, IOMMU_WO, MAP_F_READ,
   MAP_F_WRITE, RESV_MEM_T_MSI,

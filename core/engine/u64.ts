@@ -1,0 +1,31 @@
+/**
+ * Unsigned 64-bit values as two u32 halves (hi, lo): the representation of every IOVA, physical
+ * address and size on the engine's and the device's hot paths (no bigint, no allocation). The
+ * bigint helpers here convert at the edges (events, the convenience API, tests).
+ */
+
+/** 2^32, the weight of the hi half of a u64 split into (hi, lo) u32 halves. */
+export const TWO32 = 4294967296;
+
+/** Largest u64 value, 0xffffffffffffffff. */
+export const U64_MAX = 0xffffffffffffffffn;
+
+/** High 32 bits of a u64 bigint, as a number in [0, 2^32). */
+export function hi32(v: bigint): number {
+  return Number((v >> 32n) & 0xffffffffn);
+}
+
+/** Low 32 bits of a u64 bigint, as a number in [0, 2^32). */
+export function lo32(v: bigint): number {
+  return Number(v & 0xffffffffn);
+}
+
+/** The u64 bigint (hi << 32) | lo from two u32 halves. */
+export function u64(hi: number, lo: number): bigint {
+  return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+}
+
+/** Throws RangeError (`<who>: <what> is not a u64`) unless v is a bigint in [0, U64_MAX]: a caller bug. */
+export function checkU64(v: bigint, what: string, who = 'mapping-store'): void {
+  if (typeof v !== 'bigint' || v < 0n || v > U64_MAX) throw new RangeError(`${who}: ${what} is not a u64: ${String(v)}`);
+}
