@@ -43,7 +43,17 @@ export interface ScenarioRunOptions {
    * are not kept (benchmarks, dry runs): `takeEvents()` returns [].
    */
   record?: boolean;
+  /**
+   * Receives every event as it is emitted, with its step index, instead of keeping it (a host
+   * encoding events straight into its own buffers: no envelope object per event). `seq` is the
+   * 0-based emission order, as in takeEvents(). Takes precedence over `record`; events still feed
+   * the metrics, and `takeEvents()` returns [].
+   */
+  onEvent?: EventCallback;
 }
+
+/** Consumer of events handed over one by one (ScenarioRunOptions.onEvent). */
+export type EventCallback = <K extends EventKind>(kind: K, step: number, payload: EventPayload<K>) => void;
 
 /** The sink the runner stamps: current step index, events out. */
 interface StampingSink extends EventSink {
@@ -57,6 +67,20 @@ class MetricsOnlySink implements StampingSink {
   constructor(private readonly metrics: MetricsReducer) {}
   emit<K extends EventKind>(kind: K, payload: EventPayload<K>): void {
     this.metrics.addFields(kind, payload as Record<string, unknown>);
+  }
+}
+
+/** Feeds metrics, then hands each event to a callback (onEvent). */
+class CallbackSink implements StampingSink {
+  readonly enabled = true;
+  step = 0;
+  constructor(
+    private readonly metrics: MetricsReducer,
+    private readonly onEvent: EventCallback,
+  ) {}
+  emit<K extends EventKind>(kind: K, payload: EventPayload<K>): void {
+    this.metrics.addFields(kind, payload as Record<string, unknown>);
+    this.onEvent(kind, this.step, payload);
   }
 }
 
@@ -100,7 +124,10 @@ export class ScenarioRun {
   constructor(scenario: Scenario, opts: ScenarioRunOptions = {}) {
     this.scenario = scenario;
     this.totalUnits = scenario.steps.reduce((n, s) => n + (s.op === 'workload' ? s.count : 1), 0);
-    if (opts.record === false) {
+    if (opts.onEvent) {
+      this.log = null;
+      this.sink = new CallbackSink(this.metricsReducer, opts.onEvent);
+    } else if (opts.record === false) {
       this.log = null;
       this.sink = new MetricsOnlySink(this.metricsReducer);
     } else {
@@ -148,7 +175,7 @@ export class ScenarioRun {
     return this.stepIndex < steps.length;
   }
 
-  /** Events emitted since the last call, in stream order (always [] when record is false). */
+  /** Events emitted since the last call, in stream order (always [] when record is false or with onEvent). */
   takeEvents(): SeqEvent[] {
     return this.log ? this.log.take() : [];
   }

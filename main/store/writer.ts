@@ -2,8 +2,12 @@
  * The event writer: owns one run's rows while it runs (used inside the run worker, which owns the
  * only connection that writes events).
  *
- * Throughput, measured on the project's 2-core machine (tests/bench/ingest.ts; ~0.85M events/s
- * for the writer alone on a workload's event mix, ~2.5x single-row INSERTs): multi-row INSERT
+ * Input: event objects (`write`) or, from the run worker's generator thread, columnar batches
+ * (`writeBatch`, batch.ts); both store the same rows.
+ *
+ * Throughput, measured on the project's 2-core machine (tests/bench/ingest.ts; ~0.95M events/s
+ * for the writer alone on a workload's event mix from columnar batches, ~2.8x single-row
+ * INSERTs; 16 KiB pages, schema.ts): multi-row INSERT
  * statements (128 rows) prepared once per event kind, binding only that kind's columns (kind code
  * and run id are SQL literals, so a MAP event binds 7 values instead of 13: per-value binding
  * costs about as much as the B-tree insert), passed as spread call arguments; whole batches
@@ -20,12 +24,13 @@ import type { SeqEvent } from '../../core/events/sink.ts';
 import type { EventKind } from '../../core/events/catalog.ts';
 import type { RunMetrics, RunStatus, StepResult } from '../../core/contract/index.ts';
 import { KIND_PLANS, toJson, u64ToSql, type FieldPlan } from './codec.ts';
-import { configureConnection } from './schema.ts';
+import { COLS_PER_EVENT, type EventBatch } from './batch.ts';
+import { EVENT_COLUMNS, configureConnection } from './schema.ts';
 
 /** Rows per multi-row INSERT (128 × ≤10 binds stays far below SQLite's 32766 variables). */
 export const ROWS_PER_STATEMENT = 128;
-/** WAL pages (4 KiB) between the writer's automatic checkpoints. */
-export const WAL_CHECKPOINT_PAGES = 10_000;
+/** WAL bytes between the writer's automatic checkpoints (~40 MB; converted to pages of the database's size). */
+export const WAL_CHECKPOINT_BYTES = 40_960_000;
 /** Smaller statement sizes used to flush a kind's partial buffer at commit. */
 const FLUSH_SIZES = [16, 1];
 
@@ -46,6 +51,7 @@ class KindBuffer {
     this.width = 2 + fields.length;
     this.values = new Array(ROWS_PER_STATEMENT * this.width).fill(null);
     this.push = compilePush(this);
+    this.pushFrom = compilePushFrom(this);
   }
 
   /** The INSERT of `rows` rows (prepared once per size). */
@@ -62,6 +68,9 @@ class KindBuffer {
 
   /** Appends one event's values; writes the full batch when the buffer fills. */
   readonly push: (e: Record<string, unknown>) => void;
+
+  /** Appends event `i` of a columnar batch (seq given); `cur` is the batch's big/strings cursor. */
+  readonly pushFrom: (b: EventBatch, i: number, seq: number, cur: BatchCursor) => void;
 
   /** Writes the buffered rows (fewer than a full batch). */
   flush(): void {
@@ -97,6 +106,25 @@ function compilePush(b: KindBuffer): (e: Record<string, unknown>) => void {
   return factory(b, u64ToSql, toJson) as (e: Record<string, unknown>) => void;
 }
 
+/** Read positions in a batch's `big` and `strings` lists. */
+interface BatchCursor {
+  big: number;
+  str: number;
+}
+
+/** As compilePush, reading event `i` of a columnar batch (batch.ts) instead of an event object. */
+function compilePushFrom(b: KindBuffer): (batch: EventBatch, i: number, seq: number, cur: BatchCursor) => void {
+  const lines = ['const v = b.values;', 'let o = b.count * b.width;', 'v[o] = seq;', 'v[o + 1] = batch.steps[i];', 'const c = batch.cols;', `const base = i * ${COLS_PER_EVENT};`, 'let x;'];
+  b.fields.forEach((f, j) => {
+    const k = EVENT_COLUMNS.indexOf(f.column);
+    const dec = f.type === 'u64' ? 'x === Infinity ? batch.big[cur.big++] : x' : f.type === 'json' ? 'batch.strings[cur.str++]' : 'x';
+    lines.push(`x = c[base + ${k}];`, `v[o + ${2 + j}] = x !== x ? null : ${dec};`);
+  });
+  lines.push(`if (++b.count === ${ROWS_PER_STATEMENT}) { b.statement(${ROWS_PER_STATEMENT}).run(...v); b.count = 0; }`);
+  const factory = new Function('b', `return function pushFrom(batch, i, seq, cur) {\n${lines.join('\n')}\n};`);
+  return factory(b) as (batch: EventBatch, i: number, seq: number, cur: BatchCursor) => void;
+}
+
 /** Final state of a run, written by `EventWriter.finish`. */
 export interface RunOutcome {
   status: Exclude<RunStatus, 'running'>;
@@ -118,6 +146,9 @@ export interface RunOutcome {
 export class EventWriter {
   private readonly db: Database.Database;
   private readonly buffers: Record<EventKind, KindBuffer>;
+  /** The same buffers by kind code (index = code). */
+  private readonly byCode: KindBuffer[] = [];
+  private readonly cursor: BatchCursor = { big: 0, str: 0 };
   private readonly updateProgress: Database.Statement;
   private written = 0;
   private closed = false;
@@ -131,10 +162,12 @@ export class EventWriter {
     this.buffers = Object.fromEntries(
       Object.values(KIND_PLANS).map((p) => [p.kind, new KindBuffer(this.db, runId, p.code, p.fields)]),
     ) as Record<EventKind, KindBuffer>;
+    for (const b of Object.values(this.buffers)) this.byCode[b.code] = b;
     // Checkpoint every ~40 MB of WAL instead of SQLite's default 4 MB: pages rewritten between
     // checkpoints (the B-tree's right edge) are copied once, not ten times (+3-4% ingest measured;
     // no checkpoint at all in this thread would be +7%, at the cost of an unbounded WAL).
-    this.db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
+    const pageSize = this.db.pragma('page_size', { simple: true }) as number;
+    this.db.pragma(`wal_autocheckpoint = ${Math.max(1, Math.round(WAL_CHECKPOINT_BYTES / pageSize))}`);
     this.updateProgress = this.db.prepare('UPDATE runs SET event_count = ?, done_units = ?, total_units = ? WHERE id = ?');
     this.db.exec('BEGIN IMMEDIATE');
   }
@@ -152,6 +185,27 @@ export class EventWriter {
       buffers[e.kind].push(e as unknown as Record<string, unknown>);
     }
     this.written += events.length;
+  }
+
+  /**
+   * Buffers a columnar batch (batch.ts) that continues the stream (batch.firstSeq must equal
+   * eventCount: a gap or overlap would break the committed-prefix invariant) and inserts full
+   * statements. Same rows as write() of the same events.
+   */
+  writeBatch(batch: EventBatch): void {
+    if (batch.firstSeq !== this.written) throw new Error(`event batch starts at seq ${batch.firstSeq}, expected ${this.written}`);
+    const cur = this.cursor;
+    cur.big = 0;
+    cur.str = 0;
+    const byCode = this.byCode;
+    const kinds = batch.kinds;
+    const first = batch.firstSeq;
+    for (let i = 0, n = batch.count; i < n; i++) {
+      const b = byCode[kinds[i]];
+      if (b === undefined) throw new Error(`event batch: unknown kind code ${kinds[i]}`);
+      b.pushFrom(batch, i, first + i, cur);
+    }
+    this.written += batch.count;
   }
 
   /** Inserts every buffered row and commits (with runs.event_count, done_units, total_units), then begins anew. */

@@ -79,8 +79,8 @@ export class RunHost {
   start(runId: number, text: string, file: string, opts: StartOptions = {}): void {
     if (this.closing) throw new Error('RunHost is closed');
     const cancel = new SharedArrayBuffer(4);
-    const job: RunJob = { runId, text, file, dbPath: this.opts.store.path, cancel, ...opts };
     const entry = workerEntry();
+    const job: RunJob = { runId, text, file, dbPath: this.opts.store.path, cancel, entry, ...opts };
     const worker = new Worker(entry.file, { workerData: job, execArgv: entry.execArgv });
     let resolveDone!: () => void;
     const a: Active = { worker, cancel: new Int32Array(cancel), settled: false, error: null, done: new Promise((r) => (resolveDone = r)) };

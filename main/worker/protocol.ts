@@ -1,8 +1,10 @@
 /**
  * Messages between the run host (main thread) and a run worker (worker.ts). One worker per run:
- * the host passes a `RunJob` as workerData; the worker posts `WorkerMessage`s and exits.
+ * the host passes a `RunJob` as workerData; the worker posts `WorkerMessage`s and exits. Inside,
+ * the run worker starts one generator thread (`GeneratorJob`) that posts `GeneratorMessage`s.
  */
-import type { RunStatus } from '../../core/contract/index.ts';
+import type { RunMetrics, RunStatus, StepResult } from '../../core/contract/index.ts';
+import type { EventBatch } from '../store/batch.ts';
 
 /** What a run worker is given (workerData). */
 export interface RunJob {
@@ -24,7 +26,31 @@ export interface RunJob {
    * read from $IOMMU_LAB_TEST_CRASH_AFTER_COMMITS), to test the crash path.
    */
   crashAfterCommits?: number;
+  /**
+   * How to start a thread of this worker's entry (file and execArgv): the run worker starts its
+   * generator thread from the same entry (see worker.ts). Default: the running worker's own file.
+   */
+  entry?: { file: string; execArgv: string[] };
 }
+
+/** workerData of the run worker's generator thread (same entry file, role 'generator'). */
+export interface GeneratorJob {
+  role: 'generator';
+  text: string;
+  file: string;
+  /** The run's cancellation flag (RunJob.cancel). */
+  cancel: SharedArrayBuffer;
+  /** Int32Array over this buffer, index BATCHES_CONSUMED: batches the writer has taken (backpressure). */
+  ctl: SharedArrayBuffer;
+}
+
+/** Index of the consumed-batches counter in the Int32Array over GeneratorJob.ctl. */
+export const BATCHES_CONSUMED = 0;
+
+/** Generator thread → run worker. */
+export type GeneratorMessage =
+  | { type: 'batch'; batch: EventBatch }
+  | { type: 'end'; cancelled: boolean; doneUnits: number; totalUnits: number; metrics: RunMetrics; stepResults: StepResult[] };
 
 /** Progress, sent after each commit (~every commitIntervalMs). */
 export interface ProgressMessage {

@@ -12,6 +12,9 @@ import { ContractError } from '../../core/contract/index.ts';
 import { EVENT_CATALOG } from '../../core/events/catalog.ts';
 import type { SeqEvent } from '../../core/events/sink.ts';
 import { EventWriter, INTERRUPTED, LabStore, MIGRATIONS, SCHEMA_VERSION, defaultDbPath, migrate, schemaVersion } from '../../main/store/index.ts';
+import { BatchEncoder } from '../../main/store/batch.ts';
+import { ScenarioRun } from '../../core/run/runner.ts';
+import { parseScenario } from '../../core/scenario/index.ts';
 
 const MAX = 0xffff_ffff_ffff_ffffn;
 const HIGH = 0xffff_ffff_ffff_f000n;
@@ -71,6 +74,99 @@ describe('64-bit values', () => {
   });
 });
 
+describe('columnar batches (the run worker\'s hand-off)', () => {
+  /** Every stored column of a run's events, raw (integers as bigint). */
+  function rawRows(file: string, runId: number): unknown[] {
+    const db = new Database(file, { readonly: true });
+    const rows = db.prepare('SELECT seq, step, kind, status, domain, endpoint, a, b, c, flags, aux, data FROM events WHERE run_id = ? ORDER BY seq').safeIntegers(true).all(runId);
+    db.close();
+    return rows;
+  }
+
+  const EDGE_EVENTS = [
+    ev({ seq: 0, step: -1, kind: 'features', offered: MAX, accepted: 0n }),
+    ev({ seq: 1, step: 0, kind: 'request', reqType: 3, status: 0, domain: 0xffffffff, virtStart: HIGH, virtEnd: MAX, physStart: 2n ** 53n, reqFlags: 3, used: { used: 4 } }),
+    ev({ seq: 2, step: 0, kind: 'request', reqType: 9, used: { used: 0 } }),
+    ev({ seq: 3, step: 0, kind: 'map', domain: 1, virtStart: 2n ** 53n - 1n, virtEnd: 2n ** 63n, physStart: 2n ** 63n - 1n, flags: 3 }),
+    ev({ seq: 4, step: 1, kind: 'translate', endpoint: 8, iova: MAX, phys: HIGH, size: 1n, access: 1, path: 0 }),
+    ev({ seq: 5, step: 2, kind: 'probe', endpoint: 8, status: 0, regions: [{ subtype: 1, start: HIGH, end: MAX }] }),
+    ev({ seq: 6, step: 3, kind: 'expectation', held: 0, detail: { expected: 'OK', actual: 'RANGE', message: 'ü "quoted"' } }),
+  ];
+
+  it('store exactly the rows write() stores for the same events (u64 edges, NULLs, JSON)', () => {
+    const store = new LabStore(dbPath);
+    const viaWrite = newRun(store, 'w');
+    const viaBatch = newRun(store, 'b');
+    const w1 = new EventWriter(dbPath, viaWrite);
+    w1.write(EDGE_EVENTS);
+    w1.finish({ ...OUTCOME, status: 'done' });
+    const enc = new BatchEncoder(2); // grows while encoding
+    const w2 = new EventWriter(dbPath, viaBatch);
+    for (const [i, e] of EDGE_EVENTS.entries()) {
+      const { kind, step, seq: _seq, ...payload } = e as unknown as Record<string, unknown> & { kind: 'map'; step: number };
+      enc.emit(kind, step, payload as never);
+      if (i === 2) w2.writeBatch(enc.take(1, 2));
+    }
+    const last = enc.take(2, 2);
+    expect(last).toMatchObject({ firstSeq: 3, count: 4, doneUnits: 2, totalUnits: 2 });
+    w2.writeBatch(last);
+    w2.finish({ ...OUTCOME, status: 'done' });
+    const a = rawRows(dbPath, viaWrite);
+    expect(a).toHaveLength(EDGE_EVENTS.length);
+    expect(rawRows(dbPath, viaBatch)).toEqual(a);
+    expect(store.reader.queryEvents({ runId: viaBatch, offset: 0, limit: 10 }).rows).toEqual(store.reader.queryEvents({ runId: viaWrite, offset: 0, limit: 10 }).rows);
+    expect(store.reader.queryEvents({ runId: viaBatch, offset: 3, limit: 1 }).rows[0].fields).toEqual({ domain: 1, virtStart: '0x1fffffffffffff', virtEnd: '0x8000000000000000', physStart: '0x7fffffffffffffff', flags: 3 });
+    store.close();
+  });
+
+  it('refuse a batch that does not continue the stream', () => {
+    const store = new LabStore(dbPath);
+    const w = new EventWriter(dbPath, newRun(store));
+    const enc = new BatchEncoder();
+    enc.emit('endpoint-alloc', 0, { endpoint: 8 });
+    enc.take(1, 1); // never written: the next batch starts at seq 1
+    enc.emit('endpoint-free', 0, { endpoint: 8 });
+    expect(() => w.writeBatch(enc.take(1, 1))).toThrow(/starts at seq 1, expected 0/);
+    w.abort();
+    store.close();
+  });
+
+  it('carry the same stream as takeEvents() when a run hands events to onEvent', () => {
+    const text = `name: stream
+viommu: {model: virtio-iommu}
+devices: [{name: nic0, bdf: "00:03.0"}]
+steps:
+  - attach: {domain: 1, endpoint: nic0}
+  - workload: {domain: 1, endpoint: nic0, count: 300, size: 4096, iova-base: 0xffffffffff000000, phys-base: 0x80000000}
+  - dma: {endpoint: nic0, addr: 0x5000, size: 8, access: read}
+`;
+    const scenario = parseScenario(text, 's.yaml').scenario!;
+    const store = new LabStore(dbPath);
+    const viaWrite = newRun(store, 'w');
+    const viaBatch = newRun(store, 'b');
+    const r1 = new ScenarioRun(scenario);
+    const w1 = new EventWriter(dbPath, viaWrite);
+    while (r1.advance(7)) w1.write(r1.takeEvents());
+    w1.write(r1.takeEvents());
+    w1.finish({ ...OUTCOME, status: 'done' });
+    const enc = new BatchEncoder(64);
+    const r2 = new ScenarioRun(scenario, { onEvent: enc.emit });
+    const w2 = new EventWriter(dbPath, viaBatch);
+    for (let more = true; more; ) {
+      more = r2.advance(7);
+      w2.writeBatch(enc.take(r2.doneUnits, r2.totalUnits));
+    }
+    w2.finish({ ...OUTCOME, status: 'done' });
+    expect(r2.takeEvents()).toEqual([]);
+    expect(r2.metrics()).toEqual(r1.metrics());
+    expect(r2.stepResults()).toEqual(r1.stepResults());
+    const a = rawRows(dbPath, viaWrite);
+    expect(a.length).toBe(r1.metrics().events);
+    expect(rawRows(dbPath, viaBatch)).toEqual(a);
+    store.close();
+  });
+});
+
 describe('schema', () => {
   it('has every catalog column in events, and is at the latest version', () => {
     const store = new LabStore(dbPath);
@@ -124,6 +220,14 @@ describe('schema', () => {
     const db = new Database(dbPath, { readonly: true });
     expect(schemaVersion(db)).toBe(SCHEMA_VERSION);
     expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'events_problems'").get()).toBeTruthy();
+    db.close();
+  });
+
+  it('creates new databases with 16 KiB pages in WAL mode', () => {
+    new LabStore(dbPath).close();
+    const db = new Database(dbPath, { readonly: true });
+    expect(db.pragma('page_size', { simple: true })).toBe(16384);
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     db.close();
   });
 

@@ -1,0 +1,155 @@
+/**
+ * Columnar event batches: how the run's generator thread hands events to the writer (see
+ * main/worker/worker.ts). The generator encodes each event straight from the core's payload into
+ * typed arrays (no envelope object, no per-event allocation for numeric fields); whole batches
+ * move between threads by transfer, and the writer binds values from them (writer.ts).
+ *
+ * Layout of event i (seq = firstSeq + i): kinds[i] (kind code), steps[i] (step index), and
+ * cols[i * COLS_PER_EVENT + k] for the k-th catalog storage column (EVENT_COLUMNS order):
+ * - NaN: NULL (the field is absent, or the kind has no field in that column);
+ * - integer columns: the value as a JS number; a u64 above 2^53 - 1 is stored as Infinity and its
+ *   exact SQL value (BigInt.asIntN(64, v)) is the next entry of `big` (entries in event order, then
+ *   field order), so 64-bit values stay exact;
+ * - `data` (json fields): 1, and the JSON text is the next entry of `strings`.
+ *
+ * This module must stay free of better-sqlite3 (schema.ts imports only its types): the generator
+ * thread loads it without SQLite.
+ */
+import { EVENT_CATALOG, type EventKind, type EventPayload } from '../../core/events/catalog.ts';
+import { KIND_PLANS, toJson, type KindPlan } from './codec.ts';
+import { EVENT_COLUMNS } from './schema.ts';
+
+/** Storage columns in table order (the slots of one event in `cols`). */
+export const BATCH_COLUMNS = EVENT_COLUMNS;
+/** Slots per event in `cols`. */
+export const COLS_PER_EVENT = BATCH_COLUMNS.length;
+
+/** One batch of consecutive events of a run, with the run's progress after its last event. */
+export interface EventBatch {
+  /** seq of the first event. */
+  firstSeq: number;
+  count: number;
+  kinds: Uint8Array;
+  steps: Int32Array;
+  cols: Float64Array;
+  big: bigint[];
+  strings: string[];
+  /** Progress units done when the last event of the batch was emitted, and the run's total. */
+  doneUnits: number;
+  totalUnits: number;
+}
+
+/** Transferable buffers of a batch (postMessage transfer list). */
+export function batchTransfer(b: EventBatch): ArrayBuffer[] {
+  return [b.kinds.buffer as ArrayBuffer, b.steps.buffer as ArrayBuffer, b.cols.buffer as ArrayBuffer];
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * Encodes events into batches. `emit` has the signature of ScenarioRunOptions.onEvent; `take`
+ * returns the events encoded since the last take as one batch.
+ */
+export class BatchEncoder {
+  count = 0;
+  kinds: Uint8Array;
+  steps: Int32Array;
+  cols: Float64Array;
+  big: bigint[] = [];
+  strings: string[] = [];
+  private nextSeq = 0;
+  private readonly encoders: Record<EventKind, (step: number, e: Record<string, unknown>) => void>;
+
+  constructor(private readonly capacity = 8192) {
+    this.kinds = new Uint8Array(capacity);
+    this.steps = new Int32Array(capacity);
+    this.cols = new Float64Array(capacity * COLS_PER_EVENT);
+    this.encoders = Object.fromEntries(Object.values(KIND_PLANS).map((p) => [p.kind, compileEncoder(this, p)])) as typeof this.encoders;
+  }
+
+  /** Encodes one event (catalog kind, step index, payload). */
+  readonly emit = <K extends EventKind>(kind: K, step: number, payload: EventPayload<K>): void => {
+    this.encoders[kind](step, payload as Record<string, unknown>);
+  };
+
+  /** Makes room for one more event (doubling). */
+  grow(): void {
+    const n = this.kinds.length * 2;
+    const kinds = new Uint8Array(n);
+    kinds.set(this.kinds);
+    const steps = new Int32Array(n);
+    steps.set(this.steps);
+    const cols = new Float64Array(n * COLS_PER_EVENT);
+    cols.set(this.cols);
+    this.kinds = kinds;
+    this.steps = steps;
+    this.cols = cols;
+  }
+
+  /** Stores a u64 above 2^53 - 1 exactly; returns the marker stored in its slot. */
+  bigSlot(v: bigint): number {
+    this.big.push(BigInt.asIntN(64, v));
+    return Infinity;
+  }
+
+  /** The events encoded since the last call (possibly none), with the run's progress. */
+  take(doneUnits: number, totalUnits: number): EventBatch {
+    const b: EventBatch = {
+      firstSeq: this.nextSeq,
+      count: this.count,
+      kinds: this.kinds,
+      steps: this.steps,
+      cols: this.cols,
+      big: this.big,
+      strings: this.strings,
+      doneUnits,
+      totalUnits,
+    };
+    this.nextSeq += this.count;
+    this.count = 0;
+    this.kinds = new Uint8Array(this.capacity);
+    this.steps = new Int32Array(this.capacity);
+    this.cols = new Float64Array(this.capacity * COLS_PER_EVENT);
+    this.big = [];
+    this.strings = [];
+    return b;
+  }
+}
+
+/**
+ * A kind's encoder with its field reads spelled out (`e.virtStart`): monomorphic property access
+ * per kind. The generated text depends only on the event catalog (field names are checked to be
+ * identifiers), never on input data.
+ */
+function compileEncoder(enc: BatchEncoder, plan: KindPlan): (step: number, e: Record<string, unknown>) => void {
+  const lines = [
+    'let i = enc.count;',
+    'if (i === enc.kinds.length) enc.grow();',
+    `enc.kinds[i] = ${plan.code};`,
+    'enc.steps[i] = step;',
+    'const c = enc.cols;',
+    `const o = i * ${COLS_PER_EVENT};`,
+    'let x;',
+  ];
+  const byColumn = new Map(plan.fields.map((f) => [f.column, f]));
+  BATCH_COLUMNS.forEach((column, k) => {
+    const f = byColumn.get(column);
+    if (!f) {
+      lines.push(`c[o + ${k}] = NaN;`);
+      return;
+    }
+    if (!/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(f.name)) throw new Error(`catalog field name ${JSON.stringify(f.name)} is not an identifier`);
+    lines.push(`x = e.${f.name};`);
+    if (f.type === 'u64') lines.push(`c[o + ${k}] = x === undefined || x === null ? NaN : x >= 0n && x <= MAX_SAFE ? Number(x) : enc.bigSlot(x);`);
+    else if (f.type === 'json') lines.push(`if (x === undefined || x === null) c[o + ${k}] = NaN; else { enc.strings.push(toJson(x)); c[o + ${k}] = 1; }`);
+    else lines.push(`c[o + ${k}] = x === undefined || x === null ? NaN : x;`);
+  });
+  lines.push('enc.count = i + 1;');
+  const factory = new Function('enc', 'MAX_SAFE', 'toJson', `return function encode(step, e) {\n${lines.join('\n')}\n};`);
+  return factory(enc, MAX_SAFE, toJson) as (step: number, e: Record<string, unknown>) => void;
+}
+
+// Every catalog kind code fits the Uint8Array of kinds.
+for (const [kind, spec] of Object.entries(EVENT_CATALOG)) {
+  if (spec.code < 1 || spec.code > 255) throw new Error(`catalog ${kind}: code ${spec.code} does not fit a batch (1..255)`);
+}
