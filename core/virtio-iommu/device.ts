@@ -8,7 +8,7 @@
  * device-error + `broken`); exceptions only for bugs (invalid props, non-u64 arguments).
  * Reference: ../../../shared/reference/virtio-iommu.md.
  */
-import { hi32, lo32, u64 } from '../engine/u64.ts';
+import { TWO32, hi32, lo32, u64 } from '../engine/u64.ts';
 import type { EventSink } from '../events/sink.ts';
 import { encodeConfig } from './codec.ts';
 import { configFromProps, type VirtioIommuProps } from './config.ts';
@@ -108,37 +108,82 @@ export class VirtioIommuDevice {
 
   /**
    * One DMA access of `size` bytes at `addr` by `endpoint` with IOMMUAccessFlags `access`
-   * (1 RO, 2 WO). Emits 'translate' (or 'fault'); faults are also queued as 24-byte records.
-   * Throws RangeError when addr/size are not u64 (a caller bug).
+   * (1 RO, 2 WO). An access that crosses granule pages is decided page by page, as QEMU does
+   * (system/physmem.c address_space_translate_iommu): each page emits its own 'translate', and the
+   * first page that faults ends the access, the fault carrying that page's first address. The
+   * outcome is the fault, else the first page's (translated / bypass / msi). Faults are also
+   * queued as 24-byte records. Throws RangeError when addr/size are not u64 (a caller bug).
    */
   translate(endpoint: number, addr: bigint, size: bigint, access: 1 | 2): TranslateOutcome {
     if (addr < 0n || addr > U64_LIMIT || size < 0n || size > U64_LIMIT) throw new RangeError('virtio-iommu: translate addr/size must be u64');
-    const hi = hi32(addr);
-    const lo = lo32(addr);
+    const ep = endpoint >>> 0;
     const out = this.slots;
-    const code = translateCore(this.st, out, endpoint >>> 0, hi, lo, access);
-    if (this.st.sink.enabled) emitTranslate(this.st, out, code, endpoint >>> 0, hi, lo, size, access);
-    switch (code) {
-      case TR_BYPASS:
-        return { kind: 'bypass' };
-      case TR_MSI:
-        return { kind: 'msi' };
-      case TR_FAULT:
-        return { kind: 'fault', reason: out.reason, flags: out.flags, address: addr, endpoint: endpoint >>> 0 };
-      default:
-        return { kind: 'translated', phys: u64(out.physHi, out.physLo), domain: out.domain };
+    const g = BigInt(this.st.granuleMask);
+    let first: TranslateOutcome | undefined;
+    let cur = addr;
+    let left = size;
+    for (;;) {
+      const inPage = g - (cur & g) + 1n; // bytes from cur to the end of its granule page
+      const n = left < inPage ? left : inPage;
+      const hi = hi32(cur);
+      const lo = lo32(cur);
+      const code = translateCore(this.st, out, ep, hi, lo, access);
+      if (this.st.sink.enabled) emitTranslate(this.st, out, code, ep, hi, lo, n, access);
+      if (code === TR_FAULT) return { kind: 'fault', reason: out.reason, flags: out.flags, address: cur, endpoint: ep };
+      first ??= code === TR_BYPASS ? { kind: 'bypass' } : code === TR_MSI ? { kind: 'msi' } : { kind: 'translated', phys: u64(out.physHi, out.physLo), domain: out.domain };
+      left -= n;
+      if (left <= 0n || cur + n > U64_LIMIT) return first; // done, or the access would wrap past 2^64
+      cur += n;
     }
   }
 
   /**
    * Allocation-free translate through the same decision order: addr as u32 halves, size in bytes
-   * (< 2^53, used for the event only). Returns TR_TRANSLATED / TR_BYPASS / TR_MSI / TR_FAULT and
-   * fills `slots` (physHi/physLo; reason/flags on a fault).
+   * (< 2^53). Returns TR_TRANSLATED / TR_BYPASS / TR_MSI / TR_FAULT and fills `slots`
+   * (physHi/physLo of the first page; reason/flags of a fault). Split per granule page like
+   * translate(); an access within one page (the hot path) is a single decision.
    */
   translateFast(endpoint: number, addrHi: number, addrLo: number, size: number, access: number): number {
-    const code = translateCore(this.st, this.slots, endpoint, addrHi, addrLo, access);
-    if (this.st.sink.enabled) emitTranslate(this.st, this.slots, code, endpoint, addrHi, addrLo, BigInt(size), access);
-    return code;
+    const st = this.st;
+    const g = st.granuleMask;
+    if (size <= g - (addrLo & g) + 1) {
+      const code = translateCore(st, this.slots, endpoint, addrHi, addrLo, access);
+      if (st.sink.enabled) emitTranslate(st, this.slots, code, endpoint, addrHi, addrLo, BigInt(size), access);
+      return code;
+    }
+    return this.translateSplit(endpoint, addrHi, addrLo, size, access);
+  }
+
+  private translateSplit(endpoint: number, hi: number, lo: number, size: number, access: number): number {
+    const st = this.st;
+    const out = this.slots;
+    const g = st.granuleMask;
+    let first = -1;
+    let fHi = 0;
+    let fLo = 0;
+    let left = size;
+    for (;;) {
+      const inPage = g - (lo & g) + 1;
+      const n = left < inPage ? left : inPage;
+      const code = translateCore(st, out, endpoint, hi, lo, access);
+      if (st.sink.enabled) emitTranslate(st, out, code, endpoint, hi, lo, BigInt(n), access);
+      if (code === TR_FAULT) return code;
+      if (first < 0) {
+        first = code;
+        fHi = out.physHi;
+        fLo = out.physLo;
+      }
+      left -= n;
+      if (left <= 0) break;
+      lo += n;
+      if (lo >= TWO32) {
+        lo -= TWO32;
+        if (++hi > 0xffffffff) break; // the access would wrap past 2^64
+      }
+    }
+    out.physHi = fHi;
+    out.physLo = fLo;
+    return first;
   }
 
   /** Faults not reported because the eventq had no buffer (the device was broken). */

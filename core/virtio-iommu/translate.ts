@@ -15,7 +15,8 @@
  *     addr = 0xffffffffffffffff only a [0, 0xffffffffffffffff] mapping matches (addr + 1 wraps);
  *     no match → fault MAPPING;
  *  5. permissions: read without MAP_F_READ / write without MAP_F_WRITE → fault MAPPING with
- *     F_READ / F_WRITE; otherwise translated = addr - virt_start + phys_start.
+ *     F_READ / F_WRITE; otherwise translated_addr = addr - virt_start + phys_start, and the access
+ *     reaches (translated_addr & ~(granule - 1)) | (addr & (granule - 1)) (system/physmem.c).
  *  Every fault carries F_ADDRESS and the address.
  *
  * spec mode (virtio spec §5.13.6 "bypass mode", MAP, RESV_MEM; order is the project's choice):
@@ -27,8 +28,10 @@
  *  5. exact lookup of addr → fault MAPPING when unmapped;
  *  6. permissions as above (the device never grants a read from a WRITE-only mapping).
  *
- * The decision covers the access's first byte: like a hardware IOMMU walk (and QEMU, whose
- * IOMMUTLBEntry covers one granule), callers split DMA that crosses a page boundary.
+ * translateCore decides one granule page. VirtioIommuDevice.translate/translateFast split an access
+ * that crosses granule pages into one decision per page, as QEMU does (address_space_translate_iommu
+ * cuts the length at the end of the IOMMUTLBEntry's page and translates the rest again): each page
+ * emits its own 'translate', and the first page that faults ends the access with its address.
  */
 import { TWO32, u64 } from '../engine/u64.ts';
 import {
@@ -144,6 +147,14 @@ export function translateCore(st: DeviceState, out: TranslateSlots, endpoint: nu
   if (rl >= TWO32) {
     rl -= TWO32;
     rh++;
+  }
+  if (st.qemu) {
+    // The access reaches (translated_addr & ~addr_mask) | (addr & addr_mask), addr_mask being the
+    // granule (QDEV returns addr_mask = granule - 1; system/physmem.c address_space_translate_iommu
+    // combines). Identical to the line above for granule-aligned mappings; QEMU accepts unaligned
+    // ones (no S_RANGE check), and there the offset within the granule comes from addr.
+    const g = st.granuleMask;
+    rl = ((rl & ~g) | (lo & g)) >>> 0;
   }
   out.physLo = rl;
   out.physHi = rh >>> 0;
