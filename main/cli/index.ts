@@ -70,8 +70,9 @@ function json(value: unknown): string {
   return JSON.stringify(value, bigintReplacer, 2) + '\n';
 }
 
-function openService(db: string | undefined): LabService {
-  return new LabService({ dbPath: db ?? defaultDbPath(), examplesDir: examplesDir() });
+/** The lab for one command; `warm` (serve) keeps a standby run worker for the next Run. */
+function openService(db: string | undefined, warm = false): LabService {
+  return new LabService({ dbPath: db ?? defaultDbPath(), examplesDir: examplesDir(), warmRunWorker: warm });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -273,7 +274,7 @@ async function cmdServe(opts: { db?: string; port?: number; host?: string }, io:
   }
   // Imported lazily: the other commands work without the server's dependencies loaded.
   const { startServer } = await import('../serve/server.ts');
-  const service = openService(opts.db);
+  const service = openService(opts.db, true);
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
     server = await startServer({ service, port: opts.port });

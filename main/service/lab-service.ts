@@ -31,6 +31,11 @@ export interface LabServiceOptions {
   examplesDir: string;
   /** Test-only options passed to every run's worker (commit interval, crash hook). */
   runOptions?: StartOptions;
+  /**
+   * Keep a warm standby run worker so a Run starts without worker start-up (default true: the
+   * app and `serve`). One-shot CLI commands turn it off. See main/worker/host.ts.
+   */
+  warmRunWorker?: boolean;
 }
 
 type Handler<M extends Method> = (params: Params<M>) => Results[M] | Promise<Results[M]>;
@@ -58,6 +63,7 @@ export class LabService implements LabApi {
       store: this.store,
       onProgress: (p) => this.emit('runProgress', p),
       onFinished: (f) => this.emit('runFinished', f),
+      standby: opts.warmRunWorker ?? true,
     });
     this.handlers = {
       listExamples: () => this.listExamples(),
@@ -158,6 +164,14 @@ export class LabService implements LabApi {
       setImmediate(() => this.emit('runFinished', { runId, status: 'failed', error }));
     }
     return { runId, diagnostics: [] };
+  }
+
+  /**
+   * Resolves once the warm standby run worker is ready (at once without one), so the next
+   * startRun skips worker start-up. Rejects when the standby cannot start (runs then start cold).
+   */
+  ready(): Promise<void> {
+    return this.host.ready();
   }
 
   /** True while the run's worker is alive in this service. */

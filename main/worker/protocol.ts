@@ -1,7 +1,12 @@
 /**
- * Messages between the run host (main thread) and a run worker (worker.ts). One worker per run:
- * the host passes a `RunJob` as workerData; the worker posts `WorkerMessage`s and exits. Inside,
- * the run worker starts one generator thread (`GeneratorJob`) that posts `GeneratorMessage`s.
+ * Messages between the run host (main thread) and a run worker (worker.ts). One worker per run.
+ * Two ways to start one:
+ * - cold: the host passes the `RunJob` as workerData;
+ * - warm standby: the host starts the worker with `StandbyData` as workerData; the worker starts
+ *   its generator thread, loads its modules, posts `ReadyMessage`, and waits for a `JobMessage`.
+ * Either way the worker then posts `WorkerMessage`s and exits after the run. Inside, the run
+ * worker starts one generator thread (`GeneratorJob`) that posts `GeneratorMessage`s; it is given
+ * its `GeneratorTask` by message once the run's job is known.
  */
 import type { RunMetrics, RunStatus, StepResult } from '../../core/contract/index.ts';
 import type { EventBatch } from '../store/batch.ts';
@@ -33,15 +38,33 @@ export interface RunJob {
   entry?: { file: string; execArgv: string[] };
 }
 
+/** workerData of a warm standby run worker: no job yet (it arrives as a JobMessage). */
+export interface StandbyData {
+  role: 'standby';
+  /** As RunJob.entry: how to start the generator thread. */
+  entry?: { file: string; execArgv: string[] };
+}
+
+/** Host → standby run worker: the run to do (sent once). */
+export interface JobMessage {
+  type: 'job';
+  job: RunJob;
+}
+
 /** workerData of the run worker's generator thread (same entry file, role 'generator'). */
 export interface GeneratorJob {
   role: 'generator';
+  /** Int32Array over this buffer, index BATCHES_CONSUMED: batches the writer has taken (backpressure). */
+  ctl: SharedArrayBuffer;
+}
+
+/** Run worker → generator thread (sent once, by message): the scenario to run. */
+export interface GeneratorTask {
+  type: 'task';
   text: string;
   file: string;
   /** The run's cancellation flag (RunJob.cancel). */
   cancel: SharedArrayBuffer;
-  /** Int32Array over this buffer, index BATCHES_CONSUMED: batches the writer has taken (backpressure). */
-  ctl: SharedArrayBuffer;
 }
 
 /** Index of the consumed-batches counter in the Int32Array over GeneratorJob.ctl. */
@@ -49,6 +72,7 @@ export const BATCHES_CONSUMED = 0;
 
 /** Generator thread → run worker. */
 export type GeneratorMessage =
+  | { type: 'ready' }
   | { type: 'batch'; batch: EventBatch }
   | { type: 'end'; cancelled: boolean; doneUnits: number; totalUnits: number; metrics: RunMetrics; stepResults: StepResult[] };
 
@@ -78,7 +102,18 @@ export interface FailedMessage {
   error: string;
 }
 
-export type WorkerMessage = ProgressMessage | FinishedMessage | FailedMessage;
+/** A standby worker has loaded its modules and started its generator thread: a job starts at once. */
+export interface ReadyMessage {
+  type: 'ready';
+}
+
+/** The worker took its job (before touching the database): from here a death fails the run. */
+export interface StartedMessage {
+  type: 'started';
+  runId: number;
+}
+
+export type WorkerMessage = ProgressMessage | FinishedMessage | FailedMessage | ReadyMessage | StartedMessage;
 
 /** Index of the cancel flag in the Int32Array over RunJob.cancel. */
 export const CANCEL_FLAG = 0;

@@ -17,10 +17,26 @@
  * transaction. On an exception on either thread it rolls back to the last commit, stops the
  * generator and posts `failed`; the host marks the run failed. If the run worker dies, the
  * generator dies with it, and every committed event stays readable.
+ *
+ * Start-up (loading tsx and compiling the core, ~0.5 s from source) happens before the job is
+ * needed when the host starts the worker as a warm standby (protocol.ts StandbyData): both threads
+ * load their modules, the run worker posts `ready`, and the job arrives by message. A cold worker
+ * (RunJob as workerData) goes through the same steps without waiting. One run per worker: it
+ * exits after its run, so no state crosses runs.
  */
 import { fileURLToPath } from 'node:url';
 import { Worker, parentPort, workerData } from 'node:worker_threads';
-import { BATCHES_CONSUMED, CANCEL_FLAG, type GeneratorJob, type GeneratorMessage, type RunJob, type WorkerMessage } from './protocol.ts';
+import {
+  BATCHES_CONSUMED,
+  CANCEL_FLAG,
+  type GeneratorJob,
+  type GeneratorMessage,
+  type GeneratorTask,
+  type JobMessage,
+  type RunJob,
+  type StandbyData,
+  type WorkerMessage,
+} from './protocol.ts';
 
 /** Target duration of one advance() slice in the generator (ms). */
 const SLICE_MS = 5;
@@ -42,8 +58,12 @@ function crashAfter(job: RunJob): number {
   return job.crashAfterCommits ?? (Number.isInteger(env) && env > 0 ? env : Infinity);
 }
 
-/** Generator thread: runs the scenario and posts its events as batches. */
-async function generate(job: GeneratorJob): Promise<void> {
+/** Generator thread: loads the core, then runs the scenario it is sent and posts its events as batches. */
+async function generate(data: GeneratorJob): Promise<void> {
+  const port = parentPort!;
+  // Listen for the task before loading anything: the run worker may send it at once (cold start).
+  // `once`: after the task the port no longer keeps this thread alive; it ends with the run.
+  const task = new Promise<GeneratorTask>((resolve) => port.once('message', resolve));
   // Modules are loaded here, not at the top of the file: both threads run this entry, and each
   // loads only what it needs, in parallel (the generator is started before the writer loads).
   const [{ ScenarioRun }, { formatDiagnostic, parseScenario }, { BatchEncoder, batchTransfer }] = await Promise.all([
@@ -51,9 +71,10 @@ async function generate(job: GeneratorJob): Promise<void> {
     import('../../core/scenario/index.ts'),
     import('../store/batch.ts'),
   ]);
-  const port = parentPort!;
+  port.postMessage({ type: 'ready' } satisfies GeneratorMessage);
+  const job = await task;
   const cancel = new Int32Array(job.cancel);
-  const ctl = new Int32Array(job.ctl);
+  const ctl = new Int32Array(data.ctl);
   const { scenario, diagnostics } = parseScenario(job.text, job.file);
   if (!scenario) {
     // The host validated the text before creating the run; reaching this is a bug, not user input.
@@ -103,21 +124,61 @@ async function generate(job: GeneratorJob): Promise<void> {
   } satisfies GeneratorMessage);
 }
 
-/** Run worker: starts the generator thread and writes what it posts, to the end of the run. */
-async function main(job: RunJob): Promise<void> {
+/** The job of this run worker once known (for the failure message of a standby that got one). */
+let currentJob: RunJob | null = null;
+
+/**
+ * Run worker: starts the generator thread and loads the writer; a standby then posts `ready` and
+ * waits for its job. With the job it opens the writer, hands the scenario to the generator and
+ * writes what it posts, to the end of the run.
+ */
+async function main(data: RunJob | StandbyData): Promise<void> {
+  const port = parentPort!;
+  const standby = 'role' in data && data.role === 'standby';
+  const jobArrived: Promise<RunJob> = standby
+    ? new Promise((resolve) => port.once('message', (m: JobMessage) => resolve(m.job)))
+    : Promise.resolve(data as RunJob);
   const ctl = new Int32Array(new SharedArrayBuffer(4));
-  const genJob: GeneratorJob = { role: 'generator', text: job.text, file: job.file, cancel: job.cancel, ctl: ctl.buffer as SharedArrayBuffer };
-  const entry = job.entry ?? { file: fileURLToPath(import.meta.url), execArgv: process.execArgv };
+  const genJob: GeneratorJob = { role: 'generator', ctl: ctl.buffer as SharedArrayBuffer };
+  const entry = data.entry ?? { file: fileURLToPath(import.meta.url), execArgv: process.execArgv };
   const gen = new Worker(entry.file, { workerData: genJob, execArgv: entry.execArgv });
+
+  // Until the run starts, generator messages are queued (none but `ready` is expected) and its
+  // death rejects `genReady`; then the handlers below take over.
+  const early: GeneratorMessage[] = [];
+  let onMessage = (m: GeneratorMessage) => {
+    if (m.type === 'ready') markReady();
+    else early.push(m);
+  };
+  let onDown = (e: unknown) => markDown(e);
+  let markReady!: () => void;
+  let markDown!: (e: unknown) => void;
+  const genReady = new Promise<void>((resolve, reject) => {
+    markReady = resolve;
+    markDown = reject;
+  });
+  gen.on('message', (m: GeneratorMessage) => onMessage(m));
+  gen.on('error', (e) => onDown(e));
+  gen.on('exit', (code) => onDown(new Error(`run generator thread exited (code ${code}) before the run ended`)));
+
+  let EventWriter: typeof import('../store/writer.ts').EventWriter;
+  try {
+    [{ EventWriter }] = await Promise.all([import('../store/writer.ts'), genReady]);
+  } catch (e) {
+    await gen.terminate();
+    throw e;
+  }
+  if (standby) port.postMessage({ type: 'ready' } satisfies WorkerMessage);
+  const job = (currentJob = await jobArrived);
+  port.postMessage({ type: 'started', runId: job.runId } satisfies WorkerMessage);
   let writer: import('../store/writer.ts').EventWriter;
   try {
-    const { EventWriter } = await import('../store/writer.ts');
     writer = new EventWriter(job.dbPath, job.runId);
   } catch (e) {
     await gen.terminate();
     throw e;
   }
-  const post = (m: WorkerMessage) => parentPort!.postMessage(m);
+  const post = (m: WorkerMessage) => port.postMessage(m);
   const interval = job.commitIntervalMs ?? 100;
   const crashAt = crashAfter(job);
   let commits = 0;
@@ -132,9 +193,10 @@ async function main(job: RunJob): Promise<void> {
     post({ type: 'failed', runId: job.runId, error: errorText(e) });
   };
 
-  gen.on('message', (m: GeneratorMessage) => {
+  onMessage = (m: GeneratorMessage) => {
     if (ended) return;
     try {
+      if (m.type === 'ready') return;
       if (m.type === 'batch') {
         writer.writeBatch(m.batch);
         Atomics.add(ctl, BATCHES_CONSUMED, 1);
@@ -164,16 +226,21 @@ async function main(job: RunJob): Promise<void> {
     } catch (e) {
       fail(e);
     }
-  });
-  gen.on('error', fail);
-  gen.on('exit', (code) => fail(new Error(`run generator thread exited (code ${code}) before the run ended`)));
+  };
+  onDown = fail;
+  gen.postMessage({ type: 'task', text: job.text, file: job.file, cancel: job.cancel } satisfies GeneratorTask);
+  for (const m of early.splice(0)) onMessage(m);
 }
 
-const data = workerData as RunJob | GeneratorJob;
+const data = workerData as RunJob | StandbyData | GeneratorJob;
 if ('role' in data && data.role === 'generator') {
   // An exception here ends the thread with an 'error' event: the run worker fails the run.
   await generate(data);
 } else {
-  const job = data as RunJob;
-  main(job).catch((e: unknown) => parentPort!.postMessage({ type: 'failed', runId: job.runId, error: errorText(e) } satisfies WorkerMessage));
+  main(data).catch((e: unknown) => {
+    // Before a job (a standby that could not get ready) there is no run to fail: end the thread
+    // with the error, and the host replaces the standby.
+    if (!currentJob) throw e;
+    parentPort!.postMessage({ type: 'failed', runId: currentJob.runId, error: errorText(e) } satisfies WorkerMessage);
+  });
 }
