@@ -9,14 +9,15 @@
  * optional typed columns below. 64-bit values (`u64`) are stored in the INTEGER columns `a`, `b`,
  * `c` as the two's-complement signed reinterpretation (BigInt.asIntN(64, v)) and read back with
  * BigInt.asUintN(64, v), so 0xffffffffffffffff round-trips exactly. `data` holds a JSON text for
- * structured payloads (u64 inside it are "0x…" hex strings).
+ * structured payloads (u64 inside it are "0x…" hex strings). `used` (INTEGER) is a request's used
+ * length.
  *
  * Sources for the vocabulary: QEMU `hw/virtio/trace-events` (virtio_iommu_* trace points) and the
  * virtio spec §5.13 (device-types/iommu): see ../../../shared/reference/virtio-iommu.md §5.
  */
 
 /** Storage column of a field. */
-export type Column = 'status' | 'domain' | 'endpoint' | 'a' | 'b' | 'c' | 'flags' | 'aux' | 'data';
+export type Column = 'status' | 'domain' | 'endpoint' | 'a' | 'b' | 'c' | 'flags' | 'aux' | 'data' | 'used';
 
 /** Field value type: u8/u16/u32 are JS numbers, u64 is bigint, json is any JSON-able value. */
 export type FieldType = 'u8' | 'u32' | 'u64' | 'json';
@@ -69,7 +70,7 @@ export const EVENT_CATALOG = {
       virtEnd: f('u64', 'b', 'MAP/UNMAP virt_end (inclusive)', true),
       physStart: f('u64', 'c', 'MAP phys_start', true),
       reqFlags: f('u32', 'flags', 'ATTACH or MAP flags', true),
-      used: f('json', 'data', '{ used: bytes written by the device (used length) }'),
+      used: f('u32', 'used', 'used length: bytes the device wrote into the writable part (4 for a tail, probe_size + 4 for PROBE, 0 when it wrote nothing) (virtio spec §2.7.8 "used length")'),
     },
   },
   'endpoint-alloc': {

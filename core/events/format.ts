@@ -125,11 +125,6 @@ function regionsText(regions: unknown): string {
     .join(', ');
 }
 
-function usedOf(v: unknown): number | undefined {
-  if (v && typeof v === 'object' && 'used' in v) return num((v as { used: unknown }).used);
-  return num(v);
-}
-
 function detailText(v: unknown): string {
   if (v && typeof v === 'object' && 'message' in v) return String((v as { message: unknown }).message);
   return typeof v === 'string' ? v : JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? '0x' + x.toString(16) : x));
@@ -151,7 +146,7 @@ export function formatEvent(kind: string, fields: Record<string, unknown>): stri
       const t = num(f.reqType) ?? -1;
       const name = REQUEST_TYPE_NAMES[t] ?? `UNKNOWN(${t})`;
       const st = f.status === undefined || f.status === null ? undefined : num(f.status);
-      return `REQUEST ${name} → ${statusName(st)} (used ${usedOf(f.used) ?? '?'})`;
+      return `REQUEST ${name} → ${statusName(st)} (used ${num(f.used) ?? '?'})`;
     }
     case 'endpoint-alloc':
       return `ENDPOINT ALLOC ep=${ep(f.endpoint)}`;

@@ -78,7 +78,7 @@ function done(st: DeviceState, r: Uint8Array, type: number, status: number, used
   if (st.sink.enabled) {
     const need = READABLE_SIZE[type];
     const whole = need !== undefined && r.length >= need;
-    const p: EventPayload<'request'> = { reqType: type, used: { used } };
+    const p: EventPayload<'request'> = { reqType: type, used };
     if (status !== UNWRITTEN) p.status = status;
     if (whole && type !== T_PROBE) p.domain = le32(r, 4);
     if (whole && (type === T_ATTACH || type === T_DETACH || type === T_PROBE)) p.endpoint = le32(r, type === T_PROBE ? 4 : 8);

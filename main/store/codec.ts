@@ -86,6 +86,7 @@ export interface RawEventRow {
   flags: bigint | null;
   aux: bigint | null;
   data: string | null;
+  used: bigint | null;
 }
 
 /**

@@ -8,7 +8,7 @@ import { ContractError } from '../../core/contract/index.ts';
 import { EVENT_CATALOG, KIND_BY_CODE } from '../../core/events/catalog.ts';
 import { formatEvent } from '../../core/events/format.ts';
 import { decodeFields, type RawEventRow } from './codec.ts';
-import { KIND_CODE, PROBLEM_SQL, configureConnection } from './schema.ts';
+import { EVENT_COLUMNS, KIND_CODE, PROBLEM_SQL, configureConnection } from './schema.ts';
 
 /** Raw `runs` row. */
 interface RunRow {
@@ -127,7 +127,7 @@ export class StoreReader {
 
     let total: number;
     let raw: RawEventRow[];
-    const cols = 'seq, step, kind, status, domain, endpoint, a, b, c, flags, aux, data';
+    const cols = `seq, step, kind, ${EVENT_COLUMNS.join(', ')}`;
     if (!filtered) {
       // seq is dense (0..event_count-1, see schema.ts), so a page is a key range: O(limit) at any offset.
       const run = this.stmt('SELECT event_count FROM runs WHERE id = ?').get(p.runId) as { event_count: number } | undefined;

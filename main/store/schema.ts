@@ -7,6 +7,9 @@
  * new catalog column needs no hand-written migration. Everything else changes only by appending a
  * migration to `MIGRATIONS` (never edit a released one: databases in users' data directories
  * were created by it).
+ * Released migrations therefore never read the live catalog's column list (version 1's events
+ * columns are frozen in V1_COLUMNS); a column that replaces stored data (version 3: `used`, the
+ * request used length, from its old JSON in `data`) gets its own migration that converts rows.
  *
  * Invariants the readers rely on:
  * - `events` is keyed by (run_id, seq), WITHOUT ROWID, and a run's committed events are exactly
@@ -31,7 +34,21 @@ export const COLUMN_SQL_TYPE: Readonly<Record<Column, 'INTEGER' | 'TEXT'>> = {
   flags: 'INTEGER',
   aux: 'INTEGER',
   data: 'TEXT',
+  used: 'INTEGER',
 };
+
+/** The events table's storage columns as version 1 created them (frozen: migration 1 is released). */
+const V1_COLUMNS: readonly [Column, 'INTEGER' | 'TEXT'][] = [
+  ['status', 'INTEGER'],
+  ['domain', 'INTEGER'],
+  ['endpoint', 'INTEGER'],
+  ['a', 'INTEGER'],
+  ['b', 'INTEGER'],
+  ['c', 'INTEGER'],
+  ['flags', 'INTEGER'],
+  ['aux', 'INTEGER'],
+  ['data', 'TEXT'],
+];
 
 /** Catalog storage columns in table order. */
 export const EVENT_COLUMNS = Object.keys(COLUMN_SQL_TYPE) as Column[];
@@ -94,7 +111,7 @@ export const MIGRATIONS: readonly Migration[] = [
           seq INTEGER NOT NULL,
           step INTEGER NOT NULL,
           kind INTEGER NOT NULL,
-          ${EVENT_COLUMNS.map((c) => `${c} ${COLUMN_SQL_TYPE[c]}`).join(',\n          ')},
+          ${V1_COLUMNS.map(([c, t]) => `${c} ${t}`).join(',\n          ')},
           PRIMARY KEY (run_id, seq)
         ) WITHOUT ROWID;
       `);
@@ -109,6 +126,17 @@ export const MIGRATIONS: readonly Migration[] = [
         CREATE INDEX runs_status ON runs (status);
         CREATE INDEX events_problems ON events (run_id, seq) WHERE ${PROBLEM_SQL};
       `);
+    },
+  },
+  {
+    version: 3,
+    description: 'events.used: the request used length as an INTEGER column (was JSON {"used": N} in data)',
+    up(db) {
+      const have = (db.prepare('PRAGMA table_info(events)').all() as { name: string }[]).some((c) => c.name === 'used');
+      if (!have) db.exec('ALTER TABLE events ADD COLUMN used INTEGER');
+      // Request rows only (kind code 2: codes never change); their data held only {"used": N}.
+      // Text that is not valid JSON (never written by the lab) is left as it was: used stays NULL.
+      db.exec(`UPDATE events SET used = json_extract(data, '$.used'), data = NULL WHERE kind = 2 AND data IS NOT NULL AND json_valid(data)`);
     },
   },
 ];
@@ -152,7 +180,8 @@ export function migrate(db: Database.Database, target = SCHEMA_VERSION): number[
     }).immediate();
     applied.push(m.version);
   }
-  if (target >= 1) ensureCatalogColumns(db);
+  // Only at the latest version: an older target is an older layout (tests build those).
+  if (target === SCHEMA_VERSION) ensureCatalogColumns(db);
   return applied;
 }
 

@@ -21,7 +21,7 @@ import { ScenarioRun } from '../../core/run/runner.ts';
 import { parseScenario } from '../../core/scenario/index.ts';
 import { LabService, waitForRun } from '../../main/service/lab-service.ts';
 import { KIND_PLANS, toJson, u64ToSql } from '../../main/store/codec.ts';
-import { configureConnection, migrate } from '../../main/store/schema.ts';
+import { EVENT_COLUMNS, configureConnection, migrate } from '../../main/store/schema.ts';
 import { EventWriter } from '../../main/store/writer.ts';
 import { BatchEncoder, type EventBatch } from '../../main/store/batch.ts';
 import { LabStore } from '../../main/store/store.ts';
@@ -47,7 +47,7 @@ steps:
 `;
 }
 
-const COLUMNS = ['status', 'domain', 'endpoint', 'a', 'b', 'c', 'flags', 'aux', 'data'] as const;
+const COLUMNS = EVENT_COLUMNS;
 
 /** A fresh database at the current schema, and the naive single-row insert of one event. */
 function baselineDb(file: string): { db: Database.Database; insert: (runId: number, e: SeqEvent) => void } {

@@ -78,15 +78,15 @@ describe('columnar batches (the run worker\'s hand-off)', () => {
   /** Every stored column of a run's events, raw (integers as bigint). */
   function rawRows(file: string, runId: number): unknown[] {
     const db = new Database(file, { readonly: true });
-    const rows = db.prepare('SELECT seq, step, kind, status, domain, endpoint, a, b, c, flags, aux, data FROM events WHERE run_id = ? ORDER BY seq').safeIntegers(true).all(runId);
+    const rows = db.prepare('SELECT seq, step, kind, status, domain, endpoint, a, b, c, flags, aux, data, used FROM events WHERE run_id = ? ORDER BY seq').safeIntegers(true).all(runId);
     db.close();
     return rows;
   }
 
   const EDGE_EVENTS = [
     ev({ seq: 0, step: -1, kind: 'features', offered: MAX, accepted: 0n }),
-    ev({ seq: 1, step: 0, kind: 'request', reqType: 3, status: 0, domain: 0xffffffff, virtStart: HIGH, virtEnd: MAX, physStart: 2n ** 53n, reqFlags: 3, used: { used: 4 } }),
-    ev({ seq: 2, step: 0, kind: 'request', reqType: 9, used: { used: 0 } }),
+    ev({ seq: 1, step: 0, kind: 'request', reqType: 3, status: 0, domain: 0xffffffff, virtStart: HIGH, virtEnd: MAX, physStart: 2n ** 53n, reqFlags: 3, used: 4 }),
+    ev({ seq: 2, step: 0, kind: 'request', reqType: 9, used: 0 }),
     ev({ seq: 3, step: 0, kind: 'map', domain: 1, virtStart: 2n ** 53n - 1n, virtEnd: 2n ** 63n, physStart: 2n ** 63n - 1n, flags: 3 }),
     ev({ seq: 4, step: 1, kind: 'translate', endpoint: 8, iova: MAX, phys: HIGH, size: 1n, access: 1, path: 0 }),
     ev({ seq: 5, step: 2, kind: 'probe', endpoint: 8, status: 0, regions: [{ subtype: 1, start: HIGH, end: MAX }] }),
@@ -220,6 +220,48 @@ describe('schema', () => {
     const db = new Database(dbPath, { readonly: true });
     expect(schemaVersion(db)).toBe(SCHEMA_VERSION);
     expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'events_problems'").get()).toBeTruthy();
+    db.close();
+  });
+
+  it('upgrades a version-2 database: request used lengths move from data JSON to the used column', () => {
+    const old = new Database(dbPath);
+    migrate(old, 2);
+    expect(schemaVersion(old)).toBe(2);
+    expect((old.prepare('PRAGMA table_info(events)').all() as { name: string }[]).map((c) => c.name)).not.toContain('used');
+    old.prepare(
+      `INSERT INTO runs (id, name, file, scenario_text, status, started_at, finished_at, steps, total_units, done_units, event_count, failed_expectations)
+       VALUES (1, 'v2 run', 'v2.yaml', 'name: v2', 'done', '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:01.000Z', 1, 1, 1, 5, 0)`,
+    ).run();
+    const ins = old.prepare('INSERT INTO events (run_id, seq, step, kind, status, domain, endpoint, a, b, c, flags, aux, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    const REQ = EVENT_CATALOG.request.code;
+    ins.run(1, 0, 0, REQ, 0, 1, null, 0x1000, 0x1fff, 0x80000, 3, 3, '{"used":4}'); // MAP → OK
+    ins.run(1, 1, 0, REQ, 0, null, 8, null, null, null, null, 5, '{"used":516}'); // PROBE → OK
+    ins.run(1, 2, 0, REQ, null, null, null, null, null, null, null, 0x42, '{"used":0}'); // unknown type, unwritten
+    ins.run(1, 3, 0, EVENT_CATALOG.expectation.code, null, null, null, null, null, null, 1, null, '{"expected":"OK","actual":"OK","message":"ok"}');
+    ins.run(1, 4, 0, EVENT_CATALOG.probe.code, 0, null, 8, null, null, null, null, null, '[{"subtype":1,"start":"0xfee00000","end":"0xfeefffff"}]');
+    old.close();
+
+    const store = new LabStore(dbPath);
+    const rows = store.reader.queryEvents({ runId: 1, offset: 0, limit: 10 }).rows;
+    expect(rows.map((r) => r.fields)).toEqual([
+      { reqType: 3, status: 0, domain: 1, virtStart: '0x1000', virtEnd: '0x1fff', physStart: '0x80000', reqFlags: 3, used: 4 },
+      { reqType: 5, status: 0, endpoint: 8, used: 516 },
+      { reqType: 0x42, used: 0 },
+      { held: 1, detail: { expected: 'OK', actual: 'OK', message: 'ok' } },
+      { endpoint: 8, status: 0, regions: [{ subtype: 1, start: '0xfee00000', end: '0xfeefffff' }] },
+    ]);
+    expect(rows.slice(0, 3).map((r) => r.text)).toEqual(['REQUEST MAP → OK (used 4)', 'REQUEST PROBE → OK (used 516)', 'REQUEST UNKNOWN(66) → UNWRITTEN (used 0)']);
+    store.close();
+    const db = new Database(dbPath, { readonly: true });
+    expect(schemaVersion(db)).toBe(SCHEMA_VERSION);
+    // The request rows' JSON is gone (not kept beside the column); other kinds' data is untouched.
+    expect(db.prepare('SELECT seq, used, data FROM events ORDER BY seq').all()).toEqual([
+      { seq: 0, used: 4, data: null },
+      { seq: 1, used: 516, data: null },
+      { seq: 2, used: 0, data: null },
+      { seq: 3, used: null, data: '{"expected":"OK","actual":"OK","message":"ok"}' },
+      { seq: 4, used: null, data: '[{"subtype":1,"start":"0xfee00000","end":"0xfeefffff"}]' },
+    ]);
     db.close();
   });
 

@@ -21,7 +21,7 @@ describe('formatEvent', () => {
   test('the examples from the issue', () => {
     expect(formatEvent('map', { domain: 1, virtStart: 0n, virtEnd: 9n, physStart: 0xc1000n, flags: 1 })).toBe('MAP domain=1 [0x0-0x9] -> 0xc1000 R');
     expect(formatEvent('fault', { reason: 2, flags: 0x101, endpoint: 0x18, address: 4n })).toBe('FAULT MAPPING ep=00:03.0 addr=0x4 flags=R|ADDRESS');
-    expect(formatEvent('request', { reqType: 3, status: 5, domain: 1, used: { used: 4 } })).toBe('REQUEST MAP → RANGE (used 4)');
+    expect(formatEvent('request', { reqType: 3, status: 5, domain: 1, used: 4 })).toBe('REQUEST MAP → RANGE (used 4)');
   });
   test('u64 fields as bigint or "0x…" strings give the same text', () => {
     const a = formatEvent('map', { domain: 7, virtStart: 0xfffffffffffff000n, virtEnd: 0xffffffffffffffffn, physStart: 0x1000n, flags: 7 });
@@ -30,7 +30,7 @@ describe('formatEvent', () => {
     expect(b).toBe(a);
   });
   test('every other kind', () => {
-    expect(formatEvent('request', { reqType: 0x42, used: { used: 0 } })).toBe('REQUEST UNKNOWN(66) → UNWRITTEN (used 0)');
+    expect(formatEvent('request', { reqType: 0x42, used: 0 })).toBe('REQUEST UNKNOWN(66) → UNWRITTEN (used 0)');
     expect(formatEvent('features', { offered: (1n << 32n) | 0x77n, accepted: (1n << 32n) | 0x77n })).toBe(
       'FEATURES offered=0x100000077 accepted=0x100000077 (INPUT_RANGE,DOMAIN_RANGE,MAP_UNMAP,PROBE,MMIO,BYPASS_CONFIG,VERSION_1)',
     );

@@ -5,13 +5,13 @@ describe('MetricsReducer', () => {
   test('folds a hand-written stream', () => {
     const events = [
       { kind: 'features', offered: 1n, accepted: 1n },
-      { kind: 'request', reqType: 1, status: 0, used: { used: 4 } },
-      { kind: 'request', reqType: 3, status: 0, used: { used: 4 } },
+      { kind: 'request', reqType: 1, status: 0, used: 4 },
+      { kind: 'request', reqType: 3, status: 0, used: 4 },
       { kind: 'map', domain: 1, virtStart: 0n, virtEnd: 0xfffn, physStart: 0n, flags: 3 },
-      { kind: 'request', reqType: 3, status: 0, used: { used: 4 } },
+      { kind: 'request', reqType: 3, status: 0, used: 4 },
       { kind: 'map', domain: 1, virtStart: '0xfffffffffffff000', virtEnd: '0xffffffffffffffff', physStart: '0x0', flags: 3 },
-      { kind: 'request', reqType: 4, status: 5, used: { used: 4 } },
-      { kind: 'request', reqType: 0x42, used: { used: 0 } },
+      { kind: 'request', reqType: 4, status: 5, used: 4 },
+      { kind: 'request', reqType: 0x42, used: 0 },
       { kind: 'translate', endpoint: 0, iova: 0n, phys: 0n, size: 1n, access: 1, path: 0 },
       { kind: 'fault', reason: 2, flags: 0x100, endpoint: 0, address: 0n },
       { kind: 'fault', reason: 1, flags: 0x100, endpoint: 0, address: 0n },

@@ -167,7 +167,7 @@ describe('PROBE reply bytes', () => {
     expect(hexBytes(b.subarray(512))).toBe('00000000');
     expect(r.events()).toEqual([
       { kind: 'probe', endpoint: EP1, status: S_OK, regions: [{ subtype: 1, start: '0xfee00000', end: '0xfeefffff' }] },
-      { kind: 'request', reqType: 5, status: S_OK, endpoint: EP1, used: { used: 516 } },
+      { kind: 'request', reqType: 5, status: S_OK, endpoint: EP1, used: 516 },
     ]);
   });
 
@@ -242,15 +242,15 @@ describe('events and counters', () => {
       { kind: 'endpoint-alloc', endpoint: EP1 },
       { kind: 'domain-alloc', domain: 1, bypass: 0 },
       { kind: 'attach', domain: 1, endpoint: EP1 },
-      { kind: 'request', reqType: 1, status: 0, domain: 1, endpoint: EP1, reqFlags: 0, used: { used: 4 } },
+      { kind: 'request', reqType: 1, status: 0, domain: 1, endpoint: EP1, reqFlags: 0, used: 4 },
       { kind: 'map', domain: 1, virtStart: 0x1000n, virtEnd: 0x2fffn, physStart: 0x40000n, flags: 3 },
-      { kind: 'request', reqType: 3, status: 0, domain: 1, virtStart: 0x1000n, virtEnd: 0x2fffn, physStart: 0x40000n, reqFlags: 3, used: { used: 4 } },
+      { kind: 'request', reqType: 3, status: 0, domain: 1, virtStart: 0x1000n, virtEnd: 0x2fffn, physStart: 0x40000n, reqFlags: 3, used: 4 },
       { kind: 'unmap', domain: 1, virtStart: 0x1000n, virtEnd: 0x2fffn, physStart: 0x40000n, flags: 3 },
-      { kind: 'request', reqType: 4, status: 0, domain: 1, virtStart: 0x0n, virtEnd: 0xffffn, used: { used: 4 } },
+      { kind: 'request', reqType: 4, status: 0, domain: 1, virtStart: 0x0n, virtEnd: 0xffffn, used: 4 },
       { kind: 'detach', domain: 1, endpoint: EP1, implicit: 0 },
       { kind: 'domain-free', domain: 1, mappings: 0 },
       { kind: 'endpoint-free', endpoint: EP1 },
-      { kind: 'request', reqType: 2, status: 0, domain: 1, endpoint: EP1, used: { used: 4 } },
+      { kind: 'request', reqType: 2, status: 0, domain: 1, endpoint: EP1, used: 4 },
     ]);
   });
 

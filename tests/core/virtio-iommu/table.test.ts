@@ -44,7 +44,7 @@ describe('§2.2 ATTACH rows', () => {
       { kind: 'domain-free', domain: 1, mappings: 2 },
       { kind: 'domain-alloc', domain: 2, bypass: 0 },
       { kind: 'attach', domain: 2, endpoint: EP1 },
-      { kind: 'request', reqType: T_ATTACH, status: S_OK, domain: 2, endpoint: EP1, reqFlags: 0, used: { used: 4 } },
+      { kind: 'request', reqType: T_ATTACH, status: S_OK, domain: 2, endpoint: EP1, reqFlags: 0, used: 4 },
     ]);
     expect(r.dev.mappingCount()).toBe(0);
     expect(r.map(1, 0n, 0xfffn, 0n)).toBe(S_NOENT);
@@ -317,8 +317,8 @@ describe('§2.2 PROBE rows', () => {
     const b = r.probe(EP1);
     expect(b.length).toBe(both(516, 0)[mode]);
     expect(r.events().at(-1)).toEqual(mode === 'qemu'
-      ? { kind: 'request', reqType: T_PROBE, status: S_OK, endpoint: EP1, used: { used: 516 } }
-      : { kind: 'request', reqType: T_PROBE, endpoint: EP1, used: { used: 0 } });
+      ? { kind: 'request', reqType: T_PROBE, status: S_OK, endpoint: EP1, used: 516 }
+      : { kind: 'request', reqType: T_PROBE, endpoint: EP1, used: 0 });
   });
 
   it.each(MODES)('row 31: writable part smaller than probe_size + 4 (%s)', (mode) => {
@@ -335,7 +335,7 @@ describe('§2.1 framing rules', () => {
     const r = rig(mode);
     const b = r.dev.handleRequest(encodeHead(6), 4);
     expect([...b]).toEqual(mode === 'qemu' ? [S_UNSUPP, 0, 0, 0] : []);
-    expect(r.events()).toEqual([mode === 'qemu' ? { kind: 'request', reqType: 6, status: S_UNSUPP, used: { used: 4 } } : { kind: 'request', reqType: 6, used: { used: 0 } }]);
+    expect(r.events()).toEqual([mode === 'qemu' ? { kind: 'request', reqType: 6, status: S_UNSUPP, used: 4 } : { kind: 'request', reqType: 6, used: 0 }]);
   });
 
   it.each(MODES)('payload shorter than the type needs (%s)', (mode) => {
