@@ -12,7 +12,7 @@ const NODE_BUILTIN_PATHS = ['fs', 'path', 'os', 'child_process', 'worker_threads
 const NODE_BUILTINS = ['node:*'];
 
 export default tseslint.config(
-  { ignores: ['out/**', 'dist/**', 'node_modules/**', 'test-results/**', 'docs/**', '.tmp/**'] },
+  { ignores: ['out/**', 'dist/**', 'node_modules/**', 'test-results/**', '.tmp/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   ...pluginVue.configs['flat/recommended'],
@@ -34,7 +34,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['main/**', 'preload/**', 'tests/**', 'bin/**', '*.config.*', '.ci/**'],
+    files: ['main/**', 'preload/**', 'tests/**', '*.config.*', '.ci/**'],
     languageOptions: { globals: { ...globals.node } },
   },
   {

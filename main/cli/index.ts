@@ -1,5 +1,5 @@
 /**
- * `iommu-lab` command line (bin/iommu-lab.js registers tsx and calls `main`).
+ * `iommu-lab` command line (main/cli/iommu-lab.js registers tsx and calls `main`).
  *
  *   iommu-lab run <scenario.yaml> [--db F] [--json]
  *   iommu-lab runs [--db F] [--limit N] [--json]

@@ -1,7 +1,7 @@
 // End to end: the built renderer in headless Chromium against a real LabService behind
 // `iommu-lab serve` (everything on 127.0.0.1). Opens the quickstart example, breaks the YAML and
 // sees the error marker and the problems list, fixes it, runs it with Ctrl+Enter, and checks the
-// run finished with metrics, steps and event rows; saves test-results/e2e.png (and docs/screenshot.png with UPDATE_SCREENSHOT=1).
+// run finished with metrics, steps and event rows; saves test-results/e2e.png (and tests/e2e/screenshot.png, the README's picture, with UPDATE_SCREENSHOT=1).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -128,10 +128,9 @@ describe('the UI in a browser against iommu-lab serve', () => {
     // Screenshot of the finished run for the README.
     await page.mouse.move(0, 0);
     await page.waitForTimeout(300);
-    mkdirSync(join(ROOT, 'docs'), { recursive: true });
     mkdirSync(join(ROOT, 'test-results'), { recursive: true });
-    // docs/screenshot.png (the README's picture) is refreshed only on request, so test runs leave the tree clean.
-    if (process.env.UPDATE_SCREENSHOT) await page.screenshot({ path: join(ROOT, 'docs/screenshot.png') });
+    // tests/e2e/screenshot.png (the README's picture) is refreshed only on request, so test runs leave the tree clean.
+    if (process.env.UPDATE_SCREENSHOT) await page.screenshot({ path: join(ROOT, 'tests/e2e/screenshot.png') });
     await page.screenshot({ path: join(ROOT, 'test-results/e2e.png') });
 
     expect(pageErrors).toEqual([]);

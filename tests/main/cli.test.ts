@@ -1,5 +1,5 @@
 /**
- * The `iommu-lab` command line, spawned as users run it (`node bin/iommu-lab.js …`) against a
+ * The `iommu-lab` command line, spawned as users run it (`node main/cli/iommu-lab.js …`) against a
  * temporary database: exit codes 0/1/2, --json shapes, diagnostics format, runs and events output.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const BIN = path.join(ROOT, 'bin', 'iommu-lab.js');
+const BIN = path.join(ROOT, 'main', 'cli', 'iommu-lab.js');
 
 let dir: string;
 let db: string;
@@ -224,7 +224,7 @@ describe('iommu-lab serve', () => {
   });
 });
 
-describe('bin/iommu-lab.js', () => {
+describe('main/cli/iommu-lab.js (the bin)', () => {
   it('is an executable node script', () => {
     expect(fs.readFileSync(BIN, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
     expect(fs.statSync(BIN).mode & 0o111).not.toBe(0);

@@ -12,5 +12,5 @@ if (major < 22 || (major === 22 && minor < 12)) {
 }
 const { register } = await import('tsx/esm/api');
 register();
-const { main } = await import('../main/cli/index.ts');
+const { main } = await import('./index.ts');
 process.exitCode = await main(process.argv);
