@@ -18,6 +18,7 @@ import { encodeRequest } from '../../core/virtio-iommu/codec.ts';
 import { T_ATTACH, T_MAP, T_UNMAP } from '../../core/virtio-iommu/constants.ts';
 import { TR_TRANSLATED, VirtioIommuDevice, defaultProps, type VirtioIommuProps } from '../../core/virtio-iommu/device.ts';
 import type { BenchRow } from './types.ts';
+import { mulberry32 } from '../support/prng.ts';
 
 // sorted-btree is CommonJS with `exports.default`; under Node's ESM loader the default import is
 // the exports object.
@@ -28,17 +29,8 @@ const PAGE = 0x1000;
 const STRIDE = 0x2000; // one 4 KiB mapping every 8 KiB: addresses reach 16 GiB at 2M slots (hi half != 0)
 const TWO32 = 4294967296;
 
-/** Deterministic PRNG (mulberry32) returning u32; good low bits, so `% n` is uniform enough. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
+/** Deterministic u32 PRNG (mulberry32); good low bits, so `% n` is uniform enough. */
+const rng = mulberry32;
 
 function shuffled(n: number, rnd: () => number): Uint32Array {
   const a = new Uint32Array(n);

@@ -1,16 +1,11 @@
 import { describe, it, expect } from 'vitest';
+import { mulberry32 } from '../../support/prng.ts';
 import { MappingStore, U64_MAX, UNMAP_OK, UNMAP_SPLIT_FIRST, UNMAP_SPLIT_LAST, hi32, lo32, u64, type Interval } from '../../../core/engine/mapping-store.ts';
 
-/** Deterministic PRNG (mulberry32): same seed, same operation sequence. */
+/** Deterministic PRNG in [0, 1): same seed, same operation sequence. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
+  return () => next() / 4294967296;
 }
 
 /** Naive reference model: a sorted array scanned linearly. */

@@ -1,0 +1,14 @@
+/**
+ * Deterministic PRNG for tests and benchmarks (mulberry32): the same seed gives the same sequence,
+ * so randomized operation sequences are reproducible. Returns u32 values in [0, 2^32).
+ */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (t ^ (t >>> 14)) >>> 0;
+  };
+}
