@@ -138,6 +138,10 @@ export interface Results {
 
 /** Events pushed to listeners. */
 export interface Notifications {
+  /**
+   * Progress of a running run. `step` / `steps` count work units, not scenario steps: one per
+   * step, plus one per iteration of a `workload` step (ScenarioRun.doneUnits / totalUnits).
+   */
   runProgress: { runId: number; step: number; steps: number; events: number };
   runFinished: { runId: number; status: RunStatus; error: string | null };
 }
