@@ -7,5 +7,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // The JSON report lets .ci/run print the plain 'N passed, N failed' line CI reads.
+    reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
   },
 });
