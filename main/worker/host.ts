@@ -41,6 +41,12 @@ export function workerEntry(moduleUrl: string = import.meta.url): { file: string
   return { file: path.join(dir, 'worker.js'), execArgv: [] };
 }
 
+/** A new run worker started with `job` already in its workerData (no standby involved). */
+function coldWorker(job: RunJob): Worker {
+  const entry = job.entry ?? workerEntry();
+  return new Worker(entry.file, { workerData: job, execArgv: entry.execArgv });
+}
+
 /** Options of RunHost. */
 export interface RunHostOptions {
   store: LabStore;
@@ -212,7 +218,7 @@ export class RunHost {
       s.worker.postMessage({ type: 'job', job } satisfies JobMessage);
       this.watch(runId, s.worker, job, true);
     } else {
-      this.watch(runId, new Worker(entry.file, { workerData: job, execArgv: entry.execArgv }), job, false);
+      this.watch(runId, coldWorker(job), job, false);
     }
     this.replenish();
   }
@@ -250,9 +256,8 @@ export class RunHost {
     worker.on('exit', (code) => {
       if (!started && !a.settled && !this.closing) {
         // A standby that died before taking the job wrote nothing: run it on a cold worker.
-        const entry = job.entry ?? workerEntry();
         try {
-          this.watch(runId, new Worker(entry.file, { workerData: job, execArgv: entry.execArgv }), job, false, a);
+          this.watch(runId, coldWorker(job), job, false, a);
           return;
         } catch (e) {
           a.error = `cannot start the run worker: ${errorText(e)}`;
