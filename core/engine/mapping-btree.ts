@@ -1,8 +1,8 @@
 /**
- * Node mechanics of the mapping store's B+tree (the interval semantics, the lookup cache and the
- * public API are in mapping-store.ts): pooled typed-array nodes, search, descent with a recorded
- * path, leaf insertion with splits, run removal with borrowing/merging. Keys are interval starts,
- * u64 held as (hi, lo) u32 halves.
+ * Node mechanics of the mapping store's B+tree (the interval semantics and the lookup cache are in
+ * interval-store.ts, the public API in mapping-store.ts): pooled typed-array nodes, search, descent
+ * with a recorded path, leaf insertion with splits, run removal with borrowing/merging. Keys are
+ * interval starts, u64 held as (hi, lo) u32 halves.
  *
  * Layout. Node n of a pool is one contiguous block of u32 words:
  *  - leaf (LS words = 2 KiB): entry j at LW·j = startHi, startLo, endHi, endLo, physHi, physLo,

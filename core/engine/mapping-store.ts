@@ -4,74 +4,45 @@
  * (QEMU keeps the same data in a GTree keyed by `VirtIOIOMMUInterval {low, high}`,
  * hw/virtio/virtio-iommu.c; see ../../../shared/reference/virtio-iommu.md §2.3).
  *
- * Representation: a B+tree keyed by `start` (node mechanics and memory layout in mapping-btree.ts),
- * with every u64 held as two u32 halves (hi, lo) in typed arrays, so the hot paths (insert, remove,
- * floor lookup) never allocate and never touch bigint. This file adds the interval semantics
- * (overlap checks, UNMAP rules), a lookup cache, and the public API.
+ * Representation: two disjoint parts that together hold the domain's intervals.
+ *  - `pages` (PageSet, page-set.ts): every interval that is exactly one aligned page of the store's
+ *    page size (the domain's granule) with flags <= PAGE_FLAGS_MAX, i.e. the mappings Linux's
+ *    dma-iommu makes for streaming DMA. A hash table (one probe for MAP, UNMAP and translation)
+ *    plus a hierarchical bitmap for order.
+ *  - `tree` (IntervalStore, interval-store.ts): every other interval (larger, unaligned, or with
+ *    other flags), in a B+tree with a lookup cache.
+ * Which part holds an interval is a function of the interval alone, so an interval never moves,
+ * and every query answers exactly as one ordered set would: ordered walks merge the two parts.
  *
- * Costs (n = live intervals, k = intervals touched): insert O(log n) (one descent, overlap check
- * included), lookup O(log n) or O(1) on a cache hit (1024-set IOTLB-like cache), remove O(log n),
- * unmapRange and removeStarts O(log n + k) (one descent per leaf touched, leaves hold up to 64
- * entries; a one-leaf UNMAP is a single descent), forEachOverlap O(log n + k). Nothing is linear
- * in n.
+ * Costs (n = live intervals, k = intervals touched, L <= 9 bitmap levels): one-page insert,
+ * remove and lookup O(1) expected (plus an O(log n) tree probe only when the tree holds
+ * intervals); other inserts and lookups O(log n); unmapRange, removeStarts and forEachOverlap
+ * O(log n + k·L). Nothing is linear in n. Growing a hash table rehashes it (amortized O(1)).
  *
- * Invariants (besides the tree's, see mapping-btree.ts):
- *  - intervals never overlap, so leaf entries sorted by start are sorted by end too;
- *  - the lookup cache only holds intervals that are live: insertions never change an existing
- *    interval, and every removal invalidates the cache sets the removed interval can occupy.
+ * Every u64 of the fast API is passed as (hi, lo) u32 halves; results of `lookup`, `floor` and a
+ * failed `insert` are left in the public `r*` fields, so no object is allocated.
  */
-import { LS, LW, MappingBTree } from './mapping-btree.ts';
+import { IntervalStore, UNMAP_OK, UNMAP_SPLIT_FIRST, UNMAP_SPLIT_LAST, type Interval, type OverlapVisitor } from './interval-store.ts';
+import { PAGE_FLAGS_MAX, PageSet } from './page-set.ts';
 import { U64_MAX, checkU64, hi32, lo32, u64 } from './u64.ts';
 
 /** u64 helpers, re-exported for the store's users (defined in u64.ts). */
 export { TWO32, U64_MAX, hi32, lo32, u64 } from './u64.ts';
+export { UNMAP_OK, UNMAP_SPLIT_FIRST, UNMAP_SPLIT_LAST, type Interval, type OverlapVisitor } from './interval-store.ts';
 
-/** unmapRange result: every touched interval was inside the range and is removed. */
-export const UNMAP_OK = 0;
-/** unmapRange result: the first touched interval starts before the range; nothing removed. */
-export const UNMAP_SPLIT_FIRST = 1;
-/** unmapRange result: the last touched interval ends after the range (see unmapRange). */
-export const UNMAP_SPLIT_LAST = 2;
-
-/** One interval as seen through the bigint convenience API. */
-export interface Interval {
-  /** First IOVA (bytes). */
-  start: bigint;
-  /** Last IOVA, inclusive (bytes). */
-  end: bigint;
-  /** Physical address of `start`. */
-  phys: bigint;
-  /** Caller-defined u32 (virtio MAP flags in the device). */
-  flags: number;
+/** (aHi, aLo) < (bHi, bLo) as u64. */
+function lt(aHi: number, aLo: number, bHi: number, bLo: number): boolean {
+  return aHi < bHi || (aHi === bHi && aLo < bLo);
 }
 
 /**
- * Callback of {@link MappingStore.forEachOverlap}: receives one interval as u32 halves; returning
- * `false` stops the walk. It must not modify the store.
- */
-export type OverlapVisitor = (sHi: number, sLo: number, eHi: number, eLo: number, pHi: number, pLo: number, flags: number) => boolean | void;
-
-const CACHE_BITS = 10;
-const CACHE_SETS = 1 << CACHE_BITS; // direct-mapped lookup cache, indexed by a hash of the 4 KiB page number
-const CW = 8; // u32 words per cache set: startHi, startLo, endHi, endLo, physHi, physLo, flags, valid
-const GOLDEN = 0x9e3779b1; // Fibonacci hashing: spreads strided page numbers over the sets
-
-/** Cache set of the 4 KiB page whose number's low 32 bits are `page32`. */
-function cacheSet(page32: number): number {
-  return Math.imul(page32, GOLDEN) >>> (32 - CACHE_BITS);
-}
-
-/**
- * Interval B+tree over u64 IOVAs (see the file comment for invariants and costs).
+ * The interval store of one domain (see the file comment).
  *
- * Fast API: every u64 is passed as (hi, lo) u32 halves (callers pass integers in [0, 2^32); values
- * outside are a bug and are not checked). Results of `lookup`, `floor` and a failed `insert` are
- * left in the public `r*` fields, so no object is allocated.
- *
- * Convenience API (bigint): `add`, `find`, `floorOf`, `overlapping`, `delete`, `entries`; it
- * validates its arguments and throws RangeError on a bug (not a u64, start > end).
+ * Fast API: u32 halves, results in the r* fields. Convenience API (bigint): `add`, `find`,
+ * `floorOf`, `overlapping`, `delete`, `entries`; it validates its arguments and throws RangeError
+ * on a bug (not a u64, start > end).
  */
-export class MappingStore extends MappingBTree {
+export class MappingStore {
   /** Result slots: start/end/phys halves and flags of the interval found by the last query. */
   rStartHi = 0;
   rStartLo = 0;
@@ -81,28 +52,118 @@ export class MappingStore extends MappingBTree {
   rPhysLo = 0;
   rFlags = 0;
 
-  // Lookup cache: set i holds a copy of one live interval in words [i * CW, +7); word 7 is 1 when
-  // the set is valid.
-  private readonly cv = new Uint32Array(CACHE_SETS * CW);
+  private readonly tree = new IntervalStore();
+  private readonly pages = new PageSet();
+  /** log2 of the page size in bytes (12..31). */
+  private readonly shift: number;
+  /** Page size - 1. */
+  private readonly pmask: number;
 
-  /** Removes every interval (O(1) apart from releasing the pools). */
-  clear(): void {
-    this.resetTree();
-    this.cv.fill(0);
+  /**
+   * @param pageShift log2 of the page size (bytes) whose one-page intervals take the hash path:
+   *   the domain's granule (12 for 4 KiB, 16 for 64 KiB). Any value in [12, 31] is correct; it
+   *   only decides which intervals are fast.
+   */
+  constructor(pageShift = 12) {
+    if (!Number.isInteger(pageShift) || pageShift < 12 || pageShift > 31) throw new RangeError(`mapping-store: page shift ${pageShift} outside [12, 31]`);
+    this.shift = pageShift;
+    this.pmask = 2 ** pageShift - 1;
   }
 
-  /** Loads entry `slot` of `leaf` into the r* fields. */
-  private load(leaf: number, slot: number): void {
-    const v = this.lv;
-    const kw = leaf * LS + LW * slot;
-    const vw = leaf * LS + LW * slot + 2;
-    this.rStartHi = v[kw];
-    this.rStartLo = v[kw + 1];
-    this.rEndHi = v[vw];
-    this.rEndLo = v[vw + 1];
-    this.rPhysHi = v[vw + 2];
-    this.rPhysLo = v[vw + 3];
-    this.rFlags = v[vw + 4];
+  /** Number of live intervals. */
+  count(): number {
+    return this.tree.count() + this.pages.count();
+  }
+
+  /** Sum of (end - start + 1) over all intervals, in bytes; up to 2^64. */
+  mappedBytes(): bigint {
+    return this.tree.mappedBytes() + (BigInt(this.pages.count()) << BigInt(this.shift));
+  }
+
+  /** Removes every interval. */
+  clear(): void {
+    this.tree.clear();
+    this.pages.clear();
+  }
+
+  // ---- page helpers: page number halves of an address, and back ----------------------------
+
+  private pageHi(hi: number): number {
+    return hi >>> this.shift;
+  }
+
+  private pageLo(hi: number, lo: number): number {
+    return ((hi << (32 - this.shift)) | (lo >>> this.shift)) >>> 0;
+  }
+
+  /** Loads page (pHi, pLo) of the PageSet (phys/flags already in pages.*) into r*. */
+  private loadPage(pHi: number, pLo: number): void {
+    const s = this.shift;
+    this.rStartHi = ((pHi << s) | (pLo >>> (32 - s))) >>> 0;
+    this.rStartLo = (pLo << s) >>> 0;
+    this.rEndHi = this.rStartHi;
+    this.rEndLo = this.rStartLo + this.pmask;
+    this.rPhysHi = this.pages.physHi;
+    this.rPhysLo = this.pages.physLo;
+    this.rFlags = this.pages.flags;
+  }
+
+  private loadTree(): void {
+    const t = this.tree;
+    this.rStartHi = t.rStartHi;
+    this.rStartLo = t.rStartLo;
+    this.rEndHi = t.rEndHi;
+    this.rEndLo = t.rEndLo;
+    this.rPhysHi = t.rPhysHi;
+    this.rPhysLo = t.rPhysLo;
+    this.rFlags = t.rFlags;
+  }
+
+  /** True when [s, e] with flags is one of the PageSet's intervals: exactly one aligned page. */
+  private isPage(sHi: number, sLo: number, eHi: number, eLo: number, flags: number): boolean {
+    return (sLo & this.pmask) === 0 && eHi === sHi && eLo === sLo + this.pmask && flags >>> 0 <= PAGE_FLAGS_MAX;
+  }
+
+  /**
+   * Next page of the set >= the page holding (hi, lo), loaded into pages.pHi/pLo and r*; false
+   * when none. (A page holding a later address than (hi, lo) is included when (hi, lo) is inside it.)
+   */
+  private nextPageFrom(pHi: number, pLo: number): boolean {
+    if (!this.pages.next(pHi, pLo)) return false;
+    this.pages.find(this.pages.pHi, this.pages.pLo);
+    return true;
+  }
+
+  // ---- fast API ---------------------------------------------------------------------------
+
+  /**
+   * The interval containing addr (hi, lo). Returns false when addr is not mapped; otherwise the
+   * interval is in the r* fields. A one-page interval is one hash probe; others go through the
+   * tree's lookup cache and B+tree.
+   */
+  lookup(hi: number, lo: number): boolean {
+    if (this.pages.count() > 0) {
+      const pHi = hi >>> this.shift;
+      const pLo = ((hi << (32 - this.shift)) | (lo >>> this.shift)) >>> 0;
+      const pages = this.pages;
+      const w = pages.slot(pHi, pLo);
+      if (w >= 0) {
+        const s = this.shift;
+        const sh = ((pHi << s) | (pLo >>> (32 - s))) >>> 0;
+        const sl = (pLo << s) >>> 0;
+        this.rStartHi = sh;
+        this.rStartLo = sl;
+        this.rEndHi = sh;
+        this.rEndLo = sl + this.pmask;
+        this.rPhysHi = pages.slotPhysHi(w);
+        this.rPhysLo = pages.slotPhysLo(w);
+        this.rFlags = pages.slotFlags(w);
+        return true;
+      }
+    }
+    if (this.tree.count() === 0 || !this.tree.lookup(hi, lo)) return false;
+    this.loadTree();
+    return true;
   }
 
   /**
@@ -110,179 +171,109 @@ export class MappingStore extends MappingBTree {
    * Returns false when there is none; otherwise the interval is in the r* fields.
    */
   floor(hi: number, lo: number): boolean {
-    if (!this.seekFloor(hi, lo)) return false;
-    this.load(this.fLeaf, this.fSlot);
-    return true;
-  }
-
-  /**
-   * The interval containing addr (hi, lo). Returns false when addr is not mapped; otherwise the
-   * interval is in the r* fields. Hits are served from a 1024-set direct-mapped cache indexed by a
-   * hash of the 4 KiB page number of addr (an IOTLB-like fast path); misses walk the tree and fill
-   * the set.
-   */
-  lookup(hi: number, lo: number): boolean {
-    const c = this.cv;
-    const cw = cacheSet((hi << 20) | (lo >>> 12)) * CW;
-    if (c[cw + 7] === 1) {
-      const sh = c[cw];
-      const eh = c[cw + 2];
-      if ((sh < hi || (sh === hi && c[cw + 1] <= lo)) && (eh > hi || (eh === hi && c[cw + 3] >= lo))) {
-        this.rStartHi = sh;
-        this.rStartLo = c[cw + 1];
-        this.rEndHi = eh;
-        this.rEndLo = c[cw + 3];
-        this.rPhysHi = c[cw + 4];
-        this.rPhysLo = c[cw + 5];
-        this.rFlags = c[cw + 6];
+    const inTree = this.tree.count() > 0 && this.tree.floor(hi, lo);
+    if (this.pages.count() > 0 && this.pages.prev(this.pageHi(hi), this.pageLo(hi, lo))) {
+      const pHi = this.pages.pHi;
+      const pLo = this.pages.pLo;
+      const t = this.tree;
+      // The page's start <= addr; the tree's floor wins only when it starts later.
+      const s = this.shift;
+      const startHi = ((pHi << s) | (pLo >>> (32 - s))) >>> 0;
+      const startLo = (pLo << s) >>> 0;
+      if (!inTree || lt(t.rStartHi, t.rStartLo, startHi, startLo)) {
+        this.pages.find(pHi, pLo);
+        this.loadPage(pHi, pLo);
         return true;
       }
     }
-    if (!this.seekFloor(hi, lo)) return false;
-    const v = this.lv;
-    const vw = this.fLeaf * LS + LW * this.fSlot + 2;
-    const eh = v[vw];
-    if (eh < hi || (eh === hi && v[vw + 1] < lo)) return false;
-    this.load(this.fLeaf, this.fSlot);
-    c[cw] = this.rStartHi;
-    c[cw + 1] = this.rStartLo;
-    c[cw + 2] = this.rEndHi;
-    c[cw + 3] = this.rEndLo;
-    c[cw + 4] = this.rPhysHi;
-    c[cw + 5] = this.rPhysLo;
-    c[cw + 6] = this.rFlags;
-    c[cw + 7] = 1;
+    if (!inTree) return false;
+    this.loadTree();
     return true;
-  }
-
-  /**
-   * Drops cached copies of entry `slot` of `leaf`: a copy can only sit in the set of one of the
-   * interval's own pages, so walk those pages' sets, or every set for a large interval.
-   */
-  private invalidate(leaf: number, slot: number): void {
-    const v = this.lv;
-    const kw = leaf * LS + LW * slot;
-    const vw = leaf * LS + LW * slot + 2;
-    const sHi = v[kw];
-    const sLo = v[kw + 1];
-    const pages = (v[vw] - sHi) * 1048576 + ((v[vw + 1] >>> 12) - (sLo >>> 12)) + 1;
-    const c = this.cv;
-    if (pages >= CACHE_SETS) {
-      for (let cw = 0; cw < CACHE_SETS * CW; cw += CW) {
-        if (c[cw + 1] === sLo && c[cw] === sHi) c[cw + 7] = 0;
-      }
-      return;
-    }
-    const first = (sHi << 20) | (sLo >>> 12);
-    for (let i = 0; i < pages; i++) {
-      const cw = cacheSet((first + i) | 0) * CW;
-      if (c[cw + 1] === sLo && c[cw] === sHi) c[cw + 7] = 0;
-    }
-  }
-
-  /** Invalidates the cached copies of entries [from, to) of `leaf`, then removes them. */
-  private removeRun(leaf: number, from: number, to: number): void {
-    for (let j = from; j < to; j++) this.invalidate(leaf, j);
-    this.dropRun(leaf, from, to);
   }
 
   /**
    * Inserts [s, e] -> phys with flags. Requires s <= e (not checked on this path). Returns true
    * when inserted; false when [s, e] overlaps a live interval, and then the lowest overlapping
-   * interval is left in the r* fields. One descent: since intervals are disjoint and sorted, [s, e]
-   * is free iff the floor of s ends before s and its successor starts after e.
+   * interval is left in the r* fields.
    */
   insert(sHi: number, sLo: number, eHi: number, eLo: number, physHi: number, physLo: number, flags: number): boolean {
-    const leaf = this.descend(sHi, sLo);
-    const pos = this.lfloor(leaf, sHi, sLo) + 1;
-    const v = this.lv;
-    let pl = leaf;
-    let ps = pos - 1;
-    if (ps < 0) {
-      pl = this.lPrev[leaf]; // stale-low separator: the floor is in the previous leaf
-      ps = pl >= 0 ? this.lCnt[pl] - 1 : -1;
+    const pages = this.pages;
+    if (this.isPage(sHi, sLo, eHi, eLo, flags)) {
+      const pHi = sHi >>> this.shift;
+      const pLo = ((sHi << (32 - this.shift)) | (sLo >>> this.shift)) >>> 0;
+      if (pages.count() > 0 && pages.find(pHi, pLo) >= 0) {
+        this.loadPage(pHi, pLo);
+        return false;
+      }
+      // No page interval overlaps another page's range, so only the tree can conflict.
+      if (this.tree.count() > 0 && this.tree.firstOverlap(sHi, sLo, eHi, eLo)) {
+        this.loadTree();
+        return false;
+      }
+      pages.add(pHi, pLo, physHi, physLo, flags);
+      return true;
     }
-    if (ps >= 0) {
-      const vw = pl * LS + LW * ps + 2;
-      if (v[vw] > sHi || (v[vw] === sHi && v[vw + 1] >= sLo)) {
-        this.load(pl, ps);
+    // Page intervals overlapping [s, e]: exactly the pages from s's page to e's page.
+    if (pages.count() > 0 && this.nextPageFrom(this.pageHi(sHi), this.pageLo(sHi, sLo))) {
+      const pHi = pages.pHi;
+      const pLo = pages.pLo;
+      const eph = this.pageHi(eHi);
+      const epl = this.pageLo(eHi, eLo);
+      if (!lt(eph, epl, pHi, pLo)) {
+        // A page conflicts; the lowest overlap is the tree's when that one starts earlier.
+        this.loadPage(pHi, pLo);
+        const t = this.tree;
+        if (t.count() > 0 && t.firstOverlap(sHi, sLo, eHi, eLo) && lt(t.rStartHi, t.rStartLo, this.rStartHi, this.rStartLo)) this.loadTree();
         return false;
       }
     }
-    let nl = leaf;
-    let ns = pos;
-    if (ns >= this.lCnt[leaf]) {
-      nl = this.lNext[leaf];
-      ns = 0;
-    }
-    if (nl >= 0 && this.lCnt[nl] > 0) {
-      const kw = nl * LS + LW * ns;
-      if (v[kw] < eHi || (v[kw] === eHi && v[kw + 1] <= eLo)) {
-        this.load(nl, ns);
-        return false;
-      }
-    }
-    this.insertAt(leaf, pos, sHi, sLo, eHi, eLo, physHi, physLo, flags);
-    return true;
+    if (this.tree.insert(sHi, sLo, eHi, eLo, physHi, physLo, flags)) return true;
+    this.loadTree();
+    return false;
   }
 
   /** Removes the interval that starts exactly at s. Returns false when there is none. */
   remove(sHi: number, sLo: number): boolean {
-    const leaf = this.descend(sHi, sLo);
-    const slot = this.lfloor(leaf, sHi, sLo);
-    if (slot < 0) return false;
-    const kw = leaf * LS + LW * slot;
-    if (this.lv[kw] !== sHi || this.lv[kw + 1] !== sLo) return false;
-    this.removeRun(leaf, slot, slot + 1);
-    return true;
+    if ((sLo & this.pmask) === 0 && this.pages.count() > 0) {
+      const pHi = this.pageHi(sHi);
+      const pLo = this.pageLo(sHi, sLo);
+      const w = this.pages.find(pHi, pLo);
+      if (w >= 0) {
+        this.pages.removeAt(w, pHi, pLo);
+        return true;
+      }
+    }
+    return this.tree.count() > 0 && this.tree.remove(sHi, sLo);
   }
 
   /**
    * Removes every interval whose start lies in [s, e] (callers check first that these intervals
    * are the ones to drop, e.g. wholly inside an UNMAP range). Returns how many were removed.
-   * O(log n + k): one descent per leaf touched, each removing a run of up to 64 entries.
    */
   removeStarts(sHi: number, sLo: number, eHi: number, eLo: number): number {
-    let removed = 0;
-    for (;;) {
-      // First live start >= s: the floor's successor unless the floor starts exactly at s.
-      let leaf: number;
-      let slot: number;
-      if (this.seekFloor(sHi, sLo)) {
-        leaf = this.fLeaf;
-        slot = this.fSlot;
-        const kw = leaf * LS + LW * slot;
-        if (this.lv[kw] !== sHi || this.lv[kw + 1] !== sLo) {
-          slot++;
-          if (slot === this.lCnt[leaf]) {
-            leaf = this.lNext[leaf];
-            slot = 0;
-            if (leaf < 0) return removed;
-          }
-        }
-      } else {
-        leaf = this.leftmostLeaf();
-        slot = 0;
-        if (this.lCnt[leaf] === 0) return removed;
-      }
-      const v = this.lv;
-      const fh = v[leaf * LS + LW * slot];
-      const fl = v[leaf * LS + LW * slot + 1];
-      if (fh > eHi || (fh === eHi && fl > eLo)) return removed;
-      // Record the path to the leaf holding that key (it exists, so the descent reaches it).
-      const at = this.descend(fh, fl);
-      const cnt = this.lCnt[at];
-      const from = this.lfloor(at, fh, fl);
-      let j = from;
-      while (j < cnt) {
-        const kw = at * LS + LW * j;
-        if (v[kw] > eHi || (v[kw] === eHi && v[kw + 1] > eLo)) break;
-        j++;
-      }
-      removed += j - from;
-      this.removeRun(at, from, j);
-      if (j < cnt) return removed;
+    let removed = this.tree.count() > 0 ? this.tree.removeStarts(sHi, sLo, eHi, eLo) : 0;
+    const pages = this.pages;
+    if (pages.count() === 0) return removed;
+    // Pages whose start is in [s, e]: from s's page (s's own page only when s is its start).
+    let fHi = this.pageHi(sHi);
+    let fLo = this.pageLo(sHi, sLo);
+    if ((sLo & this.pmask) !== 0) {
+      fLo = (fLo + 1) >>> 0;
+      if (fLo === 0) fHi++;
     }
+    const lHi = this.pageHi(eHi);
+    const lLo = this.pageLo(eHi, eLo);
+    while (pages.next(fHi, fLo)) {
+      const pHi = pages.pHi;
+      const pLo = pages.pLo;
+      if (lt(lHi, lLo, pHi, pLo)) break;
+      pages.removeAt(pages.find(pHi, pLo), pHi, pLo);
+      removed++;
+      fHi = pHi;
+      fLo = (pLo + 1) >>> 0;
+      if (fLo === 0) fHi++;
+    }
+    return removed;
   }
 
   /**
@@ -293,121 +284,100 @@ export class MappingStore extends MappingBTree {
    *  - UNMAP_SPLIT_FIRST: the first touched interval starts before s: nothing is removed;
    *  - UNMAP_SPLIT_LAST: the last touched interval ends after e: nothing is removed when `atomic`,
    *    otherwise the intervals before it are removed (QEMU's loop stops at the partial one).
-   * `onRemove` sees each interval just before it is removed. The common case (the run of removed
-   * intervals ends inside one leaf) costs one descent. Requires s <= e.
+   * `onRemove` sees each removed interval, in ascending order, before the removals take effect.
+   * Requires s <= e.
    */
   unmapRange(sHi: number, sLo: number, eHi: number, eLo: number, atomic: boolean, onRemove?: OverlapVisitor): number {
-    const leaf = this.descend(sHi, sLo);
-    const slot = this.lfloor(leaf, sHi, sLo);
-    const v = this.lv;
-    let fl = leaf;
-    let fs = slot;
-    if (fs < 0) {
-      fl = this.lPrev[leaf];
-      fs = fl >= 0 ? this.lCnt[fl] - 1 : -1;
-    }
-    let first = slot + 1;
-    if (fs >= 0) {
-      const kw = fl * LS + LW * fs;
-      const vw = fl * LS + LW * fs + 2;
-      // A key equal to s lives in the leaf the descent reached, so then fl === leaf, fs === slot.
-      if (v[kw] === sHi && v[kw + 1] === sLo) first = slot;
-      else if (v[vw] > sHi || (v[vw] === sHi && v[vw + 1] >= sLo)) return UNMAP_SPLIT_FIRST;
-    }
-    const cnt = this.lCnt[leaf];
-    const kb = leaf * LS;
-    const vb = kb + 2;
-    let j = first;
-    let result = UNMAP_OK;
-    while (j < cnt) {
-      const kw = kb + LW * j;
-      if (v[kw] > eHi || (v[kw] === eHi && v[kw + 1] > eLo)) break;
-      const vw = vb + LW * j;
-      if (v[vw] > eHi || (v[vw] === eHi && v[vw + 1] > eLo)) {
-        result = UNMAP_SPLIT_LAST;
-        break;
-      }
-      j++;
-    }
-    if (j === cnt && result === UNMAP_OK) return this.unmapSlow(sHi, sLo, eHi, eLo, atomic, onRemove);
-    if (result === UNMAP_SPLIT_LAST && atomic) return result;
-    if (j > first) {
+    const pages = this.pages;
+    if (pages.count() === 0) return this.tree.unmapRange(sHi, sLo, eHi, eLo, atomic, onRemove);
+    const spHi = this.pageHi(sHi);
+    const spLo = this.pageLo(sHi, sLo);
+    const epHi = this.pageHi(eHi);
+    const epLo = this.pageLo(eHi, eLo);
+    if (spHi === epHi && spLo === epLo) {
+      // [s, e] inside one page: when that page is an interval, nothing else can be touched.
+      const w = pages.find(spHi, spLo);
+      if (w < 0) return this.tree.count() > 0 ? this.tree.unmapRange(sHi, sLo, eHi, eLo, atomic, onRemove) : UNMAP_OK;
+      if ((sLo & this.pmask) !== 0) return UNMAP_SPLIT_FIRST;
+      if ((eLo & this.pmask) !== this.pmask) return UNMAP_SPLIT_LAST; // nothing starts before it in [s, e]
       if (onRemove !== undefined) {
-        for (let k = first; k < j; k++) {
-          const kw = kb + LW * k;
-          const vw = vb + LW * k;
-          onRemove(v[kw], v[kw + 1], v[vw], v[vw + 1], v[vw + 2], v[vw + 3], v[vw + 4]);
-        }
+        this.loadPage(spHi, spLo);
+        onRemove(this.rStartHi, this.rStartLo, this.rEndHi, this.rEndLo, this.rPhysHi, this.rPhysLo, this.rFlags);
       }
-      this.removeRun(leaf, first, j);
+      pages.removeAt(w, spHi, spLo);
+      return UNMAP_OK;
     }
-    return result;
-  }
-
-  /** unmapRange when the run may continue past the first leaf (first-partial already excluded). */
-  private unmapSlow(sHi: number, sLo: number, eHi: number, eLo: number, atomic: boolean, onRemove?: OverlapVisitor): number {
-    let result = UNMAP_OK;
+    // First touched interval: the floor of s, when it reaches s, is the only one that can start
+    // before s.
+    if (this.floor(sHi, sLo) && lt(this.rStartHi, this.rStartLo, sHi, sLo) && !lt(this.rEndHi, this.rEndLo, sHi, sLo)) return UNMAP_SPLIT_FIRST;
+    // Last touched interval: the floor of e, when it starts inside the range and ends after e.
     let lastHi = eHi;
     let lastLo = eLo;
-    if (this.seekFloor(eHi, eLo)) {
-      const v = this.lv;
-      const kw = this.fLeaf * LS + LW * this.fSlot;
-      const vw = this.fLeaf * LS + LW * this.fSlot + 2;
-      const startsInside = v[kw] > sHi || (v[kw] === sHi && v[kw + 1] >= sLo);
-      if (startsInside && (v[vw] > eHi || (v[vw] === eHi && v[vw + 1] > eLo))) {
-        if (atomic) return UNMAP_SPLIT_LAST;
-        result = UNMAP_SPLIT_LAST;
-        if (v[kw] === sHi && v[kw + 1] === sLo) return result;
-        // Remove the intervals starting in [s, last.start - 1].
-        lastLo = v[kw + 1] === 0 ? 0xffffffff : v[kw + 1] - 1;
-        lastHi = v[kw + 1] === 0 ? v[kw] - 1 : v[kw];
-      }
+    let result = UNMAP_OK;
+    if (this.floor(eHi, eLo) && !lt(this.rStartHi, this.rStartLo, sHi, sLo) && lt(eHi, eLo, this.rEndHi, this.rEndLo)) {
+      if (atomic) return UNMAP_SPLIT_LAST;
+      result = UNMAP_SPLIT_LAST;
+      if (this.rStartHi === sHi && this.rStartLo === sLo) return result;
+      // Remove the intervals starting in [s, last.start - 1].
+      lastLo = this.rStartLo === 0 ? 0xffffffff : this.rStartLo - 1;
+      lastHi = this.rStartLo === 0 ? this.rStartHi - 1 : this.rStartHi;
     }
-    if (onRemove !== undefined) {
-      this.forEachOverlap(sHi, sLo, lastHi, lastLo, (a, b, c, d, e, f, g) => {
-        if (a > sHi || (a === sHi && b >= sLo)) onRemove(a, b, c, d, e, f, g);
-      });
-    }
+    if (onRemove !== undefined) this.forEachOverlap(sHi, sLo, lastHi, lastLo, onRemove);
     this.removeStarts(sHi, sLo, lastHi, lastLo);
     return result;
   }
 
   /**
-   * Visits the intervals overlapping [s, e] in ascending order (O(log n + k)). The visitor must not
-   * modify the store; returning false stops the walk.
+   * Visits the intervals overlapping [s, e] in ascending order, merging the tree's with the
+   * pages. The visitor must not modify the store; returning false stops the walk.
    */
   forEachOverlap(sHi: number, sLo: number, eHi: number, eLo: number, visit: OverlapVisitor): void {
-    let leaf: number;
-    let slot: number;
-    const v = this.lv;
-    if (this.seekFloor(sHi, sLo)) {
-      leaf = this.fLeaf;
-      slot = this.fSlot;
-      const vw = leaf * LS + LW * slot + 2;
-      if (v[vw] < sHi || (v[vw] === sHi && v[vw + 1] < sLo)) slot++; // the floor ends before s
-    } else {
-      leaf = this.leftmostLeaf();
-      slot = 0;
-    }
-    while (leaf >= 0) {
-      const cnt = this.lCnt[leaf];
-      for (; slot < cnt; slot++) {
-        const kw = leaf * LS + LW * slot;
-        if (v[kw] > eHi || (v[kw] === eHi && v[kw + 1] > eLo)) return;
-        const vw = leaf * LS + LW * slot + 2;
-        if (visit(v[kw], v[kw + 1], v[vw], v[vw + 1], v[vw + 2], v[vw + 3], v[vw + 4]) === false) return;
+    const pages = this.pages;
+    const s = this.shift;
+    const pm = this.pmask;
+    const lastHi = this.pageHi(eHi);
+    const lastLo = this.pageLo(eHi, eLo);
+    // Cursor over the pages from s's page to e's page (the page holding s overlaps even when it
+    // starts before s).
+    let have = pages.count() > 0 && pages.next(this.pageHi(sHi), this.pageLo(sHi, sLo)) && !lt(lastHi, lastLo, pages.pHi, pages.pLo);
+    let stopped = false;
+    /** Visits pages that start before (bHi, bLo) (all remaining pages when bHi < 0). */
+    const drain = (bHi: number, bLo: number): boolean => {
+      while (have) {
+        const pHi = pages.pHi;
+        const pLo = pages.pLo;
+        const stHi = ((pHi << s) | (pLo >>> (32 - s))) >>> 0;
+        const stLo = (pLo << s) >>> 0;
+        if (bHi >= 0 && !lt(stHi, stLo, bHi, bLo)) return true;
+        pages.find(pHi, pLo);
+        if (visit(stHi, stLo, stHi, stLo + pm, pages.physHi, pages.physLo, pages.flags) === false) return false;
+        const nLo = (pLo + 1) >>> 0;
+        const nHi = nLo === 0 ? pHi + 1 : pHi;
+        have = pages.next(nHi, nLo) && !lt(lastHi, lastLo, pages.pHi, pages.pLo);
       }
-      leaf = this.lNext[leaf];
-      slot = 0;
+      return true;
+    };
+    if (this.tree.count() > 0) {
+      this.tree.forEachOverlap(sHi, sLo, eHi, eLo, (a, b, c, d, e, f, g) => {
+        if (!drain(a, b)) {
+          stopped = true;
+          return false;
+        }
+        if (visit(a, b, c, d, e, f, g) === false) {
+          stopped = true;
+          return false;
+        }
+        return true;
+      });
     }
+    if (!stopped) drain(-1, 0);
   }
 
   // ---- bigint convenience API -------------------------------------------------------------
 
   /**
-   * Inserts an interval. Returns `{ ok: true }`, or `{ ok: false, overlaps }` with the live interval
-   * it overlaps (the one with the greatest start). Throws RangeError if a bound is not a u64 or
-   * start > end (a caller bug).
+   * Inserts an interval. Returns `{ ok: true }`, or `{ ok: false, overlaps }` with the lowest live
+   * interval it overlaps. Throws RangeError if a bound is not a u64 or start > end (a caller bug).
    */
   add(iv: Interval): { ok: true } | { ok: false; overlaps: Interval } {
     checkU64(iv.start, 'start');
@@ -458,16 +428,24 @@ export class MappingStore extends MappingBTree {
   }
 
   /**
-   * Checks the structural invariants (sorted, disjoint, separators, fill, links, counters) and
-   * returns the problems found; [] when sound. For tests: O(n).
+   * Checks the structural invariants of both parts (tree order, fill, links, counters; page table
+   * and bitmap consistency), that every page interval is disjoint from the tree's, and that the
+   * merged walk is sorted and disjoint. Returns the problems found; [] when sound. For tests: O(n).
    */
   checkInvariants(): string[] {
     const errs: string[] = [];
-    this.checkTree(errs);
+    this.tree.checkInvariants(errs);
+    this.pages.checkInvariants(errs);
+    let prev: Interval | undefined;
+    let n = 0;
     let bytes = 0n;
-    this.forEachOverlap(0, 0, 0xffffffff, 0xffffffff, (sh, sl, eh, el) => {
-      bytes += u64(eh, el) - u64(sh, sl) + 1n;
-    });
+    for (const iv of this.entries()) {
+      n++;
+      bytes += iv.end - iv.start + 1n;
+      if (prev !== undefined && iv.start <= prev.end) errs.push(`overlap/order at ${iv.start}`);
+      prev = iv;
+    }
+    if (n !== this.count()) errs.push(`walk ${n} != count ${this.count()}`);
     if (bytes !== this.mappedBytes()) errs.push(`mappedBytes ${this.mappedBytes()} != ${bytes}`);
     return errs;
   }

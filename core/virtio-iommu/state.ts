@@ -149,7 +149,7 @@ export class DeviceState {
   }
 
   createDomain(id: number, bypass: boolean): Domain {
-    const d: Domain = { id, bypass, store: new MappingStore(), endpoints: [] };
+    const d: Domain = { id, bypass, store: new MappingStore(Math.log2(this.granuleMask + 1)), endpoints: [] };
     this.domains.set(id, d);
     if (this.sink.enabled) emit(this.sink, 'domain-alloc', { domain: id, bypass: bypass ? 1 : 0 });
     return d;

@@ -118,6 +118,40 @@ describe('MappingStore: 64-bit edges', () => {
   });
 });
 
+describe('MappingStore: one-page mappings', () => {
+  const P = 0x7000n;
+  const page = { start: P, end: P + 0xfffn, phys: 0xabc000n, flags: 1 };
+  for (const atomic of [false, true]) {
+    it(`UNMAP inside one mapped page (atomic ${atomic}): partial first, partial last, whole`, () => {
+      const s = new MappingStore();
+      s.add(page);
+      s.add({ start: P + 0x1000n, end: P + 0x1fffn, phys: 0n, flags: 0x800 }); // same shape, tree-held flags
+      const un = (a: bigint, b: bigint): number => s.unmapRange(hi32(a), lo32(a), hi32(b), lo32(b), atomic);
+      expect(un(P + 1n, P + 0xfffn)).toBe(UNMAP_SPLIT_FIRST);
+      expect(un(P + 0x800n, P + 0x900n)).toBe(UNMAP_SPLIT_FIRST);
+      expect(un(P, P + 0xffen)).toBe(UNMAP_SPLIT_LAST);
+      expect(un(P + 0x1000n, P + 0x1ffen)).toBe(UNMAP_SPLIT_LAST);
+      expect(s.count()).toBe(2);
+      expect(un(P, P + 0xfffn)).toBe(UNMAP_OK);
+      expect(s.entries().map((x) => x.start)).toEqual([P + 0x1000n]);
+      expect(un(P, P + 0xfffn)).toBe(UNMAP_OK); // nothing there: OK, nothing removed
+      expect(s.checkInvariants()).toEqual([]);
+    });
+  }
+
+  it('a page interval conflicts with a sub-page interval in the tree, and the reverse', () => {
+    const s = new MappingStore();
+    expect(s.add({ start: P + 5n, end: P + 9n, phys: 0n, flags: 1 })).toEqual({ ok: true });
+    expect(s.add(page)).toEqual({ ok: false, overlaps: { start: P + 5n, end: P + 9n, phys: 0n, flags: 1 } });
+    s.delete(P + 5n);
+    expect(s.add(page)).toEqual({ ok: true });
+    expect(s.add({ start: P - 0x10n, end: P + 0x10n, phys: 0n, flags: 1 })).toEqual({ ok: false, overlaps: page });
+    expect(s.add({ start: P + 0x1000n, end: P + 0x1fffn, phys: 0x5000n, flags: 2 })).toEqual({ ok: true });
+    expect(s.find(P + 0x1234n)).toEqual({ start: P + 0x1000n, end: P + 0x1fffn, phys: 0x5000n, flags: 2 });
+    expect(s.mappedBytes()).toBe(0x2000n);
+  });
+});
+
 describe('MappingStore: lookup cache', () => {
   it('forgets a removed interval even when the lookup was cached', () => {
     const s = new MappingStore();
@@ -140,22 +174,36 @@ describe('MappingStore: lookup cache', () => {
 });
 
 describe('MappingStore: against a naive model (seeded)', () => {
-  const variants: Array<[string, number, (r: () => number) => bigint, bigint]> = [
-    ['dense small space', 1, (r) => BigInt(Math.floor(r() * 4000)), 40n],
-    ['page-aligned 32-bit', 2, (r) => BigInt(Math.floor(r() * 0x100000)) << 12n, 0x4000n],
-    ['high 64-bit', 3, (r) => U64_MAX - (BigInt(Math.floor(r() * 0x10000)) << 12n), 0x3000n],
+  /**
+   * [name, seed, start picker, max length, share of one-page intervals, page shift]. One-page
+   * intervals (exactly one aligned page, flags <= 0x7ff) live in the store's page set, all others
+   * in its B+tree: the mixed variants make every query merge both.
+   */
+  const variants: Array<[string, number, (r: () => number) => bigint, bigint, number, number]> = [
+    ['dense small space', 1, (r) => BigInt(Math.floor(r() * 4000)), 40n, 0, 12],
+    ['page-aligned 32-bit', 2, (r) => BigInt(Math.floor(r() * 0x100000)) << 12n, 0x4000n, 0, 12],
+    ['high 64-bit', 3, (r) => U64_MAX - (BigInt(Math.floor(r() * 0x10000)) << 12n), 0x3000n, 0, 12],
+    ['one-page mappings mixed with others', 4, (r) => (BigInt(Math.floor(r() * 0x3000)) << 12n) + (r() < 0.2 ? BigInt(Math.floor(r() * 0x1000)) : 0n), 0x6000n, 0.6, 12],
+    ['one-page mappings at the top of the 64-bit space', 5, (r) => (U64_MAX - 0xfffn) - (BigInt(Math.floor(r() * 0x2000)) << 12n), 0x5000n, 0.7, 12],
+    ['one-page mappings far apart (sparse bitmap levels)', 6, (r) => BigInt(Math.floor(r() * 16)) << BigInt(12 + 6 * Math.floor(r() * 9)), 0x3000n, 0.8, 12],
+    ['64 KiB pages', 7, (r) => BigInt(Math.floor(r() * 0x800)) << 14n, 0x40000n, 0.5, 16],
   ];
-  it.each(variants)('%s', (_name, seed, pick, maxLen) => {
+  it.each(variants)('%s', (_name, seed, pick, maxLen, onePage, shift) => {
     const r = prng(seed);
-    const s = new MappingStore();
+    const s = new MappingStore(shift);
     const m = new NaiveStore();
+    const pageSize = 1n << BigInt(shift);
     for (let step = 0; step < 12000; step++) {
       const op = r();
       if (op < 0.5) {
-        const start = pick(r);
-        let end = start + BigInt(Math.floor(r() * Number(maxLen)));
+        let start = pick(r);
+        let end: bigint;
+        if (r() < onePage) {
+          start = (start >> BigInt(shift)) << BigInt(shift);
+          end = start + pageSize - 1n;
+        } else end = start + BigInt(Math.floor(r() * Number(maxLen)));
         if (end > U64_MAX) end = U64_MAX;
-        const iv = { start, end, phys: BigInt(Math.floor(r() * 1e9)), flags: step & 7 };
+        const iv = { start, end, phys: BigInt(Math.floor(r() * 1e9)), flags: r() < 0.05 ? 0x800 + (step & 7) : step & 7 };
         const got = s.add(iv);
         const want = m.add(iv);
         if (want === null) expect(got).toEqual({ ok: true });
@@ -169,8 +217,10 @@ describe('MappingStore: against a naive model (seeded)', () => {
         const victim = m.items.length > 0 && r() < 0.8 ? m.items[Math.floor(r() * m.items.length)].start : pick(r);
         expect(s.delete(victim)).toBe(m.delete(victim));
       } else if (op < 0.72) {
-        const a = pick(r);
-        const b = a + BigInt(Math.floor(r() * Number(maxLen) * (r() < 0.5 ? 2 : 100)));
+        const roll = r();
+        // A third of the ranges stay inside one page, the case with its own fast path.
+        const a = roll < 0.33 && m.items.length > 0 ? m.items[Math.floor(r() * m.items.length)].start + BigInt(Math.floor(r() * 3) * 0x7ff) : pick(r);
+        const b = a + BigInt(Math.floor(r() * (roll < 0.33 ? 0x1000 : Number(maxLen) * (r() < 0.5 ? 2 : 100))));
         const e = b > U64_MAX ? U64_MAX : b;
         const atomic = r() < 0.5;
         const seen: Interval[] = [];
@@ -201,6 +251,40 @@ describe('MappingStore: against a naive model (seeded)', () => {
       }
     }
     expect(s.entries()).toEqual(m.items);
+  });
+
+  it('holds 150K one-page mappings, drops them one by one and by range (hash growth, deletion, bitmap)', () => {
+    const r = prng(8);
+    const s = new MappingStore();
+    const pages: number[] = [];
+    for (let i = 0; i < 150000; i++) pages.push(i * 3);
+    for (let i = pages.length - 1; i > 0; i--) {
+      const j = Math.floor(r() * (i + 1));
+      [pages[i], pages[j]] = [pages[j], pages[i]];
+    }
+    // Page p at IOVA p·4 KiB + 2^40 (hi half 256), phys p·4 KiB.
+    for (const p of pages) expect(s.insert(256 + Math.floor(p / 0x100000), (p % 0x100000) * 0x1000, 256 + Math.floor(p / 0x100000), (p % 0x100000) * 0x1000 + 0xfff, 0, p * 0x1000, 3)).toBe(true);
+    expect(s.count()).toBe(150000);
+    expect(s.mappedBytes()).toBe(150000n * 4096n);
+    expect(s.checkInvariants()).toEqual([]);
+    const at = (p: number): bigint => (1n << 40n) + BigInt(p) * 4096n;
+    expect(s.find(at(pages[17]) + 0x123n)).toEqual({ start: at(pages[17]), end: at(pages[17]) + 0xfffn, phys: BigInt(pages[17]) * 4096n, flags: 3 });
+    expect(s.find(at(1) + 5n)).toBeUndefined(); // pages are 3 apart
+    expect(s.floorOf(at(4))?.start).toBe(at(3));
+    for (let i = 0; i < 135000; i++) expect(s.delete(at(pages[i]))).toBe(true);
+    expect(s.checkInvariants()).toEqual([]);
+    const left = pages.slice(135000).sort((a, b) => a - b);
+    const cut = left[Math.floor(left.length / 2)];
+    expect(s.removeStarts(256, 0, hi32(at(cut)), lo32(at(cut)))).toBe(left.filter((p) => p <= cut).length);
+    expect(s.checkInvariants()).toEqual([]);
+    expect(s.entries().map((x) => x.start)).toEqual(left.filter((p) => p > cut).map(at));
+    const seen: bigint[] = [];
+    expect(s.unmapRange(0, 0, 0xffffffff, 0xffffffff, true, (sh, sl) => {
+      seen.push(u64(sh, sl));
+    })).toBe(UNMAP_OK);
+    expect(seen).toEqual(left.filter((p) => p > cut).map(at));
+    expect(s.count()).toBe(0);
+    expect(s.checkInvariants()).toEqual([]);
   });
 
   it('grows to several levels and shrinks back (splits, merges, redistribution)', () => {
