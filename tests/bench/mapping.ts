@@ -3,9 +3,11 @@
  * translation throughput on hits, each beside the same workload on sorted-btree's BTree measured
  * in the same run.
  *
- * MAP+UNMAP workloads (the rate counts requests: each step is one UNMAP and one MAP, i.e. 2 ops): "random" UNMAPs a uniformly random live mapping and MAPs a random free
- * slot (the worst case: at 1M every operation walks cold tree nodes, so DRAM and TLB latency
- * dominate); "ring" is the FIFO/top-down pattern of a DMA ring under Linux's IOVA allocator.
+ * MAP+UNMAP workloads (the rate counts requests: each step is one UNMAP and one MAP, i.e. 2 ops):
+ * "random" UNMAPs a uniformly random live mapping and MAPs a random free slot (no locality: at 1M
+ * every operation touches cold memory, one hash slot for the store's one-page mappings, a cold leaf
+ * for the B+tree baseline); "ring" is the FIFO/top-down pattern of a DMA ring under Linux's IOVA
+ * allocator. Every mapping is one 4 KiB page, as dma-iommu makes them for streaming DMA.
  * MAP+UNMAP goes through the device's real request path: a 36-byte MAP and a 28-byte UNMAP request
  * are encoded once and their address fields patched in place per operation (what a driver does),
  * then executed by handleRequestInto with a disabled event sink. Translations go through
