@@ -5,15 +5,25 @@
  * Input: event objects (`write`) or, from the run worker's generator thread, columnar batches
  * (`writeBatch`, batch.ts); both store the same rows.
  *
- * Throughput, measured on the project's 2-core machine (tests/bench/ingest.ts; ~0.95M events/s
- * for the writer alone on a workload's event mix from columnar batches, ~2.8x single-row
- * INSERTs; 16 KiB pages, schema.ts): multi-row INSERT
- * statements (128 rows) prepared once per event kind, binding only that kind's columns (kind code
- * and run id are SQL literals, so a MAP event binds 7 values instead of 13: per-value binding
- * costs about as much as the B-tree insert), passed as spread call arguments; whole batches
- * inside long transactions; no secondary index on the hot path except the tiny problems partial
- * index (schema.ts); checkpoints every ~40 MB of WAL.
- *
+ * Throughput, measured on the project's 2-core machine (tests/bench/ingest.ts; ~1.4M events/s
+ * for the writer alone on a workload's event mix from columnar batches, ~4x single-row INSERTs;
+ * 16 KiB pages, schema.ts). Binding a value through better-sqlite3 costs about as much as the
+ * B-tree insert of a row, so the writer binds as few as it can:
+ * - rows are buffered per event kind and shape (which fields are present), and each buffer's
+ *   128-row INSERT lists only the columns of its present fields (kind code and run id are SQL
+ *   literals; absent fields are NULL by default, not bound NULLs);
+ * - a full buffer whose rows are evenly spaced in the stream and share one step (every shape of
+ *   a workload iteration) is written by an INSERT … SELECT over a VALUES list of (row number,
+ *   fields): seq = first + row × stride is computed in SQL, and step, and every field that has
+ *   one value in all 128 rows (a workload's domain, endpoint, flags, size…), are bound once per
+ *   statement — a workload's MAP event binds ~2.6 values instead of 7;
+ * - INSERT OR FAIL, not the default ABORT: a multi-row statement that may abort needs a statement
+ *   journal (a copy of every page it touches, ~7% of ingest measured); with FAIL a conflict
+ *   keeps the statement's earlier rows, which is moot because any writer error rolls the whole
+ *   transaction back to the last commit (abort());
+ * - values passed as spread call arguments; whole batches inside long transactions; no
+ *   secondary index on the hot path except the tiny problems partial index (schema.ts);
+ *   checkpoints every ~40 MB of WAL.
  * Durability: `commit()` flushes every buffered row, so a commit always covers a prefix
  * seq 0..n-1 of the run's stream and updates runs.event_count in the same transaction. After a
  * crash the database holds exactly the events of the last commit, and runs.event_count says how
@@ -27,84 +37,14 @@ import { KIND_PLANS, toJson, u64ToSql, type FieldPlan } from './codec.ts';
 import { COLS_PER_EVENT, type EventBatch } from './batch.ts';
 import { EVENT_COLUMNS, configureConnection } from './schema.ts';
 
-/** Rows per multi-row INSERT (128 × ≤10 binds stays far below SQLite's 32766 variables). */
+/** Rows per multi-row INSERT (128 × ≤12 binds stays far below SQLite's 32766 variables). */
 export const ROWS_PER_STATEMENT = 128;
 /** WAL bytes between the writer's automatic checkpoints (~40 MB; converted to pages of the database's size). */
 export const WAL_CHECKPOINT_BYTES = 40_960_000;
-/** Smaller statement sizes used to flush a kind's partial buffer at commit. */
+/** Strided statements (one per set of constant fields) prepared per buffer at most (plus the one binding every field). */
+const MAX_STRIDED_STATEMENTS = 16;
+/** Smaller statement sizes used to flush a buffer's partial rows at commit. */
 const FLUSH_SIZES = [16, 1];
-
-/** Per-kind buffer and its statements. */
-class KindBuffer {
-  /** Values bound per row: seq, step, then the kind's fields in catalog order. */
-  readonly width: number;
-  readonly values: unknown[];
-  count = 0;
-  private readonly statements = new Map<number, Database.Statement>();
-
-  constructor(
-    private readonly db: Database.Database,
-    private readonly runId: number,
-    readonly code: number,
-    readonly fields: readonly FieldPlan[],
-  ) {
-    this.width = 2 + fields.length;
-    this.values = new Array(ROWS_PER_STATEMENT * this.width).fill(null);
-    this.push = compilePush(this);
-    this.pushFrom = compilePushFrom(this);
-  }
-
-  /** The INSERT of `rows` rows (prepared once per size). */
-  statement(rows: number): Database.Statement {
-    let s = this.statements.get(rows);
-    if (!s) {
-      const cols = ['run_id', 'seq', 'step', 'kind', ...this.fields.map((f) => f.column)];
-      const row = `(${this.runId}, ?, ?, ${this.code}${', ?'.repeat(this.fields.length)})`;
-      s = this.db.prepare(`INSERT INTO events (${cols.join(', ')}) VALUES ${new Array(rows).fill(row).join(', ')}`);
-      this.statements.set(rows, s);
-    }
-    return s;
-  }
-
-  /** Appends one event's values; writes the full batch when the buffer fills. */
-  readonly push: (e: Record<string, unknown>) => void;
-
-  /** Appends event `i` of a columnar batch (seq given); `cur` is the batch's big/strings cursor. */
-  readonly pushFrom: (b: EventBatch, i: number, seq: number, cur: BatchCursor) => void;
-
-  /** Writes the buffered rows (fewer than a full batch). */
-  flush(): void {
-    let done = 0;
-    for (const size of FLUSH_SIZES) {
-      while (this.count - done >= size) {
-        const start = done * this.width;
-        this.statement(size).run(...this.values.slice(start, start + size * this.width));
-        done += size;
-      }
-    }
-    this.count = 0;
-  }
-}
-
-/**
- * Builds a kind's push function with its field reads spelled out (`e.virtStart`), so property
- * access is monomorphic per kind instead of a megamorphic keyed load per field (measured ~15%
- * faster for the whole writer than a generic loop over the field list). The generated text depends only on the event
- * catalog (field names are JS identifiers, checked below), never on input data.
- */
-function compilePush(b: KindBuffer): (e: Record<string, unknown>) => void {
-  const lines = ['const v = b.values;', 'let o = b.count * b.width;', 'v[o] = e.seq;', 'v[o + 1] = e.step;', 'let x;'];
-  b.fields.forEach((f, i) => {
-    if (!/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(f.name)) throw new Error(`catalog field name ${JSON.stringify(f.name)} is not an identifier`);
-    const enc = f.type === 'u64' ? 'u64ToSql(x)' : f.type === 'json' ? 'toJson(x)' : 'x';
-    lines.push(`x = e.${f.name};`, `v[o + ${2 + i}] = x === undefined || x === null ? null : ${enc};`);
-  });
-  // Spread, not one array argument: better-sqlite3 reads an array argument element by element
-  // through the V8 API, which costs ~20% more than binding plain call arguments.
-  lines.push(`if (++b.count === ${ROWS_PER_STATEMENT}) { b.statement(${ROWS_PER_STATEMENT}).run(...v); b.count = 0; }`);
-  const factory = new Function('b', 'u64ToSql', 'toJson', `return function push(e) {\n${lines.join('\n')}\n};`);
-  return factory(b, u64ToSql, toJson) as (e: Record<string, unknown>) => void;
-}
 
 /** Read positions in a batch's `big` and `strings` lists. */
 interface BatchCursor {
@@ -112,17 +52,236 @@ interface BatchCursor {
   str: number;
 }
 
-/** As compilePush, reading event `i` of a columnar batch (batch.ts) instead of an event object. */
-function compilePushFrom(b: KindBuffer): (batch: EventBatch, i: number, seq: number, cur: BatchCursor) => void {
-  const lines = ['const v = b.values;', 'let o = b.count * b.width;', 'v[o] = seq;', 'v[o + 1] = batch.steps[i];', 'const c = batch.cols;', `const base = i * ${COLS_PER_EVENT};`, 'let x;'];
+/**
+ * Buffered rows of one kind with one set of present (non-NULL) fields: its INSERTs list only
+ * those columns, so an absent field costs no bound value (binding a NULL through better-sqlite3
+ * costs more than binding a number), and every row of a buffer has the same shape.
+ *
+ * seq and step are kept apart from the field values: when the buffer's rows are evenly spaced
+ * in the stream (seq = first + r × stride, as each event shape of a workload iteration is) and
+ * share one step, the full buffer is written by the "strided" statement, which binds first,
+ * stride and step once and computes each row's seq in SQL from its row number (two bound values
+ * fewer per row); otherwise by the plain statement, which binds seq and step per row.
+ */
+class RowBuffer {
+  /** Field values of the buffered rows, `width` per row (row-major). */
+  readonly values: unknown[];
+  /** Arguments of the plain statement (seq, step, fields per row), filled only when needed. */
+  private readonly plainArgs: unknown[];
+  readonly seqs = new Float64Array(ROWS_PER_STATEMENT);
+  readonly steps = new Float64Array(ROWS_PER_STATEMENT);
+  readonly width: number;
+  count = 0;
+  /** seq and step of row 0, the seq distance between rows 0 and 1, and whether every row so far fits them. */
+  first = 0;
+  step = 0;
+  stride = 0;
+  uniform = true;
+  /** Strided statements and their argument arrays, by the mask of columns bound once (see full()). */
+  private readonly strided = new Map<number, { stmt: Database.Statement; args: unknown[] }>();
+  private readonly plain = new Map<number, Database.Statement>();
+
+  /** Appends event `i` of a columnar batch (with its seq); writes the rows when the buffer fills. */
+  readonly pushFrom: (batch: EventBatch, i: number, seq: number, cur: BatchCursor) => void;
+  /** Appends one event object; writes the rows when the buffer fills. */
+  readonly push: (e: Record<string, unknown>) => void;
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly runId: number,
+    readonly code: number,
+    /** The present fields, in storage column order (the order of a batch's big/strings entries). */
+    readonly fields: readonly FieldPlan[],
+  ) {
+    this.width = fields.length;
+    this.values = new Array(ROWS_PER_STATEMENT * this.width).fill(null);
+    this.plainArgs = new Array(ROWS_PER_STATEMENT * (this.width + 2)).fill(null);
+    this.pushFrom = compilePushFrom(this);
+    this.push = compilePush(this);
+  }
+
+  /** Records row `count`'s seq and step (called by the push functions before its values). */
+  place(seq: number, step: number): void {
+    const n = this.count;
+    this.seqs[n] = seq;
+    this.steps[n] = step;
+    if (n === 0) {
+      this.first = seq;
+      this.step = step;
+      this.uniform = true;
+    } else if (n === 1) {
+      this.stride = seq - this.first;
+      this.uniform = step === this.step;
+    } else if (this.uniform && (seq !== this.first + n * this.stride || step !== this.step)) {
+      this.uniform = false;
+    }
+  }
+
+  /** Writes the full buffer (ROWS_PER_STATEMENT rows). */
+  full(): void {
+    if (this.uniform) {
+      // Fields with one value in every row (a workload's domain, endpoint, flags, size…) are
+      // bound once too: bit j of `same` set when field j is constant.
+      const w = this.width;
+      const v = this.values;
+      const end = ROWS_PER_STATEMENT * w;
+      let same = 0;
+      for (let j = 0; j < w; j++) {
+        const x = v[j];
+        let o = j + w;
+        while (o < end && v[o] === x) o += w;
+        if (o >= end) same |= 1 << j;
+      }
+      let s = this.strided.get(same);
+      if (!s) {
+        // A buffer whose constant fields keep changing falls back to binding every field.
+        if (this.strided.size >= MAX_STRIDED_STATEMENTS) same = 0;
+        s = this.strided.get(same) ?? this.prepareStrided(same);
+        this.strided.set(same, s);
+      }
+      const args = s.args;
+      let a = 3;
+      args[0] = this.first;
+      args[1] = this.stride;
+      args[2] = this.step;
+      for (let j = 0; j < w; j++) if (same & (1 << j)) args[a++] = v[j];
+      if (same === 0) for (let o = 0; o < end; o++) args[a++] = v[o];
+      else for (let o = 0; o < end; o += w) for (let j = 0; j < w; j++) if (!(same & (1 << j))) args[a++] = v[o + j];
+      s.stmt.run(...args);
+    } else {
+      this.writePlain(0, ROWS_PER_STATEMENT);
+    }
+    this.count = 0;
+  }
+
+  /** Writes the buffered rows (fewer than a full buffer). */
+  flush(): void {
+    let done = 0;
+    for (const size of FLUSH_SIZES) {
+      while (this.count - done >= size) {
+        this.writePlain(done, size);
+        done += size;
+      }
+    }
+    this.count = 0;
+  }
+
+  /** Rows start..start+rows-1 through the plain statement. */
+  private writePlain(start: number, rows: number): void {
+    const w = this.width;
+    const args = rows === ROWS_PER_STATEMENT ? this.plainArgs : new Array<unknown>(rows * (w + 2));
+    for (let r = 0, o = 0; r < rows; r++) {
+      args[o++] = this.seqs[start + r];
+      args[o++] = this.steps[start + r];
+      for (let j = 0, v = (start + r) * w; j < w; j++) args[o++] = this.values[v + j];
+    }
+    let s = this.plain.get(rows);
+    if (!s) {
+      const row = `(${this.runId}, ?, ?, ${this.code}${', ?'.repeat(w)})`;
+      s = this.db.prepare(`INSERT OR FAIL INTO events (${this.columns()}) VALUES ${new Array(rows).fill(row).join(', ')}`);
+      this.plain.set(rows, s);
+    }
+    s.run(...args);
+  }
+
+  /**
+   * INSERT … SELECT from a VALUES list of (row number, varying fields…): seq = ?first + row ×
+   * ?stride, step = ?step, and each field in `same` (bit j: field j) is one parameter for every
+   * row. The shared parameters come first (they appear first in the text): first, stride, step,
+   * the shared fields in field order, then the rows.
+   */
+  private prepareStrided(same: number): { stmt: Database.Statement; args: unknown[] } {
+    const varying = this.fields.map((_, j) => j).filter((j) => !(same & (1 << j)));
+    const rows = new Array<string>(ROWS_PER_STATEMENT);
+    for (let r = 0; r < ROWS_PER_STATEMENT; r++) rows[r] = `(${r}${', ?'.repeat(varying.length)})`;
+    const picks = this.fields.map((_, j) => (same & (1 << j) ? ', ?' : `, column${varying.indexOf(j) + 2}`)).join('');
+    const stmt = this.db.prepare(
+      `INSERT OR FAIL INTO events (${this.columns()}) SELECT ${this.runId}, ? + column1 * ?, ?, ${this.code}${picks} FROM (VALUES ${rows.join(', ')})`,
+    );
+    return { stmt, args: new Array<unknown>(3 + this.width - varying.length + ROWS_PER_STATEMENT * varying.length).fill(null) };
+  }
+
+  private columns(): string {
+    return ['run_id', 'seq', 'step', 'kind', ...this.fields.map((f) => f.column)].join(', ');
+  }
+}
+
+/** Checks that a catalog field name can be spelled as a property access in generated code. */
+function identifier(name: string): string {
+  if (!/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(name)) throw new Error(`catalog field name ${JSON.stringify(name)} is not an identifier`);
+  return name;
+}
+
+/**
+ * A buffer's batch push with its slots spelled out (constant offsets, monomorphic per buffer).
+ * Every field is present (non-NaN) by construction of the buffer's shape. The generated text
+ * depends only on the event catalog, never on input data.
+ */
+function compilePushFrom(b: RowBuffer): (batch: EventBatch, i: number, seq: number, cur: BatchCursor) => void {
+  const lines = ['b.place(seq, batch.steps[i]);', 'const n = b.count;', 'const v = b.values;', `const o = n * ${b.width};`, 'const c = batch.cols;', `const base = i * ${COLS_PER_EVENT};`, 'let x;'];
   b.fields.forEach((f, j) => {
     const k = EVENT_COLUMNS.indexOf(f.column);
-    const dec = f.type === 'u64' ? 'x === Infinity ? batch.big[cur.big++] : x' : f.type === 'json' ? 'batch.strings[cur.str++]' : 'x';
-    lines.push(`x = c[base + ${k}];`, `v[o + ${2 + j}] = x !== x ? null : ${dec};`);
+    if (f.type === 'json') lines.push(`v[o + ${j}] = batch.strings[cur.str++];`);
+    else if (f.type === 'u64') lines.push(`x = c[base + ${k}];`, `v[o + ${j}] = x === Infinity ? batch.big[cur.big++] : x;`);
+    else lines.push(`v[o + ${j}] = c[base + ${k}];`);
   });
-  lines.push(`if (++b.count === ${ROWS_PER_STATEMENT}) { b.statement(${ROWS_PER_STATEMENT}).run(...v); b.count = 0; }`);
+  lines.push(`if (n === ${ROWS_PER_STATEMENT - 1}) b.full(); else b.count = n + 1;`);
   const factory = new Function('b', `return function pushFrom(batch, i, seq, cur) {\n${lines.join('\n')}\n};`);
   return factory(b) as (batch: EventBatch, i: number, seq: number, cur: BatchCursor) => void;
+}
+
+/** As compilePushFrom, reading an event object (`e.virtStart`) and encoding its values (codec.ts). */
+function compilePush(b: RowBuffer): (e: Record<string, unknown>) => void {
+  const lines = ['b.place(e.seq, e.step);', 'const n = b.count;', 'const v = b.values;', `const o = n * ${b.width};`];
+  b.fields.forEach((f, j) => {
+    const enc = f.type === 'u64' ? `u64ToSql(e.${identifier(f.name)})` : f.type === 'json' ? `toJson(e.${identifier(f.name)})` : `e.${identifier(f.name)}`;
+    lines.push(`v[o + ${j}] = ${enc};`);
+  });
+  lines.push(`if (n === ${ROWS_PER_STATEMENT - 1}) b.full(); else b.count = n + 1;`);
+  const factory = new Function('b', 'u64ToSql', 'toJson', `return function push(e) {\n${lines.join('\n')}\n};`);
+  return factory(b, u64ToSql, toJson) as (e: Record<string, unknown>) => void;
+}
+
+/**
+ * The buffers of one kind, one per set of present fields (bit j of the shape = field j of
+ * `fields` present), created on first use; `route*` pick an event's buffer.
+ */
+class KindRouter {
+  /** The kind's fields in storage column order. */
+  readonly fields: readonly FieldPlan[];
+  readonly buffers: (RowBuffer | undefined)[] = [];
+  readonly routeFrom: (batch: EventBatch, i: number, seq: number, cur: BatchCursor) => void;
+  readonly route: (e: Record<string, unknown>) => void;
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly runId: number,
+    readonly code: number,
+    fields: readonly FieldPlan[],
+  ) {
+    this.fields = [...fields].sort((x, y) => EVENT_COLUMNS.indexOf(x.column) - EVENT_COLUMNS.indexOf(y.column));
+    // Shape of an event: one bit per field, set when the field is present (not NaN in a batch,
+    // neither undefined nor null in an object).
+    const fromBatch = ['const c = batch.cols;', `const base = i * ${COLS_PER_EVENT};`, 'let m = 0, x;'];
+    const fromObject = ['let m = 0, x;'];
+    this.fields.forEach((f, j) => {
+      fromBatch.push(`x = c[base + ${EVENT_COLUMNS.indexOf(f.column)}];`, `if (x === x) m |= ${1 << j};`);
+      fromObject.push(`x = e.${identifier(f.name)};`, `if (x !== undefined && x !== null) m |= ${1 << j};`);
+    });
+    const make = new Function(
+      'k',
+      `return [function routeFrom(batch, i, seq, cur) {\n${fromBatch.join('\n')}\n(k.buffers[m] ?? k.create(m)).pushFrom(batch, i, seq, cur);\n},
+        function route(e) {\n${fromObject.join('\n')}\n(k.buffers[m] ?? k.create(m)).push(e);\n}];`,
+    );
+    [this.routeFrom, this.route] = make(this) as [KindRouter['routeFrom'], KindRouter['route']];
+  }
+
+  /** The buffer of shape `m`. */
+  create(m: number): RowBuffer {
+    const b = new RowBuffer(this.db, this.runId, this.code, this.fields.filter((_, j) => (m & (1 << j)) !== 0));
+    this.buffers[m] = b;
+    return b;
+  }
 }
 
 /** Final state of a run, written by `EventWriter.finish`. */
@@ -145,9 +304,9 @@ export interface RunOutcome {
  */
 export class EventWriter {
   private readonly db: Database.Database;
-  private readonly buffers: Record<EventKind, KindBuffer>;
-  /** The same buffers by kind code (index = code). */
-  private readonly byCode: KindBuffer[] = [];
+  private readonly routers: Record<EventKind, KindRouter>;
+  /** The same routers by kind code (index = code). */
+  private readonly byCode: KindRouter[] = [];
   private readonly cursor: BatchCursor = { big: 0, str: 0 };
   private readonly updateProgress: Database.Statement;
   private written = 0;
@@ -159,10 +318,10 @@ export class EventWriter {
   ) {
     this.db = new Database(dbPath, { fileMustExist: true });
     configureConnection(this.db);
-    this.buffers = Object.fromEntries(
-      Object.values(KIND_PLANS).map((p) => [p.kind, new KindBuffer(this.db, runId, p.code, p.fields)]),
-    ) as Record<EventKind, KindBuffer>;
-    for (const b of Object.values(this.buffers)) this.byCode[b.code] = b;
+    this.routers = Object.fromEntries(
+      Object.values(KIND_PLANS).map((p) => [p.kind, new KindRouter(this.db, runId, p.code, p.fields)]),
+    ) as Record<EventKind, KindRouter>;
+    for (const k of Object.values(this.routers)) this.byCode[k.code] = k;
     // Checkpoint every ~40 MB of WAL instead of SQLite's default 4 MB: pages rewritten between
     // checkpoints (the B-tree's right edge) are copied once, not ten times (+3-4% ingest measured;
     // no checkpoint at all in this thread would be +7%, at the cost of an unbounded WAL).
@@ -179,10 +338,10 @@ export class EventWriter {
 
   /** Buffers `events` (in seq order, continuing the stream) and inserts full batches. */
   write(events: readonly SeqEvent[]): void {
-    const buffers = this.buffers;
+    const routers = this.routers;
     for (let i = 0; i < events.length; i++) {
       const e = events[i];
-      buffers[e.kind].push(e as unknown as Record<string, unknown>);
+      routers[e.kind].route(e as unknown as Record<string, unknown>);
     }
     this.written += events.length;
   }
@@ -201,9 +360,9 @@ export class EventWriter {
     const kinds = batch.kinds;
     const first = batch.firstSeq;
     for (let i = 0, n = batch.count; i < n; i++) {
-      const b = byCode[kinds[i]];
-      if (b === undefined) throw new Error(`event batch: unknown kind code ${kinds[i]}`);
-      b.pushFrom(batch, i, first + i, cur);
+      const k = byCode[kinds[i]];
+      if (k === undefined) throw new Error(`event batch: unknown kind code ${kinds[i]}`);
+      k.routeFrom(batch, i, first + i, cur);
     }
     this.written += batch.count;
   }
@@ -248,7 +407,7 @@ export class EventWriter {
   }
 
   private flushAll(): void {
-    for (const b of Object.values(this.buffers)) if (b.count > 0) b.flush();
+    for (const k of this.byCode) if (k) for (const b of k.buffers) if (b && b.count > 0) b.flush();
   }
 
   private close(): void {

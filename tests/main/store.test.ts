@@ -13,6 +13,8 @@ import { EVENT_CATALOG } from '../../core/events/catalog.ts';
 import type { SeqEvent } from '../../core/events/sink.ts';
 import { EventWriter, INTERRUPTED, LabStore, MIGRATIONS, SCHEMA_VERSION, defaultDbPath, migrate, schemaVersion } from '../../main/store/index.ts';
 import { BatchEncoder } from '../../main/store/batch.ts';
+import { toJson } from '../../main/store/codec.ts';
+import { mulberry32 } from '../support/prng.ts';
 import { ScenarioRun } from '../../core/run/runner.ts';
 import { parseScenario } from '../../core/scenario/index.ts';
 
@@ -34,6 +36,14 @@ const OUTCOME = { doneUnits: 1, totalUnits: 1, metrics: null, stepResults: [], f
 
 function newRun(store: LabStore, name = 'r'): number {
   return store.createRun({ name, file: `${name}.yaml`, scenarioText: 'name: r', steps: 1, totalUnits: 1 });
+}
+
+/** Every stored column of a run's events, raw (integers as bigint). */
+function rawRows(file: string, runId: number): unknown[] {
+  const db = new Database(file, { readonly: true });
+  const rows = db.prepare('SELECT seq, step, kind, status, domain, endpoint, a, b, c, flags, aux, data, used FROM events WHERE run_id = ? ORDER BY seq').safeIntegers(true).all(runId);
+  db.close();
+  return rows;
 }
 
 describe('64-bit values', () => {
@@ -75,14 +85,6 @@ describe('64-bit values', () => {
 });
 
 describe('columnar batches (the run worker\'s hand-off)', () => {
-  /** Every stored column of a run's events, raw (integers as bigint). */
-  function rawRows(file: string, runId: number): unknown[] {
-    const db = new Database(file, { readonly: true });
-    const rows = db.prepare('SELECT seq, step, kind, status, domain, endpoint, a, b, c, flags, aux, data, used FROM events WHERE run_id = ? ORDER BY seq').safeIntegers(true).all(runId);
-    db.close();
-    return rows;
-  }
-
   const EDGE_EVENTS = [
     ev({ seq: 0, step: -1, kind: 'features', offered: MAX, accepted: 0n }),
     ev({ seq: 1, step: 0, kind: 'request', reqType: 3, status: 0, domain: 0xffffffff, virtStart: HIGH, virtEnd: MAX, physStart: 2n ** 53n, reqFlags: 3, used: 4 }),
@@ -163,6 +165,85 @@ steps:
     const a = rawRows(dbPath, viaWrite);
     expect(a.length).toBe(r1.metrics().events);
     expect(rawRows(dbPath, viaBatch)).toEqual(a);
+    store.close();
+  });
+});
+
+describe('writer statements (per kind and shape, strided, shared fields)', () => {
+  /** The stored form of an event, computed here from the catalog (independent of the writer). */
+  function expectedRow(e: SeqEvent): Record<string, unknown> {
+    const spec = EVENT_CATALOG[e.kind];
+    const row: Record<string, unknown> = { seq: BigInt(e.seq), step: BigInt(e.step), kind: BigInt(spec.code) };
+    for (const c of ['status', 'domain', 'endpoint', 'a', 'b', 'c', 'flags', 'aux', 'data', 'used']) row[c] = null;
+    for (const [name, f] of Object.entries(spec.fields) as [string, { type: string; column: string }][]) {
+      const v = (e as unknown as Record<string, unknown>)[name];
+      if (v === undefined || v === null) continue;
+      row[f.column] = f.type === 'u64' ? BigInt.asIntN(64, v as bigint) : f.type === 'json' ? toJson(v) : BigInt(v as number);
+    }
+    return row;
+  }
+
+  /**
+   * A stream that takes every path of the writer: workload-like cycles (evenly spaced shapes, one
+   * step: strided statements with constant fields bound once, u64 above 2^53 and constant JSON
+   * among them), optional fields coming and going (several shapes of one kind), irregular
+   * spacing and step changes (plain statements), constant-field sets that change every 128 rows
+   * (more strided statements than a buffer keeps), and partial buffers flushed at commits.
+   */
+  function stream(): SeqEvent[] {
+    const rnd = mulberry32(7);
+    const out: Record<string, unknown>[] = [];
+    const push = (e: Record<string, unknown>) => out.push({ seq: out.length, ...e });
+    for (let i = 0; i < 700; i++) {
+      const iova = HIGH - 0x1000n * BigInt(i);
+      push({ step: 1, kind: 'request', reqType: 3, status: 0, domain: 1, virtStart: iova, virtEnd: MAX, physStart: 0x8000_0000n + BigInt(i), reqFlags: 3, used: 4 });
+      push({ step: 1, kind: 'map', domain: 1, virtStart: iova, virtEnd: iova + 0xfffn, physStart: 2n ** 53n, flags: 3 });
+      push({ step: 1, kind: 'translate', endpoint: 8, ...(i % 300 < 150 ? { domain: 1 } : {}), iova, phys: BigInt(i), size: 4096n, access: 1, path: 0 });
+      push({ step: 1, kind: 'expectation', held: 1, detail: { message: 'same', big: MAX } });
+      push({ step: 1, kind: 'probe', endpoint: 8, status: 0, regions: [{ subtype: 1, start: BigInt(i), end: MAX }] });
+    }
+    for (let i = 0; i < 1500; i++) {
+      const step = 2 + Math.floor(i / 50);
+      const r = rnd() % 4;
+      if (r === 0) push({ step, kind: 'fault', reason: 2, flags: 0x101, endpoint: 8, address: BigInt(rnd()) << 32n });
+      else if (r === 1) push({ step, kind: 'attach', domain: rnd() % 3, endpoint: 8 });
+      else push({ step, kind: 'map', domain: 2, virtStart: BigInt(i), virtEnd: BigInt(i) + 1n, physStart: 0n, flags: rnd() % 2 });
+    }
+    // 40 blocks of 128 unmaps; in block k field j is constant when bit j of k % 32 is set.
+    for (let k = 0; k < 40; k++) {
+      for (let r = 0; r < 128; r++) {
+        const v = (j: number) => ((k % 32) & (1 << j) ? 5 : r);
+        push({ step: 40, kind: 'unmap', domain: v(0), virtStart: BigInt(v(1)), virtEnd: MAX - BigInt(v(2)), physStart: BigInt(v(3)), flags: v(4) });
+      }
+    }
+    for (let i = 0; i < 37; i++) push({ step: 41, kind: 'endpoint-free', endpoint: i });
+    return out as unknown as SeqEvent[];
+  }
+
+  it('store every event exactly, through write() and through columnar batches', () => {
+    const events = stream();
+    const expected = events.map(expectedRow);
+    const store = new LabStore(dbPath);
+    const viaWrite = newRun(store, 'w');
+    const w1 = new EventWriter(dbPath, viaWrite);
+    for (let i = 0; i < events.length; i += 1000) {
+      w1.write(events.slice(i, i + 1000));
+      w1.commit(1, 2);
+    }
+    w1.finish({ ...OUTCOME, status: 'done' });
+    const viaBatch = newRun(store, 'b');
+    const w2 = new EventWriter(dbPath, viaBatch);
+    const enc = new BatchEncoder(64);
+    for (const [i, e] of events.entries()) {
+      const { kind, step, seq: _seq, ...payload } = e as unknown as Record<string, unknown> & { kind: 'map'; step: number };
+      enc.emit(kind, step, payload as never);
+      if (i % 777 === 776) w2.writeBatch(enc.take(1, 2));
+      if (i % 2000 === 1999) w2.commit(1, 2);
+    }
+    w2.writeBatch(enc.take(2, 2));
+    w2.finish({ ...OUTCOME, status: 'done' });
+    expect(rawRows(dbPath, viaWrite)).toEqual(expected);
+    expect(rawRows(dbPath, viaBatch)).toEqual(expected);
     store.close();
   });
 });
