@@ -108,36 +108,49 @@ export class IntervalStore extends MappingBTree {
   }
 
   /**
-   * The lowest interval overlapping [s, e] (requires s <= e). Returns false when none; otherwise
-   * the interval is in the r* fields. O(log n): the floor of s when it reaches s, else its
-   * successor when that starts at or before e.
+   * Positions fLeaf/fSlot on the first entry at or after s: the first whose end >= s when
+   * `byEnd` (the first interval an overlap walk from s meets), else the first whose start >= s.
+   * Returns false when there is none. O(log n).
    */
-  firstOverlap(sHi: number, sLo: number, eHi: number, eLo: number): boolean {
+  private seekFirst(sHi: number, sLo: number, byEnd: boolean): boolean {
     let leaf: number;
     let slot: number;
-    const v = this.lv;
     if (this.seekFloor(sHi, sLo)) {
       leaf = this.fLeaf;
       slot = this.fSlot;
-      const vw = leaf * LS + LW * slot + 2;
-      if (v[vw] > sHi || (v[vw] === sHi && v[vw + 1] >= sLo)) {
-        this.load(leaf, slot);
-        return true;
-      }
-      slot++;
-      if (slot === this.lCnt[leaf]) {
-        leaf = this.lNext[leaf];
-        slot = 0;
-        if (leaf < 0) return false;
+      const v = this.lv;
+      const w = leaf * LS + LW * slot;
+      // The floor starts <= s: it qualifies when it ends at or after s (byEnd) or starts at s.
+      const keep = byEnd ? v[w + 2] > sHi || (v[w + 2] === sHi && v[w + 3] >= sLo) : v[w] === sHi && v[w + 1] === sLo;
+      if (!keep) {
+        slot++;
+        if (slot === this.lCnt[leaf]) {
+          leaf = this.lNext[leaf];
+          slot = 0;
+          if (leaf < 0) return false;
+        }
       }
     } else {
       leaf = this.leftmostLeaf();
       slot = 0;
       if (this.lCnt[leaf] === 0) return false;
     }
-    const kw = leaf * LS + LW * slot;
+    this.fLeaf = leaf;
+    this.fSlot = slot;
+    return true;
+  }
+
+  /**
+   * The lowest interval overlapping [s, e] (requires s <= e). Returns false when none; otherwise
+   * the interval is in the r* fields. O(log n): the floor of s when it reaches s, else its
+   * successor when that starts at or before e.
+   */
+  firstOverlap(sHi: number, sLo: number, eHi: number, eLo: number): boolean {
+    if (!this.seekFirst(sHi, sLo, true)) return false;
+    const kw = this.fLeaf * LS + LW * this.fSlot;
+    const v = this.lv;
     if (v[kw] > eHi || (v[kw] === eHi && v[kw + 1] > eLo)) return false;
-    this.load(leaf, slot);
+    this.load(this.fLeaf, this.fSlot);
     return true;
   }
 
@@ -271,26 +284,10 @@ export class IntervalStore extends MappingBTree {
   removeStarts(sHi: number, sLo: number, eHi: number, eLo: number): number {
     let removed = 0;
     for (;;) {
-      // First live start >= s: the floor's successor unless the floor starts exactly at s.
-      let leaf: number;
-      let slot: number;
-      if (this.seekFloor(sHi, sLo)) {
-        leaf = this.fLeaf;
-        slot = this.fSlot;
-        const kw = leaf * LS + LW * slot;
-        if (this.lv[kw] !== sHi || this.lv[kw + 1] !== sLo) {
-          slot++;
-          if (slot === this.lCnt[leaf]) {
-            leaf = this.lNext[leaf];
-            slot = 0;
-            if (leaf < 0) return removed;
-          }
-        }
-      } else {
-        leaf = this.leftmostLeaf();
-        slot = 0;
-        if (this.lCnt[leaf] === 0) return removed;
-      }
+      // First live start >= s.
+      if (!this.seekFirst(sHi, sLo, false)) return removed;
+      const leaf = this.fLeaf;
+      const slot = this.fSlot;
       const v = this.lv;
       const fh = v[leaf * LS + LW * slot];
       const fl = v[leaf * LS + LW * slot + 1];
@@ -403,18 +400,10 @@ export class IntervalStore extends MappingBTree {
    * modify the store; returning false stops the walk.
    */
   forEachOverlap(sHi: number, sLo: number, eHi: number, eLo: number, visit: OverlapVisitor): void {
-    let leaf: number;
-    let slot: number;
+    if (!this.seekFirst(sHi, sLo, true)) return;
+    let leaf = this.fLeaf;
+    let slot = this.fSlot;
     const v = this.lv;
-    if (this.seekFloor(sHi, sLo)) {
-      leaf = this.fLeaf;
-      slot = this.fSlot;
-      const vw = leaf * LS + LW * slot + 2;
-      if (v[vw] < sHi || (v[vw] === sHi && v[vw + 1] < sLo)) slot++; // the floor ends before s
-    } else {
-      leaf = this.leftmostLeaf();
-      slot = 0;
-    }
     while (leaf >= 0) {
       const cnt = this.lCnt[leaf];
       for (; slot < cnt; slot++) {
