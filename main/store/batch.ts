@@ -12,8 +12,9 @@
  *   field order), so 64-bit values stay exact;
  * - `data` (json fields): 1, and the JSON text is the next entry of `strings`.
  *
- * This module must stay free of better-sqlite3 (schema.ts imports only its types): the generator
- * thread loads it without SQLite.
+ * This module stays free of better-sqlite3 (schema.ts imports only its types): it is the
+ * generator thread's encoding side, and the only SQLite the generator loads is its background
+ * checkpointer (checkpointer.ts).
  */
 import { EVENT_CATALOG, type EventKind, type EventPayload } from '../../core/events/catalog.ts';
 import { KIND_PLANS, toJson, type KindPlan } from './codec.ts';

@@ -65,6 +65,8 @@ export interface GeneratorTask {
   file: string;
   /** The run's cancellation flag (RunJob.cancel). */
   cancel: SharedArrayBuffer;
+  /** The database (RunJob.dbPath): the generator runs background WAL checkpoints on it (main/store/checkpointer.ts). */
+  dbPath: string;
 }
 
 /** Index of the consumed-batches counter in the Int32Array over GeneratorJob.ctl. */

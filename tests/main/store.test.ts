@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ContractError } from '../../core/contract/index.ts';
 import { EVENT_CATALOG } from '../../core/events/catalog.ts';
 import type { SeqEvent } from '../../core/events/sink.ts';
-import { EventWriter, INTERRUPTED, LabStore, MIGRATIONS, SCHEMA_VERSION, defaultDbPath, migrate, schemaVersion } from '../../main/store/index.ts';
+import { CHECKPOINT_MS, Checkpointer, EventWriter, INTERRUPTED, LabStore, MIGRATIONS, SCHEMA_VERSION, defaultDbPath, migrate, schemaVersion } from '../../main/store/index.ts';
 import { BatchEncoder } from '../../main/store/batch.ts';
 import { toJson } from '../../main/store/codec.ts';
 import { mulberry32 } from '../support/prng.ts';
@@ -483,6 +483,35 @@ describe('durability and recovery', () => {
     again.release(mine);
     expect(again.recoverInterrupted()).toEqual([mine]);
     again.close();
+  });
+});
+
+describe('Checkpointer (background WAL checkpoints during a run)', () => {
+  it('copies committed pages into the database file while the writer keeps writing', () => {
+    const store = new LabStore(dbPath);
+    const runId = newRun(store);
+    const w = new EventWriter(dbPath, runId);
+    const mk = (seq: number) => ev({ seq, step: 0, kind: 'map', domain: 1, virtStart: BigInt(seq) << 12n, virtEnd: (BigInt(seq) << 12n) + 0xfffn, physStart: HIGH, flags: 3 });
+    w.write(Array.from({ length: 5000 }, (_, i) => mk(i)));
+    w.commit(1, 2);
+    const ckpt = new Checkpointer(dbPath);
+    const t = performance.now();
+    expect(ckpt.due(t)).toBe(false);
+    expect(ckpt.maybe(t)).toBe(false);
+    const before = fs.statSync(dbPath).size;
+    expect(ckpt.maybe(t + CHECKPOINT_MS)).toBe(true);
+    expect(ckpt.runs).toBe(1);
+    // The committed rows are now in the database file, not only in the WAL.
+    expect(fs.statSync(dbPath).size).toBeGreaterThan(before + 5000 * 20);
+    expect(ckpt.due()).toBe(false);
+    // The writer's open transaction was not disturbed, and it goes on.
+    w.write(Array.from({ length: 1000 }, (_, i) => mk(5000 + i)));
+    w.finish({ ...OUTCOME, status: 'done' });
+    ckpt.close();
+    const page = store.reader.queryEvents({ runId, offset: 5999, limit: 10 });
+    expect(page.total).toBe(6000);
+    expect(page.rows[0].fields).toMatchObject({ virtStart: '0x176f000', physStart: '0xfffffffffffff000' });
+    store.close();
   });
 });
 
