@@ -5,7 +5,7 @@
  * Input: event objects (`write`) or, from the run worker's generator thread, columnar batches
  * (`writeBatch`, batch.ts); both store the same rows.
  *
- * Throughput, measured on the project's 2-core machine (tests/bench/ingest.ts; ~1.4M events/s
+ * Throughput, measured on the project's 2-core machine (tests/bench/ingest.ts; ~1.5M events/s
  * for the writer alone on a workload's event mix from columnar batches, ~4x single-row INSERTs;
  * 16 KiB pages, schema.ts). Binding a value through better-sqlite3 costs about as much as the
  * B-tree insert of a row, so the writer binds as few as it can:

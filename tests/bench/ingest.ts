@@ -4,7 +4,9 @@
  * 1. End to end, as a user gets it: LabService created and ready (its warm standby run worker has
  *    loaded its modules), then a workload scenario (~1.5M events) timed from startRun to
  *    runFinished — the generator thread (core runner + columnar encoding) overlapped with the
- *    writer (per-kind 128-row INSERTs), commits every 100 ms, final state.
+ *    writer (128-row INSERTs per event kind and shape, values shared by all rows bound once;
+ *    main/store/writer.ts), commits every 100 ms, background WAL checkpoints on the generator
+ *    thread, final state.
  *    Baseline: the same scenario run in-process, each event inserted with a single-row prepared
  *    INSERT (same schema, same column encoding), all in one transaction.
  * 2. Writer alone: EventWriter.writeBatch on pre-encoded columnar batches (what the run worker
@@ -174,7 +176,7 @@ export async function benchIngest(): Promise<BenchRow[]> {
         target: TARGET,
       },
       {
-        name: `SQLite writer alone (${(pre.length / 1e3).toFixed(0)}K pre-encoded events in columnar batches, per-kind 128-row INSERTs)`,
+        name: `SQLite writer alone (${(pre.length / 1e3).toFixed(0)}K pre-encoded events in columnar batches, 128-row INSERTs per kind and shape)`,
         value: pre.length / ((t5 - t4) / 1000),
         unit: 'events/s',
         baselineName: 'better-sqlite3 single-row prepared INSERT, one transaction',
