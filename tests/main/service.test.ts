@@ -10,6 +10,10 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ContractError, type Notifications } from '../../core/contract/index.ts';
 import { LabService, waitForRun } from '../../main/service/lab-service.ts';
+import { EVENT_CATALOG } from '../../core/events/catalog.ts';
+import { ScenarioRun } from '../../core/run/runner.ts';
+import { parseScenario } from '../../core/scenario/index.ts';
+import { toJson } from '../../main/store/codec.ts';
 
 let dir: string;
 let services: LabService[] = [];
@@ -132,6 +136,28 @@ describe('runs', () => {
       expect(progress[i].events).toBeGreaterThanOrEqual(progress[i - 1].events);
     }
     expect(progress.at(-1)).toEqual({ runId, step: 20_004, steps: 20_004, events: run.events });
+
+    // Every stored event reads back as the core emitted it (the same run in-process): seq, step,
+    // kind and every field, u64 exact.
+    const ref = new ScenarioRun(parseScenario(scenario(20_000), 'svc.yaml').scenario!, { record: true });
+    const want: unknown[] = [];
+    while (ref.advance(1 << 16));
+    for (const e of ref.takeEvents()) {
+      const fields: Record<string, unknown> = {};
+      for (const [name, f] of Object.entries(EVENT_CATALOG[e.kind].fields) as [string, { type: string }][]) {
+        const v = (e as unknown as Record<string, unknown>)[name];
+        if (v === undefined || v === null) continue;
+        fields[name] = f.type === 'u64' ? `0x${(v as bigint).toString(16)}` : f.type === 'json' ? JSON.parse(toJson(v)) : v;
+      }
+      want.push({ seq: e.seq, step: e.step, kind: e.kind, fields });
+    }
+    expect(want.length).toBe(run.events);
+    const got: unknown[] = [];
+    for (let offset = 0; offset < run.events; offset += 5000) {
+      const page = await s.call('queryEvents', { runId: runId!, offset, limit: 5000 });
+      for (const r of page.rows) got.push({ seq: r.seq, step: r.step, kind: r.kind, fields: r.fields });
+    }
+    expect(got).toEqual(want);
   });
 
   it('reports failed expectations', async () => {
