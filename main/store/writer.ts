@@ -5,25 +5,34 @@
  * Input: event objects (`write`) or, from the run worker's generator thread, columnar batches
  * (`writeBatch`, batch.ts); both store the same rows.
  *
- * Throughput, measured on the project's 2-core machine (tests/bench/ingest.ts; ~1.5M events/s
- * for the writer alone on a workload's event mix from columnar batches, ~4x single-row INSERTs;
+ * Throughput, measured on the project's 2-core machine (tests/bench/ingest.ts; ~1.7M events/s
+ * for the writer alone on a workload's event mix from columnar batches, ~5x single-row INSERTs;
  * 16 KiB pages, schema.ts). Binding a value through better-sqlite3 costs about as much as the
- * B-tree insert of a row, so the writer binds as few as it can:
- * - rows are buffered per event kind and shape (which fields are present), and each buffer's
- *   128-row INSERT lists only the columns of its present fields (kind code and run id are SQL
- *   literals; absent fields are NULL by default, not bound NULLs);
- * - a full buffer whose rows are evenly spaced in the stream and share one step (every shape of
- *   a workload iteration) is written by an INSERT … SELECT over a VALUES list of (row number,
- *   fields): seq = first + row × stride is computed in SQL, and step, and every field that has
- *   one value in all 128 rows (a workload's domain, endpoint, flags, size…), are bound once per
- *   statement — a workload's MAP event binds ~2.6 values instead of 7;
+ * B-tree insert of a row, and a row inserted anywhere but at the end of the B-tree costs a
+ * binary search of its leaf page, so the writer binds as few values as it can and inserts in seq
+ * order when it can:
+ * - the stream is cut into windows of WINDOW_EVENTS consecutive events (Windows). A window is
+ *   written by one INSERT whose rows are in seq order (each one appended at the B-tree's right
+ *   edge: +20% over inserting them shape by shape), seq = @b + row number and step = @t when
+ *   all rows share it, and every integer field that has one value in all rows of its kind and
+ *   shape in the window (a workload's domain, endpoint, flags, size, status…) written as an SQL
+ *   literal: a workload event binds ~2.6 values instead of 7-11. The statement is keyed by that
+ *   "signature" (row shapes, literals, step sharing) and prepared when a signature comes back (a
+ *   periodic stream — a workload — repeats a few); literals rather than named parameters
+ *   because better-sqlite3 looks up every anonymous parameter's name, a scan of the statement's
+ *   named parameters;
+ * - a window whose signature has no statement goes to per-kind-and-shape RowBuffers: 128-row
+ *   INSERTs listing only the shape's present columns (absent fields are NULL by default, not
+ *   bound NULLs; kind code and run id are literals); a full buffer whose rows are evenly spaced
+ *   in the stream and share one step is written by an INSERT … SELECT over a VALUES list of (row
+ *   number, fields) binding seq, step and the fields common to all its rows once;
  * - INSERT OR FAIL, not the default ABORT: a multi-row statement that may abort needs a statement
  *   journal (a copy of every page it touches, ~7% of ingest measured); with FAIL a conflict
  *   keeps the statement's earlier rows, which is moot because any writer error rolls the whole
  *   transaction back to the last commit (abort());
  * - values passed as spread call arguments; whole batches inside long transactions; no
  *   secondary index on the hot path except the tiny problems partial index (schema.ts);
- *   checkpoints every ~40 MB of WAL.
+ *   checkpoints every ~40 MB of WAL (and in the background, checkpointer.ts).
  * Durability: `commit()` flushes every buffered row, so a commit always covers a prefix
  * seq 0..n-1 of the run's stream and updates runs.event_count in the same transaction. After a
  * crash the database holds exactly the events of the last commit, and runs.event_count says how
@@ -43,6 +52,16 @@ export const ROWS_PER_STATEMENT = 128;
 export const WAL_CHECKPOINT_BYTES = 40_960_000;
 /** Strided statements (one per set of constant fields) prepared per buffer at most (plus the one binding every field). */
 const MAX_STRIDED_STATEMENTS = 16;
+/** Events per window statement (rows in seq order; see Windows). */
+export const WINDOW_EVENTS = 128;
+/** Window statements prepared per writer at most (then windows of new signatures go to the RowBuffers). */
+const MAX_WINDOW_STATEMENTS = 64;
+/** Window signatures remembered while waiting for a second sighting. */
+const MAX_WINDOW_SIGNATURES = 256;
+/** Rows of one shape in a window for its common values to be bound once. */
+const MIN_SHARED_ROWS = 4;
+/** Fields of a kind at most (a window row's slots; the catalog has 10 storage columns). */
+const MAX_FIELDS = EVENT_COLUMNS.length;
 /** Smaller statement sizes used to flush a buffer's partial rows at commit. */
 const FLUSH_SIZES = [16, 1];
 
@@ -81,11 +100,6 @@ class RowBuffer {
   private readonly strided = new Map<number, { stmt: Database.Statement; args: unknown[] }>();
   private readonly plain = new Map<number, Database.Statement>();
 
-  /** Appends event `i` of a columnar batch (with its seq); writes the rows when the buffer fills. */
-  readonly pushFrom: (batch: EventBatch, i: number, seq: number, cur: BatchCursor) => void;
-  /** Appends one event object; writes the rows when the buffer fills. */
-  readonly push: (e: Record<string, unknown>) => void;
-
   constructor(
     private readonly db: Database.Database,
     private readonly runId: number,
@@ -96,8 +110,17 @@ class RowBuffer {
     this.width = fields.length;
     this.values = new Array(ROWS_PER_STATEMENT * this.width).fill(null);
     this.plainArgs = new Array(ROWS_PER_STATEMENT * (this.width + 2)).fill(null);
-    this.pushFrom = compilePushFrom(this);
-    this.push = compilePush(this);
+  }
+
+  /** Appends a row: its seq, step, and `width` field values from src[o…]; writes the rows when the buffer fills. */
+  add(seq: number, step: number, src: readonly unknown[], o: number): void {
+    this.place(seq, step);
+    const n = this.count;
+    const w = this.width;
+    const v = this.values;
+    for (let j = 0, d = n * w; j < w; j++) v[d + j] = src[o + j];
+    if (n === ROWS_PER_STATEMENT - 1) this.full();
+    else this.count = n + 1;
   }
 
   /** Records row `count`'s seq and step (called by the push functions before its values). */
@@ -212,46 +235,76 @@ function identifier(name: string): string {
   return name;
 }
 
+/** Reads the present fields of event `i` of a columnar batch into out[o…] (in the shape's field order). */
+type BatchReader = (batch: EventBatch, i: number, cur: BatchCursor, out: unknown[], o: number) => void;
+/** Reads (and encodes, codec.ts) the present fields of an event object into out[o…]. */
+type ObjectReader = (e: Record<string, unknown>, out: unknown[], o: number) => void;
+
 /**
- * A buffer's batch push with its slots spelled out (constant offsets, monomorphic per buffer).
- * Every field is present (non-NaN) by construction of the buffer's shape. The generated text
- * depends only on the event catalog, never on input data.
+ * One kind with one set of present fields (its "shape"): how to read such an event's values,
+ * and its RowBuffer (created on first use).
  */
-function compilePushFrom(b: RowBuffer): (batch: EventBatch, i: number, seq: number, cur: BatchCursor) => void {
-  const lines = ['b.place(seq, batch.steps[i]);', 'const n = b.count;', 'const v = b.values;', `const o = n * ${b.width};`, 'const c = batch.cols;', `const base = i * ${COLS_PER_EVENT};`, 'let x;'];
-  b.fields.forEach((f, j) => {
+class Shape {
+  readonly width: number;
+  readonly readFrom: BatchReader;
+  readonly read: ObjectReader;
+  private buffer: RowBuffer | null = null;
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly runId: number,
+    readonly code: number,
+    /** Bit j set: field j of the kind (storage column order) present. */
+    readonly mask: number,
+    /** The present fields, in storage column order (the order of a batch's big/strings entries). */
+    readonly fields: readonly FieldPlan[],
+  ) {
+    this.width = fields.length;
+    [this.readFrom, this.read] = compileReaders(fields);
+  }
+
+  /** The shape's RowBuffer (per-shape statements, see RowBuffer). */
+  rows(): RowBuffer {
+    return (this.buffer ??= new RowBuffer(this.db, this.runId, this.code, this.fields));
+  }
+
+  /** Writes the shape's buffered rows (commit). */
+  flush(): void {
+    if (this.buffer && this.buffer.count > 0) this.buffer.flush();
+  }
+}
+
+/**
+ * A shape's readers with their slots spelled out (constant offsets, monomorphic per shape). Every
+ * field is present (non-NaN, neither undefined nor null) by construction of the shape. The
+ * generated text depends only on the event catalog, never on input data.
+ */
+function compileReaders(fields: readonly FieldPlan[]): [BatchReader, ObjectReader] {
+  const fromBatch = ['const c = batch.cols;', `const base = i * ${COLS_PER_EVENT};`, 'let x;'];
+  const fromObject: string[] = [];
+  fields.forEach((f, j) => {
     const k = EVENT_COLUMNS.indexOf(f.column);
-    if (f.type === 'json') lines.push(`v[o + ${j}] = batch.strings[cur.str++];`);
-    else if (f.type === 'u64') lines.push(`x = c[base + ${k}];`, `v[o + ${j}] = x === Infinity ? batch.big[cur.big++] : x;`);
-    else lines.push(`v[o + ${j}] = c[base + ${k}];`);
+    if (f.type === 'json') fromBatch.push(`out[o + ${j}] = batch.strings[cur.str++];`);
+    else if (f.type === 'u64') fromBatch.push(`x = c[base + ${k}];`, `out[o + ${j}] = x === Infinity ? batch.big[cur.big++] : x;`);
+    else fromBatch.push(`out[o + ${j}] = c[base + ${k}];`);
+    const get = `e.${identifier(f.name)}`;
+    fromObject.push(`out[o + ${j}] = ${f.type === 'u64' ? `u64ToSql(${get})` : f.type === 'json' ? `toJson(${get})` : get};`);
   });
-  lines.push(`if (n === ${ROWS_PER_STATEMENT - 1}) b.full(); else b.count = n + 1;`);
-  const factory = new Function('b', `return function pushFrom(batch, i, seq, cur) {\n${lines.join('\n')}\n};`);
-  return factory(b) as (batch: EventBatch, i: number, seq: number, cur: BatchCursor) => void;
+  const factory = new Function(
+    'u64ToSql',
+    'toJson',
+    `return [function readFrom(batch, i, cur, out, o) {\n${fromBatch.join('\n')}\n}, function read(e, out, o) {\n${fromObject.join('\n')}\n}];`,
+  );
+  return factory(u64ToSql, toJson) as [BatchReader, ObjectReader];
 }
 
-/** As compilePushFrom, reading an event object (`e.virtStart`) and encoding its values (codec.ts). */
-function compilePush(b: RowBuffer): (e: Record<string, unknown>) => void {
-  const lines = ['b.place(e.seq, e.step);', 'const n = b.count;', 'const v = b.values;', `const o = n * ${b.width};`];
-  b.fields.forEach((f, j) => {
-    const enc = f.type === 'u64' ? `u64ToSql(e.${identifier(f.name)})` : f.type === 'json' ? `toJson(e.${identifier(f.name)})` : `e.${identifier(f.name)}`;
-    lines.push(`v[o + ${j}] = ${enc};`);
-  });
-  lines.push(`if (n === ${ROWS_PER_STATEMENT - 1}) b.full(); else b.count = n + 1;`);
-  const factory = new Function('b', 'u64ToSql', 'toJson', `return function push(e) {\n${lines.join('\n')}\n};`);
-  return factory(b, u64ToSql, toJson) as (e: Record<string, unknown>) => void;
-}
-
-/**
- * The buffers of one kind, one per set of present fields (bit j of the shape = field j of
- * `fields` present), created on first use; `route*` pick an event's buffer.
- */
+/** The shapes of one kind, created on first use; `shapeOf*` give an event's shape. */
 class KindRouter {
   /** The kind's fields in storage column order. */
   readonly fields: readonly FieldPlan[];
-  readonly buffers: (RowBuffer | undefined)[] = [];
-  readonly routeFrom: (batch: EventBatch, i: number, seq: number, cur: BatchCursor) => void;
-  readonly route: (e: Record<string, unknown>) => void;
+  readonly shapes: (Shape | undefined)[] = [];
+  readonly shapeOfBatch: (batch: EventBatch, i: number) => Shape;
+  readonly shapeOf: (e: Record<string, unknown>) => Shape;
 
   constructor(
     private readonly db: Database.Database,
@@ -270,17 +323,170 @@ class KindRouter {
     });
     const make = new Function(
       'k',
-      `return [function routeFrom(batch, i, seq, cur) {\n${fromBatch.join('\n')}\n(k.buffers[m] ?? k.create(m)).pushFrom(batch, i, seq, cur);\n},
-        function route(e) {\n${fromObject.join('\n')}\n(k.buffers[m] ?? k.create(m)).push(e);\n}];`,
+      `return [function shapeOfBatch(batch, i) {\n${fromBatch.join('\n')}\nreturn k.shapes[m] ?? k.create(m);\n},
+        function shapeOf(e) {\n${fromObject.join('\n')}\nreturn k.shapes[m] ?? k.create(m);\n}];`,
     );
-    [this.routeFrom, this.route] = make(this) as [KindRouter['routeFrom'], KindRouter['route']];
+    [this.shapeOfBatch, this.shapeOf] = make(this) as [KindRouter['shapeOfBatch'], KindRouter['shapeOf']];
   }
 
-  /** The buffer of shape `m`. */
-  create(m: number): RowBuffer {
-    const b = new RowBuffer(this.db, this.runId, this.code, this.fields.filter((_, j) => (m & (1 << j)) !== 0));
-    this.buffers[m] = b;
-    return b;
+  /** The shape of mask `m`. */
+  create(m: number): Shape {
+    const s = new Shape(this.db, this.runId, this.code, m, this.fields.filter((_, j) => (m & (1 << j)) !== 0));
+    this.shapes[m] = s;
+    return s;
+  }
+}
+
+/** A prepared window statement with its argument holders. */
+interface WindowStatement {
+  stmt: Database.Statement;
+  /** Values of the anonymous parameters, in text order. */
+  positional: unknown[];
+  /** Named parameters: b (first seq), t (the rows' step when they share one). */
+  named: Record<string, unknown>;
+}
+
+/**
+ * The stream in windows of WINDOW_EVENTS consecutive events, each written by one INSERT whose rows
+ * are in seq order (see the file comment). A window statement is keyed by its "signature": the
+ * shape of each row, whether every row has one step, and which fields of each shape have one
+ * value in the window. A window whose signature has no statement yet goes to the shapes'
+ * RowBuffers; a signature seen twice gets its statement (a periodic stream — a workload — repeats
+ * a handful of signatures). Statements are capped (MAX_WINDOW_STATEMENTS); so are the remembered
+ * signatures.
+ */
+class Windows {
+  readonly shapes: Shape[] = new Array<Shape>(WINDOW_EVENTS);
+  readonly steps = new Float64Array(WINDOW_EVENTS);
+  /** Field values of the rows, MAX_FIELDS per row (row-major). */
+  readonly values: unknown[] = new Array(WINDOW_EVENTS * MAX_FIELDS).fill(null);
+  count = 0;
+  first = 0;
+  private readonly statements = new Map<string, WindowStatement>();
+  private readonly seen = new Map<string, number>();
+  // Per-window scratch: group (distinct shape) of each row, first row and shared-field bits of each group.
+  private readonly groupOf = new Uint16Array(WINDOW_EVENTS);
+  private readonly groupShapes: Shape[] = [];
+  private readonly groupFirst: number[] = [];
+  private readonly groupRows: number[] = [];
+  private readonly groupShared: number[] = [];
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly runId: number,
+  ) {}
+
+  /** Writes the full window (WINDOW_EVENTS rows). */
+  full(): void {
+    const n = this.count;
+    const v = this.values;
+    // Groups, step, shared fields.
+    const groups = new Map<Shape, number>();
+    const gShapes = this.groupShapes;
+    const gFirst = this.groupFirst;
+    const gRows = this.groupRows;
+    const gShared = this.groupShared;
+    gShapes.length = gFirst.length = gRows.length = gShared.length = 0;
+    let stepShared = true;
+    const step0 = this.steps[0];
+    for (let r = 0; r < n; r++) {
+      const shape = this.shapes[r];
+      let g = groups.get(shape);
+      if (g === undefined) {
+        g = gShapes.length;
+        groups.set(shape, g);
+        gShapes.push(shape);
+        gFirst.push(r);
+        gRows.push(0);
+        gShared.push((1 << shape.width) - 1);
+      } else {
+        let bits = gShared[g];
+        for (let j = 0, a = r * MAX_FIELDS, f = gFirst[g] * MAX_FIELDS; bits !== 0 && j < shape.width; j++) {
+          if (bits & (1 << j) && v[a + j] !== v[f + j]) bits &= ~(1 << j);
+        }
+        gShared[g] = bits;
+      }
+      gRows[g]++;
+      this.groupOf[r] = g;
+      if (this.steps[r] !== step0) stepShared = false;
+    }
+    // Shared values become SQL literals of the statement (and part of its key): only integers,
+    // and only when several rows share them.
+    let key = stepShared ? 't' : 's';
+    for (let g = 0; g < gShapes.length; g++) {
+      let bits = gRows[g] < MIN_SHARED_ROWS ? 0 : gShared[g];
+      let lits = '';
+      for (let j = 0, f = gFirst[g] * MAX_FIELDS; bits >> j !== 0; j++) {
+        if (!(bits & (1 << j))) continue;
+        const x = v[f + j];
+        if (typeof x === 'bigint' || Number.isSafeInteger(x)) lits += `${x as number},`;
+        else bits &= ~(1 << j);
+      }
+      gShared[g] = bits;
+      key += `${gShapes[g].code}.${gShapes[g].mask}.${bits}:${lits}|`;
+    }
+    key += String.fromCharCode.apply(null, this.groupOf as unknown as number[]);
+
+    let ws = this.statements.get(key);
+    if (!ws) {
+      const times = (this.seen.get(key) ?? 0) + 1;
+      if (times < 2 || this.statements.size >= MAX_WINDOW_STATEMENTS) {
+        if (this.seen.size >= MAX_WINDOW_SIGNATURES) this.seen.clear();
+        this.seen.set(key, times);
+        this.spill();
+        return;
+      }
+      this.seen.delete(key);
+      ws = this.prepare(stepShared);
+      this.statements.set(key, ws);
+    }
+    const pos = ws.positional;
+    let p = 0;
+    for (let r = 0; r < n; r++) {
+      if (!stepShared) pos[p++] = this.steps[r];
+      const g = this.groupOf[r];
+      const w = gShapes[g].width;
+      const bits = gShared[g];
+      const a = r * MAX_FIELDS;
+      if (bits === 0) for (let j = 0; j < w; j++) pos[p++] = v[a + j];
+      else for (let j = 0; j < w; j++) if (!(bits & (1 << j))) pos[p++] = v[a + j];
+    }
+    const named = ws.named;
+    named.b = this.first;
+    if (stepShared) named.t = step0;
+    ws.stmt.run(...pos, named);
+    this.count = 0;
+  }
+
+  /** Moves the window's rows to their shapes' RowBuffers (a window without a statement, or a partial one at commit). */
+  spill(): void {
+    for (let r = 0; r < this.count; r++) this.shapes[r].rows().add(this.first + r, this.steps[r], this.values, r * MAX_FIELDS);
+    this.count = 0;
+  }
+
+  /** The statement of the current window's signature (groups computed by full()). */
+  private prepare(stepShared: boolean): WindowStatement {
+    const rows: string[] = [];
+    let positional = 0;
+    const named: Record<string, unknown> = { b: 0 };
+    if (stepShared) named.t = 0;
+    for (let r = 0; r < this.count; r++) {
+      const g = this.groupOf[r];
+      const shape = this.groupShapes[g];
+      const lit = this.groupFirst[g] * MAX_FIELDS;
+      const cols = EVENT_COLUMNS.map((c) => {
+        const j = shape.fields.findIndex((f) => f.column === c);
+        if (j < 0) return 'NULL';
+        // An integer (checked by full()), as the SQLite integer literal of the same value.
+        if (this.groupShared[g] & (1 << j)) return String(this.values[lit + j] as number | bigint);
+        positional++;
+        return '?';
+      });
+      if (!stepShared) positional++;
+      rows.push(`(${this.runId}, @b + ${r}, ${stepShared ? '@t' : '?'}, ${shape.code}, ${cols.join(', ')})`);
+    }
+    const stmt = this.db.prepare(`INSERT OR FAIL INTO events (run_id, seq, step, kind, ${EVENT_COLUMNS.join(', ')}) VALUES ${rows.join(', ')}`);
+    return { stmt, positional: new Array<unknown>(positional).fill(null), named };
   }
 }
 
@@ -308,6 +514,7 @@ export class EventWriter {
   /** The same routers by kind code (index = code). */
   private readonly byCode: KindRouter[] = [];
   private readonly cursor: BatchCursor = { big: 0, str: 0 };
+  private readonly win: Windows;
   private readonly updateProgress: Database.Statement;
   private written = 0;
   private closed = false;
@@ -322,6 +529,7 @@ export class EventWriter {
       Object.values(KIND_PLANS).map((p) => [p.kind, new KindRouter(this.db, runId, p.code, p.fields)]),
     ) as Record<EventKind, KindRouter>;
     for (const k of Object.values(this.routers)) this.byCode[k.code] = k;
+    this.win = new Windows(this.db, runId);
     // Checkpoint every ~40 MB of WAL instead of SQLite's default 4 MB: pages rewritten between
     // checkpoints (the B-tree's right edge) are copied once, not ten times (+3-4% ingest measured;
     // no checkpoint at all in this thread would be +7%, at the cost of an unbounded WAL).
@@ -339,9 +547,16 @@ export class EventWriter {
   /** Buffers `events` (in seq order, continuing the stream) and inserts full batches. */
   write(events: readonly SeqEvent[]): void {
     const routers = this.routers;
+    const win = this.win;
     for (let i = 0; i < events.length; i++) {
-      const e = events[i];
-      routers[e.kind].route(e as unknown as Record<string, unknown>);
+      const e = events[i] as unknown as Record<string, unknown> & SeqEvent;
+      const shape = routers[e.kind].shapeOf(e);
+      const r = win.count;
+      if (r === 0) win.first = e.seq;
+      win.shapes[r] = shape;
+      win.steps[r] = e.step;
+      shape.read(e, win.values, r * MAX_FIELDS);
+      if (++win.count === WINDOW_EVENTS) win.full();
     }
     this.written += events.length;
   }
@@ -358,11 +573,20 @@ export class EventWriter {
     cur.str = 0;
     const byCode = this.byCode;
     const kinds = batch.kinds;
+    const steps = batch.steps;
     const first = batch.firstSeq;
+    const win = this.win;
+    const values = win.values;
     for (let i = 0, n = batch.count; i < n; i++) {
       const k = byCode[kinds[i]];
       if (k === undefined) throw new Error(`event batch: unknown kind code ${kinds[i]}`);
-      k.routeFrom(batch, i, first + i, cur);
+      const shape = k.shapeOfBatch(batch, i);
+      const r = win.count;
+      if (r === 0) win.first = first + i;
+      win.shapes[r] = shape;
+      win.steps[r] = steps[i];
+      shape.readFrom(batch, i, cur, values, r * MAX_FIELDS);
+      if (++win.count === WINDOW_EVENTS) win.full();
     }
     this.written += batch.count;
   }
@@ -407,7 +631,8 @@ export class EventWriter {
   }
 
   private flushAll(): void {
-    for (const k of this.byCode) if (k) for (const b of k.buffers) if (b && b.count > 0) b.flush();
+    this.win.spill();
+    for (const k of this.byCode) if (k) for (const s of k.shapes) s?.flush();
   }
 
   private close(): void {

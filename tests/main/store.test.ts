@@ -169,7 +169,7 @@ steps:
   });
 });
 
-describe('writer statements (per kind and shape, strided, shared fields)', () => {
+describe('writer statements (windows in seq order, per-shape strided and plain statements, shared values)', () => {
   /** The stored form of an event, computed here from the catalog (independent of the writer). */
   function expectedRow(e: SeqEvent): Record<string, unknown> {
     const spec = EVENT_CATALOG[e.kind];
@@ -184,11 +184,13 @@ describe('writer statements (per kind and shape, strided, shared fields)', () =>
   }
 
   /**
-   * A stream that takes every path of the writer: workload-like cycles (evenly spaced shapes, one
-   * step: strided statements with constant fields bound once, u64 above 2^53 and constant JSON
-   * among them), optional fields coming and going (several shapes of one kind), irregular
-   * spacing and step changes (plain statements), constant-field sets that change every 128 rows
-   * (more strided statements than a buffer keeps), and partial buffers flushed at commits.
+   * A stream that takes every path of the writer: workload-like cycles (window statements with
+   * one step and constant fields as literals, u64 above 2^53 and 2^63 and constant JSON among
+   * them; per-shape strided statements for the windows seen once), optional fields coming and
+   * going (several shapes of one kind), irregular spacing and step changes (windows without a
+   * statement, plain per-shape statements), constant-field sets that change every 128 rows (more
+   * strided statements than a buffer keeps), a periodic stream whose step changes inside every
+   * window, and partial windows and buffers flushed at commits.
    */
   function stream(): SeqEvent[] {
     const rnd = mulberry32(7);
@@ -197,7 +199,7 @@ describe('writer statements (per kind and shape, strided, shared fields)', () =>
     for (let i = 0; i < 700; i++) {
       const iova = HIGH - 0x1000n * BigInt(i);
       push({ step: 1, kind: 'request', reqType: 3, status: 0, domain: 1, virtStart: iova, virtEnd: MAX, physStart: 0x8000_0000n + BigInt(i), reqFlags: 3, used: 4 });
-      push({ step: 1, kind: 'map', domain: 1, virtStart: iova, virtEnd: iova + 0xfffn, physStart: 2n ** 53n, flags: 3 });
+      push({ step: 1, kind: 'map', domain: 1, virtStart: iova, virtEnd: iova + 0xfffn, physStart: i < 350 ? 2n ** 53n : 2n ** 63n, flags: 3 });
       push({ step: 1, kind: 'translate', endpoint: 8, ...(i % 300 < 150 ? { domain: 1 } : {}), iova, phys: BigInt(i), size: 4096n, access: 1, path: 0 });
       push({ step: 1, kind: 'expectation', held: 1, detail: { message: 'same', big: MAX } });
       push({ step: 1, kind: 'probe', endpoint: 8, status: 0, regions: [{ subtype: 1, start: BigInt(i), end: MAX }] });
@@ -216,7 +218,14 @@ describe('writer statements (per kind and shape, strided, shared fields)', () =>
         push({ step: 40, kind: 'unmap', domain: v(0), virtStart: BigInt(v(1)), virtEnd: MAX - BigInt(v(2)), physStart: BigInt(v(3)), flags: v(4) });
       }
     }
-    for (let i = 0; i < 37; i++) push({ step: 41, kind: 'endpoint-free', endpoint: i });
+    // A periodic stream whose step changes inside every window.
+    for (let i = 0; i < 3000; i++) {
+      const step = 42 + (i % 2);
+      if (i % 3 === 0) push({ step, kind: 'attach', domain: 7, endpoint: i });
+      else if (i % 3 === 1) push({ step, kind: 'translate', endpoint: 8, iova: BigInt(i), phys: MAX - BigInt(i), size: 8n, access: 2, path: 1 });
+      else push({ step, kind: 'detach', domain: 7, endpoint: i, implicit: 0 });
+    }
+    for (let i = 0; i < 37; i++) push({ step: 50, kind: 'endpoint-free', endpoint: i });
     return out as unknown as SeqEvent[];
   }
 
