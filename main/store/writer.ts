@@ -248,6 +248,9 @@ class Shape {
   readonly width: number;
   readonly readFrom: BatchReader;
   readonly read: ObjectReader;
+  /** The window (Windows' counter) that last met this shape, and its group there. */
+  window = 0;
+  group = 0;
   private buffer: RowBuffer | null = null;
 
   constructor(
@@ -366,10 +369,12 @@ class Windows {
   private readonly seen = new Map<string, number>();
   // Per-window scratch: group (distinct shape) of each row, first row and shared-field bits of each group.
   private readonly groupOf = new Uint16Array(WINDOW_EVENTS);
-  private readonly groupShapes: Shape[] = [];
-  private readonly groupFirst: number[] = [];
-  private readonly groupRows: number[] = [];
-  private readonly groupShared: number[] = [];
+  private readonly groupShapes: Shape[] = new Array<Shape>(WINDOW_EVENTS);
+  private readonly groupFirst = new Int32Array(WINDOW_EVENTS);
+  private readonly groupRows = new Int32Array(WINDOW_EVENTS);
+  private readonly groupShared = new Int32Array(WINDOW_EVENTS);
+  /** Windows written so far (stamps Shape.window). */
+  private windows = 0;
 
   constructor(
     private readonly db: Database.Database,
@@ -381,25 +386,27 @@ class Windows {
     const n = this.count;
     const v = this.values;
     // Groups, step, shared fields.
-    const groups = new Map<Shape, number>();
+    const window = ++this.windows;
     const gShapes = this.groupShapes;
     const gFirst = this.groupFirst;
     const gRows = this.groupRows;
     const gShared = this.groupShared;
-    gShapes.length = gFirst.length = gRows.length = gShared.length = 0;
+    let groups = 0;
     let stepShared = true;
     const step0 = this.steps[0];
     for (let r = 0; r < n; r++) {
       const shape = this.shapes[r];
-      let g = groups.get(shape);
-      if (g === undefined) {
-        g = gShapes.length;
-        groups.set(shape, g);
-        gShapes.push(shape);
-        gFirst.push(r);
-        gRows.push(0);
-        gShared.push((1 << shape.width) - 1);
+      let g: number;
+      if (shape.window !== window) {
+        g = groups++;
+        shape.window = window;
+        shape.group = g;
+        gShapes[g] = shape;
+        gFirst[g] = r;
+        gRows[g] = 0;
+        gShared[g] = (1 << shape.width) - 1;
       } else {
+        g = shape.group;
         let bits = gShared[g];
         for (let j = 0, a = r * MAX_FIELDS, f = gFirst[g] * MAX_FIELDS; bits !== 0 && j < shape.width; j++) {
           if (bits & (1 << j) && v[a + j] !== v[f + j]) bits &= ~(1 << j);
@@ -413,7 +420,7 @@ class Windows {
     // Shared values become SQL literals of the statement (and part of its key): only integers,
     // and only when several rows share them.
     let key = stepShared ? 't' : 's';
-    for (let g = 0; g < gShapes.length; g++) {
+    for (let g = 0; g < groups; g++) {
       let bits = gRows[g] < MIN_SHARED_ROWS ? 0 : gShared[g];
       let lits = '';
       for (let j = 0, f = gFirst[g] * MAX_FIELDS; bits >> j !== 0; j++) {
