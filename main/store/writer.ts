@@ -72,9 +72,10 @@ interface BatchCursor {
 }
 
 /**
- * Buffered rows of one kind with one set of present (non-NULL) fields: its INSERTs list only
- * those columns, so an absent field costs no bound value (binding a NULL through better-sqlite3
- * costs more than binding a number), and every row of a buffer has the same shape.
+ * Buffered rows of one kind with one set of present (non-NULL) fields, for the windows that have
+ * no window statement (see Windows): its INSERTs list only those columns, so an absent field
+ * costs no bound value (binding a NULL through better-sqlite3 costs more than binding a number),
+ * and every row of a buffer has the same shape.
  *
  * seq and step are kept apart from the field values: when the buffer's rows are evenly spaced
  * in the stream (seq = first + r × stride, as each event shape of a workload iteration is) and
@@ -123,8 +124,8 @@ class RowBuffer {
     else this.count = n + 1;
   }
 
-  /** Records row `count`'s seq and step (called by the push functions before its values). */
-  place(seq: number, step: number): void {
+  /** Records row `count`'s seq and step, and whether the rows so far are evenly spaced with one step. */
+  private place(seq: number, step: number): void {
     const n = this.count;
     this.seqs[n] = seq;
     this.steps[n] = step;
@@ -551,8 +552,15 @@ export class EventWriter {
     return this.written;
   }
 
-  /** Buffers `events` (in seq order, continuing the stream) and inserts full batches. */
+  /**
+   * Buffers `events` and inserts full windows. The events must continue the stream: seq
+   * eventCount, eventCount + 1, … (anything else throws before buffering: a gap or overlap would
+   * break the committed-prefix invariant). Same rows as writeBatch() of the same events.
+   */
   write(events: readonly SeqEvent[]): void {
+    for (let i = 0; i < events.length; i++) {
+      if (events[i].seq !== this.written + i) throw new Error(`event seq ${events[i].seq} at position ${i}, expected ${this.written + i}`);
+    }
     const routers = this.routers;
     const win = this.win;
     for (let i = 0; i < events.length; i++) {

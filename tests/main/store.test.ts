@@ -121,7 +121,7 @@ describe('columnar batches (the run worker\'s hand-off)', () => {
     store.close();
   });
 
-  it('refuse a batch that does not continue the stream', () => {
+  it('refuse a batch or events that do not continue the stream', () => {
     const store = new LabStore(dbPath);
     const w = new EventWriter(dbPath, newRun(store));
     const enc = new BatchEncoder();
@@ -129,6 +129,10 @@ describe('columnar batches (the run worker\'s hand-off)', () => {
     enc.take(1, 1); // never written: the next batch starts at seq 1
     enc.emit('endpoint-free', 0, { endpoint: 8 });
     expect(() => w.writeBatch(enc.take(1, 1))).toThrow(/starts at seq 1, expected 0/);
+    expect(() => w.write([ev({ seq: 0, step: 0, kind: 'endpoint-free', endpoint: 8 }), ev({ seq: 2, step: 0, kind: 'endpoint-free', endpoint: 9 })])).toThrow(
+      /event seq 2 at position 1, expected 1/,
+    );
+    expect(w.eventCount).toBe(0);
     w.abort();
     store.close();
   });
