@@ -45,8 +45,6 @@ export function batchTransfer(b: EventBatch): ArrayBuffer[] {
   return [b.kinds.buffer as ArrayBuffer, b.steps.buffer as ArrayBuffer, b.cols.buffer as ArrayBuffer];
 }
 
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
-
 /**
  * Encodes events into batches. `emit` has the signature of ScenarioRunOptions.onEvent; `take`
  * returns the events encoded since the last take as one batch.
@@ -141,13 +139,15 @@ function compileEncoder(enc: BatchEncoder, plan: KindPlan): (step: number, e: Re
     }
     if (!/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(f.name)) throw new Error(`catalog field name ${JSON.stringify(f.name)} is not an identifier`);
     lines.push(`x = e.${f.name};`);
-    if (f.type === 'u64') lines.push(`c[o + ${k}] = x === undefined || x === null ? NaN : x >= 0n && x <= MAX_SAFE ? Number(x) : enc.bigSlot(x);`);
+    // A bigint below 2^53 converts exactly, and one at or above it converts to at least 2^53
+    // (rounding is monotonic): one conversion and a double comparison instead of two bigint ones.
+    if (f.type === 'u64') lines.push(`if (x === undefined || x === null) c[o + ${k}] = NaN; else { const n = Number(x); c[o + ${k}] = n >= 0 && n < TWO_53 ? n : enc.bigSlot(x); }`);
     else if (f.type === 'json') lines.push(`if (x === undefined || x === null) c[o + ${k}] = NaN; else { enc.strings.push(toJson(x)); c[o + ${k}] = 1; }`);
     else lines.push(`c[o + ${k}] = x === undefined || x === null ? NaN : x;`);
   });
   lines.push('enc.count = i + 1;');
-  const factory = new Function('enc', 'MAX_SAFE', 'toJson', `return function encode(step, e) {\n${lines.join('\n')}\n};`);
-  return factory(enc, MAX_SAFE, toJson) as (step: number, e: Record<string, unknown>) => void;
+  const factory = new Function('enc', 'TWO_53', 'toJson', `return function encode(step, e) {\n${lines.join('\n')}\n};`);
+  return factory(enc, 2 ** 53, toJson) as (step: number, e: Record<string, unknown>) => void;
 }
 
 // Every catalog kind code fits the Uint8Array of kinds.
