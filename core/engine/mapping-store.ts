@@ -5,25 +5,27 @@
  * hw/virtio/virtio-iommu.c; see ../../../shared/reference/virtio-iommu.md §2.3).
  *
  * Representation: two disjoint parts that together hold the domain's intervals.
- *  - `pages` (PageSet, page-set.ts): every interval that is exactly one aligned page of the store's
- *    page size (the domain's granule) with flags <= PAGE_FLAGS_MAX, i.e. the mappings Linux's
- *    dma-iommu makes for streaming DMA. A hash table (one probe for MAP, UNMAP and translation)
- *    plus a hierarchical bitmap for order.
+ *  - `pages` (PageSet, page-set.ts): every interval made of 1 to MAX_RUN (16) whole aligned pages
+ *    of the store's page size (the domain's granule) with flags <= RUN_FLAGS_MAX, i.e. the
+ *    mappings Linux's dma-iommu makes for streaming DMA. A hash table of pages (translating any
+ *    address of such a mapping is one probe; MAP and UNMAP are one probe per page) plus a
+ *    hierarchical bitmap of their first pages for order.
  *  - `tree` (IntervalStore, interval-store.ts): every other interval (larger, unaligned, or with
  *    other flags), in a B+tree with a lookup cache.
  * Which part holds an interval is a function of the interval alone, so an interval never moves,
  * and every query answers exactly as one ordered set would: ordered walks merge the two parts.
  *
- * Costs (n = live intervals, k = intervals touched, L <= 9 bitmap levels): one-page insert,
- * remove and lookup O(1) expected (plus an O(log n) tree probe only when the tree holds
- * intervals); other inserts and lookups O(log n); unmapRange, removeStarts and forEachOverlap
- * O(log n + k·L). Nothing is linear in n. Growing a hash table rehashes it (amortized O(1)).
+ * Costs (n = live intervals, k = intervals touched, L <= 9 bitmap levels): inserting, removing or
+ * looking up a page-run mapping O(pages) = O(1) expected (plus an O(log n) tree probe only when
+ * the tree holds intervals); other inserts and lookups O(log n); unmapRange, removeStarts and
+ * forEachOverlap O(log n + k·L). Nothing is linear in n. Growing a hash table rehashes it
+ * (amortized O(1)).
  *
  * Every u64 of the fast API is passed as (hi, lo) u32 halves; results of `lookup`, `floor` and a
  * failed `insert` are left in the public `r*` fields, so no object is allocated.
  */
 import { IntervalStore, UNMAP_OK, UNMAP_SPLIT_FIRST, UNMAP_SPLIT_LAST, type Interval, type OverlapVisitor } from './interval-store.ts';
-import { PAGE_FLAGS_MAX, PageSet } from './page-set.ts';
+import { MAX_RUN, PageSet, RUN_FLAGS_MAX } from './page-set.ts';
 import { U64_MAX, checkU64, hi32, lo32, u64 } from './u64.ts';
 
 /** u64 helpers, re-exported for the store's users (defined in u64.ts). */
@@ -54,18 +56,18 @@ export class MappingStore {
 
   private readonly tree = new IntervalStore();
   private readonly pages = new PageSet();
-  /** log2 of the page size in bytes (12..31). */
+  /** log2 of the page size in bytes (12..16). */
   private readonly shift: number;
   /** Page size - 1. */
   private readonly pmask: number;
 
   /**
-   * @param pageShift log2 of the page size (bytes) whose one-page intervals take the hash path:
-   *   the domain's granule (12 for 4 KiB, 16 for 64 KiB). Any value in [12, 31] is correct; it
-   *   only decides which intervals are fast.
+   * @param pageShift log2 of the page size (bytes) whose page-run intervals take the hash path:
+   *   the domain's granule (12 for 4 KiB … 16 for 64 KiB). Any value in [12, 16] is correct; it
+   *   only decides which intervals are fast. Throws RangeError outside that range.
    */
   constructor(pageShift = 12) {
-    if (!Number.isInteger(pageShift) || pageShift < 12 || pageShift > 31) throw new RangeError(`mapping-store: page shift ${pageShift} outside [12, 31]`);
+    if (!Number.isInteger(pageShift) || pageShift < 12 || pageShift > 16) throw new RangeError(`mapping-store: page shift ${pageShift} outside [12, 16]`);
     this.shift = pageShift;
     this.pmask = 2 ** pageShift - 1;
   }
@@ -77,7 +79,7 @@ export class MappingStore {
 
   /** Sum of (end - start + 1) over all intervals, in bytes; up to 2^64. */
   mappedBytes(): bigint {
-    return this.tree.mappedBytes() + (BigInt(this.pages.count()) << BigInt(this.shift));
+    return this.tree.mappedBytes() + (BigInt(this.pages.pageCount()) << BigInt(this.shift));
   }
 
   /** Removes every interval. */
@@ -96,16 +98,35 @@ export class MappingStore {
     return ((hi << (32 - this.shift)) | (lo >>> this.shift)) >>> 0;
   }
 
-  /** Loads page (pHi, pLo) of the PageSet (phys/flags already in pages.*) into r*. */
-  private loadPage(pHi: number, pLo: number): void {
+  /**
+   * Loads the run of `k` pages starting at page (pHi, pLo), with phys and flags, into r*. The end
+   * is start + k·page - 1 (k·page <= 2^20, so at most one carry into the hi half).
+   */
+  private loadRun(pHi: number, pLo: number, k: number, physHi: number, physLo: number, flags: number): void {
     const s = this.shift;
-    this.rStartHi = ((pHi << s) | (pLo >>> (32 - s))) >>> 0;
-    this.rStartLo = (pLo << s) >>> 0;
-    this.rEndHi = this.rStartHi;
-    this.rEndLo = this.rStartLo + this.pmask;
-    this.rPhysHi = this.pages.physHi;
-    this.rPhysLo = this.pages.physLo;
-    this.rFlags = this.pages.flags;
+    const sh = ((pHi << s) | (pLo >>> (32 - s))) >>> 0;
+    const sl = (pLo << s) >>> 0;
+    let el = sl + k * (this.pmask + 1) - 1;
+    let eh = sh;
+    if (el > 0xffffffff) {
+      el -= 4294967296;
+      eh++;
+    }
+    this.rStartHi = sh;
+    this.rStartLo = sl;
+    this.rEndHi = eh;
+    this.rEndLo = el;
+    this.rPhysHi = physHi;
+    this.rPhysLo = physLo;
+    this.rFlags = flags;
+  }
+
+  /** Loads the run that page (pHi, pLo) belongs to, after a successful pages.find of that page. */
+  private loadRunOf(pHi: number, pLo: number): void {
+    const p = this.pages;
+    const i = p.index;
+    const lo = pLo - i;
+    this.loadRun(lo < 0 ? pHi - 1 : pHi, lo < 0 ? lo + 4294967296 : lo, p.length, p.physHi, p.physLo, p.flags);
   }
 
   private loadTree(): void {
@@ -119,18 +140,35 @@ export class MappingStore {
     this.rFlags = t.rFlags;
   }
 
-  /** True when [s, e] with flags is one of the PageSet's intervals: exactly one aligned page. */
-  private isPage(sHi: number, sLo: number, eHi: number, eLo: number, flags: number): boolean {
-    return (sLo & this.pmask) === 0 && eHi === sHi && eLo === sLo + this.pmask && flags >>> 0 <= PAGE_FLAGS_MAX;
+  /**
+   * Pages of [s, e] when it is a page run (starts and ends on page boundaries, 1..MAX_RUN pages,
+   * flags <= RUN_FLAGS_MAX), else 0. Requires s <= e.
+   */
+  private runPages(sHi: number, sLo: number, eHi: number, eLo: number, flags: number): number {
+    const pm = this.pmask;
+    if ((sLo & pm) !== 0 || (eLo & pm) !== pm || flags >>> 0 > RUN_FLAGS_MAX || eHi - sHi > 1) return 0;
+    const s = this.shift;
+    const k = (eHi - sHi) * 2 ** (32 - s) + (eLo >>> s) - (sLo >>> s) + 1;
+    return k <= MAX_RUN ? k : 0;
   }
 
   /**
-   * Next page of the set >= the page holding (hi, lo), loaded into pages.pHi/pLo and r*; false
-   * when none. (A page holding a later address than (hi, lo) is included when (hi, lo) is inside it.)
+   * The lowest run overlapping the pages from the one holding s to the one holding e (i.e. the
+   * lowest run overlapping [s, e]), loaded into r*; false when none.
    */
-  private nextPageFrom(pHi: number, pLo: number): boolean {
-    if (!this.pages.next(pHi, pLo)) return false;
-    this.pages.find(this.pages.pHi, this.pages.pLo);
+  private firstRunFrom(sHi: number, sLo: number, eHi: number, eLo: number): boolean {
+    const pages = this.pages;
+    const pHi = this.pageHi(sHi);
+    const pLo = this.pageLo(sHi, sLo);
+    if (pages.find(pHi, pLo) >= 0) {
+      this.loadRunOf(pHi, pLo);
+      return true;
+    }
+    if (!pages.next(pHi, pLo) || lt(this.pageHi(eHi), this.pageLo(eHi, eLo), pages.pHi, pages.pLo)) return false;
+    const qHi = pages.pHi;
+    const qLo = pages.pLo;
+    pages.find(qHi, qLo);
+    this.loadRunOf(qHi, qLo);
     return true;
   }
 
@@ -138,26 +176,19 @@ export class MappingStore {
 
   /**
    * The interval containing addr (hi, lo). Returns false when addr is not mapped; otherwise the
-   * interval is in the r* fields. A one-page interval is one hash probe; others go through the
+   * interval is in the r* fields. A page-run interval is one hash probe; others go through the
    * tree's lookup cache and B+tree.
    */
   lookup(hi: number, lo: number): boolean {
-    if (this.pages.count() > 0) {
+    const pages = this.pages;
+    if (pages.count() > 0) {
       const pHi = hi >>> this.shift;
       const pLo = ((hi << (32 - this.shift)) | (lo >>> this.shift)) >>> 0;
-      const pages = this.pages;
       const w = pages.slot(pHi, pLo);
       if (w >= 0) {
-        const s = this.shift;
-        const sh = ((pHi << s) | (pLo >>> (32 - s))) >>> 0;
-        const sl = (pLo << s) >>> 0;
-        this.rStartHi = sh;
-        this.rStartLo = sl;
-        this.rEndHi = sh;
-        this.rEndLo = sl + this.pmask;
-        this.rPhysHi = pages.slotPhysHi(w);
-        this.rPhysLo = pages.slotPhysLo(w);
-        this.rFlags = pages.slotFlags(w);
+        const i = pages.slotIndex(w);
+        const sLo = pLo - i;
+        this.loadRun(sLo < 0 ? pHi - 1 : pHi, sLo < 0 ? sLo + 4294967296 : sLo, pages.slotLength(w), pages.slotPhysHi(w), pages.slotPhysLo(w), pages.slotFlags(w));
         return true;
       }
     }
@@ -172,19 +203,17 @@ export class MappingStore {
    */
   floor(hi: number, lo: number): boolean {
     const inTree = this.tree.count() > 0 && this.tree.floor(hi, lo);
-    if (this.pages.count() > 0 && this.pages.prev(this.pageHi(hi), this.pageLo(hi, lo))) {
-      const pHi = this.pages.pHi;
-      const pLo = this.pages.pLo;
+    const pages = this.pages;
+    if (pages.count() > 0 && pages.prev(this.pageHi(hi), this.pageLo(hi, lo))) {
+      // The run's start <= addr; the tree's floor wins only when it starts later.
+      const pHi = pages.pHi;
+      const pLo = pages.pLo;
+      pages.find(pHi, pLo);
       const t = this.tree;
-      // The page's start <= addr; the tree's floor wins only when it starts later.
-      const s = this.shift;
-      const startHi = ((pHi << s) | (pLo >>> (32 - s))) >>> 0;
-      const startLo = (pLo << s) >>> 0;
-      if (!inTree || lt(t.rStartHi, t.rStartLo, startHi, startLo)) {
-        this.pages.find(pHi, pLo);
-        this.loadPage(pHi, pLo);
-        return true;
-      }
+      const th = t.rStartHi;
+      const tl = t.rStartLo;
+      this.loadRunOf(pHi, pLo);
+      if (!inTree || lt(th, tl, this.rStartHi, this.rStartLo)) return true;
     }
     if (!inTree) return false;
     this.loadTree();
@@ -198,48 +227,50 @@ export class MappingStore {
    */
   insert(sHi: number, sLo: number, eHi: number, eLo: number, physHi: number, physLo: number, flags: number): boolean {
     const pages = this.pages;
-    if (this.isPage(sHi, sLo, eHi, eLo, flags)) {
-      const pHi = sHi >>> this.shift;
-      const pLo = ((sHi << (32 - this.shift)) | (sLo >>> this.shift)) >>> 0;
-      if (pages.count() > 0 && pages.find(pHi, pLo) >= 0) {
-        this.loadPage(pHi, pLo);
-        return false;
-      }
-      // No page interval overlaps another page's range, so only the tree can conflict.
-      if (this.tree.count() > 0 && this.tree.firstOverlap(sHi, sLo, eHi, eLo)) {
-        this.loadTree();
-        return false;
-      }
-      pages.add(pHi, pLo, physHi, physLo, flags);
-      return true;
+    const tree = this.tree;
+    const k = this.runPages(sHi, sLo, eHi, eLo, flags);
+    const runHit = pages.count() > 0 && (k > 0 ? this.firstRunIn(sHi, sLo, k) : this.firstRunFrom(sHi, sLo, eHi, eLo));
+    if (runHit) {
+      // The lowest overlap is the tree's when that one starts earlier.
+      const rh = this.rStartHi;
+      const rl = this.rStartLo;
+      if (tree.count() > 0 && tree.firstOverlap(sHi, sLo, eHi, eLo) && lt(tree.rStartHi, tree.rStartLo, rh, rl)) this.loadTree();
+      return false;
     }
-    // Page intervals overlapping [s, e]: exactly the pages from s's page to e's page.
-    if (pages.count() > 0 && this.nextPageFrom(this.pageHi(sHi), this.pageLo(sHi, sLo))) {
-      const pHi = pages.pHi;
-      const pLo = pages.pLo;
-      const eph = this.pageHi(eHi);
-      const epl = this.pageLo(eHi, eLo);
-      if (!lt(eph, epl, pHi, pLo)) {
-        // A page conflicts; the lowest overlap is the tree's when that one starts earlier.
-        this.loadPage(pHi, pLo);
-        const t = this.tree;
-        if (t.count() > 0 && t.firstOverlap(sHi, sLo, eHi, eLo) && lt(t.rStartHi, t.rStartLo, this.rStartHi, this.rStartLo)) this.loadTree();
-        return false;
-      }
+    if (k === 0) {
+      if (tree.insert(sHi, sLo, eHi, eLo, physHi, physLo, flags)) return true;
+      this.loadTree();
+      return false;
     }
-    if (this.tree.insert(sHi, sLo, eHi, eLo, physHi, physLo, flags)) return true;
-    this.loadTree();
-    return false;
+    if (tree.count() > 0 && tree.firstOverlap(sHi, sLo, eHi, eLo)) {
+      this.loadTree();
+      return false;
+    }
+    pages.add(this.pageHi(sHi), this.pageLo(sHi, sLo), k, physHi, physLo, flags);
+    return true;
+  }
+
+  /** The run holding the first mapped page of the k pages from s (a page run's own pages), into r*; false when none. */
+  private firstRunIn(sHi: number, sLo: number, k: number): boolean {
+    const pHi = this.pageHi(sHi);
+    const pLo = this.pageLo(sHi, sLo);
+    const j = this.pages.firstIn(pHi, pLo, k);
+    if (j < 0) return false;
+    const ql = pLo + j;
+    this.loadRunOf(ql > 0xffffffff ? pHi + 1 : pHi, ql > 0xffffffff ? ql - 4294967296 : ql);
+    return true;
   }
 
   /** Removes the interval that starts exactly at s. Returns false when there is none. */
   remove(sHi: number, sLo: number): boolean {
-    if ((sLo & this.pmask) === 0 && this.pages.count() > 0) {
+    const pages = this.pages;
+    if ((sLo & this.pmask) === 0 && pages.count() > 0) {
       const pHi = this.pageHi(sHi);
       const pLo = this.pageLo(sHi, sLo);
-      const w = this.pages.find(pHi, pLo);
-      if (w >= 0) {
-        this.pages.removeAt(w, pHi, pLo);
+      if (pages.find(pHi, pLo) >= 0) {
+        // A run holds s's page: an interval starts at s only if the run does.
+        if (pages.index !== 0) return false;
+        pages.remove(pHi, pLo, pages.length);
         return true;
       }
     }
@@ -254,7 +285,7 @@ export class MappingStore {
     let removed = this.tree.count() > 0 ? this.tree.removeStarts(sHi, sLo, eHi, eLo) : 0;
     const pages = this.pages;
     if (pages.count() === 0) return removed;
-    // Pages whose start is in [s, e]: from s's page (s's own page only when s is its start).
+    // Runs whose first page starts in [s, e]: from s's page (only when s is its start) to e's.
     let fHi = this.pageHi(sHi);
     let fLo = this.pageLo(sHi, sLo);
     if ((sLo & this.pmask) !== 0) {
@@ -267,7 +298,8 @@ export class MappingStore {
       const pHi = pages.pHi;
       const pLo = pages.pLo;
       if (lt(lHi, lLo, pHi, pLo)) break;
-      pages.removeAt(pages.find(pHi, pLo), pHi, pLo);
+      pages.find(pHi, pLo);
+      pages.remove(pHi, pLo, pages.length);
       removed++;
       fHi = pHi;
       fLo = (pLo + 1) >>> 0;
@@ -292,20 +324,20 @@ export class MappingStore {
     if (pages.count() === 0) return this.tree.unmapRange(sHi, sLo, eHi, eLo, atomic, onRemove);
     const spHi = this.pageHi(sHi);
     const spLo = this.pageLo(sHi, sLo);
-    const epHi = this.pageHi(eHi);
-    const epLo = this.pageLo(eHi, eLo);
-    if (spHi === epHi && spLo === epLo) {
-      // [s, e] inside one page: when that page is an interval, nothing else can be touched.
-      const w = pages.find(spHi, spLo);
-      if (w < 0) return this.tree.count() > 0 ? this.tree.unmapRange(sHi, sLo, eHi, eLo, atomic, onRemove) : UNMAP_OK;
-      if ((sLo & this.pmask) !== 0) return UNMAP_SPLIT_FIRST;
-      if ((eLo & this.pmask) !== this.pmask) return UNMAP_SPLIT_LAST; // nothing starts before it in [s, e]
-      if (onRemove !== undefined) {
-        this.loadPage(spHi, spLo);
-        onRemove(this.rStartHi, this.rStartLo, this.rEndHi, this.rEndLo, this.rPhysHi, this.rPhysLo, this.rFlags);
+    if (pages.find(spHi, spLo) >= 0) {
+      // A run R holds s's page.
+      if (pages.index !== 0 || (sLo & this.pmask) !== 0) return UNMAP_SPLIT_FIRST; // R starts before s
+      this.loadRunOf(spHi, spLo);
+      if (lt(eHi, eLo, this.rEndHi, this.rEndLo)) return UNMAP_SPLIT_LAST; // R covers [s, e] and more: nothing before it
+      if (this.rEndHi === eHi && this.rEndLo === eLo) {
+        // Exactly R (the usual dma-iommu unmap): nothing else lies in [s, e].
+        if (onRemove !== undefined) onRemove(this.rStartHi, this.rStartLo, this.rEndHi, this.rEndLo, this.rPhysHi, this.rPhysLo, this.rFlags);
+        pages.remove(spHi, spLo, pages.length);
+        return UNMAP_OK;
       }
-      pages.removeAt(w, spHi, spLo);
-      return UNMAP_OK;
+    } else if (spHi === this.pageHi(eHi) && spLo === this.pageLo(eHi, eLo)) {
+      // [s, e] inside one page that no run holds: only the tree can be touched.
+      return this.tree.count() > 0 ? this.tree.unmapRange(sHi, sLo, eHi, eLo, atomic, onRemove) : UNMAP_OK;
     }
     // First touched interval: the floor of s, when it reaches s, is the only one that can start
     // before s.
@@ -329,41 +361,49 @@ export class MappingStore {
 
   /**
    * Visits the intervals overlapping [s, e] in ascending order, merging the tree's with the
-   * pages. The visitor must not modify the store; returning false stops the walk.
+   * runs. The visitor must not modify the store; returning false stops the walk.
    */
   forEachOverlap(sHi: number, sLo: number, eHi: number, eLo: number, visit: OverlapVisitor): void {
     const pages = this.pages;
-    const s = this.shift;
-    const pm = this.pmask;
     const lastHi = this.pageHi(eHi);
     const lastLo = this.pageLo(eHi, eLo);
-    // Cursor over the pages from s's page to e's page (the page holding s overlaps even when it
-    // starts before s).
-    let have = pages.count() > 0 && pages.next(this.pageHi(sHi), this.pageLo(sHi, sLo)) && !lt(lastHi, lastLo, pages.pHi, pages.pLo);
+    // Cursor over the runs: the one holding s's page (it overlaps even when it starts before s),
+    // else the first starting after it; then run starts up to e's page.
+    let have = false;
+    let cHi = 0;
+    let cLo = 0;
+    if (pages.count() > 0) {
+      const pHi = this.pageHi(sHi);
+      const pLo = this.pageLo(sHi, sLo);
+      if (pages.find(pHi, pLo) >= 0) {
+        const l = pLo - pages.index;
+        cHi = l < 0 ? pHi - 1 : pHi;
+        cLo = l < 0 ? l + 4294967296 : l;
+        have = true;
+      } else if (pages.next(pHi, pLo) && !lt(lastHi, lastLo, pages.pHi, pages.pLo)) {
+        cHi = pages.pHi;
+        cLo = pages.pLo;
+        have = true;
+      }
+    }
     let stopped = false;
-    /** Visits pages that start before (bHi, bLo) (all remaining pages when bHi < 0). */
+    /** Visits the runs that start before (bHi, bLo) (all remaining runs when bHi < 0). */
     const drain = (bHi: number, bLo: number): boolean => {
       while (have) {
-        const pHi = pages.pHi;
-        const pLo = pages.pLo;
-        const stHi = ((pHi << s) | (pLo >>> (32 - s))) >>> 0;
-        const stLo = (pLo << s) >>> 0;
-        if (bHi >= 0 && !lt(stHi, stLo, bHi, bLo)) return true;
-        pages.find(pHi, pLo);
-        if (visit(stHi, stLo, stHi, stLo + pm, pages.physHi, pages.physLo, pages.flags) === false) return false;
-        const nLo = (pLo + 1) >>> 0;
-        const nHi = nLo === 0 ? pHi + 1 : pHi;
-        have = pages.next(nHi, nLo) && !lt(lastHi, lastLo, pages.pHi, pages.pLo);
+        pages.find(cHi, cLo);
+        this.loadRun(cHi, cLo, pages.length, pages.physHi, pages.physLo, pages.flags);
+        if (bHi >= 0 && !lt(this.rStartHi, this.rStartLo, bHi, bLo)) return true;
+        if (visit(this.rStartHi, this.rStartLo, this.rEndHi, this.rEndLo, this.rPhysHi, this.rPhysLo, this.rFlags) === false) return false;
+        const nLo = (cLo + 1) >>> 0;
+        have = pages.next(nLo === 0 ? cHi + 1 : cHi, nLo) && !lt(lastHi, lastLo, pages.pHi, pages.pLo);
+        cHi = pages.pHi;
+        cLo = pages.pLo;
       }
       return true;
     };
     if (this.tree.count() > 0) {
       this.tree.forEachOverlap(sHi, sLo, eHi, eLo, (a, b, c, d, e, f, g) => {
-        if (!drain(a, b)) {
-          stopped = true;
-          return false;
-        }
-        if (visit(a, b, c, d, e, f, g) === false) {
+        if (!drain(a, b) || visit(a, b, c, d, e, f, g) === false) {
           stopped = true;
           return false;
         }
@@ -429,8 +469,8 @@ export class MappingStore {
 
   /**
    * Checks the structural invariants of both parts (tree order, fill, links, counters; page table
-   * and bitmap consistency), that every page interval is disjoint from the tree's, and that the
-   * merged walk is sorted and disjoint. Returns the problems found; [] when sound. For tests: O(n).
+   * and bitmap consistency), and that the merged walk is sorted and disjoint (so no run overlaps a
+   * tree interval) and agrees with count() and mappedBytes(). Returns the problems found; [] when sound. For tests: O(n).
    */
   checkInvariants(): string[] {
     const errs: string[] = [];

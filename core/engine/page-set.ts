@@ -1,16 +1,18 @@
 /**
- * PageSet: the one-page mappings of a MappingStore (mapping-store.ts), i.e. intervals that are
- * exactly one aligned page [P·2^shift, P·2^shift + 2^shift − 1]. They are what Linux's dma-iommu
- * produces for most streaming DMA (one IOVA page per buffer, see
- * ../../../shared/reference/guest-dma.md), so they get a structure whose cost does not grow with
- * the number of live mappings:
- *  - a hash table page → (phys, flags): MAP, UNMAP and translation of a one-page mapping are one
- *    probe, i.e. about one cache miss at a million live mappings (a B+tree pays a cold leaf search);
- *  - a sparse hierarchical bitmap of the pages (64-ary levels, each level's non-zero words in a
- *    second hash table, level L word i covering pages [i·64^(L+1), (i+1)·64^(L+1))), which gives
- *    the order: next/prev set page in O(levels) probes (at most 9 levels for 52-bit page numbers),
- *    so range UNMAPs, overlap checks of large MAPs and ordered walks cost O(k) for k pages found,
- *    never O(live mappings).
+ * PageSet: the page-run mappings of a MappingStore (mapping-store.ts), i.e. intervals made of 1 to
+ * MAX_RUN whole aligned pages, [P·2^shift, (P + k)·2^shift − 1]. They are what Linux's dma-iommu
+ * produces for streaming DMA (one IOVA range of whole granule pages per buffer; see the iommu:map
+ * trace format in ../../../shared/reference/trace-formats-and-guest-dma.md), so they get a
+ * structure whose cost does not grow with the number of live mappings:
+ *  - a hash table page → entry, one entry for every page of every run, each telling its run (the
+ *    page's index in it, the run's length, phys and flags): translating any address of a run is
+ *    one probe, i.e. about one cache miss at a million live mappings (a B+tree pays a cold leaf
+ *    search), and MAP / UNMAP of a k-page run are k probes;
+ *  - a sparse hierarchical bitmap of the runs' first pages (64-ary levels, each level's non-zero
+ *    words in a second hash table, level L word i covering pages [i·64^(L+1), (i+1)·64^(L+1))),
+ *    which gives the order: next/prev run start in O(levels) probes (at most 9 levels for 52-bit
+ *    page numbers), so range UNMAPs, overlap checks of large MAPs and ordered walks cost O(k) for
+ *    k runs found, never O(live mappings).
  * Both tables use linear probing with backward-shift deletion (no tombstones) and grow by doubling
  * (amortized O(1); a growth rehashes the table once).
  *
@@ -24,11 +26,22 @@ const SW = 4;
 const USED = 0x80000000 | 0;
 /** Highest bitmap level: level 8 has a single word (index 0) for page numbers < 2^52. */
 const TOP = 8;
-/** Largest flags value a page entry can carry (bits 20..30 of its key word 0). */
-export const PAGE_FLAGS_MAX = 0x7ff;
+/** Largest flags value a run can carry (bits 28..30 of an entry's key word 0). */
+export const RUN_FLAGS_MAX = 7;
+/** Most pages in one run (its length - 1 is bits 20..23 of an entry's key word 0). */
+export const MAX_RUN = 16;
 
-function slotHash(khi: number, klo: number, bits: number): number {
-  return Math.imul(klo ^ Math.imul(khi, 0x85ebca6b), 0x9e3779b1) >>> (32 - bits);
+/**
+ * Home slot of key (khi, klo) in a table of 2^bits slots whose keys are grouped by 2^g: the key's
+ * group (key >> g) is hashed (Fibonacci hashing of a mix of both halves) to an aligned run of 2^g
+ * slots, and the key's low g bits pick the slot in it. With g = 4 the 16 pages of an aligned group
+ * share four cache lines, so a page run's pages, and a DMA stream's next page, are mostly in a
+ * line already fetched. Requires bits - g >= 1.
+ */
+function slotHash(khi: number, klo: number, bits: number, g: number): number {
+  const gh = khi >>> g;
+  const gl = g === 0 ? klo : (khi << (32 - g)) | (klo >>> g);
+  return ((Math.imul(gl ^ Math.imul(gh, 0x85ebca6b), 0x9e3779b1) >>> (32 - bits + g)) << g) | (klo & ((1 << g) - 1));
 }
 
 /**
@@ -43,7 +56,12 @@ class Hash64 {
   /** Used slots. */
   n = 0;
 
-  constructor(private readonly keyMask: number, private readonly minBits: number) {
+  /**
+   * @param keyMask bits of key word 0 that belong to the key.
+   * @param minBits log2 of the initial (and minimum) slot count; > g.
+   * @param g log2 of the key group that shares an aligned run of slots (see slotHash).
+   */
+  constructor(private readonly keyMask: number, private readonly minBits: number, private readonly g: number) {
     this.bits = minBits;
     this.mask = (1 << minBits) - 1;
     this.t = new Int32Array(SW << minBits);
@@ -60,7 +78,7 @@ class Hash64 {
   find(khi: number, klo: number): number {
     const t = this.t;
     const km = this.keyMask;
-    let i = slotHash(khi, klo, this.bits);
+    let i = slotHash(khi, klo, this.bits, this.g);
     for (;;) {
       const w = i * SW;
       const k0 = t[w];
@@ -77,7 +95,7 @@ class Hash64 {
   add(word0: number, klo: number, v0: number, v1: number): number {
     if ((this.n + 1) * 2 > this.mask + 1) this.grow();
     const t = this.t;
-    let i = slotHash(word0 & this.keyMask, klo, this.bits);
+    let i = slotHash(word0 & this.keyMask, klo, this.bits, this.g);
     while (t[i * SW] !== 0) i = (i + 1) & this.mask;
     const w = i * SW;
     t[w] = word0 | USED;
@@ -99,7 +117,7 @@ class Hash64 {
       const jw = j * SW;
       const k0 = t[jw];
       if (k0 === 0) break;
-      const home = slotHash(k0 & this.keyMask, t[jw + 1], this.bits);
+      const home = slotHash(k0 & this.keyMask, t[jw + 1], this.bits, this.g);
       // The entry at j may move to the hole at i unless its home lies cyclically in (i, j].
       const stays = i <= j ? home > i && home <= j : home > i || home <= j;
       if (stays) continue;
@@ -156,81 +174,146 @@ function highestUpTo(lo: number, hi: number, b: number): number {
 }
 
 /**
- * The set of one-page mappings (see the file comment). Pages are u64 page numbers as (hi, lo)
- * halves, hi < 2^20; each carries phys (u64 halves) and flags (<= PAGE_FLAGS_MAX). Results of
- * `find`/`next`/`prev` are left in the public fields, so nothing is allocated.
+ * The set of page runs (see the file comment). Pages are u64 page numbers as (hi, lo) halves,
+ * hi < 2^20; a run has k pages (1..MAX_RUN), phys (u64 halves, the address of its first page) and
+ * flags (<= RUN_FLAGS_MAX). Results of `find`, `next` and `prev` are left in the public fields, so
+ * nothing is allocated.
  */
 export class PageSet {
-  /** page → phys: key word 0 = USED | flags << 20 | pageHi, key word 1 = pageLo, value = physHi, physLo. */
-  private readonly pages = new Hash64(0xfffff, 4);
-  /** bitmap words: key word 0 = USED | level << 24 | indexHi, key word 1 = indexLo, value = bits 0..31, 32..63. */
-  private readonly words = new Hash64(0x7fffffff, 4);
+  /**
+   * page → entry: key word 0 = USED | flags << 28 | index << 24 | (k - 1) << 20 | pageHi, key
+   * word 1 = pageLo, value = the run's physHi, physLo.
+   */
+  private readonly pages = new Hash64(0xfffff, 8, 4);
+  /** bitmap of run starts: key word 0 = USED | level << 24 | indexHi, key word 1 = indexLo, value = bits 0..31, 32..63. */
+  private readonly words = new Hash64(0x7fffffff, 4, 0);
+  /** Number of runs. */
+  private runs = 0;
 
-  /** Result of next/prev: the page found. */
+  /** Result of next/prev: the first page of the run found. */
   pHi = 0;
   pLo = 0;
-  /** Result of find/at: phys halves and flags of the page. */
+  /** Result of find: the run's phys halves, flags, length in pages, and the page's index in it. */
   physHi = 0;
   physLo = 0;
   flags = 0;
+  length = 0;
+  index = 0;
 
-  /** Number of pages in the set. */
+  /** Number of runs in the set. */
   count(): number {
+    return this.runs;
+  }
+
+  /** Number of pages covered by the runs. */
+  pageCount(): number {
     return this.pages.n;
   }
 
   clear(): void {
     this.pages.clear();
     this.words.clear();
+    this.runs = 0;
   }
 
-  /** Slot of page (hi, lo), or -1; on a hit its phys and flags are in physHi/physLo/flags. */
+  /**
+   * Slot of page (hi, lo), or -1; on a hit its run's phys, flags, length and the page's index are
+   * in the result fields.
+   */
   find(hi: number, lo: number): number {
     const w = this.pages.find(hi, lo | 0);
     if (w >= 0) this.load(w);
     return w;
   }
 
+  private load(w: number): void {
+    const t = this.pages.t;
+    const k0 = t[w];
+    this.physHi = t[w + 2] >>> 0;
+    this.physLo = t[w + 3] >>> 0;
+    this.flags = (k0 >>> 28) & RUN_FLAGS_MAX;
+    this.index = (k0 >>> 24) & 15;
+    this.length = ((k0 >>> 20) & 15) + 1;
+  }
+
   /**
    * Slot of page (hi, lo), or -1, without loading it: the hot path of translation reads the slot
-   * itself through slotPhysHi/slotPhysLo/slotFlags.
+   * itself through the slot* accessors.
    */
   slot(hi: number, lo: number): number {
     return this.pages.find(hi, lo | 0);
   }
 
-  /** phys hi half of slot w (a slot() result). */
+  /** The run's phys hi half, from slot w (a slot() result). */
   slotPhysHi(w: number): number {
     return this.pages.t[w + 2] >>> 0;
   }
 
-  /** phys lo half of slot w. */
+  /** The run's phys lo half, from slot w. */
   slotPhysLo(w: number): number {
     return this.pages.t[w + 3] >>> 0;
   }
 
-  /** flags of slot w. */
+  /** The run's flags, from slot w. */
   slotFlags(w: number): number {
-    return (this.pages.t[w] >>> 20) & PAGE_FLAGS_MAX;
+    return (this.pages.t[w] >>> 28) & RUN_FLAGS_MAX;
   }
 
-  private load(w: number): void {
-    const t = this.pages.t;
-    this.physHi = t[w + 2] >>> 0;
-    this.physLo = t[w + 3] >>> 0;
-    this.flags = (t[w] >>> 20) & PAGE_FLAGS_MAX;
+  /** The page's index in its run, from slot w. */
+  slotIndex(w: number): number {
+    return (this.pages.t[w] >>> 24) & 15;
   }
 
-  /** Adds page (hi, lo), which must be absent, with phys and flags (<= PAGE_FLAGS_MAX). */
-  add(hi: number, lo: number, physHi: number, physLo: number, flags: number): void {
-    this.pages.add((flags << 20) | hi, lo | 0, physHi | 0, physLo | 0);
+  /** The run's length in pages, from slot w. */
+  slotLength(w: number): number {
+    return ((this.pages.t[w] >>> 20) & 15) + 1;
+  }
+
+  /**
+   * Adds the run of k pages (1..MAX_RUN) from (hi, lo), none of which may be present, with phys
+   * and flags (<= RUN_FLAGS_MAX). The run must not pass page 2^52 - 1.
+   */
+  add(hi: number, lo: number, k: number, physHi: number, physLo: number, flags: number): void {
+    const meta = (flags << 28) | ((k - 1) << 20);
+    let ph = hi;
+    let pl = lo >>> 0;
+    for (let i = 0; i < k; i++) {
+      this.pages.add(meta | (i << 24) | ph, pl | 0, physHi | 0, physLo | 0);
+      pl = (pl + 1) >>> 0;
+      if (pl === 0) ph++;
+    }
     this.setBit(hi, lo | 0);
+    this.runs++;
   }
 
-  /** Removes the page at slot w (a find() result), whose number is (hi, lo). */
-  removeAt(w: number, hi: number, lo: number): void {
-    this.pages.del(w);
+  /** Removes the run of k pages that starts at page (hi, lo). */
+  remove(hi: number, lo: number, k: number): void {
+    let ph = hi;
+    let pl = lo >>> 0;
+    for (let i = 0; i < k; i++) {
+      const w = this.pages.find(ph, pl | 0);
+      if (w < 0) throw new Error('page-set: page of a run missing');
+      this.pages.del(w);
+      pl = (pl + 1) >>> 0;
+      if (pl === 0) ph++;
+    }
     this.clearBit(hi, lo | 0);
+    this.runs--;
+  }
+
+  /**
+   * The first page of [(hi, lo), (hi, lo) + k - 1] that belongs to a run (k <= MAX_RUN): its
+   * offset from (hi, lo), with its run loaded into the result fields; -1 when none does.
+   */
+  firstIn(hi: number, lo: number, k: number): number {
+    let ph = hi;
+    let pl = lo >>> 0;
+    for (let j = 0; j < k; j++) {
+      if (this.find(ph, pl) >= 0) return j;
+      pl = (pl + 1) >>> 0;
+      if (pl === 0) ph++;
+    }
+    return -1;
   }
 
   private setBit(hi: number, lo: number): void {
@@ -276,7 +359,7 @@ export class PageSet {
   }
 
   /**
-   * The least page >= (hi, lo) in the set, into pHi/pLo; false when none. O(levels) probes: up
+   * The least run start >= page (hi, lo), into pHi/pLo; false when none. O(levels) probes: up
    * the bitmap until a word has a set bit after the current position, then down its lowest bits.
    */
   next(hi: number, lo: number): boolean {
@@ -300,7 +383,7 @@ export class PageSet {
     return false;
   }
 
-  /** The greatest page <= (hi, lo) in the set, into pHi/pLo; false when none. O(levels) probes. */
+  /** The greatest run start <= page (hi, lo), into pHi/pLo; false when none. O(levels) probes. */
   prev(hi: number, lo: number): boolean {
     const words = this.words;
     let ih = hi >>> 6;
@@ -341,23 +424,41 @@ export class PageSet {
   }
 
   /**
-   * Consistency checks (every page has its bitmap bit, every set bit of a level is a non-zero
-   * word below it, counts agree); appends problems to `errs`. For tests: O(n).
+   * Consistency checks (every page entry agrees with its run's first entry, every run start has
+   * its bitmap bit and every bit a run, every set bit of a level is a non-zero word below it,
+   * counts agree); appends problems to `errs`. For tests: O(n).
    */
   checkInvariants(errs: string[]): void {
     const pt = this.pages.t;
     let pages = 0;
+    let starts = 0;
     for (let w = 0; w < pt.length; w += SW) {
       if (pt[w] === 0) continue;
       pages++;
       const hi = pt[w] & 0xfffff;
-      const lo = pt[w + 1];
-      const ww = this.words.find(hi >>> 6, (hi << 26) | (lo >>> 6));
-      const b = lo & 63;
-      if (ww < 0 || ((b < 32 ? this.words.t[ww + 2] >>> b : this.words.t[ww + 3] >>> (b - 32)) & 1) === 0) errs.push(`page ${hi}:${lo >>> 0} without its bitmap bit`);
-      if (this.pages.find(hi, lo) !== w) errs.push(`page ${hi}:${lo >>> 0} not reachable by its probe chain`);
+      const lo = pt[w + 1] >>> 0;
+      const at = `page ${hi}:${lo}`;
+      if (this.pages.find(hi, lo | 0) !== w) errs.push(`${at} not reachable by its probe chain`);
+      const i = this.slotIndex(w);
+      const k = this.slotLength(w);
+      if (i >= k) errs.push(`${at}: index ${i} >= length ${k}`);
+      const sl = (lo - i) >>> 0;
+      const sh = lo >= i ? hi : hi - 1;
+      const sw = this.pages.find(sh, sl | 0);
+      if (sw < 0) {
+        errs.push(`${at}: first page of its run missing`);
+        continue;
+      }
+      if (this.slotIndex(sw) !== 0 || this.slotLength(sw) !== k || pt[sw + 2] !== pt[w + 2] || pt[sw + 3] !== pt[w + 3] || this.slotFlags(sw) !== this.slotFlags(w)) errs.push(`${at} disagrees with its run's first page`);
+      if (i === 0) {
+        starts++;
+        const ww = this.words.find(hi >>> 6, (hi << 26) | (lo >>> 6));
+        const b = lo & 63;
+        if (ww < 0 || ((b < 32 ? this.words.t[ww + 2] >>> b : this.words.t[ww + 3] >>> (b - 32)) & 1) === 0) errs.push(`${at} starts a run without its bitmap bit`);
+      }
     }
     if (pages !== this.pages.n) errs.push(`page count ${this.pages.n} != ${pages} used slots`);
+    if (starts !== this.runs) errs.push(`run count ${this.runs} != ${starts} first pages`);
     const wt = this.words.t;
     let bits0 = 0;
     for (let w = 0; w < wt.length; w += SW) {
@@ -371,7 +472,8 @@ export class PageSet {
         if (((b < 32 ? wt[w + 2] >>> b : wt[w + 3] >>> (b - 32)) & 1) === 0) continue;
         if (level === 0) {
           bits0++;
-          if (this.pages.find((ih << 6) | (il >>> 26), (il << 6) | b) < 0) errs.push('bitmap bit without a page');
+          const pw = this.pages.find((ih << 6) | (il >>> 26), (il << 6) | b);
+          if (pw < 0 || this.slotIndex(pw) !== 0) errs.push('bitmap bit without a run starting there');
         } else if (this.words.find(((level - 1) << 24) | (ih << 6) | (il >>> 26), (il << 6) | b) < 0) {
           errs.push(`bitmap bit at level ${level} without a word below`);
         }
@@ -382,6 +484,6 @@ export class PageSet {
         if (up < 0 || ((pb < 32 ? wt[up + 2] >>> pb : wt[up + 3] >>> (pb - 32)) & 1) === 0) errs.push(`bitmap word at level ${level} not marked above`);
       }
     }
-    if (bits0 !== pages) errs.push(`bitmap holds ${bits0} pages, table ${pages}`);
+    if (bits0 !== starts) errs.push(`bitmap holds ${bits0} run starts, table ${starts}`);
   }
 }

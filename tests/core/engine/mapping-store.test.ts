@@ -152,6 +152,60 @@ describe('MappingStore: one-page mappings', () => {
   });
 });
 
+describe('MappingStore: page runs', () => {
+  // Three pages across the 4 GiB line: [0xffffe000, 0x100000fff] (the lo half wraps inside the run).
+  const run = { start: 0xffffe000n, end: 0x100000fffn, phys: 0x7000_0000n, flags: 3 };
+  const un = (s: MappingStore, a: bigint, b: bigint, atomic = true): number => s.unmapRange(hi32(a), lo32(a), hi32(b), lo32(b), atomic);
+
+  it('finds the whole run from any of its pages, and its floor', () => {
+    const s = new MappingStore();
+    expect(s.add(run)).toEqual({ ok: true });
+    for (const a of [0xffffe000n, 0xfffff123n, 0x100000000n, 0x100000fffn]) expect(s.find(a)).toEqual(run);
+    expect(s.find(0x101000000n)).toBeUndefined();
+    expect(s.floorOf(0x200000000n)).toEqual(run);
+    expect(s.floorOf(0xffffdfffn)).toBeUndefined();
+    expect(s.mappedBytes()).toBe(0x3000n);
+    expect(s.checkInvariants()).toEqual([]);
+  });
+
+  it('MAP overlapping any page of a run reports the run; UNMAP splits at either end; the exact range removes it', () => {
+    const s = new MappingStore();
+    s.add(run);
+    expect(s.add({ start: 0x100000000n, end: 0x100000fffn, phys: 0n, flags: 1 })).toEqual({ ok: false, overlaps: run });
+    expect(s.add({ start: 0xffff0000n, end: 0xffffefffn + 0x1000n, phys: 0n, flags: 1 })).toEqual({ ok: false, overlaps: run });
+    expect(un(s, 0xfffff000n, 0x100000fffn)).toBe(UNMAP_SPLIT_FIRST); // starts at the run's second page
+    expect(un(s, 0xffffe000n, 0x100000ffen)).toBe(UNMAP_SPLIT_LAST);
+    expect(un(s, 0xffffe000n, 0xffffefffn, false)).toBe(UNMAP_SPLIT_LAST);
+    expect(s.count()).toBe(1);
+    expect(un(s, 0xffffe000n, 0x100000fffn)).toBe(UNMAP_OK);
+    expect(s.count()).toBe(0);
+    expect(s.find(0x100000000n)).toBeUndefined();
+    expect(s.checkInvariants()).toEqual([]);
+  });
+
+  it('delete by start only: an address inside a run is not a start', () => {
+    const s = new MappingStore();
+    s.add(run);
+    expect(s.delete(0xfffff000n)).toBe(false);
+    expect(s.delete(0xffffe000n)).toBe(true);
+    expect(s.entries()).toEqual([]);
+  });
+
+  it('17 pages or flags above 7 go to the tree and behave the same', () => {
+    const s = new MappingStore();
+    const big = { start: 0x10000n, end: 0x10000n + 17n * 0x1000n - 1n, phys: 0x1000n, flags: 1 };
+    const odd = { start: 0x40000n, end: 0x40fffn, phys: 0x2000n, flags: 0x10 };
+    s.add(big);
+    s.add(odd);
+    s.add(run);
+    expect(s.find(0x10000n + 16n * 0x1000n)).toEqual(big);
+    expect(s.find(0x40800n)).toEqual(odd);
+    expect(s.entries()).toEqual([big, odd, run]);
+    expect(un(s, 0n, 0xffffffffffffn)).toBe(UNMAP_OK);
+    expect(s.count()).toBe(0);
+  });
+});
+
 describe('MappingStore: lookup cache', () => {
   it('forgets a removed interval even when the lookup was cached', () => {
     const s = new MappingStore();
@@ -175,17 +229,17 @@ describe('MappingStore: lookup cache', () => {
 
 describe('MappingStore: against a naive model (seeded)', () => {
   /**
-   * [name, seed, start picker, max length, share of one-page intervals, page shift]. One-page
-   * intervals (exactly one aligned page, flags <= 0x7ff) live in the store's page set, all others
-   * in its B+tree: the mixed variants make every query merge both.
+   * [name, seed, start picker, max length, share of page-run intervals, page shift]. Page runs
+   * (1..16 whole aligned pages, flags <= 7) live in the store's page set, all others in its
+   * B+tree: the mixed variants make every query merge both.
    */
   const variants: Array<[string, number, (r: () => number) => bigint, bigint, number, number]> = [
     ['dense small space', 1, (r) => BigInt(Math.floor(r() * 4000)), 40n, 0, 12],
     ['page-aligned 32-bit', 2, (r) => BigInt(Math.floor(r() * 0x100000)) << 12n, 0x4000n, 0, 12],
     ['high 64-bit', 3, (r) => U64_MAX - (BigInt(Math.floor(r() * 0x10000)) << 12n), 0x3000n, 0, 12],
-    ['one-page mappings mixed with others', 4, (r) => (BigInt(Math.floor(r() * 0x3000)) << 12n) + (r() < 0.2 ? BigInt(Math.floor(r() * 0x1000)) : 0n), 0x6000n, 0.6, 12],
-    ['one-page mappings at the top of the 64-bit space', 5, (r) => (U64_MAX - 0xfffn) - (BigInt(Math.floor(r() * 0x2000)) << 12n), 0x5000n, 0.7, 12],
-    ['one-page mappings far apart (sparse bitmap levels)', 6, (r) => BigInt(Math.floor(r() * 16)) << BigInt(12 + 6 * Math.floor(r() * 9)), 0x3000n, 0.8, 12],
+    ['page runs mixed with others', 4, (r) => (BigInt(Math.floor(r() * 0x3000)) << 12n) + (r() < 0.2 ? BigInt(Math.floor(r() * 0x1000)) : 0n), 0x6000n, 0.6, 12],
+    ['page runs at the top of the 64-bit space', 5, (r) => (U64_MAX - 0xfffn) - (BigInt(Math.floor(r() * 0x2000)) << 12n), 0x5000n, 0.7, 12],
+    ['page runs far apart (sparse bitmap levels)', 6, (r) => BigInt(Math.floor(r() * 16)) << BigInt(12 + 6 * Math.floor(r() * 9)), 0x3000n, 0.8, 12],
     ['64 KiB pages', 7, (r) => BigInt(Math.floor(r() * 0x800)) << 14n, 0x40000n, 0.5, 16],
   ];
   it.each(variants)('%s', (_name, seed, pick, maxLen, onePage, shift) => {
@@ -199,8 +253,9 @@ describe('MappingStore: against a naive model (seeded)', () => {
         let start = pick(r);
         let end: bigint;
         if (r() < onePage) {
+          // A page run: half of them one page, the others 2..20 pages (17+ go to the tree).
           start = (start >> BigInt(shift)) << BigInt(shift);
-          end = start + pageSize - 1n;
+          end = start + pageSize * BigInt(r() < 0.5 ? 1 : 2 + Math.floor(r() * 19)) - 1n;
         } else end = start + BigInt(Math.floor(r() * Number(maxLen)));
         if (end > U64_MAX) end = U64_MAX;
         const iv = { start, end, phys: BigInt(Math.floor(r() * 1e9)), flags: r() < 0.05 ? 0x800 + (step & 7) : step & 7 };
