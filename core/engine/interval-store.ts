@@ -64,15 +64,6 @@ function cacheSet(page32: number): number {
  * `insert` are left in the public `r*` fields, so no object is allocated.
  */
 export class IntervalStore extends MappingBTree {
-  /** Result slots: start/end/phys halves and flags of the interval found by the last query. */
-  rStartHi = 0;
-  rStartLo = 0;
-  rEndHi = 0;
-  rEndLo = 0;
-  rPhysHi = 0;
-  rPhysLo = 0;
-  rFlags = 0;
-
   // Lookup cache: set i holds a copy of one live interval in words [i * CW, +7); word 7 is 1 when
   // the set is valid.
   private readonly cv = new Uint32Array(CACHE_SETS * CW);

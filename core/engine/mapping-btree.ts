@@ -23,6 +23,7 @@
  *  - every non-root node holds at least LMIN / IMIN entries (rebalanced by borrowing or merging);
  *  - pathNode/pathIdx describe the last descend() until the tree is next modified.
  */
+import { IntervalResult } from './interval-result.ts';
 import { TWO32, u64 } from './u64.ts';
 
 /** Entries per leaf. */
@@ -55,10 +56,11 @@ function growI32(a: Int32Array, len: number): Int32Array {
 }
 
 /**
- * The B+tree (see the file comment). Subclassed by MappingStore, which adds the interval checks;
- * every method here trusts its arguments (u32 halves, positions inside the node).
+ * The B+tree (see the file comment). Subclassed by IntervalStore, which adds the interval checks
+ * and fills the inherited result slots; every method here trusts its arguments (u32 halves,
+ * positions inside the node).
  */
-export class MappingBTree {
+export class MappingBTree extends IntervalResult {
   /** Leaf pool: leaf L occupies words [L·LS, (L + 1)·LS). */
   protected lv!: Uint32Array;
   protected lCnt!: Int32Array;
@@ -89,6 +91,7 @@ export class MappingBTree {
   protected fSlot = -1;
 
   constructor() {
+    super();
     this.resetTree();
   }
 

@@ -24,6 +24,7 @@
  * Every u64 of the fast API is passed as (hi, lo) u32 halves; results of `lookup`, `floor` and a
  * failed `insert` are left in the public `r*` fields, so no object is allocated.
  */
+import { IntervalResult } from './interval-result.ts';
 import { IntervalStore, UNMAP_OK, UNMAP_SPLIT_FIRST, UNMAP_SPLIT_LAST, type Interval, type OverlapVisitor } from './interval-store.ts';
 import { MAX_RUN, PageSet, RUN_FLAGS_MAX } from './page-set.ts';
 import { U64_MAX, checkU64, hi32, lo32, u64 } from './u64.ts';
@@ -44,16 +45,7 @@ function lt(aHi: number, aLo: number, bHi: number, bLo: number): boolean {
  * `floorOf`, `overlapping`, `delete`, `entries`; it validates its arguments and throws RangeError
  * on a bug (not a u64, start > end).
  */
-export class MappingStore {
-  /** Result slots: start/end/phys halves and flags of the interval found by the last query. */
-  rStartHi = 0;
-  rStartLo = 0;
-  rEndHi = 0;
-  rEndLo = 0;
-  rPhysHi = 0;
-  rPhysLo = 0;
-  rFlags = 0;
-
+export class MappingStore extends IntervalResult {
   private readonly tree = new IntervalStore();
   private readonly pages = new PageSet();
   /** log2 of the page size in bytes (12..16). */
@@ -67,6 +59,7 @@ export class MappingStore {
    *   only decides which intervals are fast. Throws RangeError outside that range.
    */
   constructor(pageShift = 12) {
+    super();
     if (!Number.isInteger(pageShift) || pageShift < 12 || pageShift > 16) throw new RangeError(`mapping-store: page shift ${pageShift} outside [12, 16]`);
     this.shift = pageShift;
     this.pmask = 2 ** pageShift - 1;
@@ -130,14 +123,7 @@ export class MappingStore {
   }
 
   private loadTree(): void {
-    const t = this.tree;
-    this.rStartHi = t.rStartHi;
-    this.rStartLo = t.rStartLo;
-    this.rEndHi = t.rEndHi;
-    this.rEndLo = t.rEndLo;
-    this.rPhysHi = t.rPhysHi;
-    this.rPhysLo = t.rPhysLo;
-    this.rFlags = t.rFlags;
+    this.copyResult(this.tree);
   }
 
   /**
