@@ -52,6 +52,10 @@ export class MappingStore extends IntervalResult {
   private readonly shift: number;
   /** Page size - 1. */
   private readonly pmask: number;
+  /** Page size in bytes. */
+  private readonly psize: number;
+  /** Pages per 2^32 bytes (the weight of an address's hi half in pages). */
+  private readonly hiPages: number;
 
   /**
    * @param pageShift log2 of the page size (bytes) whose page-run intervals take the hash path:
@@ -62,7 +66,9 @@ export class MappingStore extends IntervalResult {
     super();
     if (!Number.isInteger(pageShift) || pageShift < 12 || pageShift > 16) throw new RangeError(`mapping-store: page shift ${pageShift} outside [12, 16]`);
     this.shift = pageShift;
-    this.pmask = 2 ** pageShift - 1;
+    this.psize = 2 ** pageShift;
+    this.pmask = this.psize - 1;
+    this.hiPages = 2 ** (32 - pageShift);
   }
 
   /** Number of live intervals. */
@@ -99,7 +105,7 @@ export class MappingStore extends IntervalResult {
     const s = this.shift;
     const sh = ((pHi << s) | (pLo >>> (32 - s))) >>> 0;
     const sl = (pLo << s) >>> 0;
-    let el = sl + k * (this.pmask + 1) - 1;
+    let el = sl + k * this.psize - 1;
     let eh = sh;
     if (el > 0xffffffff) {
       el -= 4294967296;
@@ -134,7 +140,7 @@ export class MappingStore extends IntervalResult {
     const pm = this.pmask;
     if ((sLo & pm) !== 0 || (eLo & pm) !== pm || flags >>> 0 > RUN_FLAGS_MAX || eHi - sHi > 1) return 0;
     const s = this.shift;
-    const k = (eHi - sHi) * 2 ** (32 - s) + (eLo >>> s) - (sLo >>> s) + 1;
+    const k = (eHi - sHi) * this.hiPages + (eLo >>> s) - (sLo >>> s) + 1;
     return k <= MAX_RUN ? k : 0;
   }
 
@@ -253,10 +259,11 @@ export class MappingStore extends IntervalResult {
     if ((sLo & this.pmask) === 0 && pages.count() > 0) {
       const pHi = this.pageHi(sHi);
       const pLo = this.pageLo(sHi, sLo);
-      if (pages.find(pHi, pLo) >= 0) {
+      const w = pages.find(pHi, pLo);
+      if (w >= 0) {
         // A run holds s's page: an interval starts at s only if the run does.
         if (pages.index !== 0) return false;
-        pages.remove(pHi, pLo, pages.length);
+        pages.removeAt(w, pHi, pLo, pages.length);
         return true;
       }
     }
@@ -284,8 +291,8 @@ export class MappingStore extends IntervalResult {
       const pHi = pages.pHi;
       const pLo = pages.pLo;
       if (lt(lHi, lLo, pHi, pLo)) break;
-      pages.find(pHi, pLo);
-      pages.remove(pHi, pLo, pages.length);
+      const w = pages.find(pHi, pLo);
+      pages.removeAt(w, pHi, pLo, pages.length);
       removed++;
       fHi = pHi;
       fLo = (pLo + 1) >>> 0;
@@ -310,7 +317,8 @@ export class MappingStore extends IntervalResult {
     if (pages.count() === 0) return this.tree.unmapRange(sHi, sLo, eHi, eLo, atomic, onRemove);
     const spHi = this.pageHi(sHi);
     const spLo = this.pageLo(sHi, sLo);
-    if (pages.find(spHi, spLo) >= 0) {
+    const w = pages.find(spHi, spLo);
+    if (w >= 0) {
       // A run R holds s's page.
       if (pages.index !== 0 || (sLo & this.pmask) !== 0) return UNMAP_SPLIT_FIRST; // R starts before s
       this.loadRunOf(spHi, spLo);
@@ -318,7 +326,7 @@ export class MappingStore extends IntervalResult {
       if (this.rEndHi === eHi && this.rEndLo === eLo) {
         // Exactly R (the usual dma-iommu unmap): nothing else lies in [s, e].
         if (onRemove !== undefined) onRemove(this.rStartHi, this.rStartLo, this.rEndHi, this.rEndLo, this.rPhysHi, this.rPhysLo, this.rFlags);
-        pages.remove(spHi, spLo, pages.length);
+        pages.removeAt(w, spHi, spLo, pages.length);
         return UNMAP_OK;
       }
     } else if (spHi === this.pageHi(eHi) && spLo === this.pageLo(eHi, eLo)) {

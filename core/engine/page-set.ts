@@ -286,16 +286,17 @@ export class PageSet {
     this.runs++;
   }
 
-  /** Removes the run of k pages that starts at page (hi, lo). */
-  remove(hi: number, lo: number, k: number): void {
+  /** Removes the run of k pages that starts at page (hi, lo), whose first page is at slot w (a find() result). */
+  removeAt(w: number, hi: number, lo: number, k: number): void {
+    this.pages.del(w);
     let ph = hi;
     let pl = lo >>> 0;
-    for (let i = 0; i < k; i++) {
-      const w = this.pages.find(ph, pl | 0);
-      if (w < 0) throw new Error('page-set: page of a run missing');
-      this.pages.del(w);
+    for (let i = 1; i < k; i++) {
       pl = (pl + 1) >>> 0;
       if (pl === 0) ph++;
+      const wi = this.pages.find(ph, pl | 0);
+      if (wi < 0) throw new Error('page-set: page of a run missing');
+      this.pages.del(wi);
     }
     this.clearBit(hi, lo | 0);
     this.runs--;
