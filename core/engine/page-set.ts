@@ -1,9 +1,10 @@
 /**
  * PageSet: the page-run mappings of a MappingStore (mapping-store.ts), i.e. intervals made of 1 to
  * MAX_RUN whole aligned pages, [P·2^shift, (P + k)·2^shift − 1]. They are what Linux's dma-iommu
- * produces for streaming DMA (one IOVA range of whole granule pages per buffer; see the iommu:map
- * trace format in ../../../shared/reference/trace-formats-and-guest-dma.md), so they get a
- * structure whose cost does not grow with the number of live mappings:
+ * produces for streaming DMA: drivers/iommu/dma-iommu.c __iommu_dma_map maps
+ * iova_align(size + iova_offset(phys)) bytes, i.e. whole granule pages, at a granule-aligned IOVA
+ * (the iommu:map trace lines of ../../../shared/reference/trace-formats-and-guest-dma.md show
+ * them). So they get a structure whose cost does not grow with the number of live mappings:
  *  - a hash table page → entry, one entry for every page of every run, each telling its run (the
  *    page's index in it, the run's length, phys and flags): translating any address of a run is
  *    one probe, i.e. about one cache miss at a million live mappings (a B+tree pays a cold leaf
