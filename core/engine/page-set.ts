@@ -15,7 +15,9 @@
  *    page numbers), so range UNMAPs, overlap checks of large MAPs and ordered walks cost O(k) for
  *    k runs found, never O(live mappings).
  * Both tables use linear probing with backward-shift deletion (no tombstones) and grow by doubling
- * (amortized O(1); a growth rehashes the table once).
+ * (amortized O(1); a growth rehashes the table once). They never shrink while the domain lives
+ * (clear(), i.e. domain destruction or reset, returns them to their initial size): 1M live page
+ * entries take a 32 MiB page table.
  *
  * Page numbers are u64 < 2^52 as (hi, lo) u32 halves (hi < 2^20): with a page size of at least
  * 4 KiB, every page of the 64-bit IOVA space fits.
