@@ -389,21 +389,31 @@ export class MappingBTree extends IntervalResult {
       this.removeChild(d - 1, li + 1);
       return;
     }
-    const total = ca + cb;
-    const na = total >> 1;
-    if (ca > na) {
-      const mv = ca - na;
-      this.moveEntries(b, 0, b, mv, cb);
-      this.moveEntries(a, na, b, 0, mv);
-    } else {
-      const mv = na - ca;
-      this.moveEntries(b, 0, a, ca, mv);
-      this.moveEntries(b, mv, b, 0, cb - mv);
-    }
+    const na = this.redistribute(true, a, b, ca, cb);
     this.lCnt[a] = na;
-    this.lCnt[b] = total - na;
+    this.lCnt[b] = ca + cb - na;
     this.iv[pb + IW * (li + 1)] = this.lv[b * LS];
     this.iv[pb + IW * (li + 1) + 1] = this.lv[b * LS + 1];
+  }
+
+  /**
+   * Evens out the adjacent siblings a (left) and b, holding ca and cb entries, so that a keeps
+   * ⌊(ca + cb) / 2⌋ and b the rest, order preserved: leaf entries when `leaf`, else internal slots.
+   * Returns a's new count; the caller stores both counts and fixes the parent separator.
+   */
+  private redistribute(leaf: boolean, a: number, b: number, ca: number, cb: number): number {
+    const na = (ca + cb) >> 1;
+    const move = leaf ? this.moveEntries : this.moveSlots;
+    if (ca > na) {
+      const mv = ca - na;
+      move.call(this, b, 0, b, mv, cb);
+      move.call(this, a, na, b, 0, mv);
+    } else {
+      const mv = na - ca;
+      move.call(this, b, 0, a, ca, mv);
+      move.call(this, b, mv, b, 0, cb - mv);
+    }
+    return na;
   }
 
   /** Removes child `ci` (>= 1) of the internal node at depth d and rebalances upwards. */
@@ -447,19 +457,9 @@ export class MappingBTree extends IntervalResult {
       this.removeChild(d - 1, li + 1);
       return;
     }
-    const total = ca + cb;
-    const na = total >> 1;
-    if (ca > na) {
-      const mv = ca - na;
-      this.moveSlots(b, 0, b, mv, cb);
-      this.moveSlots(a, na, b, 0, mv);
-    } else {
-      const mv = na - ca;
-      this.moveSlots(b, 0, a, ca, mv);
-      this.moveSlots(b, mv, b, 0, cb - mv);
-    }
+    const na = this.redistribute(false, a, b, ca, cb);
     this.iCnt[a] = na;
-    this.iCnt[b] = total - na;
+    this.iCnt[b] = ca + cb - na;
     // key[0] of b now holds the lower bound of its first child: it is the new parent separator.
     v[sep] = v[bb];
     v[sep + 1] = v[bb + 1];
