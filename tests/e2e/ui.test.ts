@@ -6,14 +6,14 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../main/serve/server.ts';
 import { LabService } from '../../main/service/lab-service.ts';
+import { launchBrowser } from '../support/browser.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const RENDERER = join(ROOT, 'out/renderer');
-const CHROMIUM = '/usr/bin/chromium';
 
 describe('the UI in a browser against iommu-lab serve', () => {
   let dir: string;
@@ -31,10 +31,7 @@ describe('the UI in a browser against iommu-lab serve', () => {
     dir = mkdtempSync(join(tmpdir(), 'iommu-lab-e2e-'));
     const service = new LabService({ dbPath: join(dir, 'lab.db'), examplesDir: join(ROOT, 'examples') });
     server = await startServer({ service, port: 0, rendererDir: RENDERER });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-    });
+    browser = await launchBrowser();
     page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
     page.on('pageerror', (e) => pageErrors.push(e.message));
     page.on('console', (m) => {
