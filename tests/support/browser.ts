@@ -63,13 +63,14 @@ export async function findBrowser(env: NodeJS.ProcessEnv = process.env, candidat
     throw new Error(
       `No browser for the end-to-end tests: CHROME_PATH is unset, no system Chromium/Chrome was found (${candidates.join(', ')}), ` +
         `and the @sparticuz/chromium devDependency could not be loaded (${(e as Error).message}). Run \`npm install\`, or set CHROME_PATH to a Chromium binary.`,
+      { cause: e },
     );
   }
   let executablePath: string;
   try {
     executablePath = await sparticuz.executablePath();
   } catch (e) {
-    throw new Error(`@sparticuz/chromium could not unpack its Chromium binary (${(e as Error).message}). Set CHROME_PATH to a Chromium binary, or install one (e.g. Debian's \`chromium\`).`);
+    throw new Error(`@sparticuz/chromium could not unpack its Chromium binary (${(e as Error).message}). Set CHROME_PATH to a Chromium binary, or install one (e.g. Debian's \`chromium\`).`, { cause: e });
   }
   // Its own args (they include --headless='shell' and the flags its build needs), less the two that
   // switch off web security: the tests check the page's CSP and serve's Origin rule as a user's browser applies them.
@@ -83,6 +84,6 @@ export async function launchBrowser(): Promise<Browser> {
   try {
     return await chromium.launch({ executablePath: choice.executablePath, args: choice.args, headless: true });
   } catch (e) {
-    throw new Error(`Could not start the browser ${choice.executablePath} (from ${choice.source}): ${(e as Error).message}`);
+    throw new Error(`Could not start the browser ${choice.executablePath} (from ${choice.source}): ${(e as Error).message}`, { cause: e });
   }
 }
