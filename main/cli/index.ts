@@ -5,7 +5,7 @@
  *   iommu-lab runs [--db F] [--limit N] [--json]
  *   iommu-lab events <run> [--db F] [--kind K...] [--domain N] [--endpoint E] [--problems]
  *                          [--offset N] [--limit N] [--json]
- *   iommu-lab serve [--db F] [--port N] [--host 127.0.0.1]
+ *   iommu-lab serve [--db F] [--port N] [--host 127.0.0.1] [--allow-host HOST[:PORT]]...
  *
  * Exit codes: 0 success (for `run`: every expectation held); 1 an expectation failed, or the run
  * failed or was cancelled; 2 invalid input (bad flags, unreadable file, scenario diagnostics
@@ -267,7 +267,7 @@ async function cmdEvents(
 // ---------------------------------------------------------------------------------------------
 // serve
 
-async function cmdServe(opts: { db?: string; port?: number; host?: string }, io: CliIO): Promise<number> {
+async function cmdServe(opts: { db?: string; port?: number; host?: string; allowHost?: string[] }, io: CliIO): Promise<number> {
   const host = opts.host ?? '127.0.0.1';
   if (host !== '127.0.0.1' && host !== 'localhost') {
     throw new UsageError(`serve listens on 127.0.0.1 only (whoever reaches it can start runs and read every stored run); got --host ${host}`);
@@ -277,7 +277,7 @@ async function cmdServe(opts: { db?: string; port?: number; host?: string }, io:
   const service = openService(opts.db, true);
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
-    server = await startServer({ service, port: opts.port });
+    server = await startServer({ service, port: opts.port, allowHosts: opts.allowHost });
   } catch (e) {
     await service.close();
     throw new UsageError(`cannot serve: ${(e as Error).message}`);
@@ -347,6 +347,7 @@ function program(io: CliIO, result: { code: number }): Command {
     .addOption(db())
     .option('--port <n>', 'TCP port (default: any free port)', int('--port'))
     .option('--host <host>', 'interface (127.0.0.1 only)', '127.0.0.1')
+    .option('--allow-host <host[:port]>', 'also accept this Host/Origin, e.g. localhost:9000 behind `ssh -L 9000:127.0.0.1:PORT` (repeatable)', (v: string, all: string[] = []) => [...all, v])
     .action(async (o) => {
       result.code = await cmdServe(o, io);
     });

@@ -10,15 +10,21 @@
  * Params are checked with the contract's `validateParams`; u64 values are already "0x…" strings.
  *
  * Access control: a random token (24 bytes, hex) is required as `?token=` on the HTML page and on
- * the WebSocket upgrade (401 otherwise); the upgrade's Origin must be this server's own
- * `http://127.0.0.1:PORT` (403 otherwise) and every request's Host must name this server (421
- * otherwise — defeats DNS rebinding). Static assets need no token: they are the public build.
+ * the WebSocket upgrade (401 otherwise; compared as SHA-256 digests, so any input, of any byte
+ * length, is just "wrong"). Every request's Host must be an allowed host (421 otherwise — defeats
+ * DNS rebinding): `127.0.0.1:PORT`, `localhost:PORT` and each `allowHosts` entry (e.g. the
+ * `localhost:9000` of an SSH tunnel `ssh -L 9000:127.0.0.1:PORT`); the upgrade's Origin must be
+ * `http://` + one of those hosts (403 otherwise). Static assets need no token: they are the public
+ * build; they are served only when their real path (symlinks resolved) is inside the build
+ * directory's real path.
+ * A client that breaks the WebSocket protocol (oversized frame, invalid UTF-8, unmasked frame,
+ * reserved opcode or RSV bits, bad close code) is dropped; the others keep their connections.
  * openFile/saveFile answer null: a browser must not read or write files on the lab's machine; the
  * UI uses the browser's own file picker and a download instead.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
@@ -35,6 +41,11 @@ export interface ServeOptions {
   port?: number;
   /** Directory of the built renderer (index.html + assets); default `<repo>/out/renderer`. */
   rendererDir?: string;
+  /**
+   * Extra `Host` values to accept ("HOST[:PORT]", as the browser sends it: no port means 80), for
+   * an SSH tunnel or proxy whose local port differs from PORT. Checked by {@link parseAllowedHost}.
+   */
+  allowHosts?: string[];
 }
 
 /** A running server. */
@@ -86,9 +97,33 @@ export function defaultRendererDir(): string {
   return join(repoRoot(), 'out', 'renderer');
 }
 
+/**
+ * Constant-time token check. Both sides are hashed first: timingSafeEqual throws on buffers of
+ * different byte lengths, which a same-length string of multi-byte characters (48 × "é") has.
+ */
 function sameSecret(given: string | null, token: string): boolean {
-  if (given === null || given.length !== token.length) return false;
-  return timingSafeEqual(Buffer.from(given), Buffer.from(token));
+  if (given === null) return false;
+  const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
+  return timingSafeEqual(digest(given), digest(token));
+}
+
+/**
+ * Normalises one `--allow-host` value, "HOST[:PORT]" (a DNS name, IPv4 address or [IPv6]), to the
+ * form a browser's `Host` header has: lower case, without a default port 80. Throws an Error
+ * naming the value when it is not a bare host (a scheme, path, user or query is not one).
+ */
+export function parseAllowedHost(value: string): string {
+  let url: URL | null;
+  try {
+    url = /^[a-z0-9.[\]:-]+$/i.test(value) ? new URL(`http://${value}`) : null;
+  } catch {
+    url = null;
+  }
+  const expected = value.toLowerCase().replace(/:80$/, '');
+  if (url === null || url.host !== expected || url.hostname === '') {
+    throw new Error(`--allow-host ${JSON.stringify(value)} is not HOST[:PORT] (for example localhost:9000)`);
+  }
+  return url.host;
 }
 
 function csp(origin: string): string {
@@ -131,20 +166,29 @@ export function resolveStatic(root: string, rawPath: string): string | null {
 
 /** Starts the server on 127.0.0.1 (see the file comment for the protocol and access rules). */
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {
+  const extraHosts = (opts.allowHosts ?? []).map(parseAllowedHost);
   const root = resolve(opts.rendererDir ?? defaultRendererDir());
   if (!existsSync(join(root, 'index.html'))) {
     throw new Error(`the renderer is not built (${join(root, 'index.html')} is missing): run npm run build`);
   }
   const { service } = opts;
+  const rootReal = await realpath(root);
   const token = randomBytes(24).toString('hex');
   let origin = ''; // http://127.0.0.1:PORT, known once listening
-  let host = '';
+  // Allowed Host header values, lower case; filled once the port is known.
+  const hosts = new Set<string>();
 
-  const hostOk = (req: IncomingMessage): boolean => req.headers.host === host;
+  const hostOk = (req: IncomingMessage): boolean => hosts.has((req.headers.host ?? '').toLowerCase());
+  const originOk = (req: IncomingMessage): boolean => {
+    const o = req.headers.origin;
+    return o !== undefined && o.startsWith('http://') && hosts.has(o.slice('http://'.length).toLowerCase());
+  };
 
   const server = createServer((req, res) => {
     void handleHttp(req, res).catch((err: unknown) => {
-      if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', `internal error: ${err instanceof Error ? err.message : String(err)}`);
+      // The details go to the operator's terminal, never to the client.
+      process.stderr.write(`iommu-lab serve: ${req.method} ${req.url}: ${err instanceof Error ? err.message : String(err)}\n`);
+      if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
       else res.destroy();
     });
   });
@@ -173,9 +217,14 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     if (isPage && !sameSecret(query.get('token'), token)) {
       return send(res, 401, 'text/plain; charset=utf-8', 'unauthorized: open the URL printed by iommu-lab serve (it carries ?token=)\n');
     }
-    const info = await stat(file).catch(() => null);
+    // Symlinks inside the build directory must not lead out of it (a link to /etc/passwd).
+    const real = await realpath(file).catch(() => null);
+    if (real === null) return send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
+    const inside = relative(rootReal, real);
+    if (inside === '' || inside.startsWith('..') || isAbsolute(inside)) return send(res, 403, 'text/plain; charset=utf-8', 'forbidden\n');
+    const info = await stat(real).catch(() => null);
     if (!info?.isFile()) return send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
-    const body = await readFile(file);
+    const body = await readFile(real);
     const headers: Record<string, string> = isPage
       ? { 'Content-Security-Policy': csp(origin), 'Cache-Control': 'no-store', 'X-Frame-Options': 'DENY' }
       : { 'Cache-Control': 'no-cache' };
@@ -193,6 +242,17 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   }
 
   server.on('upgrade', (req, socket, head) => {
+    // A client resetting the connection mid-refusal must not become an unhandled 'error'.
+    socket.on('error', () => socket.destroy());
+    try {
+      upgrade(req, socket, head);
+    } catch (err) {
+      process.stderr.write(`iommu-lab serve: upgrade ${req.url}: ${err instanceof Error ? err.message : String(err)}\n`);
+      refuse(socket, 400, 'Bad Request');
+    }
+  });
+
+  function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const raw = req.url ?? '';
     const q = raw.indexOf('?');
     const path = q === -1 ? raw : raw.slice(0, q);
@@ -200,11 +260,13 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     if (!hostOk(req)) return refuse(socket, 421, 'Misdirected Request');
     if (path !== WS_PATH) return refuse(socket, 404, 'Not Found');
     if (!sameSecret(query.get('token'), token)) return refuse(socket, 401, 'Unauthorized');
-    if (req.headers.origin !== origin) return refuse(socket, 403, 'Forbidden');
+    if (!originOk(req)) return refuse(socket, 403, 'Forbidden');
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
-  });
+  }
 
   wss.on('connection', (ws: WebSocket) => {
+    // Protocol errors (ws has already sent the close code, e.g. 1002, 1007, 1009): drop this client.
+    ws.on('error', () => ws.terminate());
     ws.on('message', (data, isBinary) => {
       if (isBinary) return reply(ws, { id: null, error: { message: 'binary frames are not supported', path: '' } });
       void answer(ws, data.toString());
@@ -255,8 +317,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     });
   });
   const port = (server.address() as AddressInfo).port;
-  host = `${SERVE_HOST}:${port}`;
-  origin = `http://${host}`;
+  origin = `http://${SERVE_HOST}:${port}`;
+  for (const h of [`${SERVE_HOST}:${port}`, `localhost:${port}`, ...extraHosts]) hosts.add(h);
 
   let closed: Promise<void> | null = null;
   return {

@@ -1,15 +1,17 @@
 // `iommu-lab serve` (main/serve/server.ts): access control (token, Origin, Host), the contract over
 // the WebSocket (validation errors with their field path, a real run end to end, notifications),
-// static files without path traversal, 127.0.0.1 only, and close().
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// static files without path traversal or symlinks out of the build, 127.0.0.1 only, close(), and
+// surviving hostile clients (odd tokens, WebSocket protocol errors).
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Notifications } from '../../core/contract/index.ts';
-import { resolveStatic, startServer, type RunningServer } from '../../main/serve/server.ts';
+import { parseAllowedHost, resolveStatic, startServer, type RunningServer } from '../../main/serve/server.ts';
 import { LabService } from '../../main/service/lab-service.ts';
 
 const EXAMPLES = resolve(import.meta.dirname, '../../examples');
@@ -43,6 +45,49 @@ function openWs(url: string, origin?: string): Promise<WebSocket> {
     ws.once('unexpected-response', (_req, res) => fail(new Error(`HTTP ${res.statusCode}`)));
     ws.once('error', fail);
   });
+}
+
+/**
+ * A WebSocket upgrade over a raw TCP socket, so the test can write frames a real client never
+ * would. Resolves once the server answered 101; `received` collects every byte after the headers.
+ */
+function rawUpgrade(origin: string, token: string): Promise<{ socket: Socket; received: Buffer[]; closed: Promise<void> }> {
+  const u = new URL(origin);
+  return new Promise((ok, fail) => {
+    const socket = connect({ host: u.hostname, port: Number(u.port) });
+    const received: Buffer[] = [];
+    const closed = new Promise<void>((done) => socket.once('close', () => done()));
+    let head = Buffer.alloc(0);
+    let upgraded = false;
+    socket.on('error', () => {}); // the server may reset the connection; 'close' still fires
+    socket.on('data', (chunk: Buffer) => {
+      if (upgraded) return void received.push(chunk);
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end === -1) return;
+      const status = head.subarray(0, end).toString('latin1').split('\r\n')[0];
+      if (!status.startsWith('HTTP/1.1 101')) return fail(new Error(status));
+      upgraded = true;
+      if (head.length > end + 4) received.push(head.subarray(end + 4));
+      ok({ socket, received, closed });
+    });
+    socket.once('connect', () => {
+      socket.write(
+        `GET /ws?token=${token} HTTP/1.1\r\nHost: ${u.host}\r\nOrigin: ${origin}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      );
+    });
+  });
+}
+
+/** A client frame: FIN + `opcode` (plus `rsv` bits), masked unless `masked` is false (RFC 6455 §5.2). */
+function clientFrame(opcode: number, payload: Buffer, { masked = true, rsv = 0, claimedLength }: { masked?: boolean; rsv?: number; claimedLength?: number } = {}): Buffer {
+  const len = claimedLength ?? payload.length;
+  const lenBytes = len < 126 ? Buffer.from([len]) : Buffer.concat([Buffer.from([127]), Buffer.from(new BigUint64Array([BigInt(len)]).buffer).reverse()]);
+  lenBytes[0] |= masked ? 0x80 : 0;
+  const key = Buffer.from([1, 2, 3, 4]);
+  const body = masked ? Buffer.from(payload.map((b, i) => b ^ key[i % 4])) : payload;
+  return Buffer.concat([Buffer.from([0x80 | rsv | opcode]), lenBytes, masked ? key : Buffer.alloc(0), body]);
 }
 
 type Frame = { id?: number | string | null; result?: unknown; error?: { message: string; path: string }; event?: string; payload?: unknown };
@@ -159,6 +204,21 @@ describe('iommu-lab serve', () => {
     expect(res.body).not.toContain('outside the renderer');
   });
 
+  it('refuses a symlink in the build directory that leads outside it (issue 6 §5.9)', async () => {
+    symlinkSync(join(dir, 'secret.txt'), join(rendererDir, 'assets', 'leak.js'));
+    symlinkSync(dir, join(rendererDir, 'up'));
+    symlinkSync('/etc/passwd', join(rendererDir, 'passwd.html'));
+    symlinkSync(join(rendererDir, 'assets', 'app.js'), join(rendererDir, 'assets', 'alias.js'));
+    for (const path of ['/assets/leak.js', '/up/secret.txt', `/passwd.html?token=${server.token}`]) {
+      const res = await rawGet(origin, path);
+      expect(res.status, path).toBe(403);
+      expect(res.body).not.toMatch(/outside the renderer|root:/);
+    }
+    // A link that stays inside the build is fine.
+    expect((await rawGet(origin, '/assets/alias.js')).body).toBe('export const app = 1;\n');
+    expect((await rawGet(origin, '/assets/missing.js')).status).toBe(404);
+  });
+
   it('resolves static paths inside the root only', () => {
     const root = resolve('/srv/r');
     expect(resolveStatic(root, '/')).toBe(join(root, 'index.html'));
@@ -173,10 +233,55 @@ describe('iommu-lab serve', () => {
     await expect(openWs(`${origin.replace('http', 'ws')}/ws?token=${'0'.repeat(48)}`, origin)).rejects.toThrow('HTTP 401');
   });
 
+  it('answers a token of the right length but another byte length with 401 and keeps serving (issue 6 §5.1)', async () => {
+    const wide = encodeURIComponent('é'.repeat(48)); // 48 characters, 96 bytes in UTF-8
+    await expect(openWs(`${origin.replace('http', 'ws')}/ws?token=${wide}`, origin)).rejects.toThrow('HTTP 401');
+    const page = await rawGet(origin, `/?token=${wide}`);
+    expect(page.status).toBe(401);
+    expect(page.body).not.toMatch(/internal|Input buffers/);
+    const c = new Client(await openWs(wsUrl, origin));
+    expect(Array.isArray((await c.send('listRuns', {})).result)).toBe(true);
+    c.ws.close();
+  });
+
   it('refuses the WebSocket from another Origin, or none (403)', async () => {
     await expect(openWs(wsUrl, 'http://evil.example')).rejects.toThrow('HTTP 403');
-    await expect(openWs(wsUrl, origin.replace('127.0.0.1', 'localhost'))).rejects.toThrow('HTTP 403');
+    await expect(openWs(wsUrl, origin.replace('127.0.0.1', '127.0.0.2'))).rejects.toThrow('HTTP 403');
+    await expect(openWs(wsUrl, origin.replace('http:', 'https:'))).rejects.toThrow('HTTP 403');
     await expect(openWs(wsUrl)).rejects.toThrow('HTTP 403');
+  });
+
+  it('accepts localhost:PORT as Host and Origin (issue 6 §5.11)', async () => {
+    const port = new URL(origin).port;
+    expect((await rawGet(origin, `/?token=${server.token}`, { Host: `localhost:${port}` })).status).toBe(200);
+    expect((await rawGet(origin, `/?token=${server.token}`, { Host: `LOCALHOST:${port}` })).status).toBe(200);
+    expect((await rawGet(origin, `/?token=${server.token}`, { Host: `localhost:${Number(port) + 1}` })).status).toBe(421);
+    const ws = await openWs(wsUrl, `http://localhost:${port}`);
+    ws.close();
+  });
+
+  // RFC 6455 protocol errors: ws closes with 1009 (too big), 1007 (bad UTF-8) or 1002 and emits
+  // 'error' on the server-side socket; without a listener that killed the process (issue 6 §5.2).
+  it.each([
+    ['a frame over the size limit', clientFrame(0x1, Buffer.alloc(0), { claimedLength: 21 * 1024 * 1024 }), 1009],
+    ['invalid UTF-8 in a text frame', clientFrame(0x1, Buffer.from([0xff, 0xfe, 0xfd])), 1007],
+    ['an unmasked frame', clientFrame(0x1, Buffer.from('{}'), { masked: false }), 1002],
+    ['a reserved opcode', clientFrame(0x3, Buffer.alloc(0)), 1002],
+    ['RSV bits without an extension', clientFrame(0x1, Buffer.from('{}'), { rsv: 0x40 }), 1002],
+    ['close code 999', clientFrame(0x8, Buffer.from([0x03, 0xe7])), 1002],
+  ] as const)('drops a client sending %s and keeps serving the others', async (_what, frame, code) => {
+    const other = new Client(await openWs(wsUrl, origin));
+    const bad = await rawUpgrade(origin, server.token);
+    bad.socket.write(frame);
+    await bad.closed;
+    const bytes = Buffer.concat(bad.received);
+    expect(bytes[0]).toBe(0x88); // the server's close frame
+    expect(bytes.readUInt16BE(2)).toBe(code);
+    expect(Array.isArray((await other.send('listRuns', {})).result)).toBe(true);
+    const fresh = new Client(await openWs(wsUrl, origin));
+    expect(Array.isArray((await fresh.send('listRuns', {})).result)).toBe(true);
+    other.ws.close();
+    fresh.ws.close();
   });
 
   it('answers malformed calls with an error naming the field path', async () => {
@@ -264,6 +369,44 @@ describe('iommu-lab serve', () => {
       });
       expect(refused, `reachable on ${address}`).toBe(true);
     }
+  });
+});
+
+describe('serve through a tunnel: --allow-host (issue 6 §5.11)', () => {
+  it('accepts the allowed hosts as Host and Origin, and nothing else', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'iommu-lab-serve-'));
+    writeFileSync(join(dir, 'index.html'), '<!doctype html>');
+    const service = { call: async () => [] as never, listen: () => () => {}, close: () => {} };
+    const server = await startServer({ service, rendererDir: dir, allowHosts: ['localhost:9000', 'Lab.Example'] });
+    try {
+      const origin = new URL(server.url).origin;
+      const page = `/?token=${server.token}`;
+      expect((await rawGet(origin, page, { Host: 'localhost:9000' })).status).toBe(200);
+      expect((await rawGet(origin, page, { Host: 'lab.example' })).status).toBe(200);
+      expect((await rawGet(origin, page, { Host: 'localhost:9001' })).status).toBe(421);
+      expect((await rawGet(origin, page, { Host: 'lab.example:8080' })).status).toBe(421);
+      const wsUrl = `${origin.replace('http', 'ws')}/ws?token=${server.token}`;
+      (await openWs(wsUrl, 'http://localhost:9000')).close();
+      (await openWs(wsUrl, 'http://lab.example')).close();
+      await expect(openWs(wsUrl, 'http://localhost:9001')).rejects.toThrow('HTTP 403');
+    } finally {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('normalises HOST[:PORT] and refuses anything else', async () => {
+    expect(parseAllowedHost('LocalHost:9000')).toBe('localhost:9000');
+    expect(parseAllowedHost('lab.example:80')).toBe('lab.example');
+    expect(parseAllowedHost('[::1]:9000')).toBe('[::1]:9000');
+    for (const bad of ['', 'http://localhost:9000', 'localhost:9000/x', 'user@localhost', 'localhost:99999', 'a b']) {
+      expect(() => parseAllowedHost(bad), bad).toThrow(/is not HOST\[:PORT\]/);
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'iommu-lab-serve-'));
+    writeFileSync(join(dir, 'index.html'), '<!doctype html>');
+    const service = { call: async () => [] as never, listen: () => () => {}, close: () => {} };
+    await expect(startServer({ service, rendererDir: dir, allowHosts: ['x/y'] })).rejects.toThrow('--allow-host "x/y" is not HOST[:PORT]');
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 
