@@ -54,6 +54,8 @@ const bridge = {
   listRuns: method('listRuns'),
   getRun: method('getRun'),
   queryEvents: method('queryEvents'),
+  getEventDetail: method('getEventDetail'),
+  locateEvent: method('locateEvent'),
   openFile: method('openFile'),
   saveFile: method('saveFile'),
   onRunProgress: subscribe('runProgress'),

@@ -60,6 +60,23 @@ export interface StepResult {
   message?: string;
 }
 
+/**
+ * The configuration a run was made with (core/run/config.ts runConfig): effective values, machine
+ * defaults resolved. Stored with the run since schema version 4.
+ */
+export interface RunConfig {
+  machine: 'q35' | 'virt';
+  /** vIOMMU model (viommu.model). */
+  model: string;
+  conformance: 'qemu' | 'spec';
+  /** QEMU `granule` property: '4k' | '8k' | '16k' | '64k' | 'host' (host = 4 KiB here). */
+  granule: string;
+  /** QEMU `aw-bits`: input address width in bits. */
+  awBits: number;
+  /** Declared devices: name, PCI address "bb:dd.f" and endpoint ID (requester ID). */
+  devices: { name: string; bdf: string; endpoint: number }[];
+}
+
 export interface RunSummary {
   id: number;
   name: string;
@@ -71,6 +88,8 @@ export interface RunSummary {
   events: number;
   failedExpectations: number;
   error: string | null;
+  /** The run's configuration; null for runs stored before schema version 4. */
+  config: RunConfig | null;
 }
 
 export interface RunDetail extends RunSummary {
@@ -92,7 +111,46 @@ export interface EventRow {
   problem: boolean;
 }
 
+/** One field of an event as the detail pane shows it (a tree: JSON payloads have children). */
+export interface EventDetailField {
+  /** Field name: the catalog's (camelCase), or a key inside a JSON payload. */
+  name: string;
+  /** The value as text: u64 and addresses in "0x…" hex, other integers in decimal. */
+  value: string;
+  /** What the value means, resolved: a status, reason, request type or flag names, an endpoint's device and PCI address. */
+  meaning?: string;
+  /** The catalog's description of the field. */
+  doc?: string;
+  children?: EventDetailField[];
+}
+
+/** Bytes the device read for the request an event came from (virtio spec §5.13.6 layouts). */
+export interface RawRequestBytes {
+  /** Lowercase hex, two digits per byte, no separators. */
+  hex: string;
+  /** How the bytes were obtained: the step's own `request` hex, or re-encoded from the request's fields. */
+  source: 'request-step' | 'encoded';
+  /** The request's fields by byte range, for the hex view (empty for malformed requests). */
+  layout: { name: string; offset: number; size: number }[];
+}
+
+/** One event with every field resolved, as a Wireshark-like detail pane shows it. */
+export interface EventDetail {
+  seq: number;
+  step: number;
+  kind: string;
+  /** The catalog's description of the kind. */
+  kindDoc: string;
+  text: string;
+  problem: boolean;
+  fields: EventDetailField[];
+  /** The request the event came from (request events, and the effects of a single-request step); null otherwise. */
+  raw: RawRequestBytes | null;
+}
+
 const U32 = Type.Integer({ minimum: 0, maximum: 0xffffffff });
+/** Free-text event search (queryEvents, locateEvent): at most 200 characters. */
+const EVENT_SEARCH = Type.String({ maxLength: 200 });
 
 /** Parameter schemas, one per method. */
 export const PARAMS = {
@@ -113,6 +171,21 @@ export const PARAMS = {
     domain: Type.Optional(U32),
     endpoint: Type.Optional(U32),
     problemsOnly: Type.Optional(Type.Boolean()),
+    /** Free text matched (case-insensitively) inside each event's one-line text (EventRow.text). */
+    search: Type.Optional(EVENT_SEARCH),
+  }),
+  getEventDetail: Type.Object({ runId: Type.Integer({ minimum: 1 }), seq: Type.Integer({ minimum: 0 }) }),
+  locateEvent: Type.Object({
+    runId: Type.Integer({ minimum: 1 }),
+    kinds: Type.Optional(Type.Array(Type.String(), { maxItems: 64 })),
+    domain: Type.Optional(U32),
+    endpoint: Type.Optional(U32),
+    problemsOnly: Type.Optional(Type.Boolean()),
+    search: Type.Optional(EVENT_SEARCH),
+    /** Find the first matching event with seq ≥ this. */
+    seq: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** Find the first matching event of this step or a later one (-1: setup events). */
+    step: Type.Optional(Type.Integer({ minimum: -1 })),
   }),
   openFile: Type.Object({}),
   saveFile: Type.Object({ path: Type.Union([Type.String({ maxLength: 4096 }), Type.Null()]), text: Type.String() }),
@@ -131,6 +204,13 @@ export interface Results {
   listRuns: RunSummary[];
   getRun: RunDetail | null;
   queryEvents: { total: number; rows: EventRow[] };
+  /** Every field of one event, names resolved, with the raw request bytes; null when no such event. */
+  getEventDetail: EventDetail | null;
+  /**
+   * Where an event is in the filtered list: `index` (the row number queryEvents would give it)
+   * and `seq` of the first matching event at or after the given seq / step; null when none.
+   */
+  locateEvent: { index: number; seq: number; step: number } | null;
   /** Desktop only (native dialog); serve answers null and the browser uses its own file picker. */
   openFile: { path: string; text: string } | null;
   saveFile: { path: string } | null;

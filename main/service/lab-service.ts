@@ -19,8 +19,10 @@ import {
   type Params,
   type Results,
 } from '../../core/contract/index.ts';
+import { runConfig } from '../../core/run/config.ts';
 import { parseScenario } from '../../core/scenario/index.ts';
 import { LabStore } from '../store/store.ts';
+import { EventDetailSource } from './event-detail.ts';
 import { RunHost, type StartOptions } from '../worker/host.ts';
 
 /** Options of LabService. */
@@ -52,6 +54,7 @@ const EXAMPLE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 export class LabService implements LabApi {
   readonly store: LabStore;
   private readonly host: RunHost;
+  private readonly details: EventDetailSource;
   private readonly listeners = new Map<NotificationName, Set<(payload: never) => void>>();
   private readonly handlers: { [M in Method]: Handler<M> };
   private closed = false;
@@ -59,6 +62,7 @@ export class LabService implements LabApi {
 
   constructor(private readonly opts: LabServiceOptions) {
     this.store = new LabStore(opts.dbPath);
+    this.details = new EventDetailSource(this.store.reader);
     this.host = new RunHost({
       store: this.store,
       onProgress: (p) => this.emit('runProgress', p),
@@ -73,6 +77,8 @@ export class LabService implements LabApi {
       listRuns: (p) => this.store.reader.listRuns(p.limit),
       getRun: (p) => this.store.reader.getRun(p.runId),
       queryEvents: (p) => this.store.reader.queryEvents(p),
+      getEventDetail: (p) => this.details.detail(p.runId, p.seq),
+      locateEvent: (p) => this.store.reader.locateEvent(p),
       openFile: () => null,
       saveFile: () => null,
     };
@@ -152,6 +158,7 @@ export class LabService implements LabApi {
       steps: scenario.steps.length,
       // Progress units as ScenarioRun counts them; the worker stores its own count on first commit.
       totalUnits: scenario.steps.reduce((n, s) => n + (s.op === 'workload' ? s.count : 1), 0),
+      config: runConfig(scenario),
     });
     try {
       this.host.start(runId, text, file, this.opts.runOptions);

@@ -3,7 +3,7 @@
  * In WAL mode it reads the last committed state while a worker writes, and never blocks it.
  */
 import Database from 'better-sqlite3';
-import type { EventRow, Params, RunDetail, RunMetrics, RunStatus, RunSummary, StepResult } from '../../core/contract/index.ts';
+import type { EventRow, Params, Results, RunConfig, RunDetail, RunMetrics, RunStatus, RunSummary, StepResult } from '../../core/contract/index.ts';
 import { ContractError } from '../../core/contract/index.ts';
 import { EVENT_CATALOG, KIND_BY_CODE } from '../../core/events/catalog.ts';
 import { formatEvent } from '../../core/events/format.ts';
@@ -22,6 +22,7 @@ interface RunRow {
   event_count: number;
   failed_expectations: number;
   error: string | null;
+  config: string | null;
 }
 
 interface RunDetailRow extends RunRow {
@@ -33,7 +34,20 @@ interface RunDetailRow extends RunRow {
 /** Filtered totals kept by a reader. */
 const TOTALS_CACHE_SIZE = 256;
 
-const SUMMARY_COLUMNS = 'id, name, file, status, started_at, finished_at, steps, event_count, failed_expectations, error';
+const SUMMARY_COLUMNS_V3 = 'id, name, file, status, started_at, finished_at, steps, event_count, failed_expectations, error';
+
+/** SQL function giving an event's one-line text (formatEvent) from its stored columns, for `search`. */
+const EVENT_TEXT_FN = 'lab_event_text';
+const RAW_COLUMNS = ['kind', 'status', 'domain', 'endpoint', 'a', 'b', 'c', 'flags', 'aux', 'data', 'used'] as const;
+
+function parseConfig(text: string | null): RunConfig | null {
+  if (!text) return null;
+  try {
+    return JSON.parse(text) as RunConfig;
+  } catch {
+    return null;
+  }
+}
 
 function toSummary(r: RunRow): RunSummary {
   return {
@@ -47,11 +61,19 @@ function toSummary(r: RunRow): RunSummary {
     events: r.event_count,
     failedExpectations: r.failed_expectations,
     error: r.error,
+    config: parseConfig(r.config),
   };
 }
 
 /** Event filters of `queryEvents` (contract params without paging). */
-export type EventFilter = Pick<Params<'queryEvents'>, 'kinds' | 'domain' | 'endpoint' | 'problemsOnly'>;
+export type EventFilter = Pick<Params<'queryEvents'>, 'kinds' | 'domain' | 'endpoint' | 'problemsOnly' | 'search'>;
+
+/** A filter as SQL: the WHERE conditions (first: run_id = ?), their arguments and the table expression. */
+interface FilterSql {
+  where: string[];
+  args: unknown[];
+  from: string;
+}
 
 /**
  * Read-only access to the lab database. Open after the schema exists (LabStore migrates first).
@@ -63,9 +85,21 @@ export class StoreReader {
   /** Filtered totals of finished runs (insertion-ordered; oldest evicted first). */
   private readonly totals = new Map<string, number>();
 
+  /** The runs columns of a summary (`NULL AS config` on a database older than schema version 4). */
+  private readonly summaryColumns: string;
+
   constructor(dbPath: string) {
     this.db = new Database(dbPath, { readonly: true, fileMustExist: true });
     configureConnection(this.db, { readonly: true });
+    const runCols = new Set((this.db.prepare('PRAGMA table_info(runs)').all() as { name: string }[]).map((c) => c.name));
+    this.summaryColumns = `${SUMMARY_COLUMNS_V3}, ${runCols.has('config') ? 'config' : 'NULL AS config'}`;
+    // The one-line text of a stored row, computed as the contract's EventRow.text is (toEventRow),
+    // lowercased: `search` matches it case-insensitively with instr().
+    this.db.function(EVENT_TEXT_FN, { deterministic: true, safeIntegers: true, varargs: true }, (...v: unknown[]) => {
+      const raw = { seq: 0n, step: 0n } as unknown as Record<string, unknown>;
+      RAW_COLUMNS.forEach((c, i) => (raw[c] = v[i]));
+      return toEventRow(raw as unknown as RawEventRow).text.toLowerCase();
+    });
   }
 
   private stmt(sql: string): Database.Statement {
@@ -79,13 +113,13 @@ export class StoreReader {
 
   /** Runs, newest first (default limit 1000). */
   listRuns(limit = 1000): RunSummary[] {
-    const rows = this.stmt(`SELECT ${SUMMARY_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?`).all(limit) as RunRow[];
+    const rows = this.stmt(`SELECT ${this.summaryColumns} FROM runs ORDER BY id DESC LIMIT ?`).all(limit) as RunRow[];
     return rows.map(toSummary);
   }
 
   /** One run with its scenario text, metrics and step results; null when no such run. */
   getRun(runId: number): RunDetail | null {
-    const r = this.stmt(`SELECT ${SUMMARY_COLUMNS}, scenario_text, metrics, step_results FROM runs WHERE id = ?`).get(runId) as RunDetailRow | undefined;
+    const r = this.stmt(`SELECT ${this.summaryColumns}, scenario_text, metrics, step_results FROM runs WHERE id = ?`).get(runId) as RunDetailRow | undefined;
     if (!r) return null;
     return {
       ...toSummary(r),
@@ -96,18 +130,18 @@ export class StoreReader {
   }
 
   /**
-   * A page of a run's events in seq order, with the total number matching the filters.
-   * `kinds` are catalog kind names (ContractError at "/kinds/<i>" for an unknown one); `domain` and
-   * `endpoint` match the stored columns; `problemsOnly` keeps faults and failed expectations.
-   * An unknown run gives { total: 0, rows: [] }.
+   * The filter as SQL. `kinds` are catalog kind names (ContractError at "/kinds/<i>" for an
+   * unknown one); `domain` and `endpoint` match the stored columns; `problemsOnly` keeps problem
+   * events; `search` keeps events whose one-line text (EventRow.text) contains it, ignoring case.
+   * Null when nothing but the run is filtered.
    */
-  queryEvents(p: Params<'queryEvents'>): { total: number; rows: EventRow[] } {
+  private filterSql(method: string, runId: number, p: EventFilter): FilterSql | null {
     const where = ['run_id = ?'];
-    const args: unknown[] = [p.runId];
+    const args: unknown[] = [runId];
     if (p.kinds !== undefined) {
       const codes = p.kinds.map((k, i) => {
         if (!Object.hasOwn(EVENT_CATALOG, k)) {
-          throw new ContractError(`queryEvents: invalid params at /kinds/${i}: unknown event kind "${k}" (kinds: ${Object.keys(EVENT_CATALOG).join(', ')})`, `/kinds/${i}`);
+          throw new ContractError(`${method}: invalid params at /kinds/${i}: unknown event kind "${k}" (kinds: ${Object.keys(EVENT_CATALOG).join(', ')})`, `/kinds/${i}`);
         }
         return KIND_CODE[k as keyof typeof KIND_CODE];
       });
@@ -123,12 +157,28 @@ export class StoreReader {
       args.push(p.endpoint);
     }
     if (p.problemsOnly) where.push(PROBLEM_SQL);
-    const filtered = where.length > 1;
+    const search = p.search?.trim().toLowerCase();
+    if (search) {
+      // Last: SQLite evaluates the cheap column tests first and formats only the rows they keep.
+      where.push(`instr(${EVENT_TEXT_FN}(${RAW_COLUMNS.join(', ')}), ?) > 0`);
+      args.push(search);
+    }
+    if (where.length === 1) return null;
+    // Without statistics the planner prefers the primary key (both start with run_id = ?);
+    // problems are rare, so walking the partial index is the fast plan.
+    return { where, args, from: p.problemsOnly ? 'events INDEXED BY events_problems' : 'events' };
+  }
 
+  /**
+   * A page of a run's events in seq order, with the total number matching the filters (see
+   * filterSql). An unknown run gives { total: 0, rows: [] }.
+   */
+  queryEvents(p: Params<'queryEvents'>): { total: number; rows: EventRow[] } {
+    const f = this.filterSql('queryEvents', p.runId, p);
     let total: number;
     let raw: RawEventRow[];
     const cols = `seq, step, kind, ${EVENT_COLUMNS.join(', ')}`;
-    if (!filtered) {
+    if (!f) {
       // seq is dense (0..event_count-1, see schema.ts), so a page is a key range: O(limit) at any offset.
       const run = this.stmt('SELECT event_count FROM runs WHERE id = ?').get(p.runId) as { event_count: number } | undefined;
       total = run?.event_count ?? 0;
@@ -136,16 +186,42 @@ export class StoreReader {
         .safeIntegers(true)
         .all(p.runId, p.offset, p.limit) as RawEventRow[];
     } else {
-      const cond = where.join(' AND ');
-      // Without statistics the planner prefers the primary key (both start with run_id = ?);
-      // problems are rare, so walking the partial index is the fast plan.
-      const from = p.problemsOnly ? 'events INDEXED BY events_problems' : 'events';
-      total = this.filteredTotal(p.runId, `SELECT count(*) AS n FROM ${from} WHERE ${cond}`, args);
-      raw = this.stmt(`SELECT ${cols} FROM ${from} WHERE ${cond} ORDER BY seq LIMIT ? OFFSET ?`)
+      const cond = f.where.join(' AND ');
+      total = this.filteredTotal(p.runId, `SELECT count(*) AS n FROM ${f.from} WHERE ${cond}`, f.args);
+      raw = this.stmt(`SELECT ${cols} FROM ${f.from} WHERE ${cond} ORDER BY seq LIMIT ? OFFSET ?`)
         .safeIntegers(true)
-        .all(...args, p.limit, p.offset) as RawEventRow[];
+        .all(...f.args, p.limit, p.offset) as RawEventRow[];
     }
     return { total, rows: raw.map(toEventRow) };
+  }
+
+  /** One event of a run by seq; null when the run has no such (committed) event. */
+  getEvent(runId: number, seq: number): EventRow | null {
+    const cols = `seq, step, kind, ${EVENT_COLUMNS.join(', ')}`;
+    const raw = this.stmt(`SELECT ${cols} FROM events WHERE run_id = ? AND seq = ?`).safeIntegers(true).get(runId, seq) as RawEventRow | undefined;
+    return raw ? toEventRow(raw) : null;
+  }
+
+  /**
+   * Where the first event matching the filters at or after `seq` (or of step `step` or later) is
+   * in the filtered list: its index (as queryEvents' offset would reach it), seq and step; null
+   * when there is none. Steps run in order, so an event's step never decreases with its seq.
+   * Errors: ContractError when neither or both of seq and step are given.
+   */
+  locateEvent(p: Params<'locateEvent'>): Results['locateEvent'] {
+    if ((p.seq === undefined) === (p.step === undefined)) {
+      throw new ContractError('locateEvent: invalid params at /: give exactly one of seq and step', '/');
+    }
+    const f = this.filterSql('locateEvent', p.runId, p) ?? { where: ['run_id = ?'], args: [p.runId], from: 'events' };
+    const cond = f.where.join(' AND ');
+    const at = p.seq !== undefined ? 'seq >= ?' : 'step >= ?';
+    const hit = this.stmt(`SELECT seq, step FROM ${f.from} WHERE ${cond} AND ${at} ORDER BY seq LIMIT 1`).get(...f.args, p.seq ?? p.step) as
+      | { seq: number; step: number }
+      | undefined;
+    if (!hit) return null;
+    // Unfiltered, seq is the index (seq is dense from 0).
+    const index = f.where.length === 1 ? hit.seq : (this.stmt(`SELECT count(*) AS n FROM ${f.from} WHERE ${cond} AND seq < ?`).get(...f.args, hit.seq) as { n: number }).n;
+    return { index, seq: hit.seq, step: hit.step };
   }
 
   /**

@@ -139,6 +139,13 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec(`UPDATE events SET used = json_extract(data, '$.used'), data = NULL WHERE kind = 2 AND data IS NOT NULL AND json_valid(data)`);
     },
   },
+  {
+    version: 4,
+    description: 'runs.config: the run configuration (core/run/config.ts RunConfig) as JSON; NULL for runs stored before',
+    up(db) {
+      db.exec('ALTER TABLE runs ADD COLUMN config TEXT');
+    },
+  },
 ];
 
 /** The schema version this build writes. */

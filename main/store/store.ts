@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import type { RunConfig } from '../../core/contract/index.ts';
 import { StoreReader } from './reader.ts';
 import { KIND_CODE, PROBLEM_SQL, configureConnection, migrate } from './schema.ts';
 
@@ -20,6 +21,12 @@ export interface NewRun {
   steps: number;
   /** Progress units of the whole run (1 per step, `count` per workload step). */
   totalUnits: number;
+  /**
+   * The run's configuration (core/run/config.ts runConfig of the parsed scenario), stored as JSON
+   * in runs.config. Every real run gives it; absent (stored NULL, shown as unknown) only for
+   * hand-made rows in tests and benchmarks.
+   */
+  config?: RunConfig;
 }
 
 /** Error text stored for a run whose process died while it was running. */
@@ -88,10 +95,10 @@ export class LabStore {
   createRun(r: NewRun): number {
     const info = this.db
       .prepare(
-        `INSERT INTO runs (name, file, scenario_text, status, started_at, steps, total_units, owner_pid)
-         VALUES (?, ?, ?, 'running', ?, ?, ?, ?)`,
+        `INSERT INTO runs (name, file, scenario_text, status, started_at, steps, total_units, owner_pid, config)
+         VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)`,
       )
-      .run(r.name, r.file, r.scenarioText, new Date().toISOString(), r.steps, r.totalUnits, process.pid);
+      .run(r.name, r.file, r.scenarioText, new Date().toISOString(), r.steps, r.totalUnits, process.pid, r.config ? JSON.stringify(r.config) : null);
     const id = Number(info.lastInsertRowid);
     this.live.add(id);
     return id;

@@ -1,0 +1,28 @@
+/**
+ * The configuration a run was made with, as the runs list, the run header and `iommu-lab show`
+ * display it: the machine, the vIOMMU model and its effective properties (machine defaults
+ * resolved, so a scenario that says nothing still shows q35's granule and aw-bits), and the
+ * devices behind it. Stored with the run (runs.config, JSON) when the run is created.
+ */
+import type { RunConfig } from '../contract/index.ts';
+import type { Scenario } from '../scenario/model.ts';
+
+/**
+ * The effective configuration of a resolved scenario.
+ * - `granule`: the QEMU `granule` property ('4k' … '64k', or 'host' as written; 'host' is 4 KiB
+ *   here, see VirtioIommuProps.granule).
+ * - `awBits`: input address width in bits (config.input_range ends at 2^awBits − 1).
+ * - `devices`: the declared devices in scenario order, with their PCI address and endpoint ID
+ *   (the requester ID); the host bridge 00:00.0 is implicit and not listed.
+ */
+export function runConfig(scenario: Scenario): RunConfig {
+  return {
+    machine: scenario.machine,
+    // Only virtio-iommu exists today (schema: viommu.model is the one-value enum).
+    model: scenario.doc.viommu?.model ?? 'virtio-iommu',
+    conformance: scenario.props.conformance,
+    granule: scenario.props.granule,
+    awBits: scenario.props.awBits,
+    devices: scenario.devices.map((d) => ({ name: d.name, bdf: d.bdf, endpoint: d.endpoint })),
+  };
+}

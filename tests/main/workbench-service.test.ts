@@ -1,0 +1,158 @@
+/**
+ * The contract methods and params the workbench uses, through LabService with real run workers:
+ * RunSummary.config, queryEvents' free-text `search` (paging and totals), locateEvent (step →
+ * events, seek by seq, under filters), getEventDetail (names, hex, raw request bytes), and a
+ * version-3 database whose runs read back with config null.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LabService, waitForRun } from '../../main/service/lab-service.ts';
+import { LabStore, SCHEMA_VERSION, migrate, schemaVersion } from '../../main/store/index.ts';
+
+let dir: string;
+let services: LabService[] = [];
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iommu-lab-workbench-'));
+  fs.mkdirSync(path.join(dir, 'examples'));
+});
+afterEach(async () => {
+  await Promise.all(services.map((s) => s.close()));
+  services = [];
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function open(): LabService {
+  const s = new LabService({ dbPath: path.join(dir, 'lab.db'), examplesDir: path.join(dir, 'examples'), warmRunWorker: false });
+  services.push(s);
+  return s;
+}
+
+const TEXT = `name: workbench
+machine: virt
+viommu: {model: virtio-iommu, conformance: spec, granule: 16k}
+devices:
+  - {name: nic0, bdf: "00:03.0"}
+  - {name: gpu, bdf: "02:00.0"}
+steps:
+  - attach: {domain: 1, endpoint: nic0}
+  - attach: {domain: 2, endpoint: gpu}
+  - map: {domain: 1, virt-start: 0x10000, virt-end: 0x1ffff, phys-start: 0x80000, flags: [read]}
+  - dma: {endpoint: nic0, addr: 0x90000, access: read}
+  - request: {hex: "04 00 00 00 01 00 00 00"}
+  - workload: {domain: 2, endpoint: gpu, count: 40, size: 0x4000, iova-base: 0x100000, phys-base: 0x200000}
+  - dma: {endpoint: gpu, addr: 0x5000, access: write}
+`;
+
+async function runIt(s: LabService): Promise<number> {
+  const res = await s.call('startRun', { text: TEXT, file: 'wb.yaml' });
+  expect(res.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+  const runId = res.runId!;
+  expect((await waitForRun(s, runId)).status).toBe('done');
+  return runId;
+}
+
+describe('workbench contract', () => {
+  it('stores the run configuration, defaults resolved', async () => {
+    const s = open();
+    const runId = await runIt(s);
+    const expected = {
+      machine: 'virt',
+      model: 'virtio-iommu',
+      conformance: 'spec',
+      granule: '16k',
+      awBits: 48,
+      devices: [
+        { name: 'nic0', bdf: '00:03.0', endpoint: 0x18 },
+        { name: 'gpu', bdf: '02:00.0', endpoint: 0x200 },
+      ],
+    };
+    expect((await s.call('listRuns', {}))[0].config).toEqual(expected);
+    expect((await s.call('getRun', { runId }))!.config).toEqual(expected);
+  });
+
+  it('searches the formatted text case-insensitively, with correct totals and paging', async () => {
+    const s = open();
+    const runId = await runIt(s);
+    const all = await s.call('queryEvents', { runId, offset: 0, limit: 5000 });
+    const want = all.rows.filter((r) => r.text.toLowerCase().includes('fault mapping'));
+    expect(want.length).toBe(2);
+    const hit = await s.call('queryEvents', { runId, offset: 0, limit: 10, search: 'FAULT Mapping' });
+    expect(hit.total).toBe(2);
+    expect(hit.rows.map((r) => r.seq)).toEqual(want.map((r) => r.seq));
+    // Combined with other filters, and paged.
+    const maps = all.rows.filter((r) => r.kind === 'map' && r.text.includes('domain=2'));
+    expect(maps.length).toBe(40);
+    const page = await s.call('queryEvents', { runId, offset: 30, limit: 5, kinds: ['map'], search: 'domain=2' });
+    expect(page.total).toBe(40);
+    expect(page.rows.map((r) => r.seq)).toEqual(maps.slice(30, 35).map((r) => r.seq));
+    expect((await s.call('queryEvents', { runId, offset: 0, limit: 5, search: 'no such text' })).total).toBe(0);
+    // An empty search filters nothing; a search over its maxLength is refused with its path.
+    expect((await s.call('queryEvents', { runId, offset: 0, limit: 1, search: '  ' })).total).toBe(all.total);
+    await expect(s.call('queryEvents', { runId, offset: 0, limit: 1, search: 'x'.repeat(201) })).rejects.toMatchObject({ path: '/search' });
+  });
+
+  it('locates the first event of a step, and an event by seq, under the current filters', async () => {
+    const s = open();
+    const runId = await runIt(s);
+    const all = (await s.call('queryEvents', { runId, offset: 0, limit: 5000 })).rows;
+    const firstOf = (step: number) => all.find((r) => r.step >= step)!;
+    // Unfiltered: the index is the seq.
+    expect(await s.call('locateEvent', { runId, step: 5 })).toEqual({ index: firstOf(5).seq, seq: firstOf(5).seq, step: 5 });
+    // Filtered to faults: step 3's fault is the first row; step 4 has none, so the next one (step 6) is found.
+    expect(await s.call('locateEvent', { runId, step: 3, kinds: ['fault'] })).toMatchObject({ index: 0, step: 3 });
+    const next = await s.call('locateEvent', { runId, step: 4, kinds: ['fault'] });
+    expect(next).toMatchObject({ index: 1, step: 6 });
+    const maps = all.filter((r) => r.kind === 'map');
+    expect(await s.call('locateEvent', { runId, seq: maps[10].seq, kinds: ['map'] })).toEqual({ index: 10, seq: maps[10].seq, step: 5 });
+    expect(await s.call('locateEvent', { runId, seq: all.length + 5 })).toBeNull();
+    await expect(s.call('locateEvent', { runId })).rejects.toMatchObject({ path: '/' });
+    await expect(s.call('locateEvent', { runId, step: 1, kinds: ['nope'] })).rejects.toMatchObject({ path: '/kinds/0' });
+  });
+
+  it('gives an event detail with names, hex and the raw request bytes', async () => {
+    const s = open();
+    const runId = await runIt(s);
+    const all = (await s.call('queryEvents', { runId, offset: 0, limit: 5000 })).rows;
+    const map = all.find((r) => r.kind === 'map' && r.step === 2)!;
+    const d = (await s.call('getEventDetail', { runId, seq: map.seq }))!;
+    expect(d).toMatchObject({ seq: map.seq, step: 2, kind: 'map', text: map.text });
+    expect(d.fields.find((f) => f.name === 'virtEnd')?.value).toBe('0x1ffff');
+    expect(d.raw).toMatchObject({ source: 'encoded', hex: '03000000' + '01000000' + '0000010000000000' + 'ffff010000000000' + '0000080000000000' + '01000000' });
+    const fault = all.find((r) => r.kind === 'fault' && r.step === 3)!;
+    const fd = (await s.call('getEventDetail', { runId, seq: fault.seq }))!;
+    expect(fd.fields.find((f) => f.name === 'endpoint')?.meaning).toBe('nic0 · 00:03.0');
+    expect(fd.fields.find((f) => f.name === 'reason')?.meaning).toBe('MAPPING');
+    expect(fd.raw).toBeNull();
+    const raw = all.find((r) => r.kind === 'request' && r.step === 4)!;
+    const rd = (await s.call('getEventDetail', { runId, seq: raw.seq }))!;
+    expect(rd.raw).toMatchObject({ source: 'request-step', hex: '0400000001000000' });
+    expect(rd.fields.find((f) => f.name === 'reqType')?.meaning).toBe('UNMAP');
+    expect(await s.call('getEventDetail', { runId, seq: all.length })).toBeNull();
+    expect(await s.call('getEventDetail', { runId: runId + 1, seq: 0 })).toBeNull();
+    await expect(s.call('getEventDetail', { runId, seq: -1 })).rejects.toMatchObject({ path: '/seq' });
+  });
+});
+
+describe('schema version 4', () => {
+  it('adds runs.config; runs stored by version 3 read back with config null', () => {
+    const dbPath = path.join(dir, 'v3.db');
+    const old = new Database(dbPath);
+    migrate(old, 3);
+    old.prepare(
+      `INSERT INTO runs (id, name, file, scenario_text, status, started_at, finished_at, steps, total_units, done_units, event_count, failed_expectations)
+       VALUES (1, 'v3 run', 'v3.yaml', 'name: v3', 'done', '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:01.000Z', 1, 1, 1, 0, 0)`,
+    ).run();
+    old.close();
+    const store = new LabStore(dbPath);
+    expect(store.reader.listRuns()[0]).toMatchObject({ id: 1, name: 'v3 run', config: null });
+    expect(store.reader.getRun(1)!.config).toBeNull();
+    store.close();
+    const db = new Database(dbPath, { readonly: true });
+    expect(schemaVersion(db)).toBe(SCHEMA_VERSION);
+    expect((db.prepare('PRAGMA table_info(runs)').all() as { name: string }[]).map((c) => c.name)).toContain('config');
+    db.close();
+  });
+});
