@@ -15,16 +15,35 @@
  * so the alias below points every `monaco-editor/esm/vs/…` deep import at the real file. The other
  * half of the adapter (0.57's createWebWorker takes a Worker, not a module id) lives in
  * renderer/src/editor/monaco.ts.
+ *
+ * Fuses: after the main build, `electronFuses` flips the security checklist's fuses
+ * (main/electron-fuses.ts UNPACKED_FUSES) into the Electron binary `npm start` / `npm run dev`
+ * launch, when that binary is installed (it is fetched lazily; without it nothing is flipped).
+ * A packaged build must flip LAB_FUSES (the asar ones too) into its copy of the binary.
  */
 import { resolve } from 'node:path';
 import { defineConfig } from 'electron-vite';
+import type { Plugin } from 'vite';
 import vue from '@vitejs/plugin-vue';
+import { flipUnpackedFuses } from './main/electron-fuses.ts';
 
 const root = import.meta.dirname;
 const monacoEsm = resolve(root, 'node_modules/monaco-editor/esm/vs');
 
+/** Flips the Electron fuses into node_modules/electron's binary once the main build is written. */
+export function electronFuses(electronDir = resolve(root, 'node_modules/electron')): Plugin {
+  return {
+    name: 'iommu-lab:electron-fuses',
+    apply: 'build',
+    async closeBundle() {
+      await flipUnpackedFuses(electronDir);
+    },
+  };
+}
+
 export default defineConfig({
   main: {
+    plugins: [electronFuses()],
     build: {
       outDir: resolve(root, 'out/main'),
       externalizeDeps: { include: ['better-sqlite3'] },
