@@ -33,6 +33,32 @@ function annotate(out: JsonSchema, schema: TSchema): JsonSchema {
   return out;
 }
 
+/**
+ * "An integer in [minimum, maximum], or a 0x… hex string" as ONE schema, not an anyOf of two.
+ * JSON Schema applies `minimum`/`maximum` to numbers only and `pattern` to strings only, so this
+ * accepts the same values. It matters for hover: yaml-language-server titles a value that matches
+ * every branch of an anyOf by joining the branch titles with " || ", and untitled branches borrow
+ * the nearest ancestor's title, so every number in a step hovered as "map step || map step".
+ */
+function integerOrHex(minimum: number, maximum: number): JsonSchema {
+  return { type: ['integer', 'string'], minimum, maximum, pattern: HEX_PATTERN, patternErrorMessage: 'Expected an integer or a "0x…" hex string.' };
+}
+
+/**
+ * The JSON Schema branches of a Union, made mutually exclusive where the scenario's own reading
+ * is: a plain string branch beside an integer branch (an endpoint: device name, PCI address or raw
+ * ID) does not take "0x…" hex strings, which are integers (model.ts reads them as raw IDs). A value
+ * that matched both would hover with the step's title twice (see integerOrHex).
+ */
+function exclusiveVariants(variants: TSchema[]): JsonSchema[] {
+  const hasInteger = variants.some((v) => v[Kind] === 'U64' || v[Kind] === 'UInt');
+  return variants.map((v) => {
+    const out = toJsonSchema(v);
+    if (hasInteger && v[Kind] === 'String' && v.pattern === undefined) out.not = { pattern: HEX_PATTERN };
+    return out;
+  });
+}
+
 /** Converts one TypeBox schema node (as used by the scenario schema) to JSON Schema. */
 export function toJsonSchema(schema: TSchema): JsonSchema {
   const lits = literalValues(schema);
@@ -72,28 +98,10 @@ export function toJsonSchema(schema: TSchema): JsonSchema {
     case 'Boolean':
       return annotate({ type: 'boolean' }, schema);
     case 'U64':
-      return annotate(
-        {
-          anyOf: [
-            // The nearest double to 2^64 - 1 (2^64): JSON numbers cannot say it exactly.
-            { type: 'integer', minimum: 0, maximum: U64_MAX_DOUBLE },
-            { type: 'string', pattern: HEX_PATTERN },
-          ],
-        },
-        schema,
-      );
     case 'UInt':
-      return annotate(
-        {
-          anyOf: [
-            { type: 'integer', minimum: schema.minimum, maximum: schema.maximum },
-            { type: 'string', pattern: HEX_PATTERN },
-          ],
-        },
-        schema,
-      );
+      return annotate(integerOrHex(schema[Kind] === 'U64' ? 0 : (schema.minimum as number), schema[Kind] === 'U64' ? U64_MAX_DOUBLE : (schema.maximum as number)), schema);
     case 'Union':
-      return annotate({ anyOf: (schema.anyOf as TSchema[]).map(toJsonSchema) }, schema);
+      return annotate({ anyOf: exclusiveVariants(schema.anyOf as TSchema[]) }, schema);
     default:
       throw new Error(`scenario schema: no JSON Schema for kind ${String(schema[Kind])}`);
   }

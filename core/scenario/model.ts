@@ -6,7 +6,8 @@
  * endpoint references resolved to endpoint IDs, flag lists folded into bit masks, machine defaults
  * applied to the device properties, `expect` shorthands expanded. Problems found here (unknown
  * device name, duplicate PCI address, bad reserved-region string, bad hex, …) are Diagnostics that
- * point at the offending node, like the schema's own.
+ * point at the offending node, like the schema's own; a step endpoint written as a PCI address no
+ * device declares is a warning (the run goes ahead).
  */
 import { defaultProps, parseReservedRegion, type VirtioIommuProps } from '../virtio-iommu/device.ts';
 import {
@@ -36,7 +37,7 @@ import {
   VIRTIO_RING_F_INDIRECT_DESC,
 } from '../virtio-iommu/constants.ts';
 import { bdfToString, parseBdf } from '../events/format.ts';
-import { U64_MAX, hex } from './kinds.ts';
+import { U64_MAX, hex, readInteger } from './kinds.ts';
 import type { FeatureName, ScenarioDoc, StatusName, StepArgs, StepDoc, StepExpectDoc, StepOp } from './schema.ts';
 import { STEP_OPS } from './schema.ts';
 import type { WalkContext } from './validate.ts';
@@ -208,6 +209,7 @@ export function resolveScenario(doc: ScenarioDoc, ctx: WalkContext): Scenario | 
   const before = ctx.diagnostics.filter((d) => d.severity === 'error').length;
   const at = (path: string) => ctx.spans.get(path) ?? ([0, 0] as const);
   const err = (path: string, message: string) => ctx.error(at(path), `${path}: ${message}`, path);
+  const warn = (path: string, message: string) => ctx.diagnostics.push(ctx.diag(at(path), `${path}: ${message}`, path, 'warning'));
   const lineOf = (path: string) => ctx.lines.linePos(at(path)[0]).line;
 
   // Devices: unique names and PCI addresses; the host bridge is implicit.
@@ -239,12 +241,20 @@ export function resolveScenario(doc: ScenarioDoc, ctx: WalkContext): Scenario | 
     byId.set(id, dev);
   });
 
+  // A raw endpoint ID (a number or a "0x…" string) is taken as written, declared or not: the
+  // spec's error cases are written that way. A PCI address no device declares is allowed too, but
+  // warned about: the device answers NOENT to its requests and faults its DMA (UNKNOWN).
   const endpointOf = (ref: string | number, path: string): number => {
     if (typeof ref === 'number') return ref;
-    const id = parseBdf(ref);
-    if (id !== null) return id;
     const dev = byName.get(ref);
     if (dev) return dev.endpoint;
+    const raw = readInteger(ref);
+    if (raw.ok && raw.value <= 0xffff_ffffn) return Number(raw.value);
+    const id = parseBdf(ref);
+    if (id !== null) {
+      if (id !== HOST_BRIDGE_ENDPOINT && !byId.has(id)) warn(path, undeclaredBdf(id, devices));
+      return id;
+    }
     const known = devices.map((d) => d.name);
     err(path, `unknown endpoint "${ref}"; ${known.length ? `devices: ${known.join(', ')}` : 'no devices are declared'} (or write a PCI address "bb:dd.f")`);
     return -1;
@@ -312,6 +322,12 @@ export function resolveScenario(doc: ScenarioDoc, ctx: WalkContext): Scenario | 
   if (doc.description !== undefined) scenario.description = doc.description;
   if (driverFeatures !== undefined) scenario.driverFeatures = driverFeatures;
   return scenario;
+}
+
+/** The warning for a step endpoint written as a PCI address that no device in `devices` has. */
+function undeclaredBdf(id: number, devices: readonly ScenarioDevice[]): string {
+  const declared = devices.length ? `devices: ${devices.map((d) => `${d.name} ${d.bdf}`).join(', ')}` : 'no devices are declared';
+  return `no device has PCI address ${bdfToString(id)} (${declared}; the host bridge is 00:00.0): the vIOMMU does not know this endpoint, so its requests answer NOENT and its DMA faults`;
 }
 
 function resolveStep(

@@ -1,5 +1,8 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { scenarioJsonSchema, scenarioReferenceMarkdown, STEP_OPS } from '../../../core/scenario/index.ts';
+import { yamlLanguageService } from './yaml-language-server.ts';
 
 type J = Record<string, unknown>;
 
@@ -44,10 +47,9 @@ describe('scenarioJsonSchema', () => {
     const variants = ((steps.items as J).anyOf as J[]).map((v) => v.properties as Record<string, J>);
     const map = variants.find((v) => 'map' in v)!.map as J;
     const vs = (map.properties as Record<string, J>)['virt-start'];
-    expect(vs.anyOf).toEqual([
-      { type: 'integer', minimum: 0, maximum: Number(0xffffffffffffffffn) },
-      { type: 'string', pattern: '^0[xX][0-9a-fA-F]{1,16}$' },
-    ]);
+    // One schema, not an anyOf: minimum/maximum apply to numbers only, pattern to strings only.
+    expect(vs).toMatchObject({ type: ['integer', 'string'], minimum: 0, maximum: Number(0xffffffffffffffffn), pattern: '^0[xX][0-9a-fA-F]{1,16}$' });
+    expect(vs.anyOf).toBeUndefined();
     expect(map.required).toEqual(['domain', 'virt-start', 'virt-end', 'phys-start', 'flags']);
     expect(map.additionalProperties).toBe(false);
   });
@@ -62,6 +64,86 @@ describe('scenarioJsonSchema', () => {
   test('enums carry their values', () => {
     const machine = (schema.properties as Record<string, J>).machine;
     expect(machine).toMatchObject({ type: 'string', enum: ['q35', 'virt'], default: 'q35' });
+  });
+});
+
+/** A hover or completion text that says the same thing twice around "||" ("map step || map step"). */
+function repeats(text: string): string[] {
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const parts = line.replace(/^#+\s*/, '').split(/\s*\|\|\s*/);
+    if (parts.length > 1 && new Set(parts).size < parts.length) out.push(line);
+  }
+  return out;
+}
+
+const EXAMPLES = join(import.meta.dirname, '../../../examples');
+
+describe('hover and completion in the editor (monaco-yaml with this schema)', () => {
+  const schema = scenarioJsonSchema();
+  const doc = [
+    'name: hover',
+    'viommu: {model: virtio-iommu}',
+    'devices:',
+    '  - {name: nic, bdf: "00:01.0"}',
+    'steps:',
+    '  - attach: {domain: 1, endpoint: nic}',
+    '  - map: {domain: 1, virt-start: 0x1000, virt-end: 0x1fff, phys-start: 0, flags: [read]}',
+    '  - probe: {endpoint: "0x8"}',
+    '',
+  ].join('\n');
+
+  test('a number in a step hovers with the step title once and its own description', async () => {
+    const ls = await yamlLanguageService(doc, schema);
+    const virtStart = await ls.hover(6, 22);
+    expect(virtStart).toMatch(/^#### map step\n\nFirst IOVA \(u64\)\./);
+    const domain = await ls.hover(5, 15);
+    expect(domain).toMatch(/^#### attach step\n\nDomain ID \(u32\)\./);
+    // A quoted hex endpoint is a raw endpoint ID, not also a device name.
+    const hexEndpoint = await ls.hover(7, 25);
+    expect(hexEndpoint).toContain('A raw endpoint ID');
+    expect(repeats(hexEndpoint ?? '')).toEqual([]);
+  });
+
+  test('no hover over any word of any example repeats a title', async () => {
+    const files = readdirSync(EXAMPLES).filter((f) => f.endsWith('.yaml'));
+    expect(files.length).toBeGreaterThan(3);
+    const bad: string[] = [];
+    let hovers = 0;
+    for (const f of files) {
+      const text = readFileSync(join(EXAMPLES, f), 'utf8');
+      const ls = await yamlLanguageService(text, schema);
+      const lines = text.split('\n');
+      for (let i = 0; i < lines.length; i++) {
+        const code = lines[i].replace(/#.*$/, '');
+        for (const m of code.matchAll(/[A-Za-z0-9_"'.:-]+/g)) {
+          const h = await ls.hover(i, m.index + 1);
+          if (h === null) continue;
+          hovers++;
+          for (const r of repeats(h)) bad.push(`${f}:${i + 1}:${m.index + 1}: ${r}`);
+        }
+      }
+    }
+    expect(hovers).toBeGreaterThan(200);
+    expect(bad).toEqual([]);
+  });
+
+  test('completion items do not repeat a title', async () => {
+    const text = doc.replace('  - probe: {endpoint: "0x8"}', '  - map:\n      domain: 1\n      virt-start: ');
+    const ls = await yamlLanguageService(text, schema);
+    const where: [number, number][] = [
+      [9, 18], // after virt-start:
+      [8, 6], // a key inside map
+      [7, 4], // the step op
+    ];
+    const bad: string[] = [];
+    for (const [l, c] of where) {
+      for (const item of await ls.complete(l, c)) {
+        const doc = typeof item.documentation === 'string' ? item.documentation : (item.documentation?.value ?? '');
+        for (const r of [...repeats(item.label), ...repeats(doc), ...repeats(item.detail ?? '')]) bad.push(`${l}:${c} ${item.label}: ${r}`);
+      }
+    }
+    expect(bad).toEqual([]);
   });
 });
 
