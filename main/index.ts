@@ -3,13 +3,17 @@
  * (DESIGN.md §3: the Electron binary is not available on the project's machines, so everything but
  * this file runs and is tested under plain Node).
  *
- * Security (STYLE.md §7): contextIsolation + sandbox, no nodeIntegration, webSecurity on, a strict
- * CSP on every renderer response, navigation and new windows denied. The renderer is served from a
- * privileged `app://lab/` scheme (standard + secure) instead of file:// so that `'self'` in the CSP
- * and Monaco's module workers have a real origin.
+ * Security (STYLE.md §7, Electron's security checklist): contextIsolation + sandbox, no
+ * nodeIntegration, webSecurity on, a strict CSP on every renderer response, navigation and new
+ * windows denied, every permission request and check and every device (HID, serial, USB) permission
+ * denied, IPC answered only for our window's frames on our exact origin, saveFile writing only to
+ * files the user picked in a dialog, and the binary's fuses flipped by the build
+ * (electron-fuses.ts). The renderer is served from a privileged `app://lab/` scheme (standard +
+ * secure) instead of file:// so that `'self'` in the CSP and Monaco's module workers have a real
+ * origin; a file is served only when its real path (symlinks resolved) is inside the build.
  */
 import { app, BrowserWindow, dialog, ipcMain, net, protocol, session, type IpcMainInvokeEvent } from 'electron';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, realpath, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ContractError, validateParams, type LabApi, type NotificationName, type Results } from '../core/contract/index.ts';
@@ -41,29 +45,51 @@ protocol.registerSchemesAsPrivileged([
 const rendererDir = join(import.meta.dirname, '../renderer');
 const preloadPath = join(import.meta.dirname, '../preload/index.cjs');
 
-/** Serves out/renderer under app://lab/, refusing anything outside it. */
-function serveRenderer(): void {
-  protocol.handle(SCHEME, async (request) => {
-    const url = new URL(request.url);
-    const rel = decodeURIComponent(url.pathname).replace(/^\/+/, '') || 'index.html';
-    const file = resolve(rendererDir, rel);
-    const inside = relative(rendererDir, file);
-    if (url.host !== 'lab' || inside.startsWith('..') || isAbsolute(inside)) {
-      return new Response('forbidden', { status: 403 });
-    }
-    // net.fetch rejects for a missing file (net::ERR_FILE_NOT_FOUND): answer 404 instead.
-    const res = await net.fetch(pathToFileURL(file).toString()).catch(() => new Response('not found', { status: 404 }));
-    const headers = new Headers(res.headers);
-    headers.set('Content-Security-Policy', RENDERER_CSP);
-    headers.set('X-Content-Type-Options', 'nosniff');
-    return new Response(res.body, { status: res.status, headers });
-  });
+function inside(root: string, file: string): boolean {
+  const rel = relative(root, file);
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
 }
 
 /**
- * Desktop file access for openFile/saveFile. saveFile writes silently only to a path this session
- * got from a native dialog; any other path goes through the save dialog again, so a compromised
- * renderer cannot write arbitrary files.
+ * The answer to an `app://lab/…` request for a file of the build in `root`: 400 for a path that
+ * does not decode (a malformed `%` escape) or holds a NUL, 403 for another host or a path leading
+ * outside `root` (`..`, or a symlink whose real path is outside root's real path), 404 for a
+ * missing file, else the file with the renderer CSP.
+ */
+export async function rendererResponse(root: string, requestUrl: string): Promise<Response> {
+  const text = (status: number, body: string): Response => new Response(body, { status, headers: { 'Content-Type': 'text/plain; charset=utf-8' } });
+  const url = new URL(requestUrl);
+  if (url.host !== 'lab') return text(403, 'forbidden');
+  let path: string;
+  try {
+    path = decodeURIComponent(url.pathname);
+  } catch {
+    return text(400, 'bad request: malformed percent-encoding');
+  }
+  if (path.includes('\0')) return text(400, 'bad request');
+  const file = resolve(root, path.replace(/^\/+/, '') || 'index.html');
+  if (!inside(root, file)) return text(403, 'forbidden');
+  const [rootReal, real] = await Promise.all([realpath(root), realpath(file).catch(() => null)]);
+  if (real === null) return text(404, 'not found');
+  if (!inside(rootReal, real)) return text(403, 'forbidden');
+  // net.fetch rejects for a missing file (net::ERR_FILE_NOT_FOUND): answer 404 instead.
+  const res = await net.fetch(pathToFileURL(real).toString()).catch(() => text(404, 'not found'));
+  const headers = new Headers(res.headers);
+  headers.set('Content-Security-Policy', RENDERER_CSP);
+  headers.set('X-Content-Type-Options', 'nosniff');
+  return new Response(res.body, { status: res.status, headers });
+}
+
+/** Serves out/renderer under app://lab/, refusing anything outside it. */
+function serveRenderer(): void {
+  protocol.handle(SCHEME, (request) => rendererResponse(rendererDir, request.url));
+}
+
+/**
+ * Desktop file access for openFile/saveFile. saveFile with a path writes only to a file the user
+ * picked in this session's open or save dialog (the document's own file); any other path is refused
+ * with an error, so a compromised renderer cannot write arbitrary files. saveFile with path null
+ * (an untitled document, Save As) asks with the save dialog.
  */
 class DesktopFiles {
   private readonly granted = new Set<string>();
@@ -81,7 +107,10 @@ class DesktopFiles {
   }
 
   async save(path: string | null, text: string): Promise<Results['saveFile']> {
-    let target = path !== null && this.granted.has(path) ? path : null;
+    if (path !== null && !this.granted.has(path)) {
+      throw new Error(`saveFile refused: ${path} was not opened or chosen in a file dialog in this window; use Save As to pick a file`);
+    }
+    let target = path;
     if (target === null) {
       const win = this.window();
       const opts = { defaultPath: path ?? 'scenario.yaml', filters: [{ name: 'Scenarios', extensions: ['yaml', 'yml'] }] };
@@ -125,11 +154,28 @@ function createWindow(): BrowserWindow {
   return win;
 }
 
-/** True for a frame of our renderer (app://lab/ or, unpackaged, the electron-vite dev server). */
+/** The origin of `url` ("scheme://host[:port]"), or null when it does not parse. */
+function originOf(url: string): string | null {
+  try {
+    const u = new URL(url);
+    // URL.origin is "null" for non-special schemes such as app:, so build it for every scheme.
+    return u.host === '' ? null : `${u.protocol}//${u.host}`;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * True for a frame of our renderer: exactly the origin app://lab or, unpackaged, exactly the
+ * electron-vite dev server's origin (whole origins: http://localhost:5173.evil.example is not
+ * http://localhost:5173).
+ */
 function trustedFrame(url: string | undefined): boolean {
   if (!url) return false;
+  const origin = originOf(url);
+  if (origin === null) return false;
   const devUrl = process.env.ELECTRON_RENDERER_URL;
-  return url.startsWith(`${RENDERER_ORIGIN}/`) || (!app.isPackaged && !!devUrl && url.startsWith(devUrl));
+  return origin === RENDERER_ORIGIN || (!app.isPackaged && !!devUrl && origin === originOf(devUrl));
 }
 
 /** Wires `lab:call` and the notifications to one LabApi; returns the disposer. */
@@ -176,7 +222,11 @@ void app.whenReady().then(() => {
   session.defaultSession.webRequest.onHeadersReceived((details, cb) => {
     cb({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [RENDERER_CSP] } });
   });
+  // The lab needs no permission (camera, notifications, HID, serial, USB, …): deny requests, checks
+  // and device access alike.
   session.defaultSession.setPermissionRequestHandler((_wc, _perm, cb) => cb(false));
+  session.defaultSession.setPermissionCheckHandler(() => false);
+  session.defaultSession.setDevicePermissionHandler(() => false);
 
   const service = new LabService({ dbPath: defaultDbPath(), examplesDir: join(app.getAppPath(), 'examples') });
   const files = new DesktopFiles(() => mainWindow);

@@ -1,7 +1,7 @@
 // The Electron main process (main/index.ts) under plain Node with a stub `electron` module: the
 // Electron binary cannot be downloaded on the project's machines, so this is how the window's
 // security settings, the app:// renderer protocol and the `lab:call` IPC handler are checked.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +37,10 @@ const seen = vi.hoisted(() => ({
   sent: [] as unknown[][],
   appHandlers: new Map<string, Handler[]>(),
   headersHook: null as Handler | null,
+  permissionCheck: null as Handler | null,
+  devicePermission: null as Handler | null,
+  /** What the next open/save dialog answers (null: cancelled), and how often each was shown. */
+  dialog: { open: null as string | null, save: null as string | null, opened: 0, saved: 0 },
 }));
 
 vi.mock('electron', () => {
@@ -80,7 +84,16 @@ vi.mock('electron', () => {
       quit: () => {},
     },
     BrowserWindow,
-    dialog: {},
+    dialog: {
+      showOpenDialog: async () => {
+        seen.dialog.opened++;
+        return seen.dialog.open === null ? { canceled: true, filePaths: [] } : { canceled: false, filePaths: [seen.dialog.open] };
+      },
+      showSaveDialog: async () => {
+        seen.dialog.saved++;
+        return seen.dialog.save === null ? { canceled: true } : { canceled: false, filePath: seen.dialog.save };
+      },
+    },
     ipcMain: {
       handle: (channel: string, fn: Handler) => seen.ipc.set(channel, fn),
       removeHandler: (channel: string) => seen.ipc.delete(channel),
@@ -105,6 +118,8 @@ vi.mock('electron', () => {
       defaultSession: {
         webRequest: { onHeadersReceived: (fn: Handler) => (seen.headersHook = fn) },
         setPermissionRequestHandler: () => {},
+        setPermissionCheckHandler: (fn: Handler) => (seen.permissionCheck = fn),
+        setDevicePermissionHandler: (fn: Handler) => (seen.devicePermission = fn),
       },
     },
   };
@@ -162,6 +177,82 @@ describe('Electron main (stubbed electron)', () => {
     const out: { responseHeaders: Record<string, string[]> }[] = [];
     seen.headersHook!({ responseHeaders: {} }, (r: (typeof out)[number]) => out.push(r));
     expect(out[0].responseHeaders['Content-Security-Policy']).toEqual([csp]);
+  });
+
+  it('answers a malformed % escape with 400, not an exception (issue 6 §5.9)', async () => {
+    for (const url of ['app://lab/%E0%A4%A', 'app://lab/%zz.js', 'app://lab/assets/%']) {
+      const res = await seen.protocolHandler!(new Request(url));
+      expect(res.status, url).toBe(400);
+    }
+    expect((await seen.protocolHandler!(new Request('app://lab/no-such-file.js'))).status).toBe(404);
+  });
+
+  it('refuses a symlink in the build that leads outside it (issue 6 §5.9)', async () => {
+    const { rendererResponse } = await import('../../main/index.ts');
+    const root = join(dir, 'renderer');
+    mkdirSync(join(root, 'assets'), { recursive: true });
+    writeFileSync(join(root, 'index.html'), '<!doctype html>');
+    writeFileSync(join(root, 'assets', 'app.js'), 'export {};\n');
+    writeFileSync(join(dir, 'secret.txt'), 'outside the build\n');
+    symlinkSync(join(dir, 'secret.txt'), join(root, 'assets', 'leak.js'));
+    symlinkSync('/etc/passwd', join(root, 'passwd'));
+    symlinkSync(dir, join(root, 'up'));
+    symlinkSync(join(root, 'assets', 'app.js'), join(root, 'alias.js'));
+    for (const path of ['assets/leak.js', 'passwd', 'up/secret.txt']) {
+      const res = await rendererResponse(root, `app://lab/${path}`);
+      expect(res.status, path).toBe(403);
+      expect(await res.text()).not.toMatch(/outside the build|root:/);
+    }
+    const alias = await rendererResponse(root, 'app://lab/alias.js');
+    expect(alias.status).toBe(200);
+    expect(await alias.text()).toBe('export {};\n');
+    expect(alias.headers.get('content-security-policy')).toContain("script-src 'self'");
+  });
+
+  it('denies permission checks and device permissions (issue 6 §5.12)', () => {
+    expect(seen.permissionCheck!(null, 'media', 'app://lab', {})).toBe(false);
+    expect(seen.permissionCheck!(null, 'hid', 'app://lab', {})).toBe(false);
+    expect(seen.devicePermission!({ deviceType: 'usb', origin: 'app://lab', device: {} })).toBe(false);
+  });
+
+  it('trusts frames by whole origin only (issue 6 §5.12)', async () => {
+    expect((await call('listRuns', {}, win.webContents, { url: 'app://lab.evil.example/index.html' })).ok).toBe(false);
+    expect((await call('listRuns', {}, win.webContents, { url: 'app://lab:8080/index.html' })).ok).toBe(false);
+    vi.stubEnv('ELECTRON_RENDERER_URL', 'http://localhost:5173');
+    try {
+      expect((await call('listRuns', {}, win.webContents, { url: 'http://localhost:5173/index.html' })).ok).toBe(true);
+      expect((await call('listRuns', {}, win.webContents, { url: 'http://localhost:51730/' })).ok).toBe(false);
+      expect((await call('listRuns', {}, win.webContents, { url: 'http://localhost:5173.evil.example/' })).ok).toBe(false);
+      expect((await call('listRuns', {}, win.webContents, { url: 'https://localhost:5173/' })).ok).toBe(false);
+    } finally {
+      vi.stubEnv('ELECTRON_RENDERER_URL', '');
+    }
+  });
+
+  it('saveFile writes only to files the user picked in a dialog (issue 6 §5.12)', async () => {
+    const picked = join(dir, 'picked.yaml');
+    const other = join(dir, 'other.yaml');
+    writeFileSync(picked, 'name: picked\n');
+    // A path nobody picked: refused with a message, nothing written, no dialog shown.
+    const refused = await call('saveFile', { path: other, text: 'x' });
+    expect(refused.ok).toBe(false);
+    expect(refused.error?.message).toContain(`saveFile refused: ${other} was not opened or chosen in a file dialog`);
+    expect(existsSync(other)).toBe(false);
+    expect(seen.dialog.saved).toBe(0);
+    // Opened through the dialog: saving to it writes it, silently.
+    seen.dialog.open = picked;
+    expect(await call('openFile', {})).toEqual({ ok: true, result: { path: picked, text: 'name: picked\n' } });
+    expect(await call('saveFile', { path: picked, text: 'name: edited\n' })).toEqual({ ok: true, result: { path: picked } });
+    expect(readFileSync(picked, 'utf8')).toBe('name: edited\n');
+    // Untitled (path null): the save dialog picks the file, which may then be saved again.
+    seen.dialog.save = other;
+    expect(await call('saveFile', { path: null, text: 'a' })).toEqual({ ok: true, result: { path: other } });
+    expect(await call('saveFile', { path: other, text: 'b' })).toEqual({ ok: true, result: { path: other } });
+    expect(readFileSync(other, 'utf8')).toBe('b');
+    expect(seen.dialog.saved).toBe(1);
+    // A cancelled save dialog writes nothing.
+    seen.dialog.save = null;
+    expect(await call('saveFile', { path: null, text: 'c' })).toEqual({ ok: true, result: null });
   });
 
   it('answers lab:call from its own window: results, and field paths for bad params', async () => {
