@@ -2,10 +2,13 @@
  * The scenario runner: executes a resolved Scenario against a virtio-iommu device, step by step,
  * producing the event stream, one StepResult per step and the run metrics.
  *
- * Work is measured in units (1 per step, `count` per workload step) and done in slices with
+ * Work is measured in units (1 per step; one per granule page of a `dma` step's access; `count`
+ * × the pages of one iteration for a `workload` step: see dma.ts) and done in slices with
  * `advance(budget)`, so a host (the worker) can interleave progress reports, event draining and
- * cancellation; a workload step may be split across any number of calls without changing the
- * event stream. Deterministic: no clock, no randomness — the same scenario gives the same events.
+ * cancellation, whatever the size of a step: a dma step or a workload (even one iteration of it)
+ * may be split across any number of calls without changing the event stream, and a slice of
+ * `budget` units emits O(budget) events. Deterministic: no clock, no randomness — the same
+ * scenario gives the same events.
  *
  * Event stamping: events of the setup (feature negotiation) carry step -1; every other event
  * carries the index of the step that produced it. A step with `expect` is followed by one
@@ -34,6 +37,7 @@ import { PHYS_START_OFFSET, VIRT_END_OFFSET, VIRT_START_OFFSET, decodeConfig, de
 import { encodeRequest } from '../virtio-iommu/codec.ts';
 import { CONFIG_BYPASS_OFFSET, T_ATTACH, T_DETACH, T_MAP, T_PROBE, T_UNMAP, TAIL_SIZE } from '../virtio-iommu/constants.ts';
 import { TR_FAULT } from '../virtio-iommu/translate.ts';
+import { DmaAccess, granuleBytes, iterationUnits, scenarioUnits } from './dma.ts';
 import { statusName } from '../events/format.ts';
 
 /** Options of a run. */
@@ -93,7 +97,15 @@ const TWO32 = 4294967296;
 
 /** Progress of a workload step that is split across advance() calls. */
 interface WorkloadProgress {
+  /** Index of the next iteration (of the one in progress while `pending` is set). */
   next: number;
+  /** Units of one iteration (dma.ts iterationUnits). */
+  units: number;
+  /**
+   * The iteration `next` when its DMA did not fit the budget: its MAP is done, its access is
+   * decided a chunk of pages per advance() call; `credited` = units of it counted so far.
+   */
+  pending: { access: DmaAccess; credited: number } | null;
   /** Per-status counters of MAP and UNMAP replies (index = status code, 256 = UNWRITTEN). */
   mapStatus: Float64Array;
   unmapStatus: Float64Array;
@@ -109,12 +121,16 @@ interface WorkloadProgress {
 
 /** A run of one scenario. See the module comment for units, stamping and determinism. */
 export class ScenarioRun {
-  /** Total progress units: 1 per step, `count` per workload step. */
+  /** Total progress units: 1 per step, the pages of a dma step, count × iteration units of a workload (dma.ts). */
   readonly totalUnits: number;
   readonly scenario: Scenario;
   private done = 0;
   private stepIndex = 0;
   private workload: WorkloadProgress | null = null;
+  /** The dma step in progress (split across advance() calls), and the units credited for it. */
+  private dma: { access: DmaAccess; credited: number } | null = null;
+  /** The device's granule in bytes. */
+  private readonly granule: bigint;
   private readonly results: StepResult[] = [];
   private readonly metricsReducer = new MetricsReducer();
   private readonly log: EventLog | null;
@@ -123,7 +139,8 @@ export class ScenarioRun {
 
   constructor(scenario: Scenario, opts: ScenarioRunOptions = {}) {
     this.scenario = scenario;
-    this.totalUnits = scenario.steps.reduce((n, s) => n + (s.op === 'workload' ? s.count : 1), 0);
+    this.granule = granuleBytes(scenario.props);
+    this.totalUnits = scenarioUnits(scenario);
     if (opts.onEvent) {
       this.log = null;
       this.sink = new CallbackSink(this.metricsReducer, opts.onEvent);
@@ -150,9 +167,11 @@ export class ScenarioRun {
   }
 
   /**
-   * Executes up to `budget` units (non-integer budgets are floored; ≤ 0 does nothing). A workload
-   * step stops mid-way when the budget runs out and resumes on the next call. Returns true while
-   * work remains.
+   * Executes up to `budget` units (non-integer budgets are floored; ≤ 0 does nothing). A dma or
+   * workload step stops mid-way when the budget runs out and resumes on the next call. A step that
+   * ends early (a DMA fault) is credited all its units, so doneUnits may pass what the budget
+   * alone would give; the work done per call stays bounded by the budget. Returns true while work
+   * remains.
    */
   advance(budget: number): boolean {
     let left = Math.floor(budget);
@@ -165,6 +184,17 @@ export class ScenarioRun {
         left -= used;
         this.done += used;
         if (this.workload !== null) break; // budget exhausted mid-workload
+      } else if (step.op === 'dma') {
+        const d = (this.dma ??= { access: new DmaAccess(step.endpoint >>> 0, step.addr, step.size, step.access, this.granule), credited: 0 });
+        left -= d.access.run(this.device, left);
+        if (!d.access.done) {
+          this.done += d.access.decided - d.credited;
+          d.credited = d.access.decided;
+          break; // budget exhausted mid-access
+        }
+        this.done += d.access.pages - d.credited;
+        this.dma = null;
+        this.results.push(this.dmaResult(step, d.access));
       } else {
         this.results.push(this.runStep(step));
         left--;
@@ -207,7 +237,16 @@ export class ScenarioRun {
     return decodeConfig(this.device.readConfig());
   }
 
-  private runStep(step: Exclude<ScenarioStep, { op: 'workload' }>): StepResult {
+  /** The result of a dma step whose access is done. */
+  private dmaResult(step: Extract<ScenarioStep, { op: 'dma' }>, access: DmaAccess): StepResult {
+    const result: StepResult = { index: step.index, op: step.op, line: step.line };
+    const v = dmaValue(access.outcome);
+    result.outcome = dmaJson(v);
+    if (step.expect) this.expectation(result, checkDma(step.expect, v));
+    return result;
+  }
+
+  private runStep(step: Exclude<ScenarioStep, { op: 'workload' | 'dma' }>): StepResult {
     const result: StepResult = { index: step.index, op: step.op, line: step.line };
     switch (step.op) {
       case 'attach':
@@ -240,13 +279,6 @@ export class ScenarioRun {
         if (step.expect) this.expectation(result, checkProbe(step.expect, status, regions));
         break;
       }
-      case 'dma': {
-        const v = dmaValue(this.device.translate(step.endpoint, step.addr, step.size, step.access));
-        this.device.takeFaultRecords();
-        result.outcome = dmaJson(v);
-        if (step.expect) this.expectation(result, checkDma(step.expect, v));
-        break;
-      }
       case 'read-config': {
         const c = this.readConfigValue();
         result.outcome = { config: configJson(c) };
@@ -266,15 +298,19 @@ export class ScenarioRun {
   }
 
   /**
-   * Runs up to `budget` iterations of a workload step; returns the iterations done. The hot loop
-   * keeps addresses as u32 halves (no bigint per iteration), patches two prebuilt requests in
-   * place and uses the device's allocation-free entry points (handleRequestInto, translateFast).
+   * Runs up to `budget` units of a workload step; returns the units credited (one iteration is
+   * `w.units` units). Whole iterations run in the hot loop (workloadLoop). When the budget left is
+   * less than one iteration, the next iteration starts anyway: its MAP is sent and its access is
+   * decided a chunk of pages per call (`pending`) until done, then its UNMAP is sent. The event
+   * stream is the same however the budget splits it.
    */
   private runWorkload(step: Extract<ScenarioStep, { op: 'workload' }>, budget: number): number {
     let w = this.workload;
     if (w === null) {
       w = this.workload = {
         next: 0,
+        units: iterationUnits(step, this.granule),
+        pending: null,
         mapStatus: new Float64Array(257),
         unmapStatus: new Float64Array(257),
         translations: 0,
@@ -286,8 +322,79 @@ export class ScenarioRun {
         tail: new Uint8Array(TAIL_SIZE),
       };
     }
+    let left = budget;
+    let credited = 0;
+    while (left > 0 && w.next < step.count) {
+      if (w.pending === null) {
+        const n = Math.min(step.count - w.next, Math.floor(left / w.units));
+        if (n > 0) {
+          this.workloadLoop(step, w, n);
+          credited += n * w.units;
+          left -= n * w.units;
+          continue;
+        }
+        this.beginIteration(step, w);
+      }
+      const p = w.pending!;
+      left -= p.access.run(this.device, left);
+      if (!p.access.done) {
+        credited += p.access.decided - p.credited;
+        p.credited = p.access.decided;
+        break;
+      }
+      credited += w.units - p.credited;
+      this.endIteration(step, w);
+    }
+    if (w.next >= step.count) this.finishWorkload(step, w);
+    return credited;
+  }
+
+  /** Addresses of iteration i as u32 halves: iova, its last byte (iova + size − 1), phys. */
+  private static iterationHalves(step: Extract<ScenarioStep, { op: 'workload' }>, i: number): { iova: bigint; halves: number[] } {
+    const iova = step.iovaBase + BigInt(i) * step.size;
+    const last = iova + step.size - 1n;
+    const phys = step.physBase + BigInt(i) * step.size;
+    const h = (x: bigint) => [Number((x >> 32n) & 0xffffffffn), Number(x & 0xffffffffn)];
+    return { iova, halves: [...h(iova), ...h(last), ...h(phys)] };
+  }
+
+  /** Iteration `w.next` whose access is split: sends its MAP and sets up its access (w.pending). */
+  private beginIteration(step: Extract<ScenarioStep, { op: 'workload' }>, w: WorkloadProgress): void {
+    const { iova, halves } = ScenarioRun.iterationHalves(step, w.next);
+    const [iHi, iLo, eHi, eLo, pHi, pLo] = halves;
+    if (step.ops.map) {
+      putU64Halves(w.mapReq, VIRT_START_OFFSET, iHi, iLo);
+      putU64Halves(w.mapReq, VIRT_END_OFFSET, eHi, eLo);
+      putU64Halves(w.mapReq, PHYS_START_OFFSET, pHi, pLo);
+      const used = this.device.handleRequestInto(w.mapReq, w.tail);
+      this.countStatus(w, w.mapStatus, used < TAIL_SIZE ? UNWRITTEN_SLOT : w.tail[used - TAIL_SIZE]);
+    }
+    w.pending = { access: new DmaAccess(step.endpoint >>> 0, iova, step.size, step.access, this.granule), credited: 0 };
+  }
+
+  /** Iteration `w.next` whose split access is done: counts its outcome, sends its UNMAP. */
+  private endIteration(step: Extract<ScenarioStep, { op: 'workload' }>, w: WorkloadProgress): void {
+    if (w.pending!.access.outcome.kind === 'fault') w.faults++;
+    else w.translations++;
+    if (step.ops.unmap) {
+      const [iHi, iLo, eHi, eLo] = ScenarioRun.iterationHalves(step, w.next).halves;
+      putU64Halves(w.unmapReq, VIRT_START_OFFSET, iHi, iLo);
+      putU64Halves(w.unmapReq, VIRT_END_OFFSET, eHi, eLo);
+      const used = this.device.handleRequestInto(w.unmapReq, w.tail);
+      this.countStatus(w, w.unmapStatus, used < TAIL_SIZE ? UNWRITTEN_SLOT : w.tail[used - TAIL_SIZE]);
+    }
+    w.pending = null;
+    w.next++;
+  }
+
+  /**
+   * Runs `iterations` whole iterations from w.next. The hot loop keeps addresses as u32 halves
+   * (no bigint per iteration), patches two prebuilt requests in place and uses the device's
+   * allocation-free entry points (handleRequestInto, translateFast).
+   */
+  private workloadLoop(step: Extract<ScenarioStep, { op: 'workload' }>, w: WorkloadProgress, iterations: number): void {
     const start = w.next;
-    const end = Math.min(step.count, start + budget);
+    const end = start + iterations;
     const { map, dma, unmap } = step.ops;
     const dev = this.device;
     const ep = step.endpoint >>> 0;
@@ -345,8 +452,6 @@ export class ScenarioRun {
       }
     }
     w.next = end;
-    if (end >= step.count) this.finishWorkload(step, w);
-    return end - start;
   }
 
   private workloadDma(w: WorkloadProgress, ep: number, hi: number, lo: number, fastSize: number, size: bigint, access: 1 | 2): void {

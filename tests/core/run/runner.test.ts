@@ -125,7 +125,9 @@ describe('ScenarioRun: determinism and slicing', () => {
 
   test('advance() split anywhere inside a workload gives the same events as one call', () => {
     const whole = runAll(WL);
-    expect(whole.run.totalUnits).toBe(1 + 2000 + 300 + 1);
+    // Units: attach 1; the first workload's iterations each decide 2 granule pages (0x2000 bytes,
+    // page-aligned), so 2 units each; the second's are 1 page; probe 1 (core/run/dma.ts).
+    expect(whole.run.totalUnits).toBe(1 + 2000 * 2 + 300 + 1);
     for (const budget of [1, 7, 999, 2001]) {
       const sliced = runAll(WL, budget);
       expect(streamText(sliced.events)).toBe(streamText(whole.events));
