@@ -9,7 +9,7 @@
  * (`additionalProperties: false` is assumed throughout).
  */
 import { Kind, OptionalKind, type TSchema } from '@sinclair/typebox';
-import { isAlias, isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node, type Pair } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, type Alias, type Document, type LineCounter, type Node, type Pair } from 'yaml';
 import type { Diagnostic } from '../contract/index.ts';
 import { U64_MAX, describeValue, hex, literalValues, readInteger } from './kinds.ts';
 
@@ -32,6 +32,20 @@ export class WalkContext {
    * to know whether a subtree was clean.
    */
   partial = false;
+  /**
+   * Every alias → its anchor's node (limits.ts scanDocument), so the walker never calls
+   * Alias.resolve(doc), which walks the whole document per alias (quadratic). Set by parseScenario;
+   * when absent, an alias resolves to nothing.
+   */
+  aliases: Map<Alias, Node | null> = new Map();
+  /**
+   * Error counts by path and by every path prefix ("steps", "steps.3", "steps.3.map", …) of the
+   * first `counted` diagnostics, so isValid is a lookup: diagnostics collection stays linear
+   * (16 K invalid steps once took 42 s when each isValid scanned every diagnostic).
+   */
+  private readonly errorsAt = new Map<string, number>();
+  private counted = 0;
+  private errors = 0;
 
   constructor(
     readonly file: string,
@@ -58,7 +72,19 @@ export class WalkContext {
 
   /** True when no error was reported at `path` or below it. */
   isValid(path: string): boolean {
-    return !this.diagnostics.some((d) => d.severity === 'error' && (path === '' || (d.path !== undefined && (d.path === path || d.path.startsWith(path + '.')))));
+    // Diagnostics are also pushed directly (union probes, model checks): count the new ones.
+    for (; this.counted < this.diagnostics.length; this.counted++) {
+      const d = this.diagnostics[this.counted];
+      if (d.severity !== 'error') continue;
+      this.errors++;
+      if (d.path === undefined) continue;
+      for (let i = d.path.indexOf('.'); ; i = d.path.indexOf('.', i + 1)) {
+        const prefix = i < 0 ? d.path : d.path.slice(0, i);
+        this.errorsAt.set(prefix, (this.errorsAt.get(prefix) ?? 0) + 1);
+        if (i < 0) break;
+      }
+    }
+    return path === '' ? this.errors === 0 : !this.errorsAt.has(path);
   }
 
   /** Reports an error at `span`. */
@@ -77,7 +103,7 @@ const joinPath = (path: string, key: string | number): string => (path === '' ? 
 
 function resolveNode(ctx: WalkContext, node: unknown): Node | null {
   let n = node as Node | null;
-  for (let i = 0; i < 64 && n && isAlias(n); i++) n = (n.resolve(ctx.doc) ?? null) as Node | null;
+  for (let i = 0; i < 64 && n && isAlias(n); i++) n = ctx.aliases.get(n) ?? null;
   return n;
 }
 
@@ -289,6 +315,13 @@ function walkObject(ctx: WalkContext, schema: TSchema, node: Node | null, path: 
       ok = false;
       continue;
     }
+    if (seen.has(key)) {
+      // The yaml package's own uniqueKeys check compares each key with every earlier one
+      // (quadratic in a map's size), so parse.ts turns it off and duplicates are caught here.
+      ctx.error(keySpan, `${path ? path + ': ' : ''}duplicate key "${key}" (first on line ${ctx.lines.linePos(spanOf(seen.get(key)!.key as Node, span)[0]).line})`, joinPath(path, key));
+      ok = false;
+      continue;
+    }
     seen.set(key, pair);
     // A missing value (`key:`) is blamed on the key.
     const valueNode = pair.value as Node | null;
@@ -342,6 +375,7 @@ function walkUnion(ctx: WalkContext, schema: TSchema, node: Node | null, path: s
   // only candidate's own diagnostics, or a combined "expected … got …".
   for (const v of candidates) {
     const probe = new WalkContext(ctx.file, ctx.text, ctx.doc, ctx.lines);
+    probe.aliases = ctx.aliases;
     const r = walk(probe, v, node, path, span);
     if (r !== INVALID) {
       for (const [k, s] of probe.spans) ctx.spans.set(k, s);
