@@ -5,11 +5,15 @@
  * What it wires:
  *  - the editor core (`editor.api` + every editor feature) and YAML tokenisation only — not
  *    monaco-editor's TypeScript/CSS/HTML/JSON language services;
- *  - monaco-yaml with the scenario JSON Schema from core/scenario (completion, hover docs, schema
- *    markers, owner "yaml");
- *  - semantic markers from core `parseScenario` (owner "scenario"), recomputed 300 ms after the last
- *    edit, and the diagnostics a refused startRun returned (owner "run");
- *  - the problems list: every marker on the model, reported through `onProblems`.
+ *  - monaco-yaml with the scenario JSON Schema from core/scenario: completion and hover docs. Its
+ *    own validation is off: the core's checks below are the one validator, the same one a run
+ *    uses, so a problem is never listed twice in two wordings;
+ *  - markers from core `parseScenario` (owner "scenario"), computed in a worker
+ *    (scenario-check.worker.ts) 300 ms after the last edit, and the diagnostics a refused startRun
+ *    returned (owner "run"; those the live check already shows are not added again);
+ *  - completion of device names after `endpoint:` and used domain IDs after `domain:`
+ *    (completion.ts), one provider registered once;
+ *  - the problems list: every marker on the model, one entry per problem, through `onProblems`.
  *
  * monaco-yaml 5.5 targets monaco-editor 0.54, whose `editor.createWebWorker({ moduleId, label,
  * createData })` 0.57 replaced with `createWebWorker({ worker })`. `legacyWorkerMonaco` adapts the
@@ -22,9 +26,12 @@ import 'monaco-editor/features/register.all.js';
 import 'monaco-editor/languages/definitions/yaml/register.js';
 import { configureMonacoYaml } from 'monaco-yaml';
 import EditorWorker from './editor.worker.ts?worker';
+import ScenarioCheckWorker from './scenario-check.worker.ts?worker';
 import YamlWorker from './yaml.worker.ts?worker';
+import type { CheckRequest, CheckResult } from './scenario-check.worker.ts';
+import { completionSite, declaredDevices, usedDomains, type DeviceName, type UsedDomain } from './completion.ts';
 import type { Diagnostic } from '../../../core/contract/index.ts';
-import { parseScenario, scenarioJsonSchema } from '../../../core/scenario/index.ts';
+import { scenarioJsonSchema } from '../../../core/scenario/index.ts';
 import type { Problem } from '../stores/scenario.ts';
 
 /** Delay between the last keystroke and the semantic check (ms). */
@@ -70,10 +77,11 @@ function configureOnce(): void {
     enableSchemaRequest: false,
     completion: true,
     hover: true,
-    validate: true,
+    validate: false,
     format: { enable: true },
     schemas: [{ fileMatch: [MODEL_URI.toString()], uri: SCHEMA_URI, schema: scenarioJsonSchema() as never }],
   });
+  registerReferenceCompletion();
   monaco.editor.defineTheme('iommu-lab-dark', {
     base: 'vs-dark',
     inherit: true,
@@ -84,6 +92,51 @@ function configureOnce(): void {
       'editor.lineHighlightBackground': '#23262e',
       'editorLineNumber.foreground': '#4b5263',
       'editorLineNumber.activeForeground': '#a0a8b8',
+    },
+  });
+}
+
+/** Device names and used domains of one model version (computed on the first request for that version). */
+let references: { version: number; devices?: DeviceName[]; domains?: UsedDomain[] } = { version: -1 };
+
+/** Completion after `endpoint:` (declared device names) and `domain:` (domain IDs in use). Registered once. */
+function registerReferenceCompletion(): void {
+  monaco.languages.registerCompletionItemProvider('yaml', {
+    triggerCharacters: [' ', '"', "'"],
+    provideCompletionItems(model, position) {
+      if (model.uri.toString() !== MODEL_URI.toString()) return { suggestions: [] };
+      const site = completionSite(model.getLineContent(position.lineNumber).slice(0, position.column - 1));
+      if (!site) return { suggestions: [] };
+      const version = model.getAlternativeVersionId();
+      if (references.version !== version) references = { version };
+      const range = new monaco.Range(position.lineNumber, site.startColumn, position.lineNumber, site.endColumn);
+      if (site.kind === 'endpoint') {
+        references.devices ??= declaredDevices(model.getValue());
+        return {
+          suggestions: references.devices.map((d, i) => ({
+            label: { label: d.name, description: d.bdf },
+            kind: monaco.languages.CompletionItemKind.Value,
+            detail: `device ${d.bdf} (line ${d.line})`,
+            documentation: `Endpoint ${d.name}: the device declared on line ${d.line}${d.bdf ? ` at PCI address ${d.bdf}` : ''}.`,
+            insertText: d.name,
+            filterText: d.name,
+            sortText: String(i).padStart(4, '0'),
+            range,
+          })),
+        };
+      }
+      references.domains ??= usedDomains(model.getValue());
+      return {
+        suggestions: references.domains.map((d, i) => ({
+          label: { label: d.id, description: `line ${d.line}` },
+          kind: monaco.languages.CompletionItemKind.Value,
+          detail: `domain ${d.id}, first used on line ${d.line}`,
+          insertText: d.id,
+          filterText: d.id,
+          sortText: String(i).padStart(4, '0'),
+          range,
+        })),
+      };
     },
   });
 }
@@ -126,6 +179,26 @@ function severityName(s: monaco.MarkerSeverity): Problem['severity'] {
   return 'info';
 }
 
+/** What makes two markers the same problem: position, severity and message. */
+function markerKey(m: Pick<monaco.editor.IMarkerData, 'startLineNumber' | 'startColumn' | 'severity' | 'message'>): string {
+  return `${m.startLineNumber}:${m.startColumn}:${m.severity}:${m.message}`;
+}
+
+/** The model's markers as problems, one entry per problem with every owner that reported it, by position. */
+export function problemsOf(markers: monaco.editor.IMarker[]): Problem[] {
+  const byKey = new Map<string, Problem>();
+  for (const m of markers) {
+    const key = markerKey(m);
+    const seen = byKey.get(key);
+    if (seen) {
+      if (!seen.sources.includes(m.owner)) seen.sources.push(m.owner);
+      continue;
+    }
+    byKey.set(key, { severity: severityName(m.severity), line: m.startLineNumber, column: m.startColumn, message: m.message, source: m.owner, sources: [m.owner] });
+  }
+  return [...byKey.values()].sort((a, b) => a.line - b.line || a.column - b.column);
+}
+
 /** Mounts the scenario editor into `host`. */
 export function createScenarioEditor(host: HTMLElement, opts: ScenarioEditorOptions): ScenarioEditorHandle {
   configureOnce();
@@ -147,11 +220,37 @@ export function createScenarioEditor(host: HTMLElement, opts: ScenarioEditorOpti
     padding: { top: 8 },
   });
 
+  // The core's checks run in a worker; one request in flight, the latest text queued behind it.
+  const checker = new ScenarioCheckWorker();
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let sent = 0;
+  let inFlight = false;
+  let queued = false;
   const semanticCheck = (): void => {
     timer = undefined;
-    const { diagnostics } = parseScenario(model.getValue(), opts.fileName());
-    monaco.editor.setModelMarkers(model, 'scenario', diagnostics.map(toMarker));
+    if (inFlight) {
+      queued = true;
+      return;
+    }
+    inFlight = true;
+    const req: CheckRequest = { id: ++sent, text: model.getValue(), file: opts.fileName() };
+    checker.postMessage(req);
+  };
+  checker.onmessage = (e: MessageEvent<CheckResult>) => {
+    inFlight = false;
+    // A later edit is waiting: these markers are already stale.
+    if (queued) {
+      queued = false;
+      semanticCheck();
+      return;
+    }
+    if (e.data.id !== sent || model.isDisposed()) return;
+    const markers = e.data.diagnostics.map(toMarker);
+    monaco.editor.setModelMarkers(model, 'scenario', markers);
+    // A refused run reported these too (the run came first): keep one of each.
+    const keys = new Set(markers.map(markerKey));
+    const run = monaco.editor.getModelMarkers({ resource: MODEL_URI, owner: 'run' });
+    if (run.some((m) => keys.has(markerKey(m)))) monaco.editor.setModelMarkers(model, 'run', run.filter((m) => !keys.has(markerKey(m))));
   };
   const schedule = (): void => {
     if (timer !== undefined) clearTimeout(timer);
@@ -168,11 +267,7 @@ export function createScenarioEditor(host: HTMLElement, opts: ScenarioEditorOpti
     }),
     monaco.editor.onDidChangeMarkers((uris) => {
       if (!uris.some((u) => u.toString() === MODEL_URI.toString())) return;
-      const problems = monaco.editor
-        .getModelMarkers({ resource: MODEL_URI })
-        .map((m) => ({ severity: severityName(m.severity), line: m.startLineNumber, column: m.startColumn, message: m.message, source: m.owner }))
-        .sort((a, b) => a.line - b.line || a.column - b.column);
-      opts.onProblems(problems);
+      opts.onProblems(problemsOf(monaco.editor.getModelMarkers({ resource: MODEL_URI })));
     }),
   );
   schedule();
@@ -191,10 +286,13 @@ export function createScenarioEditor(host: HTMLElement, opts: ScenarioEditorOpti
       editor.focus();
     },
     setRunDiagnostics(diagnostics) {
-      monaco.editor.setModelMarkers(model, 'run', diagnostics.map(toMarker));
+      // The live check found the same problems in the same text: show each once.
+      const shown = new Set(monaco.editor.getModelMarkers({ resource: MODEL_URI, owner: 'scenario' }).map(markerKey));
+      monaco.editor.setModelMarkers(model, 'run', diagnostics.map(toMarker).filter((m) => !shown.has(markerKey(m))));
     },
     dispose() {
       if (timer !== undefined) clearTimeout(timer);
+      checker.terminate();
       for (const d of disposables) d.dispose();
       editor.dispose();
     },

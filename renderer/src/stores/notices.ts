@@ -1,6 +1,10 @@
 /**
  * Error banners for failed calls: one entry per failure, dismissable, newest last. Stores and
  * components report through `fail(context, err)` instead of swallowing errors.
+ *
+ * A banner about the scenario or a run can carry a topic, so it goes away once it is stale:
+ * "scenario" banners (a refused run's problems) clear when the document changes or a run starts;
+ * "run" banners (a failed run) clear when a later run succeeds.
  */
 import { defineStore } from 'pinia';
 import { ref } from 'vue';
@@ -11,7 +15,12 @@ export interface Notice {
   id: number;
   kind: 'error' | 'warning';
   text: string;
+  /** What makes it stale (see the module comment); none = stays until dismissed. */
+  topic?: NoticeTopic;
 }
+
+/** What a banner is about. */
+export type NoticeTopic = 'scenario' | 'run';
 
 /** Error and warning banners. */
 export const useNoticesStore = defineStore('notices', () => {
@@ -24,11 +33,18 @@ export const useNoticesStore = defineStore('notices', () => {
   }
 
   /** Shows a banner; identical consecutive texts are not repeated. */
-  function push(kind: Notice['kind'], text: string): void {
+  function push(kind: Notice['kind'], text: string, topic?: NoticeTopic): void {
     const last = notices.value[notices.value.length - 1];
     if (last && last.text === text) return;
-    notices.value.push({ id: next++, kind, text });
+    const n: Notice = { id: next++, kind, text };
+    if (topic) n.topic = topic;
+    notices.value.push(n);
     if (notices.value.length > 5) notices.value.shift();
+  }
+
+  /** Removes every banner about `topic` (it no longer holds). */
+  function clearTopic(topic: NoticeTopic): void {
+    if (notices.value.some((n) => n.topic === topic)) notices.value = notices.value.filter((n) => n.topic !== topic);
   }
 
   /** Removes one banner. */
@@ -36,5 +52,5 @@ export const useNoticesStore = defineStore('notices', () => {
     notices.value = notices.value.filter((n) => n.id !== id);
   }
 
-  return { notices, fail, push, dismiss };
+  return { notices, fail, push, clearTopic, dismiss };
 });

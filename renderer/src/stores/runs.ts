@@ -70,7 +70,8 @@ export const useRunsStore = defineStore('runs', () => {
 
   async function finish(runId: number, status: RunStatus, error: string | null): Promise<void> {
     if (active.value?.runId === runId) active.value = null;
-    if (status === 'failed') notices.push('error', `Run #${runId} failed${error ? `: ${error}` : ''}`);
+    if (status === 'failed') notices.push('error', `Run #${runId} failed${error ? `: ${error}` : ''}`, 'run');
+    else if (status === 'done') notices.clearTopic('run'); // earlier failures are stale now
     await refresh();
     if (selectedId.value === runId) await loadDetail(runId, true);
   }
@@ -109,14 +110,15 @@ export const useRunsStore = defineStore('runs', () => {
     if (running.value) return;
     starting.value = true;
     try {
-      const res = await lab.call('startRun', { text: scenario.text, file: scenario.fileName });
+      const res = await lab.call('startRun', { text: scenario.text, file: scenario.runFile });
       if (res.runId === null) {
         scenario.setRunDiagnostics(res.diagnostics);
         const first = res.diagnostics[0];
-        notices.push('warning', `The scenario has ${res.diagnostics.length} problem${res.diagnostics.length === 1 ? '' : 's'}; nothing was run${first ? ` (${first.file}:${first.line}:${first.column}: ${first.message})` : ''}`);
+        notices.push('warning', `The scenario has ${res.diagnostics.length} problem${res.diagnostics.length === 1 ? '' : 's'}; nothing was run${first ? ` (${first.file}:${first.line}:${first.column}: ${first.message})` : ''}`, 'scenario');
         return;
       }
       const runId = res.runId;
+      notices.clearTopic('scenario');
       active.value = { runId, step: 0, steps: 0, events: 0 };
       selectedId.value = runId;
       detail.value = null;

@@ -1,8 +1,13 @@
 /**
- * The scenario being edited: its text and file identity, the shipped examples, and the diagnostics
- * shown in the problems list (Monaco's markers — monaco-yaml's schema checks and the core's
- * semantic checks — plus those startRun returned). The Monaco editor itself lives in
- * components/ScenarioEditor.vue; this store only asks it to reveal a line.
+ * The document being edited, as an editor holds it: its name, its file (a desktop path, or none in
+ * the browser and for untitled documents), its text and the text last saved, plus the shipped
+ * examples and the problems list (Monaco's markers: the core's checks while typing and the
+ * diagnostics a refused startRun returned, one entry per problem).
+ *
+ * New / Open / the examples picker replace the document, asking first (`confirmDiscard`, a
+ * window.confirm) when it has unsaved edits; Save writes it back (desktop: contract `saveFile`,
+ * whose null path asks with a dialog; browser: a download). The Monaco editor itself lives in
+ * components/ScenarioEditor.vue and follows `loadedVersion`; this store only asks it to reveal a line.
  */
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
@@ -16,8 +21,34 @@ export interface Problem {
   line: number;
   column: number;
   message: string;
-  /** Who found it: "yaml" (schema), "scenario" (core semantic checks) or "run" (startRun). */
+  /** Who found it first: "scenario" (the core's checks while typing), "run" (startRun) or "yaml". */
   source: string;
+  /** Everyone who found this same problem (same position, severity and message), e.g. ["scenario", "run"]. */
+  sources: string[];
+}
+
+/** What makes two reports the same problem. */
+export const problemKey = (p: { line: number; column: number; severity: string; message: string }): string => `${p.line}:${p.column}:${p.severity}:${p.message}`;
+
+/**
+ * The problems list: the editor's markers and a refused run's diagnostics, one entry per problem
+ * (the run's report of a problem the editor already shows only adds "run" to its sources).
+ */
+export function mergeProblems(markers: readonly Problem[], run: readonly Diagnostic[]): Problem[] {
+  const byKey = new Map<string, Problem>();
+  for (const m of markers) {
+    const seen = byKey.get(problemKey(m));
+    if (seen) {
+      for (const s of m.sources) if (!seen.sources.includes(s)) seen.sources.push(s);
+    } else byKey.set(problemKey(m), { ...m, sources: [...m.sources] });
+  }
+  for (const d of run) {
+    const seen = byKey.get(problemKey(d));
+    if (seen) {
+      if (!seen.sources.includes('run')) seen.sources.push('run');
+    } else byKey.set(problemKey(d), { severity: d.severity, line: d.line, column: d.column, message: d.message, source: 'run', sources: ['run'] });
+  }
+  return [...byKey.values()].sort((a, b) => a.line - b.line || a.column - b.column);
 }
 
 /** Where the editor should go next; `nonce` makes repeated requests for one line distinct. */
@@ -27,32 +58,58 @@ export interface RevealRequest {
   nonce: number;
 }
 
-const UNTITLED = 'untitled.yaml';
+/** What New puts in an untitled document: a runnable scenario to grow. */
+export function starterScenario(name: string): string {
+  return `# ${name}: Ctrl+Space completes keys, device names after "endpoint:" and domains after "domain:".
+name: ${name.replace(/\.ya?ml$/i, '')}
+viommu: {model: virtio-iommu}
+devices:
+  - {name: nic0, bdf: "00:03.0"}
+steps:
+  - attach: {domain: 1, endpoint: nic0}
+    expect: OK
+`;
+}
 
-/** The edited scenario. */
+/** The question asked before unsaved edits are dropped. */
+export function discardQuestion(name: string): string {
+  return `${name} has unsaved changes. Discard them?`;
+}
+
+const YAML_NAME = /\.ya?ml$/i;
+const withYaml = (name: string) => (YAML_NAME.test(name) ? name : `${name}.yaml`);
+
+/** The edited document. */
 export const useScenarioStore = defineStore('scenario', () => {
   const notices = useNoticesStore();
 
   const text = ref('');
-  /** Display name and the `file` sent with startRun (shows in diagnostics as file:line:col). */
-  const fileName = ref(UNTITLED);
-  /** Desktop path from the native dialogs (null in the browser or before the first save). */
+  /** Display name ("quickstart.yaml", "untitled-1.yaml"); the run's `file` when there is no path. */
+  const fileName = ref('');
+  /** Desktop path from the native dialogs (null in the browser, for examples and untitled documents). */
   const path = ref<string | null>(null);
+  /** The text as last loaded or saved: `dirty` compares against it. */
   const savedText = ref('');
+  /** How many untitled documents New has made (names untitled-1.yaml, untitled-2.yaml, …). */
+  const untitledCount = ref(0);
   const examples = ref<{ name: string; title: string }[]>([]);
-  /** The shipped example the document came from (null for files and run scenarios). */
+  /** The shipped example the document came from (null for files, untitled and run scenarios). */
   const exampleName = ref<string | null>(null);
-  const problems = shallowRef<Problem[]>([]);
+  /** The editor's markers, as the editor reported them. */
+  const markerProblems = shallowRef<Problem[]>([]);
   /** Diagnostics from the last refused startRun; cleared on the next edit. */
   const runDiagnostics = shallowRef<Diagnostic[]>([]);
+  const problems = computed(() => mergeProblems(markerProblems.value, runDiagnostics.value));
   const reveal = ref<RevealRequest | null>(null);
-  /** Bumped whenever the text is replaced from outside the editor (open, example, run scenario). */
+  /** Bumped whenever the text is replaced from outside the editor (new, open, example, run scenario). */
   const loadedVersion = ref(0);
 
   const dirty = computed(() => text.value !== savedText.value);
   const errorCount = computed(() => problems.value.filter((p) => p.severity === 'error').length);
+  /** What startRun records as the run's file: the document's path, else its name. */
+  const runFile = computed(() => path.value ?? (fileName.value || 'untitled.yaml'));
 
-  /** Replaces the document (the editor follows `loadedVersion`). */
+  /** Replaces the document (the editor follows `loadedVersion`). Does not ask: see confirmDiscard. */
   function load(newText: string, name: string, newPath: string | null, example: string | null = null): void {
     exampleName.value = example;
     text.value = newText;
@@ -60,40 +117,64 @@ export const useScenarioStore = defineStore('scenario', () => {
     fileName.value = name;
     path.value = newPath;
     runDiagnostics.value = [];
+    notices.clearTopic('scenario');
     loadedVersion.value++;
+  }
+
+  /**
+   * True when the document may be replaced: it has no unsaved edits, or the user agreed to drop
+   * them (window.confirm, so the desktop and the browser ask the same way).
+   */
+  function confirmDiscard(): boolean {
+    return !dirty.value || window.confirm(discardQuestion(fileName.value));
   }
 
   /** Called by the editor on every change. */
   function edit(newText: string): void {
+    if (newText === text.value) return;
     text.value = newText;
     if (runDiagnostics.value.length) runDiagnostics.value = [];
+    notices.clearTopic('scenario');
+  }
+
+  /** New (Ctrl/Cmd+N): an untitled document with a starter scenario. */
+  function newDocument(): boolean {
+    if (!confirmDiscard()) return false;
+    untitledCount.value++;
+    const name = `untitled-${untitledCount.value}.yaml`;
+    load(starterScenario(name), name, null);
+    return true;
   }
 
   /** Fetches the example list; opens the quickstart when nothing is loaded yet. */
   async function loadExamples(): Promise<void> {
     try {
       examples.value = await lab.call('listExamples', {});
-      if (text.value === '' && examples.value.length) {
+      if (fileName.value === '' && text.value === '' && examples.value.length) {
         const first = examples.value.find((e) => e.name.startsWith('quickstart')) ?? examples.value[0];
-        await openExample(first.name);
+        await openExample(first.name, false);
       }
     } catch (err) {
       notices.fail('Could not list the examples', err);
     }
   }
 
-  /** Loads a shipped example into the editor. */
-  async function openExample(name: string): Promise<void> {
+  /** Loads a shipped example, asking first when the document has unsaved edits. False when not loaded. */
+  async function openExample(name: string, ask = true): Promise<boolean> {
+    if (ask && !confirmDiscard()) return false;
     try {
       const ex = await lab.call('readExample', { name });
-      load(ex.text, /\.ya?ml$/i.test(ex.name) ? ex.name : `${ex.name}.yaml`, null, ex.name);
+      load(ex.text, withYaml(ex.name), null, ex.name);
+      return true;
     } catch (err) {
       notices.fail(`Could not open example ${name}`, err);
+      return false;
     }
   }
 
-  /** Desktop: native open dialog. (The browser uses `openLocalFile` from an <input type=file>.) */
+  /** Desktop: the native open dialog, after asking about unsaved edits. (The browser uses openLocalFile.) */
   async function openFile(): Promise<void> {
+    if (!confirmDiscard()) return;
     try {
       const picked = await lab.call('openFile', {});
       if (picked) load(picked.text, baseName(picked.path), picked.path);
@@ -102,7 +183,7 @@ export const useScenarioStore = defineStore('scenario', () => {
     }
   }
 
-  /** Browser: a file picked with <input type=file>. */
+  /** Browser: a file picked with <input type=file> (the caller asked about unsaved edits first). */
   async function openLocalFile(file: File): Promise<void> {
     try {
       load(await file.text(), file.name, null);
@@ -111,22 +192,41 @@ export const useScenarioStore = defineStore('scenario', () => {
     }
   }
 
-  /** Desktop: saves through the native dialog. Browser: downloads the text as a .yaml file. */
+  /**
+   * Save (Ctrl/Cmd+S). Desktop: writes the document's file, or asks where with the save dialog when
+   * it has none (untitled, example). Browser (serve answers null): downloads it as its name.
+   */
   async function save(): Promise<void> {
+    await write(path.value);
+  }
+
+  /** Save As (Ctrl/Cmd+Shift+S): always asks where (desktop dialog; browser: a name for the download). */
+  async function saveAs(): Promise<void> {
     if (transport === 'browser') {
-      download(text.value, fileName.value);
-      savedText.value = text.value;
-      return;
+      const name = window.prompt('Download as', fileName.value);
+      if (!name) return;
+      fileName.value = withYaml(baseName(name));
+      exampleName.value = null;
     }
+    await write(null);
+  }
+
+  async function write(target: string | null): Promise<void> {
+    const content = text.value;
     try {
-      const saved = await lab.call('saveFile', { path: path.value, text: text.value });
+      const saved = transport === 'electron' ? await lab.call('saveFile', { path: target, text: content }) : null;
       if (saved) {
         path.value = saved.path;
         fileName.value = baseName(saved.path);
-        savedText.value = text.value;
+        exampleName.value = null;
+      } else if (transport === 'browser') {
+        download(content, fileName.value || 'untitled.yaml');
+      } else {
+        return; // the save dialog was cancelled
       }
+      savedText.value = content;
     } catch (err) {
-      notices.fail('Could not save the file', err);
+      notices.fail(`Could not save ${fileName.value}`, err);
     }
   }
 
@@ -135,8 +235,9 @@ export const useScenarioStore = defineStore('scenario', () => {
     reveal.value = { line, column, nonce: (reveal.value?.nonce ?? 0) + 1 };
   }
 
+  /** Called by the editor whenever its markers change. */
   function setProblems(list: Problem[]): void {
-    problems.value = list;
+    markerProblems.value = list;
   }
 
   function setRunDiagnostics(list: Diagnostic[]): void {
@@ -147,6 +248,8 @@ export const useScenarioStore = defineStore('scenario', () => {
     text,
     fileName,
     path,
+    savedText,
+    untitledCount,
     examples,
     exampleName,
     problems,
@@ -155,13 +258,17 @@ export const useScenarioStore = defineStore('scenario', () => {
     loadedVersion,
     dirty,
     errorCount,
+    runFile,
     load,
+    confirmDiscard,
     edit,
+    newDocument,
     loadExamples,
     openExample,
     openFile,
     openLocalFile,
     save,
+    saveAs,
     revealLine,
     setProblems,
     setRunDiagnostics,
@@ -169,14 +276,14 @@ export const useScenarioStore = defineStore('scenario', () => {
 });
 
 function baseName(p: string): string {
-  return p.split(/[\\/]/).pop() || UNTITLED;
+  return p.split(/[\\/]/).pop() || 'untitled.yaml';
 }
 
 function download(content: string, name: string): void {
   const url = URL.createObjectURL(new Blob([content], { type: 'application/x-yaml' }));
   const a = document.createElement('a');
   a.href = url;
-  a.download = /\.ya?ml$/i.test(name) ? name : `${name}.yaml`;
+  a.download = withYaml(name);
   document.body.appendChild(a);
   a.click();
   a.remove();
