@@ -53,7 +53,11 @@ export interface StepResult {
   line: number;
   /** Status name (OK, INVAL, …, UNWRITTEN) for requests; undefined for steps without one. */
   status?: string;
-  /** Op-specific outcome: { regions } for probe, { translated } / { fault } / { bypass } for dma, { config } for read-config. */
+  /**
+   * Op-specific outcome: { regions } for probe, { translated } / { fault } / { bypass } for dma,
+   * { config } for read-config, { bypass, accepted, deviceError? } for set-bypass, { used } for
+   * request, the totals for workload. core/run/step-outcome.ts stepOutcomeText gives its text.
+   */
   outcome?: unknown;
   /** true/false when the step had `expect`; undefined when not. */
   expectation?: boolean;
@@ -107,7 +111,7 @@ export interface EventRow {
   fields: Record<string, unknown>;
   /** One-line human text (core/events/format.ts). */
   text: string;
-  /** True for faults and failed expectations. */
+  /** True for problem events, as the catalog declares them (core/events/problems.ts: faults, device errors, failed expectations…). */
   problem: boolean;
 }
 

@@ -30,11 +30,27 @@ export interface FieldSpec {
   readonly doc: string;
 }
 
+/**
+ * When an event of a kind is a *problem*: marked "!" by the CLI and red in the UI, kept by
+ * `--problems` / "problems only" (the SQL predicate and the partial index `events_problems` in
+ * main/store/schema.ts), all derived from this one declaration (core/events/problems.ts).
+ * `field` names an integer field of the same kind; an absent optional field is stored as NULL.
+ */
+export type ProblemRule =
+  /** Every event of the kind is a problem. */
+  | { readonly when: 'always'; readonly doc: string }
+  /** A problem when `field` holds `value`. */
+  | { readonly when: 'equals'; readonly field: string; readonly value: number; readonly doc: string }
+  /** A problem when `field` is absent or holds anything other than `value`. */
+  | { readonly when: 'absent-or-not'; readonly field: string; readonly value: number; readonly doc: string };
+
 export interface KindSpec {
   /** Numeric kind code stored in SQLite (`events.kind`). Stable: never renumber. */
   readonly code: number;
   readonly doc: string;
   readonly fields: Readonly<Record<string, FieldSpec>>;
+  /** When an event of this kind is a problem; never when absent. */
+  readonly problem?: ProblemRule;
 }
 
 /** A required field; the literal `type` is kept so `EventPayload` can type the value. */
@@ -72,6 +88,10 @@ export const EVENT_CATALOG = {
       reqFlags: f('u32', 'flags', 'ATTACH or MAP flags', true),
       used: f('u32', 'used', 'used length: bytes the device wrote into the writable part (4 for a tail, probe_size + 4 for PROBE, 0 when it wrote nothing) (virtio spec §2.7.8 "used length")'),
     },
+    // A device error, whether or not the scenario expected it (like Wireshark's error flag): the
+    // status is not OK (S_OK = 0), or the device wrote nothing. PROBE's own 'probe' event is not a
+    // problem: its request event already is.
+    problem: { when: 'absent-or-not', field: 'status', value: 0, doc: 'requests whose status is not OK or that the device left unwritten' },
   },
   'endpoint-alloc': {
     code: 3,
@@ -169,6 +189,7 @@ export const EVENT_CATALOG = {
       endpoint: f('u32', 'endpoint', 'endpoint ID'),
       address: f('u64', 'a', 'faulting address (valid when F_ADDRESS)'),
     },
+    problem: { when: 'always', doc: 'faults' },
   },
   'config-read': {
     code: 14,
@@ -184,11 +205,15 @@ export const EVENT_CATALOG = {
       bypass: f('u8', 'aux', 'value written'),
       accepted: f('u8', 'flags', '1 if the write took effect, 0 if the device flagged an error'),
     },
+    // Refused by the device: in qemu mode a device-error follows; in spec mode the write is
+    // ignored silently, so this event is the only trace of it.
+    problem: { when: 'equals', field: 'accepted', value: 0, doc: 'config writes the device refused' },
   },
   'device-error': {
     code: 16,
     doc: 'The device entered the NEEDS_RESET state (QEMU virtio_error); requests are not processed until reset.',
     fields: { message: f('json', 'data', '{ message: string } — QEMU\'s virtio_error text') },
+    problem: { when: 'always', doc: 'device errors (NEEDS_RESET)' },
   },
   reset: {
     code: 17,
@@ -202,6 +227,7 @@ export const EVENT_CATALOG = {
       held: f('u8', 'flags', '1 held, 0 failed'),
       detail: f('json', 'data', '{ expected, actual, message }'),
     },
+    problem: { when: 'equals', field: 'held', value: 0, doc: 'failed expectations' },
   },
 } as const satisfies Record<string, KindSpec>;
 

@@ -7,6 +7,7 @@ import type { EventRow, Params, Results, RunConfig, RunDetail, RunMetrics, RunSt
 import { ContractError } from '../../core/contract/index.ts';
 import { EVENT_CATALOG, KIND_BY_CODE } from '../../core/events/catalog.ts';
 import { formatEvent } from '../../core/events/format.ts';
+import { isProblemEvent } from '../../core/events/problems.ts';
 import { decodeFields, type RawEventRow } from './codec.ts';
 import { EVENT_COLUMNS, KIND_CODE, PROBLEM_SQL, configureConnection } from './schema.ts';
 
@@ -248,9 +249,6 @@ export class StoreReader {
   }
 }
 
-const FAULT = KIND_CODE.fault;
-const EXPECTATION = KIND_CODE.expectation;
-
 /** Decodes one stored row into the contract's EventRow. */
 export function toEventRow(r: RawEventRow): EventRow {
   const { kind, fields } = decodeFields(r);
@@ -261,6 +259,6 @@ export function toEventRow(r: RawEventRow): EventRow {
     kind,
     fields,
     text: KIND_BY_CODE[code] ? formatEvent(kind, fields) : `${kind}`,
-    problem: code === FAULT || (code === EXPECTATION && r.flags !== null && Number(r.flags) === 0),
+    problem: isProblemEvent(kind, fields),
   };
 }

@@ -16,12 +16,14 @@
  *   seq 0..runs.event_count-1 (the writer commits whole prefixes; see writer.ts).
  * - u64 fields are stored as BigInt.asIntN(64, v) in INTEGER columns (see codec.ts).
  * - `events_problems` is a partial index whose WHERE clause is `PROBLEM_SQL` verbatim, so the
- *   planner uses it for problemsOnly queries; it holds only faults and failed expectations, so it
- *   costs almost nothing at ingest (a full (run_id, kind) index costs ~25% of ingest throughput,
- *   and a scan of one run's key range is fast enough for the other filters).
+ *   planner uses it for problemsOnly queries; it holds only problem events (faults, device errors,
+ *   failed expectations: rare in a normal run), so it costs almost nothing at ingest (a full
+ *   (run_id, kind) index costs ~25% of ingest throughput, and a scan of one run's key range is
+ *   fast enough for the other filters).
  */
 import type Database from 'better-sqlite3';
 import { EVENT_CATALOG, type Column, type EventKind, type FieldSpec } from '../../core/events/catalog.ts';
+import { PROBLEM_RULES } from '../../core/events/problems.ts';
 
 /** SQL type of each catalog storage column (exhaustive: a new Column fails to compile here). */
 export const COLUMN_SQL_TYPE: Readonly<Record<Column, 'INTEGER' | 'TEXT'>> = {
@@ -56,8 +58,27 @@ export const EVENT_COLUMNS = Object.keys(COLUMN_SQL_TYPE) as Column[];
 /** Kind codes used in SQL (stable: the catalog never renumbers). */
 export const KIND_CODE = Object.fromEntries(Object.entries(EVENT_CATALOG).map(([k, s]) => [k, s.code])) as Record<EventKind, number>;
 
-/** SQL predicate selecting "problem" events: faults and failed expectations (held = 0). */
-export const PROBLEM_SQL = `(kind = ${KIND_CODE.fault} OR (kind = ${KIND_CODE.expectation} AND flags = 0))`;
+/**
+ * SQL predicate selecting "problem" events, derived from the catalog's problem rules
+ * (core/events/problems.ts PROBLEM_RULES), one term per kind in code order: `always` → the kind;
+ * `equals` → the kind and column = value; `absent-or-not` → the kind and (column IS NULL or
+ * column <> value). The partial index `events_problems` is created with this text verbatim (the
+ * latest migration that creates it must use the same text; tests/main/problems.test.ts checks).
+ */
+export const PROBLEM_SQL = `(${PROBLEM_RULES.map(({ code, rule, column }) =>
+  rule.when === 'always' ? `kind = ${code}` : rule.when === 'equals' ? `(kind = ${code} AND ${column} = ${rule.value})` : `(kind = ${code} AND (${column} IS NULL OR ${column} <> ${rule.value}))`,
+).join(' OR ')})`;
+
+/** PROBLEM_SQL as version 2 created the index (faults and failed expectations). Frozen. */
+const V2_PROBLEM_SQL = '(kind = 13 OR (kind = 18 AND flags = 0))';
+
+/**
+ * PROBLEM_SQL as version 5 creates the index: device errors joined (requests not OK or unwritten,
+ * refused config writes, device-error). Frozen: a catalog whose rules give another PROBLEM_SQL
+ * needs a new migration that recreates the index with it.
+ */
+export const V5_PROBLEM_SQL =
+  '((kind = 2 AND (status IS NULL OR status <> 0)) OR kind = 13 OR (kind = 15 AND flags = 0) OR kind = 16 OR (kind = 18 AND flags = 0))';
 
 // Check the catalog against the column types once, at load: a field whose type does not fit its
 // column, or two fields of one kind sharing a column, is a bug in the catalog.
@@ -124,7 +145,7 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec(`
         ALTER TABLE runs ADD COLUMN owner_pid INTEGER;
         CREATE INDEX runs_status ON runs (status);
-        CREATE INDEX events_problems ON events (run_id, seq) WHERE ${PROBLEM_SQL};
+        CREATE INDEX events_problems ON events (run_id, seq) WHERE ${V2_PROBLEM_SQL};
       `);
     },
   },
@@ -144,6 +165,16 @@ export const MIGRATIONS: readonly Migration[] = [
     description: 'runs.config: the run configuration (core/run/config.ts RunConfig) as JSON; NULL for runs stored before',
     up(db) {
       db.exec('ALTER TABLE runs ADD COLUMN config TEXT');
+    },
+  },
+  {
+    version: 5,
+    description: 'events_problems recreated for the catalog-derived problem definition (device errors: requests not OK or unwritten, refused config writes, device-error)',
+    up(db) {
+      db.exec(`
+        DROP INDEX IF EXISTS events_problems;
+        CREATE INDEX events_problems ON events (run_id, seq) WHERE ${V5_PROBLEM_SQL};
+      `);
     },
   },
 ];
