@@ -287,7 +287,9 @@ export class ScenarioRun {
       }
       case 'set-bypass':
       case 'reset': {
-        if (step.op === 'set-bypass') this.device.writeConfig(CONFIG_BYPASS_OFFSET, Uint8Array.of(step.value));
+        // The write's outcome is the step's, with or without expect (a refused value, or QEMU's
+        // device error that leaves the device needing a reset, must show in the step table).
+        if (step.op === 'set-bypass') result.outcome = this.device.writeConfig(CONFIG_BYPASS_OFFSET, Uint8Array.of(step.value)) ?? undefined;
         else this.device.reset(step.system);
         // Checking config costs a real config read (and its config-read event): only with expect.
         if (step.expect) this.expectation(result, checkConfig(step.expect, this.readConfigValue()));

@@ -34,6 +34,16 @@ export type TranslateOutcome =
   /** Fault: FAULT_R_* reason, FAULT_F_* flags; a 24-byte record was queued on the eventq. */
   | { kind: 'fault'; reason: number; flags: number; address: bigint; endpoint: number };
 
+/**
+ * What a driver write of config.bypass did: the value written, whether it took effect, and QEMU's
+ * virtio_error text when the device entered NEEDS_RESET because of it (qemu mode only).
+ */
+export interface ConfigWriteOutcome {
+  bypass: number;
+  accepted: boolean;
+  deviceError?: string;
+}
+
 const U64_LIMIT = 0xffffffffffffffffn;
 
 /**
@@ -224,11 +234,12 @@ export class VirtioIommuDevice {
    *   a value other than 0/1 → virtio_error "invalid config.bypass value '<v>'" (device broken).
    * - spec (§5.13.4): the driver MAY write bypass only with F_BYPASS_CONFIG negotiated and MUST
    *   write 0 or 1; the device ignores any other write (project choice), without breaking.
-   * Emits 'config-write' (accepted 1/0) and, for QEMU's errors, 'device-error'.
+   * Emits 'config-write' (accepted 1/0) and, for QEMU's errors, 'device-error'. Returns what the
+   * write did (the same facts as those events), or null when it did not reach config.bypass.
    */
-  writeConfig(offset: number, data: Uint8Array): void {
-    if (!Number.isInteger(offset) || offset < 0 || offset + data.length > CONFIG_SIZE) return;
-    if (offset > CONFIG_BYPASS_OFFSET || offset + data.length <= CONFIG_BYPASS_OFFSET) return;
+  writeConfig(offset: number, data: Uint8Array): ConfigWriteOutcome | null {
+    if (!Number.isInteger(offset) || offset < 0 || offset + data.length > CONFIG_SIZE) return null;
+    if (offset > CONFIG_BYPASS_OFFSET || offset + data.length <= CONFIG_BYPASS_OFFSET) return null;
     const v = data[CONFIG_BYPASS_OFFSET - offset];
     const st = this.st;
     let error: string | undefined;
@@ -240,6 +251,7 @@ export class VirtioIommuDevice {
     if (accepted) st.bypass = v;
     if (st.sink.enabled) emit(st.sink, 'config-write', { bypass: v, accepted: accepted ? 1 : 0 });
     if (error !== undefined) st.deviceError(error);
+    return error === undefined ? { bypass: v, accepted } : { bypass: v, accepted, deviceError: error };
   }
 
   /**
