@@ -202,8 +202,11 @@ export type Params<M extends Method> = Static<(typeof PARAMS)[M]>;
 export interface Results {
   listExamples: { name: string; title: string }[];
   readExample: { name: string; text: string };
-  /** Either the run started, or the scenario was invalid (nothing stored). */
-  startRun: { runId: number; diagnostics: [] } | { runId: null; diagnostics: Diagnostic[] };
+  /**
+   * Either the run started (`diagnostics`: the scenario's warnings, e.g. an endpoint no device
+   * declares; empty when clean), or the scenario was invalid (nothing stored; every diagnostic).
+   */
+  startRun: { runId: number; diagnostics: Diagnostic[] } | { runId: null; diagnostics: Diagnostic[] };
   cancelRun: { cancelled: boolean };
   listRuns: RunSummary[];
   getRun: RunDetail | null;

@@ -170,7 +170,8 @@ export class LabService implements LabApi {
       this.store.release(runId);
       setImmediate(() => this.emit('runFinished', { runId, status: 'failed', error }));
     }
-    return { runId, diagnostics: [] };
+    // Only warnings are left here; they do not stop a run.
+    return { runId, diagnostics };
   }
 
   /**
