@@ -148,6 +148,20 @@ function createWindow(): BrowserWindow {
   win.webContents.on('will-navigate', (e) => e.preventDefault());
   win.webContents.on('will-redirect', (e) => e.preventDefault());
   win.webContents.setWindowOpenHandler(() => ({ action: 'deny' }));
+  // The renderer cancels unload while its document has unsaved edits (beforeunload); Electron then
+  // closes nothing and asks nobody, so ask here, as a browser does. preventDefault = leave anyway.
+  win.webContents.on('will-prevent-unload', (e) => {
+    const choice = dialog.showMessageBoxSync(win, {
+      type: 'question',
+      buttons: ['Leave', 'Stay'],
+      defaultId: 1,
+      cancelId: 1,
+      title: 'Unsaved changes',
+      message: 'The scenario has unsaved changes.',
+      detail: 'Leave and discard them?',
+    });
+    if (choice === 0) e.preventDefault();
+  });
   const devUrl = process.env.ELECTRON_RENDERER_URL;
   if (!app.isPackaged && devUrl) void win.loadURL(devUrl);
   else void win.loadURL(`${RENDERER_ORIGIN}/index.html`);

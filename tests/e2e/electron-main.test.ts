@@ -40,7 +40,7 @@ const seen = vi.hoisted(() => ({
   permissionCheck: null as Handler | null,
   devicePermission: null as Handler | null,
   /** What the next open/save dialog answers (null: cancelled), and how often each was shown. */
-  dialog: { open: null as string | null, save: null as string | null, opened: 0, saved: 0 },
+  dialog: { open: null as string | null, save: null as string | null, opened: 0, saved: 0, answer: 'Stay', asked: 0 },
 }));
 
 vi.mock('electron', () => {
@@ -92,6 +92,10 @@ vi.mock('electron', () => {
       showSaveDialog: async () => {
         seen.dialog.saved++;
         return seen.dialog.save === null ? { canceled: true } : { canceled: false, filePath: seen.dialog.save };
+      },
+      showMessageBoxSync: (_win: unknown, opts: { buttons: string[] }) => {
+        seen.dialog.asked++;
+        return opts.buttons.indexOf(seen.dialog.answer);
       },
     },
     ipcMain: {
@@ -161,6 +165,18 @@ describe('Electron main (stubbed electron)', () => {
     win.handlers.get('will-navigate')!({ preventDefault: () => (prevented = true) }, 'https://example.com');
     expect(prevented).toBe(true);
     expect(win.handlers.get('window-open')!({ url: 'https://example.com' })).toEqual({ action: 'deny' });
+  });
+
+  it('asks before a window with unsaved edits closes (the renderer cancelled beforeunload)', () => {
+    const unload = win.handlers.get('will-prevent-unload')!;
+    let left = false;
+    seen.dialog.answer = 'Stay';
+    unload({ preventDefault: () => (left = true) });
+    expect(left).toBe(false);
+    seen.dialog.answer = 'Leave';
+    unload({ preventDefault: () => (left = true) });
+    expect(left).toBe(true);
+    expect(seen.dialog.asked).toBe(2);
   });
 
   it('serves the renderer on a privileged app:// scheme with a strict CSP, refusing traversal', async () => {
