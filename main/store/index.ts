@@ -5,6 +5,8 @@
  * reader (reader.ts), the main-process store (store.ts) and the default path (paths.ts).
  */
 export { LabStore, INTERRUPTED, type NewRun } from './store.ts';
+export { deleteRuns, RunDeleteError, type DeleteRunsResult, type PageCounts } from './delete-runs.ts';
+export { iterateRunEvents } from './event-stream.ts';
 export { StoreReader, toEventRow, type EventFilter } from './reader.ts';
 export { EventWriter, ROWS_PER_STATEMENT, type RunOutcome } from './writer.ts';
 export { BatchEncoder, batchTransfer, type EventBatch } from './batch.ts';
