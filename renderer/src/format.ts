@@ -1,4 +1,5 @@
 /** Display formatting shared by the views (pure functions). */
+import type { RunConfig } from '../../core/contract/index.ts';
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
 
@@ -60,4 +61,32 @@ export function formatEndpoint(id: number): string {
   if (!Number.isInteger(id) || id < 0 || id > 0xffff) return String(id);
   const hex = (n: number, w: number) => n.toString(16).padStart(w, '0');
   return `${hex(id >> 8, 2)}:${hex((id >> 3) & 0x1f, 2)}.${id & 7}`;
+}
+
+/** One labelled item of a run's configuration line. */
+export interface ConfigItem {
+  label: string;
+  value: string;
+  title: string;
+}
+
+/**
+ * A run configuration as the run header shows it: machine, vIOMMU model, conformance mode,
+ * granule, aw-bits and the devices ("nic0 00:03.0"). `title` says what each item is.
+ */
+export function configText(c: RunConfig): ConfigItem[] {
+  const items: ConfigItem[] = [
+    { label: 'machine', value: c.machine, title: 'QEMU machine type' },
+    { label: 'viommu', value: c.model, title: 'vIOMMU model' },
+    { label: 'mode', value: c.conformance, title: 'conformance: qemu behaves as QEMU does (deviations included), spec follows the virtio spec' },
+    { label: 'granule', value: c.granule === 'host' ? 'host (4k)' : c.granule, title: 'QEMU granule property: the smallest page size in page_size_mask' },
+    { label: 'aw-bits', value: String(c.awBits), title: 'QEMU aw-bits: input address width (input_range ends at 2^aw-bits − 1)' },
+  ];
+  if (c.devices.length) items.push({ label: 'devices', value: c.devices.map((d) => `${d.name} ${d.bdf}`).join(', '), title: 'endpoints declared in the scenario' });
+  return items;
+}
+
+/** The short form for the runs list: "q35 · qemu · 4k · aw39". */
+export function configShort(c: RunConfig): string {
+  return [c.machine, c.conformance, c.granule === 'host' ? '4k' : c.granule, `aw${c.awBits}`].join(' · ');
 }

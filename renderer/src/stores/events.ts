@@ -2,10 +2,15 @@
  * The events table's data: the selected run's events in pages fetched on demand through
  * queryEvents, under the current filter. The table is virtualized; it asks for the rows it shows
  * (`ensure`) and reads them with `rowAt`. A generation counter drops replies to stale queries.
+ *
+ * Also the one selection of the events views (list ↔ detail ↔ step, after Wireshark): the selected
+ * row's index in the filtered list and its seq, its detail (getEventDetail), and scroll requests
+ * for the table (`scrollTarget`) when something else (a step, a filter change) moves the selection.
  */
 import { defineStore } from 'pinia';
 import { computed, reactive, ref, shallowRef, triggerRef } from 'vue';
-import type { EventRow, Params } from '../../../core/contract/index.ts';
+import type { EventDetail, EventRow, Params, RunConfig } from '../../../core/contract/index.ts';
+import { resolveEndpointRef } from '../../../core/scenario/endpoint-ref.ts';
 import { lab } from '../api/index.ts';
 import { useNoticesStore } from './notices.ts';
 
@@ -16,9 +21,21 @@ export const PAGE_SIZE = 250;
 export interface EventFilter {
   kinds: string[];
   domain: string;
+  /** A device name, a PCI address "bb:dd.f" or an endpoint ID (core/scenario/endpoint-ref.ts). */
   endpoint: string;
   problemsOnly: boolean;
+  /** Free text searched in the events' one-line text (case-insensitive). */
+  search: string;
 }
+
+/** A request to scroll the table so that row `index` is visible (`nonce` makes repeats distinct). */
+export interface ScrollTarget {
+  index: number;
+  nonce: number;
+}
+
+/** Run devices as the endpoint filter resolves names against them. */
+export type RunDevices = RunConfig['devices'];
 
 const BDF = /^([0-9a-f]{1,2}):([0-9a-f]{1,2})\.([0-7])$/i;
 
@@ -43,15 +60,28 @@ export const useEventsStore = defineStore('events', () => {
   const notices = useNoticesStore();
 
   const runId = ref<number | null>(null);
-  const filter = reactive<EventFilter>({ kinds: [], domain: '', endpoint: '', problemsOnly: false });
+  const filter = reactive<EventFilter>({ kinds: [], domain: '', endpoint: '', problemsOnly: false, search: '' });
   const total = ref(0);
   const pages = shallowRef(new Map<number, EventRow[]>());
   const loading = ref(false);
+  /** The shown run's declared devices (endpoint names). */
+  const devices = shallowRef<RunDevices>([]);
+  /** The endpoint filter resolved: undefined when empty, else the resolver's answer. */
+  const endpointRef = computed(() => (filter.endpoint.trim() === '' ? undefined : resolveEndpointRef(filter.endpoint, devices.value)));
   const filterError = computed(() => {
     if (parseId(filter.domain) === null) return 'domain: a number (decimal or 0x…)';
-    if (parseId(filter.endpoint) === null) return 'endpoint: a number (decimal or 0x…) or a PCI address bb:dd.f';
+    const ep = endpointRef.value;
+    if (ep && !ep.ok) return ep.message;
     return null;
   });
+  /** Selected row: index in the filtered list, and its seq (null: nothing selected). */
+  const selectedIndex = ref<number | null>(null);
+  const selectedSeq = ref<number | null>(null);
+  /** Step of the selected event (highlighted in the steps table). */
+  const selectedStep = ref<number | null>(null);
+  const detail = shallowRef<EventDetail | null>(null);
+  const scrollTarget = ref<ScrollTarget | null>(null);
+  let selectGen = 0;
   const inFlight = new Set<number>();
   let generation = 0;
 
@@ -60,11 +90,21 @@ export const useEventsStore = defineStore('events', () => {
     const q: Params<'queryEvents'> = { runId: runId.value, offset, limit };
     if (filter.kinds.length) q.kinds = [...filter.kinds];
     const domain = parseId(filter.domain);
-    const endpoint = parseId(filter.endpoint);
+    const ep = endpointRef.value;
     if (typeof domain === 'number') q.domain = domain;
-    if (typeof endpoint === 'number') q.endpoint = endpoint;
+    if (ep?.ok) q.endpoint = ep.endpoint;
     if (filter.problemsOnly) q.problemsOnly = true;
+    const search = filter.search.trim();
+    if (search) q.search = search.slice(0, 200);
     return q;
+  }
+
+  /** The filter part of the current query (for locateEvent). */
+  function filterParams(): Omit<Params<'locateEvent'>, 'seq' | 'step'> | null {
+    const q = query(0, 1);
+    if (!q) return null;
+    const { offset: _o, limit: _l, ...rest } = q;
+    return rest;
   }
 
   async function loadPage(page: number): Promise<void> {
@@ -95,11 +135,14 @@ export const useEventsStore = defineStore('events', () => {
    * Shows the events of `id` (null clears the table). For the run already shown it only picks up
    * new rows: events are append-only, so loaded full pages stay valid.
    */
-  async function show(id: number | null): Promise<void> {
+  async function show(id: number | null, runDevices: RunDevices = []): Promise<void> {
+    devices.value = runDevices;
     if (id !== null && id === runId.value) return grow();
     runId.value = id;
     invalidate();
+    clearSelection();
     total.value = 0;
+    scroll(0);
     if (id === null) return;
     loading.value = true;
     try {
@@ -109,14 +152,92 @@ export const useEventsStore = defineStore('events', () => {
     }
   }
 
-  /** Re-queries with the current filter (and picks up events a running run added). */
+  /**
+   * Re-queries with the current filter. The selected event stays selected (and scrolled to) when
+   * it still matches; otherwise the selection clears and the table starts at the top.
+   */
   async function refresh(): Promise<void> {
     invalidate();
+    const gen = generation;
     if (runId.value === null || filterError.value) {
       total.value = 0;
+      clearSelection();
       return;
     }
+    const seq = selectedSeq.value;
     await loadPage(0);
+    if (gen !== generation) return;
+    if (seq === null) {
+      scroll(0);
+      return;
+    }
+    const f = filterParams();
+    const at = f ? await lab.call('locateEvent', { ...f, seq }).catch(() => null) : null;
+    if (gen !== generation) return;
+    if (at && at.seq === seq) {
+      selectedIndex.value = at.index;
+      scroll(at.index);
+    } else {
+      clearSelection();
+      scroll(0);
+    }
+  }
+
+  function scroll(index: number): void {
+    scrollTarget.value = { index, nonce: (scrollTarget.value?.nonce ?? 0) + 1 };
+  }
+
+  function clearSelection(): void {
+    selectGen++;
+    selectedIndex.value = null;
+    selectedSeq.value = null;
+    selectedStep.value = null;
+    detail.value = null;
+  }
+
+  /**
+   * Selects row `index` of the filtered list (clamped to it), loading its page if needed, and
+   * fetches its detail. `reveal` asks the table to scroll it into view.
+   */
+  async function select(index: number, reveal = false): Promise<void> {
+    if (runId.value === null || total.value === 0) return;
+    const i = Math.max(0, Math.min(total.value - 1, Math.floor(index)));
+    const gen = ++selectGen;
+    selectedIndex.value = i;
+    if (reveal) scroll(i);
+    let row = rowAt(i);
+    if (!row) {
+      await loadPage(Math.floor(i / PAGE_SIZE));
+      row = rowAt(i);
+    }
+    if (gen !== selectGen || !row) return;
+    selectedSeq.value = row.seq;
+    selectedStep.value = row.step;
+    const run = runId.value;
+    try {
+      const d = await lab.call('getEventDetail', { runId: run, seq: row.seq });
+      if (gen === selectGen) detail.value = d;
+    } catch (err) {
+      if (gen === selectGen) notices.fail('Could not load the event detail', err);
+    }
+  }
+
+  /**
+   * Selects and scrolls to the first event of `step` (or of the next step that has events under
+   * the current filter). Returns false when no event at or after it matches.
+   */
+  async function revealStep(step: number): Promise<boolean> {
+    const f = filterParams();
+    if (!f) return false;
+    try {
+      const at = await lab.call('locateEvent', { ...f, step });
+      if (!at) return false;
+      await select(at.index, true);
+      return true;
+    } catch (err) {
+      notices.fail('Could not find the step\'s events', err);
+      return false;
+    }
   }
 
   /** Picks up rows a running run appended: re-reads the last loaded page (and the total). */
@@ -151,8 +272,33 @@ export const useEventsStore = defineStore('events', () => {
     filter.domain = '';
     filter.endpoint = '';
     filter.problemsOnly = false;
+    filter.search = '';
     void refresh();
   }
 
-  return { runId, filter, filterError, total, pages, loading, show, refresh, grow, ensure, rowAt, toggleKind, clearFilter };
+  return {
+    runId,
+    filter,
+    filterError,
+    total,
+    pages,
+    loading,
+    devices,
+    endpointRef,
+    selectedIndex,
+    selectedSeq,
+    selectedStep,
+    detail,
+    scrollTarget,
+    show,
+    refresh,
+    grow,
+    ensure,
+    rowAt,
+    select,
+    clearSelection,
+    revealStep,
+    toggleKind,
+    clearFilter,
+  };
 });

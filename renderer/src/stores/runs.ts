@@ -48,6 +48,9 @@ export const useRunsStore = defineStore('runs', () => {
     if (listening) return;
     listening = true;
     lab.listen('runProgress', (p) => {
+      // The runs list counts events live, for any run in progress (also one started elsewhere).
+      const i = runs.value.findIndex((r) => r.id === p.runId);
+      if (i !== -1 && runs.value[i].events !== p.events) runs.value[i] = { ...runs.value[i], events: p.events };
       if (active.value && active.value.runId === p.runId) {
         active.value = p;
         scheduleLiveRefresh();
@@ -91,7 +94,7 @@ export const useRunsStore = defineStore('runs', () => {
       if (selectedId.value !== runId) return;
       detail.value = d;
       if (!d) notices.push('warning', `Run #${runId} no longer exists`);
-      if (reloadEvents) await events.show(d ? runId : null);
+      if (reloadEvents) await events.show(d ? runId : null, d?.config?.devices ?? []);
     } catch (err) {
       notices.fail(`Could not load run #${runId}`, err);
     }
