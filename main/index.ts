@@ -106,14 +106,15 @@ class DesktopFiles {
     return { path, text: await readFile(path, 'utf8') };
   }
 
-  async save(path: string | null, text: string): Promise<Results['saveFile']> {
+  /** Writes `text` to `path`, or (path null) to the file the save dialog picks, proposing `suggested`. */
+  async save(path: string | null, text: string, suggested?: string): Promise<Results['saveFile']> {
     if (path !== null && !this.granted.has(path)) {
       throw new Error(`saveFile refused: ${path} was not opened or chosen in a file dialog in this window; use Save As to pick a file`);
     }
     let target = path;
     if (target === null) {
       const win = this.window();
-      const opts = { defaultPath: path ?? 'scenario.yaml', filters: [{ name: 'Scenarios', extensions: ['yaml', 'yml'] }] };
+      const opts = { defaultPath: suggested || 'scenario.yaml', filters: [{ name: 'Scenarios', extensions: ['yaml', 'yml'] }] };
       const picked = win ? await dialog.showSaveDialog(win, opts) : await dialog.showSaveDialog(opts);
       if (picked.canceled || !picked.filePath) return null;
       target = picked.filePath;
@@ -204,8 +205,8 @@ function bindIpc(service: LabApi, files: DesktopFiles): () => void {
       let result: unknown;
       if (call.method === 'openFile') result = await files.open();
       else if (call.method === 'saveFile') {
-        const p = call.params as { path: string | null; text: string };
-        result = await files.save(p.path, p.text);
+        const p = call.params as { path: string | null; text: string; name?: string };
+        result = await files.save(p.path, p.text, p.name);
       } else result = await service.call(call.method, call.params);
       return { ok: true, result };
     } catch (err) {

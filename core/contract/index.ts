@@ -192,7 +192,12 @@ export const PARAMS = {
     step: Type.Optional(Type.Integer({ minimum: -1 })),
   }),
   openFile: Type.Object({}),
-  saveFile: Type.Object({ path: Type.Union([Type.String({ maxLength: 4096 }), Type.Null()]), text: Type.String() }),
+  saveFile: Type.Object({
+    path: Type.Union([Type.String({ maxLength: 4096 }), Type.Null()]),
+    text: Type.String(),
+    /** What the save dialog proposes when it is shown (path null): the document's name or path. Only a suggestion. */
+    name: Type.Optional(Type.String({ maxLength: 4096 })),
+  }),
 } satisfies Record<string, TSchema>;
 
 export type Method = keyof typeof PARAMS;

@@ -142,7 +142,7 @@ describe('the scenario editor in a browser against iommu-lab serve', () => {
     const unloadCancelled = () =>
       page.evaluate(() => {
         const e = new Event('beforeunload', { cancelable: true });
-        window.dispatchEvent(e);
+        (globalThis as unknown as EventTarget).dispatchEvent(e); // the page's window
         return e.defaultPrevented;
       });
     expect(await unloadCancelled()).toBe(true);

@@ -40,7 +40,7 @@ const seen = vi.hoisted(() => ({
   permissionCheck: null as Handler | null,
   devicePermission: null as Handler | null,
   /** What the next open/save dialog answers (null: cancelled), and how often each was shown. */
-  dialog: { open: null as string | null, save: null as string | null, opened: 0, saved: 0, answer: 'Stay', asked: 0 },
+  dialog: { open: null as string | null, save: null as string | null, opened: 0, saved: 0, answer: 'Stay', asked: 0, proposed: '' },
 }));
 
 vi.mock('electron', () => {
@@ -89,8 +89,9 @@ vi.mock('electron', () => {
         seen.dialog.opened++;
         return seen.dialog.open === null ? { canceled: true, filePaths: [] } : { canceled: false, filePaths: [seen.dialog.open] };
       },
-      showSaveDialog: async () => {
+      showSaveDialog: async (_win: unknown, opts: { defaultPath?: string }) => {
         seen.dialog.saved++;
+        seen.dialog.proposed = opts.defaultPath ?? '';
         return seen.dialog.save === null ? { canceled: true } : { canceled: false, filePath: seen.dialog.save };
       },
       showMessageBoxSync: (_win: unknown, opts: { buttons: string[] }) => {
@@ -269,6 +270,10 @@ describe('Electron main (stubbed electron)', () => {
     // A cancelled save dialog writes nothing.
     seen.dialog.save = null;
     expect(await call('saveFile', { path: null, text: 'c' })).toEqual({ ok: true, result: null });
+    expect(seen.dialog.proposed).toBe('scenario.yaml');
+    // The dialog proposes the document's name (untitled-1.yaml), which grants nothing by itself.
+    expect(await call('saveFile', { path: null, text: 'c', name: 'untitled-1.yaml' })).toEqual({ ok: true, result: null });
+    expect(seen.dialog.proposed).toBe('untitled-1.yaml');
   });
 
   it('answers lab:call from its own window: results, and field paths for bad params', async () => {

@@ -214,7 +214,7 @@ export const useScenarioStore = defineStore('scenario', () => {
   async function write(target: string | null): Promise<void> {
     const content = text.value;
     try {
-      const saved = transport === 'electron' ? await lab.call('saveFile', { path: target, text: content }) : null;
+      const saved = transport === 'electron' ? await lab.call('saveFile', { path: target, text: content, name: path.value ?? withYaml(fileName.value || 'untitled') }) : null;
       if (saved) {
         path.value = saved.path;
         fileName.value = baseName(saved.path);
