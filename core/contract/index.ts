@@ -232,7 +232,9 @@ export interface Results {
 export interface Notifications {
   /**
    * Progress of a running run. `step` / `steps` count work units, not scenario steps: one per
-   * step, plus one per iteration of a `workload` step (ScenarioRun.doneUnits / totalUnits).
+   * step, except one per granule page of a `dma` step's access and, for a `workload` step, `count`
+   * × the pages one iteration's DMA can span (1 without dma) (core/run/dma.ts; ScenarioRun.doneUnits
+   * / totalUnits). A step that ends early (a DMA fault) is counted whole.
    */
   runProgress: { runId: number; step: number; steps: number; events: number };
   runFinished: { runId: number; status: RunStatus; error: string | null };

@@ -19,11 +19,9 @@ import {
   type Params,
   type Results,
 } from '../../core/contract/index.ts';
-import { runConfig } from '../../core/run/config.ts';
-import { parseScenario } from '../../core/scenario/index.ts';
 import { LabStore } from '../store/store.ts';
 import { EventDetailSource } from './event-detail.ts';
-import { RunHost, type StartOptions } from '../worker/host.ts';
+import { RunHost, type ScenarioSummary, type StartOptions } from '../worker/host.ts';
 
 /** Options of LabService. */
 export interface LabServiceOptions {
@@ -148,30 +146,18 @@ export class LabService implements LabApi {
     return { name: base, text };
   }
 
-  private startRun(text: string, file: string): Results['startRun'] {
-    const { scenario, diagnostics } = parseScenario(text, file);
-    if (!scenario || diagnostics.some((d) => d.severity === 'error')) return { runId: null, diagnostics };
-    const runId = this.store.createRun({
-      name: scenario.name,
-      file,
-      scenarioText: text,
-      steps: scenario.steps.length,
-      // Progress units as ScenarioRun counts them; the worker stores its own count on first commit.
-      totalUnits: scenario.steps.reduce((n, s) => n + (s.op === 'workload' ? s.count : 1), 0),
-      config: runConfig(scenario),
-    });
-    try {
-      this.host.start(runId, text, file, this.opts.runOptions);
-    } catch (e) {
-      // The worker could not be created (e.g. a bundle without worker.js): the run fails at once,
-      // reported like any other failure.
-      const error = `cannot start the run worker: ${(e as Error).message}`;
-      this.store.markFailed(runId, error);
-      this.store.release(runId);
-      setImmediate(() => this.emit('runFinished', { runId, status: 'failed', error }));
-    }
-    // Only warnings are left here; they do not stop a run.
-    return { runId, diagnostics };
+  /**
+   * Parses the scenario off the main thread, in the run worker that will run it (RunHost.startRun:
+   * a huge or hostile text never blocks the other clients), then creates the run row from the
+   * worker's summary. Invalid: the diagnostics, nothing stored. Valid: the run id and the
+   * warnings, which do not stop a run. A worker that cannot start (e.g. a bundle without
+   * worker.js) gives a diagnostic saying the scenario could not be parsed; createRun's errors
+   * (a full disk) reject.
+   */
+  private startRun(text: string, file: string): Promise<Results['startRun']> {
+    const create = (s: ScenarioSummary) =>
+      this.store.createRun({ name: s.name, file, scenarioText: text, steps: s.steps, totalUnits: s.totalUnits, config: s.config });
+    return this.host.startRun(text, file, create, this.opts.runOptions);
   }
 
   /**

@@ -12,6 +12,12 @@
  * being handed a job but before taking it (posting `started`) wrote nothing: its run is retried
  * once on a cold worker.
  *
+ * Parsing happens in a run worker too (startRun): the scenario text goes to the standby (or a new
+ * worker), whose generator thread parses it and replies with diagnostics or a summary; the host
+ * then creates the run row and hands that same worker the job, which runs the scenario it parsed.
+ * So no main thread ever parses a scenario, and the text is parsed once, where it runs. A worker
+ * whose scenario was invalid ran nothing: it becomes the standby again (or is ended).
+ *
  * Ownership: the host owns its workers; the store owns the database. The worker writes events and
  * the final state of runs that end normally (done/cancelled); the host writes only `failed`
  * (LabStore.markFailed), so every committed event stays readable after a crash.
@@ -21,9 +27,14 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { Notifications, RunStatus } from '../../core/contract/index.ts';
+import type { Diagnostic, Notifications, RunStatus } from '../../core/contract/index.ts';
 import type { LabStore } from '../store/store.ts';
-import { CANCEL_FLAG, type JobMessage, type RunJob, type StandbyData, type WorkerMessage } from './protocol.ts';
+import { CANCEL_FLAG, type JobMessage, type ParseMessage, type ParsedMessage, type RunJob, type ScenarioSummary, type StandbyData, type WorkerMessage } from './protocol.ts';
+
+export type { ScenarioSummary } from './protocol.ts';
+
+/** Result of RunHost.startRun: the run started, or the scenario's diagnostics (nothing stored). */
+export type StartRunResult = { runId: number; diagnostics: Diagnostic[] } | { runId: null; diagnostics: Diagnostic[] };
 
 /**
  * How to start the worker: from source under tsx (CLI, tests: this file is a .ts) the worker is
@@ -99,6 +110,8 @@ export class RunHost {
   private readonly active = new Map<number, Active>();
   private closing = false;
   private standby: Standby | null = null;
+  /** Workers parsing for startRun (neither standby nor running yet): ended by close(). */
+  private readonly parsing = new Set<Worker>();
   private standbyFailures = 0;
   private standbyError: string | null = null;
   private readyWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
@@ -151,17 +164,27 @@ export class RunHost {
     if (os.availableParallelism() > 2 * this.active.size) this.spawnStandby();
   }
 
+  /** A new run worker in standby mode (loads its modules, then waits for parse requests and a job). Throws when it cannot be created. */
+  private static standbyModeWorker(): Worker {
+    const entry = workerEntry();
+    return new Worker(entry.file, { workerData: { role: 'standby', entry } satisfies StandbyData, execArgv: entry.execArgv });
+  }
+
   /** Starts a standby worker unless one exists, standby is off, the host is closing or gave up. */
   private spawnStandby(): void {
     if (this.opts.standby === false || this.closing || this.standby || this.standbyFailures >= MAX_STANDBY_FAILURES) return;
-    const entry = workerEntry();
     let worker: Worker;
     try {
-      worker = new Worker(entry.file, { workerData: { role: 'standby', entry } satisfies StandbyData, execArgv: entry.execArgv });
+      worker = RunHost.standbyModeWorker();
     } catch (e) {
       this.standbyDied(errorText(e), false);
       return;
     }
+    this.adoptStandby(worker, false);
+  }
+
+  /** Makes `worker` (a standby-mode run worker without a job) the standby; `ready`: it already posted `ready`. */
+  private adoptStandby(worker: Worker, ready: boolean): void {
     // An idle standby must not keep the process alive (ref'd again when it gets a job).
     worker.unref();
     let exited!: () => void;
@@ -186,8 +209,9 @@ export class RunHost {
       // Still reported to close() through `exited`, which the run's exit resolves from here on.
       worker.once('exit', () => exited());
     };
-    const s: Standby = { worker, ready: false, error: null, exited: new Promise((r) => (exited = r)), detach };
+    const s: Standby = { worker, ready, error: null, exited: new Promise((r) => (exited = r)), detach };
     this.standby = s;
+    if (ready) this.settleWaiters(null);
     worker.on('message', onMessage).on('error', onError).on('exit', onExit);
   }
 
@@ -221,6 +245,100 @@ export class RunHost {
       this.watch(runId, coldWorker(job), job, false);
     }
     this.replenish();
+  }
+
+  /**
+   * Parses `text` in a run worker and, when it has no error, creates the run with `create` (the
+   * run row, on the calling thread, from the worker's summary) and runs it on that same worker.
+   * Resolves with the diagnostics (runId null) when the scenario is invalid, else with the run id
+   * (completion then comes through onFinished). The worker is the standby when there is one, else
+   * a new standby-mode worker; one that dies before replying is replaced once, and if that one dies
+   * too the diagnostics say the scenario could not be parsed. Rejects when the host is closed, a
+   * worker cannot be created, or `create` throws (the worker is then kept or ended as for an
+   * invalid scenario).
+   */
+  async startRun(text: string, file: string, create: (summary: ScenarioSummary) => number, opts: StartOptions = {}): Promise<StartRunResult> {
+    let parsed: ParsedMessage | null = null;
+    let worker: Worker | null = null;
+    let lastExit = '';
+    for (let attempt = 0; attempt < 2 && parsed === null; attempt++) {
+      if (this.closing) throw new Error('RunHost is closed');
+      const s = this.standby;
+      if (s) {
+        this.standby = null;
+        s.detach();
+        worker = s.worker;
+      } else {
+        worker = RunHost.standbyModeWorker();
+      }
+      this.parsing.add(worker);
+      const r = await RunHost.parseOn(worker, text, file);
+      this.parsing.delete(worker);
+      if (typeof r === 'string') {
+        lastExit = r;
+        this.replenish();
+      } else parsed = r;
+    }
+    if (this.closing) {
+      if (worker !== null) void worker.terminate();
+      throw new Error('RunHost is closed');
+    }
+    if (parsed === null || worker === null) {
+      const message = `the scenario could not be parsed: the run worker ended before answering (${lastExit})`;
+      return { runId: null, diagnostics: [{ file, line: 1, column: 1, endLine: 1, endColumn: 1, severity: 'error', message }] };
+    }
+    if (!parsed.summary) {
+      this.release(worker);
+      return { runId: null, diagnostics: parsed.diagnostics };
+    }
+    let runId: number;
+    try {
+      if (this.closing) throw new Error('RunHost is closed');
+      runId = create(parsed.summary);
+    } catch (e) {
+      this.release(worker);
+      throw e;
+    }
+    const cancel = new SharedArrayBuffer(4);
+    // The text stays in the job for the retry path (a worker that dies before taking the job).
+    const job: RunJob = { runId, text, file, dbPath: this.opts.store.path, cancel, entry: workerEntry(), ...opts };
+    worker.ref();
+    worker.postMessage({ type: 'job', job } satisfies JobMessage);
+    this.watch(runId, worker, job, true);
+    this.replenish();
+    // Only warnings are left: they do not stop a run.
+    return { runId, diagnostics: parsed.diagnostics };
+  }
+
+  /**
+   * Sends `worker` a parse request and resolves with its reply, or with a description of its end
+   * when it exits (or fails) first. The worker is ref'd while it parses (a pending promise alone
+   * does not keep the process alive).
+   */
+  private static parseOn(worker: Worker, text: string, file: string): Promise<ParsedMessage | string> {
+    worker.ref();
+    return new Promise((resolve) => {
+      let error: string | null = null;
+      const done = (r: ParsedMessage | string) => {
+        worker.off('message', onMessage).off('error', onError).off('exit', onExit);
+        resolve(r);
+      };
+      const onMessage = (m: WorkerMessage) => {
+        if (m.type === 'parsed') done(m);
+      };
+      const onError = (e: unknown) => {
+        error ??= errorText(e);
+      };
+      const onExit = (code: number) => done(error ?? `exit code ${code}`);
+      worker.on('message', onMessage).on('error', onError).on('exit', onExit);
+      worker.postMessage({ type: 'parse', text, file } satisfies ParseMessage);
+    });
+  }
+
+  /** A worker that parsed but runs nothing: the standby again when there is none (and standbys are on), else ended. */
+  private release(worker: Worker): void {
+    if (this.opts.standby !== false && !this.closing && !this.standby) this.adoptStandby(worker, true);
+    else void worker.terminate();
   }
 
   /** Tracks the worker of run `runId`; `warm`: a standby handed the job (retried cold if it dies before taking it). */
@@ -313,6 +431,7 @@ export class RunHost {
     this.standby = null;
     this.settleWaiters(null);
     const standbyGone = s ? s.worker.terminate().then(() => s.exited) : Promise.resolve();
+    for (const w of this.parsing) void w.terminate();
     const all = [...this.active.entries()];
     for (const [runId] of all) this.cancel(runId);
     const timeout = new Promise<'timeout'>((r) => setTimeout(r, graceMs, 'timeout').unref());

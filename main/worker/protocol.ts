@@ -4,11 +4,15 @@
  * - cold: the host passes the `RunJob` as workerData;
  * - warm standby: the host starts the worker with `StandbyData` as workerData; the worker starts
  *   its generator thread, loads its modules, posts `ReadyMessage`, and waits for a `JobMessage`.
+ * - parse first (LabService.startRun, RunHost.startRun): the host sends a standby-mode worker
+ *   `ParseMessage`s (the scenario is parsed there, off the main thread, by the generator thread
+ *   that will run it) and gets a `ParsedMessage` for each; after a valid one it creates the run
+ *   row and sends the `JobMessage`, and the worker runs the scenario it parsed last.
  * Either way the worker then posts `WorkerMessage`s and exits after the run. Inside, the run
  * worker starts one generator thread (`GeneratorJob`) that posts `GeneratorMessage`s; it is given
- * its `GeneratorTask` by message once the run's job is known.
+ * parse requests and its `GeneratorTask` by message.
  */
-import type { RunMetrics, RunStatus, StepResult } from '../../core/contract/index.ts';
+import type { Diagnostic, RunConfig, RunMetrics, RunStatus, StepResult } from '../../core/contract/index.ts';
 import type { EventBatch } from '../store/batch.ts';
 
 /** What a run worker is given (workerData). */
@@ -51,6 +55,35 @@ export interface JobMessage {
   job: RunJob;
 }
 
+/** Host → standby run worker (relayed to its generator thread): parse this scenario and keep it for the job. */
+export interface ParseMessage {
+  type: 'parse';
+  text: string;
+  file: string;
+}
+
+/** What the run row needs from a valid scenario (LabStore.createRun). */
+export interface ScenarioSummary {
+  name: string;
+  /** Number of steps. */
+  steps: number;
+  /** Progress units of the whole run (core/run/dma.ts scenarioUnits, = ScenarioRun.totalUnits). */
+  totalUnits: number;
+  /** The run's configuration (core/run/config.ts runConfig), stored with the run. */
+  config?: RunConfig;
+}
+
+/**
+ * Generator → run worker → host: the reply to a ParseMessage. `summary` is present when the
+ * scenario has no error (it is then kept for the job); `diagnostics` holds every problem found
+ * (warnings too).
+ */
+export interface ParsedMessage {
+  type: 'parsed';
+  diagnostics: Diagnostic[];
+  summary?: ScenarioSummary;
+}
+
 /** workerData of the run worker's generator thread (same entry file, role 'generator'). */
 export interface GeneratorJob {
   role: 'generator';
@@ -58,11 +91,14 @@ export interface GeneratorJob {
   ctl: SharedArrayBuffer;
 }
 
-/** Run worker → generator thread (sent once, by message): the scenario to run. */
+/**
+ * Run worker → generator thread (sent once, by message): the run to do. Without `text` it runs
+ * the scenario of the last valid ParseMessage; with it (a cold worker) it parses `text` first.
+ */
 export interface GeneratorTask {
   type: 'task';
-  text: string;
-  file: string;
+  text?: string;
+  file?: string;
   /** The run's cancellation flag (RunJob.cancel). */
   cancel: SharedArrayBuffer;
   /** The database (RunJob.dbPath): the generator runs background WAL checkpoints on it (main/store/checkpointer.ts). */
@@ -75,6 +111,7 @@ export const BATCHES_CONSUMED = 0;
 /** Generator thread → run worker. */
 export type GeneratorMessage =
   | { type: 'ready' }
+  | ParsedMessage
   | { type: 'batch'; batch: EventBatch }
   | { type: 'end'; cancelled: boolean; doneUnits: number; totalUnits: number; metrics: RunMetrics; stepResults: StepResult[] };
 
@@ -115,7 +152,7 @@ export interface StartedMessage {
   runId: number;
 }
 
-export type WorkerMessage = ProgressMessage | FinishedMessage | FailedMessage | ReadyMessage | StartedMessage;
+export type WorkerMessage = ProgressMessage | FinishedMessage | FailedMessage | ReadyMessage | StartedMessage | ParsedMessage;
 
 /** Index of the cancel flag in the Int32Array over RunJob.cancel. */
 export const CANCEL_FLAG = 0;

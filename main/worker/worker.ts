@@ -36,6 +36,8 @@ import {
   type GeneratorMessage,
   type GeneratorTask,
   type JobMessage,
+  type ParseMessage,
+  type ParsedMessage,
   type RunJob,
   type StandbyData,
   type WorkerMessage,
@@ -61,29 +63,63 @@ function crashAfter(job: RunJob): number {
   return job.crashAfterCommits ?? (Number.isInteger(env) && env > 0 ? env : Infinity);
 }
 
-/** Generator thread: loads the core, then runs the scenario it is sent and posts its events as batches. */
+/**
+ * Generator thread: loads the core; parses the scenarios it is sent (ParseMessage: the reply is a
+ * ParsedMessage, and a valid scenario is kept for the run), then runs the task's scenario and
+ * posts its events as batches.
+ */
 async function generate(data: GeneratorJob): Promise<void> {
   const port = parentPort!;
-  // Listen for the task before loading anything: the run worker may send it at once (cold start).
-  // `once`: after the task the port no longer keeps this thread alive; it ends with the run.
-  const task = new Promise<GeneratorTask>((resolve) => port.once('message', resolve));
   // Modules are loaded here, not at the top of the file: both threads run this entry, and each
   // loads only what it needs, in parallel (the generator is started before the writer loads).
-  const [{ ScenarioRun }, { formatDiagnostic, parseScenario }, { BatchEncoder, batchTransfer }, { Checkpointer }] = await Promise.all([
+  const modules = Promise.all([
     import('../../core/run/runner.ts'),
     import('../../core/scenario/index.ts'),
     import('../store/batch.ts'),
     import('../store/checkpointer.ts'),
+    import('../../core/run/dma.ts'),
+    import('../../core/run/config.ts'),
   ]);
+  type Scenario = import('../../core/scenario/model.ts').Scenario;
+  // Listen before loading anything: the run worker may send at once (a cold start's task, or a
+  // parse request to a standby still loading). Parses run in arrival order once the modules are
+  // loaded. After the task the listener goes, so the port no longer keeps this thread alive.
+  let kept: Scenario | null = null;
+  let parsing: Promise<void> = Promise.resolve();
+  let taskArrived!: (t: GeneratorTask) => void;
+  const task = new Promise<GeneratorTask>((resolve) => (taskArrived = resolve));
+  const onMessage = (m: ParseMessage | GeneratorTask) => {
+    if (m.type === 'task') {
+      port.off('message', onMessage);
+      taskArrived(m);
+      return;
+    }
+    parsing = parsing.then(async () => {
+      const [, { parseScenario }, , , { scenarioUnits }, { runConfig }] = await modules;
+      const { scenario, diagnostics } = parseScenario(m.text, m.file);
+      kept = scenario;
+      const reply: ParsedMessage = { type: 'parsed', diagnostics };
+      if (scenario) reply.summary = { name: scenario.name, steps: scenario.steps.length, totalUnits: scenarioUnits(scenario), config: runConfig(scenario) };
+      port.postMessage(reply satisfies GeneratorMessage);
+    });
+  };
+  port.on('message', onMessage);
+  const [{ ScenarioRun }, { formatDiagnostic, parseScenario }, { BatchEncoder, batchTransfer }, { Checkpointer }] = await modules;
   port.postMessage({ type: 'ready' } satisfies GeneratorMessage);
   const job = await task;
+  await parsing;
   const cancel = new Int32Array(job.cancel);
   const ctl = new Int32Array(data.ctl);
-  const { scenario, diagnostics } = parseScenario(job.text, job.file);
-  if (!scenario) {
-    // The host validated the text before creating the run; reaching this is a bug, not user input.
-    throw new Error(`scenario became invalid in the worker:\n${diagnostics.map(formatDiagnostic).join('\n')}`);
+  let scenario: Scenario | null = kept;
+  if (job.text !== undefined) {
+    const parsed = parseScenario(job.text, job.file ?? 'scenario.yaml');
+    scenario = parsed.scenario;
+    if (!scenario) {
+      // The host validated the text before creating the run; reaching this is a bug, not user input.
+      throw new Error(`scenario became invalid in the worker:\n${parsed.diagnostics.map(formatDiagnostic).join('\n')}`);
+    }
   }
+  if (!scenario) throw new Error('run task without a scenario: neither its text nor a valid parse came first');
   const checkpointer = new Checkpointer(job.dbPath);
   const enc = new BatchEncoder(BATCH_EVENTS + (BATCH_EVENTS >> 1));
   const run = new ScenarioRun(scenario, { onEvent: enc.emit });
@@ -143,20 +179,36 @@ let currentJob: RunJob | null = null;
 async function main(data: RunJob | StandbyData): Promise<void> {
   const port = parentPort!;
   const standby = 'role' in data && data.role === 'standby';
-  const jobArrived: Promise<RunJob> = standby
-    ? new Promise((resolve) => port.once('message', (m: JobMessage) => resolve(m.job)))
-    : Promise.resolve(data as RunJob);
   const ctl = new Int32Array(new SharedArrayBuffer(4));
   const genJob: GeneratorJob = { role: 'generator', ctl: ctl.buffer as SharedArrayBuffer };
   const entry = data.entry ?? { file: fileURLToPath(import.meta.url), execArgv: process.execArgv };
   const gen = new Worker(entry.file, { workerData: genJob, execArgv: entry.execArgv });
+  // A standby takes parse requests (relayed to the generator, which parses and keeps the
+  // scenario; its replies are relayed back below) until its job arrives.
+  let parsedOk = false;
+  const jobArrived: Promise<RunJob> = standby
+    ? new Promise((resolve) => {
+        const onHostMessage = (m: JobMessage | ParseMessage) => {
+          if (m.type === 'parse') {
+            gen.postMessage(m satisfies ParseMessage);
+            return;
+          }
+          port.off('message', onHostMessage);
+          resolve(m.job);
+        };
+        port.on('message', onHostMessage);
+      })
+    : Promise.resolve(data as RunJob);
 
-  // Until the run starts, generator messages are queued (none but `ready` is expected) and its
-  // death rejects `genReady`; then the handlers below take over.
+  // Until the run starts, parse replies go to the host, other generator messages are queued (none
+  // but `ready` is expected) and its death rejects `genReady`; then the handlers below take over.
   const early: GeneratorMessage[] = [];
   let onMessage = (m: GeneratorMessage) => {
     if (m.type === 'ready') markReady();
-    else early.push(m);
+    else if (m.type === 'parsed') {
+      parsedOk = m.summary !== undefined;
+      port.postMessage(m satisfies WorkerMessage);
+    } else early.push(m);
   };
   let onDown = (e: unknown) => markDown(e);
   let markReady!: () => void;
@@ -204,7 +256,7 @@ async function main(data: RunJob | StandbyData): Promise<void> {
   onMessage = (m: GeneratorMessage) => {
     if (ended) return;
     try {
-      if (m.type === 'ready') return;
+      if (m.type === 'ready' || m.type === 'parsed') return;
       if (m.type === 'batch') {
         writer.writeBatch(m.batch);
         Atomics.add(ctl, BATCHES_CONSUMED, 1);
@@ -236,7 +288,9 @@ async function main(data: RunJob | StandbyData): Promise<void> {
     }
   };
   onDown = fail;
-  gen.postMessage({ type: 'task', text: job.text, file: job.file, cancel: job.cancel, dbPath: job.dbPath } satisfies GeneratorTask);
+  // After a valid parse the generator runs the scenario it kept (parsed once, on this side).
+  const source = parsedOk ? {} : { text: job.text, file: job.file };
+  gen.postMessage({ type: 'task', ...source, cancel: job.cancel, dbPath: job.dbPath } satisfies GeneratorTask);
   for (const m of early.splice(0)) onMessage(m);
 }
 

@@ -1,7 +1,9 @@
 /**
  * RunHost's warm standby run worker: runs handed to a ready standby, the replacement, a standby
  * that dies while idle or right after being handed a job, runs started before any standby is
- * ready, standby off, the crash hook on a warm worker, and close() leaving no thread behind.
+ * ready, standby off, the crash hook on a warm worker, and close() leaving no thread behind;
+ * startRun: the scenario parsed in the worker that runs it (issue 6 §5.4), a huge dma step's
+ * progress and cancel (§5.3).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,7 +11,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Notifications } from '../../core/contract/index.ts';
 import { LabStore } from '../../main/store/store.ts';
-import { RunHost } from '../../main/worker/host.ts';
+import { RunHost, type ScenarioSummary } from '../../main/worker/host.ts';
 
 let dir: string;
 let store: LabStore;
@@ -36,6 +38,9 @@ steps:
 `;
 }
 
+/** Called with the next runFinished of any run (startRun tests), then cleared. */
+let onFinishedOnce: ((f: Notifications['runFinished']) => void) | null = null;
+
 /** A host whose notifications are recorded; `finished(runId)` resolves with the run's runFinished. */
 function open(standby = true) {
   const finished = new Map<number, Notifications['runFinished']>();
@@ -48,6 +53,8 @@ function open(standby = true) {
     onFinished: (f) => {
       finished.set(f.runId, f);
       waiters.get(f.runId)?.(f);
+      onFinishedOnce?.(f);
+      onFinishedOnce = null;
     },
   });
   hosts.push(host);
@@ -147,6 +154,54 @@ describe('warm standby run worker', () => {
     const r = store.reader.getRun(runId)!;
     expect(r.status).toBe('cancelled');
     expect(r.events).toBeGreaterThan(0);
+  });
+
+  it('startRun parses in the standby and runs what it parsed there; an invalid scenario leaves it the standby', async () => {
+    const { host } = open();
+    const first = await nextStandby(host);
+    const create = (summary: ScenarioSummary) => {
+      summaries.push(summary);
+      return store.createRun({ name: summary.name, file: 'h.yaml', scenarioText: 'x', steps: summary.steps, totalUnits: summary.totalUnits, config: summary.config });
+    };
+    const summaries: ScenarioSummary[] = [];
+    const bad = await host.startRun('name: bad\nviommu: {model: virtio-iommu}\nsteps: [{map: {domain: 1}}]\n', 'bad.yaml', create);
+    expect(bad.runId).toBeNull();
+    expect(bad.diagnostics.map((d) => `${d.file}:${d.line}:${d.column}`)).toEqual(['bad.yaml:3:15', 'bad.yaml:3:15', 'bad.yaml:3:15', 'bad.yaml:3:15']);
+    expect(summaries).toEqual([]);
+    expect(host.standbyWorker).toBe(first); // it ran nothing: still the standby
+    const waiting = new Promise<Notifications['runFinished']>((r) => (onFinishedOnce = r));
+    const good = await host.startRun(scenario(10), 'h.yaml', create);
+    expect(host.standbyWorker).not.toBe(first); // handed over
+    expect(summaries).toEqual([{ name: 'host test', steps: 2, totalUnits: 11, config: expect.objectContaining({ machine: 'q35', granule: 'host' }) }]);
+    expect(await waiting).toEqual({ runId: good.runId, status: 'done', error: null });
+    expect(store.reader.getRun(good.runId!)).toMatchObject({ status: 'done', events: 6 + 5 * 10 });
+  });
+
+  it('startRun with standby off parses on a new worker, ended after an invalid scenario', async () => {
+    const { host } = open(false);
+    const create = () => store.createRun({ name: 'host test', file: 'h.yaml', scenarioText: 'x', steps: 2, totalUnits: 101 });
+    const bad = await host.startRun('steps: 5\n', 'bad.yaml', create);
+    expect(bad.runId).toBeNull();
+    expect(bad.diagnostics.length).toBeGreaterThan(0);
+    expect(host.standbyWorker).toBeNull();
+    const waiting = new Promise<Notifications['runFinished']>((r) => (onFinishedOnce = r));
+    const good = await host.startRun(scenario(100), 'h.yaml', create);
+    expect((await waiting).status).toBe('done');
+    expect(store.reader.getRun(good.runId!)!.events).toBe(6 + 5 * 100);
+  });
+
+  it('a 1 TiB dma step started with startRun shows progress in pages and can be cancelled', async () => {
+    const { host, progress } = open();
+    const text = 'name: huge\nviommu: {model: virtio-iommu}\nsteps:\n  - dma: {endpoint: 0, addr: 0, size: 0x10000000000, access: read}\n';
+    const create = (s: ScenarioSummary) => store.createRun({ name: s.name, file: 'huge.yaml', scenarioText: text, steps: s.steps, totalUnits: s.totalUnits });
+    const waiting = new Promise<Notifications['runFinished']>((r) => (onFinishedOnce = r));
+    const { runId } = await host.startRun(text, 'huge.yaml', create, { commitIntervalMs: 20 });
+    const mine = () => progress.filter((p) => p.runId === runId);
+    while (mine().length < 2 || mine()[0].step === 0 || mine().at(-1)!.step <= mine()[0].step) await new Promise((r) => setTimeout(r, 10));
+    expect(mine()[0].steps).toBe(2 ** 28);
+    expect(host.cancel(runId!)).toBe(true);
+    expect((await waiting).status).toBe('cancelled');
+    expect(store.reader.getRun(runId!)!.status).toBe('cancelled');
   });
 
   it('close() terminates the idle standby and leaves no thread running', async () => {
