@@ -1,7 +1,7 @@
 // End to end: the built renderer in headless Chromium against a real LabService behind
 // `iommu-lab serve` (everything on 127.0.0.1). Opens the quickstart example, breaks the YAML and
 // sees the error marker and the problems list, fixes it, runs it with Ctrl+Enter, and checks the
-// run finished with metrics, steps and event rows; saves test-results/e2e.png (and tests/e2e/screenshot.png, the README's picture, with UPDATE_SCREENSHOT=1).
+// run finished with metrics, steps and event rows; saves test-results/e2e.png (workbench.test.ts writes the README's picture).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -118,16 +118,21 @@ describe('the UI in a browser against iommu-lab serve', () => {
     await chip.click();
     await poll(async () => Number(await table.getAttribute('data-total'))).toBe(eventsMetric);
 
-    // Clicking an event jumps to its step's line in the editor.
-    await rows.nth(Math.min(3, (await rows.count()) - 1)).click();
+    // Clicking an event selects it and shows its step's line in the editor (selected there), while
+    // the table keeps the keyboard focus; double-click moves the focus into the editor.
+    const row = rows.nth(Math.min(3, (await rows.count()) - 1));
+    await row.click();
+    await poll(() => row.getAttribute('aria-selected')).toBe('true');
+    await poll(() => page.locator('[data-testid=scenario-editor] .selected-text').count()).toBeGreaterThan(0);
+    await poll(() => page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('events-scroller');
+    await row.dblclick();
     await poll(() => page.locator('[data-testid=scenario-editor] .monaco-editor.focused').count()).toBe(1);
 
     // Screenshot of the finished run for the README.
     await page.mouse.move(0, 0);
     await page.waitForTimeout(300);
     mkdirSync(join(ROOT, 'test-results'), { recursive: true });
-    // tests/e2e/screenshot.png (the README's picture) is refreshed only on request, so test runs leave the tree clean.
-    if (process.env.UPDATE_SCREENSHOT) await page.screenshot({ path: join(ROOT, 'tests/e2e/screenshot.png') });
+    // The README's picture (tests/e2e/screenshot.png, 1280×720) is written by workbench.test.ts.
     await page.screenshot({ path: join(ROOT, 'test-results/e2e.png') });
 
     expect(pageErrors).toEqual([]);
