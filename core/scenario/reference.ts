@@ -5,6 +5,9 @@
 import { Kind, OptionalKind, type TSchema } from '@sinclair/typebox';
 import { literalValues } from './kinds.ts';
 import { STEP_ARGS, STEP_EXPECT, STEP_OPS, ScenarioSchema, type StepOp } from './schema.ts';
+import { MAX_ALIASES, MAX_ALIAS_NODES, MAX_DEPTH, MAX_DIAGNOSTICS, MAX_STEPS, MAX_TEXT_LENGTH } from './limits.ts';
+
+const n = (x: number): string => x.toLocaleString('en-US');
 
 const esc = (s: string): string => s.replaceAll('|', '\\|').replaceAll('\n', ' ');
 
@@ -66,7 +69,8 @@ function stepSection(op: StepOp): string {
 /**
  * Markdown for the README's scenario format reference: one table per section (top level,
  * `viommu`, `viommu.offer`, `driver`, `devices`), then one subsection per step operation with its
- * keys and its `expect` shape. Deterministic (same schema → same text). Starts with "## Scenario format".
+ * keys and its `expect` shape, then the limits (limits.ts) and how a run counts progress.
+ * Deterministic (same schema → same text). Starts with "## Scenario format".
  */
 export function scenarioReferenceMarkdown(): string {
   const top = ScenarioSchema as TSchema;
@@ -115,6 +119,21 @@ export function scenarioReferenceMarkdown(): string {
     'Each step is a map with exactly one operation key and an optional `expect`. A failed expectation is recorded (an `expectation` event and the step result) and the run continues.',
     '',
     ...STEP_OPS.flatMap((op) => [stepSection(op), '']),
+    '### Limits',
+    '',
+    'Parsing takes time linear in the text, and a scenario is refused, with an error at the first node past the limit, when it has:',
+    '',
+    `- more than ${n(MAX_TEXT_LENGTH / 1048576)} MiB of text (${n(MAX_TEXT_LENGTH)} characters);`,
+    `- more than ${n(MAX_STEPS)} steps (a \`workload\` step runs up to 10,000,000 iterations);`,
+    `- more than ${n(MAX_ALIASES)} YAML aliases (\`*name\`), or aliases that add more than ${n(MAX_ALIAS_NODES)} nodes once expanded, or an alias inside the node it refers to;`,
+    `- maps and lists nested more than ${MAX_DEPTH} levels deep;`,
+    '- a key twice in one map.',
+    '',
+    `At most ${n(MAX_DIAGNOSTICS)} problems are listed; one more says how many were left out.`,
+    '',
+    '### Progress',
+    '',
+    "A run's progress counts work units: one per step, except one per granule page of a `dma` step's access (its pages are decided one by one, each with its `translate` event), and, for a `workload`, `count` × the pages one iteration's DMA can span (1 without `dma`). Any step, however large, advances in slices: progress moves and Cancel stops it. A `dma` step that faults ends there and counts as done.",
   ];
   return parts.join('\n').trimEnd() + '\n';
 }
