@@ -89,8 +89,12 @@ export class StoreReader {
   /** The runs columns of a summary (`NULL AS config` on a database older than schema version 4). */
   private readonly summaryColumns: string;
 
-  constructor(dbPath: string) {
-    this.db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  /**
+   * `source`: the database file, or an image of it in memory (LabStore's fallback for a WAL
+   * database on read-only media, where SQLite cannot create the shared-memory file).
+   */
+  constructor(source: string | Buffer) {
+    this.db = typeof source === 'string' ? new Database(source, { readonly: true, fileMustExist: true }) : new Database(source, { readonly: true });
     configureConnection(this.db, { readonly: true });
     const runCols = new Set((this.db.prepare('PRAGMA table_info(runs)').all() as { name: string }[]).map((c) => c.name));
     this.summaryColumns = `${SUMMARY_COLUMNS_V3}, ${runCols.has('config') ? 'config' : 'NULL AS config'}`;

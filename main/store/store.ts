@@ -2,15 +2,22 @@
  * The lab database as the main process sees it: opens (creating and migrating) the file, recovers
  * runs interrupted by a dead process, creates run rows and marks runs failed. Events are written
  * only by the run worker (writer.ts); reads go through `reader`, a separate read-only connection.
+ * Opened `readOnly`, it writes nothing at all (for commands that only read: they work on a full
+ * disk and on a read-only file or folder).
+ *
+ * Errors: every problem of the database file itself (not a database, damaged, read-only, full, not
+ * a regular file, a path under a file, a schema of another build) is a LabDatabaseError with a
+ * one-line message (errors.ts).
  *
  * Ownership: one LabStore per service; `close()` closes both connections.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { LabDatabaseError, schemaTooNew, toLabDatabaseError } from './errors.ts';
 import type { RunConfig } from '../../core/contract/index.ts';
 import { StoreReader } from './reader.ts';
-import { KIND_CODE, PROBLEM_SQL, configureConnection, migrate } from './schema.ts';
+import { KIND_CODE, PROBLEM_SQL, SCHEMA_VERSION, SchemaTooNewError, configureConnection, migrate, schemaVersion } from './schema.ts';
 
 /** A run row to create (status running, started now, owned by this process). */
 export interface NewRun {
@@ -45,34 +52,173 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/** Options of {@link LabStore}. */
+export interface LabStoreOptions {
+  /**
+   * Open for reading only: nothing is created or written (no folder, no recovery, no WAL pragma,
+   * no migration), so it works on a full disk and on a read-only file or folder; createRun and
+   * markFailed throw. A database that does not exist yet, or whose schema is older than this
+   * build's, is opened for writing instead (created or migrated once), and when that fails the
+   * LabDatabaseError says why.
+   */
+  readOnly?: boolean;
+}
+
+/** A `regular file` check with a LabDatabaseError for anything else (/dev/null, a folder). */
+function checkRegularFile(dbPath: string): boolean {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dbPath);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw toLabDatabaseError(dbPath, e) ?? e;
+  }
+  if (!st.isFile()) {
+    throw new LabDatabaseError(dbPath, 'not-a-file', `the lab database ${dbPath} is not a regular file: pass --db (or IOMMU_LAB_DB) the path of a file, existing or new`);
+  }
+  return true;
+}
+
 /**
- * Opens the lab database at `dbPath` (parent directories created), migrated to the latest schema.
- * Errors: SchemaTooNewError for a database written by a newer build; SQLite/fs errors otherwise.
+ * A WAL database needs its `-shm` file; on read-only media (a folder nobody may write) or a full
+ * disk SQLite cannot create or grow it. When no WAL content exists, the
+ * file alone is the whole database: this returns an image of it to read in memory, its header
+ * switched to rollback mode (bytes 18-19 = 1: an in-memory database has no WAL; SQLite file format
+ * §1.3.3). Null when `e` is another error or the WAL holds content.
+ */
+function readOnlyMediaImage(dbPath: string, e: unknown): Buffer | null {
+  const code = String((e as { code?: unknown }).code ?? '');
+  // Read-only folder: SQLITE_READONLY_DIRECTORY, SQLITE_CANTOPEN, SQLITE_READONLY_CANTINIT; full
+  // disk: SQLITE_IOERR_SHMSIZE (the -shm file cannot grow).
+  if (!/^SQLITE_(READONLY_DIRECTORY|CANTOPEN|READONLY_CANTINIT|IOERR_SHM\w*)$/.test(code)) return null;
+  const wal = `${dbPath}-wal`;
+  if (fs.existsSync(wal) && fs.statSync(wal).size > 0) return null;
+  const image = fs.readFileSync(dbPath);
+  if (image.length >= 100 && image[18] === 2) image[18] = image[19] = 1;
+  return image;
+}
+
+/**
+ * The schema version of an existing database, read without writing anything (`version`
+ * undefined when the file does not exist), and the in-memory image to read it from on read-only
+ * media (readOnlyMediaImage). Errors: LabDatabaseError (not a database, damaged, unreadable).
+ */
+function peekSchemaVersion(dbPath: string): { version: number | undefined; image: Buffer | null } {
+  if (!checkRegularFile(dbPath)) return { version: undefined, image: null };
+  let probe: Database.Database | null = null;
+  let image: Buffer | null = null;
+  try {
+    try {
+      probe = new Database(dbPath, { readonly: true, fileMustExist: true });
+      return { version: schemaVersion(probe), image };
+    } catch (e) {
+      image = readOnlyMediaImage(dbPath, e);
+      if (image === null) throw e;
+      probe?.close();
+      probe = new Database(image, { readonly: true });
+      return { version: schemaVersion(probe), image };
+    }
+  } catch (e) {
+    throw toLabDatabaseError(dbPath, e, false) ?? e;
+  } finally {
+    probe?.close();
+  }
+}
+
+/**
+ * Opens the lab database at `dbPath` (parent directories created), migrated to the latest schema,
+ * or, with `readOnly`, as it is (see LabStoreOptions).
+ * Errors: LabDatabaseError for a database file that cannot be used (errors.ts).
  */
 export class LabStore {
   /** Absolute path of the database file. */
   readonly path: string;
   /** The read-only connection. */
   readonly reader: StoreReader;
-  private readonly db: Database.Database;
+  /** True when opened read-only (no writing connection). */
+  readonly readOnly: boolean;
+  private readonly db: Database.Database | null;
   private readonly live: Set<number>;
 
-  constructor(dbPath: string) {
+  constructor(dbPath: string, opts: LabStoreOptions = {}) {
     this.path = path.resolve(dbPath);
-    fs.mkdirSync(path.dirname(this.path), { recursive: true });
-    this.db = new Database(this.path);
-    try {
-      configureConnection(this.db);
-      migrate(this.db);
-    } catch (e) {
-      this.db.close();
-      throw e;
-    }
     let live = LIVE_RUNS.get(this.path);
     if (!live) LIVE_RUNS.set(this.path, (live = new Set()));
     this.live = live;
-    this.recoverInterrupted();
-    this.reader = new StoreReader(this.path);
+    if (opts.readOnly) {
+      const { version, image } = peekSchemaVersion(this.path);
+      if (version !== undefined && version > SCHEMA_VERSION) throw schemaTooNew(this.path, version);
+      if (version === SCHEMA_VERSION) {
+        this.readOnly = true;
+        this.db = null;
+        this.reader = this.openReader(image);
+        return;
+      }
+      if (version !== undefined) {
+        // An older schema: this build's reader needs it migrated, which writes, once.
+        try {
+          this.db = this.openWriter();
+        } catch (e) {
+          if (!(e instanceof LabDatabaseError)) throw e;
+          throw new LabDatabaseError(
+            this.path,
+            'schema-too-old',
+            `the lab database ${this.path} has an older schema (version ${version}; this build reads ${SCHEMA_VERSION}) and cannot be upgraded: it ${e.message.slice(`the lab database ${this.path} `.length)}`,
+            { cause: e },
+          );
+        }
+      } else this.db = this.openWriter();
+    } else {
+      if (fs.existsSync(this.path)) checkRegularFile(this.path);
+      this.db = this.openWriter();
+    }
+    this.readOnly = false;
+    try {
+      this.recoverInterrupted();
+      this.reader = this.openReader();
+    } catch (e) {
+      this.db.close();
+      throw toLabDatabaseError(this.path, e) ?? e;
+    }
+  }
+
+  /** The writing connection, configured and migrated. Errors: LabDatabaseError. */
+  private openWriter(): Database.Database {
+    try {
+      fs.mkdirSync(path.dirname(this.path), { recursive: true });
+    } catch (e) {
+      throw toLabDatabaseError(this.path, e) ?? e;
+    }
+    let db: Database.Database | null = null;
+    try {
+      db = new Database(this.path);
+      // SQLite silently opens a file it may not write read-only; say so now, not at the first run.
+      if (db.readonly) throw Object.assign(new Error('attempt to write a readonly database'), { code: 'SQLITE_READONLY' });
+      configureConnection(db);
+      migrate(db);
+      return db;
+    } catch (e) {
+      db?.close();
+      if (e instanceof SchemaTooNewError) throw schemaTooNew(this.path, e.found);
+      throw toLabDatabaseError(this.path, e) ?? e;
+    }
+  }
+
+  /** The read-only connection: on the file, or on `image` (read-only media, readOnlyMediaImage). */
+  private openReader(image: Buffer | null = null): StoreReader {
+    try {
+      return new StoreReader(image ?? this.path);
+    } catch (e) {
+      throw toLabDatabaseError(this.path, e, false) ?? e;
+    }
+  }
+
+  /** The writing connection. Errors: LabDatabaseError when the store was opened read-only. */
+  private writer(): Database.Database {
+    if (this.db === null) {
+      throw new LabDatabaseError(this.path, 'read-only', `the lab database ${this.path} was opened read-only by this command: nothing can be written through it`);
+    }
+    return this.db;
   }
 
   /**
@@ -81,7 +227,7 @@ export class LabStore {
    * Returns the ids marked.
    */
   recoverInterrupted(): number[] {
-    const rows = this.db.prepare("SELECT id, owner_pid FROM runs WHERE status = 'running'").all() as { id: number; owner_pid: number | null }[];
+    const rows = this.writer().prepare("SELECT id, owner_pid FROM runs WHERE status = 'running'").all() as { id: number; owner_pid: number | null }[];
     const marked: number[] = [];
     for (const r of rows) {
       const ours = r.owner_pid === process.pid;
@@ -93,12 +239,19 @@ export class LabStore {
 
   /** Inserts a run row (status running, owned by this process) and returns its id. */
   createRun(r: NewRun): number {
-    const info = this.db
-      .prepare(
-        `INSERT INTO runs (name, file, scenario_text, status, started_at, steps, total_units, owner_pid, config)
-         VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)`,
-      )
-      .run(r.name, r.file, r.scenarioText, new Date().toISOString(), r.steps, r.totalUnits, process.pid, r.config ? JSON.stringify(r.config) : null);
+    const db = this.writer();
+    let info: Database.RunResult;
+    try {
+      info = db
+        .prepare(
+          `INSERT INTO runs (name, file, scenario_text, status, started_at, steps, total_units, owner_pid, config)
+           VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)`,
+        )
+        .run(r.name, r.file, r.scenarioText, new Date().toISOString(), r.steps, r.totalUnits, process.pid, r.config ? JSON.stringify(r.config) : null);
+    } catch (e) {
+      // A full disk or a file that became read-only: the run cannot start (nothing was stored).
+      throw toLabDatabaseError(this.path, e) ?? e;
+    }
     const id = Number(info.lastInsertRowid);
     this.live.add(id);
     return id;
@@ -115,7 +268,7 @@ export class LabStore {
    * not running (already finished by its worker).
    */
   markFailed(runId: number, error: string): boolean {
-    const info = this.db
+    const info = this.writer()
       .prepare(
         `UPDATE runs SET status = 'failed', error = @error, finished_at = @now,
            failed_expectations = (SELECT count(*) FROM events WHERE run_id = @runId AND ${PROBLEM_SQL} AND kind = ${KIND_CODE.expectation})
@@ -128,6 +281,6 @@ export class LabStore {
   /** Closes both connections. */
   close(): void {
     this.reader.close();
-    this.db.close();
+    this.db?.close();
   }
 }

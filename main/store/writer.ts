@@ -44,7 +44,7 @@ import type { EventKind } from '../../core/events/catalog.ts';
 import type { RunMetrics, RunStatus, StepResult } from '../../core/contract/index.ts';
 import { KIND_PLANS, toJson, u64ToSql, type FieldPlan } from './codec.ts';
 import { COLS_PER_EVENT, type EventBatch } from './batch.ts';
-import { EVENT_COLUMNS, configureConnection } from './schema.ts';
+import { EVENT_COLUMNS, KIND_CODE, PROBLEM_SQL, configureConnection } from './schema.ts';
 
 /** Rows per multi-row INSERT (128 × ≤12 binds stays far below SQLite's 32766 variables). */
 export const ROWS_PER_STATEMENT = 128;
@@ -525,6 +525,8 @@ export class EventWriter {
   private readonly win: Windows;
   private readonly updateProgress: Database.Statement;
   private written = 0;
+  /** Events covered by the last commit (runs.event_count). */
+  private committed = 0;
   private closed = false;
 
   constructor(
@@ -611,7 +613,61 @@ export class EventWriter {
     this.flushAll();
     this.updateProgress.run(this.written, doneUnits, totalUnits, this.runId);
     this.db.exec('COMMIT');
+    this.committed = this.written;
     this.db.exec('BEGIN IMMEDIATE');
+  }
+
+  /** Events stored by the last commit (they survive an abort or a failure). */
+  get committedCount(): number {
+    return this.committed;
+  }
+
+  /**
+   * Caps the database at `pages` pages on this connection (SQLite `PRAGMA max_page_count`): a
+   * later write that needs more fails with SQLITE_FULL, as on a full disk. For tests.
+   */
+  setMaxPageCount(pages: number): void {
+    this.db.pragma(`max_page_count = ${Math.trunc(pages)}`);
+  }
+
+  /**
+   * Ends a run that cannot go on (a write failed: SQLITE_FULL on a full disk, SQLITE_IOERR, or any
+   * other error): rolls back to the last commit, so every committed event stays, then records
+   * status failed with `error` and closes. The status update is one small UPDATE of the run's row
+   * (no new pages, so it usually fits even on a full disk, in WAL space the rollback freed); it is
+   * tried up to `attempts` times. Returns true when the failure was recorded; false when even that
+   * failed (the host then marks the run failed when the worker exits, or the next open does).
+   * Never throws.
+   */
+  fail(error: string, attempts = 3): boolean {
+    if (this.closed) return false;
+    let recorded = false;
+    try {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+    } catch {
+      // A failed statement may already have rolled the transaction back.
+    }
+    for (let i = 0; i < attempts && !recorded; i++) {
+      try {
+        const info = this.db
+          .prepare(
+            `UPDATE runs SET status = 'failed', error = @error, finished_at = @now, event_count = @events,
+               failed_expectations = (SELECT count(*) FROM events WHERE run_id = @runId AND ${PROBLEM_SQL} AND kind = ${KIND_CODE.expectation})
+             WHERE id = @runId AND status = 'running'`,
+          )
+          .run({ error, now: new Date().toISOString(), events: this.committed, runId: this.runId });
+        recorded = info.changes > 0;
+        if (!recorded) break; // not running any more: someone else ended it
+      } catch {
+        // SQLITE_FULL / BUSY / IOERR: retry (a concurrent checkpoint may free WAL space).
+      }
+    }
+    try {
+      this.close();
+    } catch {
+      // Closing a connection after an I/O error may fail too; the file is left to SQLite's recovery.
+    }
+    return recorded;
   }
 
   /** Writes the remaining rows and the run's final state in one transaction, then closes. */

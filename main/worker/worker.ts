@@ -58,6 +58,18 @@ function errorText(e: unknown): string {
   return err?.stack ? `${err.message}\n${err.stack.split('\n').slice(1, 6).join('\n')}` : String(e);
 }
 
+/**
+ * The stored error of a run whose write failed: one sentence for a full disk or an I/O error (what
+ * happened, that committed events stay, what to do), errorText for anything else.
+ */
+function writeFailureText(e: unknown, committed: number): string {
+  const code = String((e as { code?: unknown })?.code ?? '');
+  const kept = `the run keeps the ${committed} events stored before it`;
+  if (code === 'SQLITE_FULL') return `cannot store events: the disk is full (${(e as Error).message}); ${kept}. Free some space and run it again`;
+  if (code.startsWith('SQLITE_IOERR')) return `cannot store events: disk I/O error (${(e as Error).message}, ${code}); ${kept}. Check the disk and run it again`;
+  return errorText(e);
+}
+
 function crashAfter(job: RunJob): number {
   const env = Number(process.env.IOMMU_LAB_TEST_CRASH_AFTER_COMMITS);
   return job.crashAfterCommits ?? (Number.isInteger(env) && env > 0 ? env : Infinity);
@@ -234,6 +246,9 @@ async function main(data: RunJob | StandbyData): Promise<void> {
   let writer: import('../store/writer.ts').EventWriter;
   try {
     writer = new EventWriter(job.dbPath, job.runId);
+    // Tests simulate a full disk: the database may not grow past this many pages.
+    const maxPages = Number(process.env.IOMMU_LAB_TEST_MAX_PAGE_COUNT);
+    if (Number.isInteger(maxPages) && maxPages > 0) writer.setMaxPageCount(maxPages);
   } catch (e) {
     await gen.terminate();
     throw e;
@@ -245,12 +260,16 @@ async function main(data: RunJob | StandbyData): Promise<void> {
   let lastCommit = performance.now();
   let ended = false;
 
+  // A failed write (full disk, I/O error) or a dead generator: roll back to the last commit and
+  // record the run failed with its reason from here (the host's connection may be unable to
+  // write too); the host marks it failed on exit if even that did not work.
   const fail = (e: unknown) => {
     if (ended) return;
     ended = true;
-    writer.abort();
+    const error = writeFailureText(e, writer.committedCount);
+    writer.fail(error);
     void gen.terminate();
-    post({ type: 'failed', runId: job.runId, error: errorText(e) });
+    post({ type: 'failed', runId: job.runId, error });
   };
 
   onMessage = (m: GeneratorMessage) => {

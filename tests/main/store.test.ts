@@ -372,7 +372,7 @@ describe('schema', () => {
     migrate(db);
     db.prepare('UPDATE schema_version SET version = ?').run(SCHEMA_VERSION + 1);
     db.close();
-    expect(() => new LabStore(dbPath)).toThrow(/newer than this build/);
+    expect(() => new LabStore(dbPath)).toThrow(/was written by a newer IOMMU Lab \(schema version \d+; this build knows \d+\): upgrade IOMMU Lab/);
   });
 });
 
