@@ -219,10 +219,8 @@ export class StoreReader {
     }
     const f = this.filterSql('locateEvent', p.runId, p) ?? { where: ['run_id = ?'], args: [p.runId], from: 'events' };
     const cond = f.where.join(' AND ');
-    const at = p.seq !== undefined ? 'seq >= ?' : 'step >= ?';
-    const hit = this.stmt(`SELECT seq, step FROM ${f.from} WHERE ${cond} AND ${at} ORDER BY seq LIMIT 1`).get(...f.args, p.seq ?? p.step) as
-      | { seq: number; step: number }
-      | undefined;
+    const from = p.seq ?? this.firstSeqOfStep(p.runId, p.step!);
+    const hit = this.stmt(`SELECT seq, step FROM ${f.from} WHERE ${cond} AND seq >= ? ORDER BY seq LIMIT 1`).get(...f.args, from) as { seq: number; step: number } | undefined;
     if (!hit) return null;
     // Unfiltered, seq is the index (seq is dense from 0).
     const index = f.where.length === 1 ? hit.seq : (this.stmt(`SELECT count(*) AS n FROM ${f.from} WHERE ${cond} AND seq < ?`).get(...f.args, hit.seq) as { n: number }).n;
@@ -245,6 +243,25 @@ export class StoreReader {
       this.totals.set(key, n);
     }
     return n;
+  }
+
+  /**
+   * The first seq whose step is ≥ `step` (event_count when none): a binary search over seq, which
+   * is dense, since steps run in order (an event's step never decreases with its seq). O(log n)
+   * point lookups instead of a scan from the run's first event.
+   */
+  private firstSeqOfStep(runId: number, step: number): number {
+    const run = this.stmt('SELECT event_count FROM runs WHERE id = ?').get(runId) as { event_count: number } | undefined;
+    const stepAt = this.stmt('SELECT step FROM events WHERE run_id = ? AND seq = ?');
+    let lo = 0;
+    let hi = run?.event_count ?? 0;
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const r = stepAt.get(runId, mid) as { step: number } | undefined;
+      if (r !== undefined && r.step < step) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   /** Closes the connection. */

@@ -108,6 +108,11 @@ describe('workbench contract', () => {
     const maps = all.filter((r) => r.kind === 'map');
     expect(await s.call('locateEvent', { runId, seq: maps[10].seq, kinds: ['map'] })).toEqual({ index: 10, seq: maps[10].seq, step: 5 });
     expect(await s.call('locateEvent', { runId, seq: all.length + 5 })).toBeNull();
+    expect(await s.call('locateEvent', { runId, step: 99 })).toBeNull();
+    // Setup events (step -1) come first.
+    expect(await s.call('locateEvent', { runId, step: -1 })).toEqual({ index: 0, seq: 0, step: -1 });
+    // Every step's first event, found by binary search, is the scan's answer.
+    for (let step = 0; step <= 6; step++) expect((await s.call('locateEvent', { runId, step }))?.seq).toBe(firstOf(step).seq);
     await expect(s.call('locateEvent', { runId })).rejects.toMatchObject({ path: '/' });
     await expect(s.call('locateEvent', { runId, step: 1, kinds: ['nope'] })).rejects.toMatchObject({ path: '/kinds/0' });
   });
