@@ -36,15 +36,12 @@ export interface LabServiceOptions {
    * app and `serve`). One-shot CLI commands turn it off. See main/worker/host.ts.
    */
   warmRunWorker?: boolean;
-  /**
-   * Open the database read-only (LabStore's `readOnly`): for commands that only read (runs, events,
-   * show, export), so they work on a full disk or a read-only file. startRun then fails; implies
-   * no standby worker.
-   */
-  readOnly?: boolean;
 }
 
 type Handler<M extends Method> = (params: Params<M>) => Results[M] | Promise<Results[M]>;
+
+/** Largest example file whose `name` listExamples reads (bigger ones are listed by file name). */
+const EXAMPLE_TITLE_MAX_BYTES = 256 * 1024;
 
 /** Example file names: a plain file name, no separators or parent references. */
 const EXAMPLE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -65,13 +62,13 @@ export class LabService implements LabApi {
   private closing: Promise<void> | null = null;
 
   constructor(private readonly opts: LabServiceOptions) {
-    this.store = new LabStore(opts.dbPath, { readOnly: opts.readOnly });
+    this.store = new LabStore(opts.dbPath);
     this.details = new EventDetailSource(this.store.reader);
     this.host = new RunHost({
       store: this.store,
       onProgress: (p) => this.emit('runProgress', p),
       onFinished: (f) => this.emit('runFinished', f),
-      standby: !opts.readOnly && (opts.warmRunWorker ?? true),
+      standby: opts.warmRunWorker ?? true,
     });
     this.handlers = {
       listExamples: () => this.listExamples(),
@@ -128,8 +125,13 @@ export class LabService implements LabApi {
       const name = f.slice(0, -'.yaml'.length);
       let title = name;
       try {
-        const t = parseDocument(fs.readFileSync(path.join(this.opts.examplesDir, f), 'utf8')).get('name');
-        if (typeof t === 'string' && t.trim()) title = t.trim();
+        // Read on the main thread, so only small files are parsed (examples are a few KB), and
+        // without yaml's uniqueKeys check (quadratic in a map's size); `get` resolves no alias.
+        const file = path.join(this.opts.examplesDir, f);
+        if (fs.statSync(file).size <= EXAMPLE_TITLE_MAX_BYTES) {
+          const t = parseDocument(fs.readFileSync(file, 'utf8'), { uniqueKeys: false }).get('name');
+          if (typeof t === 'string' && t.trim()) title = t.trim();
+        }
       } catch {
         // Unreadable or invalid example: listed under its file name; opening it shows the problem.
       }

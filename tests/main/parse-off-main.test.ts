@@ -54,6 +54,16 @@ describe('startRun parses off the main thread', () => {
     expect(await s.call('listRuns', {})).toEqual([]); // nothing stored
   });
 
+  it('listExamples parses only small example files on the main thread', async () => {
+    const s = open();
+    fs.writeFileSync(path.join(dir, 'small.yaml'), HEAD.replace('huge', 'Small one') + '  - read-config: {}\n');
+    fs.writeFileSync(path.join(dir, 'big.yaml'), HEAD.replace('huge', 'Big one') + '  - read-config: {}\n'.repeat(20_000));
+    expect(await s.call('listExamples', {})).toEqual([
+      { name: 'big', title: 'big' },
+      { name: 'small', title: 'Small one' },
+    ]);
+  });
+
   it('a 1 TiB dma step: progress in pages, and cancelRun stops it', async () => {
     const s = open();
     const { runId } = await s.call('startRun', { text: HEAD + '  - dma: {endpoint: 0, addr: 0, size: 0x10000000000, access: read}\n', file: 'huge.yaml' });
