@@ -1,4 +1,14 @@
 /** Display formatting shared by the views (pure functions). */
+import { ALWAYS_PROBLEM_KINDS } from '../../core/events/problems.ts';
+
+/**
+ * True for event kinds whose every event is a problem (faults, device errors): shown in the
+ * problem colour wherever a kind is named. From the catalog's one problem definition
+ * (core/events/problems.ts); rows carry their own EventRow.problem for the kinds where it depends.
+ */
+export function isProblemKind(kind: string): boolean {
+  return (ALWAYS_PROBLEM_KINDS as readonly string[]).includes(kind);
+}
 import type { RunConfig } from '../../core/contract/index.ts';
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];

@@ -17,6 +17,7 @@ import { ALWAYS_PROBLEM_KINDS, PROBLEM_KINDS, PROBLEM_RULES, PROBLEM_SUMMARY, is
 import type { SeqEvent } from '../../core/events/sink.ts';
 import { EventWriter, LabStore, PROBLEM_SQL, migrate } from '../../main/store/index.ts';
 import { V5_PROBLEM_SQL } from '../../main/store/schema.ts';
+import { isProblemKind } from '../../renderer/src/format.ts';
 
 let dir: string;
 let dbPath: string;
@@ -76,6 +77,8 @@ describe('the problem definition (one body over the catalog)', () => {
     expect(PROBLEM_RULES.every((r) => r.rule.when === 'always' || r.column !== undefined)).toBe(true);
     expect(PROBLEM_SUMMARY).toContain('faults');
     expect(PROBLEM_SUMMARY).toContain('failed expectations');
+    // The UI colours a kind as a problem exactly when every event of it is one.
+    for (const kind of Object.keys(EVENT_CATALOG)) expect([kind, isProblemKind(kind)]).toEqual([kind, (EVENT_CATALOG[kind as EventKind] as KindSpec).problem?.when === 'always']);
   });
 
   it('live events, stored rows, problemsOnly, the failed count and the index agree on every case', () => {
