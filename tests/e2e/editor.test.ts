@@ -68,15 +68,24 @@ describe('the scenario editor in a browser against iommu-lab serve', () => {
     });
   }
 
+  /**
+   * Focuses the editor by clicking its first line's start: a click at the centre of .view-lines
+   * (as wide as the longest line) would make the browser scroll Monaco's clipped layers sideways.
+   */
+  const editorClick = () => page.locator('[data-testid=scenario-editor] .view-lines').click({ position: { x: 4, y: 4 } });
+
   /** Puts the cursor at the end of the document. */
   async function toEnd(): Promise<void> {
-    await page.locator('[data-testid=scenario-editor] .view-lines').click();
+    await editorClick();
     await page.keyboard.press('Control+End');
   }
 
   it('New → a step typed with device-name completion → Save downloads it → Run records its name', async () => {
+    // At 1280×720 the workbench gives the editor about seven lines (the events table gets the
+    // space); a taller window keeps every line typed here in view without driving the splitters.
+    await page.setViewportSize({ width: 1280, height: 1000 });
     // Ctrl+N: an untitled document with a starter scenario, not dirty.
-    await page.locator('[data-testid=scenario-editor] .view-lines').click();
+    await editorClick();
     await page.keyboard.press('Control+n');
     await poll(fileName).toBe('untitled-1.yaml');
     await poll(editorText).toContain('name: untitled-1');
@@ -178,15 +187,16 @@ describe('the scenario editor in a browser against iommu-lab serve', () => {
   });
 
   it("lists a refused run's problem once, and its banner goes once the scenario changes", async () => {
+    await page.setViewportSize({ width: 1280, height: 720 });
     // A clean document needs no confirmation: Open… a file with an unknown device name.
     const text = ['name: broken', 'viommu: {model: virtio-iommu}', 'devices:', '  - {name: nic0, bdf: "00:03.0"}', 'steps:', '  - attach: {domain: 1, endpoint: nic9}', ''].join('\n');
     await page.getByTestId('file-input').setInputFiles({ name: 'broken.yaml', mimeType: 'text/yaml', buffer: Buffer.from(text) });
     await poll(fileName).toBe('broken.yaml');
-    await page.locator('[data-testid=scenario-editor] .view-lines').click();
+    await editorClick();
     const problems = page.locator('[data-testid=problem]');
     // The editor's own check finds it…
-    await poll(() => problems.evaluateAll((els) => els.map((e) => e.getAttribute('data-sources')))).toEqual(['scenario']);
-    expect(await problems.first().innerText()).toContain('unknown endpoint "nic9"');
+    await poll(() => problems.allInnerTexts()).toEqual([expect.stringContaining('unknown endpoint "nic9"')]);
+    expect(await problems.first().getAttribute('data-sources')).toBe('scenario');
     expect(await problems.first().getAttribute('data-line')).toBe('6');
 
     // …and so does the run, which is refused: still one entry, found by both.

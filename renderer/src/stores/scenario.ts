@@ -60,7 +60,7 @@ export interface RevealRequest {
 
 /** What New puts in an untitled document: a runnable scenario to grow. */
 export function starterScenario(name: string): string {
-  return `# ${name}: Ctrl+Space completes keys, device names after "endpoint:" and domains after "domain:".
+  return `# Ctrl+Space completes keys, device names and domains.
 name: ${name.replace(/\.ya?ml$/i, '')}
 viommu: {model: virtio-iommu}
 devices:
