@@ -178,9 +178,25 @@ describe('iommu-lab runs and events', () => {
   it('prints events with filters and paging', () => {
     const faults = cli(['events', '1', '--db', db, '--kind', 'fault']);
     expect(faults.code).toBe(0);
-    expect(faults.stdout.trim().split('\n')).toHaveLength(1);
-    expect(faults.stdout).toMatch(/^\s*\d+\s+3\s+! FAULT MAPPING ep=00:03\.0 addr=0x90000/);
+    const lines = faults.stdout.trimEnd().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^\s*seq\s+step\s+event$/);
+    expect(lines[1]).toMatch(/^\s*\d+\s+3\s+!\s+FAULT MAPPING ep=00:03\.0 addr=0x90000/);
     expect(faults.stderr).toContain('run 1: 1 matching events');
+
+    // A header row, and columns aligned where seq grows a digit (9 → 10, 99 → 100, 999 → 1000).
+    for (const offset of ['5', '95', '995']) {
+      const lines = cli(['events', '1', '--db', db, '--offset', offset, '--limit', '10']).stdout.trimEnd().split('\n');
+      expect(lines).toHaveLength(11);
+      expect(lines[0]).toMatch(/^ *seq  step     event$/);
+      const seqEnd = lines[0].indexOf('seq') + 3;
+      const textAt = lines[0].indexOf('event');
+      for (const l of lines.slice(1)) {
+        expect(l.slice(0, seqEnd)).toMatch(/^ *\d+$/);
+        expect(l.slice(seqEnd, textAt)).toMatch(/^ +\d+ +[! ] +$/);
+        expect(l[textAt]).toMatch(/[A-Z]/);
+      }
+    }
 
     const page = JSON.parse(cli(['events', '1', '--db', db, '--offset', '10', '--limit', '7', '--json']).stdout);
     expect(page.rows.map((r: { seq: number }) => r.seq)).toEqual([10, 11, 12, 13, 14, 15, 16]);
