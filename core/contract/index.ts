@@ -62,6 +62,11 @@ export interface StepResult {
   /** true/false when the step had `expect`; undefined when not. */
   expectation?: boolean;
   message?: string;
+  /**
+   * The device-readable bytes the step sent, lowercase hex (steps that send one request: attach,
+   * detach, map, unmap, probe, request); the event detail's raw bytes come from here.
+   */
+  request?: string;
 }
 
 /**
@@ -132,8 +137,8 @@ export interface EventDetailField {
 export interface RawRequestBytes {
   /** Lowercase hex, two digits per byte, no separators. */
   hex: string;
-  /** How the bytes were obtained: the step's own `request` hex, or re-encoded from the request's fields. */
-  source: 'request-step' | 'encoded';
+  /** How the bytes were obtained: as the step sent them (StepResult.request), or re-encoded from the request event's fields. */
+  source: 'step' | 'encoded';
   /** The request's fields by byte range, for the hex view (empty for malformed requests). */
   layout: { name: string; offset: number; size: number }[];
 }

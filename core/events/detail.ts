@@ -6,22 +6,25 @@
  * from.
  *
  * Raw bytes, by where the event came from:
- * - a step that sends one request (attach, detach, map, unmap, probe, request): that request,
- *   built exactly as the runner builds it (core/run/runner.ts runStep): a `request` step's own
- *   hex bytes, the others encoded from the step with encodeRequest (reserved fields included);
- * - a `request` event of a workload step, or of a run whose scenario is unavailable: re-encoded
- *   from the request event's decoded fields (MAP/UNMAP/ATTACH/DETACH/PROBE with reserved fields
- *   zero, as the runner's workload sends them);
+ * - a step that sends one request (attach, detach, map, unmap, probe, request): the bytes the
+ *   runner sent, as it recorded them in the step's result (StepResult.request: a `request`
+ *   step's own hex, the others as encodeRequest built them, reserved fields included);
+ * - a `request` event of a workload step, or of a step whose result is not stored yet (a run in
+ *   progress): re-encoded from the request event's decoded fields with encodeRequest
+ *   (MAP/UNMAP/ATTACH/DETACH/PROBE, reserved fields zero, as the workload sends them);
  * - anything else (setup, dma, config, reset, expectations): none.
+ * Nothing here parses the scenario: the detail is built on the main thread, where parsing must
+ * never run (issue 6 §5.4).
  * Layouts: virtio spec §5.13.6 (struct virtio_iommu_req_*); reference
  * ../../../shared/reference/virtio-iommu.md §1.
  */
-import type { EventDetail, EventDetailField, EventRow, RawRequestBytes } from '../contract/index.ts';
-import type { ScenarioStep } from '../scenario/model.ts';
-import { encodeRequest, type RequestInit } from '../virtio-iommu/codec.ts';
+import type { EventDetail, EventDetailField, EventRow, RawRequestBytes, StepResult } from '../contract/index.ts';
+import { bytesToHex, encodeRequest, hexToBytes, type RequestInit } from '../virtio-iommu/codec.ts';
 import { ATTACH_F_BYPASS, FEATURE_NAMES, HEAD_SIZE, T_ATTACH, T_DETACH, T_MAP, T_PROBE, T_UNMAP } from '../virtio-iommu/constants.ts';
 import { EVENT_CATALOG, type FieldSpec } from './catalog.ts';
 import { bdfToString, faultFlagsText, faultReasonName, hexOf, mapFlagsText, requestTypeName, statusName, u64Of } from './format.ts';
+
+export { bytesToHex };
 
 /** A declared device, as RunConfig.devices lists them. */
 export interface DetailDevice {
@@ -30,11 +33,11 @@ export interface DetailDevice {
   readonly endpoint: number;
 }
 
-/** What the detail is resolved against: the run's devices and, when known, the step the event belongs to. */
+/** What the detail is resolved against: the run's devices and, when stored, the result of the event's step. */
 export interface DetailContext {
   devices: readonly DetailDevice[];
-  /** The resolved scenario step with index `row.step` (undefined: setup events, or scenario unavailable). */
-  step?: ScenarioStep;
+  /** The stored result of step `row.step` (undefined: setup events, or a step not finished yet). */
+  step?: Pick<StepResult, 'op' | 'request'>;
 }
 
 /** Byte layout of each request's device-readable part (virtio spec §5.13.6; head is type + 3 reserved bytes). */
@@ -47,9 +50,6 @@ const LAYOUTS: Readonly<Record<number, readonly { name: string; offset: number; 
 };
 const HEAD_LAYOUT = [{ name: 'head.type', offset: 0, size: 1 }, { name: 'head.reserved', offset: 1, size: 3 }];
 
-/** Steps that send exactly one request. */
-const SINGLE_REQUEST_OPS = new Set(['attach', 'detach', 'map', 'unmap', 'probe', 'request']);
-
 /** Field layout of a request's bytes: the head, then every payload field that lies inside `length` bytes. */
 export function requestLayout(bytes: Uint8Array): RawRequestBytes['layout'] {
   if (bytes.length < HEAD_SIZE) return [];
@@ -60,25 +60,13 @@ export function requestLayout(bytes: Uint8Array): RawRequestBytes['layout'] {
  * The device-readable bytes of the request `row` came from (see the module comment), or null.
  * Never throws: values that cannot be encoded give null.
  */
-export function requestBytes(row: EventRow, step: ScenarioStep | undefined): { bytes: Uint8Array; source: RawRequestBytes['source'] } | null {
-  if (step && SINGLE_REQUEST_OPS.has(step.op) && row.kind !== 'expectation') {
-    switch (step.op) {
-      case 'request':
-        return { bytes: step.bytes, source: 'request-step' };
-      case 'attach':
-        return encoded({ type: T_ATTACH, domain: step.domain, endpoint: step.endpoint, flags: step.flags, reserved: step.reserved });
-      case 'detach':
-        return encoded({ type: T_DETACH, domain: step.domain, endpoint: step.endpoint });
-      case 'map':
-        return encoded({ type: T_MAP, domain: step.domain, virtStart: step.virtStart, virtEnd: step.virtEnd, physStart: step.physStart, flags: step.flags });
-      case 'unmap':
-        return encoded({ type: T_UNMAP, domain: step.domain, virtStart: step.virtStart, virtEnd: step.virtEnd, reserved: step.reserved });
-      case 'probe':
-        return encoded({ type: T_PROBE, endpoint: step.endpoint });
-    }
+export function requestBytes(row: EventRow, step: DetailContext['step']): { bytes: Uint8Array; source: RawRequestBytes['source'] } | null {
+  if (step?.request !== undefined && row.kind !== 'expectation') {
+    const bytes = hexToBytes(step.request);
+    if (bytes) return { bytes, source: 'step' };
   }
   if (row.kind !== 'request') return null;
-  // A request of a workload (or of a run whose scenario is gone): from the decoded fields.
+  // A request of a workload (or of a step whose result is not stored yet): from the decoded fields.
   const f = row.fields;
   const n = (v: unknown) => (typeof v === 'number' ? v : undefined);
   const type = n(f.reqType);
@@ -112,13 +100,6 @@ function encoded(req: RequestInit): { bytes: Uint8Array; source: 'encoded' } | n
   } catch {
     return null;
   }
-}
-
-/** Lowercase hex of bytes, two digits each, no separators. */
-export function bytesToHex(bytes: Uint8Array): string {
-  let s = '';
-  for (const b of bytes) s += b.toString(16).padStart(2, '0');
-  return s;
 }
 
 /** "nic0 · 00:03.0" for a declared endpoint, "00:03.0 (not declared)" otherwise (IDs above 0xffff: "not a PCI requester ID"). */

@@ -34,7 +34,7 @@ import {
   type ExpectationCheck,
 } from './expect.ts';
 import { PHYS_START_OFFSET, VIRT_END_OFFSET, VIRT_START_OFFSET, decodeConfig, decodeProbeRegions, putU64Halves, replyStatus } from './wire.ts';
-import { encodeRequest } from '../virtio-iommu/codec.ts';
+import { bytesToHex, encodeRequest } from '../virtio-iommu/codec.ts';
 import { CONFIG_BYPASS_OFFSET, T_ATTACH, T_DETACH, T_MAP, T_PROBE, T_UNMAP, TAIL_SIZE } from '../virtio-iommu/constants.ts';
 import { TR_FAULT } from '../virtio-iommu/translate.ts';
 import { DmaAccess, granuleBytes, iterationUnits, scenarioUnits } from './dma.ts';
@@ -266,15 +266,18 @@ export class ScenarioRun {
                   : step.bytes;
         const { status, reply } = this.request(bytes, step.op === 'request' ? step.writable : TAIL_SIZE);
         result.status = status;
+        result.request = bytesToHex(bytes);
         if (step.op === 'request') result.outcome = { used: reply.length };
         if (step.expect) this.expectation(result, checkStatus(step.expect, status));
         break;
       }
       case 'probe': {
         const size = this.scenario.props.probeSize;
-        const { status, reply } = this.request(encodeRequest({ type: T_PROBE, endpoint: step.endpoint }), size + TAIL_SIZE);
+        const probe = encodeRequest({ type: T_PROBE, endpoint: step.endpoint });
+        const { status, reply } = this.request(probe, size + TAIL_SIZE);
         const regions = status === 'OK' && reply.length >= TAIL_SIZE ? decodeProbeRegions(reply.subarray(0, reply.length - TAIL_SIZE)) : [];
         result.status = status;
+        result.request = bytesToHex(probe);
         result.outcome = { regions: regionsJson(regions) };
         if (step.expect) this.expectation(result, checkProbe(step.expect, status, regions));
         break;

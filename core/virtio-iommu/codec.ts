@@ -129,6 +129,21 @@ export function encodeRequest(req: RequestInit, headReserved: [number, number, n
   return b;
 }
 
+/** Lowercase hex of bytes, two digits each, no separators (StepResult.request, the event detail). */
+export function bytesToHex(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  return s;
+}
+
+/** Bytes of lowercase or uppercase hex text without separators (bytesToHex's inverse); null when malformed. */
+export function hexToBytes(hex: string): Uint8Array | null {
+  if (hex.length % 2 !== 0 || !/^[0-9a-f]*$/i.test(hex)) return null;
+  const b = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < b.length; i++) b[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return b;
+}
+
 /** Encodes a bare 4-byte head of any type (e.g. an unknown request type). */
 export function encodeHead(type: number): Uint8Array {
   const b = new Uint8Array(HEAD_SIZE);

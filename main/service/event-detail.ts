@@ -1,22 +1,21 @@
 /**
  * getEventDetail behind the contract: the stored event (reader), resolved by core/events/detail.ts
- * against the run's devices (runs.config) and the step it belongs to. The step comes from the
- * run's stored scenario text, parsed again here; the last few parsed scenarios are kept, so
- * walking the events of one run parses its scenario once. A stored scenario already passed
- * parsing (and its size caps) when it was run.
+ * against the run's devices (runs.config) and its step's stored result (the request bytes the step
+ * sent). Nothing is parsed here: this runs on the main thread (issue 6 §5.4). A finished run's
+ * step results never change, so the last few are kept (a run's results are parsed from JSON once
+ * while the user walks its events).
  */
-import type { EventDetail } from '../../core/contract/index.ts';
+import type { EventDetail, RunDetail } from '../../core/contract/index.ts';
 import { eventDetail } from '../../core/events/detail.ts';
-import { parseScenario, type Scenario } from '../../core/scenario/index.ts';
 import type { StoreReader } from '../store/reader.ts';
 
-/** Parsed scenarios kept (per run id). */
+/** Finished runs whose results are kept. */
 const CACHE_SIZE = 4;
 
 /** Builds event details from one reader. */
 export class EventDetailSource {
-  /** Parsed stored scenarios by run id (null: it no longer parses), oldest first. */
-  private readonly scenarios = new Map<number, Scenario | null>();
+  /** Finished runs by id, oldest first. */
+  private readonly runs = new Map<number, RunDetail>();
 
   constructor(private readonly reader: StoreReader) {}
 
@@ -24,24 +23,20 @@ export class EventDetailSource {
   detail(runId: number, seq: number): EventDetail | null {
     const row = this.reader.getEvent(runId, seq);
     if (!row) return null;
-    const run = this.reader.getRun(runId);
+    const run = this.run(runId);
     if (!run) return null;
-    const scenario = this.scenario(runId, run.scenarioText, run.file);
-    const devices = run.config?.devices ?? scenario?.devices ?? [];
-    return eventDetail(row, { devices, step: row.step >= 0 ? scenario?.steps[row.step] : undefined });
+    const step = row.step >= 0 ? (run.stepResults.find((s) => s.index === row.step) ?? undefined) : undefined;
+    return eventDetail(row, { devices: run.config?.devices ?? [], step });
   }
 
-  private scenario(runId: number, text: string, file: string): Scenario | null {
-    if (this.scenarios.has(runId)) return this.scenarios.get(runId)!;
-    let s: Scenario | null;
-    try {
-      const r = parseScenario(text, file);
-      s = r.scenario && !r.diagnostics.some((d) => d.severity === 'error') ? r.scenario : null;
-    } catch {
-      s = null;
+  private run(runId: number): RunDetail | null {
+    const hit = this.runs.get(runId);
+    if (hit) return hit;
+    const run = this.reader.getRun(runId);
+    if (run && run.status !== 'running') {
+      if (this.runs.size >= CACHE_SIZE) this.runs.delete(this.runs.keys().next().value!);
+      this.runs.set(runId, run);
     }
-    if (this.scenarios.size >= CACHE_SIZE) this.scenarios.delete(this.scenarios.keys().next().value!);
-    this.scenarios.set(runId, s);
-    return s;
+    return run;
   }
 }

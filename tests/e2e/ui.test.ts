@@ -124,7 +124,7 @@ describe('the UI in a browser against iommu-lab serve', () => {
     await row.click();
     await poll(() => row.getAttribute('aria-selected')).toBe('true');
     await poll(() => page.locator('[data-testid=scenario-editor] .selected-text').count()).toBeGreaterThan(0);
-    await poll(() => page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('events-scroller');
+    await poll(() => page.evaluate<string | null>("document.activeElement && document.activeElement.getAttribute('data-testid')")).toBe('events-scroller');
     await row.dblclick();
     await poll(() => page.locator('[data-testid=scenario-editor] .monaco-editor.focused').count()).toBe(1);
 

@@ -89,6 +89,17 @@ describe('the workbench layout in a browser', () => {
     });
   }
 
+  /** The page's scroll extents (the test's tsconfig has no DOM lib, so the page code is a string). */
+  function pageSize(): Promise<{ scrollWidth: number; scrollHeight: number; clientWidth: number; innerHeight: number; bodyScrollWidth: number }> {
+    return page.evaluate(`({
+      scrollWidth: document.documentElement.scrollWidth,
+      scrollHeight: document.documentElement.scrollHeight,
+      clientWidth: document.documentElement.clientWidth,
+      innerHeight: window.innerHeight,
+      bodyScrollWidth: document.body.scrollWidth,
+    })`);
+  }
+
   async function open(): Promise<void> {
     await page.goto(server.url);
     await poll(() => page.getByTestId('run-status').getAttribute('data-status'), 30_000).toBe('done');
@@ -100,9 +111,9 @@ describe('the workbench layout in a browser', () => {
     await open();
     expect(total).toBeGreaterThan(200);
     await poll(visibleRows).toBeGreaterThanOrEqual(15);
-    const page1 = await page.evaluate(() => ({ sh: document.documentElement.scrollHeight, ih: window.innerHeight, sw: document.documentElement.scrollWidth, iw: window.innerWidth }));
-    expect(page1.sh).toBeLessThanOrEqual(page1.ih);
-    expect(page1.sw).toBeLessThanOrEqual(page1.iw);
+    const page1 = await pageSize();
+    expect(page1.scrollHeight).toBeLessThanOrEqual(page1.innerHeight);
+    expect(page1.scrollWidth).toBeLessThanOrEqual(page1.clientWidth);
     // The run header and the runs list show the configuration, defaults resolved (q35: granule host).
     const config = (await page.getByTestId('run-config-item').allInnerTexts()).join(' | ');
     for (const s of ['machine q35', 'viommu virtio-iommu', 'mode qemu', 'granule host (4k)', 'aw-bits 48', 'nic0 00:03.0']) expect(config).toContain(s);
@@ -238,7 +249,7 @@ describe('the workbench layout in a browser', () => {
     await page.mouse.up();
     const after = (await detailPane.boundingBox())!;
     expect(after.width).toBeGreaterThan(before.width + 100);
-    const stored = await page.evaluate(() => localStorage.getItem('iommu-lab.panes.events-detail'));
+    const stored = await page.evaluate<string | null>("localStorage.getItem('iommu-lab.panes.events-detail')");
     expect(JSON.parse(stored!)).toHaveLength(2);
 
     await open();
@@ -246,17 +257,17 @@ describe('the workbench layout in a browser', () => {
     expect(Math.abs(reloaded.width - after.width)).toBeLessThan(3);
     expect(Math.abs((await events.boundingBox())!.height - ev1.height)).toBeLessThan(3);
     // Back to the defaults for the screenshots.
-    await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('iommu-lab.panes.')).forEach((k) => localStorage.removeItem(k)));
+    await page.evaluate("Object.keys(localStorage).filter((k) => k.startsWith('iommu-lab.panes.')).forEach((k) => localStorage.removeItem(k))");
   });
 
   it('has no horizontal page scroll at 1024×768', async () => {
     await page.setViewportSize({ width: 1024, height: 768 });
     await open();
     await rows().nth(3).click();
-    const m = await page.evaluate(() => ({ sw: document.documentElement.scrollWidth, cw: document.documentElement.clientWidth, bw: document.body.scrollWidth, sh: document.documentElement.scrollHeight, ih: window.innerHeight }));
-    expect(m.sw).toBeLessThanOrEqual(m.cw);
-    expect(m.bw).toBeLessThanOrEqual(m.cw);
-    expect(m.sh).toBeLessThanOrEqual(m.ih);
+    const m = await pageSize();
+    expect(m.scrollWidth).toBeLessThanOrEqual(m.clientWidth);
+    expect(m.bodyScrollWidth).toBeLessThanOrEqual(m.clientWidth);
+    expect(m.scrollHeight).toBeLessThanOrEqual(m.innerHeight);
     await page.screenshot({ path: join(RESULTS, 'workbench-1024x768.png') });
   });
 

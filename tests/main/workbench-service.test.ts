@@ -125,7 +125,7 @@ describe('workbench contract', () => {
     const d = (await s.call('getEventDetail', { runId, seq: map.seq }))!;
     expect(d).toMatchObject({ seq: map.seq, step: 2, kind: 'map', text: map.text });
     expect(d.fields.find((f) => f.name === 'virtEnd')?.value).toBe('0x1ffff');
-    expect(d.raw).toMatchObject({ source: 'encoded', hex: '03000000' + '01000000' + '0000010000000000' + 'ffff010000000000' + '0000080000000000' + '01000000' });
+    expect(d.raw).toMatchObject({ source: 'step', hex: '03000000' + '01000000' + '0000010000000000' + 'ffff010000000000' + '0000080000000000' + '01000000' });
     const fault = all.find((r) => r.kind === 'fault' && r.step === 3)!;
     const fd = (await s.call('getEventDetail', { runId, seq: fault.seq }))!;
     expect(fd.fields.find((f) => f.name === 'endpoint')?.meaning).toBe('nic0 · 00:03.0');
@@ -133,8 +133,11 @@ describe('workbench contract', () => {
     expect(fd.raw).toBeNull();
     const raw = all.find((r) => r.kind === 'request' && r.step === 4)!;
     const rd = (await s.call('getEventDetail', { runId, seq: raw.seq }))!;
-    expect(rd.raw).toMatchObject({ source: 'request-step', hex: '0400000001000000' });
+    expect(rd.raw).toMatchObject({ source: 'step', hex: '0400000001000000' });
     expect(rd.fields.find((f) => f.name === 'reqType')?.meaning).toBe('UNMAP');
+    // A workload's requests are re-encoded from their fields.
+    const wl = all.find((r) => r.kind === 'request' && r.step === 5)!;
+    expect((await s.call('getEventDetail', { runId, seq: wl.seq }))!.raw).toMatchObject({ source: 'encoded', hex: '03000000' + '02000000' + '0000100000000000' + 'ff3f100000000000' + '0000200000000000' + '03000000' });
     expect(await s.call('getEventDetail', { runId, seq: all.length })).toBeNull();
     expect(await s.call('getEventDetail', { runId: runId + 1, seq: 0 })).toBeNull();
     await expect(s.call('getEventDetail', { runId, seq: -1 })).rejects.toMatchObject({ path: '/seq' });

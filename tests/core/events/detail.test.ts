@@ -1,15 +1,17 @@
 /**
  * The event detail (core/events/detail.ts): every field with names resolved, u64 in hex, and raw
  * request bytes equal to the bytes the device actually read, for every request of a run (single
- * request steps with reserved fields, raw `request` steps, workload iterations).
+ * request steps with reserved fields, raw `request` steps: from StepResult.request as the runner
+ * records it; workload iterations: re-encoded from the request event's fields).
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { EventRow } from '../../../core/contract/index.ts';
-import { bytesToHex, eventDetail } from '../../../core/events/detail.ts';
+import { bytesToHex, eventDetail, type DetailContext } from '../../../core/events/detail.ts';
 import { formatEvent } from '../../../core/events/format.ts';
 import type { SeqEvent } from '../../../core/events/sink.ts';
 import { runConfig } from '../../../core/run/config.ts';
 import { ScenarioRun } from '../../../core/run/runner.ts';
+import type { StepResult } from '../../../core/contract/index.ts';
 import { parseScenario, type Scenario } from '../../../core/scenario/index.ts';
 import { VirtioIommuDevice } from '../../../core/virtio-iommu/device.ts';
 
@@ -45,6 +47,16 @@ function parsed(): Scenario {
 
 afterEach(() => vi.restoreAllMocks());
 
+/** Runs the scenario to the end: its events and a detail context maker (devices, the event's step result). */
+function runAll(): { events: SeqEvent[]; ctx: (e: SeqEvent) => DetailContext; results: StepResult[] } {
+  const scenario = parsed();
+  const run = new ScenarioRun(scenario);
+  while (run.advance(100));
+  const results = run.stepResults();
+  const devices = runConfig(scenario).devices;
+  return { events: run.takeEvents(), results, ctx: (e) => ({ devices, step: results.find((r) => r.index === e.step) }) };
+}
+
 describe('eventDetail', () => {
   it('gives every request event the bytes the device read', () => {
     // Record each request's readable bytes as the device receives them (copied: workloads patch in place).
@@ -59,50 +71,44 @@ describe('eventDetail', () => {
       read.push(bytesToHex(r));
       return handle.call(this, r, n);
     });
-    const scenario = parsed();
-    const run = new ScenarioRun(scenario);
-    while (run.advance(100));
-    const events = run.takeEvents();
+    const { events, ctx, results } = runAll();
     const requests = events.filter((e) => e.kind === 'request');
     expect(requests.length).toBe(read.length);
     expect(read.length).toBe(1 + 1 + 1 + 1 + 2 + 3 * 2 + 1);
-    const devices = runConfig(scenario).devices;
     requests.forEach((e, i) => {
-      const d = eventDetail(toRow(e), { devices, step: scenario.steps[e.step] });
+      const d = eventDetail(toRow(e), ctx(e));
       expect(d.raw?.hex, `request #${i} (step ${e.step})`).toBe(read[i]);
+      expect(d.raw?.source).toBe(e.step === 7 ? 'encoded' : 'step');
     });
-    // The attach's reserved field and the raw step's own (short) bytes are kept exactly.
-    expect(read[0]).toBe('01000000' + '01000000' + '18000000' + '00000000' + '44332211');
-    const short = eventDetail(toRow(requests[4]), { devices, step: scenario.steps[5] });
-    expect(short.raw).toEqual({ hex: '030000000100', source: 'request-step', layout: [{ name: 'head.type', offset: 0, size: 1 }, { name: 'head.reserved', offset: 1, size: 3 }] });
-    // Workload requests are re-encoded from the request's fields.
+    // Single-request steps record the bytes they sent: the attach's reserved field, the raw step's own (short) bytes.
+    expect(results[0].request).toBe('01000000' + '01000000' + '18000000' + '00000000' + '44332211');
+    expect(results[0].request).toBe(read[0]);
+    expect(results[5].request).toBe('030000000100');
+    const short = eventDetail(toRow(requests[4]), ctx(requests[4]));
+    expect(short.raw).toEqual({ hex: '030000000100', source: 'step', layout: [{ name: 'head.type', offset: 0, size: 1 }, { name: 'head.reserved', offset: 1, size: 3 }] });
+    // Without the step's result (a run in progress), a request is re-encoded from its fields.
     const wl = requests.filter((e) => e.step === 7);
     expect(wl).toHaveLength(6);
-    expect(eventDetail(toRow(wl[0]), { devices }).raw?.source).toBe('encoded');
-    expect(eventDetail(toRow(wl[0]), { devices }).raw?.hex).toBe(read[6]);
+    expect(eventDetail(toRow(requests[1]), { devices: [] }).raw).toEqual({ ...eventDetail(toRow(requests[1]), ctx(requests[1])).raw, source: 'encoded' });
+    expect(eventDetail(toRow(requests[4]), { devices: [] }).raw).toBeNull(); // a short MAP has no fields to encode
   });
 
   it('shows the effects of a single-request step with that request, and DMA events without bytes', () => {
-    const scenario = parsed();
-    const run = new ScenarioRun(scenario);
-    while (run.advance(100));
-    const events = run.takeEvents();
-    const devices = runConfig(scenario).devices;
+    const { events, ctx } = runAll();
     const map = events.find((e) => e.kind === 'map' && e.step === 1)!;
-    const d = eventDetail(toRow(map), { devices, step: scenario.steps[1] });
+    const d = eventDetail(toRow(map), ctx(map));
     expect(d.raw?.hex.slice(0, 8)).toBe('03000000');
     expect(d.raw?.layout.map((f) => f.name)).toEqual(['head.type', 'head.reserved', 'domain', 'virt_start', 'virt_end', 'phys_start', 'flags']);
     const fault = events.find((e) => e.kind === 'fault')!;
-    expect(eventDetail(toRow(fault), { devices, step: scenario.steps[fault.step] }).raw).toBeNull();
+    expect(eventDetail(toRow(fault), ctx(fault)).raw).toBeNull();
+    const expectation = events.find((e) => e.kind === 'expectation');
+    if (expectation) expect(eventDetail(toRow(expectation), ctx(expectation)).raw).toBeNull();
   });
 
   it('resolves names: endpoint device and BDF, status, reason, request type, flags; u64 in hex', () => {
-    const scenario = parsed();
-    const run = new ScenarioRun(scenario);
-    while (run.advance(100));
-    const events = run.takeEvents();
-    const devices = runConfig(scenario).devices;
-    const field = (e: SeqEvent, name: string) => eventDetail(toRow(e), { devices, step: scenario.steps[e.step] }).fields.find((f) => f.name === name);
+    const { events, ctx } = runAll();
+    const devices = ctx(events[0]).devices;
+    const field = (e: SeqEvent, name: string) => eventDetail(toRow(e), ctx(e)).fields.find((f) => f.name === name);
 
     const fault = events.find((e) => e.kind === 'fault')!;
     expect(field(fault, 'endpoint')).toMatchObject({ value: '24 (0x18)', meaning: 'nic0 · 00:03.0' });
