@@ -16,7 +16,6 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { LabDatabaseError, schemaTooNew, toLabDatabaseError } from './errors.ts';
 import type { RunConfig } from '../../core/contract/index.ts';
-import { deleteRuns, type DeleteRunsResult } from './delete-runs.ts';
 import { StoreReader } from './reader.ts';
 import { KIND_CODE, PROBLEM_SQL, SCHEMA_VERSION, SchemaTooNewError, configureConnection, migrate, schemaVersion } from './schema.ts';
 
@@ -97,6 +96,27 @@ function readOnlyMediaImage(dbPath: string, e: unknown): Buffer | null {
   const image = fs.readFileSync(dbPath);
   if (image.length >= 100 && image[18] === 2) image[18] = image[19] = 1;
   return image;
+}
+
+/**
+ * A read-only connection to the existing database `dbPath` that writes nothing: on the file, or on
+ * an in-memory image of it on read-only media or a full disk (readOnlyMediaImage). For readers
+ * with their own connection (exports). Errors: LabDatabaseError (missing, not a database, damaged).
+ */
+export function openReadOnlyDatabase(dbPath: string): Database.Database {
+  try {
+    try {
+      const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+      db.prepare('SELECT 1 FROM sqlite_master LIMIT 1').get(); // SQLite opens lazily: reach the file now
+      return db;
+    } catch (e) {
+      const image = readOnlyMediaImage(dbPath, e);
+      if (image === null) throw e;
+      return new Database(image, { readonly: true });
+    }
+  } catch (e) {
+    throw toLabDatabaseError(dbPath, e, false) ?? e;
+  }
 }
 
 /**
@@ -234,6 +254,7 @@ export class LabStore {
       const ours = r.owner_pid === process.pid;
       if (ours ? this.live.has(r.id) : r.owner_pid !== null && pidAlive(r.owner_pid)) continue;
       if (this.markFailed(r.id, INTERRUPTED)) marked.push(r.id);
+      if (r.owner_pid !== null) fs.rmSync(`${this.path}-reserve-${r.owner_pid}-${r.id}`, { force: true });
     }
     return marked;
   }
@@ -261,6 +282,8 @@ export class LabStore {
   /** Forgets that this process executes `runId` (call when its worker is gone). */
   release(runId: number): void {
     this.live.delete(runId);
+    // A run worker that died leaves its disk-space reserve behind (EventWriter, RESERVE_PAGES).
+    fs.rmSync(`${this.path}-reserve-${process.pid}-${runId}`, { force: true });
   }
 
   /**
@@ -277,14 +300,6 @@ export class LabStore {
       )
       .run({ error, now: new Date().toISOString(), runId });
     return info.changes > 0;
-  }
-
-  /**
-   * Deletes runs and their events in one transaction (VACUUM after it with `vacuum`); refuses
-   * unknown and running runs, deleting nothing. See delete-runs.ts for the rule and the result.
-   */
-  deleteRuns(runIds: readonly number[], opts: { vacuum?: boolean } = {}): DeleteRunsResult {
-    return deleteRuns(this.writer(), runIds, opts);
   }
 
   /** Closes both connections. */

@@ -38,6 +38,7 @@
  * crash the database holds exactly the events of the last commit, and runs.event_count says how
  * many.
  */
+import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import type { SeqEvent } from '../../core/events/sink.ts';
 import type { EventKind } from '../../core/events/catalog.ts';
@@ -527,6 +528,8 @@ export class EventWriter {
   private written = 0;
   /** Events covered by the last commit (runs.event_count). */
   private committed = 0;
+  /** Path of this run's reserve file, or null once released (or when it could not be made). */
+  private reserve: string | null;
   private closed = false;
 
   constructor(
@@ -546,6 +549,7 @@ export class EventWriter {
     const pageSize = this.db.pragma('page_size', { simple: true }) as number;
     this.db.pragma(`wal_autocheckpoint = ${Math.max(1, Math.round(WAL_CHECKPOINT_BYTES / pageSize))}`);
     this.updateProgress = this.db.prepare('UPDATE runs SET event_count = ?, done_units = ?, total_units = ? WHERE id = ?');
+    this.reserve = makeReserve(`${dbPath}-reserve-${process.pid}-${runId}`, pageSize);
     this.db.exec('BEGIN IMMEDIATE');
   }
 
@@ -633,11 +637,12 @@ export class EventWriter {
   /**
    * Ends a run that cannot go on (a write failed: SQLITE_FULL on a full disk, SQLITE_IOERR, or any
    * other error): rolls back to the last commit, so every committed event stays, then records
-   * status failed with `error` and closes. The status update is one small UPDATE of the run's row
-   * (no new pages, so it usually fits even on a full disk, in WAL space the rollback freed); it is
-   * tried up to `attempts` times. Returns true when the failure was recorded; false when even that
-   * failed (the host then marks the run failed when the worker exits, or the next open does).
-   * Never throws.
+   * status failed with `error` and closes. The status update is one small UPDATE of the run's row,
+   * but in WAL mode it appends a frame (a page) to the WAL, which a full disk may refuse: after a
+   * failed attempt the run's reserve file (RESERVE_PAGES pages, made when the writer opened) is
+   * deleted to make room, and the update is tried again, up to `attempts` times. Returns true when
+   * the failure was recorded; false when even that failed (the host then marks the run failed
+   * when the worker exits, or the next writing open does). Never throws.
    */
   fail(error: string, attempts = 3): boolean {
     if (this.closed) return false;
@@ -659,7 +664,8 @@ export class EventWriter {
         recorded = info.changes > 0;
         if (!recorded) break; // not running any more: someone else ended it
       } catch {
-        // SQLITE_FULL / BUSY / IOERR: retry (a concurrent checkpoint may free WAL space).
+        // SQLITE_FULL / IOERR: give the reserve's space back to the disk, then retry; BUSY: retry.
+        this.releaseReserve();
       }
     }
     try {
@@ -709,6 +715,32 @@ export class EventWriter {
   private close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.releaseReserve();
     this.db.close();
+  }
+
+  private releaseReserve(): void {
+    if (this.reserve === null) return;
+    fs.rmSync(this.reserve, { force: true });
+    this.reserve = null;
+  }
+}
+
+/**
+ * Pages of disk space a writer holds in reserve (a file beside the database, written with zeros so
+ * the file system allocates it), given back when a failed run must record its status on a full
+ * disk: the UPDATE appends a frame or two (page_size + 24 bytes each) to the WAL, maybe after a
+ * WAL header, and the -shm file may grow by 32 KiB.
+ */
+export const RESERVE_PAGES = 8;
+
+/** Writes the reserve file; null when it cannot be made (the disk is already full: no reserve). */
+function makeReserve(file: string, pageSize: number): string | null {
+  try {
+    fs.writeFileSync(file, Buffer.alloc(RESERVE_PAGES * pageSize + 64 * 1024));
+    return file;
+  } catch {
+    fs.rmSync(file, { force: true });
+    return null;
   }
 }

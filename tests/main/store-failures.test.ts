@@ -16,6 +16,7 @@ import type { SeqEvent } from '../../core/events/sink.ts';
 import { LabService, waitForRun } from '../../main/service/lab-service.ts';
 import { LabDatabaseError } from '../../main/store/errors.ts';
 import { EventWriter, LabStore, MIGRATIONS, SCHEMA_VERSION, migrate } from '../../main/store/index.ts';
+import { RESERVE_PAGES } from '../../main/store/writer.ts';
 
 const EXAMPLES = path.resolve(import.meta.dirname, '../../examples');
 
@@ -68,6 +69,24 @@ describe('a full disk during a run', () => {
     expect(page.rows.map((r) => r.seq)).toEqual([committed - 2, committed - 1]);
     // The host's own marking afterwards changes nothing (the run is no longer running).
     expect(store.markFailed(runId, 'run worker exited')).toBe(false);
+    expect(fs.readdirSync(dir).filter((f) => f.includes('-reserve-'))).toEqual([]);
+    store.close();
+  });
+
+  it('a writer holds a reserve of disk space beside the database, given back when it closes or its worker dies', () => {
+    const store = new LabStore(dbPath);
+    const reserves = () => fs.readdirSync(dir).filter((f) => f.includes('-reserve-'));
+    const a = store.createRun({ name: 'a', file: 'a.yaml', scenarioText: '', steps: 1, totalUnits: 1 });
+    const w = new EventWriter(dbPath, a);
+    expect(reserves()).toEqual([`lab.db-reserve-${process.pid}-${a}`]);
+    expect(fs.statSync(path.join(dir, reserves()[0])).size).toBeGreaterThanOrEqual(RESERVE_PAGES * 16384);
+    w.finish({ doneUnits: 1, totalUnits: 1, metrics: null, stepResults: [], failedExpectations: 0, error: null, status: 'done' });
+    expect(reserves()).toEqual([]);
+    const b = store.createRun({ name: 'b', file: 'b.yaml', scenarioText: '', steps: 1, totalUnits: 1 });
+    new EventWriter(dbPath, b); // its worker "dies": never closed
+    expect(reserves()).toHaveLength(1);
+    store.release(b); // what the host does when the worker exits
+    expect(reserves()).toEqual([]);
     store.close();
   });
 
