@@ -32,7 +32,7 @@ import type { CheckRequest, CheckResult } from './scenario-check.worker.ts';
 import { completionSite, declaredDevices, usedDomains, type DeviceName, type UsedDomain } from './completion.ts';
 import type { Diagnostic } from '../../../core/contract/index.ts';
 import { scenarioJsonSchema } from '../../../core/scenario/index.ts';
-import type { Problem } from '../stores/scenario.ts';
+import type { Problem } from './problems.ts';
 
 /** Delay between the last keystroke and the semantic check (ms). */
 export const SEMANTIC_DEBOUNCE_MS = 300;
