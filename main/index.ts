@@ -18,6 +18,7 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ContractError, validateParams, type LabApi, type NotificationName, type Results } from '../core/contract/index.ts';
 import { LabService } from './service/lab-service.ts';
+import { LabDatabaseError } from './store/errors.ts';
 import { defaultDbPath } from './store/paths.ts';
 
 /** CSP for every renderer page (Monaco needs inline styles; its workers load from 'self'). */
@@ -231,6 +232,23 @@ app.on('web-contents-created', (_e, contents) => {
   contents.setWindowOpenHandler(() => ({ action: 'deny' }));
 });
 
+/**
+ * The lab service on `dbPath`, or null when its database cannot be used (a LabDatabaseError:
+ * damaged, not a database, read-only, full, …): then the one-line reason goes to stderr and to an
+ * error box, and the app quits with exit code 2 (as the CLI does). Other errors propagate (bugs).
+ */
+export function openLab(dbPath: string, examplesDir: string): LabService | null {
+  try {
+    return new LabService({ dbPath, examplesDir });
+  } catch (e) {
+    if (!(e instanceof LabDatabaseError)) throw e;
+    process.stderr.write(`iommu-lab: ${e.message}\n`);
+    dialog.showErrorBox('IOMMU Lab cannot open its database', e.message);
+    app.exit(2);
+    return null;
+  }
+}
+
 void app.whenReady().then(() => {
   serveRenderer();
   // Also enforce the CSP on anything the renderer session loads outside app:// (dev server).
@@ -243,7 +261,8 @@ void app.whenReady().then(() => {
   session.defaultSession.setPermissionCheckHandler(() => false);
   session.defaultSession.setDevicePermissionHandler(() => false);
 
-  const service = new LabService({ dbPath: defaultDbPath(), examplesDir: join(app.getAppPath(), 'examples') });
+  const service = openLab(defaultDbPath(), join(app.getAppPath(), 'examples'));
+  if (service === null) return;
   const files = new DesktopFiles(() => mainWindow);
   const unbind = bindIpc(service, files);
   mainWindow = createWindow();

@@ -41,6 +41,8 @@ const seen = vi.hoisted(() => ({
   devicePermission: null as Handler | null,
   /** What the next open/save dialog answers (null: cancelled), and how often each was shown. */
   dialog: { open: null as string | null, save: null as string | null, opened: 0, saved: 0, answer: 'Stay', asked: 0, proposed: '' },
+  errorBoxes: [] as [string, string][],
+  exitCodes: [] as number[],
 }));
 
 vi.mock('electron', () => {
@@ -82,9 +84,11 @@ vi.mock('electron', () => {
       getAppPath: () => fileURLToPath(new URL('../..', import.meta.url)),
       isPackaged: false,
       quit: () => {},
+      exit: (code: number) => seen.exitCodes.push(code),
     },
     BrowserWindow,
     dialog: {
+      showErrorBox: (title: string, text: string) => seen.errorBoxes.push([title, text]),
       showOpenDialog: async () => {
         seen.dialog.opened++;
         return seen.dialog.open === null ? { canceled: true, filePaths: [] } : { canceled: false, filePaths: [seen.dialog.open] };
@@ -274,6 +278,24 @@ describe('Electron main (stubbed electron)', () => {
     // The dialog proposes the document's name (untitled-1.yaml), which grants nothing by itself.
     expect(await call('saveFile', { path: null, text: 'c', name: 'untitled-1.yaml' })).toEqual({ ok: true, result: null });
     expect(seen.dialog.proposed).toBe('untitled-1.yaml');
+  });
+
+  it('quits with code 2 and one line when its database cannot be used (issue 6 §5.6)', async () => {
+    const { openLab } = await import('../../main/index.ts');
+    const notDb = join(dir, 'notes.db');
+    writeFileSync(notDb, 'not a database at all\n'.repeat(10));
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    let written: unknown[][];
+    try {
+      expect(openLab(notDb, dir)).toBeNull();
+    } finally {
+      written = [...stderr.mock.calls];
+      stderr.mockRestore();
+    }
+    const message = `the lab database ${notDb} is not an SQLite database (file is not a database): move it away to start a new one, or choose another file with --db (or IOMMU_LAB_DB)`;
+    expect(seen.errorBoxes).toEqual([['IOMMU Lab cannot open its database', message]]);
+    expect(written).toEqual([[`iommu-lab: ${message}\n`]]);
+    expect(seen.exitCodes).toEqual([2]);
   });
 
   it('answers lab:call from its own window: results, and field paths for bad params', async () => {
