@@ -81,9 +81,6 @@ describe('the scenario editor in a browser against iommu-lab serve', () => {
   }
 
   it('New → a step typed with device-name completion → Save downloads it → Run records its name', async () => {
-    // At 1280×720 the workbench gives the editor about seven lines (the events table gets the
-    // space); a taller window keeps every line typed here in view without driving the splitters.
-    await page.setViewportSize({ width: 1280, height: 1000 });
     // Ctrl+N: an untitled document with a starter scenario, not dirty.
     await editorClick();
     await page.keyboard.press('Control+n');
@@ -187,7 +184,6 @@ describe('the scenario editor in a browser against iommu-lab serve', () => {
   });
 
   it("lists a refused run's problem once, and its banner goes once the scenario changes", async () => {
-    await page.setViewportSize({ width: 1280, height: 720 });
     // A clean document needs no confirmation: Open… a file with an unknown device name.
     const text = ['name: broken', 'viommu: {model: virtio-iommu}', 'devices:', '  - {name: nic0, bdf: "00:03.0"}', 'steps:', '  - attach: {domain: 1, endpoint: nic9}', ''].join('\n');
     await page.getByTestId('file-input').setInputFiles({ name: 'broken.yaml', mimeType: 'text/yaml', buffer: Buffer.from(text) });

@@ -265,6 +265,12 @@ export function createScenarioEditor(host: HTMLElement, opts: ScenarioEditorOpti
       monaco.editor.setModelMarkers(model, 'run', []);
       schedule();
     }),
+    // The problems list grows and shrinks under the editor as problems come and go, resizing it
+    // while the user types: keep the cursor in view (Monaco does not reveal on a layout change).
+    editor.onDidLayoutChange(() => {
+      const p = editor.getPosition();
+      if (p && editor.hasTextFocus()) editor.revealPosition(p);
+    }),
     monaco.editor.onDidChangeMarkers((uris) => {
       if (!uris.some((u) => u.toString() === MODEL_URI.toString())) return;
       opts.onProblems(problemsOf(monaco.editor.getModelMarkers({ resource: MODEL_URI })));
