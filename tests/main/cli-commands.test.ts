@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../main/cli/index.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -193,6 +193,38 @@ describe('iommu-lab export', () => {
     expect(f.stderr).toContain("argument 'xml' is invalid");
     expect(cli(['export', '1', '-o', 'run.txt']).stderr).toContain('say which format: --format csv|jsonl');
     expect(fs.existsSync(path.join(dir, 'run.txt'))).toBe(false);
+  });
+});
+
+describe('iommu-lab export -o: a failure midway', () => {
+  it('leaves the target as it was and no temporary file (ENOSPC after the first chunk)', async () => {
+    const target = path.join(dir, 'keep.csv');
+    fs.writeFileSync(target, 'old contents\n');
+    const real = fs.createWriteStream;
+    let chunks = 0;
+    const spy = vi.spyOn(fs, 'createWriteStream').mockImplementation(((p: fs.PathLike, o?: never) => {
+      const stream = real(p, o);
+      const write = stream.write.bind(stream) as (chunk: unknown) => boolean;
+      stream.write = ((chunk: unknown) => {
+        const ok = write(chunk);
+        if (++chunks === 1) stream.emit('error', Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
+        return ok;
+      }) as typeof stream.write;
+      return stream;
+    }) as typeof fs.createWriteStream);
+    try {
+      // A run of ~50 000 events: several 64 KiB chunks.
+      fs.writeFileSync(path.join(dir, 'mid.yaml'), LONG.replace('count: 5000000', 'count: 10000').replace('name: long', 'name: mid'));
+      const runId = JSON.parse(cli(['run', 'mid.yaml', '--json']).stdout).runId as number;
+      const r = await cliHere(['export', String(runId), '--format', 'csv', '-o', target]);
+      expect(chunks).toBe(1);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(`iommu-lab: cannot export to "${target}": no space left on the device\n`);
+      expect(fs.readFileSync(target, 'utf8')).toBe('old contents\n');
+      expect(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
 
