@@ -8,7 +8,7 @@ import { ContractError } from '../../core/contract/index.ts';
 import { EVENT_CATALOG, KIND_BY_CODE } from '../../core/events/catalog.ts';
 import { formatEvent } from '../../core/events/format.ts';
 import { isProblemEvent } from '../../core/events/problems.ts';
-import { decodeFields, type RawEventRow } from './codec.ts';
+import { PLAN_BY_CODE, decodeFields, type RawEventRow } from './codec.ts';
 import { EVENT_COLUMNS, KIND_CODE, PROBLEM_SQL, configureConnection } from './schema.ts';
 
 /** Raw `runs` row. */
@@ -32,6 +32,8 @@ interface RunDetailRow extends RunRow {
   step_results: string | null;
 }
 
+/** Matching seqs kept by a reader for searches, in all (8 bytes each: 16 MB). */
+const MATCHES_CACHE_SEQS = 2_000_000;
 /** Filtered totals kept by a reader. */
 const TOTALS_CACHE_SIZE = 256;
 
@@ -40,6 +42,27 @@ const SUMMARY_COLUMNS_V3 = 'id, name, file, status, started_at, finished_at, ste
 /** SQL function giving an event's one-line text (formatEvent) from its stored columns, for `search`. */
 const EVENT_TEXT_FN = 'lab_event_text';
 const RAW_COLUMNS = ['kind', 'status', 'domain', 'endpoint', 'a', 'b', 'c', 'flags', 'aux', 'data', 'used'] as const;
+/**
+ * The text function's arguments: the columns, with the u64 columns a, b, c (catalog.ts: only u64
+ * fields live there) as SQLite's printf('%x') text, which prints the stored two's-complement
+ * INTEGER as its unsigned 64-bit hex: the u64 value itself, lowercase, as codec.ts hex64 writes it.
+ */
+const SEARCH_ARGS = RAW_COLUMNS.map((c) => (c === 'a' || c === 'b' || c === 'c' ? `iif(${c} IS NULL, NULL, printf('%x', ${c}))` : c)).join(', ');
+const COLUMN_INDEX = Object.fromEntries(RAW_COLUMNS.map((c, i) => [c, i])) as Record<string, number>;
+
+/** EventRow.text of a row given as SEARCH_ARGS, lowercased (toEventRow's text, without BigInt). */
+function searchText(v: unknown[]): string {
+  const code = v[0] as number;
+  const plan = PLAN_BY_CODE[code];
+  if (!plan) return `unknown-${code}`;
+  const fields: Record<string, unknown> = {};
+  for (const f of plan.fields) {
+    const x = v[COLUMN_INDEX[f.column]];
+    if (x === null || x === undefined) continue;
+    fields[f.name] = f.type === 'json' ? JSON.parse(x as string) : f.type === 'u64' ? `0x${x as string}` : x;
+  }
+  return formatEvent(plan.kind, fields).toLowerCase();
+}
 
 function parseConfig(text: string | null): RunConfig | null {
   if (!text) return null;
@@ -74,6 +97,8 @@ interface FilterSql {
   where: string[];
   args: unknown[];
   from: string;
+  /** True when a free-text search is part of it (each scanned row is formatted). */
+  search: boolean;
 }
 
 /**
@@ -83,6 +108,8 @@ interface FilterSql {
 export class StoreReader {
   private readonly db: Database.Database;
   private readonly cache = new Map<string, Database.Statement>();
+  /** Search results (matching seqs) of finished runs, least recently used first. */
+  private readonly matchCache = new Map<string, number[]>();
   /** Filtered totals of finished runs (insertion-ordered; oldest evicted first). */
   private readonly totals = new Map<string, number>();
 
@@ -98,13 +125,10 @@ export class StoreReader {
     configureConnection(this.db, { readonly: true });
     const runCols = new Set((this.db.prepare('PRAGMA table_info(runs)').all() as { name: string }[]).map((c) => c.name));
     this.summaryColumns = `${SUMMARY_COLUMNS_V3}, ${runCols.has('config') ? 'config' : 'NULL AS config'}`;
-    // The one-line text of a stored row, computed as the contract's EventRow.text is (toEventRow),
-    // lowercased: `search` matches it case-insensitively with instr().
-    this.db.function(EVENT_TEXT_FN, { deterministic: true, safeIntegers: true, varargs: true }, (...v: unknown[]) => {
-      const raw = { seq: 0n, step: 0n } as unknown as Record<string, unknown>;
-      RAW_COLUMNS.forEach((c, i) => (raw[c] = v[i]));
-      return toEventRow(raw as unknown as RawEventRow).text.toLowerCase();
-    });
+    // The one-line text of a stored row, as the contract's EventRow.text is (toEventRow),
+    // lowercased: `search` matches it case-insensitively with instr(). Called once per scanned
+    // row, so it avoids BigInt: SQL hands the u64 columns over as printf('%x') text (see SEARCH_ARGS).
+    this.db.function(EVENT_TEXT_FN, { deterministic: true, varargs: true }, (...v: unknown[]) => searchText(v));
   }
 
   private stmt(sql: string): Database.Statement {
@@ -165,13 +189,13 @@ export class StoreReader {
     const search = p.search?.trim().toLowerCase();
     if (search) {
       // Last: SQLite evaluates the cheap column tests first and formats only the rows they keep.
-      where.push(`instr(${EVENT_TEXT_FN}(${RAW_COLUMNS.join(', ')}), ?) > 0`);
+      where.push(`instr(${EVENT_TEXT_FN}(${SEARCH_ARGS}), ?) > 0`);
       args.push(search);
     }
     if (where.length === 1) return null;
     // Without statistics the planner prefers the primary key (both start with run_id = ?);
     // problems are rare, so walking the partial index is the fast plan.
-    return { where, args, from: p.problemsOnly ? 'events INDEXED BY events_problems' : 'events' };
+    return { where, args, from: p.problemsOnly ? 'events INDEXED BY events_problems' : 'events', search: !!search };
   }
 
   /**
@@ -190,6 +214,16 @@ export class StoreReader {
       raw = this.stmt(`SELECT ${cols} FROM events WHERE run_id = ? AND seq >= ? ORDER BY seq LIMIT ?`)
         .safeIntegers(true)
         .all(p.runId, p.offset, p.limit) as RawEventRow[];
+    } else if (f.search) {
+      // A search formats every row it scans: scan once, keep the matching seqs, page by seq.
+      const seqs = this.matches(p.runId, f);
+      total = seqs.length;
+      const page = seqs.slice(p.offset, p.offset + p.limit);
+      raw = page.length
+        ? (this.stmt(`SELECT ${cols} FROM events WHERE run_id = ? AND seq IN (SELECT value FROM json_each(?)) ORDER BY seq`)
+            .safeIntegers(true)
+            .all(p.runId, JSON.stringify(page)) as RawEventRow[])
+        : [];
     } else {
       const cond = f.where.join(' AND ');
       total = this.filteredTotal(p.runId, `SELECT count(*) AS n FROM ${f.from} WHERE ${cond}`, f.args);
@@ -217,14 +251,60 @@ export class StoreReader {
     if ((p.seq === undefined) === (p.step === undefined)) {
       throw new ContractError('locateEvent: invalid params at /: give exactly one of seq and step', '/');
     }
-    const f = this.filterSql('locateEvent', p.runId, p) ?? { where: ['run_id = ?'], args: [p.runId], from: 'events' };
+    const f = this.filterSql('locateEvent', p.runId, p) ?? { where: ['run_id = ?'], args: [p.runId], from: 'events', search: false };
     const cond = f.where.join(' AND ');
     const from = p.seq ?? this.firstSeqOfStep(p.runId, p.step!);
+    const seqs = f.search ? this.matchCache.get(this.matchKey(f)) : undefined;
+    if (seqs) {
+      // The search's seq list is at hand (the table just paged it): binary search for the first seq ≥ from.
+      let lo = 0;
+      let hi = seqs.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (seqs[mid] < from) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo === seqs.length) return null;
+      const at = this.stmt('SELECT step FROM events WHERE run_id = ? AND seq = ?').get(p.runId, seqs[lo]) as { step: number };
+      return { index: lo, seq: seqs[lo], step: at.step };
+    }
     const hit = this.stmt(`SELECT seq, step FROM ${f.from} WHERE ${cond} AND seq >= ? ORDER BY seq LIMIT 1`).get(...f.args, from) as { seq: number; step: number } | undefined;
     if (!hit) return null;
     // Unfiltered, seq is the index (seq is dense from 0).
     const index = f.where.length === 1 ? hit.seq : (this.stmt(`SELECT count(*) AS n FROM ${f.from} WHERE ${cond} AND seq < ?`).get(...f.args, hit.seq) as { n: number }).n;
     return { index, seq: hit.seq, step: hit.step };
+  }
+
+  private matchKey(f: FilterSql): string {
+    return `${f.from}\u0000${f.where.join(' AND ')}\u0000${JSON.stringify(f.args)}`;
+  }
+
+  /**
+   * The seqs of a run's events matching a filter with a search, in order. One scan formats each
+   * row once; a finished run never changes, so its lists are kept (the last few, up to
+   * MATCHES_CACHE_SEQS seqs in all) and paging or locating in them costs no further scan.
+   */
+  private matches(runId: number, f: FilterSql): number[] {
+    const key = this.matchKey(f);
+    const hit = this.matchCache.get(key);
+    if (hit) {
+      this.matchCache.delete(key);
+      this.matchCache.set(key, hit);
+      return hit;
+    }
+    const seqs = this.stmt(`SELECT seq FROM ${f.from} WHERE ${f.where.join(' AND ')} ORDER BY seq`).pluck().all(...f.args) as number[];
+    const run = this.stmt('SELECT status FROM runs WHERE id = ?').get(runId) as { status: RunStatus } | undefined;
+    if (run && run.status !== 'running' && seqs.length <= MATCHES_CACHE_SEQS) {
+      this.matchCache.set(key, seqs);
+      let held = 0;
+      for (const v of this.matchCache.values()) held += v.length;
+      for (const [k, v] of this.matchCache) {
+        if (held <= MATCHES_CACHE_SEQS || k === key) break;
+        this.matchCache.delete(k);
+        held -= v.length;
+      }
+    }
+    return seqs;
   }
 
   /**

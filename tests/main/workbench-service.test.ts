@@ -94,6 +94,34 @@ describe('workbench contract', () => {
     await expect(s.call('queryEvents', { runId, offset: 0, limit: 1, search: 'x'.repeat(201) })).rejects.toMatchObject({ path: '/search' });
   });
 
+  it('searches u64 values exactly as the rows show them, up to 0xffffffffffffffff', async () => {
+    const s = open();
+    const text = `name: top
+viommu: {model: virtio-iommu, aw-bits: 64}
+devices: [{name: nic0, bdf: "00:03.0"}]
+steps:
+  - attach: {domain: 7, endpoint: nic0}
+  - map: {domain: 7, virt-start: 0xfffffffffffff000, virt-end: 0xffffffffffffffff, phys-start: 0x8000000000000000, flags: [read]}
+  - dma: {endpoint: nic0, addr: 0xfffffffffffffff8, size: 8, access: read}
+  - unmap: {domain: 7, virt-start: 0xfffffffffffff000, virt-end: 0xffffffffffffffff}
+`;
+    const runId = (await s.call('startRun', { text, file: 'top.yaml' })).runId!;
+    await waitForRun(s, runId);
+    const all = (await s.call('queryEvents', { runId, offset: 0, limit: 100 })).rows;
+    for (const needle of ['0xffffffffffffffff', '-> 0x8000000000000000', '0xfffffffffffffff8 -> 0x8000000000000ff8', 'domain=7', 'ep=00:03.0']) {
+      const want = all.filter((r) => r.text.toLowerCase().includes(needle)).map((r) => r.seq);
+      expect(want.length, needle).toBeGreaterThan(0);
+      const got = await s.call('queryEvents', { runId, offset: 0, limit: 100, search: needle.toUpperCase() });
+      expect(got.rows.map((r) => r.seq), needle).toEqual(want);
+      // locateEvent finds the same rows, with or without the search's list at hand.
+      const last = want[want.length - 1];
+      expect(await s.call('locateEvent', { runId, seq: last, search: needle })).toEqual({ index: want.length - 1, seq: last, step: all[last].step });
+    }
+    // A second service on the same database: a reader with no search results kept.
+    const fresh = open();
+    expect(await fresh.call('locateEvent', { runId, seq: 1, search: 'unmap domain=7' })).toMatchObject({ index: 0, step: 3 });
+  });
+
   it('locates the first event of a step, and an event by seq, under the current filters', async () => {
     const s = open();
     const runId = await runIt(s);
