@@ -50,8 +50,30 @@ vi.mock('../../renderer/src/api/index.ts', () => ({
   },
 }));
 
-const { useEventsStore } = await import('../../renderer/src/stores/events.ts');
-const { useRunsStore } = await import('../../renderer/src/stores/runs.ts');
+// The stores are loaded by a computed path: their imports (api/, the DOM) are the renderer's
+// (tsconfig.web.json), outside this test's node type-check. The parts used here are typed below.
+interface EventsStore {
+  filter: { endpoint: string; search: string };
+  filterError: string | null;
+  total: number;
+  selectedIndex: number | null;
+  selectedSeq: number | null;
+  selectedStep: number | null;
+  detail: { seq: number } | null;
+  scrollTarget: { index: number } | null;
+  show(id: number, devices: typeof DEVICES): Promise<void>;
+  refresh(): Promise<void>;
+  select(index: number): Promise<void>;
+  revealStep(step: number): Promise<boolean>;
+}
+interface RunsStore {
+  runs: { id: number; events: number }[];
+  listen(): void;
+  refresh(): Promise<void>;
+}
+const STORES = '../../renderer/src/stores/';
+const { useEventsStore } = (await import(/* @vite-ignore */ `${STORES}events.ts`)) as { useEventsStore: () => EventsStore };
+const { useRunsStore } = (await import(/* @vite-ignore */ `${STORES}runs.ts`)) as { useRunsStore: () => RunsStore };
 
 const DEVICES = [
   { name: 'nic0', bdf: '00:03.0', endpoint: 0x18 },
