@@ -6,7 +6,7 @@
  * endpoint references resolved to endpoint IDs, flag lists folded into bit masks, machine defaults
  * applied to the device properties, `expect` shorthands expanded. Problems found here (unknown
  * device name, duplicate PCI address, bad reserved-region string, bad hex, …) are Diagnostics that
- * point at the offending node, like the schema's own; a step endpoint written as a PCI address no
+ * point at the offending node, like the schema's own; a step endpoint (raw ID or PCI address) no
  * device declares is a warning (the run goes ahead).
  */
 import { defaultProps, parseReservedRegion, type VirtioIommuProps } from '../virtio-iommu/device.ts';
@@ -241,20 +241,22 @@ export function resolveScenario(doc: ScenarioDoc, ctx: WalkContext): Scenario | 
     byId.set(id, dev);
   });
 
-  // A raw endpoint ID (a number or a "0x…" string) is taken as written, declared or not: the
-  // spec's error cases are written that way. A PCI address no device declares is allowed too, but
-  // warned about: the device answers NOENT to its requests and faults its DMA (UNKNOWN).
+  // An endpoint no device declares (a raw endpoint ID, a number or a "0x…" string, or a PCI
+  // address) is taken as written: the spec's error cases are written that way. It is warned about,
+  // since the device answers NOENT to its requests and faults its DMA (UNKNOWN). The host bridge
+  // 00:00.0 always exists.
+  const declaredOrWarn = (id: number, path: string, written: string): number => {
+    if (id !== HOST_BRIDGE_ENDPOINT && !byId.has(id)) warn(path, undeclaredEndpoint(id, written, devices));
+    return id;
+  };
   const endpointOf = (ref: string | number, path: string): number => {
-    if (typeof ref === 'number') return ref;
+    if (typeof ref === 'number') return declaredOrWarn(ref, path, `endpoint ID ${ref} (0x${ref.toString(16)})`);
     const dev = byName.get(ref);
     if (dev) return dev.endpoint;
     const raw = readInteger(ref);
-    if (raw.ok && raw.value <= 0xffff_ffffn) return Number(raw.value);
+    if (raw.ok && raw.value <= 0xffff_ffffn) return declaredOrWarn(Number(raw.value), path, `endpoint ID ${ref}`);
     const id = parseBdf(ref);
-    if (id !== null) {
-      if (id !== HOST_BRIDGE_ENDPOINT && !byId.has(id)) warn(path, undeclaredBdf(id, devices));
-      return id;
-    }
+    if (id !== null) return declaredOrWarn(id, path, `PCI address ${bdfToString(id)}`);
     const known = devices.map((d) => d.name);
     err(path, `unknown endpoint "${ref}"; ${known.length ? `devices: ${known.join(', ')}` : 'no devices are declared'} (or write a PCI address "bb:dd.f")`);
     return -1;
@@ -324,10 +326,11 @@ export function resolveScenario(doc: ScenarioDoc, ctx: WalkContext): Scenario | 
   return scenario;
 }
 
-/** The warning for a step endpoint written as a PCI address that no device in `devices` has. */
-function undeclaredBdf(id: number, devices: readonly ScenarioDevice[]): string {
+/** The warning for a step endpoint (`written`: how the step names it) that no device in `devices` has. */
+function undeclaredEndpoint(id: number, written: string, devices: readonly ScenarioDevice[]): string {
   const declared = devices.length ? `devices: ${devices.map((d) => `${d.name} ${d.bdf}`).join(', ')}` : 'no devices are declared';
-  return `no device has PCI address ${bdfToString(id)} (${declared}; the host bridge is 00:00.0): the vIOMMU does not know this endpoint, so its requests answer NOENT and its DMA faults`;
+  const bdf = id <= 0xffff && !written.startsWith('PCI') ? ` = PCI address ${bdfToString(id)}` : '';
+  return `no device has ${written}${bdf} (${declared}; the host bridge is 00:00.0): the vIOMMU does not know this endpoint, so its requests answer NOENT and its DMA faults`;
 }
 
 function resolveStep(

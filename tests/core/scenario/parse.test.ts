@@ -194,6 +194,7 @@ steps: []
     expect(lines).toEqual([
       's.yaml:6:35: steps.0.attach.endpoint: unknown endpoint "nic9"; devices: nic0 (or write a PCI address "bb:dd.f")',
       's.yaml:7:13: steps.0.expect: expected one of OK, IOERR, UNSUPP, DEVERR, INVAL, RANGE, NOENT, FAULT, NOMEM, UNWRITTEN; got the string "OKAY"',
+      's.yaml:8:23: warning: steps.1.probe.endpoint: no device has endpoint ID 12 (0xc) = PCI address 00:01.4 (devices: nic0 00:03.0; the host bridge is 00:00.0): the vIOMMU does not know this endpoint, so its requests answer NOENT and its DMA faults',
       's.yaml:9:13: steps.1.expect: expected one of OK, IOERR, UNSUPP, DEVERR, INVAL, RANGE, NOENT, FAULT, NOMEM, UNWRITTEN or a map, got the number 3',
     ]);
   });

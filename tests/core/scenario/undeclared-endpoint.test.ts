@@ -62,13 +62,26 @@ describe('a step endpoint no device declares', () => {
     ['a declared device name', 'nic0', 0x18],
     ['a declared PCI address', '"00:03.0"', 0x18],
     ['the host bridge, which always exists', '"00:00.0"', 0],
-    ['a raw endpoint ID (how the spec error cases are written)', '77', 77],
-    ['a raw endpoint ID as a hex string', '"0x4d"', 77],
-    ['a raw endpoint ID no device has, as a number', '0x20', 0x20],
+    ['a raw endpoint ID a device has', '24', 0x18],
+    ['a raw endpoint ID a device has, as a hex string', '"0x18"', 0x18],
+    ['the host bridge as a raw ID', '0', 0],
   ])('%s gives no diagnostic', (_what, ref, endpoint) => {
     const { scenario, lines } = parse(`  - probe: {endpoint: ${ref}}\n`);
     expect(lines).toEqual([]);
     expect(scenario!.steps[0]).toMatchObject({ op: 'probe', endpoint });
+  });
+
+  test.each([
+    ['a number', '77', 77, 'endpoint ID 77 (0x4d) = PCI address 00:09.5'],
+    ['a hex number', '0x20', 0x20, 'endpoint ID 32 (0x20) = PCI address 00:04.0'],
+    ['a "0x…" string', '"0x4d"', 77, 'endpoint ID 0x4d = PCI address 00:09.5'],
+    ['a u32 beyond any PCI address', '0x10000', 0x10000, 'endpoint ID 65536 (0x10000)'],
+  ])('a raw endpoint ID no device has (%s) is allowed, with a warning (the spec error cases are written that way)', (_what, ref, endpoint, named) => {
+    const { scenario, lines } = parse(`  - probe: {endpoint: ${ref}}\n`);
+    expect(scenario!.steps[0]).toMatchObject({ op: 'probe', endpoint });
+    expect(lines).toEqual([
+      `s.yaml:6:23: warning: steps.0.probe.endpoint: no device has ${named} (devices: nic0 00:03.0; the host bridge is 00:00.0): the vIOMMU does not know this endpoint, so its requests answer NOENT and its DMA faults`,
+    ]);
   });
 
   test('an undeclared device name stays an error (it names no endpoint at all)', () => {
