@@ -174,7 +174,6 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   const { service } = opts;
   const rootReal = await realpath(root);
   const token = randomBytes(24).toString('hex');
-  let origin = ''; // http://127.0.0.1:PORT, known once listening
   // Allowed Host header values, lower case; filled once the port is known.
   const hosts = new Set<string>();
 
@@ -226,7 +225,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     if (!info?.isFile()) return send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
     const body = await readFile(real);
     const headers: Record<string, string> = isPage
-      ? { 'Content-Security-Policy': csp(origin), 'Cache-Control': 'no-store', 'X-Frame-Options': 'DENY' }
+      ? // The origin the browser used (an allowed host: a tunnel's localhost:9000 too), for connect-src.
+        { 'Content-Security-Policy': csp(`http://${(req.headers.host ?? '').toLowerCase()}`), 'Cache-Control': 'no-store', 'X-Frame-Options': 'DENY' }
       : { 'Cache-Control': 'no-cache' };
     if (req.method === 'HEAD') {
       res.writeHead(200, { 'Content-Type': MIME[extname(file)] ?? 'application/octet-stream', 'Content-Length': body.length, ...headers });
@@ -317,7 +317,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     });
   });
   const port = (server.address() as AddressInfo).port;
-  origin = `http://${SERVE_HOST}:${port}`;
+  const origin = `http://${SERVE_HOST}:${port}`;
   for (const h of [`${SERVE_HOST}:${port}`, `localhost:${port}`, ...extraHosts]) hosts.add(h);
 
   let closed: Promise<void> | null = null;

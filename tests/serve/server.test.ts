@@ -381,7 +381,9 @@ describe('serve through a tunnel: --allow-host (issue 6 §5.11)', () => {
     try {
       const origin = new URL(server.url).origin;
       const page = `/?token=${server.token}`;
-      expect((await rawGet(origin, page, { Host: 'localhost:9000' })).status).toBe(200);
+      const tunnelled = await rawGet(origin, page, { Host: 'localhost:9000' });
+      expect(tunnelled.status).toBe(200);
+      expect(String(tunnelled.headers['content-security-policy'])).toContain("connect-src 'self' ws://localhost:9000;");
       expect((await rawGet(origin, page, { Host: 'lab.example' })).status).toBe(200);
       expect((await rawGet(origin, page, { Host: 'localhost:9001' })).status).toBe(421);
       expect((await rawGet(origin, page, { Host: 'lab.example:8080' })).status).toBe(421);
