@@ -36,6 +36,12 @@ export interface LabServiceOptions {
    * app and `serve`). One-shot CLI commands turn it off. See main/worker/host.ts.
    */
   warmRunWorker?: boolean;
+  /**
+   * Open the database read-only (LabStore's `readOnly`): for commands that only read (runs, events,
+   * show, export), so they work on a full disk or a read-only file. startRun then fails; implies
+   * no standby worker.
+   */
+  readOnly?: boolean;
 }
 
 type Handler<M extends Method> = (params: Params<M>) => Results[M] | Promise<Results[M]>;
@@ -62,13 +68,13 @@ export class LabService implements LabApi {
   private closing: Promise<void> | null = null;
 
   constructor(private readonly opts: LabServiceOptions) {
-    this.store = new LabStore(opts.dbPath);
+    this.store = new LabStore(opts.dbPath, { readOnly: opts.readOnly });
     this.details = new EventDetailSource(this.store.reader);
     this.host = new RunHost({
       store: this.store,
       onProgress: (p) => this.emit('runProgress', p),
       onFinished: (f) => this.emit('runFinished', f),
-      standby: opts.warmRunWorker ?? true,
+      standby: !opts.readOnly && (opts.warmRunWorker ?? true),
     });
     this.handlers = {
       listExamples: () => this.listExamples(),

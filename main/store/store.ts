@@ -16,6 +16,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { LabDatabaseError, schemaTooNew, toLabDatabaseError } from './errors.ts';
 import type { RunConfig } from '../../core/contract/index.ts';
+import { deleteRuns, type DeleteRunsResult } from './delete-runs.ts';
 import { StoreReader } from './reader.ts';
 import { KIND_CODE, PROBLEM_SQL, SCHEMA_VERSION, SchemaTooNewError, configureConnection, migrate, schemaVersion } from './schema.ts';
 
@@ -300,6 +301,14 @@ export class LabStore {
       )
       .run({ error, now: new Date().toISOString(), runId });
     return info.changes > 0;
+  }
+
+  /**
+   * Deletes runs and their events in one transaction (VACUUM after it with `vacuum`); refuses
+   * unknown and running runs, deleting nothing. See delete-runs.ts for the rule and the result.
+   */
+  deleteRuns(runIds: readonly number[], opts: { vacuum?: boolean } = {}): DeleteRunsResult {
+    return deleteRuns(this.writer(), runIds, opts);
   }
 
   /** Closes both connections. */
