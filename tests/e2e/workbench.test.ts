@@ -155,6 +155,9 @@ describe('the workbench layout in a browser', () => {
     const offsets = await detail.getByTestId('detail-hex').locator('.off').allInnerTexts();
     expect(offsets).toEqual(Array.from({ length: Math.ceil(36 / perLine) }, (_, i) => (i * perLine).toString(16).padStart(4, '0')));
     expect(await detail.getByTestId('detail-raw').innerText()).toContain('virt_start');
+    // Hovering a field highlights its bytes: virtStart is the le64 at bytes 8..15.
+    await field('virtStart').hover();
+    await poll(() => detail.locator('.dump .b.hot').allInnerTexts()).toEqual(['00', '00', 'ff', '7f', '00', '00', '00', '00']);
     await page.getByTestId('kind-chip-request').click();
     await poll(async () => Number(await table().getAttribute('data-total'))).toBe(total);
   });
@@ -238,6 +241,8 @@ describe('the workbench layout in a browser', () => {
     const ev1 = (await events.boundingBox())!;
     expect(ev1.height).toBeGreaterThan(ev0.height + 40);
 
+    // splitpanes keeps its dragging state (and the page's pointer-events off) briefly after a drag.
+    await poll(() => page.locator('.splitpanes--dragging').count()).toBe(0);
     // The events | detail split: the detail pane grows when its handle is dragged left.
     const detailPane = page.getByTestId('pane-detail');
     const before = (await detailPane.boundingBox())!;
