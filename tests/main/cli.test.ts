@@ -188,7 +188,7 @@ describe('iommu-lab runs and events', () => {
     for (const offset of ['5', '95', '995']) {
       const lines = cli(['events', '1', '--db', db, '--offset', offset, '--limit', '10']).stdout.trimEnd().split('\n');
       expect(lines).toHaveLength(11);
-      expect(lines[0]).toMatch(/^ *seq  step     event$/);
+      expect(lines[0]).toMatch(/^ *seq {2}step {5}event$/);
       const seqEnd = lines[0].indexOf('seq') + 3;
       const textAt = lines[0].indexOf('event');
       for (const l of lines.slice(1)) {
