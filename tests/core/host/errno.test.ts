@@ -1,0 +1,15 @@
+import { describe, expect, it } from 'vitest';
+import { ERRNO, errnoName, errnoOf } from '../../../core/host/errno.ts';
+
+describe('errno table', () => {
+  it('has the Linux values the backends return (asm-generic/errno-base.h, errno.h)', () => {
+    expect(ERRNO).toMatchObject({ EPERM: 1, ENOENT: 2, E2BIG: 7, EFAULT: 14, EBUSY: 16, EEXIST: 17, ENODEV: 19, EINVAL: 22, ENOTTY: 25, ENOSPC: 28, EOVERFLOW: 75, EMSGSIZE: 90, EOPNOTSUPP: 95, EADDRINUSE: 98 });
+  });
+  it('names values both ways', () => {
+    expect(errnoName(0)).toBe('OK');
+    expect(errnoName(98)).toBe('EADDRINUSE');
+    expect(errnoName(4)).toBe('E4');
+    expect(errnoOf('EBUSY')).toBe(16);
+    expect(errnoOf('toString')).toBeUndefined();
+  });
+});
