@@ -2,8 +2,9 @@
  * electron-vite build for the three runtimes (DESIGN.md §2): the repo keeps `main/`, `preload/` and
  * `renderer/` at its root (not electron-vite's default `src/` layout), so every entry is explicit.
  *
- *  - main     → out/main/index.js (Electron main) and out/main/worker.js (the worker_threads host of
- *               the core, spawned by main/service). Dependencies (better-sqlite3, ws, yaml, …) stay
+ *  - main     → out/main/index.js (Electron main), out/main/worker.js (the worker_threads host of
+ *               the core, spawned by main/service) and out/main/search-worker.js (the events
+ *               search scans, main/worker/search-host.ts). Dependencies (better-sqlite3, ws, yaml, …) stay
  *               external and load from node_modules at run time.
  *  - preload  → out/preload/index.cjs: one CommonJS file, because a sandboxed preload can neither
  *               be an ES module nor `require` anything but `electron`.
@@ -51,6 +52,7 @@ export default defineConfig({
         input: {
           index: resolve(root, 'main/index.ts'),
           worker: resolve(root, 'main/worker/worker.ts'),
+          'search-worker': resolve(root, 'main/worker/search-worker.ts'),
         },
         output: { entryFileNames: '[name].js' },
       },

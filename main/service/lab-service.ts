@@ -22,6 +22,7 @@ import {
 import { LabStore } from '../store/store.ts';
 import { EventDetailSource } from './event-detail.ts';
 import { RunHost, type ScenarioSummary, type StartOptions } from '../worker/host.ts';
+import { SearchHost } from '../worker/search-host.ts';
 
 /** Options of LabService. */
 export interface LabServiceOptions {
@@ -62,6 +63,8 @@ export class LabService implements LabApi {
   readonly store: LabStore;
   private readonly host: RunHost;
   private readonly details: EventDetailSource;
+  /** Free-text search scans, off the main thread (its worker starts with the first search). */
+  readonly search: SearchHost;
   private readonly listeners = new Map<NotificationName, Set<(payload: never) => void>>();
   private readonly handlers: { [M in Method]: Handler<M> };
   private closed = false;
@@ -70,6 +73,7 @@ export class LabService implements LabApi {
   constructor(private readonly opts: LabServiceOptions) {
     this.store = new LabStore(opts.dbPath, { readOnly: opts.readOnly });
     this.details = new EventDetailSource(this.store.reader);
+    this.search = new SearchHost(this.store.path, this.store.reader);
     this.host = new RunHost({
       store: this.store,
       onProgress: (p) => this.emit('runProgress', p),
@@ -83,9 +87,10 @@ export class LabService implements LabApi {
       cancelRun: (p) => ({ cancelled: this.host.cancel(p.runId) }),
       listRuns: (p) => this.store.reader.listRuns(p.limit),
       getRun: (p) => this.store.reader.getRun(p.runId),
-      queryEvents: (p) => this.store.reader.queryEvents(p),
+      // Asynchronous only with a search to scan (in the search worker: main/worker/search-host.ts).
+      queryEvents: (p) => this.search.queryEvents(p),
       getEventDetail: (p) => this.details.detail(p.runId, p.seq),
-      locateEvent: (p) => this.store.reader.locateEvent(p),
+      locateEvent: (p) => this.search.locateEvent(p),
       openFile: () => null,
       saveFile: () => null,
     };
@@ -195,7 +200,7 @@ export class LabService implements LabApi {
   close(graceMs = 5000): Promise<void> {
     this.closed = true;
     this.closing ??= (async () => {
-      await this.host.close(graceMs);
+      await Promise.all([this.host.close(graceMs), this.search.close()]);
       this.store.close();
       this.listeners.clear();
     })();

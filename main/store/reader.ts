@@ -8,8 +8,9 @@ import { ContractError } from '../../core/contract/index.ts';
 import { EVENT_CATALOG, KIND_BY_CODE } from '../../core/events/catalog.ts';
 import { formatEvent } from '../../core/events/format.ts';
 import { isProblemEvent } from '../../core/events/problems.ts';
-import { PLAN_BY_CODE, decodeFields, type RawEventRow } from './codec.ts';
+import { decodeFields, type RawEventRow } from './codec.ts';
 import { EVENT_COLUMNS, KIND_CODE, PROBLEM_SQL, configureConnection } from './schema.ts';
+import { EVENT_TEXT_FN, SEARCH_ARGS, registerSearchText, scanMatches, type SearchScan } from './search.ts';
 
 /** Raw `runs` row. */
 interface RunRow {
@@ -38,31 +39,6 @@ const MATCHES_CACHE_SEQS = 2_000_000;
 const TOTALS_CACHE_SIZE = 256;
 
 const SUMMARY_COLUMNS_V3 = 'id, name, file, status, started_at, finished_at, steps, event_count, failed_expectations, error';
-
-/** SQL function giving an event's one-line text (formatEvent) from its stored columns, for `search`. */
-const EVENT_TEXT_FN = 'lab_event_text';
-const RAW_COLUMNS = ['kind', 'status', 'domain', 'endpoint', 'a', 'b', 'c', 'flags', 'aux', 'data', 'used'] as const;
-/**
- * The text function's arguments: the columns, with the u64 columns a, b, c (catalog.ts: only u64
- * fields live there) as SQLite's printf('%x') text, which prints the stored two's-complement
- * INTEGER as its unsigned 64-bit hex: the u64 value itself, lowercase, as codec.ts hex64 writes it.
- */
-const SEARCH_ARGS = RAW_COLUMNS.map((c) => (c === 'a' || c === 'b' || c === 'c' ? `iif(${c} IS NULL, NULL, printf('%x', ${c}))` : c)).join(', ');
-const COLUMN_INDEX = Object.fromEntries(RAW_COLUMNS.map((c, i) => [c, i])) as Record<string, number>;
-
-/** EventRow.text of a row given as SEARCH_ARGS, lowercased (toEventRow's text, without BigInt). */
-function searchText(v: unknown[]): string {
-  const code = v[0] as number;
-  const plan = PLAN_BY_CODE[code];
-  if (!plan) return `unknown-${code}`;
-  const fields: Record<string, unknown> = {};
-  for (const f of plan.fields) {
-    const x = v[COLUMN_INDEX[f.column]];
-    if (x === null || x === undefined) continue;
-    fields[f.name] = f.type === 'json' ? JSON.parse(x as string) : f.type === 'u64' ? `0x${x as string}` : x;
-  }
-  return formatEvent(plan.kind, fields).toLowerCase();
-}
 
 function parseConfig(text: string | null): RunConfig | null {
   if (!text) return null;
@@ -109,7 +85,7 @@ export class StoreReader {
   private readonly db: Database.Database;
   private readonly cache = new Map<string, Database.Statement>();
   /** Search results (matching seqs) of finished runs, least recently used first. */
-  private readonly matchCache = new Map<string, number[]>();
+  private readonly matchCache = new Map<string, Float64Array>();
   /** Filtered totals of finished runs (insertion-ordered; oldest evicted first). */
   private readonly totals = new Map<string, number>();
 
@@ -125,10 +101,8 @@ export class StoreReader {
     configureConnection(this.db, { readonly: true });
     const runCols = new Set((this.db.prepare('PRAGMA table_info(runs)').all() as { name: string }[]).map((c) => c.name));
     this.summaryColumns = `${SUMMARY_COLUMNS_V3}, ${runCols.has('config') ? 'config' : 'NULL AS config'}`;
-    // The one-line text of a stored row, as the contract's EventRow.text is (toEventRow),
-    // lowercased: `search` matches it case-insensitively with instr(). Called once per scanned
-    // row, so it avoids BigInt: SQL hands the u64 columns over as printf('%x') text (see SEARCH_ARGS).
-    this.db.function(EVENT_TEXT_FN, { deterministic: true, varargs: true }, (...v: unknown[]) => searchText(v));
+    // For the in-thread search fallback (search.ts); a LabService scans in its search worker.
+    registerSearchText(this.db);
   }
 
   private stmt(sql: string): Database.Statement {
@@ -199,10 +173,43 @@ export class StoreReader {
   }
 
   /**
-   * A page of a run's events in seq order, with the total number matching the filters (see
-   * filterSql). An unknown run gives { total: 0, rows: [] }.
+   * The search scan a queryEvents/locateEvent call needs before it can answer: null when it has
+   * no `search`, or when the scan's result is cached (a finished run scanned before). Run the
+   * scan elsewhere (the search worker: scanMatches), then pass its seqs to queryEvents or
+   * locateEvent as `matches` (and to keepMatches). Errors: ContractError as queryEvents.
    */
-  queryEvents(p: Params<'queryEvents'>): { total: number; rows: EventRow[] } {
+  searchScan(method: 'queryEvents' | 'locateEvent', p: EventFilter & { runId: number }): SearchScan | null {
+    const f = this.filterSql(method, p.runId, p);
+    if (!f?.search) return null;
+    const key = this.matchKey(f);
+    if (this.matchCache.has(key)) return null;
+    return { key, runId: p.runId, sql: `SELECT seq FROM ${f.from} WHERE ${f.where.join(' AND ')} ORDER BY seq`, args: f.args };
+  }
+
+  /**
+   * Keeps a scan's result for later calls when `cacheable` (a finished run never changes): the
+   * last few lists, up to MATCHES_CACHE_SEQS seqs in all, least recently used evicted first.
+   */
+  keepMatches(key: string, seqs: Float64Array, cacheable: boolean): void {
+    if (!cacheable || seqs.length > MATCHES_CACHE_SEQS) return;
+    this.matchCache.delete(key);
+    this.matchCache.set(key, seqs);
+    let held = 0;
+    for (const v of this.matchCache.values()) held += v.length;
+    for (const [k, v] of this.matchCache) {
+      if (held <= MATCHES_CACHE_SEQS || k === key) break;
+      this.matchCache.delete(k);
+      held -= v.length;
+    }
+  }
+
+  /**
+   * A page of a run's events in seq order, with the total number matching the filters (see
+   * filterSql). An unknown run gives { total: 0, rows: [] }. With a `search`, `matches` are the
+   * seqs its scan found (searchScan); without them the cached list is used, or the scan runs here,
+   * on the calling thread.
+   */
+  queryEvents(p: Params<'queryEvents'>, matches?: Float64Array): { total: number; rows: EventRow[] } {
     const f = this.filterSql('queryEvents', p.runId, p);
     let total: number;
     let raw: RawEventRow[];
@@ -216,13 +223,13 @@ export class StoreReader {
         .all(p.runId, p.offset, p.limit) as RawEventRow[];
     } else if (f.search) {
       // A search formats every row it scans: scan once, keep the matching seqs, page by seq.
-      const seqs = this.matches(p.runId, f);
+      const seqs = matches ?? this.matches(p.runId, f);
       total = seqs.length;
-      const page = seqs.slice(p.offset, p.offset + p.limit);
+      const page = seqs.subarray(p.offset, p.offset + p.limit);
       raw = page.length
         ? (this.stmt(`SELECT ${cols} FROM events WHERE run_id = ? AND seq IN (SELECT value FROM json_each(?)) ORDER BY seq`)
             .safeIntegers(true)
-            .all(p.runId, JSON.stringify(page)) as RawEventRow[])
+            .all(p.runId, JSON.stringify(Array.from(page))) as RawEventRow[])
         : [];
     } else {
       const cond = f.where.join(' AND ');
@@ -245,18 +252,19 @@ export class StoreReader {
    * Where the first event matching the filters at or after `seq` (or of step `step` or later) is
    * in the filtered list: its index (as queryEvents' offset would reach it), seq and step; null
    * when there is none. Steps run in order, so an event's step never decreases with its seq.
+   * With a `search`, `matches` are as queryEvents'.
    * Errors: ContractError when neither or both of seq and step are given.
    */
-  locateEvent(p: Params<'locateEvent'>): Results['locateEvent'] {
+  locateEvent(p: Params<'locateEvent'>, matches?: Float64Array): Results['locateEvent'] {
     if ((p.seq === undefined) === (p.step === undefined)) {
       throw new ContractError('locateEvent: invalid params at /: give exactly one of seq and step', '/');
     }
     const f = this.filterSql('locateEvent', p.runId, p) ?? { where: ['run_id = ?'], args: [p.runId], from: 'events', search: false };
     const cond = f.where.join(' AND ');
     const from = p.seq ?? this.firstSeqOfStep(p.runId, p.step!);
-    const seqs = f.search ? this.matchCache.get(this.matchKey(f)) : undefined;
+    const seqs = f.search ? (matches ?? this.matches(p.runId, f)) : undefined;
     if (seqs) {
-      // The search's seq list is at hand (the table just paged it): binary search for the first seq ≥ from.
+      // The search's seq list: binary search for the first seq ≥ from.
       let lo = 0;
       let hi = seqs.length;
       while (lo < hi) {
@@ -280,11 +288,11 @@ export class StoreReader {
   }
 
   /**
-   * The seqs of a run's events matching a filter with a search, in order. One scan formats each
-   * row once; a finished run never changes, so its lists are kept (the last few, up to
-   * MATCHES_CACHE_SEQS seqs in all) and paging or locating in them costs no further scan.
+   * The seqs of a run's events matching a filter with a search, in order: the cached list (a
+   * finished run's, kept by keepMatches), else a scan on this thread (search.ts), kept when the
+   * run has finished, so paging or locating in it costs no further scan.
    */
-  private matches(runId: number, f: FilterSql): number[] {
+  private matches(runId: number, f: FilterSql): Float64Array {
     const key = this.matchKey(f);
     const hit = this.matchCache.get(key);
     if (hit) {
@@ -292,19 +300,10 @@ export class StoreReader {
       this.matchCache.set(key, hit);
       return hit;
     }
-    const seqs = this.stmt(`SELECT seq FROM ${f.from} WHERE ${f.where.join(' AND ')} ORDER BY seq`).pluck().all(...f.args) as number[];
-    const run = this.stmt('SELECT status FROM runs WHERE id = ?').get(runId) as { status: RunStatus } | undefined;
-    if (run && run.status !== 'running' && seqs.length <= MATCHES_CACHE_SEQS) {
-      this.matchCache.set(key, seqs);
-      let held = 0;
-      for (const v of this.matchCache.values()) held += v.length;
-      for (const [k, v] of this.matchCache) {
-        if (held <= MATCHES_CACHE_SEQS || k === key) break;
-        this.matchCache.delete(k);
-        held -= v.length;
-      }
-    }
-    return seqs;
+    const sql = `SELECT seq FROM ${f.from} WHERE ${f.where.join(' AND ')} ORDER BY seq`;
+    const r = scanMatches(this.db, { key, runId, sql, args: f.args })!;
+    this.keepMatches(key, r.seqs, r.cacheable);
+    return r.seqs;
   }
 
   /**

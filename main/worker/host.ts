@@ -40,16 +40,17 @@ export type StartRunResult = { runId: number; diagnostics: Diagnostic[] } | { ru
  * How to start the worker: from source under tsx (CLI, tests: this file is a .ts) the worker is
  * `worker.ts` with tsx's loader; bundled by electron-vite it is `worker.js` next to the bundle
  * (out/main/worker.js beside out/main/index.js). The path is built at run time on purpose: a
- * literal `new URL('./worker.ts', import.meta.url)` would be rewritten by the bundler.
+ * literal `new URL('./worker.ts', import.meta.url)` would be rewritten by the bundler. `name`: the
+ * entry's base name (`search-worker` for main/worker/search-worker.ts, out/main/search-worker.js).
  */
-export function workerEntry(moduleUrl: string = import.meta.url): { file: string; execArgv: string[] } {
+export function workerEntry(moduleUrl: string = import.meta.url, name = 'worker'): { file: string; execArgv: string[] } {
   const dir = path.dirname(fileURLToPath(moduleUrl));
   if (moduleUrl.endsWith('.ts')) {
     // Resolve tsx from this package, not from the user's working directory.
     const tsx = pathToFileURL(createRequire(moduleUrl).resolve('tsx')).href;
-    return { file: path.join(dir, 'worker.ts'), execArgv: ['--import', tsx] };
+    return { file: path.join(dir, `${name}.ts`), execArgv: ['--import', tsx] };
   }
-  return { file: path.join(dir, 'worker.js'), execArgv: [] };
+  return { file: path.join(dir, `${name}.js`), execArgv: [] };
 }
 
 /** A new run worker started with `job` already in its workerData (no standby involved). */

@@ -11,6 +11,9 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LabService, waitForRun } from '../../main/service/lab-service.ts';
 import { LabStore, SCHEMA_VERSION, migrate, schemaVersion } from '../../main/store/index.ts';
+import { openReadOnlyDatabase } from '../../main/store/store.ts';
+import { EVENT_TEXT_FN, SEARCH_ARGS, ScanStopped, registerSearchText, scanMatches } from '../../main/store/search.ts';
+import { SearchHost } from '../../main/worker/search-host.ts';
 
 let dir: string;
 let services: LabService[] = [];
@@ -169,6 +172,128 @@ steps:
     expect(await s.call('getEventDetail', { runId, seq: all.length })).toBeNull();
     expect(await s.call('getEventDetail', { runId: runId + 1, seq: 0 })).toBeNull();
     await expect(s.call('getEventDetail', { runId, seq: -1 })).rejects.toMatchObject({ path: '/seq' });
+  });
+});
+
+/** A run with ~2 × `count` events (a workload's map and unmap requests), for the search tests. */
+async function bigRun(s: LabService, count: number): Promise<number> {
+  const text = `name: big
+viommu: {model: virtio-iommu}
+devices: [{name: nic0, bdf: "00:03.0"}, {name: gpu, bdf: "02:00.0"}]
+steps:
+  - attach: {domain: 1, endpoint: nic0}
+  - attach: {domain: 2, endpoint: gpu}
+  - workload: {domain: 1, endpoint: nic0, count: ${count}, size: 0x1000, iova-base: 0x100000, phys-base: 0x200000}
+  - workload: {domain: 2, endpoint: gpu, count: ${count}, size: 0x1000, iova-base: 0x100000, phys-base: 0x200000}
+`;
+  const runId = (await s.call('startRun', { text, file: 'big.yaml' })).runId!;
+  expect((await waitForRun(s, runId)).status).toBe('done');
+  return runId;
+}
+
+/** The seqs of `runId` whose text contains `needle` (case-insensitive), from unfiltered pages. */
+async function expectedSeqs(s: LabService, runId: number, needle: string): Promise<number[]> {
+  const out: number[] = [];
+  for (let offset = 0; ; offset += 5000) {
+    const page = await s.call('queryEvents', { runId, offset, limit: 5000 });
+    for (const r of page.rows) if (r.text.toLowerCase().includes(needle.toLowerCase())) out.push(r.seq);
+    if (offset + 5000 >= page.total) return out;
+  }
+}
+
+describe('search off the main thread (search worker)', () => {
+  it('answers other calls while a search scans, with the same results as before', async () => {
+    const s = open();
+    const runId = await bigRun(s, 5000);
+    const want = await expectedSeqs(s, runId, 'domain=2');
+    const order: string[] = [];
+    const search = s.call('queryEvents', { runId, offset: 10, limit: 20, search: 'DOMAIN=2' }).then((r) => (order.push('search'), r));
+    const runs = s.call('listRuns', {}).then((r) => (order.push('listRuns'), r));
+    const plain = s.call('queryEvents', { runId, offset: 0, limit: 5 }).then((r) => (order.push('plain'), r));
+    const [hit, list, page] = await Promise.all([search, runs, plain]);
+    // The search resolves last although it was asked first: the main thread did not scan.
+    expect(order).toEqual(['listRuns', 'plain', 'search']);
+    expect(list[0].id).toBe(runId);
+    expect(page.rows.map((r) => r.seq)).toEqual([0, 1, 2, 3, 4]);
+    expect(hit.total).toBe(want.length);
+    expect(hit.rows.map((r) => r.seq)).toEqual(want.slice(10, 30));
+    // A finished run's list is kept: the next page and locateEvent answer at once, from the cache.
+    const order2: string[] = [];
+    const next = s.call('queryEvents', { runId, offset: 30, limit: 5, search: 'domain=2' }).then((r) => (order2.push('search'), r));
+    const runs2 = s.call('listRuns', {}).then(() => order2.push('listRuns'));
+    await Promise.all([next, runs2]);
+    expect(order2).toEqual(['search', 'listRuns']);
+    expect((await next).rows.map((r) => r.seq)).toEqual(want.slice(30, 35));
+    expect(await s.call('locateEvent', { runId, seq: want[7], search: 'domain=2' })).toMatchObject({ index: 7, seq: want[7] });
+  });
+
+  it('a newer search supersedes one still scanning; pages of the same search share one scan', async () => {
+    const s = open();
+    const runId = await bigRun(s, 2000);
+    const older = s.call('queryEvents', { runId, offset: 0, limit: 10, search: 'domain=1' });
+    const newer = s.call('queryEvents', { runId, offset: 0, limit: 10, search: 'domain=2' });
+    const samePage = s.call('queryEvents', { runId, offset: 10, limit: 10, search: 'domain=2' });
+    const locate = s.call('locateEvent', { runId, step: 3, search: 'domain=2' });
+    await expect(older).rejects.toThrow('queryEvents: search superseded by a newer search');
+    const want = await expectedSeqs(s, runId, 'domain=2');
+    expect((await newer).rows.map((r) => r.seq)).toEqual(want.slice(0, 10));
+    expect((await samePage).rows.map((r) => r.seq)).toEqual(want.slice(10, 20));
+    const step3 = (await s.call('locateEvent', { runId, step: 3 }))!.seq;
+    const at = want.findIndex((q) => q >= step3);
+    expect(await locate).toEqual({ index: at, seq: want[at], step: 3 });
+    // The worker's scan stops within a few thousand formatted rows once its poll says so.
+    const db = openReadOnlyDatabase(s.store.path);
+    let polls = 0;
+    registerSearchText(db, () => {
+      if (++polls === 1) throw new ScanStopped();
+    });
+    const scan = { key: 'k', runId, sql: `SELECT seq FROM events WHERE run_id = ? AND instr(${EVENT_TEXT_FN}(${SEARCH_ARGS}), ?) > 0 ORDER BY seq`, args: [runId, 'domain=2'] };
+    expect(scanMatches(db, scan)).toBeNull();
+    expect(polls).toBe(1);
+    expect(Array.from(scanMatches(db, scan)!.seqs)).toEqual(want);
+    db.close();
+    // The superseded search works when asked again.
+    expect((await s.call('queryEvents', { runId, offset: 0, limit: 1, search: 'domain=1' })).total).toBe((await expectedSeqs(s, runId, 'domain=1')).length);
+  });
+
+  it('a failed search worker gives a clear error, and the next search works', async () => {
+    const s = open();
+    const runId = await runIt(s);
+    const want = await expectedSeqs(s, runId, 'fault');
+    const pending = s.call('queryEvents', { runId, offset: 0, limit: 10, search: 'fault' });
+    // The worker dies before it answers (the call above started it and posted the request).
+    void s.search.searchWorker!.terminate();
+    await expect(pending).rejects.toThrow(/^queryEvents: the search worker stopped before answering \(exit code \d+\); the next search starts a new one$/);
+    expect((await s.call('queryEvents', { runId, offset: 0, limit: 10, search: 'fault' })).rows.map((r) => r.seq)).toEqual(want.slice(0, 10));
+    // A database the worker cannot open: the store's one-line message, naming the file.
+    const missing = path.join(dir, 'missing.db');
+    const host = new SearchHost(missing, s.store.reader);
+    try {
+      await expect(host.queryEvents({ runId, offset: 0, limit: 1, search: 'nothing cached' })).rejects.toThrow(`queryEvents: search failed: the lab database ${missing}`);
+      // A worker file that does not exist: the start failure, as an error of the call.
+      const broken = new SearchHost(s.store.path, s.store.reader, { file: path.join(dir, 'no-such-worker.js'), execArgv: [] });
+      await expect(broken.locateEvent({ runId, seq: 0, search: 'not cached either' })).rejects.toThrow(/^locateEvent: the search worker (could not start|stopped)/);
+      await broken.close();
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('does not keep the matches of a run in progress; once it ends, the list is complete', async () => {
+    const s = open();
+    const runId = await runIt(s);
+    const want = await expectedSeqs(s, runId, 'map domain=2');
+    const cut = want[20];
+    // Make the run look in progress with only the events before `cut` committed.
+    const raw = new Database(s.store.path);
+    raw.exec(`CREATE TEMP TABLE tail AS SELECT * FROM events WHERE run_id = ${runId} AND seq >= ${cut}`);
+    raw.exec(`DELETE FROM events WHERE run_id = ${runId} AND seq >= ${cut}; UPDATE runs SET status = 'running' WHERE id = ${runId}`);
+    expect((await s.call('queryEvents', { runId, offset: 0, limit: 1, search: 'map domain=2' })).total).toBe(20);
+    // The rest is committed and the run ends: a new search sees every event, not a kept list.
+    raw.exec(`INSERT INTO events SELECT * FROM tail; UPDATE runs SET status = 'done' WHERE id = ${runId}`);
+    raw.close();
+    expect((await s.call('queryEvents', { runId, offset: 0, limit: 1, search: 'map domain=2' })).total).toBe(want.length);
+    expect((await s.call('locateEvent', { runId, seq: want[want.length - 1], search: 'map domain=2' }))?.index).toBe(want.length - 1);
   });
 });
 

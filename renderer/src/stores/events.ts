@@ -9,7 +9,7 @@
  */
 import { defineStore } from 'pinia';
 import { computed, reactive, ref, shallowRef, triggerRef } from 'vue';
-import type { EventDetail, EventRow, Params, RunConfig } from '../../../core/contract/index.ts';
+import type { EventDetail, EventRow, Params, Results, RunConfig } from '../../../core/contract/index.ts';
 import { resolveEndpointRef } from '../../../core/scenario/endpoint-ref.ts';
 import { lab } from '../api/index.ts';
 import { useNoticesStore } from './notices.ts';
@@ -53,6 +53,14 @@ export function parseId(text: string): number | undefined | null {
   }
   const n = /^0x[0-9a-f]+$/i.test(t) ? parseInt(t, 16) : /^\d+$/.test(t) ? Number(t) : NaN;
   return Number.isInteger(n) && n >= 0 && n <= 0xffffffff ? n : null;
+}
+
+/**
+ * True for the service's answer to a search superseded by a newer one (main/worker/search-host.ts
+ * SearchSupersededError; only its message crosses IPC and WebSocket).
+ */
+export function isSuperseded(err: unknown): boolean {
+  return /search superseded by a newer search/.test(String((err as Error)?.message ?? err));
 }
 
 /** Events of the selected run. */
@@ -113,7 +121,15 @@ export const useEventsStore = defineStore('events', () => {
     const gen = generation;
     inFlight.add(page);
     try {
-      const res = await lab.call('queryEvents', q);
+      let res: Results['queryEvents'];
+      try {
+        res = await lab.call('queryEvents', q);
+      } catch (err) {
+        // The service answers only its latest search: another window's newer search superseded
+        // this one. Ask once more if it is still this table's query (stale ones are dropped below).
+        if (gen !== generation || !isSuperseded(err)) throw err;
+        res = await lab.call('queryEvents', q);
+      }
       if (gen !== generation) return;
       total.value = res.total;
       pages.value.set(page, res.rows);
