@@ -92,6 +92,8 @@ export const useEventsStore = defineStore('events', () => {
   let selectGen = 0;
   const inFlight = new Set<number>();
   let generation = 0;
+  /** Pages of a search being scanned by the service (the filter bar shows "searching…"). */
+  const searching = ref(0);
 
   function query(offset: number, limit: number): Params<'queryEvents'> | null {
     if (runId.value === null || filterError.value) return null;
@@ -120,6 +122,7 @@ export const useEventsStore = defineStore('events', () => {
     if (!q || inFlight.has(page)) return;
     const gen = generation;
     inFlight.add(page);
+    if (q.search) searching.value++;
     try {
       let res: Results['queryEvents'];
       try {
@@ -137,6 +140,7 @@ export const useEventsStore = defineStore('events', () => {
     } catch (err) {
       if (gen === generation) notices.fail('Could not load events', err);
     } finally {
+      if (q.search) searching.value--;
       if (gen === generation) inFlight.delete(page);
     }
   }
@@ -299,6 +303,7 @@ export const useEventsStore = defineStore('events', () => {
     total,
     pages,
     loading,
+    searching,
     devices,
     endpointRef,
     selectedIndex,
