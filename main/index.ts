@@ -16,7 +16,8 @@ import { app, BrowserWindow, dialog, ipcMain, net, protocol, session, type IpcMa
 import { readFile, realpath, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ContractError, validateParams, type LabApi, type NotificationName, type Results } from '../core/contract/index.ts';
+import type { LabApi, Results } from '../core/contract/index.ts';
+import { serveContract, type ContractReply } from './service/serve-contract.ts';
 import { LabService } from './service/lab-service.ts';
 import { LabDatabaseError } from './store/errors.ts';
 import { defaultDbPath } from './store/paths.ts';
@@ -194,36 +195,37 @@ function trustedFrame(url: string | undefined): boolean {
   return origin === RENDERER_ORIGIN || (!app.isPackaged && !!devUrl && origin === originOf(devUrl));
 }
 
-/** Wires `lab:call` and the notifications to one LabApi; returns the disposer. */
+/**
+ * Serves the contract to our window over IPC (`lab:call` invoke, `lab:event` sends) through
+ * serveContract; openFile/saveFile go to the desktop dialogs. Returns the disposer (removes the
+ * handler, unsubscribes the notifications).
+ */
 function bindIpc(service: LabApi, files: DesktopFiles): () => void {
-  ipcMain.handle('lab:call', async (e: IpcMainInvokeEvent, method: unknown, params: unknown) => {
-    // Only our own window, on our own origin (or the dev server), may call.
-    if (!mainWindow || e.sender !== mainWindow.webContents || !trustedFrame(e.senderFrame?.url)) {
-      return { ok: false, error: { message: 'lab:call refused: unknown sender', path: '' } };
-    }
-    try {
-      const call = validateParams(method, params);
-      let result: unknown;
-      if (call.method === 'openFile') result = await files.open();
-      else if (call.method === 'saveFile') {
-        const p = call.params as { path: string | null; text: string; name?: string };
-        result = await files.save(p.path, p.text, p.name);
-      } else result = await service.call(call.method, call.params);
-      return { ok: true, result };
-    } catch (err) {
-      const path = err instanceof ContractError ? err.path : '';
-      return { ok: false, error: { message: err instanceof Error ? err.message : String(err), path } };
-    }
-  });
-  const names: NotificationName[] = ['runProgress', 'runFinished'];
-  const unsubs = names.map((name) =>
-    service.listen(name, (payload) => {
-      if (mainWindow && !mainWindow.isDestroyed()) mainWindow.webContents.send('lab:event', name, payload);
-    }),
+  const closers: (() => void)[] = [];
+  serveContract(
+    service,
+    {
+      onCall(handler) {
+        ipcMain.handle('lab:call', (e: IpcMainInvokeEvent, method: unknown, params: unknown): Promise<ContractReply> => {
+          // Only our own window, on our own origin (or the dev server), may call.
+          if (!mainWindow || e.sender !== mainWindow.webContents || !trustedFrame(e.senderFrame?.url)) {
+            return Promise.resolve({ ok: false, error: { message: 'lab:call refused: unknown sender', path: '' } });
+          }
+          return handler(method, params);
+        });
+        closers.push(() => ipcMain.removeHandler('lab:call'));
+      },
+      notify(name, payload) {
+        if (mainWindow && !mainWindow.isDestroyed()) mainWindow.webContents.send('lab:event', name, payload);
+      },
+      onClose(cb) {
+        closers.push(cb);
+      },
+    },
+    { openFile: () => files.open(), saveFile: (p) => files.save(p.path, p.text, p.name) },
   );
   return () => {
-    ipcMain.removeHandler('lab:call');
-    for (const u of unsubs) u();
+    for (const c of closers.splice(0)) c();
   };
 }
 

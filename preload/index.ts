@@ -1,6 +1,7 @@
 /**
  * The context bridge (STYLE.md §7, VS Code's preload): exposes `window.iommuLab` with exactly one
- * function per contract method plus two notification subscriptions. Nothing else crosses: the raw
+ * function per contract method plus `listen(name, cb)` for the notifications (any name of the
+ * contract's NOTIFICATIONS; main sends each as `lab:event`). Nothing else crosses: the raw
  * `ipcRenderer` is never exposed, and every call goes through main's `validateParams`.
  *
  * Sandboxed preloads are CommonJS and can only `require('electron')`, so this file imports the
@@ -33,15 +34,18 @@ function method<M extends Method>(name: M): (params: Params<M>) => Promise<Resul
   };
 }
 
-function subscribe<N extends NotificationName>(name: N): (cb: (payload: Notifications[N]) => void) => () => void {
-  return (cb) => {
-    const listener = (_e: IpcRendererEvent, event: string, payload: Notifications[N]): void => {
-      if (event === name) cb(payload);
-    };
-    ipcRenderer.on('lab:event', listener);
-    return () => {
-      ipcRenderer.removeListener('lab:event', listener);
-    };
+/**
+ * Subscribes `cb` to the notification `name` (main's serveContract sends every one of NOTIFICATIONS
+ * as `lab:event`, name, payload); returns the unsubscribe. The name is only compared, so this needs
+ * no list of its own (importing the contract's would bundle its schemas into the preload).
+ */
+function listen<N extends NotificationName>(name: N, cb: (payload: Notifications[N]) => void): () => void {
+  const listener = (_e: IpcRendererEvent, event: unknown, payload: Notifications[N]): void => {
+    if (event === name) cb(payload);
+  };
+  ipcRenderer.on('lab:event', listener);
+  return () => {
+    ipcRenderer.removeListener('lab:event', listener);
   };
 }
 
@@ -58,8 +62,7 @@ const bridge = {
   locateEvent: method('locateEvent'),
   openFile: method('openFile'),
   saveFile: method('saveFile'),
-  onRunProgress: subscribe('runProgress'),
-  onRunFinished: subscribe('runFinished'),
+  listen,
 } satisfies { [M in Method]: (params: Params<M>) => Promise<Results[M]> } & Record<string, unknown>;
 
 /** Type of `window.iommuLab`. */

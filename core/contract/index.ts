@@ -246,6 +246,13 @@ export interface Notifications {
 }
 export type NotificationName = keyof Notifications;
 
+/**
+ * Every notification name, once: serveContract (main/service/serve-contract.ts) subscribes to each
+ * for every transport. tests/serve/serve-contract.test.ts checks at type level that it lists every
+ * key of {@link Notifications}, and that it lists each once.
+ */
+export const NOTIFICATIONS = ['runProgress', 'runFinished'] as const satisfies readonly NotificationName[];
+
 /** The API main implements and the renderer consumes (over any transport). */
 export interface LabApi {
   call<M extends Method>(method: M, params: Params<M>): Promise<Results[M]>;

@@ -31,7 +31,8 @@ import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { ContractError, validateParams, type LabApi, type NotificationName } from '../../core/contract/index.ts';
+import type { LabApi } from '../../core/contract/index.ts';
+import { serveContract, type ContractReply } from '../service/serve-contract.ts';
 
 /** Options of {@link startServer}. */
 export interface ServeOptions {
@@ -264,20 +265,42 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   }
 
+  // Each connection is one serveContract transport: its calls, its notifications, unsubscribed when
+  // it closes (or when the server closes).
+  const connections = new Set<() => void>();
+  // Browsers cannot pick files on the lab's machine: openFile/saveFile answer null (see above).
+  const noFiles = { openFile: () => null, saveFile: () => null };
   wss.on('connection', (ws: WebSocket) => {
     // Protocol errors (ws has already sent the close code, e.g. 1002, 1007, 1009): drop this client.
     ws.on('error', () => ws.terminate());
-    ws.on('message', (data, isBinary) => {
-      if (isBinary) return reply(ws, { id: null, error: { message: 'binary frames are not supported', path: '' } });
-      void answer(ws, data.toString());
-    });
+    const dispose = serveContract(
+      service,
+      {
+        onCall(handler) {
+          ws.on('message', (data, isBinary) => {
+            if (isBinary) return reply(ws, { id: null, error: { message: 'binary frames are not supported', path: '' } });
+            void answer(ws, data.toString(), handler);
+          });
+        },
+        notify(event, payload) {
+          reply(ws, { event, payload });
+        },
+        onClose(cb) {
+          ws.on('close', cb);
+        },
+      },
+      noFiles,
+    );
+    connections.add(dispose);
+    ws.on('close', () => connections.delete(dispose));
   });
 
   function reply(ws: WebSocket, msg: unknown): void {
     if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
   }
 
-  async function answer(ws: WebSocket, text: string): Promise<void> {
+  /** Unwraps one text frame {id, method, params}, has `handler` answer it, replies {id, result} | {id, error}. */
+  async function answer(ws: WebSocket, text: string, handler: (method: unknown, params: unknown) => Promise<ContractReply>): Promise<void> {
     let msg: unknown;
     try {
       msg = JSON.parse(text);
@@ -291,23 +314,9 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     if (typeof id !== 'number' && typeof id !== 'string') {
       return reply(ws, { id: null, error: { message: 'message needs an id (number or string)', path: '/id' } });
     }
-    try {
-      const call = validateParams(method, params);
-      const result = call.method === 'openFile' || call.method === 'saveFile' ? null : await service.call(call.method, call.params);
-      reply(ws, { id, result });
-    } catch (err) {
-      const path = err instanceof ContractError ? err.path : '';
-      reply(ws, { id, error: { message: err instanceof Error ? err.message : String(err), path } });
-    }
+    const r = await handler(method, params);
+    reply(ws, r.ok ? { id, result: r.result } : { id, error: r.error });
   }
-
-  const names: NotificationName[] = ['runProgress', 'runFinished'];
-  const unsubscribe = names.map((event) =>
-    service.listen(event, (payload) => {
-      const frame = JSON.stringify({ event, payload });
-      for (const ws of wss.clients) if (ws.readyState === ws.OPEN) ws.send(frame);
-    }),
-  );
 
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);
@@ -326,7 +335,8 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     token,
     close() {
       closed ??= (async () => {
-        for (const u of unsubscribe) u();
+        for (const dispose of connections) dispose();
+        connections.clear();
         for (const ws of wss.clients) ws.terminate();
         await new Promise<void>((ok) => wss.close(() => ok()));
         server.closeAllConnections();

@@ -10,8 +10,7 @@ export function ipcClient(bridge: IommuLabBridge): LabApi {
       return fn(params);
     },
     listen<N extends NotificationName>(name: N, handler: (payload: Notifications[N]) => void): () => void {
-      if (name === 'runProgress') return bridge.onRunProgress(handler as (p: Notifications['runProgress']) => void);
-      return bridge.onRunFinished(handler as (p: Notifications['runFinished']) => void);
+      return bridge.listen(name, handler);
     },
   };
 }
