@@ -23,6 +23,12 @@ export class EventLog implements EventSink {
   enabled = true;
   /** Scenario step index stamped on the next events (set by the runner). */
   step = 0;
+  /**
+   * Id of the component emitting the next events (set by its emitter, core/machine/component.ts
+   * ComponentEmitter; '' = none). Not in the event envelope yet: the envelope's `component` field
+   * (issue 7 §1, events) takes it from here.
+   */
+  component = '';
   private seq = 0;
   private pending: SeqEvent[] = [];
 

@@ -14,13 +14,14 @@
  * The device decides an access page by page, as QEMU does (system/physmem.c
  * address_space_translate_iommu cuts the length at the end of each IOMMUTLBEntry page and
  * translates the rest again; virtio-iommu.md "QEMU deviations" 3), emitting one 'translate' per
- * page. DmaAccess hands the device a run of whole pages per call (VirtioIommuDevice.translate on
+ * page. DmaAccess hands the vIOMMU a run of whole pages per call (VIommu.translateAccess on
  * [cur, end of the n-th page)), so the pages, their events and the outcome are those of one
  * translate() call over the whole access.
  */
 import type { Scenario, ScenarioStep } from '../scenario/model.ts';
 import { GRANULE_MASKS, granuleOf, type VirtioIommuProps } from '../virtio-iommu/config.ts';
-import type { TranslateOutcome, VirtioIommuDevice } from '../virtio-iommu/device.ts';
+import type { TranslateOutcome } from '../machine/dma.ts';
+import type { VIommu } from '../machine/layers.ts';
 
 /** 2^64: an access never continues past the top of the address space (VirtioIommuDevice.translate). */
 const TWO64 = 1n << 64n;
@@ -75,8 +76,8 @@ export function scenarioUnits(scenario: Pick<Scenario, 'steps' | 'props'>): numb
 /**
  * One DMA access in progress, decided up to a budget of pages per `run` call. The outcome, once
  * `done`, is the first faulting page's fault, else the first page's (translated / bypass / msi),
- * exactly as one VirtioIommuDevice.translate() call over the whole access. Fault records are taken
- * off the device's eventq after each chunk (the runner does not keep them), so memory stays bounded.
+ * exactly as one VIommu.translateAccess() call over the whole access. Fault reports are dropped
+ * after each chunk (the runner does not keep them), so memory stays bounded.
  */
 export class DmaAccess {
   /** Pages the whole access is decided in (accessPages). */
@@ -111,7 +112,7 @@ export class DmaAccess {
   }
 
   /** Decides up to `maxPages` (≥ 1) more pages; returns how many pages it took off the budget. */
-  run(device: VirtioIommuDevice, maxPages: number): number {
+  run(viommu: VIommu, maxPages: number): number {
     const n = Math.max(1, Math.min(Math.floor(maxPages), this.pages - this.decided));
     let bytes: bigint;
     if (this.size === 0n) bytes = 0n;
@@ -119,8 +120,8 @@ export class DmaAccess {
       const chunkEnd = (this.cur / this.granule + BigInt(n)) * this.granule;
       bytes = (chunkEnd < this.end ? chunkEnd : this.end) - this.cur;
     }
-    const o = device.translate(this.endpoint, this.cur, bytes, this.access);
-    device.takeFaultRecords();
+    const o = viommu.translateAccess(this.endpoint, this.cur, bytes, this.access);
+    viommu.discardFaultReports();
     this.decided += n;
     this.cur += bytes;
     if (o.kind === 'fault') this.fault = o;

@@ -1,6 +1,7 @@
 /**
- * The scenario runner: executes a resolved Scenario against a virtio-iommu device, step by step,
- * producing the event stream, one StepResult per step and the run metrics.
+ * The scenario runner: builds the scenario's machine (machine.ts: components in layers), realizes
+ * it and executes the scenario's steps against it — requests to the vIOMMU's virtio transport, DMA
+ * through its translate — producing the event stream, one StepResult per step and the run metrics.
  *
  * Work is measured in units (1 per step; one per granule page of a `dma` step's access; `count`
  * × the pages of one iteration for a `workload` step: see dma.ts) and done in slices with
@@ -16,11 +17,16 @@
  */
 import type { Diagnostic, RunMetrics, StepResult } from '../contract/index.ts';
 import type { EventKind, EventPayload } from '../events/catalog.ts';
-import { EventLog, type EventSink, type SeqEvent } from '../events/sink.ts';
+import { EventLog, type SeqEvent } from '../events/sink.ts';
 import { MetricsReducer } from '../events/metrics.ts';
 import { parseScenario } from '../scenario/parse.ts';
 import type { Scenario, ScenarioStep } from '../scenario/model.ts';
-import { VirtioIommuDevice, type TranslateOutcome } from '../virtio-iommu/device.ts';
+import type { VirtioIommuDevice } from '../virtio-iommu/device.ts';
+import type { Machine } from '../machine/machine.ts';
+import type { StampingSink } from '../machine/component.ts';
+import { TR_FAULT, type TranslateOutcome } from '../machine/dma.ts';
+import type { VirtioIommuComponent } from '../virtio-iommu/component.ts';
+import { buildMachine } from './machine.ts';
 import {
   checkConfig,
   checkDma,
@@ -36,7 +42,6 @@ import {
 import { PHYS_START_OFFSET, VIRT_END_OFFSET, VIRT_START_OFFSET, decodeConfig, decodeProbeRegions, putU64Halves, replyStatus } from './wire.ts';
 import { bytesToHex, encodeRequest } from '../virtio-iommu/codec.ts';
 import { CONFIG_BYPASS_OFFSET, T_ATTACH, T_DETACH, T_MAP, T_PROBE, T_UNMAP, TAIL_SIZE } from '../virtio-iommu/constants.ts';
-import { TR_FAULT } from '../virtio-iommu/translate.ts';
 import { DmaAccess, granuleBytes, iterationUnits, scenarioUnits } from './dma.ts';
 import { statusName } from '../events/format.ts';
 
@@ -59,15 +64,11 @@ export interface ScenarioRunOptions {
 /** Consumer of events handed over one by one (ScenarioRunOptions.onEvent). */
 export type EventCallback = <K extends EventKind>(kind: K, step: number, payload: EventPayload<K>) => void;
 
-/** The sink the runner stamps: current step index, events out. */
-interface StampingSink extends EventSink {
-  step: number;
-}
-
 /** Feeds metrics only (record: false). */
 class MetricsOnlySink implements StampingSink {
   readonly enabled = true;
   step = 0;
+  component = '';
   constructor(private readonly metrics: MetricsReducer) {}
   emit<K extends EventKind>(kind: K, payload: EventPayload<K>): void {
     this.metrics.addFields(kind, payload as Record<string, unknown>);
@@ -78,6 +79,7 @@ class MetricsOnlySink implements StampingSink {
 class CallbackSink implements StampingSink {
   readonly enabled = true;
   step = 0;
+  component = '';
   constructor(
     private readonly metrics: MetricsReducer,
     private readonly onEvent: EventCallback,
@@ -135,6 +137,11 @@ export class ScenarioRun {
   private readonly metricsReducer = new MetricsReducer();
   private readonly log: EventLog | null;
   private readonly sink: StampingSink;
+  /** The scenario's machine (realized in the constructor). */
+  readonly machine: Machine;
+  /** Its vIOMMU: DMA goes through its translate (the layer interface), resets through its lifecycle. */
+  private readonly viommu: VirtioIommuComponent;
+  /** The vIOMMU's virtio transport side: requests, config space, features. */
   private readonly device: VirtioIommuDevice;
 
   constructor(scenario: Scenario, opts: ScenarioRunOptions = {}) {
@@ -152,7 +159,11 @@ export class ScenarioRun {
       this.sink = this.log;
     }
     this.sink.step = SETUP_STEP;
-    this.device = new VirtioIommuDevice(scenario.props, scenario.endpoints, this.sink);
+    ({ machine: this.machine, viommu: this.viommu } = buildMachine(scenario, this.sink));
+    // A coldplugged component that fails to realize fails the run, as QEMU fails to start (none can fail yet).
+    const error = this.machine.realize();
+    if (error !== null) throw new Error(error);
+    this.device = this.viommu.device;
     this.device.negotiate(scenario.driverFeatures);
   }
 
@@ -186,7 +197,7 @@ export class ScenarioRun {
         if (this.workload !== null) break; // budget exhausted mid-workload
       } else if (step.op === 'dma') {
         const d = (this.dma ??= { access: new DmaAccess(step.endpoint >>> 0, step.addr, step.size, step.access, this.granule), credited: 0 });
-        left -= d.access.run(this.device, left);
+        left -= d.access.run(this.viommu, left);
         if (!d.access.done) {
           this.done += d.access.decided - d.credited;
           d.credited = d.access.decided;
@@ -293,7 +304,7 @@ export class ScenarioRun {
         // The write's outcome is the step's, with or without expect (a refused value, or QEMU's
         // device error that leaves the device needing a reset, must show in the step table).
         if (step.op === 'set-bypass') result.outcome = this.device.writeConfig(CONFIG_BYPASS_OFFSET, Uint8Array.of(step.value)) ?? undefined;
-        else this.device.reset(step.system);
+        else this.viommu.reset(step.system);
         // Checking config costs a real config read (and its config-read event): only with expect.
         if (step.expect) this.expectation(result, checkConfig(step.expect, this.readConfigValue()));
         break;
@@ -341,7 +352,7 @@ export class ScenarioRun {
         this.beginIteration(step, w);
       }
       const p = w.pending!;
-      left -= p.access.run(this.device, left);
+      left -= p.access.run(this.viommu, left);
       if (!p.access.done) {
         credited += p.access.decided - p.credited;
         p.credited = p.access.decided;
@@ -460,13 +471,12 @@ export class ScenarioRun {
   }
 
   private workloadDma(w: WorkloadProgress, ep: number, hi: number, lo: number, fastSize: number, size: bigint, access: 1 | 2): void {
+    const v = this.viommu;
     const faulted =
-      fastSize >= 0
-        ? this.device.translateFast(ep, hi, lo, fastSize, access) === TR_FAULT
-        : this.device.translate(ep, BigInt(hi) * 4294967296n + BigInt(lo), size, access).kind === 'fault';
+      fastSize >= 0 ? v.translate(ep, hi, lo, fastSize, access) === TR_FAULT : v.translateAccess(ep, BigInt(hi) * 4294967296n + BigInt(lo), size, access).kind === 'fault';
     if (faulted) {
       w.faults++;
-      this.device.takeFaultRecords();
+      v.discardFaultReports();
     } else w.translations++;
   }
 

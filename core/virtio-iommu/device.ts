@@ -15,7 +15,8 @@ import { configFromProps, type VirtioIommuProps } from './config.ts';
 import { CONFIG_BYPASS_OFFSET, CONFIG_SIZE, LINUX_DRIVER_FEATURES } from './constants.ts';
 import { handleRequestInto } from './requests.ts';
 import { DeviceState, emit, hex } from './state.ts';
-import { TR_BYPASS, TR_FAULT, TR_MSI, TranslateSlots, emitTranslate, translateCore } from './translate.ts';
+import { TR_BYPASS, TR_FAULT, TR_MSI, TranslateSlots, type TranslateOutcome } from '../machine/dma.ts';
+import { emitTranslate, translateCore } from './translate.ts';
 
 /** Props and reserved regions (declared in config.ts). */
 export type { ReservedRegion, VirtioIommuProps } from './config.ts';
@@ -24,15 +25,8 @@ export { defaultProps, parseReservedRegion, validateProps, formatReservedRegion 
 /** translateFast result codes and output slots (translate.ts). */
 export { TR_TRANSLATED, TR_BYPASS, TR_MSI, TR_FAULT, TranslateSlots } from './translate.ts';
 
-/** Outcome of one DMA access (see translate.ts for the decision order of each mode). */
-export type TranslateOutcome =
-  | { kind: 'translated'; phys: bigint; domain: number }
-  /** Identity: the endpoint is in bypass. */
-  | { kind: 'bypass' }
-  /** Identity through an MSI reserved region (QEMU §2.4 step 2). */
-  | { kind: 'msi' }
-  /** Fault: FAULT_R_* reason, FAULT_F_* flags; a 24-byte record was queued on the eventq. */
-  | { kind: 'fault'; reason: number; flags: number; address: bigint; endpoint: number };
+/** Outcome of one DMA access (core/machine/dma.ts; see translate.ts for the decision order of each mode). */
+export type { TranslateOutcome } from '../machine/dma.ts';
 
 /**
  * What a driver write of config.bypass did: the value written, whether it took effect, and QEMU's

@@ -40,27 +40,10 @@ import {
 } from './constants.ts';
 import { emit, type DeviceState, type Domain } from './state.ts';
 import type { EventPayload } from '../events/catalog.ts';
+import { TR_BYPASS, TR_FAULT, TR_MSI, TR_TRANSLATED, type TranslateSlots } from '../machine/dma.ts';
 
-/** translateFast result: translated through a mapping; output in physHi/physLo. */
-export const TR_TRANSLATED = 0;
-/** Identity: the endpoint is in bypass. */
-export const TR_BYPASS = 1;
-/** Identity through an MSI reserved region. */
-export const TR_MSI = 2;
-/** Fault: reason/flags in the slots, a record was queued on the eventq. */
-export const TR_FAULT = 3;
-
-/** Preallocated output slots of a translation (no allocation per access). */
-export class TranslateSlots {
-  /** Output address halves (identity for bypass/MSI). */
-  physHi = 0;
-  physLo = 0;
-  /** FAULT_R_* and FAULT_F_* of a fault. */
-  reason = 0;
-  flags = 0;
-  /** Domain ID the endpoint is attached to, or -1. */
-  domain = -1;
-}
+/** Result codes and output slots of the DMA contract (core/machine/dma.ts), re-exported. */
+export { TR_TRANSLATED, TR_BYPASS, TR_MSI, TR_FAULT, TranslateSlots } from '../machine/dma.ts';
 
 function fault(st: DeviceState, out: TranslateSlots, reason: number, flags: number, endpoint: number, hi: number, lo: number): number {
   out.reason = reason;
