@@ -30,7 +30,10 @@ export interface LabServiceOptions {
   dbPath: string;
   /** Folder of example scenarios (`*.yaml`). */
   examplesDir: string;
-  /** Test-only options passed to every run's worker (commit interval, crash hook). */
+  /**
+   * Options for every run's worker: the commit interval and, in tests only, the worker's test hooks
+   * module (StartOptions.testHooks, tests/support/worker-hooks.ts: a crash, a full disk).
+   */
   runOptions?: StartOptions;
   /**
    * Keep a warm standby run worker so a Run starts without worker start-up (default true: the

@@ -29,7 +29,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Diagnostic, Notifications, RunStatus } from '../../core/contract/index.ts';
 import type { LabStore } from '../store/store.ts';
-import { CANCEL_FLAG, type JobMessage, type ParseMessage, type ParsedMessage, type RunJob, type ScenarioSummary, type StandbyData, type WorkerMessage } from './protocol.ts';
+import { CANCEL_FLAG, type JobMessage, type ParseMessage, type ParsedMessage, type RunJob, type ScenarioSummary, type StandbyData, type TestHooksSpec, type WorkerMessage } from './protocol.ts';
 
 export type { ScenarioSummary } from './protocol.ts';
 
@@ -74,8 +74,8 @@ export interface RunHostOptions {
 export interface StartOptions {
   /** Milliseconds between commits/progress (default 100). */
   commitIntervalMs?: number;
-  /** Test-only: the worker exits with code 1 after this many commits (crash path). */
-  crashAfterCommits?: number;
+  /** Test-only: the hooks module the run worker loads (RunJob.testHooks; tests/support/worker-hooks.ts). */
+  testHooks?: TestHooksSpec;
 }
 
 interface Active {

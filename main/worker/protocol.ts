@@ -14,6 +14,7 @@
  */
 import type { Diagnostic, RunConfig, RunMetrics, RunStatus, StepResult } from '../../core/contract/index.ts';
 import type { EventBatch } from '../store/batch.ts';
+import type { EventWriter } from '../store/writer.ts';
 
 /** What a run worker is given (workerData). */
 export interface RunJob {
@@ -31,15 +32,34 @@ export interface RunJob {
   /** Milliseconds between commits (and progress messages). Default 100. */
   commitIntervalMs?: number;
   /**
-   * Test-only fault hook: the worker calls process.exit(1) right after this many commits (also
-   * read from $IOMMU_LAB_TEST_CRASH_AFTER_COMMITS), to test the crash path.
+   * Test-only: a hooks module the run worker imports (dynamic import, only when given) and calls
+   * at its fault points. Only tests pass one (tests/support/worker-hooks.ts); production code has
+   * no hook logic and the build bundles none.
    */
-  crashAfterCommits?: number;
+  testHooks?: TestHooksSpec;
   /**
    * How to start a thread of this worker's entry (file and execArgv): the run worker starts its
    * generator thread from the same entry (see worker.ts). Default: the running worker's own file.
    */
   entry?: { file: string; execArgv: string[] };
+}
+
+/**
+ * Which test hooks module a run worker loads, and the options it gives it. `module` is a file URL
+ * of a module exporting `workerHooks(options): WorkerTestHooks`; `options` must be structured-
+ * cloneable (it crosses to the worker).
+ */
+export interface TestHooksSpec {
+  module: string;
+  options?: unknown;
+}
+
+/** The fault points of a run worker a test hooks module may act on (see RunJob.testHooks). */
+export interface WorkerTestHooks {
+  /** Right after the run's writer opened its connection, before any event is written. */
+  onWriterOpen?(writer: EventWriter): void;
+  /** Right after each commit; `commits` counts them from 1. */
+  afterCommit?(commits: number): void;
 }
 
 /** workerData of a warm standby run worker: no job yet (it arrives as a JobMessage). */

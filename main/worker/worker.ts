@@ -41,7 +41,13 @@ import {
   type RunJob,
   type StandbyData,
   type WorkerMessage,
+  type WorkerTestHooks,
 } from './protocol.ts';
+
+/** What a RunJob.testHooks module exports. */
+interface TestHooksModule {
+  workerHooks(options: unknown): WorkerTestHooks;
+}
 
 /** Target duration of one advance() slice in the generator (ms). */
 const SLICE_MS = 5;
@@ -68,11 +74,6 @@ function writeFailureText(e: unknown, committed: number): string {
   if (code === 'SQLITE_FULL') return `cannot store events: the disk is full (${(e as Error).message}); ${kept}. Free some space and run it again`;
   if (code.startsWith('SQLITE_IOERR')) return `cannot store events: disk I/O error (${(e as Error).message}, ${code}); ${kept}. Check the disk and run it again`;
   return errorText(e);
-}
-
-function crashAfter(job: RunJob): number {
-  const env = Number(process.env.IOMMU_LAB_TEST_CRASH_AFTER_COMMITS);
-  return job.crashAfterCommits ?? (Number.isInteger(env) && env > 0 ? env : Infinity);
 }
 
 /**
@@ -244,18 +245,18 @@ async function main(data: RunJob | StandbyData): Promise<void> {
   const job = (currentJob = await jobArrived);
   port.postMessage({ type: 'started', runId: job.runId } satisfies WorkerMessage);
   let writer: import('../store/writer.ts').EventWriter;
+  let hooks: WorkerTestHooks = {};
   try {
+    // Test-only hooks (a crash, a full disk): imported only when a test passes a module.
+    if (job.testHooks) hooks = ((await import(job.testHooks.module)) as TestHooksModule).workerHooks(job.testHooks.options);
     writer = new EventWriter(job.dbPath, job.runId);
-    // Tests simulate a full disk: the database may not grow past this many pages.
-    const maxPages = Number(process.env.IOMMU_LAB_TEST_MAX_PAGE_COUNT);
-    if (Number.isInteger(maxPages) && maxPages > 0) writer.setMaxPageCount(maxPages);
+    hooks.onWriterOpen?.(writer);
   } catch (e) {
     await gen.terminate();
     throw e;
   }
   const post = (m: WorkerMessage) => port.postMessage(m);
   const interval = job.commitIntervalMs ?? 100;
-  const crashAt = crashAfter(job);
   let commits = 0;
   let lastCommit = performance.now();
   let ended = false;
@@ -285,7 +286,7 @@ async function main(data: RunJob | StandbyData): Promise<void> {
           writer.commit(m.batch.doneUnits, m.batch.totalUnits);
           lastCommit = performance.now();
           post({ type: 'progress', runId: job.runId, doneUnits: m.batch.doneUnits, totalUnits: m.batch.totalUnits, events: writer.eventCount });
-          if (++commits >= crashAt) process.exit(1);
+          hooks.afterCommit?.(++commits);
         }
       } else {
         const status = m.cancelled ? 'cancelled' : 'done';

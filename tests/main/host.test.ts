@@ -12,6 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Notifications } from '../../core/contract/index.ts';
 import { LabStore } from '../../main/store/store.ts';
 import { RunHost, type ScenarioSummary } from '../../main/worker/host.ts';
+import { testHooks } from '../support/worker-hooks.ts';
 
 let dir: string;
 let store: LabStore;
@@ -134,7 +135,7 @@ describe('warm standby run worker', () => {
   it('a warm worker that dies after N commits leaves exactly the committed events and the run failed', async () => {
     const { host, run, progress } = open();
     await nextStandby(host);
-    const { runId, done } = run(2_000_000, { commitIntervalMs: 10, crashAfterCommits: 3 });
+    const { runId, done } = run(2_000_000, { commitIntervalMs: 10, testHooks: testHooks({ crashAfterCommits: 3 }) });
     const f = await done;
     expect(f.status).toBe('failed');
     expect(f.error).toMatch(/exit code 1/);

@@ -14,6 +14,7 @@ import { EVENT_CATALOG } from '../../core/events/catalog.ts';
 import { ScenarioRun } from '../../core/run/runner.ts';
 import { parseScenario } from '../../core/scenario/index.ts';
 import { toJson } from '../../main/store/codec.ts';
+import { testHooks } from '../support/worker-hooks.ts';
 
 let dir: string;
 let services: LabService[] = [];
@@ -196,7 +197,7 @@ describe('runs', () => {
   });
 
   it('marks the run failed when its worker dies, keeping every committed event', async () => {
-    const s = open({ commitIntervalMs: 10, crashAfterCommits: 3 });
+    const s = open({ commitIntervalMs: 10, testHooks: testHooks({ crashAfterCommits: 3 }) });
     const progress: number[] = [];
     s.listen('runProgress', (p) => progress.push(p.events));
     const { runId } = await s.call('startRun', { text: scenario(2_000_000), file: 'crash.yaml' });

@@ -2,7 +2,7 @@
  * The store when the disk or the file does not cooperate (issue 6 §5.5): a write that fails on a
  * full disk marks the run failed with its reason and keeps every committed event (writer and the
  * real run worker, the full disk simulated with SQLite's max_page_count on the writer's
- * connection); a read-only open writes nothing (no recovery, no migration) and refuses schemas of
+ * connection, set by the test hooks of tests/support/worker-hooks.ts); a read-only open writes nothing (no recovery, no migration) and refuses schemas of
  * other builds with a LabDatabaseError. Read-only files and folders, a real full disk and damaged
  * files are tested through the CLI in database-errors.test.ts.
  */
@@ -11,12 +11,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SeqEvent } from '../../core/events/sink.ts';
 import { LabService, waitForRun } from '../../main/service/lab-service.ts';
 import { LabDatabaseError } from '../../main/store/errors.ts';
 import { EventWriter, LabStore, MIGRATIONS, SCHEMA_VERSION, migrate } from '../../main/store/index.ts';
 import { RESERVE_PAGES } from '../../main/store/writer.ts';
+import { testHooks } from '../support/worker-hooks.ts';
 
 const EXAMPLES = path.resolve(import.meta.dirname, '../../examples');
 
@@ -27,7 +28,6 @@ beforeEach(() => {
   dbPath = path.join(dir, 'lab.db');
 });
 afterEach(() => {
-  vi.unstubAllEnvs();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -95,8 +95,8 @@ describe('a full disk during a run', () => {
     // The run worker's connection may grow the database by 128 pages of 16 KiB (2 MiB): room for
     // the first batch (at most 1.5 × 16384 events, main/worker/worker.ts) however far the generator
     // runs ahead of the writer, far from room for the workload's ~800 K events.
-    vi.stubEnv('IOMMU_LAB_TEST_MAX_PAGE_COUNT', String(pages(dbPath) + 128));
-    const service = new LabService({ dbPath, examplesDir: EXAMPLES, warmRunWorker: false, runOptions: { commitIntervalMs: 0 } });
+    const maxPageCount = pages(dbPath) + 128;
+    const service = new LabService({ dbPath, examplesDir: EXAMPLES, warmRunWorker: false, runOptions: { commitIntervalMs: 0, testHooks: testHooks({ maxPageCount }) } });
     try {
       const text = [
         'name: fills the disk',
