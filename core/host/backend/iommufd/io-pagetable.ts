@@ -1,0 +1,577 @@
+/**
+ * The IOVA engine of one IOAS (drivers/iommu/iommufd/io_pagetable.c; reference
+ * iommufd-vfio-hostiommu.md §2.1–§2.4): areas (IOVA → user VA mappings), reserved ranges with an
+ * owner (a domain's aperture, a device's reserved regions), the allowed list, the IOAS
+ * `iova_alignment`, and the kernel's automatic IOVA allocation.
+ *
+ * Storage: areas live in core/engine's IntervalStore (an interval B+tree on u64 starts, u32 halves,
+ * no allocation on its paths): `phys` holds the area's user VA, `flags` its IOMMU_READ/WRITE and
+ * whether its pages are writable. Reserved and allowed ranges are short sorted arrays (a handful
+ * of entries per IOAS: apertures, MSI windows, RMRRs). The reserved tree of the kernel may hold
+ * overlapping entries of different owners, and so may this list.
+ *
+ * Free-space search: IntervalStore is not augmented with subtree gap sizes, so it cannot answer
+ * "the lowest hole of at least L bytes" below O(n). Rather than a second tree, the allocator keeps
+ * per-size-class hints (see {@link IoPagetable.allocIova}): hint[k] is an IOVA below which no free
+ * run is larger than 2^(k-1) bytes, so a request of length in (2^(k-1), 2^k] starts its first-fit
+ * walk there. Maps only shrink free runs (hints stay true); unmaps lower the hints to the start of
+ * the run they free; reserved/allowed changes reset them. The result is the kernel's first fit,
+ * exactly; the walk is amortised short for allocate/free patterns.
+ *
+ * Every IOVA and length here is a bigint in [0, 2^64) (ULONG_MAX = 2^64-1 on the modelled 64-bit
+ * kernel). Methods return 0 or an errno and leave outputs in `out*` fields.
+ */
+import { IntervalStore, UNMAP_OK } from '../../../engine/interval-store.ts';
+import { hi32, lo32, u64 } from '../../../engine/u64.ts';
+import { ERRNO, type Errno } from '../../errno.ts';
+import { PAGE_SIZE, ULONG_MAX, lowBit, roundupPow2 } from './uapi.ts';
+
+/** Area flag: IOMMU_READ (the mapping may be read by DMA). */
+export const AREA_READ = 1;
+/** Area flag: IOMMU_WRITE (the mapping may be written by DMA). */
+export const AREA_WRITE = 2;
+/** Area flag: its pages were pinned writable (MAP with WRITEABLE); COPY with WRITEABLE needs it. */
+export const AREA_PAGES_WRITABLE = 4;
+
+/** An inclusive IOVA range [start, last] (bytes). */
+export interface IovaRange {
+  start: bigint;
+  last: bigint;
+}
+
+/** One area as the convenience API returns it. */
+export interface Area {
+  /** First IOVA (bytes). */
+  iova: bigint;
+  /** Length (bytes). */
+  length: bigint;
+  /** User VA mapped at `iova`. */
+  userVa: bigint;
+  /** AREA_* flags. */
+  flags: number;
+}
+
+/** A domain as the IOAS sees it (struct iommu_domain's geometry and page sizes). */
+export interface IoptDomain {
+  /** Supported page sizes, a bitmap of byte sizes (bit n = 2^n bytes). */
+  pgsizeBitmap: bigint;
+  /** First usable IOVA (`geometry.aperture_start`). */
+  apertureStart: bigint;
+  /** Last usable IOVA (`geometry.aperture_end`). */
+  apertureEnd: bigint;
+}
+
+/** Kinds of device reserved regions (enum iommu_resv_type). */
+export type ResvType = 'direct' | 'direct-relaxable' | 'reserved' | 'msi' | 'sw-msi';
+
+/** A device reserved region (struct iommu_resv_region): [start, start + length). */
+export interface ResvRegion {
+  start: bigint;
+  length: bigint;
+  type: ResvType;
+}
+
+/** One slice of source pages for {@link IoPagetable.mapPages} (struct iopt_pages_list). */
+export interface PagesSlice {
+  userVa: bigint;
+  length: bigint;
+  /** The pages were pinned writable. */
+  writable: boolean;
+}
+
+/** Checks that user memory can be pinned: 0, EFAULT (unmapped VA) or EPERM (write to read-only). */
+export type UserMemoryCheck = (userVa: bigint, length: bigint, write: boolean) => Errno;
+
+interface Reserved {
+  start: bigint;
+  last: bigint;
+  owner: object;
+}
+
+const NO_HINT = 0n;
+
+/** ALIGN(v, a) | off, or -1n when ALIGN overflows u64 (newer kernels check_add_overflow). */
+function alignUp(v: bigint, a: bigint, off: bigint): bigint {
+  const t = v + a - 1n;
+  if (t > ULONG_MAX) return -1n;
+  return (t & ~(a - 1n)) | off;
+}
+
+/** The IOVA engine of one IOAS (see the file comment). */
+export class IoPagetable {
+  /** Areas, keyed by start IOVA. */
+  readonly areas = new IntervalStore();
+  /** `iopt->iova_alignment`: 1 to PAGE_SIZE (bytes). */
+  iovaAlignment = 1n;
+  /** IOMMU_OPTION_HUGE_PAGES = 0 was set. */
+  disableLargePages = false;
+  /** Domains joined with {@link addDomain}. */
+  readonly domains: IoptDomain[] = [];
+  /** IOVA chosen by the last successful {@link allocIova} / {@link mapPages}. */
+  outIova = 0n;
+  /** Bytes unmapped by the last unmap call (also on failure: what was removed before it). */
+  outUnmapped = 0n;
+  private reserved: Reserved[] = [];
+  private allowed: IovaRange[] = [];
+  // hints[k]: no free run starting below it is larger than 2^(k-1) bytes (k = log2 of the
+  // request's roundup_pow_of_two(length)).
+  private readonly hints: bigint[] = new Array<bigint>(65).fill(NO_HINT);
+
+  /**
+   * @param maxAlignment the auto-IOVA alignment cap: HPAGE_SIZE with CONFIG_TRANSPARENT_HUGEPAGE,
+   *   else PAGE_SIZE (§2.1 step 7)
+   * @param userMemory pinning check for user VAs (default: all memory pinnable)
+   */
+  constructor(
+    private readonly maxAlignment: bigint,
+    private readonly userMemory?: UserMemoryCheck,
+  ) {}
+
+  /** Areas in IOVA order (for views and tests; O(n)). */
+  listAreas(): Area[] {
+    const out: Area[] = [];
+    this.areas.forEachOverlap(0, 0, 0xffffffff, 0xffffffff, (sh, sl, eh, el, ph, pl, f) => {
+      const s = u64(sh, sl);
+      out.push({ iova: s, length: u64(eh, el) - s + 1n, userVa: u64(ph, pl), flags: f });
+    });
+    return out;
+  }
+
+  /** Reserved ranges (owner included) in start order (for views and tests). */
+  listReserved(): { start: bigint; last: bigint; owner: object }[] {
+    return this.reserved.map((r) => ({ ...r }));
+  }
+
+  /** The allowed list (IOMMU_IOAS_ALLOW_IOVAS), sorted. */
+  listAllowed(): IovaRange[] {
+    return this.allowed.map((r) => ({ ...r }));
+  }
+
+  /** True when some area overlaps [start, last]. */
+  areaOverlaps(start: bigint, last: bigint): boolean {
+    return this.areas.firstOverlap(hi32(start), lo32(start), hi32(last), lo32(last));
+  }
+
+  private reservedOverlaps(start: bigint, last: bigint): boolean {
+    for (const r of this.reserved) if (r.start <= last && r.last >= start) return true;
+    return false;
+  }
+
+  private allowedOverlaps(start: bigint, last: bigint): boolean {
+    for (const r of this.allowed) if (r.start <= last && r.last >= start) return true;
+    return false;
+  }
+
+  /**
+   * iopt_check_iova for a FIXED_IOVA map of [iova, iova + length): EINVAL when iova is not aligned
+   * to iova_alignment, EOVERFLOW when iova + length - 1 wraps, EINVAL on a reserved range, EEXIST
+   * on any existing area (partial overlap included). Requires length > 0.
+   */
+  checkIova(iova: bigint, length: bigint): Errno {
+    if ((iova & (this.iovaAlignment - 1n)) !== 0n) return ERRNO.EINVAL;
+    const last = iova + length - 1n;
+    if (last > ULONG_MAX) return ERRNO.EOVERFLOW;
+    if (this.reservedOverlaps(iova, last)) return ERRNO.EINVAL;
+    if (this.areaOverlaps(iova, last)) return ERRNO.EEXIST;
+    return ERRNO.OK;
+  }
+
+  /**
+   * iopt_alloc_iova: the kernel's automatic IOVA for `length` bytes of user memory at `addr`
+   * (§2.1 step 7). EOVERFLOW for length 0 or >= ULONG_MAX/2; EINVAL when the alignment target is
+   * below iova_alignment; ENOSPC when no hole fits. On success `outIova` holds the IOVA.
+   *
+   * Alignment: roundup_pow_of_two(length), or its min with 1 << __ffs(addr) when addr != 0,
+   * capped at `maxAlignment`; the chosen IOVA also carries addr % PAGE_SIZE. Search: each allowed
+   * span (merged), else [PAGE_SIZE, ULONG_MAX - PAGE_SIZE], first aligned to that target; in it,
+   * the first hole of (reserved ∪ areas) that holds the aligned range.
+   */
+  allocIova(addr: bigint, length: bigint): Errno {
+    if (length === 0n || length >= ULONG_MAX / 2n) return ERRNO.EOVERFLOW;
+    const pageOffset = addr % PAGE_SIZE;
+    let align = roundupPow2(length);
+    if (addr !== 0n) {
+      const a = lowBit(addr);
+      if (a < align) align = a;
+    }
+    if (align >= this.maxAlignment) align = this.maxAlignment;
+    if (align < this.iovaAlignment) return ERRNO.EINVAL;
+    let k = 0;
+    while (1n << BigInt(k) < length) k++;
+    const small = k === 0 ? 0n : 1n << BigInt(k - 1); // runs of at most `small` bytes cannot fit
+    const need = length - 1n;
+    let hint = this.hints[k];
+    let advancing = true;
+    const windows = this.allowed.length === 0 ? [{ start: PAGE_SIZE, last: ULONG_MAX - PAGE_SIZE }] : this.mergedAllowed();
+    for (const w of windows) {
+      if (w.last < hint) continue;
+      // __alloc_iova_check_used: the span must hold the aligned range; the walk starts there.
+      const s = w.last - w.start < need ? -1n : alignUp(w.start, align, pageOffset);
+      if (s < 0n || s > w.last || w.last - s < need) {
+        // A skipped window's runs are not checked: the hint may not pass a large one.
+        if (w.last - (hint > w.start ? hint : w.start) + 1n > small) advancing = false;
+        continue;
+      }
+      // Walk the free runs of [w.start, w.last] from max(w.start, hint); a run is checked from
+      // max(run start, s) (the kernel's walk begins at s).
+      let cur = hint > w.start ? hint : w.start;
+      while (cur <= w.last) {
+        const used = this.nextUsed(cur, w.last);
+        const holeLast = used === undefined ? w.last : used.start - 1n;
+        if (used === undefined || used.start > cur) {
+          const hs = cur > s ? cur : s;
+          if (holeLast >= hs && holeLast - hs >= need) {
+            const a = alignUp(hs, align, pageOffset);
+            if (a >= 0n && a <= holeLast && holeLast - a >= need) {
+              if (advancing) this.hints[k] = cur;
+              this.outIova = a;
+              return ERRNO.OK;
+            }
+          }
+          // The run [cur, holeLast] starts at cur or (when cur = hint) below it, where it is small.
+          if (advancing && holeLast - cur + 1n > small) advancing = false;
+        }
+        if (used === undefined) break;
+        if (advancing) hint = used.last + 1n;
+        cur = used.last + 1n;
+        if (used.last === ULONG_MAX) break;
+      }
+      if (advancing) hint = w.last + 1n;
+    }
+    if (advancing) this.hints[k] = hint;
+    return ERRNO.ENOSPC;
+  }
+
+  /** The lowest used range (reserved or area) overlapping [from, to], merged with what touches it. */
+  private nextUsed(from: bigint, to: bigint): IovaRange | undefined {
+    let best: IovaRange | undefined;
+    if (this.areas.firstOverlap(hi32(from), lo32(from), hi32(to), lo32(to))) {
+      const a = this.areas;
+      best = { start: u64(a.rStartHi, a.rStartLo), last: u64(a.rEndHi, a.rEndLo) };
+    }
+    for (const r of this.reserved) {
+      if (r.last < from || r.start > to) continue;
+      if (best === undefined || r.start < best.start) best = { start: r.start, last: r.last };
+    }
+    return best;
+  }
+
+  private mergedAllowed(): IovaRange[] {
+    const out: IovaRange[] = [];
+    const lo = PAGE_SIZE;
+    const hi = ULONG_MAX - PAGE_SIZE;
+    for (const r of this.allowed) {
+      const s = r.start > lo ? r.start : lo;
+      const l = r.last < hi ? r.last : hi;
+      if (s > l) continue;
+      const prev = out[out.length - 1];
+      if (prev !== undefined && prev.last + 1n >= s) prev.last = l > prev.last ? l : prev.last;
+      else out.push({ start: s, last: l });
+    }
+    return out;
+  }
+
+  /** Lowers every hint to `start` of a run that just became free (or larger). */
+  private freed(start: bigint): void {
+    const h = this.hints;
+    for (let k = 0; k < h.length; k++) if (h[k] > start) h[k] = start;
+  }
+
+  private resetHints(): void {
+    this.hints.fill(NO_HINT);
+  }
+
+  /**
+   * iopt_map_pages / iopt_alloc_area_pages: maps `slices` (consecutive, `length` bytes in total)
+   * at `iova` (`fixed`) or at an automatic IOVA, one area per slice, with AREA_READ/WRITE `prot`.
+   * EPERM when WRITE is asked of unwritable pages; EINVAL when length is 0 or not a multiple of
+   * iova_alignment; then {@link checkIova} or {@link allocIova}; then pinning into existing
+   * domains (the {@link UserMemoryCheck}: EFAULT/EPERM), which only happens when a domain exists.
+   * On success `outIova` holds the IOVA.
+   */
+  mapPages(slices: readonly PagesSlice[], length: bigint, iova: bigint, fixed: boolean, prot: number): Errno {
+    if ((prot & AREA_WRITE) !== 0) for (const s of slices) if (!s.writable) return ERRNO.EPERM;
+    if (length === 0n || (length & (this.iovaAlignment - 1n)) !== 0n) return ERRNO.EINVAL;
+    let rc: Errno;
+    if (fixed) rc = this.checkIova(iova, length);
+    else {
+      rc = this.allocIova(slices[0].userVa, length);
+      iova = this.outIova;
+    }
+    if (rc !== ERRNO.OK) return rc;
+    if (this.domains.length > 0 && this.userMemory !== undefined) {
+      for (const s of slices) {
+        const e = this.userMemory(s.userVa, s.length, (prot & AREA_WRITE) !== 0);
+        if (e !== ERRNO.OK) return e;
+      }
+    }
+    let at = iova;
+    for (const s of slices) {
+      const last = at + s.length - 1n;
+      const f = prot | (s.writable ? AREA_PAGES_WRITABLE : 0);
+      if (!this.areas.insert(hi32(at), lo32(at), hi32(last), lo32(last), hi32(s.userVa), lo32(s.userVa), f)) {
+        throw new Error('io-pagetable: area overlap after the IOVA check');
+      }
+      at = last + 1n;
+    }
+    this.outIova = iova;
+    return ERRNO.OK;
+  }
+
+  /**
+   * iopt_get_pages for IOMMU_IOAS_COPY: the source slices of [iova, iova + length). EINVAL for
+   * length 0, EOVERFLOW when the range wraps, ENOENT unless contiguous areas cover it exactly
+   * (any covered slice is fine, §2.2). `out` receives one slice per area touched.
+   */
+  getPages(iova: bigint, length: bigint, out: PagesSlice[]): Errno {
+    if (length === 0n) return ERRNO.EINVAL;
+    const last = iova + length - 1n;
+    if (last > ULONG_MAX) return ERRNO.EOVERFLOW;
+    return this.walkContig(iova, last, (s, l, va, f) => {
+      out.push({ userVa: va, length: l - s + 1n, writable: (f & AREA_PAGES_WRITABLE) !== 0 });
+    })
+      ? ERRNO.OK
+      : ERRNO.ENOENT;
+  }
+
+  /**
+   * Visits the parts of the areas covering [start, last] in order (iopt_for_each_contig_area);
+   * returns false (after visiting some) when they are not contiguous or do not reach `last`.
+   * The visitor gets the covered sub-range, the user VA at its start and the area flags.
+   */
+  walkContig(start: bigint, last: bigint, visit?: (s: bigint, l: bigint, userVa: bigint, flags: number) => void): boolean {
+    let cur = start;
+    let ok = false;
+    this.areas.forEachOverlap(hi32(start), lo32(start), hi32(last), lo32(last), (sh, sl, eh, el, ph, pl, f) => {
+      const as = u64(sh, sl);
+      if (as > cur) return false;
+      const ae = u64(eh, el);
+      const l = ae < last ? ae : last;
+      visit?.(cur, l, u64(ph, pl) + (cur - as), f);
+      if (ae >= last) {
+        ok = true;
+        return false;
+      }
+      cur = ae + 1n;
+      return true;
+    });
+    return ok;
+  }
+
+  /**
+   * iopt_unmap_iova_range over [start, last]: areas are removed in IOVA order; an area sticking
+   * out of the range gives ENOENT (no splitting). The first area sticking out at the start stops
+   * before anything is removed; one sticking out at the end stops after the areas before it were
+   * removed (the kernel's loop unmaps one area at a time). `outUnmapped` is the bytes removed.
+   * Returns 0 also when nothing was mapped (callers decide about empty ranges).
+   */
+  unmapRange(start: bigint, last: bigint): Errno {
+    let bytes = 0n;
+    let first = -1n;
+    const rc = this.areas.unmapRange(hi32(start), lo32(start), hi32(last), lo32(last), false, (sh, sl, eh, el) => {
+      const s = u64(sh, sl);
+      if (first < 0n) first = s;
+      bytes += u64(eh, el) - s + 1n;
+    });
+    this.outUnmapped = bytes;
+    if (first >= 0n) this.freed(this.runStartBefore(first));
+    return rc === UNMAP_OK ? ERRNO.OK : ERRNO.ENOENT;
+  }
+
+  /** Start of the free run that now contains `iova` (a lower bound is enough for the hints). */
+  private runStartBefore(iova: bigint): bigint {
+    if (iova === 0n) return 0n;
+    let s = 0n;
+    const p = iova - 1n;
+    if (this.areas.floor(hi32(p), lo32(p))) {
+      const e = u64(this.areas.rEndHi, this.areas.rEndLo) + 1n;
+      if (e > s) s = e;
+    }
+    for (const r of this.reserved) if (r.last < iova && r.last + 1n > s) s = r.last + 1n;
+    return s;
+  }
+
+  /**
+   * iopt_reserve_iova: reserves [start, last] for `owner`. EADDRINUSE when an area or an allowed
+   * range intersects it (§2.4).
+   */
+  reserve(start: bigint, last: bigint, owner: object): Errno {
+    if (this.areaOverlaps(start, last)) return ERRNO.EADDRINUSE;
+    if (this.allowedOverlaps(start, last)) return ERRNO.EADDRINUSE;
+    let i = this.reserved.length;
+    while (i > 0 && this.reserved[i - 1].start > start) i--;
+    this.reserved.splice(i, 0, { start, last, owner });
+    return ERRNO.OK;
+  }
+
+  /** iopt_remove_reserved_iova: drops every reservation of `owner` (ranges widen). */
+  unreserve(owner: object): void {
+    const before = this.reserved.length;
+    this.reserved = this.reserved.filter((r) => r.owner !== owner);
+    if (this.reserved.length !== before) this.resetHints();
+  }
+
+  /**
+   * iopt_table_enforce_dev_resv_regions: reserves the device's regions (DIRECT_RELAXABLE skipped)
+   * with the device as owner. EADDRINUSE on a conflict (see {@link reserve}); EINVAL when both SW_MSI
+   * and HW MSI are reported, or more than one SW_MSI. On failure this call's reservations are
+   * rolled back. Returns the SW_MSI start (or -1n) in `outIova` on success.
+   */
+  enforceDevResvRegions(regions: readonly ResvRegion[], owner: object): Errno {
+    let sw = 0;
+    let hw = 0;
+    let swStart = -1n;
+    for (const r of regions) {
+      if (r.type === 'direct-relaxable') continue;
+      if (r.type === 'msi') hw++;
+      if (r.type === 'sw-msi') {
+        sw++;
+        swStart = r.start;
+      }
+      const rc = this.reserve(r.start, r.start + r.length - 1n, owner);
+      if (rc !== ERRNO.OK) {
+        this.unreserve(owner);
+        return rc;
+      }
+    }
+    if ((sw > 0 && hw > 0) || sw > 1) {
+      this.unreserve(owner);
+      return ERRNO.EINVAL;
+    }
+    this.outIova = swStart;
+    return ERRNO.OK;
+  }
+
+  /** EADDRINUSE when an area's IOVA, length or page offset is not aligned to `align`. */
+  private checkAlignment(align: bigint): Errno {
+    const m = align - 1n;
+    let rc: Errno = ERRNO.OK;
+    this.areas.forEachOverlap(0, 0, 0xffffffff, 0xffffffff, (sh, sl, eh, el, ph, pl) => {
+      const s = u64(sh, sl);
+      const len = u64(eh, el) - s + 1n;
+      if ((s & m) !== 0n || (len & m) !== 0n || (u64(ph, pl) % PAGE_SIZE & m) !== 0n) {
+        rc = ERRNO.EADDRINUSE;
+        return false;
+      }
+      return true;
+    });
+    return rc;
+  }
+
+  /**
+   * iopt_table_add_domain: the domain's smallest page size raises iova_alignment (above PAGE_SIZE
+   * → EINVAL; misaligned areas → EADDRINUSE), its aperture is reserved (EADDRINUSE on conflicts,
+   * rolled back), and existing areas are pinned into it (the UserMemoryCheck's errno).
+   */
+  addDomain(d: IoptDomain): Errno {
+    let align = lowBit(d.pgsizeBitmap);
+    if (align < this.iovaAlignment) align = this.iovaAlignment;
+    if (align > PAGE_SIZE) return ERRNO.EINVAL;
+    if (align !== this.iovaAlignment) {
+      const rc = this.checkAlignment(align);
+      if (rc !== ERRNO.OK) return rc;
+    }
+    let rc: Errno = ERRNO.OK;
+    if (d.apertureStart !== 0n) rc = this.reserve(0n, d.apertureStart - 1n, d);
+    if (rc === ERRNO.OK && d.apertureEnd !== ULONG_MAX) rc = this.reserve(d.apertureEnd + 1n, ULONG_MAX, d);
+    if (rc === ERRNO.OK && this.userMemory !== undefined) {
+      for (const a of this.listAreas()) {
+        rc = this.userMemory(a.userVa, a.length, (a.flags & AREA_WRITE) !== 0);
+        if (rc !== ERRNO.OK) break;
+      }
+    }
+    if (rc !== ERRNO.OK) {
+      this.unreserve(d);
+      return rc;
+    }
+    this.domains.push(d);
+    this.iovaAlignment = align;
+    return ERRNO.OK;
+  }
+
+  /** iopt_table_remove_domain: drops the domain, its aperture reservations; recomputes alignment. */
+  removeDomain(d: IoptDomain): void {
+    const i = this.domains.indexOf(d);
+    if (i < 0) throw new Error('io-pagetable: removeDomain of a domain not added');
+    this.domains.splice(i, 1);
+    this.unreserve(d);
+    this.resetHints();
+    const rc = this.calculateIovaAlignment();
+    if (rc !== ERRNO.OK) throw new Error('io-pagetable: alignment cannot grow on domain removal');
+  }
+
+  /**
+   * iopt_calculate_iova_alignment: PAGE_SIZE when large pages are disabled, else 1, raised to every
+   * domain's smallest page size; growing it with misaligned areas gives EADDRINUSE (unchanged).
+   */
+  calculateIovaAlignment(): Errno {
+    let align = this.disableLargePages ? PAGE_SIZE : 1n;
+    for (const d of this.domains) {
+      const a = lowBit(d.pgsizeBitmap);
+      if (a > align) align = a;
+    }
+    if (align > this.iovaAlignment) {
+      const rc = this.checkAlignment(align);
+      if (rc !== ERRNO.OK) return rc;
+    }
+    this.iovaAlignment = align;
+    return ERRNO.OK;
+  }
+
+  /**
+   * IOMMU_OPTION_HUGE_PAGES: `enable` false is iopt_disable_large_pages (EINVAL when domains
+   * exist and areas are mapped; EADDRINUSE when an area is not PAGE_SIZE aligned); true is
+   * iopt_enable_large_pages (never fails).
+   */
+  setLargePages(enable: boolean): Errno {
+    if (enable) {
+      this.disableLargePages = false;
+      return this.calculateIovaAlignment();
+    }
+    if (this.disableLargePages) return ERRNO.OK;
+    if (this.domains.length > 0 && this.areas.count() > 0) return ERRNO.EINVAL;
+    this.disableLargePages = true;
+    const rc = this.calculateIovaAlignment();
+    if (rc !== ERRNO.OK) this.disableLargePages = false;
+    return rc;
+  }
+
+  /**
+   * The holes of the reserved ranges over [0, ULONG_MAX] (IOMMU_IOAS_IOVA_RANGES; the allowed
+   * list is not intersected in, §2.4).
+   */
+  iovaRanges(): IovaRange[] {
+    const out: IovaRange[] = [];
+    let cur = 0n;
+    let done = false;
+    for (const r of this.reserved) {
+      if (done) break;
+      if (r.last < cur) continue;
+      if (r.start > cur) out.push({ start: cur, last: r.start - 1n });
+      if (r.last === ULONG_MAX) done = true;
+      else if (r.last + 1n > cur) cur = r.last + 1n;
+    }
+    if (!done) out.push({ start: cur, last: ULONG_MAX });
+    return out;
+  }
+
+  /**
+   * iopt_set_allow_iova: replaces the allowed list with `ranges` (already checked by the caller:
+   * start < last, no overlap). EADDRINUSE when a range intersects a reserved range; the old list
+   * stays.
+   */
+  setAllowed(ranges: readonly IovaRange[]): Errno {
+    for (const r of ranges) if (this.reservedOverlaps(r.start, r.last)) return ERRNO.EADDRINUSE;
+    this.allowed = [...ranges].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+    this.resetHints();
+    return ERRNO.OK;
+  }
+
+  /** The area holding `iova`, or undefined. */
+  areaAt(iova: bigint): Area | undefined {
+    const a = this.areas;
+    if (!a.lookup(hi32(iova), lo32(iova))) return undefined;
+    const s = u64(a.rStartHi, a.rStartLo);
+    return { iova: s, length: u64(a.rEndHi, a.rEndLo) - s + 1n, userVa: u64(a.rPhysHi, a.rPhysLo), flags: a.rFlags };
+  }
+}
