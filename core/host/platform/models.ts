@@ -241,3 +241,25 @@ export function hwInfoOf(cfg: IommuConfig): HwInfo {
       return { type: IOMMU_HW_INFO_TYPE.NONE, dataLen: 0, outCapabilities };
   }
 }
+
+/**
+ * The GET_HW_INFO payload as the bytes the kernel copies to `data_uptr` (little-endian):
+ * `struct iommu_hw_info_vtd {u32 flags; u32 __reserved; u64 cap_reg; u64 ecap_reg}` (24 bytes) or
+ * `struct iommu_hw_info_arm_smmuv3 {u32 flags; u32 __reserved; u32 idr[6]; u32 iidr; u32 aidr}`
+ * (40 bytes); empty for NONE. Length = `hw.dataLen`.
+ */
+export function hwInfoBytes(hw: HwInfo): Uint8Array {
+  const out = new Uint8Array(hw.dataLen);
+  const dv = new DataView(out.buffer);
+  if (hw.vtd !== undefined) {
+    dv.setUint32(0, hw.vtd.flags, true);
+    dv.setBigUint64(8, hw.vtd.capReg, true);
+    dv.setBigUint64(16, hw.vtd.ecapReg, true);
+  } else if (hw.smmuv3 !== undefined) {
+    dv.setUint32(0, hw.smmuv3.flags, true);
+    hw.smmuv3.idr.forEach((v, i) => dv.setUint32(8 + 4 * i, v >>> 0, true));
+    dv.setUint32(32, hw.smmuv3.iidr >>> 0, true);
+    dv.setUint32(36, hw.smmuv3.aidr >>> 0, true);
+  }
+  return out;
+}

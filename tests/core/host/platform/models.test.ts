@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { resolveHost, type HostDesc } from '../../../../core/host/platform/host.ts';
-import { IOMMU_HW_CAP, IOMMU_HW_INFO_TYPE, SMMU_IDR0, SMMU_IDR5, VTD_CAP_FS1GP, VTD_ECAP } from '../../../../core/host/platform/models.ts';
+import { IOMMU_HW_CAP, IOMMU_HW_INFO_TYPE, SMMU_IDR0, hwInfoBytes, SMMU_IDR5, VTD_CAP_FS1GP, VTD_ECAP } from '../../../../core/host/platform/models.ts';
 import { U64_MAX, subtractRanges } from '../../../../core/host/platform/ranges.ts';
 
 function host(desc: HostDesc) {
@@ -154,5 +154,27 @@ describe('overrides (issue 7 §2 syntax)', () => {
       'iommus.5.nesting',
     ]);
     expect(r.problems[0].message).toBe('aw-bits 64 outside [32, 57] for intel-vtd');
+  });
+});
+
+describe('GET_HW_INFO payload bytes (struct iommu_hw_info_vtd / _arm_smmuv3, little-endian)', () => {
+  it('VT-d: flags, reserved, cap_reg, ecap_reg in 24 bytes', () => {
+    const hw = one('intel-vtd').iommus.get('m0')!.hwInfo;
+    const b = hwInfoBytes(hw);
+    expect(b.length).toBe(24);
+    const dv = new DataView(b.buffer);
+    expect(dv.getUint32(0, true)).toBe(0);
+    expect(dv.getBigUint64(8, true)).toBe(0x01d2078c106f0466n);
+    expect(dv.getBigUint64(16, true)).toBe(hw.vtd!.ecapReg);
+    expect(b[8]).toBe(0x66); // lowest byte of cap_reg first
+  });
+  it('SMMUv3: idr[0..5], iidr, aidr at 8..39; AMD-Vi: no bytes', () => {
+    const hw = one('arm-smmuv3').iommus.get('m0')!.hwInfo;
+    const dv = new DataView(hwInfoBytes(hw).buffer);
+    expect(dv.byteLength).toBe(40);
+    for (let i = 0; i < 6; i++) expect(dv.getUint32(8 + 4 * i, true)).toBe(hw.smmuv3!.idr[i]);
+    expect(dv.getUint32(32, true)).toBe(0x4870043b);
+    expect(dv.getUint32(36, true)).toBe(2);
+    expect(hwInfoBytes(one('amd-vi').iommus.get('m0')!.hwInfo).length).toBe(0);
   });
 });
