@@ -41,7 +41,7 @@ import {
 } from './expect.ts';
 import { PHYS_START_OFFSET, VIRT_END_OFFSET, VIRT_START_OFFSET, decodeConfig, decodeProbeRegions, putU64Halves, replyStatus } from './wire.ts';
 import { bytesToHex, encodeRequest } from '../virtio-iommu/codec.ts';
-import { CONFIG_BYPASS_OFFSET, T_ATTACH, T_DETACH, T_MAP, T_PROBE, T_UNMAP, TAIL_SIZE } from '../virtio-iommu/constants.ts';
+import { CONFIG_BYPASS_OFFSET, S_OK, T_ATTACH, T_DETACH, T_MAP, T_PROBE, T_UNMAP, TAIL_SIZE } from '../virtio-iommu/constants.ts';
 import { DmaAccess, granuleBytes, iterationUnits, scenarioUnits } from './dma.ts';
 import { statusName } from '../events/format.ts';
 
@@ -239,7 +239,8 @@ export class ScenarioRun {
     result.message = check.message;
   }
 
-  private request(bytes: Uint8Array, writable: number): { status: string; reply: Uint8Array } {
+  /** Sends one request; its status stays a number (undefined: unwritten) until the step result formats it. */
+  private request(bytes: Uint8Array, writable: number): { status: number | undefined; reply: Uint8Array } {
     const reply = this.device.handleRequest(bytes, writable);
     return { status: replyStatus(reply), reply };
   }
@@ -275,8 +276,8 @@ export class ScenarioRun {
                 : step.op === 'unmap'
                   ? encodeRequest({ type: T_UNMAP, domain: step.domain, virtStart: step.virtStart, virtEnd: step.virtEnd, reserved: step.reserved })
                   : step.bytes;
-        const { status, reply } = this.request(bytes, step.op === 'request' ? step.writable : TAIL_SIZE);
-        result.status = status;
+        const { status: code, reply } = this.request(bytes, step.op === 'request' ? step.writable : TAIL_SIZE);
+        const status = (result.status = statusName(code));
         result.request = bytesToHex(bytes);
         if (step.op === 'request') result.outcome = { used: reply.length };
         if (step.expect) this.expectation(result, checkStatus(step.expect, status));
@@ -285,9 +286,9 @@ export class ScenarioRun {
       case 'probe': {
         const size = this.scenario.props.probeSize;
         const probe = encodeRequest({ type: T_PROBE, endpoint: step.endpoint });
-        const { status, reply } = this.request(probe, size + TAIL_SIZE);
-        const regions = status === 'OK' && reply.length >= TAIL_SIZE ? decodeProbeRegions(reply.subarray(0, reply.length - TAIL_SIZE)) : [];
-        result.status = status;
+        const { status: code, reply } = this.request(probe, size + TAIL_SIZE);
+        const regions = code === S_OK ? decodeProbeRegions(reply.subarray(0, reply.length - TAIL_SIZE)) : [];
+        const status = (result.status = statusName(code));
         result.request = bytesToHex(probe);
         result.outcome = { regions: regionsJson(regions) };
         if (step.expect) this.expectation(result, checkProbe(step.expect, status, regions));

@@ -3,7 +3,6 @@
  * reads statuses, PROBE regions and the config space back in the runner's terms. Layouts: virtio
  * spec §5.13.4 and §5.13.6 (see ../../../shared/reference/virtio-iommu.md §1.7-§1.8).
  */
-import { statusName } from '../events/format.ts';
 import { decodeConfig as decodeConfigSpace, decodeProbeProperties } from '../virtio-iommu/codec.ts';
 import { TAIL_SIZE } from '../virtio-iommu/constants.ts';
 import type { ConfigValue, RegionValue } from './expect.ts';
@@ -32,11 +31,12 @@ export function putU64Halves(b: Uint8Array, o: number, hi: number, lo: number): 
 }
 
 /**
- * Status name of a reply (the bytes the device wrote; length = used length): tail.status, the
- * byte 4 from the end; UNWRITTEN when the used length is 0 (or too short to hold a tail).
+ * Status of a reply (the bytes the device wrote; length = used length): tail.status, the byte 4
+ * from the end, as a number; undefined (UNWRITTEN) when the used length is 0 or too short to hold
+ * a tail. Format it with statusName (core/events) where it becomes text.
  */
-export function replyStatus(reply: Uint8Array): string {
-  return reply.length < TAIL_SIZE ? 'UNWRITTEN' : statusName(reply[reply.length - TAIL_SIZE]);
+export function replyStatus(reply: Uint8Array): number | undefined {
+  return reply.length < TAIL_SIZE ? undefined : reply[reply.length - TAIL_SIZE];
 }
 
 /**

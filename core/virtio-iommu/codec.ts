@@ -152,8 +152,9 @@ export function encodeHead(type: number): Uint8Array {
 }
 
 /**
- * Decodes the device-readable part of a request. Bytes past the type's size are ignored, as QEMU
- * does (iov_to_buf reads exactly the payload size). Never throws.
+ * Decodes the device-readable part of a request into a `Request` value (bigint u64 fields, every
+ * reserved field): the form for tools and tests; the device uses decodeRequestInto. Bytes past the
+ * type's size are ignored, as QEMU does (iov_to_buf reads exactly the payload size). Never throws.
  */
 export function decodeRequest(readable: Uint8Array): DecodeResult {
   if (readable.length < HEAD_SIZE) return { kind: 'short-head', got: readable.length };
@@ -173,6 +174,71 @@ export function decodeRequest(readable: Uint8Array): DecodeResult {
       return { kind: 'ok', req: { type, domain: le32(b, 4), virtStart: le64(b, 8), virtEnd: le64(b, 16), reserved: le32(b, 24) } };
     default:
       return { kind: 'ok', req: { type: T_PROBE, endpoint: le32(b, 4), reserved: b.slice(8, 72) } };
+  }
+}
+
+/**
+ * A request decoded in place, the device's typed request (requests.ts decodes each request once
+ * into one of these, executes it, and builds its 'request' event from it). Numbers only: u64 fields
+ * as u32 halves, so the MAP/UNMAP hot path decodes without bigint or allocation. Which fields hold
+ * a value depends on `type` (the others keep stale values; read them only for that type):
+ *  - ATTACH: domain, endpoint, flags, reserved (le32 at 16);
+ *  - DETACH: domain, endpoint (its le64 reserved is not decoded: neither mode checks it);
+ *  - MAP: domain, start/end (virt_start, virt_end inclusive), phys, flags;
+ *  - UNMAP: domain, start/end (its reserved is not decoded: ignored in both modes);
+ *  - PROBE: endpoint (its 64 reserved bytes are not decoded).
+ * `whole` is false when the readable part is shorter than the type needs (or the type is unknown):
+ * then no field is decoded.
+ */
+export class DecodedRequest {
+  /** head.type: readable[0] (0 for an empty readable part). */
+  type = 0;
+  /** The readable part holds the whole request of a known type (READABLE_SIZE). */
+  whole = false;
+  domain = 0;
+  endpoint = 0;
+  flags = 0;
+  reserved = 0;
+  startHi = 0;
+  startLo = 0;
+  endHi = 0;
+  endLo = 0;
+  physHi = 0;
+  physLo = 0;
+}
+
+/**
+ * Decodes the readable part of a request into `q` (see DecodedRequest for the fields of each type).
+ * Bytes past the type's size are ignored, as QEMU does. Never throws.
+ */
+export function decodeRequestInto(readable: Uint8Array, q: DecodedRequest): void {
+  const b = readable;
+  const type = b.length > 0 ? b[0] : 0;
+  q.type = type;
+  const need = READABLE_SIZE[type];
+  q.whole = need !== undefined && b.length >= need;
+  if (!q.whole) return;
+  if (type === T_PROBE) {
+    q.endpoint = le32(b, 4);
+    return;
+  }
+  q.domain = le32(b, 4);
+  if (type === T_MAP || type === T_UNMAP) {
+    q.startLo = le32(b, 8);
+    q.startHi = le32(b, 12);
+    q.endLo = le32(b, 16);
+    q.endHi = le32(b, 20);
+    if (type === T_MAP) {
+      q.physLo = le32(b, 24);
+      q.physHi = le32(b, 28);
+      q.flags = le32(b, 32);
+    }
+    return;
+  }
+  q.endpoint = le32(b, 8);
+  if (type === T_ATTACH) {
+    q.flags = le32(b, 12);
+    q.reserved = le32(b, 16);
   }
 }
 

@@ -1,7 +1,9 @@
 /**
  * Request execution: one requestq element (readable part + writable part) → status written into the
- * writable part, used length returned. Framing and decoding here; each request type is executed by
- * its own function returning a status value (never throwing on guest input).
+ * writable part, used length returned. Framing here; the readable part is decoded once into the
+ * state's DecodedRequest (codec.ts decodeRequestInto), each request type is executed from it by its
+ * own function returning a status value (never throwing on guest input), and the 'request' event is
+ * built from it too: the bytes are read once.
  *
  * Modes (reference ../../../shared/reference/virtio-iommu.md §2):
  *  - qemu: QDEV virtio_iommu_handle_command and virtio_iommu_{attach,detach,map,unmap,probe},
@@ -9,12 +11,12 @@
  *  - spec: the virtio spec §5.13.6 device requirements, plus the project's choices where the spec
  *    names no status (documented at each check).
  *
- * Hot path (MAP/UNMAP): fields are read as u32 halves straight from the bytes; no bigint and no
- * allocation unless the event sink is enabled.
+ * Hot path (MAP/UNMAP): fields are decoded as u32 halves into a reused DecodedRequest; no bigint
+ * and no allocation unless the event sink is enabled.
  */
 import { UNMAP_OK } from '../engine/mapping-store.ts';
 import { u64 } from '../engine/u64.ts';
-import { encodeResvMemProperties } from './codec.ts';
+import { decodeRequestInto, encodeResvMemProperties, type DecodedRequest } from './codec.ts';
 import {
   ATTACH_F_BYPASS, ATTACH_F_MASK, MAP_F_MASK, MAP_F_MMIO, READABLE_SIZE, S_DEVERR, S_INVAL, S_NOENT, S_OK, S_RANGE,
   S_UNSUPP, T_ATTACH, T_DETACH, T_MAP, T_PROBE, T_UNMAP, TAIL_SIZE,
@@ -24,10 +26,6 @@ import type { EventPayload } from '../events/catalog.ts';
 
 /** Marker status: the device leaves the buffers unwritten (used length 0). */
 const UNWRITTEN = -1;
-
-function le32(b: Uint8Array, o: number): number {
-  return (b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)) >>> 0;
-}
 
 /** a < b for u64 halves. */
 function lt(ah: number, al: number, bh: number, bl: number): boolean {
@@ -40,67 +38,70 @@ function lt(ah: number, al: number, bh: number, bl: number): boolean {
  * PROBE, or 0 when nothing was written. Emits effect events, then one 'request' event.
  */
 export function handleRequestInto(st: DeviceState, readable: Uint8Array, writable: Uint8Array): number {
+  const q = st.req;
+  decodeRequestInto(readable, q);
   const wsize = writable.length;
-  const type = readable.length > 0 ? readable[0] : 0;
-  if (st.broken) return done(st, readable, type, UNWRITTEN, 0);
+  const type = q.type;
+  if (st.broken) return done(st, q, UNWRITTEN, 0);
   if (readable.length < 4 || wsize < TAIL_SIZE) {
     // QDEV: virtio_error + element detached with length 0. Spec: cannot find the tail → unwritten.
     if (st.qemu) st.deviceError('virtio-iommu bad head/tail size');
-    return done(st, readable, type, UNWRITTEN, 0);
+    return done(st, q, UNWRITTEN, 0);
   }
-  if (type === T_PROBE) return probe(st, readable, writable);
-  const need = READABLE_SIZE[type];
+  if (type === T_PROBE) return probe(st, q, writable);
   let status: number;
-  if (need === undefined) {
+  if (READABLE_SIZE[type] === undefined) {
     // QDEV writes S_UNSUPP; SPEC §5.13.6: SHOULD NOT write, used length 0.
     status = st.qemu ? S_UNSUPP : UNWRITTEN;
-  } else if (readable.length < need) {
+  } else if (!q.whole) {
     // QDEV virtio_iommu_iov_to_req → S_INVAL. SPEC: too small to parse → unwritten.
     status = st.qemu ? S_INVAL : UNWRITTEN;
   } else if (type === T_MAP) {
-    status = execMap(st, readable);
+    status = execMap(st, q);
   } else if (type === T_UNMAP) {
-    status = execUnmap(st, readable);
+    status = execUnmap(st, q);
   } else if (type === T_ATTACH) {
-    status = execAttach(st, readable);
+    status = execAttach(st, q);
   } else {
-    status = execDetach(st, readable);
+    status = execDetach(st, q);
   }
-  if (status === UNWRITTEN) return done(st, readable, type, UNWRITTEN, 0);
+  if (status === UNWRITTEN) return done(st, q, UNWRITTEN, 0);
   writable[0] = status;
   writable[1] = 0;
   writable[2] = 0;
   writable[3] = 0;
-  return done(st, readable, type, status, TAIL_SIZE);
+  return done(st, q, status, TAIL_SIZE);
 }
 
-function done(st: DeviceState, r: Uint8Array, type: number, status: number, used: number): number {
+/** Emits the 'request' event of `q` (its fields from the decoded request) and returns `used`. */
+function done(st: DeviceState, q: DecodedRequest, status: number, used: number): number {
   if (st.sink.enabled) {
-    const need = READABLE_SIZE[type];
-    const whole = need !== undefined && r.length >= need;
+    const type = q.type;
     const p: EventPayload<'request'> = { reqType: type, used };
     if (status !== UNWRITTEN) p.status = status;
-    if (whole && type !== T_PROBE) p.domain = le32(r, 4);
-    if (whole && (type === T_ATTACH || type === T_DETACH || type === T_PROBE)) p.endpoint = le32(r, type === T_PROBE ? 4 : 8);
-    if (whole && (type === T_MAP || type === T_UNMAP)) {
-      p.virtStart = u64(le32(r, 12), le32(r, 8));
-      p.virtEnd = u64(le32(r, 20), le32(r, 16));
+    if (q.whole) {
+      if (type !== T_PROBE) p.domain = q.domain;
+      if (type === T_ATTACH || type === T_DETACH || type === T_PROBE) p.endpoint = q.endpoint;
+      if (type === T_MAP || type === T_UNMAP) {
+        p.virtStart = u64(q.startHi, q.startLo);
+        p.virtEnd = u64(q.endHi, q.endLo);
+      }
+      if (type === T_MAP) {
+        p.physStart = u64(q.physHi, q.physLo);
+        p.reqFlags = q.flags;
+      }
+      if (type === T_ATTACH) p.reqFlags = q.flags;
     }
-    if (whole && type === T_MAP) {
-      p.physStart = u64(le32(r, 28), le32(r, 24));
-      p.reqFlags = le32(r, 32);
-    }
-    if (whole && type === T_ATTACH) p.reqFlags = le32(r, 12);
     emit(st.sink, 'request', p);
   }
   return used;
 }
 
 /** ATTACH (SPEC §5.13.6.2; QDEV virtio_iommu_attach). */
-function execAttach(st: DeviceState, r: Uint8Array): number {
-  const domainId = le32(r, 4);
-  const epId = le32(r, 8);
-  const flags = le32(r, 12);
+function execAttach(st: DeviceState, q: DecodedRequest): number {
+  const domainId = q.domain;
+  const epId = q.endpoint;
+  const flags = q.flags;
   const bypass = (flags & ATTACH_F_BYPASS) !== 0;
   if (st.qemu) {
     // QDEV order: flags → endpoint → implicit detach → bypass match. `reserved` is not checked.
@@ -118,7 +119,7 @@ function execAttach(st: DeviceState, r: Uint8Array): number {
   }
   // Spec order (project choice): reserved → flags → BYPASS without BYPASS_CONFIG → domain_range →
   // endpoint → bypass consistency; any failure leaves the state untouched.
-  if (le32(r, 16) !== 0) return S_INVAL; // MUST reject reserved != 0
+  if (q.reserved !== 0) return S_INVAL; // MUST reject reserved != 0
   if ((flags & ~ATTACH_F_MASK) !== 0) return S_INVAL; // MUST reject unknown flags
   if (bypass && !st.negBypassConfig) return S_INVAL; // project: flag not available → unrecognized
   if (st.domainOutOfRange(domainId)) return S_RANGE; // project: no status specified
@@ -137,9 +138,9 @@ function execAttach(st: DeviceState, r: Uint8Array): number {
 }
 
 /** DETACH (SPEC §5.13.6.3; QDEV virtio_iommu_detach). `reserved` is ignored in both modes. */
-function execDetach(st: DeviceState, r: Uint8Array): number {
-  const domainId = le32(r, 4);
-  const epId = le32(r, 8);
+function execDetach(st: DeviceState, q: DecodedRequest): number {
+  const domainId = q.domain;
+  const epId = q.endpoint;
   if (!st.qemu) {
     if (st.domainOutOfRange(domainId)) return S_RANGE; // project: no status specified
     if (!st.existing.has(epId)) return S_NOENT; // MUST
@@ -155,15 +156,15 @@ function execDetach(st: DeviceState, r: Uint8Array): number {
 }
 
 /** MAP (SPEC §5.13.6.4; QDEV virtio_iommu_map). */
-function execMap(st: DeviceState, r: Uint8Array): number {
-  const domainId = le32(r, 4);
-  const sLo = le32(r, 8);
-  const sHi = le32(r, 12);
-  const eLo = le32(r, 16);
-  const eHi = le32(r, 20);
-  const pLo = le32(r, 24);
-  const pHi = le32(r, 28);
-  const flags = le32(r, 32);
+function execMap(st: DeviceState, q: DecodedRequest): number {
+  const domainId = q.domain;
+  const sLo = q.startLo;
+  const sHi = q.startHi;
+  const eLo = q.endLo;
+  const eHi = q.endHi;
+  const pLo = q.physLo;
+  const pHi = q.physHi;
+  const flags = q.flags;
   if (st.qemu) {
     // QDEV order: flags → domain → bypass → overlap. Alignment, input_range, reserved regions
     // and MMIO negotiation are not checked.
@@ -215,12 +216,12 @@ function emitMap(st: DeviceState, domain: number, sHi: number, sLo: number, eHi:
  * a partial first mapping removes nothing and a partial last mapping leaves the earlier ones
  * removed; status RANGE. spec: a partial mapping → RANGE and nothing removed (atomic).
  */
-function execUnmap(st: DeviceState, r: Uint8Array): number {
-  const domainId = le32(r, 4);
-  const sLo = le32(r, 8);
-  const sHi = le32(r, 12);
-  const eLo = le32(r, 16);
-  const eHi = le32(r, 20);
+function execUnmap(st: DeviceState, q: DecodedRequest): number {
+  const domainId = q.domain;
+  const sLo = q.startLo;
+  const sHi = q.startHi;
+  const eLo = q.endLo;
+  const eHi = q.endHi;
   if (!st.qemu) {
     if (!st.negMapUnmap) return S_UNSUPP; // project
     if (st.domainOutOfRange(domainId)) return S_RANGE; // project
@@ -251,21 +252,21 @@ function execUnmap(st: DeviceState, r: Uint8Array): number {
  * PROBE (SPEC §5.13.6.6; QDEV virtio_iommu_probe + handle_command). The reply is probe_size bytes
  * of properties (one RESV_MEM per reserved region, ascending, zero-filled) and the tail.
  */
-function probe(st: DeviceState, r: Uint8Array, writable: Uint8Array): number {
+function probe(st: DeviceState, q: DecodedRequest, writable: Uint8Array): number {
   const probeSize = st.props.probeSize;
   const out = probeSize + TAIL_SIZE;
   if (!st.qemu && (!st.props.offer.probe || writable.length < out)) {
     // SPEC: PROBE without F_PROBE offered → SHOULD NOT write. A writable part smaller than
     // probe_size + 4 has no tail where the spec puts it → unwritten (project).
-    return done(st, r, T_PROBE, UNWRITTEN, 0);
+    return done(st, q, UNWRITTEN, 0);
   }
-  if (!st.qemu && r.length < READABLE_SIZE[T_PROBE]) return done(st, r, T_PROBE, UNWRITTEN, 0);
+  if (!st.qemu && !q.whole) return done(st, q, UNWRITTEN, 0);
   const reply = new Uint8Array(out);
   let status: number;
-  if (r.length < READABLE_SIZE[T_PROBE]) {
+  if (!q.whole) {
     status = S_INVAL; // QDEV virtio_iommu_iov_to_req
   } else {
-    const epId = le32(r, 4);
+    const epId = q.endpoint;
     // Both modes: the endpoint exists if a device sits at that ID; it need not be attached.
     if (!st.existing.has(epId)) status = S_NOENT;
     else {
@@ -290,8 +291,8 @@ function probe(st: DeviceState, r: Uint8Array, writable: Uint8Array): number {
     writable[1] = 0;
     writable[2] = 0;
     writable[3] = 0;
-    return done(st, r, T_PROBE, S_DEVERR, TAIL_SIZE);
+    return done(st, q, S_DEVERR, TAIL_SIZE);
   }
   writable.set(reply, 0);
-  return done(st, r, T_PROBE, status, out);
+  return done(st, q, status, out);
 }

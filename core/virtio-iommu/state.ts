@@ -9,6 +9,7 @@
  * A domain exists while it has at least one endpoint (SPEC §5.13.6.3; QDEV put_domain).
  */
 import { MappingStore } from '../engine/mapping-store.ts';
+import { DecodedRequest } from './codec.ts';
 import { hi32, lo32, u64 } from '../engine/u64.ts';
 import type { EventKind, EventPayload } from '../events/catalog.ts';
 import type { EventSink } from '../events/sink.ts';
@@ -71,6 +72,8 @@ export class DeviceState {
   negBypass = false;
   /** NEEDS_RESET after virtio_error: requests are returned unwritten until reset. */
   broken = false;
+  /** The request being executed, decoded once (requests.ts; reused, so no allocation per request). */
+  readonly req = new DecodedRequest();
   readonly pageSizeMask: bigint;
   /** granule - 1 (granule <= 64 KiB, so this fits a u32). */
   readonly granuleMask: number;

@@ -34,11 +34,11 @@ class Probe extends Component {
   protected onUnrealize(): void {
     this.calls.push(`unrealize ${this.id}`);
   }
-  protected onPlug(): string | null {
+  protected override onPlug(): string | null {
     this.calls.push(`plug ${this.id}`);
     return this.failPlug;
   }
-  protected onUnplug(): void {
+  protected override onUnplug(): void {
     this.calls.push(`unplug ${this.id}`);
   }
 }

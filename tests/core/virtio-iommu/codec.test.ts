@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import {
+  DecodedRequest, decodeRequestInto,
   decodeConfig, decodeFault, decodeProbeProperties, decodeRequest, decodeTail, encodeConfig, encodeFault, encodeHead, encodeRequest,
   encodeResvMemProperties, encodeTail, writableSize, type Request,
 } from '../../../core/virtio-iommu/codec.ts';
@@ -139,5 +140,35 @@ describe('codec: config space (40 bytes, spec §5.13.4)', () => {
     const b = encodeConfig(c);
     expect(hexBytes(b)).toBe('00f0ffffffffffff' + '0000000000000000' + 'ffffffff7f000000' + '00000000' + 'ffffffff' + '00020000' + '01000000');
     expect(decodeConfig(b)).toEqual(c);
+  });
+});
+
+describe('codec: decodeRequestInto (the device decodes each request once)', () => {
+  const hi = (v: bigint) => Number(v >> 32n);
+  const lo = (v: bigint) => Number(v & 0xffffffffn);
+  it('holds the same fields as decodeRequest, u64 as u32 halves, for every type', () => {
+    const q = new DecodedRequest();
+    decodeRequestInto(encodeRequest({ type: T_ATTACH, domain: 0xffffffff, endpoint: 8, flags: 1, reserved: 7 }), q);
+    expect(q).toMatchObject({ type: T_ATTACH, whole: true, domain: 0xffffffff, endpoint: 8, flags: 1, reserved: 7 });
+    decodeRequestInto(encodeRequest({ type: T_DETACH, domain: 3, endpoint: 0x999 }), q);
+    expect(q).toMatchObject({ type: T_DETACH, whole: true, domain: 3, endpoint: 0x999 });
+    const s = 0xfffffffffffff000n;
+    const e = 0xffffffffffffffffn;
+    const p = 0x123456789abc000n;
+    decodeRequestInto(encodeRequest({ type: T_MAP, domain: 2, virtStart: s, virtEnd: e, physStart: p, flags: 3 }), q);
+    expect(q).toMatchObject({ type: T_MAP, whole: true, domain: 2, startHi: hi(s), startLo: lo(s), endHi: hi(e), endLo: lo(e), physHi: hi(p), physLo: lo(p), flags: 3 });
+    decodeRequestInto(encodeRequest({ type: T_UNMAP, domain: 4, virtStart: 0x1000n, virtEnd: 0x1fffn }), q);
+    expect(q).toMatchObject({ type: T_UNMAP, whole: true, domain: 4, startHi: 0, startLo: 0x1000, endHi: 0, endLo: 0x1fff });
+    decodeRequestInto(encodeRequest({ type: T_PROBE, endpoint: 16 }), q);
+    expect(q).toMatchObject({ type: T_PROBE, whole: true, endpoint: 16 });
+  });
+  it('is not whole for a short payload, an unknown type or an empty readable part', () => {
+    const q = new DecodedRequest();
+    decodeRequestInto(encodeRequest({ type: T_MAP, domain: 2, virtStart: 0n, virtEnd: 0xfffn, physStart: 0n, flags: 3 }).subarray(0, 35), q);
+    expect([q.type, q.whole]).toEqual([T_MAP, false]);
+    decodeRequestInto(encodeHead(9), q);
+    expect([q.type, q.whole]).toEqual([9, false]);
+    decodeRequestInto(new Uint8Array(0), q);
+    expect([q.type, q.whole]).toEqual([0, false]);
   });
 });
