@@ -27,6 +27,7 @@ import type { StampingSink } from '../machine/component.ts';
 import { TR_FAULT, type TranslateOutcome } from '../machine/dma.ts';
 import type { VirtioIommuComponent } from '../virtio-iommu/component.ts';
 import { buildMachine } from './machine.ts';
+import type { Source } from '../source/source.ts';
 import {
   checkConfig,
   checkDma,
@@ -121,8 +122,9 @@ interface WorkloadProgress {
   tail: Uint8Array;
 }
 
-/** A run of one scenario. See the module comment for units, stamping and determinism. */
-export class ScenarioRun {
+/** A run of one scenario: the scenario Source (core/source). See the module comment for units, stamping and determinism. */
+export class ScenarioRun implements Source {
+  readonly kind = 'scenario' as const;
   /** Total progress units: 1 per step, the pages of a dma step, count × iteration units of a workload (dma.ts). */
   readonly totalUnits: number;
   readonly scenario: Scenario;
@@ -165,6 +167,11 @@ export class ScenarioRun {
     if (error !== null) throw new Error(error);
     this.device = this.viommu.device;
     this.device.negotiate(scenario.driverFeatures);
+  }
+
+  /** The scenario's name. */
+  get name(): string {
+    return this.scenario.name;
   }
 
   /** Units executed so far (0 … totalUnits). */

@@ -5,7 +5,8 @@
  * generator encodes events into columnar batches (main/store/batch.ts) and transfers them to the
  * run worker, which inserts them; neither copies events through the main thread.
  *
- * Generator thread (role 'generator', same entry file): advance(budget) → encode events → post a
+ * Generator thread (role 'generator', same entry file): runs a source (core/source: a scenario
+ * today) against its machine — advance(budget) → encode events → post a
  * batch (with the progress units at its last event) every BATCH_EVENTS events or BATCH_MS → check
  * the cancel flag. The budget adapts so one slice takes ~SLICE_MS, which bounds cancel latency.
  * Backpressure: it waits while more than MAX_INFLIGHT batches are not yet consumed, so memory
@@ -78,15 +79,15 @@ function writeFailureText(e: unknown, committed: number): string {
 
 /**
  * Generator thread: loads the core; parses the scenarios it is sent (ParseMessage: the reply is a
- * ParsedMessage, and a valid scenario is kept for the run), then runs the task's scenario and
- * posts its events as batches.
+ * ParsedMessage, and a valid scenario is kept for the run), then runs the task's scenario as a
+ * Source (core/source) and posts its events as batches.
  */
 async function generate(data: GeneratorJob): Promise<void> {
   const port = parentPort!;
   // Modules are loaded here, not at the top of the file: both threads run this entry, and each
   // loads only what it needs, in parallel (the generator is started before the writer loads).
   const modules = Promise.all([
-    import('../../core/run/runner.ts'),
+    import('../../core/source/index.ts'),
     import('../../core/scenario/index.ts'),
     import('../store/batch.ts'),
     import('../store/checkpointer.ts'),
@@ -117,7 +118,7 @@ async function generate(data: GeneratorJob): Promise<void> {
     });
   };
   port.on('message', onMessage);
-  const [{ ScenarioRun }, { formatDiagnostic, parseScenario }, { BatchEncoder, batchTransfer }, { Checkpointer }] = await modules;
+  const [{ scenarioSource }, { formatDiagnostic, parseScenario }, { BatchEncoder, batchTransfer }, { Checkpointer }] = await modules;
   port.postMessage({ type: 'ready' } satisfies GeneratorMessage);
   const job = await task;
   await parsing;
@@ -135,7 +136,8 @@ async function generate(data: GeneratorJob): Promise<void> {
   if (!scenario) throw new Error('run task without a scenario: neither its text nor a valid parse came first');
   const checkpointer = new Checkpointer(job.dbPath);
   const enc = new BatchEncoder(BATCH_EVENTS + (BATCH_EVENTS >> 1));
-  const run = new ScenarioRun(scenario, { onEvent: enc.emit });
+  // The source drives the machine it builds; its events go straight into the batch encoder.
+  const run: import('../../core/source/index.ts').Source = scenarioSource(scenario, { onEvent: enc.emit });
   let posted = 0;
   const send = () => {
     const batch = enc.take(run.doneUnits, run.totalUnits);
