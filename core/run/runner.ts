@@ -62,8 +62,11 @@ export interface ScenarioRunOptions {
   onEvent?: EventCallback;
 }
 
-/** Consumer of events handed over one by one (ScenarioRunOptions.onEvent). */
-export type EventCallback = <K extends EventKind>(kind: K, step: number, payload: EventPayload<K>) => void;
+/**
+ * Consumer of events handed over one by one (ScenarioRunOptions.onEvent): kind, step index, payload,
+ * and the id of the emitting component ('viommu0'; '' for the runner's own events: expectations).
+ */
+export type EventCallback = <K extends EventKind>(kind: K, step: number, payload: EventPayload<K>, component: string) => void;
 
 /** Feeds metrics only (record: false). */
 class MetricsOnlySink implements StampingSink {
@@ -87,7 +90,7 @@ class CallbackSink implements StampingSink {
   ) {}
   emit<K extends EventKind>(kind: K, payload: EventPayload<K>): void {
     this.metrics.addFields(kind, payload as Record<string, unknown>);
-    this.onEvent(kind, this.step, payload);
+    this.onEvent(kind, this.step, payload, this.component);
   }
 }
 
@@ -241,6 +244,7 @@ export class ScenarioRun implements Source {
   // -------------------------------------------------------------------------------------------
 
   private expectation(result: StepResult, check: ExpectationCheck): void {
+    this.sink.component = ''; // the runner's own event: no component
     this.sink.emit('expectation', { held: check.held ? 1 : 0, detail: { expected: check.expected, actual: check.actual, message: check.message } });
     result.expectation = check.held;
     result.message = check.message;
@@ -311,8 +315,10 @@ export class ScenarioRun implements Source {
       case 'reset': {
         // The write's outcome is the step's, with or without expect (a refused value, or QEMU's
         // device error that leaves the device needing a reset, must show in the step table).
+        // A system reset resets the whole machine (QEMU's qemu_system_reset), a device reset the vIOMMU.
         if (step.op === 'set-bypass') result.outcome = this.device.writeConfig(CONFIG_BYPASS_OFFSET, Uint8Array.of(step.value)) ?? undefined;
-        else this.viommu.reset(step.system);
+        else if (step.system) this.machine.reset(true);
+        else this.viommu.reset(false);
         // Checking config costs a real config read (and its config-read event): only with expect.
         if (step.expect) this.expectation(result, checkConfig(step.expect, this.readConfigValue()));
         break;

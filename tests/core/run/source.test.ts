@@ -22,7 +22,13 @@ describe('scenarioSource', () => {
   it('drives the scenario machine through the Source contract, event for event as ScenarioRun', () => {
     const { scenario } = parseScenario(TEXT, 'src.yaml');
     const events: Array<{ kind: string; step: number }> = [];
-    const src: Source = scenarioSource(scenario!, { onEvent: (kind, step) => void events.push({ kind, step }) });
+    const components = new Set<string>();
+    const src: Source = scenarioSource(scenario!, {
+      onEvent: (kind, step, _payload, component) => {
+        events.push({ kind, step });
+        components.add(`${kind === 'expectation' ? 'expectation' : 'device'} ${component}`);
+      },
+    });
     expect([src.kind, src.name, src.doneUnits]).toEqual(['scenario', 'src', 0]);
     expect(src.machine.components().map((c) => c.id)).toEqual(['viommu0']);
     let slices = 0;
@@ -38,5 +44,7 @@ describe('scenarioSource', () => {
     all.push(...ref.takeEvents());
     expect(events).toEqual(all.map((e) => ({ kind: e.kind, step: e.step })));
     expect(src.metrics()).toEqual(ref.metrics());
+    // Each event names its emitting component: the vIOMMU's, or none for the runner's expectations.
+    expect([...components].sort()).toEqual(['device viommu0', 'expectation ']);
   });
 });
