@@ -43,6 +43,43 @@ export interface RunMetrics {
   liveBytes: string;
   peakBytes: string;
   expectations: { held: number; failed: number };
+  /**
+   * The same run measured per component, with each metric's declared label and unit
+   * (core/events/metric-catalog.ts): the run itself first (component 'run': events,
+   * expectations), then each emitting component (today the vIOMMU 'viommu0'). Absent in metrics
+   * stored before it existed (core/events/metrics.ts componentMetricsOf fills it from the fields
+   * above).
+   */
+  components?: ComponentMetrics[];
+}
+
+/** Unit of a metric value (core/events/metric-catalog.ts MetricUnit). */
+export type MetricUnit = 'count' | 'bytes' | 'ns' | 'events/s';
+
+/** One metric's value on one component. */
+export interface ComponentMetric {
+  /** Metric id (METRIC_CATALOG key: events, requests, translations, faults, mappings, mappedBytes, expectations, …). */
+  id: string;
+  /** Declared label, e.g. "Live mappings". */
+  label: string;
+  unit: MetricUnit;
+  /** Count, gauge level or total; a decimal string for unit 'bytes' (may exceed 2^53). */
+  value: number | string;
+  /** Gauges only: the highest level reached (same type as value). */
+  peak?: number | string;
+  /** Tallies only: counts by key (fault reason, expectation outcome), or by key then key (request type, status). */
+  parts?: Record<string, number | Record<string, number>>;
+}
+
+/** The metrics of one component. */
+export interface ComponentMetrics {
+  /** Component id: 'run' for the run itself, else the emitting component's (e.g. 'viommu0'). */
+  component: string;
+  /** Component kind: 'run', 'virtio-iommu', … */
+  kind: string;
+  /** Layer: run, guest, viommu, host-iommu-device, backend, iommu. */
+  layer: string;
+  metrics: ComponentMetric[];
 }
 
 /** What one step did, as the CLI's --json and the run view show it. */

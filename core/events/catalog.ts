@@ -1,8 +1,11 @@
 /**
  * The event catalog: every event kind the lab can emit, declared once.
  *
- * The catalog drives the SQLite schema (each field names the column it is stored in), the
- * reducer that computes run metrics, the formatting in the UI and CLI, and the exporters.
+ * Each kind declares its code, family, fields, one-line format, whether it is a problem and the
+ * metrics it feeds. Everything else is derived from that one declaration: the SQLite schema (each
+ * field names the column it is stored in), formatEvent (format.ts), the metrics reducer
+ * (metrics.ts, with the metric table metric-catalog.ts), the problem definition (problems.ts:
+ * PROBLEM_SQL, the reader's flag, the UI's problem colours) and the exporters.
  * An event kind that is not declared here cannot be emitted (`LabEvent` is derived from it).
  *
  * Storage columns (see main/store): every event row has `run_id, seq, step, kind` plus the
@@ -15,6 +18,24 @@
  * Sources for the vocabulary: QEMU `hw/virtio/trace-events` (virtio_iommu_* trace points) and the
  * virtio spec §5.13 (device-types/iommu): see ../../../shared/reference/virtio-iommu.md §5.
  */
+
+import type { FeedFields, MetricFeed } from './metric-catalog.ts';
+import {
+  PATHS,
+  detailText,
+  ep,
+  faultFlagsText,
+  faultReasonName,
+  featureNames,
+  hexOf,
+  mapFlagsText,
+  num,
+  regionsText,
+  requestTypeName,
+  statusName,
+  u64Of,
+} from './text.ts';
+import { REQUEST_TYPE_NAMES } from '../virtio-iommu/constants.ts';
 
 /** Storage column of a field. */
 export type Column = 'status' | 'domain' | 'endpoint' | 'a' | 'b' | 'c' | 'flags' | 'aux' | 'data' | 'used';
@@ -44,13 +65,32 @@ export type ProblemRule =
   /** A problem when `field` is absent or holds anything other than `value`. */
   | { readonly when: 'absent-or-not'; readonly field: string; readonly value: number; readonly doc: string };
 
+/**
+ * The family of an event kind: which model emits it. Today the virtio-iommu device and the run
+ * (expectations); room for intel-iommu, the host backends (VFIO type1, iommufd), QEMU's
+ * HostIOMMUDevice and the guest DMA layer. The UI colours kinds by family (renderer/src/format.ts).
+ */
+export type EventFamily = 'virtio-iommu' | 'intel-iommu' | 'host-backend' | 'host-iommu-device' | 'host-iommu' | 'guest' | 'run';
+
+/** Event fields as a kind's `format` receives them: u64 as bigint (live) or "0x…" (stored); absent optional fields undefined or null. */
+export type FormatFields = Readonly<Record<string, unknown>>;
+
 export interface KindSpec {
-  /** Numeric kind code stored in SQLite (`events.kind`). Stable: never renumber. */
+  /** Numeric kind code stored in SQLite (`events.kind`, INTEGER; batches hold codes up to 65535). Stable: never renumber. */
   readonly code: number;
+  /** The model that emits it (EventFamily). */
+  readonly family: EventFamily;
   readonly doc: string;
   readonly fields: Readonly<Record<string, FieldSpec>>;
   /** When an event of this kind is a problem; never when absent. */
   readonly problem?: ProblemRule;
+  /**
+   * The event's one line of text (the run view, the CLI, exports; core/events/format.ts
+   * formatEvent). Must never throw: fields may be missing or malformed in stored rows.
+   */
+  readonly format: (v: FormatFields) => string;
+  /** The metrics an event of this kind feeds (core/events/metric-catalog.ts); none when absent. */
+  readonly feeds?: readonly MetricFeed[];
 }
 
 /** A required field; the literal `type` is kept so `EventPayload` can type the value. */
@@ -61,6 +101,43 @@ function f(type: FieldType, column: Column, doc: string, optional?: true): Field
   return optional ? { type, column, doc, optional } : { type, column, doc };
 }
 
+/** Request type text: ATTACH … PROBE, or "UNKNOWN(<code>)". */
+function requestText(reqType: unknown): string {
+  const t = num(reqType) ?? -1;
+  return REQUEST_TYPE_NAMES[t] ?? `UNKNOWN(${t})`;
+}
+
+/** A request's status field (undefined when the device wrote nothing). */
+function statusOf(v: FeedFields): number | undefined {
+  return v.status === undefined || v.status === null ? undefined : num(v.status);
+}
+
+/** The gauge scope of a mapping event: its domain ID (−1 when absent). */
+function domainOf(v: FeedFields): number {
+  return num(v.domain) ?? -1;
+}
+
+/** Bytes covered by a map/unmap event: virtEnd − virtStart + 1 (0 when malformed or reversed). */
+function span(v: FeedFields): bigint {
+  const a = u64Of(v.virtStart);
+  const b = u64Of(v.virtEnd);
+  if (a === undefined || b === undefined || b < a) return 0n;
+  return b - a + 1n;
+}
+
+function formatTranslate(v: FormatFields): string {
+  const access = num(v.access) === 2 ? 'write' : 'read';
+  const path = PATHS[num(v.path) ?? 0] ?? '';
+  const size = u64Of(v.size);
+  return `TRANSLATE ep=${ep(v.endpoint)} ${hexOf(v.iova)} -> ${hexOf(v.phys)} ${access} ${size === undefined ? '?' : size.toString()}B${v.domain !== undefined && v.domain !== null ? ` domain=${num(v.domain)}` : ''}${path}`;
+}
+
+function formatConfigRead(v: FormatFields): string {
+  const c = (v.config ?? {}) as Record<string, unknown>;
+  const pair = (x: unknown, h: boolean) => (Array.isArray(x) ? `[${x.map((y) => (h ? hexOf(y) : String(num(y) ?? y))).join('-')}]` : '?');
+  return `CONFIG READ page_size_mask=${hexOf(c.pageSizeMask)} input_range=${pair(c.inputRange, true)} domain_range=${pair(c.domainRange, false)} probe_size=${num(c.probeSize) ?? '?'} bypass=${num(c.bypass) ?? '?'}`;
+}
+
 /**
  * Every event kind. Field names are camelCase; docs name the spec/QEMU term.
  * Status values are virtio-iommu status codes (core/virtio-iommu/constants.ts, spec §5.13.6.x).
@@ -68,14 +145,17 @@ function f(type: FieldType, column: Column, doc: string, optional?: true): Field
 export const EVENT_CATALOG = {
   features: {
     code: 1,
+    family: 'virtio-iommu',
     doc: 'Feature negotiation: bits offered by the device and accepted by the driver (virtio spec §2.2, §5.13.3).',
     fields: {
       offered: f('u64', 'a', 'device feature bits offered'),
       accepted: f('u64', 'b', 'feature bits accepted by the driver (negotiated)'),
     },
+    format: (v) => `FEATURES offered=${hexOf(v.offered)} accepted=${hexOf(v.accepted)} (${featureNames(u64Of(v.accepted))})`,
   },
   request: {
     code: 2,
+    family: 'virtio-iommu',
     doc: 'One request taken from the requestq and completed (QEMU virtio_iommu_handle_command).',
     fields: {
       reqType: f('u8', 'aux', 'head.type (1 ATTACH, 2 DETACH, 3 MAP, 4 UNMAP, 5 PROBE, other = unknown)'),
@@ -92,52 +172,71 @@ export const EVENT_CATALOG = {
     // status is not OK (S_OK = 0), or the device wrote nothing. PROBE's own 'probe' event is not a
     // problem: its request event already is.
     problem: { when: 'absent-or-not', field: 'status', value: 0, doc: 'requests whose status is not OK or that the device left unwritten' },
+    format: (v) => `REQUEST ${requestText(v.reqType)} → ${statusName(statusOf(v))} (used ${num(v.used) ?? '?'})`,
+    feeds: [{ metric: 'requests', op: 'count', key: (v) => requestTypeName(num(v.reqType) ?? -1), subkey: (v) => statusName(statusOf(v)) }],
   },
   'endpoint-alloc': {
     code: 3,
+    family: 'virtio-iommu',
     doc: 'Endpoint object created (QEMU trace virtio_iommu_get_endpoint).',
     fields: { endpoint: f('u32', 'endpoint', 'endpoint ID (PCI requester ID, bus << 8 | devfn)') },
+    format: (v) => `ENDPOINT ALLOC ep=${ep(v.endpoint)}`,
   },
   'endpoint-free': {
     code: 4,
+    family: 'virtio-iommu',
     doc: 'Endpoint object released (QEMU trace virtio_iommu_put_endpoint).',
     fields: { endpoint: f('u32', 'endpoint', 'endpoint ID') },
+    format: (v) => `ENDPOINT FREE ep=${ep(v.endpoint)}`,
   },
   'domain-alloc': {
     code: 5,
+    family: 'virtio-iommu',
     doc: 'Domain created by ATTACH (QEMU trace virtio_iommu_get_domain).',
     fields: {
       domain: f('u32', 'domain', 'domain ID'),
       bypass: f('u8', 'flags', '1 when created with VIRTIO_IOMMU_ATTACH_F_BYPASS'),
     },
+    format: (v) => `DOMAIN ALLOC domain=${num(v.domain) ?? '?'}${num(v.bypass) ? ' bypass' : ''}`,
   },
   'domain-free': {
     code: 6,
+    family: 'virtio-iommu',
     doc: 'Domain destroyed when its last endpoint left, with its mappings (QEMU trace virtio_iommu_put_domain).',
     fields: {
       domain: f('u32', 'domain', 'domain ID'),
       mappings: f('u32', 'aux', 'number of mappings destroyed with the domain'),
     },
+    format: (v) => `DOMAIN FREE domain=${num(v.domain) ?? '?'} (${num(v.mappings) ?? 0} mappings)`,
+    feeds: [
+      { metric: 'mappings', op: 'release', scope: domainOf },
+      { metric: 'mappedBytes', op: 'release', scope: domainOf },
+    ],
   },
   attach: {
     code: 7,
+    family: 'virtio-iommu',
     doc: 'Endpoint attached to a domain (QEMU trace virtio_iommu_attach).',
     fields: {
       domain: f('u32', 'domain', 'domain ID'),
       endpoint: f('u32', 'endpoint', 'endpoint ID'),
     },
+    format: (v) => `ATTACH ep=${ep(v.endpoint)} domain=${num(v.domain) ?? '?'}`,
   },
   detach: {
     code: 8,
+    family: 'virtio-iommu',
     doc: 'Endpoint detached from a domain, explicitly (DETACH) or implicitly (re-ATTACH, reset) (QEMU trace virtio_iommu_detach_endpoint_from_domain).',
     fields: {
       domain: f('u32', 'domain', 'domain ID'),
       endpoint: f('u32', 'endpoint', 'endpoint ID'),
       implicit: f('u8', 'aux', '1 for a detach done by ATTACH to another domain or by reset'),
     },
+    format: (v) => `DETACH ep=${ep(v.endpoint)} domain=${num(v.domain) ?? '?'}${num(v.implicit) ? ' (implicit)' : ''}`,
   },
   map: {
     code: 9,
+    family: 'virtio-iommu',
     doc: 'Mapping inserted into a domain (QEMU trace virtio_iommu_map).',
     fields: {
       domain: f('u32', 'domain', 'domain ID'),
@@ -146,9 +245,15 @@ export const EVENT_CATALOG = {
       physStart: f('u64', 'c', 'guest-physical address of virtStart'),
       flags: f('u32', 'flags', 'VIRTIO_IOMMU_MAP_F_* (READ 1, WRITE 2, MMIO 4)'),
     },
+    format: (v) => `MAP domain=${num(v.domain) ?? '?'} [${hexOf(v.virtStart)}-${hexOf(v.virtEnd)}] -> ${hexOf(v.physStart)} ${mapFlagsText(num(v.flags) ?? 0)}`,
+    feeds: [
+      { metric: 'mappings', op: 'add', scope: domainOf },
+      { metric: 'mappedBytes', op: 'add', scope: domainOf, amount: span },
+    ],
   },
   unmap: {
     code: 10,
+    family: 'virtio-iommu',
     doc: 'One mapping removed from a domain by an UNMAP request (QEMU trace virtio_iommu_unmap_done). Mappings destroyed with their domain are counted by domain-free instead.',
     fields: {
       domain: f('u32', 'domain', 'domain ID'),
@@ -157,18 +262,26 @@ export const EVENT_CATALOG = {
       physStart: f('u64', 'c', 'guest-physical address the mapping pointed to'),
       flags: f('u32', 'flags', 'map flags of the removed mapping'),
     },
+    format: (v) => `UNMAP domain=${num(v.domain) ?? '?'} [${hexOf(v.virtStart)}-${hexOf(v.virtEnd)}] (was -> ${hexOf(v.physStart)} ${mapFlagsText(num(v.flags) ?? 0)})`,
+    feeds: [
+      { metric: 'mappings', op: 'sub', scope: domainOf },
+      { metric: 'mappedBytes', op: 'sub', scope: domainOf, amount: span },
+    ],
   },
   probe: {
     code: 11,
+    family: 'virtio-iommu',
     doc: 'PROBE answered: reserved regions reported as RESV_MEM properties (spec §5.13.6.8; QEMU trace virtio_iommu_fill_resv_property).',
     fields: {
       endpoint: f('u32', 'endpoint', 'endpoint ID'),
       status: f('u8', 'status', 'tail.status'),
       regions: f('json', 'data', '[{ subtype: 0 RESERVED | 1 MSI, start: "0x…", end: "0x…" }] in property order'),
     },
+    format: (v) => `PROBE ep=${ep(v.endpoint)} → ${statusName(num(v.status))}: ${regionsText(v.regions)}`,
   },
   translate: {
     code: 12,
+    family: 'virtio-iommu',
     doc: 'A DMA access translated (QEMU traces virtio_iommu_translate and virtio_iommu_translate_out).',
     fields: {
       endpoint: f('u32', 'endpoint', 'endpoint ID (requester ID)'),
@@ -179,9 +292,12 @@ export const EVENT_CATALOG = {
       access: f('u8', 'flags', 'IOMMUAccessFlags: 1 read (RO), 2 write (WO)'),
       path: f('u8', 'aux', '0 translated by a mapping, 1 bypass, 2 MSI reserved region (identity)'),
     },
+    format: formatTranslate,
+    feeds: [{ metric: 'translations', op: 'count' }],
   },
   fault: {
     code: 13,
+    family: 'virtio-iommu',
     doc: 'Fault reported on the eventq as struct virtio_iommu_fault (spec §5.13.6.9; QEMU trace virtio_iommu_report_fault).',
     fields: {
       reason: f('u8', 'aux', 'VIRTIO_IOMMU_FAULT_R_* (0 UNKNOWN, 1 DOMAIN, 2 MAPPING)'),
@@ -190,16 +306,21 @@ export const EVENT_CATALOG = {
       address: f('u64', 'a', 'faulting address (valid when F_ADDRESS)'),
     },
     problem: { when: 'always', doc: 'faults' },
+    format: (v) => `FAULT ${faultReasonName(num(v.reason) ?? 0)} ep=${ep(v.endpoint)} addr=${hexOf(v.address)} flags=${faultFlagsText(num(v.flags) ?? 0)}`,
+    feeds: [{ metric: 'faults', op: 'count', key: (v) => faultReasonName(num(v.reason) ?? 0) }],
   },
   'config-read': {
     code: 14,
+    family: 'virtio-iommu',
     doc: 'Driver read of the 40-byte config space (QEMU trace virtio_iommu_get_config).',
     fields: {
       config: f('json', 'data', '{ pageSizeMask, inputRange: [start, end], domainRange: [start, end], probeSize, bypass } with u64 as "0x…"'),
     },
+    format: formatConfigRead,
   },
   'config-write': {
     code: 15,
+    family: 'virtio-iommu',
     doc: 'Driver write of config.bypass (QEMU trace virtio_iommu_set_config).',
     fields: {
       bypass: f('u8', 'aux', 'value written'),
@@ -208,26 +329,34 @@ export const EVENT_CATALOG = {
     // Refused by the device: in qemu mode a device-error follows; in spec mode the write is
     // ignored silently, so this event is the only trace of it.
     problem: { when: 'equals', field: 'accepted', value: 0, doc: 'config writes the device refused' },
+    format: (v) => `CONFIG WRITE bypass=${num(v.bypass) ?? '?'} ${num(v.accepted) ? '(accepted)' : '(rejected)'}`,
   },
   'device-error': {
     code: 16,
+    family: 'virtio-iommu',
     doc: 'The device entered the NEEDS_RESET state (QEMU virtio_error); requests are not processed until reset.',
     fields: { message: f('json', 'data', '{ message: string } — QEMU\'s virtio_error text') },
     problem: { when: 'always', doc: 'device errors (NEEDS_RESET)' },
+    format: (v) => `DEVICE ERROR ${detailText(v.message)}`,
   },
   reset: {
     code: 17,
+    family: 'virtio-iommu',
     doc: 'Device reset (all endpoints detached; bypass kept) or system reset (bypass restored to boot-bypass) (QEMU traces virtio_iommu_device_reset_exit / virtio_iommu_system_reset).',
     fields: { system: f('u8', 'aux', '0 device reset, 1 system reset') },
+    format: (v) => `RESET ${num(v.system) ? 'system' : 'device'}`,
   },
   expectation: {
     code: 18,
+    family: 'run',
     doc: 'A scenario step\'s `expect` was checked against its outcome.',
     fields: {
       held: f('u8', 'flags', '1 held, 0 failed'),
       detail: f('json', 'data', '{ expected, actual, message }'),
     },
     problem: { when: 'equals', field: 'held', value: 0, doc: 'failed expectations' },
+    format: (v) => `EXPECT ${num(v.held) ? 'held' : 'FAILED'}: ${detailText(v.detail)}`,
+    feeds: [{ metric: 'expectations', op: 'count', key: (v) => (num(v.held) ? 'held' : 'failed') }],
   },
 } as const satisfies Record<string, KindSpec>;
 

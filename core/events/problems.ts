@@ -6,9 +6,10 @@
  *   from `PROBLEM_RULES` in main/store/schema.ts (PROBLEM_SQL);
  * - the UI's colours: `ALWAYS_PROBLEM_KINDS` (kinds whose every event is a problem) and
  *   `PROBLEM_KINDS` (kinds that may be one);
- * - help texts: `PROBLEM_SUMMARY`.
+ * - help texts: `PROBLEM_SUMMARY`;
+ * - the UI's colour per family: `KIND_FAMILY`, `familyOf`, `KINDS_BY_FAMILY` (renderer/src/format.ts).
  */
-import { EVENT_CATALOG, type Column, type EventKind, type FieldSpec, type KindSpec, type ProblemRule } from './catalog.ts';
+import { EVENT_CATALOG, type Column, type EventFamily, type EventKind, type FieldSpec, type KindSpec, type ProblemRule } from './catalog.ts';
 
 /** A kind's problem rule with what the SQL needs: the kind code and the rule field's storage column. */
 export interface KindProblemRule {
@@ -71,3 +72,24 @@ export function isProblemEvent(kind: string, fields: Readonly<Record<string, unk
     }
   }
 }
+
+/** The family of each declared kind (catalog `family`), by kind name. */
+export const KIND_FAMILY: Readonly<Record<EventKind, EventFamily>> = Object.fromEntries(
+  (Object.entries(EVENT_CATALOG) as [EventKind, KindSpec][]).map(([kind, spec]) => [kind, spec.family]),
+) as Record<EventKind, EventFamily>;
+
+/** The family of `kind`; undefined for kinds this build does not declare. */
+export function familyOf(kind: string): EventFamily | undefined {
+  return Object.hasOwn(KIND_FAMILY, kind) ? KIND_FAMILY[kind as EventKind] : undefined;
+}
+
+/** Kinds of each family, in code order (the UI shades a family's colour by position). */
+export const KINDS_BY_FAMILY: ReadonlyMap<EventFamily, readonly EventKind[]> = (() => {
+  const out = new Map<EventFamily, EventKind[]>();
+  for (const [kind, spec] of (Object.entries(EVENT_CATALOG) as [EventKind, KindSpec][]).sort(([, a], [, b]) => a.code - b.code)) {
+    let list = out.get(spec.family);
+    if (!list) out.set(spec.family, (list = []));
+    list.push(kind);
+  }
+  return out;
+})();

@@ -3,7 +3,9 @@
  * stored run): header, configuration, step table, metrics, status line. Pure text; the caller
  * escapes it for the terminal (common.print).
  */
-import type { RunConfig, RunDetail, RunMetrics, RunSummary, StepResult } from '../../core/contract/index.ts';
+import type { ComponentMetric, RunConfig, RunDetail, RunMetrics, RunSummary, StepResult } from '../../core/contract/index.ts';
+import { METRIC_IDS, metricSpec } from '../../core/events/metric-catalog.ts';
+import { componentMetricsOf } from '../../core/events/metrics.ts';
 import { runConfig } from '../../core/run/config.ts';
 import { stepOutcomeText } from '../../core/run/step-outcome.ts';
 import { parseScenario } from '../../core/scenario/index.ts';
@@ -43,17 +45,48 @@ export function formatSteps(steps: readonly StepResult[]): string[] {
   return formatTable(rows, { head: ['', '#', 'line', 'op', 'status', 'outcome'], align: ['left', 'right', 'right', 'left', 'left', 'left'] }).map((l) => `  ${l}`.trimEnd());
 }
 
-/** The metrics block. */
+/** A metric value as text by its declared unit: "4096 bytes", "12 ns", "3"; a tally as its total. */
+function metricText(m: ComponentMetric): string {
+  const unit = m.unit === 'count' ? '' : ` ${m.unit}`;
+  return `${String(m.value)}${unit}`;
+}
+
+/** A tally's parts: "ATTACH OK:1; MAP OK:2 RANGE:1" for key pairs, "MAPPING 1, DOMAIN 1" for keys. */
+function partsText(parts: NonNullable<ComponentMetric['parts']>): string {
+  const entries = Object.entries(parts);
+  if (entries.some(([, v]) => typeof v === 'object')) {
+    return entries.map(([k, row]) => `${k} ${Object.entries(row as Record<string, number>).map(([s, n]) => `${s}:${n}`).join(' ')}`).join('; ');
+  }
+  return entries.map(([k, n]) => `${k} ${String(n)}`).join(', ');
+}
+
+/** One metric's line: its declared label (lower case) padded to the report's column, then the value, peak or parts. */
+function metricLine(m: ComponentMetric, component: string | null): string {
+  const spec = metricSpec(m.id);
+  const label = `${m.label.toLowerCase()}${component ? ` (${component})` : ''}`;
+  let text: string;
+  if (spec?.headline && m.parts) text = (spec.parts ?? Object.keys(m.parts)).map((p) => `${String(m.parts![p] ?? 0)} ${p}`).join(', ');
+  else if (m.peak !== undefined) text = `${metricText(m)}, peak ${metricText({ ...m, value: m.peak })}`;
+  else if (m.parts && Object.keys(m.parts).length) text = `${metricText(m)}  (${partsText(m.parts)})`;
+  else text = metricText(m);
+  return `${label.padEnd(13)} ${text}`;
+}
+
+/**
+ * The metrics block: one line per declared metric of each component (labels and units from
+ * core/events/metric-catalog.ts), in declared order; a metric measured on several components
+ * names its component. Metrics stored before per-component metrics are shown the same way.
+ */
 export function formatMetrics(m: RunMetrics): string[] {
-  const out = [`events        ${m.events}  (${Object.entries(m.byKind).map(([k, n]) => `${k} ${n}`).join(', ')})`];
-  const req = Object.entries(m.requests).map(([t, row]) => `${t} ${Object.entries(row).map(([s, n]) => `${s}:${n}`).join(' ')}`);
-  if (req.length) out.push(`requests      ${req.join('; ')}`);
-  const faults = Object.entries(m.faultsByReason);
-  out.push(`faults        ${faults.length ? faults.map(([r, n]) => `${r} ${n}`).join(', ') : '0'}`);
-  out.push(`translations  ${m.translations}`);
-  out.push(`mappings      live ${m.liveMappings} (${m.liveBytes} bytes), peak ${m.peakMappings} (${m.peakBytes} bytes)`);
-  out.push(`expectations  ${m.expectations.held} held, ${m.expectations.failed} failed`);
-  return out;
+  const comps = componentMetricsOf(m);
+  const several = comps.filter((c) => c.kind !== 'run').length > 1;
+  const rows = comps.flatMap((c) => c.metrics.map((x) => ({ c, x })));
+  const rank = (id: string) => {
+    const i = (METRIC_IDS as readonly string[]).indexOf(id);
+    return i < 0 ? METRIC_IDS.length : i;
+  };
+  rows.sort((a, b) => rank(a.x.id) - rank(b.x.id));
+  return rows.map(({ c, x }) => metricLine(x, several && c.kind !== 'run' ? c.component : null));
 }
 
 /** The last line: how the run ended. */

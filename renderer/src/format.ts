@@ -1,5 +1,7 @@
 /** Display formatting shared by the views (pure functions). */
-import { ALWAYS_PROBLEM_KINDS } from '../../core/events/problems.ts';
+import type { EventFamily } from '../../core/events/catalog.ts';
+import { ALWAYS_PROBLEM_KINDS, KINDS_BY_FAMILY, familyOf } from '../../core/events/problems.ts';
+import type { MetricUnit } from '../../core/events/metric-catalog.ts';
 
 /**
  * True for event kinds whose every event is a problem (faults, device errors): shown in the
@@ -8,6 +10,57 @@ import { ALWAYS_PROBLEM_KINDS } from '../../core/events/problems.ts';
  */
 export function isProblemKind(kind: string): boolean {
   return (ALWAYS_PROBLEM_KINDS as readonly string[]).includes(kind);
+}
+
+/** The problem colour (faults, device errors, failed expectations). */
+export const PROBLEM_COLOR = '#ef6b6b';
+/** Colour of kinds this build does not declare. */
+const UNKNOWN_COLOR = '#6b7890';
+
+/**
+ * Shades of each event family (catalog `family`), assigned to the family's kinds in code order
+ * (wrapping): the vIOMMU's kinds in blues and teals, the run's (expectations) in violet; room for
+ * the host side's families.
+ */
+const FAMILY_SHADES: Readonly<Record<EventFamily, readonly string[]>> = {
+  'virtio-iommu': ['#4d9bf0', '#8b93a1', '#3a78c0', '#4ec9b0', '#6aa8e8', '#5f8fb8', '#7fb8d8', '#3f9f95'],
+  'intel-iommu': ['#4ec98a', '#3fa870', '#7fd8a8'],
+  'host-backend': ['#e5b454', '#c9953a', '#f0cc80'],
+  'host-iommu-device': ['#d19a66', '#b8804d'],
+  'host-iommu': ['#c586c0', '#a56aa0'],
+  guest: ['#9cdcfe', '#7fc0e0'],
+  run: ['#9d8cf0', '#8070d0'],
+};
+
+/**
+ * The colour of an event kind: the problem colour for kinds whose every event is a problem, else a
+ * shade of its family's colour (catalog declaration; renderer-only palette).
+ */
+export function kindColor(kind: string): string {
+  if (isProblemKind(kind)) return PROBLEM_COLOR;
+  const family = familyOf(kind);
+  if (!family) return UNKNOWN_COLOR;
+  const shades = FAMILY_SHADES[family];
+  const kinds = (KINDS_BY_FAMILY.get(family) ?? []) as readonly string[];
+  const nonProblem = kinds.filter((k) => !isProblemKind(k));
+  return shades[Math.max(0, nonProblem.indexOf(kind)) % shades.length];
+}
+
+/** A metric value as its card shows it, by its declared unit: counts with separators, bytes as "12.5 MiB", ns as "1.2 µs". */
+export function formatMetricValue(unit: MetricUnit, value: number | string | undefined): string {
+  if (value === undefined) return '—';
+  switch (unit) {
+    case 'bytes':
+      return formatBytes(String(value));
+    case 'ns': {
+      const n = Number(value);
+      return n < 1e3 ? `${n} ns` : n < 1e6 ? `${(n / 1e3).toFixed(1)} µs` : n < 1e9 ? `${(n / 1e6).toFixed(1)} ms` : `${(n / 1e9).toFixed(2)} s`;
+    }
+    case 'events/s':
+      return `${formatCount(Math.round(Number(value)))}/s`;
+    default:
+      return formatCount(Number(value));
+  }
 }
 import type { RunConfig } from '../../core/contract/index.ts';
 

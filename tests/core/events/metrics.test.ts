@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import { MetricsReducer, computeMetrics } from '../../../core/events/metrics.ts';
+import { EVENT_CATALOG, type KindSpec } from '../../../core/events/catalog.ts';
+import { METRIC_CATALOG, METRIC_IDS, type MetricSpec } from '../../../core/events/metric-catalog.ts';
+import { MetricsReducer, componentMetricsOf, computeMetrics } from '../../../core/events/metrics.ts';
 
 describe('MetricsReducer', () => {
   test('folds a hand-written stream', () => {
@@ -31,6 +33,7 @@ describe('MetricsReducer', () => {
       liveBytes: '4096',
       peakBytes: '8192',
       expectations: { held: 1, failed: 1 },
+      components: expect.any(Array),
     });
   });
 
@@ -68,5 +71,75 @@ describe('MetricsReducer', () => {
     r.add({ kind: 'request', reqType: 1, status: 0 });
     expect(a.requests.ATTACH.OK).toBe(1);
     expect(r.result().requests.ATTACH.OK).toBe(2);
+  });
+});
+
+describe('per-component metrics (declared labels and units)', () => {
+  const stream = [
+    { kind: 'request', reqType: 3, status: 0, used: 4 },
+    { kind: 'map', domain: 1, virtStart: 0n, virtEnd: 0xfffn, physStart: 0n, flags: 3 },
+    { kind: 'fault', reason: 2, flags: 0x100, endpoint: 0, address: 0n },
+    { kind: 'expectation', held: 1, detail: {} },
+  ];
+
+  test('the run and the vIOMMU, each with the metrics declared for its kind, labels and units from METRIC_CATALOG', () => {
+    const { components } = computeMetrics(stream);
+    expect(components!.map((c) => [c.component, c.kind, c.layer])).toEqual([
+      ['run', 'run', 'run'],
+      ['viommu0', 'virtio-iommu', 'viommu'],
+    ]);
+    const [run, viommu] = components!;
+    expect(run.metrics.map((m) => m.id)).toEqual(['events', 'expectations']);
+    expect(run.metrics[0]).toEqual({ id: 'events', label: 'Events', unit: 'count', value: 4, parts: { request: 1, map: 1, fault: 1, expectation: 1 } });
+    expect(run.metrics[1]).toEqual({ id: 'expectations', label: 'Expectations', unit: 'count', value: 1, parts: { held: 1, failed: 0 } });
+    expect(viommu.metrics.map((m) => m.id)).toEqual(['requests', 'translations', 'faults', 'mappings', 'mappedBytes']);
+    for (const m of [...run.metrics, ...viommu.metrics]) {
+      const spec = METRIC_CATALOG[m.id as keyof typeof METRIC_CATALOG];
+      expect([m.label, m.unit]).toEqual([spec.label, spec.unit]);
+    }
+    expect(viommu.metrics.find((m) => m.id === 'requests')).toMatchObject({ value: 1, parts: { MAP: { OK: 1 } } });
+    expect(viommu.metrics.find((m) => m.id === 'mappedBytes')).toMatchObject({ unit: 'bytes', value: '4096', peak: '4096' });
+    expect(viommu.metrics.find((m) => m.id === 'faults')).toMatchObject({ value: 1, parts: { MAPPING: 1 } });
+  });
+
+  test('events carrying a component are measured on it; run-level metrics stay on the run; the run-wide fields sum components', () => {
+    const r = new MetricsReducer();
+    r.add({ kind: 'map', component: 'viommu0', domain: 1, virtStart: 0n, virtEnd: 0xfffn });
+    r.add({ kind: 'map', component: 'viommu1', domain: 1, virtStart: 0n, virtEnd: 0x1fffn });
+    r.add({ kind: 'expectation', component: 'viommu1', held: 0, detail: {} });
+    const m = r.result();
+    expect(m.components!.map((c) => c.component)).toEqual(['run', 'viommu0', 'viommu1']);
+    expect(m.components![2].metrics.find((x) => x.id === 'mappedBytes')).toMatchObject({ value: '8192' });
+    expect(m.components![0].metrics.find((x) => x.id === 'expectations')).toMatchObject({ parts: { held: 0, failed: 1 } });
+    expect(m).toMatchObject({ liveMappings: 2, liveBytes: '12288', expectations: { held: 0, failed: 1 } });
+  });
+
+  test('a run with no events still reports every declared metric at zero', () => {
+    const { components } = new MetricsReducer().result();
+    expect(components!.flatMap((c) => c.metrics.map((m) => `${m.id}=${String(m.value)}`))).toEqual([
+      'events=0',
+      'expectations=0',
+      'requests=0',
+      'translations=0',
+      'faults=0',
+      'mappings=0',
+      'mappedBytes=0',
+    ]);
+  });
+
+  test('componentMetricsOf: the stored components, or the same shape filled from metrics stored before them', () => {
+    const m = computeMetrics(stream);
+    expect(componentMetricsOf(m)).toBe(m.components);
+    const { components: _c, ...legacy } = m;
+    expect(componentMetricsOf(legacy)).toEqual(m.components);
+  });
+});
+
+describe('feeds are declared by the kinds', () => {
+  test('every metric a kind feeds is declared, and every non-run metric is fed by some kind', () => {
+    const fed = new Set<string>();
+    for (const spec of Object.values(EVENT_CATALOG) as KindSpec[]) for (const feed of spec.feeds ?? []) fed.add(feed.metric);
+    for (const id of fed) expect(METRIC_IDS).toContain(id);
+    for (const id of METRIC_IDS) if (!(METRIC_CATALOG[id] as MetricSpec).everyEvent) expect(fed).toContain(id);
   });
 });

@@ -218,6 +218,7 @@ describe('ScenarioRun: results, expectations and metrics', () => {
       liveBytes: '0',
       peakBytes: '10',
       expectations: { held: 6, failed: 0 },
+      components: expect.any(Array),
     });
     expect(run.stepResults().map((r) => [r.op, r.line, r.status, r.expectation])).toEqual([
       ['attach', 15, 'OK', true],
