@@ -155,6 +155,14 @@ export interface EventRow {
   text: string;
   /** True for problem events, as the catalog declares them (core/events/problems.ts: faults, device errors, failed expectations…). */
   problem: boolean;
+  /**
+   * Id of the emitting component ('viommu0'); null for the run's own events (expectations). Rows
+   * stored before schema version 6 belong to the run's vIOMMU ('viommu0'). Absent where a reader
+   * does not select the envelope (exports).
+   */
+  component?: string | null;
+  /** Virtual time in ns when the event's operation completed (core/engine/clock.ts); null for rows stored before schema version 6. */
+  time?: number | null;
 }
 
 /** One field of an event as the detail pane shows it (a tree: JSON payloads have children). */

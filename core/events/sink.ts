@@ -3,9 +3,15 @@
  * (STYLE.md: tracing checks "enabled" before building payloads).
  */
 import type { EventKind, EventPayload, LabEvent } from './catalog.ts';
+import type { VirtualClock } from '../engine/clock.ts';
 
-/** An emitted event with its position in the run's stream. */
-export type SeqEvent = LabEvent & { seq: number };
+/**
+ * An emitted event with its envelope: `seq`, its position in the run's stream; `component`, the id
+ * of the emitting component ('viommu0'; absent for the run's own events and for sinks that do not
+ * stamp one); `time`, the virtual time in ns when its operation completed (core/engine/clock.ts;
+ * absent when the sink has no clock).
+ */
+export type SeqEvent = LabEvent & { seq: number; component?: string; time?: number };
 
 /** Receives events from the device models. */
 export interface EventSink {
@@ -16,8 +22,10 @@ export interface EventSink {
 }
 
 /**
- * The run's event log: stamps the current `step` and a 0-based `seq`, keeps events until taken.
- * `observer`, when given, sees every event as it is emitted (the metrics reducer).
+ * The run's event log: stamps the current `step`, a 0-based `seq`, the emitting `component` (when
+ * one is set) and, with a `clock`, the virtual `time` (the clock ticked by the event kind's cost);
+ * keeps events until taken. `observer`, when given, sees every event as it is emitted (the
+ * metrics reducer).
  */
 export class EventLog implements EventSink {
   enabled = true;
@@ -25,17 +33,22 @@ export class EventLog implements EventSink {
   step = 0;
   /**
    * Id of the component emitting the next events (set by its emitter, core/machine/component.ts
-   * ComponentEmitter; '' = none). Not in the event envelope yet: the envelope's `component` field
-   * (issue 7 §1, events) takes it from here.
+   * ComponentEmitter; '' = none): the envelope's `component`, left out when ''.
    */
   component = '';
   private seq = 0;
   private pending: SeqEvent[] = [];
 
-  constructor(private readonly observer?: (e: SeqEvent) => void) {}
+  constructor(
+    private readonly observer?: (e: SeqEvent) => void,
+    /** Stamps `time` on each event when given (the run's virtual clock). */
+    private readonly clock?: VirtualClock,
+  ) {}
 
   emit<K extends EventKind>(kind: K, payload: EventPayload<K>): void {
     const e = { kind, step: this.step, seq: this.seq++, ...payload } as unknown as SeqEvent;
+    if (this.component !== '') e.component = this.component;
+    if (this.clock) e.time = this.clock.tick(kind);
     if (this.observer) this.observer(e);
     this.pending.push(e);
   }

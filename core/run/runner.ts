@@ -19,6 +19,7 @@ import type { Diagnostic, RunMetrics, StepResult } from '../contract/index.ts';
 import type { EventKind, EventPayload } from '../events/catalog.ts';
 import { EventLog, type SeqEvent } from '../events/sink.ts';
 import { MetricsReducer } from '../events/metrics.ts';
+import { VirtualClock } from '../engine/clock.ts';
 import { parseScenario } from '../scenario/parse.ts';
 import type { Scenario, ScenarioStep } from '../scenario/model.ts';
 import type { VirtioIommuDevice } from '../virtio-iommu/device.ts';
@@ -160,7 +161,7 @@ export class ScenarioRun implements Source {
       this.log = null;
       this.sink = new MetricsOnlySink(this.metricsReducer);
     } else {
-      this.log = new EventLog((e) => this.metricsReducer.add(e));
+      this.log = new EventLog((e) => this.metricsReducer.add(e), new VirtualClock());
       this.sink = this.log;
     }
     this.sink.step = SETUP_STEP;

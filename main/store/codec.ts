@@ -87,6 +87,9 @@ export interface RawEventRow {
   aux: bigint | null;
   data: string | null;
   used: bigint | null;
+  /** Envelope (schema version 6), when selected: component code (0 = the run's own, NULL = stored before), time in ns. */
+  comp?: bigint | null;
+  time?: bigint | null;
 }
 
 /**

@@ -91,6 +91,10 @@ export class StoreReader {
 
   /** The runs columns of a summary (`NULL AS config` on a database older than schema version 4). */
   private readonly summaryColumns: string;
+  /** True when the database has the envelope columns (schema version 6: events.comp, events.time, runs.components). */
+  private readonly hasEnvelope: boolean;
+  /** The events columns a page selects (catalog columns, and the envelope's, or NULLs before version 6). */
+  private readonly eventCols: string;
 
   /**
    * `source`: the database file, or an image of it in memory (LabStore's fallback for a WAL
@@ -101,6 +105,8 @@ export class StoreReader {
     configureConnection(this.db, { readonly: true });
     const runCols = new Set((this.db.prepare('PRAGMA table_info(runs)').all() as { name: string }[]).map((c) => c.name));
     this.summaryColumns = `${SUMMARY_COLUMNS_V3}, ${runCols.has('config') ? 'config' : 'NULL AS config'}`;
+    this.hasEnvelope = runCols.has('components');
+    this.eventCols = `seq, step, kind, ${EVENT_COLUMNS.join(', ')}, ${this.hasEnvelope ? 'comp, time' : 'NULL AS comp, NULL AS time'}`;
     // For the in-thread search fallback (search.ts); a LabService scans in its search worker.
     registerSearchText(this.db);
   }
@@ -213,7 +219,7 @@ export class StoreReader {
     const f = this.filterSql('queryEvents', p.runId, p);
     let total: number;
     let raw: RawEventRow[];
-    const cols = `seq, step, kind, ${EVENT_COLUMNS.join(', ')}`;
+    const cols = this.eventCols;
     if (!f) {
       // seq is dense (0..event_count-1, see schema.ts), so a page is a key range: O(limit) at any offset.
       const run = this.stmt('SELECT event_count FROM runs WHERE id = ?').get(p.runId) as { event_count: number } | undefined;
@@ -238,14 +244,28 @@ export class StoreReader {
         .safeIntegers(true)
         .all(...f.args, p.limit, p.offset) as RawEventRow[];
     }
-    return { total, rows: raw.map(toEventRow) };
+    const components = this.componentsOf(p.runId);
+    return { total, rows: raw.map((r) => toEventRow(r, components)) };
   }
 
   /** One event of a run by seq; null when the run has no such (committed) event. */
   getEvent(runId: number, seq: number): EventRow | null {
-    const cols = `seq, step, kind, ${EVENT_COLUMNS.join(', ')}`;
+    const cols = this.eventCols;
     const raw = this.stmt(`SELECT ${cols} FROM events WHERE run_id = ? AND seq = ?`).safeIntegers(true).get(runId, seq) as RawEventRow | undefined;
-    return raw ? toEventRow(raw) : null;
+    return raw ? toEventRow(raw, this.componentsOf(runId)) : null;
+  }
+
+  /** The run's component table (runs.components; empty before schema version 6 or when unreadable). */
+  private componentsOf(runId: number): string[] {
+    if (!this.hasEnvelope) return [];
+    const row = this.stmt('SELECT components FROM runs WHERE id = ?').get(runId) as { components: string | null } | undefined;
+    if (!row?.components) return [];
+    try {
+      const v: unknown = JSON.parse(row.components);
+      return Array.isArray(v) ? v.map(String) : [];
+    } catch {
+      return [];
+    }
   }
 
   /**
@@ -349,11 +369,19 @@ export class StoreReader {
   }
 }
 
-/** Decodes one stored row into the contract's EventRow. */
-export function toEventRow(r: RawEventRow): EventRow {
+/** Id of the run's vIOMMU, the component of rows stored before the envelope had one (schema version < 6). */
+export const LEGACY_COMPONENT = 'viommu0';
+
+/**
+ * Decodes one stored row into the contract's EventRow. When the row has its envelope columns
+ * (`comp`, `time` selected), `components` is the run's component table (runs.components: code n
+ * is components[n − 1]); component code 0 → null (the run's own events), NULL → LEGACY_COMPONENT,
+ * an unknown code → "#<code>".
+ */
+export function toEventRow(r: RawEventRow, components: readonly string[] = []): EventRow {
   const { kind, fields } = decodeFields(r);
   const code = Number(r.kind);
-  return {
+  const row: EventRow = {
     seq: Number(r.seq),
     step: Number(r.step),
     kind,
@@ -361,4 +389,10 @@ export function toEventRow(r: RawEventRow): EventRow {
     text: KIND_BY_CODE[code] ? formatEvent(kind, fields) : `${kind}`,
     problem: isProblemEvent(kind, fields),
   };
+  if (r.comp !== undefined) {
+    const c = r.comp === null ? null : Number(r.comp);
+    row.component = c === null ? LEGACY_COMPONENT : c === 0 ? null : (components[c - 1] ?? `#${c}`);
+    row.time = r.time === null || r.time === undefined ? null : Number(r.time);
+  }
+  return row;
 }

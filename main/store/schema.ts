@@ -55,6 +55,15 @@ const V1_COLUMNS: readonly [Column, 'INTEGER' | 'TEXT'][] = [
 /** Catalog storage columns in table order. */
 export const EVENT_COLUMNS = Object.keys(COLUMN_SQL_TYPE) as Column[];
 
+/** Envelope storage columns beyond run_id, seq, step, kind (version 6): the emitting component's code, the virtual time in ns. */
+export type EnvelopeColumn = 'comp' | 'time';
+
+/** Envelope columns and their SQL types (version 6; frozen: a later change needs a migration). */
+export const ENVELOPE_COLUMNS: readonly [EnvelopeColumn, 'INTEGER'][] = [
+  ['comp', 'INTEGER'],
+  ['time', 'INTEGER'],
+];
+
 /** Kind codes used in SQL (stable: the catalog never renumbers). */
 export const KIND_CODE = Object.fromEntries(Object.entries(EVENT_CATALOG).map(([k, s]) => [k, s.code])) as Record<EventKind, number>;
 
@@ -175,6 +184,16 @@ export const MIGRATIONS: readonly Migration[] = [
         DROP INDEX IF EXISTS events_problems;
         CREATE INDEX events_problems ON events (run_id, seq) WHERE ${V5_PROBLEM_SQL};
       `);
+    },
+  },
+  {
+    version: 6,
+    description:
+      'the event envelope: events.comp (the emitting component, a code into runs.components; 0 = the run itself) and events.time (virtual time, ns); runs.components (JSON array of component ids, code n at index n − 1). NULL in rows stored before: the run\'s vIOMMU, no time',
+    up(db) {
+      const have = new Set((db.prepare('PRAGMA table_info(events)').all() as { name: string }[]).map((c) => c.name));
+      for (const [c, t] of ENVELOPE_COLUMNS) if (!have.has(c)) db.exec(`ALTER TABLE events ADD COLUMN ${c} ${t}`);
+      db.exec('ALTER TABLE runs ADD COLUMN components TEXT');
     },
   },
 ];

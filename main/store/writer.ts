@@ -43,9 +43,13 @@ import Database from 'better-sqlite3';
 import type { SeqEvent } from '../../core/events/sink.ts';
 import type { EventKind } from '../../core/events/catalog.ts';
 import type { RunMetrics, RunStatus, StepResult } from '../../core/contract/index.ts';
-import { KIND_PLANS, toJson, u64ToSql, type FieldPlan } from './codec.ts';
-import { COLS_PER_EVENT, type EventBatch } from './batch.ts';
-import { EVENT_COLUMNS, KIND_CODE, PROBLEM_SQL, configureConnection } from './schema.ts';
+import { KIND_PLANS, toJson, u64ToSql, type FieldPlan as CatalogFieldPlan } from './codec.ts';
+import { BATCH_COLUMNS, COLS_PER_EVENT, type EventBatch } from './batch.ts';
+import { KIND_CODE, PROBLEM_SQL, configureConnection, type EnvelopeColumn } from './schema.ts';
+import type { Column } from '../../core/events/catalog.ts';
+
+/** A stored field: a catalog field (codec.ts) or an envelope field (ENVELOPE_FIELDS). */
+type FieldPlan = Omit<CatalogFieldPlan, 'column'> & { readonly column: Column | EnvelopeColumn };
 
 /** Rows per multi-row INSERT (128 × ≤12 binds stays far below SQLite's 32766 variables). */
 export const ROWS_PER_STATEMENT = 128;
@@ -62,7 +66,7 @@ const MAX_WINDOW_SIGNATURES = 256;
 /** Rows of one shape in a window for its common values to be bound once. */
 const MIN_SHARED_ROWS = 4;
 /** Fields of a kind at most (a window row's slots; the catalog has 10 storage columns). */
-const MAX_FIELDS = EVENT_COLUMNS.length;
+const MAX_FIELDS = BATCH_COLUMNS.length;
 /** Smaller statement sizes used to flush a buffer's partial rows at commit. */
 const FLUSH_SIZES = [16, 1];
 
@@ -231,6 +235,19 @@ class RowBuffer {
   }
 }
 
+/** The component code of an event object's `component` id (0 for none; see EventWriter.codeOf). */
+type ComponentCoder = (component: unknown) => number;
+
+/**
+ * The envelope's stored fields, routed like catalog fields (shapes, shared literals): the emitting
+ * component's code (`comp`: constant over a workload, so written as a literal) and the virtual time
+ * (`time`, ns: absent when the events carry none).
+ */
+const ENVELOPE_FIELDS: readonly FieldPlan[] = [
+  { name: 'component', type: 'u32', column: 'comp', optional: true },
+  { name: 'time', type: 'u32', column: 'time', optional: true },
+];
+
 /** Checks that a catalog field name can be spelled as a property access in generated code. */
 function identifier(name: string): string {
   if (!/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(name)) throw new Error(`catalog field name ${JSON.stringify(name)} is not an identifier`);
@@ -263,9 +280,10 @@ class Shape {
     readonly mask: number,
     /** The present fields, in storage column order (the order of a batch's big/strings entries). */
     readonly fields: readonly FieldPlan[],
+    codeOf: ComponentCoder,
   ) {
     this.width = fields.length;
-    [this.readFrom, this.read] = compileReaders(fields);
+    [this.readFrom, this.read] = compileReaders(fields, codeOf);
   }
 
   /** The shape's RowBuffer (per-shape statements, see RowBuffer). */
@@ -284,23 +302,25 @@ class Shape {
  * field is present (non-NaN, neither undefined nor null) by construction of the shape. The
  * generated text depends only on the event catalog, never on input data.
  */
-function compileReaders(fields: readonly FieldPlan[]): [BatchReader, ObjectReader] {
+function compileReaders(fields: readonly FieldPlan[], codeOf: ComponentCoder): [BatchReader, ObjectReader] {
   const fromBatch = ['const c = batch.cols;', `const base = i * ${COLS_PER_EVENT};`, 'let x;'];
   const fromObject: string[] = [];
   fields.forEach((f, j) => {
-    const k = EVENT_COLUMNS.indexOf(f.column);
+    const k = BATCH_COLUMNS.indexOf(f.column);
     if (f.type === 'json') fromBatch.push(`out[o + ${j}] = batch.strings[cur.str++];`);
     else if (f.type === 'u64') fromBatch.push(`x = c[base + ${k}];`, `out[o + ${j}] = x === Infinity ? batch.big[cur.big++] : x;`);
     else fromBatch.push(`out[o + ${j}] = c[base + ${k}];`);
     const get = `e.${identifier(f.name)}`;
-    fromObject.push(`out[o + ${j}] = ${f.type === 'u64' ? `u64ToSql(${get})` : f.type === 'json' ? `toJson(${get})` : get};`);
+    if (f.column === 'comp') fromObject.push(`out[o + ${j}] = codeOf(${get});`);
+    else fromObject.push(`out[o + ${j}] = ${f.type === 'u64' ? `u64ToSql(${get})` : f.type === 'json' ? `toJson(${get})` : get};`);
   });
   const factory = new Function(
     'u64ToSql',
     'toJson',
+    'codeOf',
     `return [function readFrom(batch, i, cur, out, o) {\n${fromBatch.join('\n')}\n}, function read(e, out, o) {\n${fromObject.join('\n')}\n}];`,
   );
-  return factory(u64ToSql, toJson) as [BatchReader, ObjectReader];
+  return factory(u64ToSql, toJson, codeOf) as [BatchReader, ObjectReader];
 }
 
 /** The shapes of one kind, created on first use; `shapeOf*` give an event's shape. */
@@ -316,15 +336,18 @@ class KindRouter {
     private readonly runId: number,
     readonly code: number,
     fields: readonly FieldPlan[],
+    private readonly codeOf: ComponentCoder,
   ) {
-    this.fields = [...fields].sort((x, y) => EVENT_COLUMNS.indexOf(x.column) - EVENT_COLUMNS.indexOf(y.column));
+    this.fields = [...fields, ...ENVELOPE_FIELDS].sort((x, y) => BATCH_COLUMNS.indexOf(x.column) - BATCH_COLUMNS.indexOf(y.column));
     // Shape of an event: one bit per field, set when the field is present (not NaN in a batch,
     // neither undefined nor null in an object).
     const fromBatch = ['const c = batch.cols;', `const base = i * ${COLS_PER_EVENT};`, 'let m = 0, x;'];
     const fromObject = ['let m = 0, x;'];
     this.fields.forEach((f, j) => {
-      fromBatch.push(`x = c[base + ${EVENT_COLUMNS.indexOf(f.column)}];`, `if (x === x) m |= ${1 << j};`);
-      fromObject.push(`x = e.${identifier(f.name)};`, `if (x !== undefined && x !== null) m |= ${1 << j};`);
+      fromBatch.push(`x = c[base + ${BATCH_COLUMNS.indexOf(f.column)}];`, `if (x === x) m |= ${1 << j};`);
+      // The component code is always stored (0 when the event has none: the run's own).
+      if (f.column === 'comp') fromObject.push(`m |= ${1 << j};`);
+      else fromObject.push(`x = e.${identifier(f.name)};`, `if (x !== undefined && x !== null) m |= ${1 << j};`);
     });
     const make = new Function(
       'k',
@@ -336,7 +359,7 @@ class KindRouter {
 
   /** The shape of mask `m`. */
   create(m: number): Shape {
-    const s = new Shape(this.db, this.runId, this.code, m, this.fields.filter((_, j) => (m & (1 << j)) !== 0));
+    const s = new Shape(this.db, this.runId, this.code, m, this.fields.filter((_, j) => (m & (1 << j)) !== 0), this.codeOf);
     this.shapes[m] = s;
     return s;
   }
@@ -483,7 +506,7 @@ class Windows {
       const g = this.groupOf[r];
       const shape = this.groupShapes[g];
       const lit = this.groupFirst[g] * MAX_FIELDS;
-      const cols = EVENT_COLUMNS.map((c) => {
+      const cols = BATCH_COLUMNS.map((c) => {
         const j = shape.fields.findIndex((f) => f.column === c);
         if (j < 0) return 'NULL';
         // An integer (checked by full()), as the SQLite integer literal of the same value.
@@ -494,7 +517,7 @@ class Windows {
       if (!stepShared) positional++;
       rows.push(`(${this.runId}, @b + ${r}, ${stepShared ? '@t' : '?'}, ${shape.code}, ${cols.join(', ')})`);
     }
-    const stmt = this.db.prepare(`INSERT OR FAIL INTO events (run_id, seq, step, kind, ${EVENT_COLUMNS.join(', ')}) VALUES ${rows.join(', ')}`);
+    const stmt = this.db.prepare(`INSERT OR FAIL INTO events (run_id, seq, step, kind, ${BATCH_COLUMNS.join(', ')}) VALUES ${rows.join(', ')}`);
     return { stmt, positional: new Array<unknown>(positional).fill(null), named };
   }
 }
@@ -525,6 +548,16 @@ export class EventWriter {
   private readonly cursor: BatchCursor = { big: 0, str: 0 };
   private readonly win: Windows;
   private readonly updateProgress: Database.Statement;
+  /** The run's component ids (code n = components[n − 1]) and how many runs.components holds. */
+  private components: string[] = [];
+  private storedComponents = 0;
+  /** Code of an event object's component id: 1, 2, … in first-seen order; 0 for none (the run's own events). */
+  private readonly codeOf: ComponentCoder = (id) => {
+    if (typeof id !== 'string' || id === '') return 0;
+    let i = this.components.indexOf(id);
+    if (i < 0) i = this.components.push(id) - 1;
+    return i + 1;
+  };
   private written = 0;
   /** Events covered by the last commit (runs.event_count). */
   private committed = 0;
@@ -539,7 +572,7 @@ export class EventWriter {
     this.db = new Database(dbPath, { fileMustExist: true });
     configureConnection(this.db);
     this.routers = Object.fromEntries(
-      Object.values(KIND_PLANS).map((p) => [p.kind, new KindRouter(this.db, runId, p.code, p.fields)]),
+      Object.values(KIND_PLANS).map((p) => [p.kind, new KindRouter(this.db, runId, p.code, p.fields, this.codeOf)]),
     ) as Record<EventKind, KindRouter>;
     for (const k of Object.values(this.routers)) this.byCode[k.code] = k;
     this.win = new Windows(this.db, runId);
@@ -592,6 +625,8 @@ export class EventWriter {
     const cur = this.cursor;
     cur.big = 0;
     cur.str = 0;
+    // The generator's component table only grows: its snapshot replaces ours.
+    if (batch.components.length > this.components.length) this.components = batch.components.slice();
     const byCode = this.byCode;
     const kinds = batch.kinds;
     const steps = batch.steps;
@@ -615,10 +650,18 @@ export class EventWriter {
   /** Inserts every buffered row and commits (with runs.event_count, done_units, total_units), then begins anew. */
   commit(doneUnits: number, totalUnits: number): void {
     this.flushAll();
+    this.storeComponents();
     this.updateProgress.run(this.written, doneUnits, totalUnits, this.runId);
     this.db.exec('COMMIT');
     this.committed = this.written;
     this.db.exec('BEGIN IMMEDIATE');
+  }
+
+  /** Writes runs.components when components were added since the last time (inside the open transaction). */
+  private storeComponents(): void {
+    if (this.components.length === this.storedComponents) return;
+    this.db.prepare('UPDATE runs SET components = ? WHERE id = ?').run(JSON.stringify(this.components), this.runId);
+    this.storedComponents = this.components.length;
   }
 
   /** Events stored by the last commit (they survive an abort or a failure). */
@@ -679,6 +722,7 @@ export class EventWriter {
   /** Writes the remaining rows and the run's final state in one transaction, then closes. */
   finish(outcome: RunOutcome): void {
     this.flushAll();
+    this.storeComponents();
     this.db
       .prepare(
         `UPDATE runs SET status = ?, finished_at = ?, done_units = ?, total_units = ?, event_count = ?, failed_expectations = ?,

@@ -12,7 +12,8 @@ import { ContractError } from '../../core/contract/index.ts';
 import { EVENT_CATALOG } from '../../core/events/catalog.ts';
 import type { SeqEvent } from '../../core/events/sink.ts';
 import { CHECKPOINT_MS, Checkpointer, EventWriter, INTERRUPTED, LabStore, MIGRATIONS, SCHEMA_VERSION, defaultDbPath, migrate, schemaVersion } from '../../main/store/index.ts';
-import { BatchEncoder } from '../../main/store/batch.ts';
+import { BatchEncoder, MAX_KIND_CODE, checkKindCodes } from '../../main/store/batch.ts';
+import { VirtualClock } from '../../core/engine/clock.ts';
 import { toJson } from '../../main/store/codec.ts';
 import { mulberry32 } from '../support/prng.ts';
 import { ScenarioRun } from '../../core/run/runner.ts';
@@ -41,7 +42,7 @@ function newRun(store: LabStore, name = 'r'): number {
 /** Every stored column of a run's events, raw (integers as bigint). */
 function rawRows(file: string, runId: number): unknown[] {
   const db = new Database(file, { readonly: true });
-  const rows = db.prepare('SELECT seq, step, kind, status, domain, endpoint, a, b, c, flags, aux, data, used FROM events WHERE run_id = ? ORDER BY seq').safeIntegers(true).all(runId);
+  const rows = db.prepare('SELECT seq, step, kind, status, domain, endpoint, a, b, c, flags, aux, data, used, comp, time FROM events WHERE run_id = ? ORDER BY seq').safeIntegers(true).all(runId);
   db.close();
   return rows;
 }
@@ -100,13 +101,16 @@ describe('columnar batches (the run worker\'s hand-off)', () => {
     const viaWrite = newRun(store, 'w');
     const viaBatch = newRun(store, 'b');
     const w1 = new EventWriter(dbPath, viaWrite);
-    w1.write(EDGE_EVENTS);
+    // The envelope as a recorded run stamps it (EventLog with a clock; the expectation is the run's own).
+    const clock = new VirtualClock();
+    const stamped = EDGE_EVENTS.map((e) => ({ ...e, time: clock.tick(e.kind), ...(e.kind === 'expectation' ? {} : { component: 'viommu0' }) }) as SeqEvent);
+    w1.write(stamped);
     w1.finish({ ...OUTCOME, status: 'done' });
     const enc = new BatchEncoder(2); // grows while encoding
     const w2 = new EventWriter(dbPath, viaBatch);
     for (const [i, e] of EDGE_EVENTS.entries()) {
       const { kind, step, seq: _seq, ...payload } = e as unknown as Record<string, unknown> & { kind: 'map'; step: number };
-      enc.emit(kind, step, payload as never);
+      enc.emit(kind, step, payload as never, (kind as string) === 'expectation' ? '' : 'viommu0');
       if (i === 2) w2.writeBatch(enc.take(1, 2));
     }
     const last = enc.take(2, 2);
@@ -119,6 +123,48 @@ describe('columnar batches (the run worker\'s hand-off)', () => {
     expect(store.reader.queryEvents({ runId: viaBatch, offset: 0, limit: 10 }).rows).toEqual(store.reader.queryEvents({ runId: viaWrite, offset: 0, limit: 10 }).rows);
     expect(store.reader.queryEvents({ runId: viaBatch, offset: 3, limit: 1 }).rows[0].fields).toEqual({ domain: 1, virtStart: '0x1fffffffffffff', virtEnd: '0x8000000000000000', physStart: '0x7fffffffffffffff', flags: 3 });
     store.close();
+  });
+
+  it('store the envelope: the emitting component (a per-run code, runs.components) and the virtual time; the run\'s own events have no component', () => {
+    const store = new LabStore(dbPath);
+    const runId = newRun(store);
+    const enc = new BatchEncoder();
+    enc.emit('attach', 0, { domain: 1, endpoint: 8 }, 'viommu0');
+    enc.emit('endpoint-alloc', 0, { endpoint: 9 }, 'viommu1');
+    enc.emit('expectation', 0, { held: 1, detail: { message: 'ok' } }, '');
+    enc.emit('map', 1, { domain: 1, virtStart: 0n, virtEnd: 0xfffn, physStart: 0n, flags: 3 }, 'viommu0');
+    const w = new EventWriter(dbPath, runId);
+    w.writeBatch(enc.take(1, 1));
+    w.finish({ ...OUTCOME, status: 'done' });
+    const db = new Database(dbPath, { readonly: true });
+    expect(db.prepare('SELECT comp, time FROM events WHERE run_id = ? ORDER BY seq').raw().all(runId)).toEqual([
+      [1, 300],
+      [2, 400],
+      [0, 400],
+      [1, 900],
+    ]);
+    expect(db.prepare('SELECT components FROM runs WHERE id = ?').pluck().get(runId)).toBe('["viommu0","viommu1"]');
+    db.close();
+    const rows = store.reader.queryEvents({ runId, offset: 0, limit: 10 }).rows;
+    expect(rows.map((r) => [r.kind, r.component, r.time])).toEqual([
+      ['attach', 'viommu0', 300],
+      ['endpoint-alloc', 'viommu1', 400],
+      ['expectation', null, 400],
+      ['map', 'viommu0', 900],
+    ]);
+    expect(store.reader.getEvent(runId, 1)).toMatchObject({ component: 'viommu1', time: 400 });
+    store.close();
+  });
+
+  it('hold kind codes above 255 (a Uint16Array of kinds; codes are checked against 1..65535)', () => {
+    const enc = new BatchEncoder(4);
+    expect(enc.kinds).toBeInstanceOf(Uint16Array);
+    enc.kinds[0] = 300;
+    expect(enc.kinds[0]).toBe(300);
+    expect(MAX_KIND_CODE).toBe(65535);
+    expect(() => checkKindCodes({ 'test-only-kind': { code: 300 } })).not.toThrow();
+    expect(() => checkKindCodes({ 'too-big': { code: 65536 } })).toThrow(/too-big: code 65536 does not fit a batch/);
+    expect(() => checkKindCodes({ zero: { code: 0 } })).toThrow(/does not fit/);
   });
 
   it('refuse a batch or events that do not continue the stream', () => {
@@ -179,6 +225,9 @@ describe('writer statements (windows in seq order, per-shape strided and plain s
     const spec = EVENT_CATALOG[e.kind];
     const row: Record<string, unknown> = { seq: BigInt(e.seq), step: BigInt(e.step), kind: BigInt(spec.code) };
     for (const c of ['status', 'domain', 'endpoint', 'a', 'b', 'c', 'flags', 'aux', 'data', 'used']) row[c] = null;
+    // The envelope: component 'viommu0' is the run's first (code 1), none is 0; time in ns or NULL.
+    row.comp = e.component === 'viommu0' ? 1n : 0n;
+    row.time = e.time === undefined ? null : BigInt(e.time);
     for (const [name, f] of Object.entries(spec.fields) as [string, { type: string; column: string }][]) {
       const v = (e as unknown as Record<string, unknown>)[name];
       if (v === undefined || v === null) continue;
@@ -234,7 +283,9 @@ describe('writer statements (windows in seq order, per-shape strided and plain s
   }
 
   it('store every event exactly, through write() and through columnar batches', () => {
-    const events = stream();
+    // Stamped as a recorded run stamps them (EventLog with a clock), which the encoder reproduces.
+    const clock = new VirtualClock();
+    const events = stream().map((e) => ({ ...e, time: clock.tick(e.kind), ...(e.kind === 'expectation' ? {} : { component: 'viommu0' }) }) as SeqEvent);
     const expected = events.map(expectedRow);
     const store = new LabStore(dbPath);
     const viaWrite = newRun(store, 'w');
@@ -248,8 +299,8 @@ describe('writer statements (windows in seq order, per-shape strided and plain s
     const w2 = new EventWriter(dbPath, viaBatch);
     const enc = new BatchEncoder(64);
     for (const [i, e] of events.entries()) {
-      const { kind, step, seq: _seq, ...payload } = e as unknown as Record<string, unknown> & { kind: 'map'; step: number };
-      enc.emit(kind, step, payload as never);
+      const { kind, step, seq: _seq, time: _time, component, ...payload } = e as unknown as Record<string, unknown> & { kind: 'map'; step: number; component?: string };
+      enc.emit(kind, step, payload as never, component);
       if (i % 777 === 776) w2.writeBatch(enc.take(1, 2));
       if (i % 2000 === 1999) w2.commit(1, 2);
     }
@@ -314,6 +365,27 @@ describe('schema', () => {
     const db = new Database(dbPath, { readonly: true });
     expect(schemaVersion(db)).toBe(SCHEMA_VERSION);
     expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'events_problems'").get()).toBeTruthy();
+    db.close();
+  });
+
+  it('upgrades a version-5 database: its events read as the run\'s vIOMMU\'s, without a time; new runs store both', () => {
+    const old = new Database(dbPath);
+    migrate(old, 5);
+    expect((old.prepare('PRAGMA table_info(events)').all() as { name: string }[]).map((c) => c.name)).not.toContain('comp');
+    old.prepare(
+      `INSERT INTO runs (id, name, file, scenario_text, status, started_at, finished_at, steps, total_units, done_units, event_count, failed_expectations)
+       VALUES (1, 'v5 run', 'v5.yaml', 'name: v5', 'done', '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:01.000Z', 1, 1, 1, 1, 0)`,
+    ).run();
+    old.prepare('INSERT INTO events (run_id, seq, step, kind, domain, endpoint) VALUES (1, 0, 0, ?, 1, 8)').run(EVENT_CATALOG.attach.code);
+    old.close();
+    const store = new LabStore(dbPath);
+    const [row] = store.reader.queryEvents({ runId: 1, offset: 0, limit: 10 }).rows;
+    expect(row).toMatchObject({ kind: 'attach', component: 'viommu0', time: null, text: 'ATTACH ep=00:01.0 domain=1' });
+    store.close();
+    const db = new Database(dbPath, { readonly: true });
+    expect(schemaVersion(db)).toBe(6);
+    const cols = (db.prepare('PRAGMA table_info(events)').all() as { name: string; type: string }[]).map((c) => `${c.name} ${c.type}`);
+    expect(cols).toEqual(expect.arrayContaining(['comp INTEGER', 'time INTEGER']));
     db.close();
   });
 
