@@ -12,11 +12,14 @@
  *
  * Free-space search: IntervalStore is not augmented with subtree gap sizes, so it cannot answer
  * "the lowest hole of at least L bytes" below O(n). Rather than a second tree, the allocator keeps
- * per-size-class hints (see {@link IoPagetable.allocIova}): hint[k] is an IOVA below which no free
- * run is larger than 2^(k-1) bytes, so a request of length in (2^(k-1), 2^k] starts its first-fit
- * walk there. Maps only shrink free runs (hints stay true); unmaps lower the hints to the start of
- * the run they free; reserved/allowed changes reset them. The result is the kernel's first fit,
- * exactly; the walk is amortised short for allocate/free patterns.
+ * per-size-class hints (see {@link IoPagetable.allocIova}): for a request of length in
+ * (2^(k-1), 2^k], hint[k] is an IOVA below which every free run larger than 2^(k-1) bytes starts at
+ * one of the points in dirty[k]. Maps only shrink free runs, and record the start of the piece they
+ * leave on their right; unmaps record the start of the run they free; reserved/allowed/domain
+ * changes reset everything. A search checks the dirty points (dropping those that no longer start
+ * a large run), then walks from hint[k], advancing it over small runs. The result is the kernel's
+ * first fit, exactly (iova-alloc.test.ts checks it against a plain walk); the walk is amortised
+ * short for allocate/free patterns. With an allowed list set, unmaps lower hint[k] instead.
  *
  * Every IOVA and length here is a bigint in [0, 2^64) (ULONG_MAX = 2^64-1 on the modelled 64-bit
  * kernel). Methods return 0 or an errno and leave outputs in `out*` fields.
@@ -116,6 +119,10 @@ export class IoPagetable {
   // hints[k]: no free run starting below it is larger than 2^(k-1) bytes (k = log2 of the
   // request's roundup_pow_of_two(length)).
   private readonly hints: bigint[] = new Array<bigint>(65).fill(NO_HINT);
+  // dirty[k]: sorted starts of runs freed or split off below hints[k] (only without an allowed list).
+  private readonly dirty: bigint[][] = Array.from({ length: 65 }, () => []);
+  // max of hints[]: maps and unmaps at or above it have nothing to record.
+  private maxHint = NO_HINT;
 
   /**
    * @param maxAlignment the auto-IOVA alignment cap: HPAGE_SIZE with CONFIG_TRANSPARENT_HUGEPAGE,
@@ -203,6 +210,38 @@ export class IoPagetable {
     let hint = this.hints[k];
     let advancing = true;
     const windows = this.allowed.length === 0 ? [{ start: PAGE_SIZE, last: ULONG_MAX - PAGE_SIZE }] : this.mergedAllowed();
+    const dk = this.dirty[k];
+    if (dk.length > 0) {
+      // One window here (no allowed list): the candidates below the hint, lowest first.
+      const w = windows[0];
+      const s = w.last - w.start < need ? -1n : alignUp(w.start, align, pageOffset);
+      if (s >= 0n && s <= w.last && w.last - s >= need) {
+        let keep = 0;
+        let found = -1n;
+        let i = 0;
+        for (; i < dk.length; i++) {
+          const d = dk[i];
+          const used = this.nextUsed(d, w.last);
+          if (used !== undefined && used.start <= d) continue; // no longer free: drop
+          const holeLast = used === undefined ? w.last : used.start - 1n;
+          const hs = d > s ? d : s;
+          if (holeLast >= hs && holeLast - hs >= need) {
+            const a = alignUp(hs, align, pageOffset);
+            if (a >= 0n && a <= holeLast && holeLast - a >= need) found = a;
+          }
+          if (found >= 0n || holeLast - d + 1n > small) dk[keep++] = d;
+          if (found >= 0n) {
+            i++;
+            break;
+          }
+        }
+        if (keep < i) dk.splice(keep, i - keep);
+        if (found >= 0n) {
+          this.outIova = found;
+          return ERRNO.OK;
+        }
+      }
+    }
     for (const w of windows) {
       if (w.last < hint) continue;
       // __alloc_iova_check_used: the span must hold the aligned range; the walk starts there.
@@ -223,7 +262,7 @@ export class IoPagetable {
           if (holeLast >= hs && holeLast - hs >= need) {
             const a = alignUp(hs, align, pageOffset);
             if (a >= 0n && a <= holeLast && holeLast - a >= need) {
-              if (advancing) this.hints[k] = cur;
+              if (advancing) this.setHint(k, cur);
               this.outIova = a;
               return ERRNO.OK;
             }
@@ -238,7 +277,7 @@ export class IoPagetable {
       }
       if (advancing) hint = w.last + 1n;
     }
-    if (advancing) this.hints[k] = hint;
+    if (advancing) this.setHint(k, hint);
     return ERRNO.ENOSPC;
   }
 
@@ -272,13 +311,37 @@ export class IoPagetable {
   }
 
   /** Lowers every hint to `start` of a run that just became free (or larger). */
+  private setHint(k: number, v: bigint): void {
+    this.hints[k] = v;
+    if (v > this.maxHint) this.maxHint = v;
+  }
+
+  /** A free run (possibly large) now starts at `start`: record it below the hints. */
   private freed(start: bigint): void {
+    if (start >= this.maxHint) return;
     const h = this.hints;
-    for (let k = 0; k < h.length; k++) if (h[k] > start) h[k] = start;
+    if (this.allowed.length !== 0) {
+      for (let k = 0; k < h.length; k++) if (h[k] > start) h[k] = start;
+      return;
+    }
+    for (let k = 0; k < h.length; k++) {
+      if (h[k] <= start) continue;
+      const dk = this.dirty[k];
+      let lo = 0;
+      let hi = dk.length;
+      while (lo < hi) {
+        const m = (lo + hi) >> 1;
+        if (dk[m] < start) lo = m + 1;
+        else hi = m;
+      }
+      if (dk[lo] !== start) dk.splice(lo, 0, start);
+    }
   }
 
   private resetHints(): void {
     this.hints.fill(NO_HINT);
+    for (const d of this.dirty) d.length = 0;
+    this.maxHint = NO_HINT;
   }
 
   /**
@@ -314,6 +377,8 @@ export class IoPagetable {
       }
       at = last + 1n;
     }
+    // The run this map landed in may go on after it: its right piece is a new run start.
+    if (at < this.maxHint && this.allowed.length === 0) this.freed(at);
     this.outIova = iova;
     return ERRNO.OK;
   }
