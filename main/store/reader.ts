@@ -7,6 +7,7 @@ import type { EventRow, Params, Results, RunConfig, RunDetail, RunMetrics, RunSt
 import { ContractError } from '../../core/contract/index.ts';
 import { EVENT_CATALOG, KIND_BY_CODE } from '../../core/events/catalog.ts';
 import { formatEvent } from '../../core/events/format.ts';
+import { DEFAULT_VIOMMU } from '../../core/events/metrics.ts';
 import { isProblemEvent } from '../../core/events/problems.ts';
 import { decodeFields, type RawEventRow } from './codec.ts';
 import { EVENT_COLUMNS, KIND_CODE, PROBLEM_SQL, configureConnection } from './schema.ts';
@@ -370,7 +371,7 @@ export class StoreReader {
 }
 
 /** Id of the run's vIOMMU, the component of rows stored before the envelope had one (schema version < 6). */
-export const LEGACY_COMPONENT = 'viommu0';
+export const LEGACY_COMPONENT = DEFAULT_VIOMMU.id;
 
 /**
  * Decodes one stored row into the contract's EventRow. When the row has its envelope columns
