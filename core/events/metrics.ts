@@ -69,104 +69,120 @@ class ComponentState {
   }
 }
 
-/** A kind's feeds compiled: each applies one event to a component's (or the run's) state. */
+/** A kind's feeds compiled into one function: applies one event to a component's (and the run's) states. */
 type Apply = (c: ComponentState, run: ComponentState, e: FeedFields) => void;
 
-function compileFeed(feed: MetricFeed): Apply {
-  const spec: MetricSpec = METRIC_CATALOG[feed.metric];
-  const mi = METRIC_IDS.indexOf(feed.metric);
-  // Run-level metrics are measured on the run, the others on the emitting component.
-  const onRun = spec.component === 'run';
-  const target = (c: ComponentState, r: ComponentState): MetricState => (onRun ? r : c).states[mi];
-  switch (feed.op) {
-    case 'count': {
-      const { key, subkey } = feed;
-      if (!key) return (c, r) => void target(c, r).n++;
-      if (!subkey) {
-        return (c, r, e) => {
-          const s = target(c, r);
-          s.n++;
-          const k = key(e);
-          s.tally[k] = ((s.tally[k] as number | undefined) ?? 0) + 1;
-        };
+/**
+ * A kind's feeds as one function with each feed's steps spelled out (one call per event, state by
+ * constant index: the reducer runs on every event of a run). The generated text depends only on
+ * the declarations (metric indexes, folds, units), never on input data; the feeds' key, scope and
+ * amount functions are passed in. Undefined when the kind feeds nothing.
+ */
+function compileKind(feeds: readonly MetricFeed[]): Apply | undefined {
+  if (feeds.length === 0) return undefined;
+  const fns: ((e: FeedFields) => unknown)[] = [];
+  const fn = (f: (e: FeedFields) => unknown): string => `F[${fns.push(f) - 1}](e)`;
+  const lines = ['let s, k, row, l, x, sc;'];
+  for (const feed of feeds) {
+    const spec: MetricSpec = METRIC_CATALOG[feed.metric];
+    const mi = METRIC_IDS.indexOf(feed.metric);
+    // Run-level metrics are measured on the run, the others on the emitting component.
+    lines.push(`s = ${spec.component === 'run' ? 'r' : 'c'}.states[${mi}];`);
+    const big = spec.unit === 'bytes';
+    switch (feed.op) {
+      case 'count':
+        lines.push('s.n++;');
+        if (feed.key && feed.subkey) lines.push(`row = (s.tally[${fn(feed.key)}] ??= {});`, `k = ${fn(feed.subkey)};`, 'row[k] = (row[k] ?? 0) + 1;');
+        else if (feed.key) lines.push(`k = ${fn(feed.key)};`, 's.tally[k] = (s.tally[k] ?? 0) + 1;');
+        break;
+      case 'add':
+      case 'sub': {
+        const one = big ? '1n' : '1';
+        const amount = feed.amount ? (big ? fn(feed.amount) : `Number(${fn(feed.amount)})`) : one;
+        lines.push(
+          `x = ${feed.op === 'add' ? amount : `-(${amount})`};`,
+          `sc = ${fn(feed.scope)};`,
+          'l = s.scopes.get(sc);',
+          `if (l === undefined) s.scopes.set(sc, (l = { v: ${big ? '0n' : '0'} }));`,
+          'l.v += x;',
+          's.live += x;',
+        );
+        if (feed.op === 'add') lines.push('if (s.live > s.peak) s.peak = s.live;');
+        break;
       }
-      return (c, r, e) => {
-        const s = target(c, r);
-        s.n++;
-        const row = (s.tally[key(e)] ??= {}) as Record<string, number>;
-        const k = subkey(e);
-        row[k] = (row[k] ?? 0) + 1;
-      };
-    }
-    case 'add':
-    case 'sub': {
-      const { scope, amount } = feed;
-      const up = feed.op === 'add';
-      const level = (s: MetricState, e: FeedFields, zero: number | bigint): Level => {
-        const sc = scope(e);
-        let l = s.scopes.get(sc);
-        if (l === undefined) s.scopes.set(sc, (l = { v: zero }));
-        return l;
-      };
-      if (spec.unit === 'bytes') {
-        const get = amount ?? (() => 1n);
-        return (c, r, e) => {
-          const s = target(c, r);
-          const x = up ? get(e) : -get(e);
-          const l = level(s, e, 0n);
-          l.v = (l.v as bigint) + x;
-          s.live = (s.live as bigint) + x;
-          if (up && (s.live as bigint) > (s.peak as bigint)) s.peak = s.live;
-        };
-      }
-      const get = amount ? (e: FeedFields) => Number(amount(e)) : () => 1;
-      return (c, r, e) => {
-        const s = target(c, r);
-        const x = up ? get(e) : -get(e);
-        const l = level(s, e, 0);
-        l.v = (l.v as number) + x;
-        s.live = (s.live as number) + x;
-        if (up && s.live > s.peak) s.peak = s.live;
-      };
-    }
-    case 'release': {
-      const { scope } = feed;
-      return (c, r, e) => {
-        const s = target(c, r);
-        const sc = scope(e);
-        const held = s.scopes.get(sc);
-        if (held === undefined) return;
-        s.live = typeof held.v === 'bigint' ? (s.live as bigint) - held.v : (s.live as number) - held.v;
-        s.scopes.delete(sc);
-      };
+      case 'release':
+        lines.push(`sc = ${fn(feed.scope)};`, 'l = s.scopes.get(sc);', 'if (l !== undefined) {', 's.live -= l.v;', 's.scopes.delete(sc);', '}');
+        break;
     }
   }
+  return new Function('F', `return function apply(c, r, e) {\n${lines.join('\n')}\n};`)(fns) as Apply;
 }
 
-/** A kind's feeds as one function (undefined when it feeds nothing). */
-function compileKind(feeds: readonly MetricFeed[]): Apply | undefined {
-  const fns = feeds.map(compileFeed);
-  if (fns.length === 0) return undefined;
-  if (fns.length === 1) return fns[0];
-  if (fns.length === 2) {
-    const [a, b] = fns;
-    return (c, r, e) => {
-      a(c, r, e);
-      b(c, r, e);
-    };
-  }
+/**
+ * The same steps as compileKind's, interpreted: for hosts that forbid generating code (a renderer
+ * whose Content-Security-Policy has no 'unsafe-eval').
+ */
+function interpretKind(feeds: readonly MetricFeed[]): Apply {
+  const steps = feeds.map((feed) => ({ feed, mi: METRIC_IDS.indexOf(feed.metric), onRun: METRIC_CATALOG[feed.metric].component === 'run', big: METRIC_CATALOG[feed.metric].unit === 'bytes' }));
   return (c, r, e) => {
-    for (let i = 0; i < fns.length; i++) fns[i](c, r, e);
+    for (const { feed, mi, onRun, big } of steps) {
+      const st = (onRun ? r : c).states[mi];
+      if (feed.op === 'count') {
+        st.n++;
+        if (feed.key && feed.subkey) {
+          const row = (st.tally[feed.key(e)] ??= {}) as Record<string, number>;
+          const k = feed.subkey(e);
+          row[k] = (row[k] ?? 0) + 1;
+        } else if (feed.key) {
+          const k = feed.key(e);
+          st.tally[k] = ((st.tally[k] as number | undefined) ?? 0) + 1;
+        }
+        continue;
+      }
+      const sc = feed.scope(e);
+      let l = st.scopes.get(sc);
+      if (feed.op === 'release') {
+        if (l === undefined) continue;
+        st.live = big ? (st.live as bigint) - (l.v as bigint) : (st.live as number) - (l.v as number);
+        st.scopes.delete(sc);
+        continue;
+      }
+      if (l === undefined) st.scopes.set(sc, (l = { v: big ? 0n : 0 }));
+      if (big) {
+        const a = feed.amount ? feed.amount(e) : 1n;
+        const x = feed.op === 'add' ? a : -a;
+        l.v = (l.v as bigint) + x;
+        st.live = (st.live as bigint) + x;
+      } else {
+        const a = feed.amount ? Number(feed.amount(e)) : 1;
+        const x = feed.op === 'add' ? a : -a;
+        l.v = (l.v as number) + x;
+        st.live = (st.live as number) + x;
+      }
+      if (feed.op === 'add' && st.live > st.peak) st.peak = st.live;
+    }
   };
 }
 
-/** Compiled feeds by kind name (kinds that feed nothing are absent). */
-const FEEDS: ReadonlyMap<string, Apply> = new Map(
-  (Object.entries(EVENT_CATALOG) as [string, KindSpec][]).flatMap(([kind, spec]) => {
-    const apply = compileKind(spec.feeds ?? []);
-    return apply ? [[kind, apply] as const] : [];
-  }),
-);
+/** Compiled feeds by kind name (kinds that feed nothing are absent), built by the first reducer. */
+let FEEDS: ReadonlyMap<string, Apply> | undefined;
+
+/** Kinds that feed some metric, with their feeds. */
+const FEEDING = (): [string, readonly MetricFeed[]][] =>
+  (Object.entries(EVENT_CATALOG) as [string, KindSpec][]).flatMap(([kind, spec]) => ((spec.feeds ?? []).length > 0 ? [[kind, spec.feeds!] as [string, readonly MetricFeed[]]] : []));
+
+function feeds(interpreted = false): ReadonlyMap<string, Apply> {
+  if (interpreted) return new Map(FEEDING().map(([kind, f]) => [kind, interpretKind(f)]));
+  if (FEEDS) return FEEDS;
+  const entries = FEEDING().map(([kind, f]) => [kind, { feeds: f }] as const);
+  let compile: (f: readonly MetricFeed[]) => Apply = (f) => compileKind(f)!;
+  try {
+    compileKind(entries[0][1].feeds!);
+  } catch {
+    compile = interpretKind;
+  }
+  return (FEEDS = new Map(entries.map(([kind, spec]) => [kind, compile(spec.feeds!)])));
+}
 
 /** Indexes (in METRIC_IDS) of the metrics fed by every event (the run's event count by kind). */
 const EVERY_EVENT: readonly number[] = METRIC_IDS.flatMap((id, i) => ((METRIC_CATALOG[id] as MetricSpec).everyEvent ? [i] : []));
@@ -200,10 +216,17 @@ export class MetricsReducer {
   private readonly fallback: ComponentState;
   /** States of the metrics every event feeds (run-level). */
   private readonly every: MetricState[];
+  /** Each kind's feeds, compiled (or interpreted). */
+  private readonly feeds: ReadonlyMap<string, Apply>;
   private events = 0;
 
   /** `viommu`: the component of events that carry none (default DEFAULT_VIOMMU, 'viommu0'). */
-  constructor(viommu: MetricsComponent = DEFAULT_VIOMMU) {
+  constructor(
+    viommu: MetricsComponent = DEFAULT_VIOMMU,
+    /** `interpreted`: fold without generated code (what a host that forbids it gets; tests compare both). */
+    opts: { interpreted?: boolean } = {},
+  ) {
+    this.feeds = feeds(opts.interpreted);
     this.fallback = this.component(viommu.id, viommu.kind);
     this.every = EVERY_EVENT.map((i) => this.run.states[i]);
   }
@@ -233,7 +256,7 @@ export class MetricsReducer {
       s.n++;
       s.tally[kind] = ((s.tally[kind] as number | undefined) ?? 0) + 1;
     }
-    const apply = FEEDS.get(kind);
+    const apply = this.feeds.get(kind);
     if (apply === undefined) return;
     const c = component === undefined || component === null || component === '' || component === this.fallback.id ? this.fallback : this.component(component, this.fallback.kind);
     apply(c, this.run, e);

@@ -143,3 +143,28 @@ describe('feeds are declared by the kinds', () => {
     for (const id of METRIC_IDS) if (!(METRIC_CATALOG[id] as MetricSpec).everyEvent) expect(fed).toContain(id);
   });
 });
+
+describe('compiled and interpreted feeds', () => {
+  test('fold a stream to the same metrics (the interpreted path serves hosts that forbid generated code)', () => {
+    const stream = [
+      { kind: 'request', reqType: 3, status: 0, used: 4 },
+      { kind: 'map', domain: 1, virtStart: 0n, virtEnd: 0xfffn },
+      { kind: 'map', domain: 2, virtStart: '0x0', virtEnd: '0xffffffffffffffff' },
+      { kind: 'unmap', domain: 1, virtStart: 0n, virtEnd: 0xfffn },
+      { kind: 'domain-free', domain: 2, mappings: 1 },
+      { kind: 'request', reqType: 0x42 },
+      { kind: 'translate', endpoint: 0 },
+      { kind: 'fault', reason: 1 },
+      { kind: 'expectation', held: 0, detail: {} },
+      { kind: 'not-declared', x: 1 },
+    ];
+    const a = new MetricsReducer();
+    const b = new MetricsReducer(undefined, { interpreted: true });
+    for (const e of stream) {
+      a.add(e);
+      b.add(e);
+    }
+    expect(b.result()).toEqual(a.result());
+    expect(a.result()).toMatchObject({ liveMappings: 0, peakMappings: 2, liveBytes: '0', peakBytes: '18446744073709555712', faultsByReason: { DOMAIN: 1 } });
+  });
+});
