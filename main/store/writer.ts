@@ -270,6 +270,8 @@ class Shape {
   /** The window (Windows' counter) that last met this shape, and its group there. */
   window = 0;
   group = 0;
+  /** Index of the envelope's time among the present fields (−1: the shape has no time). */
+  readonly timeIndex: number;
   private buffer: RowBuffer | null = null;
 
   constructor(
@@ -283,6 +285,7 @@ class Shape {
     codeOf: ComponentCoder,
   ) {
     this.width = fields.length;
+    this.timeIndex = fields.findIndex((f) => f.column === 'time');
     [this.readFrom, this.read] = compileReaders(fields, codeOf);
   }
 
@@ -370,8 +373,16 @@ interface WindowStatement {
   stmt: Database.Statement;
   /** Values of the anonymous parameters, in text order. */
   positional: unknown[];
-  /** Named parameters: b (first seq), t (the rows' step when they share one). */
+  /** Named parameters: b (first seq), t (the rows' step when they share one), T (row 0's time in a timed window). */
   named: Record<string, unknown>;
+  /** A timed window's time distances from row 0 (literals of the statement). */
+  deltas?: Float64Array;
+}
+
+/** True when the first `n` distances of a and b are equal. */
+function sameDeltas(a: Float64Array, b: Float64Array, n: number): boolean {
+  for (let r = 0; r < n; r++) if (a[r] !== b[r]) return false;
+  return true;
 }
 
 /**
@@ -386,6 +397,8 @@ interface WindowStatement {
 class Windows {
   readonly shapes: Shape[] = new Array<Shape>(WINDOW_EVENTS);
   readonly steps = new Float64Array(WINDOW_EVENTS);
+  /** Each row's time minus row 0's (a timed window, see full()). */
+  private readonly deltas = new Float64Array(WINDOW_EVENTS);
   /** Field values of the rows, MAX_FIELDS per row (row-major). */
   readonly values: unknown[] = new Array(WINDOW_EVENTS * MAX_FIELDS).fill(null);
   count = 0;
@@ -442,11 +455,31 @@ class Windows {
       this.groupOf[r] = g;
       if (this.steps[r] !== step0) stepShared = false;
     }
+    // Times: when every row has one, row r's is @T + (its distance from row 0's), the distances
+    // literals of the statement (fixed costs per kind repeat them in a periodic stream): one bound
+    // value per window instead of one per row. The key holds a hash of the distances; a statement
+    // whose distances differ (a collision) is not used.
+    let timed = true;
+    const deltas = this.deltas;
+    const t0 = this.shapes[0].timeIndex < 0 ? undefined : v[this.shapes[0].timeIndex];
+    let dhash = 0x811c9dc5;
+    if (typeof t0 !== 'number') timed = false;
+    for (let r = 0; timed && r < n; r++) {
+      const ti = this.shapes[r].timeIndex;
+      const x = ti < 0 ? undefined : v[r * MAX_FIELDS + ti];
+      if (typeof x !== 'number') timed = false;
+      else {
+        const d = (deltas[r] = x - (t0 as number));
+        dhash = Math.imul(dhash ^ (d | 0), 16777619) ^ ((d / 4294967296) | 0);
+      }
+    }
     // Shared values become SQL literals of the statement (and part of its key): only integers,
     // and only when several rows share them.
     let key = stepShared ? 't' : 's';
+    key += timed ? `T${dhash}` : 'N';
     for (let g = 0; g < groups; g++) {
       let bits = gRows[g] < MIN_SHARED_ROWS ? 0 : gShared[g];
+      if (timed) bits &= ~(1 << gShapes[g].timeIndex);
       let lits = '';
       for (let j = 0, f = gFirst[g] * MAX_FIELDS; bits >> j !== 0; j++) {
         if (!(bits & (1 << j))) continue;
@@ -460,6 +493,10 @@ class Windows {
     key += String.fromCharCode.apply(null, this.groupOf as unknown as number[]);
 
     let ws = this.statements.get(key);
+    if (ws && timed && !sameDeltas(ws.deltas!, deltas, n)) {
+      this.spill();
+      return;
+    }
     if (!ws) {
       const times = (this.seen.get(key) ?? 0) + 1;
       if (times < 2 || this.statements.size >= MAX_WINDOW_STATEMENTS) {
@@ -469,7 +506,7 @@ class Windows {
         return;
       }
       this.seen.delete(key);
-      ws = this.prepare(stepShared);
+      ws = this.prepare(stepShared, timed);
       this.statements.set(key, ws);
     }
     const pos = ws.positional;
@@ -478,7 +515,8 @@ class Windows {
       if (!stepShared) pos[p++] = this.steps[r];
       const g = this.groupOf[r];
       const w = gShapes[g].width;
-      const bits = gShared[g];
+      // Fields not bound: the shared ones and, in a timed window, the time.
+      const bits = timed ? gShared[g] | (1 << gShapes[g].timeIndex) : gShared[g];
       const a = r * MAX_FIELDS;
       if (bits === 0) for (let j = 0; j < w; j++) pos[p++] = v[a + j];
       else for (let j = 0; j < w; j++) if (!(bits & (1 << j))) pos[p++] = v[a + j];
@@ -486,6 +524,7 @@ class Windows {
     const named = ws.named;
     named.b = this.first;
     if (stepShared) named.t = step0;
+    if (timed) named.T = t0;
     ws.stmt.run(...pos, named);
     this.count = 0;
   }
@@ -497,11 +536,12 @@ class Windows {
   }
 
   /** The statement of the current window's signature (groups computed by full()). */
-  private prepare(stepShared: boolean): WindowStatement {
+  private prepare(stepShared: boolean, timed: boolean): WindowStatement {
     const rows: string[] = [];
     let positional = 0;
     const named: Record<string, unknown> = { b: 0 };
     if (stepShared) named.t = 0;
+    if (timed) named.T = 0;
     for (let r = 0; r < this.count; r++) {
       const g = this.groupOf[r];
       const shape = this.groupShapes[g];
@@ -509,6 +549,7 @@ class Windows {
       const cols = BATCH_COLUMNS.map((c) => {
         const j = shape.fields.findIndex((f) => f.column === c);
         if (j < 0) return 'NULL';
+        if (timed && c === 'time') return `@T + ${this.deltas[r]}`;
         // An integer (checked by full()), as the SQLite integer literal of the same value.
         if (this.groupShared[g] & (1 << j)) return String(this.values[lit + j] as number | bigint);
         positional++;
@@ -518,7 +559,7 @@ class Windows {
       rows.push(`(${this.runId}, @b + ${r}, ${stepShared ? '@t' : '?'}, ${shape.code}, ${cols.join(', ')})`);
     }
     const stmt = this.db.prepare(`INSERT OR FAIL INTO events (run_id, seq, step, kind, ${BATCH_COLUMNS.join(', ')}) VALUES ${rows.join(', ')}`);
-    return { stmt, positional: new Array<unknown>(positional).fill(null), named };
+    return { stmt, positional: new Array<unknown>(positional).fill(null), named, deltas: timed ? this.deltas.slice(0, this.count) : undefined };
   }
 }
 
