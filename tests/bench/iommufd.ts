@@ -17,7 +17,7 @@
 import BTreeModule from 'sorted-btree';
 import { Iommufd } from '../../core/host/backend/iommufd/iommufd.ts';
 import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE } from '../../core/host/backend/iommufd/uapi.ts';
-import { mulberry32 } from '../support/prng.ts';
+import { mulberry32, shuffled } from '../support/prng.ts';
 import type { BenchRow } from './types.ts';
 
 const BTree = ((BTreeModule as unknown as { default?: typeof BTreeModule }).default ?? BTreeModule) as typeof BTreeModule;
@@ -30,18 +30,6 @@ const USER_VA = 0x7f0000000000n;
 const PAGE_N = BigInt(PAGE);
 /** Workload sizes (the issue's: 1M and 100K live areas). */
 export const SIZES = { fixedLive: 1 << 20, fixedPairs: 300_000, autoLive: 100_000, autoPairs: 50_000 };
-
-function shuffled(n: number, rnd: () => number): Uint32Array {
-  const a = new Uint32Array(n);
-  for (let i = 0; i < n; i++) a[i] = i;
-  for (let i = n - 1; i > 0; i--) {
-    const j = rnd() % (i + 1);
-    const t = a[i];
-    a[i] = a[j];
-    a[j] = t;
-  }
-  return a;
-}
 
 function fixedPairs(n: number, pairs: number): { lab: number; base: number } {
   const rnd = mulberry32(7);

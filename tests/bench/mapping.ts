@@ -20,7 +20,7 @@ import { encodeRequest } from '../../core/virtio-iommu/codec.ts';
 import { T_ATTACH, T_MAP, T_UNMAP } from '../../core/virtio-iommu/constants.ts';
 import { TR_TRANSLATED, VirtioIommuDevice, defaultProps, type VirtioIommuProps } from '../../core/virtio-iommu/device.ts';
 import type { BenchRow } from './types.ts';
-import { mulberry32 } from '../support/prng.ts';
+import { mulberry32, shuffled } from '../support/prng.ts';
 
 // sorted-btree is CommonJS with `exports.default`; under Node's ESM loader the default import is
 // the exports object.
@@ -33,18 +33,6 @@ const TWO32 = 4294967296;
 
 /** Deterministic u32 PRNG (mulberry32); good low bits, so `% n` is uniform enough. */
 const rng = mulberry32;
-
-function shuffled(n: number, rnd: () => number): Uint32Array {
-  const a = new Uint32Array(n);
-  for (let i = 0; i < n; i++) a[i] = i;
-  for (let i = n - 1; i > 0; i--) {
-    const j = rnd() % (i + 1);
-    const t = a[i];
-    a[i] = a[j];
-    a[j] = t;
-  }
-  return a;
-}
 
 function put32(b: Uint8Array, o: number, v: number): void {
   b[o] = v;
