@@ -55,7 +55,10 @@ export function toLabDatabaseError(dbPath: string, e: unknown, writing = true): 
   const err = (problem: LabDatabaseProblem, text: string) => new LabDatabaseError(dbPath, problem, `the lab database ${dbPath} ${text}`, { cause: e });
   if (code === 'SQLITE_NOTADB') return err('not-a-database', `is not an SQLite database (${what}): move it away to start a new one, ${ELSEWHERE}`);
   if (code.startsWith('SQLITE_CORRUPT')) return err('damaged', `is damaged (${what}): restore it from a backup or move it away to start a new one, ${ELSEWHERE}`);
-  if (code.startsWith('SQLITE_READONLY') || code === 'EROFS' || (code === 'EACCES' && writing)) {
+  // A database on a read-only file system or in a read-only folder fails to open for writing with
+  // SQLITE_CANTOPEN (SQLite can open neither it read-write nor its -wal/-shm): that is read-only too.
+  const readOnlyPlace = writing && code.startsWith('SQLITE_CANTOPEN') && notWritable(dbPath);
+  if (code.startsWith('SQLITE_READONLY') || code === 'EROFS' || (code === 'EACCES' && writing) || readOnlyPlace) {
     return err('read-only', `is read-only (${what}): make it and its folder writable to run scenarios; commands that only read (runs, events, show, export) work on it as it is`);
   }
   if (code === 'SQLITE_FULL' || code === 'ENOSPC') return err('full', `cannot be written: the disk is full (${what}): free some space; commands that only read (runs, events, show, export) still work`);
@@ -67,6 +70,20 @@ export function toLabDatabaseError(dbPath: string, e: unknown, writing = true): 
   if (code.startsWith('SQLITE_IOERR') && diskFull(dbPath)) return err('full', `cannot be written: the disk is full (${what}, ${code}): free some space; commands that only read (runs, events, show, export) still work`);
   if (code.startsWith('SQLITE_IOERR')) return err('io', `cannot be read or written (${what}, ${code}): check the disk, ${ELSEWHERE}`);
   return null;
+}
+
+/** True when `dbPath` exists and it or its folder refuses writing (EROFS, or EACCES for this user). */
+function notWritable(dbPath: string): boolean {
+  if (!fs.existsSync(dbPath)) return false;
+  for (const p of [dbPath, path.dirname(dbPath)]) {
+    try {
+      fs.accessSync(p, fs.constants.W_OK);
+    } catch (e) {
+      const c = (e as NodeJS.ErrnoException).code;
+      if (c === 'EROFS' || c === 'EACCES') return true;
+    }
+  }
+  return false;
 }
 
 /** True when the file system holding `dbPath` has no block left for this user. */

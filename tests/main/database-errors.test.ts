@@ -4,11 +4,13 @@
  * and what to do, and exit code 2 (never a stack trace); commands that only read (runs, events,
  * show, export) work on a read-only folder and on a full disk.
  *
- * Tests run as root on the project's machines, and root ignores file modes, so the read-only cases
- * run the CLI as `nobody` when this process is root (as the current user otherwise). A real full
- * disk is a small tmpfs, mounted when this process may mount (root in a container that allows
- * it); elsewhere those two tests are skipped, and store-failures.test.ts still covers a full disk
- * with SQLite's max_page_count.
+ * Tests run as root on the project's machines, and root ignores file modes. So when this process is
+ * root and may mount, a read-only file or folder is also a read-only bind mount of itself (the
+ * kernel refuses writes with EROFS, whoever asks); root that may not mount runs the CLI as `nobody`
+ * (when `nobody` can reach this Node.js and the repository: CI's Node lives under /root, 0700);
+ * any other user is refused by the file modes themselves. A real full disk is a small tmpfs,
+ * mounted when this process may mount; elsewhere those tests are skipped, and
+ * store-failures.test.ts still covers a full disk with SQLite's max_page_count.
  */
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import fs from 'node:fs';
@@ -22,11 +24,53 @@ const BIN = path.join(ROOT, 'main', 'cli', 'iommu-lab.js');
 const QUICKSTART = path.join(ROOT, 'examples', 'quickstart.yaml');
 const IS_ROOT = process.getuid?.() === 0;
 
+/** Mounts a tmpfs of `kib` KiB at a new folder, or returns null when this process may not mount. */
+function mountTmpfs(kib: number): string | null {
+  if (!IS_ROOT) return null;
+  const at = fs.mkdtempSync(path.join(os.tmpdir(), 'iommu-lab-full-'));
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${kib}k`, 'tmpfs', at], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    fs.rmSync(at, { recursive: true, force: true });
+    return null;
+  }
+  return at;
+}
+const unmount = (at: string) => {
+  spawnSync('umount', [at]);
+  fs.rmSync(at, { recursive: true, force: true });
+};
+const CAN_MOUNT = (() => {
+  const at = mountTmpfs(64);
+  if (at === null) return false;
+  unmount(at);
+  return true;
+})();
+
+/** True when `nobody` can run this Node.js on the CLI (the fallback for root that may not mount). */
+const NOBODY_CAN_RUN =
+  IS_ROOT && spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(BIN)}, 4)`], { uid: 65534, gid: 65534 }).status === 0;
+/** Whether the read-only cases can be made here (see the file comment). */
+const CAN_MAKE_READ_ONLY = !IS_ROOT || CAN_MOUNT || NOBODY_CAN_RUN;
+
+/**
+ * Makes `target` (a file or a folder) read-only: its mode, and when root may mount, a read-only
+ * bind mount of it over itself. Returns the undo.
+ */
+function makeReadOnly(target: string, mode: number): () => void {
+  fs.chmodSync(target, mode);
+  if (!(IS_ROOT && CAN_MOUNT)) return () => {};
+  for (const args of [['--bind', target, target], ['-o', 'remount,bind,ro', target]]) {
+    const r = spawnSync('mount', args, { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`mount ${args.join(' ')}: ${r.stderr}`);
+  }
+  return () => void spawnSync('umount', [target]);
+}
+
 let dir: string;
 
 function cli(args: string[], opts: { asOther?: boolean } = {}): { code: number | null; stdout: string; stderr: string } {
   const spawnOpts: SpawnSyncOptions = { encoding: 'utf8', timeout: 120_000, maxBuffer: 256 * 1024 * 1024, env: { ...process.env, HOME: dir, IOMMU_LAB_DB: path.join(dir, 'unused.db') } };
-  if (opts.asOther && IS_ROOT) Object.assign(spawnOpts, { uid: 65534, gid: 65534 });
+  if (opts.asOther && IS_ROOT && !CAN_MOUNT) Object.assign(spawnOpts, { uid: 65534, gid: 65534 });
   const r = spawnSync(process.execPath, [BIN, ...args], spawnOpts);
   return { code: r.status, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
@@ -107,67 +151,53 @@ describe('unusable databases: one line naming the file, exit code 2', () => {
     }
   });
 
-  it('a read-only file: running refuses, reading works', () => {
+  it.skipIf(!CAN_MAKE_READ_ONLY)('a read-only file: running refuses, reading works', () => {
     const sub = path.join(dir, 'ro-file');
     fs.mkdirSync(sub, { mode: 0o777 });
     fs.chmodSync(sub, 0o777);
     const file = path.join(sub, 'lab.db');
     fs.copyFileSync(labDb('ro-file.db'), file);
-    fs.chmodSync(file, 0o444);
-    expectRefusal(cli(['run', QUICKSTART, '--db', file], { asOther: true }), file, /is read-only \(attempt to write a readonly database\): make it and its folder writable/);
-    const runs = cli(['runs', '--db', file], { asOther: true });
-    expect(runs.code, runs.stderr).toBe(0);
-    expect(runs.stdout).toMatch(/^\s*1\s+done\b/m);
+    const undo = makeReadOnly(file, 0o444);
+    try {
+      expectRefusal(cli(['run', QUICKSTART, '--db', file], { asOther: true }), file, /is read-only \(attempt to write a readonly database\): make it and its folder writable/);
+      const runs = cli(['runs', '--db', file], { asOther: true });
+      expect(runs.code, runs.stderr).toBe(0);
+      expect(runs.stdout).toMatch(/^\s*1\s+done\b/m);
+    } finally {
+      undo();
+    }
   });
 });
 
 describe('commands that only read', () => {
-  it('work on a read-only folder (no -shm can be created): runs, events, show, export', () => {
+  it.skipIf(!CAN_MAKE_READ_ONLY)('work on a read-only folder (no -shm can be created): runs, events, show, export', () => {
     const sub = path.join(dir, 'ro-folder');
     fs.mkdirSync(sub);
     const file = path.join(sub, 'lab.db');
     fs.copyFileSync(labDb('ro-folder.db'), file);
     fs.chmodSync(file, 0o444);
-    fs.chmodSync(sub, 0o555);
-    const runs = cli(['runs', '--db', file], { asOther: true });
-    expect(runs.code, runs.stderr).toBe(0);
-    expect(runs.stdout).toMatch(/^\s*1\s+done\b/m);
-    const events = cli(['events', '1', '--limit', '3', '--db', file], { asOther: true });
-    expect(events.code, events.stderr).toBe(0);
-    expect(events.stdout).toContain('FEATURES offered=');
-    const show = cli(['show', '1', '--json', '--db', file], { asOther: true });
-    expect(show.code, show.stderr).toBe(0);
-    expect(JSON.parse(show.stdout)).toMatchObject({ id: 1, status: 'done' });
-    const csv = cli(['export', '1', '--format', 'csv', '--db', file], { asOther: true });
-    expect(csv.code, csv.stderr).toBe(0);
-    expect(csv.stdout.trimEnd().split('\n')).toHaveLength(1 + (JSON.parse(show.stdout) as { events: number }).events);
-    expect(fs.readdirSync(sub)).toEqual(['lab.db']);
-    const run = cli(['run', QUICKSTART, '--db', file], { asOther: true });
-    expectRefusal(run, file, /is read-only/);
+    const undo = makeReadOnly(sub, 0o555);
+    try {
+      const runs = cli(['runs', '--db', file], { asOther: true });
+      expect(runs.code, runs.stderr).toBe(0);
+      expect(runs.stdout).toMatch(/^\s*1\s+done\b/m);
+      const events = cli(['events', '1', '--limit', '3', '--db', file], { asOther: true });
+      expect(events.code, events.stderr).toBe(0);
+      expect(events.stdout).toContain('FEATURES offered=');
+      const show = cli(['show', '1', '--json', '--db', file], { asOther: true });
+      expect(show.code, show.stderr).toBe(0);
+      expect(JSON.parse(show.stdout)).toMatchObject({ id: 1, status: 'done' });
+      const csv = cli(['export', '1', '--format', 'csv', '--db', file], { asOther: true });
+      expect(csv.code, csv.stderr).toBe(0);
+      expect(csv.stdout.trimEnd().split('\n')).toHaveLength(1 + (JSON.parse(show.stdout) as { events: number }).events);
+      expect(fs.readdirSync(sub)).toEqual(['lab.db']);
+      const run = cli(['run', QUICKSTART, '--db', file], { asOther: true });
+      expectRefusal(run, file, /is read-only/);
+    } finally {
+      undo();
+    }
   });
 });
-
-/** Mounts a tmpfs of `kib` KiB at a new folder, or returns null when this process may not mount. */
-function mountTmpfs(kib: number): string | null {
-  if (!IS_ROOT) return null;
-  const at = fs.mkdtempSync(path.join(os.tmpdir(), 'iommu-lab-full-'));
-  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${kib}k`, 'tmpfs', at], { encoding: 'utf8' });
-  if (r.status !== 0) {
-    fs.rmSync(at, { recursive: true, force: true });
-    return null;
-  }
-  return at;
-}
-const unmount = (at: string) => {
-  spawnSync('umount', [at]);
-  fs.rmSync(at, { recursive: true, force: true });
-};
-const CAN_MOUNT = (() => {
-  const at = mountTmpfs(64);
-  if (at === null) return false;
-  unmount(at);
-  return true;
-})();
 
 describe.skipIf(!CAN_MOUNT)('a full disk (a small tmpfs)', () => {
   it('a run that fills the disk ends failed with the reason; runs and show still work', () => {
