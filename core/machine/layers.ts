@@ -53,3 +53,57 @@ export interface VIommu extends Component {
 export function isVIommu(c: Component): c is VIommu {
   return c.layer === 'viommu';
 }
+
+/**
+ * What the backend learned when QEMU attached an assigned device (hw/vfio/container.c legacy
+ * container setup; hw/vfio/iommufd.c + backends/iommufd.c; reference iommufd-vfio-hostiommu.md
+ * §5.2): what a HostIOMMUDevice realize and its get_iova_ranges / get_page_size_mask read.
+ */
+export interface BackendAttachment {
+  /** The backend: 'vfio-type1' (legacy container) or 'iommufd'. */
+  readonly backend: 'vfio-type1' | 'iommufd';
+  /** The container's `iova_ranges`, sorted, inclusive (IOVA_RANGE cap, or IOMMU_IOAS_IOVA_RANGES); [] when the kernel reports none. */
+  readonly iovaRanges: readonly IovaRange[];
+  /** The container's `pgsizes` (bit n = 2^n bytes): legacy iova_pgsizes; iommufd out_iova_alignment. */
+  readonly pgsizes: bigint;
+  /** iommufd: the bound device's ID (VFIO_DEVICE_BIND_IOMMUFD out_devid). */
+  readonly devId?: number;
+  /** iommufd: the HWPT (auto domain) the device is attached to. */
+  readonly hwptId?: number;
+  /** iommufd: IOMMU_GET_HW_INFO's out_data_type, out_capabilities and vendor data (VT-d cap_reg/ecap_reg, SMMUv3 idr[6]…, u64 as bigint). */
+  readonly hwInfo?: { readonly type: number; readonly capabilities: bigint; readonly data: Readonly<Record<string, bigint | number | readonly (bigint | number)[]>> };
+  /** legacy: the container number (VFIO_GET_API_VERSION fd stand-in); iommufd: the IOAS ID of the address space. */
+  readonly container: number;
+}
+
+/**
+ * The host backend as QEMU's VFIO code uses it (hw/vfio/container.c, hw/vfio/iommufd.c,
+ * backends/iommufd.c): attaching an assigned device into a container of an address space, and the
+ * DMA map/unmap its IOMMU notifiers call when the guest maps (shadowing). Implemented by the
+ * backend layer's components ('iommufd0', 'vfio0'); every uAPI call they make is a `host-call`
+ * event, and `cause` (the seq of the guest event that led to it) is stamped on those events.
+ */
+export interface HostBackend extends Component {
+  readonly layer: 'backend';
+  /** 'iommufd' or 'vfio-type1'. */
+  readonly backend: 'vfio-type1' | 'iommufd';
+  /**
+   * QEMU's vfio_device_attach for host device `hostDevice` (a name in the scenario's host.devices)
+   * into the container of address space `addressSpace` (one container/IOAS per guest address
+   * space, e.g. the vIOMMU domain's or 'memory'): legacy: group open → container (reused per
+   * address space) → VFIO_SET_IOMMU type1v2 → GET_INFO; iommufd: DEVICE_BIND → IOAS (reused) →
+   * DEVICE_ATTACH (auto domain) → IOAS_IOVA_RANGES. Returns the attachment, or QEMU's error text.
+   */
+  attachDevice(hostDevice: string, addressSpace: string): { ok: true; attachment: BackendAttachment } | { ok: false; error: string };
+  /** QEMU's vfio_device_detach: undoes attachDevice (the container/IOAS goes when its last device leaves). */
+  detachDevice(hostDevice: string): void;
+  /**
+   * vfio_container_dma_map: maps [iova, iova+size) of `addressSpace`'s container to `vaddr` (QEMU's
+   * host virtual address of the guest RAM page), read-only or not. Returns 0 or the errno; the
+   * backend's own helper behaviour applies (legacy: EBUSY → unmap and retry once). `cause` = seq
+   * of the guest event that caused the call.
+   */
+  dmaMap(addressSpace: string, iova: bigint, size: bigint, vaddr: bigint, readonly: boolean, cause?: number): number;
+  /** vfio_container_dma_unmap: 0 or the errno (iommufd: ENOENT counts as success, reference §5.2). */
+  dmaUnmap(addressSpace: string, iova: bigint, size: bigint, cause?: number): number;
+}
