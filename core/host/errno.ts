@@ -11,6 +11,7 @@ export const ERRNO = {
   EIO: 5,
   ENXIO: 6,
   E2BIG: 7,
+  EBADF: 9,
   EAGAIN: 11,
   ENOMEM: 12,
   EACCES: 13,
@@ -22,6 +23,8 @@ export const ERRNO = {
   ENOTTY: 25,
   ENOSPC: 28,
   ERANGE: 34,
+  /** EDEADLK (EDEADLOCK on x86/arm64): IOAS_UNMAP when an access never unpins (§2.3). */
+  EDEADLK: 35,
   EOVERFLOW: 75,
   EMSGSIZE: 90,
   EOPNOTSUPP: 95,

@@ -3,7 +3,10 @@ import { ERRNO, errnoName, errnoOf } from '../../../core/host/errno.ts';
 
 describe('errno table', () => {
   it('has the Linux values the backends return (asm-generic/errno-base.h, errno.h)', () => {
-    expect(ERRNO).toMatchObject({ EPERM: 1, ENOENT: 2, E2BIG: 7, EFAULT: 14, EBUSY: 16, EEXIST: 17, ENODEV: 19, EINVAL: 22, ENOTTY: 25, ENOSPC: 28, EOVERFLOW: 75, EMSGSIZE: 90, EOPNOTSUPP: 95, EADDRINUSE: 98 });
+    expect(ERRNO).toMatchObject({ EPERM: 1, ENOENT: 2, E2BIG: 7, EBADF: 9, EFAULT: 14, EBUSY: 16, EEXIST: 17, ENODEV: 19, EINVAL: 22, ENOTTY: 25, ENOSPC: 28, EDEADLK: 35, EOVERFLOW: 75, EMSGSIZE: 90, EOPNOTSUPP: 95, EADDRINUSE: 98 });
+  });
+  it('holds every errno name issue 7 §3 lists', () => {
+    for (const n of ['EINVAL', 'ENOENT', 'EEXIST', 'EBUSY', 'ENOSPC', 'EADDRINUSE', 'EOPNOTSUPP', 'EOVERFLOW', 'EMSGSIZE', 'EFAULT', 'EPERM', 'ENODEV', 'E2BIG', 'EBADF']) expect(errnoOf(n), n).toBeGreaterThan(0);
   });
   it('names values both ways', () => {
     expect(errnoName(0)).toBe('OK');

@@ -3,6 +3,7 @@
  * Source: ../../../../../shared/reference/iommufd-vfio-hostiommu.md §4. Values the reference marks
  * "recalled, UNVERIFIED" are marked so here too.
  */
+import { ERRNO } from '../../errno.ts';
 
 /** VFIO_SET_IOMMU / VFIO_CHECK_EXTENSION arguments (UNVERIFIED numbering, reference §4 and §7). */
 export const VFIO_EXT = {
@@ -64,8 +65,5 @@ export const DMA_ENTRY_LIMIT_DEFAULT = 65535;
 /** Host PAGE_SIZE the model runs on (x86-64 / arm64 with 4 KiB pages), and PAGE_MASK. */
 export const HOST_PAGE_SIZE = 0x1000n;
 export const PAGE_MASK = 0xfffffffffffff000n;
-/**
- * EBADF (9): an ioctl on a descriptor that is not an open container. Not in core/host/errno.ts
- * (which the backends share); kept here until it is added there.
- */
-export const EBADF = 9;
+/** EBADF (9): an ioctl on a descriptor that is not an open container (now in core/host/errno.ts; re-exported for existing importers). */
+export const EBADF = ERRNO.EBADF;
