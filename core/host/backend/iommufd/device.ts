@@ -35,16 +35,25 @@ export function domainCompatible(hwpt: HwptObj, iommu: HostIommuCaps): boolean {
 
 /**
  * device-bind (iommufd_device_bind): no IOMMU_CAP_CACHE_COHERENCY → EINVAL; no group → ENODEV;
- * MSI not isolated and allow_unsafe_interrupts off → EPERM; the device already bound → EINVAL
- * (vfio_df_ioctl_bind_iommufd: "one device cannot be bound twice"; UNVERIFIED, not in the
- * reference). The new DEVICE holds one user for the driver, so IOMMU_DESTROY of it gives EBUSY.
+ * the device already bound → EINVAL (vfio_df_ioctl_bind_iommufd: "one device cannot be bound
+ * twice"; UNVERIFIED, not in the reference); with shared DMA ownership, the group owned by a host
+ * driver or another backend → EBUSY (iommu_device_claim_dma_owner, called before the MSI check);
+ * MSI not isolated and allow_unsafe_interrupts off → EPERM. The new DEVICE holds one user for the driver, so IOMMU_DESTROY of it gives EBUSY.
  */
 export function deviceBind(ctx: IommufdCtx, dev: BoundDevice): { errno: Errno; outDevId: number } {
   const iommu = dev.iommu;
   if (iommu === undefined || !iommu.cacheCoherency) return { errno: ERRNO.EINVAL, outDevId: 0 };
   if (dev.group === undefined) return { errno: ERRNO.ENODEV, outDevId: 0 };
-  if (!iommu.msiIsolated && !ctx.opts.allowUnsafeInterrupts) return { errno: ERRNO.EPERM, outDevId: 0 };
   if (ctx.bound.has(dev.name)) return { errno: ERRNO.EINVAL, outDevId: 0 };
+  const own = ctx.opts.ownership;
+  if (own !== undefined) {
+    const rc = own.claim(dev.group, ctx);
+    if (rc !== ERRNO.OK) return { errno: rc, outDevId: 0 };
+  }
+  if (!iommu.msiIsolated && !ctx.opts.allowUnsafeInterrupts) {
+    own?.release(dev.group, ctx);
+    return { errno: ERRNO.EPERM, outDevId: 0 };
+  }
   let igroup = ctx.groups.get(dev.group);
   if (igroup === undefined) {
     igroup = { group: dev.group, hwpt: undefined, devices: [] };
@@ -210,6 +219,7 @@ export function deviceUnbind(ctx: IommufdCtx, devId: number): Errno {
   if (idev.igroup.devices.includes(idev)) hwptDetach(ctx, idev);
   if (idev.vdevice !== undefined) ctx.table.forceDestroy(idev.vdevice.id, true);
   ctx.table.unref(idev);
+  if (ctx.opts.ownership !== undefined && idev.dev.group !== undefined) ctx.opts.ownership.release(idev.dev.group, ctx);
   return ctx.table.destroy(idev.id, 'device');
 }
 

@@ -72,6 +72,7 @@ export class Iommufd {
         capSysResource: opts.capSysResource ?? true,
         allowUnsafeInterrupts: opts.allowUnsafeInterrupts ?? false,
         userMemory: opts.userMemory,
+        ownership: opts.ownership,
       },
       groups: new Map(),
       bound: new Set(),

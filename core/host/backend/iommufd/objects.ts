@@ -4,6 +4,7 @@
  * the host-platform code (core/host/platform/) builds it from a scenario's `host.iommus` entry;
  * this engine only reads it.
  */
+import type { DmaOwnership } from '../../platform/dma-owner.ts';
 import { ObjectTable } from '../../object-table.ts';
 import type { IoPagetable, IoptDomain, ResvRegion } from './io-pagetable.ts';
 import type { IommufdObjKind, KernelEra } from './uapi.ts';
@@ -70,6 +71,13 @@ export interface IommufdOptions {
   allowUnsafeInterrupts?: boolean;
   /** User memory pinning check (default: every VA pinnable, writable). */
   userMemory?: (userVa: bigint, length: bigint, write: boolean) => number;
+  /**
+   * DMA ownership of IOMMU groups shared with the other backends (core/host/platform/dma-owner.ts):
+   * when given, device-bind claims the device's group for this iommufd (iommufd_device_bind →
+   * iommu_device_claim_dma_owner: EBUSY when a host driver or another backend owns it) and unbind
+   * releases it. Without it no ownership is checked.
+   */
+  ownership?: DmaOwnership;
 }
 
 /** A paging domain: the IOAS-facing geometry plus the IOMMU that made it. */
@@ -152,7 +160,7 @@ export type IommufdObj = IoasObj | HwptPagingObj | HwptNestedObj | DeviceObj | V
 /** The per-fd state (struct iommufd_ctx) the handler modules share. */
 export interface IommufdCtx {
   table: ObjectTable<IommufdObjKind, IommufdObj>;
-  opts: Required<Omit<IommufdOptions, 'userMemory'>> & Pick<IommufdOptions, 'userMemory'>;
+  opts: Required<Omit<IommufdOptions, 'userMemory' | 'ownership'>> & Pick<IommufdOptions, 'userMemory' | 'ownership'>;
   /** iommu groups seen by bind, by number. */
   groups: Map<number, IGroup>;
   /** Names of bound devices (a device binds once). */
