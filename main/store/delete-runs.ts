@@ -61,8 +61,7 @@ export function deleteRuns(db: Database.Database, runIds: readonly number[], opt
   const delRun = db.prepare('DELETE FROM runs WHERE id = ?');
   let before!: PageCounts;
   let events = 0;
-  db.transaction(() => {
-    before = pageCounts(db);
+  const refuse = () => {
     const states = ids.map((id) => [id, status.get(id) as string | undefined] as const);
     const missing = states.filter(([, s]) => s === undefined).map(([id]) => id);
     if (missing.length) throw new RunDeleteError(`no run ${missing.join(', ')} (nothing deleted)`, 'missing', missing);
@@ -74,6 +73,14 @@ export function deleteRuns(db: Database.Database, runIds: readonly number[], opt
         running,
       );
     }
+  };
+  // Refused before the write lock is asked for: a running run's writer may hold it for a while
+  // (WAL readers never wait), and the answer must not wait for busy_timeout. Checked again inside
+  // the transaction, which a run that started in between would make stale.
+  refuse();
+  db.transaction(() => {
+    before = pageCounts(db);
+    refuse();
     for (const id of ids) {
       events += delEvents.run(id).changes;
       delRun.run(id);

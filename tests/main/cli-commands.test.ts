@@ -315,7 +315,7 @@ describe('iommu-lab rm', () => {
     const runId = await waitForEvents();
 
     const refused = cli(['rm', String(runId)]);
-    expect(refused.code).toBe(2);
+    expect(refused.code, refused.stderr).toBe(2);
     expect(refused.stderr).toContain(`run ${runId} is still running: cancel it`);
 
     child.kill('SIGTERM');
