@@ -34,6 +34,15 @@ export const EVENT_COST_NS: Readonly<Record<EventKind, number>> = {
   reset: 1_000,
   // The run's own check of an expectation takes no simulated time.
   expectation: 0,
+  // The host side (issue 7): an ioctl round trip, a host IOMMU walk, realize-time bookkeeping.
+  'host-call': 2_000,
+  'host-dma': 50,
+  'host-fault': 1_000,
+  'iommu-group': 0,
+  'hiod-realize': 0,
+  'set-iommu-device': 0,
+  'device-plug': 0,
+  'qemu-error': 0,
 };
 
 /** Cost of one operation of `kind` in ns (0 for kinds this build does not declare). */

@@ -36,6 +36,18 @@ import {
   u64Of,
 } from './text.ts';
 import { REQUEST_TYPE_NAMES } from '../virtio-iommu/constants.ts';
+import {
+  errnoText,
+  formatDevicePlug,
+  formatHiodRealize,
+  formatHostCall,
+  formatHostDma,
+  formatHostFault,
+  formatIommuGroup,
+  formatQemuError,
+  formatSetIommuDevice,
+  hostIoctl,
+} from './host-text.ts';
 
 /** Storage column of a field. */
 export type Column = 'status' | 'domain' | 'endpoint' | 'a' | 'b' | 'c' | 'flags' | 'aux' | 'data' | 'used';
@@ -357,6 +369,115 @@ export const EVENT_CATALOG = {
     problem: { when: 'equals', field: 'held', value: 0, doc: 'failed expectations' },
     format: (v) => `EXPECT ${num(v.held) ? 'held' : 'FAILED'}: ${detailText(v.detail)}`,
     feeds: [{ metric: 'expectations', op: 'count', key: (v) => (num(v.held) ? 'held' : 'failed') }],
+  },
+  // ---- The host side (issue 7 §2-§4; reference ../../../shared/reference/iommufd-vfio-hostiommu.md) ----
+  'host-call': {
+    code: 19,
+    family: 'host-backend',
+    doc: "One uAPI call to a host backend: an iommufd ioctl (include/uapi/linux/iommufd.h, drivers/iommu/iommufd/*.c), a VFIO type1 container ioctl (include/uapi/linux/vfio.h, drivers/vfio/vfio_iommu_type1.c) or one through iommufd's VFIO compatibility (drivers/iommu/iommufd/vfio_compat.c), scripted by a step or made by QEMU's VFIO code (hw/vfio/container.c, hw/vfio/iommufd.c, backends/iommufd.c). Emitted by the backend components (core/host/components).",
+    fields: {
+      backend: f('u8', 'aux', '1 iommufd, 2 vfio-type1, 3 iommufd\'s VFIO compatibility (core/events/host-text.ts HOST_BACKENDS)'),
+      errno: f('u8', 'status', '0 OK, else the Linux errno number the ioctl returned (core/host/errno.ts)'),
+      id: f('u32', 'domain', 'the object the call acts on: IOAS/HWPT/device/vIOMMU ID, or the container number', true),
+      iova: f('u64', 'a', 'the IOVA argument (or the one the kernel chose)', true),
+      length: f('u64', 'b', 'the length or size argument (bytes)', true),
+      cause: f('u64', 'c', 'seq of the event that caused the call (a guest request shadowed into the backend); absent for scripted calls', true),
+      call: f('json', 'data', '{ op: step op name ("ioas-map"), ioctl: "IOMMU_IOAS_MAP" | "VFIO_IOMMU_MAP_DMA" …, args: {kebab uAPI field: value}, out: {kebab uAPI output field: value} } with u64 as "0x…"'),
+    },
+    problem: { when: 'absent-or-not', field: 'errno', value: 0, doc: 'host backend calls that failed (errno ≠ 0)' },
+    format: formatHostCall,
+    // Both feeds run; a component reports only the metric declared for its kind (iommufd or vfio-type1).
+    feeds: [
+      { metric: 'hostCalls', op: 'count', key: (v) => hostIoctl(v.call), subkey: (v) => errnoText(v.errno) },
+      { metric: 'vfioCalls', op: 'count', key: (v) => hostIoctl(v.call), subkey: (v) => errnoText(v.errno) },
+    ],
+  },
+  'host-dma': {
+    code: 20,
+    family: 'host-iommu',
+    doc: "An assigned device's DMA through the physical IOMMU: translated by its domain (HWPT / type1 domain) or faulted (the IOMMU's DMA remapping: VT-d §3, SMMUv3 §3.4; reference §3).",
+    fields: {
+      endpoint: f('u32', 'endpoint', "the host device's requester ID (bus << 8 | devfn)"),
+      iova: f('u64', 'a', 'input address (bytes)'),
+      phys: f('u64', 'b', 'output (host physical) address when translated', true),
+      size: f('u64', 'c', 'access size (bytes)'),
+      access: f('u8', 'flags', '1 read, 2 write'),
+      outcome: f('u8', 'aux', '0 translated, 1 fault'),
+      domain: f('u32', 'domain', 'the HWPT ID (iommufd) or type1 domain the device is attached to', true),
+      data: f('json', 'data', '{ device: host device name, iommu: physical IOMMU name, reason?: fault text }'),
+    },
+    problem: { when: 'equals', field: 'outcome', value: 1, doc: 'host DMA faults' },
+    format: formatHostDma,
+  },
+  'host-fault': {
+    code: 21,
+    family: 'host-iommu',
+    doc: 'A fault recorded by the physical IOMMU: a VT-d DMAR fault record (VT-d spec §7.2; drivers/iommu/intel/dmar.c dmar_fault), an SMMUv3 event queue entry (SMMUv3 spec §7.3; arm-smmu-v3.c arm_smmu_evtq_thread) or an AMD-Vi event log entry.',
+    fields: {
+      endpoint: f('u32', 'endpoint', "the faulting device's requester ID"),
+      address: f('u64', 'a', 'faulting address'),
+      access: f('u8', 'flags', '1 read, 2 write'),
+      data: f('json', 'data', '{ device, iommu, reason: the fault reason text }'),
+    },
+    problem: { when: 'always', doc: 'host IOMMU faults' },
+    format: formatHostFault,
+  },
+  'iommu-group': {
+    code: 22,
+    family: 'host-iommu',
+    doc: "An IOMMU group computed at realize by Linux's rules (drivers/iommu/iommu.c pci_device_group: DMA aliases, PCIe-to-PCI bridges, ACS up to the root port; reference §2) or set by `group: N`.",
+    fields: {
+      group: f('u32', 'domain', 'the group number (/sys/kernel/iommu_groups/N)'),
+      data: f('json', 'data', '{ iommu: its physical IOMMU, devices: [names], why: the Linux rule that grouped them, or "group: N" }'),
+    },
+    format: formatIommuGroup,
+  },
+  'hiod-realize': {
+    code: 23,
+    family: 'host-iommu-device',
+    doc: "A HostIOMMUDevice realized (QEMU hw/vfio/container.c hiod_legacy_vfio_realize, hw/vfio/iommufd.c hiod_iommufd_vfio_realize; backends/host_iommu_device.c): what a vIOMMU learns of an assigned device's host side.",
+    fields: {
+      status: f('u8', 'status', '0 realized, 1 failed'),
+      data: f('json', 'data', '{ device, variant: "legacy-vfio" | "iommufd-vfio", awBits, iovaRanges: [["0x…","0x…"]], pageSizeMask: "0x…", type?, hwCaps?, error? }'),
+    },
+    problem: { when: 'absent-or-not', field: 'status', value: 0, doc: 'HostIOMMUDevice realize failures' },
+    format: formatHiodRealize,
+  },
+  'set-iommu-device': {
+    code: 24,
+    family: 'host-iommu-device',
+    doc: "A vIOMMU's PCIIOMMUOps.set_iommu_device (hw/pci/pci.c pci_device_set_iommu_device; hw/virtio/virtio-iommu.c virtio_iommu_set_iommu_device, hw/i386/intel_iommu.c vtd_dev_set_iommu_device): the host device accepted or refused with QEMU's message.",
+    fields: {
+      endpoint: f('u32', 'endpoint', 'the guest device endpoint (requester ID)'),
+      status: f('u8', 'status', '0 accepted, 1 refused'),
+      data: f('json', 'data', '{ device, viommu, message? }'),
+    },
+    problem: { when: 'absent-or-not', field: 'status', value: 0, doc: 'host devices a vIOMMU refused' },
+    format: formatSetIommuDevice,
+  },
+  'device-plug': {
+    code: 25,
+    family: 'guest',
+    doc: 'A guest device plugged at start (coldplug), by device_add (hotplug, qdev_device_add) or unplugged (device_del).',
+    fields: {
+      endpoint: f('u32', 'endpoint', 'the guest device endpoint (requester ID)'),
+      action: f('u8', 'aux', '0 coldplug, 1 hotplug, 2 unplug'),
+      status: f('u8', 'status', '0 done, 1 failed'),
+      data: f('json', 'data', '{ device, host?: the host device behind it, error?: QEMU\'s Error text }'),
+    },
+    problem: { when: 'absent-or-not', field: 'status', value: 0, doc: 'device plugs that failed' },
+    format: formatDevicePlug,
+  },
+  'qemu-error': {
+    code: 26,
+    family: 'host-iommu-device',
+    doc: "A QEMU error_report / warn_report text (util/qemu-error.c), e.g. hw/vfio/listener.c's vfio_container_dma_map(...) failure when a shadowed mapping fails on the host.",
+    fields: {
+      data: f('json', 'data', '{ message: the text as QEMU prints it, level: "error" | "warning" }'),
+      cause: f('u64', 'c', 'seq of the event that caused it (the guest request)', true),
+    },
+    problem: { when: 'always', doc: 'QEMU error reports' },
+    format: formatQemuError,
   },
 } as const satisfies Record<string, KindSpec>;
 

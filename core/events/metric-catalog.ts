@@ -77,6 +77,22 @@ export const METRIC_CATALOG = {
     fold: 'gauge',
     doc: 'bytes covered by live mappings, virtEnd − virtStart + 1 each (peak: most at once)',
   },
+  hostCalls: {
+    label: 'uAPI calls',
+    unit: 'count',
+    component: 'iommufd',
+    layer: 'backend',
+    fold: 'tally',
+    doc: "iommufd uAPI calls ('host-call' events; iommufd's VFIO compatibility included), by ioctl name then errno name (OK, ENOENT, …)",
+  },
+  vfioCalls: {
+    label: 'uAPI calls',
+    unit: 'count',
+    component: 'vfio-type1',
+    layer: 'backend',
+    fold: 'tally',
+    doc: "VFIO type1 container uAPI calls ('host-call' events), by ioctl name then errno name (OK, EINVAL, …)",
+  },
   expectations: {
     label: 'Expectations',
     unit: 'count',
@@ -102,7 +118,16 @@ export function metricSpec(id: string): MetricSpec | undefined {
 }
 
 /** Layer of each component kind this build knows ('run' for the run itself). */
-export const COMPONENT_LAYER: Readonly<Record<string, ComponentLayer>> = { run: 'run', 'virtio-iommu': 'viommu' };
+export const COMPONENT_LAYER: Readonly<Record<string, ComponentLayer>> = {
+  run: 'run',
+  'virtio-iommu': 'viommu',
+  'intel-iommu': 'viommu',
+  iommufd: 'backend',
+  'vfio-type1': 'backend',
+  'intel-vtd': 'iommu',
+  'amd-vi': 'iommu',
+  'arm-smmuv3': 'iommu',
+};
 
 /** Event fields as a kind's feed functions receive them (u64 as bigint live or "0x…" stored). */
 export type FeedFields = Readonly<Record<string, unknown>>;

@@ -238,6 +238,15 @@ export class MetricsReducer {
     return c;
   }
 
+  /**
+   * Declares component `id` of kind `kind` ('iommufd', 'intel-vtd', …): its declared metrics are
+   * reported from now on (at zero until fed), and its events fold under that kind. A component
+   * already seen keeps its kind. (Components not declared take the vIOMMU's kind on first sight.)
+   */
+  declare(id: string, kind: string): void {
+    this.component(id, kind);
+  }
+
   /** Folds one event in. Unknown kinds are counted in `events` and `byKind` only. */
   add(e: MetricsInput): void {
     this.addFields(e.kind, e, e.component);
@@ -344,6 +353,9 @@ export function componentMetricsOf(m: RunMetrics): ComponentMetrics[] {
     faults: { value: total(m.faultsByReason), parts: { ...m.faultsByReason } },
     mappings: { value: m.liveMappings, peak: m.peakMappings },
     mappedBytes: { value: m.liveBytes, peak: m.peakBytes },
+    // Metrics stored before host calls existed had none.
+    hostCalls: { value: 0, parts: {} },
+    vfioCalls: { value: 0, parts: {} },
     expectations: { value: m.expectations.held + m.expectations.failed, parts: { ...m.expectations } },
   };
   const of = (kind: string): ComponentMetric[] =>

@@ -36,7 +36,7 @@ export class EventLog implements EventSink {
    * ComponentEmitter; '' = none): the envelope's `component`, left out when ''.
    */
   component = '';
-  private seq = 0;
+  private next = 0;
   private pending: SeqEvent[] = [];
 
   constructor(
@@ -46,7 +46,7 @@ export class EventLog implements EventSink {
   ) {}
 
   emit<K extends EventKind>(kind: K, payload: EventPayload<K>): void {
-    const e = { kind, step: this.step, seq: this.seq++, ...payload } as unknown as SeqEvent;
+    const e = { kind, step: this.step, seq: this.next++, ...payload } as unknown as SeqEvent;
     if (this.component !== '') e.component = this.component;
     if (this.clock) e.time = this.clock.tick(kind);
     if (this.observer) this.observer(e);
@@ -55,7 +55,12 @@ export class EventLog implements EventSink {
 
   /** Number of events emitted so far. */
   get count(): number {
-    return this.seq;
+    return this.next;
+  }
+
+  /** Number of events emitted so far: the seq the next event gets (core/machine/component.ts StampingSink.seq). */
+  get seq(): number {
+    return this.next;
   }
 
   /** Returns and forgets the events emitted since the last call, in order. */

@@ -31,6 +31,13 @@ export type ComponentState = 'created' | 'realized' | 'unrealized';
 export interface StampingSink extends EventSink {
   step: number;
   component: string;
+  /**
+   * Number of events emitted through this sink so far: the `seq` the next event gets (so the seq of
+   * an event just emitted is `seq - 1`). What a component stamps as the `cause` of the events a
+   * guest event leads to (a shadowed host call's `cause`). Counts every emitted event; events are
+   * only emitted when `enabled`.
+   */
+  readonly seq: number;
 }
 
 /**
@@ -46,6 +53,11 @@ export class ComponentEmitter implements EventSink {
 
   get enabled(): boolean {
     return this.target.enabled;
+  }
+
+  /** The sink's event count: the seq of the next event (StampingSink.seq). */
+  get seq(): number {
+    return this.target.seq;
   }
 
   emit<K extends EventKind>(kind: K, payload: EventPayload<K>): void {

@@ -74,9 +74,12 @@ class MetricsOnlySink implements StampingSink {
   readonly enabled = true;
   step = 0;
   component = '';
+  /** Events emitted so far (StampingSink.seq). */
+  seq = 0;
   constructor(private readonly metrics: MetricsReducer) {}
   emit<K extends EventKind>(kind: K, payload: EventPayload<K>): void {
-    this.metrics.addFields(kind, payload as Record<string, unknown>);
+    this.seq++;
+    this.metrics.addFields(kind, payload as Record<string, unknown>, this.component);
   }
 }
 
@@ -85,12 +88,15 @@ class CallbackSink implements StampingSink {
   readonly enabled = true;
   step = 0;
   component = '';
+  /** Events emitted so far (StampingSink.seq): the callback receives them in this order (seq 0, 1, …). */
+  seq = 0;
   constructor(
     private readonly metrics: MetricsReducer,
     private readonly onEvent: EventCallback,
   ) {}
   emit<K extends EventKind>(kind: K, payload: EventPayload<K>): void {
-    this.metrics.addFields(kind, payload as Record<string, unknown>);
+    this.seq++;
+    this.metrics.addFields(kind, payload as Record<string, unknown>, this.component);
     this.onEvent(kind, this.step, payload, this.component);
   }
 }

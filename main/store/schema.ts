@@ -89,6 +89,14 @@ const V2_PROBLEM_SQL = '(kind = 13 OR (kind = 18 AND flags = 0))';
 export const V5_PROBLEM_SQL =
   '((kind = 2 AND (status IS NULL OR status <> 0)) OR kind = 13 OR (kind = 15 AND flags = 0) OR kind = 16 OR (kind = 18 AND flags = 0))';
 
+/**
+ * PROBLEM_SQL as version 7 creates the index: the host side's kinds joined (host calls with an
+ * errno, host DMA faults, host faults, HostIOMMUDevice realize failures, refused set_iommu_device,
+ * failed device plugs, QEMU error reports; core/events/catalog.ts codes 19…26). Frozen.
+ */
+export const V7_PROBLEM_SQL =
+  '((kind = 2 AND (status IS NULL OR status <> 0)) OR kind = 13 OR (kind = 15 AND flags = 0) OR kind = 16 OR (kind = 18 AND flags = 0) OR (kind = 19 AND (status IS NULL OR status <> 0)) OR (kind = 20 AND aux = 1) OR kind = 21 OR (kind = 23 AND (status IS NULL OR status <> 0)) OR (kind = 24 AND (status IS NULL OR status <> 0)) OR (kind = 25 AND (status IS NULL OR status <> 0)) OR kind = 26)';
+
 // Check the catalog against the column types once, at load: a field whose type does not fit its
 // column, or two fields of one kind sharing a column, is a bug in the catalog.
 for (const [kind, spec] of Object.entries(EVENT_CATALOG)) {
@@ -194,6 +202,16 @@ export const MIGRATIONS: readonly Migration[] = [
       const have = new Set((db.prepare('PRAGMA table_info(events)').all() as { name: string }[]).map((c) => c.name));
       for (const [c, t] of ENVELOPE_COLUMNS) if (!have.has(c)) db.exec(`ALTER TABLE events ADD COLUMN ${c} ${t}`);
       db.exec('ALTER TABLE runs ADD COLUMN components TEXT');
+    },
+  },
+  {
+    version: 7,
+    description: 'events_problems recreated for the host side\'s problem kinds (issue 7: host-call errno, host-dma fault, host-fault, hiod-realize, set-iommu-device, device-plug, qemu-error)',
+    up(db) {
+      db.exec(`
+        DROP INDEX IF EXISTS events_problems;
+        CREATE INDEX events_problems ON events (run_id, seq) WHERE ${V7_PROBLEM_SQL};
+      `);
     },
   },
 ];

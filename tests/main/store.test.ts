@@ -383,7 +383,7 @@ describe('schema', () => {
     expect(row).toMatchObject({ kind: 'attach', component: 'viommu0', time: null, text: 'ATTACH ep=00:01.0 domain=1' });
     store.close();
     const db = new Database(dbPath, { readonly: true });
-    expect(schemaVersion(db)).toBe(6);
+    expect(schemaVersion(db)).toBe(SCHEMA_VERSION);
     const cols = (db.prepare('PRAGMA table_info(events)').all() as { name: string; type: string }[]).map((c) => `${c.name} ${c.type}`);
     expect(cols).toEqual(expect.arrayContaining(['comp INTEGER', 'time INTEGER']));
     db.close();
