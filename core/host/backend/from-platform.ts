@@ -6,7 +6,7 @@
  *    types, and the GET_HW_INFO payload as the kernel copies it, models.ts hwInfoBytes);
  *  - {@link boundDeviceOf}: a device name → iommufd's {@link BoundDevice} (group, IOMMU caps and
  *    its reserved regions as iommu_get_resv_regions reports them, reference §2.4);
- *  - {@link hostBackends}: the engines over one platform sharing one DMA ownership
+ *  - {@link hostBackends}: the three engines (type1, iommufd, iommufd's VFIO compatibility) over one platform sharing one DMA ownership
  *    (dma-owner.ts: a group in a type1 container cannot be bound through iommufd, and the reverse;
  *    groups with a host-driver endpoint are owned by the kernel, EBUSY for both).
  * VfioType1 and the iommufd VFIO compatibility layer read the HostPlatform directly (groups,
@@ -29,6 +29,7 @@ import {
   IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3,
   IOMMU_VIOMMU_TYPE_ARM_SMMUV3,
 } from './iommufd/uapi.ts';
+import { IommufdVfioCompat } from './iommufd/vfio-compat.ts';
 import { VfioType1 } from './vfio-type1/vfio.ts';
 
 /** Options of the conversion. */
@@ -103,6 +104,8 @@ export interface HostBackends {
   type1: VfioType1;
   /** One open /dev/iommu (the native iommufd uAPI). */
   iommufd: Iommufd;
+  /** /dev/vfio/vfio served by iommufd (CONFIG_IOMMUFD_VFIO_CONTAINER): each container is its own iommufd context. */
+  compat: IommufdVfioCompat;
   /** Binds host device `name` to {@link iommufd}: its DEVICE ID, or an errno (ENODEV for an unknown name). */
   bind(name: string): { errno: number; outDevId: number };
 }
@@ -110,7 +113,7 @@ export interface HostBackends {
 /**
  * Builds the backends of one platform, sharing DMA ownership: every group with a host-driver
  * endpoint is owned by the kernel first (EBUSY for all of them), then whichever backend claims a
- * group first (type1 at group-set-container, iommufd at device bind) owns it.
+ * group first (type1 at group-set-container, iommufd at device bind, the compat layer at device open) owns it.
  */
 export function hostBackends(host: HostPlatform, opts: HostBackendsOptions = {}): HostBackends {
   const ownership = new DmaOwnership();
@@ -122,6 +125,7 @@ export function hostBackends(host: HostPlatform, opts: HostBackendsOptions = {})
     ownership,
     type1: new VfioType1(host, { kernel, dmaEntryLimit: opts.dmaEntryLimit, ownership }),
     iommufd,
+    compat: new IommufdVfioCompat(host, { kernel, ownership, msiIsolated: opts.msiIsolated }),
     bind(name) {
       const dev = boundDeviceOf(host, name, opts);
       if (dev === undefined) return { errno: ERRNO.ENODEV, outDevId: 0 };

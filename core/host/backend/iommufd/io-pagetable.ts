@@ -347,13 +347,14 @@ export class IoPagetable {
   /**
    * iopt_map_pages / iopt_alloc_area_pages: maps `slices` (consecutive, `length` bytes in total)
    * at `iova` (`fixed`) or at an automatic IOVA, one area per slice, with AREA_READ/WRITE `prot`.
-   * EPERM when WRITE is asked of unwritable pages; EINVAL when length is 0 or not a multiple of
-   * iova_alignment; then {@link checkIova} or {@link allocIova}; then pinning into existing
+   * In iopt_alloc_area_pages' order: EINVAL when length is 0 or not a multiple of iova_alignment;
+   * then {@link checkIova} or {@link allocIova}; then per slice (iopt_insert_area) EPERM when
+   * WRITE is asked of unwritable pages, EINVAL when the user VA's page offset is not aligned to
+   * iova_alignment; then pinning into existing
    * domains (the {@link UserMemoryCheck}: EFAULT/EPERM), which only happens when a domain exists.
    * On success `outIova` holds the IOVA.
    */
   mapPages(slices: readonly PagesSlice[], length: bigint, iova: bigint, fixed: boolean, prot: number): Errno {
-    if ((prot & AREA_WRITE) !== 0) for (const s of slices) if (!s.writable) return ERRNO.EPERM;
     if (length === 0n || (length & (this.iovaAlignment - 1n)) !== 0n) return ERRNO.EINVAL;
     let rc: Errno;
     if (fixed) rc = this.checkIova(iova, length);
@@ -362,6 +363,13 @@ export class IoPagetable {
       iova = this.outIova;
     }
     if (rc !== ERRNO.OK) return rc;
+    // iopt_insert_area, per slice after the IOVA checks: WRITE of unwritable pages → EPERM; the
+    // page offset of the user VA must respect iova_alignment → EINVAL.
+    const am = this.iovaAlignment - 1n;
+    for (const s of slices) {
+      if ((prot & AREA_WRITE) !== 0 && !s.writable) return ERRNO.EPERM;
+      if ((s.userVa % PAGE_SIZE & am) !== 0n) return ERRNO.EINVAL;
+    }
     if (this.domains.length > 0 && this.userMemory !== undefined) {
       for (const s of slices) {
         const e = this.userMemory(s.userVa, s.length, (prot & AREA_WRITE) !== 0);
@@ -454,6 +462,29 @@ export class IoPagetable {
     }
     for (const r of this.reserved) if (r.last < iova && r.last + 1n > s) s = r.last + 1n;
     return s;
+  }
+
+  /**
+   * iopt_cut_iova for one IOVA (iopt_area_split): when an area contains `iova` and does not end
+   * there, it becomes [start, iova] and [iova + 1, last], user VA and flags kept. EINVAL when
+   * iova + 1 or its offset in the user pages is not aligned to iova_alignment, or when a domain
+   * holds the area while large pages are enabled (a huge IOPTE cannot be split). 0 otherwise,
+   * also when no area contains `iova`. Used by iommufd's VFIO compatibility for TYPE1 unmaps.
+   */
+  cutIova(iova: bigint): Errno {
+    const a = this.areaAt(iova);
+    if (a === undefined) return ERRNO.OK;
+    const last = a.iova + a.length - 1n;
+    if (iova === last) return ERRNO.OK;
+    const next = iova + 1n;
+    const am = this.iovaAlignment - 1n;
+    const va = a.userVa + (next - a.iova);
+    if ((next & am) !== 0n || (va % PAGE_SIZE & am) !== 0n) return ERRNO.EINVAL;
+    if (this.domains.length > 0 && !this.disableLargePages) return ERRNO.EINVAL;
+    this.areas.remove(hi32(a.iova), lo32(a.iova));
+    this.areas.insert(hi32(a.iova), lo32(a.iova), hi32(iova), lo32(iova), hi32(a.userVa), lo32(a.userVa), a.flags);
+    this.areas.insert(hi32(next), lo32(next), hi32(last), lo32(last), hi32(va), lo32(va), a.flags);
+    return ERRNO.OK;
   }
 
   /**

@@ -169,9 +169,13 @@ export function unmapDma(t: Type1State, a: DmaUnmapArgs, era: KernelEra): DmaUnm
 
 /** The capabilities GET_INFO reports (each present only when the kernel adds it). */
 export interface Type1InfoCaps {
-  /** VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION (v1): flags 0, the smallest page size, the largest dirty bitmap in bytes. */
-  migration: { flags: number; pgsizeBitmap: bigint; maxDirtyBitmapSize: bigint };
-  /** VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL (v1): free mapping slots. */
+  /**
+   * VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION (v1): flags 0, the smallest page size, the largest dirty
+   * bitmap in bytes. Always present from type1; absent from iommufd's VFIO compatibility (its
+   * chain is DMA_AVAIL, IOVA_RANGE only: vfio_compat.c iommufd_vfio_iommu_get_info).
+   */
+  migration?: { flags: number; pgsizeBitmap: bigint; maxDirtyBitmapSize: bigint };
+  /** VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL (v1): free mapping slots (iommufd compat: always U32_MAX). */
   dmaAvail: { avail: number };
   /** VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE (v1): the valid IOVA list, `end` inclusive; absent when the list is empty (mdev only). */
   iovaRange?: { nrIovas: number; iovaRanges: IovaRange[] };

@@ -7,6 +7,7 @@
  * device's DMA through its container's mappings (issue 7 `host-dma`).
  */
 import { ERRNO } from '../../errno.ts';
+import type { VfioContainerBackend } from '../vfio-api.ts';
 import { NEWEST_KERNEL, type KernelEra } from '../../kernel.ts';
 import { DmaOwnership, claimKernelDrivers } from '../../platform/dma-owner.ts';
 import type { HostPlatform, IommuGroup } from '../../platform/host.ts';
@@ -59,7 +60,7 @@ export type HostDmaResult = { translated: bigint } | { fault: HostDmaFault };
  * (they stand for the container fds). Every operation returns `errno` (0 = success) plus its
  * output fields; errno 9 (EBADF) means the container id is not open.
  */
-export class VfioType1 {
+export class VfioType1 implements VfioContainerBackend {
   private readonly containers = new Map<number, Container>();
   private readonly containerOfGroup = new Map<number, Container>();
   private nextId = 1;
@@ -200,6 +201,24 @@ export class VfioType1 {
       default:
         return { errno: ERRNO.OK, value: 0 };
     }
+  }
+
+  /**
+   * VFIO_GROUP_GET_DEVICE_FD through the container path (group.c vfio_df_group_open →
+   * vfio_group_use_container): ENOENT when the name is unknown or its group cannot be opened;
+   * ENODEV for a device not bound to vfio (an endpoint or port); EINVAL when its group is in no
+   * container or the container has no IOMMU driver yet ("VFIO_SET_IOMMU hasn't been done yet").
+   * The group's domain was attached at set-iommu / group-set-container, so nothing else changes →
+   * 0. (iommufd's VFIO compatibility binds and attaches here instead: vfio-compat.ts.)
+   */
+  deviceOpen(device: string): { errno: number } {
+    const d = this.host.deviceByName.get(device);
+    const g = d === undefined ? undefined : this.openGroup(d.group);
+    if (d === undefined || g === undefined) return { errno: ERRNO.ENOENT };
+    if (d.type !== 'vfio-pci' && d.type !== 'mdev') return { errno: ERRNO.ENODEV };
+    const c = this.containerOfGroup.get(g.id);
+    if (c === undefined || c.type1 === null) return { errno: ERRNO.EINVAL };
+    return { errno: ERRNO.OK };
   }
 
   /** The driver state, or the errno an IOMMU ioctl gets without one (vfio_fops_unl_ioctl: EINVAL). */

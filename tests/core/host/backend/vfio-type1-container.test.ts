@@ -227,7 +227,7 @@ describe('the valid IOVA list (vfio_iommu_type1_attach_group, reference §4)', (
     expect(v.mapDma(c, { flags: RW, iova: 0x1000n, size: 0x10000n }).errno).toBe(ERRNO.EINVAL);
     expect(v.mapDma(c, { flags: RW, iova: 0x8000000n, size: 0x10000n }).errno).toBe(ERRNO.EINVAL);
     expect(v.mapDma(c, { flags: RW, iova: 0x8100000n, size: 0x10000n }).errno).toBe(ERRNO.OK);
-    expect(v.getInfo(c).capabilities!.migration.pgsizeBitmap).toBe(0x10000n);
+    expect(v.getInfo(c).capabilities!.migration!.pgsizeBitmap).toBe(0x10000n);
   });
 });
 

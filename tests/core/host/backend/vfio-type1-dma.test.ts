@@ -1,34 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { ERRNO, errnoName } from '../../../../core/host/errno.ts';
-import { KERNEL_ERAS } from '../../../../core/host/kernel.ts';
 import type { HostDesc } from '../../../../core/host/platform/host.ts';
 import { VFIO_DMA_MAP_FLAG as M, VFIO_DMA_UNMAP_FLAG as U } from '../../../../core/host/backend/vfio-type1/vfio.ts';
-import { COMPAT_CASES, COMPAT_HOST, expected, runCase, type CompatFactory } from './dma-compat-cases.ts';
+import { COMPAT_HOST } from './dma-compat-cases.ts';
 import { RW, setup } from './type1-fixture.ts';
 
 const U64_MAX = 0xffffffffffffffffn;
-
-/** The type1 adapter of the shared compat table. */
-const type1Factory: CompatFactory = (kernel) => {
-  const { v, c } = setup(COMPAT_HOST, ['vf0'], 'type1v2', { kernel });
-  return {
-    map: (iova, size) => v.mapDma(c, { flags: RW, iova, size }).errno,
-    unmap: (iova, size) => v.unmapDma(c, { flags: 0, iova, size }),
-    unmapAll: () => v.unmapDma(c, { flags: U.ALL, iova: 0n, size: 0n }),
-  };
-};
-
-const BACKENDS: readonly (readonly [string, CompatFactory])[] = [['vfio-type1', type1Factory]];
-
-describe.each(BACKENDS)('shared VFIO MAP/UNMAP semantics on %s', (name, factory) => {
-  for (const era of KERNEL_ERAS) {
-    it.each(COMPAT_CASES.filter((c) => c.eras === undefined || c.eras.includes(era)).map((c) => [c.name, c] as const))(`[kernel ${era}] %s`, (_n, c) => {
-      const r = runCase(factory(era), c);
-      expect(r.setup.every((e) => e === 'OK')).toBe(true);
-      expect(r.outcome).toEqual(expected(c, name, era));
-    });
-  }
-});
 
 describe('MAP_DMA argument rules (vfio_iommu_type1_map_dma / vfio_dma_do_map order, reference §4)', () => {
   it('argsz below 32, or an unknown flag → EINVAL', () => {
