@@ -202,9 +202,61 @@ export interface EventDetail {
   raw: RawRequestBytes | null;
 }
 
+/** Type of a host object (core/events/objects.ts): iommufd's IOMMUFD_OBJ_* in kebab case, and VFIO's containers and groups. */
+export type HostObjectType = 'ioas' | 'hwpt-paging' | 'hwpt-nested' | 'device' | 'viommu' | 'vdevice' | 'fault' | 'vfio-container' | 'vfio-group';
+
+/**
+ * One object of the host object table at an event (core/events/objects.ts HostObjectFold), as
+ * iommufd's xarray of objects holds it (drivers/iommu/iommufd/main.c), or a VFIO container/group.
+ */
+export interface HostObjectRow {
+  /** The backend component whose ID space it lives in ('iommufd0', 'vfio0'). */
+  component: string;
+  /** 'iommufd', 'vfio-type1' or 'iommufd-vfio-compat'. */
+  backend: string;
+  /** Object ID (iommufd, from 1), container number or IOMMU group number. */
+  id: number;
+  type: HostObjectType;
+  /** Seq of the host call that created it. */
+  seq: number;
+  /** References other objects (and attached devices) hold on it: destroy gives EBUSY unless 0. */
+  users: number;
+  /** The objects it refers to, by role: ioas, parent, viommu, hwpt, dev, attached, container, fault. */
+  refs: { role: string; type: HostObjectType; id: number }[];
+  /** An auto domain (HWPT_PAGING created by a device attach to an IOAS). */
+  auto?: boolean;
+  /** Allocation flags (hwpt-alloc: nest-parent, dirty-tracking, …). */
+  flags?: string[];
+  /** A device's host device name, a vDEVICE's virt-id, a group's member device. */
+  label?: string;
+  /** IOAS / container: mapped areas and their bytes (decimal string, may exceed 2^53). */
+  areas?: number;
+  bytes?: string;
+  /** VFIO container: the IOMMU type set (type1, type1v2). */
+  iommuType?: string;
+  /** HWPT: dirty tracking enabled (hwpt-set-dirty-tracking). */
+  dirtyTracking?: boolean;
+}
+
+/** One component of a run as the run view lists it, with its event count. */
+export interface RunComponent {
+  /** Component id ('viommu0', 'iommufd0'); '' for the run's own events (expectations). */
+  id: string;
+  /** Component kind ('virtio-iommu', 'iommufd', …; 'run'), from the run's metrics or its events' family. */
+  kind: string;
+  /** Layer (guest, viommu, host-iommu-device, backend, iommu; 'run' for the run itself). */
+  layer: string;
+  /** Events it emitted. */
+  events: number;
+  /** Of which problems. */
+  problems: number;
+}
+
 const U32 = Type.Integer({ minimum: 0, maximum: 0xffffffff });
 /** Free-text event search (queryEvents, locateEvent): at most 200 characters. */
 const EVENT_SEARCH = Type.String({ maxLength: 200 });
+/** A component id (RunComponent.id): at most 200 characters. */
+const COMPONENT_ID = Type.String({ maxLength: 200 });
 
 /** Parameter schemas, one per method. */
 export const PARAMS = {
@@ -227,6 +279,8 @@ export const PARAMS = {
     problemsOnly: Type.Optional(Type.Boolean()),
     /** Free text matched (case-insensitively) inside each event's one-line text (EventRow.text). */
     search: Type.Optional(EVENT_SEARCH),
+    /** Events of this component only (RunComponent.id; '' for the run's own). */
+    component: Type.Optional(COMPONENT_ID),
   }),
   getEventDetail: Type.Object({ runId: Type.Integer({ minimum: 1 }), seq: Type.Integer({ minimum: 0 }) }),
   locateEvent: Type.Object({
@@ -236,11 +290,18 @@ export const PARAMS = {
     endpoint: Type.Optional(U32),
     problemsOnly: Type.Optional(Type.Boolean()),
     search: Type.Optional(EVENT_SEARCH),
+    component: Type.Optional(COMPONENT_ID),
     /** Find the first matching event with seq ≥ this. */
     seq: Type.Optional(Type.Integer({ minimum: 0 })),
     /** Find the first matching event of this step or a later one (-1: setup events). */
     step: Type.Optional(Type.Integer({ minimum: -1 })),
   }),
+  /** The run's components with their event counts (RunComponent), guest layer first. */
+  listComponents: Type.Object({ runId: Type.Integer({ minimum: 1 }) }),
+  /** The host calls and QEMU errors a guest event caused (their `cause` = seq). */
+  getCausedEvents: Type.Object({ runId: Type.Integer({ minimum: 1 }), seq: Type.Integer({ minimum: 0 }) }),
+  /** The host object table after event `seq` (core/events/objects.ts). */
+  getHostObjects: Type.Object({ runId: Type.Integer({ minimum: 1 }), seq: Type.Integer({ minimum: 0 }) }),
   openFile: Type.Object({}),
   saveFile: Type.Object({
     path: Type.Union([Type.String({ maxLength: 4096 }), Type.Null()]),
@@ -273,6 +334,15 @@ export interface Results {
    * and `seq` of the first matching event at or after the given seq / step; null when none.
    */
   locateEvent: { index: number; seq: number; step: number } | null;
+  /** Guest side first (LAYERS order), then the run itself; [] for an unknown run. */
+  listComponents: RunComponent[];
+  /** In seq order (at most 256); [] when none or no such event. */
+  getCausedEvents: EventRow[];
+  /**
+   * The table after every event up to `seq` (clamped to the run's last stored event): `seq` as
+   * applied, `calls` the host calls folded, `objects` by component then ID.
+   */
+  getHostObjects: { seq: number; calls: number; objects: HostObjectRow[] };
   /** Desktop only (native dialog); serve answers null and the browser uses its own file picker. */
   openFile: { path: string; text: string } | null;
   saveFile: { path: string } | null;

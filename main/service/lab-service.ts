@@ -21,6 +21,8 @@ import {
 } from '../../core/contract/index.ts';
 import { LabStore } from '../store/store.ts';
 import { EventDetailSource } from './event-detail.ts';
+import { HostViewSource } from './host-view.ts';
+import { HostViewReader } from '../store/host-view.ts';
 import { RunHost, type ScenarioSummary, type StartOptions } from '../worker/host.ts';
 import { SearchHost } from '../worker/search-host.ts';
 
@@ -66,6 +68,9 @@ export class LabService implements LabApi {
   readonly store: LabStore;
   private readonly host: RunHost;
   private readonly details: EventDetailSource;
+  /** The component and host panels' reads (own read-only connection, opened on first use). */
+  private readonly hostReader: HostViewReader;
+  private readonly hostView: HostViewSource;
   /** Free-text search scans, off the main thread (its worker starts with the first search). */
   readonly search: SearchHost;
   private readonly listeners = new Map<NotificationName, Set<(payload: never) => void>>();
@@ -76,6 +81,8 @@ export class LabService implements LabApi {
   constructor(private readonly opts: LabServiceOptions) {
     this.store = new LabStore(opts.dbPath, { readOnly: opts.readOnly });
     this.details = new EventDetailSource(this.store.reader);
+    this.hostReader = new HostViewReader(this.store.path);
+    this.hostView = new HostViewSource(this.hostReader, this.store.reader);
     this.search = new SearchHost(this.store.path, this.store.reader);
     this.host = new RunHost({
       store: this.store,
@@ -94,6 +101,9 @@ export class LabService implements LabApi {
       queryEvents: (p) => this.search.queryEvents(p),
       getEventDetail: (p) => this.details.detail(p.runId, p.seq),
       locateEvent: (p) => this.search.locateEvent(p),
+      listComponents: (p) => this.hostView.listComponents(p.runId),
+      getCausedEvents: (p) => this.hostView.causedEvents(p.runId, p.seq),
+      getHostObjects: (p) => this.hostView.hostObjects(p.runId, p.seq),
       openFile: () => null,
       saveFile: () => null,
     };
@@ -204,6 +214,7 @@ export class LabService implements LabApi {
     this.closed = true;
     this.closing ??= (async () => {
       await Promise.all([this.host.close(graceMs), this.search.close()]);
+      this.hostReader.close();
       this.store.close();
       this.listeners.clear();
     })();

@@ -67,7 +67,7 @@ function toSummary(r: RunRow): RunSummary {
 }
 
 /** Event filters of `queryEvents` (contract params without paging). */
-export type EventFilter = Pick<Params<'queryEvents'>, 'kinds' | 'domain' | 'endpoint' | 'problemsOnly' | 'search'>;
+export type EventFilter = Pick<Params<'queryEvents'>, 'kinds' | 'domain' | 'endpoint' | 'problemsOnly' | 'search' | 'component'>;
 
 /** A filter as SQL: the WHERE conditions (first: run_id = ?), their arguments and the table expression. */
 interface FilterSql {
@@ -166,6 +166,7 @@ export class StoreReader {
       where.push('endpoint = ?');
       args.push(p.endpoint);
     }
+    if (p.component !== undefined) where.push(this.componentSql(runId, p.component, args));
     if (p.problemsOnly) where.push(PROBLEM_SQL);
     const search = p.search?.trim().toLowerCase();
     if (search) {
@@ -254,6 +255,20 @@ export class StoreReader {
     const cols = this.eventCols;
     const raw = this.stmt(`SELECT ${cols} FROM events WHERE run_id = ? AND seq = ?`).safeIntegers(true).get(runId, seq) as RawEventRow | undefined;
     return raw ? toEventRow(raw, this.componentsOf(runId)) : null;
+  }
+
+  /**
+   * The condition keeping the events of component `id` (pushing its argument): its code in
+   * runs.components, 0 for '' (the run's own events); rows stored before schema version 6 (comp
+   * NULL) belong to LEGACY_COMPONENT. An id the run does not have matches nothing.
+   */
+  private componentSql(runId: number, id: string, args: unknown[]): string {
+    const legacy = id === LEGACY_COMPONENT;
+    if (!this.hasEnvelope) return legacy ? '1' : '0';
+    const code = id === '' ? 0 : this.componentsOf(runId).indexOf(id) + 1;
+    if (id !== '' && code === 0) return legacy ? 'comp IS NULL' : '0';
+    args.push(code);
+    return legacy ? '(comp = ? OR comp IS NULL)' : 'comp = ?';
   }
 
   /** The run's component table (runs.components; empty before schema version 6 or when unreadable). */

@@ -1,0 +1,153 @@
+// The host object table folded from 'host-call' events (core/events/objects.ts): hand-written
+// sequences as the backends record them (reference iommufd-vfio-hostiommu.md §1.1, §1.3, §2.3, §4).
+import { describe, expect, it } from 'vitest';
+import { HostObjectFold, hostObjectsOf, type FoldEvent } from '../../../core/events/objects.ts';
+import { ERRNO } from '../../../core/host/errno.ts';
+
+/** A sequence builder: each call appends one host-call event (iommufd unless `backend` says). */
+function calls() {
+  const events: FoldEvent[] = [];
+  const call = (op: string, args: Record<string, unknown>, out: Record<string, unknown> = {}, errno = 0, extra: Record<string, unknown> = {}): FoldEvent => {
+    const e: FoldEvent = { seq: events.length, kind: 'host-call', component: 'iommufd0', fields: { backend: 1, errno, call: { op, ioctl: '?', args, out }, ...extra } };
+    events.push(e);
+    return e;
+  };
+  const vfio = (op: string, args: Record<string, unknown>, out: Record<string, unknown> = {}, errno = 0): void => {
+    events.push({ seq: events.length, kind: 'host-call', component: 'vfio0', fields: { backend: 2, errno, call: { op, ioctl: '?', args, out } } });
+  };
+  const other = (kind: string): void => {
+    events.push({ seq: events.length, kind, component: 'viommu0', fields: {} });
+  };
+  return { events, call, vfio, other };
+}
+
+const brief = (rows: ReturnType<typeof hostObjectsOf>) => rows.map((r) => `${r.type}#${r.id}${r.auto ? ' auto' : ''} users=${r.users} [${r.refs.map((x) => `${x.role}→${x.type}#${x.id}`).join(' ')}]`);
+
+describe('host object fold: iommufd', () => {
+  it('alloc, map, bind, attach an auto domain: references and users', () => {
+    const s = calls();
+    s.call('ioas-alloc', {}, { 'out-ioas-id': 1 });
+    s.call('ioas-map', { 'ioas-id': 1, iova: '0x10000', length: '0x2000', flags: ['fixed-iova', 'readable'] }, { iova: '0x10000' });
+    s.call('ioas-map', { 'ioas-id': 1, length: '0x4000', flags: ['readable'] }, { iova: '0x4000' });
+    s.call('device-bind', { device: 'vf0' }, { 'out-dev-id': 2 });
+    s.call('device-attach', { 'dev-id': 2, 'pt-id': 1 }, { 'pt-id': 3 });
+    const rows = hostObjectsOf(s.events);
+    expect(brief(rows)).toEqual(['ioas#1 users=1 []', 'device#2 users=0 [attached→hwpt-paging#3]', 'hwpt-paging#3 auto users=1 [ioas→ioas#1]']);
+    expect(rows[0]).toMatchObject({ areas: 2, bytes: String(0x6000), seq: 0, component: 'iommufd0', backend: 'iommufd' });
+    expect(rows[1].label).toBe('vf0');
+  });
+
+  it('a failed call changes nothing; destroy EBUSY keeps the IOAS, destroy OK after detach removes it and the auto domain', () => {
+    const s = calls();
+    s.call('ioas-alloc', {}, { 'out-ioas-id': 1 });
+    s.call('device-bind', { device: 'vf0' }, { 'out-dev-id': 2 });
+    s.call('device-attach', { 'dev-id': 2, 'pt-id': 1 }, { 'pt-id': 3 });
+    s.call('destroy', { id: 1 }, {}, ERRNO.EBUSY);
+    s.call('ioas-map', { 'ioas-id': 1, iova: '0x0', length: '0x1000' }, {}, ERRNO.EINVAL);
+    const fold = new HostObjectFold();
+    for (const e of s.events) fold.apply(e);
+    expect(fold.rows().map((r) => r.type)).toEqual(['ioas', 'device', 'hwpt-paging']);
+    expect(fold.rows()[0]).toMatchObject({ users: 1, areas: 0, bytes: '0' });
+    s.call('device-detach', { 'dev-id': 2 });
+    s.call('destroy', { id: 1 });
+    for (const e of s.events.slice(5)) fold.apply(e);
+    expect(brief(fold.rows())).toEqual(['device#2 users=0 []']);
+  });
+
+  it('unmap removes whole areas in the range, unmap-all clears; ID reuse after destroy', () => {
+    const s = calls();
+    s.call('ioas-alloc', {}, { 'out-ioas-id': 1 });
+    for (const iova of [0x1000, 0x3000, 0x8000]) s.call('ioas-map', { 'ioas-id': 1, iova: `0x${iova.toString(16)}`, length: '0x1000' }, { iova: `0x${iova.toString(16)}` });
+    s.call('ioas-unmap', { 'ioas-id': 1, iova: '0x0', length: '0x5000' }, { length: '0x2000' });
+    expect(hostObjectsOf(s.events)[0]).toMatchObject({ areas: 1, bytes: String(0x1000) });
+    s.call('ioas-unmap', { 'ioas-id': 1, iova: '0x0', length: '0xffffffffffffffff' }, { length: '0x1000' });
+    expect(hostObjectsOf(s.events)[0]).toMatchObject({ areas: 0, bytes: '0' });
+    s.call('destroy', { id: 1 });
+    s.call('ioas-alloc', {}, { 'out-ioas-id': 1 });
+    expect(hostObjectsOf(s.events)).toMatchObject([{ id: 1, type: 'ioas', seq: 7, areas: 0 }]);
+  });
+
+  it('explicit HWPTs: a nest parent, a vIOMMU on it, a nested HWPT and a vDEVICE; destroy order leaf-first', () => {
+    const s = calls();
+    s.call('ioas-alloc', {}, { 'out-ioas-id': 1 });
+    s.call('device-bind', { device: 'vf0' }, { 'out-dev-id': 2 });
+    s.call('hwpt-alloc', { 'dev-id': 2, 'pt-id': 1, flags: ['nest-parent', 'dirty-tracking'] }, { 'out-hwpt-id': 3 });
+    s.call('viommu-alloc', { 'dev-id': 2, 'hwpt-id': 3, type: 'arm-smmuv3' }, { 'out-viommu-id': 4 });
+    s.call('hwpt-alloc', { 'dev-id': 2, 'pt-id': 4, 'data-type': 'arm-smmuv3' }, { 'out-hwpt-id': 5 });
+    s.call('vdevice-alloc', { 'viommu-id': 4, 'dev-id': 2, 'virt-id': 7 }, { 'out-vdevice-id': 6 });
+    s.call('device-attach', { 'dev-id': 2, 'pt-id': 5 }, { 'pt-id': 5 });
+    expect(brief(hostObjectsOf(s.events))).toEqual([
+      'ioas#1 users=1 []',
+      'device#2 users=1 [attached→hwpt-nested#5]',
+      'hwpt-paging#3 users=1 [ioas→ioas#1]',
+      'viommu#4 users=2 [hwpt→hwpt-paging#3 dev→device#2]',
+      'hwpt-nested#5 users=1 [viommu→viommu#4]',
+      'vdevice#6 users=0 [viommu→viommu#4 dev→device#2]',
+    ]);
+    expect(hostObjectsOf(s.events)[2]).toMatchObject({ flags: ['nest-parent', 'dirty-tracking'] });
+    s.call('destroy', { id: 4 }, {}, ERRNO.EBUSY);
+    s.call('destroy', { id: 6 });
+    s.call('device-detach', { 'dev-id': 2 });
+    s.call('destroy', { id: 5 });
+    s.call('destroy', { id: 4 });
+    // An explicit HWPT stays after its last device leaves (only auto domains go).
+    expect(brief(hostObjectsOf(s.events))).toEqual(['ioas#1 users=1 []', 'device#2 users=0 []', 'hwpt-paging#3 users=0 [ioas→ioas#1]']);
+  });
+
+  it('replace moves the device and destroys the auto domain it left', () => {
+    const s = calls();
+    s.call('ioas-alloc', {}, { 'out-ioas-id': 1 });
+    s.call('ioas-alloc', {}, { 'out-ioas-id': 2 });
+    s.call('device-bind', { device: 'vf0' }, { 'out-dev-id': 3 });
+    s.call('device-attach', { 'dev-id': 3, 'pt-id': 1 }, { 'pt-id': 4 });
+    s.call('device-replace', { 'dev-id': 3, 'pt-id': 2 }, { 'pt-id': 5 });
+    expect(brief(hostObjectsOf(s.events))).toEqual(['ioas#1 users=0 []', 'ioas#2 users=1 []', 'device#3 users=0 [attached→hwpt-paging#5]', 'hwpt-paging#5 auto users=1 [ioas→ioas#2]']);
+  });
+
+  it('reads IDs from the event columns when out does not name them, and ignores other kinds', () => {
+    const s = calls();
+    s.call('ioas-alloc', {}, {}, 0, { id: 9 });
+    s.other('request');
+    s.call('ioas-map', { flags: ['readable'] }, {}, 0, { id: 9, iova: 0x2000n, length: 0x1000n });
+    expect(hostObjectsOf(s.events)).toMatchObject([{ id: 9, areas: 1, bytes: '4096' }]);
+  });
+});
+
+describe('host object fold: VFIO type1', () => {
+  it('container, group, set-iommu, map and unmap (ALL), failed calls ignored', () => {
+    const s = calls();
+    s.vfio('container-open', {}, { container: 1 });
+    s.vfio('group-set-container', { group: 5, container: 1 });
+    s.vfio('set-iommu', { container: 1, type: 'type1v2' });
+    s.vfio('map-dma', { container: 1, iova: '0x0', size: '0x1000', flags: ['read', 'write'] });
+    s.vfio('map-dma', { container: 1, iova: '0x0', size: '0x1000', flags: ['read'] }, {}, ERRNO.EEXIST);
+    s.vfio('map-dma', { container: 1, iova: '0x2000', size: '0x2000', flags: ['read'] });
+    let rows = hostObjectsOf(s.events);
+    expect(brief(rows)).toEqual(['vfio-container#1 users=1 []', 'vfio-group#5 users=0 [container→vfio-container#1]']);
+    expect(rows[0]).toMatchObject({ areas: 2, bytes: String(0x3000), iommuType: 'type1v2', backend: 'vfio-type1' });
+    s.vfio('unmap-dma', { container: 1, iova: '0x0', size: '0x2000' }, { size: '0x1000' });
+    expect(hostObjectsOf(s.events)[0]).toMatchObject({ areas: 1, bytes: String(0x2000) });
+    s.vfio('unmap-dma', { container: 1, iova: '0x0', size: '0x0', flags: ['all'] }, { size: '0x2000' });
+    s.vfio('group-unset-container', { group: 5 });
+    rows = hostObjectsOf(s.events);
+    expect(brief(rows)).toEqual(['vfio-container#1 users=0 []']);
+    expect(rows[0]).toMatchObject({ areas: 0, bytes: '0' });
+  });
+});
+
+describe('host object fold: checkpoints', () => {
+  it('a clone is independent, and folding on from it gives the same table as folding from the start', () => {
+    const s = calls();
+    s.call('ioas-alloc', {}, { 'out-ioas-id': 1 });
+    for (let i = 0; i < 100; i++) s.call('ioas-map', { 'ioas-id': 1, iova: `0x${(i * 0x1000).toString(16)}`, length: '0x1000' });
+    const fold = new HostObjectFold();
+    for (const e of s.events.slice(0, 50)) fold.apply(e);
+    const cp = fold.clone();
+    for (const e of s.events.slice(50)) fold.apply(e);
+    expect(cp.rows()[0].areas).toBe(49);
+    expect(cp.seq).toBe(49);
+    for (const e of s.events.slice(50)) cp.apply(e);
+    expect(cp.rows()).toEqual(fold.rows());
+    expect(fold.rows()[0].areas).toBe(100);
+  });
+});
