@@ -19,6 +19,14 @@ export interface HostIommuDevice {
   readonly id: string;
   /** Its variant: 'legacy-vfio' or 'iommufd-vfio'. */
   readonly variant: string;
+  /** hiod->name: the host device's name as QEMU prints it in errors (vbasedev->name, its BDF "0000:3b:00.0"). */
+  readonly name: string;
+  /** hiod->aliased_bus/aliased_devfn: the guest device's aliased requester ID (bus << 8 | devfn). */
+  readonly aliasedEndpoint: number;
+  /** The guest device sits downstream of a PCI bridge (intel-iommu's x-flts check). */
+  readonly behindPciBridge: boolean;
+  /** iommufd variant only (HOST_IOMMU_DEVICE_IOMMUFD): caps.type, caps.hw_caps, caps.vendor_caps; undefined for legacy. */
+  readonly iommufdCaps?: { readonly type: number; readonly hwCaps: bigint; readonly vendorCaps: Readonly<Record<string, bigint | number | readonly (bigint | number)[]>> };
   /** HostIOMMUDeviceClass.get_cap: the value, or QEMU's "unsupported capability" error message. */
   getCap(cap: number): number | string;
   /** HostIOMMUDeviceClass.get_iova_ranges: usable IOVA ranges, ascending. */
@@ -47,6 +55,23 @@ export interface VIommu extends Component {
   translateAccess(endpoint: number, addr: bigint, size: bigint, access: 1 | 2): TranslateOutcome;
   discardFaultReports(): void;
   setIommuDevice(endpoint: number, hiod: HostIommuDevice): string | null;
+}
+
+/**
+ * QEMU's IOMMU notifiers (include/exec/memory.h IOMMUNotifier, IOMMU_NOTIFIER_MAP | UNMAP) as a
+ * vIOMMU calls them for its endpoints' IOMMU memory regions: memory_region_notify_iommu with an
+ * IOMMUTLBEvent. VFIO registers one per assigned device (hw/vfio/listener.c
+ * vfio_listener_region_add → vfio_iommu_map_notify); core/host/shadow.ts implements it.
+ * - `has`: a MAP/UNMAP notifier is registered on `endpoint`'s IOMMU MR (an assigned device).
+ * - `notifyMap`: one IOMMUTLBEntry (iova, addr_mask = size - 1, translated_addr, perm
+ *   IOMMU_RO 1 / IOMMU_WO 2 / IOMMU_RW 3); size is a power of two, iova aligned to it
+ *   (the vIOMMU splits as dma_aligned_pow2_mask does), or 2^64 for the whole space.
+ * - `notifyUnmap`: the same with perm IOMMU_NONE.
+ */
+export interface IommuNotifier {
+  has(endpoint: number): boolean;
+  notifyMap(endpoint: number, iova: bigint, size: bigint, translated: bigint, perm: number): void;
+  notifyUnmap(endpoint: number, iova: bigint, size: bigint): void;
 }
 
 /** True when `c` is a vIOMMU (its layer is 'viommu'). */

@@ -7,18 +7,14 @@
  */
 import { Component } from '../machine/component.ts';
 import type { TranslateOutcome, TranslateSlots } from '../machine/dma.ts';
-import type { HostIommuDevice, VIommu } from '../machine/layers.ts';
+import type { HostIommuDevice, IommuNotifier, VIommu } from '../machine/layers.ts';
 import type { VirtioIommuProps } from './config.ts';
 import { VirtioIommuDevice } from './device.ts';
 
 /** The component's kind: QEMU's device type name. */
 export const VIRTIO_IOMMU_KIND = 'virtio-iommu';
 
-/**
- * The message setIommuDevice returns until host devices reach virtio-iommu (issue 7 §4: the host
- * IOVA ranges become RESERVED regions, the page-size mask narrows).
- */
-export const SET_IOMMU_DEVICE_UNSUPPORTED = 'virtio-iommu: set_iommu_device is not supported yet';
+import { iommuMrName } from './host-device.ts';
 
 /** A virtio-iommu in the machine. `endpoints`: PCI requester IDs (bus << 8 | devfn) behind it. */
 export class VirtioIommuComponent extends Component implements VIommu {
@@ -58,9 +54,38 @@ export class VirtioIommuComponent extends Component implements VIommu {
     this.device.takeFaultRecords();
   }
 
-  /** Not supported yet: always SET_IOMMU_DEVICE_UNSUPPORTED (QEMU's virtio_iommu_set_iommu_device comes with issue 7 §4). */
-  setIommuDevice(_endpoint: number, _hiod: HostIommuDevice): string | null {
-    return SET_IOMMU_DEVICE_UNSUPPORTED;
+  /**
+   * VIommu.setIommuDevice: QEMU's virtio_iommu_set_iommu_device (host-device.ts) for the device at
+   * `endpoint`. Emits 'set-iommu-device' (status 0 accepted / 1 refused; data {device: hiod name,
+   * viommu, message?, trace: QEMU's trace lines}). Returns null or QEMU's error.
+   */
+  setIommuDevice(endpoint: number, hiod: HostIommuDevice): string | null {
+    const alias = hiod.aliasedEndpoint >>> 0;
+    const index = this.endpoints.indexOf(alias);
+    const { error, trace } = this.device.setIommuDevice(endpoint, hiod, iommuMrName(index < 0 ? 0 : index, alias));
+    const sink = this.emitter;
+    if (sink.enabled) {
+      const data: Record<string, unknown> = { device: hiod.name, viommu: this.id };
+      if (error !== null) data.message = error;
+      if (trace.length > 0) data.trace = trace;
+      sink.emit('set-iommu-device', { endpoint: endpoint >>> 0, status: error === null ? 0 : 1, data });
+    }
+    return error;
+  }
+
+  /** PCIIOMMUOps.unset_iommu_device (device_del of an assigned device): VirtioIommuDevice.unsetIommuDevice. */
+  unsetIommuDevice(endpoint: number, hiod: HostIommuDevice): void {
+    this.device.unsetIommuDevice(endpoint, hiod.aliasedEndpoint);
+  }
+
+  /** Machine init done: virtio_iommu_freeze_granule (VirtioIommuDevice.freezeGranule); returns QEMU's trace text. */
+  machineInitDone(): string {
+    return this.device.freezeGranule();
+  }
+
+  /** Registers VFIO's IOMMU notifiers (core/host/shadow.ts) or none: VirtioIommuDevice.setNotifier. */
+  setNotifier(n: IommuNotifier | null): void {
+    this.device.setNotifier(n);
   }
 
   /** Builds the device (QEMU virtio_iommu_device_realize). Throws RangeError for invalid props (validate them first). */

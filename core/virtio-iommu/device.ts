@@ -17,6 +17,8 @@ import { handleRequestInto } from './requests.ts';
 import { DeviceState, emit, hex } from './state.ts';
 import { TR_BYPASS, TR_FAULT, TR_MSI, TranslateSlots, type TranslateOutcome } from '../machine/dma.ts';
 import { emitTranslate, translateCore } from './translate.ts';
+import { freezeGranule, setIommuDevice, unsetIommuDevice, type SetIommuDeviceOutcome } from './host-device.ts';
+import type { HostIommuDevice, IommuNotifier } from '../machine/layers.ts';
 
 /** Props and reserved regions (declared in config.ts). */
 export type { ReservedRegion, VirtioIommuProps } from './config.ts';
@@ -205,6 +207,7 @@ export class VirtioIommuDevice {
   /** The 40-byte config space (SPEC §5.13.4; QDEV virtio_iommu_get_config). Emits 'config-read'. */
   readConfig(): Uint8Array {
     const c = configFromProps(this.st.props, this.st.bypass);
+    c.pageSizeMask = this.st.pageSizeMask; // narrowed by set_iommu_device before the granule froze
     if (this.st.sink.enabled) {
       emit(this.st.sink, 'config-read', {
         config: {
@@ -261,6 +264,44 @@ export class VirtioIommuDevice {
     st.broken = false;
     if (system) st.bypass = st.props.bootBypass ? 1 : 0;
     st.resetTrees();
+  }
+
+  /**
+   * PCIIOMMUOps.set_iommu_device for the device at `endpoint` (QEMU virtio_iommu_set_iommu_device;
+   * host-device.ts): its host IOVA ranges become RESERVED regions of its aliased endpoint, the
+   * page-size mask narrows (until the granule freezes) or is checked. Returns QEMU's error (null
+   * when accepted) and QEMU's trace lines. `mrName`: the aliased endpoint's IOMMU MR name for the trace.
+   */
+  setIommuDevice(endpoint: number, hiod: HostIommuDevice, mrName: string): SetIommuDeviceOutcome {
+    return setIommuDevice(this.st, endpoint >>> 0, hiod, mrName);
+  }
+
+  /** PCIIOMMUOps.unset_iommu_device (hot-unplug): host ranges freed, the endpoint back to the property regions. */
+  unsetIommuDevice(endpoint: number, aliasedEndpoint: number): void {
+    unsetIommuDevice(this.st, endpoint >>> 0, aliasedEndpoint >>> 0);
+  }
+
+  /** Machine init done (virtio_iommu_freeze_granule): the page-size mask stops narrowing. Returns QEMU's trace text. */
+  freezeGranule(): string {
+    return freezeGranule(this.st);
+  }
+
+  /** Whether the granule is frozen (machine init done). */
+  get granuleFrozen(): boolean {
+    return this.st.granuleFrozen;
+  }
+
+  /** config.page_size_mask now (the granule property's, narrowed by assigned devices). */
+  get pageSizeMask(): bigint {
+    return this.st.pageSizeMask;
+  }
+
+  /**
+   * Registers the IOMMU notifiers of assigned endpoints (VFIO's; core/host/shadow.ts), or none
+   * (null): MAP/UNMAP, ATTACH replay and DETACH then reach them as QEMU's memory_region_notify_iommu does.
+   */
+  setNotifier(n: IommuNotifier | null): void {
+    this.st.notifier = n;
   }
 
   /** Number of mappings over all domains. */

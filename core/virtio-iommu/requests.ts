@@ -21,7 +21,7 @@ import {
   ATTACH_F_BYPASS, ATTACH_F_MASK, MAP_F_MASK, MAP_F_MMIO, READABLE_SIZE, S_DEVERR, S_INVAL, S_NOENT, S_OK, S_RANGE,
   S_UNSUPP, T_ATTACH, T_DETACH, T_MAP, T_PROBE, T_UNMAP, TAIL_SIZE,
 } from './constants.ts';
-import { emit, hex, type DeviceState } from './state.ts';
+import { emit, hex, notifyMap, notifyUnmap, type DeviceState, type Domain, type ResvTable } from './state.ts';
 import type { EventPayload } from '../events/catalog.ts';
 
 /** Marker status: the device leaves the buffers unwritten (used length 0). */
@@ -180,6 +180,7 @@ function execMap(st: DeviceState, q: DecodedRequest): number {
     }
     if (!d.store.insert(sHi, sLo, eHi, eLo, pHi, pLo, flags)) return S_INVAL;
     if (st.sink.enabled) emitMap(st, domainId, sHi, sLo, eHi, eLo, pHi, pLo, flags);
+    if (st.notifier !== null) notifyDomainMap(st, d, sHi, sLo, eHi, eLo, pHi, pLo, flags);
     return S_OK;
   }
   // Spec order (project choice): MAP_UNMAP → flags → MMIO → domain_range → domain → bypass →
@@ -196,13 +197,45 @@ function execMap(st: DeviceState, q: DecodedRequest): number {
   // SHOULD reject unaligned virt_start, phys_start, virt_end + 1 (virt_end = U64_MAX wraps to 0).
   if ((sLo & g) !== 0 || (pLo & g) !== 0 || ((eLo + 1) & g) !== 0) return S_RANGE;
   if (st.props.offer.inputRange && lt(st.inEndHi, st.inEndLo, eHi, eLo)) return S_RANGE; // project; input_range.start is 0
-  for (let i = 0; i < st.rType.length; i++) {
-    // SHOULD reject a MAP overlapping a RESV_MEM region of an attached endpoint (project: INVAL).
-    if (!lt(st.rEHi[i], st.rELo[i], sHi, sLo) && !lt(eHi, eLo, st.rSHi[i], st.rSLo[i])) return S_INVAL;
+  // SHOULD reject a MAP overlapping a RESV_MEM region of an attached endpoint (project: INVAL).
+  // Every endpoint shares the device's regions unless it has its own (host holes): then each
+  // attached endpoint's table is checked.
+  if (st.epResv === null) {
+    if (overlapsResv(st, sHi, sLo, eHi, eLo)) return S_INVAL;
+  } else {
+    for (const e of d.endpoints) if (overlapsResv(st.resvOf(e.id), sHi, sLo, eHi, eLo)) return S_INVAL;
   }
   if (!d.store.insert(sHi, sLo, eHi, eLo, pHi, pLo, flags)) return S_INVAL; // SHOULD
   if (st.sink.enabled) emitMap(st, domainId, sHi, sLo, eHi, eLo, pHi, pLo, flags);
+  if (st.notifier !== null) notifyDomainMap(st, d, sHi, sLo, eHi, eLo, pHi, pLo, flags);
   return S_OK;
+}
+
+/** Does [s, e] overlap a region of table `t`? */
+function overlapsResv(t: ResvTable, sHi: number, sLo: number, eHi: number, eLo: number): boolean {
+  for (let i = 0; i < t.rType.length; i++) {
+    if (!lt(t.rEHi[i], t.rELo[i], sHi, sLo) && !lt(eHi, eLo, t.rSHi[i], t.rSLo[i])) return true;
+  }
+  return false;
+}
+
+/**
+ * The end of QEMU's virtio_iommu_map: QLIST_FOREACH endpoint of the domain (most recently attached
+ * first), virtio_iommu_notify_map on its IOMMU MR — for an assigned endpoint, VFIO's map notifier
+ * (core/host/shadow.ts). Its outcome never reaches the request's status (the notifier is void).
+ */
+function notifyDomainMap(st: DeviceState, d: Domain, sHi: number, sLo: number, eHi: number, eLo: number, pHi: number, pLo: number, flags: number): void {
+  const n = st.notifier!;
+  if (d.bypass) return;
+  for (const e of d.endpoints) if (n.has(e.id)) notifyMap(n, e.id, u64(sHi, sLo), u64(eHi, eLo), u64(pHi, pLo), flags);
+}
+
+/** Does a notifier listen on an endpoint of `d`? */
+function domainNotified(st: DeviceState, d: Domain): boolean {
+  const n = st.notifier;
+  if (n === null || d.bypass) return false;
+  for (const e of d.endpoints) if (n.has(e.id)) return true;
+  return false;
 }
 
 function emitMap(st: DeviceState, domain: number, sHi: number, sLo: number, eHi: number, eLo: number, pHi: number, pLo: number, flags: number): void {
@@ -236,14 +269,20 @@ function execUnmap(st: DeviceState, q: DecodedRequest): number {
     // QEMU's inverted-interval search matches only a mapping holding both bounds: partial → RANGE.
     return store.lookup(sHi, sLo) && !lt(eHi, eLo, store.rStartHi, store.rStartLo) ? S_RANGE : S_OK;
   }
-  if (!st.sink.enabled) return store.unmapRange(sHi, sLo, eHi, eLo, !st.qemu) === UNMAP_OK ? S_OK : S_RANGE;
+  const notified = st.notifier !== null && domainNotified(st, d);
+  if (!st.sink.enabled && !notified) return store.unmapRange(sHi, sLo, eHi, eLo, !st.qemu) === UNMAP_OK ? S_OK : S_RANGE;
   const removed: number[] = [];
   const code = store.unmapRange(sHi, sLo, eHi, eLo, !st.qemu, (a, b, c, e, f, g, h) => {
     removed.push(a, b, c, e, f, g, h);
   });
   for (let i = 0; i < removed.length; i += 7) {
     const x = removed;
-    emit(st.sink, 'unmap', { domain: domainId, virtStart: u64(x[i], x[i + 1]), virtEnd: u64(x[i + 2], x[i + 3]), physStart: u64(x[i + 4], x[i + 5]), flags: x[i + 6] });
+    const vs = u64(x[i], x[i + 1]);
+    const ve = u64(x[i + 2], x[i + 3]);
+    if (st.sink.enabled) emit(st.sink, 'unmap', { domain: domainId, virtStart: vs, virtEnd: ve, physStart: u64(x[i + 4], x[i + 5]), flags: x[i + 6] });
+    // QEMU virtio_iommu_unmap: each whole mapping removed is notified as unmapped on every
+    // endpoint's MR (virtio_iommu_notify_unmap) before it leaves the tree.
+    if (notified) for (const e of d.endpoints) if (st.notifier!.has(e.id)) notifyUnmap(st.notifier!, e.id, vs, ve);
   }
   return code === UNMAP_OK ? S_OK : S_RANGE;
 }
@@ -270,7 +309,8 @@ function probe(st: DeviceState, q: DecodedRequest, writable: Uint8Array): number
     // Both modes: the endpoint exists if a device sits at that ID; it need not be attached.
     if (!st.existing.has(epId)) status = S_NOENT;
     else {
-      const props = encodeResvMemProperties(st.resv, probeSize);
+      const resv = st.resvOf(epId).resv;
+      const props = encodeResvMemProperties(resv, probeSize);
       if (props === null) status = S_INVAL; // 24 × regions > probe_size: no property written
       else {
         reply.set(props, 0);
@@ -278,7 +318,7 @@ function probe(st: DeviceState, q: DecodedRequest, writable: Uint8Array): number
       }
     }
     if (st.sink.enabled) {
-      const regions = status === S_OK ? st.resv.map((x) => ({ subtype: x.subtype, start: hex(x.start), end: hex(x.end) })) : [];
+      const regions = status === S_OK ? st.resvOf(epId).resv.map((x) => ({ subtype: x.subtype, start: hex(x.start), end: hex(x.end) })) : [];
       emit(st.sink, 'probe', { endpoint: epId, status, regions });
     }
   }

@@ -13,6 +13,7 @@ import { DecodedRequest } from './codec.ts';
 import { hi32, lo32, u64 } from '../engine/u64.ts';
 import type { EventKind, EventPayload } from '../events/catalog.ts';
 import type { EventSink } from '../events/sink.ts';
+import type { IommuNotifier } from '../machine/layers.ts';
 import { buildReservedRegions, configFromProps, granuleOf, inputRangeEnd, validateProps, type ReservedRegion, type VirtioIommuProps } from './config.ts';
 import {
   F_BYPASS, F_BYPASS_CONFIG, F_DOMAIN_RANGE, F_INPUT_RANGE, F_MAP_UNMAP, F_MMIO, F_PROBE, FAULT_RECORD_SIZE, LINUX_DRIVER_FEATURES,
@@ -46,6 +47,34 @@ export function offeredFeatures(p: VirtioIommuProps): bigint {
   return f;
 }
 
+/**
+ * A reserved-region table in the translate hot path's form (u32 halves in typed arrays): the
+ * device's own (property regions, every endpoint) or one endpoint's (host ranges + properties).
+ */
+export interface ResvTable {
+  /** The regions, sorted and disjoint (QEMU IOMMUDevice.resv_regions). */
+  readonly resv: ReservedRegion[];
+  readonly rSHi: Uint32Array;
+  readonly rSLo: Uint32Array;
+  readonly rEHi: Uint32Array;
+  readonly rELo: Uint32Array;
+  readonly rType: Uint8Array;
+}
+
+/** The hot-path table of a sorted, disjoint region list. */
+export function resvTable(resv: ReservedRegion[]): ResvTable {
+  const n = resv.length;
+  const t = { resv, rSHi: new Uint32Array(n), rSLo: new Uint32Array(n), rEHi: new Uint32Array(n), rELo: new Uint32Array(n), rType: new Uint8Array(n) };
+  resv.forEach((r, i) => {
+    t.rSHi[i] = hi32(r.start);
+    t.rSLo[i] = lo32(r.start);
+    t.rEHi[i] = hi32(r.end);
+    t.rELo[i] = lo32(r.end);
+    t.rType[i] = r.subtype;
+  });
+  return t;
+}
+
 /** Emits one catalog event (the payload is checked against the catalog's declared fields). */
 export function emit<K extends EventKind>(sink: EventSink, kind: K, payload: EventPayload<K>): void {
   sink.emit(kind, payload);
@@ -57,7 +86,7 @@ export function hex(v: bigint): string {
 }
 
 /** The shared mutable state of one virtio-iommu device (see the file comment). */
-export class DeviceState {
+export class DeviceState implements ResvTable {
   readonly qemu: boolean;
   readonly endpoints = new Map<number, Endpoint>();
   readonly domains = new Map<number, Domain>();
@@ -74,9 +103,27 @@ export class DeviceState {
   broken = false;
   /** The request being executed, decoded once (requests.ts; reused, so no allocation per request). */
   readonly req = new DecodedRequest();
-  readonly pageSizeMask: bigint;
-  /** granule - 1 (granule <= 64 KiB, so this fits a u32). */
-  readonly granuleMask: number;
+  /**
+   * config.page_size_mask: from the `granule` property, narrowed by set_iommu_device while the
+   * granule is not frozen (virtio_iommu_set_iommu_device; set-iommu-device.ts).
+   */
+  pageSizeMask: bigint;
+  /** granule - 1, the lowest set bit of pageSizeMask minus 1 (a granule <= 2 GiB fits a u32). */
+  granuleMask: number;
+  /** s->granule_frozen: set at machine-init-done (virtio_iommu_freeze_granule); the mask no longer narrows. */
+  granuleFrozen = false;
+  /**
+   * Per-endpoint reserved regions where they differ from the device's (`resv`): an endpoint with
+   * a HostIOMMUDevice gets its host holes as RESERVED regions plus the property regions
+   * (rebuild_resv_regions). Null while no endpoint has its own table (the hot path's common case).
+   */
+  epResv: Map<number, ResvTable> | null = null;
+  /** Host reserved ranges per aliased endpoint (IOMMUDevice.host_resv_ranges), set by set_iommu_device. */
+  readonly hostResvRanges = new Map<number, ReservedRegion[]>();
+  /** Registered host IOMMU devices, keyed by endpoint (s->host_iommu_devices, key (bus, devfn)). */
+  readonly hostDevices = new Map<number, string>();
+  /** The IOMMU notifiers of assigned endpoints (VFIO's), or null when none is registered. */
+  notifier: IommuNotifier | null = null;
   readonly inEndHi: number;
   readonly inEndLo: number;
   /** Reserved regions of every endpoint, sorted and disjoint (QEMU IOMMUDevice.resv_regions). */
@@ -103,20 +150,7 @@ export class DeviceState {
     const end = inputRangeEnd(props.awBits);
     this.inEndHi = hi32(end);
     this.inEndLo = lo32(end);
-    this.resv = buildReservedRegions(props.reservedRegions);
-    const n = this.resv.length;
-    this.rSHi = new Uint32Array(n);
-    this.rSLo = new Uint32Array(n);
-    this.rEHi = new Uint32Array(n);
-    this.rELo = new Uint32Array(n);
-    this.rType = new Uint8Array(n);
-    this.resv.forEach((r, i) => {
-      this.rSHi[i] = hi32(r.start);
-      this.rSLo[i] = lo32(r.start);
-      this.rEHi[i] = hi32(r.end);
-      this.rELo[i] = lo32(r.end);
-      this.rType[i] = r.subtype;
-    });
+    ({ resv: this.resv, rSHi: this.rSHi, rSLo: this.rSLo, rEHi: this.rEHi, rELo: this.rELo, rType: this.rType } = resvTable(buildReservedRegions(props.reservedRegions)));
     // Until the driver negotiates, behave as if Linux had accepted its usual set.
     this.setNegotiated(LINUX_DRIVER_FEATURES & this.offered);
   }
@@ -132,6 +166,11 @@ export class DeviceState {
   /** Spec mode: is `domain` outside domain_range (checked only when F_DOMAIN_RANGE is offered)? */
   domainOutOfRange(domain: number): boolean {
     return this.props.offer.domainRange && (domain < this.props.domainRange[0] || domain > this.props.domainRange[1]);
+  }
+
+  /** The reserved-region table of `endpoint`: its own when it has one, else the device's. */
+  resvOf(endpoint: number): ResvTable {
+    return this.epResv === null ? this : (this.epResv.get(endpoint) ?? this);
   }
 
   /** Endpoint object for `id`, created (endpoint-alloc) when absent. Caller checked `existing`. */
@@ -158,10 +197,21 @@ export class DeviceState {
     return d;
   }
 
+  /**
+   * Attaches `e` to `d` (attach event). With an IOMMU notifier on the endpoint (an assigned
+   * device) and a translated domain, the domain's mappings reach it once: QEMU's virtio_iommu_attach
+   * replays them (g_tree_foreach virtio_iommu_mapping_map) when the endpoint's IOMMU MR already had
+   * the notifier, else the address-space switch enables the MR, VFIO's listener registers the
+   * notifier and memory_region_iommu_replay → virtio_iommu_replay maps them — either way one
+   * notify per mapping, after the attach trace.
+   */
   attach(e: Endpoint, d: Domain): void {
     d.endpoints.unshift(e);
     e.domain = d;
     if (this.sink.enabled) emit(this.sink, 'attach', { domain: d.id, endpoint: e.id });
+    if (this.notifier !== null && !d.bypass && this.notifier.has(e.id)) {
+      for (const m of d.store.entries()) notifyMap(this.notifier, e.id, m.start, m.end, m.phys, m.flags);
+    }
   }
 
   /**
@@ -175,6 +225,11 @@ export class DeviceState {
     d.endpoints.splice(i, 1);
     e.domain = null;
     if (this.sink.enabled) emit(this.sink, 'detach', { domain: d.id, endpoint: e.id, implicit: implicit ? 1 : 0 });
+    // virtio_iommu_detach_endpoint_from_domain: every mapping of the domain is notified as unmapped
+    // on the endpoint's MR (g_tree_foreach virtio_iommu_notify_unmap_cb) before it leaves.
+    if (this.notifier !== null && !d.bypass && this.notifier.has(e.id)) {
+      for (const m of d.store.entries()) notifyUnmap(this.notifier, e.id, m.start, m.end);
+    }
     if (d.endpoints.length === 0) this.destroyDomain(d);
   }
 
@@ -234,5 +289,48 @@ export class DeviceState {
     }
     this.faults.push(b);
     if (this.sink.enabled) emit(this.sink, 'fault', { reason, flags, endpoint, address: u64(hi, lo) });
+  }
+}
+
+/** IOMMU_ACCESS_FLAG(read, write) of MAP flags READ (1) / WRITE (2): IOMMU_RO 1, IOMMU_WO 2, IOMMU_RW 3. */
+const MAP_F_MMIO_BIT = 4;
+
+/**
+ * QEMU's virtio_iommu_notify_map (hw/virtio/virtio-iommu.c): nothing for an MMIO mapping or one
+ * without READ/WRITE; otherwise virtio_iommu_notify_map_unmap splits [virtStart, virtEnd] into
+ * naturally aligned power-of-two blocks (dma_aligned_pow2_mask) and notifies each, its
+ * translated_addr advancing with it; the whole 64-bit space is one notification of size 2^64.
+ */
+export function notifyMap(n: IommuNotifier, endpoint: number, virtStart: bigint, virtEnd: bigint, phys: bigint, flags: number): void {
+  const perm = flags & 3;
+  if ((flags & MAP_F_MMIO_BIT) !== 0 || perm === 0) return;
+  splitPow2(virtStart, virtEnd, (iova, size, off) => n.notifyMap(endpoint, iova, size, (phys + off) & U64, perm));
+}
+
+/** QEMU's virtio_iommu_notify_unmap: the same split, perm IOMMU_NONE. */
+export function notifyUnmap(n: IommuNotifier, endpoint: number, virtStart: bigint, virtEnd: bigint): void {
+  splitPow2(virtStart, virtEnd, (iova, size) => n.notifyUnmap(endpoint, iova, size));
+}
+
+const U64 = 0xffffffffffffffffn;
+
+/**
+ * virtio_iommu_notify_map_unmap's walk: while start != end + 1, the block at start is the largest
+ * power of two that start is aligned to and that fits in [start, end] (dma_aligned_pow2_mask with
+ * max_addr_bits 64). `each(iova, size, offset from virtStart)`. [0, 2^64 - 1] is one block of 2^64.
+ */
+export function splitPow2(virtStart: bigint, virtEnd: bigint, each: (iova: bigint, size: bigint, offset: bigint) => void): void {
+  if (virtStart === 0n && virtEnd === U64) {
+    each(0n, 1n << 64n, 0n);
+    return;
+  }
+  let start = virtStart;
+  while (start <= virtEnd) {
+    const align = start === 0n ? 1n << 64n : start & -start;
+    let size = align;
+    const room = virtEnd - start + 1n;
+    while (size > room) size >>= 1n;
+    each(start, size, start - virtStart);
+    start += size;
   }
 }

@@ -38,7 +38,7 @@ import {
   FAULT_F_ADDRESS, FAULT_F_READ, FAULT_F_WRITE, FAULT_R_DOMAIN, FAULT_R_MAPPING, FAULT_R_UNKNOWN, IOMMU_RO, IOMMU_WO, MAP_F_READ,
   MAP_F_WRITE, RESV_MEM_T_MSI,
 } from './constants.ts';
-import { emit, type DeviceState, type Domain } from './state.ts';
+import { emit, type DeviceState, type Domain, type ResvTable } from './state.ts';
 import type { EventPayload } from '../events/catalog.ts';
 import { TR_BYPASS, TR_FAULT, TR_MSI, TR_TRANSLATED, type TranslateSlots } from '../machine/dma.ts';
 
@@ -58,8 +58,8 @@ function identity(out: TranslateSlots, code: number, hi: number, lo: number): nu
   return code;
 }
 
-/** Index of the reserved region holding addr, or -1 (regions are few: a linear scan). */
-function resvIndex(st: DeviceState, hi: number, lo: number): number {
+/** Index of the reserved region of table `st` holding addr, or -1 (regions are few: a linear scan). */
+function resvIndex(st: ResvTable, hi: number, lo: number): number {
   const n = st.rType.length;
   for (let i = 0; i < n; i++) {
     const sh = st.rSHi[i];
@@ -90,10 +90,13 @@ export function translateCore(st: DeviceState, out: TranslateSlots, endpoint: nu
     }
     if (!st.existing.has(endpoint)) return fault(st, out, FAULT_R_UNKNOWN, FAULT_F_ADDRESS, endpoint, hi, lo);
   }
-  if (st.rType.length > 0) {
-    const i = resvIndex(st, hi, lo);
+  // The endpoint's reserved regions (QEMU sdev->resv_regions): its own table when a HostIOMMUDevice
+  // gave it host holes, else the device's.
+  const t: ResvTable = st.epResv === null ? st : (st.epResv.get(endpoint) ?? st);
+  if (t.rType.length > 0) {
+    const i = resvIndex(t, hi, lo);
     if (i >= 0) {
-      if (st.rType[i] === RESV_MEM_T_MSI) return identity(out, TR_MSI, hi, lo);
+      if (t.rType[i] === RESV_MEM_T_MSI) return identity(out, TR_MSI, hi, lo);
       return fault(st, out, FAULT_R_MAPPING, FAULT_F_ADDRESS, endpoint, hi, lo);
     }
   }

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { EventLog } from '../../../core/events/sink.ts';
 import { Component, Machine, TR_FAULT, TR_TRANSLATED, isVIommu, type HostIommuDevice, type Layer } from '../../../core/machine/index.ts';
-import { SET_IOMMU_DEVICE_UNSUPPORTED, VirtioIommuComponent } from '../../../core/virtio-iommu/component.ts';
+import { VirtioIommuComponent } from '../../../core/virtio-iommu/component.ts';
 import { defaultProps } from '../../../core/virtio-iommu/device.ts';
 import { encodeRequest } from '../../../core/virtio-iommu/codec.ts';
 import { T_ATTACH, T_MAP } from '../../../core/virtio-iommu/constants.ts';
@@ -199,10 +199,14 @@ describe('VirtioIommuComponent: virtio-iommu behind the vIOMMU interface', () =>
     expect(v.device.snapshot().bypass).toBe(1);
   });
 
-  it('set_iommu_device is not supported yet', () => {
+  it('set_iommu_device reaches virtio-iommu: a second host device on the same endpoint is refused (QEMU)', () => {
     const { v } = realized();
-    const hiod: HostIommuDevice = { id: 'hiod0', variant: 'iommufd-vfio', getCap: () => 0, getIovaRanges: () => [], getPageSizeMask: () => 0x1000n };
-    expect(v.setIommuDevice(EP, hiod)).toBe(SET_IOMMU_DEVICE_UNSUPPORTED);
+    const hiod: HostIommuDevice = {
+      id: 'hiod0', variant: 'iommufd-vfio', name: '0000:3b:00.0', aliasedEndpoint: EP, behindPciBridge: false,
+      getCap: () => 0, getIovaRanges: () => [{ start: 0n, end: 0x7fffffffffn }], getPageSizeMask: () => 0x1000n,
+    };
+    expect(v.setIommuDevice(EP, hiod)).toBeNull();
+    expect(v.setIommuDevice(EP, hiod)).toBe('VirtioHostIOMMUDevice already exists');
   });
 
   it("the runner builds and realizes the scenario's machine: one virtio-iommu, viommu0", () => {
