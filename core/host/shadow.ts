@@ -1,0 +1,143 @@
+/**
+ * Shadowing: QEMU's VFIO IOMMU notifier (hw/vfio/listener.c, earlier hw/vfio/common.c,
+ * vfio_iommu_map_notify), which turns a vIOMMU's map/unmap notifications on an assigned device's
+ * IOMMU memory region into host backend calls: vfio_container_dma_map → VFIO_IOMMU_MAP_DMA
+ * (legacy container) or IOMMU_IOAS_MAP (iommufd), at the guest IOVA, for the host virtual address
+ * of the guest physical address the IOVA translates to; vfio_container_dma_unmap likewise.
+ *
+ * Per notification (one IOMMUTLBEntry; core/machine/layers.ts IommuNotifier):
+ *  - map (perm ≠ IOMMU_NONE): vaddr = GUEST_RAM_HVA_BASE + translated_addr (vfio_get_xlat_addr;
+ *    shadow-text.ts), read_only = !(perm & IOMMU_WO); ret = vfio_container_dma_map(bcontainer,
+ *    iova, addr_mask + 1, vaddr, read_only). ret ≠ 0 → error_report(
+ *    "vfio_container_dma_map(%p, 0x%"HWADDR_PRIx", 0x%"HWADDR_PRIx", %p) = %d (%s)", bcontainer,
+ *    iova, addr_mask + 1, vaddr, ret, strerror(-ret)) — a 'qemu-error' event whose cause is the
+ *    guest event that led to it;
+ *  - unmap: ret = vfio_container_dma_unmap(bcontainer, iova, addr_mask + 1, iotlb); ret ≠ 0 →
+ *    "vfio_container_dma_unmap(%p, 0x%"HWADDR_PRIx", 0x%"HWADDR_PRIx") = %d (%s)".
+ * addr_mask + 1 is a u64 in QEMU: a whole-space entry (size 2^64) wraps to 0, as it does there.
+ *
+ * Does a notifier failure reach the guest? No. vfio_iommu_map_notify returns void and only reports
+ * the error; memory_region_notify_iommu / memory_region_notify_iommu_one return void; and
+ * virtio-iommu's virtio_iommu_notify_map / _unmap (hw/virtio/virtio-iommu.c) return void, called
+ * from virtio_iommu_map after the mapping is already in the domain's tree, which then returns
+ * VIRTIO_IOMMU_S_OK. So the guest's MAP succeeds while the host has no mapping: a later DMA by the
+ * device at that IOVA faults in the physical IOMMU. The shadow keeps exactly that state: the
+ * backend holds what succeeded, nothing else.
+ *
+ * Causes: each host call and error names the guest event that caused it (StampingSink.seq): the
+ * virtio-iommu 'map' / 'unmap' / 'attach' / 'detach' event emitted just before the notification.
+ * The notifications of one guest event (several blocks, several endpoints) share it.
+ */
+import type { HostBackend, IommuNotifier } from '../machine/layers.ts';
+import { BCONTAINER_PTR_BASE, GUEST_RAM_HVA_BASE, pointerText, strerror } from './shadow-text.ts';
+
+const U64_MAX = 0xffffffffffffffffn;
+/** IOMMU_WO (include/exec/memory.h IOMMUAccessFlags). */
+const IOMMU_WO = 2;
+
+/** One assigned endpoint's notifier: the container of its address space. */
+export interface ShadowTarget {
+  /** The backend its container is in. */
+  backend: HostBackend;
+  /** The address space attachDevice put it in (its container / IOAS). */
+  addressSpace: string;
+  /** The container number / IOAS ID (for the `%p` stand-in of bcontainer). */
+  container: number;
+}
+
+/** What the shadow did, for tests and benchmarks. */
+export interface ShadowCounters {
+  maps: number;
+  unmaps: number;
+  /** Calls that returned an errno (each reported as a 'qemu-error'). */
+  failures: number;
+}
+
+/** VFIO's IOMMU notifiers, one per assigned endpoint (see the module comment). */
+export class VfioShadow implements IommuNotifier {
+  private readonly targets = new Map<number, ShadowTarget>();
+  readonly counters: ShadowCounters = { maps: 0, unmaps: 0, failures: 0 };
+  /** The guest event the current notifications belong to, and the sink's seq after the shadow's last own event. */
+  private cause = -1;
+  private ownSeq = -1;
+
+  /**
+   * vfio_listener_region_add on `endpoint`'s IOMMU MR: memory_region_register_iommu_notifier with
+   * IOMMU_NOTIFIER_IOTLB_EVENTS into `target`'s container.
+   */
+  register(endpoint: number, target: ShadowTarget): void {
+    this.targets.set(endpoint >>> 0, target);
+  }
+
+  /** vfio_listener_region_del / device unplug: the notifier goes. */
+  unregister(endpoint: number): void {
+    this.targets.delete(endpoint >>> 0);
+  }
+
+  /** IommuNotifier.has: a notifier is registered on `endpoint`. */
+  has(endpoint: number): boolean {
+    return this.targets.has(endpoint);
+  }
+
+  /** Number of registered endpoints. */
+  get size(): number {
+    return this.targets.size;
+  }
+
+  /** vfio_iommu_map_notify, map branch (see the module comment). */
+  notifyMap(endpoint: number, iova: bigint, size: bigint, translated: bigint, perm: number): void {
+    const t = this.targets.get(endpoint);
+    if (t === undefined) return;
+    const len = size & U64_MAX; // iotlb->addr_mask + 1 in u64
+    const vaddr = (GUEST_RAM_HVA_BASE + translated) & U64_MAX;
+    const cause = this.causeOf(t);
+    const errno = t.backend.dmaMap(t.addressSpace, iova, len, vaddr, (perm & IOMMU_WO) === 0, cause);
+    this.counters.maps++;
+    if (errno !== 0) {
+      this.counters.failures++;
+      this.report(t, `vfio_container_dma_map(${pointerText(BCONTAINER_PTR_BASE + (BigInt(t.container) << 12n))}, 0x${iova.toString(16)}, 0x${len.toString(16)}, ${pointerText(vaddr)}) = ${-errno} (${strerror(errno)})`, cause);
+    }
+    this.settle(t);
+  }
+
+  /** vfio_iommu_map_notify, unmap branch. */
+  notifyUnmap(endpoint: number, iova: bigint, size: bigint): void {
+    const t = this.targets.get(endpoint);
+    if (t === undefined) return;
+    const len = size & U64_MAX;
+    const cause = this.causeOf(t);
+    const errno = t.backend.dmaUnmap(t.addressSpace, iova, len, cause);
+    this.counters.unmaps++;
+    if (errno !== 0) {
+      this.counters.failures++;
+      this.report(t, `vfio_container_dma_unmap(${pointerText(BCONTAINER_PTR_BASE + (BigInt(t.container) << 12n))}, 0x${iova.toString(16)}, 0x${len.toString(16)}) = ${-errno} (${strerror(errno)})`, cause);
+    }
+    this.settle(t);
+  }
+
+  /**
+   * The seq of the guest event these notifications belong to: the event emitted just before, unless
+   * nothing but the shadow's own calls were emitted since the last notification (same guest event).
+   * Undefined when events are off.
+   */
+  private causeOf(t: ShadowTarget): number | undefined {
+    const e = t.backend.emitter;
+    if (!e.enabled) return undefined;
+    const seq = e.seq;
+    if (seq !== this.ownSeq) this.cause = seq - 1;
+    return this.cause < 0 ? undefined : this.cause;
+  }
+
+  private settle(t: ShadowTarget): void {
+    const e = t.backend.emitter;
+    if (e.enabled) this.ownSeq = e.seq;
+  }
+
+  /** error_report from the VFIO listener: a 'qemu-error' event on the backend component. */
+  private report(t: ShadowTarget, message: string, cause: number | undefined): void {
+    const e = t.backend.emitter;
+    if (!e.enabled) return;
+    if (cause === undefined) e.emit('qemu-error', { data: { message, level: 'error' } });
+    else e.emit('qemu-error', { data: { message, level: 'error' }, cause: BigInt(cause) });
+  }
+}
