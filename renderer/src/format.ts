@@ -153,3 +153,57 @@ export function configText(c: RunConfig): ConfigItem[] {
 export function configShort(c: RunConfig): string {
   return [c.machine, c.conformance, c.granule === 'host' ? '4k' : c.granule, `aw${c.awBits}`].join(' · ');
 }
+
+/** Colour of a component layer (DESIGN.md §2), matching its events' family shades. */
+const LAYER_COLORS: Readonly<Record<string, string>> = {
+  guest: '#9cdcfe',
+  viommu: '#4d9bf0',
+  'host-iommu-device': '#d19a66',
+  backend: '#e5b454',
+  iommu: '#c586c0',
+  run: '#9d8cf0',
+};
+
+/** The colour of a layer (grey for one this build does not know). */
+export function layerColor(layer: string): string {
+  return LAYER_COLORS[layer] ?? UNKNOWN_COLOR;
+}
+
+/** Short names of the layers, as QEMU developers say them. */
+const LAYER_LABELS: Readonly<Record<string, string>> = {
+  guest: 'guest',
+  viommu: 'vIOMMU',
+  'host-iommu-device': 'HostIOMMUDevice',
+  backend: 'backend',
+  iommu: 'host IOMMU',
+  run: 'run',
+};
+
+/** The label of a layer (its id when unknown). */
+export function layerLabel(layer: string): string {
+  return LAYER_LABELS[layer] ?? layer;
+}
+
+/** Virtual time (ns) in µs with three decimals, "" when absent (rows stored before schema version 6). */
+export function formatVirtualTime(ns: number | null | undefined): string {
+  if (ns === null || ns === undefined || !Number.isFinite(ns)) return '';
+  return (ns / 1000).toLocaleString('en-US', { minimumFractionDigits: 3, maximumFractionDigits: 3 });
+}
+
+/** iommufd's object type names (IOMMUFD_OBJ_*, drivers/iommu/iommufd/iommufd_private.h), VFIO's for containers and groups. */
+const OBJECT_TYPE_NAMES: Readonly<Record<string, string>> = {
+  ioas: 'IOAS',
+  'hwpt-paging': 'HWPT_PAGING',
+  'hwpt-nested': 'HWPT_NESTED',
+  device: 'DEVICE',
+  viommu: 'VIOMMU',
+  vdevice: 'VDEVICE',
+  fault: 'FAULT',
+  'vfio-container': 'CONTAINER',
+  'vfio-group': 'GROUP',
+};
+
+/** The kernel's name of a host object type. */
+export function objectTypeName(type: string): string {
+  return OBJECT_TYPE_NAMES[type] ?? type.toUpperCase();
+}

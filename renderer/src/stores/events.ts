@@ -26,6 +26,8 @@ export interface EventFilter {
   problemsOnly: boolean;
   /** Free text searched in the events' one-line text (case-insensitive). */
   search: string;
+  /** Events of one component only (RunComponent.id; '' the run's own); null = any. */
+  component: string | null;
 }
 
 /** A request to scroll the table so that row `index` is visible (`nonce` makes repeats distinct). */
@@ -68,7 +70,7 @@ export const useEventsStore = defineStore('events', () => {
   const notices = useNoticesStore();
 
   const runId = ref<number | null>(null);
-  const filter = reactive<EventFilter>({ kinds: [], domain: '', endpoint: '', problemsOnly: false, search: '' });
+  const filter = reactive<EventFilter>({ kinds: [], domain: '', endpoint: '', problemsOnly: false, search: '', component: null });
   const total = ref(0);
   const pages = shallowRef(new Map<number, EventRow[]>());
   const loading = ref(false);
@@ -106,6 +108,7 @@ export const useEventsStore = defineStore('events', () => {
     if (filter.problemsOnly) q.problemsOnly = true;
     const search = filter.search.trim();
     if (search) q.search = search.slice(0, 200);
+    if (filter.component !== null) q.component = filter.component;
     return q;
   }
 
@@ -293,7 +296,46 @@ export const useEventsStore = defineStore('events', () => {
     filter.endpoint = '';
     filter.problemsOnly = false;
     filter.search = '';
+    filter.component = null;
     void refresh();
+  }
+
+  /** Filters the table to component `id` ('' the run's own events), or back to every component when it is the filter already. */
+  function toggleComponent(id: string): void {
+    filter.component = filter.component === id ? null : id;
+    void refresh();
+  }
+
+  /**
+   * Selects and scrolls to event `seq` (a link from another event). When the current filter hides
+   * it, the filter is cleared first. Returns false when the run has no such event.
+   */
+  async function revealSeq(seq: number): Promise<boolean> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const f = filterParams();
+      if (!f) return false;
+      try {
+        const at = await lab.call('locateEvent', { ...f, seq });
+        if (at && at.seq === seq) {
+          await select(at.index, true);
+          return true;
+        }
+      } catch (err) {
+        notices.fail('Could not find the event', err);
+        return false;
+      }
+      if (attempt === 0) {
+        filter.kinds = [];
+        filter.domain = '';
+        filter.endpoint = '';
+        filter.problemsOnly = false;
+        filter.search = '';
+        filter.component = null;
+        invalidate();
+        await loadPage(0);
+      }
+    }
+    return false;
   }
 
   return {
@@ -320,6 +362,8 @@ export const useEventsStore = defineStore('events', () => {
     clearSelection,
     revealStep,
     toggleKind,
+    toggleComponent,
+    revealSeq,
     clearFilter,
   };
 });
