@@ -96,18 +96,32 @@ export class HostViewReader {
   }
 
   /**
-   * The 'host-call' and 'qemu-error' events whose `cause` is `seq` (the guest event that caused
-   * them), in seq order, at most CAUSED_MAX: searched in the same step within CAUSE_WINDOW events
-   * of it (a shadowed call is made while its guest request executes).
+   * The 'host-call' and 'qemu-error' events a guest event caused, in seq order, at most
+   * CAUSED_MAX: those whose `cause` is `seq`; for a virtio-iommu 'request' event, whose cause is
+   * any event of that request (after the step's previous request, up to it: the shadowed calls
+   * name the 'map' / 'unmap' / 'attach' / 'detach' event emitted before the request's own,
+   * core/host/shadow.ts). Searched in the same step within CAUSE_WINDOW events (a shadowed call is
+   * made while its guest request executes).
    */
   causedBy(runId: number, seq: number): EventRow[] {
-    const ev = this.stmt('SELECT step FROM events WHERE run_id = ? AND seq = ?').get(runId, seq) as { step: number } | undefined;
+    const ev = this.stmt('SELECT step, kind FROM events WHERE run_id = ? AND seq = ?').get(runId, seq) as { step: number; kind: number } | undefined;
     if (!ev) return [];
+    const codes = KIND_CODE as Readonly<Record<string, number>>;
+    let from = seq;
+    if (ev.kind === codes.request) {
+      const prev = this.stmt(`SELECT max(seq) AS p FROM events WHERE run_id = ? AND seq BETWEEN ? AND ? AND step = ? AND kind = ${codes.request}`).get(
+        runId,
+        Math.max(0, seq - CAUSE_WINDOW),
+        seq - 1,
+        ev.step,
+      ) as { p: number | null };
+      from = prev.p === null ? Math.max(0, seq - CAUSE_WINDOW) : prev.p + 1;
+    }
     const parts: string[] = [];
     for (const kind of ['host-call', 'qemu-error']) {
       const col = columnOf(kind, 'cause');
-      const code = (KIND_CODE as Readonly<Record<string, number>>)[kind];
-      if (col && code !== undefined) parts.push(`(kind = ${code} AND ${col} = ?)`);
+      const code = codes[kind];
+      if (col && code !== undefined) parts.push(`(kind = ${code} AND ${col} BETWEEN ? AND ?)`);
     }
     if (!parts.length) return [];
     const cols = `seq, step, kind, ${EVENT_COLUMNS.join(', ')}, ${this.envelope ? 'comp, time' : 'NULL AS comp, NULL AS time'}`;
@@ -115,7 +129,7 @@ export class HostViewReader {
       `SELECT ${cols} FROM events WHERE run_id = ? AND seq BETWEEN ? AND ? AND step = ? AND (${parts.join(' OR ')}) ORDER BY seq LIMIT ${CAUSED_MAX}`,
     )
       .safeIntegers(true)
-      .all(runId, Math.max(0, seq - CAUSE_WINDOW), seq + CAUSE_WINDOW, ev.step, ...parts.map(() => seq)) as RawEventRow[];
+      .all(runId, Math.max(0, from - CAUSE_WINDOW), seq + CAUSE_WINDOW, ev.step, ...parts.flatMap(() => [from, seq])) as RawEventRow[];
     const ids = this.componentIds(runId);
     return raw.map((r) => toEventRow(r, ids));
   }

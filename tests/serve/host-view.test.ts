@@ -86,6 +86,10 @@ describe('host view', () => {
       ev('qemu-error', 'hiod0', { data: { message: 'vfio_container_dma_map', level: 'error' }, cause: 1n }),
       ev('request', 'viommu0', { status: 0 }),
       hostCall('ioas-unmap', { 'ioas-id': 1, iova: '0x1000', length: '0x1000' }, { length: '0x1000' }, 0, 5),
+      ev('map', 'viommu0', { domain: 1 }),
+      hostCall('ioas-map', { 'ioas-id': 1, iova: '0x2000', length: '0x1000' }, { iova: '0x2000' }, 0, 7),
+      ev('request', 'viommu0', { status: 0 }),
+      ev('request', 'viommu0', { status: 0 }),
     ]);
     const src = new HostViewSource(view, store.reader);
     expect(src.causedEvents(runId, 1).map((r) => [r.seq, r.kind, r.fields.errno, r.component])).toEqual([
@@ -94,6 +98,10 @@ describe('host view', () => {
       [4, 'qemu-error', undefined, 'hiod0'],
     ]);
     expect(src.causedEvents(runId, 5).map((r) => r.seq)).toEqual([6]);
+    // A request event: the calls caused by any event of that request (its 'map' before it).
+    expect(src.causedEvents(runId, 9).map((r) => r.seq)).toEqual([8]);
+    expect(src.causedEvents(runId, 7).map((r) => r.seq)).toEqual([8]);
+    expect(src.causedEvents(runId, 10).map((r) => r.seq)).toEqual([]);
     expect(src.causedEvents(runId, 0)).toEqual([]);
     expect(src.causedEvents(runId, 99)).toEqual([]);
   });
