@@ -55,6 +55,14 @@ export interface VIommu extends Component {
   translateAccess(endpoint: number, addr: bigint, size: bigint, access: 1 | 2): TranslateOutcome;
   discardFaultReports(): void;
   setIommuDevice(endpoint: number, hiod: HostIommuDevice): string | null;
+  /** PCIIOMMUOps.unset_iommu_device (device_del of an assigned device at `endpoint`). */
+  unsetIommuDevice?(endpoint: number, hiod: HostIommuDevice): void;
+  /**
+   * QEMU's machine_done notifier, after every coldplugged device realized: virtio-iommu freezes its
+   * granule; intel-iommu requires caching-mode when a vfio-pci device exists (`assigned`).
+   * Returns null or QEMU's error (QEMU exits: the run fails).
+   */
+  machineInitDone?(assigned: boolean): string | null;
 }
 
 /**

@@ -78,9 +78,10 @@ export class VirtioIommuComponent extends Component implements VIommu {
     this.device.unsetIommuDevice(endpoint, hiod.aliasedEndpoint);
   }
 
-  /** Machine init done: virtio_iommu_freeze_granule (VirtioIommuDevice.freezeGranule); returns QEMU's trace text. */
-  machineInitDone(): string {
-    return this.device.freezeGranule();
+  /** VIommu.machineInitDone: virtio_iommu_freeze_granule (VirtioIommuDevice.freezeGranule); never fails. */
+  machineInitDone(): string | null {
+    this.device.freezeGranule();
+    return null;
   }
 
   /** Registers VFIO's IOMMU notifiers (core/host/shadow.ts) or none: VirtioIommuDevice.setNotifier. */

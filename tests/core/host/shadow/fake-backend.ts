@@ -29,12 +29,19 @@ export class FakeBackend extends Component implements HostBackend {
     super({ id: 'iommufd0', kind: 'iommufd', layer: 'backend' });
   }
 
-  attachDevice(_host: string, as: string): { ok: true; attachment: BackendAttachment } {
-    this.maps.set(as, new Map());
+  readonly attached: string[] = [];
+
+  /** Host device 'busy' fails to attach (as an already-bound group would, with this text). */
+  attachDevice(host: string, as: string): { ok: true; attachment: BackendAttachment } | { ok: false; error: string } {
+    if (host === 'busy') return { ok: false, error: 'error getting device from group 7: Device or resource busy' };
+    this.attached.push(host);
+    if (!this.maps.has(as)) this.maps.set(as, new Map());
     return { ok: true, attachment: { backend: 'iommufd', iovaRanges: [{ start: 0n, end: this.limit }], pgsizes: 0x1000n, devId: 1, hwptId: 3, container: 2, hwInfo: { type: 1, capabilities: 0n, data: {} } } };
   }
 
-  detachDevice(): void {}
+  detachDevice(host: string): void {
+    this.attached.splice(this.attached.indexOf(host), 1);
+  }
 
   dmaMap(as: string, iova: bigint, size: bigint, vaddr: bigint, readonly: boolean, cause?: number): number {
     const m = this.maps.get(as)!;
