@@ -32,7 +32,6 @@
  * ({@link HostObjectFold.clone}) as checkpoints (main/service/host-objects.ts does).
  */
 import type { HostObjectRow, HostObjectType } from '../contract/index.ts';
-import { u64Of } from './text.ts';
 
 /** What the fold reads of an event: its seq, kind, emitting component and fields (EventRow is one). */
 export interface FoldEvent {
@@ -49,6 +48,8 @@ const U64_MAX = (1n << 64n) - 1n;
 interface Obj {
   /** Namespace + ID: `${component} ${space} ${id}` (iommufd: one space; VFIO: containers and groups apart). */
   key: string;
+  /** The ID space: 'obj' (iommufd), 'container' or 'group' (VFIO). */
+  space: string;
   component: string;
   backend: string;
   id: number;
@@ -81,9 +82,23 @@ function rec(v: unknown): Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 }
 
+/** A u64 from a field value (bigint, non-negative integer, "0x…" or decimal text); undefined otherwise. The hot path of the fold. */
+function u64(v: unknown): bigint | undefined {
+  if (typeof v === 'bigint') return v >= 0n ? v : undefined;
+  if (typeof v === 'number') return Number.isSafeInteger(v) && v >= 0 ? BigInt(v) : undefined;
+  if (typeof v !== 'string' || v === '' || v.trim() !== v) return undefined;
+  try {
+    const b = BigInt(v);
+    return b >= 0n && b <= U64_MAX ? b : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** An object ID (u32) from a field value (number, bigint, "0x…" or decimal text); undefined otherwise. */
 function idOf(v: unknown): number | undefined {
-  const b = u64Of(v);
+  if (typeof v === 'number') return Number.isInteger(v) && v >= 0 && v <= 0xffffffff ? v : undefined;
+  const b = u64(v);
   return b === undefined || b > 0xffffffffn ? undefined : Number(b);
 }
 
@@ -98,8 +113,25 @@ function flagNames(v: unknown): string[] {
  */
 export class HostObjectFold {
   private readonly objs = new Map<string, Obj>();
+  /** The same objects by ID space (`${component} ${space}`) then ID: lookups without building a key. */
+  private readonly index = new Map<string, Map<number, Obj>>();
+  private lastComp: string | null = null;
+  private lastSpace = '';
+  private lastTable: Map<number, Obj> | null = null;
   /** Seq of the last event applied (−1 before any). */
   seq = -1;
+
+  /** The objects of one ID space (the last one asked for is kept: calls of one backend come in runs). */
+  private table(comp: string, space: string): Map<number, Obj> {
+    if (comp === this.lastComp && space === this.lastSpace && this.lastTable) return this.lastTable;
+    const k = `${comp} ${space}`;
+    let t = this.index.get(k);
+    if (!t) this.index.set(k, (t = new Map()));
+    this.lastComp = comp;
+    this.lastSpace = space;
+    this.lastTable = t;
+    return t;
+  }
 
   /** Applies one event (events must come in seq order). */
   apply(e: FoldEvent): void {
@@ -122,8 +154,9 @@ export class HostObjectFold {
   }
 
   private create(seq: number, comp: string, backend: string, space: string, id: number, type: HostObjectType, extra: Partial<Obj> = {}): Obj {
-    const o: Obj = { key: this.key(comp, space, id), component: comp, backend, id, type, seq, refs: [], users: 0, auto: false, flags: [], bytes: 0n, ...extra };
+    const o: Obj = { key: this.key(comp, space, id), space, component: comp, backend, id, type, seq, refs: [], users: 0, auto: false, flags: [], bytes: 0n, ...extra };
     this.objs.set(o.key, o);
+    this.table(comp, space).set(id, o);
     return o;
   }
 
@@ -146,12 +179,13 @@ export class HostObjectFold {
   private remove(o: Obj): void {
     this.unref(o);
     this.objs.delete(o.key);
+    this.table(o.component, o.space).delete(o.id);
   }
 
   private iommufd(seq: number, comp: string, op: string, args: Record<string, unknown>, out: Record<string, unknown>, f: Readonly<Record<string, unknown>>): void {
     const get = (id: unknown): Obj | undefined => {
       const n = idOf(id);
-      return n === undefined ? undefined : this.objs.get(this.key(comp, 'obj', n));
+      return n === undefined ? undefined : this.table(comp, 'obj').get(n);
     };
     const outId = (...keys: string[]): number | undefined => idOf(pick(out, ...keys, 'id')) ?? idOf(f.id);
     const make = (id: number | undefined, type: HostObjectType, extra?: Partial<Obj>): Obj | undefined =>
@@ -163,8 +197,8 @@ export class HostObjectFold {
       case 'ioas-map':
       case 'ioas-copy': {
         const ioas = get(pick(args, op === 'ioas-copy' ? 'dst-ioas-id' : 'ioas-id', 'ioas', 'ioas-id') ?? f.id);
-        const iova = u64Of(pick(out, op === 'ioas-copy' ? 'dst-iova' : 'iova', 'iova') ?? pick(args, 'dst-iova', 'iova') ?? f.iova);
-        const length = u64Of(pick(args, 'length') ?? f.length);
+        const iova = u64(pick(out, op === 'ioas-copy' ? 'dst-iova' : 'iova', 'iova') ?? pick(args, 'dst-iova', 'iova') ?? f.iova);
+        const length = u64(pick(args, 'length') ?? f.length);
         if (ioas?.areas && iova !== undefined && length !== undefined) {
           ioas.areas.set(iova, length);
           ioas.bytes += length;
@@ -173,8 +207,8 @@ export class HostObjectFold {
       }
       case 'ioas-unmap': {
         const ioas = get(pick(args, 'ioas-id', 'ioas') ?? f.id);
-        const iova = u64Of(pick(args, 'iova') ?? f.iova);
-        const length = u64Of(pick(args, 'length') ?? f.length);
+        const iova = u64(pick(args, 'iova') ?? f.iova);
+        const length = u64(pick(args, 'length') ?? f.length);
         if (ioas && iova !== undefined && length !== undefined) this.unmapRange(ioas, iova, length, iova === 0n && length === U64_MAX);
         return;
       }
@@ -296,7 +330,7 @@ export class HostObjectFold {
   private vfio(seq: number, comp: string, backend: string, op: string, args: Record<string, unknown>, out: Record<string, unknown>, f: Readonly<Record<string, unknown>>): void {
     const container = (v: unknown): Obj | undefined => {
       const n = idOf(v);
-      return n === undefined ? undefined : this.objs.get(this.key(comp, 'container', n));
+      return n === undefined ? undefined : this.table(comp, 'container').get(n);
     };
     switch (op) {
       case 'container-open': {
@@ -305,19 +339,19 @@ export class HostObjectFold {
         return;
       }
       case 'group-set-container': {
-        const c = container(pick(args, 'container') ?? f.id);
-        const g = idOf(pick(out, 'group') ?? args.group);
+        const c = container(pick(args, 'container', 'container-fd', 'fd'));
+        const g = idOf(pick(out, 'group') ?? pick(args, 'group', 'group-id') ?? f.id);
         if (!c || g === undefined) return;
-        const key = this.key(comp, 'group', g);
-        const grp = this.objs.get(key) ?? this.create(seq, comp, backend, 'group', g, 'vfio-group');
-        if (typeof args.group === 'string') grp.label = args.group;
+        const grp = this.table(comp, 'group').get(g) ?? this.create(seq, comp, backend, 'group', g, 'vfio-group');
+        const member = pick(args, 'device', 'group');
+        if (typeof member === 'string') grp.label = member;
         this.unref(grp, 'container');
         this.ref(grp, 'container', c);
         return;
       }
       case 'group-unset-container': {
-        const g = idOf(pick(out, 'group') ?? args.group);
-        const grp = g === undefined ? undefined : this.objs.get(this.key(comp, 'group', g));
+        const g = idOf(pick(out, 'group') ?? pick(args, 'group', 'group-id') ?? f.id);
+        const grp = g === undefined ? undefined : this.table(comp, 'group').get(g);
         if (grp) this.remove(grp);
         return;
       }
@@ -328,8 +362,8 @@ export class HostObjectFold {
       }
       case 'map-dma': {
         const c = container(pick(args, 'container') ?? f.id);
-        const iova = u64Of(pick(args, 'iova') ?? f.iova);
-        const size = u64Of(pick(args, 'size') ?? f.length);
+        const iova = u64(pick(args, 'iova') ?? f.iova);
+        const size = u64(pick(args, 'size') ?? f.length);
         if (c?.areas && iova !== undefined && size !== undefined && !flagNames(args.flags).includes('vaddr')) {
           c.areas.set(iova, size);
           c.bytes += size;
@@ -338,8 +372,8 @@ export class HostObjectFold {
       }
       case 'unmap-dma': {
         const c = container(pick(args, 'container') ?? f.id);
-        const iova = u64Of(pick(args, 'iova') ?? f.iova) ?? 0n;
-        const size = u64Of(pick(args, 'size') ?? f.length) ?? 0n;
+        const iova = u64(pick(args, 'iova') ?? f.iova) ?? 0n;
+        const size = u64(pick(args, 'size') ?? f.length) ?? 0n;
         const flags = flagNames(args.flags);
         if (c && !flags.includes('vaddr') && (flags.includes('all') || size > 0n)) this.unmapRange(c, iova, size, flags.includes('all'));
         return;
@@ -357,12 +391,21 @@ export class HostObjectFold {
     return this.objs.size;
   }
 
+  /** What a clone copies: live objects plus every IOAS / container area (a checkpoint's cost). */
+  get weight(): number {
+    let n = this.objs.size;
+    for (const o of this.objs.values()) n += o.areas?.size ?? 0;
+    return n;
+  }
+
   /** An independent copy (a checkpoint): later `apply`s on either do not affect the other. */
   clone(): HostObjectFold {
     const c = new HostObjectFold();
     c.seq = this.seq;
     for (const [k, o] of this.objs) {
-      c.objs.set(k, { ...o, refs: o.refs.slice(), flags: o.flags.slice(), areas: o.areas ? new Map(o.areas) : undefined });
+      const copy: Obj = { ...o, refs: o.refs.slice(), flags: o.flags.slice(), areas: o.areas ? new Map(o.areas) : undefined };
+      c.objs.set(k, copy);
+      c.table(copy.component, copy.space).set(copy.id, copy);
     }
     return c;
   }

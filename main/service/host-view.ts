@@ -15,7 +15,7 @@ import { LAYERS } from '../../core/machine/component.ts';
 import type { StoreReader } from '../store/reader.ts';
 import type { HostViewReader } from '../store/host-view.ts';
 
-/** Host calls between two checkpoints of a run's fold. */
+/** Host calls between two checkpoints of a run's fold (at least; more when the table is bigger, see hostObjects). */
 export const CHECKPOINT_CALLS = 20_000;
 /** Host calls read per query while folding. */
 const PAGE = 5_000;
@@ -150,7 +150,11 @@ export class HostViewSource {
         cur.fold.apply(r);
         cur.calls++;
         const last = st.checkpoints[st.checkpoints.length - 1];
-        if (cur.calls - last.calls >= CHECKPOINT_CALLS && cur.fold.seq > last.fold.seq) st.checkpoints.push({ fold: cur.fold.clone(), calls: cur.calls });
+        // A checkpoint every CHECKPOINT_CALLS calls, or more apart when the table is bigger than
+        // that (many live areas): clones then cost O(1) per call folded, in time and memory.
+        if (cur.calls - last.calls >= CHECKPOINT_CALLS && cur.fold.seq > last.fold.seq && cur.calls - last.calls >= cur.fold.weight) {
+          st.checkpoints.push({ fold: cur.fold.clone(), calls: cur.calls });
+        }
       }
       if (rows.length < PAGE) break;
     }
