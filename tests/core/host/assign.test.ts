@@ -12,6 +12,7 @@ import { VfioShadow } from '../../../core/host/shadow.ts';
 import { VirtioIommuComponent } from '../../../core/virtio-iommu/component.ts';
 import { defaultProps } from '../../../core/virtio-iommu/device.ts';
 import { CACHING_MODE_REQUIRED, IntelIommuComponent, defaultIntelIommuProps } from '../../../core/viommu/intel-iommu/intel-iommu.ts';
+import type { HostIommuDeviceComponent } from '../../../core/host/hiod/hiod.ts';
 import { FakeBackend } from './shadow/fake-backend.ts';
 
 const NIC = 0x18;
@@ -124,7 +125,8 @@ describe('hotplug (device_add) and unplug (device_del)', () => {
     expect(machine.realize()).toBeNull();
     expect(machine.plug(new VfioPciComponent(spec({ id: componentIdOf('NIC_0'), hotplug: true }), ctx))).toBeNull();
     expect(machine.get('nic-0')?.state).toBe('realized');
-    expect(viommu.device.setIommuDevice(NIC, { ...machine.get('hiod-nic-0')! as never }, 'mr').error).toBe('VirtioHostIOMMUDevice already exists');
+    const hiod = machine.get('hiod-nic-0') as HostIommuDeviceComponent;
+    expect(viommu.device.setIommuDevice(NIC, hiod, 'mr').error).toBe('VirtioHostIOMMUDevice already exists');
     log.take();
     expect(machine.unplug('nic-0')).toBeNull();
     expect(machine.components().map((c) => c.id)).toEqual(['iommufd0', 'viommu0']);
