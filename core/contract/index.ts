@@ -104,6 +104,17 @@ export interface StepResult {
    * detach, map, unmap, probe, request); the event detail's raw bytes come from here.
    */
   request?: string;
+  /**
+   * Host uAPI steps (iommufd, vfio; issue 7 §3): the errno name the call returned ("OK", "ENOENT",
+   * …); undefined for other steps.
+   */
+  errno?: string;
+  /**
+   * Host uAPI steps: the call's outputs by kebab-case uAPI name (iova, length, num-iovas, ranges,
+   * out-dev-id, size, …); u64 values as "0x…" strings, lists of them as arrays. Present on success
+   * and for outputs the kernel writes back on failure (num-iovas with EMSGSIZE).
+   */
+  outputs?: Record<string, unknown>;
 }
 
 /**
@@ -120,7 +131,13 @@ export interface RunConfig {
   /** QEMU `aw-bits`: input address width in bits. */
   awBits: number;
   /** Declared devices: name, PCI address "bb:dd.f" and endpoint ID (requester ID). */
-  devices: { name: string; bdf: string; endpoint: number }[];
+  devices: { name: string; bdf: string; endpoint: number; host?: string }[];
+  /** The host backend (`backend:`; issue 7 §3), for scenarios with a host side; absent in runs stored before. */
+  backend?: 'iommufd' | 'vfio-type1';
+  /** The kernel era the backends model (`kernel:`), with `backend`. */
+  kernel?: string;
+  /** The computed IOMMU groups (issue 7 §2), for scenarios with a `host:` block: group number, IOMMU and members. */
+  groups?: { id: number; iommu: string | null; members: string[] }[];
 }
 
 export interface RunSummary {

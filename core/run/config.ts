@@ -18,11 +18,21 @@ import type { Scenario } from '../scenario/model.ts';
 export function runConfig(scenario: Scenario): RunConfig {
   return {
     machine: scenario.machine,
-    // Only virtio-iommu exists today (schema: viommu.model is the one-value enum).
-    model: scenario.doc.viommu?.model ?? 'virtio-iommu',
+    model: scenario.viommuModel,
     conformance: scenario.props.conformance,
     granule: scenario.props.granule,
     awBits: scenario.props.awBits,
-    devices: scenario.devices.map((d) => ({ name: d.name, bdf: d.bdf, endpoint: d.endpoint })),
+    devices: scenario.devices.map((d) => ({ name: d.name, bdf: d.bdf, endpoint: d.endpoint, ...(d.host !== undefined ? { host: d.host } : {}) })),
+    ...hostConfig(scenario),
   };
+}
+
+/** The host side's part of the configuration: backend and kernel when the scenario uses the host side, the groups when it declares `host:`. */
+function hostConfig(scenario: Scenario): Pick<RunConfig, 'backend' | 'kernel' | 'groups'> {
+  const h = scenario.host;
+  const uses = h.declared || scenario.steps.some((s) => s.op === 'iommufd' || s.op === 'vfio' || s.op === 'host-dma');
+  if (!uses) return {};
+  const out: Pick<RunConfig, 'backend' | 'kernel' | 'groups'> = { backend: h.backend, kernel: h.kernel };
+  if (h.declared) out.groups = h.platform.groups.map((g) => ({ id: g.id, iommu: g.iommu, members: [...g.members] }));
+  return out;
 }

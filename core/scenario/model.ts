@@ -38,9 +38,12 @@ import {
 } from '../virtio-iommu/constants.ts';
 import { bdfToString, parseBdf } from '../events/format.ts';
 import { U64_MAX, hex, readInteger } from './kinds.ts';
-import type { FeatureName, ScenarioDoc, StatusName, StepArgs, StepDoc, StepExpectDoc, StepOp } from './schema.ts';
+import type { FeatureName, ScenarioDoc, StatusName, StepArgs, StepDoc, StepExpectDoc, StepOp, ViommuDoc } from './schema.ts';
 import { STEP_OPS } from './schema.ts';
 import type { WalkContext } from './validate.ts';
+import { OutNames, resolveHostStep, resolveScenarioHost, type HostStep, type ScenarioHost } from './host-model.ts';
+
+export type { CallArg, CallExpectation, DeviceAddExpectation, HostCall, HostDmaExpectation, HostStep, OutRef, ScenarioHost } from './host-model.ts';
 
 /** Endpoint ID of the host bridge 00:00.0, which always exists behind the vIOMMU. */
 export const HOST_BRIDGE_ENDPOINT = 0;
@@ -67,6 +70,8 @@ export interface ScenarioDevice {
   /** Endpoint ID: the requester ID bus << 8 | device << 3 | function. */
   endpoint: number;
   line: number;
+  /** The host device assigned to it (a name in host.devices), when given: QEMU -device vfio-pci,host=…. */
+  host?: string;
 }
 
 /** `expect` of a request step: the status name the tail must hold (UNWRITTEN = used length 0). */
@@ -137,7 +142,16 @@ export type ScenarioStep = StepBase &
         access: 1 | 2;
         expect?: WorkloadExpectation;
       }
+    | HostStep
   );
+
+/** intel-iommu's properties (`viommu: {model: intel-iommu, …}`; QEMU hw/i386/intel_iommu.c vtd_properties). */
+export interface IntelIommuProps {
+  /** QEMU `aw-bits` as written (QEMU accepts 39 or 48; realize checks it). */
+  awBits: number;
+  cachingMode: boolean;
+  xFlts: boolean;
+}
 
 /** A validated, resolved scenario, ready for ScenarioRun. */
 export interface Scenario {
@@ -156,6 +170,12 @@ export interface Scenario {
   steps: ScenarioStep[];
   /** The document as written (canonical numbers, defaults applied). */
   doc: ScenarioDoc;
+  /** The host side: platform, backend, kernel era (issue 7 §2-§3). */
+  host: ScenarioHost;
+  /** The vIOMMU model: virtio-iommu (default; `props`) or intel-iommu (`intelIommu`). */
+  viommuModel: 'virtio-iommu' | 'intel-iommu';
+  /** intel-iommu's properties when viommuModel is intel-iommu. */
+  intelIommu?: IntelIommuProps;
 }
 
 const STATUS_FIELD = 'status';
@@ -236,6 +256,7 @@ export function resolveScenario(doc: ScenarioDoc, ctx: WalkContext): Scenario | 
       return;
     }
     const dev: ScenarioDevice = { name: d.name, bdf: bdfToString(id), endpoint: id, line: lineOf(`devices.${i}`) };
+    if (d.host !== undefined) dev.host = d.host;
     devices.push(dev);
     byName.set(d.name, dev);
     byId.set(id, dev);
@@ -267,7 +288,14 @@ export function resolveScenario(doc: ScenarioDoc, ctx: WalkContext): Scenario | 
   const gic = doc['gic-version'];
   if (gic !== undefined && machine !== 'virt') err('gic-version', `gic-version applies to machine virt only (this scenario's machine is ${machine})`);
   const props = defaultProps(machine, gic === 3 ? 3 : 2);
-  const v: Partial<ScenarioDoc['viommu']> = doc.viommu ?? {};
+  const vdoc = doc.viommu;
+  const viommuModel = vdoc?.model === 'intel-iommu' ? 'intel-iommu' : 'virtio-iommu';
+  let intelIommu: IntelIommuProps | undefined;
+  if (viommuModel === 'intel-iommu') {
+    const id = vdoc as unknown as { 'aw-bits'?: number; 'caching-mode'?: boolean; 'x-flts'?: boolean };
+    intelIommu = { awBits: id['aw-bits'] ?? 39, cachingMode: id['caching-mode'] ?? false, xFlts: id['x-flts'] ?? false };
+  }
+  const v: Partial<ViommuDoc> = viommuModel === 'virtio-iommu' && vdoc ? (vdoc as ViommuDoc) : {};
   if (v.conformance !== undefined) props.conformance = v.conformance;
   if (v.granule !== undefined) props.granule = v.granule;
   if (v['aw-bits'] !== undefined) props.awBits = v['aw-bits'];
@@ -297,6 +325,18 @@ export function resolveScenario(doc: ScenarioDoc, ctx: WalkContext): Scenario | 
     for (const name of doc.driver.features ?? []) if (Object.hasOwn(FEATURE_BITS, name)) driverFeatures |= 1n << BigInt(FEATURE_BITS[name]);
   }
 
+  // The host side: resolveHost's problems at their nodes; guest devices' `host` must name a host device.
+  const env = { err, isValid: (path: string) => ctx.isValid(path), has: (path: string) => ctx.spans.has(path) };
+  const host = resolveScenarioHost(doc, env);
+  (doc.devices ?? []).forEach((d, i) => {
+    if (host === undefined || d?.host === undefined || !ctx.isValid(`devices.${i}`)) return;
+    const hd = host.platform.deviceByName.get(d.host);
+    if (hd === undefined) err(`devices.${i}.host`, `unknown host device "${d.host}"; ${host.platform.devices.length ? `host.devices: ${host.platform.devices.map((x) => x.name).join(', ')}` : 'host.devices declares none'}`);
+    else if (hd.type !== 'vfio-pci' && hd.type !== 'mdev') err(`devices.${i}.host`, `host device "${d.host}" is a ${hd.type}; only a vfio-pci function or an mdev can be assigned`);
+  });
+  const guestNames = new Set(devices.map((d) => d.name));
+  const outs = new OutNames();
+
   const steps: ScenarioStep[] = [];
   (doc.steps ?? []).forEach((s, index) => {
     // A step whose `expect` alone is invalid still gets its body checked (the expect is dropped).
@@ -305,12 +345,18 @@ export function resolveScenario(doc: ScenarioDoc, ctx: WalkContext): Scenario | 
     if (op === undefined || !ctx.isValid(`steps.${index}.${op}`)) return;
     const base = { index, line: lineOf(`steps.${index}`) };
     const p = `steps.${index}.${op}`;
+    if (op === 'iommufd' || op === 'vfio' || op === 'host-dma' || op === 'device-add') {
+      const hs = resolveHostStep(s as unknown as Record<string, unknown>, op, p, host, guestNames, outs, index, env);
+      if (hs) steps.push({ ...base, ...hs });
+      return;
+    }
     const step = resolveStep(s, op, p, base, props.probeSize, endpointOf, err);
     if (step) steps.push(step);
   });
 
   const after = ctx.diagnostics.filter((d) => d.severity === 'error').length;
   if (after > before) return null;
+  if (host === undefined) return null;
   const scenario: Scenario = {
     name: doc.name,
     file: ctx.file,
@@ -320,7 +366,10 @@ export function resolveScenario(doc: ScenarioDoc, ctx: WalkContext): Scenario | 
     endpoints: [HOST_BRIDGE_ENDPOINT, ...devices.map((d) => d.endpoint)],
     steps,
     doc,
+    host,
+    viommuModel,
   };
+  if (intelIommu !== undefined) scenario.intelIommu = intelIommu;
   if (doc.description !== undefined) scenario.description = doc.description;
   if (driverFeatures !== undefined) scenario.driverFeatures = driverFeatures;
   return scenario;
@@ -335,7 +384,7 @@ function undeclaredEndpoint(id: number, written: string, devices: readonly Scena
 
 function resolveStep(
   s: StepDoc,
-  op: StepOp,
+  op: Exclude<StepOp, HostStep['op']>,
   p: string,
   base: StepBase,
   probeSize: number,

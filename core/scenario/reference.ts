@@ -4,7 +4,8 @@
  */
 import { Kind, OptionalKind, type TSchema } from '@sinclair/typebox';
 import { literalValues } from './kinds.ts';
-import { STEP_ARGS, STEP_EXPECT, STEP_OPS, ScenarioSchema, type StepOp } from './schema.ts';
+import { IntelIommuSchema, STEP_ARGS, STEP_EXPECT, STEP_OPS, ScenarioSchema, ViommuSchema, type StepOp } from './schema.ts';
+import { HostSchema, IOMMUFD_OUTPUTS, VFIO_OUTPUTS } from './host-schema.ts';
 import { MAX_ALIASES, MAX_ALIAS_NODES, MAX_DEPTH, MAX_DIAGNOSTICS, MAX_STEPS, MAX_TEXT_LENGTH } from './limits.ts';
 
 const n = (x: number): string => x.toLocaleString('en-US');
@@ -52,10 +53,35 @@ function table(obj: TSchema, prefix = ''): string {
   return ['| Key | Type | Default | Description |', '|---|---|---|---|', ...rows].join('\n');
 }
 
+/** The sub-sections of a step whose body is a union told apart by `op` (iommufd, vfio): one table per op, with its outputs. */
+function opSections(op: StepOp, args: TSchema): string[] {
+  const outputs: Readonly<Record<string, Readonly<Record<string, TSchema>>>> = op === 'iommufd' ? IOMMUFD_OUTPUTS : VFIO_OUTPUTS;
+  return (args.anyOf as TSchema[]).flatMap((v) => {
+    const props = v.properties as Record<string, TSchema>;
+    const name = String(props.op.const);
+    const { op: _op, ...rest } = props;
+    const outs = Object.keys(outputs[name] ?? {});
+    return [
+      `##### \`${op}: {op: ${name}}\``,
+      '',
+      String(v.description ?? ''),
+      '',
+      ...(Object.keys(rest).length ? [table({ ...v, properties: rest } as TSchema), ''] : []),
+      `Outputs (\`expect\` keys besides \`errno\`): ${outs.length ? outs.map((o) => `\`${o}\``).join(', ') : 'none'}.`,
+      '',
+    ];
+  });
+}
+
 function stepSection(op: StepOp): string {
   const args = STEP_ARGS[op] as TSchema;
   const expect = STEP_EXPECT[op] as TSchema;
   const out = [`#### \`${op}\``, '', String(args.description ?? ''), ''];
+  if (args.discriminator === 'op') {
+    out.push(...opSections(op, args));
+    out.push(`\`expect\`: ${String(expect.description ?? '')}`);
+    return out.join('\n');
+  }
   if (args[Kind] === 'Object') {
     if (Object.keys(args.properties).length) out.push(table(args), '');
   } else {
@@ -75,8 +101,12 @@ function stepSection(op: StepOp): string {
 export function scenarioReferenceMarkdown(): string {
   const top = ScenarioSchema as TSchema;
   const props = top.properties as Record<string, TSchema>;
-  const viommu = props.viommu;
+  const viommu = ViommuSchema as TSchema;
+  const intel = IntelIommuSchema as TSchema;
   const offer = (viommu.properties as Record<string, TSchema>).offer;
+  const host = HostSchema as TSchema;
+  const hostIommu = ((host.properties as Record<string, TSchema>).iommus as TSchema).items as TSchema;
+  const hostDevice = ((host.properties as Record<string, TSchema>).devices as TSchema).items as TSchema;
   const driver = props.driver;
   const device = (props.devices as TSchema).items as TSchema;
   const parts = [
@@ -101,6 +131,28 @@ export function scenarioReferenceMarkdown(): string {
     String(offer.description ?? ''),
     '',
     table(offer),
+    '',
+    '### `viommu` (intel-iommu)',
+    '',
+    String(intel.description ?? ''),
+    '',
+    table(intel),
+    '',
+    '### `host`',
+    '',
+    String(host.description ?? ''),
+    '',
+    '#### `host.iommus[]`',
+    '',
+    String(hostIommu.description ?? ''),
+    '',
+    table(hostIommu),
+    '',
+    '#### `host.devices[]`',
+    '',
+    String(hostDevice.description ?? ''),
+    '',
+    table(hostDevice),
     '',
     '### `driver`',
     '',

@@ -11,6 +11,21 @@
  */
 import { Type, type Static, type TObject, type TOptional, type TSchema } from '@sinclair/typebox';
 import { U64, UInt } from './kinds.ts';
+import {
+  BackendSchema,
+  DeviceAddArgs,
+  DeviceAddExpect,
+  HostDmaArgs,
+  HostDmaExpect,
+  HostSchema,
+  IntelIommuSchema,
+  IommufdArgs,
+  IommufdExpect,
+  KernelSchema,
+  VfioArgs,
+  VfioExpect,
+  discriminated,
+} from './host-schema.ts';
 
 /** Largest u32. */
 const U32_MAX = 0xffff_ffff;
@@ -37,7 +52,7 @@ export const FEATURE_NAMES = [
 export type FeatureName = (typeof FEATURE_NAMES)[number];
 
 /** Every step operation, in the order the reference lists them. */
-export const STEP_OPS = ['attach', 'detach', 'map', 'unmap', 'probe', 'dma', 'request', 'read-config', 'set-bypass', 'reset', 'workload'] as const;
+export const STEP_OPS = ['attach', 'detach', 'map', 'unmap', 'probe', 'dma', 'request', 'read-config', 'set-bypass', 'reset', 'workload', 'iommufd', 'vfio', 'host-dma', 'device-add'] as const;
 /** A step operation name. */
 export type StepOp = (typeof STEP_OPS)[number];
 
@@ -245,6 +260,10 @@ export const STEP_ARGS = {
   'set-bypass': SetBypassArgs,
   reset: ResetArgs,
   workload: WorkloadArgs,
+  iommufd: IommufdArgs,
+  vfio: VfioArgs,
+  'host-dma': HostDmaArgs,
+  'device-add': DeviceAddArgs,
 } as const;
 
 /** Expectation schema of each step operation (the value under `expect`). */
@@ -260,6 +279,10 @@ export const STEP_EXPECT = {
   'set-bypass': ConfigExpect,
   reset: ConfigExpect,
   workload: WorkloadExpect,
+  iommufd: IommufdExpect,
+  vfio: VfioExpect,
+  'host-dma': HostDmaExpect,
+  'device-add': DeviceAddExpect,
 } as const;
 
 const EXPECT_DOC = 'Optional check of the step\'s outcome. A failed expectation is recorded and the run goes on.';
@@ -276,7 +299,7 @@ const stepVariants = STEP_OPS.map((op) => {
 
 /** One step: exactly one operation key (attach, map, …) and an optional `expect`. */
 export const StepSchema = Type.Union(stepVariants as unknown as { [K in StepOp]: StepVariant<K> }[StepOp][], {
-  description: 'One operation (attach, detach, map, unmap, probe, dma, request, read-config, set-bypass, reset, workload) and an optional `expect`.',
+  description: 'One operation (attach, detach, map, unmap, probe, dma, request, read-config, set-bypass, reset, workload; iommufd, vfio, host-dma, device-add) and an optional `expect`.',
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -329,6 +352,7 @@ const DeviceSchema = Type.Object(
   {
     name: Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_.-]*$', description: 'Name used as `endpoint` in steps (letters, digits, _ . -).', errorMessage: 'a device name starts with a letter or _ and has only letters, digits, _ . -' }),
     bdf: Type.String({ pattern: '^[0-9a-fA-F]{2}:[0-1][0-9a-fA-F]\\.[0-7]$', description: 'PCI address "bb:dd.f" (hex bus, device 00-1f, function 0-7); the endpoint ID is the requester ID.', errorMessage: 'a PCI address is "bb:dd.f" (hex bus, device 00-1f, function 0-7)' }),
+    host: Type.Optional(Type.String({ minLength: 1, description: 'The host device assigned to it (a name in host.devices): QEMU -device vfio-pci,host=…; its HostIOMMUDevice is realized at plug.' })),
   },
   { additionalProperties: false, description: 'An endpoint behind the vIOMMU.' },
 );
@@ -345,7 +369,10 @@ export const ScenarioSchema = Type.Object(
         description: 'QEMU virt machine `gic-version` (virt only): 2 (QEMU\'s default: the GICv2m MSI frame 0x08020000-0x08020fff) or 3 (ITS: the MSI doorbell page 0x08090000-0x0809ffff).',
       }),
     ),
-    viommu: ViommuSchema,
+    viommu: Type.Optional(discriminated('model', [ViommuSchema, IntelIommuSchema], 'The vIOMMU: virtio-iommu (the default) or intel-iommu (realize-level).')),
+    host: Type.Optional(HostSchema),
+    backend: Type.Optional(BackendSchema),
+    kernel: Type.Optional(KernelSchema),
     driver: Type.Optional(DriverSchema),
     devices: Type.Optional(
       Type.Array(DeviceSchema, { description: 'Endpoints behind the vIOMMU (unique names and addresses). The host bridge 00:00.0 always exists.', default: [] }),
@@ -357,8 +384,12 @@ export const ScenarioSchema = Type.Object(
 
 /** A scenario document as written (after number canonicalisation: u64 → bigint, u32 → number). */
 export type ScenarioDoc = Static<typeof ScenarioSchema>;
-/** The `viommu` section as written. */
+/** The `viommu` section as written (virtio-iommu). */
 export type ViommuDoc = Static<typeof ViommuSchema>;
+/** The `viommu` section as written for intel-iommu. */
+export type IntelIommuDoc = Static<typeof IntelIommuSchema>;
+/** The virtio-iommu and intel-iommu schemas (reference.ts documents each). */
+export { ViommuSchema, IntelIommuSchema };
 /** The body of each step op as written (defaults applied). */
 export type StepArgs = { [K in StepOp]: Static<(typeof STEP_ARGS)[K]> };
 /** The `expect` of each step op as written. */

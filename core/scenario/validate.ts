@@ -356,6 +356,10 @@ function walkUnion(ctx: WalkContext, schema: TSchema, node: Node | null, path: s
   const candidates = variants.filter((v) => shapesOf(v).includes(shape));
   if (candidates.length === 0) return typeError(ctx, schema, node, path, span);
 
+  // A union told apart by one key's literal value (host-schema.ts discriminated: `op`, `model`).
+  const key = schema.discriminator as string | undefined;
+  if (key !== undefined && shape === 'map' && node && isMap(node)) return walkDiscriminated(ctx, key, candidates, node, path, span);
+
   // Object variants are told apart by their required keys (a step's op key, dma's translated/fault).
   if (shape === 'map' && node && isMap(node)) {
     const keys = new Set(node.items.map((p) => (isPair(p) && isScalar(p.key) ? p.key.value : undefined)));
@@ -385,4 +389,31 @@ function walkUnion(ctx: WalkContext, schema: TSchema, node: Node | null, path: s
   }
   if (candidates.length === 1) return walk(ctx, candidates[0], node, path, span);
   return typeError(ctx, schema, node, path, span);
+}
+
+/** The literal value of property `key` in each variant of a discriminated union. */
+function discriminatorValue(v: TSchema, key: string): unknown {
+  const p = (v.properties as Record<string, TSchema> | undefined)?.[key];
+  return p && p[Kind] === 'Literal' ? p.const : undefined;
+}
+
+/**
+ * A map against the union variant whose `key` literal is the map's `key` value: a missing key, or a
+ * value no variant has, is reported at the map (or the value) with the allowed values.
+ */
+function walkDiscriminated(ctx: WalkContext, key: string, variants: TSchema[], node: Node, path: string, span: Span): unknown {
+  const allowed = variants.map((v) => discriminatorValue(v, key));
+  const pair = isMap(node) ? node.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === key) : undefined;
+  if (!pair || !isPair(pair)) {
+    ctx.error(span, `${path ? path + ': ' : ''}missing required key "${key}" (one of ${allowed.map(fmtLiteral).join(', ')})`, joinPath(path, key));
+    return INVALID;
+  }
+  const valueNode = resolveNode(ctx, pair.value);
+  const value = valueNode && isScalar(valueNode) ? valueNode.value : undefined;
+  const i = allowed.indexOf(value);
+  if (i < 0) {
+    ctx.error(spanOf(valueNode, spanOf(pair.key as Node, span)), `${joinPath(path, key)}: expected one of ${allowed.map(fmtLiteral).join(', ')}; got ${describeValue(jsOf(ctx, valueNode))}`, joinPath(path, key));
+    return INVALID;
+  }
+  return walk(ctx, variants[i], node, path, span);
 }

@@ -32,7 +32,7 @@ describe('scenarioJsonSchema', () => {
     expect(JSON.parse(text)).toEqual(schema);
     expect(schema.$schema).toBe('http://json-schema.org/draft-07/schema#');
     expect(schema.type).toBe('object');
-    expect(schema.required).toEqual(['name', 'viommu', 'steps']);
+    expect(schema.required).toEqual(['name', 'steps']);
   });
 
   test('every property has a description and a markdownDescription (hover docs)', () => {
