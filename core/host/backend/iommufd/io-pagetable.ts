@@ -10,16 +10,8 @@
  * of entries per IOAS: apertures, MSI windows, RMRRs). The reserved tree of the kernel may hold
  * overlapping entries of different owners, and so may this list.
  *
- * Free-space search: IntervalStore is not augmented with subtree gap sizes, so it cannot answer
- * "the lowest hole of at least L bytes" below O(n). Rather than a second tree, the allocator keeps
- * per-size-class hints (see {@link IoPagetable.allocIova}): for a request of length in
- * (2^(k-1), 2^k], hint[k] is an IOVA below which every free run larger than 2^(k-1) bytes starts at
- * one of the points in dirty[k]. Maps only shrink free runs, and record the start of the piece they
- * leave on their right; unmaps record the start of the run they free; reserved/allowed/domain
- * changes reset everything. A search checks the dirty points (dropping those that no longer start
- * a large run), then walks from hint[k], advancing it over small runs. The result is the kernel's
- * first fit, exactly (iova-alloc.test.ts checks it against a plain walk); the walk is amortised
- * short for allocate/free patterns. With an allowed list set, unmaps lower hint[k] instead.
+ * Automatic IOVA allocation (iopt_alloc_iova) lives in iova-alloc.ts; this class gives it the
+ * used space (areas and reserved ranges) and the windows, and tells it what maps and unmaps free.
  *
  * Every IOVA and length here is a bigint in [0, 2^64) (ULONG_MAX = 2^64-1 on the modelled 64-bit
  * kernel). Methods return 0 or an errno and leave outputs in `out*` fields.
@@ -27,7 +19,10 @@
 import { IntervalStore, UNMAP_OK } from '../../../engine/interval-store.ts';
 import { hi32, lo32, u64 } from '../../../engine/u64.ts';
 import { ERRNO, type Errno } from '../../errno.ts';
-import { PAGE_SIZE, ULONG_MAX, lowBit, roundupPow2 } from './uapi.ts';
+import { IovaAllocator, type FreeSpace, type IovaRange } from './iova-alloc.ts';
+import { PAGE_SIZE, ULONG_MAX, lowBit } from './uapi.ts';
+
+export type { IovaRange } from './iova-alloc.ts';
 
 /** Area flag: IOMMU_READ (the mapping may be read by DMA). */
 export const AREA_READ = 1;
@@ -35,12 +30,6 @@ export const AREA_READ = 1;
 export const AREA_WRITE = 2;
 /** Area flag: its pages were pinned writable (MAP with WRITEABLE); COPY with WRITEABLE needs it. */
 export const AREA_PAGES_WRITABLE = 4;
-
-/** An inclusive IOVA range [start, last] (bytes). */
-export interface IovaRange {
-  start: bigint;
-  last: bigint;
-}
 
 /** One area as the convenience API returns it. */
 export interface Area {
@@ -91,17 +80,8 @@ interface Reserved {
   owner: object;
 }
 
-const NO_HINT = 0n;
-
-/** ALIGN(v, a) | off, or -1n when ALIGN overflows u64 (newer kernels check_add_overflow). */
-function alignUp(v: bigint, a: bigint, off: bigint): bigint {
-  const t = v + a - 1n;
-  if (t > ULONG_MAX) return -1n;
-  return (t & ~(a - 1n)) | off;
-}
-
 /** The IOVA engine of one IOAS (see the file comment). */
-export class IoPagetable {
+export class IoPagetable implements FreeSpace {
   /** Areas, keyed by start IOVA. */
   readonly areas = new IntervalStore();
   /** `iopt->iova_alignment`: 1 to PAGE_SIZE (bytes). */
@@ -116,13 +96,8 @@ export class IoPagetable {
   outUnmapped = 0n;
   private reserved: Reserved[] = [];
   private allowed: IovaRange[] = [];
-  // hints[k]: no free run starting below it is larger than 2^(k-1) bytes (k = log2 of the
-  // request's roundup_pow_of_two(length)).
-  private readonly hints: bigint[] = new Array<bigint>(65).fill(NO_HINT);
-  // dirty[k]: sorted starts of runs freed or split off below hints[k] (only without an allowed list).
-  private readonly dirty: bigint[][] = Array.from({ length: 65 }, () => []);
-  // max of hints[]: maps and unmaps at or above it have nothing to record.
-  private maxHint = NO_HINT;
+  private merged: IovaRange[] | undefined;
+  private readonly allocator: IovaAllocator;
 
   /**
    * @param maxAlignment the auto-IOVA alignment cap: HPAGE_SIZE with CONFIG_TRANSPARENT_HUGEPAGE,
@@ -130,9 +105,11 @@ export class IoPagetable {
    * @param userMemory pinning check for user VAs (default: all memory pinnable)
    */
   constructor(
-    private readonly maxAlignment: bigint,
+    maxAlignment: bigint,
     private readonly userMemory?: UserMemoryCheck,
-  ) {}
+  ) {
+    this.allocator = new IovaAllocator(this, maxAlignment);
+  }
 
   /** Areas in IOVA order (for views and tests; O(n)). */
   listAreas(): Area[] {
@@ -184,105 +161,18 @@ export class IoPagetable {
   }
 
   /**
-   * iopt_alloc_iova: the kernel's automatic IOVA for `length` bytes of user memory at `addr`
-   * (§2.1 step 7). EOVERFLOW for length 0 or >= ULONG_MAX/2; EINVAL when the alignment target is
-   * below iova_alignment; ENOSPC when no hole fits. On success `outIova` holds the IOVA.
-   *
-   * Alignment: roundup_pow_of_two(length), or its min with 1 << __ffs(addr) when addr != 0,
-   * capped at `maxAlignment`; the chosen IOVA also carries addr % PAGE_SIZE. Search: each allowed
-   * span (merged), else [PAGE_SIZE, ULONG_MAX - PAGE_SIZE], first aligned to that target; in it,
-   * the first hole of (reserved ∪ areas) that holds the aligned range.
+   * iopt_alloc_iova (iova-alloc.ts): the kernel's automatic IOVA for `length` bytes of user memory
+   * at `addr`. EOVERFLOW for length 0 or >= ULONG_MAX/2; EINVAL when the alignment target is below
+   * iova_alignment; ENOSPC when no hole fits. On success `outIova` holds the IOVA.
    */
   allocIova(addr: bigint, length: bigint): Errno {
-    if (length === 0n || length >= ULONG_MAX / 2n) return ERRNO.EOVERFLOW;
-    const pageOffset = addr % PAGE_SIZE;
-    let align = roundupPow2(length);
-    if (addr !== 0n) {
-      const a = lowBit(addr);
-      if (a < align) align = a;
-    }
-    if (align >= this.maxAlignment) align = this.maxAlignment;
-    if (align < this.iovaAlignment) return ERRNO.EINVAL;
-    let k = 0;
-    while (1n << BigInt(k) < length) k++;
-    const small = k === 0 ? 0n : 1n << BigInt(k - 1); // runs of at most `small` bytes cannot fit
-    const need = length - 1n;
-    let hint = this.hints[k];
-    let advancing = true;
-    const windows = this.allowed.length === 0 ? [{ start: PAGE_SIZE, last: ULONG_MAX - PAGE_SIZE }] : this.mergedAllowed();
-    const dk = this.dirty[k];
-    if (dk.length > 0) {
-      // One window here (no allowed list): the candidates below the hint, lowest first.
-      const w = windows[0];
-      const s = w.last - w.start < need ? -1n : alignUp(w.start, align, pageOffset);
-      if (s >= 0n && s <= w.last && w.last - s >= need) {
-        let keep = 0;
-        let found = -1n;
-        let i = 0;
-        for (; i < dk.length; i++) {
-          const d = dk[i];
-          const used = this.nextUsed(d, w.last);
-          if (used !== undefined && used.start <= d) continue; // no longer free: drop
-          const holeLast = used === undefined ? w.last : used.start - 1n;
-          const hs = d > s ? d : s;
-          if (holeLast >= hs && holeLast - hs >= need) {
-            const a = alignUp(hs, align, pageOffset);
-            if (a >= 0n && a <= holeLast && holeLast - a >= need) found = a;
-          }
-          if (found >= 0n || holeLast - d + 1n > small) dk[keep++] = d;
-          if (found >= 0n) {
-            i++;
-            break;
-          }
-        }
-        if (keep < i) dk.splice(keep, i - keep);
-        if (found >= 0n) {
-          this.outIova = found;
-          return ERRNO.OK;
-        }
-      }
-    }
-    for (const w of windows) {
-      if (w.last < hint) continue;
-      // __alloc_iova_check_used: the span must hold the aligned range; the walk starts there.
-      const s = w.last - w.start < need ? -1n : alignUp(w.start, align, pageOffset);
-      if (s < 0n || s > w.last || w.last - s < need) {
-        // A skipped window's runs are not checked: the hint may not pass a large one.
-        if (w.last - (hint > w.start ? hint : w.start) + 1n > small) advancing = false;
-        continue;
-      }
-      // Walk the free runs of [w.start, w.last] from max(w.start, hint); a run is checked from
-      // max(run start, s) (the kernel's walk begins at s).
-      let cur = hint > w.start ? hint : w.start;
-      while (cur <= w.last) {
-        const used = this.nextUsed(cur, w.last);
-        const holeLast = used === undefined ? w.last : used.start - 1n;
-        if (used === undefined || used.start > cur) {
-          const hs = cur > s ? cur : s;
-          if (holeLast >= hs && holeLast - hs >= need) {
-            const a = alignUp(hs, align, pageOffset);
-            if (a >= 0n && a <= holeLast && holeLast - a >= need) {
-              if (advancing) this.setHint(k, cur);
-              this.outIova = a;
-              return ERRNO.OK;
-            }
-          }
-          // The run [cur, holeLast] starts at cur or (when cur = hint) below it, where it is small.
-          if (advancing && holeLast - cur + 1n > small) advancing = false;
-        }
-        if (used === undefined) break;
-        if (advancing) hint = used.last + 1n;
-        cur = used.last + 1n;
-        if (used.last === ULONG_MAX) break;
-      }
-      if (advancing) hint = w.last + 1n;
-    }
-    if (advancing) this.setHint(k, hint);
-    return ERRNO.ENOSPC;
+    const rc = this.allocator.alloc(addr, length, this.iovaAlignment);
+    if (rc === ERRNO.OK) this.outIova = this.allocator.out;
+    return rc;
   }
 
-  /** The lowest used range (reserved or area) overlapping [from, to], merged with what touches it. */
-  private nextUsed(from: bigint, to: bigint): IovaRange | undefined {
+  /** FreeSpace: the lowest used range (reserved or area) overlapping [from, to]. */
+  nextUsed(from: bigint, to: bigint): IovaRange | undefined {
     let best: IovaRange | undefined;
     if (this.areas.firstOverlap(hi32(from), lo32(from), hi32(to), lo32(to))) {
       const a = this.areas;
@@ -295,10 +185,13 @@ export class IoPagetable {
     return best;
   }
 
-  private mergedAllowed(): IovaRange[] {
-    const out: IovaRange[] = [];
+  /** FreeSpace: the search windows (the merged allowed spans, or [PAGE_SIZE, ULONG_MAX - PAGE_SIZE]). */
+  windows(): readonly IovaRange[] {
+    if (this.merged !== undefined) return this.merged;
     const lo = PAGE_SIZE;
     const hi = ULONG_MAX - PAGE_SIZE;
+    const out: IovaRange[] = [];
+    if (this.allowed.length === 0) out.push({ start: lo, last: hi });
     for (const r of this.allowed) {
       const s = r.start > lo ? r.start : lo;
       const l = r.last < hi ? r.last : hi;
@@ -307,41 +200,17 @@ export class IoPagetable {
       if (prev !== undefined && prev.last + 1n >= s) prev.last = l > prev.last ? l : prev.last;
       else out.push({ start: s, last: l });
     }
+    this.merged = out;
     return out;
   }
 
-  /** Lowers every hint to `start` of a run that just became free (or larger). */
-  private setHint(k: number, v: bigint): void {
-    this.hints[k] = v;
-    if (v > this.maxHint) this.maxHint = v;
-  }
-
-  /** A free run (possibly large) now starts at `start`: record it below the hints. */
-  private freed(start: bigint): void {
-    if (start >= this.maxHint) return;
-    const h = this.hints;
-    if (this.allowed.length !== 0) {
-      for (let k = 0; k < h.length; k++) if (h[k] > start) h[k] = start;
-      return;
-    }
-    for (let k = 0; k < h.length; k++) {
-      if (h[k] <= start) continue;
-      const dk = this.dirty[k];
-      let lo = 0;
-      let hi = dk.length;
-      while (lo < hi) {
-        const m = (lo + hi) >> 1;
-        if (dk[m] < start) lo = m + 1;
-        else hi = m;
-      }
-      if (dk[lo] !== start) dk.splice(lo, 0, start);
-    }
+  /** FreeSpace: whether an allowed list is set. */
+  hasAllowed(): boolean {
+    return this.allowed.length !== 0;
   }
 
   private resetHints(): void {
-    this.hints.fill(NO_HINT);
-    for (const d of this.dirty) d.length = 0;
-    this.maxHint = NO_HINT;
+    this.allocator.reset();
   }
 
   /**
@@ -386,7 +255,7 @@ export class IoPagetable {
       at = last + 1n;
     }
     // The run this map landed in may go on after it: its right piece is a new run start.
-    if (at < this.maxHint && this.allowed.length === 0) this.freed(at);
+    if (at < this.allocator.maxHint && this.allowed.length === 0) this.allocator.freed(at);
     this.outIova = iova;
     return ERRNO.OK;
   }
@@ -447,7 +316,7 @@ export class IoPagetable {
       bytes += u64(eh, el) - s + 1n;
     });
     this.outUnmapped = bytes;
-    if (first >= 0n) this.freed(this.runStartBefore(first));
+    if (first >= 0n && this.allocator.maxHint > 0n) this.allocator.freed(this.runStartBefore(first));
     return rc === UNMAP_OK ? ERRNO.OK : ERRNO.ENOENT;
   }
 
@@ -659,6 +528,7 @@ export class IoPagetable {
   setAllowed(ranges: readonly IovaRange[]): Errno {
     for (const r of ranges) if (this.reservedOverlaps(r.start, r.last)) return ERRNO.EADDRINUSE;
     this.allowed = [...ranges].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+    this.merged = undefined;
     this.resetHints();
     return ERRNO.OK;
   }
