@@ -20,6 +20,7 @@ import { iommuMrName } from './host-device.ts';
 export class VirtioIommuComponent extends Component implements VIommu {
   declare readonly layer: 'viommu';
   private dev: VirtioIommuDevice | null = null;
+  private notifier: IommuNotifier | null = null;
   private readonly props: VirtioIommuProps;
   private readonly endpoints: readonly number[];
 
@@ -84,14 +85,19 @@ export class VirtioIommuComponent extends Component implements VIommu {
     return null;
   }
 
-  /** Registers VFIO's IOMMU notifiers (core/host/shadow.ts) or none: VirtioIommuDevice.setNotifier. */
+  /**
+   * Registers VFIO's IOMMU notifiers (core/host/shadow.ts) or none: VirtioIommuDevice.setNotifier
+   * (kept across realize: may be called before it).
+   */
   setNotifier(n: IommuNotifier | null): void {
-    this.device.setNotifier(n);
+    this.notifier = n;
+    this.dev?.setNotifier(n);
   }
 
   /** Builds the device (QEMU virtio_iommu_device_realize). Throws RangeError for invalid props (validate them first). */
   protected onRealize(): string | null {
     this.dev = new VirtioIommuDevice(this.props, this.endpoints, this.emitter);
+    this.dev.setNotifier(this.notifier);
     return null;
   }
 
