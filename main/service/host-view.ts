@@ -63,8 +63,9 @@ export class HostViewSource {
 
   /**
    * The run's components with their event and problem counts, guest layer first (LAYERS order,
-   * then first appearance), the run itself ('' id) last. Kind and layer come from the run's
-   * metrics (RunMetrics.components) when they name the component, else from its events' family.
+   * then first appearance), the run itself ('' id) last. Kind and layer come from runs.components
+   * when its entries carry them, else from the run's metrics (RunMetrics.components) when they
+   * name the component, else from its events' family.
    * Problems are counted per kind from the catalog's rule when it holds for every event of the
    * kind ('always'), else by reading the rows (only for kinds whose rule depends on a field).
    */
@@ -75,7 +76,9 @@ export class HostViewSource {
     if (!run) return [];
     const counts = this.view.componentKindCounts(runId);
     const metrics: RunMetrics | null = this.reader.getRun(runId)?.metrics ?? null;
-    const declared = new Map((metrics?.components ?? []).map((c) => [c.component, c]));
+    const declared = new Map<string, { kind?: string; layer?: string }>((metrics?.components ?? []).map((c) => [c.component, c]));
+    // runs.components' own kind and layer, when it records them, come first.
+    for (const c of this.view.componentSpecs(runId)) if (c.kind && c.layer) declared.set(c.id, c);
     const byId = new Map<string, RunComponent & { order: number }>();
     for (const c of counts) {
       const kind = KIND_BY_CODE[c.kind];

@@ -58,17 +58,30 @@ export class HostViewReader {
     return s;
   }
 
-  /** The run's component ids (runs.components: code n is ids[n − 1]); [] before schema version 6. */
-  componentIds(runId: number): string[] {
+  /**
+   * The run's components as runs.components lists them (code n is entry n − 1): an id, or an
+   * object {id, kind?, layer?}; [] before schema version 6 or when unreadable.
+   */
+  componentSpecs(runId: number): { id: string; kind?: string; layer?: string }[] {
     this.db();
     if (!this.envelope) return [];
     const row = this.stmt('SELECT components FROM runs WHERE id = ?').get(runId) as { components: string | null } | undefined;
     try {
       const v: unknown = row?.components ? JSON.parse(row.components) : [];
-      return Array.isArray(v) ? v.map((x) => (typeof x === 'object' && x !== null && 'id' in x ? String((x as { id: unknown }).id) : String(x))) : [];
+      if (!Array.isArray(v)) return [];
+      return v.map((x) => {
+        if (typeof x !== 'object' || x === null) return { id: String(x) };
+        const o = x as Record<string, unknown>;
+        return { id: String(o.id), kind: typeof o.kind === 'string' ? o.kind : undefined, layer: typeof o.layer === 'string' ? o.layer : undefined };
+      });
     } catch {
       return [];
     }
+  }
+
+  /** The run's component ids (runs.components: code n is ids[n − 1]); [] before schema version 6. */
+  componentIds(runId: number): string[] {
+    return this.componentSpecs(runId).map((c) => c.id);
   }
 
   /** The run's status and stored event count; null for an unknown run. */

@@ -169,19 +169,24 @@ export function layerColor(layer: string): string {
   return LAYER_COLORS[layer] ?? UNKNOWN_COLOR;
 }
 
-/** Short names of the layers, as QEMU developers say them. */
-const LAYER_LABELS: Readonly<Record<string, string>> = {
-  guest: 'guest',
-  viommu: 'vIOMMU',
-  'host-iommu-device': 'HostIOMMUDevice',
-  backend: 'backend',
-  iommu: 'host IOMMU',
-  run: 'run',
+/** Short names of the layers, as QEMU's code says them (hiod: vfio_device_hiod_create_and_realize), and their full names. */
+const LAYER_LABELS: Readonly<Record<string, readonly [string, string]>> = {
+  guest: ['guest', 'guest devices (DMA)'],
+  viommu: ['vIOMMU', 'vIOMMU'],
+  'host-iommu-device': ['hiod', 'HostIOMMUDevice'],
+  backend: ['backend', 'host backend (iommufd, VFIO type1)'],
+  iommu: ['IOMMU', 'physical (host) IOMMU'],
+  run: ['run', 'the run itself (expectations)'],
 };
 
-/** The label of a layer (its id when unknown). */
+/** The short label of a layer (its id when unknown). */
 export function layerLabel(layer: string): string {
-  return LAYER_LABELS[layer] ?? layer;
+  return LAYER_LABELS[layer]?.[0] ?? layer;
+}
+
+/** The full name of a layer (its id when unknown). */
+export function layerTitle(layer: string): string {
+  return LAYER_LABELS[layer]?.[1] ?? layer;
 }
 
 /** Virtual time (ns) in µs with three decimals, "" when absent (rows stored before schema version 6). */

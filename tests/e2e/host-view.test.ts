@@ -9,7 +9,10 @@ import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../main/serve/server.ts';
+import { EVENT_CATALOG, type EventKind, type FieldSpec, type KindSpec } from '../../core/events/catalog.ts';
+import type { SeqEvent } from '../../core/events/sink.ts';
 import { LabService, waitForRun } from '../../main/service/lab-service.ts';
+import { EventWriter } from '../../main/store/index.ts';
 import { launchBrowser } from '../support/browser.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -27,6 +30,84 @@ steps:
   - unmap: {domain: 1, virt-start: 0x10000, virt-end: 0x1ffff}
   - workload: {domain: 1, endpoint: nic0, count: 20, size: 0x2000, iova-base: 0x100000, phys-base: 0x40000000}
 `;
+
+/** An event of `kind` from `component` in `step`, every required field neutral (0, 0n, {}), then `over`. */
+function ev(kind: EventKind, component: string, step: number, over: Record<string, unknown> = {}): Omit<SeqEvent, 'seq'> {
+  const out: Record<string, unknown> = { kind, step, component };
+  for (const [name, f] of Object.entries((EVENT_CATALOG[kind] as KindSpec).fields) as [string, FieldSpec][]) {
+    if (!f.optional) out[name] = f.type === 'u64' ? 0n : f.type === 'json' ? {} : 0;
+  }
+  return { ...out, ...over } as unknown as Omit<SeqEvent, 'seq'>;
+}
+
+const IOCTLS: Record<string, string> = {
+  'ioas-alloc': 'IOMMU_IOAS_ALLOC',
+  'ioas-map': 'IOMMU_IOAS_MAP',
+  'ioas-unmap': 'IOMMU_IOAS_UNMAP',
+  'device-bind': 'VFIO_DEVICE_BIND_IOMMUFD',
+  'device-attach': 'VFIO_DEVICE_ATTACH_IOMMUFD_PT',
+  'ioas-iova-ranges': 'IOMMU_IOAS_IOVA_RANGES',
+};
+
+/** One iommufd call by 'iommufd0' (errno 0 = OK), caused by guest event `cause` when given. */
+function call(step: number, op: string, args: Record<string, unknown>, out: Record<string, unknown>, errno = 0, cause?: number): Omit<SeqEvent, 'seq'> {
+  const extra: Record<string, unknown> = {};
+  if (typeof args['ioas-id'] === 'number') extra.id = args['ioas-id'];
+  if (typeof args.iova === 'string') extra.iova = BigInt(args.iova);
+  if (typeof args.length === 'string') extra.length = BigInt(args.length);
+  if (cause !== undefined) extra.cause = BigInt(cause);
+  return ev('host-call', 'iommufd0', step, { backend: 1, errno, call: { op, ioctl: IOCTLS[op] ?? op, args, out: errno ? {} : out }, ...extra });
+}
+
+const NIC = 0x18; // 00:03.0
+const VF = 0x3b00; // 3b:00.0
+const MAP = 3;
+const UNMAP = 4;
+
+/**
+ * The events of a guest MAP shadowed into iommufd, as the machine records them (issue 7 §4): an
+ * assigned NIC's plug (bind, IOAS, auto domain, HostIOMMUDevice, set_iommu_device), then guest
+ * MAP/UNMAP requests whose host calls name their 'map'/'unmap' event as cause — one above the
+ * host's 39-bit aperture fails with QEMU's error — and the device's DMA through the host IOMMU.
+ * Written straight into the store (independent of the scenario syntax).
+ */
+function shadowRun(): Omit<SeqEvent, 'seq'>[] {
+  const e: Omit<SeqEvent, 'seq'>[] = [];
+  const at = () => e.length;
+  e.push(ev('iommu-group', 'dmar0', -1, { group: 7, data: { iommu: 'dmar0', devices: ['vf0'], why: 'ACS isolated' } }));
+  e.push(call(-1, 'ioas-alloc', {}, { 'out-ioas-id': 1 }));
+  e.push(call(-1, 'device-bind', { device: 'vf0' }, { 'out-dev-id': 2 }));
+  e.push(call(-1, 'device-attach', { 'dev-id': 2, 'pt-id': 1 }, { 'pt-id': 3 }));
+  e.push(call(-1, 'ioas-iova-ranges', { 'ioas-id': 1 }, { 'num-iovas': 2, ranges: [['0x0', '0xfedfffff'], ['0xfef00000', '0x7fffffffff']] }));
+  e.push(ev('hiod-realize', 'hiod-vf0', -1, { status: 0, data: { device: 'vf0', variant: 'iommufd-vfio', awBits: 39, iovaRanges: [['0x0', '0xfedfffff'], ['0xfef00000', '0x7fffffffff']], pageSizeMask: '0x40201000' } }));
+  e.push(ev('set-iommu-device', 'viommu0', -1, { endpoint: NIC, status: 0, data: { device: 'vf0', viommu: 'viommu0' } }));
+  e.push(ev('device-plug', 'nic0', -1, { endpoint: NIC, action: 0, status: 0, data: { device: 'nic0', host: 'vf0' } }));
+  e.push(ev('attach', 'viommu0', 0, { domain: 1, endpoint: NIC }));
+  e.push(ev('request', 'viommu0', 0, { reqType: 1, status: 0, domain: 1, endpoint: NIC, used: 4 }));
+  const guestMap = (step: number, iova: bigint, size: bigint, errno = 0): void => {
+    const m = at();
+    e.push(ev('map', 'viommu0', step, { domain: 1, virtStart: iova, virtEnd: iova + size - 1n, physStart: 0x80000000n + iova, flags: 3 }));
+    e.push(call(step, 'ioas-map', { 'ioas-id': 1, iova: `0x${iova.toString(16)}`, length: `0x${size.toString(16)}`, flags: ['fixed-iova', 'readable', 'writeable'] }, { iova: `0x${iova.toString(16)}` }, errno, m));
+    if (errno) e.push(ev('qemu-error', 'vfio-nic0', step, { data: { message: `vfio_container_dma_map(0x5581a2c3e000, 0x${iova.toString(16)}, 0x${size.toString(16)}, 0x7f3c${(0x80000000n + iova).toString(16)}) = -22 (Invalid argument)`, level: 'error' }, cause: BigInt(m) }));
+    e.push(ev('request', 'viommu0', step, { reqType: MAP, status: 0, domain: 1, virtStart: iova, virtEnd: iova + size - 1n, physStart: 0x80000000n + iova, reqFlags: 3, used: 4 }));
+  };
+  const guestUnmap = (step: number, iova: bigint, size: bigint): void => {
+    const m = at();
+    e.push(ev('unmap', 'viommu0', step, { domain: 1, virtStart: iova, virtEnd: iova + size - 1n }));
+    e.push(call(step, 'ioas-unmap', { 'ioas-id': 1, iova: `0x${iova.toString(16)}`, length: `0x${size.toString(16)}` }, { length: `0x${size.toString(16)}` }, 0, m));
+    e.push(ev('request', 'viommu0', step, { reqType: UNMAP, status: 0, domain: 1, virtStart: iova, virtEnd: iova + size - 1n, used: 4 }));
+  };
+  guestMap(1, 0x10000n, 0x2000n);
+  guestMap(2, 0x8000000000n, 0x1000n, 22); // above the host's 39-bit aperture
+  e.push(ev('host-dma', 'dmar0', 3, { endpoint: VF, iova: 0x10040n, phys: 0x80010040n, size: 64n, access: 2, outcome: 0, domain: 3, data: { device: 'vf0', iommu: 'dmar0' } }));
+  e.push(ev('host-dma', 'dmar0', 4, { endpoint: VF, iova: 0x8000000000n, size: 8n, access: 2, outcome: 1, domain: 3, data: { device: 'vf0', iommu: 'dmar0', reason: 'address beyond the domain aperture' } }));
+  e.push(ev('host-fault', 'dmar0', 4, { endpoint: VF, address: 0x8000000000n, access: 2, data: { device: 'vf0', iommu: 'dmar0', reason: 'DMAR fault: address beyond the MGAW' } }));
+  for (let i = 0n; i < 12n; i++) {
+    guestMap(5, 0x100000n + i * 0x2000n, 0x2000n);
+    guestUnmap(5, 0x100000n + i * 0x2000n, 0x2000n);
+  }
+  return e;
+}
 
 describe('components, links and host objects in a browser', () => {
   let dir: string;
@@ -119,6 +200,92 @@ describe('components, links and host objects in a browser', () => {
     await page.mouse.move(0, 0);
     await page.screenshot({ path: join(SHOTS, 'guest-only-1280x720.png') });
     await poll(visibleRows).toBeGreaterThanOrEqual(15);
+    expect(pageErrors).toEqual([]);
+  }, 120_000);
+
+  it('links a guest request to the host calls it caused and back, and shows the object table at the selected event', async () => {
+    const events = shadowRun();
+    const runId = service.store.createRun({ name: 'guest MAP shadowed into iommufd (recorded events)', file: 'shadow.yaml', scenarioText: 'name: shadow', steps: 6, totalUnits: 6 });
+    const w = new EventWriter(service.store.path, runId);
+    w.write(events.map((e, seq) => ({ ...e, seq }) as SeqEvent));
+    w.commit(6, 6);
+    w.finish({ status: 'done', doneUnits: 6, totalUnits: 6, metrics: null, stepResults: [], failedExpectations: 0, error: null });
+    const seqOf = (pred: (e: Record<string, unknown>) => boolean): number => events.findIndex((e) => pred(e as unknown as Record<string, unknown>));
+    const mapOk = seqOf((e) => e.kind === 'request' && e.reqType === MAP);
+    const failedCall = seqOf((e) => e.kind === 'host-call' && e.errno === 22);
+    const failedMap = failedCall - 1;
+    const failedReq = failedCall + 2;
+
+    await page.goto(server.url);
+    await page.locator(`[data-testid=run-item]`).first().click();
+    await poll(() => page.getByTestId('run-name').innerText()).toContain('shadowed into iommufd');
+
+    // Components by layer, guest side first; each with its count.
+    const bar = page.getByTestId('components-bar');
+    await poll(async () => (await bar.locator('[data-testid^=layer-]').allTextContents()).join(' ')).toBe('guest vIOMMU hiod backend IOMMU');
+    const comps = await service.call('listComponents', { runId });
+    for (const c of comps) expect(await page.getByTestId(`component-${c.id || 'run'}`).getAttribute('data-events')).toBe(String(c.events));
+    const iommufd = comps.find((c) => c.id === 'iommufd0')!;
+    expect(iommufd).toMatchObject({ layer: 'backend', problems: 1 });
+    await page.getByTestId('component-iommufd0').click();
+    await poll(total).toBe(iommufd.events);
+    expect((await rows().locator('.comp').allInnerTexts()).every((t) => t === 'iommufd0')).toBe(true);
+    await page.getByTestId('component-iommufd0').click();
+    await poll(total).toBe(events.length);
+
+    // The guest's MAP request → its IOMMU_IOAS_MAP, OK.
+    await page.locator(`[data-testid=event-row][data-seq="${mapOk}"]`).click();
+    const caused = page.getByTestId('caused-link');
+    await poll(() => caused.count()).toBe(1);
+    expect(await caused.first().getAttribute('data-errno')).toBe('OK');
+    expect(await caused.first().innerText()).toContain('IOMMU_IOAS_MAP');
+
+    // The MAP above the aperture: the host call's EINVAL and QEMU's error, both linked.
+    await page.locator(`[data-testid=event-row][data-seq="${failedReq}"]`).click();
+    await poll(async () => (await caused.evaluateAll((els) => els.map((e) => `${e.getAttribute('data-seq')} ${e.getAttribute('data-errno')}`))).join(', ')).toBe(
+      `${failedCall} EINVAL, ${failedCall + 1} error`,
+    );
+    expect(await page.getByTestId('caused-links').innerText()).toContain('vfio_container_dma_map(');
+    await page.mouse.move(0, 0);
+    await page.screenshot({ path: join(SHOTS, 'shadow-links-1280x720.png') });
+
+    // Keyboard: Tab to the EINVAL link, Enter selects that host call; its detail links back to the guest 'map'.
+    await caused.first().focus();
+    await page.keyboard.press('Enter');
+    await poll(() => page.getByTestId('events-table').getAttribute('data-selected')).toBe(String(failedCall));
+    const back = page.getByTestId('cause-link');
+    await poll(() => back.getAttribute('data-seq')).toBe(String(failedMap));
+    expect(await back.innerText()).toContain('map');
+    await back.focus();
+    await page.keyboard.press('Enter');
+    await poll(() => page.getByTestId('events-table').getAttribute('data-selected')).toBe(String(failedMap));
+
+    // The object view at the failed call: the IOAS with the one area mapped, the device attached to its auto domain.
+    await page.locator(`[data-testid=event-row][data-seq="${failedCall}"]`).click();
+    if ((await page.getByTestId('host-objects').count()) === 0) await page.getByTestId('toggle-objects').click();
+    const objects = page.getByTestId('host-object');
+    await poll(async () => (await objects.evaluateAll((els) => els.map((e) => `${e.getAttribute('data-type')}#${e.getAttribute('data-id')}`))).join(' ')).toBe(
+      'ioas#1 device#2 hwpt-paging#3',
+    );
+    const text = await page.getByTestId('host-objects').innerText();
+    expect(text).toMatch(/IOAS[\s\S]*1 area 8\.0 KiB/);
+    expect(text).toMatch(/DEVICE[\s\S]*attached→HWPT_PAGING 3[\s\S]*vf0/);
+    expect(text).toMatch(/HWPT_PAGING[\s\S]*ioas→IOAS 1[\s\S]*auto domain/);
+    expect(await page.getByTestId('host-objects-at').innerText()).toContain(`after #${failedCall}`);
+    await poll(visibleRows).toBeGreaterThanOrEqual(15);
+    await page.mouse.move(0, 0);
+    await page.screenshot({ path: join(SHOTS, 'shadow-objects-1280x720.png') });
+
+    // Before the plug, no objects; in the workload, two areas while one of its maps is live; at the
+    // end (End key), the first MAP's area only (each workload MAP was unmapped).
+    await rows().first().click();
+    await poll(() => objects.count()).toBe(0);
+    const workloadMap = seqOf((e) => e.kind === 'host-call' && e.step === 5);
+    await page.locator(`[data-testid=event-row][data-seq="${workloadMap}"]`).click();
+    await poll(() => page.getByTestId('host-objects').innerText()).toMatch(/IOAS[\s\S]*2 areas 16\.0 KiB/);
+    await page.getByTestId('events-scroller').press('End');
+    await poll(() => page.getByTestId('host-objects-at').textContent()).toContain(`after #${events.length - 1}`);
+    expect(await page.getByTestId('host-objects').innerText()).toMatch(/IOAS[\s\S]*1 area 8\.0 KiB/);
     expect(pageErrors).toEqual([]);
   }, 120_000);
 });

@@ -63,7 +63,7 @@ vi.stubGlobal('localStorage', {
 
 const { useEventsStore } = await import('../../renderer/src/stores/events.ts');
 const { useHostStore, causeSeq } = await import('../../renderer/src/stores/host.ts');
-const { formatVirtualTime, layerLabel, objectTypeName } = await import('../../renderer/src/format.ts');
+const { formatVirtualTime, layerLabel, layerTitle, objectTypeName } = await import('../../renderer/src/format.ts');
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
 const of = (m: Method) => calls.filter((c) => c.method === m).map((c) => c.params);
@@ -118,7 +118,8 @@ describe('display helpers', () => {
   it('formats cause seqs, virtual time, layers and object types', () => {
     expect([causeSeq(5), causeSeq('0x10'), causeSeq('12'), causeSeq(-1), causeSeq('x'), causeSeq(null)]).toEqual([5, 16, 12, null, null, null]);
     expect([formatVirtualTime(1500), formatVirtualTime(1234567890), formatVirtualTime(null)]).toEqual(['1.500', '1,234,567.890', '']);
-    expect([layerLabel('host-iommu-device'), layerLabel('iommu'), layerLabel('x')]).toEqual(['HostIOMMUDevice', 'host IOMMU', 'x']);
+    expect([layerLabel('host-iommu-device'), layerLabel('iommu'), layerLabel('x')]).toEqual(['hiod', 'IOMMU', 'x']);
+    expect([layerTitle('host-iommu-device'), layerTitle('x')]).toEqual(['HostIOMMUDevice', 'x']);
     expect([objectTypeName('hwpt-paging'), objectTypeName('vfio-container'), objectTypeName('odd')]).toEqual(['HWPT_PAGING', 'CONTAINER', 'ODD']);
   });
 });
