@@ -5,14 +5,17 @@
  *
  * - "IOAS_MAP(fixed)+UNMAP @ 1M live areas": 1M one-page areas, one every 8 KiB (addresses cross
  *   the 4 GiB line, so the hi half is in play); each pair UNMAPs a random live area and MAPs a
- *   random free slot with FIXED_IOVA, through the engine's public API (Iommufd.ioasMap/ioasUnmap:
- *   argument checks, IOAS lookup, bigint arguments). Baseline: sorted-btree doing the overlap
- *   check (floor of the end) + set, and delete.
+ *   random free slot with FIXED_IOVA, through the engine's hot-path API (Iommufd.ioasMap32 /
+ *   ioasUnmap32: every argument check, the IOAS lookup, u32 halves, no allocation). A second row
+ *   runs the same pairs through the bigint API (Iommufd.ioasMap / ioasUnmap, which converts to
+ *   halves once and returns objects). Baseline: sorted-btree doing the overlap check (floor of
+ *   the end) + set, and delete.
  * - "auto-IOVA map+unmap @ 100K live areas": 100K one-page areas placed by the kernel's allocator,
  *   then a random 1/8 of them unmapped so the space has holes; each pair MAPs without FIXED_IOVA
- *   (first fit) and UNMAPs a random live area. Baseline: the same first fit on sorted-btree by a
- *   walk from the lowest page (what iopt_alloc_iova's span iterator does) + delete.
- * Workloads are deterministic (seeded PRNG).
+ *   (first fit, ioasMap32) and UNMAPs a random live area (ioasUnmap32). Baseline: the same first
+ *   fit on sorted-btree by a walk from the lowest page (what iopt_alloc_iova's span iterator
+ *   does) + delete; it is O(live areas) per MAP, so it runs fewer pairs (the rate is per pair).
+ * Workloads are deterministic (seeded PRNG); both sides do the same pairs in the same order.
  */
 import BTreeModule from 'sorted-btree';
 import { Iommufd } from '../../core/host/backend/iommufd/iommufd.ts';
@@ -29,24 +32,52 @@ const AUTO = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
 const USER_VA = 0x7f0000000000n;
 const PAGE_N = BigInt(PAGE);
 /** Workload sizes (the issue's: 1M and 100K live areas). */
-export const SIZES = { fixedLive: 1 << 20, fixedPairs: 300_000, autoLive: 100_000, autoPairs: 50_000 };
+export const SIZES = { fixedLive: 1 << 20, fixedPairs: 500_000, autoLive: 100_000, autoPairs: 50_000, autoBaselinePairs: 2_000 };
 
-function fixedPairs(n: number, pairs: number): { lab: number; base: number } {
+function fixedPairs(n: number, pairs: number): { lab: number; bigint: number; base: number } {
   const rnd = mulberry32(7);
   const slots = shuffled(2 * n, rnd);
   const ops = new Uint32Array(2 * pairs);
   for (let k = 0; k < 2 * pairs; k++) ops[k] = rnd() % n;
+  const hi = new Uint32Array(2 * n);
+  const lo = new Uint32Array(2 * n);
+  for (let s = 0; s < 2 * n; s++) {
+    hi[s] = Math.floor((s * STRIDE) / 2 ** 32);
+    lo[s] = (s * STRIDE) >>> 0;
+  }
+  const vaHi = Number(USER_VA >> 32n);
 
-  const fd = new Iommufd();
-  const ioasId = fd.ioasAlloc().outIoasId;
-  const iovas = new Array<bigint>(2 * n);
-  for (let s = 0; s < 2 * n; s++) iovas[s] = BigInt(s * STRIDE);
+  // Hot path (u32 halves).
+  let fd = new Iommufd();
+  let ioasId = fd.ioasAlloc().outIoasId;
   let live = slots.slice(0, n);
   let free = slots.slice(n);
-  for (let i = 0; i < n; i++) fd.ioasMap({ ioasId, flags: FIXED, userVa: USER_VA, length: PAGE_N, iova: iovas[live[i]] });
-  const args = { ioasId, flags: FIXED, userVa: USER_VA, length: PAGE_N, iova: 0n };
+  for (let i = 0; i < n; i++) fd.ioasMap32(ioasId, FIXED, vaHi, 0, 0, PAGE, hi[live[i]], lo[live[i]]);
   let bad = 0;
   let t0 = performance.now();
+  for (let k = 0; k < pairs; k++) {
+    const i = ops[2 * k];
+    const j = ops[2 * k + 1];
+    const a = live[i];
+    const b = free[j];
+    bad |= fd.ioasUnmap32(ioasId, hi[a], lo[a], 0, PAGE);
+    bad |= fd.ioasMap32(ioasId, FIXED, vaHi, 0, 0, PAGE, hi[b], lo[b]);
+    live[i] = b;
+    free[j] = a;
+  }
+  const lab = pairs / ((performance.now() - t0) / 1000);
+  if (bad !== 0) throw new Error('bench: iommufd fixed workload failed');
+
+  // The bigint API, same pairs.
+  fd = new Iommufd();
+  ioasId = fd.ioasAlloc().outIoasId;
+  const iovas = new Array<bigint>(2 * n);
+  for (let s = 0; s < 2 * n; s++) iovas[s] = BigInt(s * STRIDE);
+  live = slots.slice(0, n);
+  free = slots.slice(n);
+  for (let i = 0; i < n; i++) fd.ioasMap({ ioasId, flags: FIXED, userVa: USER_VA, length: PAGE_N, iova: iovas[live[i]] });
+  const args = { ioasId, flags: FIXED, userVa: USER_VA, length: PAGE_N, iova: 0n };
+  t0 = performance.now();
   for (let k = 0; k < pairs; k++) {
     const i = ops[2 * k];
     const j = ops[2 * k + 1];
@@ -57,8 +88,8 @@ function fixedPairs(n: number, pairs: number): { lab: number; base: number } {
     live[i] = free[j];
     free[j] = t;
   }
-  const lab = pairs / ((performance.now() - t0) / 1000);
-  if (bad !== 0) throw new Error('bench: iommufd fixed workload failed');
+  const bigint = pairs / ((performance.now() - t0) / 1000);
+  if (bad !== 0) throw new Error('bench: iommufd fixed workload (bigint API) failed');
 
   const tree = new BTree<number, number>();
   live = slots.slice(0, n);
@@ -85,10 +116,10 @@ function fixedPairs(n: number, pairs: number): { lab: number; base: number } {
   }
   const base = pairs / ((performance.now() - t0) / 1000);
   if (!ok || tree.size !== n) throw new Error('bench: sorted-btree fixed workload failed');
-  return { lab, base };
+  return { lab, bigint, base };
 }
 
-function autoPairs(n: number, pairs: number): { lab: number; base: number } {
+function autoPairs(n: number, pairs: number, basePairs: number): { lab: number; base: number } {
   const rnd = mulberry32(11);
   const holes = shuffled(n, rnd).slice(0, n >> 3);
   const ops = new Uint32Array(pairs);
@@ -96,21 +127,27 @@ function autoPairs(n: number, pairs: number): { lab: number; base: number } {
 
   const fd = new Iommufd();
   const ioasId = fd.ioasAlloc().outIoasId;
-  const args = { ioasId, flags: AUTO, userVa: USER_VA, length: PAGE_N };
-  const live: bigint[] = [];
-  for (let i = 0; i < n; i++) live.push(fd.ioasMap(args).iova);
-  for (const h of holes) fd.ioasUnmap(ioasId, live[h], PAGE_N);
+  const vaHi = Number(USER_VA >> 32n);
+  const live: number[] = [];
+  for (let i = 0; i < n; i++) {
+    fd.ioasMap32(ioasId, AUTO, vaHi, 0, 0, PAGE, 0, 0);
+    live.push(fd.out32Hi * 2 ** 32 + fd.out32Lo);
+  }
   const isHole = new Uint8Array(n);
-  for (const h of holes) isHole[h] = 1;
+  for (const h of holes) {
+    isHole[h] = 1;
+    fd.ioasUnmap32(ioasId, Math.floor(live[h] / 2 ** 32), live[h] >>> 0, 0, PAGE);
+  }
   const liveSet = live.filter((_, i) => isHole[i] === 0);
   let bad = 0;
   let t0 = performance.now();
   for (let k = 0; k < pairs; k++) {
-    const r = fd.ioasMap(args);
-    bad |= r.errno;
+    bad |= fd.ioasMap32(ioasId, AUTO, vaHi, 0, 0, PAGE, 0, 0);
+    const got = fd.out32Hi * 2 ** 32 + fd.out32Lo;
     const i = ops[k] % liveSet.length;
-    bad |= fd.ioasUnmap(ioasId, liveSet[i], PAGE_N).errno;
-    liveSet[i] = r.iova;
+    const v = liveSet[i];
+    bad |= fd.ioasUnmap32(ioasId, Math.floor(v / 2 ** 32), v >>> 0, 0, PAGE);
+    liveSet[i] = got;
   }
   const lab = pairs / ((performance.now() - t0) / 1000);
   if (bad !== 0) throw new Error('bench: iommufd auto workload failed');
@@ -128,30 +165,31 @@ function autoPairs(n: number, pairs: number): { lab: number; base: number } {
   // The same layout as the lab's prefill: pages from PAGE upwards, then the same holes.
   const bl: number[] = [];
   for (let i = 0; i < n; i++) {
-    const a = Number(live[i]);
+    const a = live[i];
     tree.set(a, a + PAGE - 1);
     bl.push(a);
   }
   for (const h of holes) tree.delete(bl[h]);
   const blLive = bl.filter((_, i) => isHole[i] === 0);
   t0 = performance.now();
-  for (let k = 0; k < pairs; k++) {
+  for (let k = 0; k < basePairs; k++) {
     const a = first();
     tree.set(a, a + PAGE - 1);
     const i = ops[k] % blLive.length;
     tree.delete(blLive[i]);
     blLive[i] = a;
   }
-  const base = pairs / ((performance.now() - t0) / 1000);
+  const base = basePairs / ((performance.now() - t0) / 1000);
   return { lab, base };
 }
 
 /** Runs both iommufd workloads and returns their rows. */
 export async function benchIommufd(): Promise<BenchRow[]> {
   const f = fixedPairs(SIZES.fixedLive, SIZES.fixedPairs);
-  const a = autoPairs(SIZES.autoLive, SIZES.autoPairs);
+  const a = autoPairs(SIZES.autoLive, SIZES.autoPairs, SIZES.autoBaselinePairs);
   return [
     { name: 'IOAS_MAP(fixed)+UNMAP @ 1M live areas', value: f.lab, unit: 'pairs/s', baselineName: 'sorted-btree BTree', baselineValue: f.base, target: 2e6 },
+    { name: 'IOAS_MAP(fixed)+UNMAP @ 1M, bigint API', value: f.bigint, unit: 'pairs/s', baselineName: 'sorted-btree BTree', baselineValue: f.base },
     { name: 'auto-IOVA map+unmap @ 100K live areas', value: a.lab, unit: 'pairs/s', baselineName: 'sorted-btree first-fit walk', baselineValue: a.base, target: 1e6 },
   ];
 }

@@ -4,9 +4,11 @@
  * owner (a domain's aperture, a device's reserved regions), the allowed list, the IOAS
  * `iova_alignment`, and the kernel's automatic IOVA allocation.
  *
- * Storage: areas live in core/engine's IntervalStore (an interval B+tree on u64 starts, u32 halves,
- * no allocation on its paths): `phys` holds the area's user VA, `flags` its IOMMU_READ/WRITE and
- * whether its pages are writable. Reserved and allowed ranges are short sorted arrays (a handful
+ * Storage: areas live in core/engine's MappingStore (u32 halves, no allocation on its paths: areas
+ * of 1 to 16 aligned 4 KiB pages in a hash of pages, the rest in an interval B+tree): `phys` holds
+ * the area's user VA, `flags` its IOMMU_READ/WRITE and whether its pages are writable.
+ * Hot path: {@link IoPagetable.mapFixed32} and {@link IoPagetable.unmap32} take u32 halves and
+ * allocate nothing; the bigint methods give the same answers (they share the checks). Reserved and allowed ranges are short sorted arrays (a handful
  * of entries per IOAS: apertures, MSI windows, RMRRs). The reserved tree of the kernel may hold
  * overlapping entries of different owners, and so may this list.
  *
@@ -16,8 +18,8 @@
  * Every IOVA and length here is a bigint in [0, 2^64) (ULONG_MAX = 2^64-1 on the modelled 64-bit
  * kernel). Methods return 0 or an errno and leave outputs in `out*` fields.
  */
-import { IntervalStore, UNMAP_OK } from '../../../engine/interval-store.ts';
-import { hi32, lo32, u64 } from '../../../engine/u64.ts';
+import { MappingStore, UNMAP_OK, type OverlapVisitor } from '../../../engine/mapping-store.ts';
+import { TWO32, hi32, lo32, u64 } from '../../../engine/u64.ts';
 import { ERRNO, type Errno } from '../../errno.ts';
 import { IovaAllocator, type FreeSpace, type IovaRange } from './iova-alloc.ts';
 import { PAGE_SIZE, ULONG_MAX, lowBit } from './uapi.ts';
@@ -82,10 +84,21 @@ interface Reserved {
 
 /** The IOVA engine of one IOAS (see the file comment). */
 export class IoPagetable implements FreeSpace {
-  /** Areas, keyed by start IOVA. */
-  readonly areas = new IntervalStore();
+  /** Areas, keyed by start IOVA (4 KiB page runs hashed). */
+  readonly areas = new MappingStore(12);
+  private align = 1n;
+  // iova_alignment - 1 as a number (<= 0xfff), for the hot path.
+  private alignMask = 0;
+
   /** `iopt->iova_alignment`: 1 to PAGE_SIZE (bytes). */
-  iovaAlignment = 1n;
+  get iovaAlignment(): bigint {
+    return this.align;
+  }
+
+  set iovaAlignment(v: bigint) {
+    this.align = v;
+    this.alignMask = Number(v - 1n);
+  }
   /** IOMMU_OPTION_HUGE_PAGES = 0 was set. */
   disableLargePages = false;
   /** Domains joined with {@link addDomain}. */
@@ -95,7 +108,49 @@ export class IoPagetable implements FreeSpace {
   /** Bytes unmapped by the last unmap call (also on failure: what was removed before it). */
   outUnmapped = 0n;
   private reserved: Reserved[] = [];
+  // The reserved ranges as u32 halves (parallel to `reserved`) for the hot path.
+  private rsHi: number[] = [];
+  private rsLo: number[] = [];
+  private rlHi: number[] = [];
+  private rlLo: number[] = [];
   private allowed: IovaRange[] = [];
+  /** Bytes removed by the last {@link unmap32} / {@link unmapRange}, as u32 halves. */
+  outUnmappedHi = 0;
+  outUnmappedLo = 0;
+  // The first area an unmap removed (halves; fHi < 0: none), and the first overlap found by areaIn.
+  private fHi = -1;
+  private fLo = 0;
+  private oSHi = 0;
+  private oSLo = 0;
+  private oEHi = 0;
+  private oELo = 0;
+  private oHit = false;
+  private readonly sumVisitor: OverlapVisitor = (sh, sl, eh, el) => {
+    if (this.fHi < 0) {
+      this.fHi = sh;
+      this.fLo = sl;
+    }
+    // + (e - s + 1), carried in halves.
+    let lo = this.outUnmappedLo + (el - sl) + 1;
+    let hi = this.outUnmappedHi + (eh - sh);
+    if (lo >= TWO32) {
+      lo -= TWO32;
+      hi++;
+    } else if (lo < 0) {
+      lo += TWO32;
+      hi--;
+    }
+    this.outUnmappedLo = lo;
+    this.outUnmappedHi = hi;
+  };
+  private readonly firstVisitor: OverlapVisitor = (sh, sl, eh, el) => {
+    this.oHit = true;
+    this.oSHi = sh;
+    this.oSLo = sl;
+    this.oEHi = eh;
+    this.oELo = el;
+    return false;
+  };
   private merged: IovaRange[] | undefined;
   private readonly allocator: IovaAllocator;
 
@@ -133,7 +188,78 @@ export class IoPagetable implements FreeSpace {
 
   /** True when some area overlaps [start, last]. */
   areaOverlaps(start: bigint, last: bigint): boolean {
-    return this.areas.firstOverlap(hi32(start), lo32(start), hi32(last), lo32(last));
+    return this.areaIn(hi32(start), lo32(start), hi32(last), lo32(last));
+  }
+
+  /** Whether an area overlaps [s, e] (halves); the lowest one is left in the o* fields. */
+  private areaIn(sHi: number, sLo: number, eHi: number, eLo: number): boolean {
+    this.oHit = false;
+    if (this.areas.count() > 0) this.areas.forEachOverlap(sHi, sLo, eHi, eLo, this.firstVisitor);
+    return this.oHit;
+  }
+
+  /** Whether a reserved range overlaps [s, e] (halves). */
+  private reservedIn(sHi: number, sLo: number, eHi: number, eLo: number): boolean {
+    const n = this.rsHi.length;
+    for (let i = 0; i < n; i++) {
+      // r.start <= e && r.last >= s
+      const rsh = this.rsHi[i];
+      const rlh = this.rlHi[i];
+      if ((rsh < eHi || (rsh === eHi && this.rsLo[i] <= eLo)) && (rlh > sHi || (rlh === sHi && this.rlLo[i] >= sLo))) return true;
+    }
+    return false;
+  }
+
+  private syncReservedHalves(): void {
+    const r = this.reserved;
+    this.rsHi = r.map((x) => hi32(x.start));
+    this.rsLo = r.map((x) => lo32(x.start));
+    this.rlHi = r.map((x) => hi32(x.last));
+    this.rlLo = r.map((x) => lo32(x.last));
+  }
+
+  /**
+   * IOMMU_IOAS_MAP with FIXED_IOVA of one slice, on u32 halves (the hot path; no allocation):
+   * the same errnos in the same order as {@link mapPages} with one slice. `writable`: the pages
+   * were pinned writable. Falls back to {@link mapPages} for the rare orders it does not decide
+   * itself (an insert-time error that must lose to EEXIST, pinning checks).
+   */
+  mapFixed32(vaHi: number, vaLo: number, lenHi: number, lenLo: number, iovaHi: number, iovaLo: number, prot: number, writable: boolean): Errno {
+    const am = this.alignMask;
+    if ((lenHi === 0 && lenLo === 0) || (lenLo & am) !== 0 || (iovaLo & am) !== 0) return ERRNO.EINVAL;
+    let eLo = iovaLo + lenLo - 1;
+    let eHi = iovaHi + lenHi;
+    if (eLo >= TWO32) {
+      eLo -= TWO32;
+      eHi++;
+    } else if (eLo < 0) {
+      eLo += TWO32;
+      eHi--;
+    }
+    if (eHi >= TWO32) return ERRNO.EOVERFLOW;
+    if (this.rsHi.length > 0 && this.reservedIn(iovaHi, iovaLo, eHi, eLo)) return ERRNO.EINVAL;
+    if (((prot & AREA_WRITE) !== 0 && !writable) || (vaLo & 0xfff & am) !== 0 || (this.domains.length > 0 && this.userMemory !== undefined)) {
+      return this.mapPages([{ userVa: u64(vaHi, vaLo), length: u64(lenHi, lenLo), writable }], u64(lenHi, lenLo), u64(iovaHi, iovaLo), true, prot);
+    }
+    if (!this.areas.insert(iovaHi, iovaLo, eHi, eLo, vaHi, vaLo, prot | (writable ? AREA_PAGES_WRITABLE : 0))) return ERRNO.EEXIST;
+    if (this.allocator.active.length > 0 && this.allowed.length === 0) {
+      const at = u64(eHi, eLo) + 1n;
+      if (at < this.allocator.maxHint) this.allocator.freed(at);
+    }
+    return ERRNO.OK;
+  }
+
+  /**
+   * iopt_unmap_iova_range over [s, e] on u32 halves (the hot path): as {@link unmapRange}; the
+   * bytes removed are in outUnmappedHi/Lo (and outUnmapped is not updated).
+   */
+  unmap32(sHi: number, sLo: number, eHi: number, eLo: number): Errno {
+    this.outUnmappedHi = 0;
+    this.outUnmappedLo = 0;
+    this.fHi = -1;
+    const rc = this.areas.unmapRange(sHi, sLo, eHi, eLo, false, this.sumVisitor);
+    if (this.fHi >= 0 && this.allocator.active.length > 0) this.allocator.freed(this.runStartBefore(u64(this.fHi, this.fLo)));
+    return rc === UNMAP_OK ? ERRNO.OK : ERRNO.ENOENT;
   }
 
   private reservedOverlaps(start: bigint, last: bigint): boolean {
@@ -174,10 +300,7 @@ export class IoPagetable implements FreeSpace {
   /** FreeSpace: the lowest used range (reserved or area) overlapping [from, to]. */
   nextUsed(from: bigint, to: bigint): IovaRange | undefined {
     let best: IovaRange | undefined;
-    if (this.areas.firstOverlap(hi32(from), lo32(from), hi32(to), lo32(to))) {
-      const a = this.areas;
-      best = { start: u64(a.rStartHi, a.rStartLo), last: u64(a.rEndHi, a.rEndLo) };
-    }
+    if (this.areaIn(hi32(from), lo32(from), hi32(to), lo32(to))) best = { start: u64(this.oSHi, this.oSLo), last: u64(this.oEHi, this.oELo) };
     for (const r of this.reserved) {
       if (r.last < from || r.start > to) continue;
       if (best === undefined || r.start < best.start) best = { start: r.start, last: r.last };
@@ -308,16 +431,9 @@ export class IoPagetable implements FreeSpace {
    * Returns 0 also when nothing was mapped (callers decide about empty ranges).
    */
   unmapRange(start: bigint, last: bigint): Errno {
-    let bytes = 0n;
-    let first = -1n;
-    const rc = this.areas.unmapRange(hi32(start), lo32(start), hi32(last), lo32(last), false, (sh, sl, eh, el) => {
-      const s = u64(sh, sl);
-      if (first < 0n) first = s;
-      bytes += u64(eh, el) - s + 1n;
-    });
-    this.outUnmapped = bytes;
-    if (first >= 0n && this.allocator.maxHint > 0n) this.allocator.freed(this.runStartBefore(first));
-    return rc === UNMAP_OK ? ERRNO.OK : ERRNO.ENOENT;
+    const rc = this.unmap32(hi32(start), lo32(start), hi32(last), lo32(last));
+    this.outUnmapped = u64(this.outUnmappedHi, this.outUnmappedLo);
+    return rc;
   }
 
   /** Start of the free run that now contains `iova` (a lower bound is enough for the hints). */
@@ -366,6 +482,7 @@ export class IoPagetable implements FreeSpace {
     let i = this.reserved.length;
     while (i > 0 && this.reserved[i - 1].start > start) i--;
     this.reserved.splice(i, 0, { start, last, owner });
+    this.syncReservedHalves();
     return ERRNO.OK;
   }
 
@@ -373,7 +490,10 @@ export class IoPagetable implements FreeSpace {
   unreserve(owner: object): void {
     const before = this.reserved.length;
     this.reserved = this.reserved.filter((r) => r.owner !== owner);
-    if (this.reserved.length !== before) this.resetHints();
+    if (this.reserved.length !== before) {
+      this.syncReservedHalves();
+      this.resetHints();
+    }
   }
 
   /**

@@ -2,6 +2,7 @@
  * IOAS ioctl handlers (drivers/iommu/iommufd/ioas.c): argument checks in the kernel's order, then
  * the IOVA engine (io-pagetable.ts). Reference iommufd-vfio-hostiommu.md §2.1–§2.4.
  */
+import { TWO32, hi32, lo32, u64 } from '../../../engine/u64.ts';
 import { ERRNO, type Errno } from '../../errno.ts';
 import { AREA_READ, AREA_WRITE, IoPagetable, type IovaRange, type PagesSlice } from './io-pagetable.ts';
 import type { IoasObj, IommufdCtx } from './objects.ts';
@@ -61,18 +62,41 @@ export interface IoasMapArgs {
  */
 export function ioasMap(ctx: IommufdCtx, a: IoasMapArgs): { errno: Errno; iova: bigint } {
   const iova = a.iova ?? 0n;
-  const fail = (errno: Errno): { errno: Errno; iova: bigint } => ({ errno, iova });
-  if ((a.flags & ~IOAS_MAP_FLAGS) !== 0 || (a.reserved ?? 0) !== 0) return fail(ERRNO.EOPNOTSUPP);
-  if (iova >= ULONG_MAX || a.length >= ULONG_MAX) return fail(ERRNO.EOVERFLOW);
-  if ((a.flags & (IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE)) === 0) return fail(ERRNO.EINVAL);
-  const ioas = getIoas(ctx, a.ioasId);
-  if (ioas === undefined) return fail(ERRNO.ENOENT);
-  if (a.userVa + a.length > ULONG_MAX) return fail(ERRNO.EOVERFLOW);
-  if (a.length === 0n || a.length > ULONG_MAX - PAGE_SIZE) return fail(ERRNO.EINVAL);
-  const slice: PagesSlice = { userVa: a.userVa, length: a.length, writable: (a.flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0 };
-  const fixed = (a.flags & IOMMU_IOAS_MAP_FIXED_IOVA) !== 0;
-  const rc = ioas.iopt.mapPages([slice], a.length, iova, fixed, prot(a.flags));
-  return rc === ERRNO.OK ? { errno: rc, iova: ioas.iopt.outIova } : fail(rc);
+  const rc = ioasMap32(ctx, a.ioasId, a.flags, hi32(a.userVa), lo32(a.userVa), hi32(a.length), lo32(a.length), hi32(iova), lo32(iova), a.reserved ?? 0);
+  if (rc !== ERRNO.OK) return { errno: rc, iova };
+  return { errno: rc, iova: (a.flags & IOMMU_IOAS_MAP_FIXED_IOVA) !== 0 ? iova : u64(ctx.out32.hi, ctx.out32.lo) };
+}
+
+const MAX32 = 0xffffffff;
+
+/**
+ * IOMMU_IOAS_MAP on u32 halves (the hot path: no bigint for a FIXED_IOVA map, no allocation):
+ * the same checks and errnos as {@link ioasMap}; the IOVA used is left in ctx.out32.
+ */
+export function ioasMap32(ctx: IommufdCtx, ioasId: number, flags: number, vaHi: number, vaLo: number, lenHi: number, lenLo: number, iovaHi: number, iovaLo: number, reserved = 0): Errno {
+  if ((flags & ~IOAS_MAP_FLAGS) !== 0 || reserved !== 0) return ERRNO.EOPNOTSUPP;
+  if ((iovaHi === MAX32 && iovaLo === MAX32) || (lenHi === MAX32 && lenLo === MAX32)) return ERRNO.EOVERFLOW;
+  if ((flags & (IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE)) === 0) return ERRNO.EINVAL;
+  const ioas = ctx.table.get(ioasId, 'ioas') as IoasObj | undefined;
+  if (ioas === undefined) return ERRNO.ENOENT;
+  // user_va + length > ULONG_MAX (iopt_alloc_user_pages check_add_overflow).
+  if (vaHi + lenHi + (vaLo + lenLo >= TWO32 ? 1 : 0) >= TWO32) return ERRNO.EOVERFLOW;
+  if ((lenHi === 0 && lenLo === 0) || (lenHi === MAX32 && lenLo > 0xfffff000)) return ERRNO.EINVAL;
+  const writable = (flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0;
+  const out = ctx.out32;
+  if ((flags & IOMMU_IOAS_MAP_FIXED_IOVA) !== 0) {
+    out.hi = iovaHi;
+    out.lo = iovaLo;
+    return ioas.iopt.mapFixed32(vaHi, vaLo, lenHi, lenLo, iovaHi, iovaLo, prot(flags), writable);
+  }
+  const length = u64(lenHi, lenLo);
+  const slice: PagesSlice = { userVa: u64(vaHi, vaLo), length, writable };
+  const rc = ioas.iopt.mapPages([slice], length, 0n, false, prot(flags));
+  if (rc === ERRNO.OK) {
+    out.hi = hi32(ioas.iopt.outIova);
+    out.lo = lo32(ioas.iopt.outIova);
+  }
+  return rc;
 }
 
 /** Arguments of IOMMU_IOAS_COPY (struct iommu_ioas_copy; bytes). */
@@ -115,21 +139,43 @@ export function ioasCopy(ctx: IommufdCtx, a: IoasCopyArgs): { errno: Errno; dstI
  * bytes unmapped (the sum of the areas removed).
  */
 export function ioasUnmap(ctx: IommufdCtx, ioasId: number, iova: bigint, length: bigint): { errno: Errno; length: bigint } {
-  const ioas = getIoas(ctx, ioasId);
-  if (ioas === undefined) return { errno: ERRNO.ENOENT, length };
+  const rc = ioasUnmap32(ctx, ioasId, hi32(iova), lo32(iova), hi32(length), lo32(length));
+  return { errno: rc, length: rc === ERRNO.OK ? u64(ctx.out32.hi, ctx.out32.lo) : length };
+}
+
+/**
+ * IOMMU_IOAS_UNMAP on u32 halves (the hot path): the same checks and errnos as {@link ioasUnmap};
+ * the bytes unmapped are left in ctx.out32 on success.
+ */
+export function ioasUnmap32(ctx: IommufdCtx, ioasId: number, iovaHi: number, iovaLo: number, lenHi: number, lenLo: number): Errno {
+  const ioas = ctx.table.get(ioasId, 'ioas') as IoasObj | undefined;
+  if (ioas === undefined) return ERRNO.ENOENT;
   const iopt = ioas.iopt;
-  if (iova === 0n && length === ULONG_MAX) {
-    const rc = iopt.unmapRange(0n, ULONG_MAX);
-    return rc === ERRNO.OK ? { errno: rc, length: iopt.outUnmapped } : { errno: rc, length };
+  const out = ctx.out32;
+  if (iovaHi === 0 && iovaLo === 0 && lenHi === MAX32 && lenLo === MAX32) {
+    const rc = iopt.unmap32(0, 0, MAX32, MAX32);
+    out.hi = iopt.outUnmappedHi;
+    out.lo = iopt.outUnmappedLo;
+    return rc;
   }
-  if (iova >= ULONG_MAX || length >= ULONG_MAX) return { errno: ERRNO.EOVERFLOW, length };
-  if (length === 0n) return { errno: ERRNO.EINVAL, length };
-  const last = iova + length - 1n;
-  if (last > ULONG_MAX) return { errno: ERRNO.EOVERFLOW, length };
-  const rc = iopt.unmapRange(iova, last);
-  if (rc !== ERRNO.OK) return { errno: rc, length };
-  if (iopt.outUnmapped === 0n) return { errno: ERRNO.ENOENT, length };
-  return { errno: ERRNO.OK, length: iopt.outUnmapped };
+  if ((iovaHi === MAX32 && iovaLo === MAX32) || (lenHi === MAX32 && lenLo === MAX32)) return ERRNO.EOVERFLOW;
+  if (lenHi === 0 && lenLo === 0) return ERRNO.EINVAL;
+  let eLo = iovaLo + lenLo - 1;
+  let eHi = iovaHi + lenHi;
+  if (eLo >= TWO32) {
+    eLo -= TWO32;
+    eHi++;
+  } else if (eLo < 0) {
+    eLo += TWO32;
+    eHi--;
+  }
+  if (eHi >= TWO32) return ERRNO.EOVERFLOW;
+  const rc = iopt.unmap32(iovaHi, iovaLo, eHi, eLo);
+  if (rc !== ERRNO.OK) return rc;
+  if (iopt.outUnmappedHi === 0 && iopt.outUnmappedLo === 0) return ERRNO.ENOENT;
+  out.hi = iopt.outUnmappedHi;
+  out.lo = iopt.outUnmappedLo;
+  return ERRNO.OK;
 }
 
 /**

@@ -21,7 +21,7 @@ import {
   type HwptAllocArgs,
   type InvalidateEntry,
 } from './hw-pagetable.ts';
-import { ioasAllowIovas, ioasAlloc, ioasCopy, ioasIovaRanges, ioasMap, ioasUnmap, option, type IoasCopyArgs, type IoasMapArgs, type OptionArgs } from './ioas.ts';
+import { ioasAllowIovas, ioasAlloc, ioasCopy, ioasIovaRanges, ioasMap, ioasMap32, ioasUnmap, ioasUnmap32, option, type IoasCopyArgs, type IoasMapArgs, type OptionArgs } from './ioas.ts';
 import { AREA_READ, AREA_WRITE, type IovaRange } from './io-pagetable.ts';
 import type { BoundDevice, IommufdCtx, IommufdObj, IommufdOptions } from './objects.ts';
 import { IOMMU_HW_CAP_DIRTY_TRACKING, IOMMU_HW_CAP_PCI_PASID_EXEC, IOMMU_HW_CAP_PCI_PASID_PRIV, IOMMU_HW_INFO_FLAG_INPUT_TYPE, IOMMU_HW_INFO_TYPE_NONE, NEWEST_KERNEL, ULONG_MAX } from './uapi.ts';
@@ -77,6 +77,7 @@ export class Iommufd {
       groups: new Map(),
       bound: new Set(),
       accountMode: 0,
+      out32: { hi: 0, lo: 0 },
     };
   }
 
@@ -134,6 +135,33 @@ export class Iommufd {
   /** IOMMU_IOAS_MAP; see ioas.ts. */
   ioasMap(a: IoasMapArgs): { errno: Errno; iova: bigint } {
     return ioasMap(this.ctx, a);
+  }
+
+  /**
+   * IOMMU_IOAS_MAP on u32 halves, the hot path (no allocation with FIXED_IOVA): user_va, length
+   * and iova each as (hi, lo); returns the errno, and on success the IOVA used in
+   * {@link out32Hi} / {@link out32Lo}. Same rules as {@link ioasMap}.
+   */
+  ioasMap32(ioasId: number, flags: number, vaHi: number, vaLo: number, lenHi: number, lenLo: number, iovaHi: number, iovaLo: number): Errno {
+    return ioasMap32(this.ctx, ioasId, flags, vaHi, vaLo, lenHi, lenLo, iovaHi, iovaLo);
+  }
+
+  /**
+   * IOMMU_IOAS_UNMAP on u32 halves, the hot path: returns the errno, and on success the bytes
+   * unmapped in {@link out32Hi} / {@link out32Lo}. Same rules as {@link ioasUnmap}.
+   */
+  ioasUnmap32(ioasId: number, iovaHi: number, iovaLo: number, lenHi: number, lenLo: number): Errno {
+    return ioasUnmap32(this.ctx, ioasId, iovaHi, iovaLo, lenHi, lenLo);
+  }
+
+  /** Hi half of the last hot-path output (ioasMap32: IOVA; ioasUnmap32: bytes unmapped). */
+  get out32Hi(): number {
+    return this.ctx.out32.hi;
+  }
+
+  /** Lo half of the last hot-path output. */
+  get out32Lo(): number {
+    return this.ctx.out32.lo;
   }
 
   /** IOMMU_IOAS_COPY; see ioas.ts. */

@@ -95,8 +95,8 @@ export class IovaAllocator {
   out = 0n;
   private readonly hints: bigint[] = new Array<bigint>(CLASSES).fill(NO_HINT);
   private readonly dirty: PointHeap[] = Array.from({ length: CLASSES }, () => new PointHeap());
-  /** Classes whose hint is set, in first-use order. */
-  private readonly active: number[] = [];
+  /** Size classes whose hint is set, in first-use order (empty: nothing to record on map/unmap). */
+  readonly active: number[] = [];
   private readonly isActive: boolean[] = new Array<boolean>(CLASSES).fill(false);
   private readonly kept: bigint[] = [];
   /** The largest hint: maps and unmaps at or above it have nothing to record. */

@@ -167,4 +167,6 @@ export interface IommufdCtx {
   bound: Set<string>;
   /** RLIMIT_MODE: 0 user accounting (default), 1 mm. */
   accountMode: number;
+  /** Output of the u32-halves hot path (ioasMap32: the IOVA used; ioasUnmap32: the bytes unmapped). */
+  out32: { hi: number; lo: number };
 }

@@ -9,6 +9,7 @@ import { Component } from '../../../../core/machine/component.ts';
 import type { BackendAttachment, HostBackend } from '../../../../core/machine/layers.ts';
 import { boundDeviceOf } from '../../../../core/host/backend/from-platform.ts';
 import { Iommufd } from '../../../../core/host/backend/iommufd/iommufd.ts';
+import { ioasMap32, ioasUnmap32 } from '../../../../core/host/backend/iommufd/ioas.ts';
 import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE } from '../../../../core/host/backend/iommufd/uapi.ts';
 import { resolveHost, type HostDesc, type HostPlatform } from '../../../../core/host/platform/host.ts';
 
@@ -78,6 +79,18 @@ export class EngineIommufdBackend extends Component implements HostBackend {
   dmaUnmap(as: string, iova: bigint, size: bigint): number {
     const e = this.fd.ioasUnmap(this.ioas.get(as)!, iova, size).errno;
     return e === 2 ? 0 : e; // iommufd_backend_unmap_dma: ENOENT is success
+  }
+
+  /** dmaMap on halves: ioasMap32 (the engine's hot path). */
+  dmaMap32(as: string, iovaHi: number, iovaLo: number, sizeHi: number, sizeLo: number, vaHi: number, vaLo: number, readonly: boolean): number {
+    const flags = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_FIXED_IOVA | (readonly ? 0 : IOMMU_IOAS_MAP_WRITEABLE);
+    return ioasMap32(this.fd.ctx, this.ioas.get(as)!, flags, vaHi, vaLo, sizeHi, sizeLo, iovaHi, iovaLo);
+  }
+
+  /** dmaUnmap on halves: ioasUnmap32, ENOENT as success. */
+  dmaUnmap32(as: string, iovaHi: number, iovaLo: number, sizeHi: number, sizeLo: number): number {
+    const e = ioasUnmap32(this.fd.ctx, this.ioas.get(as)!, iovaHi, iovaLo, sizeHi, sizeLo);
+    return e === 2 ? 0 : e;
   }
 
   protected onRealize(): string | null {
