@@ -29,11 +29,15 @@
  * The notifications of one guest event (several blocks, several endpoints) share it.
  */
 import type { HostBackend, IommuNotifier } from '../machine/layers.ts';
+import { u64 } from '../engine/u64.ts';
 import { BCONTAINER_PTR_BASE, GUEST_RAM_HVA_BASE, pointerText, strerror } from './shadow-text.ts';
 
-const U64_MAX = 0xffffffffffffffffn;
 /** IOMMU_WO (include/exec/memory.h IOMMUAccessFlags). */
 const IOMMU_WO = 2;
+const TWO32 = 4294967296;
+/** GUEST_RAM_HVA_BASE as u32 halves. */
+const HVA_HI = Number(GUEST_RAM_HVA_BASE >> 32n);
+const HVA_LO = Number(GUEST_RAM_HVA_BASE & 0xffffffffn);
 
 /** One assigned endpoint's notifier: the container of its address space. */
 export interface ShadowTarget {
@@ -84,33 +88,61 @@ export class VfioShadow implements IommuNotifier {
     return this.targets.size;
   }
 
-  /** vfio_iommu_map_notify, map branch (see the module comment). */
-  notifyMap(endpoint: number, iova: bigint, size: bigint, translated: bigint, perm: number): void {
+  /** vfio_iommu_map_notify, map branch (see the module comment). u64 as u32 halves. */
+  notifyMap(endpoint: number, iovaHi: number, iovaLo: number, maskHi: number, maskLo: number, trHi: number, trLo: number, perm: number): void {
     const t = this.targets.get(endpoint);
     if (t === undefined) return;
-    const len = size & U64_MAX; // iotlb->addr_mask + 1 in u64
-    const vaddr = (GUEST_RAM_HVA_BASE + translated) & U64_MAX;
+    // len = addr_mask + 1 in u64 (the whole space wraps to 0, as in QEMU); vaddr = HVA base + GPA.
+    let lenLo = maskLo + 1;
+    let lenHi = maskHi;
+    if (lenLo === TWO32) {
+      lenLo = 0;
+      lenHi = (maskHi + 1) >>> 0;
+    }
+    let vaLo = trLo + HVA_LO;
+    let vaHi = trHi + HVA_HI;
+    if (vaLo >= TWO32) {
+      vaLo -= TWO32;
+      vaHi++;
+    }
+    vaHi >>>= 0;
+    const readonly = (perm & IOMMU_WO) === 0;
     const cause = this.causeOf(t);
-    const errno = t.backend.dmaMap(t.addressSpace, iova, len, vaddr, (perm & IOMMU_WO) === 0, cause);
+    const b = t.backend;
+    const errno =
+      b.dmaMap32 !== undefined
+        ? b.dmaMap32(t.addressSpace, iovaHi, iovaLo, lenHi, lenLo, vaHi, vaLo, readonly, cause ?? -1)
+        : b.dmaMap(t.addressSpace, u64(iovaHi, iovaLo), u64(lenHi, lenLo), u64(vaHi, vaLo), readonly, cause);
     this.counters.maps++;
     if (errno !== 0) {
       this.counters.failures++;
-      this.report(t, `vfio_container_dma_map(${pointerText(BCONTAINER_PTR_BASE + (BigInt(t.container) << 12n))}, 0x${iova.toString(16)}, 0x${len.toString(16)}, ${pointerText(vaddr)}) = ${-errno} (${strerror(errno)})`, cause);
+      const ptr = pointerText(BCONTAINER_PTR_BASE + (BigInt(t.container) << 12n));
+      this.report(t, `vfio_container_dma_map(${ptr}, 0x${u64(iovaHi, iovaLo).toString(16)}, 0x${u64(lenHi, lenLo).toString(16)}, ${pointerText(u64(vaHi, vaLo))}) = ${-errno} (${strerror(errno)})`, cause);
     }
     this.settle(t);
   }
 
-  /** vfio_iommu_map_notify, unmap branch. */
-  notifyUnmap(endpoint: number, iova: bigint, size: bigint): void {
+  /** vfio_iommu_map_notify, unmap branch. u64 as u32 halves. */
+  notifyUnmap(endpoint: number, iovaHi: number, iovaLo: number, maskHi: number, maskLo: number): void {
     const t = this.targets.get(endpoint);
     if (t === undefined) return;
-    const len = size & U64_MAX;
+    let lenLo = maskLo + 1;
+    let lenHi = maskHi;
+    if (lenLo === TWO32) {
+      lenLo = 0;
+      lenHi = (maskHi + 1) >>> 0;
+    }
     const cause = this.causeOf(t);
-    const errno = t.backend.dmaUnmap(t.addressSpace, iova, len, cause);
+    const b = t.backend;
+    const errno =
+      b.dmaUnmap32 !== undefined
+        ? b.dmaUnmap32(t.addressSpace, iovaHi, iovaLo, lenHi, lenLo, cause ?? -1)
+        : b.dmaUnmap(t.addressSpace, u64(iovaHi, iovaLo), u64(lenHi, lenLo), cause);
     this.counters.unmaps++;
     if (errno !== 0) {
       this.counters.failures++;
-      this.report(t, `vfio_container_dma_unmap(${pointerText(BCONTAINER_PTR_BASE + (BigInt(t.container) << 12n))}, 0x${iova.toString(16)}, 0x${len.toString(16)}) = ${-errno} (${strerror(errno)})`, cause);
+      const ptr = pointerText(BCONTAINER_PTR_BASE + (BigInt(t.container) << 12n));
+      this.report(t, `vfio_container_dma_unmap(${ptr}, 0x${u64(iovaHi, iovaLo).toString(16)}, 0x${u64(lenHi, lenLo).toString(16)}) = ${-errno} (${strerror(errno)})`, cause);
     }
     this.settle(t);
   }

@@ -70,16 +70,17 @@ export interface VIommu extends Component {
  * vIOMMU calls them for its endpoints' IOMMU memory regions: memory_region_notify_iommu with an
  * IOMMUTLBEvent. VFIO registers one per assigned device (hw/vfio/listener.c
  * vfio_listener_region_add → vfio_iommu_map_notify); core/host/shadow.ts implements it.
+ * Values are u64 as u32 halves (the per-request hot path has no bigint).
  * - `has`: a MAP/UNMAP notifier is registered on `endpoint`'s IOMMU MR (an assigned device).
- * - `notifyMap`: one IOMMUTLBEntry (iova, addr_mask = size - 1, translated_addr, perm
- *   IOMMU_RO 1 / IOMMU_WO 2 / IOMMU_RW 3); size is a power of two, iova aligned to it
- *   (the vIOMMU splits as dma_aligned_pow2_mask does), or 2^64 for the whole space.
+ * - `notifyMap`: one IOMMUTLBEntry: iova, addr_mask (the block's size - 1: a power of two minus
+ *   one, iova aligned to it, as the vIOMMU splits with dma_aligned_pow2_mask; all ones for the
+ *   whole 64-bit space), translated_addr, perm IOMMU_RO 1 / IOMMU_WO 2 / IOMMU_RW 3.
  * - `notifyUnmap`: the same with perm IOMMU_NONE.
  */
 export interface IommuNotifier {
   has(endpoint: number): boolean;
-  notifyMap(endpoint: number, iova: bigint, size: bigint, translated: bigint, perm: number): void;
-  notifyUnmap(endpoint: number, iova: bigint, size: bigint): void;
+  notifyMap(endpoint: number, iovaHi: number, iovaLo: number, maskHi: number, maskLo: number, trHi: number, trLo: number, perm: number): void;
+  notifyUnmap(endpoint: number, iovaHi: number, iovaLo: number, maskHi: number, maskLo: number): void;
 }
 
 /** True when `c` is a vIOMMU (its layer is 'viommu'). */
@@ -139,4 +140,11 @@ export interface HostBackend extends Component {
   dmaMap(addressSpace: string, iova: bigint, size: bigint, vaddr: bigint, readonly: boolean, cause?: number): number;
   /** vfio_container_dma_unmap: 0 or the errno (iommufd: ENOENT counts as success, reference §5.2). */
   dmaUnmap(addressSpace: string, iova: bigint, size: bigint, cause?: number): number;
+  /**
+   * Optional hot path of dmaMap on u32 halves (no bigint: the shadow's per-request path): the same
+   * call and outcome as dmaMap(addressSpace, iova, size, vaddr, readonly, cause). `cause` -1 = none.
+   */
+  dmaMap32?(addressSpace: string, iovaHi: number, iovaLo: number, sizeHi: number, sizeLo: number, vaHi: number, vaLo: number, readonly: boolean, cause: number): number;
+  /** Optional hot path of dmaUnmap on u32 halves; `cause` -1 = none. */
+  dmaUnmap32?(addressSpace: string, iovaHi: number, iovaLo: number, sizeHi: number, sizeLo: number, cause: number): number;
 }

@@ -227,7 +227,7 @@ function overlapsResv(t: ResvTable, sHi: number, sLo: number, eHi: number, eLo: 
 function notifyDomainMap(st: DeviceState, d: Domain, sHi: number, sLo: number, eHi: number, eLo: number, pHi: number, pLo: number, flags: number): void {
   const n = st.notifier!;
   if (d.bypass) return;
-  for (const e of d.endpoints) if (n.has(e.id)) notifyMap(n, e.id, u64(sHi, sLo), u64(eHi, eLo), u64(pHi, pLo), flags);
+  for (const e of d.endpoints) if (n.has(e.id)) notifyMap(n, e.id, sHi, sLo, eHi, eLo, pHi, pLo, flags);
 }
 
 /** Does a notifier listen on an endpoint of `d`? */
@@ -271,19 +271,12 @@ function execUnmap(st: DeviceState, q: DecodedRequest): number {
   }
   const notified = st.notifier !== null && domainNotified(st, d);
   if (!st.sink.enabled && !notified) return store.unmapRange(sHi, sLo, eHi, eLo, !st.qemu) === UNMAP_OK ? S_OK : S_RANGE;
-  const removed: number[] = [];
   const code = store.unmapRange(sHi, sLo, eHi, eLo, !st.qemu, (a, b, c, e, f, g, h) => {
-    removed.push(a, b, c, e, f, g, h);
-  });
-  for (let i = 0; i < removed.length; i += 7) {
-    const x = removed;
-    const vs = u64(x[i], x[i + 1]);
-    const ve = u64(x[i + 2], x[i + 3]);
-    if (st.sink.enabled) emit(st.sink, 'unmap', { domain: domainId, virtStart: vs, virtEnd: ve, physStart: u64(x[i + 4], x[i + 5]), flags: x[i + 6] });
+    if (st.sink.enabled) emit(st.sink, 'unmap', { domain: domainId, virtStart: u64(a, b), virtEnd: u64(c, e), physStart: u64(f, g), flags: h });
     // QEMU virtio_iommu_unmap: each whole mapping removed is notified as unmapped on every
-    // endpoint's MR (virtio_iommu_notify_unmap) before it leaves the tree.
-    if (notified) for (const e of d.endpoints) if (st.notifier!.has(e.id)) notifyUnmap(st.notifier!, e.id, vs, ve);
-  }
+    // endpoint's MR (virtio_iommu_notify_unmap) as it leaves the tree.
+    if (notified) for (const ep of d.endpoints) if (st.notifier!.has(ep.id)) notifyUnmap(st.notifier!, ep.id, a, b, c, e);
+  });
   return code === UNMAP_OK ? S_OK : S_RANGE;
 }
 

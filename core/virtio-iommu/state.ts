@@ -210,7 +210,7 @@ export class DeviceState implements ResvTable {
     e.domain = d;
     if (this.sink.enabled) emit(this.sink, 'attach', { domain: d.id, endpoint: e.id });
     if (this.notifier !== null && !d.bypass && this.notifier.has(e.id)) {
-      for (const m of d.store.entries()) notifyMap(this.notifier, e.id, m.start, m.end, m.phys, m.flags);
+      for (const m of d.store.entries()) notifyMap(this.notifier, e.id, hi32(m.start), lo32(m.start), hi32(m.end), lo32(m.end), hi32(m.phys), lo32(m.phys), m.flags);
     }
   }
 
@@ -228,7 +228,7 @@ export class DeviceState implements ResvTable {
     // virtio_iommu_detach_endpoint_from_domain: every mapping of the domain is notified as unmapped
     // on the endpoint's MR (g_tree_foreach virtio_iommu_notify_unmap_cb) before it leaves.
     if (this.notifier !== null && !d.bypass && this.notifier.has(e.id)) {
-      for (const m of d.store.entries()) notifyUnmap(this.notifier, e.id, m.start, m.end);
+      for (const m of d.store.entries()) notifyUnmap(this.notifier, e.id, hi32(m.start), lo32(m.start), hi32(m.end), lo32(m.end));
     }
     if (d.endpoints.length === 0) this.destroyDomain(d);
   }
@@ -292,24 +292,52 @@ export class DeviceState implements ResvTable {
   }
 }
 
-/** IOMMU_ACCESS_FLAG(read, write) of MAP flags READ (1) / WRITE (2): IOMMU_RO 1, IOMMU_WO 2, IOMMU_RW 3. */
+/** VIRTIO_IOMMU_MAP_F_MMIO. */
 const MAP_F_MMIO_BIT = 4;
 
 /**
  * QEMU's virtio_iommu_notify_map (hw/virtio/virtio-iommu.c): nothing for an MMIO mapping or one
- * without READ/WRITE; otherwise virtio_iommu_notify_map_unmap splits [virtStart, virtEnd] into
- * naturally aligned power-of-two blocks (dma_aligned_pow2_mask) and notifies each, its
- * translated_addr advancing with it; the whole 64-bit space is one notification of size 2^64.
+ * without READ/WRITE (perm = IOMMU_ACCESS_FLAG(READ, WRITE): IOMMU_RO 1, IOMMU_WO 2, IOMMU_RW 3);
+ * otherwise virtio_iommu_notify_map_unmap splits [virtStart, virtEnd] into naturally aligned
+ * power-of-two blocks (dma_aligned_pow2_mask) and notifies each, its translated_addr advancing
+ * with it; the whole 64-bit space is one notification (addr_mask all ones). u64 as u32 halves.
  */
-export function notifyMap(n: IommuNotifier, endpoint: number, virtStart: bigint, virtEnd: bigint, phys: bigint, flags: number): void {
+export function notifyMap(n: IommuNotifier, endpoint: number, sHi: number, sLo: number, eHi: number, eLo: number, pHi: number, pLo: number, flags: number): void {
   const perm = flags & 3;
   if ((flags & MAP_F_MMIO_BIT) !== 0 || perm === 0) return;
-  splitPow2(virtStart, virtEnd, (iova, size, off) => n.notifyMap(endpoint, iova, size, (phys + off) & U64, perm));
+  const mLo = (eLo - sLo) >>> 0;
+  const mHi = (eHi - sHi - (eLo < sLo ? 1 : 0)) >>> 0;
+  if (oneBlock(sHi, sLo, mHi, mLo)) {
+    n.notifyMap(endpoint, sHi, sLo, mHi, mLo, pHi, pLo, perm);
+    return;
+  }
+  const phys = u64(pHi, pLo);
+  const start = u64(sHi, sLo);
+  splitPow2(start, u64(eHi, eLo), (iova, size) => {
+    const t = (phys + (iova - start)) & U64;
+    const m = size - 1n;
+    n.notifyMap(endpoint, hi32(iova), lo32(iova), hi32(m), lo32(m), hi32(t), lo32(t), perm);
+  });
 }
 
 /** QEMU's virtio_iommu_notify_unmap: the same split, perm IOMMU_NONE. */
-export function notifyUnmap(n: IommuNotifier, endpoint: number, virtStart: bigint, virtEnd: bigint): void {
-  splitPow2(virtStart, virtEnd, (iova, size) => n.notifyUnmap(endpoint, iova, size));
+export function notifyUnmap(n: IommuNotifier, endpoint: number, sHi: number, sLo: number, eHi: number, eLo: number): void {
+  const mLo = (eLo - sLo) >>> 0;
+  const mHi = (eHi - sHi - (eLo < sLo ? 1 : 0)) >>> 0;
+  if (oneBlock(sHi, sLo, mHi, mLo)) {
+    n.notifyUnmap(endpoint, sHi, sLo, mHi, mLo);
+    return;
+  }
+  splitPow2(u64(sHi, sLo), u64(eHi, eLo), (iova, size) => {
+    const m = size - 1n;
+    n.notifyUnmap(endpoint, hi32(iova), lo32(iova), hi32(m), lo32(m));
+  });
+}
+
+/** Is [s, s + m] one naturally aligned power-of-two block (m + 1 a power of two, s aligned to it; or the whole space)? */
+function oneBlock(sHi: number, sLo: number, mHi: number, mLo: number): boolean {
+  if (mLo === 0xffffffff) return (mHi & (mHi + 1)) === 0 && sLo === 0 && (sHi & mHi) === 0;
+  return mHi === 0 && (mLo & (mLo + 1)) === 0 && (sLo & mLo) === 0;
 }
 
 const U64 = 0xffffffffffffffffn;
@@ -317,11 +345,11 @@ const U64 = 0xffffffffffffffffn;
 /**
  * virtio_iommu_notify_map_unmap's walk: while start != end + 1, the block at start is the largest
  * power of two that start is aligned to and that fits in [start, end] (dma_aligned_pow2_mask with
- * max_addr_bits 64). `each(iova, size, offset from virtStart)`. [0, 2^64 - 1] is one block of 2^64.
+ * max_addr_bits 64). `each(iova, size)`. [0, 2^64 - 1] is one block of 2^64.
  */
-export function splitPow2(virtStart: bigint, virtEnd: bigint, each: (iova: bigint, size: bigint, offset: bigint) => void): void {
+export function splitPow2(virtStart: bigint, virtEnd: bigint, each: (iova: bigint, size: bigint) => void): void {
   if (virtStart === 0n && virtEnd === U64) {
-    each(0n, 1n << 64n, 0n);
+    each(0n, 1n << 64n);
     return;
   }
   let start = virtStart;
@@ -330,7 +358,7 @@ export function splitPow2(virtStart: bigint, virtEnd: bigint, each: (iova: bigin
     let size = align;
     const room = virtEnd - start + 1n;
     while (size > room) size >>= 1n;
-    each(start, size, start - virtStart);
+    each(start, size);
     start += size;
   }
 }
