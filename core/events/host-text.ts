@@ -67,7 +67,7 @@ export function formatHostFault(v: Readonly<Record<string, unknown>>): string {
 export function formatIommuGroup(v: Readonly<Record<string, unknown>>): string {
   const d = obj(v.data);
   const devices = Array.isArray(d.devices) ? d.devices.map(String).join(', ') : '?';
-  return `IOMMU GROUP ${num(v.group) ?? '?'} ${String(d.iommu ?? '?')} [${devices}]${d.why ? ` (${String(d.why)})` : ''}`;
+  return `IOMMU GROUP ${num(v.group) ?? '?'} ${d.iommu === null ? '(emulated)' : String(d.iommu ?? '?')} [${devices}]${d.why ? ` (${String(d.why)})` : ''}`;
 }
 
 /** `HIOD REALIZE vf0 iommufd-vfio aw-bits=39 ranges=[0x0-0xfedfffff,…] pgsizes=0x…` / `… FAILED: error`. */

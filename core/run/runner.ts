@@ -27,7 +27,9 @@ import type { Machine } from '../machine/machine.ts';
 import type { StampingSink } from '../machine/component.ts';
 import { TR_FAULT, type TranslateOutcome } from '../machine/dma.ts';
 import type { VirtioIommuComponent } from '../virtio-iommu/component.ts';
-import { buildMachine } from './machine.ts';
+import { buildMachine, type HostParts } from './machine.ts';
+import { HostStepRunner, isHostStep } from './host-steps.ts';
+import { coldplugDevices, type PlugContext } from './plug.ts';
 import type { Source } from '../source/source.ts';
 import {
   checkConfig,
@@ -155,6 +157,10 @@ export class ScenarioRun implements Source {
   private readonly viommu: VirtioIommuComponent;
   /** The vIOMMU's virtio transport side: requests, config space, features. */
   private readonly device: VirtioIommuDevice;
+  /** The host side of the machine (physical IOMMUs, backends), when the scenario has one. */
+  readonly host: HostParts | undefined;
+  /** Runs the host steps (iommufd, vfio, host-dma, device-add). */
+  private readonly hostSteps: HostStepRunner;
 
   constructor(scenario: Scenario, opts: ScenarioRunOptions = {}) {
     this.scenario = scenario;
@@ -171,10 +177,17 @@ export class ScenarioRun implements Source {
       this.sink = this.log;
     }
     this.sink.step = SETUP_STEP;
-    ({ machine: this.machine, viommu: this.viommu } = buildMachine(scenario, this.sink));
-    // A coldplugged component that fails to realize fails the run, as QEMU fails to start (none can fail yet).
+    ({ machine: this.machine, viommu: this.viommu, host: this.host } = buildMachine(scenario, this.sink));
+    // Each component's metrics are those declared for its kind (the backends' uAPI call tallies).
+    for (const c of this.machine.components()) this.metricsReducer.declare(c.id, c.kind);
+    // A coldplugged component that fails to realize fails the run, as QEMU fails to start.
     const error = this.machine.realize();
     if (error !== null) throw new Error(error);
+    const plug: PlugContext = { scenario, machine: this.machine, viommu: this.viommu, host: this.host };
+    this.hostSteps = new HostStepRunner(plug, (result, check) => this.expectation(result, check));
+    // Host-backed devices without a device-add step are coldplugged (core/run/plug.ts: the hook).
+    const plugError = coldplugDevices(plug);
+    if (plugError !== null) throw new Error(plugError);
     this.device = this.viommu.device;
     this.device.negotiate(scenario.driverFeatures);
   }
@@ -277,6 +290,7 @@ export class ScenarioRun implements Source {
   }
 
   private runStep(step: Exclude<ScenarioStep, { op: 'workload' | 'dma' }>): StepResult {
+    if (isHostStep(step)) return this.hostSteps.run(step);
     const result: StepResult = { index: step.index, op: step.op, line: step.line };
     switch (step.op) {
       case 'attach':
