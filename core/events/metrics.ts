@@ -83,6 +83,14 @@ function compileKind(feeds: readonly MetricFeed[]): Apply | undefined {
   const fns: ((e: FeedFields) => unknown)[] = [];
   const fn = (f: (e: FeedFields) => unknown): string => `F[${fns.push(f) - 1}](e)`;
   const lines = ['let s, k, row, l, x, sc;'];
+  // Feeds of one kind that share a scope function (a map's mappings and mappedBytes: its domain)
+  // compute the scope once: scope functions are pure functions of the event's fields.
+  let lastScope: ((e: FeedFields) => unknown) | undefined;
+  const scope = (f: (e: FeedFields) => unknown): string[] => {
+    if (f === lastScope) return [];
+    lastScope = f;
+    return [`sc = ${fn(f)};`];
+  };
   for (const feed of feeds) {
     const spec: MetricSpec = METRIC_CATALOG[feed.metric];
     const mi = METRIC_IDS.indexOf(feed.metric);
@@ -101,7 +109,7 @@ function compileKind(feeds: readonly MetricFeed[]): Apply | undefined {
         const amount = feed.amount ? (big ? fn(feed.amount) : `Number(${fn(feed.amount)})`) : one;
         lines.push(
           `x = ${feed.op === 'add' ? amount : `-(${amount})`};`,
-          `sc = ${fn(feed.scope)};`,
+          ...scope(feed.scope),
           'l = s.scopes.get(sc);',
           `if (l === undefined) s.scopes.set(sc, (l = { v: ${big ? '0n' : '0'} }));`,
           'l.v += x;',
@@ -111,7 +119,7 @@ function compileKind(feeds: readonly MetricFeed[]): Apply | undefined {
         break;
       }
       case 'release':
-        lines.push(`sc = ${fn(feed.scope)};`, 'l = s.scopes.get(sc);', 'if (l !== undefined) {', 's.live -= l.v;', 's.scopes.delete(sc);', '}');
+        lines.push(...scope(feed.scope), 'l = s.scopes.get(sc);', 'if (l !== undefined) {', 's.live -= l.v;', 's.scopes.delete(sc);', '}');
         break;
     }
   }
@@ -186,6 +194,16 @@ function feeds(interpreted = false): ReadonlyMap<string, Apply> {
 
 /** Indexes (in METRIC_IDS) of the metrics fed by every event (the run's event count by kind). */
 const EVERY_EVENT: readonly number[] = METRIC_IDS.flatMap((id, i) => ((METRIC_CATALOG[id] as MetricSpec).everyEvent ? [i] : []));
+// An every-event metric is derived from the per-kind counts (MetricsReducer.sync): no kind may feed it too.
+for (const [kind, spec] of Object.entries(EVENT_CATALOG) as [string, KindSpec][]) {
+  for (const feed of spec.feeds ?? []) if ((METRIC_CATALOG[feed.metric] as MetricSpec).everyEvent) throw new Error(`catalog ${kind}: feeds ${feed.metric}, which every event feeds`);
+}
+
+/** A kind as one reducer meets it: its index in the reducer's per-kind counts and its compiled feeds. */
+interface KindSlot {
+  readonly index: number;
+  readonly apply: Apply | undefined;
+}
 
 /** A metric's value for the contract: numbers, bytes as decimal strings. */
 function valueOf(s: MetricState): ComponentMetric {
@@ -214,10 +232,18 @@ export class MetricsReducer {
   private readonly run = new ComponentState('run', 'run');
   private readonly components = new Map<string, ComponentState>();
   private readonly fallback: ComponentState;
-  /** States of the metrics every event feeds (run-level). */
+  /** States of the metrics every event feeds (run-level; derived from `counts` by sync()). */
   private readonly every: MetricState[];
   /** Each kind's feeds, compiled (or interpreted). */
   private readonly feeds: ReadonlyMap<string, Apply>;
+  /**
+   * The kinds met so far, in first-seen order (slot index order), and their event counts by slot
+   * index: one map lookup and one increment per event; the every-event tallies are built from
+   * them when read.
+   */
+  private readonly slots = new Map<string, KindSlot>();
+  private readonly kindNames: string[] = [];
+  private counts = new Float64Array(32);
   private events = 0;
 
   /** `viommu`: the component of events that carry none (default DEFAULT_VIOMMU, 'viommu0'). */
@@ -259,16 +285,35 @@ export class MetricsReducer {
    */
   addFields(kind: string, e: Readonly<Record<string, unknown>>, component?: string | null): void {
     this.events++;
-    const every = this.every;
-    for (let i = 0; i < every.length; i++) {
-      const s = every[i];
-      s.n++;
-      s.tally[kind] = ((s.tally[kind] as number | undefined) ?? 0) + 1;
-    }
-    const apply = this.feeds.get(kind);
+    const slot = this.slots.get(kind) ?? this.slot(kind);
+    this.counts[slot.index]++;
+    const apply = slot.apply;
     if (apply === undefined) return;
     const c = component === undefined || component === null || component === '' || component === this.fallback.id ? this.fallback : this.component(component, this.fallback.kind);
     apply(c, this.run, e);
+  }
+
+  /** The slot of a kind met for the first time. */
+  private slot(kind: string): KindSlot {
+    const index = this.kindNames.push(kind) - 1;
+    if (index === this.counts.length) {
+      const counts = new Float64Array(index * 2);
+      counts.set(this.counts);
+      this.counts = counts;
+    }
+    const slot: KindSlot = { index, apply: this.feeds.get(kind) };
+    this.slots.set(kind, slot);
+    return slot;
+  }
+
+  /** Brings the every-event metrics up to date: count, and the tally by kind name in first-seen order. */
+  private sync(): void {
+    for (const s of this.every) {
+      s.n = this.events;
+      const tally: Tally = {};
+      for (let i = 0; i < this.kindNames.length; i++) tally[this.kindNames[i]] = this.counts[i];
+      s.tally = tally;
+    }
   }
 
   /** Number of events folded so far. */
@@ -278,6 +323,7 @@ export class MetricsReducer {
 
   /** Per-component values: the run first, then components in first-seen order; each with every metric declared for its kind. */
   componentMetrics(): ComponentMetrics[] {
+    this.sync();
     const out: ComponentMetrics[] = [];
     for (const c of [this.run, ...this.components.values()]) {
       const metrics: ComponentMetric[] = [];
@@ -292,6 +338,7 @@ export class MetricsReducer {
 
   /** The metrics so far (deep copies; byte counts as decimal strings). */
   result(): RunMetrics {
+    this.sync();
     const events = this.run.get('events');
     const expectations = this.run.get('expectations');
     const requests: Record<string, Record<string, number>> = {};

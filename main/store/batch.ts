@@ -5,17 +5,23 @@
  * move between threads by transfer, and the writer binds values from them (writer.ts).
  *
  * Layout of event i (seq = firstSeq + i): kinds[i] (kind code, up to 65535), steps[i] (step
- * index), and cols[i * COLS_PER_EVENT + k] for the k-th storage column (BATCH_COLUMNS order: the
- * catalog's EVENT_COLUMNS, then the envelope's `comp` and `time`):
- * - NaN: NULL (the field is absent, or the kind has no field in that column);
- * - integer columns: the value as a JS number; a u64 above 2^53 - 1 is stored as Infinity and its
- *   exact SQL value (BigInt.asIntN(64, v)) is the next entry of `big` (entries in event order, then
- *   field order), so 64-bit values stay exact;
- * - `data` (json fields): 1, and the JSON text is the next entry of `strings`;
+ * index), masks[i] (which storage columns the event has, see below) and one 8-byte slot
+ * cols[i * COLS_PER_EVENT + k] for the k-th storage column (BATCH_COLUMNS order: the catalog's
+ * EVENT_COLUMNS, then the envelope's `comp` and `time`):
+ * - masks[i] bit k set: column k present (the field is neither undefined nor null; a slot whose
+ *   bit is clear holds anything and is NULL); bit U64_NUMBER_BIT + k set: a u64 column's slot
+ *   holds a double (the field was a JS number, not a bigint; see below);
+ * - u64 columns: the slot holds the value's 64 bits as an int64 (written through a BigInt64Array
+ *   view of the same buffer: exact, BigInt.asIntN(64, v), without converting the bigint to a
+ *   number, which costs V8 a runtime call per value). The writer reads a value below 2^53 as a
+ *   number from its two 32-bit halves, and a larger one as the signed bigint;
+ * - other integer columns: the value as a JS number (Float64Array);
+ * - `data` (json fields): the JSON text is the next entry of `strings` (entries in event order,
+ *   then column order); the slot is unused;
  * - `comp`: the emitting component's code, n ≥ 1 for `components[n − 1]`, 0 for the run's own
- *   events (no component);
+ *   events (no component); always present;
  * - `time`: the virtual time in ns (core/engine/clock.ts: the encoder's clock ticked by the kind's
- *   cost, as EventLog stamps it in a recorded run).
+ *   cost, as EventLog stamps it in a recorded run); always present.
  *
  * This module stays free of better-sqlite3 (schema.ts imports only its types): it is the
  * generator thread's encoding side, and the only SQLite the generator loads is its background
@@ -31,10 +37,17 @@ export const BATCH_COLUMNS: readonly (Column | EnvelopeColumn)[] = [...EVENT_COL
 /** Slot of the component code and of the time in an event's `cols`. */
 export const COMP_SLOT = EVENT_COLUMNS.length;
 export const TIME_SLOT = EVENT_COLUMNS.length + 1;
+/** 2^53: u64 values below it are exact as numbers. */
+const TWO_53 = 2 ** 53;
 /** Largest kind code a batch holds (kinds is a Uint16Array). */
 export const MAX_KIND_CODE = 0xffff;
 /** Slots per event in `cols`. */
 export const COLS_PER_EVENT = BATCH_COLUMNS.length;
+/** masks[i] bit U64_NUMBER_BIT + k: the u64 column k of event i holds a double (see the file comment). */
+export const U64_NUMBER_BIT = 16;
+if (COLS_PER_EVENT > U64_NUMBER_BIT) throw new Error(`batch: ${COLS_PER_EVENT} storage columns do not fit a 32-bit mask of presence and number bits`);
+// u64 slots are read back as 32-bit halves, low half first.
+if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) throw new Error('batch: columnar batches assume a little-endian host');
 
 /** One batch of consecutive events of a run, with the run's progress after its last event. */
 export interface EventBatch {
@@ -43,8 +56,10 @@ export interface EventBatch {
   count: number;
   kinds: Uint16Array;
   steps: Int32Array;
+  /** Present columns of each event (bit k), and u64 columns holding a double (bit U64_NUMBER_BIT + k). */
+  masks: Uint32Array;
+  /** COLS_PER_EVENT 8-byte slots per event: doubles, or int64 for u64 columns (see the file comment). */
   cols: Float64Array;
-  big: bigint[];
   strings: string[];
   /** The run's component ids so far: code n is components[n − 1] (a snapshot; the writer keeps the latest). */
   components: string[];
@@ -55,7 +70,7 @@ export interface EventBatch {
 
 /** Transferable buffers of a batch (postMessage transfer list). */
 export function batchTransfer(b: EventBatch): ArrayBuffer[] {
-  return [b.kinds.buffer as ArrayBuffer, b.steps.buffer as ArrayBuffer, b.cols.buffer as ArrayBuffer];
+  return [b.kinds.buffer as ArrayBuffer, b.steps.buffer as ArrayBuffer, b.masks.buffer as ArrayBuffer, b.cols.buffer as ArrayBuffer];
 }
 
 /**
@@ -66,8 +81,10 @@ export class BatchEncoder {
   count = 0;
   kinds: Uint16Array;
   steps: Int32Array;
+  masks: Uint32Array;
   cols: Float64Array;
-  big: bigint[] = [];
+  /** The same buffer as `cols`, as int64 slots (u64 columns). */
+  i64: BigInt64Array;
   strings: string[] = [];
   /** The run's virtual clock (time of each event: ticked by its kind's cost). */
   readonly clock = new VirtualClock();
@@ -76,12 +93,16 @@ export class BatchEncoder {
   lastComponent = '';
   lastCode = 0;
   private nextSeq = 0;
+  /** Arrays handed back by the writer (reuse), taken by the next takes. */
+  private readonly spare: Pick<EventBatch, 'kinds' | 'steps' | 'masks' | 'cols'>[] = [];
   private readonly encoders: Record<EventKind, (step: number, e: Record<string, unknown>, component: string | undefined) => void>;
 
   constructor(private readonly capacity = 8192) {
     this.kinds = new Uint16Array(capacity);
     this.steps = new Int32Array(capacity);
+    this.masks = new Uint32Array(capacity);
     this.cols = new Float64Array(capacity * COLS_PER_EVENT);
+    this.i64 = new BigInt64Array(this.cols.buffer);
     this.encoders = Object.fromEntries(Object.values(KIND_PLANS).map((p) => [p.kind, compileEncoder(this, p)])) as typeof this.encoders;
   }
 
@@ -110,17 +131,40 @@ export class BatchEncoder {
     kinds.set(this.kinds);
     const steps = new Int32Array(n);
     steps.set(this.steps);
+    const masks = new Uint32Array(n);
+    masks.set(this.masks);
     const cols = new Float64Array(n * COLS_PER_EVENT);
     cols.set(this.cols);
     this.kinds = kinds;
     this.steps = steps;
+    this.masks = masks;
     this.cols = cols;
+    this.i64 = new BigInt64Array(cols.buffer);
   }
 
-  /** Stores a u64 above 2^53 - 1 exactly; returns the marker stored in its slot. */
-  bigSlot(v: bigint): number {
-    this.big.push(BigInt.asIntN(64, v));
-    return Infinity;
+  /**
+   * Stores a u64 field that is not a bigint (a JS number, or anything else a malformed payload
+   * holds) in slot `s`, as the encoding did before int64 slots: Number(v) when it is an integer
+   * in [0, 2^53) (returns true: the slot holds a double), else BigInt.asIntN(64, v) (false;
+   * throws as BigInt does for a value that is not an integer).
+   */
+  u64Other(s: number, v: unknown): boolean {
+    const n = Number(v);
+    if (n >= 0 && n < TWO_53) {
+      this.cols[s] = n;
+      return true;
+    }
+    this.i64[s] = BigInt.asIntN(64, v as bigint);
+    return false;
+  }
+
+  /**
+   * Offers the arrays of a batch the writer is done with (its buffers transferred back) for the
+   * next `take`s: arrays of this encoder's capacity are kept (at most four sets), others dropped.
+   * Their old contents do not matter (every slot an event uses is written; the mask says which).
+   */
+  reuse(spent: Pick<EventBatch, 'kinds' | 'steps' | 'masks' | 'cols'>): void {
+    if (spent.kinds.length === this.capacity && spent.cols.length === this.capacity * COLS_PER_EVENT && this.spare.length < 4) this.spare.push(spent);
   }
 
   /** The events encoded since the last call (possibly none), with the run's progress. */
@@ -130,8 +174,8 @@ export class BatchEncoder {
       count: this.count,
       kinds: this.kinds,
       steps: this.steps,
+      masks: this.masks,
       cols: this.cols,
-      big: this.big,
       strings: this.strings,
       components: [...this.components],
       doneUnits,
@@ -139,10 +183,12 @@ export class BatchEncoder {
     };
     this.nextSeq += this.count;
     this.count = 0;
-    this.kinds = new Uint16Array(this.capacity);
-    this.steps = new Int32Array(this.capacity);
-    this.cols = new Float64Array(this.capacity * COLS_PER_EVENT);
-    this.big = [];
+    const spare = this.spare.pop();
+    this.kinds = spare?.kinds ?? new Uint16Array(this.capacity);
+    this.steps = spare?.steps ?? new Int32Array(this.capacity);
+    this.masks = spare?.masks ?? new Uint32Array(this.capacity);
+    this.cols = spare?.cols ?? new Float64Array(this.capacity * COLS_PER_EVENT);
+    this.i64 = new BigInt64Array(this.cols.buffer);
     this.strings = [];
     return b;
   }
@@ -150,8 +196,9 @@ export class BatchEncoder {
 
 /**
  * A kind's encoder with its field reads spelled out (`e.virtStart`): monomorphic property access
- * per kind. The generated text depends only on the event catalog (field names are checked to be
- * identifiers), never on input data.
+ * per kind, and only the kind's own columns written (absent ones are clear bits of the mask). The
+ * generated text depends only on the event catalog (field names are checked to be identifiers),
+ * never on input data.
  */
 function compileEncoder(enc: BatchEncoder, plan: KindPlan): (step: number, e: Record<string, unknown>, component: string | undefined) => void {
   const lines = [
@@ -160,30 +207,31 @@ function compileEncoder(enc: BatchEncoder, plan: KindPlan): (step: number, e: Re
     `enc.kinds[i] = ${plan.code};`,
     'enc.steps[i] = step;',
     'const c = enc.cols;',
+    'const b = enc.i64;',
     `const o = i * ${COLS_PER_EVENT};`,
+    // The envelope's columns are always present.
+    `let m = ${(1 << COMP_SLOT) | (1 << TIME_SLOT)};`,
     'let x;',
   ];
   const byColumn = new Map(plan.fields.map((f) => [f.column, f]));
   EVENT_COLUMNS.forEach((column, k) => {
     const f = byColumn.get(column);
-    if (!f) {
-      lines.push(`c[o + ${k}] = NaN;`);
-      return;
-    }
+    if (!f) return;
     if (!/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(f.name)) throw new Error(`catalog field name ${JSON.stringify(f.name)} is not an identifier`);
     lines.push(`x = e.${f.name};`);
-    // A bigint below 2^53 converts exactly, and one at or above it converts to at least 2^53
-    // (rounding is monotonic): one conversion and a double comparison instead of two bigint ones.
-    if (f.type === 'u64') lines.push(`if (x === undefined || x === null) c[o + ${k}] = NaN; else { const n = Number(x); c[o + ${k}] = n >= 0 && n < TWO_53 ? n : enc.bigSlot(x); }`);
-    else if (f.type === 'json') lines.push(`if (x === undefined || x === null) c[o + ${k}] = NaN; else { enc.strings.push(toJson(x)); c[o + ${k}] = 1; }`);
-    else lines.push(`c[o + ${k}] = x === undefined || x === null ? NaN : x;`);
+    const bit = 1 << k;
+    // A bigint goes into its slot's 64 bits as they are (exact, no conversion to a number).
+    if (f.type === 'u64') lines.push(`if (typeof x === 'bigint') { b[o + ${k}] = x; m |= ${bit}; } else if (x !== undefined && x !== null) m |= enc.u64Other(o + ${k}, x) ? ${bit | (1 << (U64_NUMBER_BIT + k))} : ${bit};`);
+    else if (f.type === 'json') lines.push(`if (x !== undefined && x !== null) { enc.strings.push(toJson(x)); m |= ${bit}; }`);
+    else lines.push(`if (x !== undefined && x !== null) { c[o + ${k}] = x; m |= ${bit}; }`);
   });
   // The envelope: the component's code (the last one again costs one comparison), the time.
   lines.push(`c[o + ${COMP_SLOT}] = component === undefined || component === '' ? 0 : component === enc.lastComponent ? enc.lastCode : enc.componentCode(component);`);
   lines.push(`c[o + ${TIME_SLOT}] = enc.clock.now += ${eventCost(plan.kind)};`);
+  lines.push('enc.masks[i] = m;');
   lines.push('enc.count = i + 1;');
-  const factory = new Function('enc', 'TWO_53', 'toJson', `return function encode(step, e, component) {\n${lines.join('\n')}\n};`);
-  return factory(enc, 2 ** 53, toJson) as (step: number, e: Record<string, unknown>, component: string | undefined) => void;
+  const factory = new Function('enc', 'toJson', `return function encode(step, e, component) {\n${lines.join('\n')}\n};`);
+  return factory(enc, toJson) as (step: number, e: Record<string, unknown>, component: string | undefined) => void;
 }
 
 /**

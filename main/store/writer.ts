@@ -44,7 +44,7 @@ import type { SeqEvent } from '../../core/events/sink.ts';
 import type { EventKind } from '../../core/events/catalog.ts';
 import type { RunMetrics, RunStatus, StepResult } from '../../core/contract/index.ts';
 import { KIND_PLANS, toJson, u64ToSql, type FieldPlan as CatalogFieldPlan } from './codec.ts';
-import { BATCH_COLUMNS, COLS_PER_EVENT, type EventBatch } from './batch.ts';
+import { BATCH_COLUMNS, COLS_PER_EVENT, U64_NUMBER_BIT, type EventBatch } from './batch.ts';
 import { KIND_CODE, PROBLEM_SQL, configureConnection, type EnvelopeColumn } from './schema.ts';
 import type { Column } from '../../core/events/catalog.ts';
 
@@ -70,9 +70,12 @@ const MAX_FIELDS = BATCH_COLUMNS.length;
 /** Smaller statement sizes used to flush a buffer's partial rows at commit. */
 const FLUSH_SIZES = [16, 1];
 
-/** Read positions in a batch's `big` and `strings` lists. */
+/** The batch being read: its slots as doubles, 32-bit halves and int64s (one buffer), its JSON texts and the next one's index. */
 interface BatchCursor {
-  big: number;
+  f: Float64Array;
+  u: Uint32Array;
+  b: BigInt64Array;
+  strings: string[];
   str: number;
 }
 
@@ -255,7 +258,7 @@ function identifier(name: string): string {
 }
 
 /** Reads the present fields of event `i` of a columnar batch into out[o…] (in the shape's field order). */
-type BatchReader = (batch: EventBatch, i: number, cur: BatchCursor, out: unknown[], o: number) => void;
+type BatchReader = (cur: BatchCursor, i: number, out: unknown[], o: number) => void;
 /** Reads (and encodes, codec.ts) the present fields of an event object into out[o…]. */
 type ObjectReader = (e: Record<string, unknown>, out: unknown[], o: number) => void;
 
@@ -265,7 +268,6 @@ type ObjectReader = (e: Record<string, unknown>, out: unknown[], o: number) => v
  */
 class Shape {
   readonly width: number;
-  readonly readFrom: BatchReader;
   readonly read: ObjectReader;
   /** The window (Windows' counter) that last met this shape, and its group there. */
   window = 0;
@@ -286,7 +288,7 @@ class Shape {
   ) {
     this.width = fields.length;
     this.timeIndex = fields.findIndex((f) => f.column === 'time');
-    [this.readFrom, this.read] = compileReaders(fields, codeOf);
+    this.read = compileObjectReader(fields, codeOf);
   }
 
   /** The shape's RowBuffer (per-shape statements, see RowBuffer). */
@@ -301,29 +303,42 @@ class Shape {
 }
 
 /**
- * A shape's readers with their slots spelled out (constant offsets, monomorphic per shape). Every
- * field is present (non-NaN, neither undefined nor null) by construction of the shape. The
- * generated text depends only on the event catalog, never on input data.
+ * A shape's reader of event objects, fields spelled out (monomorphic per shape). Every field is
+ * present (neither undefined nor null) by construction of the shape. The generated text depends
+ * only on the event catalog, never on input data.
  */
-function compileReaders(fields: readonly FieldPlan[], codeOf: ComponentCoder): [BatchReader, ObjectReader] {
-  const fromBatch = ['const c = batch.cols;', `const base = i * ${COLS_PER_EVENT};`, 'let x;'];
+function compileObjectReader(fields: readonly FieldPlan[], codeOf: ComponentCoder): ObjectReader {
   const fromObject: string[] = [];
   fields.forEach((f, j) => {
-    const k = BATCH_COLUMNS.indexOf(f.column);
-    if (f.type === 'json') fromBatch.push(`out[o + ${j}] = batch.strings[cur.str++];`);
-    else if (f.type === 'u64') fromBatch.push(`x = c[base + ${k}];`, `out[o + ${j}] = x === Infinity ? batch.big[cur.big++] : x;`);
-    else fromBatch.push(`out[o + ${j}] = c[base + ${k}];`);
     const get = `e.${identifier(f.name)}`;
     if (f.column === 'comp') fromObject.push(`out[o + ${j}] = codeOf(${get});`);
     else fromObject.push(`out[o + ${j}] = ${f.type === 'u64' ? `u64ToSql(${get})` : f.type === 'json' ? `toJson(${get})` : get};`);
   });
-  const factory = new Function(
-    'u64ToSql',
-    'toJson',
-    'codeOf',
-    `return [function readFrom(batch, i, cur, out, o) {\n${fromBatch.join('\n')}\n}, function read(e, out, o) {\n${fromObject.join('\n')}\n}];`,
-  );
-  return factory(u64ToSql, toJson, codeOf) as [BatchReader, ObjectReader];
+  return new Function('u64ToSql', 'toJson', 'codeOf', `return function read(e, out, o) {\n${fromObject.join('\n')}\n};`)(u64ToSql, toJson, codeOf) as ObjectReader;
+}
+
+/**
+ * The reader of a shape's fields from a batch whose events have mask `mask` (batch.ts), slots at
+ * constant offsets: a u64 slot holding int64 bits gives a number below 2^53 (from its halves, as
+ * u64ToSql gives) and the signed bigint above; one holding a double (mask bit U64_NUMBER_BIT + k)
+ * the double. The generated text depends only on the event catalog and the mask.
+ */
+function compileBatchReader(fields: readonly FieldPlan[], mask: number): BatchReader {
+  const lines = ['const f = cur.f;', `const base = i * ${COLS_PER_EVENT};`, 'let lo, hi;'];
+  fields.forEach((f, j) => {
+    const k = BATCH_COLUMNS.indexOf(f.column);
+    if (f.type === 'json') lines.push(`out[o + ${j}] = cur.strings[cur.str++];`);
+    else if (f.type === 'u64' && !(mask & (1 << (U64_NUMBER_BIT + k))))
+      lines.push(`lo = cur.u[2 * (base + ${k})];`, `hi = cur.u[2 * (base + ${k}) + 1];`, `out[o + ${j}] = hi < 0x200000 ? hi * 4294967296 + lo : cur.b[base + ${k}];`);
+    else lines.push(`out[o + ${j}] = f[base + ${k}];`);
+  });
+  return new Function(`return function readFrom(cur, i, out, o) {\n${lines.join('\n')}\n};`)() as BatchReader;
+}
+
+/** How events of one batch mask are stored: their shape, and the reader of their slots. */
+interface BatchRoute {
+  readonly shape: Shape;
+  readonly readFrom: BatchReader;
 }
 
 /** The shapes of one kind, created on first use; `shapeOf*` give an event's shape. */
@@ -331,8 +346,11 @@ class KindRouter {
   /** The kind's fields in storage column order. */
   readonly fields: readonly FieldPlan[];
   readonly shapes: (Shape | undefined)[] = [];
-  readonly shapeOfBatch: (batch: EventBatch, i: number) => Shape;
   readonly shapeOf: (e: Record<string, unknown>) => Shape;
+  /** Routes by batch mask, and the last one used (a kind's events mostly share one mask). */
+  private readonly routes = new Map<number, BatchRoute>();
+  lastMask = -1;
+  lastRoute: BatchRoute | undefined;
 
   constructor(
     private readonly db: Database.Database,
@@ -342,22 +360,33 @@ class KindRouter {
     private readonly codeOf: ComponentCoder,
   ) {
     this.fields = [...fields, ...ENVELOPE_FIELDS].sort((x, y) => BATCH_COLUMNS.indexOf(x.column) - BATCH_COLUMNS.indexOf(y.column));
-    // Shape of an event: one bit per field, set when the field is present (not NaN in a batch,
-    // neither undefined nor null in an object).
-    const fromBatch = ['const c = batch.cols;', `const base = i * ${COLS_PER_EVENT};`, 'let m = 0, x;'];
+    // Shape of an event: one bit per field, set when the field is present (neither undefined
+    // nor null in an object; a set bit of its mask in a batch, routeOf).
     const fromObject = ['let m = 0, x;'];
     this.fields.forEach((f, j) => {
-      fromBatch.push(`x = c[base + ${BATCH_COLUMNS.indexOf(f.column)}];`, `if (x === x) m |= ${1 << j};`);
       // The component code is always stored (0 when the event has none: the run's own).
       if (f.column === 'comp') fromObject.push(`m |= ${1 << j};`);
       else fromObject.push(`x = e.${identifier(f.name)};`, `if (x !== undefined && x !== null) m |= ${1 << j};`);
     });
-    const make = new Function(
-      'k',
-      `return [function shapeOfBatch(batch, i) {\n${fromBatch.join('\n')}\nreturn k.shapes[m] ?? k.create(m);\n},
-        function shapeOf(e) {\n${fromObject.join('\n')}\nreturn k.shapes[m] ?? k.create(m);\n}];`,
-    );
-    [this.shapeOfBatch, this.shapeOf] = make(this) as [KindRouter['shapeOfBatch'], KindRouter['shapeOf']];
+    const make = new Function('k', `return function shapeOf(e) {\n${fromObject.join('\n')}\nreturn k.shapes[m] ?? k.create(m);\n};`);
+    this.shapeOf = make(this) as KindRouter['shapeOf'];
+  }
+
+  /** The route of batch mask `m` (created on first use), remembered as the last one. */
+  routeOf(m: number): BatchRoute {
+    let r = this.routes.get(m);
+    if (r === undefined) {
+      let fieldMask = 0;
+      this.fields.forEach((f, j) => {
+        if (m & (1 << BATCH_COLUMNS.indexOf(f.column))) fieldMask |= 1 << j;
+      });
+      const shape = this.shapes[fieldMask] ?? this.create(fieldMask);
+      r = { shape, readFrom: compileBatchReader(shape.fields, m) };
+      this.routes.set(m, r);
+    }
+    this.lastMask = m;
+    this.lastRoute = r;
+    return r;
   }
 
   /** The shape of mask `m`. */
@@ -586,7 +615,7 @@ export class EventWriter {
   private readonly routers: Record<EventKind, KindRouter>;
   /** The same routers by kind code (index = code). */
   private readonly byCode: KindRouter[] = [];
-  private readonly cursor: BatchCursor = { big: 0, str: 0 };
+  private readonly cursor: BatchCursor = { f: new Float64Array(0), u: new Uint32Array(0), b: new BigInt64Array(0), strings: [], str: 0 };
   private readonly win: Windows;
   private readonly updateProgress: Database.Statement;
   /** The run's component ids (code n = components[n − 1]) and how many runs.components holds. */
@@ -664,25 +693,31 @@ export class EventWriter {
   writeBatch(batch: EventBatch): void {
     if (batch.firstSeq !== this.written) throw new Error(`event batch starts at seq ${batch.firstSeq}, expected ${this.written}`);
     const cur = this.cursor;
-    cur.big = 0;
+    const cols = batch.cols;
+    cur.f = cols;
+    cur.u = new Uint32Array(cols.buffer, cols.byteOffset, cols.length * 2);
+    cur.b = new BigInt64Array(cols.buffer, cols.byteOffset, cols.length);
+    cur.strings = batch.strings;
     cur.str = 0;
     // The generator's component table only grows: its snapshot replaces ours.
     if (batch.components.length > this.components.length) this.components = batch.components.slice();
     const byCode = this.byCode;
     const kinds = batch.kinds;
     const steps = batch.steps;
+    const masks = batch.masks;
     const first = batch.firstSeq;
     const win = this.win;
     const values = win.values;
     for (let i = 0, n = batch.count; i < n; i++) {
       const k = byCode[kinds[i]];
       if (k === undefined) throw new Error(`event batch: unknown kind code ${kinds[i]}`);
-      const shape = k.shapeOfBatch(batch, i);
+      const m = masks[i];
+      const route = m === k.lastMask ? k.lastRoute! : k.routeOf(m);
       const r = win.count;
       if (r === 0) win.first = first + i;
-      win.shapes[r] = shape;
+      win.shapes[r] = route.shape;
       win.steps[r] = steps[i];
-      shape.readFrom(batch, i, cur, values, r * MAX_FIELDS);
+      route.readFrom(cur, i, values, r * MAX_FIELDS);
       if (++win.count === WINDOW_EVENTS) win.full();
     }
     this.written += batch.count;

@@ -13,6 +13,7 @@
  * parse requests and its `GeneratorTask` by message.
  */
 import type { Diagnostic, RunConfig, RunMetrics, RunStatus, StepResult } from '../../core/contract/index.ts';
+import type { MessagePort } from 'node:worker_threads';
 import type { EventBatch } from '../store/batch.ts';
 import type { EventWriter } from '../store/writer.ts';
 
@@ -123,7 +124,16 @@ export interface GeneratorTask {
   cancel: SharedArrayBuffer;
   /** The database (RunJob.dbPath): the generator runs background WAL checkpoints on it (main/store/checkpointer.ts). */
   dbPath: string;
+  /**
+   * The run worker hands each written batch's arrays back on this port (a SpentBatch per batch,
+   * transferred), and the generator encodes the next batches into them (BatchEncoder.reuse):
+   * no fresh 2 MB of zeroed memory per batch. Optional: without it every batch is allocated.
+   */
+  spent?: MessagePort;
 }
+
+/** Run worker → generator thread (on GeneratorTask.spent): a written batch's arrays, for reuse. */
+export type SpentBatch = Pick<EventBatch, 'kinds' | 'steps' | 'masks' | 'cols'>;
 
 /** Index of the consumed-batches counter in the Int32Array over GeneratorJob.ctl. */
 export const BATCHES_CONSUMED = 0;

@@ -64,6 +64,30 @@ describe('MetricsReducer', () => {
     expect(again).toMatchObject({ liveMappings: 1, liveBytes: '256' });
   });
 
+  test('counts events by kind name in first-seen order, unknown kinds included, up to date at every read', () => {
+    const r = new MetricsReducer();
+    r.addFields('translate', { endpoint: 0, iova: 0n, phys: 0n, size: 1n, access: 1, path: 0 }, 'viommu0');
+    r.addFields('not-a-kind', {});
+    r.addFields('request', { reqType: 1, status: 0 });
+    r.addFields('translate', { endpoint: 0, iova: 0n, phys: 0n, size: 1n, access: 1, path: 0 });
+    const a = r.result();
+    expect(Object.entries(a.byKind)).toEqual([
+      ['translate', 2],
+      ['not-a-kind', 1],
+      ['request', 1],
+    ]);
+    expect(a).toMatchObject({ events: 4, translations: 2 });
+    r.addFields('not-a-kind', {});
+    for (let i = 0; i < 40; i++) r.addFields(`other-${i}`, {});
+    const b = r.result();
+    expect(b.events).toBe(45);
+    expect(Object.keys(b.byKind)).toHaveLength(43);
+    expect(b.byKind['not-a-kind']).toBe(2);
+    expect(a.byKind['not-a-kind']).toBe(1);
+    const events = r.componentMetrics()[0].metrics.find((m) => m.id === 'events')!;
+    expect(events).toMatchObject({ value: 45, parts: b.byKind });
+  });
+
   test('result() is a snapshot', () => {
     const r = new MetricsReducer();
     r.add({ kind: 'request', reqType: 1, status: 0 });
