@@ -6,7 +6,7 @@
  * The run view's object panel shows it (issue 7 §5).
  *
  * Only what the events say is used: a call's `op`, `args`, `out` and `errno` (core/events/catalog.ts
- * 'host-call'). A failed call (errno ≠ 0) changes nothing, as in the kernel (reference
+ * 'host-call'), and the 'iommu-group' events (a group named by a member device). A failed call (errno ≠ 0) changes nothing, as in the kernel (reference
  * ../../../shared/reference/iommufd-vfio-hostiommu.md §1.2). Object rules (§1.1, §1.3):
  *  - one ID space per iommufd (per emitting backend component); a destroyed object is gone;
  *  - `users` is the kernel's obj.users minus the table's own reference: how many objects (or
@@ -102,10 +102,24 @@ function idOf(v: unknown): number | undefined {
   return b === undefined || b > 0xffffffffn ? undefined : Number(b);
 }
 
-/** Flag names of a `flags` argument: an array of names, else []. */
-function flagNames(v: unknown): string[] {
-  return Array.isArray(v) ? v.map(String) : [];
+/** Flag names of a `flags` argument: an array of names, or a number decoded with `bits` (bit n named bits[n]); else []. */
+function flagNames(v: unknown, bits: readonly string[] = []): string[] {
+  if (Array.isArray(v)) return v.map(String);
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^(0x[0-9a-f]+|\d+)$/i.test(v) ? Number(v) : NaN;
+  if (!Number.isInteger(n) || n <= 0) return [];
+  const out: string[] = [];
+  for (let b = 0; b < 31; b++) if (n & (1 << b)) out.push(bits[b] ?? `bit${b}`);
+  return out;
 }
+
+/** IOMMU_HWPT_ALLOC flags (include/uapi/linux/iommufd.h: NEST_PARENT 1, DIRTY_TRACKING 2, FAULT_ID_VALID 4, PASID 8). */
+const HWPT_ALLOC_FLAGS = ['nest-parent', 'dirty-tracking', 'fault-id-valid', 'pasid'];
+/** VFIO_IOMMU_MAP_DMA flags (include/uapi/linux/vfio.h: READ 1, WRITE 2, VADDR 4). */
+const MAP_DMA_FLAGS = ['read', 'write', 'vaddr'];
+/** VFIO_IOMMU_UNMAP_DMA flags (GET_DIRTY_BITMAP 1, ALL 2, VADDR 4). */
+const UNMAP_DMA_FLAGS = ['get-dirty-bitmap', 'all', 'vaddr'];
+/** VFIO_SET_IOMMU types by number (include/uapi/linux/vfio.h: VFIO_TYPE1_IOMMU 1, VFIO_TYPE1v2_IOMMU 3, VFIO_TYPE1_NESTING_IOMMU 6). */
+const VFIO_IOMMU_TYPES: Readonly<Record<number, string>> = { 1: 'type1', 3: 'type1v2', 6: 'type1-nesting' };
 
 /**
  * The fold. `apply` events in seq order (any kinds: only 'host-call' changes the table); `rows()`
@@ -118,6 +132,8 @@ export class HostObjectFold {
   private lastComp: string | null = null;
   private lastSpace = '';
   private lastTable: Map<number, Obj> | null = null;
+  /** IOMMU group number of each host device ('iommu-group' events). */
+  private readonly groups = new Map<string, number>();
   /** Seq of the last event applied (−1 before any). */
   seq = -1;
 
@@ -136,6 +152,13 @@ export class HostObjectFold {
   /** Applies one event (events must come in seq order). */
   apply(e: FoldEvent): void {
     this.seq = e.seq;
+    if (e.kind === 'iommu-group') {
+      // Linux's IOMMU groups (computed at start): a group named by a member device resolves here.
+      const g = idOf(e.fields.group);
+      const devices = rec(e.fields.data).devices;
+      if (g !== undefined && Array.isArray(devices)) for (const d of devices) this.groups.set(String(d), g);
+      return;
+    }
     if (e.kind !== 'host-call') return;
     const f = e.fields;
     if (Number(f.errno ?? 0) !== 0) return;
@@ -249,7 +272,7 @@ export class HostObjectFold {
       }
       case 'hwpt-alloc': {
         const pt = get(pick(args, 'pt-id', 'pt'));
-        const flags = flagNames(args.flags);
+        const flags = flagNames(args.flags, HWPT_ALLOC_FLAGS);
         const nested = pt !== undefined && pt.type !== 'ioas';
         const h = make(outId('out-hwpt-id', 'hwpt-id'), nested ? 'hwpt-nested' : 'hwpt-paging', { flags });
         if (h) {
@@ -328,6 +351,8 @@ export class HostObjectFold {
   }
 
   private vfio(seq: number, comp: string, backend: string, op: string, args: Record<string, unknown>, out: Record<string, unknown>, f: Readonly<Record<string, unknown>>): void {
+    /** A group by number, or by a member device's name (its 'iommu-group'). */
+    const groupOf = (v: unknown): number | undefined => idOf(v) ?? (typeof v === 'string' ? this.groups.get(v) : undefined);
     const container = (v: unknown): Obj | undefined => {
       const n = idOf(v);
       return n === undefined ? undefined : this.table(comp, 'container').get(n);
@@ -340,7 +365,7 @@ export class HostObjectFold {
       }
       case 'group-set-container': {
         const c = container(pick(args, 'container', 'container-fd', 'fd'));
-        const g = idOf(pick(out, 'group') ?? pick(args, 'group', 'group-id') ?? f.id);
+        const g = groupOf(pick(out, 'group') ?? pick(args, 'group', 'group-id'));
         if (!c || g === undefined) return;
         const grp = this.table(comp, 'group').get(g) ?? this.create(seq, comp, backend, 'group', g, 'vfio-group');
         const member = pick(args, 'device', 'group');
@@ -350,21 +375,21 @@ export class HostObjectFold {
         return;
       }
       case 'group-unset-container': {
-        const g = idOf(pick(out, 'group') ?? pick(args, 'group', 'group-id') ?? f.id);
+        const g = groupOf(pick(out, 'group') ?? pick(args, 'group', 'group-id'));
         const grp = g === undefined ? undefined : this.table(comp, 'group').get(g);
         if (grp) this.remove(grp);
         return;
       }
       case 'set-iommu': {
         const c = container(pick(args, 'container') ?? f.id);
-        if (c) c.iommuType = typeof args.type === 'string' ? args.type : String(args.type ?? '');
+        if (c) c.iommuType = typeof args.type === 'string' ? args.type : (VFIO_IOMMU_TYPES[Number(args.type)] ?? String(args.type ?? ''));
         return;
       }
       case 'map-dma': {
         const c = container(pick(args, 'container') ?? f.id);
         const iova = u64(pick(args, 'iova') ?? f.iova);
         const size = u64(pick(args, 'size') ?? f.length);
-        if (c?.areas && iova !== undefined && size !== undefined && !flagNames(args.flags).includes('vaddr')) {
+        if (c?.areas && iova !== undefined && size !== undefined && !flagNames(args.flags, MAP_DMA_FLAGS).includes('vaddr')) {
           c.areas.set(iova, size);
           c.bytes += size;
         }
@@ -374,7 +399,7 @@ export class HostObjectFold {
         const c = container(pick(args, 'container') ?? f.id);
         const iova = u64(pick(args, 'iova') ?? f.iova) ?? 0n;
         const size = u64(pick(args, 'size') ?? f.length) ?? 0n;
-        const flags = flagNames(args.flags);
+        const flags = flagNames(args.flags, UNMAP_DMA_FLAGS);
         if (c && !flags.includes('vaddr') && (flags.includes('all') || size > 0n)) this.unmapRange(c, iova, size, flags.includes('all'));
         return;
       }
@@ -402,6 +427,7 @@ export class HostObjectFold {
   clone(): HostObjectFold {
     const c = new HostObjectFold();
     c.seq = this.seq;
+    for (const [d, g] of this.groups) c.groups.set(d, g);
     for (const [k, o] of this.objs) {
       const copy: Obj = { ...o, refs: o.refs.slice(), flags: o.flags.slice(), areas: o.areas ? new Map(o.areas) : undefined };
       c.objs.set(k, copy);

@@ -151,7 +151,7 @@ export class HostViewSource {
       const rows = this.view.hostCalls(runId, cur.fold.seq, target, PAGE);
       for (const r of rows) {
         cur.fold.apply(r);
-        cur.calls++;
+        if (r.kind === 'host-call') cur.calls++;
         const last = st.checkpoints[st.checkpoints.length - 1];
         // A checkpoint every CHECKPOINT_CALLS calls, or more apart when the table is bigger than
         // that (many live areas): clones then cost O(1) per call folded, in time and memory.

@@ -147,12 +147,15 @@ export class HostViewReader {
     return raw.map((r) => toEventRow(r, ids));
   }
 
-  /** The run's 'host-call' events with from < seq ≤ to, in seq order, at most `limit`, fields decoded (no text). */
+  /**
+   * The run's events the host object fold reads ('host-call', and 'iommu-group' for groups named
+   * by a device) with from < seq ≤ to, in seq order, at most `limit`, fields decoded (no text).
+   */
   hostCalls(runId: number, from: number, to: number, limit: number): HostCallRow[] {
-    const code = (KIND_CODE as Readonly<Record<string, number>>)['host-call'];
-    if (code === undefined || to <= from) return [];
+    const codes = ['host-call', 'iommu-group'].map((k) => (KIND_CODE as Readonly<Record<string, number>>)[k]).filter((c) => c !== undefined);
+    if (!codes.length || to <= from) return [];
     const cols = `seq, step, kind, ${EVENT_COLUMNS.join(', ')}, ${this.envelope ? 'comp' : 'NULL AS comp'}`;
-    const raw = this.stmt(`SELECT ${cols} FROM events WHERE run_id = ? AND seq > ? AND seq <= ? AND kind = ${code} ORDER BY seq LIMIT ?`)
+    const raw = this.stmt(`SELECT ${cols} FROM events WHERE run_id = ? AND seq > ? AND seq <= ? AND kind IN (${codes.join(', ')}) ORDER BY seq LIMIT ?`)
       .safeIntegers(true)
       .all(runId, from, to, limit) as (RawEventRow & { comp: bigint | null })[];
     const ids = this.componentIds(runId);

@@ -135,6 +135,56 @@ describe('host object fold: VFIO type1', () => {
   });
 });
 
+describe('host object fold: events as the backends record them', () => {
+  // The 'host-call' payloads of a run of iommufd and VFIO-compat steps (iommu-lab export), verbatim.
+  const recorded = (backend: number, errno: number, id: number, call: Record<string, unknown>) => ({ backend, errno, id, call });
+  const run: [string, Record<string, unknown>][] = [
+    ['iommu-group', { group: 0, data: { iommu: 'smmu0', devices: ['vf0'], why: 'isolated' } }],
+    ['iommu-group', { group: 1, data: { iommu: 'smmu0', devices: ['vf1'], why: 'isolated' } }],
+    ['host-call', recorded(1, 0, 1, { op: 'ioas-alloc', ioctl: 'IOMMU_IOAS_ALLOC', args: {}, out: { 'out-ioas-id': 1 } })],
+    ['host-call', recorded(1, 0, 2, { op: 'device-bind', ioctl: 'VFIO_DEVICE_BIND_IOMMUFD', args: { device: 'vf0' }, out: { 'out-dev-id': 2 } })],
+    ['host-call', recorded(1, 0, 1, { op: 'hwpt-alloc', ioctl: 'IOMMU_HWPT_ALLOC', args: { flags: 3, 'dev-id': 2, 'pt-id': 1, 'data-type': 0, 'data-len': 0 }, out: { 'out-hwpt-id': 3 } })],
+    ['host-call', recorded(1, 0, 3, { op: 'hwpt-set-dirty-tracking', ioctl: 'IOMMU_HWPT_SET_DIRTY_TRACKING', args: { 'hwpt-id': 3, flags: 1 }, out: {} })],
+    ['host-call', recorded(1, 0, 3, { op: 'viommu-alloc', ioctl: 'IOMMU_VIOMMU_ALLOC', args: { type: 1, 'dev-id': 2, 'hwpt-id': 3 }, out: { 'out-viommu-id': 4 } })],
+    ['host-call', recorded(1, 0, 4, { op: 'vdevice-alloc', ioctl: 'IOMMU_VDEVICE_ALLOC', args: { 'viommu-id': 4, 'dev-id': 2, 'virt-id': '0x7' }, out: { 'out-vdevice-id': 5 } })],
+    ['host-call', recorded(1, 0, 2, { op: 'device-attach', ioctl: 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', args: { 'dev-id': 2, 'pt-id': 3 }, out: { 'pt-id': 3 } })],
+    ['host-call', recorded(1, 16, 3, { op: 'destroy', ioctl: 'IOMMU_DESTROY', args: { id: 3 }, out: {} })],
+    ['host-call', recorded(3, 0, 1, { op: 'container-open', ioctl: 'open(/dev/vfio/vfio)', args: {}, out: { container: 1 } })],
+    ['host-call', recorded(3, 0, 1, { op: 'group-set-container', ioctl: 'VFIO_GROUP_SET_CONTAINER', args: { group: 'vf1', container: 1 }, out: {} })],
+    ['host-call', recorded(3, 0, 1, { op: 'set-iommu', ioctl: 'VFIO_SET_IOMMU', args: { container: 1, type: 3 }, out: {} })],
+    ['host-call', recorded(3, 0, 1, { op: 'map-dma', ioctl: 'VFIO_IOMMU_MAP_DMA', args: { container: 1, argsz: 32, flags: 3, vaddr: '0x0', iova: '0x0', size: '0x1000' }, out: {} })],
+    ['host-call', recorded(3, 0, 1, { op: 'map-dma', ioctl: 'VFIO_IOMMU_MAP_DMA', args: { container: 1, argsz: 32, flags: 3, vaddr: '0x2000', iova: '0x2000', size: '0x1000' }, out: {} })],
+    ['host-call', recorded(3, 0, 1, { op: 'unmap-dma', ioctl: 'VFIO_IOMMU_UNMAP_DMA', args: { container: 1, argsz: 24, flags: 0, iova: '0x0', size: '0x2000' }, out: { size: '0x1000' } })],
+  ];
+
+  it('decodes numeric flags and IOMMU types, and names a group by its member device', () => {
+    const rows = hostObjectsOf(run.map(([kind, fields], seq) => ({ seq, kind, component: 'iommufd0', fields })));
+    expect(brief(rows)).toEqual([
+      'ioas#1 users=1 []',
+      'device#2 users=1 [attached→hwpt-paging#3]',
+      'hwpt-paging#3 users=2 [ioas→ioas#1]',
+      'viommu#4 users=1 [hwpt→hwpt-paging#3 dev→device#2]',
+      'vdevice#5 users=0 [viommu→viommu#4 dev→device#2]',
+      'vfio-container#1 users=1 []',
+      'vfio-group#1 users=0 [container→vfio-container#1]',
+    ]);
+    expect(rows[2]).toMatchObject({ flags: ['nest-parent', 'dirty-tracking'], dirtyTracking: true });
+    expect(rows[4].label).toBe('virt-id 0x7');
+    expect(rows[5]).toMatchObject({ backend: 'iommufd-vfio-compat', iommuType: 'type1v2', areas: 1, bytes: '4096' });
+    expect(rows[6].label).toBe('vf1');
+  });
+
+  it('keeps a map-dma with VADDR (an update, not a mapping) and unmap with ALL (flags 2) out of / off the areas', () => {
+    const s = calls();
+    s.vfio('container-open', {}, { container: 1 });
+    s.vfio('map-dma', { container: 1, flags: 3, iova: '0x0', size: '0x1000' });
+    s.vfio('map-dma', { container: 1, flags: 4, iova: '0x0', size: '0x1000' });
+    expect(hostObjectsOf(s.events)[0]).toMatchObject({ areas: 1 });
+    s.vfio('unmap-dma', { container: 1, flags: 2, iova: '0x0', size: '0x0' });
+    expect(hostObjectsOf(s.events)[0]).toMatchObject({ areas: 0, bytes: '0' });
+  });
+});
+
 describe('host object fold: checkpoints', () => {
   it('a clone is independent, and folding on from it gives the same table as folding from the start', () => {
     const s = calls();
