@@ -14,6 +14,9 @@
  *    guest event that led to it;
  *  - unmap: ret = vfio_container_dma_unmap(bcontainer, iova, addr_mask + 1, iotlb); ret ≠ 0 →
  *    "vfio_container_dma_unmap(%p, 0x%"HWADDR_PRIx", 0x%"HWADDR_PRIx") = %d (%s)".
+ * With the iommufd backend, QEMU's helper reports first (backends/iommufd.c): "IOMMU_IOAS_MAP
+ * failed: %m" (a warning "IOMMU_IOAS_MAP failed: %m, PCI BAR?" for EFAULT) and "IOMMU_IOAS_UNMAP
+ * failed: %m" — also 'qemu-error' events, before the listener's. The legacy helpers report nothing.
  * addr_mask + 1 is a u64 in QEMU: a whole-space entry (size 2^64) wraps to 0, as it does there.
  *
  * Does a notifier failure reach the guest? No. vfio_iommu_map_notify returns void and only reports
@@ -34,6 +37,8 @@ import { BCONTAINER_PTR_BASE, GUEST_RAM_HVA_BASE, pointerText, strerror } from '
 
 /** IOMMU_WO (include/exec/memory.h IOMMUAccessFlags). */
 const IOMMU_WO = 2;
+/** EFAULT (asm-generic/errno-base.h). */
+const EFAULT = 14;
 const TWO32 = 4294967296;
 /** GUEST_RAM_HVA_BASE as u32 halves. */
 const HVA_HI = Number(GUEST_RAM_HVA_BASE >> 32n);
@@ -116,6 +121,8 @@ export class VfioShadow implements IommuNotifier {
     this.counters.maps++;
     if (errno !== 0) {
       this.counters.failures++;
+      // backends/iommufd.c iommufd_backend_map_dma reports first: warn_report "…, PCI BAR?" for EFAULT.
+      if (b.backend === 'iommufd') this.report(t, `IOMMU_IOAS_MAP failed: ${strerror(errno)}${errno === EFAULT ? ', PCI BAR?' : ''}`, cause, errno === EFAULT ? 'warning' : 'error');
       const ptr = pointerText(BCONTAINER_PTR_BASE + (BigInt(t.container) << 12n));
       this.report(t, `vfio_container_dma_map(${ptr}, 0x${u64(iovaHi, iovaLo).toString(16)}, 0x${u64(lenHi, lenLo).toString(16)}, ${pointerText(u64(vaHi, vaLo))}) = ${-errno} (${strerror(errno)})`, cause);
     }
@@ -141,6 +148,8 @@ export class VfioShadow implements IommuNotifier {
     this.counters.unmaps++;
     if (errno !== 0) {
       this.counters.failures++;
+      // iommufd_backend_unmap_dma reports every error but ENOENT (which the backend returned as 0).
+      if (b.backend === 'iommufd') this.report(t, `IOMMU_IOAS_UNMAP failed: ${strerror(errno)}`, cause);
       const ptr = pointerText(BCONTAINER_PTR_BASE + (BigInt(t.container) << 12n));
       this.report(t, `vfio_container_dma_unmap(${ptr}, 0x${u64(iovaHi, iovaLo).toString(16)}, 0x${u64(lenHi, lenLo).toString(16)}) = ${-errno} (${strerror(errno)})`, cause);
     }
@@ -166,10 +175,10 @@ export class VfioShadow implements IommuNotifier {
   }
 
   /** error_report from the VFIO listener: a 'qemu-error' event on the backend component. */
-  private report(t: ShadowTarget, message: string, cause: number | undefined): void {
+  private report(t: ShadowTarget, message: string, cause: number | undefined, level: 'error' | 'warning' = 'error'): void {
     const e = t.backend.emitter;
     if (!e.enabled) return;
-    if (cause === undefined) e.emit('qemu-error', { data: { message, level: 'error' } });
-    else e.emit('qemu-error', { data: { message, level: 'error' }, cause: BigInt(cause) });
+    if (cause === undefined) e.emit('qemu-error', { data: { message, level } });
+    else e.emit('qemu-error', { data: { message, level }, cause: BigInt(cause) });
   }
 }

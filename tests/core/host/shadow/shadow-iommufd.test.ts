@@ -61,7 +61,9 @@ describe('virtio-iommu → VFIO notifier → iommufd IOAS (real engine)', () => 
     log.take();
     expect(req({ type: T_MAP, domain: 1, virtStart: 0x8000000000n, virtEnd: 0x8000000fffn, physStart: 0x1000n, flags: 3 })).toBe(0);
     const ev = log.take();
-    const err = ev.find((e) => e.kind === 'qemu-error') as unknown as { data: { message: string }; cause: bigint };
+    const errs = ev.filter((e) => e.kind === 'qemu-error') as unknown as Array<{ data: { message: string }; cause: bigint }>;
+    expect(errs[0].data.message).toBe('IOMMU_IOAS_MAP failed: Invalid argument');
+    const err = errs[1];
     // IOAS ID 2 (the device took ID 1): its bcontainer stand-in is 0x555555550000 + 2 << 12.
     expect(err.data.message).toBe('vfio_container_dma_map(0x555555552000, 0x8000000000, 0x1000, 0x7f0000001000) = -22 (Invalid argument)');
     expect(err.cause).toBe(BigInt(ev.find((e) => e.kind === 'map')!.seq));
