@@ -109,6 +109,30 @@ function shadowRun(): Omit<SeqEvent, 'seq'>[] {
   return e;
 }
 
+const SCRIPTED = `name: "iommufd objects: IOAS, nest-parent HWPT, vIOMMU, vDEVICE; EBUSY; a VFIO-compat container"
+host:
+  iommus:
+    - {name: smmu0, model: arm-smmuv3, aw-bits: 48, nesting: true, dirty-tracking: true}
+  devices:
+    - {name: vf0, bdf: "0000:3b:00.0", type: vfio-pci, iommu: smmu0}
+    - {name: vf1, bdf: "0000:3c:00.0", type: vfio-pci, iommu: smmu0}
+backend: iommufd
+steps:
+  - iommufd: {op: ioas-alloc, out: ioas1}
+  - iommufd: {op: ioas-map, ioas: ioas1, iova: 0x10000, length: 0x2000, flags: [fixed-iova, readable, writeable]}
+  - iommufd: {op: device-bind, device: vf0, out: dev0}
+  - iommufd: {op: hwpt-alloc, dev: dev0, pt: ioas1, flags: [nest-parent, dirty-tracking], out: hwpt0}
+  - iommufd: {op: viommu-alloc, dev: dev0, hwpt: hwpt0, type: arm-smmuv3, out: viommu0}
+  - iommufd: {op: vdevice-alloc, viommu: viommu0, dev: dev0, virt-id: 7, out: vdev0}
+  - iommufd: {op: device-attach, dev: dev0, pt: hwpt0}
+  - iommufd: {op: destroy, id: hwpt0}
+    expect: EBUSY
+  - vfio: {op: container-open, out: c0}
+  - vfio: {op: group-set-container, group: vf1, container: c0}
+  - vfio: {op: set-iommu, container: c0, type: type1v2}
+  - vfio: {op: map-dma, container: c0, iova: 0x0, size: 0x1000, flags: [read, write]}
+`;
+
 describe('components, links and host objects in a browser', () => {
   let dir: string;
   let server: RunningServer;
@@ -286,6 +310,38 @@ describe('components, links and host objects in a browser', () => {
     await page.getByTestId('events-scroller').press('End');
     await poll(() => page.getByTestId('host-objects-at').textContent()).toContain(`after #${events.length - 1}`);
     expect(await page.getByTestId('host-objects').innerText()).toMatch(/IOAS[\s\S]*1 area 8\.0 KiB/);
+    expect(pageErrors).toEqual([]);
+  }, 120_000);
+
+  it('shows the object table of a scripted iommufd and VFIO run at its EBUSY destroy', async () => {
+    const runId = await runScenario(SCRIPTED, 'objects.yaml');
+    await page.goto(server.url);
+    await poll(() => page.getByTestId('run-name').innerText(), 30_000).toContain('iommufd objects');
+    const detail = await service.call('queryEvents', { runId, offset: 0, limit: 100, kinds: ['host-call'] });
+    const ebusy = detail.rows.find((r) => r.fields.errno === 16)!;
+    expect(ebusy.text).toContain('IOMMU_DESTROY');
+    await page.getByTestId('component-iommufd0').click();
+    await poll(total).toBe(detail.total);
+    await page.locator(`[data-testid=event-row][data-seq="${ebusy.seq}"]`).click();
+    if ((await page.getByTestId('host-objects').count()) === 0) await page.getByTestId('toggle-objects').click();
+    const objects = page.getByTestId('host-object');
+    await poll(async () => (await objects.evaluateAll((els) => els.map((e) => `${e.getAttribute('data-type')}#${e.getAttribute('data-id')}`))).join(' ')).toBe(
+      'ioas#1 device#2 hwpt-paging#3 viommu#4 vdevice#5',
+    );
+    const text = await page.getByTestId('host-objects').innerText();
+    expect(text).toMatch(/HWPT_PAGING[\s\S]*ioas→IOAS 1[\s\S]*nest-parent dirty-tracking/);
+    expect(text).toMatch(/VIOMMU[\s\S]*hwpt→HWPT_PAGING 3/);
+    expect(text).toMatch(/VDEVICE[\s\S]*viommu→VIOMMU 4[\s\S]*dev→DEVICE 2/);
+    // users: the HWPT is held by the attached device and the vIOMMU (hence EBUSY).
+    expect(await page.locator('[data-testid=host-object][data-type=hwpt-paging] .users').innerText()).toBe('2');
+    await page.mouse.move(0, 0);
+    await page.screenshot({ path: join(SHOTS, 'scripted-objects-1280x720.png') });
+    // At the run's last event: the VFIO-compat container with its group and mapping too.
+    await page.getByTestId('component-iommufd0').click();
+    await poll(total).toBeGreaterThan(detail.total);
+    await page.getByTestId('events-scroller').press('End');
+    await poll(() => page.locator('[data-testid=host-object][data-type=vfio-group]').count()).toBe(1);
+    expect(await page.getByTestId('host-objects').innerText()).toMatch(/CONTAINER[\s\S]*type1v2[\s\S]*1 area 4\.0 KiB/);
     expect(pageErrors).toEqual([]);
   }, 120_000);
 });
