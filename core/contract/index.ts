@@ -315,7 +315,11 @@ export const PARAMS = {
   }),
   /** The run's components with their event counts (RunComponent), guest layer first. */
   listComponents: Type.Object({ runId: Type.Integer({ minimum: 1 }) }),
-  /** The host calls and QEMU errors a guest event caused (their `cause` = seq). */
+  /**
+   * The host calls and QEMU errors a guest event caused: their `cause` is `seq`, or, for a
+   * virtio-iommu 'request' event, any event of that request (the shadow names the map/unmap/
+   * attach/detach event emitted before the request's own).
+   */
   getCausedEvents: Type.Object({ runId: Type.Integer({ minimum: 1 }), seq: Type.Integer({ minimum: 0 }) }),
   /** The host object table after event `seq` (core/events/objects.ts). */
   getHostObjects: Type.Object({ runId: Type.Integer({ minimum: 1 }), seq: Type.Integer({ minimum: 0 }) }),
