@@ -38,6 +38,18 @@ function configText(c: Obj): string {
   return parts.join(' ');
 }
 
+/** A host call's outputs as "name=value" pairs: numbers as given, "0x…" kept, lists of pairs as [a-b, …]. */
+export function outputsText(outputs: Readonly<Record<string, unknown>>): string {
+  const val = (v: unknown): string => {
+    if (Array.isArray(v)) return `[${v.map((x) => (Array.isArray(x) ? x.map(val).join('-') : val(x))).join(', ')}]`;
+    if (isObj(v)) return `{${Object.entries(v).map(([k, x]) => `${k}=${val(x)}`).join(' ')}}`;
+    return String(v);
+  };
+  return Object.entries(outputs)
+    .map(([k, v]) => `${k}=${val(v)}`)
+    .join(' ');
+}
+
 function workloadText(o: Obj): string {
   const requests = isObj(o.requests) ? o.requests : {};
   let n = 0;
@@ -53,7 +65,9 @@ function workloadText(o: Obj): string {
  * workload's totals. "" when the step has no outcome (a request's status is in StepResult.status).
  * Unknown shapes (a newer runner) are shown as JSON. Never throws.
  */
-export function stepOutcomeText(s: Pick<StepResult, 'op' | 'outcome' | 'message'>): string {
+export function stepOutcomeText(s: Pick<StepResult, 'op' | 'outcome' | 'message'> & Pick<Partial<StepResult>, 'outputs'>): string {
+  // Host uAPI steps (iommufd, vfio): their outputs by uAPI name, "iova=0x4000 length=0x2000".
+  if (s.outputs !== undefined && s.outcome === undefined) return outputsText(s.outputs);
   const o = s.outcome;
   if (o === undefined || o === null) return s.op === 'workload' && s.message ? s.message : '';
   if (!isObj(o)) return JSON.stringify(o);
