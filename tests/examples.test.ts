@@ -17,7 +17,7 @@ const INTENDED_WARNINGS: Record<string, string[]> = {
 
 describe('examples', () => {
   test('the required examples exist', () => {
-    for (const f of ['quickstart.yaml', 'unmap-examples.yaml', 'msi-reserved-regions.yaml', 'bypass.yaml', 'faults.yaml', 'conformance-qemu.yaml', 'conformance-spec.yaml', 'workload.yaml']) {
+    for (const f of ['quickstart.yaml', 'unmap-examples.yaml', 'msi-reserved-regions.yaml', 'bypass.yaml', 'faults.yaml', 'conformance-qemu.yaml', 'conformance-spec.yaml', 'workload.yaml', 'iommufd-areas.yaml', 'dirty-tracking.yaml', 'vfio-type1-unmap.yaml']) {
       expect(files).toContain(f);
     }
   });

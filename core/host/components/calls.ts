@@ -328,7 +328,10 @@ export function vfioCall(v: VfioContainerBackend, op: string, a: Readonly<Record
       const container = u32(a.container);
       const c = { flags: fold(a.flags, UNMAP_FLAG_NAMES), iova: u64(a.iova), size: u64(a.size), argsz: a.argsz !== undefined ? u32(a.argsz) : undefined };
       const r = v.unmapDma(container, c);
-      return { errno: r.errno, ioctl: 'VFIO_IOMMU_UNMAP_DMA', args: { container, argsz: c.argsz ?? 24, flags: c.flags, iova: c.iova, size: c.size }, outputs: { size: r.size }, id: container, iova: c.iova, length: c.size };
+      // `size` is written back on success (type1 copies the struct back only then); iommufd's VFIO
+      // compatibility writes the bytes unmapped back after any iopt_unmap_iova failure too.
+      const written = r.errno === 0 || r.size !== c.size;
+      return { errno: r.errno, ioctl: 'VFIO_IOMMU_UNMAP_DMA', args: { container, argsz: c.argsz ?? 24, flags: c.flags, iova: c.iova, size: c.size }, outputs: written ? { size: r.size } : {}, id: container, iova: c.iova, length: c.size };
     }
     case 'get-info': {
       const container = u32(a.container);
