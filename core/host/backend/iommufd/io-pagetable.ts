@@ -327,6 +327,20 @@ export class IoPagetable implements FreeSpace {
     return out;
   }
 
+  /** FreeSpace: whether [from, to] is free of areas and reserved ranges (a floor lookup, no allocation). */
+  isFree(from: bigint, to: bigint): boolean {
+    return this.isFree32(hi32(from), lo32(from), hi32(to), lo32(to));
+  }
+
+  /** FreeSpace: {@link isFree} on u32 halves. */
+  isFree32(sHi: number, sLo: number, eHi: number, eLo: number): boolean {
+    if (this.rsHi.length > 0 && this.reservedIn(sHi, sLo, eHi, eLo)) return false;
+    const a = this.areas;
+    // The area with the greatest start <= to overlaps [from, to] iff it ends at or after from.
+    if (a.count() === 0 || !a.floor(eHi, eLo)) return true;
+    return a.rEndHi < sHi || (a.rEndHi === sHi && a.rEndLo < sLo);
+  }
+
   /** FreeSpace: whether an allowed list is set. */
   hasAllowed(): boolean {
     return this.allowed.length !== 0;

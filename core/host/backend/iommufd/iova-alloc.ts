@@ -19,7 +19,7 @@
  * every step of random sequences). Every IOVA here is a bigint in [0, 2^64).
  */
 import { ERRNO, type Errno } from '../../errno.ts';
-import { PAGE_SIZE, ULONG_MAX, lowBit, roundupPow2 } from './uapi.ts';
+import { PAGE_SIZE, ULONG_MAX, lowBit } from './uapi.ts';
 
 /** An inclusive IOVA range [start, last] (bytes). */
 export interface IovaRange {
@@ -35,6 +35,30 @@ export interface FreeSpace {
   windows(): readonly IovaRange[];
   /** Whether an allowed list is set. */
   hasAllowed(): boolean;
+  /** Whether [from, to] is free of areas and reserved ranges (cheaper than nextUsed). */
+  isFree(from: bigint, to: bigint): boolean;
+  /** {@link isFree} on u32 halves. */
+  isFree32(sHi: number, sLo: number, eHi: number, eLo: number): boolean;
+}
+
+/** 2^53: points below it are kept as exact numbers (the fast path), others as bigint. */
+const EXACT = 9007199254740992;
+const EXACT_N = 0x20000000000000n;
+const TWO32 = 4294967296;
+
+/** 2^k as bigint, k = 0..64. */
+const POW2: readonly bigint[] = Array.from({ length: 65 }, (_, k) => 1n << BigInt(k));
+
+/** ceil(log2(v)) for 0 < v <= 2^64: the k with roundup_pow_of_two(v) = 2^k. */
+function log2Up(v: bigint): number {
+  if (v <= 1n) return 0;
+  if (v <= 0x20000000000000n) {
+    const m = Number(v) - 1; // exact below 2^53
+    return m < 4294967296 ? 32 - Math.clz32(m) : 64 - Math.clz32(Math.floor(m / 4294967296));
+  }
+  let k = 53;
+  while (POW2[k] < v) k++;
+  return k;
 }
 
 /** ALIGN(v, a) | off, or -1n when ALIGN overflows u64 (newer kernels check_add_overflow). */
@@ -86,6 +110,48 @@ class PointHeap {
   }
 }
 
+/** A binary min-heap of exact integer numbers (< 2^53; duplicates allowed). */
+class NumHeap {
+  private readonly a: number[] = [];
+  get size(): number {
+    return this.a.length;
+  }
+  clear(): void {
+    this.a.length = 0;
+  }
+  peek(): number {
+    return this.a[0];
+  }
+  push(v: number): void {
+    const a = this.a;
+    let i = a.length;
+    a.push(v);
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (a[p] <= v) break;
+      a[i] = a[p];
+      i = p;
+    }
+    a[i] = v;
+  }
+  pop(): void {
+    const a = this.a;
+    const last = a.pop() as number;
+    const n = a.length;
+    if (n === 0) return;
+    let i = 0;
+    for (;;) {
+      let c = 2 * i + 1;
+      if (c >= n) break;
+      if (c + 1 < n && a[c + 1] < a[c]) c++;
+      if (a[c] >= last) break;
+      a[i] = a[c];
+      i = c;
+    }
+    a[i] = last;
+  }
+}
+
 const NO_HINT = 0n;
 const CLASSES = 65;
 
@@ -94,7 +160,10 @@ export class IovaAllocator {
   /** IOVA chosen by the last successful {@link alloc}. */
   out = 0n;
   private readonly hints: bigint[] = new Array<bigint>(CLASSES).fill(NO_HINT);
+  // dirty[k]: run starts >= 2^53 (bigint); dirtyN[k]: those below (exact numbers, the usual case).
   private readonly dirty: PointHeap[] = Array.from({ length: CLASSES }, () => new PointHeap());
+  private readonly dirtyN: NumHeap[] = Array.from({ length: CLASSES }, () => new NumHeap());
+  private readonly keptN: number[] = [];
   /** Size classes whose hint is set, in first-use order (empty: nothing to record on map/unmap). */
   readonly active: number[] = [];
   private readonly isActive: boolean[] = new Array<boolean>(CLASSES).fill(false);
@@ -122,50 +191,99 @@ export class IovaAllocator {
   alloc(addr: bigint, length: bigint, iovaAlignment: bigint): Errno {
     if (length === 0n || length >= ULONG_MAX / 2n) return ERRNO.EOVERFLOW;
     const pageOffset = addr % PAGE_SIZE;
-    let align = roundupPow2(length);
+    const k = log2Up(length);
+    let align = POW2[k]; // roundup_pow_of_two(length)
     if (addr !== 0n) {
       const a = lowBit(addr);
       if (a < align) align = a;
     }
     if (align >= this.maxAlignment) align = this.maxAlignment;
     if (align < iovaAlignment) return ERRNO.EINVAL;
-    let k = 0;
-    while (1n << BigInt(k) < length) k++;
-    const small = k === 0 ? 0n : 1n << BigInt(k - 1); // runs of at most `small` bytes cannot fit
+    const small = k === 0 ? 0n : POW2[k - 1]; // runs of at most `small` bytes cannot fit
     const need = length - 1n;
     const space = this.space;
     const windows = space.windows();
     const dk = this.dirty[k];
-    if (dk.size > 0) {
-      // One window here (no allowed list): the candidates below the hint, lowest first.
+    const dn = this.dirtyN[k];
+    if (dk.size > 0 || dn.size > 0) {
+      // One window here (no allowed list): the candidates below the hint, lowest first (the
+      // exact numbers, all below 2^53, then the bigint points).
       const w = windows[0];
       const s = w.last - w.start < need ? -1n : alignUp(w.start, align, pageOffset);
       if (s >= 0n && s <= w.last && w.last - s >= need) {
         const kept = this.kept;
         let found = -1n;
+        if (dn.size > 0) {
+          const alignN = Number(align);
+          const offN = Number(pageOffset);
+          // Numbers decide when ALIGN(v) | off = ALIGN(v) + off and the range stays below 2^53.
+          const fast = need < EXACT_N && offN < alignN;
+          const needN = Number(need);
+          const sN = s < EXACT_N ? Number(s) : Infinity;
+          const wLastN = w.last < EXACT_N ? Number(w.last) : Infinity;
+          const keptN = this.keptN;
+          let prevN = -1;
+          while (dn.size > 0) {
+            const d = dn.peek();
+            if (d === prevN) {
+              dn.pop();
+              continue;
+            }
+            prevN = d;
+            const dHi = Math.floor(d / TWO32);
+            const dLo = d >>> 0;
+            if (d > wLastN || !space.isFree32(dHi, dLo, dHi, dLo)) {
+              dn.pop(); // no longer free: drop
+              continue;
+            }
+            const hs = d > sN ? d : sN;
+            const aN = fast && hs !== Infinity ? Math.ceil(hs / alignN) * alignN + offN : Infinity;
+            if (aN + needN < EXACT) {
+              const end = aN + needN;
+              if (end <= wLastN && space.isFree32(dHi, dLo, Math.floor(end / TWO32), end >>> 0)) {
+                found = BigInt(aN);
+                break;
+              }
+            } else {
+              // The bigint way for this point.
+              const db = BigInt(d);
+              const hb = db > s ? db : s;
+              const a = alignUp(hb, align, pageOffset);
+              if (a >= 0n && a <= w.last && w.last - a >= need && space.isFree(db, a + need)) {
+                found = a;
+                break;
+              }
+            }
+            dn.pop();
+            const used = space.nextUsed(BigInt(d), w.last);
+            const holeLast = used === undefined ? w.last : used.start - 1n;
+            if (holeLast - BigInt(d) + 1n > small) keptN.push(d);
+          }
+          for (const d of keptN) dn.push(d);
+          keptN.length = 0;
+        }
         let prev = -1n;
-        while (dk.size > 0) {
+        while (found < 0n && dk.size > 0) {
           const d = dk.peek();
           if (d === prev) {
             dk.pop(); // a duplicate of the point just examined
             continue;
           }
           prev = d;
-          const used = space.nextUsed(d, w.last);
-          if (used !== undefined && used.start <= d) {
+          if (d > w.last || !space.isFree(d, d)) {
             dk.pop(); // no longer free: drop
             continue;
           }
-          const holeLast = used === undefined ? w.last : used.start - 1n;
+          // The hole starting at d holds the aligned range iff [d, a + need] is free (and in the window).
           const hs = d > s ? d : s;
-          if (holeLast >= hs && holeLast - hs >= need) {
-            const a = alignUp(hs, align, pageOffset);
-            if (a >= 0n && a <= holeLast && holeLast - a >= need) {
-              found = a;
-              break; // d stays: the piece after this map is recorded by the map
-            }
+          const a = alignUp(hs, align, pageOffset);
+          if (a >= 0n && a <= w.last && w.last - a >= need && space.isFree(d, a + need)) {
+            found = a;
+            break; // d stays: the piece after this map is recorded by the map
           }
           dk.pop();
+          const used = space.nextUsed(d, w.last);
+          const holeLast = used === undefined ? w.last : used.start - 1n;
           if (holeLast - d + 1n > small) kept.push(d);
         }
         for (const d of kept) dk.push(d);
@@ -234,7 +352,10 @@ export class IovaAllocator {
       for (const k of this.active) if (h[k] > start) h[k] = start;
       return;
     }
-    for (const k of this.active) if (h[k] > start) this.dirty[k].push(start);
+    if (start < EXACT_N) {
+      const n = Number(start);
+      for (const k of this.active) if (h[k] > start) this.dirtyN[k].push(n);
+    } else for (const k of this.active) if (h[k] > start) this.dirty[k].push(start);
   }
 
   /** Forgets everything (the reserved ranges, the allowed list or the domains changed). */
@@ -242,6 +363,7 @@ export class IovaAllocator {
     for (const k of this.active) {
       this.hints[k] = NO_HINT;
       this.dirty[k].clear();
+      this.dirtyN[k].clear();
       this.isActive[k] = false;
     }
     this.active.length = 0;

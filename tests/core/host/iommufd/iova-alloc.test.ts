@@ -128,4 +128,34 @@ describe('iopt_alloc_iova', () => {
     }
     expect(iopt.areas.checkInvariants()).toEqual([]);
   });
+
+  it.each([1, 2, 3])('matches the plain walk where the free space straddles 2^53 (exact numbers below, bigint above; seed %i)', (seed) => {
+    const rnd = mulberry32(100 + seed);
+    const maxAlign = seed === 2 ? HPAGE_SIZE : PAGE;
+    const iopt = new IoPagetable(maxAlign);
+    const edge = 1n << 53n;
+    // Everything from PAGE_SIZE to 2^53 - 64 pages is reserved: allocations land on both sides of 2^53.
+    expect(iopt.reserve(PAGE, edge - 64n * PAGE - 1n, { low: true })).toBe(0);
+    const live: { iova: bigint; length: bigint }[] = [];
+    for (let step = 0; step < 1200; step++) {
+      if (rnd() % 10 < 6) {
+        const pages = BigInt(1 + (rnd() % 4));
+        const length = rnd() % 8 === 0 ? pages * PAGE - 0x800n : pages * PAGE;
+        const userVa = rnd() % 3 === 0 ? BigInt(rnd() % 64) * 0x800n : 0x7f0000000000n;
+        const want = reference(iopt, maxAlign, userVa, length);
+        const rc = iopt.allocIova(userVa, length);
+        if (typeof want === 'number') {
+          expect(rc).toBe(want);
+          continue;
+        }
+        expect([step, rc, iopt.outIova]).toEqual([step, 0, want]);
+        expect(iopt.mapPages([{ userVa, length, writable: true }], length, want, true, 3)).toBe(0);
+        live.push({ iova: want, length });
+      } else if (live.length > 0) {
+        const [a] = live.splice(rnd() % live.length, 1);
+        expect(iopt.unmapRange(a.iova, a.iova + a.length - 1n)).toBe(0);
+      }
+    }
+    expect(live.some((a) => a.iova >= edge) && live.some((a) => a.iova < edge)).toBe(true);
+  });
 });
