@@ -147,6 +147,20 @@ describe('hover and completion in the editor (monaco-yaml with this schema)', ()
   });
 });
 
+describe('host steps in the editor (issue 7)', () => {
+  test("completing an iommufd step's op offers every op, and a key inside it the op's uAPI arguments", async () => {
+    const schema = scenarioJsonSchema();
+    const text = 'name: h\nsteps:\n  - iommufd:\n      op: \n';
+    const ls = await yamlLanguageService(text, schema);
+    const ops = (await ls.complete(3, 10)).map((i) => i.label);
+    expect(ops).toEqual(expect.arrayContaining(['ioas-alloc', 'ioas-map', 'hwpt-get-dirty-bitmap', 'destroy']));
+    const text2 = 'name: h\nsteps:\n  - iommufd:\n      op: ioas-map\n      \n';
+    const keys = (await (await yamlLanguageService(text2, schema)).complete(4, 6)).map((i) => i.label);
+    expect(keys).toEqual(expect.arrayContaining(['ioas', 'iova', 'length', 'flags', 'out']));
+    expect(keys).not.toContain('num-iovas');
+  });
+});
+
 describe('scenarioReferenceMarkdown', () => {
   const md = scenarioReferenceMarkdown();
   test('has one section per part and per step op', () => {
