@@ -133,6 +133,27 @@ steps:
   - vfio: {op: map-dma, container: c0, iova: 0x0, size: 0x1000, flags: [read, write]}
 `;
 
+const SHADOW = `name: "A guest MAP shadowed into iommufd; one above the host's 39-bit aperture fails on the host"
+host:
+  iommus:
+    - {name: dmar0, model: intel-vtd, aw-bits: 39}
+  devices:
+    - {name: vf0, bdf: "0000:3b:00.0", type: vfio-pci, iommu: dmar0}
+backend: iommufd
+viommu: {model: virtio-iommu}
+devices:
+  - {name: nic0, bdf: "00:03.0", host: vf0}
+steps:
+  - attach: {domain: 1, endpoint: nic0}
+  - map: {domain: 1, virt-start: 0x10000, virt-end: 0x11fff, phys-start: 0x80000000, flags: [read, write]}
+    expect: OK
+  - map: {domain: 1, virt-start: 0x8000000000, virt-end: 0x8000000fff, phys-start: 0x90000000, flags: [read, write]}
+    expect: OK
+  - host-dma: {device: vf0, iova: 0x10000, size: 8, access: write}
+  - unmap: {domain: 1, virt-start: 0x10000, virt-end: 0x11fff}
+  - workload: {domain: 1, endpoint: nic0, count: 8, size: 0x2000, iova-base: 0x100000, phys-base: 0x40000000}
+`;
+
 describe('components, links and host objects in a browser', () => {
   let dir: string;
   let server: RunningServer;
@@ -310,6 +331,55 @@ describe('components, links and host objects in a browser', () => {
     await page.getByTestId('events-scroller').press('End');
     await poll(() => page.getByTestId('host-objects-at').textContent()).toContain(`after #${events.length - 1}`);
     expect(await page.getByTestId('host-objects').innerText()).toMatch(/IOAS[\s\S]*1 area 8\.0 KiB/);
+    expect(pageErrors).toEqual([]);
+  }, 120_000);
+
+  it('runs a scenario whose guest MAPs are shadowed into iommufd: request → host calls → errno, and the objects QEMU made', async () => {
+    const runId = await runScenario(SHADOW, 'shadow-run.yaml');
+    await page.goto(server.url);
+    await poll(() => page.getByTestId('run-name').innerText(), 30_000).toContain('shadowed into iommufd');
+    const comps = await service.call('listComponents', { runId });
+    const layers = [...new Set(comps.map((c) => c.layer))];
+    expect(layers.slice(0, 3)).toEqual(['guest', 'viommu', 'host-iommu-device'].filter((l) => layers.includes(l)));
+    expect(comps.find((c) => c.id === 'iommufd0')).toMatchObject({ layer: 'backend' });
+    for (const c of comps) expect(await page.getByTestId(`component-${c.id || 'run'}`).getAttribute('data-events')).toBe(String(c.events));
+
+    // The failed MAP's request: its host calls with their errno, QEMU's errors after them.
+    const reqs = await service.call('queryEvents', { runId, offset: 0, limit: 100, kinds: ['request'] });
+    const maps = reqs.rows.filter((r) => r.text.startsWith('REQUEST MAP'));
+    const failing = maps[1];
+    await page.locator(`[data-testid=event-row][data-seq="${failing.seq}"]`).click();
+    const caused = page.getByTestId('caused-link');
+    await poll(() => caused.count()).toBeGreaterThanOrEqual(2);
+    const links = await caused.evaluateAll((els) => els.map((e) => e.getAttribute('data-errno')));
+    expect(links[0]).toBe('EINVAL');
+    expect(links.slice(1).every((l) => l === 'error')).toBe(true);
+    expect(await page.getByTestId('caused-links').innerText()).toMatch(/IOMMU_IOAS_MAP[\s\S]*vfio_container_dma_map\(/);
+    // The guest saw OK (QEMU's notifier cannot fail the request).
+    expect(await page.getByTestId('detail-text').innerText()).toContain('REQUEST MAP → OK');
+    await page.mouse.move(0, 0);
+    await page.screenshot({ path: join(SHOTS, 'shadow-run-links-1280x720.png') });
+
+    // Follow the EINVAL call with the keyboard; its detail links back to the guest 'map'.
+    const einval = Number(await caused.first().getAttribute('data-seq'));
+    await caused.first().focus();
+    await page.keyboard.press('Enter');
+    await poll(() => page.getByTestId('events-table').getAttribute('data-selected')).toBe(String(einval));
+    const back = page.getByTestId('cause-link');
+    await back.waitFor();
+    expect(await back.innerText()).toMatch(/map\s*MAP domain=1 \[0x8000000000/);
+
+    // The objects QEMU's plug made: the device bound and attached to its auto domain in the IOAS, one area mapped.
+    if ((await page.getByTestId('host-objects').count()) === 0) await page.getByTestId('toggle-objects').click();
+    const objects = page.getByTestId('host-object');
+    await poll(async () => (await objects.evaluateAll((els) => els.map((e) => e.getAttribute('data-type')))).sort().join(' ')).toBe('device hwpt-paging ioas');
+    const text = await page.getByTestId('host-objects').innerText();
+    expect(text).toMatch(/IOAS[\s\S]*1 area 8\.0 KiB/);
+    expect(text).toMatch(/DEVICE[\s\S]*attached→HWPT_PAGING \d+[\s\S]*vf0/);
+    expect(text).toMatch(/HWPT_PAGING[\s\S]*ioas→IOAS \d+[\s\S]*auto domain/);
+    await poll(visibleRows).toBeGreaterThanOrEqual(15);
+    await page.mouse.move(0, 0);
+    await page.screenshot({ path: join(SHOTS, 'shadow-run-objects-1280x720.png') });
     expect(pageErrors).toEqual([]);
   }, 120_000);
 
