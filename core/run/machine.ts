@@ -18,6 +18,9 @@ import { VirtioIommuComponent } from '../virtio-iommu/component.ts';
 import { hostBackends, type HostBackends } from '../host/backend/from-platform.ts';
 import { IommufdBackendComponent, VfioType1BackendComponent, type BackendComponent } from '../host/components/backend.ts';
 import { PhysicalIommuComponent } from '../host/components/iommu.ts';
+import type { VIommu } from '../machine/layers.ts';
+import { IntelIommuComponent, defaultIntelIommuProps } from '../viommu/intel-iommu/intel-iommu.ts';
+import { VfioShadow } from '../host/shadow.ts';
 
 /** Id of the scenario's vIOMMU component. */
 export const VIOMMU_ID = 'viommu0';
@@ -39,7 +42,15 @@ export interface HostParts {
 /** A scenario's machine, its vIOMMU (the component the runner's requests and DMA go to) and its host side. */
 export interface ScenarioMachine {
   machine: Machine;
-  viommu: VirtioIommuComponent;
+  /** The vIOMMU 'viommu0': virtio-iommu or intel-iommu (`viommu.model`). DMA goes through it. */
+  viommu: VIommu;
+  /** The same component when it is a virtio-iommu (the runner's requests, config, features); absent for intel-iommu. */
+  virtio?: VirtioIommuComponent;
+  /**
+   * VFIO's IOMMU notifiers (core/host/shadow.ts), registered on a virtio-iommu when a guest device
+   * is backed by a host device: assigned devices plugged by core/run/plug.ts join it.
+   */
+  shadow?: VfioShadow;
   /** The host components; absent when the scenario has no host side. */
   host?: HostParts;
 }
@@ -73,6 +84,16 @@ export function buildMachine(scenario: Scenario, sink: StampingSink): ScenarioMa
     backend.reportsEmulatedGroups = true;
     host = { engines, backend, iommufd, vfio, iommus };
   }
-  const viommu = machine.add(new VirtioIommuComponent(VIOMMU_ID, scenario.props, scenario.endpoints));
-  return { machine, viommu, host };
+  if (scenario.viommuModel === 'intel-iommu') {
+    // intel-iommu at realize level (core/viommu/intel-iommu): QEMU's defaults under the scenario's props.
+    const viommu = machine.add(new IntelIommuComponent(VIOMMU_ID, { ...defaultIntelIommuProps(), ...scenario.intelIommu }));
+    return { machine, viommu, host };
+  }
+  const virtio = machine.add(new VirtioIommuComponent(VIOMMU_ID, scenario.props, scenario.endpoints));
+  let shadow: VfioShadow | undefined;
+  if (scenario.devices.some((d) => d.host !== undefined)) {
+    shadow = new VfioShadow();
+    virtio.setNotifier(shadow);
+  }
+  return { machine, viommu: virtio, virtio, host, shadow };
 }

@@ -27,6 +27,7 @@ import type { Machine } from '../machine/machine.ts';
 import type { StampingSink } from '../machine/component.ts';
 import { TR_FAULT, type TranslateOutcome } from '../machine/dma.ts';
 import type { VirtioIommuComponent } from '../virtio-iommu/component.ts';
+import type { VIommu } from '../machine/layers.ts';
 import { buildMachine, type HostParts } from './machine.ts';
 import { HostStepRunner, isHostStep } from './host-steps.ts';
 import { coldplugDevices, type PlugContext } from './plug.ts';
@@ -154,9 +155,11 @@ export class ScenarioRun implements Source {
   /** The scenario's machine (realized in the constructor). */
   readonly machine: Machine;
   /** Its vIOMMU: DMA goes through its translate (the layer interface), resets through its lifecycle. */
-  private readonly viommu: VirtioIommuComponent;
+  private readonly viommu: VIommu;
+  /** The vIOMMU when it is a virtio-iommu (absent for intel-iommu, which has no virtio transport). */
+  private readonly virtio: VirtioIommuComponent | undefined;
   /** The vIOMMU's virtio transport side: requests, config space, features. */
-  private readonly device: VirtioIommuDevice;
+  private readonly dev: VirtioIommuDevice | null;
   /** The host side of the machine (physical IOMMUs, backends), when the scenario has one. */
   readonly host: HostParts | undefined;
   /** Runs the host steps (iommufd, vfio, host-dma, device-add). */
@@ -177,19 +180,29 @@ export class ScenarioRun implements Source {
       this.sink = this.log;
     }
     this.sink.step = SETUP_STEP;
-    ({ machine: this.machine, viommu: this.viommu, host: this.host } = buildMachine(scenario, this.sink));
+    const built = buildMachine(scenario, this.sink);
+    ({ machine: this.machine, viommu: this.viommu, virtio: this.virtio, host: this.host } = built);
     // Each component's metrics are those declared for its kind (the backends' uAPI call tallies).
     for (const c of this.machine.components()) this.metricsReducer.declare(c.id, c.kind);
     // A coldplugged component that fails to realize fails the run, as QEMU fails to start.
     const error = this.machine.realize();
     if (error !== null) throw new Error(error);
-    const plug: PlugContext = { scenario, machine: this.machine, viommu: this.viommu, host: this.host };
+    const plug: PlugContext = { scenario, machine: this.machine, viommu: this.viommu, host: this.host, shadow: built.shadow };
     this.hostSteps = new HostStepRunner(plug, (result, check) => this.expectation(result, check));
     // Host-backed devices without a device-add step are coldplugged (core/run/plug.ts: the hook).
     const plugError = coldplugDevices(plug);
     if (plugError !== null) throw new Error(plugError);
-    this.device = this.viommu.device;
-    this.device.negotiate(scenario.driverFeatures);
+    this.dev = this.virtio?.device ?? null;
+    this.dev?.negotiate(scenario.driverFeatures);
+  }
+
+  /**
+   * The virtio-iommu's transport side (requests, config space). Throws for an intel-iommu scenario,
+   * whose vIOMMU has no virtio transport (virtio-iommu steps need `viommu: {model: virtio-iommu}`).
+   */
+  private get device(): VirtioIommuDevice {
+    if (this.dev === null) throw new Error(`step ${this.sink.step}: virtio-iommu requests, config and workloads need viommu model virtio-iommu (this scenario's vIOMMU is ${this.scenario.viommuModel})`);
+    return this.dev;
   }
 
   /** The scenario's name. */
