@@ -250,6 +250,63 @@ export class IoPagetable implements FreeSpace {
   }
 
   /**
+   * IOMMU_IOAS_MAP without FIXED_IOVA of one slice, on u32 halves (the hot path): the same errnos
+   * in the same order as {@link mapPages} with one slice and `fixed` false; the IOVA chosen is left
+   * in outIovaHi / outIovaLo (outIova is not updated).
+   */
+  mapAuto32(vaHi: number, vaLo: number, lenHi: number, lenLo: number, prot: number, writable: boolean): Errno {
+    const am = this.alignMask;
+    if ((lenHi === 0 && lenLo === 0) || (lenLo & am) !== 0) return ERRNO.EINVAL;
+    const length = u64(lenHi, lenLo);
+    const addr = u64(vaHi, vaLo);
+    const al = this.allocator;
+    const rc = al.alloc(addr, length, this.align);
+    if (rc !== ERRNO.OK) return rc;
+    if ((prot & AREA_WRITE) !== 0 && !writable) return ERRNO.EPERM;
+    if ((vaLo & 0xfff & am) !== 0) return ERRNO.EINVAL;
+    if (this.domains.length > 0 && this.userMemory !== undefined) {
+      const e = this.userMemory(addr, length, (prot & AREA_WRITE) !== 0);
+      if (e !== ERRNO.OK) return e;
+    }
+    let iHi: number;
+    let iLo: number;
+    let eHi: number;
+    let eLo: number;
+    const lenN = lenHi * TWO32 + lenLo;
+    if (al.outN >= 0 && al.outN + lenN <= 9007199254740992) {
+      const a = al.outN;
+      const e = a + lenN - 1;
+      iHi = Math.floor(a / TWO32);
+      iLo = a >>> 0;
+      eHi = Math.floor(e / TWO32);
+      eLo = e >>> 0;
+    } else {
+      const a = al.out;
+      const e = a + length - 1n;
+      iHi = hi32(a);
+      iLo = lo32(a);
+      eHi = hi32(e);
+      eLo = lo32(e);
+    }
+    if (!this.areas.insert(iHi, iLo, eHi, eLo, vaHi, vaLo, prot | (writable ? AREA_PAGES_WRITABLE : 0))) throw new Error('io-pagetable: area overlap after the IOVA allocation');
+    this.outIovaHi = iHi;
+    this.outIovaLo = iLo;
+    // The run this map landed in may go on after it: its right piece is a new run start.
+    if (al.active.length > 0 && this.allowed.length === 0) {
+      if (eHi < 0x1fffff) al.freedN(eHi * TWO32 + eLo + 1);
+      else {
+        const at = u64(eHi, eLo) + 1n;
+        if (at < al.maxHint) al.freed(at);
+      }
+    }
+    return ERRNO.OK;
+  }
+
+  /** IOVA chosen by the last {@link mapAuto32}, as u32 halves. */
+  outIovaHi = 0;
+  outIovaLo = 0;
+
+  /**
    * iopt_unmap_iova_range over [s, e] on u32 halves (the hot path): as {@link unmapRange}; the
    * bytes removed are in outUnmappedHi/Lo (and outUnmapped is not updated).
    */

@@ -89,12 +89,10 @@ export function ioasMap32(ctx: IommufdCtx, ioasId: number, flags: number, vaHi: 
     out.lo = iovaLo;
     return ioas.iopt.mapFixed32(vaHi, vaLo, lenHi, lenLo, iovaHi, iovaLo, prot(flags), writable);
   }
-  const length = u64(lenHi, lenLo);
-  const slice: PagesSlice = { userVa: u64(vaHi, vaLo), length, writable };
-  const rc = ioas.iopt.mapPages([slice], length, 0n, false, prot(flags));
+  const rc = ioas.iopt.mapAuto32(vaHi, vaLo, lenHi, lenLo, prot(flags), writable);
   if (rc === ERRNO.OK) {
-    out.hi = hi32(ioas.iopt.outIova);
-    out.lo = lo32(ioas.iopt.outIova);
+    out.hi = ioas.iopt.outIovaHi;
+    out.lo = ioas.iopt.outIovaLo;
   }
   return rc;
 }

@@ -159,6 +159,8 @@ const CLASSES = 65;
 export class IovaAllocator {
   /** IOVA chosen by the last successful {@link alloc}. */
   out = 0n;
+  /** The same IOVA as an exact number when the number path chose it (below 2^53), else -1. */
+  outN = -1;
   private readonly hints: bigint[] = new Array<bigint>(CLASSES).fill(NO_HINT);
   // dirty[k]: run starts >= 2^53 (bigint); dirtyN[k]: those below (exact numbers, the usual case).
   private readonly dirty: PointHeap[] = Array.from({ length: CLASSES }, () => new PointHeap());
@@ -213,6 +215,7 @@ export class IovaAllocator {
       if (s >= 0n && s <= w.last && w.last - s >= need) {
         const kept = this.kept;
         let found = -1n;
+        let foundN = -1;
         if (dn.size > 0) {
           const alignN = Number(align);
           const offN = Number(pageOffset);
@@ -242,6 +245,7 @@ export class IovaAllocator {
               const end = aN + needN;
               if (end <= wLastN && space.isFree32(dHi, dLo, Math.floor(end / TWO32), end >>> 0)) {
                 found = BigInt(aN);
+                foundN = aN;
                 break;
               }
             } else {
@@ -290,6 +294,7 @@ export class IovaAllocator {
         kept.length = 0;
         if (found >= 0n) {
           this.out = found;
+          this.outN = foundN;
           return ERRNO.OK;
         }
       }
@@ -318,6 +323,7 @@ export class IovaAllocator {
             if (a >= 0n && a <= holeLast && holeLast - a >= need) {
               if (advancing) this.setHint(k, cur);
               this.out = a;
+              this.outN = -1;
               return ERRNO.OK;
             }
           }
@@ -345,6 +351,17 @@ export class IovaAllocator {
   }
 
   /** A free run (possibly large) now starts at `start` (an unmap freed it, or a map left it on its right). */
+  /** {@link freed} for an exact number start (< 2^53). */
+  freedN(start: number): void {
+    if (this.active.length === 0) return;
+    const h = this.hints;
+    if (this.space.hasAllowed()) {
+      this.freed(BigInt(start));
+      return;
+    }
+    for (const k of this.active) if (h[k] > start) this.dirtyN[k].push(start);
+  }
+
   freed(start: bigint): void {
     if (start >= this.maxHint) return;
     const h = this.hints;

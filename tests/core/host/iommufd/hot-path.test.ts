@@ -8,7 +8,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Iommufd } from '../../../../core/host/backend/iommufd/iommufd.ts';
-import { IOMMU_IOAS_MAP_FIXED_IOVA as FIXED, IOMMU_IOAS_MAP_READABLE as R, IOMMU_IOAS_MAP_WRITEABLE as W } from '../../../../core/host/backend/iommufd/uapi.ts';
+import { IoPagetable } from '../../../../core/host/backend/iommufd/io-pagetable.ts';
+import { HPAGE_SIZE, IOMMU_IOAS_MAP_FIXED_IOVA as FIXED, IOMMU_IOAS_MAP_READABLE as R, IOMMU_IOAS_MAP_WRITEABLE as W } from '../../../../core/host/backend/iommufd/uapi.ts';
 import { hi32, lo32, u64 } from '../../../../core/engine/u64.ts';
 import { ERRNO } from '../../../../core/host/errno.ts';
 import { mulberry32 } from '../../../support/prng.ts';
@@ -88,5 +89,36 @@ describe('IOAS_MAP(fixed)/IOAS_UNMAP hot path on u32 halves equals the plain mod
     // unmap-all: every area, the sum of their sizes.
     const total = model.areas.reduce((t, a) => t + a.e - a.s + 1n, 0n);
     expect(fd.ioasUnmap(ioas, 0n, MAX)).toEqual({ errno: 0, length: total });
+  });
+
+  it.each([1, 2, 3])('auto IOVA on halves (ioasMap32 without FIXED_IOVA) picks what allocIova + mapPages pick (seed %i)', (seed) => {
+    const rnd = mulberry32(50 + seed);
+    const fd = new Iommufd();
+    const ioas = fd.ioasAlloc().outIoasId;
+    const ref = new IoPagetable(HPAGE_SIZE);
+    if (seed === 3) {
+      // Near 2^53: the number path hands over to bigint there.
+      const low = { start: PAGE, last: (1n << 53n) - 32n * PAGE - 1n };
+      expect(ioasObj(fd, ioas).iopt.reserve(low.start, low.last, { low: 1 })).toBe(0);
+      expect(ref.reserve(low.start, low.last, { low: 1 })).toBe(0);
+    }
+    const live: { iova: bigint; len: bigint }[] = [];
+    for (let step = 0; step < 2000; step++) {
+      if (rnd() % 10 < 6) {
+        const len = BigInt(1 + (rnd() % 4)) * PAGE - (rnd() % 8 === 0 ? 0x800n : 0n);
+        const va = rnd() % 3 === 0 ? BigInt(rnd() % 64) * 0x800n : 0x7f0000000000n;
+        const want = ref.allocIova(va, len);
+        const got = fd.ioasMap32(ioas, R | W, hi32(va), lo32(va), hi32(len), lo32(len), 0, 0);
+        expect([step, got]).toEqual([step, want]);
+        if (got !== 0) continue;
+        expect([step, u64(fd.out32Hi, fd.out32Lo)]).toEqual([step, ref.outIova]);
+        expect(ref.mapPages([{ userVa: va, length: len, writable: true }], len, ref.outIova, true, 3)).toBe(0);
+        live.push({ iova: ref.outIova, len });
+      } else if (live.length > 0) {
+        const [a] = live.splice(rnd() % live.length, 1);
+        expect(fd.ioasUnmap32(ioas, hi32(a.iova), lo32(a.iova), hi32(a.len), lo32(a.len))).toBe(0);
+        expect(ref.unmapRange(a.iova, a.iova + a.len - 1n)).toBe(0);
+      }
+    }
   });
 });
