@@ -146,6 +146,38 @@ steps:
   });
 });
 
+describe('both engines in one scenario, one host', () => {
+  test('vfio-type1 backend with iommufd steps: a group in a type1 container cannot be bound through iommufd (EBUSY), another can', () => {
+    const { results, run: r } = run(`name: both
+${HOST}backend: vfio-type1
+steps:
+  - vfio: {op: container-open, out: c}
+  - vfio: {op: group-set-container, group: vf1, container: c}
+  - iommufd: {op: device-bind, device: vf1}
+    expect: EBUSY
+  - iommufd: {op: device-bind, device: vf0, out: d}
+    expect: {errno: OK, out-dev-id: 1}
+  - vfio: {op: group-set-container, group: vf0, container: c}
+    expect: EBUSY
+`);
+    expect(results.map((x) => x.expectation)).toEqual([undefined, undefined, true, true, true]);
+    expect(r.machine.components('backend').map((c) => c.id)).toEqual(['vfio0', 'iommufd0']);
+  });
+
+  test("iommufd's VFIO compatibility keeps its own rules: an empty-range unmap is ENOENT in 2024, success with size 0 in 2025", () => {
+    const steps = (kernel: string) => `name: compat
+kernel: '${kernel}'
+${HOST}steps:
+  - vfio: {op: container-open, out: c}
+  - vfio: {op: group-set-container, group: vf1, container: c}
+  - vfio: {op: set-iommu, container: c, type: type1v2}
+  - vfio: {op: unmap-dma, container: c, iova: 0x100000, size: 0x1000}
+`;
+    expect(run(steps('2024')).results[3]).toMatchObject({ errno: 'ENOENT', outputs: { size: '0x0' } });
+    expect(run(steps('2025')).results[3]).toMatchObject({ errno: 'OK', outputs: { size: '0x0' } });
+  });
+});
+
 describe('the backend components as QEMU drives them (HostBackend)', () => {
   const platform = () => {
     const r = resolveHost({ iommus: [{ name: 'dmar0', model: 'intel-vtd', 'aw-bits': 39 }], devices: [{ name: 'vf0', bdf: '0000:3b:00.0', type: 'vfio-pci', iommu: 'dmar0' }] });
