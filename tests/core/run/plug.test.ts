@@ -71,4 +71,26 @@ describe('device-add and shadowing', () => {
     expect(caused).toEqual(['host-call', 'qemu-error', 'qemu-error']);
     expect(r.stepResults()[1]).toMatchObject({ status: 'OK', expectation: true });
   });
+
+  it('legacy VFIO: VFIO_MAP_DMA per aligned block, read-only without WRITE, no backend report before the listener\'s', () => {
+    const r = run(
+      'backend: vfio-type1\ndevices:\n  - {name: nic0, bdf: "00:03.0", host: vf0}\nsteps:\n  - attach: {domain: 1, endpoint: nic0}\n' +
+        '  - map: {domain: 1, virt-start: 0x100000, virt-end: 0x102fff, phys-start: 0x40000000, flags: [read]}\n' +
+        '  - map: {domain: 1, virt-start: 0x8000000000, virt-end: 0x8000000fff, phys-start: 0x1000, flags: [read, write]}\n' +
+        '  - host-dma: {device: vf0, iova: 0x101000, size: 8, access: write}\n    expect: {fault: {reason: write-denied}}\n',
+    );
+    r.takeEvents();
+    while (r.advance(100));
+    const ev = r.takeEvents() as unknown as Array<{ kind: string; call?: { ioctl: string; args: Record<string, unknown> }; errno?: number; data?: { message: string } }>;
+    const calls = ev.filter((e) => e.kind === 'host-call').map((e) => [e.call!.ioctl, e.call!.args.iova, e.call!.args.size, e.call!.args.flags, e.errno]);
+    expect(calls).toEqual([
+      ['VFIO_IOMMU_MAP_DMA', '0x100000', '0x2000', 1, 0],
+      ['VFIO_IOMMU_MAP_DMA', '0x102000', '0x1000', 1, 0],
+      ['VFIO_IOMMU_MAP_DMA', '0x8000000000', '0x1000', 3, 22],
+    ]);
+    expect(ev.filter((e) => e.kind === 'qemu-error').map((e) => e.data!.message)).toEqual([
+      'vfio_container_dma_map(0x555555551000, 0x8000000000, 0x1000, 0x7f0000001000) = -22 (Invalid argument)',
+    ]);
+    expect(r.stepResults()[3]).toMatchObject({ expectation: true });
+  });
 });
