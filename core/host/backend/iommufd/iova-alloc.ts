@@ -154,6 +154,7 @@ class NumHeap {
 
 const NO_HINT = 0n;
 const CLASSES = 65;
+const HALF_ULONG = ULONG_MAX / 2n;
 
 /** The allocator (see the file comment). */
 export class IovaAllocator {
@@ -170,6 +171,12 @@ export class IovaAllocator {
   readonly active: number[] = [];
   private readonly isActive: boolean[] = new Array<boolean>(CLASSES).fill(false);
   private readonly kept: bigint[] = [];
+  // Memo of the dirty path's window start (see alloc).
+  private mW: IovaRange | undefined;
+  private mAlign = 0n;
+  private mOff = 0n;
+  private mNeed = 0n;
+  private mS = -1n;
   /** The largest hint: maps and unmaps at or above it have nothing to record. */
   maxHint = NO_HINT;
 
@@ -191,7 +198,7 @@ export class IovaAllocator {
    * (reserved ∪ areas) that holds the aligned range.
    */
   alloc(addr: bigint, length: bigint, iovaAlignment: bigint): Errno {
-    if (length === 0n || length >= ULONG_MAX / 2n) return ERRNO.EOVERFLOW;
+    if (length === 0n || length >= HALF_ULONG) return ERRNO.EOVERFLOW;
     const pageOffset = addr % PAGE_SIZE;
     const k = log2Up(length);
     let align = POW2[k]; // roundup_pow_of_two(length)
@@ -211,8 +218,19 @@ export class IovaAllocator {
       // One window here (no allowed list): the candidates below the hint, lowest first (the
       // exact numbers, all below 2^53, then the bigint points).
       const w = windows[0];
-      const s = w.last - w.start < need ? -1n : alignUp(w.start, align, pageOffset);
-      if (s >= 0n && s <= w.last && w.last - s >= need) {
+      // The window's aligned start, memoized for repeated requests of one shape.
+      let s: bigint;
+      if (this.mW === w && this.mAlign === align && this.mOff === pageOffset && this.mNeed === need) s = this.mS;
+      else {
+        s = w.last - w.start < need ? -1n : alignUp(w.start, align, pageOffset);
+        if (s >= 0n && (s > w.last || w.last - s < need)) s = -1n;
+        this.mW = w;
+        this.mAlign = align;
+        this.mOff = pageOffset;
+        this.mNeed = need;
+        this.mS = s;
+      }
+      if (s >= 0n) {
         const kept = this.kept;
         let found = -1n;
         let foundN = -1;
