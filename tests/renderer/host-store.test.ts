@@ -61,8 +61,28 @@ vi.stubGlobal('localStorage', {
   clear: () => stored.clear(),
 });
 
-const { useEventsStore } = await import('../../renderer/src/stores/events.ts');
-const { useHostStore, causeSeq } = await import('../../renderer/src/stores/host.ts');
+// The stores are loaded by a computed path (workbench-stores.test.ts): their imports (api/, the
+// DOM) are the renderer's (tsconfig.web.json), outside this test's node type-check. The parts
+// used here are typed below.
+interface EventsStore {
+  filter: { component: string | null };
+  total: number;
+  selectedIndex: number | null;
+  selectedSeq: number | null;
+  show(id: number): Promise<void>;
+  select(index: number): Promise<void>;
+  toggleComponent(id: string): void;
+  revealSeq(seq: number): Promise<boolean>;
+}
+interface HostStore {
+  components: { id: string }[];
+  caused: EventRow[];
+  cause: { seq: number; kind: string } | null;
+  toggleObjects(on?: boolean): void;
+}
+const STORES = '../../renderer/src/stores/';
+const { useEventsStore } = (await import(/* @vite-ignore */ `${STORES}events.ts`)) as { useEventsStore: () => EventsStore };
+const { useHostStore, causeSeq } = (await import(/* @vite-ignore */ `${STORES}host.ts`)) as { useHostStore: () => HostStore; causeSeq: (v: unknown) => number | null };
 const { formatVirtualTime, layerLabel, layerTitle, objectTypeName } = await import('../../renderer/src/format.ts');
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
