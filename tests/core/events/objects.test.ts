@@ -174,6 +174,21 @@ describe('host object fold: events as the backends record them', () => {
     expect(rows[6].label).toBe('vf1');
   });
 
+  it("QEMU's legacy VFIO plug (vfio-type1): container, group 0 set to it, type1v2, the shadowed mapping; the failed map left out", () => {
+    const legacy: [number, Record<string, unknown>][] = [
+      [0, { op: 'container-open', ioctl: 'open(/dev/vfio/vfio)', args: {}, out: { container: 1 } }],
+      [0, { op: 'check-extension', ioctl: 'VFIO_CHECK_EXTENSION', args: { container: 1, extension: 3 }, out: { value: 1 } }],
+      [0, { op: 'group-set-container', ioctl: 'VFIO_GROUP_SET_CONTAINER', args: { group: 0, container: 1 }, out: {} }],
+      [0, { op: 'set-iommu', ioctl: 'VFIO_SET_IOMMU', args: { container: 1, type: 3 }, out: {} }],
+      [0, { op: 'device-open', ioctl: 'VFIO_GROUP_GET_DEVICE_FD', args: { device: 'vf0' }, out: {} }],
+      [0, { op: 'map-dma', ioctl: 'VFIO_IOMMU_MAP_DMA', args: { container: 1, argsz: 32, flags: 3, vaddr: '0x7f0080000000', iova: '0x10000', size: '0x2000' }, out: {} }],
+      [22, { op: 'map-dma', ioctl: 'VFIO_IOMMU_MAP_DMA', args: { container: 1, argsz: 32, flags: 3, vaddr: '0x7f0090000000', iova: '0x8000000000', size: '0x1000' }, out: {} }],
+    ];
+    const rows = hostObjectsOf(legacy.map(([errno, call], seq) => ({ seq, kind: 'host-call', component: 'vfio0', fields: { backend: 2, errno, id: 1, call } })));
+    expect(brief(rows)).toEqual(['vfio-container#1 users=1 []', 'vfio-group#0 users=0 [container→vfio-container#1]']);
+    expect(rows[0]).toMatchObject({ backend: 'vfio-type1', iommuType: 'type1v2', areas: 1, bytes: String(0x2000) });
+  });
+
   it('keeps a map-dma with VADDR (an update, not a mapping) and unmap with ALL (flags 2) out of / off the areas', () => {
     const s = calls();
     s.vfio('container-open', {}, { container: 1 });
