@@ -19,6 +19,8 @@ import type { HostBackends } from '../backend/from-platform.ts';
 import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE } from '../backend/iommufd/uapi.ts';
 import { VFIO_DMA_MAP_FLAG, VFIO_EXT } from '../backend/vfio-type1/constants.ts';
 import { ERRNO } from '../errno.ts';
+import { ioasMap32, ioasUnmap32 } from '../backend/iommufd/ioas.ts';
+import { u64 } from '../../engine/u64.ts';
 import { iommufdCall, vfioCall, type CallOutcome, type IommufdTarget, type OutputValue, type ResolvedArg } from './calls.ts';
 import { strerror } from './strerror.ts';
 
@@ -216,6 +218,24 @@ export class IommufdBackendComponent extends BackendComponentBase {
   dmaUnmap(addressSpace: string, iova: bigint, size: bigint, cause?: number): number {
     const ioasId = this.ioasOf.get(addressSpace) ?? 0;
     const errno = this.call('ioas-unmap', { ioas: ioasId, iova, length: size }, cause).errno;
+    return errno === ERRNO.ENOENT ? 0 : errno;
+  }
+
+  /**
+   * HostBackend.dmaMap32 (the shadow's hot path): dmaMap on u32 halves. With events off it goes
+   * straight to the engine's IOMMU_IOAS_MAP entry point (ioasMap32: the same checks and errnos);
+   * with events on, through dmaMap, whose host-call event needs the call record. `cause` -1 = none.
+   */
+  dmaMap32(addressSpace: string, iovaHi: number, iovaLo: number, sizeHi: number, sizeLo: number, vaHi: number, vaLo: number, readonly: boolean, cause: number): number {
+    if (this.emitter.enabled) return this.dmaMap(addressSpace, u64(iovaHi, iovaLo), u64(sizeHi, sizeLo), u64(vaHi, vaLo), readonly, cause < 0 ? undefined : cause);
+    const flags = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_FIXED_IOVA | (readonly ? 0 : IOMMU_IOAS_MAP_WRITEABLE);
+    return ioasMap32(this.engines.iommufd.ctx, this.ioasOf.get(addressSpace) ?? 0, flags, vaHi, vaLo, sizeHi, sizeLo, iovaHi, iovaLo);
+  }
+
+  /** HostBackend.dmaUnmap32: dmaUnmap on u32 halves (events off: ioasUnmap32; ENOENT counts as success). */
+  dmaUnmap32(addressSpace: string, iovaHi: number, iovaLo: number, sizeHi: number, sizeLo: number, cause: number): number {
+    if (this.emitter.enabled) return this.dmaUnmap(addressSpace, u64(iovaHi, iovaLo), u64(sizeHi, sizeLo), cause < 0 ? undefined : cause);
+    const errno = ioasUnmap32(this.engines.iommufd.ctx, this.ioasOf.get(addressSpace) ?? 0, iovaHi, iovaLo, sizeHi, sizeLo);
     return errno === ERRNO.ENOENT ? 0 : errno;
   }
 
