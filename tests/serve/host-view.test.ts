@@ -75,6 +75,9 @@ describe('host view', () => {
     expect(store.reader.queryEvents({ runId, offset: 0, limit: 10, component: '' }).rows.map((r) => r.kind)).toEqual(['expectation']);
     expect(store.reader.queryEvents({ runId, offset: 0, limit: 10, component: 'nope' }).total).toBe(0);
     expect(store.reader.locateEvent({ runId, component: 'iommufd0', seq: 3 })).toEqual({ index: 2, seq: 5, step: 0 });
+    // With a free-text search (the scan's SQL carries the component condition).
+    expect(store.reader.queryEvents({ runId, offset: 0, limit: 10, component: 'iommufd0', search: 'ioas-map' }).rows.map((r) => r.seq)).toEqual([2]);
+    expect(store.reader.queryEvents({ runId, offset: 0, limit: 10, component: 'viommu0', search: 'ioas-map' }).total).toBe(0);
   });
 
   it("gives a guest request's caused host calls and QEMU errors, with their errno", () => {
