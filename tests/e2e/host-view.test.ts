@@ -404,6 +404,14 @@ describe('components, links and host objects in a browser', () => {
     expect(text).toMatch(/VDEVICE[\s\S]*viommu→VIOMMU 4[\s\S]*dev→DEVICE 2/);
     // users: the HWPT is held by the attached device and the vIOMMU (hence EBUSY).
     expect(await page.locator('[data-testid=host-object][data-type=hwpt-paging] .users').innerText()).toBe('2');
+    // An object links to the call that created it.
+    const hwptAlloc = detail.rows.find((r) => r.text.startsWith('IOMMU_HWPT_ALLOC'))!;
+    await page.locator('[data-testid=host-object][data-type=hwpt-paging]').click();
+    await poll(() => page.getByTestId('detail-text').innerText()).toContain('IOMMU_HWPT_ALLOC');
+    expect(await page.getByTestId('events-table').getAttribute('data-selected')).not.toBe('');
+    expect(hwptAlloc.seq).toBeLessThan(ebusy.seq);
+    await page.locator(`[data-testid=event-row][data-seq="${ebusy.seq}"]`).click();
+    await poll(() => page.getByTestId('host-objects-at').textContent()).toContain(`after #${ebusy.seq}`);
     await page.mouse.move(0, 0);
     await page.screenshot({ path: join(SHOTS, 'scripted-objects-1280x720.png') });
     // At the run's last event: the VFIO-compat container with its group and mapping too.
