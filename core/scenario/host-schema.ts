@@ -439,8 +439,9 @@ export const DeviceAddExpect = Type.Union([literals(['OK'] as const, 'The device
 export const IntelIommuSchema = obj(
   {
     model: Type.Literal('intel-iommu', { description: 'QEMU -device intel-iommu.' }),
-    'aw-bits': opt(UInt(0, 64, { description: 'QEMU `aw-bits`: 39 or 48 (QEMU refuses other values).', default: 39 })),
+    'aw-bits': opt(UInt(0, 64, { description: 'QEMU `aw-bits`: 39 or 48 (QEMU refuses other values); QEMU 9.2+ defaults to 48 (VTD_HOST_ADDRESS_WIDTH).', default: 48 })),
     'caching-mode': opt(Type.Boolean({ description: 'QEMU `caching-mode`: required for assigned devices.', default: false })),
+    'x-scalable-mode': opt(Type.Boolean({ description: 'QEMU `x-scalable-mode`: scalable-mode translation tables (x-flts needs it).', default: false })),
     'x-flts': opt(Type.Boolean({ description: 'QEMU `x-flts`: first-stage translation (scalable mode).', default: false })),
   },
   'The intel-iommu vIOMMU and its properties (realize-level for now).',

@@ -150,6 +150,8 @@ export interface IntelIommuProps {
   /** QEMU `aw-bits` as written (QEMU accepts 39 or 48; realize checks it). */
   awBits: number;
   cachingMode: boolean;
+  /** QEMU `x-scalable-mode` (x-flts needs it). */
+  scalableMode: boolean;
   xFlts: boolean;
 }
 
@@ -292,8 +294,9 @@ export function resolveScenario(doc: ScenarioDoc, ctx: WalkContext): Scenario | 
   const viommuModel = vdoc?.model === 'intel-iommu' ? 'intel-iommu' : 'virtio-iommu';
   let intelIommu: IntelIommuProps | undefined;
   if (viommuModel === 'intel-iommu') {
-    const id = vdoc as unknown as { 'aw-bits'?: number; 'caching-mode'?: boolean; 'x-flts'?: boolean };
-    intelIommu = { awBits: id['aw-bits'] ?? 39, cachingMode: id['caching-mode'] ?? false, xFlts: id['x-flts'] ?? false };
+    const id = vdoc as unknown as { 'aw-bits'?: number; 'caching-mode'?: boolean; 'x-scalable-mode'?: boolean; 'x-flts'?: boolean };
+    // QEMU's defaults (intel_iommu.c vtd_properties; aw-bits 48 since QEMU 9.2).
+    intelIommu = { awBits: id['aw-bits'] ?? 48, cachingMode: id['caching-mode'] ?? false, scalableMode: id['x-scalable-mode'] ?? false, xFlts: id['x-flts'] ?? false };
   }
   const v: Partial<ViommuDoc> = viommuModel === 'virtio-iommu' && vdoc ? (vdoc as ViommuDoc) : {};
   if (v.conformance !== undefined) props.conformance = v.conformance;

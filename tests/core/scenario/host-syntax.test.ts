@@ -129,7 +129,7 @@ steps: []
     );
     expect(lines).toEqual([]);
     expect(scenario!.viommuModel).toBe('intel-iommu');
-    expect(scenario!.intelIommu).toEqual({ awBits: 48, cachingMode: true, xFlts: false });
+    expect(scenario!.intelIommu).toEqual({ awBits: 48, cachingMode: true, scalableMode: false, xFlts: false });
     expect(scenario!.devices[0].host).toBe('vf0');
     expect(scenario!.steps[0]).toMatchObject({ op: 'device-add', device: 'nic0', expect: { kind: 'error', error: 'aw-bits' } });
     expect(parse(HOST + `devices:\n  - {name: nic0, bdf: "00:03.0", host: rp0}\nsteps:\n  - device-add: {device: nic1}\n`).lines).toEqual([
