@@ -18,8 +18,6 @@ import {
   ULONG_MAX,
 } from './uapi.ts';
 
-const PAGE_SHIFT = 12n;
-
 /** The HWPT_PAGING `id`, or undefined (→ ENOENT; a nested HWPT is not one). */
 export function getHwptPaging(ctx: IommufdCtx, id: number): HwptPagingObj | undefined {
   return ctx.table.get(id, 'hwpt-paging') as HwptPagingObj | undefined;
@@ -224,12 +222,16 @@ export function hwptGetDirtyBitmap(ctx: IommufdCtx, a: DirtyBitmapArgs): { errno
   const bits = (last - a.iova + 1n) / a.pageSize;
   const bitmap: bigint[] = new Array<bigint>(Number((bits + 63n) / 64n)).fill(0n);
   const clear = (a.flags & IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR) === 0;
+  const shift = dirtyShift(h);
+  const dpage = 1n << shift;
   for (const p of [...h.dirty]) {
-    const at = p << PAGE_SHIFT;
-    if (at + PAGE_SIZE - 1n < a.iova || at > last) continue;
+    // A dirty IOPTE of the domain's page size marks every page_size bit it overlaps (iova_bitmap_set).
+    const at = p << shift;
+    const atLast = at + dpage - 1n;
+    if (atLast < a.iova || at > last) continue;
     const from = at < a.iova ? a.iova : at;
-    const n = (from - a.iova) / a.pageSize;
-    bitmap[Number(n / 64n)] |= 1n << (n % 64n);
+    const to = atLast > last ? last : atLast;
+    for (let n = (from - a.iova) / a.pageSize; n <= (to - a.iova) / a.pageSize; n++) bitmap[Number(n / 64n)] |= 1n << (n % 64n);
     if (clear) h.dirty.delete(p);
   }
   return { errno: ERRNO.OK, bitmap };
@@ -242,7 +244,20 @@ export function hwptGetDirtyBitmap(ctx: IommufdCtx, a: DirtyBitmapArgs): { errno
 export function markDirty(h: HwptPagingObj, iova: bigint, length: bigint, write: boolean): void {
   if (!write || !h.dirtyEnabled || length === 0n) return;
   const last = iova + length - 1n;
-  for (let p = iova >> PAGE_SHIFT; p <= last >> PAGE_SHIFT; p++) h.dirty.add(p);
+  const shift = dirtyShift(h);
+  for (let p = iova >> shift; p <= last >> shift; p++) h.dirty.add(p);
+}
+
+/**
+ * log2 of the granule dirty bits are kept at: the domain's smallest page size (the IOPTE that
+ * carries the dirty bit; 4 KiB for VT-d/AMD-Vi/SMMUv3, 2 KiB for the selftest's mock domain).
+ */
+function dirtyShift(h: HwptPagingObj): bigint {
+  const m = h.domain.pgsizeBitmap;
+  const low = m === 0n ? PAGE_SIZE : m & -m;
+  let s = 0n;
+  while (1n << s < low) s++;
+  return s;
 }
 
 /** One IOMMU_HWPT_INVALIDATE entry as the model checks it. */

@@ -104,7 +104,7 @@ export interface HwptPagingObj {
   nestParent: boolean;
   /** Dirty tracking switched on (IOMMU_HWPT_SET_DIRTY_TRACKING). */
   dirtyEnabled: boolean;
-  /** Dirty IOVA pages (IOVA >> 12) written by DMA while tracking was on. */
+  /** Dirty IOVA pages (IOVA >> log2 of the domain's smallest page size) written by DMA while tracking was on. */
   dirty: Set<bigint>;
 }
 
