@@ -353,6 +353,11 @@ export function resolveScenario(doc: ScenarioDoc, ctx: WalkContext): Scenario | 
       if (hs) steps.push({ ...base, ...hs });
       return;
     }
+    if (viommuModel === 'intel-iommu' && ((op !== 'dma' && op !== 'reset') || (op === 'reset' && Object.hasOwn(s, 'expect')))) {
+      // intel-iommu has no virtio transport: requests, config (a reset's expect reads it) and workloads are virtio-iommu's.
+      err(op === 'reset' ? `steps.${index}.expect` : p, `${op === 'reset' ? "a reset's expect reads virtio-iommu's config space" : `${op} is a virtio-iommu step`}; this scenario's vIOMMU is intel-iommu (realize-level: dma, reset, device-add and the host steps apply)`);
+      return;
+    }
     const step = resolveStep(s, op, p, base, props.probeSize, endpointOf, err);
     if (step) steps.push(step);
   });

@@ -118,3 +118,15 @@ describe('intel-iommu x-flts host checks (vtd_check_hiod_accel) in runs', () => 
   });
 });
 
+describe('intel-iommu scenarios', () => {
+  it('virtio-iommu steps are diagnostics at their node, not run failures', () => {
+    const text = 'name: t\nviommu: {model: intel-iommu}\ndevices:\n  - {name: d, bdf: "00:03.0"}\nsteps:\n  - attach: {domain: 1, endpoint: d}\n  - dma: {endpoint: d, addr: 0x1000, size: 4, access: read}\n    expect: bypass\n  - reset: system\n    expect: {bypass: 1}\n';
+    const r = runScenarioText(text, 't.yaml');
+    expect(r.run).toBeUndefined();
+    expect(r.diagnostics.map((d) => [d.line, d.message])).toEqual([
+      [6, 'steps.0.attach: attach is a virtio-iommu step; this scenario\'s vIOMMU is intel-iommu (realize-level: dma, reset, device-add and the host steps apply)'],
+      [10, "steps.2.expect: a reset's expect reads virtio-iommu's config space; this scenario's vIOMMU is intel-iommu (realize-level: dma, reset, device-add and the host steps apply)"],
+    ]);
+  });
+});
+
