@@ -4,7 +4,9 @@
  * machine-init-done granule freeze.
  *
  * virtio_iommu_set_iommu_device(bus, opaque, devfn, hiod, errp), in QEMU's order:
- *  1. (bus, devfn) already has one → "VirtioHostIOMMUDevice already exists";
+ *  1. (bus, devfn) already has one → "Host IOMMU device already exists" (the merged text, QEMU 9.1
+ *     commit "virtio-iommu: Implement set|unset]_iommu_device() callbacks"; the RFC's
+ *     VirtioHostIOMMUDevice variant said "VirtioHostIOMMUDevice already exists");
  *  2. get_iova_ranges: an empty list (an old kernel without IOVA ranges) → accepted at once, and
  *     QEMU returns before the page-size check and without registering the device;
  *     else virtio_iommu_set_host_iova_ranges on the *aliased* BDF (as_by_busptr is indexed by
@@ -92,7 +94,7 @@ function checkPageSizeMask(st: DeviceState, mask: bigint): string | null {
  */
 export function setIommuDevice(st: DeviceState, endpoint: number, hiod: HostIommuDevice, mrName: string): SetIommuDeviceOutcome {
   const trace: string[] = [];
-  if (st.hostDevices.has(endpoint)) return { error: 'VirtioHostIOMMUDevice already exists', trace };
+  if (st.hostDevices.has(endpoint)) return { error: 'Host IOMMU device already exists', trace };
   const ranges = hiod.getIovaRanges();
   if (ranges.length === 0) return { error: null, trace }; // "some old kernels may not support that capability"
   const alias = hiod.aliasedEndpoint;

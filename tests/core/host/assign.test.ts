@@ -126,7 +126,7 @@ describe('hotplug (device_add) and unplug (device_del)', () => {
     expect(machine.plug(new VfioPciComponent(spec({ id: componentIdOf('NIC_0'), hotplug: true }), ctx))).toBeNull();
     expect(machine.get('nic-0')?.state).toBe('realized');
     const hiod = machine.get('hiod-nic-0') as HostIommuDeviceComponent;
-    expect(viommu.device.setIommuDevice(NIC, hiod, 'mr').error).toBe('VirtioHostIOMMUDevice already exists');
+    expect(viommu.device.setIommuDevice(NIC, hiod, 'mr').error).toBe('Host IOMMU device already exists');
     log.take();
     expect(machine.unplug('nic-0')).toBeNull();
     expect(machine.components().map((c) => c.id)).toEqual(['iommufd0', 'viommu0']);

@@ -206,7 +206,7 @@ describe('VirtioIommuComponent: virtio-iommu behind the vIOMMU interface', () =>
       getCap: () => 0, getIovaRanges: () => [{ start: 0n, end: 0x7fffffffffn }], getPageSizeMask: () => 0x1000n,
     };
     expect(v.setIommuDevice(EP, hiod)).toBeNull();
-    expect(v.setIommuDevice(EP, hiod)).toBe('VirtioHostIOMMUDevice already exists');
+    expect(v.setIommuDevice(EP, hiod)).toBe('Host IOMMU device already exists');
   });
 
   it("the runner builds and realizes the scenario's machine: one virtio-iommu, viommu0", () => {

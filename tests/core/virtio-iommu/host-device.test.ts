@@ -109,7 +109,7 @@ describe.each(MODES)('set_iommu_device (%s mode)', (mode) => {
   it('refuses a second device at the same BDF, and a second one on the same aliased BDF', () => {
     const r = rig(mode);
     expect(r.dev.setIommuDevice(EP1, hiod(), 'mr').error).toBeNull();
-    expect(r.dev.setIommuDevice(EP1, hiod(), 'mr').error).toBe('VirtioHostIOMMUDevice already exists');
+    expect(r.dev.setIommuDevice(EP1, hiod(), 'mr').error).toBe('Host IOMMU device already exists');
     // EP2 behind a guest PCI bridge aliased to EP1.
     expect(r.dev.setIommuDevice(EP2, hiod({ aliasedEndpoint: EP1 }), 'mr').error).toBe('virtio_iommu_set_host_iova_ranges virtio-iommu does not support aliased BDF');
     expect(r.dev.setIommuDevice(EP2, hiod({ aliasedEndpoint: 0x999 }), 'mr').error).toBe('virtio_iommu_set_host_iova_ranges: no IOMMUDevice found!');
