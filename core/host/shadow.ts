@@ -27,6 +27,11 @@
  * device at that IOVA faults in the physical IOMMU. The shadow keeps exactly that state: the
  * backend holds what succeeded, nothing else.
  *
+ * Not modelled: while an assigned endpoint is in bypass (boot-bypass, or a bypass domain) QEMU's
+ * VFIO listener maps the guest RAM sections 1:1 (vfio_listener_region_add of RAM, IOVA = GPA) into
+ * its container; the lab has no guest memory map, so the container stays empty then and a host DMA
+ * of a bypassed endpoint faults where QEMU's would reach guest RAM.
+ *
  * Causes: each host call and error names the guest event that caused it (StampingSink.seq): the
  * virtio-iommu 'map' / 'unmap' / 'attach' / 'detach' event emitted just before the notification.
  * The notifications of one guest event (several blocks, several endpoints) share it.
