@@ -6,11 +6,10 @@
  *
  * Storage: areas live in core/engine's MappingStore (u32 halves, no allocation on its paths: areas
  * of 1 to 16 aligned 4 KiB pages in a hash of pages, the rest in an interval B+tree): `phys` holds
- * the area's user VA, `flags` its IOMMU_READ/WRITE and whether its pages are writable.
- * Hot path: {@link IoPagetable.mapFixed32} and {@link IoPagetable.unmap32} take u32 halves and
- * allocate nothing; the bigint methods give the same answers (they share the checks). Reserved and allowed ranges are short sorted arrays (a handful
- * of entries per IOAS: apertures, MSI windows, RMRRs). The reserved tree of the kernel may hold
- * overlapping entries of different owners, and so may this list.
+ * the area's user VA, `flags` its IOMMU_READ/WRITE and whether its pages are writable. Reserved
+ * ranges (with owners) live in reserved.ts, the allowed list in a short sorted array. Hot path:
+ * {@link IoPagetable.mapFixed32}, {@link IoPagetable.mapAuto32} and {@link IoPagetable.unmap32}
+ * take u32 halves; the bigint methods give the same answers.
  *
  * Automatic IOVA allocation (iopt_alloc_iova) lives in iova-alloc.ts; this class gives it the
  * used space (areas and reserved ranges) and the windows, and tells it what maps and unmaps free.
@@ -22,65 +21,13 @@ import { MappingStore, UNMAP_OK, type OverlapVisitor } from '../../../engine/map
 import { TWO32, hi32, lo32, u64 } from '../../../engine/u64.ts';
 import { ERRNO, type Errno } from '../../errno.ts';
 import { IovaAllocator, type FreeSpace, type IovaRange } from './iova-alloc.ts';
+import { AREA_PAGES_WRITABLE, AREA_WRITE, type Area, type IoptDomain, type PagesSlice, type ResvRegion, type UserMemoryCheck } from './iopt-types.ts';
+import { Reservations } from './reserved.ts';
 import { PAGE_SIZE, ULONG_MAX, lowBit } from './uapi.ts';
 
 export type { IovaRange } from './iova-alloc.ts';
 
-/** Area flag: IOMMU_READ (the mapping may be read by DMA). */
-export const AREA_READ = 1;
-/** Area flag: IOMMU_WRITE (the mapping may be written by DMA). */
-export const AREA_WRITE = 2;
-/** Area flag: its pages were pinned writable (MAP with WRITEABLE); COPY with WRITEABLE needs it. */
-export const AREA_PAGES_WRITABLE = 4;
-
-/** One area as the convenience API returns it. */
-export interface Area {
-  /** First IOVA (bytes). */
-  iova: bigint;
-  /** Length (bytes). */
-  length: bigint;
-  /** User VA mapped at `iova`. */
-  userVa: bigint;
-  /** AREA_* flags. */
-  flags: number;
-}
-
-/** A domain as the IOAS sees it (struct iommu_domain's geometry and page sizes). */
-export interface IoptDomain {
-  /** Supported page sizes, a bitmap of byte sizes (bit n = 2^n bytes). */
-  pgsizeBitmap: bigint;
-  /** First usable IOVA (`geometry.aperture_start`). */
-  apertureStart: bigint;
-  /** Last usable IOVA (`geometry.aperture_end`). */
-  apertureEnd: bigint;
-}
-
-/** Kinds of device reserved regions (enum iommu_resv_type). */
-export type ResvType = 'direct' | 'direct-relaxable' | 'reserved' | 'msi' | 'sw-msi';
-
-/** A device reserved region (struct iommu_resv_region): [start, start + length). */
-export interface ResvRegion {
-  start: bigint;
-  length: bigint;
-  type: ResvType;
-}
-
-/** One slice of source pages for {@link IoPagetable.mapPages} (struct iopt_pages_list). */
-export interface PagesSlice {
-  userVa: bigint;
-  length: bigint;
-  /** The pages were pinned writable. */
-  writable: boolean;
-}
-
-/** Checks that user memory can be pinned: 0, EFAULT (unmapped VA) or EPERM (write to read-only). */
-export type UserMemoryCheck = (userVa: bigint, length: bigint, write: boolean) => Errno;
-
-interface Reserved {
-  start: bigint;
-  last: bigint;
-  owner: object;
-}
+export { AREA_PAGES_WRITABLE, AREA_READ, AREA_WRITE, type Area, type IoptDomain, type PagesSlice, type ResvRegion, type ResvType, type UserMemoryCheck } from './iopt-types.ts';
 
 /** The IOVA engine of one IOAS (see the file comment). */
 export class IoPagetable implements FreeSpace {
@@ -107,12 +54,7 @@ export class IoPagetable implements FreeSpace {
   outIova = 0n;
   /** Bytes unmapped by the last unmap call (also on failure: what was removed before it). */
   outUnmapped = 0n;
-  private reserved: Reserved[] = [];
-  // The reserved ranges as u32 halves (parallel to `reserved`) for the hot path.
-  private rsHi: number[] = [];
-  private rsLo: number[] = [];
-  private rlHi: number[] = [];
-  private rlLo: number[] = [];
+  private readonly reserved = new Reservations();
   private allowed: IovaRange[] = [];
   /** Bytes removed by the last {@link unmap32} / {@link unmapRange}, as u32 halves. */
   outUnmappedHi = 0;
@@ -178,7 +120,7 @@ export class IoPagetable implements FreeSpace {
 
   /** Reserved ranges (owner included) in start order (for views and tests). */
   listReserved(): { start: bigint; last: bigint; owner: object }[] {
-    return this.reserved.map((r) => ({ ...r }));
+    return this.reserved.entries();
   }
 
   /** The allowed list (IOMMU_IOAS_ALLOW_IOVAS), sorted. */
@@ -196,26 +138,6 @@ export class IoPagetable implements FreeSpace {
     this.oHit = false;
     if (this.areas.count() > 0) this.areas.forEachOverlap(sHi, sLo, eHi, eLo, this.firstVisitor);
     return this.oHit;
-  }
-
-  /** Whether a reserved range overlaps [s, e] (halves). */
-  private reservedIn(sHi: number, sLo: number, eHi: number, eLo: number): boolean {
-    const n = this.rsHi.length;
-    for (let i = 0; i < n; i++) {
-      // r.start <= e && r.last >= s
-      const rsh = this.rsHi[i];
-      const rlh = this.rlHi[i];
-      if ((rsh < eHi || (rsh === eHi && this.rsLo[i] <= eLo)) && (rlh > sHi || (rlh === sHi && this.rlLo[i] >= sLo))) return true;
-    }
-    return false;
-  }
-
-  private syncReservedHalves(): void {
-    const r = this.reserved;
-    this.rsHi = r.map((x) => hi32(x.start));
-    this.rsLo = r.map((x) => lo32(x.start));
-    this.rlHi = r.map((x) => hi32(x.last));
-    this.rlLo = r.map((x) => lo32(x.last));
   }
 
   /**
@@ -237,7 +159,7 @@ export class IoPagetable implements FreeSpace {
       eHi--;
     }
     if (eHi >= TWO32) return ERRNO.EOVERFLOW;
-    if (this.rsHi.length > 0 && this.reservedIn(iovaHi, iovaLo, eHi, eLo)) return ERRNO.EINVAL;
+    if (this.reserved.size > 0 && this.reserved.overlaps32(iovaHi, iovaLo, eHi, eLo)) return ERRNO.EINVAL;
     if (((prot & AREA_WRITE) !== 0 && !writable) || (vaLo & 0xfff & am) !== 0 || (this.domains.length > 0 && this.userMemory !== undefined)) {
       return this.mapPages([{ userVa: u64(vaHi, vaLo), length: u64(lenHi, lenLo), writable }], u64(lenHi, lenLo), u64(iovaHi, iovaLo), true, prot);
     }
@@ -319,11 +241,6 @@ export class IoPagetable implements FreeSpace {
     return rc === UNMAP_OK ? ERRNO.OK : ERRNO.ENOENT;
   }
 
-  private reservedOverlaps(start: bigint, last: bigint): boolean {
-    for (const r of this.reserved) if (r.start <= last && r.last >= start) return true;
-    return false;
-  }
-
   private allowedOverlaps(start: bigint, last: bigint): boolean {
     for (const r of this.allowed) if (r.start <= last && r.last >= start) return true;
     return false;
@@ -338,7 +255,7 @@ export class IoPagetable implements FreeSpace {
     if ((iova & (this.iovaAlignment - 1n)) !== 0n) return ERRNO.EINVAL;
     const last = iova + length - 1n;
     if (last > ULONG_MAX) return ERRNO.EOVERFLOW;
-    if (this.reservedOverlaps(iova, last)) return ERRNO.EINVAL;
+    if (this.reserved.overlaps(iova, last)) return ERRNO.EINVAL;
     if (this.areaOverlaps(iova, last)) return ERRNO.EEXIST;
     return ERRNO.OK;
   }
@@ -358,10 +275,8 @@ export class IoPagetable implements FreeSpace {
   nextUsed(from: bigint, to: bigint): IovaRange | undefined {
     let best: IovaRange | undefined;
     if (this.areaIn(hi32(from), lo32(from), hi32(to), lo32(to))) best = { start: u64(this.oSHi, this.oSLo), last: u64(this.oEHi, this.oELo) };
-    for (const r of this.reserved) {
-      if (r.last < from || r.start > to) continue;
-      if (best === undefined || r.start < best.start) best = { start: r.start, last: r.last };
-    }
+    const r = this.reserved.lowestIn(from, to);
+    if (r !== undefined && (best === undefined || r.start < best.start)) best = r;
     return best;
   }
 
@@ -391,7 +306,7 @@ export class IoPagetable implements FreeSpace {
 
   /** FreeSpace: {@link isFree} on u32 halves. */
   isFree32(sHi: number, sLo: number, eHi: number, eLo: number): boolean {
-    if (this.rsHi.length > 0 && this.reservedIn(sHi, sLo, eHi, eLo)) return false;
+    if (this.reserved.size > 0 && this.reserved.overlaps32(sHi, sLo, eHi, eLo)) return false;
     const a = this.areas;
     // The area with the greatest start <= to overlaps [from, to] iff it ends at or after from.
     if (a.count() === 0 || !a.floor(eHi, eLo)) return true;
@@ -516,31 +431,8 @@ export class IoPagetable implements FreeSpace {
       const e = u64(this.areas.rEndHi, this.areas.rEndLo) + 1n;
       if (e > s) s = e;
     }
-    for (const r of this.reserved) if (r.last < iova && r.last + 1n > s) s = r.last + 1n;
-    return s;
-  }
-
-  /**
-   * iopt_cut_iova for one IOVA (iopt_area_split): when an area contains `iova` and does not end
-   * there, it becomes [start, iova] and [iova + 1, last], user VA and flags kept. EINVAL when
-   * iova + 1 or its offset in the user pages is not aligned to iova_alignment, or when a domain
-   * holds the area while large pages are enabled (a huge IOPTE cannot be split). 0 otherwise,
-   * also when no area contains `iova`. Used by iommufd's VFIO compatibility for TYPE1 unmaps.
-   */
-  cutIova(iova: bigint): Errno {
-    const a = this.areaAt(iova);
-    if (a === undefined) return ERRNO.OK;
-    const last = a.iova + a.length - 1n;
-    if (iova === last) return ERRNO.OK;
-    const next = iova + 1n;
-    const am = this.iovaAlignment - 1n;
-    const va = a.userVa + (next - a.iova);
-    if ((next & am) !== 0n || (va % PAGE_SIZE & am) !== 0n) return ERRNO.EINVAL;
-    if (this.domains.length > 0 && !this.disableLargePages) return ERRNO.EINVAL;
-    this.areas.remove(hi32(a.iova), lo32(a.iova));
-    this.areas.insert(hi32(a.iova), lo32(a.iova), hi32(iova), lo32(iova), hi32(a.userVa), lo32(a.userVa), a.flags);
-    this.areas.insert(hi32(next), lo32(next), hi32(last), lo32(last), hi32(va), lo32(va), a.flags);
-    return ERRNO.OK;
+    const r = this.reserved.endBelow(iova);
+    return r > s ? r : s;
   }
 
   /**
@@ -550,21 +442,13 @@ export class IoPagetable implements FreeSpace {
   reserve(start: bigint, last: bigint, owner: object): Errno {
     if (this.areaOverlaps(start, last)) return ERRNO.EADDRINUSE;
     if (this.allowedOverlaps(start, last)) return ERRNO.EADDRINUSE;
-    let i = this.reserved.length;
-    while (i > 0 && this.reserved[i - 1].start > start) i--;
-    this.reserved.splice(i, 0, { start, last, owner });
-    this.syncReservedHalves();
+    this.reserved.add(start, last, owner);
     return ERRNO.OK;
   }
 
   /** iopt_remove_reserved_iova: drops every reservation of `owner` (ranges widen). */
   unreserve(owner: object): void {
-    const before = this.reserved.length;
-    this.reserved = this.reserved.filter((r) => r.owner !== owner);
-    if (this.reserved.length !== before) {
-      this.syncReservedHalves();
-      this.resetHints();
-    }
+    if (this.reserved.removeOwner(owner)) this.resetHints();
   }
 
   /**
@@ -697,18 +581,7 @@ export class IoPagetable implements FreeSpace {
    * list is not intersected in, §2.4).
    */
   iovaRanges(): IovaRange[] {
-    const out: IovaRange[] = [];
-    let cur = 0n;
-    let done = false;
-    for (const r of this.reserved) {
-      if (done) break;
-      if (r.last < cur) continue;
-      if (r.start > cur) out.push({ start: cur, last: r.start - 1n });
-      if (r.last === ULONG_MAX) done = true;
-      else if (r.last + 1n > cur) cur = r.last + 1n;
-    }
-    if (!done) out.push({ start: cur, last: ULONG_MAX });
-    return out;
+    return this.reserved.holes();
   }
 
   /**
@@ -717,7 +590,7 @@ export class IoPagetable implements FreeSpace {
    * stays.
    */
   setAllowed(ranges: readonly IovaRange[]): Errno {
-    for (const r of ranges) if (this.reservedOverlaps(r.start, r.last)) return ERRNO.EADDRINUSE;
+    for (const r of ranges) if (this.reserved.overlaps(r.start, r.last)) return ERRNO.EADDRINUSE;
     this.allowed = [...ranges].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
     this.merged = undefined;
     this.resetHints();

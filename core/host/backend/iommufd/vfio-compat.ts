@@ -49,7 +49,9 @@ import type { VfioContainerBackend } from '../vfio-api.ts';
 import { AREA_READ, AREA_WRITE, type IoPagetable } from './io-pagetable.ts';
 import { Iommufd, type DmaAccess, type DmaResult } from './iommufd.ts';
 import type { IoasObj } from './objects.ts';
-import { ULONG_MAX } from './uapi.ts';
+import { PAGE_SIZE, ULONG_MAX } from './uapi.ts';
+import { hi32, lo32 } from '../../../engine/u64.ts';
+import type { Errno } from '../../errno.ts';
 
 /** `vfio_iommu_type1_info_dma_avail.avail` from iommufd: U32_MAX. */
 export const COMPAT_DMA_AVAIL = 0xffffffff;
@@ -310,8 +312,8 @@ export class IommufdVfioCompat implements VfioContainerBackend {
     }
     if (iopt.disableLargePages) {
       // unsigned long arithmetic: iova + size - 1 wraps modulo 2^64.
-      let rc = iopt.cutIova((a.iova + a.size - 1n) & ULONG_MAX);
-      if (rc === ERRNO.OK && a.iova !== 0n) rc = iopt.cutIova(a.iova - 1n);
+      let rc = cutIova(iopt, (a.iova + a.size - 1n) & ULONG_MAX);
+      if (rc === ERRNO.OK && a.iova !== 0n) rc = cutIova(iopt, a.iova - 1n);
       if (rc !== ERRNO.OK) return { errno: rc, size: a.size };
     }
     return unmapIova(iopt, a.iova, a.size, this.kernel);
@@ -396,4 +398,27 @@ function unmapIova(iopt: IoPagetable, iova: bigint, size: bigint, era: KernelEra
   if (rc !== ERRNO.OK) return { errno: rc, size: iopt.outUnmapped };
   if (iopt.outUnmapped === 0n && era === '2024') return { errno: ERRNO.ENOENT, size: 0n };
   return { errno: ERRNO.OK, size: iopt.outUnmapped };
+}
+
+/**
+ * iopt_cut_iova for one IOVA (iopt_area_split): when an area contains `iova` and does not end
+ * there, it becomes [start, iova] and [iova + 1, last], user VA and flags kept. EINVAL when
+ * iova + 1 or its offset in the user pages is not aligned to iova_alignment, or when a domain
+ * holds the area while large pages are enabled (a huge IOPTE cannot be split). 0 otherwise,
+ * also when no area contains `iova`. Used by iommufd's VFIO compatibility for TYPE1 unmaps.
+ */
+export function cutIova(iopt: IoPagetable, iova: bigint): Errno {
+  const a = iopt.areaAt(iova);
+  if (a === undefined) return ERRNO.OK;
+  const last = a.iova + a.length - 1n;
+  if (iova === last) return ERRNO.OK;
+  const next = iova + 1n;
+  const am = iopt.iovaAlignment - 1n;
+  const va = a.userVa + (next - a.iova);
+  if ((next & am) !== 0n || (va % PAGE_SIZE & am) !== 0n) return ERRNO.EINVAL;
+  if (iopt.domains.length > 0 && !iopt.disableLargePages) return ERRNO.EINVAL;
+  iopt.areas.remove(hi32(a.iova), lo32(a.iova));
+  iopt.areas.insert(hi32(a.iova), lo32(a.iova), hi32(iova), lo32(iova), hi32(a.userVa), lo32(a.userVa), a.flags);
+  iopt.areas.insert(hi32(next), lo32(next), hi32(last), lo32(last), hi32(va), lo32(va), a.flags);
+  return ERRNO.OK;
 }
