@@ -421,7 +421,7 @@ export const HostDmaExpect = Type.Union(
   [
     obj({ translated: U64({ description: 'The user VA the IOVA maps to (the memory the backend pinned).' }) }, 'The access is translated.'),
     obj(
-      { fault: obj({ reason: opt(Type.String({ description: 'The fault reason: iommufd not-bound, blocked, unmapped, permission, stage1; type1 no-domain, unmapped, read-denied, write-denied, invalid-access.' })), address: opt(U64({ description: 'The faulting address.' })) }, 'The fault (only the keys given are compared).') },
+      { fault: obj({ reason: opt(Type.String({ description: 'The fault reason, matched as a substring in any case: iommufd not-bound, blocked, unmapped, permission, stage1; type1 no-domain, unmapped, read-denied, write-denied, invalid-access.' })), address: opt(U64({ description: 'The faulting address.' })) }, 'The fault (only the keys given are compared).') },
       'The access faults.',
     ),
   ],

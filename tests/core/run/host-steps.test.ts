@@ -60,13 +60,15 @@ steps:
   - host-dma: {device: vf0, iova: 0x20000, size: 8, access: write}
     expect: {fault: {reason: unmapped, address: 0x20000}}
   - host-dma: {device: vf0, iova: buf, size: 8, access: write}
-    expect: {fault: {reason: permission}}
+    expect: {fault: {reason: PERMISSION}}
+  - host-dma: {device: vf0, iova: buf, size: 8, access: write}
+    expect: {fault: {reason: blocked}}
 `;
 
   test('every expectation holds; results carry errno and outputs', () => {
     const { results } = run(text);
-    expect(results.filter((r) => r.expectation === false)).toEqual([]);
-    expect(results.map((r) => r.errno ?? '-')).toEqual(['OK', 'OK', 'OK', 'ENOENT', 'EMSGSIZE', 'OK', 'OK', 'EBUSY', 'OK', 'OK', 'OK', 'OK', 'OK', '-', '-', '-']);
+    expect(results.filter((r) => r.expectation === false).map((r) => [r.index, r.message])).toEqual([[16, 'expected {"fault":{"reason":"blocked"}}, got {"fault":{"reason":"permission","address":"0x4000"}}']]);
+    expect(results.map((r) => r.errno ?? '-')).toEqual(['OK', 'OK', 'OK', 'ENOENT', 'EMSGSIZE', 'OK', 'OK', 'EBUSY', 'OK', 'OK', 'OK', 'OK', 'OK', '-', '-', '-', '-']);
     expect(results[2].outputs).toEqual({ iova: '0x4000' });
     expect(results[4].outputs).toEqual({ 'num-iovas': 1 });
     expect(results[6].outputs).toEqual({ 'pt-id': 3 });
