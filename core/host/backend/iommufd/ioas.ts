@@ -81,7 +81,7 @@ export function ioasMap32(ctx: IommufdCtx, ioasId: number, flags: number, vaHi: 
   if (ioas === undefined) return ERRNO.ENOENT;
   // user_va + length > ULONG_MAX (iopt_alloc_user_pages check_add_overflow).
   if (vaHi + lenHi + (vaLo + lenLo >= TWO32 ? 1 : 0) >= TWO32) return ERRNO.EOVERFLOW;
-  if ((lenHi === 0 && lenLo === 0) || (lenHi === MAX32 && lenLo > 0xfffff000)) return ERRNO.EINVAL;
+  if ((lenHi === 0 && lenLo === 0) || (lenHi === MAX32 && lenLo > 0xffffefff)) return ERRNO.EINVAL;
   const writable = (flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0;
   const out = ctx.out32;
   if ((flags & IOMMU_IOAS_MAP_FIXED_IOVA) !== 0) {

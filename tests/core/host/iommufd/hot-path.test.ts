@@ -121,4 +121,12 @@ describe('IOAS_MAP(fixed)/IOAS_UNMAP hot path on u32 halves equals the plain mod
       }
     }
   });
+
+  it('length above ULONG_MAX - PAGE_SIZE → EINVAL (iopt_alloc_pages); exactly that much maps (no domain) and unmap-all returns it', () => {
+    const fd = new Iommufd();
+    const ioas = fd.ioasAlloc().outIoasId;
+    expect(fd.ioasMap({ ioasId: ioas, flags: FIXED | R, userVa: 0n, length: MAX - PAGE + 1n, iova: 0n }).errno).toBe(ERRNO.EINVAL);
+    expect(fd.ioasMap({ ioasId: ioas, flags: FIXED | R, userVa: 0n, length: MAX - PAGE, iova: 0n }).errno).toBe(0);
+    expect(fd.ioasUnmap(ioas, 0n, MAX)).toEqual({ errno: 0, length: MAX - PAGE });
+  });
 });
