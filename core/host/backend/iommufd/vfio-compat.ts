@@ -281,7 +281,7 @@ export class IommufdVfioCompat implements VfioContainerBackend {
     const ioas = this.compatIoas(c);
     if (ioas === undefined) return { errno: ERRNO.ENODEV };
     const vaddr = a.vaddr ?? a.iova;
-    if (vaddr + a.size > ULONG_MAX + 1n) return { errno: ERRNO.EOVERFLOW };
+    if (vaddr + a.size > ULONG_MAX) return { errno: ERRNO.EOVERFLOW };
     if (a.size === 0n || a.size > ULONG_MAX - HOST_PAGE_SIZE) return { errno: ERRNO.EINVAL };
     const write = (a.flags & F.WRITE) !== 0;
     const prot = ((a.flags & F.READ) !== 0 ? AREA_READ : 0) | (write ? AREA_WRITE : 0);

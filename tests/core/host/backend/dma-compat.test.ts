@@ -236,6 +236,15 @@ describe('iommufd VFIO compatibility only', () => {
     expect(be.translate('vf0', 0x10000n, 0x1000n, 'read')).toEqual({ translated: 0x10000n, hwptId: 3 });
   });
 
+  it('MAP_DMA: vaddr + size reaching 2^64 exactly → EOVERFLOW (check_add_overflow in iopt_alloc_user_pages); one page less maps', () => {
+    const be = new IommufdVfioCompat(platform(COMPAT_HOST));
+    const c = be.containerOpen().container;
+    be.groupSetContainer('vf0', c);
+    be.deviceOpen('vf0');
+    expect(e(be.mapDma(c, { flags: RW, iova: 0x10000n, size: 0x1000n, vaddr: 0xfffffffffffff000n }))).toBe('EOVERFLOW');
+    expect(e(be.mapDma(c, { flags: RW, iova: 0x10000n, size: 0x1000n, vaddr: 0xffffffffffffe000n }))).toBe('OK');
+  });
+
   it('an mdev opens as an emulated access (not modelled: devId 0, no DMA path); an endpoint is no vfio device (ENODEV)', () => {
     const be = new IommufdVfioCompat(platform(OWN_HOST));
     const c = be.containerOpen().container;
