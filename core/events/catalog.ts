@@ -22,6 +22,7 @@
 import type { FeedFields, MetricFeed } from './metric-catalog.ts';
 import {
   PATHS,
+  bdfToString,
   detailText,
   ep,
   faultFlagsText,
@@ -37,6 +38,7 @@ import {
 } from './text.ts';
 import { REQUEST_TYPE_NAMES } from '../virtio-iommu/constants.ts';
 import {
+  HOST_BACKENDS,
   errnoText,
   formatDevicePlug,
   formatHiodRealize,
@@ -61,6 +63,11 @@ export interface FieldSpec {
   /** When true the field may be absent (stored as NULL). */
   readonly optional?: boolean;
   readonly doc: string;
+  /**
+   * What an integer value means, as the event detail shows it beside the number (an errno name, a
+   * backend, an outcome); fields without it fall back to core/events/detail.ts's by-name meanings.
+   */
+  readonly meaning?: (v: number) => string | undefined;
 }
 
 /**
@@ -112,6 +119,16 @@ function f<T extends FieldType>(type: T, column: Column, doc: string, optional: 
 function f(type: FieldType, column: Column, doc: string, optional?: true): FieldSpec {
   return optional ? { type, column, doc, optional } : { type, column, doc };
 }
+
+/** `field` with a declared meaning of its integer values (FieldSpec.meaning). */
+function named<F extends FieldSpec>(field: F, meaning: (v: number) => string | undefined): F & { meaning: (v: number) => string | undefined } {
+  return { ...field, meaning };
+}
+/** Meaning from a table of names by value (undefined past its end). */
+const byIndex = (names: readonly string[]) => (v: number) => names[v] || undefined;
+const ACCESS_NAMES = byIndex(['', 'read', 'write']);
+/** A requester ID as the host's PCI address (bus:dev.fn). */
+const requesterId = (v: number) => bdfToString(v);
 
 /** Request type text: ATTACH … PROBE, or "UNKNOWN(<code>)". */
 function requestText(reqType: unknown): string {
@@ -376,8 +393,8 @@ export const EVENT_CATALOG = {
     family: 'host-backend',
     doc: "One uAPI call to a host backend: an iommufd ioctl (include/uapi/linux/iommufd.h, drivers/iommu/iommufd/*.c), a VFIO type1 container ioctl (include/uapi/linux/vfio.h, drivers/vfio/vfio_iommu_type1.c) or one through iommufd's VFIO compatibility (drivers/iommu/iommufd/vfio_compat.c), scripted by a step or made by QEMU's VFIO code (hw/vfio/container.c, hw/vfio/iommufd.c, backends/iommufd.c). Emitted by the backend components (core/host/components).",
     fields: {
-      backend: f('u8', 'aux', '1 iommufd, 2 vfio-type1, 3 iommufd\'s VFIO compatibility (core/events/host-text.ts HOST_BACKENDS)'),
-      errno: f('u8', 'status', '0 OK, else the Linux errno number the ioctl returned (core/host/errno.ts)'),
+      backend: named(f('u8', 'aux', '1 iommufd, 2 vfio-type1, 3 iommufd\'s VFIO compatibility (core/events/host-text.ts HOST_BACKENDS)'), byIndex(HOST_BACKENDS)),
+      errno: named(f('u8', 'status', '0 OK, else the Linux errno number the ioctl returned (core/host/errno.ts)'), (v) => errnoText(v)),
       id: f('u32', 'domain', 'the object the call acts on: IOAS/HWPT/device/vIOMMU ID, or the container number', true),
       iova: f('u64', 'a', 'the IOVA argument (or the one the kernel chose)', true),
       length: f('u64', 'b', 'the length or size argument (bytes)', true),
@@ -397,12 +414,12 @@ export const EVENT_CATALOG = {
     family: 'host-iommu',
     doc: "An assigned device's DMA through the physical IOMMU: translated by its domain (HWPT / type1 domain) or faulted (the IOMMU's DMA remapping: VT-d §3, SMMUv3 §3.4; reference §3).",
     fields: {
-      endpoint: f('u32', 'endpoint', "the host device's requester ID (bus << 8 | devfn)"),
+      endpoint: named(f('u32', 'endpoint', "the host device's requester ID (bus << 8 | devfn)"), requesterId),
       iova: f('u64', 'a', 'input address (bytes)'),
       phys: f('u64', 'b', 'output (host physical) address when translated', true),
       size: f('u64', 'c', 'access size (bytes)'),
-      access: f('u8', 'flags', '1 read, 2 write'),
-      outcome: f('u8', 'aux', '0 translated, 1 fault'),
+      access: named(f('u8', 'flags', '1 read, 2 write'), ACCESS_NAMES),
+      outcome: named(f('u8', 'aux', '0 translated, 1 fault'), byIndex(['translated', 'fault'])),
       domain: f('u32', 'domain', 'the HWPT ID (iommufd) or type1 domain the device is attached to', true),
       data: f('json', 'data', '{ device: host device name, iommu: physical IOMMU name, reason?: fault text }'),
     },
@@ -414,9 +431,9 @@ export const EVENT_CATALOG = {
     family: 'host-iommu',
     doc: 'A fault recorded by the physical IOMMU: a VT-d DMAR fault record (VT-d spec §7.2; drivers/iommu/intel/dmar.c dmar_fault), an SMMUv3 event queue entry (SMMUv3 spec §7.3; arm-smmu-v3.c arm_smmu_evtq_thread) or an AMD-Vi event log entry.',
     fields: {
-      endpoint: f('u32', 'endpoint', "the faulting device's requester ID"),
+      endpoint: named(f('u32', 'endpoint', "the faulting device's requester ID"), requesterId),
       address: f('u64', 'a', 'faulting address'),
-      access: f('u8', 'flags', '1 read, 2 write'),
+      access: named(f('u8', 'flags', '1 read, 2 write'), ACCESS_NAMES),
       data: f('json', 'data', '{ device, iommu, reason: the fault reason text }'),
     },
     problem: { when: 'always', doc: 'host IOMMU faults' },
@@ -437,7 +454,7 @@ export const EVENT_CATALOG = {
     family: 'host-iommu-device',
     doc: "A HostIOMMUDevice realized (QEMU hw/vfio/container.c hiod_legacy_vfio_realize, hw/vfio/iommufd.c hiod_iommufd_vfio_realize; backends/host_iommu_device.c): what a vIOMMU learns of an assigned device's host side.",
     fields: {
-      status: f('u8', 'status', '0 realized, 1 failed'),
+      status: named(f('u8', 'status', '0 realized, 1 failed'), byIndex(['realized', 'failed'])),
       data: f('json', 'data', '{ device, variant: "legacy-vfio" | "iommufd-vfio", awBits, iovaRanges: [["0x…","0x…"]], pageSizeMask: "0x…", type?, hwCaps?, error? }'),
     },
     problem: { when: 'absent-or-not', field: 'status', value: 0, doc: 'HostIOMMUDevice realize failures' },
@@ -449,7 +466,7 @@ export const EVENT_CATALOG = {
     doc: "A vIOMMU's PCIIOMMUOps.set_iommu_device (hw/pci/pci.c pci_device_set_iommu_device; hw/virtio/virtio-iommu.c virtio_iommu_set_iommu_device, hw/i386/intel_iommu.c vtd_dev_set_iommu_device): the host device accepted or refused with QEMU's message.",
     fields: {
       endpoint: f('u32', 'endpoint', 'the guest device endpoint (requester ID)'),
-      status: f('u8', 'status', '0 accepted, 1 refused'),
+      status: named(f('u8', 'status', '0 accepted, 1 refused'), byIndex(['accepted', 'refused'])),
       data: f('json', 'data', '{ device, viommu, message? }'),
     },
     problem: { when: 'absent-or-not', field: 'status', value: 0, doc: 'host devices a vIOMMU refused' },
@@ -461,8 +478,8 @@ export const EVENT_CATALOG = {
     doc: 'A guest device plugged at start (coldplug), by device_add (hotplug, qdev_device_add) or unplugged (device_del).',
     fields: {
       endpoint: f('u32', 'endpoint', 'the guest device endpoint (requester ID)'),
-      action: f('u8', 'aux', '0 coldplug, 1 hotplug, 2 unplug'),
-      status: f('u8', 'status', '0 done, 1 failed'),
+      action: named(f('u8', 'aux', '0 coldplug, 1 hotplug, 2 unplug'), byIndex(['coldplug', 'hotplug', 'unplug'])),
+      status: named(f('u8', 'status', '0 done, 1 failed'), byIndex(['done', 'failed'])),
       data: f('json', 'data', '{ device, host?: the host device behind it, error?: QEMU\'s Error text }'),
     },
     problem: { when: 'absent-or-not', field: 'status', value: 0, doc: 'device plugs that failed' },

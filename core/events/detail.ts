@@ -124,6 +124,8 @@ const SUBTYPES = ['RESERVED', 'MSI'];
 
 /** Meaning of an integer field of `kind` (names resolved), or undefined. */
 function meaningOf(kind: string, name: string, v: number, row: EventRow, ctx: DetailContext): string | undefined {
+  const declared = (EVENT_CATALOG as Record<string, { fields: Record<string, FieldSpec> } | undefined>)[kind]?.fields[name]?.meaning;
+  if (declared) return declared(v);
   switch (name) {
     case 'endpoint':
       return endpointMeaning(v, ctx.devices);

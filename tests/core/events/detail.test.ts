@@ -157,3 +157,28 @@ describe('runConfig', () => {
     expect(runConfig(virt)).toMatchObject({ machine: 'virt', conformance: 'spec', awBits: 48 });
   });
 });
+
+describe('eventDetail of host-side events: meanings declared in the catalog', () => {
+  const row = (kind: EventRow['kind'], fields: Record<string, unknown>): EventRow => ({ seq: 0, step: 0, kind, fields, text: formatEvent(kind, fields), problem: false });
+  const meanings = (r: EventRow) => Object.fromEntries(eventDetail(r, { devices: [{ name: 'nic0', bdf: '00:03.0', endpoint: 0x18 }] as DetailContext['devices'] }).fields.map((f) => [f.name, f.meaning]));
+
+  it('a host call shows its errno by name and its backend', () => {
+    const m = meanings(row('host-call', { backend: 3, errno: 22, id: 2, iova: '0x10000', length: '0x1000', call: { op: 'map-dma', ioctl: 'VFIO_IOMMU_MAP_DMA', args: {}, out: {} } }));
+    expect(m.errno).toBe('EINVAL');
+    expect(m.backend).toBe('iommufd-vfio-compat');
+    expect(meanings(row('host-call', { backend: 1, errno: 0, call: { op: 'ioas-alloc', ioctl: 'IOMMU_IOAS_ALLOC', args: {}, out: {} } })).errno).toBe('OK');
+  });
+
+  it('statuses of realize, set_iommu_device and plug are their own words, not virtio-iommu status names', () => {
+    expect(meanings(row('hiod-realize', { status: 1, data: { device: 'vf0' } })).status).toBe('failed');
+    expect(meanings(row('set-iommu-device', { endpoint: 0x18, status: 1, data: { device: 'nic0' } })).status).toBe('refused');
+    const plug = meanings(row('device-plug', { endpoint: 0x18, action: 1, status: 0, data: { device: 'nic0' } }));
+    expect(plug).toMatchObject({ action: 'hotplug', status: 'done' });
+  });
+
+  it("a host DMA's endpoint is the host device's address, not a guest device's name", () => {
+    const m = meanings(row('host-dma', { endpoint: 0x18, iova: '0x1000', size: '0x8', access: 2, outcome: 1, data: { device: 'vf0', iommu: 'dmar0' } }));
+    expect(m.endpoint).toBe('00:03.0');
+    expect(m).toMatchObject({ access: 'write', outcome: 'fault' });
+  });
+});
