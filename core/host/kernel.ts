@@ -5,7 +5,10 @@
  *    with EOVERFLOW instead of EINVAL; commit afb47765f923 (Nov 2025, also 6.12-stable) makes
  *    iommufd's VFIO-compat unmap of an empty range succeed with size 0
  *    (../../../shared/reference/iommufd-vfio-hostiommu.md §2.3, §4).
- *  - '2024': before both.
+ *    Also in the newest era: VFIO_TYPE1_NESTING_IOMMU is no longer advertised by type1's
+ *    CHECK_EXTENSION (commit 35890f85573c, late 2024, renamed __VFIO_RESERVED_TYPE1_NESTING_IOMMU;
+ *    SET_IOMMU still takes it as v2).
+ *  - '2024': before all of them.
  */
 export const KERNEL_ERAS = ['2024', '2025'] as const;
 /** One of {@link KERNEL_ERAS}. */

@@ -182,7 +182,8 @@ export class VfioType1 implements VfioContainerBackend {
   }
 
   /**
-   * VFIO_CHECK_EXTENSION: `value` 1 for TYPE1, TYPE1v2, TYPE1_NESTING, UNMAP_ALL and UPDATE_VADDR;
+   * VFIO_CHECK_EXTENSION: `value` 1 for TYPE1, TYPE1v2, UNMAP_ALL and UPDATE_VADDR; TYPE1_NESTING
+   * 1 in the '2024' era only (removed by commit 35890f85573c; SET_IOMMU still accepts it as v2);
    * DMA_CC_IOMMU 1 only with a driver whose domains all enforce cache coherency (0 before
    * set-iommu); 0 for anything else. EBADF for a container not open.
    */
@@ -190,9 +191,12 @@ export class VfioType1 implements VfioContainerBackend {
     const c = this.containers.get(container);
     if (c === undefined) return { errno: EBADF, value: 0 };
     switch (ext) {
+      case VFIO_EXT.TYPE1_NESTING_IOMMU:
+        // Commit 35890f85573c ("vfio: Remove VFIO_TYPE1_NESTING_IOMMU", late 2024): no longer
+        // advertised (__VFIO_RESERVED_TYPE1_NESTING_IOMMU); SET_IOMMU still takes it as v2.
+        return { errno: ERRNO.OK, value: this.kernel === '2024' ? 1 : 0 };
       case VFIO_EXT.TYPE1_IOMMU:
       case VFIO_EXT.TYPE1v2_IOMMU:
-      case VFIO_EXT.TYPE1_NESTING_IOMMU:
       case VFIO_EXT.UNMAP_ALL:
       case VFIO_EXT.UPDATE_VADDR:
         return { errno: ERRNO.OK, value: 1 };
