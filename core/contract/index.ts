@@ -128,8 +128,11 @@ export interface RunConfig {
   conformance: 'qemu' | 'spec';
   /** QEMU `granule` property: '4k' | '8k' | '16k' | '64k' | 'host' (host = 4 KiB here). */
   granule: string;
-  /** QEMU `aw-bits`: input address width in bits. */
+  /** QEMU `aw-bits`: input address width in bits (virtio-iommu's or intel-iommu's property). */
   awBits: number;
+  /** intel-iommu's `caching-mode` and `x-flts` (absent for virtio-iommu). */
+  cachingMode?: boolean;
+  xFlts?: boolean;
   /** Declared devices: name, PCI address "bb:dd.f" and endpoint ID (requester ID). */
   devices: { name: string; bdf: string; endpoint: number; host?: string }[];
   /** The host backend (`backend:`; issue 7 §3), for scenarios with a host side; absent in runs stored before. */

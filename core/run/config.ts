@@ -16,12 +16,15 @@ import type { Scenario } from '../scenario/model.ts';
  *   (the requester ID); the host bridge 00:00.0 is implicit and not listed.
  */
 export function runConfig(scenario: Scenario): RunConfig {
+  // intel-iommu: its own aw-bits; VT-d pages are 4 KiB (QEMU VTD_PAGE_SIZE), QEMU's behaviour modelled.
+  const intel = scenario.viommuModel === 'intel-iommu' ? scenario.intelIommu : undefined;
   return {
     machine: scenario.machine,
     model: scenario.viommuModel,
-    conformance: scenario.props.conformance,
-    granule: scenario.props.granule,
-    awBits: scenario.props.awBits,
+    conformance: intel ? 'qemu' : scenario.props.conformance,
+    granule: intel ? '4k' : scenario.props.granule,
+    awBits: intel ? intel.awBits : scenario.props.awBits,
+    ...(intel ? { cachingMode: intel.cachingMode, xFlts: intel.xFlts } : {}),
     devices: scenario.devices.map((d) => ({ name: d.name, bdf: d.bdf, endpoint: d.endpoint, ...(d.host !== undefined ? { host: d.host } : {}) })),
     ...hostConfig(scenario),
   };

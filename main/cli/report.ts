@@ -23,7 +23,8 @@ export function configOf(run: RunDetail): RunConfig | null {
 
 /** "q35 · virtio-iommu · conformance qemu · granule 4k · aw-bits 48" and the devices line. */
 export function formatConfig(c: RunConfig): string[] {
-  const out = [`config        machine ${c.machine} · ${c.model} · conformance ${c.conformance} · granule ${c.granule} · aw-bits ${c.awBits}`];
+  const intel = c.cachingMode !== undefined ? ` · caching-mode ${c.cachingMode ? 'on' : 'off'}${c.xFlts ? ' · x-flts on' : ''}` : '';
+  const out = [`config        machine ${c.machine} · ${c.model} · conformance ${c.conformance} · granule ${c.granule} · aw-bits ${c.awBits}${intel}`];
   out.push(`devices       ${c.devices.length ? c.devices.map((d) => `${d.name} ${d.bdf}${d.host ? ` (host ${d.host})` : ''}`).join(', ') : 'none (the host bridge 00:00.0 only)'}`);
   if (c.backend) out.push(`host          backend ${c.backend} · kernel ${c.kernel ?? '?'}`);
   if (c.groups) out.push(`groups        ${c.groups.length ? c.groups.map((g) => `${g.id} [${g.members.join(', ')}]${g.iommu ? ` ${g.iommu}` : ' emulated'}`).join('; ') : 'none'}`);
