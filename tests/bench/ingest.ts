@@ -7,6 +7,10 @@
  *    writer (128-row INSERTs per event kind and shape, values shared by all rows bound once;
  *    main/store/writer.ts), commits every 100 ms, background WAL checkpoints on the generator
  *    thread, final state.
+ *    The row also names the CPU time of the run's two busiest threads (the run worker's writer and
+ *    its generator, from /proc on Linux, sampled while the run lasts because the worker exits with
+ *    it): on a shared machine the wall-clock figure moves with the load, the CPU split says which
+ *    side bounds the pipeline.
  *    Baseline: the same scenario run in-process, each event inserted with a single-row prepared
  *    INSERT (same schema, same column encoding), all in one transaction.
  * 2. Writer alone: EventWriter.writeBatch on pre-encoded columnar batches (what the run worker
@@ -51,6 +55,51 @@ steps:
 
 const COLUMNS = EVENT_COLUMNS;
 
+/** CPU time (ms) of each thread of this process by thread id, from /proc (empty where there is none). */
+function threadCpuMs(): Map<string, number> {
+  const out = new Map<string, number>();
+  let tids: string[];
+  try {
+    tids = fs.readdirSync('/proc/self/task');
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // utime and stime (fields 14 and 15 of stat) in clock ticks of 10 ms.
+      out.set(tid, (Number(f[11]) + Number(f[12])) * 10);
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
+}
+
+/**
+ * Samples the threads' CPU times every 20 ms until `stop()`, which returns the two largest
+ * increases (ms), largest first ([] without /proc).
+ */
+function busiestThreads(): { stop: () => number[] } {
+  const start = threadCpuMs();
+  const last = new Map(start);
+  const sample = () => {
+    for (const [tid, ms] of threadCpuMs()) last.set(tid, ms);
+  };
+  const timer = setInterval(sample, 20);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      sample();
+      return [...last]
+        .map(([tid, ms]) => ms - (start.get(tid) ?? 0))
+        .sort((a, b) => b - a)
+        .slice(0, 2);
+    },
+  };
+}
+
 /** A fresh database at the current schema, and the naive single-row insert of one event. */
 function baselineDb(file: string): { db: Database.Database; insert: (runId: number, e: SeqEvent) => void } {
   const db = new Database(file);
@@ -90,11 +139,13 @@ export async function benchIngest(): Promise<BenchRow[]> {
     // 1a. The lab: warm run worker + batched writer, end to end.
     const service = new LabService({ dbPath: path.join(dir, 'lab.db'), examplesDir: dir });
     await service.ready();
+    const threads = busiestThreads();
     const t0 = performance.now();
     const { runId } = await service.call('startRun', { text, file: 'ingest.yaml' });
     if (runId === null) throw new Error('bench scenario rejected');
     const fin = await waitForRun(service, runId);
     const t1 = performance.now();
+    const busiest = threads.stop();
     if (fin.status !== 'done') throw new Error(`bench run ${fin.status}: ${fin.error}`);
     const events = (await service.call('getRun', { runId }))!.events;
     await service.close();
@@ -168,7 +219,9 @@ export async function benchIngest(): Promise<BenchRow[]> {
 
     return [
       {
-        name: `SQLite ingest, workload run end to end on the warm run worker (${(events / 1e6).toFixed(2)}M events, startRun → runFinished: core thread + writer thread)`,
+        name: `SQLite ingest, workload run end to end on the warm run worker (${(events / 1e6).toFixed(2)}M events, startRun → runFinished: core thread + writer thread${
+          busiest.length === 2 ? `; the two busiest threads' CPU ${busiest[0]} and ${busiest[1]} ms` : ''
+        })`,
         value: lab,
         unit: 'events/s',
         baselineName: 'same events in-process, better-sqlite3 single-row prepared INSERT, one transaction',
