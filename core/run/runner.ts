@@ -184,17 +184,23 @@ export class ScenarioRun implements Source {
     ({ machine: this.machine, viommu: this.viommu, virtio: this.virtio, host: this.host } = built);
     // Each component's metrics are those declared for its kind (the backends' uAPI call tallies).
     for (const c of this.machine.components()) this.metricsReducer.declare(c.id, c.kind);
-    // A coldplugged component that fails to realize fails the run, as QEMU fails to start.
-    const error = this.machine.realize();
-    if (error !== null) throw new Error(error);
     const plug: PlugContext = { scenario, machine: this.machine, viommu: this.viommu, host: this.host, shadow: built.shadow };
     this.hostSteps = new HostStepRunner(plug, (result, check) => this.expectation(result, check));
-    // Host-backed devices without a device-add step are coldplugged (core/run/plug.ts: the hook).
-    const plugError = coldplugDevices(plug);
-    if (plugError !== null) throw new Error(plugError);
-    this.dev = this.virtio?.device ?? null;
+    // A coldplugged component that fails to realize, or a host-backed device that fails to
+    // coldplug (core/run/plug.ts: the hook), fails the run as QEMU fails to start: `failure` holds
+    // QEMU's message, no step runs, and the events up to the failure stay.
+    this.failure = this.machine.realize() ?? coldplugDevices(plug);
+    this.dev = this.failure === null ? (this.virtio?.device ?? null) : null;
+    if (this.failure !== null) this.stepIndex = scenario.steps.length;
     this.dev?.negotiate(scenario.driverFeatures);
   }
+
+  /**
+   * QEMU's message when the machine could not start (a coldplugged component's realize or a
+   * host-backed device's coldplug failed: "-device vfio-pci,host=…,id=…: vfio …: …"); then no step
+   * runs (`finished` is true at once) and the run ends failed with it. Null when it started.
+   */
+  readonly failure: string | null;
 
   /**
    * The virtio-iommu's transport side (requests, config space). Throws for an intel-iommu scenario,

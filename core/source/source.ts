@@ -18,6 +18,12 @@ export interface Source {
   readonly name: string;
   /** The machine it drives (built and realized when the source is created). */
   readonly machine: Machine;
+  /**
+   * Why the machine could not start (QEMU's message: a coldplugged device's realize failed, as
+   * QEMU exits at startup), or null. A source that failed to start does no work; the run ends
+   * `failed` with this text, its events so far kept.
+   */
+  readonly failure: string | null;
   /** Total progress units (scenario: core/run/dma.ts scenarioUnits). */
   readonly totalUnits: number;
   /** Units done so far (0 … totalUnits). */

@@ -364,7 +364,7 @@ export class RunHost {
         this.opts.onProgress({ runId, step: m.doneUnits, steps: m.totalUnits, events: m.events });
       } else if (m.type === 'finished') {
         if (!warm) this.standbyFailures = 0;
-        this.settle(runId, a, m.status, null);
+        this.settle(runId, a, m.status, m.error);
       } else if (m.type === 'failed') {
         a.error = m.error;
       }

@@ -143,7 +143,7 @@ export type GeneratorMessage =
   | { type: 'ready' }
   | ParsedMessage
   | { type: 'batch'; batch: EventBatch }
-  | { type: 'end'; cancelled: boolean; doneUnits: number; totalUnits: number; metrics: RunMetrics; stepResults: StepResult[] };
+  | { type: 'end'; cancelled: boolean; failure: string | null; doneUnits: number; totalUnits: number; metrics: RunMetrics; stepResults: StepResult[] };
 
 /** Progress, sent after each commit (~every commitIntervalMs). */
 export interface ProgressMessage {
@@ -155,11 +155,15 @@ export interface ProgressMessage {
   events: number;
 }
 
-/** The worker stored the run's final state (done or cancelled) and is about to exit. */
+/**
+ * The worker stored the run's final state and is about to exit: done, cancelled, or failed because
+ * the machine could not start (`error`: QEMU's message; Source.failure).
+ */
 export interface FinishedMessage {
   type: 'finished';
   runId: number;
-  status: Extract<RunStatus, 'done' | 'cancelled'>;
+  status: Exclude<RunStatus, 'running'>;
+  error: string | null;
   events: number;
   failedExpectations: number;
 }

@@ -184,6 +184,7 @@ async function generate(data: GeneratorJob): Promise<void> {
   port.postMessage({
     type: 'end',
     cancelled,
+    failure: run.failure,
     doneUnits: run.doneUnits,
     totalUnits: run.totalUnits,
     metrics: run.metrics(),
@@ -304,7 +305,7 @@ async function main(data: RunJob | StandbyData): Promise<void> {
           hooks.afterCommit?.(++commits);
         }
       } else {
-        const status = m.cancelled ? 'cancelled' : 'done';
+        const status = m.failure !== null ? 'failed' : m.cancelled ? 'cancelled' : 'done';
         writer.finish({
           status,
           doneUnits: m.doneUnits,
@@ -312,12 +313,12 @@ async function main(data: RunJob | StandbyData): Promise<void> {
           metrics: m.metrics,
           stepResults: m.stepResults,
           failedExpectations: m.metrics.expectations.failed,
-          error: null,
+          error: m.failure,
         });
         ended = true;
         spent.port1.close();
         post({ type: 'progress', runId: job.runId, doneUnits: m.doneUnits, totalUnits: m.totalUnits, events: writer.eventCount });
-        post({ type: 'finished', runId: job.runId, status, events: writer.eventCount, failedExpectations: m.metrics.expectations.failed });
+        post({ type: 'finished', runId: job.runId, status, error: m.failure, events: writer.eventCount, failedExpectations: m.metrics.expectations.failed });
       }
     } catch (e) {
       fail(e);

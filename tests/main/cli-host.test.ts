@@ -63,3 +63,35 @@ describe('iommu-lab run/show on host steps', () => {
     expect(problems.rows.map((x) => [x.kind, x.text])).toEqual([['host-call', 'IOMMU_IOAS_UNMAP ioas-id=1 iova=0x10000 length=0x1000 → ENOENT']]);
   });
 });
+
+describe('a machine that cannot start (a coldplugged device refused)', () => {
+  it('the run ends failed with QEMU\'s message, no stack trace, its events kept', () => {
+    const file = path.join(dir, 'cold.yaml');
+    fs.writeFileSync(
+      file,
+      `name: cold
+host:
+  iommus:
+    - {name: dmar0, model: intel-vtd, aw-bits: 39}
+  devices:
+    - {name: vf0, bdf: "0000:3b:00.0", type: vfio-pci, iommu: dmar0}
+viommu: {model: intel-iommu, aw-bits: 48, caching-mode: true}
+devices:
+  - {name: nic0, bdf: "00:03.0", host: vf0}
+steps:
+  - host-dma: {device: vf0, iova: 0x1000, size: 8, access: read}
+`,
+    );
+    const message = '-device vfio-pci,host=0000:3b:00.0,id=nic0: vfio 0000:3b:00.0: Failed to set vIOMMU: aw-bits 48 > host aw-bits 39';
+    const text = cli('run', file);
+    expect(text.status, text.stderr).toBe(1);
+    expect(text.stdout).toContain(`run FAILED: ${message} (`);
+    expect(text.stdout + text.stderr).not.toMatch(/\n\s+at /);
+    const json = cli('show', '1', '--json');
+    const report = JSON.parse(json.stdout) as { status: string; error: string; events: number; steps: unknown[] };
+    expect(report).toMatchObject({ status: 'failed', error: message });
+    expect(report.events).toBeGreaterThan(0);
+    const events = cli('events', '1', '--problems');
+    expect(events.stdout).toMatch(/SET IOMMU DEVICE .* refused: aw-bits 48 > host aw-bits 39/);
+  });
+});

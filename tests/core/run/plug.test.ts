@@ -20,13 +20,9 @@ function run(body: string) {
   return r.run!;
 }
 
+/** QEMU's startup failure of the scenario (ScenarioRun.failure), or null when it started. */
 function start(body: string): string | null {
-  try {
-    run(body);
-    return null;
-  } catch (e) {
-    return (e as Error).message;
-  }
+  return run(body).failure;
 }
 
 describe('coldplug', () => {
@@ -34,6 +30,16 @@ describe('coldplug', () => {
     expect(start('viommu: {model: intel-iommu, aw-bits: 48, caching-mode: true}\ndevices:\n  - {name: nic0, bdf: "00:03.0", host: vf0}\nsteps: []\n')).toBe(
       '-device vfio-pci,host=0000:3b:00.0,id=nic0: vfio 0000:3b:00.0: Failed to set vIOMMU: aw-bits 48 > host aw-bits 39',
     );
+  });
+
+  it('a run that fails to start runs no step and keeps the events up to the failure', () => {
+    const r = run('viommu: {model: intel-iommu, aw-bits: 48, caching-mode: true}\ndevices:\n  - {name: nic0, bdf: "00:03.0", host: vf0}\nsteps:\n  - host-dma: {device: vf0, iova: 0x1000, size: 8, access: read}\n');
+    expect(r.finished).toBe(true);
+    expect(r.advance(100)).toBe(false);
+    expect(r.stepResults()).toEqual([]);
+    const kinds = r.takeEvents().map((e) => e.kind);
+    expect(kinds).toContain('set-iommu-device');
+    expect(kinds.at(-1)).toBe('device-plug');
   });
 
   it('intel-iommu without caching-mode and an assigned device: QEMU exits at machine init', () => {
@@ -100,13 +106,9 @@ describe('intel-iommu x-flts host checks (vtd_check_hiod_accel) in runs', () => 
     `name: t\nmachine: q35\nhost:\n  iommus:\n    - {name: m0, model: ${model}, aw-bits: ${aw}}\n  devices:\n    - {name: vf0, bdf: "0000:3b:00.0", type: vfio-pci, iommu: m0}\n`;
   const flts = 'viommu: {model: intel-iommu, x-scalable-mode: true, x-flts: true, caching-mode: true}\ndevices:\n  - {name: nic0, bdf: "00:03.0", host: vf0}\nsteps: []\n';
   const startFail = (text: string): string | null => {
-    try {
-      const r = runScenarioText(text, 't.yaml');
-      expect(r.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
-      return null;
-    } catch (e) {
-      return (e as Error).message;
-    }
+    const r = runScenarioText(text, 't.yaml');
+    expect(r.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+    return r.run!.failure;
   };
 
   it('a 48-bit VT-d host through iommufd passes; legacy VFIO and a non-VT-d host are refused with QEMU\'s texts', () => {
