@@ -179,15 +179,13 @@ export class IoPagetable implements FreeSpace {
   mapAuto32(vaHi: number, vaLo: number, lenHi: number, lenLo: number, prot: number, writable: boolean): Errno {
     const am = this.alignMask;
     if ((lenHi === 0 && lenLo === 0) || (lenLo & am) !== 0) return ERRNO.EINVAL;
-    const length = u64(lenHi, lenLo);
-    const addr = u64(vaHi, vaLo);
     const al = this.allocator;
-    const rc = al.alloc(addr, length, this.align);
+    const rc = lenHi === 0 ? al.allocN(vaHi, vaLo, lenLo, this.alignMask + 1) : al.alloc(u64(vaHi, vaLo), u64(lenHi, lenLo), this.align);
     if (rc !== ERRNO.OK) return rc;
     if ((prot & AREA_WRITE) !== 0 && !writable) return ERRNO.EPERM;
     if ((vaLo & 0xfff & am) !== 0) return ERRNO.EINVAL;
     if (this.domains.length > 0 && this.userMemory !== undefined) {
-      const e = this.userMemory(addr, length, (prot & AREA_WRITE) !== 0);
+      const e = this.userMemory(u64(vaHi, vaLo), u64(lenHi, lenLo), (prot & AREA_WRITE) !== 0);
       if (e !== ERRNO.OK) return e;
     }
     let iHi: number;
@@ -204,7 +202,7 @@ export class IoPagetable implements FreeSpace {
       eLo = e >>> 0;
     } else {
       const a = al.out;
-      const e = a + length - 1n;
+      const e = a + u64(lenHi, lenLo) - 1n;
       iHi = hi32(a);
       iLo = lo32(a);
       eHi = hi32(e);
@@ -237,7 +235,10 @@ export class IoPagetable implements FreeSpace {
     this.outUnmappedLo = 0;
     this.fHi = -1;
     const rc = this.areas.unmapRange(sHi, sLo, eHi, eLo, false, this.sumVisitor);
-    if (this.fHi >= 0 && this.allocator.active.length > 0) this.allocator.freed(this.runStartBefore(u64(this.fHi, this.fLo)));
+    if (this.fHi >= 0 && this.allocator.active.length > 0) {
+      if (this.fHi < 0x200000) this.allocator.freedN(this.runStartBeforeN(this.fHi * TWO32 + this.fLo));
+      else this.allocator.freed(this.runStartBefore(u64(this.fHi, this.fLo)));
+    }
     return rc === UNMAP_OK ? ERRNO.OK : ERRNO.ENOENT;
   }
 
@@ -420,6 +421,23 @@ export class IoPagetable implements FreeSpace {
     const rc = this.unmap32(hi32(start), lo32(start), hi32(last), lo32(last));
     this.outUnmapped = u64(this.outUnmappedHi, this.outUnmappedLo);
     return rc;
+  }
+
+  /** {@link runStartBefore} for an exact number `iova` below 2^53. */
+  private runStartBeforeN(iova: number): number {
+    if (iova === 0) return 0;
+    let s = 0;
+    const p = iova - 1;
+    const a = this.areas;
+    if (a.count() > 0 && a.floor(Math.floor(p / TWO32), p >>> 0)) {
+      const e = a.rEndHi * TWO32 + a.rEndLo + 1;
+      if (e > s) s = e;
+    }
+    if (this.reserved.size > 0) {
+      const r = Number(this.reserved.endBelow(BigInt(iova)));
+      if (r > s) s = r;
+    }
+    return s;
   }
 
   /** Start of the free run that now contains `iova` (a lower bound is enough for the hints). */

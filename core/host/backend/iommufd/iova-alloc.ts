@@ -49,6 +49,14 @@ const TWO32 = 4294967296;
 /** 2^k as bigint, k = 0..64. */
 const POW2: readonly bigint[] = Array.from({ length: 65 }, (_, k) => 1n << BigInt(k));
 
+/** BigInt of the page offsets 0..0xfff (no allocation on the hot path). */
+const OFFSETS: readonly bigint[] = Array.from({ length: 4096 }, (_, i) => BigInt(i));
+
+/** The u64 (hi << 32) | lo as bigint. */
+function u64n(hi: number, lo: number): bigint {
+  return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+}
+
 /** ceil(log2(v)) for 0 < v <= 2^64: the k with roundup_pow_of_two(v) = 2^k. */
 function log2Up(v: bigint): number {
   if (v <= 1n) return 0;
@@ -158,10 +166,14 @@ const HALF_ULONG = ULONG_MAX / 2n;
 
 /** The allocator (see the file comment). */
 export class IovaAllocator {
-  /** IOVA chosen by the last successful {@link alloc}. */
-  out = 0n;
-  /** The same IOVA as an exact number when the number path chose it (below 2^53), else -1. */
+  private outBig = 0n;
+  /** The IOVA chosen by the last successful {@link alloc} / {@link allocN} as an exact number when the number path chose it (below 2^53), else -1. */
   outN = -1;
+
+  /** IOVA chosen by the last successful {@link alloc} / {@link allocN}. */
+  get out(): bigint {
+    return this.outN >= 0 ? BigInt(this.outN) : this.outBig;
+  }
   private readonly hints: bigint[] = new Array<bigint>(CLASSES).fill(NO_HINT);
   // dirty[k]: run starts >= 2^53 (bigint); dirtyN[k]: those below (exact numbers, the usual case).
   private readonly dirty: PointHeap[] = Array.from({ length: CLASSES }, () => new PointHeap());
@@ -184,10 +196,14 @@ export class IovaAllocator {
    * @param space the IOAS's used space and windows
    * @param maxAlignment the alignment cap: HPAGE_SIZE with CONFIG_TRANSPARENT_HUGEPAGE, else PAGE_SIZE
    */
+  private readonly maxAlignN: number;
+
   constructor(
     private readonly space: FreeSpace,
     private readonly maxAlignment: bigint,
-  ) {}
+  ) {
+    this.maxAlignN = Number(maxAlignment);
+  }
 
   /**
    * iopt_alloc_iova for `length` bytes of user memory at `addr`: EOVERFLOW for length 0 or >=
@@ -233,56 +249,17 @@ export class IovaAllocator {
       if (s >= 0n) {
         const kept = this.kept;
         let found = -1n;
-        let foundN = -1;
         if (dn.size > 0) {
           const alignN = Number(align);
           const offN = Number(pageOffset);
           // Numbers decide when ALIGN(v) | off = ALIGN(v) + off and the range stays below 2^53.
           const fast = need < EXACT_N && offN < alignN;
-          const needN = Number(need);
-          const sN = s < EXACT_N ? Number(s) : Infinity;
-          const wLastN = w.last < EXACT_N ? Number(w.last) : Infinity;
-          const keptN = this.keptN;
-          let prevN = -1;
-          while (dn.size > 0) {
-            const d = dn.peek();
-            if (d === prevN) {
-              dn.pop();
-              continue;
-            }
-            prevN = d;
-            const dHi = Math.floor(d / TWO32);
-            const dLo = d >>> 0;
-            if (d > wLastN || !space.isFree32(dHi, dLo, dHi, dLo)) {
-              dn.pop(); // no longer free: drop
-              continue;
-            }
-            const hs = d > sN ? d : sN;
-            const aN = fast && hs !== Infinity ? Math.ceil(hs / alignN) * alignN + offN : Infinity;
-            if (aN + needN < EXACT) {
-              const end = aN + needN;
-              if (end <= wLastN && space.isFree32(dHi, dLo, Math.floor(end / TWO32), end >>> 0)) {
-                found = BigInt(aN);
-                foundN = aN;
-                break;
-              }
-            } else {
-              // The bigint way for this point.
-              const db = BigInt(d);
-              const hb = db > s ? db : s;
-              const a = alignUp(hb, align, pageOffset);
-              if (a >= 0n && a <= w.last && w.last - a >= need && space.isFree(db, a + need)) {
-                found = a;
-                break;
-              }
-            }
-            dn.pop();
-            const used = space.nextUsed(BigInt(d), w.last);
-            const holeLast = used === undefined ? w.last : used.start - 1n;
-            if (holeLast - BigInt(d) + 1n > small) keptN.push(d);
+          const aN = this.dirtyNumbers(k, w, s, align, pageOffset, need, fast ? alignN : 0, offN, fast ? Number(need) : -1);
+          if (aN >= 0) {
+            this.outN = aN;
+            return ERRNO.OK;
           }
-          for (const d of keptN) dn.push(d);
-          keptN.length = 0;
+          if (this.foundBig >= 0n) found = this.foundBig;
         }
         let prev = -1n;
         while (found < 0n && dk.size > 0) {
@@ -311,8 +288,8 @@ export class IovaAllocator {
         for (const d of kept) dk.push(d);
         kept.length = 0;
         if (found >= 0n) {
-          this.out = found;
-          this.outN = foundN;
+          this.outBig = found;
+          this.outN = -1;
           return ERRNO.OK;
         }
       }
@@ -340,7 +317,7 @@ export class IovaAllocator {
             const a = alignUp(hs, align, pageOffset);
             if (a >= 0n && a <= holeLast && holeLast - a >= need) {
               if (advancing) this.setHint(k, cur);
-              this.out = a;
+              this.outBig = a;
               this.outN = -1;
               return ERRNO.OK;
             }
@@ -357,6 +334,119 @@ export class IovaAllocator {
     }
     if (advancing) this.setHint(k, hint);
     return ERRNO.ENOSPC;
+  }
+
+  // Set by dirtyNumbers when a point decided the bigint way fits.
+  private foundBig = -1n;
+
+  /**
+   * The dirty path over the exact-number points of class k (ascending; all below 2^53, so before
+   * every bigint point): the first point whose hole holds the aligned request. Returns the IOVA as
+   * a number when the number arithmetic decided it (alignN > 0: ALIGN(v) | off = ALIGN(v) + off;
+   * needN >= 0), else -1 with {@link foundBig} set when a point decided the bigint way fits (-1n
+   * when none does). Points no longer free are dropped; free ones that do not fit are kept when
+   * their run is larger than the class's small size.
+   */
+  private dirtyNumbers(k: number, w: IovaRange, s: bigint, align: bigint, pageOffset: bigint, need: bigint, alignN: number, offN: number, needN: number): number {
+    const space = this.space;
+    const dn = this.dirtyN[k];
+    const sN = s < EXACT_N ? Number(s) : Infinity;
+    const wLastN = w.last < EXACT_N ? Number(w.last) : Infinity;
+    const keptN = this.keptN;
+    const small = k === 0 ? 0n : POW2[k - 1];
+    this.foundBig = -1n;
+    let result = -1;
+    let prevN = -1;
+    while (dn.size > 0) {
+      const d = dn.peek();
+      if (d === prevN) {
+        dn.pop();
+        continue;
+      }
+      prevN = d;
+      const dHi = Math.floor(d / TWO32);
+      const dLo = d >>> 0;
+      if (d > wLastN || !space.isFree32(dHi, dLo, dHi, dLo)) {
+        dn.pop(); // no longer free: drop
+        continue;
+      }
+      const hs = d > sN ? d : sN;
+      const aN = alignN > 0 && needN >= 0 && hs !== Infinity ? Math.ceil(hs / alignN) * alignN + offN : Infinity;
+      if (aN + needN < EXACT) {
+        const end = aN + needN;
+        if (end <= wLastN && space.isFree32(dHi, dLo, Math.floor(end / TWO32), end >>> 0)) {
+          result = aN;
+          break; // d stays: the piece after this map is recorded by the map
+        }
+      } else {
+        // The bigint way for this point.
+        const db = BigInt(d);
+        const hb = db > s ? db : s;
+        const a = alignUp(hb, align, pageOffset);
+        if (a >= 0n && a <= w.last && w.last - a >= need && space.isFree(db, a + need)) {
+          this.foundBig = a;
+          break;
+        }
+      }
+      dn.pop();
+      const used = space.nextUsed(BigInt(d), w.last);
+      const holeLast = used === undefined ? w.last : used.start - 1n;
+      if (holeLast - BigInt(d) + 1n > small) keptN.push(d);
+    }
+    for (const d of keptN) dn.push(d);
+    keptN.length = 0;
+    return result;
+  }
+
+  /**
+   * {@link alloc} for a request given as numbers (the IOAS hot path): user VA as u32 halves,
+   * `lenN` bytes (0 < lenN < 2^32), iova_alignment as a number. Decides with number arithmetic
+   * when it can (no allowed list, exact-number dirty points, the aligned start below 2^53) and
+   * otherwise defers to {@link alloc}; the same answer either way.
+   */
+  allocN(vaHi: number, vaLo: number, lenN: number, iovaAlignmentN: number): Errno {
+    const k = lenN <= 1 ? 0 : 32 - Math.clz32(lenN - 1);
+    const dn = this.dirtyN[k];
+    if (dn.size === 0 || this.space.hasAllowed() || lenN >= TWO32) return this.alloc(u64n(vaHi, vaLo), BigInt(lenN), BigInt(iovaAlignmentN));
+    let alignN = 2 ** k;
+    if (vaLo !== 0) {
+      const lb = (vaLo & -vaLo) >>> 0;
+      if (lb < alignN) alignN = lb;
+    } else if (vaHi !== 0) {
+      const lb = ((vaHi & -vaHi) >>> 0) * TWO32;
+      if (lb < alignN) alignN = lb;
+    }
+    if (alignN >= this.maxAlignN) alignN = this.maxAlignN;
+    if (alignN < iovaAlignmentN) return ERRNO.EINVAL;
+    const offN = vaLo & 0xfff;
+    if (offN >= alignN) return this.alloc(u64n(vaHi, vaLo), BigInt(lenN), BigInt(iovaAlignmentN));
+    const w = this.space.windows()[0];
+    const align = POW2[31 - Math.clz32(alignN)];
+    const pageOffset = OFFSETS[offN] ?? BigInt(offN);
+    const need = BigInt(lenN - 1);
+    let s: bigint;
+    if (this.mW === w && this.mAlign === align && this.mOff === pageOffset && this.mNeed === need) s = this.mS;
+    else {
+      s = w.last - w.start < need ? -1n : alignUp(w.start, align, pageOffset);
+      if (s >= 0n && (s > w.last || w.last - s < need)) s = -1n;
+      this.mW = w;
+      this.mAlign = align;
+      this.mOff = pageOffset;
+      this.mNeed = need;
+      this.mS = s;
+    }
+    if (s < 0n) return this.alloc(u64n(vaHi, vaLo), BigInt(lenN), BigInt(iovaAlignmentN));
+    const aN = this.dirtyNumbers(k, w, s, align, pageOffset, need, alignN, offN, lenN - 1);
+    if (aN >= 0) {
+      this.outN = aN;
+      return ERRNO.OK;
+    }
+    if (this.foundBig >= 0n) {
+      this.outN = -1;
+      this.outBig = this.foundBig;
+      return ERRNO.OK;
+    }
+    return this.alloc(u64n(vaHi, vaLo), BigInt(lenN), BigInt(iovaAlignmentN));
   }
 
   private setHint(k: number, v: bigint): void {
