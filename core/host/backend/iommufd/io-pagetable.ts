@@ -213,8 +213,13 @@ export class IoPagetable implements FreeSpace {
     this.outIovaLo = iLo;
     // The run this map landed in may go on after it: its right piece is a new run start.
     if (al.active.length > 0 && this.allowed.length === 0) {
-      if (eHi < 0x1fffff) al.freedN(eHi * TWO32 + eLo + 1);
-      else {
+      if (eHi < 0x1fffff) {
+        // Only a free piece is a run start worth recording (most maps fill their hole).
+        const at = eHi * TWO32 + eLo + 1;
+        const aHi = Math.floor(at / TWO32);
+        const aLo = at >>> 0;
+        if (this.isFree32(aHi, aLo, aHi, aLo)) al.freedN(at);
+      } else {
         const at = u64(eHi, eLo) + 1n;
         if (at < al.maxHint) al.freed(at);
       }
