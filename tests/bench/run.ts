@@ -2,14 +2,15 @@
  * `npm run bench`: runs every benchmark module and prints each figure beside its baseline measured
  * in the same run (and the issue's target where one is named). Benchmarks are never timed tests.
  *
- * Usage: npm run bench [-- --only mapping|ingest|iommufd]
+ * Usage: npm run bench [-- --only mapping|ingest|iommufd|shadow]
  */
 import { benchMapping } from './mapping.ts';
 import { benchIngest } from './ingest.ts';
 import { benchIommufd } from './iommufd.ts';
+import { benchShadow } from './shadow.ts';
 import type { BenchRow } from './types.ts';
 
-const suites: Record<string, () => Promise<BenchRow[]>> = { mapping: benchMapping, ingest: benchIngest, iommufd: benchIommufd };
+const suites: Record<string, () => Promise<BenchRow[]>> = { mapping: benchMapping, ingest: benchIngest, iommufd: benchIommufd, shadow: benchShadow };
 
 function fmt(n: number): string {
   if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
