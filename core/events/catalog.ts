@@ -416,7 +416,7 @@ export const EVENT_CATALOG = {
     fields: {
       endpoint: named(f('u32', 'endpoint', "the host device's requester ID (bus << 8 | devfn)"), requesterId),
       iova: f('u64', 'a', 'input address (bytes)'),
-      phys: f('u64', 'b', 'output (host physical) address when translated', true),
+      phys: f('u64', 'b', 'output address when translated: the user VA the mapping pins (QEMU\'s host virtual address of the guest page; the lab models no host physical memory, so a pinned page is named by its VA)', true),
       size: f('u64', 'c', 'access size (bytes)'),
       access: named(f('u8', 'flags', '1 read, 2 write'), ACCESS_NAMES),
       outcome: named(f('u8', 'aux', '0 translated, 1 fault'), byIndex(['translated', 'fault'])),
