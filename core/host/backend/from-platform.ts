@@ -8,12 +8,15 @@
  *    its reserved regions as iommu_get_resv_regions reports them, reference §2.4);
  *  - {@link hostBackends}: the three engines (type1, iommufd, iommufd's VFIO compatibility) over one platform sharing one DMA ownership
  *    (dma-owner.ts: a group in a type1 container cannot be bound through iommufd, and the reverse;
- *    groups with a host-driver endpoint are owned by the kernel, EBUSY for both).
+ *    groups with a host-driver endpoint are owned by the kernel, EBUSY for both) and one set of
+ *    VFIO group files (vfio-group.ts: the group path and the cdev path exclude each other, EBUSY).
  * VfioType1 and the iommufd VFIO compatibility layer read the HostPlatform directly (groups,
  * apertures, page-size bitmaps and reserved regions of ResolvedDevice / ResolvedIommu), so they
  * need no conversion beyond the shared ownership.
  */
 import { claimKernelDrivers, DmaOwnership } from '../platform/dma-owner.ts';
+import { VfioGroupFiles } from '../platform/vfio-group.ts';
+import type { CdevBoundDevice } from './iommufd/device.ts';
 import type { HostPlatform, ResolvedIommu } from '../platform/host.ts';
 import { hwInfoBytes } from '../platform/models.ts';
 import { ERRNO } from '../errno.ts';
@@ -100,13 +103,19 @@ export interface HostBackends {
   host: HostPlatform;
   /** Shared DMA ownership (kernel-driver groups claimed). */
   ownership: DmaOwnership;
+  /** Shared VFIO group files: /dev/vfio/N opened by type1 or the compat layer vs devices bound through their cdev. */
+  groupFiles: VfioGroupFiles;
   /** Legacy VFIO containers with the type1 driver. */
   type1: VfioType1;
   /** One open /dev/iommu (the native iommufd uAPI). */
   iommufd: Iommufd;
   /** /dev/vfio/vfio served by iommufd (CONFIG_IOMMUFD_VFIO_CONTAINER): each container is its own iommufd context. */
   compat: IommufdVfioCompat;
-  /** Binds host device `name` to {@link iommufd}: its DEVICE ID, or an errno (ENODEV for an unknown name). */
+  /**
+   * Binds host device `name` to {@link iommufd} through its cdev (VFIO_DEVICE_BIND_IOMMUFD on
+   * /dev/vfio/devices/vfioX): its DEVICE ID, or an errno (ENODEV for an unknown name; EBUSY while
+   * its group's file is open, vfio_device_claim_group).
+   */
   bind(name: string): { errno: number; outDevId: number };
 }
 
@@ -114,22 +123,28 @@ export interface HostBackends {
  * Builds the backends of one platform, sharing DMA ownership: every group with a host-driver
  * endpoint is owned by the kernel first (EBUSY for all of them), then whichever backend claims a
  * group first (type1 at group-set-container, iommufd at device bind, the compat layer at device open) owns it.
+ * They also share the VFIO group files (vfio-group.ts, drivers/vfio/group.c commit 270bf4c019b9):
+ * type1's and the compat layer's group-set-container open /dev/vfio/N (EBUSY while a member is
+ * bound through its cdev), {@link HostBackends.bind} is the cdev path (EBUSY while the file is open).
  */
 export function hostBackends(host: HostPlatform, opts: HostBackendsOptions = {}): HostBackends {
   const ownership = new DmaOwnership();
   claimKernelDrivers(host, ownership);
+  const groupFiles = new VfioGroupFiles();
   const kernel = opts.kernel ?? NEWEST_KERNEL;
   const iommufd = new Iommufd({ kernel, ownership });
   return {
     host,
     ownership,
-    type1: new VfioType1(host, { kernel, dmaEntryLimit: opts.dmaEntryLimit, ownership }),
+    groupFiles,
+    type1: new VfioType1(host, { kernel, dmaEntryLimit: opts.dmaEntryLimit, ownership, groupFiles }),
     iommufd,
-    compat: new IommufdVfioCompat(host, { kernel, ownership, msiIsolated: opts.msiIsolated }),
+    compat: new IommufdVfioCompat(host, { kernel, ownership, groupFiles, msiIsolated: opts.msiIsolated }),
     bind(name) {
       const dev = boundDeviceOf(host, name, opts);
       if (dev === undefined) return { errno: ERRNO.ENODEV, outDevId: 0 };
-      return iommufd.deviceBind(dev);
+      const cdev: CdevBoundDevice = { ...dev, cdev: { files: groupFiles } };
+      return iommufd.deviceBind(cdev);
     },
   };
 }

@@ -180,6 +180,30 @@ ${HOST}steps:
   });
 });
 
+describe('VFIO group path vs cdev path (drivers/vfio/group.c cdev_device_open_cnt, commit 270bf4c019b9)', () => {
+  test.each(['iommufd', 'vfio-type1'])('backend %s: a cdev-bound member makes group-set-container EBUSY; unbind frees it; the open group file makes device-bind EBUSY; unset frees it', (backend) => {
+    const { results } = run(`name: exclusion
+${HOST}backend: ${backend}
+steps:
+  - iommufd: {op: device-bind, device: vf0, out: dev0}
+    expect: OK
+  - vfio: {op: container-open, out: c0}
+  - vfio: {op: group-set-container, group: vf0, container: c0}
+    expect: EBUSY
+  - iommufd: {op: device-unbind, dev: dev0}
+  - vfio: {op: group-set-container, group: vf0, container: c0}
+    expect: OK
+  - iommufd: {op: device-bind, device: vf0}
+    expect: EBUSY
+  - vfio: {op: group-unset-container, group: vf0}
+  - iommufd: {op: device-bind, device: vf0}
+    expect: {errno: OK, out-dev-id: 1}
+`);
+    expect(results.map((r) => r.errno)).toEqual(['OK', 'OK', 'EBUSY', 'OK', 'OK', 'EBUSY', 'OK', 'OK']);
+    expect(results.filter((r) => r.expectation === false)).toEqual([]);
+  });
+});
+
 describe('the backend components as QEMU drives them (HostBackend)', () => {
   const platform = () => {
     const r = resolveHost({ iommus: [{ name: 'dmar0', model: 'intel-vtd', 'aw-bits': 39 }], devices: [{ name: 'vf0', bdf: '0000:3b:00.0', type: 'vfio-pci', iommu: 'dmar0' }] });

@@ -12,6 +12,21 @@ import { ERRNO, type Errno } from '../../errno.ts';
 import { getIoas } from './ioas.ts';
 import { allocHwptPaging, destroyAutoIfUnused } from './hw-pagetable.ts';
 import type { BoundDevice, DeviceObj, Domain, HostIommuCaps, HwptObj, IoasObj, IommufdCtx } from './objects.ts';
+import type { VfioGroupFiles } from '../../platform/vfio-group.ts';
+
+/**
+ * The cdev path of a bind: VFIO_DEVICE_BIND_IOMMUFD on /dev/vfio/devices/vfioX, with the host's
+ * group files (core/host/platform/vfio-group.ts). A bind through the group path (iommufd's VFIO
+ * compatibility, vfio_df_group_open) carries none.
+ */
+export interface CdevBinding {
+  files: VfioGroupFiles;
+}
+
+/** A {@link BoundDevice} offered through its cdev (from-platform.ts hostBackends().bind). */
+export interface CdevBoundDevice extends BoundDevice {
+  cdev?: CdevBinding;
+}
 
 /** The bound device `id`, or undefined (→ ENOENT). */
 export function getDevice(ctx: IommufdCtx, id: number): DeviceObj | undefined {
@@ -39,8 +54,25 @@ export function domainCompatible(hwpt: HwptObj, iommu: HostIommuCaps): boolean {
  * twice"; UNVERIFIED, not in the reference); with shared DMA ownership, the group owned by a host
  * driver or another backend → EBUSY (iommu_device_claim_dma_owner, called before the MSI check);
  * MSI not isolated and allow_unsafe_interrupts off → EPERM. The new DEVICE holds one user for the driver, so IOMMU_DESTROY of it gives EBUSY.
+ *
+ * Through the cdev (`dev.cdev`, {@link CdevBoundDevice}), vfio_df_ioctl_bind_iommufd
+ * (drivers/vfio/device_cdev.c) first calls vfio_device_claim_group (drivers/vfio/group.c, commit
+ * 270bf4c019b9): EBUSY while the group's /dev/vfio/N is open (a `group-set-container`), before
+ * every check above; any later failure releases the claim (out_unlock: vfio_device_release_group),
+ * and so does unbind ({@link deviceUnbind}, vfio_device_cdev_close).
  */
 export function deviceBind(ctx: IommufdCtx, dev: BoundDevice): { errno: Errno; outDevId: number } {
+  const cdev = (dev as CdevBoundDevice).cdev;
+  if (cdev === undefined || dev.group === undefined) return bindIommufd(ctx, dev);
+  const claimed = cdev.files.claimCdev(dev.group);
+  if (claimed !== ERRNO.OK) return { errno: claimed, outDevId: 0 };
+  const r = bindIommufd(ctx, dev);
+  if (r.errno !== ERRNO.OK) cdev.files.releaseCdev(dev.group);
+  return r;
+}
+
+/** iommufd_device_bind and vfio's "bound twice" check (see {@link deviceBind}). */
+function bindIommufd(ctx: IommufdCtx, dev: BoundDevice): { errno: Errno; outDevId: number } {
   const iommu = dev.iommu;
   if (iommu === undefined || !iommu.cacheCoherency) return { errno: ERRNO.EINVAL, outDevId: 0 };
   if (dev.group === undefined) return { errno: ERRNO.ENODEV, outDevId: 0 };
@@ -211,7 +243,8 @@ export function deviceDetach(ctx: IommufdCtx, devId: number): Errno {
 
 /**
  * Unbind (closing the VFIO device fd): detaches, force-destroys its vDEVICE (whose ID stays taken
- * until close, uapi comment, §1.3), and destroys the DEVICE. Bad device → ENOENT.
+ * until close, uapi comment, §1.3), and destroys the DEVICE; a device bound through its cdev
+ * releases its group claim (vfio_device_release_group). Bad device → ENOENT.
  */
 export function deviceUnbind(ctx: IommufdCtx, devId: number): Errno {
   const idev = getDevice(ctx, devId);
@@ -220,7 +253,11 @@ export function deviceUnbind(ctx: IommufdCtx, devId: number): Errno {
   if (idev.vdevice !== undefined) ctx.table.forceDestroy(idev.vdevice.id, true);
   ctx.table.unref(idev);
   if (ctx.opts.ownership !== undefined && idev.dev.group !== undefined) ctx.opts.ownership.release(idev.dev.group, ctx);
-  return ctx.table.destroy(idev.id, 'device');
+  const rc = ctx.table.destroy(idev.id, 'device');
+  // vfio_device_cdev_close → vfio_device_release_group: the cdev no longer blocks the group path.
+  const cdev = (idev.dev as CdevBoundDevice).cdev;
+  if (rc === ERRNO.OK && cdev !== undefined && idev.dev.group !== undefined) cdev.files.releaseCdev(idev.dev.group);
+  return rc;
 }
 
 /** Reads the IOAS of a paging-capable pt (for callers that need the IOAS behind an ID). */

@@ -41,6 +41,7 @@
 import { ERRNO } from '../../errno.ts';
 import { NEWEST_KERNEL, type KernelEra } from '../../kernel.ts';
 import type { DmaOwnership } from '../../platform/dma-owner.ts';
+import { VfioGroupFiles } from '../../platform/vfio-group.ts';
 import type { HostPlatform, IommuGroup } from '../../platform/host.ts';
 import { CAP_DMA_AVAIL_SIZE, DMA_MAP_MINSZ, DMA_UNMAP_MINSZ, HOST_PAGE_SIZE, INFO_MINSZ, INFO_SIZE, IOMMU_TYPE_BY_NAME, PAGE_MASK, VFIO_DMA_MAP_FLAG, VFIO_DMA_UNMAP_FLAG, VFIO_EXT, VFIO_IOMMU_INFO, capIovaRangeSize } from '../vfio-type1/constants.ts';
 import type { DmaMapArgs, DmaUnmapArgs, DmaUnmapResult, Type1InfoCaps, Type1InfoResult } from '../vfio-type1/dma.ts';
@@ -79,6 +80,8 @@ export interface IommufdVfioCompatOptions {
   kernel?: KernelEra;
   /** DMA ownership shared with other backends (claimed at device open); none by default. */
   ownership?: DmaOwnership;
+  /** VFIO group files shared with the other engines of the host (group path vs cdev path); by default a private set. */
+  groupFiles?: VfioGroupFiles;
   /** Whether the IOMMUs isolate MSIs (default true; see from-platform.ts). */
   msiIsolated?: boolean;
 }
@@ -97,12 +100,26 @@ export class IommufdVfioCompat implements VfioContainerBackend {
   private nextId = 1;
   /** Kernel era modelled. */
   readonly kernel: KernelEra;
+  /**
+   * The host's VFIO group files (platform/vfio-group.ts). This engine holds /dev/vfio/N open while
+   * the group is set on one of its containers or a device fd obtained through it is open (device
+   * fds hold a reference on the group file: group.c vfio_group_fops_release).
+   */
+  readonly groupFiles: VfioGroupFiles;
 
   constructor(
     readonly host: HostPlatform,
     private readonly opts: IommufdVfioCompatOptions = {},
   ) {
     this.kernel = opts.kernel ?? NEWEST_KERNEL;
+    this.groupFiles = opts.groupFiles ?? new VfioGroupFiles();
+  }
+
+  /** Closes this engine's /dev/vfio/`group` once the group is set on no container and none of its devices is open. */
+  private maybeCloseGroupFile(group: number): void {
+    if (this.containerOfGroup.has(group) || !this.groupFiles.isOpenBy(group, this)) return;
+    for (const name of this.open.keys()) if (this.host.deviceByName.get(name)?.group === group) return;
+    this.groupFiles.closeGroup(group, this);
   }
 
   /** open("/dev/vfio/vfio") served by iommufd: a new iommufd context, no compat IOAS yet. */
@@ -139,7 +156,10 @@ export class IommufdVfioCompat implements VfioContainerBackend {
 
   /**
    * VFIO_GROUP_SET_CONTAINER with an iommufd (group.c vfio_group_ioctl_set_container):
-   * ENOENT for a group that cannot be opened (unknown, or no member bound to vfio); EBADF for a
+   * ENOENT for a group that cannot be opened (unknown, or no member bound to vfio); EBUSY when
+   * the implicit open of /dev/vfio/N fails (vfio_group_fops_open, commit 270bf4c019b9: a member is
+   * bound through its cdev, another engine holds the file, or it stays open for a device fd after
+   * group-unset-container; platform/vfio-group.ts); EBADF for a
    * container not open; EINVAL when the group is already set on a container; otherwise the compat
    * IOAS is created when the context has none (iommufd_vfio_compat_ioas_create) → 0. Nothing is
    * attached and no ownership is claimed here (see {@link deviceOpen}).
@@ -147,12 +167,23 @@ export class IommufdVfioCompat implements VfioContainerBackend {
   groupSetContainer(group: number | string, container: number): { errno: number } {
     const g = this.openGroup(group);
     if (g === undefined) return { errno: ERRNO.ENOENT };
+    // A group already set reuses the engine's open file (→ EINVAL below); otherwise /dev/vfio/N is
+    // opened for this call, and closed again when the call fails.
+    const held = this.containerOfGroup.has(g.id);
+    if (!held) {
+      const opened = this.groupFiles.openGroup(g.id, this);
+      if (opened !== ERRNO.OK) return { errno: opened };
+    }
+    const fail = (errno: number): { errno: number } => {
+      if (!held) this.groupFiles.closeGroup(g.id, this);
+      return { errno };
+    };
     const c = this.containers.get(container);
-    if (c === undefined) return { errno: ERRNO.EBADF };
-    if (this.containerOfGroup.has(g.id)) return { errno: ERRNO.EINVAL };
+    if (c === undefined) return fail(ERRNO.EBADF);
+    if (held) return fail(ERRNO.EINVAL);
     if (this.compatIoas(c) === undefined) {
       const r = c.fd.ioasAlloc();
-      if (r.errno !== ERRNO.OK) return { errno: r.errno };
+      if (r.errno !== ERRNO.OK) return fail(r.errno);
       c.vfioIoas = r.outIoasId;
     }
     c.groups.push(g.id);
@@ -163,7 +194,9 @@ export class IommufdVfioCompat implements VfioContainerBackend {
   /**
    * VFIO_GROUP_UNSET_CONTAINER: ENOENT for a group that cannot be opened; EINVAL when it is set on
    * no container; else the group drops its iommufd reference. Devices already open stay bound
-   * and attached (their fds hold them), unlike type1 which refuses with EBUSY then.
+   * and attached (their fds hold them), unlike type1 which refuses with EBUSY then. The lab's
+   * implicit /dev/vfio/N closes, unless a device fd opened through it still holds it (then it
+   * closes with the last one, {@link deviceClose}).
    */
   groupUnsetContainer(group: number | string): { errno: number } {
     const g = this.openGroup(group);
@@ -172,6 +205,7 @@ export class IommufdVfioCompat implements VfioContainerBackend {
     if (c === undefined) return { errno: ERRNO.EINVAL };
     c.groups.splice(c.groups.indexOf(g.id), 1);
     this.containerOfGroup.delete(g.id);
+    this.maybeCloseGroupFile(g.id);
     return { errno: ERRNO.OK };
   }
 
@@ -262,6 +296,8 @@ export class IommufdVfioCompat implements VfioContainerBackend {
     if (o === undefined) return { errno: ERRNO.EBADF };
     this.open.delete(device);
     if (o.devId !== 0) o.container.fd.deviceUnbind(o.devId);
+    const group = this.host.deviceByName.get(device)?.group;
+    if (group !== undefined) this.maybeCloseGroupFile(group);
     return { errno: ERRNO.OK };
   }
 

@@ -10,6 +10,7 @@ import { ERRNO } from '../../errno.ts';
 import type { VfioContainerBackend } from '../vfio-api.ts';
 import { NEWEST_KERNEL, type KernelEra } from '../../kernel.ts';
 import { DmaOwnership, claimKernelDrivers } from '../../platform/dma-owner.ts';
+import { VfioGroupFiles } from '../../platform/vfio-group.ts';
 import type { HostPlatform, IommuGroup } from '../../platform/host.ts';
 import { U64_MAX } from '../../platform/ranges.ts';
 import { DMA_ENTRY_LIMIT_DEFAULT, EBADF, IOMMU_TYPE_BY_NAME, VFIO_EXT } from './constants.ts';
@@ -28,6 +29,8 @@ export interface VfioType1Options {
   dmaEntryLimit?: number;
   /** DMA ownership shared with other backends; by default a private one with kernel-driver groups claimed. */
   ownership?: DmaOwnership;
+  /** VFIO group files shared with the other engines of the host (group path vs cdev path); by default a private set. */
+  groupFiles?: VfioGroupFiles;
 }
 
 /** Why a host DMA faulted. */
@@ -68,6 +71,8 @@ export class VfioType1 implements VfioContainerBackend {
   readonly kernel: KernelEra;
   private readonly limit: number;
   readonly ownership: DmaOwnership;
+  /** The host's VFIO group files (platform/vfio-group.ts): this engine opens /dev/vfio/N at group-set-container. */
+  readonly groupFiles: VfioGroupFiles;
 
   constructor(
     readonly host: HostPlatform,
@@ -75,6 +80,7 @@ export class VfioType1 implements VfioContainerBackend {
   ) {
     this.kernel = opts.kernel ?? NEWEST_KERNEL;
     this.limit = opts.dmaEntryLimit ?? DMA_ENTRY_LIMIT_DEFAULT;
+    this.groupFiles = opts.groupFiles ?? new VfioGroupFiles();
     if (opts.ownership !== undefined) this.ownership = opts.ownership;
     else {
       this.ownership = new DmaOwnership();
@@ -112,8 +118,10 @@ export class VfioType1 implements VfioContainerBackend {
 
   /**
    * VFIO_GROUP_SET_CONTAINER (group.c vfio_group_ioctl_set_container → container.c
-   * vfio_container_attach_group):
+   * vfio_container_attach_group), on /dev/vfio/N opened implicitly (platform/vfio-group.ts):
    *  - ENOENT: no such group (or none of its devices is bound to vfio: /dev/vfio/N does not exist);
+   *  - EBUSY: the open of /dev/vfio/N fails (vfio_group_fops_open, commit 270bf4c019b9): a member
+   *    is bound through its cdev (iommufd device-bind), or another engine holds the group file;
    *  - EBADF: `container` is not open;
    *  - EINVAL: the group is already in a container;
    *  - EBUSY: iommu_group_claim_dma_owner fails (a member is bound to a host driver, or the group
@@ -124,16 +132,28 @@ export class VfioType1 implements VfioContainerBackend {
   groupSetContainer(group: number | string, container: number): { errno: number } {
     const g = this.openGroup(group);
     if (g === undefined) return { errno: ERRNO.ENOENT };
+    // The file stays open while the group is set on one of this engine's containers; a call on a
+    // group already set reuses it (→ EINVAL below); otherwise it is opened for this call and
+    // closed again when the call fails.
+    const held = this.groupFiles.isOpenBy(g.id, this);
+    if (!held) {
+      const opened = this.groupFiles.openGroup(g.id, this);
+      if (opened !== ERRNO.OK) return { errno: opened };
+    }
+    const fail = (errno: number): { errno: number } => {
+      if (!held) this.groupFiles.closeGroup(g.id, this);
+      return { errno };
+    };
     const c = this.containers.get(container);
-    if (c === undefined) return { errno: EBADF };
-    if (this.containerOfGroup.has(g.id)) return { errno: ERRNO.EINVAL };
+    if (c === undefined) return fail(EBADF);
+    if (this.containerOfGroup.has(g.id)) return fail(ERRNO.EINVAL);
     const claimed = this.ownership.claim(g.id, c);
-    if (claimed !== ERRNO.OK) return { errno: claimed };
+    if (claimed !== ERRNO.OK) return fail(claimed);
     if (c.type1 !== null) {
       const e = attachGroup(this.host, c.type1, g.id);
       if (e !== ERRNO.OK) {
         this.ownership.release(g.id, c);
-        return { errno: e };
+        return fail(e);
       }
     }
     c.groups.push(g.id);
@@ -144,7 +164,9 @@ export class VfioType1 implements VfioContainerBackend {
   /**
    * VFIO_GROUP_UNSET_CONTAINER: EINVAL when the group is in no container. Detaches it from the
    * driver (the valid list widens; container.ts detachGroup) and, when it was the container's last
-   * group, releases the driver (the container is as freshly opened).
+   * group, releases the driver (the container is as freshly opened). The lab's implicit
+   * /dev/vfio/N closes with it (vfio_group_fops_release; platform/vfio-group.ts), so the group's
+   * devices may be bound through their cdev again.
    */
   groupUnsetContainer(group: number | string): { errno: number } {
     const g = this.openGroup(group);
@@ -156,6 +178,7 @@ export class VfioType1 implements VfioContainerBackend {
     if (c.groups.length === 0) c.type1 = null;
     this.containerOfGroup.delete(g.id);
     this.ownership.release(g.id, c);
+    this.groupFiles.closeGroup(g.id, this);
     return { errno: ERRNO.OK };
   }
 

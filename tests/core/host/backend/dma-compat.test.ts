@@ -185,12 +185,18 @@ describe('iommufd VFIO compatibility only', () => {
     expect(e(b.compat.deviceOpen('vf0'))).toBe('EBUSY');
     const t = b.type1.containerOpen().container;
     expect(e(b.type1.groupSetContainer('vf0', t))).toBe('EBUSY');
-    // vf1 opened through the compat layer: type1 cannot take its group; closing releases it.
+    // vf1 opened through the compat layer: type1 cannot take its group (its file is open, and the
+    // compat context owns its DMA); the device fd keeps both after group-unset-container; closing
+    // the device releases them.
     b.compat.groupSetContainer('vf1', c);
     expect(e(b.compat.deviceOpen('vf1'))).toBe('OK');
     expect(e(b.type1.groupSetContainer('vf1', t))).toBe('EBUSY');
+    expect(e(b.compat.groupUnsetContainer('vf1'))).toBe('OK');
+    expect(e(b.type1.groupSetContainer('vf1', t))).toBe('EBUSY');
+    expect(b.ownership.ownerOf(b.host.deviceByName.get('vf1')!.group)).toBe(b.compat.container(c)!.fd.ctx);
     expect(e(b.compat.deviceClose('vf1'))).toBe('OK');
     expect(e(b.compat.deviceClose('vf1'))).toBe('EBADF');
+    expect(b.ownership.ownerOf(b.host.deviceByName.get('vf1')!.group)).toBeUndefined();
     expect(e(b.type1.groupSetContainer('vf1', t))).toBe('OK');
   });
 
