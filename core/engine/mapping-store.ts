@@ -221,6 +221,14 @@ export class MappingStore extends IntervalResult {
     const pages = this.pages;
     const tree = this.tree;
     const k = this.runPages(sHi, sLo, eHi, eLo, flags);
+    if (k === 1 && tree.count() === 0) {
+      // One page, no tree intervals: the overlap check and the add are one probe walk.
+      const pHi = sHi >>> this.shift;
+      const pLo = ((sHi << (32 - this.shift)) | (sLo >>> this.shift)) >>> 0;
+      if (pages.addOne(pHi, pLo, physHi, physLo, flags) < 0) return true;
+      this.loadRunOf(pHi, pLo);
+      return false;
+    }
     const runHit = pages.count() > 0 && (k > 0 ? this.firstRunIn(sHi, sLo, k) : this.firstRunFrom(sHi, sLo, eHi, eLo));
     if (runHit) {
       // The lowest overlap is the tree's when that one starts earlier.

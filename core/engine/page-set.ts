@@ -111,6 +111,34 @@ class Hash64 {
     return w;
   }
 
+  /**
+   * Adds key (khi = word0 & keyMask, klo) with value (v0, v1) unless it is present, in one probe
+   * walk (find then add walk the same chain twice). Returns -1 when added, else the word index of
+   * the slot already holding the key (nothing changed). May grow the table even when the key is
+   * present (capacity only).
+   */
+  findOrAdd(word0: number, klo: number, v0: number, v1: number): number {
+    if ((this.n + 1) * 2 > this.mask + 1) this.grow();
+    const t = this.t;
+    const km = this.keyMask;
+    const khi = word0 & km;
+    let i = slotHash(khi, klo, this.bits, this.g);
+    for (;;) {
+      const w = i * SW;
+      const k0 = t[w];
+      if (k0 === 0) {
+        t[w] = word0 | USED;
+        t[w + 1] = klo;
+        t[w + 2] = v0;
+        t[w + 3] = v1;
+        this.n++;
+        return -1;
+      }
+      if ((k0 & km) === khi && t[w + 1] === klo) return w;
+      i = (i + 1) & this.mask;
+    }
+  }
+
   /** Removes the slot at word index w (backward-shift deletion keeps every probe chain intact). */
   del(w: number): void {
     const t = this.t;
@@ -289,6 +317,22 @@ export class PageSet {
     }
     this.setBit(hi, lo | 0);
     this.runs++;
+  }
+
+  /**
+   * Adds the one-page run at page (hi, lo) with phys and flags (<= RUN_FLAGS_MAX) unless that page
+   * belongs to a run: one probe walk for both (MappingStore's MAP of one page). Returns -1 when
+   * added; else the slot of the page, whose run is then in the result fields as after find().
+   */
+  addOne(hi: number, lo: number, physHi: number, physLo: number, flags: number): number {
+    const w = this.pages.findOrAdd((flags << 28) | hi, lo | 0, physHi | 0, physLo | 0);
+    if (w >= 0) {
+      this.load(w);
+      return w;
+    }
+    this.setBit(hi, lo | 0);
+    this.runs++;
+    return -1;
   }
 
   /** Removes the run of k pages that starts at page (hi, lo), whose first page is at slot w (a find() result). */

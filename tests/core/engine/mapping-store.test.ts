@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { mulberry32 } from '../../support/prng.ts';
 import { MappingStore, U64_MAX, UNMAP_OK, UNMAP_SPLIT_FIRST, UNMAP_SPLIT_LAST, hi32, lo32, u64, type Interval } from '../../../core/engine/mapping-store.ts';
+import { MAX_RUN } from '../../../core/engine/page-set.ts';
 
 /** Deterministic PRNG in [0, 1): same seed, same operation sequence. */
 function prng(seed: number): () => number {
@@ -229,11 +230,12 @@ describe('MappingStore: lookup cache', () => {
 
 describe('MappingStore: against a naive model (seeded)', () => {
   /**
-   * [name, seed, start picker, max length, share of page-run intervals, page shift]. Page runs
+   * [name, seed, start picker, max length, share of page-run intervals, page shift, most pages of
+   * a page-run MAP (default 20; at most MAX_RUN also keeps flags <= 7, so the tree stays empty)]. Page runs
    * (1..16 whole aligned pages, flags <= 7) live in the store's page set, all others in its
    * B+tree: the mixed variants make every query merge both.
    */
-  const variants: Array<[string, number, (r: () => number) => bigint, bigint, number, number]> = [
+  const variants: Array<[string, number, (r: () => number) => bigint, bigint, number, number, number?]> = [
     ['dense small space', 1, (r) => BigInt(Math.floor(r() * 4000)), 40n, 0, 12],
     ['page-aligned 32-bit', 2, (r) => BigInt(Math.floor(r() * 0x100000)) << 12n, 0x4000n, 0, 12],
     ['high 64-bit', 3, (r) => U64_MAX - (BigInt(Math.floor(r() * 0x10000)) << 12n), 0x3000n, 0, 12],
@@ -241,8 +243,11 @@ describe('MappingStore: against a naive model (seeded)', () => {
     ['page runs at the top of the 64-bit space', 5, (r) => (U64_MAX - 0xfffn) - (BigInt(Math.floor(r() * 0x2000)) << 12n), 0x5000n, 0.7, 12],
     ['page runs far apart (sparse bitmap levels)', 6, (r) => BigInt(Math.floor(r() * 16)) << BigInt(12 + 6 * Math.floor(r() * 9)), 0x3000n, 0.8, 12],
     ['64 KiB pages', 7, (r) => BigInt(Math.floor(r() * 0x800)) << 14n, 0x40000n, 0.5, 16],
+    // Runs of at most 16 pages only: the tree stays empty, so one-page MAPs take the one-probe path.
+    ['page runs only across the 4 GiB line', 8, (r) => 0xfff00000n + (BigInt(Math.floor(r() * 0x200)) << 12n), 0x3000n, 1, 12, 16],
+    ['page runs only at the top of the 64-bit space', 9, (r) => (U64_MAX - 0xfffn) - (BigInt(Math.floor(r() * 0x200)) << 12n), 0x3000n, 1, 12, 16],
   ];
-  it.each(variants)('%s', (_name, seed, pick, maxLen, onePage, shift) => {
+  it.each(variants)('%s', (_name, seed, pick, maxLen, onePage, shift, maxPages = 20) => {
     const r = prng(seed);
     const s = new MappingStore(shift);
     const m = new NaiveStore();
@@ -255,10 +260,10 @@ describe('MappingStore: against a naive model (seeded)', () => {
         if (r() < onePage) {
           // A page run: half of them one page, the others 2..20 pages (17+ go to the tree).
           start = (start >> BigInt(shift)) << BigInt(shift);
-          end = start + pageSize * BigInt(r() < 0.5 ? 1 : 2 + Math.floor(r() * 19)) - 1n;
+          end = start + pageSize * BigInt(r() < 0.5 ? 1 : 2 + Math.floor(r() * (maxPages - 1))) - 1n;
         } else end = start + BigInt(Math.floor(r() * Number(maxLen)));
         if (end > U64_MAX) end = U64_MAX;
-        const iv = { start, end, phys: BigInt(Math.floor(r() * 1e9)), flags: r() < 0.05 ? 0x800 + (step & 7) : step & 7 };
+        const iv = { start, end, phys: BigInt(Math.floor(r() * 1e9)), flags: r() < 0.05 && maxPages > MAX_RUN ? 0x800 + (step & 7) : step & 7 };
         const got = s.add(iv);
         const want = m.add(iv);
         if (want === null) expect(got).toEqual({ ok: true });
