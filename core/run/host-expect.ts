@@ -3,7 +3,7 @@
  * kebab-case uAPI name, a host DMA's outcome, a device-add's error. Values compare in their JSON
  * form (u64 as lowercase "0x…", numbers as numbers): an expected 0x4000 equals an output 16384.
  */
-import type { CallExpectation, DeviceAddExpectation, HostDmaExpectation } from '../scenario/model.ts';
+import type { CallExpectation, DeviceAddExpectation, HostDmaExpectation, OutRef } from '../scenario/model.ts';
 import type { ExpectationCheck } from './expect.ts';
 
 /** JSON form of an expected or actual value: integers as "0x…" (so u32 and u64 compare alike), lists and maps element-wise. */
@@ -23,11 +23,18 @@ function matches(expected: unknown, actual: unknown): boolean {
   return expected === actual;
 }
 
+/** An expected value naming an `out` binding ({ref}: host-model.ts OutRef). */
+function isOutRef(v: unknown): v is OutRef {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && typeof (v as { ref?: unknown }).ref === 'string' && Object.keys(v).length === 1;
+}
+
 /**
  * Checks a call: `errno` (when given) against the errno name, then each listed output against the
- * call's outputs (`outputs`: by kebab name; an output the call did not write is "absent").
+ * call's outputs (`outputs`: by kebab name; an output the call did not write is "absent"). An
+ * expected object ID given as an `out` name ({ref}) compares against `value(name)` (the ID it was
+ * bound to; 0 when unbound or bound by a failed step) and is shown as "name (0x…)".
  */
-export function checkCall(e: CallExpectation, errno: string, outputs: Readonly<Record<string, unknown>>): ExpectationCheck {
+export function checkCall(e: CallExpectation, errno: string, outputs: Readonly<Record<string, unknown>>, value: (name: string) => bigint | undefined = () => undefined): ExpectationCheck {
   const problems: string[] = [];
   const expected: Record<string, unknown> = {};
   const actual: Record<string, unknown> = { errno };
@@ -35,14 +42,16 @@ export function checkCall(e: CallExpectation, errno: string, outputs: Readonly<R
     expected.errno = e.errno;
     if (e.errno !== errno) problems.push(`expected ${e.errno}, got ${errno}`);
   }
+  const named: Record<string, string> = {};
   for (const [k, v] of Object.entries(e.outputs)) {
-    const want = normJson(v);
+    const want = normJson(isOutRef(v) ? (value(v.ref) ?? 0n) : v);
     expected[k] = want;
+    if (isOutRef(v)) named[k] = `${v.ref} (${String(want)})`;
     const got = Object.hasOwn(outputs, k) ? normJson(outputs[k]) : undefined;
     actual[k] = got ?? null;
-    if (!matches(want, got)) problems.push(`${k}: expected ${JSON.stringify(want)}, got ${got === undefined ? 'nothing (not written back)' : JSON.stringify(got)}`);
+    if (!matches(want, got)) problems.push(`${k}: expected ${named[k] ?? JSON.stringify(want)}, got ${got === undefined ? 'nothing (not written back)' : JSON.stringify(got)}`);
   }
-  const shown = Object.keys(expected).map((k) => (k === 'errno' ? String(expected.errno) : `${k}=${typeof expected[k] === 'string' ? String(expected[k]) : JSON.stringify(expected[k])}`));
+  const shown = Object.keys(expected).map((k) => (k === 'errno' ? String(expected.errno) : `${k}=${named[k] ?? (typeof expected[k] === 'string' ? String(expected[k]) : JSON.stringify(expected[k]))}`));
   return { held: problems.length === 0, expected, actual, message: problems.length ? problems.join('; ') : `${shown.join(' ') || errno} as expected` };
 }
 

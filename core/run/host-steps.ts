@@ -59,6 +59,7 @@ export class HostStepRunner {
           if (c === undefined) throw new Error('iommufd step without an iommufd component');
           o = c.iommufdStep(step.call.op, args);
         } else o = this.host.backend.vfioStep(step.call.op, args);
+        const expectNames = step.expect !== undefined && step.out !== undefined && this.names.has(step.out) ? new Map(this.names) : this.names;
         if (step.out !== undefined) this.names.set(step.out, o.errno === 0 ? (o.bound ?? 0n) : 0n);
         const errno = errnoName(o.errno);
         result.errno = errno;
@@ -66,7 +67,8 @@ export class HostStepRunner {
         const outputs = jsonValue(o.outputs) as Record<string, unknown>;
         if (Object.keys(outputs).length) result.outputs = outputs;
         result.message = `${o.ioctl} → ${errno}`;
-        if (step.expect) this.expectation(result, checkCall(step.expect, errno, o.outputs));
+        // `out` names in the expect (object IDs) compare against their values before this step's own binding.
+        if (step.expect) this.expectation(result, checkCall(step.expect, errno, o.outputs, (n) => expectNames.get(n)));
         break;
       }
       case 'host-dma': {

@@ -4,11 +4,11 @@
  * at the YAML node they name), `backend:` and `kernel:`, and the `iommufd:` / `vfio:` /
  * `host-dma:` / `device-add:` steps with their object references checked (an `out` name must be
  * bound by an earlier step; a host device or group name must exist) and their `expect` keys checked
- * against the op's outputs.
+ * against the op's outputs (an object-ID output may name an earlier step's `out`, checked the same way).
  */
 import { NEWEST_KERNEL, type KernelEra } from '../host/kernel.ts';
 import { resolveHost, type HostDesc, type HostPlatform } from '../host/platform/host.ts';
-import { IOMMUFD_OUTPUTS, VFIO_OUTPUTS, type IommufdOp, type VfioOp } from './host-schema.ts';
+import { ID_OUTPUTS, IOMMUFD_OUTPUTS, VFIO_OUTPUTS, type IommufdOp, type VfioOp } from './host-schema.ts';
 import type { ScenarioDoc } from './schema.ts';
 
 /** A reference to a value an earlier step's `out` bound (an object ID, a container, an IOVA). */
@@ -25,7 +25,11 @@ export interface HostCall<Op extends string> {
   args: Readonly<Record<string, CallArg>>;
 }
 
-/** `expect` of an iommufd / vfio step: the errno name (absent: not compared) and the outputs to compare, by kebab uAPI name. */
+/**
+ * `expect` of an iommufd / vfio step: the errno name (absent: not compared) and the outputs to
+ * compare, by kebab uAPI name. An object-ID output (host-schema.ts ID_OUTPUTS) may be an
+ * {@link OutRef}: compared against the value the name is bound to when the step runs.
+ */
 export interface CallExpectation {
   errno?: string;
   outputs: Readonly<Record<string, unknown>>;
@@ -205,7 +209,8 @@ export function resolveHostStep(
         ok = false;
         continue;
       }
-      out[k] = v;
+      // An object-ID output named by an earlier step's `out` (e.g. {pt-id: hwpt0}).
+      out[k] = typeof v === 'string' && ID_OUTPUTS.has(k) ? refOf(v, `${expectPath}.${k}`) : v;
     }
     expect = { outputs: out };
     if (typeof e.errno === 'string') expect.errno = e.errno;

@@ -9,7 +9,9 @@
  * Argument names are the uAPI's field names in kebab case (`ioas-id` is written `ioas`, `dev-id`
  * `dev`, `pt-id` `pt`, `hwpt-id` `hwpt`: the object they name). An object argument is an `out` name
  * bound by an earlier step or a numeric ID. Every `iommufd`/`vfio` step's `expect` is an errno name
- * (`OK` for success) or `{errno?, <kebab uAPI output>: value, …}`.
+ * (`OK` for success) or `{errno?, <kebab uAPI output>: value, …}`; an object-ID output (ID_OUTPUTS:
+ * `pt-id`, `out-hwpt-id`, …) may also be an `out` name of an earlier step, compared against the ID
+ * it was bound to (`{pt-id: hwpt0}`); u64 outputs (IOVAs, lengths) are numbers.
  * Reference: ../../../shared/reference/iommufd-vfio-hostiommu.md §1-§5.
  */
 import { Type, type TSchema, type TUnion } from '@sinclair/typebox';
@@ -116,6 +118,14 @@ const Addr = (description: string) =>
   Type.Union([U64({ description }), Type.String({ minLength: 1, description: 'An `out` name bound by an earlier ioas-map / ioas-copy to the IOVA it returned.' })], {
     description: `${description} A number, or an \`out\` name bound to an IOVA.`,
   });
+/**
+ * An object-ID output in `expect`: a number, or an `out` name bound by an earlier step (compared
+ * against the ID it was bound to).
+ */
+const IdOut = (description: string) =>
+  Type.Union([u32(description), Type.String({ minLength: 1, description: 'An `out` name bound by an earlier step: compared against the ID it was bound to.' })], {
+    description: `${description} A number, or an \`out\` name from an earlier step.`,
+  });
 const Out = (what: string) => opt(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_.-]*$', description: `Names the ${what} this call returns, for later steps.`, errorMessage: 'an out name starts with a letter or _ and has only letters, digits, _ . -' }));
 const RangeTuple = Type.Tuple([U64(), U64()], { description: '[start, last] (inclusive).' });
 const Flags = (names: readonly string[], description: string) =>
@@ -201,7 +211,7 @@ const IOMMUFD_VARIANTS: Record<IommufdOp, TSchema> = {
     },
     'IOMMU_OPTION (§2.4): get or set rlimit-mode (global) or huge-pages (per IOAS). Output: val64.',
   ),
-  'device-bind': variant('device-bind', { device: HostDeviceName, out: Out('device ID (out_devid)') }, 'VFIO_DEVICE_BIND_IOMMUFD: bind a host device to this iommufd (§2.5). Output: out-dev-id.'),
+  'device-bind': variant('device-bind', { device: HostDeviceName, out: Out('device ID (out_devid)') }, 'VFIO_DEVICE_BIND_IOMMUFD: bind a host device to this iommufd through its cdev (§2.5); EBUSY while its group is set on a container (/dev/vfio/N open). Output: out-dev-id.'),
   'device-unbind': variant('device-unbind', { dev: Ref('device') }, 'Close the bound VFIO device (iommufd_device_unbind).'),
   'device-attach': variant('device-attach', { dev: Ref('device'), pt: Ref('IOAS or HWPT'), out: Out('HWPT ID (pt_id written back: the auto domain for an IOAS)') }, 'VFIO_DEVICE_ATTACH_IOMMUFD_PT (§2.5): attach to a HWPT, or to an IOAS through an auto domain. Output: pt-id.'),
   'device-detach': variant('device-detach', { dev: Ref('device') }, 'VFIO_DEVICE_DETACH_IOMMUFD_PT.'),
@@ -281,8 +291,8 @@ export const VFIO_EXTENSION_NAMES = ['type1', 'spapr-tce', 'type1v2', 'dma-cc-io
 
 const VFIO_VARIANTS: Record<VfioOp, TSchema> = {
   'container-open': variant('container-open', { out: Out('container number') }, 'open("/dev/vfio/vfio"): a new container (numbered from 1).'),
-  'group-set-container': variant('group-set-container', { group: Group, container: Ref('container') }, 'VFIO_GROUP_SET_CONTAINER (§4): the valid IOVA list is recomputed.'),
-  'group-unset-container': variant('group-unset-container', { group: Group }, 'VFIO_GROUP_UNSET_CONTAINER.'),
+  'group-set-container': variant('group-set-container', { group: Group, container: Ref('container') }, 'VFIO_GROUP_SET_CONTAINER (§4) on /dev/vfio/N, opened implicitly: the valid IOVA list is recomputed. EBUSY while a member is bound through its cdev (iommufd device-bind).'),
+  'group-unset-container': variant('group-unset-container', { group: Group }, 'VFIO_GROUP_UNSET_CONTAINER; also closes the implicitly opened /dev/vfio/N (its members may then be bound through their cdev).'),
   'set-iommu': variant('set-iommu', { container: Ref('container'), type: Type.Union([literals(['type1', 'type1v2', 'type1-nesting'] as const, 'VFIO_TYPE1_IOMMU / VFIO_TYPE1v2_IOMMU / VFIO_TYPE1_NESTING_IOMMU.'), u32('Raw type.')], { description: 'The IOMMU type.' }) }, 'VFIO_SET_IOMMU (§4).'),
   'check-extension': variant('check-extension', { container: Ref('container'), extension: Type.Union([literals(VFIO_EXTENSION_NAMES, 'VFIO_* extension.'), u32('Raw extension.')], { description: 'The extension.' }) }, 'VFIO_CHECK_EXTENSION. Output: value.'),
   'device-open': variant('device-open', { device: HostDeviceName }, 'VFIO_GROUP_GET_DEVICE_FD for a host device.'),
@@ -317,7 +327,7 @@ const ErrnoName = literals(ERRNO_NAMES, 'OK or a Linux errno name (EINVAL, ENOEN
 
 /** Output fields each op writes back, by kebab uAPI name (what `expect` may compare). */
 export const IOMMUFD_OUTPUTS: Readonly<Record<IommufdOp, Readonly<Record<string, TSchema>>>> = {
-  'ioas-alloc': { 'out-ioas-id': u32('out_ioas_id.') },
+  'ioas-alloc': { 'out-ioas-id': IdOut('out_ioas_id.') },
   'ioas-map': { iova: U64({ description: 'The IOVA (chosen by the kernel without fixed-iova).' }) },
   'ioas-copy': { 'dst-iova': U64({ description: 'The destination IOVA.' }) },
   'ioas-unmap': { length: U64({ description: 'Bytes unmapped.' }) },
@@ -328,17 +338,17 @@ export const IOMMUFD_OUTPUTS: Readonly<Record<IommufdOp, Readonly<Record<string,
   },
   'ioas-allow-iovas': {},
   option: { val64: U64({ description: 'The value (GET) or the value set.' }) },
-  'device-bind': { 'out-dev-id': u32('out_devid.') },
+  'device-bind': { 'out-dev-id': IdOut('out_devid.') },
   'device-unbind': {},
-  'device-attach': { 'pt-id': u32('pt_id written back (the HWPT).') },
+  'device-attach': { 'pt-id': IdOut('pt_id written back (the HWPT).') },
   'device-detach': {},
-  'device-replace': { 'pt-id': u32('pt_id written back.') },
-  'hwpt-alloc': { 'out-hwpt-id': u32('out_hwpt_id.') },
+  'device-replace': { 'pt-id': IdOut('pt_id written back.') },
+  'hwpt-alloc': { 'out-hwpt-id': IdOut('out_hwpt_id.') },
   'hwpt-set-dirty-tracking': {},
   'hwpt-get-dirty-bitmap': { bitmap: Type.Array(U64(), { description: 'The bitmap as u64 words (bit n of word w = page 64w + n).' }) },
   'hwpt-invalidate': { 'entry-num': u32('Entries handled.') },
-  'viommu-alloc': { 'out-viommu-id': u32('out_viommu_id.') },
-  'vdevice-alloc': { 'out-vdevice-id': u32('out_vdevice_id.') },
+  'viommu-alloc': { 'out-viommu-id': IdOut('out_viommu_id.') },
+  'vdevice-alloc': { 'out-vdevice-id': IdOut('out_vdevice_id.') },
   'get-hw-info': {
     'out-data-type': u32('enum iommu_hw_info_type.'),
     'out-capabilities': U64({ description: 'IOMMU_HW_CAP_* bits.' }),
@@ -349,9 +359,16 @@ export const IOMMUFD_OUTPUTS: Readonly<Record<IommufdOp, Readonly<Record<string,
   destroy: {},
 };
 
+/**
+ * The outputs that are object IDs (and the container number): in `expect` each takes a number or
+ * an `out` name bound by an earlier step (host-model.ts checks the name, core/run/host-expect.ts
+ * compares against its value). Every other output (u64 IOVAs, lengths, sizes, …) is a number.
+ */
+export const ID_OUTPUTS: ReadonlySet<string> = new Set(['out-ioas-id', 'out-dev-id', 'pt-id', 'out-hwpt-id', 'out-viommu-id', 'out-vdevice-id', 'container']);
+
 /** Output fields of each vfio op. */
 export const VFIO_OUTPUTS: Readonly<Record<VfioOp, Readonly<Record<string, TSchema>>>> = {
-  'container-open': { container: u32('The container number.') },
+  'container-open': { container: IdOut('The container number.') },
   'group-set-container': {},
   'group-unset-container': {},
   'set-iommu': {},

@@ -180,6 +180,53 @@ ${HOST}steps:
   });
 });
 
+describe('expect names an out binding for an object-ID output', () => {
+  test('pt-id / out-hwpt-id / out-dev-id / container compare against the ID bound to the name; a mismatch says which name and value', () => {
+    const { results } = run(`name: ids
+${HOST}steps:
+  - iommufd: {op: ioas-alloc, out: ioas1}
+  - iommufd: {op: device-bind, device: vf0, out: dev0}
+  - iommufd: {op: device-attach, dev: dev0, pt: ioas1, out: hwpt0}
+  - iommufd: {op: device-attach, dev: dev0, pt: ioas1}
+    expect: {errno: OK, pt-id: hwpt0}
+  - iommufd: {op: hwpt-alloc, dev: dev0, pt: ioas1, out: hwpt1}
+    expect: {out-hwpt-id: 4}
+  - iommufd: {op: device-replace, dev: dev0, pt: hwpt1}
+    expect: {pt-id: hwpt1}
+  - iommufd: {op: device-replace, dev: dev0, pt: hwpt1}
+    expect: {pt-id: hwpt0}
+  - iommufd: {op: device-bind, device: vf1, out: dev1}
+    expect: {out-dev-id: dev0}
+  - vfio: {op: container-open, out: c0}
+  - vfio: {op: container-open}
+    expect: {container: c0}
+`);
+    expect(results.map((r) => r.expectation)).toEqual([undefined, undefined, undefined, true, true, true, false, false, undefined, false]);
+    expect(results[3].message).toBe('OK pt-id=hwpt0 (0x3) as expected');
+    expect(results[6].message).toBe('pt-id: expected hwpt0 (0x3), got "0x4"');
+    expect(results[7].message).toBe('out-dev-id: expected dev0 (0x2), got "0x3"');
+    expect(results[9].message).toBe('container: expected c0 (0x1), got "0x2"');
+  });
+
+  test('a name rebound by the step itself compares against its earlier value; a name bound by a failed step is ID 0', () => {
+    const { results } = run(`name: rebind
+${HOST}steps:
+  - iommufd: {op: ioas-alloc, out: a}
+  - iommufd: {op: ioas-alloc, out: a}
+    expect: {out-ioas-id: a}
+  - iommufd: {op: ioas-alloc, out: b}
+  - iommufd: {op: device-bind, device: vf0, out: d}
+  - iommufd: {op: device-bind, device: vf0, out: d2}
+    expect: EINVAL
+  - iommufd: {op: device-attach, dev: d, pt: b}
+    expect: {pt-id: d2}
+`);
+    expect(results.map((r) => r.expectation)).toEqual([undefined, false, undefined, undefined, true, false]);
+    expect(results[1].message).toBe('out-ioas-id: expected a (0x1), got "0x2"');
+    expect(results[5].message).toBe('pt-id: expected d2 (0x0), got "0x5"');
+  });
+});
+
 describe('VFIO group path vs cdev path (drivers/vfio/group.c cdev_device_open_cnt, commit 270bf4c019b9)', () => {
   test.each(['iommufd', 'vfio-type1'])('backend %s: a cdev-bound member makes group-set-container EBUSY; unbind frees it; the open group file makes device-bind EBUSY; unset frees it', (backend) => {
     const { results } = run(`name: exclusion

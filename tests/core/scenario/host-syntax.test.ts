@@ -122,6 +122,19 @@ steps: []
     expect(parse(`name: h\nsteps:\n  - iommufd: {op: ioas-alloc}\n    expect: ENOTANERRNO\n`).lines[0]).toMatch(/^h\.yaml:4:13: steps\.0\.expect: /);
   });
 
+  test('an object-ID output in expect may name an earlier out (checked like an argument); u64 outputs stay numbers', () => {
+    const ok = parse(`name: h\nsteps:\n  - iommufd: {op: ioas-alloc, out: a}\n  - iommufd: {op: hwpt-alloc, dev: 1, pt: a, out: h}\n  - iommufd: {op: device-attach, dev: 1, pt: a}\n    expect: {pt-id: h}\n`);
+    expect(ok.lines).toEqual([]);
+    expect(parse(`name: h\nsteps:\n  - iommufd: {op: ioas-alloc, out: a}\n  - iommufd: {op: device-attach, dev: 1, pt: a, out: h}\n    expect: {errno: OK, pt-id: hwpt9}\n`).lines).toEqual([
+      'h.yaml:5:32: steps.1.expect.pt-id: "hwpt9" is not bound by an earlier step\'s `out` (bound so far: a); write an out name or a numeric ID',
+    ]);
+    // The step's own out is not bound yet in its expect.
+    expect(parse(`name: h\nsteps:\n  - iommufd: {op: ioas-alloc, out: a}\n    expect: {out-ioas-id: a}\n`).lines).toEqual([
+      'h.yaml:4:27: steps.0.expect.out-ioas-id: "a" is not bound by an earlier step\'s `out` (no step has bound a name with `out` yet); write an out name or a numeric ID',
+    ]);
+    expect(parse(`name: h\nsteps:\n  - iommufd: {op: ioas-alloc, out: a}\n  - iommufd: {op: ioas-map, ioas: a, length: 0x1000, flags: [readable], out: v}\n  - iommufd: {op: ioas-unmap, ioas: a, iova: v, length: 0x1000}\n    expect: {length: v}\n`).lines[0]).toMatch(/^h\.yaml:6:\d+: steps\.2\.expect\.length: /);
+  });
+
   test('§4 syntax: guest devices backed by host devices, device-add, intel-iommu', () => {
     const { scenario, lines } = parse(
       HOST +
