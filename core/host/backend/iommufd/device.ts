@@ -51,7 +51,8 @@ export function domainCompatible(hwpt: HwptObj, iommu: HostIommuCaps): boolean {
 /**
  * device-bind (iommufd_device_bind): no IOMMU_CAP_CACHE_COHERENCY → EINVAL; no group → ENODEV;
  * the device already bound → EINVAL (vfio_df_ioctl_bind_iommufd: "one device cannot be bound
- * twice"; UNVERIFIED, not in the reference); with shared DMA ownership, the group owned by a host
+ * twice": `df->iommufd` already set → EINVAL, read in commit 5fcc26969a16 "vfio: Add
+ * VFIO_DEVICE_BIND_IOMMUFD"; not in the reference); with shared DMA ownership, the group owned by a host
  * driver or another backend → EBUSY (iommu_device_claim_dma_owner, called before the MSI check);
  * MSI not isolated and allow_unsafe_interrupts off → EPERM. The new DEVICE holds one user for the driver, so IOMMU_DESTROY of it gives EBUSY.
  *
