@@ -47,3 +47,38 @@ export function errnoName(e: number): string {
 export function errnoOf(name: string): Errno | undefined {
   return Object.hasOwn(ERRNO, name) ? ERRNO[name as ErrnoName] : undefined;
 }
+
+/** glibc strerror(3) texts of the errnos the backends return (string/_strerror.c, sysdeps errlist). */
+const STRERROR: Readonly<Record<number, string>> = {
+  [ERRNO.EPERM]: 'Operation not permitted',
+  [ERRNO.ENOENT]: 'No such file or directory',
+  [ERRNO.EIO]: 'Input/output error',
+  [ERRNO.ENXIO]: 'No such device or address',
+  [ERRNO.E2BIG]: 'Argument list too long',
+  [ERRNO.EBADF]: 'Bad file descriptor',
+  [ERRNO.EAGAIN]: 'Resource temporarily unavailable',
+  [ERRNO.ENOMEM]: 'Cannot allocate memory',
+  [ERRNO.EACCES]: 'Permission denied',
+  [ERRNO.EFAULT]: 'Bad address',
+  [ERRNO.EBUSY]: 'Device or resource busy',
+  [ERRNO.EEXIST]: 'File exists',
+  [ERRNO.ENODEV]: 'No such device',
+  [ERRNO.EINVAL]: 'Invalid argument',
+  [ERRNO.ENOTTY]: 'Inappropriate ioctl for device',
+  [ERRNO.ENOSPC]: 'No space left on device',
+  [ERRNO.ERANGE]: 'Numerical result out of range',
+  [ERRNO.EDEADLK]: 'Resource deadlock avoided',
+  [ERRNO.EOVERFLOW]: 'Value too large for defined data type',
+  [ERRNO.EMSGSIZE]: 'Message too long',
+  [ERRNO.EOPNOTSUPP]: 'Operation not supported',
+  [ERRNO.EADDRINUSE]: 'Address already in use',
+};
+
+/**
+ * strerror(errno) as glibc prints it (QEMU's `%m`, error_setg_errno's ": <text>"): "Success" for
+ * 0, "Unknown error N" for values it has no text for (glibc's own wording).
+ */
+export function strerror(errno: number): string {
+  if (errno === 0) return 'Success';
+  return STRERROR[errno] ?? `Unknown error ${errno}`;
+}

@@ -22,7 +22,7 @@ import { ERRNO } from '../errno.ts';
 import { ioasMap32, ioasUnmap32 } from '../backend/iommufd/ioas.ts';
 import { u64 } from '../../engine/u64.ts';
 import { iommufdCall, vfioCall, type CallOutcome, type IommufdTarget, type OutputValue, type ResolvedArg } from './calls.ts';
-import { strerror } from './strerror.ts';
+import { strerror } from '../errno.ts';
 
 /** Code of the backend in a 'host-call' event's `backend` field (core/events/host-text.ts HOST_BACKENDS). */
 export const HOST_CALL_BACKEND = { iommufd: 1, 'vfio-type1': 2, 'iommufd-compat': 3 } as const;

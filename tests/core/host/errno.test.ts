@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ERRNO, errnoName, errnoOf } from '../../../core/host/errno.ts';
+import { ERRNO, errnoName, errnoOf, strerror } from '../../../core/host/errno.ts';
 
 describe('errno table', () => {
   it('has the Linux values the backends return (asm-generic/errno-base.h, errno.h)', () => {
@@ -14,5 +14,14 @@ describe('errno table', () => {
     expect(errnoName(4)).toBe('E4');
     expect(errnoOf('EBUSY')).toBe(16);
     expect(errnoOf('toString')).toBeUndefined();
+  });
+});
+
+describe('strerror: glibc texts, one table for the backends and the shadow', () => {
+  it('known, success and unknown values', () => {
+    expect(strerror(ERRNO.EINVAL)).toBe('Invalid argument');
+    expect(strerror(ERRNO.EDEADLK)).toBe('Resource deadlock avoided');
+    expect(strerror(0)).toBe('Success');
+    expect(strerror(200)).toBe('Unknown error 200');
   });
 });
