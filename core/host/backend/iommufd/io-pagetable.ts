@@ -193,7 +193,8 @@ export class IoPagetable implements FreeSpace {
     let eHi: number;
     let eLo: number;
     const lenN = lenHi * TWO32 + lenLo;
-    if (al.outN >= 0 && al.outN + lenN <= 9007199254740992) {
+    const exact = al.outN >= 0 && al.outN + lenN <= 9007199254740992;
+    if (exact) {
       const a = al.outN;
       const e = a + lenN - 1;
       iHi = Math.floor(a / TWO32);
@@ -209,6 +210,7 @@ export class IoPagetable implements FreeSpace {
       eLo = lo32(e);
     }
     if (!this.areas.insert(iHi, iLo, eHi, eLo, vaHi, vaLo, prot | (writable ? AREA_PAGES_WRITABLE : 0))) throw new Error('io-pagetable: area overlap after the IOVA allocation');
+    if (exact && lenHi === 0) al.filled(al.outN, lenLo);
     this.outIovaHi = iHi;
     this.outIovaLo = iLo;
     // The run this map landed in may go on after it: its right piece is a new run start.

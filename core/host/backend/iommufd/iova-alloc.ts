@@ -175,6 +175,9 @@ export class IovaAllocator {
     return this.outN >= 0 ? BigInt(this.outN) : this.outBig;
   }
   private readonly hints: bigint[] = new Array<bigint>(CLASSES).fill(NO_HINT);
+  // Number(hints[k]): compares exactly with a start below 2^53 (a hint at or above 2^53 rounds to
+  // a number >= 2^53, still above every such start).
+  private readonly hintsN: number[] = new Array<number>(CLASSES).fill(0);
   // dirty[k]: run starts >= 2^53 (bigint); dirtyN[k]: those below (exact numbers, the usual case).
   private readonly dirty: PointHeap[] = Array.from({ length: CLASSES }, () => new PointHeap());
   private readonly dirtyN: NumHeap[] = Array.from({ length: CLASSES }, () => new NumHeap());
@@ -254,7 +257,7 @@ export class IovaAllocator {
           const offN = Number(pageOffset);
           // Numbers decide when ALIGN(v) | off = ALIGN(v) + off and the range stays below 2^53.
           const fast = need < EXACT_N && offN < alignN;
-          const aN = this.dirtyNumbers(k, w, s, align, pageOffset, need, fast ? alignN : 0, offN, fast ? Number(need) : -1);
+          const aN = this.dirtyNumbers(k, w, s < EXACT_N ? Number(s) : Infinity, w.last < EXACT_N ? Number(w.last) : Infinity, s, align, pageOffset, need, fast ? alignN : 0, offN, fast ? Number(need) : -1);
           if (aN >= 0) {
             this.outN = aN;
             return ERRNO.OK;
@@ -341,19 +344,18 @@ export class IovaAllocator {
 
   /**
    * The dirty path over the exact-number points of class k (ascending; all below 2^53, so before
-   * every bigint point): the first point whose hole holds the aligned request. Returns the IOVA as
-   * a number when the number arithmetic decided it (alignN > 0: ALIGN(v) | off = ALIGN(v) + off;
-   * needN >= 0), else -1 with {@link foundBig} set when a point decided the bigint way fits (-1n
-   * when none does). Points no longer free are dropped; free ones that do not fit are kept when
-   * their run is larger than the class's small size.
+   * every bigint point): the first point whose hole holds the aligned request. `sN` / `wLastN` are
+   * the window's aligned start and last IOVA as numbers (Infinity at or above 2^53); `s`, `align`,
+   * `pageOffset`, `need` the same request as bigints. Returns the IOVA as a number when the number
+   * arithmetic decided it (alignN > 0: ALIGN(v) | off = ALIGN(v) + off; needN >= 0), else -1 with
+   * {@link foundBig} set when a point decided the bigint way fits (-1n when none does). Points no
+   * longer free are dropped; free ones that do not fit are kept when their run is larger than the
+   * class's small size.
    */
-  private dirtyNumbers(k: number, w: IovaRange, s: bigint, align: bigint, pageOffset: bigint, need: bigint, alignN: number, offN: number, needN: number): number {
+  private dirtyNumbers(k: number, w: IovaRange, sN: number, wLastN: number, s: bigint, align: bigint, pageOffset: bigint, need: bigint, alignN: number, offN: number, needN: number): number {
     const space = this.space;
     const dn = this.dirtyN[k];
-    const sN = s < EXACT_N ? Number(s) : Infinity;
-    const wLastN = w.last < EXACT_N ? Number(w.last) : Infinity;
     const keptN = this.keptN;
-    const small = k === 0 ? 0n : POW2[k - 1];
     this.foundBig = -1n;
     let result = -1;
     let prevN = -1;
@@ -364,21 +366,30 @@ export class IovaAllocator {
         continue;
       }
       prevN = d;
-      const dHi = Math.floor(d / TWO32);
-      const dLo = d >>> 0;
-      if (d > wLastN || !space.isFree32(dHi, dLo, dHi, dLo)) {
-        dn.pop(); // no longer free: drop
+      if (d > wLastN) {
+        dn.pop(); // past the window: drop
         continue;
       }
+      const dHi = Math.floor(d / TWO32);
+      const dLo = d >>> 0;
       const hs = d > sN ? d : sN;
       const aN = alignN > 0 && needN >= 0 && hs !== Infinity ? Math.ceil(hs / alignN) * alignN + offN : Infinity;
       if (aN + needN < EXACT) {
         const end = aN + needN;
+        // [d, end] free implies d free: one floor lookup when the point fits (the usual case).
         if (end <= wLastN && space.isFree32(dHi, dLo, Math.floor(end / TWO32), end >>> 0)) {
           result = aN;
           break; // d stays: the piece after this map is recorded by the map
         }
+        if (!space.isFree32(dHi, dLo, dHi, dLo)) {
+          dn.pop(); // no longer free: drop
+          continue;
+        }
       } else {
+        if (!space.isFree32(dHi, dLo, dHi, dLo)) {
+          dn.pop(); // no longer free: drop
+          continue;
+        }
         // The bigint way for this point.
         const db = BigInt(d);
         const hb = db > s ? db : s;
@@ -391,11 +402,42 @@ export class IovaAllocator {
       dn.pop();
       const used = space.nextUsed(BigInt(d), w.last);
       const holeLast = used === undefined ? w.last : used.start - 1n;
-      if (holeLast - BigInt(d) + 1n > small) keptN.push(d);
+      if (holeLast - BigInt(d) + 1n > (k === 0 ? 0n : POW2[k - 1])) keptN.push(d);
     }
     for (const d of keptN) dn.push(d);
     keptN.length = 0;
     return result;
+  }
+
+  // Memo of allocN's request shape (numbers): window, alignment, page offset, length - 1, and the
+  // window's aligned start / last as numbers (nS -1: the window cannot hold it) and as bigints.
+  private nW: IovaRange | undefined;
+  private nAlign = 0;
+  private nOff = -1;
+  private nNeed = -1;
+  private nS = -1;
+  private nWLast = 0;
+  private nSBig = -1n;
+  private nAlignBig = 1n;
+  private nOffBig = 0n;
+  private nNeedBig = 0n;
+
+  private memoN(w: IovaRange, alignN: number, offN: number, needN: number): void {
+    const align = POW2[31 - Math.clz32(alignN)];
+    const pageOffset = OFFSETS[offN] ?? BigInt(offN);
+    const need = BigInt(needN);
+    let s = w.last - w.start < need ? -1n : alignUp(w.start, align, pageOffset);
+    if (s >= 0n && (s > w.last || w.last - s < need)) s = -1n;
+    this.nW = w;
+    this.nAlign = alignN;
+    this.nOff = offN;
+    this.nNeed = needN;
+    this.nSBig = s;
+    this.nS = s < 0n ? -1 : s < EXACT_N ? Number(s) : Infinity;
+    this.nWLast = w.last < EXACT_N ? Number(w.last) : Infinity;
+    this.nAlignBig = align;
+    this.nOffBig = pageOffset;
+    this.nNeedBig = need;
   }
 
   /**
@@ -421,22 +463,10 @@ export class IovaAllocator {
     const offN = vaLo & 0xfff;
     if (offN >= alignN) return this.alloc(u64n(vaHi, vaLo), BigInt(lenN), BigInt(iovaAlignmentN));
     const w = this.space.windows()[0];
-    const align = POW2[31 - Math.clz32(alignN)];
-    const pageOffset = OFFSETS[offN] ?? BigInt(offN);
-    const need = BigInt(lenN - 1);
-    let s: bigint;
-    if (this.mW === w && this.mAlign === align && this.mOff === pageOffset && this.mNeed === need) s = this.mS;
-    else {
-      s = w.last - w.start < need ? -1n : alignUp(w.start, align, pageOffset);
-      if (s >= 0n && (s > w.last || w.last - s < need)) s = -1n;
-      this.mW = w;
-      this.mAlign = align;
-      this.mOff = pageOffset;
-      this.mNeed = need;
-      this.mS = s;
-    }
-    if (s < 0n) return this.alloc(u64n(vaHi, vaLo), BigInt(lenN), BigInt(iovaAlignmentN));
-    const aN = this.dirtyNumbers(k, w, s, align, pageOffset, need, alignN, offN, lenN - 1);
+    const needN = lenN - 1;
+    if (this.nW !== w || this.nAlign !== alignN || this.nOff !== offN || this.nNeed !== needN) this.memoN(w, alignN, offN, needN);
+    if (this.nS < 0) return this.alloc(u64n(vaHi, vaLo), BigInt(lenN), BigInt(iovaAlignmentN));
+    const aN = this.dirtyNumbers(k, w, this.nS, this.nWLast, this.nSBig, this.nAlignBig, this.nOffBig, this.nNeedBig, alignN, offN, needN);
     if (aN >= 0) {
       this.outN = aN;
       return ERRNO.OK;
@@ -449,8 +479,20 @@ export class IovaAllocator {
     return this.alloc(u64n(vaHi, vaLo), BigInt(lenN), BigInt(iovaAlignmentN));
   }
 
+  /**
+   * A map of `lenN` bytes (< 2^32) is now in place at `a` (< 2^53; the IOVA an allocation chose):
+   * when `a` is the lowest dirty point of the request's class, that point starts no free run any
+   * more and leaves the heap now rather than at the next search (which would drop it after two
+   * lookups). Dropping a used point is what a search does, so the answers do not change.
+   */
+  filled(a: number, lenN: number): void {
+    const dn = this.dirtyN[lenN <= 1 ? 0 : 32 - Math.clz32(lenN - 1)];
+    if (dn.size > 0 && dn.peek() === a) dn.pop();
+  }
+
   private setHint(k: number, v: bigint): void {
     this.hints[k] = v;
+    this.hintsN[k] = Number(v);
     if (!this.isActive[k]) {
       this.isActive[k] = true;
       this.active.push(k);
@@ -458,23 +500,32 @@ export class IovaAllocator {
     if (v > this.maxHint) this.maxHint = v;
   }
 
-  /** A free run (possibly large) now starts at `start` (an unmap freed it, or a map left it on its right). */
   /** {@link freed} for an exact number start (< 2^53). */
   freedN(start: number): void {
     if (this.active.length === 0) return;
-    const h = this.hints;
     if (this.space.hasAllowed()) {
       this.freed(BigInt(start));
       return;
     }
-    for (const k of this.active) if (h[k] > start) this.dirtyN[k].push(start);
+    const h = this.hintsN;
+    const active = this.active;
+    for (let i = 0; i < active.length; i++) {
+      const k = active[i];
+      if (h[k] > start) this.dirtyN[k].push(start);
+    }
   }
 
+  /** A free run (possibly large) now starts at `start` (an unmap freed it, or a map left it on its right). */
   freed(start: bigint): void {
     if (start >= this.maxHint) return;
     const h = this.hints;
     if (this.space.hasAllowed()) {
-      for (const k of this.active) if (h[k] > start) h[k] = start;
+      for (const k of this.active) {
+        if (h[k] > start) {
+          h[k] = start;
+          this.hintsN[k] = Number(start);
+        }
+      }
       return;
     }
     if (start < EXACT_N) {
@@ -487,6 +538,7 @@ export class IovaAllocator {
   reset(): void {
     for (const k of this.active) {
       this.hints[k] = NO_HINT;
+      this.hintsN[k] = 0;
       this.dirty[k].clear();
       this.dirtyN[k].clear();
       this.isActive[k] = false;
