@@ -325,16 +325,23 @@ export class MappingStore extends IntervalResult {
     if (pages.count() === 0) return this.tree.unmapRange(sHi, sLo, eHi, eLo, atomic, onRemove);
     const spHi = this.pageHi(sHi);
     const spLo = this.pageLo(sHi, sLo);
-    const w = pages.find(spHi, spLo);
+    const w = pages.slot(spHi, spLo);
     if (w >= 0) {
       // A run R holds s's page.
-      if (pages.index !== 0 || (sLo & this.pmask) !== 0) return UNMAP_SPLIT_FIRST; // R starts before s
-      this.loadRunOf(spHi, spLo);
-      if (lt(eHi, eLo, this.rEndHi, this.rEndLo)) return UNMAP_SPLIT_LAST; // R covers [s, e] and more: nothing before it
-      if (this.rEndHi === eHi && this.rEndLo === eLo) {
+      if (pages.slotIndex(w) !== 0 || (sLo & this.pmask) !== 0) return UNMAP_SPLIT_FIRST; // R starts before s
+      // R = [s, s + k pages - 1], read from its slot (k pages <= 2^20 bytes: at most one carry).
+      const k = pages.slotLength(w);
+      let rEndLo = sLo + k * this.psize - 1;
+      let rEndHi = sHi;
+      if (rEndLo > 0xffffffff) {
+        rEndLo -= 4294967296;
+        rEndHi++;
+      }
+      if (lt(eHi, eLo, rEndHi, rEndLo)) return UNMAP_SPLIT_LAST; // R covers [s, e] and more: nothing before it
+      if (rEndHi === eHi && rEndLo === eLo) {
         // Exactly R (the usual dma-iommu unmap): nothing else lies in [s, e].
-        if (onRemove !== undefined) onRemove(this.rStartHi, this.rStartLo, this.rEndHi, this.rEndLo, this.rPhysHi, this.rPhysLo, this.rFlags);
-        pages.removeAt(w, spHi, spLo, pages.length);
+        if (onRemove !== undefined) onRemove(sHi, sLo, eHi, eLo, pages.slotPhysHi(w), pages.slotPhysLo(w), pages.slotFlags(w));
+        pages.removeAt(w, spHi, spLo, k);
         return UNMAP_OK;
       }
     } else if (spHi === this.pageHi(eHi) && spLo === this.pageLo(eHi, eLo)) {

@@ -279,8 +279,10 @@ describe('MappingStore: against a naive model (seeded)', () => {
       } else if (op < 0.72) {
         const roll = r();
         // A third of the ranges stay inside one page, the case with its own fast path.
-        const a = roll < 0.33 && m.items.length > 0 ? m.items[Math.floor(r() * m.items.length)].start + BigInt(Math.floor(r() * 3) * 0x7ff) : pick(r);
-        const b = a + BigInt(Math.floor(r() * (roll < 0.33 ? 0x1000 : Number(maxLen) * (r() < 0.5 ? 2 : 100))));
+        // Another sixth are exactly one live interval (dma-iommu's UNMAP of what it mapped).
+        const exact = roll >= 0.33 && roll < 0.5 && m.items.length > 0 ? m.items[Math.floor(r() * m.items.length)] : undefined;
+        const a = exact !== undefined ? exact.start : roll < 0.33 && m.items.length > 0 ? m.items[Math.floor(r() * m.items.length)].start + BigInt(Math.floor(r() * 3) * 0x7ff) : pick(r);
+        const b = exact !== undefined ? exact.end : a + BigInt(Math.floor(r() * (roll < 0.33 ? 0x1000 : Number(maxLen) * (r() < 0.5 ? 2 : 100))));
         const e = b > U64_MAX ? U64_MAX : b;
         const atomic = r() < 0.5;
         const seen: Interval[] = [];
