@@ -316,6 +316,8 @@ export class IoPagetable implements FreeSpace {
   isFree32(sHi: number, sLo: number, eHi: number, eLo: number): boolean {
     if (this.reserved.size > 0 && this.reserved.overlaps32(sHi, sLo, eHi, eLo)) return false;
     const a = this.areas;
+    // One address: free iff no area holds it (a hash probe for page-run areas; a floor lookup walks the bitmap).
+    if (sHi === eHi && sLo === eLo) return a.count() === 0 || !a.lookup(sHi, sLo);
     // The area with the greatest start <= to overlaps [from, to] iff it ends at or after from.
     if (a.count() === 0 || !a.floor(eHi, eLo)) return true;
     return a.rEndHi < sHi || (a.rEndHi === sHi && a.rEndLo < sLo);
