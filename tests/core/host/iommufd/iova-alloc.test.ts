@@ -162,6 +162,28 @@ describe('iopt_alloc_iova', () => {
     expect(live.some((a) => a.iova >= edge) && live.some((a) => a.iova < edge)).toBe(true);
   });
 
+  it('isFree of one address and of a range agree with the areas and reserved ranges (page runs, sub-page areas in the tree, the 4 GiB line)', () => {
+    const rnd = mulberry32(77);
+    const iopt = new IoPagetable(HPAGE_SIZE);
+    const base = (1n << 32n) - 64n * PAGE;
+    const used: { start: bigint; last: bigint }[] = [];
+    for (let i = 0; i < 120; i++) {
+      const start = base + BigInt(rnd() % 128) * PAGE + (rnd() % 4 === 0 ? 0x800n : 0n);
+      const length = rnd() % 3 === 0 ? 0x800n : BigInt(1 + (rnd() % 3)) * PAGE;
+      if (rnd() % 8 === 0) {
+        if (iopt.reserve(start, start + length - 1n, { i }) === 0) used.push({ start, last: start + length - 1n });
+      } else if (iopt.checkIova(start, length) === 0) {
+        expect(iopt.mapPages([{ userVa: 0x7f0000000000n, length, writable: true }], length, start, true, 3)).toBe(0);
+        used.push({ start, last: start + length - 1n });
+      }
+    }
+    for (let i = 0; i < 2000; i++) {
+      const a = base - PAGE + BigInt(rnd() % (130 * 4)) * 0x400n + BigInt(rnd() % 2) * 0x3ffn;
+      const e = i % 2 === 0 ? a : a + BigInt(rnd() % 0x1800);
+      expect([a, e, iopt.isFree(a, e)]).toEqual([a, e, !used.some((u) => u.start <= e && u.last >= a)]);
+    }
+  });
+
   // The u32 hot path (ioasMap32 without FIXED_IOVA: IovaAllocator.allocN, and the map dropping the
   // dirty point it filled; ioasUnmap32 recording what it frees), churned as a guest's streaming
   // DMA does: fill, punch holes, then map/unmap one page at a time so most maps fill a hole exactly.
