@@ -145,13 +145,20 @@ export function configText(c: RunConfig): ConfigItem[] {
     { label: 'granule', value: c.granule === 'host' ? 'host (4k)' : c.granule, title: 'QEMU granule property: the smallest page size in page_size_mask' },
     { label: 'aw-bits', value: String(c.awBits), title: 'QEMU aw-bits: input address width (input_range ends at 2^aw-bits − 1)' },
   ];
-  if (c.devices.length) items.push({ label: 'devices', value: c.devices.map((d) => `${d.name} ${d.bdf}`).join(', '), title: 'endpoints declared in the scenario' });
+  if (c.cachingMode !== undefined) items.push({ label: 'caching-mode', value: c.cachingMode ? 'on' : 'off', title: 'intel-iommu caching-mode (needed for assigned devices)' });
+  if (c.xFlts) items.push({ label: 'x-flts', value: 'on', title: 'intel-iommu x-flts: first-stage translation (nesting on the host)' });
+  if (c.devices.length) items.push({ label: 'devices', value: c.devices.map((d) => `${d.name} ${d.bdf}${d.host ? ` → ${d.host}` : ''}`).join(', '), title: 'endpoints declared in the scenario (→ the host device assigned to it)' });
+  if (c.backend) items.push({ label: 'backend', value: `${c.backend} · kernel ${c.kernel ?? '?'}`, title: 'how QEMU reaches assigned devices (iommufd or VFIO type1), and the kernel era the uAPI outcomes follow' });
+  if (c.groups?.length) {
+    const groups = c.groups.map((g) => `${g.id} [${g.members.join(' ')}]${g.iommu ? '' : ' emulated'}`).join(', ');
+    items.push({ label: 'groups', value: groups, title: 'IOMMU groups computed by Linux\'s rules (or `group: N`)' });
+  }
   return items;
 }
 
-/** The short form for the runs list: "q35 · qemu · 4k · aw39". */
+/** The short form for the runs list: "q35 · qemu · 4k · aw39" (intel-iommu: "q35 · vt-d · 4k · aw48"). */
 export function configShort(c: RunConfig): string {
-  return [c.machine, c.conformance, c.granule === 'host' ? '4k' : c.granule, `aw${c.awBits}`].join(' · ');
+  return [c.machine, c.model === 'intel-iommu' ? 'vt-d' : c.conformance, c.granule === 'host' ? '4k' : c.granule, `aw${c.awBits}`].join(' · ');
 }
 
 /** Colour of a component layer (DESIGN.md §2), matching its events' family shades. */
