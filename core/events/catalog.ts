@@ -36,7 +36,7 @@ import {
   statusName,
   u64Of,
 } from './text.ts';
-import { REQUEST_TYPE_NAMES } from '../virtio-iommu/constants.ts';
+import { REQUEST_TYPE_NAMES } from '../viommu/virtio-iommu/constants.ts';
 import {
   HOST_BACKENDS,
   errnoText,
@@ -169,7 +169,7 @@ function formatConfigRead(v: FormatFields): string {
 
 /**
  * Every event kind. Field names are camelCase; docs name the spec/QEMU term.
- * Status values are virtio-iommu status codes (core/virtio-iommu/constants.ts, spec §5.13.6.x).
+ * Status values are virtio-iommu status codes (core/viommu/virtio-iommu/constants.ts, spec §5.13.6.x).
  */
 export const EVENT_CATALOG = {
   features: {

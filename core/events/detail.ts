@@ -19,8 +19,8 @@
  * ../../../shared/reference/virtio-iommu.md §1.
  */
 import type { EventDetail, EventDetailField, EventRow, RawRequestBytes, StepResult } from '../contract/index.ts';
-import { bytesToHex, encodeRequest, hexToBytes, type RequestInit } from '../virtio-iommu/codec.ts';
-import { ATTACH_F_BYPASS, FEATURE_NAMES, HEAD_SIZE, T_ATTACH, T_DETACH, T_MAP, T_PROBE, T_UNMAP } from '../virtio-iommu/constants.ts';
+import { bytesToHex, encodeRequest, hexToBytes, type RequestInit } from '../viommu/virtio-iommu/codec.ts';
+import { ATTACH_F_BYPASS, FEATURE_NAMES, HEAD_SIZE, T_ATTACH, T_DETACH, T_MAP, T_PROBE, T_UNMAP } from '../viommu/virtio-iommu/constants.ts';
 import { EVENT_CATALOG, type FieldSpec } from './catalog.ts';
 import { bdfToString, faultFlagsText, faultReasonName, hexOf, mapFlagsText, requestTypeName, statusName, u64Of } from './format.ts';
 

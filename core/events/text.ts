@@ -14,7 +14,7 @@ import {
   FEATURE_NAMES,
   REQUEST_TYPE_NAMES,
   statusName as deviceStatusName,
-} from '../virtio-iommu/constants.ts';
+} from '../viommu/virtio-iommu/constants.ts';
 
 /** Fault reason names by code (virtio spec §5.13.6, Fault reporting; VIRTIO_IOMMU_FAULT_R_*). */
 const FAULT_REASON_NAMES: Readonly<Record<number, string>> = { [FAULT_R_UNKNOWN]: 'UNKNOWN', [FAULT_R_DOMAIN]: 'DOMAIN', [FAULT_R_MAPPING]: 'MAPPING' };

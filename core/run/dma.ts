@@ -19,7 +19,7 @@
  * translate() call over the whole access.
  */
 import type { Scenario, ScenarioStep } from '../scenario/model.ts';
-import { GRANULE_MASKS, granuleOf, type VirtioIommuProps } from '../virtio-iommu/config.ts';
+import { GRANULE_MASKS, granuleOf, type VirtioIommuProps } from '../viommu/virtio-iommu/config.ts';
 import type { TranslateOutcome } from '../machine/dma.ts';
 import type { VIommu } from '../machine/layers.ts';
 

@@ -14,7 +14,7 @@
 import { Machine } from '../machine/machine.ts';
 import type { StampingSink } from '../machine/component.ts';
 import type { Scenario } from '../scenario/model.ts';
-import { VirtioIommuComponent } from '../virtio-iommu/component.ts';
+import { VirtioIommuComponent } from '../viommu/virtio-iommu/component.ts';
 import { hostBackends, type HostBackends } from '../host/backend/from-platform.ts';
 import { IommufdBackendComponent, VfioType1BackendComponent, type BackendComponent } from '../host/components/backend.ts';
 import { PhysicalIommuComponent } from '../host/components/iommu.ts';

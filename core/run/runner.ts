@@ -22,11 +22,11 @@ import { MetricsReducer } from '../events/metrics.ts';
 import { VirtualClock } from '../engine/clock.ts';
 import { parseScenario } from '../scenario/parse.ts';
 import type { Scenario, ScenarioStep } from '../scenario/model.ts';
-import type { VirtioIommuDevice } from '../virtio-iommu/device.ts';
+import type { VirtioIommuDevice } from '../viommu/virtio-iommu/device.ts';
 import type { Machine } from '../machine/machine.ts';
 import type { StampingSink } from '../machine/component.ts';
 import { TR_FAULT, type TranslateOutcome } from '../machine/dma.ts';
-import type { VirtioIommuComponent } from '../virtio-iommu/component.ts';
+import type { VirtioIommuComponent } from '../viommu/virtio-iommu/component.ts';
 import type { VIommu } from '../machine/layers.ts';
 import { buildMachine, type HostParts } from './machine.ts';
 import { HostStepRunner, isHostStep } from './host-steps.ts';
@@ -45,8 +45,8 @@ import {
   type ExpectationCheck,
 } from './expect.ts';
 import { PHYS_START_OFFSET, VIRT_END_OFFSET, VIRT_START_OFFSET, decodeConfig, decodeProbeRegions, putU64Halves, replyStatus } from './wire.ts';
-import { bytesToHex, encodeRequest } from '../virtio-iommu/codec.ts';
-import { CONFIG_BYPASS_OFFSET, S_OK, T_ATTACH, T_DETACH, T_MAP, T_PROBE, T_UNMAP, TAIL_SIZE } from '../virtio-iommu/constants.ts';
+import { bytesToHex, encodeRequest } from '../viommu/virtio-iommu/codec.ts';
+import { CONFIG_BYPASS_OFFSET, S_OK, T_ATTACH, T_DETACH, T_MAP, T_PROBE, T_UNMAP, TAIL_SIZE } from '../viommu/virtio-iommu/constants.ts';
 import { DmaAccess, granuleBytes, iterationUnits, scenarioUnits } from './dma.ts';
 import { statusName } from '../events/format.ts';
 

@@ -1,10 +1,10 @@
 /**
- * The runner's driver side of the wire, over the device's codec (core/virtio-iommu/codec.ts):
+ * The runner's driver side of the wire, over the device's codec (core/viommu/virtio-iommu/codec.ts):
  * reads statuses, PROBE regions and the config space back in the runner's terms. Layouts: virtio
  * spec §5.13.4 and §5.13.6 (see ../../../shared/reference/virtio-iommu.md §1.7-§1.8).
  */
-import { decodeConfig as decodeConfigSpace, decodeProbeProperties } from '../virtio-iommu/codec.ts';
-import { TAIL_SIZE } from '../virtio-iommu/constants.ts';
+import { decodeConfig as decodeConfigSpace, decodeProbeProperties } from '../viommu/virtio-iommu/codec.ts';
+import { TAIL_SIZE } from '../viommu/virtio-iommu/constants.ts';
 import type { ConfigValue, RegionValue } from './expect.ts';
 
 /**

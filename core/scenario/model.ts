@@ -9,7 +9,7 @@
  * point at the offending node, like the schema's own; a step endpoint (raw ID or PCI address) no
  * device declares is a warning (the run goes ahead).
  */
-import { defaultProps, parseReservedRegion, type VirtioIommuProps } from '../virtio-iommu/device.ts';
+import { defaultProps, parseReservedRegion, type VirtioIommuProps } from '../viommu/virtio-iommu/device.ts';
 import {
   ATTACH_F_BYPASS,
   F_BYPASS,
@@ -35,7 +35,7 @@ import {
   VIRTIO_F_VERSION_1,
   VIRTIO_RING_F_EVENT_IDX,
   VIRTIO_RING_F_INDIRECT_DESC,
-} from '../virtio-iommu/constants.ts';
+} from '../viommu/virtio-iommu/constants.ts';
 import { bdfToString, parseBdf } from '../events/format.ts';
 import { U64_MAX, hex, readInteger } from './kinds.ts';
 import type { FeatureName, ScenarioDoc, StatusName, StepArgs, StepDoc, StepExpectDoc, StepOp, ViommuDoc } from './schema.ts';

@@ -16,9 +16,9 @@
  */
 import BTreeModule from 'sorted-btree';
 import { NULL_SINK } from '../../core/events/sink.ts';
-import { encodeRequest } from '../../core/virtio-iommu/codec.ts';
-import { T_ATTACH, T_MAP, T_UNMAP } from '../../core/virtio-iommu/constants.ts';
-import { TR_TRANSLATED, VirtioIommuDevice, defaultProps, type VirtioIommuProps } from '../../core/virtio-iommu/device.ts';
+import { encodeRequest } from '../../core/viommu/virtio-iommu/codec.ts';
+import { T_ATTACH, T_MAP, T_UNMAP } from '../../core/viommu/virtio-iommu/constants.ts';
+import { TR_TRANSLATED, VirtioIommuDevice, defaultProps, type VirtioIommuProps } from '../../core/viommu/virtio-iommu/device.ts';
 import type { BenchRow } from './types.ts';
 import { mulberry32, shuffled } from '../support/prng.ts';
 

@@ -13,7 +13,7 @@ import { runConfig } from '../../../core/run/config.ts';
 import { ScenarioRun } from '../../../core/run/runner.ts';
 import type { StepResult } from '../../../core/contract/index.ts';
 import { parseScenario, type Scenario } from '../../../core/scenario/index.ts';
-import { VirtioIommuDevice } from '../../../core/virtio-iommu/device.ts';
+import { VirtioIommuDevice } from '../../../core/viommu/virtio-iommu/device.ts';
 
 const TEXT = `name: detail
 viommu: {model: virtio-iommu, aw-bits: 64}

@@ -4,10 +4,10 @@
 import { describe, expect, it } from 'vitest';
 import { EventLog } from '../../../core/events/sink.ts';
 import { Component, Machine, TR_FAULT, TR_TRANSLATED, isVIommu, type HostIommuDevice, type Layer } from '../../../core/machine/index.ts';
-import { VirtioIommuComponent } from '../../../core/virtio-iommu/component.ts';
-import { defaultProps } from '../../../core/virtio-iommu/device.ts';
-import { encodeRequest } from '../../../core/virtio-iommu/codec.ts';
-import { T_ATTACH, T_MAP } from '../../../core/virtio-iommu/constants.ts';
+import { VirtioIommuComponent } from '../../../core/viommu/virtio-iommu/component.ts';
+import { defaultProps } from '../../../core/viommu/virtio-iommu/device.ts';
+import { encodeRequest } from '../../../core/viommu/virtio-iommu/codec.ts';
+import { T_ATTACH, T_MAP } from '../../../core/viommu/virtio-iommu/constants.ts';
 import { runScenarioText } from '../../../core/run/index.ts';
 
 /** A component that records its lifecycle calls in `calls` and fails realize/plug when told. */

@@ -9,10 +9,10 @@ import { IommufdBackendComponent } from '../../../../core/host/components/backen
 import { hostBackends } from '../../../../core/host/backend/from-platform.ts';
 import { VfioPciComponent, machineInitDone } from '../../../../core/host/assign.ts';
 import { VfioShadow } from '../../../../core/host/shadow.ts';
-import { VirtioIommuComponent } from '../../../../core/virtio-iommu/component.ts';
-import { defaultProps } from '../../../../core/virtio-iommu/device.ts';
-import { encodeRequest } from '../../../../core/virtio-iommu/codec.ts';
-import { T_ATTACH, T_MAP, T_UNMAP } from '../../../../core/virtio-iommu/constants.ts';
+import { VirtioIommuComponent } from '../../../../core/viommu/virtio-iommu/component.ts';
+import { defaultProps } from '../../../../core/viommu/virtio-iommu/device.ts';
+import { encodeRequest } from '../../../../core/viommu/virtio-iommu/codec.ts';
+import { T_ATTACH, T_MAP, T_UNMAP } from '../../../../core/viommu/virtio-iommu/constants.ts';
 import { HOST_39, platformOf } from './iommufd-backend.ts';
 
 function rig(enabled: boolean) {

@@ -11,10 +11,10 @@ import { Machine } from '../../../../core/machine/index.ts';
 import { VfioPciComponent, machineInitDone } from '../../../../core/host/assign.ts';
 import { VfioShadow } from '../../../../core/host/shadow.ts';
 import { GUEST_RAM_HVA_BASE } from '../../../../core/host/shadow-text.ts';
-import { VirtioIommuComponent } from '../../../../core/virtio-iommu/component.ts';
-import { defaultProps } from '../../../../core/virtio-iommu/device.ts';
-import { encodeRequest } from '../../../../core/virtio-iommu/codec.ts';
-import { T_ATTACH, T_MAP, T_PROBE, T_UNMAP } from '../../../../core/virtio-iommu/constants.ts';
+import { VirtioIommuComponent } from '../../../../core/viommu/virtio-iommu/component.ts';
+import { defaultProps } from '../../../../core/viommu/virtio-iommu/device.ts';
+import { encodeRequest } from '../../../../core/viommu/virtio-iommu/codec.ts';
+import { T_ATTACH, T_MAP, T_PROBE, T_UNMAP } from '../../../../core/viommu/virtio-iommu/constants.ts';
 import { decodeProbeRegions } from '../../../../core/run/wire.ts';
 import { EngineIommufdBackend, HOST_39, platformOf } from './iommufd-backend.ts';
 

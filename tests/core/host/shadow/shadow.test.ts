@@ -10,11 +10,11 @@ import { EventLog } from '../../../../core/events/sink.ts';
 import { Machine } from '../../../../core/machine/index.ts';
 import { VfioShadow } from '../../../../core/host/shadow.ts';
 import { GUEST_RAM_HVA_BASE, strerror } from '../../../../core/host/shadow-text.ts';
-import { splitPow2 } from '../../../../core/virtio-iommu/state.ts';
-import { VirtioIommuComponent } from '../../../../core/virtio-iommu/component.ts';
-import { defaultProps } from '../../../../core/virtio-iommu/device.ts';
-import { encodeRequest } from '../../../../core/virtio-iommu/codec.ts';
-import { T_ATTACH, T_DETACH, T_MAP, T_UNMAP } from '../../../../core/virtio-iommu/constants.ts';
+import { splitPow2 } from '../../../../core/viommu/virtio-iommu/state.ts';
+import { VirtioIommuComponent } from '../../../../core/viommu/virtio-iommu/component.ts';
+import { defaultProps } from '../../../../core/viommu/virtio-iommu/device.ts';
+import { encodeRequest } from '../../../../core/viommu/virtio-iommu/codec.ts';
+import { T_ATTACH, T_DETACH, T_MAP, T_UNMAP } from '../../../../core/viommu/virtio-iommu/constants.ts';
 import { FakeBackend } from './fake-backend.ts';
 
 const NIC = 0x18; // 00:03.0, assigned

@@ -14,15 +14,15 @@
  * Hot path (MAP/UNMAP): fields are decoded as u32 halves into a reused DecodedRequest; no bigint
  * and no allocation unless the event sink is enabled.
  */
-import { UNMAP_OK } from '../engine/mapping-store.ts';
-import { u64 } from '../engine/u64.ts';
+import { UNMAP_OK } from '../../engine/mapping-store.ts';
+import { u64 } from '../../engine/u64.ts';
 import { decodeRequestInto, encodeResvMemProperties, type DecodedRequest } from './codec.ts';
 import {
   ATTACH_F_BYPASS, ATTACH_F_MASK, MAP_F_MASK, MAP_F_MMIO, READABLE_SIZE, S_DEVERR, S_INVAL, S_NOENT, S_OK, S_RANGE,
   S_UNSUPP, T_ATTACH, T_DETACH, T_MAP, T_PROBE, T_UNMAP, TAIL_SIZE,
 } from './constants.ts';
 import { emit, hex, notifyMap, notifyUnmap, type DeviceState, type Domain, type ResvTable } from './state.ts';
-import type { EventPayload } from '../events/catalog.ts';
+import type { EventPayload } from '../../events/catalog.ts';
 
 /** Marker status: the device leaves the buffers unwritten (used length 0). */
 const UNWRITTEN = -1;

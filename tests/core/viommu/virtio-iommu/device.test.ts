@@ -3,13 +3,13 @@
  * PROBE bytes, reset semantics and the event stream.
  */
 import { describe, it, expect } from 'vitest';
-import { EventLog, NULL_SINK } from '../../../core/events/sink.ts';
-import { decodeConfig, decodeProbeProperties } from '../../../core/virtio-iommu/codec.ts';
-import { buildReservedRegions, formatReservedRegion, validateProps } from '../../../core/virtio-iommu/config.ts';
+import { EventLog, NULL_SINK } from '../../../../core/events/sink.ts';
+import { decodeConfig, decodeProbeProperties } from '../../../../core/viommu/virtio-iommu/codec.ts';
+import { buildReservedRegions, formatReservedRegion, validateProps } from '../../../../core/viommu/virtio-iommu/config.ts';
 import {
   ATTACH_F_BYPASS, F_BYPASS_CONFIG, LINUX_DRIVER_FEATURES, S_OK, VIRTIO_ID_IOMMU, featureBit,
-} from '../../../core/virtio-iommu/constants.ts';
-import { VirtioIommuDevice, defaultProps, parseReservedRegion } from '../../../core/virtio-iommu/device.ts';
+} from '../../../../core/viommu/virtio-iommu/constants.ts';
+import { VirtioIommuDevice, defaultProps, parseReservedRegion } from '../../../../core/viommu/virtio-iommu/device.ts';
 import { EP1, EP2, EP3, MODES, hexBytes, rig } from './helpers.ts';
 
 describe('properties', () => {

@@ -3,12 +3,12 @@
  * combinations, fault records and 64-bit edges, in both modes.
  */
 import { describe, it, expect } from 'vitest';
-import { decodeFault } from '../../../core/virtio-iommu/codec.ts';
+import { decodeFault } from '../../../../core/viommu/virtio-iommu/codec.ts';
 import {
   ATTACH_F_BYPASS, F_BYPASS_CONFIG, FAULT_F_ADDRESS, FAULT_F_READ, FAULT_F_WRITE, FAULT_R_DOMAIN, FAULT_R_MAPPING, FAULT_R_UNKNOWN,
   LINUX_DRIVER_FEATURES, MAP_F_READ, MAP_F_WRITE, S_INVAL, S_OK, featureBit,
-} from '../../../core/virtio-iommu/constants.ts';
-import { TR_FAULT, TR_TRANSLATED } from '../../../core/virtio-iommu/device.ts';
+} from '../../../../core/viommu/virtio-iommu/constants.ts';
+import { TR_FAULT, TR_TRANSLATED } from '../../../../core/viommu/virtio-iommu/device.ts';
 import { EP1, EP2, EP3, MODES, NO_EP, rig, type Mode } from './helpers.ts';
 
 const both = <T>(q: T, s: T): Record<Mode, T> => ({ qemu: q, spec: s });

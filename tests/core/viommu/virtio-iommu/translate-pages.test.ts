@@ -2,8 +2,8 @@
 // lands on (translated_addr & ~addr_mask) | (addr & addr_mask) and an access crossing a page is
 // translated page by page (system/physmem.c address_space_translate_iommu).
 import { describe, expect, it } from 'vitest';
-import { MAP_F_READ, MAP_F_WRITE } from '../../../core/virtio-iommu/constants.ts';
-import { TR_FAULT, TR_TRANSLATED } from '../../../core/virtio-iommu/device.ts';
+import { MAP_F_READ, MAP_F_WRITE } from '../../../../core/viommu/virtio-iommu/constants.ts';
+import { TR_FAULT, TR_TRANSLATED } from '../../../../core/viommu/virtio-iommu/device.ts';
 import { EP1, MODES, rig } from './helpers.ts';
 
 const RW = MAP_F_READ | MAP_F_WRITE;

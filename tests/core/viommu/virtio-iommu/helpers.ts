@@ -1,9 +1,9 @@
 /** Test helpers: a device on an event log, request shortcuts that check the reply framing. */
 import { expect } from 'vitest';
-import { EventLog, type SeqEvent } from '../../../core/events/sink.ts';
-import { encodeRequest, type RequestInit } from '../../../core/virtio-iommu/codec.ts';
-import { T_ATTACH, T_DETACH, T_MAP, T_PROBE, T_UNMAP } from '../../../core/virtio-iommu/constants.ts';
-import { VirtioIommuDevice, defaultProps, type VirtioIommuProps } from '../../../core/virtio-iommu/device.ts';
+import { EventLog, type SeqEvent } from '../../../../core/events/sink.ts';
+import { encodeRequest, type RequestInit } from '../../../../core/viommu/virtio-iommu/codec.ts';
+import { T_ATTACH, T_DETACH, T_MAP, T_PROBE, T_UNMAP } from '../../../../core/viommu/virtio-iommu/constants.ts';
+import { VirtioIommuDevice, defaultProps, type VirtioIommuProps } from '../../../../core/viommu/virtio-iommu/device.ts';
 
 export type Mode = 'qemu' | 'spec';
 export const MODES: Mode[] = ['qemu', 'spec'];

@@ -8,12 +8,12 @@
  * tree: created by ATTACH, freed by DETACH and reset (QDEV virtio_iommu_get/put_endpoint).
  * A domain exists while it has at least one endpoint (SPEC §5.13.6.3; QDEV put_domain).
  */
-import { MappingStore } from '../engine/mapping-store.ts';
+import { MappingStore } from '../../engine/mapping-store.ts';
 import { DecodedRequest } from './codec.ts';
-import { hi32, lo32, u64 } from '../engine/u64.ts';
-import type { EventKind, EventPayload } from '../events/catalog.ts';
-import type { EventSink } from '../events/sink.ts';
-import type { IommuNotifier } from '../machine/layers.ts';
+import { hi32, lo32, u64 } from '../../engine/u64.ts';
+import type { EventKind, EventPayload } from '../../events/catalog.ts';
+import type { EventSink } from '../../events/sink.ts';
+import type { IommuNotifier } from '../../machine/layers.ts';
 import { buildReservedRegions, configFromProps, granuleOf, inputRangeEnd, validateProps, type ReservedRegion, type VirtioIommuProps } from './config.ts';
 import {
   F_BYPASS, F_BYPASS_CONFIG, F_DOMAIN_RANGE, F_INPUT_RANGE, F_MAP_UNMAP, F_MMIO, F_PROBE, FAULT_RECORD_SIZE, LINUX_DRIVER_FEATURES,

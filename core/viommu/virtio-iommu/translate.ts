@@ -33,17 +33,17 @@
  * cuts the length at the end of the IOMMUTLBEntry's page and translates the rest again): each page
  * emits its own 'translate', and the first page that faults ends the access with its address.
  */
-import { TWO32, u64 } from '../engine/u64.ts';
+import { TWO32, u64 } from '../../engine/u64.ts';
 import {
   FAULT_F_ADDRESS, FAULT_F_READ, FAULT_F_WRITE, FAULT_R_DOMAIN, FAULT_R_MAPPING, FAULT_R_UNKNOWN, IOMMU_RO, IOMMU_WO, MAP_F_READ,
   MAP_F_WRITE, RESV_MEM_T_MSI,
 } from './constants.ts';
 import { emit, type DeviceState, type Domain, type ResvTable } from './state.ts';
-import type { EventPayload } from '../events/catalog.ts';
-import { TR_BYPASS, TR_FAULT, TR_MSI, TR_TRANSLATED, type TranslateSlots } from '../machine/dma.ts';
+import type { EventPayload } from '../../events/catalog.ts';
+import { TR_BYPASS, TR_FAULT, TR_MSI, TR_TRANSLATED, type TranslateSlots } from '../../machine/dma.ts';
 
 /** Result codes and output slots of the DMA contract (core/machine/dma.ts), re-exported. */
-export { TR_TRANSLATED, TR_BYPASS, TR_MSI, TR_FAULT, TranslateSlots } from '../machine/dma.ts';
+export { TR_TRANSLATED, TR_BYPASS, TR_MSI, TR_FAULT, TranslateSlots } from '../../machine/dma.ts';
 
 function fault(st: DeviceState, out: TranslateSlots, reason: number, flags: number, endpoint: number, hi: number, lo: number): number {
   out.reason = reason;

@@ -5,9 +5,9 @@
  * `system`, QEMU's system reset; the vIOMMU interface (core/machine/layers.ts) is its DMA decision.
  * The virtio transport side (requests, config space, features) is the `device` itself.
  */
-import { Component } from '../machine/component.ts';
-import type { TranslateOutcome, TranslateSlots } from '../machine/dma.ts';
-import type { HostIommuDevice, IommuNotifier, VIommu } from '../machine/layers.ts';
+import { Component } from '../../machine/component.ts';
+import type { TranslateOutcome, TranslateSlots } from '../../machine/dma.ts';
+import type { HostIommuDevice, IommuNotifier, VIommu } from '../../machine/layers.ts';
 import type { VirtioIommuProps } from './config.ts';
 import { VirtioIommuDevice } from './device.ts';
 

@@ -4,7 +4,7 @@
  * spec-mode alignment checks pass: map(a, b) covers [a * 0x1000, (b + 1) * 0x1000 - 1].
  */
 import { describe, it, expect } from 'vitest';
-import { S_OK, S_RANGE } from '../../../core/virtio-iommu/constants.ts';
+import { S_OK, S_RANGE } from '../../../../core/viommu/virtio-iommu/constants.ts';
 import { EP1, MODES, rig, type Mode } from './helpers.ts';
 
 const P = 0x1000n;

@@ -25,7 +25,7 @@
  * A failure in 3 leaves the host reserved ranges of 2 in place, as QEMU does (its error path frees
  * only the list it was handed).
  */
-import type { HostIommuDevice } from '../machine/layers.ts';
+import type { HostIommuDevice } from '../../machine/layers.ts';
 import { buildReservedRegions, granuleOf, type ReservedRegion } from './config.ts';
 import { RESV_MEM_T_RESERVED } from './constants.ts';
 import { resvTable, type DeviceState } from './state.ts';

@@ -3,11 +3,11 @@
  * run over both modes with the expectation of each mode.
  */
 import { describe, it, expect } from 'vitest';
-import { encodeHead, encodeRequest } from '../../../core/virtio-iommu/codec.ts';
+import { encodeHead, encodeRequest } from '../../../../core/viommu/virtio-iommu/codec.ts';
 import {
   ATTACH_F_BYPASS, F_BYPASS_CONFIG, F_MAP_UNMAP, F_MMIO, LINUX_DRIVER_FEATURES, MAP_F_MMIO, MAP_F_READ, S_DEVERR, S_INVAL, S_NOENT, S_OK,
   S_RANGE, S_UNSUPP, T_ATTACH, T_MAP, T_PROBE, featureBit,
-} from '../../../core/virtio-iommu/constants.ts';
+} from '../../../../core/viommu/virtio-iommu/constants.ts';
 import { EP1, EP2, EP3, MODES, NO_EP, rig, type Mode } from './helpers.ts';
 
 const both = <T>(q: T, s: T): Record<Mode, T> => ({ qemu: q, spec: s });

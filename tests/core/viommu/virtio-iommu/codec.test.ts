@@ -3,10 +3,10 @@ import {
   DecodedRequest, decodeRequestInto,
   decodeConfig, decodeFault, decodeProbeProperties, decodeRequest, decodeTail, encodeConfig, encodeFault, encodeHead, encodeRequest,
   encodeResvMemProperties, encodeTail, writableSize, type Request,
-} from '../../../core/virtio-iommu/codec.ts';
+} from '../../../../core/viommu/virtio-iommu/codec.ts';
 import {
   FAULT_F_ADDRESS, FAULT_F_WRITE, FAULT_R_MAPPING, S_INVAL, STATUS_NAMES, T_ATTACH, T_DETACH, T_MAP, T_PROBE, T_UNMAP, parseStatus, statusName,
-} from '../../../core/virtio-iommu/constants.ts';
+} from '../../../../core/viommu/virtio-iommu/constants.ts';
 import { hexBytes } from './helpers.ts';
 
 describe('codec: request layouts (spec §5.13.6, exact offsets)', () => {

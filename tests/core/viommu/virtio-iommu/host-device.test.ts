@@ -5,9 +5,9 @@
  * freezes and checked after; aliased BDFs; unset; QEMU's messages and trace texts.
  */
 import { describe, expect, it } from 'vitest';
-import { decodeConfig, decodeProbeRegions } from '../../../core/run/wire.ts';
-import { inverseRanges } from '../../../core/virtio-iommu/host-device.ts';
-import type { HostIommuDevice, IovaRange } from '../../../core/machine/layers.ts';
+import { decodeConfig, decodeProbeRegions } from '../../../../core/run/wire.ts';
+import { inverseRanges } from '../../../../core/viommu/virtio-iommu/host-device.ts';
+import type { HostIommuDevice, IovaRange } from '../../../../core/machine/layers.ts';
 import { EP1, EP2, MODES, rig } from './helpers.ts';
 
 const RANGES_39: IovaRange[] = [

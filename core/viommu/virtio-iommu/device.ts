@@ -8,17 +8,17 @@
  * device-error + `broken`); exceptions only for bugs (invalid props, non-u64 arguments).
  * Reference: ../../../shared/reference/virtio-iommu.md.
  */
-import { TWO32, hi32, lo32, u64 } from '../engine/u64.ts';
-import type { EventSink } from '../events/sink.ts';
+import { TWO32, hi32, lo32, u64 } from '../../engine/u64.ts';
+import type { EventSink } from '../../events/sink.ts';
 import { encodeConfig } from './codec.ts';
 import { configFromProps, type VirtioIommuProps } from './config.ts';
 import { CONFIG_BYPASS_OFFSET, CONFIG_SIZE, LINUX_DRIVER_FEATURES } from './constants.ts';
 import { handleRequestInto } from './requests.ts';
 import { DeviceState, emit, hex } from './state.ts';
-import { TR_BYPASS, TR_FAULT, TR_MSI, TranslateSlots, type TranslateOutcome } from '../machine/dma.ts';
+import { TR_BYPASS, TR_FAULT, TR_MSI, TranslateSlots, type TranslateOutcome } from '../../machine/dma.ts';
 import { emitTranslate, translateCore } from './translate.ts';
 import { freezeGranule, setIommuDevice, unsetIommuDevice, type SetIommuDeviceOutcome } from './host-device.ts';
-import type { HostIommuDevice, IommuNotifier } from '../machine/layers.ts';
+import type { HostIommuDevice, IommuNotifier } from '../../machine/layers.ts';
 
 /** Props and reserved regions (declared in config.ts). */
 export type { ReservedRegion, VirtioIommuProps } from './config.ts';
@@ -28,7 +28,7 @@ export { defaultProps, parseReservedRegion, validateProps, formatReservedRegion 
 export { TR_TRANSLATED, TR_BYPASS, TR_MSI, TR_FAULT, TranslateSlots } from './translate.ts';
 
 /** Outcome of one DMA access (core/machine/dma.ts; see translate.ts for the decision order of each mode). */
-export type { TranslateOutcome } from '../machine/dma.ts';
+export type { TranslateOutcome } from '../../machine/dma.ts';
 
 /**
  * What a driver write of config.bypass did: the value written, whether it took effect, and QEMU's
