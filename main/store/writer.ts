@@ -15,7 +15,8 @@
  *   INSERT whose rows are in seq order (each one appended at the B-tree's right edge: +20% over
  *   inserting them shape by shape) binding only what it cannot spell as literals: windows.ts
  *   (seq and step, shared fields as literals, the time as @T + distance; a workload event binds
- *   ~2.6 values instead of 7-11);
+ *   ~2.6 values instead of 7-11); a batch window that repeats a statement's rows is replayed
+ *   straight from the batch's slots (Windows.replay: no per-field copy, grouping or signature);
  * - a window whose signature has no statement goes to per-kind-and-shape RowBuffers: 128-row
  *   INSERTs listing only the shape's present columns (absent fields are NULL by default, not
  *   bound NULLs; kind code and run id are literals); a full buffer whose rows are evenly spaced
@@ -41,7 +42,7 @@ import type { RunMetrics, RunStatus, StepResult } from '../../core/contract/inde
 import { KIND_PLANS, toJson, u64ToSql, type FieldPlan as CatalogFieldPlan } from './codec.ts';
 import { BATCH_COLUMNS, COLS_PER_EVENT, U64_NUMBER_BIT, type EventBatch } from './batch.ts';
 import { KIND_CODE, PROBLEM_SQL, configureConnection, type EnvelopeColumn } from './schema.ts';
-import { MAX_FIELDS, WINDOW_EVENTS, Windows, type WindowShape } from './windows.ts';
+import { MAX_FIELDS, NO_BATCH_MASK, WINDOW_EVENTS, Windows, type BatchCursor, type WindowShape } from './windows.ts';
 import type { Column } from '../../core/events/catalog.ts';
 
 /** A stored field: a catalog field (codec.ts) or an envelope field (ENVELOPE_FIELDS). */
@@ -55,15 +56,6 @@ export const WAL_CHECKPOINT_BYTES = 40_960_000;
 const MAX_STRIDED_STATEMENTS = 16;
 /** Smaller statement sizes used to flush a buffer's partial rows at commit. */
 const FLUSH_SIZES = [16, 1];
-
-/** The batch being read: its slots as doubles, 32-bit halves and int64s (one buffer), its JSON texts and the next one's index. */
-interface BatchCursor {
-  f: Float64Array;
-  u: Uint32Array;
-  b: BigInt64Array;
-  strings: string[];
-  str: number;
-}
 
 /**
  * Buffered rows of one kind with one set of present (non-NULL) fields, for the windows that have
@@ -475,6 +467,7 @@ export class EventWriter {
       if (r === 0) win.first = e.seq;
       win.shapes[r] = shape;
       win.steps[r] = e.step;
+      win.masks[r] = NO_BATCH_MASK;
       shape.read(e, win.values, r * MAX_FIELDS);
       if (++win.count === WINDOW_EVENTS) win.full();
     }
@@ -505,6 +498,11 @@ export class EventWriter {
     const win = this.win;
     const values = win.values;
     for (let i = 0, n = batch.count; i < n; i++) {
+      // A window that repeats a statement's rows is written straight from the batch (Windows.replay).
+      if (win.count === 0 && n - i >= WINDOW_EVENTS && win.replay(cur, kinds, steps, masks, first, i)) {
+        i += WINDOW_EVENTS - 1;
+        continue;
+      }
       const k = byCode[kinds[i]];
       if (k === undefined) throw new Error(`event batch: unknown kind code ${kinds[i]}`);
       const m = masks[i];
@@ -513,6 +511,7 @@ export class EventWriter {
       if (r === 0) win.first = first + i;
       win.shapes[r] = route.shape;
       win.steps[r] = steps[i];
+      win.masks[r] = m;
       route.readFrom(cur, i, values, r * MAX_FIELDS);
       if (++win.count === WINDOW_EVENTS) win.full();
     }
