@@ -118,7 +118,11 @@ class PointHeap {
   }
 }
 
-/** A binary min-heap of exact integer numbers (< 2^53; duplicates allowed). */
+/**
+ * A binary min-heap of exact integer numbers (< 2^53; duplicates allowed): PointHeap's twin on
+ * numbers, kept apart on purpose — one class for both would make its comparisons polymorphic
+ * (bigint and number) on the auto-IOVA hot path.
+ */
 class NumHeap {
   private readonly a: number[] = [];
   get size(): number {
