@@ -9,8 +9,8 @@
  *     vfio-pci,host=… at start, in declaration order; then machine init done (virtio-iommu freezes
  *     its granule; intel-iommu requires caching-mode with an assigned device). A non-null return
  *     is QEMU's error message, "-device vfio-pci,host=<host>,id=<name>: <error>" as QEMU prints
- *     the failing option: the run fails with it, as QEMU fails to start (ScenarioRun's constructor
- *     throws Error(message)).
+ *     the failing option: the run fails with it, as QEMU fails to start (ScenarioRun.failure: no
+ *     step runs, the events so far are kept, the run is stored `failed` with the message).
  *  2. `hotplugDevice(ctx, device)` for each `device-add: {device}` step: QEMU's device_add. A
  *     non-null return is QEMU's error message ("vfio <host>: …"): the step's outcome ({error}),
  *     which `expect: {error: "substring"}` checks; null is success (`expect: OK`). A failed
