@@ -76,6 +76,15 @@ export class MappingStore extends IntervalResult {
     return this.tree.count() + this.pages.count();
   }
 
+  /**
+   * Number of live intervals kept in the B+tree (those that are not whole-page runs of the page
+   * size): 0 means every interval covers whole pages, so a range inside one page is free iff
+   * {@link lookup} of any address in it misses.
+   */
+  treeCount(): number {
+    return this.tree.count();
+  }
+
   /** Sum of (end - start + 1) over all intervals, in bytes; up to 2^64. */
   mappedBytes(): bigint {
     return this.tree.mappedBytes() + (BigInt(this.pages.pageCount()) << BigInt(this.shift));

@@ -318,6 +318,9 @@ export class IoPagetable implements FreeSpace {
     const a = this.areas;
     // One address: free iff no area holds it (a hash probe for page-run areas; a floor lookup walks the bitmap).
     if (sHi === eHi && sLo === eLo) return a.count() === 0 || !a.lookup(sHi, sLo);
+    // Inside one 4 KiB page with only page-run areas (the store's page size is PAGE_SIZE): a hash
+    // probe too, as such an area covers the whole page or none of it.
+    if (sHi === eHi && sLo >>> 12 === eLo >>> 12 && a.treeCount() === 0) return a.count() === 0 || !a.lookup(sHi, sLo);
     // The area with the greatest start <= to overlaps [from, to] iff it ends at or after from.
     if (a.count() === 0 || !a.floor(eHi, eLo)) return true;
     return a.rEndHi < sHi || (a.rEndHi === sHi && a.rEndLo < sLo);
@@ -438,7 +441,10 @@ export class IoPagetable implements FreeSpace {
     let s = 0;
     const p = iova - 1;
     const a = this.areas;
-    if (a.count() > 0 && a.floor(Math.floor(p / TWO32), p >>> 0)) {
+    const pHi = Math.floor(p / TWO32);
+    // The area holding iova - 1 (a hash probe: the usual case, an unmap between live areas) ends
+    // there; only when none does is the floor lookup needed.
+    if (a.count() > 0 && (a.lookup(pHi, p >>> 0) || a.floor(pHi, p >>> 0))) {
       const e = a.rEndHi * TWO32 + a.rEndLo + 1;
       if (e > s) s = e;
     }

@@ -45,6 +45,7 @@ export interface FreeSpace {
 const EXACT = 9007199254740992;
 const EXACT_N = 0x20000000000000n;
 const TWO32 = 4294967296;
+const PAGE_SIZE_N = Number(PAGE_SIZE);
 
 /** 2^k as bigint, k = 0..64. */
 const POW2: readonly bigint[] = Array.from({ length: 65 }, (_, k) => 1n << BigInt(k));
@@ -511,6 +512,9 @@ export class IovaAllocator {
       this.freed(BigInt(start));
       return;
     }
+    // Without an allowed list the one window starts at PAGE_SIZE: a run starting below it is
+    // searched from there (a point below it would be kept by every search and never fit).
+    if (start < PAGE_SIZE_N) start = PAGE_SIZE_N;
     const h = this.hintsN;
     const active = this.active;
     for (let i = 0; i < active.length; i++) {
@@ -532,6 +536,7 @@ export class IovaAllocator {
       }
       return;
     }
+    if (start < PAGE_SIZE) start = PAGE_SIZE; // the window's start (see freedN)
     if (start < EXACT_N) {
       const n = Number(start);
       for (const k of this.active) if (h[k] > start) this.dirtyN[k].push(n);
