@@ -124,7 +124,8 @@ export function formatRunReport(run: RunDetail): string {
   lines.push(...(config ? formatConfig(config) : ['config        unknown (the stored scenario no longer parses)']));
   lines.push('');
   // A loop, not push(...steps): spreading a step table of ~126 K lines overflows the stack.
-  for (const l of formatSteps(run.stepResults)) lines.push(l);
+  if (run.stepResults.length > 0) for (const l of formatSteps(run.stepResults)) lines.push(l);
+  else lines.push(run.status === 'done' ? 'steps         none' : 'steps         none ran');
   if (run.metrics) lines.push('', ...formatMetrics(run.metrics));
   lines.push('', statusLine(run));
   return lines.join('\n') + '\n';

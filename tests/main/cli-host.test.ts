@@ -86,6 +86,7 @@ steps:
     const text = cli('run', file);
     expect(text.status, text.stderr).toBe(1);
     expect(text.stdout).toContain(`run FAILED: ${message} (`);
+    expect(text.stdout).toContain('\nsteps         none ran\n');
     expect(text.stdout + text.stderr).not.toMatch(/\n\s+at /);
     const json = cli('show', '1', '--json');
     const report = JSON.parse(json.stdout) as { status: string; error: string; events: number; steps: unknown[] };
