@@ -74,6 +74,9 @@ export class VfioShadow implements IommuNotifier {
   /** The guest event the current notifications belong to, and the sink's seq after the shadow's last own event. */
   private cause = -1;
   private ownSeq = -1;
+  /** The last endpoint looked up and its target (undefined: none registered); reset by register/unregister. */
+  private lastEp = -1;
+  private lastT: ShadowTarget | undefined = undefined;
 
   /**
    * vfio_listener_region_add on `endpoint`'s IOMMU MR: memory_region_register_iommu_notifier with
@@ -81,16 +84,27 @@ export class VfioShadow implements IommuNotifier {
    */
   register(endpoint: number, target: ShadowTarget): void {
     this.targets.set(endpoint >>> 0, target);
+    this.lastEp = -1;
   }
 
   /** vfio_listener_region_del / device unplug: the notifier goes. */
   unregister(endpoint: number): void {
     this.targets.delete(endpoint >>> 0);
+    this.lastEp = -1;
   }
 
   /** IommuNotifier.has: a notifier is registered on `endpoint`. */
   has(endpoint: number): boolean {
-    return this.targets.has(endpoint);
+    return this.target(endpoint) !== undefined;
+  }
+
+  /** `endpoint`'s target, the last one looked up remembered (the notifications of a request repeat it). */
+  private target(endpoint: number): ShadowTarget | undefined {
+    if (endpoint === this.lastEp) return this.lastT;
+    const t = this.targets.get(endpoint);
+    this.lastEp = endpoint;
+    this.lastT = t;
+    return t;
   }
 
   /** Number of registered endpoints. */
@@ -100,7 +114,7 @@ export class VfioShadow implements IommuNotifier {
 
   /** vfio_iommu_map_notify, map branch (see the module comment). u64 as u32 halves. */
   notifyMap(endpoint: number, iovaHi: number, iovaLo: number, maskHi: number, maskLo: number, trHi: number, trLo: number, perm: number): void {
-    const t = this.targets.get(endpoint);
+    const t = this.target(endpoint);
     if (t === undefined) return;
     // len = addr_mask + 1 in u64 (the whole space wraps to 0, as in QEMU); vaddr = HVA base + GPA.
     let lenLo = maskLo + 1;
@@ -117,8 +131,9 @@ export class VfioShadow implements IommuNotifier {
     }
     vaHi >>>= 0;
     const readonly = (perm & IOMMU_WO) === 0;
-    const cause = this.causeOf(t);
     const b = t.backend;
+    const on = b.emitter.enabled;
+    const cause = on ? this.causeOf(t) : undefined;
     const errno =
       b.dmaMap32 !== undefined
         ? b.dmaMap32(t.addressSpace, iovaHi, iovaLo, lenHi, lenLo, vaHi, vaLo, readonly, cause ?? -1)
@@ -131,12 +146,12 @@ export class VfioShadow implements IommuNotifier {
       const ptr = pointerText(BCONTAINER_PTR_BASE + (BigInt(t.container) << 12n));
       this.report(t, `vfio_container_dma_map(${ptr}, 0x${u64(iovaHi, iovaLo).toString(16)}, 0x${u64(lenHi, lenLo).toString(16)}, ${pointerText(u64(vaHi, vaLo))}) = ${-errno} (${strerror(errno)})`, cause);
     }
-    this.settle(t);
+    if (on) this.settle(t);
   }
 
   /** vfio_iommu_map_notify, unmap branch. u64 as u32 halves. */
   notifyUnmap(endpoint: number, iovaHi: number, iovaLo: number, maskHi: number, maskLo: number): void {
-    const t = this.targets.get(endpoint);
+    const t = this.target(endpoint);
     if (t === undefined) return;
     let lenLo = maskLo + 1;
     let lenHi = maskHi;
@@ -144,8 +159,9 @@ export class VfioShadow implements IommuNotifier {
       lenLo = 0;
       lenHi = (maskHi + 1) >>> 0;
     }
-    const cause = this.causeOf(t);
     const b = t.backend;
+    const on = b.emitter.enabled;
+    const cause = on ? this.causeOf(t) : undefined;
     const errno =
       b.dmaUnmap32 !== undefined
         ? b.dmaUnmap32(t.addressSpace, iovaHi, iovaLo, lenHi, lenLo, cause ?? -1)
@@ -158,7 +174,7 @@ export class VfioShadow implements IommuNotifier {
       const ptr = pointerText(BCONTAINER_PTR_BASE + (BigInt(t.container) << 12n));
       this.report(t, `vfio_container_dma_unmap(${ptr}, 0x${u64(iovaHi, iovaLo).toString(16)}, 0x${u64(lenHi, lenLo).toString(16)}) = ${-errno} (${strerror(errno)})`, cause);
     }
-    this.settle(t);
+    if (on) this.settle(t);
   }
 
   /**

@@ -227,14 +227,16 @@ function overlapsResv(t: ResvTable, sHi: number, sLo: number, eHi: number, eLo: 
 function notifyDomainMap(st: DeviceState, d: Domain, sHi: number, sLo: number, eHi: number, eLo: number, pHi: number, pLo: number, flags: number): void {
   const n = st.notifier!;
   if (d.bypass) return;
-  for (const e of d.endpoints) if (n.has(e.id)) notifyMap(n, e.id, sHi, sLo, eHi, eLo, pHi, pLo, flags);
+  const eps = d.endpoints;
+  for (let i = 0; i < eps.length; i++) if (n.has(eps[i].id)) notifyMap(n, eps[i].id, sHi, sLo, eHi, eLo, pHi, pLo, flags);
 }
 
 /** Does a notifier listen on an endpoint of `d`? */
 function domainNotified(st: DeviceState, d: Domain): boolean {
   const n = st.notifier;
   if (n === null || d.bypass) return false;
-  for (const e of d.endpoints) if (n.has(e.id)) return true;
+  const eps = d.endpoints;
+  for (let i = 0; i < eps.length; i++) if (n.has(eps[i].id)) return true;
   return false;
 }
 
@@ -271,13 +273,44 @@ function execUnmap(st: DeviceState, q: DecodedRequest): number {
   }
   const notified = st.notifier !== null && domainNotified(st, d);
   if (!st.sink.enabled && !notified) return store.unmapRange(sHi, sLo, eHi, eLo, !st.qemu) === UNMAP_OK ? S_OK : S_RANGE;
-  const code = store.unmapRange(sHi, sLo, eHi, eLo, !st.qemu, (a, b, c, e, f, g, h) => {
-    if (st.sink.enabled) emit(st.sink, 'unmap', { domain: domainId, virtStart: u64(a, b), virtEnd: u64(c, e), physStart: u64(f, g), flags: h });
-    // QEMU virtio_iommu_unmap: each whole mapping removed is notified as unmapped on every
-    // endpoint's MR (virtio_iommu_notify_unmap) as it leaves the tree.
-    if (notified) for (const ep of d.endpoints) if (st.notifier!.has(ep.id)) notifyUnmap(st.notifier!, ep.id, a, b, c, e);
-  });
+  // The visitor is one module-level function reading the request from `unmapSt` / `unmapDomain` /
+  // `unmapId` / `unmapNotified` (no closure per request); saved and restored around the walk.
+  const pSt = unmapSt;
+  const pD = unmapDomain;
+  const pId = unmapId;
+  const pN = unmapNotified;
+  unmapSt = st;
+  unmapDomain = d;
+  unmapId = domainId;
+  unmapNotified = notified;
+  let code: number;
+  try {
+    code = store.unmapRange(sHi, sLo, eHi, eLo, !st.qemu, onUnmapRemove);
+  } finally {
+    unmapSt = pSt;
+    unmapDomain = pD;
+    unmapId = pId;
+    unmapNotified = pN;
+  }
   return code === UNMAP_OK ? S_OK : S_RANGE;
+}
+
+let unmapSt: DeviceState | null = null;
+let unmapDomain: Domain | null = null;
+let unmapId = 0;
+let unmapNotified = false;
+
+/** execUnmap's visitor: one whole mapping [a:b, c:e] → phys f:g, flags h left the domain's tree. */
+function onUnmapRemove(a: number, b: number, c: number, e: number, f: number, g: number, h: number): void {
+  const st = unmapSt!;
+  if (st.sink.enabled) emit(st.sink, 'unmap', { domain: unmapId, virtStart: u64(a, b), virtEnd: u64(c, e), physStart: u64(f, g), flags: h });
+  // QEMU virtio_iommu_unmap: each whole mapping removed is notified as unmapped on every
+  // endpoint's MR (virtio_iommu_notify_unmap) as it leaves the tree.
+  if (unmapNotified) {
+    const n = st.notifier!;
+    const eps = unmapDomain!.endpoints;
+    for (let i = 0; i < eps.length; i++) if (n.has(eps[i].id)) notifyUnmap(n, eps[i].id, a, b, c, e);
+  }
 }
 
 /**

@@ -145,6 +145,47 @@ describe('guest MAP/UNMAP shadowed into the backend', () => {
     expect(be.maps.get('as-nic0')!.size).toBe(0);
   });
 
+  it('one UNMAP removing several mappings notifies each, on every assigned endpoint of the domain (most recent first), events on and off', () => {
+    for (const on of [true, false]) {
+      const { log, be, shadow, req } = rig(on);
+      be.attachDevice('vf1', 'as-emu');
+      shadow.register(EMU, { backend: be, addressSpace: 'as-emu', container: 4 });
+      req({ type: T_ATTACH, domain: 1, endpoint: NIC, flags: 0 });
+      req({ type: T_ATTACH, domain: 1, endpoint: EMU, flags: 0 });
+      req({ type: T_MAP, domain: 1, virtStart: 0x1000n, virtEnd: 0x1fffn, physStart: 0x1000n, flags: 3 });
+      req({ type: T_MAP, domain: 1, virtStart: 0x4000n, virtEnd: 0x7fffn, physStart: 0x8000n, flags: 3 });
+      log.take();
+      be.calls.length = 0;
+      expect(req({ type: T_UNMAP, domain: 1, virtStart: 0n, virtEnd: 0xffffn })).toBe(0);
+      const ev = log.take();
+      const un = ev.filter((e) => e.kind === 'unmap');
+      expect(un.length).toBe(on ? 2 : 0);
+      expect(be.calls.map((c) => [c.op, c.as, c.iova, c.size, c.cause])).toEqual([
+        ['unmap', 'as-emu', 0x1000n, 0x1000n, on ? un[0].seq : undefined],
+        ['unmap', 'as-nic0', 0x1000n, 0x1000n, on ? un[0].seq : undefined],
+        ['unmap', 'as-emu', 0x4000n, 0x4000n, on ? un[1].seq : undefined],
+        ['unmap', 'as-nic0', 0x4000n, 0x4000n, on ? un[1].seq : undefined],
+      ]);
+      expect(be.maps.get('as-nic0')!.size + be.maps.get('as-emu')!.size).toBe(0);
+    }
+  });
+
+  it('unregister stops the notifications and register redirects them (no stale endpoint → target)', () => {
+    const { be, shadow, req } = rig(false);
+    req({ type: T_ATTACH, domain: 1, endpoint: NIC, flags: 0 });
+    req({ type: T_MAP, domain: 1, virtStart: 0x1000n, virtEnd: 0x1fffn, physStart: 0x1000n, flags: 3 });
+    expect(shadow.has(NIC)).toBe(true);
+    shadow.unregister(NIC);
+    expect(shadow.has(NIC)).toBe(false);
+    req({ type: T_MAP, domain: 1, virtStart: 0x2000n, virtEnd: 0x2fffn, physStart: 0x2000n, flags: 3 });
+    be.attachDevice('vf0', 'as-other');
+    shadow.register(NIC, { backend: be, addressSpace: 'as-other', container: 5 });
+    expect(shadow.has(NIC)).toBe(true);
+    req({ type: T_MAP, domain: 1, virtStart: 0x3000n, virtEnd: 0x3fffn, physStart: 0x3000n, flags: 3 });
+    req({ type: T_UNMAP, domain: 1, virtStart: 0x3000n, virtEnd: 0x3fffn });
+    expect(be.calls.map((c) => [c.op, c.as, c.iova])).toEqual([['map', 'as-nic0', 0x1000n], ['map', 'as-other', 0x3000n], ['unmap', 'as-other', 0x3000n]]);
+  });
+
   it('with events off the backend is still called, without causes', () => {
     const { be, req } = rig(false);
     req({ type: T_ATTACH, domain: 1, endpoint: NIC, flags: 0 });
