@@ -21,6 +21,25 @@
  * (the kernel's EINVAL for a group already set); another engine is another opener (EBUSY).
  */
 import { ERRNO, type Errno } from '../errno.ts';
+import type { HostPlatform, IommuGroup } from './host.ts';
+
+/**
+ * The group /dev/vfio/N names: by number, or by the name of a member device. Undefined (the open
+ * fails with ENOENT) when unknown or when no member is bound to vfio (vfio-pci or mdev): only
+ * vfio-bound groups have a /dev/vfio/N node. Used by every group-path engine (VfioType1,
+ * IommufdVfioCompat).
+ */
+export function vfioGroupOf(host: HostPlatform, group: number | string): IommuGroup | undefined {
+  const id = typeof group === 'number' ? group : host.deviceByName.get(group)?.group;
+  const g = id === undefined ? undefined : host.groupById.get(id);
+  if (g === undefined) return undefined;
+  return g.members.some((m) => {
+    const t = host.deviceByName.get(m)?.type;
+    return t === 'vfio-pci' || t === 'mdev';
+  })
+    ? g
+    : undefined;
+}
 
 /** Per group: who holds its file open (an engine; undefined when closed) and the cdev open count. */
 interface GroupFileState {

@@ -41,7 +41,7 @@
 import { ERRNO } from '../../errno.ts';
 import { NEWEST_KERNEL, type KernelEra } from '../../kernel.ts';
 import type { DmaOwnership } from '../../platform/dma-owner.ts';
-import { VfioGroupFiles } from '../../platform/vfio-group.ts';
+import { VfioGroupFiles, vfioGroupOf } from '../../platform/vfio-group.ts';
 import type { HostPlatform, IommuGroup } from '../../platform/host.ts';
 import { CAP_DMA_AVAIL_SIZE, DMA_MAP_MINSZ, DMA_UNMAP_MINSZ, HOST_PAGE_SIZE, INFO_MINSZ, INFO_SIZE, IOMMU_TYPE_BY_NAME, PAGE_MASK, VFIO_DMA_MAP_FLAG, VFIO_DMA_UNMAP_FLAG, VFIO_EXT, VFIO_IOMMU_INFO, capIovaRangeSize } from '../vfio-type1/constants.ts';
 import type { DmaMapArgs, DmaUnmapArgs, DmaUnmapResult, Type1InfoCaps, Type1InfoResult } from '../vfio-type1/dma.ts';
@@ -137,15 +137,7 @@ export class IommufdVfioCompat implements VfioContainerBackend {
 
   /** The group opened as /dev/vfio/N (by number or member name), as VfioType1 opens it. */
   private openGroup(group: number | string): IommuGroup | undefined {
-    const id = typeof group === 'number' ? group : this.host.deviceByName.get(group)?.group;
-    const g = id === undefined ? undefined : this.host.groupById.get(id);
-    if (g === undefined) return undefined;
-    return g.members.some((m) => {
-      const t = this.host.deviceByName.get(m)?.type;
-      return t === 'vfio-pci' || t === 'mdev';
-    })
-      ? g
-      : undefined;
+    return vfioGroupOf(this.host, group);
   }
 
   /** get_compat_ioas: the compat IOAS, or undefined (→ ENODEV) when none is set or it was destroyed. */

@@ -10,7 +10,7 @@ import { ERRNO } from '../../errno.ts';
 import type { VfioContainerBackend } from '../vfio-api.ts';
 import { NEWEST_KERNEL, type KernelEra } from '../../kernel.ts';
 import { DmaOwnership, claimKernelDrivers } from '../../platform/dma-owner.ts';
-import { VfioGroupFiles } from '../../platform/vfio-group.ts';
+import { VfioGroupFiles, vfioGroupOf } from '../../platform/vfio-group.ts';
 import type { HostPlatform, IommuGroup } from '../../platform/host.ts';
 import { U64_MAX } from '../../platform/ranges.ts';
 import { DMA_ENTRY_LIMIT_DEFAULT, EBADF, IOMMU_TYPE_BY_NAME, VFIO_EXT } from './constants.ts';
@@ -105,15 +105,7 @@ export class VfioType1 implements VfioContainerBackend {
    * open fails with ENOENT) when unknown or when no member is bound to vfio (vfio-pci or mdev).
    */
   private openGroup(group: number | string): IommuGroup | undefined {
-    const id = typeof group === 'number' ? group : this.host.deviceByName.get(group)?.group;
-    const g = id === undefined ? undefined : this.host.groupById.get(id);
-    if (g === undefined) return undefined;
-    return g.members.some((m) => {
-      const t = this.host.deviceByName.get(m)?.type;
-      return t === 'vfio-pci' || t === 'mdev';
-    })
-      ? g
-      : undefined;
+    return vfioGroupOf(this.host, group);
   }
 
   /**
