@@ -3,7 +3,13 @@
  * in the same run (and the issue's target where one is named). Benchmarks are never timed tests.
  *
  * Usage: npm run bench [-- --only mapping|ingest|iommufd|shadow]
+ *
+ * Each suite runs in its own Node process (`--child <suite>` prints its rows as JSON), so one
+ * suite's heap, GC state and JIT feedback cannot move another's figures: the 1M-entry tables of
+ * the mapping suite used to be still live, or being collected, while the iommufd rows ran.
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { benchMapping } from './mapping.ts';
 import { benchIngest } from './ingest.ts';
 import { benchIommufd } from './iommufd.ts';
@@ -18,7 +24,26 @@ function fmt(n: number): string {
   return n.toFixed(0);
 }
 
+/** Runs one suite in a fresh Node process (same flags, e.g. --import tsx) and returns its rows. */
+function runChild(name: string): BenchRow[] {
+  const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--child', name], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+    maxBuffer: 16 << 20,
+  });
+  if (r.status !== 0) throw new Error(`bench: suite '${name}' exited with ${r.status ?? r.signal}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop() ?? '[]') as BenchRow[];
+}
+
 async function main(): Promise<void> {
+  const childIdx = process.argv.indexOf('--child');
+  if (childIdx >= 0) {
+    const name = process.argv[childIdx + 1];
+    const fn = suites[name];
+    if (fn === undefined) throw new Error(`bench: unknown suite '${name}'`);
+    process.stdout.write(`${JSON.stringify(await fn())}\n`);
+    return;
+  }
   const onlyIdx = process.argv.indexOf('--only');
   const only = onlyIdx >= 0 ? process.argv[onlyIdx + 1] : undefined;
   if (only !== undefined && !(only in suites)) {
@@ -26,10 +51,10 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const rows: BenchRow[] = [];
-  for (const [name, fn] of Object.entries(suites)) {
+  for (const name of Object.keys(suites)) {
     if (only && only !== name) continue;
     console.error(`bench: running ${name}…`);
-    rows.push(...(await fn()));
+    rows.push(...runChild(name));
   }
   const table = rows.map((r) => ({
     benchmark: r.name,
