@@ -11,7 +11,7 @@
  * physical IOMMU walks) declared by the components. Changing a cost changes the times of new runs
  * only: stored times are never recomputed.
  */
-import type { EventKind } from '../events/catalog.ts';
+import { EVENT_CATALOG, type EventKind, type KindSpec } from '../events/catalog.ts';
 
 /** Nanoseconds each kind's operation costs (provisional; see the file comment). */
 export const EVENT_COST_NS: Readonly<Record<EventKind, number>> = {
@@ -43,11 +43,37 @@ export const EVENT_COST_NS: Readonly<Record<EventKind, number>> = {
   'set-iommu-device': 0,
   'device-plug': 0,
   'qemu-error': 0,
+  // The guest DMA layer (issue 8): guest CPU work of a dma_map / dma_unmap (IOVA allocation, the
+  // driver's mapping tree), a virtqueue kick and wait (a VM exit), a DMA through a stale entry like
+  // a translation; a wait lasts its `ns` (KindSpec.costField), nothing more.
+  'guest-probe': 0,
+  'iova-reserve': 0,
+  'dma-map': 300,
+  'dma-unmap': 300,
+  'guest-sync': 1_000,
+  'fq-flush': 0,
+  'stale-access': 50,
+  'guest-log': 0,
+  wait: 0,
 };
 
 /** Cost of one operation of `kind` in ns (0 for kinds this build does not declare). */
 export function eventCost(kind: string): number {
   return Object.hasOwn(EVENT_COST_NS, kind) ? EVENT_COST_NS[kind as EventKind] : 0;
+}
+
+/**
+ * The field of `kind` whose value (ns) adds to its cost (KindSpec.costField: a `wait`), or
+ * undefined. The store's encoder and the core's sinks both charge it, so their clocks agree.
+ */
+export function eventCostField(kind: string): string | undefined {
+  return Object.hasOwn(EVENT_CATALOG, kind) ? (EVENT_CATALOG as Readonly<Record<string, KindSpec>>)[kind].costField : undefined;
+}
+
+/** The variable part of an event's cost: its costField's value as a number of ns (0 when none or malformed). */
+export function extraCost(v: unknown): number {
+  const n = typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : 0;
+  return Number.isFinite(n) && n > 0 ? Math.floor(n) : 0;
 }
 
 /**
@@ -66,5 +92,11 @@ export class VirtualClock {
   /** Advances by the cost of an operation of `kind` and returns the new time: the time of its event. */
   tick(kind: string): number {
     return (this.now += eventCost(kind));
+  }
+
+  /** Advances by the cost of event `kind` with its payload (the fixed cost plus its costField's ns) and returns the new time. */
+  tickEvent(kind: string, payload: Readonly<Record<string, unknown>>): number {
+    const field = eventCostField(kind);
+    return (this.now += eventCost(kind) + (field === undefined ? 0 : extraCost(payload[field])));
   }
 }

@@ -50,6 +50,23 @@ import {
   formatSetIommuDevice,
   hostIoctl,
 } from './host-text.ts';
+import {
+  DMA_DIRS,
+  FQ_REASONS,
+  LOG_LEVELS,
+  PROBE_INIT,
+  SYNC_WHY,
+  UNMAP_MODES,
+  formatDmaMap,
+  formatDmaUnmap,
+  formatFqFlush,
+  formatGuestLog,
+  formatGuestProbe,
+  formatGuestSync,
+  formatIovaReserve,
+  formatStaleAccess,
+  formatWait,
+} from './guest-text.ts';
 
 /** Storage column of a field. */
 export type Column = 'status' | 'domain' | 'endpoint' | 'a' | 'b' | 'c' | 'flags' | 'aux' | 'data' | 'used';
@@ -110,6 +127,11 @@ export interface KindSpec {
   readonly format: (v: FormatFields) => string;
   /** The metrics an event of this kind feeds (core/events/metric-catalog.ts); none when absent. */
   readonly feeds?: readonly MetricFeed[];
+  /**
+   * A u64 field whose value (ns) is added to the kind's fixed cost on the virtual clock
+   * (core/engine/clock.ts): a `wait` lasts as long as it says.
+   */
+  readonly costField?: string;
 }
 
 /** A required field; the literal `type` is kept so `EventPayload` can type the value. */
@@ -495,6 +517,136 @@ export const EVENT_CATALOG = {
     },
     problem: { when: 'always', doc: 'QEMU error reports' },
     format: formatQemuError,
+  },
+
+  // ---- The guest DMA layer (issue 8; reference ../../../shared/reference/trace-formats-and-guest-dma.md part B) ----
+  'guest-probe': {
+    code: 27,
+    family: 'guest',
+    doc: "The guest kernel probes a device behind the vIOMMU (drivers/iommu/iommu.c iommu_probe_device → viommu_probe_device's PROBE, the IOMMU group by pci_device_group, the group's default domain and its ATTACH, then dma-iommu.c iommu_dma_init_domain): `init` says whether this device initialised the domain's IOVA allocator (its reserved regions carved, iova_reserve_iommu_regions) or joined one already initialised (nothing carved: the shared-group behaviour of reference B1).",
+    fields: {
+      endpoint: f('u32', 'endpoint', 'the guest device (requester ID)'),
+      domain: f('u32', 'domain', "the vIOMMU domain ID of the group's default domain", true),
+      group: f('u32', 'a', 'the guest IOMMU group number'),
+      init: named(f('u8', 'aux', '0 first (allocator initialised, regions carved), 1 joined (already initialised: nothing carved), 2 failed'), byIndex(PROBE_INIT)),
+      data: f('json', 'data', '{ device, hotplug, groupWhy, domainType: "DMA-FQ" | "DMA", regions: PROBE RESV_MEM [{type, start, end}], carved: [{start, end, source}], aperture: [start, end], granule, error? }'),
+    },
+    problem: { when: 'equals', field: 'init', value: 2, doc: 'guest device probes that failed' },
+    format: formatGuestProbe,
+  },
+  'iova-reserve': {
+    code: 28,
+    family: 'guest',
+    doc: "One range carved out of a DMA domain's IOVA allocator by reserve_iova (drivers/iommu/iova.c) at iommu_dma_init_domain: a PCI host-bridge window or a reserved region from PROBE (RESERVED, MSI; a software MSI window is skipped).",
+    fields: {
+      domain: f('u32', 'domain', 'the vIOMMU domain ID'),
+      start: f('u64', 'a', 'first address of the range'),
+      end: f('u64', 'b', 'last address of the range, inclusive'),
+      data: f('json', 'data', '{ source: "RESERVED" | "MSI" | "pci-window", device }'),
+    },
+    format: formatIovaReserve,
+  },
+  'dma-map': {
+    code: 29,
+    family: 'guest',
+    doc: "A driver's dma_map_page / dma_map_single through dma-iommu (__iommu_dma_map: iova_align(size + offset), iommu_dma_alloc_iova — 32-bit first for PCI devices, then the DMA limit — and iommu_map, whose map_pages calls become virtio-iommu MAP requests). Fails with DMA_MAPPING_ERROR when no IOVA fits or iommu_map fails.",
+    fields: {
+      endpoint: f('u32', 'endpoint', 'the guest device (requester ID)'),
+      domain: f('u32', 'domain', 'the vIOMMU domain ID of its default domain', true),
+      iova: f('u64', 'a', 'the DMA address returned (IOVA + the offset of phys in its page); absent on failure', true),
+      size: f('u64', 'b', 'bytes the driver asked for'),
+      phys: f('u64', 'c', 'guest-physical address of the buffer'),
+      dir: named(f('u8', 'flags', '1 to-device, 2 from-device, 3 bidirectional (enum dma_data_direction)'), byIndex(DMA_DIRS)),
+      outcome: named(f('u8', 'status', '0 mapped, 1 DMA_MAPPING_ERROR'), byIndex(['mapped', 'DMA_MAPPING_ERROR'])),
+      data: f('json', 'data', '{ device, handle?, cpu, pages: IOVA pages allocated, path: "rcache" | "tree", error? }'),
+    },
+    problem: { when: 'equals', field: 'outcome', value: 1, doc: 'dma_map calls that failed' },
+    format: formatDmaMap,
+    feeds: [
+      { metric: 'dmaMaps', op: 'count', key: (v) => (num(v.outcome) === 1 ? 'failed' : 'mapped') },
+      { metric: 'dmaMappings', op: 'add', amount: (v) => (num(v.outcome) === 1 ? 0n : 1n), scope: domainOf },
+    ],
+  },
+  'dma-unmap': {
+    code: 30,
+    family: 'guest',
+    doc: "A driver's dma_unmap through dma-iommu (__iommu_dma_unmap: iommu_unmap_fast, whose unmap_pages calls become virtio-iommu UNMAP requests; strict: iommu_iotlb_sync now and the IOVA freed; lazy: no sync, the IOVA queued on a flush queue).",
+    fields: {
+      endpoint: f('u32', 'endpoint', 'the guest device (requester ID)'),
+      domain: f('u32', 'domain', 'the vIOMMU domain ID', true),
+      iova: f('u64', 'a', 'the DMA address unmapped'),
+      size: f('u64', 'b', 'bytes'),
+      dir: named(f('u8', 'flags', '1 to-device, 2 from-device, 3 bidirectional'), byIndex(DMA_DIRS)),
+      mode: named(f('u8', 'aux', '0 strict (synced now), 1 queued (flush queue)'), byIndex(UNMAP_MODES)),
+      data: f('json', 'data', '{ device, handle?, cpu }'),
+    },
+    format: formatDmaUnmap,
+    feeds: [
+      { metric: 'dmaUnmaps', op: 'count', key: (v) => UNMAP_MODES[num(v.mode) ?? -1] ?? '?' },
+      { metric: 'dmaMappings', op: 'sub', scope: domainOf },
+    ],
+  },
+  'guest-sync': {
+    code: 31,
+    family: 'guest',
+    doc: "The virtio-iommu driver kicks its request queue and waits (drivers/iommu/virtio-iommu.c viommu_sync_req): MAP/UNMAP requests are only added (viommu_add_req) until an iotlb_sync_map, an iotlb_sync (strict unmap), a flush_iotlb_all (flush queue) or a full queue syncs them; the device sees them only then.",
+    fields: {
+      requests: f('u32', 'a', 'requests delivered to the device by this sync'),
+      why: named(f('u8', 'aux', '0 iotlb_sync_map, 1 iotlb_sync, 2 flush_iotlb_all, 3 queue full'), byIndex(SYNC_WHY)),
+      data: f('json', 'data', '{ windows?: {count, minNs, maxNs}: queued UNMAPs delivered and how long after their dma_unmap }'),
+    },
+    format: formatGuestSync,
+  },
+  'fq-flush': {
+    code: 32,
+    family: 'guest',
+    doc: 'A flush-queue flush (drivers/iommu/dma-iommu.c fq_flush_iotlb + fq_ring_free): queue full on queue_iova, or the timer (fq_flush_timeout); IOVAs whose entries are older than the finished flush go back to the allocator.',
+    fields: {
+      domain: f('u32', 'domain', 'the vIOMMU domain ID'),
+      reason: named(f('u8', 'aux', '0 queue full, 1 timeout'), byIndex(FQ_REASONS)),
+      freed: f('u32', 'a', 'IOVAs freed by this flush'),
+      data: f('json', 'data', '{ cpu, startCnt, finishCnt, pending }'),
+    },
+    format: formatFqFlush,
+    feeds: [{ metric: 'fqFlushes', op: 'count', key: (v) => FQ_REASONS[num(v.reason) ?? -1] ?? '?' }],
+  },
+  'stale-access': {
+    code: 33,
+    family: 'guest',
+    doc: "A device's DMA that still reached memory through a translation the guest had already unmapped: the lazy-mode window between dma_unmap and the invalidation (reference B3 'Security window'; for virtio-iommu the queued UNMAP request not yet delivered).",
+    fields: {
+      endpoint: f('u32', 'endpoint', 'the device (requester ID)'),
+      address: f('u64', 'a', 'the DMA address'),
+      sinceNs: f('u64', 'b', 'virtual ns since the dma_unmap of the mapping'),
+      phys: f('u64', 'c', 'where the access went', true),
+      access: named(f('u8', 'flags', '1 read, 2 write'), ACCESS_NAMES),
+      data: f('json', 'data', '{ device, handle?, unmappedAtNs, path: "viommu" | "host" }'),
+    },
+    problem: { when: 'always', doc: 'DMA through stale translations (lazy invalidation window)' },
+    format: formatStaleAccess,
+    feeds: [{ metric: 'staleAccesses', op: 'count' }],
+  },
+  'guest-log': {
+    code: 34,
+    family: 'guest',
+    doc: 'A guest kernel log line the model prints as Linux does: dev_notice "Using %d-bit DMA addresses" (iommu_dma_alloc_iova), pr_warn "Incompatible range for DMA domain", the DMA domain policy line.',
+    fields: {
+      level: named(f('u8', 'aux', '0 info, 1 notice, 2 warning, 3 error'), byIndex(LOG_LEVELS)),
+      alert: f('u8', 'flags', '1 when the line is a warning or an error'),
+      data: f('json', 'data', '{ text, device? }'),
+    },
+    problem: { when: 'equals', field: 'alert', value: 1, doc: 'guest kernel warnings and errors' },
+    format: formatGuestLog,
+  },
+  wait: {
+    code: 35,
+    family: 'guest',
+    doc: 'Virtual time passes (a `wait` step, or up to a timer): the guest is idle; timers due in it fire (the flush-queue timeout).',
+    fields: {
+      ns: f('u64', 'a', 'nanoseconds of virtual time'),
+    },
+    format: formatWait,
+    costField: 'ns',
   },
 } as const satisfies Record<string, KindSpec>;
 

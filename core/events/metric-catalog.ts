@@ -93,6 +93,21 @@ export const METRIC_CATALOG = {
     fold: 'tally',
     doc: "VFIO type1 container uAPI calls ('host-call' events), by ioctl name then errno name (OK, EINVAL, …)",
   },
+  dmaMaps: {
+    label: 'dma_map calls',
+    unit: 'count',
+    component: 'linux',
+    layer: 'guest',
+    fold: 'tally',
+    parts: ['mapped', 'failed'],
+    headline: 'mapped',
+    alertPart: 'failed',
+    doc: "the guest's dma_map calls through dma-iommu ('dma-map' events): mapped or failed (DMA_MAPPING_ERROR)",
+  },
+  dmaUnmaps: { label: 'dma_unmap calls', unit: 'count', component: 'linux', layer: 'guest', fold: 'tally', parts: ['strict', 'queued'], doc: "the guest's dma_unmap calls: strict (IOTLB synced at once) or queued (flush queue)" },
+  dmaMappings: { label: 'Live DMA mappings', unit: 'count', component: 'linux', layer: 'guest', fold: 'gauge', doc: 'DMA mappings the guest holds (peak: most at once)' },
+  fqFlushes: { label: 'Flush-queue flushes', unit: 'count', component: 'linux', layer: 'guest', fold: 'tally', parts: ['queue full', 'timeout'], doc: 'flush-queue flushes by reason' },
+  staleAccesses: { label: 'Stale translations', unit: 'count', component: 'linux', layer: 'guest', fold: 'count', alert: true, doc: 'DMA that reached memory through a translation already unmapped (lazy window)' },
   expectations: {
     label: 'Expectations',
     unit: 'count',
@@ -120,6 +135,7 @@ export function metricSpec(id: string): MetricSpec | undefined {
 /** Layer of each component kind this build knows ('run' for the run itself). */
 export const COMPONENT_LAYER: Readonly<Record<string, ComponentLayer>> = {
   run: 'run',
+  linux: 'guest',
   'virtio-iommu': 'viommu',
   'intel-iommu': 'viommu',
   iommufd: 'backend',

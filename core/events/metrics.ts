@@ -403,6 +403,12 @@ export function componentMetricsOf(m: RunMetrics): ComponentMetrics[] {
     // Metrics stored before host calls existed had none.
     hostCalls: { value: 0, parts: {} },
     vfioCalls: { value: 0, parts: {} },
+    // …nor guest DMA metrics.
+    dmaMaps: { value: 0, parts: {} },
+    dmaUnmaps: { value: 0, parts: {} },
+    dmaMappings: { value: 0, peak: 0 },
+    fqFlushes: { value: 0, parts: {} },
+    staleAccesses: { value: 0 },
     expectations: { value: m.expectations.held + m.expectations.failed, parts: { ...m.expectations } },
   };
   const of = (kind: string): ComponentMetric[] =>

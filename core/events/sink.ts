@@ -48,9 +48,14 @@ export class EventLog implements EventSink {
   emit<K extends EventKind>(kind: K, payload: EventPayload<K>): void {
     const e = { kind, step: this.step, seq: this.next++, ...payload } as unknown as SeqEvent;
     if (this.component !== '') e.component = this.component;
-    if (this.clock) e.time = this.clock.tick(kind);
+    if (this.clock) e.time = this.clock.tickEvent(kind, payload as Readonly<Record<string, unknown>>);
     if (this.observer) this.observer(e);
     this.pending.push(e);
+  }
+
+  /** The virtual time (ns) after the last event: the clock's (0 without one). */
+  get now(): number {
+    return this.clock?.now ?? 0;
   }
 
   /** Number of events emitted so far. */

@@ -38,6 +38,12 @@ export interface StampingSink extends EventSink {
    * only emitted when `enabled`.
    */
   readonly seq: number;
+  /**
+   * The run's virtual time in ns after the last event (core/engine/clock.ts: the sum of the event
+   * costs so far, as the store computes it): what timers (the guest's flush-queue timeout) are
+   * measured against. 0 for a sink without a clock.
+   */
+  readonly now: number;
 }
 
 /**
@@ -58,6 +64,11 @@ export class ComponentEmitter implements EventSink {
   /** The sink's event count: the seq of the next event (StampingSink.seq). */
   get seq(): number {
     return this.target.seq;
+  }
+
+  /** The sink's virtual time in ns (StampingSink.now). */
+  get now(): number {
+    return this.target.now;
   }
 
   emit<K extends EventKind>(kind: K, payload: EventPayload<K>): void {

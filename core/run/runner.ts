@@ -79,9 +79,15 @@ class MetricsOnlySink implements StampingSink {
   component = '';
   /** Events emitted so far (StampingSink.seq). */
   seq = 0;
+  private readonly clock = new VirtualClock();
   constructor(private readonly metrics: MetricsReducer) {}
+  /** Virtual time (StampingSink.now). */
+  get now(): number {
+    return this.clock.now;
+  }
   emit<K extends EventKind>(kind: K, payload: EventPayload<K>): void {
     this.seq++;
+    this.clock.tickEvent(kind, payload as Readonly<Record<string, unknown>>);
     this.metrics.addFields(kind, payload as Record<string, unknown>, this.component);
   }
 }
@@ -93,12 +99,19 @@ class CallbackSink implements StampingSink {
   component = '';
   /** Events emitted so far (StampingSink.seq): the callback receives them in this order (seq 0, 1, …). */
   seq = 0;
+  /** The same clock the consumer keeps (the store's encoder ticks each event by the same costs). */
+  private readonly clock = new VirtualClock();
   constructor(
     private readonly metrics: MetricsReducer,
     private readonly onEvent: EventCallback,
   ) {}
+  /** Virtual time (StampingSink.now). */
+  get now(): number {
+    return this.clock.now;
+  }
   emit<K extends EventKind>(kind: K, payload: EventPayload<K>): void {
     this.seq++;
+    this.clock.tickEvent(kind, payload as Readonly<Record<string, unknown>>);
     this.metrics.addFields(kind, payload as Record<string, unknown>, this.component);
     this.onEvent(kind, this.step, payload, this.component);
   }

@@ -28,7 +28,7 @@
  * checkpointer (checkpointer.ts).
  */
 import { EVENT_CATALOG, type Column, type EventKind, type EventPayload } from '../../core/events/catalog.ts';
-import { VirtualClock, eventCost } from '../../core/engine/clock.ts';
+import { VirtualClock, eventCost, eventCostField, extraCost } from '../../core/engine/clock.ts';
 import { KIND_PLANS, toJson, type KindPlan } from './codec.ts';
 import { ENVELOPE_COLUMNS, EVENT_COLUMNS, type EnvelopeColumn } from './schema.ts';
 
@@ -227,11 +227,14 @@ function compileEncoder(enc: BatchEncoder, plan: KindPlan): (step: number, e: Re
   });
   // The envelope: the component's code (the last one again costs one comparison), the time.
   lines.push(`c[o + ${COMP_SLOT}] = component === undefined || component === '' ? 0 : component === enc.lastComponent ? enc.lastCode : enc.componentCode(component);`);
-  lines.push(`c[o + ${TIME_SLOT}] = enc.clock.now += ${eventCost(plan.kind)};`);
+  // A kind with a cost field (a wait) adds its value: the core's sinks charge the same (clock.ts tickEvent).
+  const costField = eventCostField(plan.kind);
+  if (costField !== undefined && !/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(costField)) throw new Error(`catalog cost field ${JSON.stringify(costField)} is not an identifier`);
+  lines.push(`c[o + ${TIME_SLOT}] = enc.clock.now += ${eventCost(plan.kind)}${costField === undefined ? '' : ` + extraCost(e.${costField})`};`);
   lines.push('enc.masks[i] = m;');
   lines.push('enc.count = i + 1;');
-  const factory = new Function('enc', 'toJson', `return function encode(step, e, component) {\n${lines.join('\n')}\n};`);
-  return factory(enc, toJson) as (step: number, e: Record<string, unknown>, component: string | undefined) => void;
+  const factory = new Function('enc', 'toJson', 'extraCost', `return function encode(step, e, component) {\n${lines.join('\n')}\n};`);
+  return factory(enc, toJson, extraCost) as (step: number, e: Record<string, unknown>, component: string | undefined) => void;
 }
 
 /**

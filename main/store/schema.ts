@@ -97,6 +97,14 @@ export const V5_PROBLEM_SQL =
 export const V7_PROBLEM_SQL =
   '((kind = 2 AND (status IS NULL OR status <> 0)) OR kind = 13 OR (kind = 15 AND flags = 0) OR kind = 16 OR (kind = 18 AND flags = 0) OR (kind = 19 AND (status IS NULL OR status <> 0)) OR (kind = 20 AND aux = 1) OR kind = 21 OR (kind = 23 AND (status IS NULL OR status <> 0)) OR (kind = 24 AND (status IS NULL OR status <> 0)) OR (kind = 25 AND (status IS NULL OR status <> 0)) OR kind = 26)';
 
+/**
+ * PROBLEM_SQL as version 8 creates the index: the guest DMA layer's kinds joined (failed guest
+ * probes, failed dma_map, stale translations, guest kernel warnings; core/events/catalog.ts codes
+ * 27…35). Frozen.
+ */
+export const V8_PROBLEM_SQL =
+  '((kind = 2 AND (status IS NULL OR status <> 0)) OR kind = 13 OR (kind = 15 AND flags = 0) OR kind = 16 OR (kind = 18 AND flags = 0) OR (kind = 19 AND (status IS NULL OR status <> 0)) OR (kind = 20 AND aux = 1) OR kind = 21 OR (kind = 23 AND (status IS NULL OR status <> 0)) OR (kind = 24 AND (status IS NULL OR status <> 0)) OR (kind = 25 AND (status IS NULL OR status <> 0)) OR kind = 26 OR (kind = 27 AND aux = 2) OR (kind = 29 AND status = 1) OR kind = 33 OR (kind = 34 AND flags = 1))';
+
 // Check the catalog against the column types once, at load: a field whose type does not fit its
 // column, or two fields of one kind sharing a column, is a bug in the catalog.
 for (const [kind, spec] of Object.entries(EVENT_CATALOG)) {
@@ -211,6 +219,16 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec(`
         DROP INDEX IF EXISTS events_problems;
         CREATE INDEX events_problems ON events (run_id, seq) WHERE ${V7_PROBLEM_SQL};
+      `);
+    },
+  },
+  {
+    version: 8,
+    description: "events_problems recreated for the guest DMA layer's problem kinds (issue 8: failed guest probe, failed dma_map, stale translation, guest kernel warning)",
+    up(db) {
+      db.exec(`
+        DROP INDEX IF EXISTS events_problems;
+        CREATE INDEX events_problems ON events (run_id, seq) WHERE ${V8_PROBLEM_SQL};
       `);
     },
   },

@@ -16,7 +16,7 @@ import { EVENT_CATALOG, type EventKind, type FieldSpec, type KindSpec } from '..
 import { ALWAYS_PROBLEM_KINDS, PROBLEM_KINDS, PROBLEM_RULES, PROBLEM_SUMMARY, isProblemEvent } from '../../core/events/problems.ts';
 import type { SeqEvent } from '../../core/events/sink.ts';
 import { EventWriter, LabStore, PROBLEM_SQL, migrate } from '../../main/store/index.ts';
-import { V7_PROBLEM_SQL } from '../../main/store/schema.ts';
+import { V8_PROBLEM_SQL } from '../../main/store/schema.ts';
 import { isProblemKind } from '../../renderer/src/format.ts';
 
 let dir: string;
@@ -85,8 +85,12 @@ describe('the problem definition (one body over the catalog)', () => {
       'set-iommu-device',
       'device-plug',
       'qemu-error',
+      'guest-probe',
+      'dma-map',
+      'stale-access',
+      'guest-log',
     ]);
-    expect(ALWAYS_PROBLEM_KINDS).toEqual(['fault', 'device-error', 'host-fault', 'qemu-error']);
+    expect(ALWAYS_PROBLEM_KINDS).toEqual(['fault', 'device-error', 'host-fault', 'qemu-error', 'stale-access']);
     expect(PROBLEM_RULES.every((r) => r.rule.when === 'always' || r.column !== undefined)).toBe(true);
     expect(PROBLEM_SUMMARY).toContain('faults');
     expect(PROBLEM_SUMMARY).toContain('failed expectations');
@@ -135,7 +139,7 @@ describe('the problem definition (one body over the catalog)', () => {
   });
 
   it('the latest migration creates the index with the current PROBLEM_SQL (a rule change needs a migration)', () => {
-    expect(V7_PROBLEM_SQL).toBe(PROBLEM_SQL);
+    expect(V8_PROBLEM_SQL).toBe(PROBLEM_SQL);
   });
 
   it('upgrading a version-4 database recreates the index so device errors become problems', () => {
