@@ -1,0 +1,550 @@
+/**
+ * The guest's IOVA allocator: Linux's drivers/iommu/iova.c and include/linux/iova.h, modelled call
+ * for call so that every sequence of calls returns the IOVA the kernel returns. Facts and their
+ * sources: ../shared/reference/trace-formats-and-guest-dma.md part B2; the code read is current
+ * mainline iova.c (with the 6.7 depot rework), restated here, not copied.
+ *
+ * Units: pfns and sizes are in IOVA pages (`granule` bytes each); a pfn is < 2^52 for a 4 KiB
+ * granule, exact in a double. Limits given to the public calls are inclusive, as alloc_iova's and
+ * alloc_iova_fast's `limit_pfn`; internally, as in the kernel, `__alloc_and_insert_iova_range` works
+ * on `limit_pfn + 1`.
+ *
+ * Parts: the tree of allocated and reserved nodes (iova-tree.ts; the kernel's rbtree with the
+ * IOVA_ANCHOR node), the two cached nodes that decide where the top-down walk starts, the
+ * max32_alloc_size fast-fail hint, and the rcache (per-order, per-CPU loaded/prev magazines and a
+ * depot trimmed by delayed work). Where older kernels differ it is said beside the rule.
+ */
+import { IovaTree, NIL } from './iova-tree.ts';
+
+/** IOVA_ANCHOR (iova.c): `~0UL`, the pfn of the anchor node above all usable space (2^64 as a double). */
+export const IOVA_ANCHOR = 2 ** 64;
+/** IOVA_RANGE_CACHE_MAX_SIZE (iova.c): rcache orders 0..5, i.e. sizes of 1..32 pages. */
+export const IOVA_RANGE_CACHE_MAX_SIZE = 6;
+/** IOVA_MAG_SIZE (iova.c since 6.1; 128 before, when `size` was a separate field): pfns per magazine. */
+export const IOVA_MAG_SIZE = 127;
+/** IOVA_DEPOT_DELAY (iova.c since 6.7): the depot trim work runs 100 ms after being scheduled. */
+export const IOVA_DEPOT_DELAY_MS = 100;
+
+/** Node flag: inserted or extended by reserve_iova. */
+const F_RESERVED = 1;
+const ORDERS = IOVA_RANGE_CACHE_MAX_SIZE;
+const MAG = IOVA_MAG_SIZE;
+const TWO32 = 4294967296;
+
+/** fls_long(x) for 0 <= x < 2^53: the 1-based index of the highest set bit, 0 for 0. */
+function fls(x: number): number {
+  return x < TWO32 ? 32 - Math.clz32(x) : 32 + fls(Math.floor(x / TWO32));
+}
+
+/** order_base_2(n): ceil(log2(n)), 0 for n <= 1. */
+function orderBase2(n: number): number {
+  return n <= 1 ? 0 : fls(n - 1);
+}
+
+/** Counters of the allocator's paths (cumulative). */
+export interface IovaStats {
+  /** alloc_iova_fast served from a magazine. */
+  rcacheHits: number;
+  /** alloc_iova_fast of a cacheable size (<= 32 pages after rounding) that the rcache could not serve. */
+  rcacheMisses: number;
+  /** Nodes allocated by the top-down walk (alloc_iova and alloc_iova_fast's fallback). */
+  treeAllocs: number;
+  /** Nodes removed from the tree (free_iova, magazines returning pfns). */
+  treeFrees: number;
+  /** alloc_iova_fast retries after flushing every CPU's rcache and the depot. */
+  flushes: number;
+  /** 32-bit requests failed at once by the max32_alloc_size hint (`goto iova32_full`). */
+  max32Fails: number;
+  /** WARN_ON(!iova) in iova_magazine_free_pfns: a cached pfn with no node (a bogus free_iova_fast). */
+  warnings: number;
+}
+
+/**
+ * One `struct iova_domain`: init_iova_domain + iova_domain_init_rcaches in the constructor,
+ * put_iova_domain in putIovaDomain. Not thread-aware: `cpu` arguments select the per-CPU magazines
+ * (raw_cpu_ptr), calls are serialised by the caller as the kernel's locks serialise them.
+ */
+export class IovaDomain {
+  /** IOVA page size in bytes (power of two >= 4096). */
+  readonly granule: number;
+  /** log2(granule): iova_shift. */
+  readonly shift: number;
+  /** Lowest pfn the walk may hand out (dma-iommu passes max(1, aperture_start >> shift)). */
+  readonly startPfn: number;
+  /** dma_32bit_pfn = 1 << (32 - shift): the first pfn at or above 4 GiB. */
+  readonly dma32BitPfn: number;
+  /** CPUs with rcaches (for_each_possible_cpu = for_each_online_cpu here). */
+  readonly cpus: number;
+  /** Path counters. */
+  readonly stats: IovaStats = { rcacheHits: 0, rcacheMisses: 0, treeAllocs: 0, treeFrees: 0, flushes: 0, max32Fails: 0, warnings: 0 };
+  /**
+   * Called with the rcache order whenever schedule_delayed_work(&rcache->work, IOVA_DEPOT_DELAY)
+   * queues that order's depot work (not when it is already pending): a clock that wants the
+   * kernel's exact timing runs depotWork(order) IOVA_DEPOT_DELAY_MS later.
+   */
+  onDepotWorkScheduled: ((order: number) => void) | undefined = undefined;
+
+  private readonly t = new IovaTree();
+  private readonly anchor: number;
+  private cachedNode: number;
+  private cached32Node: number;
+  private max32AllocSize: number;
+  private dead = false;
+  // rcache: magazines in a pool; loaded/prev per (order * cpus + cpu); depot per order (a stack
+  // linked through magNext, as mainline's `mag->next` list; 6.7 replaced a fixed array of 32).
+  private magPfns = new Float64Array(64 * MAG);
+  private magSize = new Int32Array(64);
+  private magNext = new Int32Array(64);
+  private magFree = -1;
+  private magCount = 0;
+  private readonly loaded: Int32Array;
+  private readonly prevMag: Int32Array;
+  private readonly depot = new Int32Array(ORDERS).fill(-1);
+  private readonly depotLen = new Int32Array(ORDERS);
+  private workPending = 0;
+
+  /**
+   * init_iova_domain(iovad, granule, start_pfn) and iova_domain_init_rcaches: the anchor at
+   * IOVA_ANCHOR, both cached nodes on it, max32_alloc_size = dma_32bit_pfn, empty magazines.
+   * @throws RangeError for a granule that is not a power of two >= 4096, a negative or fractional
+   *   startPfn or cpus < 1 (caller bugs; the kernel BUG_ONs on a bad granule).
+   */
+  constructor(granule: number, startPfn: number, cpus: number) {
+    if (!(granule >= 4096 && granule <= 2 ** 30 && (granule & (granule - 1)) === 0)) throw new RangeError(`iova: granule ${granule} is not a power of two >= 4096`);
+    if (!Number.isInteger(startPfn) || startPfn < 0) throw new RangeError(`iova: bad start_pfn ${startPfn}`);
+    if (!Number.isInteger(cpus) || cpus < 1) throw new RangeError(`iova: bad cpu count ${cpus}`);
+    this.granule = granule;
+    this.shift = 31 - Math.clz32(granule);
+    this.startPfn = startPfn;
+    this.dma32BitPfn = 2 ** (32 - this.shift);
+    this.max32AllocSize = this.dma32BitPfn;
+    this.cpus = cpus;
+    this.anchor = this.t.newNode(IOVA_ANCHOR, IOVA_ANCHOR, 0);
+    this.t.insert(this.anchor);
+    this.cachedNode = this.anchor;
+    this.cached32Node = this.anchor;
+    this.loaded = new Int32Array(ORDERS * cpus);
+    this.prevMag = new Int32Array(ORDERS * cpus);
+    for (let i = 0; i < ORDERS * cpus; i++) {
+      this.loaded[i] = this.magAlloc();
+      this.prevMag[i] = this.magAlloc();
+    }
+  }
+
+  // ---- the tree: __alloc_and_insert_iova_range and its helpers ----
+
+  /**
+   * __alloc_and_insert_iova_range(iovad, size, limit_pfn + 1, new, size_aligned): the top-down
+   * walk from the cached node, the single retry over the skipped top, max32_alloc_size. Returns
+   * the new node's pfn_lo, or -1 (-ENOMEM). `limit` is exclusive here, as in the kernel.
+   */
+  private allocAndInsert(size: number, limit: number, sizeAligned: boolean): number {
+    const align = sizeAligned ? 2 ** fls(size - 1) : 1; // align_mask = ~0UL << fls_long(size - 1)
+    if (limit <= this.dma32BitPfn && size >= this.max32AllocSize) {
+      this.stats.max32Fails++;
+      return -1; // goto iova32_full
+    }
+    // __get_cached_rbnode: limit_pfn <= dma_32bit_pfn picks cached32_node.
+    const start = limit <= this.dma32BitPfn ? this.cached32Node : this.cachedNode;
+    const retryPfn = this.t.hi[start];
+    let pfn = this.walk(start, limit, this.startPfn, size, align);
+    // The retry: `low_pfn == start_pfn && retry_pfn < limit_pfn` -> walk [retry_pfn + 1, limit)
+    // from iova_find_limit(limit_pfn) (5.17+; before, the retry restarted at the anchor with
+    // low_pfn = retry_pfn; before 5.11 there was no retry and the cached node alone decided).
+    if (pfn < 0 && retryPfn < limit) pfn = this.walk(this.t.ceil(limit), limit, retryPfn + 1, size, align);
+    if (pfn < 0) {
+      this.max32AllocSize = size; // set on every failure, whatever the limit (as the kernel does)
+      return -1;
+    }
+    const n = this.t.newNode(pfn, pfn + size - 1, 0);
+    this.t.insert(n);
+    // __cached_rbnode_insert_update
+    if (this.t.hi[n] < this.dma32BitPfn) this.cached32Node = n;
+    else this.cachedNode = n;
+    this.stats.treeAllocs++;
+    return pfn;
+  }
+
+  /**
+   * The `do { ... } while (curr && new_pfn <= curr->pfn_hi && new_pfn >= low_pfn)` loop from node
+   * `s`: for curr = s, rb_prev(s), ... with high_pfn = min(limit, curr->pfn_lo) and
+   * new_pfn = (high_pfn - size) & align_mask, stop at the first curr whose new_pfn lies above the
+   * node below it. Same stopping node as the kernel's walk, found faster: nodes at or above the
+   * limit all yield the same new_pfn and can never stop the walk, so it starts at the first node
+   * at or above the limit; below the limit, a node whose gap is < size can never stop it either
+   * (new_pfn <= pfn_lo - size <= pfn_hi of the node below), so the tree's gap index skips them.
+   * new_pfn only decreases along the walk, so once it is below `low` the walk has failed.
+   * Returns new_pfn, or -1 for the failure exit (`high_pfn < size || new_pfn < low_pfn`).
+   */
+  private walk(s: number, limit: number, low: number, size: number, align: number): number {
+    const t = this.t;
+    let high = t.lo[s];
+    if (high >= limit) {
+      s = t.ceil(limit); // the lowest node at or above the limit; the anchor bounds the search
+      high = limit;
+    }
+    if (high < size) return -1;
+    let pfn = high - size;
+    pfn -= pfn % align;
+    if (pfn < low) return -1;
+    const p = t.prev(s);
+    if (p === NIL || pfn > t.hi[p]) return pfn;
+    let key = t.lo[p];
+    for (;;) {
+      const c = t.rightmostWithGap(key, size);
+      if (c === NIL) return -1; // even the first node's gap (its pfn_lo) is < size: high_pfn < size
+      pfn = t.lo[c] - size;
+      pfn -= pfn % align;
+      if (pfn < low) return -1;
+      if (pfn > t.lo[c] - 1 - t.gap[c]) return pfn; // above the node below c (pfn_hi = lo - 1 - gap)
+      key = t.lo[c] - 1;
+    }
+  }
+
+  /** __cached_rbnode_delete_update, then rb_erase and free_iova_mem. */
+  private removeNode(n: number): void {
+    const t = this.t;
+    const lo = t.lo[n];
+    const hi = t.hi[n];
+    const c32 = this.cached32Node;
+    if (n === c32 || (hi < this.dma32BitPfn && lo >= t.lo[c32])) this.cached32Node = t.next(n);
+    if (lo < this.dma32BitPfn) this.max32AllocSize = this.dma32BitPfn;
+    if (lo >= t.lo[this.cachedNode]) this.cachedNode = t.next(n);
+    t.remove(n);
+    this.stats.treeFrees++;
+  }
+
+  /**
+   * alloc_iova(iovad, size, limit_pfn, size_aligned): a node of `size` pages at or below
+   * `limitPfn` (inclusive), top-down; with sizeAligned its pfn_lo is aligned to
+   * roundup_pow_of_two(size) (the size itself is not rounded).
+   * @returns pfn_lo, or -1 for NULL (no room, or the max32_alloc_size hint).
+   * @throws RangeError for size < 1 (fls_long(size - 1) is undefined; a caller bug).
+   */
+  allocIova(size: number, limitPfn: number, sizeAligned: boolean): number {
+    this.live();
+    if (!(size >= 1)) throw new RangeError(`iova: bad size ${size}`);
+    return this.allocAndInsert(size, limitPfn + 1, sizeAligned);
+  }
+
+  /**
+   * find_iova: the node holding `pfn` (the anchor excluded).
+   * @returns its inclusive range and whether reserve_iova made it, or undefined.
+   */
+  findIova(pfn: number): { pfnLo: number; pfnHi: number; reserved: boolean } | undefined {
+    const n = this.t.find(pfn);
+    if (n === NIL || n === this.anchor) return undefined;
+    return { pfnLo: this.t.lo[n], pfnHi: this.t.hi[n], reserved: (this.t.flags[n] & F_RESERVED) !== 0 };
+  }
+
+  /**
+   * free_iova: find_iova then remove_iova (cached nodes and max32_alloc_size updated); no-op when
+   * no node holds `pfn`. A reserved node is left in place: nothing in Linux frees the nodes
+   * iova_reserve_iommu_regions makes (free_iova itself would remove it).
+   */
+  freeIova(pfn: number): void {
+    this.live();
+    const n = this.t.find(pfn);
+    if (n === NIL || n === this.anchor || (this.t.flags[n] & F_RESERVED) !== 0) return;
+    this.removeNode(n);
+  }
+
+  /**
+   * reserve_iova(iovad, pfn_lo, pfn_hi): walking up from the first overlapping node, each
+   * overlapping node is widened down to the request's start (__adjust_overlap_range) and the
+   * request continues above it; what is left is inserted as a new node. Overlapped nodes are not
+   * merged with each other, and allocated ones are widened too (then flagged reserved). The cached
+   * nodes are not updated (the kernel does not either).
+   * @returns false for NULL: a pfn above ULLONG_MAX >> iova_shift (the kernel WARN_ONs).
+   */
+  reserveIova(pfnLo: number, pfnHi: number): boolean {
+    this.live();
+    if (Math.max(pfnLo, pfnHi) > 2 ** (64 - this.shift) - 1) return false;
+    const t = this.t;
+    let lo = pfnLo;
+    // rb_first..: nodes below the first one with pfn_hi >= lo cannot overlap.
+    let n = t.floor(lo);
+    if (n === NIL || t.hi[n] < lo) n = n === NIL ? t.first() : t.next(n);
+    while (n !== NIL && lo <= t.hi[n] && pfnHi >= t.lo[n]) {
+      const next = t.next(n);
+      if (lo < t.lo[n]) {
+        t.remove(n); // rekey in place: same node id, so cached nodes still point at it
+        const id = t.newNode(lo, t.hi[n], F_RESERVED);
+        if (id !== n) throw new Error('iova: node id changed on rekey'); // the tree reuses the freed id
+        t.insert(n);
+      }
+      t.flags[n] |= F_RESERVED;
+      if (pfnHi <= t.hi[n]) return true; // goto finish
+      lo = t.hi[n] + 1;
+      n = next;
+    }
+    const id = t.newNode(lo, pfnHi, F_RESERVED);
+    t.insert(id);
+    return true;
+  }
+
+  /** Nodes in the tree: allocated, cached in magazines and reserved (the anchor excluded). */
+  liveCount(): number {
+    return this.t.size - 1;
+  }
+
+  /**
+   * Visits every node in ascending order: 'reserved' (reserve_iova), 'cached' (allocated but
+   * sitting in an rcache magazine, i.e. freed by free_iova_fast and not yet handed out again),
+   * 'allocated' (the rest). Inclusive pfn ranges.
+   */
+  forEachRange(visit: (pfnLo: number, pfnHi: number, kind: 'allocated' | 'reserved' | 'cached') => void): void {
+    const cached = new Set<number>();
+    const addMag = (m: number): void => {
+      for (let i = 0; i < this.magSize[m]; i++) cached.add(this.magPfns[m * MAG + i]);
+    };
+    if (!this.dead) {
+      for (let i = 0; i < ORDERS * this.cpus; i++) { addMag(this.loaded[i]); addMag(this.prevMag[i]); }
+      for (let o = 0; o < ORDERS; o++) for (let m = this.depot[o]; m >= 0; m = this.magNext[m]) addMag(m);
+    }
+    const t = this.t;
+    t.forEach((n) => {
+      if (n === this.anchor) return;
+      const lo = t.lo[n];
+      visit(lo, t.hi[n], (t.flags[n] & F_RESERVED) !== 0 ? 'reserved' : cached.has(lo) ? 'cached' : 'allocated');
+    });
+  }
+
+  /**
+   * put_iova_domain: frees the rcaches (magazines and depot, pending work cancelled) and every node.
+   * Afterwards the domain holds nothing; allocation, free and reserve calls throw (use after free).
+   */
+  putIovaDomain(): void {
+    this.live();
+    this.dead = true;
+    this.workPending = 0;
+    this.depot.fill(-1);
+    this.depotLen.fill(0);
+    this.t.clear();
+    const a = this.t.newNode(IOVA_ANCHOR, IOVA_ANCHOR, 0);
+    this.t.insert(a);
+  }
+
+  private live(): void {
+    if (this.dead) throw new Error('iova: domain used after put_iova_domain');
+  }
+
+  // ---- the rcache ----
+
+  private magAlloc(): number {
+    let m = this.magFree;
+    if (m >= 0) this.magFree = this.magNext[m];
+    else {
+      m = this.magCount++;
+      if (m >= this.magSize.length) {
+        const c = this.magSize.length * 2;
+        const p = new Float64Array(c * MAG); p.set(this.magPfns); this.magPfns = p;
+        const s = new Int32Array(c); s.set(this.magSize); this.magSize = s;
+        const nx = new Int32Array(c); nx.set(this.magNext); this.magNext = nx;
+      }
+    }
+    this.magSize[m] = 0;
+    return m;
+  }
+
+  private magRelease(m: number): void {
+    this.magNext[m] = this.magFree;
+    this.magFree = m;
+  }
+
+  /** iova_magazine_free_pfns: removes every pfn of magazine m from the tree; m becomes empty. */
+  private magFreePfns(m: number): void {
+    const n = this.magSize[m];
+    for (let i = 0; i < n; i++) {
+      const node = this.t.find(this.magPfns[m * MAG + i]);
+      if (node === NIL || node === this.anchor) { this.stats.warnings++; continue; } // WARN_ON(!iova)
+      this.removeNode(node);
+    }
+    this.magSize[m] = 0;
+  }
+
+  private scheduleDepotWork(order: number): void {
+    const bit = 1 << order;
+    if ((this.workPending & bit) !== 0) return; // already queued: schedule_delayed_work is a no-op
+    this.workPending |= bit;
+    this.onDepotWorkScheduled?.(order);
+  }
+
+  /**
+   * alloc_iova_fast(iovad, size, limit_pfn, flush_rcache) on CPU `cpu`: sizes below 32 pages are
+   * rounded up to a power of two; orders 0..5 first try this CPU's magazines (the highest-indexed
+   * pfn <= limit_pfn + 1 - size in `loaded`, swapped with the top as iova_magazine_pop does; an
+   * empty `loaded` swaps with `prev`, both empty loads a full magazine from the depot); then the
+   * size-aligned tree walk; on failure with flushRcache, every CPU's magazines and the depot return
+   * their pfns to the tree (free_cpu_cached_iovas, free_global_cached_iovas) and the walk runs once
+   * more. (Before 6.4 the pop took only the top pfn and gave up if it was above the limit.)
+   * @returns the pfn, or 0 on failure (the kernel's value: a pfn 0 cannot be told from failure).
+   */
+  allocIovaFast(size: number, limitPfn: number, flushRcache: boolean, cpu: number): number {
+    if (this.dead) this.live();
+    if (!(size >= 1)) throw new RangeError(`iova: bad size ${size}`);
+    if (!(cpu >= 0 && cpu < this.cpus)) throw new RangeError(`iova: bad cpu ${cpu}`);
+    if (size < 32) size = size === 1 ? 1 : 2 ** (32 - Math.clz32(size - 1)); // roundup_pow_of_two
+    else if (size > 32) return this.allocSlow(size, limitPfn, flushRcache);
+    // iova_rcache_get(iovad, size, limit_pfn + 1) -> __iova_rcache_get(rcache, limit_pfn + 1 - size)
+    let lim = limitPfn + 1 - size;
+    if (lim < 0) lim += IOVA_ANCHOR; // unsigned wrap, as in the kernel
+    const order = 31 - Math.clz32(size);
+    const idx = order * this.cpus + cpu;
+    let m = this.loaded[idx];
+    let n = this.magSize[m];
+    if (n === 0) {
+      const p = this.prevMag[idx];
+      if (this.magSize[p] !== 0) {
+        this.prevMag[idx] = m;
+        this.loaded[idx] = p;
+        m = p;
+        n = this.magSize[p];
+      } else if (this.depot[order] >= 0) {
+        // iova_magazine_free(loaded); loaded = iova_depot_pop(rcache)
+        const d = this.depot[order];
+        this.depot[order] = this.magNext[d];
+        this.depotLen[order]--;
+        this.magSize[d] = MAG;
+        this.magRelease(m);
+        this.loaded[idx] = d;
+        m = d;
+        n = MAG;
+      }
+    }
+    if (n !== 0) {
+      // iova_magazine_pop(mag, limit_pfn)
+      const base = m * MAG;
+      const pfns = this.magPfns;
+      let i = n - 1;
+      while (pfns[base + i] > lim) {
+        if (i === 0) { i = -1; break; }
+        i--;
+      }
+      if (i >= 0) {
+        const pfn = pfns[base + i];
+        pfns[base + i] = pfns[base + n - 1];
+        this.magSize[m] = n - 1;
+        this.stats.rcacheHits++;
+        return pfn;
+      }
+    }
+    this.stats.rcacheMisses++;
+    return this.allocSlow(size, limitPfn, flushRcache);
+  }
+
+  private allocSlow(size: number, limitPfn: number, flushRcache: boolean): number {
+    for (;;) {
+      const pfn = this.allocAndInsert(size, limitPfn + 1, true);
+      if (pfn >= 0) return pfn;
+      if (!flushRcache) return 0;
+      flushRcache = false;
+      this.stats.flushes++;
+      for (let c = 0; c < this.cpus; c++) this.freeCpuCachedIovas(c);
+      this.freeGlobalCachedIovas();
+    }
+  }
+
+  /**
+   * free_iova_fast(iovad, pfn, size) on CPU `cpu`: order_base_2(size) < 6 pushes the pfn onto this
+   * CPU's `loaded` magazine (full: swap with `prev`; both full: `loaded` goes to the depot, the
+   * depot work is scheduled, a new magazine is loaded); larger sizes go to free_iova. `size` is the
+   * caller's unrounded size (its order matches the rounded one). Like the kernel, a cacheable pfn
+   * is cached without looking it up: freeing a pfn that was never allocated corrupts the cache
+   * exactly as it would in Linux (found later as a WARN_ON, stats.warnings).
+   */
+  freeIovaFast(pfn: number, size: number, cpu: number): void {
+    if (this.dead) this.live();
+    if (!(cpu >= 0 && cpu < this.cpus)) throw new RangeError(`iova: bad cpu ${cpu}`);
+    const order = size <= 1 ? 0 : size <= TWO32 ? 32 - Math.clz32(size - 1) : orderBase2(size);
+    if (order >= ORDERS) { this.freeIova(pfn); return; }
+    const idx = order * this.cpus + cpu;
+    let m = this.loaded[idx];
+    if (this.magSize[m] === MAG) {
+      const p = this.prevMag[idx];
+      if (this.magSize[p] !== MAG) {
+        this.prevMag[idx] = m;
+        this.loaded[idx] = p;
+        m = p;
+      } else {
+        // iova_depot_push(rcache, loaded); schedule_delayed_work; loaded = new magazine
+        this.magNext[m] = this.depot[order];
+        this.depot[order] = m;
+        this.depotLen[order]++;
+        this.scheduleDepotWork(order);
+        m = this.magAlloc();
+        this.loaded[idx] = m;
+      }
+    }
+    this.magPfns[m * MAG + this.magSize[m]++] = pfn;
+  }
+
+  /** free_cpu_cached_iovas(cpu): `loaded` and `prev` of every order return their pfns to the tree. */
+  freeCpuCachedIovas(cpu: number): void {
+    this.live();
+    for (let o = 0; o < ORDERS; o++) {
+      this.magFreePfns(this.loaded[o * this.cpus + cpu]);
+      this.magFreePfns(this.prevMag[o * this.cpus + cpu]);
+    }
+  }
+
+  /** free_global_cached_iovas: every depot magazine returns its pfns to the tree and is freed. */
+  freeGlobalCachedIovas(): void {
+    this.live();
+    for (let o = 0; o < ORDERS; o++) {
+      while (this.depot[o] >= 0) {
+        const m = this.popDepot(o);
+        this.magFreePfns(m);
+        this.magRelease(m);
+      }
+    }
+  }
+
+  private popDepot(order: number): number {
+    const m = this.depot[order];
+    this.depot[order] = this.magNext[m];
+    this.depotLen[order]--;
+    this.magSize[m] = MAG;
+    return m;
+  }
+
+  /**
+   * One run of iova_depot_work_func for `order`, or for every order whose work is pending: if the
+   * depot holds more than num_online_cpus() magazines, the newest one returns its pfns to the tree
+   * and the work is scheduled again. Orders whose work is not pending are left alone (the work
+   * only exists between schedule_delayed_work and its run).
+   */
+  depotWork(order?: number): void {
+    this.live();
+    for (let o = 0; o < ORDERS; o++) {
+      const bit = 1 << o;
+      if ((order !== undefined && o !== order) || (this.workPending & bit) === 0) continue;
+      this.workPending &= ~bit;
+      if (this.depotLen[o] > this.cpus) {
+        const m = this.popDepot(o);
+        this.magFreePfns(m);
+        this.magRelease(m);
+        this.scheduleDepotWork(o);
+      }
+    }
+  }
+
+  /** Bitmask of rcache orders whose depot work is queued (bit o for order o). */
+  depotWorkPending(): number {
+    return this.workPending;
+  }
+
+  /** Full magazines in the depot: of `order`, or of all orders. */
+  depotSize(order?: number): number {
+    if (order !== undefined) return this.depotLen[order];
+    let s = 0;
+    for (let o = 0; o < ORDERS; o++) s += this.depotLen[o];
+    return s;
+  }
+
+  /** pfns cached in `cpu`'s loaded and prev magazines of `order` (loaded first, oldest first). */
+  cpuCached(order: number, cpu: number): { loaded: number[]; prev: number[] } {
+    const read = (m: number): number[] => Array.from(this.magPfns.subarray(m * MAG, m * MAG + this.magSize[m]));
+    return { loaded: read(this.loaded[order * this.cpus + cpu]), prev: read(this.prevMag[order * this.cpus + cpu]) };
+  }
+}
