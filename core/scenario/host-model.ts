@@ -36,7 +36,7 @@ export interface CallExpectation {
 }
 
 /** `expect` of a host-dma step. */
-export type HostDmaExpectation = { kind: 'translated'; addr: bigint } | { kind: 'fault'; reason?: string; address?: bigint };
+export type HostDmaExpectation = { kind: 'translated'; addr: bigint; stale?: boolean } | { kind: 'fault'; reason?: string; address?: bigint };
 
 /** `expect` of a device-add step: success, or an error whose message contains `error`. */
 export type DeviceAddExpectation = { kind: 'ok' } | { kind: 'error'; error: string };
@@ -169,9 +169,12 @@ export function resolveHostStep(
       env.err(`${p}.size`, 'a DMA access is at least 1 byte');
       ok = false;
     }
-    const e = raw.expect as { translated?: bigint; fault?: { reason?: string; address?: bigint } } | undefined;
+    const e = raw.expect as { translated?: bigint; stale?: boolean; fault?: { reason?: string; address?: bigint } } | undefined;
     let expect: HostDmaExpectation | undefined;
-    if (e?.translated !== undefined) expect = { kind: 'translated', addr: e.translated };
+    if (e?.translated !== undefined) {
+      expect = { kind: 'translated', addr: e.translated };
+      if (e.stale !== undefined) expect.stale = e.stale;
+    }
     else if (e?.fault !== undefined) {
       expect = { kind: 'fault' };
       if (e.fault.reason !== undefined) expect.reason = e.fault.reason;

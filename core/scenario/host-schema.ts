@@ -436,13 +436,19 @@ export const HostDmaArgs = obj(
 /** `expect` of a host-dma step. */
 export const HostDmaExpect = Type.Union(
   [
-    obj({ translated: U64({ description: 'The user VA the IOVA maps to (the memory the backend pinned).' }) }, 'The access is translated.'),
+    obj(
+      {
+        translated: U64({ description: 'The user VA the IOVA maps to (the memory the backend pinned).' }),
+        stale: opt(Type.Boolean({ description: "true: through a stale IOTLB entry (the guest's lazy unmap reached the host, its flush has not); false: through a live mapping. Omit to not compare." })),
+      },
+      'The access is translated.',
+    ),
     obj(
       { fault: obj({ reason: opt(Type.String({ description: 'The fault reason, matched as a substring in any case: iommufd not-bound, blocked, unmapped, permission, stage1; type1 no-domain, unmapped, read-denied, write-denied, invalid-access.' })), address: opt(U64({ description: 'The faulting address.' })) }, 'The fault (only the keys given are compared).') },
       'The access faults.',
     ),
   ],
-  { description: 'Expected host DMA outcome: `{translated: ADDR}` or `{fault: {reason?, address?}}`.' },
+  { description: 'Expected host DMA outcome: `{translated: ADDR, stale?: BOOL}` or `{fault: {reason?, address?}}`.' },
 );
 
 /** `device-add: {device}` (QEMU device_add of a guest device declared in `devices`). */

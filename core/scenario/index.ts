@@ -19,7 +19,16 @@ export {
   type DmaExpectation,
   type ConfigExpectation,
   type WorkloadExpectation,
+  type DmaDir,
+  type DmaMapExpectation,
+  type DmaUnmapExpectation,
+  type DmaStreamExpectation,
+  type GuestConfig,
+  type GuestDeviceFields,
+  type GuestStep,
 } from './model.ts';
+export { DMA_DIR, isGuestDmaOp, isGuestStepOp } from './guest-model.ts';
+export { DMA_DIRS, GUEST_STEP_OPS, HZ_CHOICES, MAX_DMA_SIZE, MAX_GUEST_CPUS, type DmaDirName, type GuestStepOp } from './guest-schema.ts';
 export {
   ScenarioSchema,
   StepSchema,
@@ -30,6 +39,7 @@ export {
   FEATURE_NAMES,
   type ScenarioDoc,
   type ViommuDoc,
+  type GuestDoc,
   type StepDoc,
   type StepArgs,
   type StepExpectDoc,

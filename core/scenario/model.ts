@@ -42,8 +42,10 @@ import type { FeatureName, ScenarioDoc, StatusName, StepArgs, StepDoc, StepExpec
 import { STEP_OPS } from './schema.ts';
 import type { WalkContext } from './validate.ts';
 import { OutNames, resolveHostStep, resolveScenarioHost, type HostStep, type ScenarioHost } from './host-model.ts';
+import { GuestHandles, isGuestDmaOp, isGuestStepOp, resolveGuestConfig, resolveGuestDevice, resolveGuestStep, type GuestConfig, type GuestDeviceFields, type GuestStep, type GuestStepEnv } from './guest-model.ts';
 
 export type { CallArg, CallExpectation, DeviceAddExpectation, HostCall, HostDmaExpectation, HostStep, OutRef, ScenarioHost } from './host-model.ts';
+export type { DmaDir, DmaMapExpectation, DmaStreamExpectation, DmaUnmapExpectation, GuestConfig, GuestDeviceFields, GuestStep } from './guest-model.ts';
 
 /** Endpoint ID of the host bridge 00:00.0, which always exists behind the vIOMMU. */
 export const HOST_BRIDGE_ENDPOINT = 0;
@@ -62,8 +64,8 @@ export const FEATURE_BITS: Readonly<Record<FeatureName, number>> = {
   VERSION_1: VIRTIO_F_VERSION_1,
 };
 
-/** One device (endpoint) declared in `devices`. */
-export interface ScenarioDevice {
+/** One device (endpoint or guest root port) declared in `devices`; the guest topology fields are GuestDeviceFields'. */
+export interface ScenarioDevice extends GuestDeviceFields {
   name: string;
   /** PCI address as written, normalised to lowercase "bb:dd.f". */
   bdf: string;
@@ -87,7 +89,7 @@ export interface ProbeExpectation {
 
 /** `expect` of a dma step. Fault flags and address are compared only when given. */
 export type DmaExpectation =
-  | { kind: 'translated'; phys: bigint }
+  | { kind: 'translated'; phys: bigint; stale?: boolean }
   | { kind: 'bypass' }
   | { kind: 'msi' }
   | { kind: 'fault'; reason: number; flags?: number; address?: bigint };
@@ -143,6 +145,7 @@ export type ScenarioStep = StepBase &
         expect?: WorkloadExpectation;
       }
     | HostStep
+    | GuestStep
   );
 
 /** intel-iommu's properties (`viommu: {model: intel-iommu, …}`; QEMU hw/i386/intel_iommu.c vtd_properties). */
@@ -178,6 +181,8 @@ export interface Scenario {
   viommuModel: 'virtio-iommu' | 'intel-iommu';
   /** intel-iommu's properties when viommuModel is intel-iommu. */
   intelIommu?: IntelIommuProps;
+  /** The guest DMA layer (issue 8 §1): present with `guest:` or any dma-map / dma-unmap / dma-stream step; else null. */
+  guest: GuestConfig | null;
 }
 
 const STATUS_FIELD = 'status';
@@ -236,6 +241,13 @@ export function resolveScenario(doc: ScenarioDoc, ctx: WalkContext): Scenario | 
 
   // Devices: unique names and PCI addresses; the host bridge is implicit.
   const devices: ScenarioDevice[] = [];
+  // Where each name is first declared (for `behind` naming a port declared too late).
+  const declaredAt = new Map<string, number>();
+  (doc.devices ?? []).forEach((x, j) => typeof x?.name === 'string' && !declaredAt.has(x.name) && declaredAt.set(x.name, j));
+  const declaredAfter = (i: number) => (name: string) => {
+    const j = declaredAt.get(name);
+    return j !== undefined && j > i ? lineOf(`devices.${j}`) : undefined;
+  };
   const byName = new Map<string, ScenarioDevice>();
   const byId = new Map<number, ScenarioDevice>();
   (doc.devices ?? []).forEach((d, i) => {
@@ -257,7 +269,8 @@ export function resolveScenario(doc: ScenarioDoc, ctx: WalkContext): Scenario | 
       err(`devices.${i}.bdf`, `duplicate PCI address ${bdfToString(id)} (already used by "${byId.get(id)!.name}")`);
       return;
     }
-    const dev: ScenarioDevice = { name: d.name, bdf: bdfToString(id), endpoint: id, line: lineOf(`devices.${i}`) };
+    const guestFields = resolveGuestDevice(d, `devices.${i}`, id >> 8, byName, declaredAfter(i), err);
+    const dev: ScenarioDevice = { name: d.name, bdf: bdfToString(id), endpoint: id, line: lineOf(`devices.${i}`), ...guestFields };
     if (d.host !== undefined) dev.host = d.host;
     devices.push(dev);
     byName.set(d.name, dev);
@@ -304,6 +317,7 @@ export function resolveScenario(doc: ScenarioDoc, ctx: WalkContext): Scenario | 
   if (v['aw-bits'] !== undefined) props.awBits = v['aw-bits'];
   if (v['boot-bypass'] !== undefined) props.bootBypass = v['boot-bypass'];
   if (v['probe-size'] !== undefined) props.probeSize = v['probe-size'];
+  if (v['host-geometry'] !== undefined) props.hostGeometry = v['host-geometry'];
   props.reservedRegions = [...props.reservedRegions];
   (v['reserved-regions'] ?? []).forEach((s, i) => {
     if (typeof s !== 'string') return;
@@ -339,6 +353,10 @@ export function resolveScenario(doc: ScenarioDoc, ctx: WalkContext): Scenario | 
   });
   const guestNames = new Set(devices.map((d) => d.name));
   const outs = new OutNames();
+  // The guest DMA layer (guest-model.ts): `guest:`, or defaults when a dma-map/-unmap/-stream step exists.
+  const hasDmaSteps = (doc.steps ?? []).some((s) => typeof s === 'object' && s !== null && Object.keys(s).some(isGuestDmaOp));
+  const guest = ctx.isValid('guest') ? resolveGuestConfig(doc, hasDmaSteps, viommuModel, err) : null;
+  const guestEnv: GuestStepEnv = { err, devices, byName, byId, cpus: guest?.cpus ?? doc.guest?.cpus ?? (doc.guest !== undefined ? 256 : 1), handles: new GuestHandles(), viommuModel };
 
   const steps: ScenarioStep[] = [];
   (doc.steps ?? []).forEach((s, index) => {
@@ -351,6 +369,11 @@ export function resolveScenario(doc: ScenarioDoc, ctx: WalkContext): Scenario | 
     if (op === 'iommufd' || op === 'vfio' || op === 'host-dma' || op === 'device-add') {
       const hs = resolveHostStep(s as unknown as Record<string, unknown>, op, p, host, guestNames, outs, index, env);
       if (hs) steps.push({ ...base, ...hs });
+      return;
+    }
+    if (isGuestStepOp(op)) {
+      const gs = resolveGuestStep(s as unknown as Record<string, unknown>, op, p, index, base.line, guestEnv);
+      if (gs) steps.push({ ...base, ...gs });
       return;
     }
     if (viommuModel === 'intel-iommu' && ((op !== 'dma' && op !== 'reset') || (op === 'reset' && Object.hasOwn(s, 'expect')))) {
@@ -376,6 +399,7 @@ export function resolveScenario(doc: ScenarioDoc, ctx: WalkContext): Scenario | 
     doc,
     host,
     viommuModel,
+    guest,
   };
   if (intelIommu !== undefined) scenario.intelIommu = intelIommu;
   if (doc.description !== undefined) scenario.description = doc.description;
@@ -392,7 +416,7 @@ function undeclaredEndpoint(id: number, written: string, devices: readonly Scena
 
 function resolveStep(
   s: StepDoc,
-  op: Exclude<StepOp, HostStep['op']>,
+  op: Exclude<StepOp, HostStep['op'] | GuestStep['op']>,
   p: string,
   base: StepBase,
   probeSize: number,
@@ -435,7 +459,10 @@ function resolveStep(
       const e = expect as StepExpectDoc['dma'] | undefined;
       let de: DmaExpectation | undefined;
       if (e === 'bypass' || e === 'msi') de = { kind: e };
-      else if (e && 'translated' in e) de = { kind: 'translated', phys: e.translated };
+      else if (e && 'translated' in e) {
+        de = { kind: 'translated', phys: e.translated };
+        if (e.stale !== undefined) de.stale = e.stale;
+      }
       else if (e && 'fault' in e) {
         const f: DmaExpectation & { kind: 'fault' } = { kind: 'fault', reason: FAULT_REASONS[e.fault.reason] };
         if (e.fault.flags !== undefined) f.flags = foldFlags(e.fault.flags, FAULT_FLAGS);

@@ -6,6 +6,7 @@ import { Kind, OptionalKind, type TSchema } from '@sinclair/typebox';
 import { literalValues } from './kinds.ts';
 import { IntelIommuSchema, STEP_ARGS, STEP_EXPECT, STEP_OPS, ScenarioSchema, ViommuSchema, type StepOp } from './schema.ts';
 import { HostSchema, IOMMUFD_OUTPUTS, VFIO_OUTPUTS } from './host-schema.ts';
+import { GuestSchema } from './guest-schema.ts';
 import { MAX_ALIASES, MAX_ALIAS_NODES, MAX_DEPTH, MAX_DIAGNOSTICS, MAX_STEPS, MAX_TEXT_LENGTH } from './limits.ts';
 
 const n = (x: number): string => x.toLocaleString('en-US');
@@ -88,7 +89,7 @@ function stepSection(op: StepOp): string {
     out.push(`Value: ${typeText(args)}.`, '');
   }
   out.push(`\`expect\`: ${String(expect.description ?? '')}`);
-  if (expect[Kind] === 'Object') out.push('', table(expect));
+  if (expect[Kind] === 'Object' && Object.keys(expect.properties as object).length) out.push('', table(expect));
   return out.join('\n');
 }
 
@@ -108,6 +109,8 @@ export function scenarioReferenceMarkdown(): string {
   const hostIommu = ((host.properties as Record<string, TSchema>).iommus as TSchema).items as TSchema;
   const hostDevice = ((host.properties as Record<string, TSchema>).devices as TSchema).items as TSchema;
   const driver = props.driver;
+  const guest = GuestSchema as TSchema;
+  const pciWindow = ((guest.properties as Record<string, TSchema>)['pci-windows'] as TSchema).items as TSchema;
   const device = (props.devices as TSchema).items as TSchema;
   const parts = [
     '## Scenario format',
@@ -153,6 +156,18 @@ export function scenarioReferenceMarkdown(): string {
     String(hostDevice.description ?? ''),
     '',
     table(hostDevice),
+    '',
+    '### `guest`',
+    '',
+    String(guest.description ?? ''),
+    '',
+    table(guest),
+    '',
+    '#### `guest.pci-windows[]`',
+    '',
+    String(pciWindow.description ?? ''),
+    '',
+    table(pciWindow),
     '',
     '### `driver`',
     '',

@@ -26,6 +26,19 @@ import {
   VfioExpect,
   discriminated,
 } from './host-schema.ts';
+import {
+  DmaMapArgs,
+  DmaMapExpect,
+  DmaStreamArgs,
+  DmaStreamExpect,
+  DmaUnmapArgs,
+  DmaUnmapExpect,
+  GUEST_DEVICE_PROPS,
+  GuestSchema,
+  HostGeometrySchema,
+  WaitArgs,
+  WaitExpect,
+} from './guest-schema.ts';
 
 /** Largest u32. */
 const U32_MAX = 0xffff_ffff;
@@ -52,7 +65,7 @@ export const FEATURE_NAMES = [
 export type FeatureName = (typeof FEATURE_NAMES)[number];
 
 /** Every step operation, in the order the reference lists them. */
-export const STEP_OPS = ['attach', 'detach', 'map', 'unmap', 'probe', 'dma', 'request', 'read-config', 'set-bypass', 'reset', 'workload', 'iommufd', 'vfio', 'host-dma', 'device-add'] as const;
+export const STEP_OPS = ['attach', 'detach', 'map', 'unmap', 'probe', 'dma', 'request', 'read-config', 'set-bypass', 'reset', 'workload', 'iommufd', 'vfio', 'host-dma', 'device-add', 'dma-map', 'dma-unmap', 'dma-stream', 'wait'] as const;
 /** A step operation name. */
 export type StepOp = (typeof STEP_OPS)[number];
 
@@ -134,10 +147,16 @@ const FaultExpect = Type.Object(
 const DmaExpect = Type.Union(
   [
     literals(['bypass', 'msi'] as const, 'bypass: identity because the endpoint is in bypass; msi: identity because the address is in an MSI reserved region.'),
-    Type.Object({ translated: U64({ description: 'Expected output address.' }) }, { additionalProperties: false, description: 'The access is translated by a mapping to this address.' }),
+    Type.Object(
+      {
+        translated: U64({ description: 'Expected output address.' }),
+        stale: Type.Optional(Type.Boolean({ description: 'true: the translation came from a stale IOTLB entry (the mapping was unmapped, the flush has not happened yet: lazy mode); false: from a live mapping. Omit to not compare.' })),
+      },
+      { additionalProperties: false, description: 'The access is translated by a mapping to this address.' },
+    ),
     Type.Object({ fault: FaultExpect }, { additionalProperties: false, description: 'The access faults.' }),
   ],
-  { description: 'Expected DMA outcome: `{translated: ADDR}`, `{fault: {reason, flags?, address?}}`, `bypass` or `msi`.' },
+  { description: 'Expected DMA outcome: `{translated: ADDR, stale?: BOOL}`, `{fault: {reason, flags?, address?}}`, `bypass` or `msi`.' },
 );
 
 const ConfigExpect = Type.Object(
@@ -264,6 +283,10 @@ export const STEP_ARGS = {
   vfio: VfioArgs,
   'host-dma': HostDmaArgs,
   'device-add': DeviceAddArgs,
+  'dma-map': DmaMapArgs,
+  'dma-unmap': DmaUnmapArgs,
+  'dma-stream': DmaStreamArgs,
+  wait: WaitArgs,
 } as const;
 
 /** Expectation schema of each step operation (the value under `expect`). */
@@ -283,6 +306,10 @@ export const STEP_EXPECT = {
   vfio: VfioExpect,
   'host-dma': HostDmaExpect,
   'device-add': DeviceAddExpect,
+  'dma-map': DmaMapExpect,
+  'dma-unmap': DmaUnmapExpect,
+  'dma-stream': DmaStreamExpect,
+  wait: WaitExpect,
 } as const;
 
 const EXPECT_DOC = 'Optional check of the step\'s outcome. A failed expectation is recorded and the run goes on.';
@@ -299,7 +326,7 @@ const stepVariants = STEP_OPS.map((op) => {
 
 /** One step: exactly one operation key (attach, map, …) and an optional `expect`. */
 export const StepSchema = Type.Union(stepVariants as unknown as { [K in StepOp]: StepVariant<K> }[StepOp][], {
-  description: 'One operation (attach, detach, map, unmap, probe, dma, request, read-config, set-bypass, reset, workload; iommufd, vfio, host-dma, device-add) and an optional `expect`.',
+  description: 'One operation (attach, detach, map, unmap, probe, dma, request, read-config, set-bypass, reset, workload; iommufd, vfio, host-dma, device-add; dma-map, dma-unmap, dma-stream, wait) and an optional `expect`.',
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -323,6 +350,7 @@ const ViommuSchema = Type.Object(
       }),
     ),
     'probe-size': Type.Optional(UInt(0, 1 << 16, { description: 'config.probe_size in bytes.', default: 512 })),
+    'host-geometry': Type.Optional(HostGeometrySchema),
     offer: Type.Optional(
       Type.Object(
         {
@@ -353,6 +381,7 @@ const DeviceSchema = Type.Object(
     name: Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_.-]*$', description: 'Name used as `endpoint` in steps (letters, digits, _ . -).', errorMessage: 'a device name starts with a letter or _ and has only letters, digits, _ . -' }),
     bdf: Type.String({ pattern: '^[0-9a-fA-F]{2}:[0-1][0-9a-fA-F]\\.[0-7]$', description: 'PCI address "bb:dd.f" (hex bus, device 00-1f, function 0-7); the endpoint ID is the requester ID.', errorMessage: 'a PCI address is "bb:dd.f" (hex bus, device 00-1f, function 0-7)' }),
     host: Type.Optional(Type.String({ minLength: 1, description: 'The host device assigned to it (a name in host.devices): QEMU -device vfio-pci,host=…; its HostIOMMUDevice is realized at plug.' })),
+    ...GUEST_DEVICE_PROPS,
   },
   { additionalProperties: false, description: 'An endpoint behind the vIOMMU.' },
 );
@@ -373,6 +402,7 @@ export const ScenarioSchema = Type.Object(
     host: Type.Optional(HostSchema),
     backend: Type.Optional(BackendSchema),
     kernel: Type.Optional(KernelSchema),
+    guest: Type.Optional(GuestSchema),
     driver: Type.Optional(DriverSchema),
     devices: Type.Optional(
       Type.Array(DeviceSchema, { description: 'Endpoints behind the vIOMMU (unique names and addresses). The host bridge 00:00.0 always exists.', default: [] }),
@@ -388,6 +418,8 @@ export type ScenarioDoc = Static<typeof ScenarioSchema>;
 export type ViommuDoc = Static<typeof ViommuSchema>;
 /** The `viommu` section as written for intel-iommu. */
 export type IntelIommuDoc = Static<typeof IntelIommuSchema>;
+/** The `guest` section as written. */
+export type GuestDoc = Static<typeof GuestSchema>;
 /** The virtio-iommu and intel-iommu schemas (reference.ts documents each). */
 export { ViommuSchema, IntelIommuSchema };
 /** The body of each step op as written (defaults applied). */

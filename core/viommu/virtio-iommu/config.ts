@@ -37,6 +37,15 @@ export interface VirtioIommuProps {
   domainRange: [number, number];
   /** Which optional features the device offers (QEMU offers all of them). */
   offer: { mmio: boolean; probe: boolean; bypassConfig: boolean; inputRange: boolean; domainRange: boolean };
+  /**
+   * How an assigned device's host IOVA ranges arrive (iommufd-vfio-hostiommu.md §5.4): 'realize'
+   * (QEMU 9.1+, commits 817ef10d / 3ad35d91: virtio_iommu_set_iommu_device takes the
+   * HostIOMMUDevice's get_iova_ranges at device realize, before any PROBE) or 'listener' (QEMU
+   * before that series: vfio_listener_region_add passes them through the IOMMU memory region's
+   * iommu_set_iova_ranges once the region is enabled, i.e. after a hotplugged endpoint's PROBE
+   * was answered). Default 'realize'.
+   */
+  hostGeometry: 'realize' | 'listener';
 }
 
 /** page_size_mask per granule (QDEV realize: -(4 * KiB) etc., as u64). 'host' = 4 KiB (see props doc). */
@@ -69,7 +78,7 @@ export const VIRT_GICV2M_MSI_REGION: ReservedRegion = { start: 0x08020000n, end:
  * (VIRT_GICV2M_MSI_REGION); with `gicVersion` 3 (QEMU `-M virt,gic-version=3`) it is the ITS
  * GITS_TRANSLATER page (VIRT_ITS_MSI_REGION). `gicVersion` is ignored for q35. Both: granule
  * 'host', boot-bypass on, probe_size 512, domain_range [0, 0xffffffff], every feature offered,
- * conformance 'qemu'.
+ * conformance 'qemu', host geometry 'realize'.
  */
 export function defaultProps(machine: 'q35' | 'virt', gicVersion: 2 | 3 = 2): VirtioIommuProps {
   return {
@@ -81,6 +90,7 @@ export function defaultProps(machine: 'q35' | 'virt', gicVersion: 2 | 3 = 2): Vi
     probeSize: QEMU_PROBE_SIZE,
     domainRange: [0, 0xffffffff],
     offer: { mmio: true, probe: true, bypassConfig: true, inputRange: true, domainRange: true },
+    hostGeometry: 'realize',
   };
 }
 
@@ -126,6 +136,7 @@ export function validateProps(p: VirtioIommuProps): string[] {
   const errs: string[] = [];
   if (p.conformance !== 'qemu' && p.conformance !== 'spec') errs.push(`conformance: must be 'qemu' or 'spec'`);
   if (!(p.granule in GRANULE_MASKS)) errs.push(`granule: must be one of 4k, 8k, 16k, 64k, host`);
+  if (p.hostGeometry !== 'realize' && p.hostGeometry !== 'listener') errs.push(`hostGeometry: must be 'realize' or 'listener'`);
   if (!Number.isInteger(p.awBits) || p.awBits < 32 || p.awBits > 64) errs.push('awBits: aw-bits must be within [32,64]');
   if (!Number.isInteger(p.probeSize) || p.probeSize < 0 || p.probeSize > 0xffff_fffb) errs.push('probeSize: must be a u32 (bytes)');
   const [ds, de] = p.domainRange;

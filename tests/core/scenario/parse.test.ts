@@ -96,13 +96,13 @@ describe('parseScenario: diagnostics point at the offending node', () => {
 
   test('unknown top-level key', () => {
     const { lines } = diags(`name: t\nviommu: {model: virtio-iommu}\nstep: []\n`);
-    expect(lines).toContain('s.yaml:3:1: unknown key "step"; allowed: name, description, machine, gic-version, viommu, host, backend, kernel, driver, devices, steps');
+    expect(lines).toContain('s.yaml:3:1: unknown key "step"; allowed: name, description, machine, gic-version, viommu, host, backend, kernel, guest, driver, devices, steps');
     expect(lines).toContain('s.yaml:1:1: missing required key "steps"');
   });
 
   test('unknown operation', () => {
     const { lines } = diags(HEAD + `  - mapp: {domain: 1}\n`);
-    expect(lines).toEqual(['s.yaml:6:5: steps.0: unknown key "mapp"; expected one of the keys attach, detach, map, unmap, probe, dma, request, read-config, set-bypass, reset, workload, iommufd, vfio, host-dma, device-add']);
+    expect(lines).toEqual(['s.yaml:6:5: steps.0: unknown key "mapp"; expected one of the keys attach, detach, map, unmap, probe, dma, request, read-config, set-bypass, reset, workload, iommufd, vfio, host-dma, device-add, dma-map, dma-unmap, dma-stream, wait']);
   });
 
   test('wrong type', () => {

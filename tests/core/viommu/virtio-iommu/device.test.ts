@@ -20,6 +20,7 @@ describe('properties', () => {
       reservedRegions: [{ start: 0xfee00000n, end: 0xfeefffffn, subtype: 1 }],
       probeSize: 512, domainRange: [0, 0xffffffff],
       offer: { mmio: true, probe: true, bypassConfig: true, inputRange: true, domainRange: true },
+      hostGeometry: 'realize',
     });
     const virt = defaultProps('virt');
     expect(virt.awBits).toBe(48);
