@@ -51,7 +51,7 @@ export interface GuestDeviceFields {
   behind?: string;
   /** A root port's ACS capability (default true; false = QEMU disable-acs=on). true for endpoints. */
   acs: boolean;
-  /** The DMA mask its driver set, in bits, 12 to 64 (default 64). */
+  /** The device's DMA mask in bits, 12 to 64 (default 64 for an endpoint, 32 for a root port). */
   dmaMask: number;
 }
 
@@ -142,7 +142,9 @@ type DeviceDoc = NonNullable<ScenarioDoc['devices']>[number];
  */
 export function resolveGuestDevice(d: DeviceDoc, path: string, bus: number, earlier: ReadonlyMap<string, ScenarioDevice>, declaredAfter: (name: string) => number | undefined, err: ErrFn): GuestDeviceFields {
   const type = d.type ?? 'endpoint';
-  const fields: GuestDeviceFields = { type, acs: type === 'root-port' ? (d.acs ?? true) : true, dmaMask: d['dma-mask'] ?? 64 };
+  // A PCI device's mask starts at 32 bits (drivers/pci/probe.c pci_setup_device: "Assume 32-bit
+  // PCI"); an endpoint's driver raises it, the pcieport driver does not.
+  const fields: GuestDeviceFields = { type, acs: type === 'root-port' ? (d.acs ?? true) : true, dmaMask: d['dma-mask'] ?? (type === 'root-port' ? 32 : 64) };
   if (type === 'root-port') {
     if (d.behind !== undefined) err(`${path}.behind`, 'a root port sits on the root complex (QEMU plugs pcie-root-port into the root bus); only an endpoint is `behind` one');
     if (d.host !== undefined) err(`${path}.host`, 'a root port is emulated by QEMU (pcie-root-port); only an endpoint can be assigned a host device');

@@ -87,7 +87,12 @@ export const GUEST_DEVICE_PROPS = {
   ),
   behind: opt(Type.String({ minLength: 1, description: 'The root port (a `type: root-port` device declared earlier) this endpoint sits behind; with the port\'s ACS off they share an IOMMU group (Linux pci_device_group).' })),
   acs: opt(Type.Boolean({ description: "Root ports only: whether the port has an ACS capability (QEMU pcie-root-port's default; `acs: false` is its `disable-acs=on`). Default true." })),
-  'dma-mask': opt(UInt(12, 64, { description: 'The DMA mask its driver set (dma_set_mask_and_coherent), in bits: the IOVA allocator never goes above 2^bits − 1.', default: 64 })),
+  // No schema default: a root port's differs from an endpoint's (guest-model.ts resolveGuestDevice).
+  'dma-mask': opt(
+    UInt(12, 64, {
+      description: "The device's DMA mask in bits: the IOVA allocator never goes above 2^bits − 1. Default 64 for an endpoint (its driver set it with dma_set_mask_and_coherent), 32 for a root port (pci_setup_device's 32-bit default, which the pcieport driver keeps).",
+    }),
+  ),
 } as const;
 
 /** virtio-iommu's `host-geometry` (schema.ts ViommuSchema). */

@@ -67,7 +67,7 @@ describe('guest syntax: the issue example', () => {
     expect(s.guest).toEqual({ iommuDma: 'lazy', cpus: 4, forcedac: false, singleFlushQueue: false, hz: 1000, pciWindows: [{ start: 0xc0000000n, end: 0xfebfffffn }] });
     expect(s.props.hostGeometry).toBe('listener');
     expect(s.devices).toEqual([
-      { name: 'rp1', bdf: '00:1c.0', endpoint: 0xe0, line: 11, type: 'root-port', acs: false, dmaMask: 64 },
+      { name: 'rp1', bdf: '00:1c.0', endpoint: 0xe0, line: 11, type: 'root-port', acs: false, dmaMask: 32 },
       { name: 'nic0', bdf: '01:00.0', endpoint: 0x100, line: 12, host: 'vf0', type: 'endpoint', behind: 'rp1', acs: true, dmaMask: 64 },
       { name: 'nic1', bdf: '02:00.0', endpoint: 0x200, line: 13, host: 'vf1', type: 'endpoint', acs: true, dmaMask: 64 },
     ]);
@@ -152,6 +152,7 @@ describe('guest syntax: devices', () => {
     expect(devs('{name: a, bdf: "00:03.0", dma-mask: 11}')).toEqual(['g.yaml:3:41: devices.0.dma-mask: 11 is out of range; expected an integer from 12 to 64']);
     expect(devs('{name: a, bdf: "00:03.0", dma-mask: 65}')).toEqual(['g.yaml:3:41: devices.0.dma-mask: 65 is out of range; expected an integer from 12 to 64']);
     expect(parse(`name: g\ndevices:\n  - {name: a, bdf: "00:03.0", dma-mask: 32}\nsteps: []\n`).scenario!.devices[0].dmaMask).toBe(32);
+    expect(parse(`name: g\ndevices:\n  - {name: rp, bdf: "00:1c.0", type: root-port, dma-mask: 64}\nsteps: []\n`).scenario!.devices[0].dmaMask).toBe(64);
   });
 
   test('behind names a root port declared earlier, on another bus', () => {
@@ -176,7 +177,7 @@ describe('guest syntax: devices', () => {
     expect(devs('{name: nic0, bdf: "00:03.0", acs: false}')).toEqual([
       "g.yaml:3:39: devices.0.acs: acs applies to a root port (QEMU pcie-root-port's ACS capability, off with disable-acs=on); this device is an endpoint",
     ]);
-    expect(parse(`name: g\ndevices:\n  - {name: rp1, bdf: "00:1c.0", type: root-port}\nsteps: []\n`).scenario!.devices[0]).toMatchObject({ type: 'root-port', acs: true });
+    expect(parse(`name: g\ndevices:\n  - {name: rp1, bdf: "00:1c.0", type: root-port}\nsteps: []\n`).scenario!.devices[0]).toMatchObject({ type: 'root-port', acs: true, dmaMask: 32 });
     const host = 'host:\n  iommus: [{name: dmar0, model: intel-vtd}]\n  devices: [{name: vf0, bdf: "0000:3b:00.0", type: vfio-pci, iommu: dmar0}]\n';
     expect(parse(`name: g\n${host}devices:\n  - {name: rp1, bdf: "00:1c.0", type: root-port, host: vf0}\nsteps: []\n`).lines).toEqual([
       'g.yaml:6:56: devices.0.host: a root port is emulated by QEMU (pcie-root-port); only an endpoint can be assigned a host device',
