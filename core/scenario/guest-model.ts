@@ -185,6 +185,14 @@ export class GuestHandles {
     return prev;
   }
 
+  /**
+   * Defines the `out` of a dma-map step whose body has schema errors (`name` as the walker kept it:
+   * absent or not a string when invalid itself), so later unmaps of it report nothing more.
+   */
+  defineInvalid(name: unknown, index: number, line: number): void {
+    if (typeof name === 'string' && !this.handles.has(name)) this.handles.set(name, { index, line, device: '', endpoint: -1 });
+  }
+
   get(name: string): Handle | undefined {
     return this.handles.get(name);
   }

@@ -363,7 +363,11 @@ export function resolveScenario(doc: ScenarioDoc, ctx: WalkContext): Scenario | 
     // A step whose `expect` alone is invalid still gets its body checked (the expect is dropped).
     if (typeof s !== 'object' || s === null) return;
     const op = STEP_OPS.find((o) => Object.hasOwn(s, o));
-    if (op === undefined || !ctx.isValid(`steps.${index}.${op}`)) return;
+    if (op === undefined || !ctx.isValid(`steps.${index}.${op}`)) {
+      // An invalid dma-map still defines its `out` handle: its unmaps are not told off too.
+      if (op === 'dma-map') guestEnv.handles.defineInvalid((s as { 'dma-map'?: { out?: unknown } })['dma-map']?.out, index, lineOf(`steps.${index}`));
+      return;
+    }
     const base = { index, line: lineOf(`steps.${index}`) };
     const p = `steps.${index}.${op}`;
     if (op === 'iommufd' || op === 'vfio' || op === 'host-dma' || op === 'device-add') {

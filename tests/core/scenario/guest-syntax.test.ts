@@ -226,6 +226,10 @@ describe('guest syntax: steps', () => {
     expect(stepLines('dma-map: {device: nic0, size: 1, dir: to-device, out: b0}', 'dma-map: {device: nic0, size: 2, dir: to-device, out: b0}')).toEqual([
       'g.yaml:7:59: steps.1.dma-map.out: duplicate handle "b0": step 0 (line 6) already defines it; handles are unique in a scenario',
     ]);
+    // A dma-map with a schema error still defines its handle: the unmap is not told off as well.
+    expect(stepLines('dma-map: {device: nic0, size: 1, dir: sideways, out: b0}', 'dma-unmap: {handle: b0}')).toEqual([
+      'g.yaml:6:43: steps.0.dma-map.dir: expected one of to-device, from-device, bidirectional; got the string "sideways"',
+    ]);
     expect(stepLines('dma-map: {device: nic0, size: 1, dir: to-device, out: 0b}')[0]).toMatch(/^g\.yaml:6:59: steps\.0\.dma-map\.out: "0b" is invalid: a handle name starts with a letter/);
   });
 
