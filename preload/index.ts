@@ -63,6 +63,8 @@ const bridge = {
   listComponents: method('listComponents'),
   getCausedEvents: method('getCausedEvents'),
   getHostObjects: method('getHostObjects'),
+  getIovaSpace: method('getIovaSpace'),
+  followBuffer: method('followBuffer'),
   openFile: method('openFile'),
   saveFile: method('saveFile'),
   listen,

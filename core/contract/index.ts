@@ -272,6 +272,72 @@ export interface RunComponent {
   problems: number;
 }
 
+/**
+ * One range of a guest DMA domain's IOVA space (getIovaSpace), bytes, inclusive, u64 as "0x…".
+ * Kinds (reference trace-formats-and-guest-dma.md part B1, iommufd-vfio-hostiommu.md §5.4):
+ *  - 'reserved': carved out of the domain's allocator by reserve_iova (an 'iova-reserve' event);
+ *  - 'host-hole': outside an assigned device's usable host IOVA ranges (the complement over
+ *    [0, 2^64 − 1], QEMU's range_inverse_array), `source` 'host-iova-ranges' (its HostIOMMUDevice's
+ *    'hiod-realize' iovaRanges) or, for a device with none, 'probe' (the RESERVED regions its PROBE
+ *    reported, 'guest-probe' data.regions);
+ *  - 'allocated': a live dma_map: the IOVA aligned down to the granule, `pages` × granule bytes
+ *    (iova_align), until its dma-unmap;
+ *  - 'failed': a map the layers below refused: a host call with errno ≠ 0 or a QEMU error caused by
+ *    the vIOMMU MAP of that range, a MAP request whose status is not OK, or a dma-map outcome 1
+ *    that carries an IOVA.
+ */
+export interface IovaRange {
+  kind: 'reserved' | 'host-hole' | 'allocated' | 'failed';
+  /** First byte, "0x…". */
+  start: string;
+  /** Last byte (inclusive), "0x…". */
+  end: string;
+  /** The event that made the range (iova-reserve, hiod-realize / guest-probe, dma-map, the failing host call or QEMU error or request). */
+  seq: number;
+  /** reserved: iova-reserve's source (RESERVED, MSI, pci-window); host-hole: 'host-iova-ranges' | 'probe'; failed: what refused it ('host-call', 'qemu-error', 'request', 'dma-map'). */
+  source?: string;
+  /** Guest device(s) it belongs to (comma-separated), when known. */
+  device?: string;
+  /** allocated: the dma-map handle; failed: the errno name, QEMU's message or the status name. */
+  label?: string;
+}
+
+/** One guest DMA domain (a vIOMMU domain the guest's dma-iommu set up for an IOMMU group) as getIovaSpace draws it. */
+export interface IovaDomain {
+  /** The vIOMMU domain ID. */
+  domain: number;
+  /** The guest IOMMU group number (guest-probe), null when not probed. */
+  group: number | null;
+  /** [first, last] IOVA the domain can use (guest-probe data.aperture), null when unknown. */
+  aperture: [string, string] | null;
+  /** IOVA granule in bytes (guest-probe data.granule), null when unknown (allocated ranges then use 4 KiB). */
+  granule: number | null;
+  /** The devices probed into it, in probe order, with how they joined ('first' initialised the allocator). */
+  devices: { endpoint: number; device: string; init: string; seq: number }[];
+  /** Where its host holes came from: 'host-iova-ranges', 'probe', 'mixed' (some devices each), or 'none'. */
+  holesFrom: 'host-iova-ranges' | 'probe' | 'mixed' | 'none';
+  /** Ranges by kind then start address. */
+  ranges: IovaRange[];
+  /** True when more ranges existed than returned (IOVA_SPACE_MAX_RANGES per kind). */
+  truncated: boolean;
+}
+
+/** One link of a followed buffer (followBuffer): an event in the chain through the layers. */
+export interface BufferLink {
+  seq: number;
+  kind: string;
+  /** What it is in the chain: dma-map, map-request, host-call, qemu-error, translate, fault, host-dma, stale-access, dma-unmap, unmap-request, guest-sync, fq-flush. */
+  role: string;
+  /** The emitting component ('guest0', 'viommu0', 'iommufd0', …); null for the run's own. */
+  component: string | null;
+  /** Its layer (guest, viommu, host-iommu-device, backend, iommu), from listComponents. */
+  layer: string;
+  /** Virtual time in ns, null when not stored. */
+  time: number | null;
+  text: string;
+  problem: boolean;
+}
+
 const U32 = Type.Integer({ minimum: 0, maximum: 0xffffffff });
 /** Free-text event search (queryEvents, locateEvent): at most 200 characters. */
 const EVENT_SEARCH = Type.String({ maxLength: 200 });
@@ -326,6 +392,17 @@ export const PARAMS = {
   getCausedEvents: Type.Object({ runId: Type.Integer({ minimum: 1 }), seq: Type.Integer({ minimum: 0 }) }),
   /** The host object table after event `seq` (core/events/objects.ts). */
   getHostObjects: Type.Object({ runId: Type.Integer({ minimum: 1 }), seq: Type.Integer({ minimum: 0 }) }),
+  /**
+   * The guest DMA domains' IOVA spaces after event `seq` (default: the run's last stored event):
+   * aperture, granule and ranges by kind (IovaRange).
+   */
+  getIovaSpace: Type.Object({ runId: Type.Integer({ minimum: 1 }), seq: Type.Optional(Type.Integer({ minimum: 0 })) }),
+  /**
+   * One guest buffer through the layers, from a 'dma-map' or 'dma-unmap' event: the MAP requests,
+   * the host calls and QEMU errors they caused, DMA at its addresses while live, its dma-unmap, the
+   * UNMAP requests, the guest-sync that delivered them and the fq-flush that freed the IOVA.
+   */
+  followBuffer: Type.Object({ runId: Type.Integer({ minimum: 1 }), seq: Type.Integer({ minimum: 0 }) }),
   openFile: Type.Object({}),
   saveFile: Type.Object({
     path: Type.Union([Type.String({ maxLength: 4096 }), Type.Null()]),
@@ -340,7 +417,12 @@ export type Params<M extends Method> = Static<(typeof PARAMS)[M]>;
 
 /** Result type of each method. */
 export interface Results {
-  listExamples: { name: string; title: string }[];
+  /**
+   * Sorted by file name. `title`: the scenario's `name:`; `group`: 'guest DMA (seeds)' (file names
+   * starting `seed-`), 'guest DMA' (a `guest:` block), 'host side' (a `host:` or `backend:` block)
+   * or 'virtio-iommu'; `line`: what it shows, the file's first comment line ('' when none).
+   */
+  listExamples: { name: string; title: string; group: string; line: string }[];
   readExample: { name: string; text: string };
   /**
    * Either the run started (`diagnostics`: the scenario's warnings, e.g. an endpoint no device
@@ -367,6 +449,21 @@ export interface Results {
    * applied, `calls` the host calls folded, `objects` by component then ID.
    */
   getHostObjects: { seq: number; calls: number; objects: HostObjectRow[] };
+  /** After event `seq` as applied (clamped to the run's last stored event; -1 for an unknown run); domains by ID. */
+  getIovaSpace: { seq: number; domains: IovaDomain[] };
+  /**
+   * The chain in seq order, null when `seq` is not a dma-map / dma-unmap event (or its dma-map is
+   * not found). `iova`: the buffer's IOVA range [first, last] ("0x…"), null for a failed map;
+   * `truncated`: some DMA accesses were left out (FOLLOW_MAX_ACCESSES).
+   */
+  followBuffer: {
+    seq: number;
+    handle: string | null;
+    domain: number | null;
+    iova: [string, string] | null;
+    links: BufferLink[];
+    truncated: boolean;
+  } | null;
   /** Desktop only (native dialog); serve answers null and the browser uses its own file picker. */
   openFile: { path: string; text: string } | null;
   saveFile: { path: string } | null;

@@ -23,6 +23,8 @@ import { LabStore } from '../store/store.ts';
 import { EventDetailSource } from './event-detail.ts';
 import { HostViewSource } from './host-view.ts';
 import { HostViewReader } from '../store/host-view.ts';
+import { GuestViewReader } from '../store/guest-view.ts';
+import { GuestViewSource } from './guest-view.ts';
 import { RunHost, type ScenarioSummary, type StartOptions } from '../worker/host.ts';
 import { SearchHost } from '../worker/search-host.ts';
 
@@ -55,6 +57,24 @@ type Handler<M extends Method> = (params: Params<M>) => Results[M] | Promise<Res
 /** Largest example file whose `name` listExamples reads (bigger ones are listed by file name). */
 const EXAMPLE_TITLE_MAX_BYTES = 256 * 1024;
 
+/** Example file names of the seeds' scenarios (issue 8 §2), listed in their own group. */
+const SEED_PREFIX = 'seed-';
+const SEED_GROUP = 'guest DMA (seeds)';
+
+/**
+ * What an example shows, for the picker: its first comment line (every shipped example opens with
+ * one), without the '#'; a line continued on the next comment line ends with '…'. '' when the file
+ * does not start with a comment.
+ */
+export function exampleLine(text: string): string {
+  const lines = text.split(/\r?\n/, 3);
+  const m = /^#\s?(.*)$/.exec(lines[0] ?? '');
+  if (!m) return '';
+  const first = m[1].trim();
+  const next = /^#\s?(\S.*)$/.exec(lines[1] ?? '');
+  return next && !/[.:!?]$/.test(first) ? `${first}…` : first;
+}
+
 /** Example file names: a plain file name, no separators or parent references. */
 const EXAMPLE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -71,6 +91,9 @@ export class LabService implements LabApi {
   /** The component and host panels' reads (own read-only connection, opened on first use). */
   private readonly hostReader: HostViewReader;
   private readonly hostView: HostViewSource;
+  /** The guest DMA panels' reads (IOVA space, followed buffers; own read-only connection, opened on first use). */
+  private readonly guestReader: GuestViewReader;
+  private readonly guestView: GuestViewSource;
   /** Free-text search scans, off the main thread (its worker starts with the first search). */
   readonly search: SearchHost;
   private readonly listeners = new Map<NotificationName, Set<(payload: never) => void>>();
@@ -83,6 +106,8 @@ export class LabService implements LabApi {
     this.details = new EventDetailSource(this.store.reader);
     this.hostReader = new HostViewReader(this.store.path);
     this.hostView = new HostViewSource(this.hostReader, this.store.reader);
+    this.guestReader = new GuestViewReader(this.store.path);
+    this.guestView = new GuestViewSource(this.guestReader, this.hostView);
     this.search = new SearchHost(this.store.path, this.store.reader);
     this.host = new RunHost({
       store: this.store,
@@ -104,6 +129,8 @@ export class LabService implements LabApi {
       listComponents: (p) => this.hostView.listComponents(p.runId),
       getCausedEvents: (p) => this.hostView.causedEvents(p.runId, p.seq),
       getHostObjects: (p) => this.hostView.hostObjects(p.runId, p.seq),
+      getIovaSpace: (p) => this.guestView.iovaSpace(p.runId, p.seq),
+      followBuffer: (p) => this.guestView.followBuffer(p.runId, p.seq),
       openFile: () => null,
       saveFile: () => null,
     };
@@ -148,18 +175,24 @@ export class LabService implements LabApi {
     return files.sort().map((f) => {
       const name = f.slice(0, -'.yaml'.length);
       let title = name;
+      let group = name.startsWith(SEED_PREFIX) ? SEED_GROUP : 'virtio-iommu';
+      let line = '';
       try {
         // Read on the main thread, so only small files are parsed (examples are a few KB), and
         // without yaml's uniqueKeys check (quadratic in a map's size); `get` resolves no alias.
         const file = path.join(this.opts.examplesDir, f);
         if (fs.statSync(file).size <= EXAMPLE_TITLE_MAX_BYTES) {
-          const t = parseDocument(fs.readFileSync(file, 'utf8'), { uniqueKeys: false }).get('name');
+          const text = fs.readFileSync(file, 'utf8');
+          line = exampleLine(text);
+          const doc = parseDocument(text, { uniqueKeys: false });
+          const t = doc.get('name');
           if (typeof t === 'string' && t.trim()) title = t.trim();
+          if (group !== SEED_GROUP) group = doc.has('guest') ? 'guest DMA' : doc.has('host') || doc.has('backend') ? 'host side' : 'virtio-iommu';
         }
       } catch {
         // Unreadable or invalid example: listed under its file name; opening it shows the problem.
       }
-      return { name, title };
+      return { name, title, group, line };
     });
   }
 
@@ -215,6 +248,7 @@ export class LabService implements LabApi {
     this.closing ??= (async () => {
       await Promise.all([this.host.close(graceMs), this.search.close()]);
       this.hostReader.close();
+      this.guestReader.close();
       this.store.close();
       this.listeners.clear();
     })();

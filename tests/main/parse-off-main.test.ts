@@ -59,8 +59,8 @@ describe('startRun parses off the main thread', () => {
     fs.writeFileSync(path.join(dir, 'small.yaml'), HEAD.replace('huge', 'Small one') + '  - read-config: {}\n');
     fs.writeFileSync(path.join(dir, 'big.yaml'), HEAD.replace('huge', 'Big one') + '  - read-config: {}\n'.repeat(20_000));
     expect(await s.call('listExamples', {})).toEqual([
-      { name: 'big', title: 'big' },
-      { name: 'small', title: 'Small one' },
+      { name: 'big', title: 'big', group: 'virtio-iommu', line: '' },
+      { name: 'small', title: 'Small one', group: 'virtio-iommu', line: '' },
     ]);
   });
 

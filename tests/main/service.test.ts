@@ -234,10 +234,17 @@ describe('examples', () => {
     fs.writeFileSync(path.join(dir, 'examples', 'b-hotplug.yaml'), 'name: Hot-plug behind virtio-iommu\nviommu: {model: virtio-iommu}\nsteps: []\n');
     fs.writeFileSync(path.join(dir, 'examples', 'a-basic.yaml'), '# comment\nname: "Basic map and DMA"\n');
     fs.writeFileSync(path.join(dir, 'examples', 'notes.txt'), 'not an example');
+    // Grouped (seeds by file name, else by the scenario's blocks), with their first comment line.
+    fs.writeFileSync(path.join(dir, 'examples', 'c-host.yaml'), '# The host side: a line that goes on\n# on the next line.\nname: H\nbackend: iommufd\n');
+    fs.writeFileSync(path.join(dir, 'examples', 'seed-race.yaml'), '#The race.\n# more\nname: R\nhost: {}\n');
+    fs.writeFileSync(path.join(dir, 'examples', 'd-guest.yaml'), 'name: G\nguest: {cpus: 1}\nhost: {}\n');
     const s = open();
     expect(await s.call('listExamples', {})).toEqual([
-      { name: 'a-basic', title: 'Basic map and DMA' },
-      { name: 'b-hotplug', title: 'Hot-plug behind virtio-iommu' },
+      { name: 'a-basic', title: 'Basic map and DMA', group: 'virtio-iommu', line: 'comment' },
+      { name: 'b-hotplug', title: 'Hot-plug behind virtio-iommu', group: 'virtio-iommu', line: '' },
+      { name: 'c-host', title: 'H', group: 'host side', line: 'The host side: a line that goes on…' },
+      { name: 'd-guest', title: 'G', group: 'guest DMA', line: '' },
+      { name: 'seed-race', title: 'R', group: 'guest DMA (seeds)', line: 'The race.' },
     ]);
     expect((await s.call('readExample', { name: 'b-hotplug' })).text).toContain('Hot-plug');
     expect((await s.call('readExample', { name: 'a-basic.yaml' })).name).toBe('a-basic');
