@@ -14,7 +14,7 @@ export const DMA_DIRS: readonly string[] = ['', 'to-device', 'from-device', 'bid
 /** dma-unmap `mode` names: the IOTLB sync was immediate (strict) or the IOVA went to a flush queue. */
 export const UNMAP_MODES: readonly string[] = ['strict', 'queued'];
 /** guest-sync `why` names: which IOMMU op synced the virtio-iommu request queue. */
-export const SYNC_WHY: readonly string[] = ['iotlb_sync_map', 'iotlb_sync', 'flush_iotlb_all', 'queue full'];
+export const SYNC_WHY: readonly string[] = ['iotlb_sync_map', 'iotlb_sync', 'flush_iotlb_all', 'queue full', 'send_req_sync'];
 /** fq-flush `reason` names. */
 export const FQ_REASONS: readonly string[] = ['queue full', 'timeout'];
 /** guest-probe `init` names: the domain's IOVA allocator was initialised by this device (regions carved), it joined an initialised one, or the probe failed. */

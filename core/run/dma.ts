@@ -59,6 +59,7 @@ export function iterationUnits(step: Pick<WorkloadStep, 'ops' | 'size' | 'iovaBa
 export function stepUnits(step: ScenarioStep, granule: bigint): number {
   if (step.op === 'dma') return accessPages(step.addr, step.size, granule);
   if (step.op === 'workload') return step.count * iterationUnits(step, granule);
+  if (step.op === 'dma-stream') return step.buffers + step.iterations;
   return 1;
 }
 

@@ -41,7 +41,8 @@ export interface ConfigValue {
 
 /** What a DMA access did. */
 export type DmaValue =
-  | { kind: 'translated'; phys: bigint }
+  /** `stale`: the access went through a mapping the guest had unmapped (lazy window; issue 8). */
+  | { kind: 'translated'; phys: bigint; stale?: boolean; staleNs?: number }
   | { kind: 'bypass' }
   | { kind: 'msi' }
   | { kind: 'fault'; reason: number; flags: number; address: bigint };
@@ -67,8 +68,12 @@ export function faultFlagNames(flags: number): string[] {
 /** JSON form of a DMA outcome. */
 export function dmaJson(v: DmaValue | DmaExpectation): unknown {
   switch (v.kind) {
-    case 'translated':
-      return { translated: hex(v.phys) };
+    case 'translated': {
+      const t: Record<string, unknown> = { translated: hex(v.phys) };
+      if (v.stale !== undefined) t.stale = v.stale;
+      if ('staleNs' in v && v.staleNs !== undefined) t['stale-ns'] = v.staleNs;
+      return t;
+    }
     case 'bypass':
       return { bypass: true };
     case 'msi':
@@ -121,7 +126,7 @@ export function checkProbe(e: ProbeExpectation, status: string, regions: readonl
 /** Checks a DMA outcome. Fault flags / address are compared only when the expectation gives them. */
 export function checkDma(e: DmaExpectation, v: DmaValue): ExpectationCheck {
   let held = e.kind === v.kind;
-  if (held && e.kind === 'translated' && v.kind === 'translated') held = e.phys === v.phys;
+  if (held && e.kind === 'translated' && v.kind === 'translated') held = e.phys === v.phys && (e.stale === undefined || e.stale === (v.stale ?? false));
   if (held && e.kind === 'fault' && v.kind === 'fault') {
     held = e.reason === v.reason && (e.flags === undefined || e.flags === v.flags) && (e.address === undefined || e.address === v.address);
   }

@@ -56,15 +56,15 @@ export function checkCall(e: CallExpectation, errno: string, outputs: Readonly<R
 }
 
 /** A host DMA's outcome in JSON: { translated: "0x…" } or { fault: { reason, address } }. */
-export type HostDmaJson = { translated: string } | { fault: { reason: string; address: string } };
+export type HostDmaJson = { translated: string; stale?: boolean; 'stale-ns'?: number } | { fault: { reason: string; address: string } };
 
 /** Checks a host DMA: translated to the address, or a fault (reason — a substring, any case — and address compared when given). */
 export function checkHostDma(e: HostDmaExpectation, v: HostDmaJson): ExpectationCheck {
   let held: boolean;
   let expected: unknown;
   if (e.kind === 'translated') {
-    expected = { translated: '0x' + e.addr.toString(16) };
-    held = 'translated' in v && v.translated === (expected as { translated: string }).translated;
+    expected = e.stale === undefined ? { translated: '0x' + e.addr.toString(16) } : { translated: '0x' + e.addr.toString(16), stale: e.stale };
+    held = 'translated' in v && v.translated === (expected as { translated: string }).translated && (e.stale === undefined || e.stale === (v.stale ?? false));
   } else {
     const f: Record<string, string> = {};
     if (e.reason !== undefined) f.reason = e.reason;

@@ -34,6 +34,13 @@ export class HostStepRunner {
     private readonly plug: PlugContext,
     /** Records the step's expectation (the runner's `expectation` event and result fields). */
     private readonly expectation: (result: StepResult, check: ExpectationCheck) => void,
+    /**
+     * The guest layer's check of a translated host DMA (issue 8): the virtual ns since the guest
+     * unmapped that address when its UNMAP is still queued (a stale translation), else null.
+     */
+    private readonly staleCheck?: (hostDevice: string, iova: bigint, translated: bigint, access: 1 | 2) => { sinceNs: number } | null,
+    /** Called after a successful device-add (the guest probes the new device). */
+    private readonly afterHotplug?: (device: string) => void,
   ) {}
 
   private get host(): HostParts {
@@ -74,6 +81,13 @@ export class HostStepRunner {
       case 'host-dma': {
         const iova = typeof step.iova === 'bigint' ? step.iova : (this.names.get(step.iova.ref) ?? 0n);
         const v = this.hostDma(step.device, iova, step.size, step.access === 2 ? 'write' : 'read');
+        if ('translated' in v && this.staleCheck !== undefined) {
+          const stale = this.staleCheck(step.device, iova, BigInt(v.translated), step.access === 2 ? 2 : 1);
+          if (stale !== null) {
+            v.stale = true;
+            v['stale-ns'] = stale.sinceNs;
+          }
+        }
         result.outcome = v;
         if (step.expect) this.expectation(result, checkHostDma(step.expect, v));
         break;
@@ -81,6 +95,7 @@ export class HostStepRunner {
       case 'device-add': {
         const device = this.plug.scenario.devices.find((d) => d.name === step.device)!;
         const error = hotplugDevice(this.plug, device);
+        if (error === null) this.afterHotplug?.(device.name);
         result.status = error === null ? 'OK' : 'ERROR';
         if (error !== null) {
           result.outcome = { error };
@@ -97,7 +112,7 @@ export class HostStepRunner {
    * A host device's DMA: decided by the backend holding its group (iommufd0 — native or VFIO
    * compatibility — first, then vfio0), recorded by its physical IOMMU (an mdev's: its parent's).
    */
-  private hostDma(device: string, iova: bigint, size: bigint, access: 'read' | 'write'): HostDmaJson {
+  hostDma(device: string, iova: bigint, size: bigint, access: 'read' | 'write'): HostDmaJson {
     const h = this.host;
     let outcome: HostDmaOutcome | undefined = h.iommufd?.hostDma(device, iova, size, access);
     if (outcome === undefined && h.vfio !== undefined) outcome = h.vfio.hostDma(device, iova, size, access);

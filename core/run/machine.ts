@@ -21,6 +21,7 @@ import { PhysicalIommuComponent } from '../host/components/iommu.ts';
 import type { VIommu } from '../machine/layers.ts';
 import { IntelIommuComponent, defaultIntelIommuProps } from '../viommu/intel-iommu/intel-iommu.ts';
 import { VfioShadow } from '../host/shadow.ts';
+import { GuestKernelComponent } from '../guest/component.ts';
 
 /** Id of the scenario's vIOMMU component. */
 export const VIOMMU_ID = 'viommu0';
@@ -53,6 +54,8 @@ export interface ScenarioMachine {
   shadow?: VfioShadow;
   /** The host components; absent when the scenario has no host side. */
   host?: HostParts;
+  /** The guest DMA layer 'guest0' (issue 8), when the scenario has one (`guest:` or guest DMA steps) over a virtio-iommu. */
+  guest?: GuestKernelComponent;
 }
 
 /** True when the scenario has a host side: a `host:` block, a host step, or a guest device backed by a host device. */
@@ -95,5 +98,10 @@ export function buildMachine(scenario: Scenario, sink: StampingSink): ScenarioMa
     shadow = new VfioShadow();
     virtio.setNotifier(shadow);
   }
-  return { machine, viommu: virtio, virtio, host, shadow };
+  let guest: GuestKernelComponent | undefined;
+  if (scenario.guest !== null) {
+    const devices = scenario.devices.map((d) => ({ name: d.name, endpoint: d.endpoint, type: d.type, behind: d.behind, acs: d.acs, dmaMask: d.dmaMask, host: d.host }));
+    guest = machine.add(new GuestKernelComponent(scenario.guest, devices, () => virtio.device, shadow));
+  }
+  return { machine, viommu: virtio, virtio, host, shadow, guest };
 }

@@ -31,6 +31,9 @@ import type { VIommu } from '../machine/layers.ts';
 import { buildMachine, type HostParts } from './machine.ts';
 import { HostStepRunner, isHostStep } from './host-steps.ts';
 import { coldplugDevices, type PlugContext } from './plug.ts';
+import { GuestStepRunner, isGuestStep } from './guest-steps.ts';
+import type { GuestKernelComponent } from '../guest/component.ts';
+import type { GuestPciDevice } from '../guest/topology.ts';
 import type { Source } from '../source/source.ts';
 import {
   checkConfig,
@@ -177,6 +180,10 @@ export class ScenarioRun implements Source {
   readonly host: HostParts | undefined;
   /** Runs the host steps (iommufd, vfio, host-dma, device-add). */
   private readonly hostSteps: HostStepRunner;
+  /** The guest DMA layer (issue 8), when the scenario has one. */
+  readonly guest: GuestKernelComponent | undefined;
+  /** Runs the guest steps (dma-map, dma-unmap, dma-stream, wait). */
+  private readonly guestSteps: GuestStepRunner | null = null;
 
   constructor(scenario: Scenario, opts: ScenarioRunOptions = {}) {
     this.scenario = scenario;
@@ -194,11 +201,17 @@ export class ScenarioRun implements Source {
     }
     this.sink.step = SETUP_STEP;
     const built = buildMachine(scenario, this.sink);
-    ({ machine: this.machine, viommu: this.viommu, virtio: this.virtio, host: this.host } = built);
+    ({ machine: this.machine, viommu: this.viommu, virtio: this.virtio, host: this.host, guest: this.guest } = built);
     // Each component's metrics are those declared for its kind (the backends' uAPI call tallies).
     for (const c of this.machine.components()) this.metricsReducer.declare(c.id, c.kind);
     const plug: PlugContext = { scenario, machine: this.machine, viommu: this.viommu, host: this.host, shadow: built.shadow };
-    this.hostSteps = new HostStepRunner(plug, (result, check) => this.expectation(result, check));
+    const guest = this.guest;
+    this.hostSteps = new HostStepRunner(
+      plug,
+      (result, check) => this.expectation(result, check),
+      guest === undefined ? undefined : (hostDevice, iova, translated, access) => this.hostStale(hostDevice, iova, translated, access),
+      guest === undefined ? undefined : (device) => guest.hotplug(device),
+    );
     // A coldplugged component that fails to realize, or a host-backed device that fails to
     // coldplug (core/run/plug.ts: the hook), fails the run as QEMU fails to start: `failure` holds
     // QEMU's message, no step runs, and the events up to the failure stay.
@@ -206,6 +219,31 @@ export class ScenarioRun implements Source {
     this.dev = this.failure === null ? (this.virtio?.device ?? null) : null;
     if (this.failure !== null) this.stepIndex = scenario.steps.length;
     this.dev?.negotiate(scenario.driverFeatures);
+    if (guest !== undefined && this.failure === null) {
+      // The guest boots once QEMU's machine is up: every device no device-add step hotplugs is probed.
+      const hot = new Set(scenario.steps.flatMap((s) => (s.op === 'device-add' ? [s.device] : [])));
+      this.sink.component = '';
+      guest.boot(scenario.devices.filter((d) => !hot.has(d.name)).map((d) => d.name));
+      this.guestSteps = new GuestStepRunner(guest, (dev, addr, size, access) => this.deviceAccess(dev, addr, size, access), (result, check) => this.expectation(result, check));
+    }
+  }
+
+  /** A guest device's DMA: an assigned device's through its physical IOMMU, an emulated one's through the vIOMMU. */
+  private deviceAccess(dev: GuestPciDevice, addr: bigint, size: bigint, access: 1 | 2): { translated?: bigint; fault?: string } {
+    if (dev.host !== undefined && this.host !== undefined) {
+      const v = this.hostSteps.hostDma(dev.host, addr, size, access === 2 ? 'write' : 'read');
+      return 'translated' in v ? { translated: BigInt(v.translated) } : { fault: v.fault.reason };
+    }
+    const o = this.viommu.translateAccess(dev.endpoint, addr, size, access);
+    this.viommu.discardFaultReports();
+    return o.kind === 'fault' ? { fault: 'vIOMMU fault' } : { translated: o.kind === 'translated' ? o.phys : addr };
+  }
+
+  /** host-dma's stale check: the guest device backed by `hostDevice`, at `iova`. */
+  private hostStale(hostDevice: string, iova: bigint, translated: bigint, access: 1 | 2): { sinceNs: number } | null {
+    const d = this.scenario.devices.find((x) => x.host === hostDevice);
+    if (d === undefined || this.guest === undefined) return null;
+    return this.guest.staleCheck(d.endpoint, iova, translated, access, 'host');
   }
 
   /**
@@ -252,7 +290,15 @@ export class ScenarioRun implements Source {
     while (left > 0 && this.stepIndex < steps.length) {
       const step = steps[this.stepIndex];
       this.sink.step = step.index;
-      if (step.op === 'workload') {
+      // Guest timers (flush-queue timeouts, depot work) due by now fire before the next step.
+      this.guest?.runTimers();
+      if (step.op === 'dma-stream') {
+        const r = this.guestSteps!.runStream(step, left);
+        left -= r.used;
+        this.done += r.used;
+        if (r.result === undefined) break; // budget exhausted mid-stream
+        this.results.push(r.result);
+      } else if (step.op === 'workload') {
         const used = this.runWorkload(step, left);
         left -= used;
         this.done += used;
@@ -316,13 +362,23 @@ export class ScenarioRun implements Source {
   private dmaResult(step: Extract<ScenarioStep, { op: 'dma' }>, access: DmaAccess): StepResult {
     const result: StepResult = { index: step.index, op: step.op, line: step.line };
     const v = dmaValue(access.outcome);
+    if (v.kind === 'translated' && this.guest !== undefined) {
+      // Through a mapping the guest has unmapped but not yet invalidated (lazy window)?
+      const stale = this.guest.staleCheck(step.endpoint >>> 0, step.addr, v.phys, step.access, 'viommu');
+      v.stale = stale !== null;
+      if (stale !== null) v.staleNs = stale.sinceNs;
+    }
     result.outcome = dmaJson(v);
     if (step.expect) this.expectation(result, checkDma(step.expect, v));
     return result;
   }
 
-  private runStep(step: Exclude<ScenarioStep, { op: 'workload' | 'dma' }>): StepResult {
+  private runStep(step: Exclude<ScenarioStep, { op: 'workload' | 'dma' | 'dma-stream' }>): StepResult {
     if (isHostStep(step)) return this.hostSteps.run(step);
+    if (isGuestStep(step)) {
+      if (this.guestSteps === null) throw new Error(`step ${step.index}: ${step.op} needs the guest layer (a virtio-iommu scenario)`);
+      return this.guestSteps.run(step);
+    }
     const result: StepResult = { index: step.index, op: step.op, line: step.line };
     switch (step.op) {
       case 'attach':

@@ -4,6 +4,7 @@
  */
 import type { StepResult } from '../contract/index.ts';
 import { hexOf } from '../events/format.ts';
+import { nsText } from '../events/guest-text.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -71,7 +72,22 @@ export function stepOutcomeText(s: Pick<StepResult, 'op' | 'outcome' | 'message'
   const o = s.outcome;
   if (o === undefined || o === null) return s.op === 'workload' && s.message ? s.message : '';
   if (!isObj(o)) return JSON.stringify(o);
-  if ('translated' in o) return `translated → ${hexOf(o.translated)}`;
+  if ('translated' in o) {
+    // A translation through a mapping the guest already unmapped (lazy window; issue 8).
+    const stale = o.stale === true ? ` STALE (unmapped ${typeof o['stale-ns'] === 'number' ? nsText(o['stale-ns']) : '?'} ago, not yet invalidated)` : '';
+    return `translated → ${hexOf(o.translated)}${stale}`;
+  }
+  // Guest DMA steps (issue 8): dma-map, dma-unmap, dma-stream, wait.
+  if (s.op === 'dma-map') {
+    if (o.error !== undefined) return `DMA_MAPPING_ERROR${typeof o.why === 'string' ? `: ${o.why}` : ''}`;
+    return `DMA address ${hexOf(o.iova)} · ${String(o.pages)} page${o.pages === 1 ? '' : 's'} (${String(o.path)}) · domain ${String(o.domain)} · host ${String(o.host)}`;
+  }
+  if (s.op === 'dma-unmap') return typeof o.error === 'string' ? o.error : `unmapped (${String(o.mode)}) · host ${String(o.host)}`;
+  if (s.op === 'dma-stream') {
+    const first = typeof o['first-error'] === 'string' ? ` · first error: ${o['first-error']}` : '';
+    return `${String(o.iterations)} iterations over ${String(o.buffers)} buffers: ${String(o['failed-maps'])} failed maps, ${String(o['failed-host-maps'])} failed host maps, ${String(o.faults)} faults, ${String(o.stale)} stale${first}`;
+  }
+  if (s.op === 'wait') return `waited ${nsText(o.ns)}`;
   if (isObj(o.fault)) return faultText(o.fault);
   if ('accepted' in o) {
     // set-bypass: { bypass, accepted, deviceError? }

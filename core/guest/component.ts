@@ -1,0 +1,356 @@
+/**
+ * The guest kernel's DMA layer as a machine component ('guest0', kind 'linux', layer 'guest';
+ * DESIGN.md §2): the virtio-iommu driver (viommu-driver.ts), dma-iommu (dma-iommu.ts) with the IOVA
+ * allocator (iova.ts) and flush queues (flush-queue.ts), the guest's IOMMU groups (topology.ts).
+ *
+ * - **Boot** (after QEMU's machine is up and the driver negotiated features): the policy lines
+ *   iommu_subsys_init prints, the driver's viommu_probe lines, then iommu_probe_device of every
+ *   coldplugged device in PCI order; **hotplug** probes one device (pciehp → pci_bus_add_device).
+ *   A probe: PROBE (reserved regions), the group (pci_device_group), the group's default domain
+ *   (allocated for a new group; ATTACH of the device into it), iommu_setup_dma_ops →
+ *   iommu_dma_init_domain (carving only when this device initialises the allocator).
+ * - **DMA API**: dma_map / dma_unmap of a device, by handle; a NIC ring (dma-stream).
+ * - **Time**: flush-queue timers and the rcache depot work fire on the run's virtual clock
+ *   (StampingSink.now): at the first guest operation at or after their deadline, or inside a
+ *   `wait`, at the deadline itself.
+ * - **Stale translations**: a device access that still translates through a mapping whose UNMAP
+ *   the driver has queued but not delivered (lazy mode) is reported ('stale-access') with the
+ *   virtual time since the dma_unmap.
+ * Guest memory: buffers without an explicit address come from a deterministic page allocator
+ * (GUEST_RAM_BASE upward, wrapping inside GUEST_RAM_SIZE).
+ */
+import { Component } from '../machine/component.ts';
+import type { VfioShadow } from '../host/shadow.ts';
+import type { VirtioIommuDevice } from '../viommu/virtio-iommu/device.ts';
+import { DmaDomain, DmaIommu, dirFlags, type DmaDevice, type GuestDmaOptions, type MapOutcome } from './dma-iommu.ts';
+import { GuestTopology, type GuestPciDevice } from './topology.ts';
+import { ViommuDriver, type ResvRegion } from './viommu-driver.ts';
+
+/** Id and kind of the guest component. */
+export const GUEST_ID = 'guest0';
+export const GUEST_KIND = 'linux';
+/** Where the guest's page allocator starts, and how much RAM it cycles through (bytes). */
+export const GUEST_RAM_BASE = 0x40000000;
+export const GUEST_RAM_SIZE = 0x40000000;
+
+/** A live (or unmapped) dma_map handle. */
+export interface DmaHandle {
+  readonly dev: DmaDevice;
+  readonly pfn: number;
+  readonly pages: number;
+  readonly offset: number;
+  readonly size: number;
+  readonly dir: 1 | 2 | 3;
+  readonly iova: bigint;
+  live: boolean;
+}
+
+/** What a dma-map did, for the step result and `expect`. */
+export interface DmaMapResult {
+  ok: boolean;
+  /** The DMA address (IOVA + offset), when mapped. */
+  iova?: bigint;
+  pages: number;
+  path: 'rcache' | 'tree';
+  error?: string;
+  /** The shadowed host map of an assigned device: mapped, failed, or none (no assigned device in the domain). */
+  host: 'mapped' | 'failed' | 'none';
+  domain?: number;
+}
+
+/** The guest kernel's DMA layer (see the module comment). */
+export class GuestKernelComponent extends Component {
+  readonly topology: GuestTopology;
+  private driver: ViommuDriver | null = null;
+  private dma: DmaIommu | null = null;
+  private readonly domains: DmaDomain[] = [];
+  private readonly devices = new Map<string, DmaDevice>();
+  private readonly handles = new Map<string, DmaHandle>();
+  private nextPhys = GUEST_RAM_BASE;
+  private readonly mapOut: MapOutcome = { pfn: 0, pages: 0, path: 'tree' };
+
+  constructor(
+    readonly opts: GuestDmaOptions,
+    devices: readonly GuestPciDevice[],
+    private readonly viommu: () => VirtioIommuDevice,
+    private readonly shadow: VfioShadow | undefined,
+  ) {
+    super({ id: GUEST_ID, kind: GUEST_KIND, layer: 'guest', uses: ['viommu0'] });
+    this.topology = new GuestTopology(devices);
+  }
+
+  protected onRealize(): string | null {
+    return null;
+  }
+  protected onReset(): void {}
+  protected onUnrealize(): void {}
+
+  /** The virtio-iommu driver (after boot). */
+  get drv(): ViommuDriver {
+    if (this.driver === null) throw new Error('guest: not booted');
+    return this.driver;
+  }
+
+  private log(level: number, text: string, device?: string): void {
+    const e = this.emitter;
+    if (e.enabled) e.emit('guest-log', { level, alert: level >= 2 ? 1 : 0, data: device === undefined ? { text } : { device, text } });
+  }
+
+  /** Boots the guest: the policy lines, the driver's probe and every coldplugged device's probe (names in PCI order). */
+  boot(coldplugged: readonly string[]): void {
+    this.log(0, 'iommu: Default domain type: Translated');
+    this.log(0, `iommu: DMA domain TLB invalidation policy: ${this.opts.iommuDma} mode`);
+    const drv = (this.driver = new ViommuDriver(this.viommu(), this.emitter));
+    this.dma = new DmaIommu(drv, this.opts, this.emitter, (d, reason, freed, cpu) => this.fqFlushed(d, reason, freed, cpu));
+    const end = drv.apertureEnd;
+    this.log(0, `input address: ${end <= 1n ? 0 : (end - 1n).toString(2).length} bits`, 'virtio0');
+    this.log(0, `page mask: 0x${drv.pageSizeMask.toString(16)}`, 'virtio0');
+    const names = [...coldplugged].sort((a, b) => this.topology.device(a)!.endpoint - this.topology.device(b)!.endpoint);
+    for (const n of names) this.probe(n, false);
+  }
+
+  /** iommu_probe_device of a hotplugged device. */
+  hotplug(name: string): void {
+    if (this.driver === null) return;
+    this.probe(name, true);
+  }
+
+  /** The device's DMA state (undefined before its probe, or when the probe failed). */
+  deviceState(name: string): DmaDevice | undefined {
+    return this.devices.get(name);
+  }
+
+  private probe(name: string, hotplug: boolean): void {
+    const drv = this.drv;
+    const dma = this.dma!;
+    const pci = this.topology.device(name)!;
+    const e = this.emitter;
+    const probe = drv.probeEndpoint(pci.endpoint);
+    for (const s of probe.unknownSubtypes) this.log(2, `unknown resv mem subtype 0x${s.toString(16)}`, name);
+    if (probe.errno !== 0) {
+      if (e.enabled) e.emit('guest-probe', { endpoint: pci.endpoint, group: 0, init: 2, data: { device: name, hotplug, error: `viommu_probe_endpoint: ${probe.errno}` } });
+      return;
+    }
+    const { group, why } = this.topology.probeGroup(name);
+    let d = this.domains.find((x) => x.group === group);
+    if (d === undefined) {
+      d = new DmaDomain(group, drv.allocDomain(), this.opts.iommuDma === 'lazy');
+      this.domains.push(d);
+    }
+    const errno = drv.attach(d.drv, pci.endpoint);
+    if (errno !== 0) {
+      if (e.enabled) e.emit('guest-probe', { endpoint: pci.endpoint, group: group.id, init: 2, data: { device: name, hotplug, groupWhy: why, error: `viommu_attach_dev: ${errno}` } });
+      return;
+    }
+    const init = dma.initDomain(d, probe.regions, true);
+    if (init.errno !== 0) this.log(2, 'Incompatible range for DMA domain', name);
+    const dev = dma.deviceState(name, pci.endpoint, d, pci.dmaMask);
+    this.devices.set(name, dev);
+    if (e.enabled) {
+      const hex = (v: bigint) => '0x' + v.toString(16);
+      const g = BigInt(drv.granule);
+      e.emit('guest-probe', {
+        endpoint: pci.endpoint,
+        domain: d.drv.id,
+        group: group.id,
+        init: init.init === 'first' ? 0 : 1,
+        data: {
+          device: name,
+          hotplug,
+          groupWhy: why,
+          domainType: d.type === 'DMA_FQ' ? 'DMA-FQ' : 'DMA',
+          regions: probe.regions.map((r: ResvRegion) => ({ type: r.type, start: hex(r.start), end: hex(r.end) })),
+          carved: init.carved.map((c) => ({ start: hex(BigInt(c.loPfn) * g), end: hex(BigInt(c.hiPfn + 1) * g - 1n), source: c.source })),
+          aperture: [hex(drv.apertureStart), hex(drv.apertureEnd)],
+          granule: drv.granule,
+          dmaLimitBits: dev.limitBits,
+        },
+      });
+      for (const c of init.carved) e.emit('iova-reserve', { domain: d.drv.id, start: BigInt(c.loPfn) * g, end: BigInt(c.hiPfn + 1) * g - 1n, data: { source: c.source, device: name } });
+    }
+  }
+
+  /** A buffer's guest-physical address: `phys` as given, else the next pages of the page allocator. */
+  private bufferPhys(size: number, offset: number): number {
+    const g = this.drv.granule;
+    const bytes = Math.ceil((size + offset) / g) * g;
+    if (this.nextPhys + bytes > GUEST_RAM_BASE + GUEST_RAM_SIZE) this.nextPhys = GUEST_RAM_BASE;
+    const p = this.nextPhys;
+    this.nextPhys += bytes;
+    return p;
+  }
+
+  /**
+   * dma_map_single/dma_map_page of `size` bytes (< 2^52) at `phys` (default: fresh pages) +
+   * `offset`, direction `dir`, on `cpu`; bound to `handle` when given. Fires due timers first.
+   */
+  dmaMap(name: string, size: number, dir: 1 | 2 | 3, cpu: number, phys: bigint | undefined, offset: number, handle: string | undefined): DmaMapResult {
+    this.runTimers();
+    const dev = this.devices.get(name);
+    if (dev === undefined) return { ok: false, pages: 0, path: 'tree', error: `${name} has no DMA domain (not probed behind the vIOMMU)`, host: 'none' };
+    const g = this.drv.granule;
+    // __iommu_dma_map keeps phys's offset in its granule page: iova_offset(iovad, phys).
+    const physBytes = phys ?? BigInt(this.bufferPhys(size, offset) + offset);
+    const off = Number(physBytes % BigInt(g));
+    const physPfn = Number(physBytes / BigInt(g));
+    const sh = this.shadow;
+    const maps0 = sh?.counters.maps ?? 0;
+    const fails0 = sh?.counters.failures ?? 0;
+    const out = this.mapOut;
+    const dma = this.dma!;
+    let pfn = dma.alloc(dev, off, size, cpu, out);
+    const e = this.emitter;
+    const iova = pfn === 0 ? undefined : BigInt(pfn) * BigInt(g) + BigInt(off);
+    // The guest's intent first (its IOVA is known once allocated), then what iommu_map does below it.
+    if (e.enabled) {
+      const data: Record<string, unknown> = { device: name, cpu, pages: out.pages, path: out.path };
+      if (handle !== undefined) data.handle = handle;
+      if (out.error !== undefined) data.error = out.error;
+      e.emit('dma-map', { endpoint: dev.endpoint, domain: dev.domain.drv.id, ...(iova === undefined ? {} : { iova }), size: BigInt(size), phys: physBytes, dir, outcome: pfn === 0 ? 1 : 0, data });
+    }
+    if (pfn !== 0) {
+      const rc = dma.mapRange(dev, pfn, physPfn, out.pages, dirFlags(dir), cpu);
+      if (rc !== 0) {
+        // Not reachable through the DMA API's flags (READ/WRITE are always in map_flags); kept exact.
+        this.log(3, `iommu_map failed (${rc}): DMA_MAPPING_ERROR`, name);
+        out.error = `iommu_map failed (${rc})`;
+        pfn = 0;
+      }
+    }
+    const host: DmaMapResult['host'] = sh === undefined || sh.counters.maps === maps0 ? 'none' : sh.counters.failures !== fails0 ? 'failed' : 'mapped';
+    if (pfn !== 0 && handle !== undefined) this.handles.set(handle, { dev, pfn, pages: out.pages, offset: off, size, dir, iova: iova!, live: true });
+    return { ok: pfn !== 0, iova: pfn === 0 ? undefined : iova, pages: out.pages, path: out.path, error: out.error, host, domain: dev.domain.drv.id };
+  }
+
+  /** The handle's mapping (undefined when no dma-map bound it). */
+  handle(name: string): DmaHandle | undefined {
+    return this.handles.get(name);
+  }
+
+  /**
+   * dma_unmap of a handle (or of an explicit device/IOVA/size, `tag` undefined). Returns null or
+   * why it could not (unknown or already unmapped handle; no mapping there).
+   */
+  dmaUnmap(h: { handle: string } | { device: string; iova: bigint; size: number; dir: 1 | 2 | 3 }, cpu: number): { error: string | null; host: 'unmapped' | 'failed' | 'none'; mode: 'strict' | 'queued' } {
+    this.runTimers();
+    let dev: DmaDevice | undefined;
+    let pfn: number;
+    let pages: number;
+    let iova: bigint;
+    let size: number;
+    let dir: 1 | 2 | 3;
+    let tag: string | undefined;
+    const g = this.drv.granule;
+    if ('handle' in h) {
+      const m = this.handles.get(h.handle);
+      if (m === undefined) return { error: `unknown handle "${h.handle}"`, host: 'none', mode: 'strict' };
+      if (!m.live) return { error: `handle "${h.handle}" is already unmapped (a second dma_unmap would free its IOVA twice)`, host: 'none', mode: 'strict' };
+      m.live = false;
+      ({ dev, pfn, pages, iova, size, dir } = m);
+      tag = h.handle;
+    } else {
+      dev = this.devices.get(h.device);
+      if (dev === undefined) return { error: `${h.device} has no DMA domain`, host: 'none', mode: 'strict' };
+      const off = Number(h.iova % BigInt(g));
+      pfn = Number(h.iova / BigInt(g));
+      pages = Math.ceil((h.size + off) / g);
+      ({ iova, size, dir } = h);
+    }
+    const sh = this.shadow;
+    const un0 = sh?.counters.unmaps ?? 0;
+    const fails0 = sh?.counters.failures ?? 0;
+    const queued = dev.domain.fq !== null;
+    const e = this.emitter;
+    if (e.enabled) e.emit('dma-unmap', { endpoint: dev.endpoint, domain: dev.domain.drv.id, iova, size: BigInt(size), dir, mode: queued ? 1 : 0, data: tag === undefined ? { device: dev.name, cpu } : { device: dev.name, cpu, handle: tag } });
+    const unmapped = this.dma!.unmap(dev, pfn, pages, cpu, tag);
+    if (unmapped !== pages) this.log(2, `WARNING at drivers/iommu/dma-iommu.c __iommu_dma_unmap: WARN_ON(unmapped != size): 0x${(unmapped * g).toString(16)} of 0x${(pages * g).toString(16)} bytes unmapped`, dev.name);
+    const host = sh === undefined || sh.counters.unmaps === un0 ? 'none' : sh.counters.failures !== fails0 ? 'failed' : 'unmapped';
+    return { error: null, host, mode: queued ? 'queued' : 'strict' };
+  }
+
+  /** A flush-queue flush happened (from a queue_iova or a timer): its event. */
+  private fqFlushed(d: DmaDomain, reason: number, freed: number, cpu: number): void {
+    const e = this.emitter;
+    if (e.enabled) e.emit('fq-flush', { domain: d.drv.id, reason, freed, data: { cpu, startCnt: d.fq!.startCnt, finishCnt: d.fq!.finishCnt, pending: d.fq!.pending() } });
+  }
+
+  /** The earliest timer deadline (virtual ns), or -1 when none is armed. */
+  nextTimer(): number {
+    let t = -1;
+    for (const d of this.domains) {
+      const f = d.fq?.timerDeadlineNs() ?? -1;
+      if (f >= 0 && (t < 0 || f < t)) t = f;
+      for (const w of d.depotDue) if (w >= 0 && (t < 0 || w < t)) t = w;
+    }
+    return t;
+  }
+
+  /** Fires every timer due at or before the current virtual time, earliest first. */
+  runTimers(): void {
+    if (this.domains.length === 0) return;
+    for (;;) {
+      const t = this.nextTimer();
+      if (t < 0 || t > this.emitter.now) return;
+      this.fire(t);
+    }
+  }
+
+  /** Fires the timers due at `t`. */
+  private fire(t: number): void {
+    for (const d of this.domains) {
+      const fq = d.fq;
+      if (fq !== null && fq.timerDeadlineNs() === t) {
+        const s = fq.stats;
+        const freed = s.freed;
+        const cpu = fq.timerCpu();
+        fq.fire(t);
+        this.fqFlushed(d, 1, s.freed - freed, cpu);
+      }
+      for (let o = 0; o < d.depotDue.length; o++) {
+        if (d.depotDue[o] === t) {
+          d.depotDue[o] = -1;
+          d.iovad!.depotWork(o);
+        }
+      }
+    }
+  }
+
+  /** `wait`: `ns` of virtual time pass; timers due inside fire at their deadlines (wait events cover the gaps). */
+  wait(ns: number): void {
+    const e = this.emitter;
+    const end = e.now + ns;
+    for (;;) {
+      const t = this.nextTimer();
+      if (t < 0 || t > end) break;
+      if (t > e.now) e.emit('wait', { ns: BigInt(t - e.now) });
+      this.fire(t);
+    }
+    if (end > e.now) e.emit('wait', { ns: BigInt(end - e.now) });
+  }
+
+  /**
+   * After a device access translated: when `addr` lies in a mapping whose UNMAP is queued but not
+   * delivered (lazy window), reports the stale translation and returns its age; else null.
+   */
+  staleCheck(endpoint: number, addr: bigint, phys: bigint | undefined, access: 1 | 2, path: 'viommu' | 'host'): { sinceNs: number; handle?: string } | null {
+    if (this.driver === null) return null;
+    let dev: DmaDevice | undefined;
+    for (const d of this.devices.values()) if (d.endpoint === endpoint) dev = d;
+    if (dev === undefined) return null;
+    const w = this.driver.pendingUnmapAt(dev.domain.drv.id, Number(addr / BigInt(this.driver.granule)));
+    if (w === undefined) return null;
+    const e = this.emitter;
+    const sinceNs = e.now - w.t0;
+    if (e.enabled) {
+      const data: Record<string, unknown> = { device: dev.name, unmappedAtNs: w.t0, path };
+      if (w.tag !== undefined) data.handle = w.tag;
+      e.emit('stale-access', { endpoint, address: addr, sinceNs: BigInt(sinceNs), ...(phys === undefined ? {} : { phys }), access, data });
+    }
+    return w.tag === undefined ? { sinceNs } : { sinceNs, handle: w.tag };
+  }
+
+  /** The DMA domains (for views and tests). */
+  domainList(): readonly DmaDomain[] {
+    return this.domains;
+  }
+}
