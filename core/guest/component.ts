@@ -31,7 +31,7 @@ export const GUEST_ID = 'guest0';
 export const GUEST_KIND = 'linux';
 /** Where the guest's page allocator starts, and how much RAM it cycles through (bytes). */
 export const GUEST_RAM_BASE = 0x40000000;
-export const GUEST_RAM_SIZE = 0x40000000;
+export const GUEST_RAM_SIZE = 0x1000000000;
 
 /** A live (or unmapped) dma_map handle. */
 export interface DmaHandle {

@@ -97,8 +97,8 @@ export const GUEST_DEVICE_PROPS = {
 
 /** virtio-iommu's `host-geometry` (schema.ts ViommuSchema). */
 export const HostGeometrySchema = literals(
-  ['realize', 'listener'] as const,
-  "How an assigned device's host IOVA ranges reach virtio-iommu: realize (QEMU 9.1+: the HostIOMMUDevice's get_iova_ranges at realize, through PCIIOMMUOps set_iommu_device, before any PROBE) or listener (before that: the VFIO memory listener passes them only when the IOMMU memory region is enabled, after a hotplugged device's PROBE was answered). Reference iommufd-vfio-hostiommu.md §5.4.",
+  ['realize', 'listener', 'none'] as const,
+  "How an assigned device's host IOVA ranges reach virtio-iommu: realize (QEMU 9.1+: the HostIOMMUDevice's get_iova_ranges at realize, through PCIIOMMUOps set_iommu_device, before any PROBE), listener (QEMU 8.2-9.0: the VFIO memory listener passes them only when the IOMMU memory region is enabled — at machine init done for coldplugged devices, at the ATTACH after a hotplugged device's PROBE was answered) or none (QEMU 8.1 and before: never; virtio-iommu assumes a 64-bit IOVA space). Reference iommufd-vfio-hostiommu.md §5.4.",
   { default: 'realize' },
 );
 

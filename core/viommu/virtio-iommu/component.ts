@@ -81,6 +81,8 @@ export class VirtioIommuComponent extends Component implements VIommu {
 
   /** VIommu.machineInitDone: virtio_iommu_freeze_granule (VirtioIommuDevice.freezeGranule); never fails. */
   machineInitDone(): string | null {
+    // QEMU 8.x (host-geometry listener): the transient MR enable delivers coldplugged devices' ranges.
+    if (this.props.hostGeometry === 'listener') this.device.applyPendingHostRanges();
     this.device.freezeGranule();
     return null;
   }

@@ -43,9 +43,11 @@ export interface VirtioIommuProps {
    * HostIOMMUDevice's get_iova_ranges at device realize, before any PROBE) or 'listener' (QEMU
    * before that series: vfio_listener_region_add passes them through the IOMMU memory region's
    * iommu_set_iova_ranges once the region is enabled, i.e. after a hotplugged endpoint's PROBE
-   * was answered). Default 'realize'.
+   * was answered; coldplugged devices got them at machine init done, when every IOMMU MR is
+   * enabled for a moment) or 'none' (QEMU 8.1 and before, until "VIRTIO-IOMMU/VFIO: Don't assume
+   * 64b IOVA space": the ranges never reach virtio-iommu). Default 'realize'.
    */
-  hostGeometry: 'realize' | 'listener';
+  hostGeometry: 'realize' | 'listener' | 'none';
 }
 
 /** page_size_mask per granule (QDEV realize: -(4 * KiB) etc., as u64). 'host' = 4 KiB (see props doc). */
@@ -136,7 +138,7 @@ export function validateProps(p: VirtioIommuProps): string[] {
   const errs: string[] = [];
   if (p.conformance !== 'qemu' && p.conformance !== 'spec') errs.push(`conformance: must be 'qemu' or 'spec'`);
   if (!(p.granule in GRANULE_MASKS)) errs.push(`granule: must be one of 4k, 8k, 16k, 64k, host`);
-  if (p.hostGeometry !== 'realize' && p.hostGeometry !== 'listener') errs.push(`hostGeometry: must be 'realize' or 'listener'`);
+  if (p.hostGeometry !== 'realize' && p.hostGeometry !== 'listener' && p.hostGeometry !== 'none') errs.push(`hostGeometry: must be 'realize', 'listener' or 'none'`);
   if (!Number.isInteger(p.awBits) || p.awBits < 32 || p.awBits > 64) errs.push('awBits: aw-bits must be within [32,64]');
   if (!Number.isInteger(p.probeSize) || p.probeSize < 0 || p.probeSize > 0xffff_fffb) errs.push('probeSize: must be a u32 (bytes)');
   const [ds, de] = p.domainRange;

@@ -17,7 +17,7 @@ import { handleRequestInto } from './requests.ts';
 import { DeviceState, emit, hex } from './state.ts';
 import { TR_BYPASS, TR_FAULT, TR_MSI, TranslateSlots, type TranslateOutcome } from '../../machine/dma.ts';
 import { emitTranslate, translateCore } from './translate.ts';
-import { freezeGranule, setIommuDevice, unsetIommuDevice, type SetIommuDeviceOutcome } from './host-device.ts';
+import { applyListenerRanges, freezeGranule, setIommuDevice, unsetIommuDevice, type SetIommuDeviceOutcome } from './host-device.ts';
 import type { HostIommuDevice, IommuNotifier } from '../../machine/layers.ts';
 
 /** Props and reserved regions (declared in config.ts). */
@@ -284,6 +284,15 @@ export class VirtioIommuDevice {
   /** Machine init done (virtio_iommu_freeze_granule): the page-size mask stops narrowing. Returns QEMU's trace text. */
   freezeGranule(): string {
     return freezeGranule(this.st);
+  }
+
+  /**
+   * host-geometry 'listener' at machine init done: every IOMMU MR is enabled for a moment (QEMU
+   * 8.x's granule freeze), so VFIO's listener hands the coldplugged devices' usable ranges over
+   * before any PROBE (host-device.ts applyListenerRanges).
+   */
+  applyPendingHostRanges(): void {
+    for (const ep of [...this.st.pendingHostRanges.keys()]) applyListenerRanges(this.st, ep);
   }
 
   /** Whether the granule is frozen (machine init done). */

@@ -99,12 +99,21 @@ export function setIommuDevice(st: DeviceState, endpoint: number, hiod: HostIomm
   if (ranges.length === 0) return { error: null, trace }; // "some old kernels may not support that capability"
   const alias = hiod.aliasedEndpoint;
   if (!st.existing.has(alias)) return { error: 'virtio_iommu_set_host_iova_ranges: no IOMMUDevice found!', trace };
-  const prior = st.hostResvRanges.get(alias);
-  if (prior !== undefined && prior.length > 0) return { error: 'virtio_iommu_set_host_iova_ranges virtio-iommu does not support aliased BDF', trace };
-  const host = inverseRanges(ranges).map((r) => ({ start: r.start, end: r.end, subtype: RESV_MEM_T_RESERVED }));
-  st.hostResvRanges.set(alias, host);
-  host.forEach((r, i) => trace.push(`virtio_iommu_host_resv_regions mr=${mrName} host-resv-reg[${i}] = [0x${r.start.toString(16)},0x${r.end.toString(16)}]`));
-  rebuild(st, alias, host);
+  if (st.props.hostGeometry === 'none') {
+    // QEMU 8.1 and before: the host's usable ranges never reach virtio-iommu.
+  } else if (st.props.hostGeometry === 'listener') {
+    // QEMU before 9.1 had no set_iommu_device: the ranges wait for the IOMMU MR to be enabled
+    // (vfio_listener_region_add → memory_region_iommu_set_iova_ranges → virtio_iommu_set_iova_ranges).
+    st.pendingHostRanges.set(alias, { ranges, mrName });
+    st.onMrEnabled ??= (ep) => applyListenerRanges(st, ep);
+  } else {
+    const prior = st.hostResvRanges.get(alias);
+    if (prior !== undefined && prior.length > 0) return { error: 'virtio_iommu_set_host_iova_ranges virtio-iommu does not support aliased BDF', trace };
+    const host = inverseRanges(ranges).map((r) => ({ start: r.start, end: r.end, subtype: RESV_MEM_T_RESERVED }));
+    st.hostResvRanges.set(alias, host);
+    host.forEach((r, i) => trace.push(`virtio_iommu_host_resv_regions mr=${mrName} host-resv-reg[${i}] = [0x${r.start.toString(16)},0x${r.end.toString(16)}]`));
+    rebuild(st, alias, host);
+  }
   const mask = hiod.getPageSizeMask();
   const error = checkPageSizeMask(st, mask);
   if (error !== null) return { error: `${hiod.name}: ${error}`, trace };
@@ -112,6 +121,35 @@ export function setIommuDevice(st: DeviceState, endpoint: number, hiod: HostIomm
   if (!st.granuleFrozen) setPageSizeMask(st, st.pageSizeMask & mask);
   st.hostDevices.set(endpoint, hiod.name);
   return { error: null, trace };
+}
+
+/**
+ * host-geometry 'listener' (QEMU 8.1-9.0 virtio_iommu_set_iova_ranges, reached from VFIO's memory
+ * listener when `endpoint`'s IOMMU MR is enabled: at machine init done for coldplugged devices —
+ * the transient enable that freezes the granule — or at the ATTACH that switches a hotplugged
+ * device's address space): ranges already set must include the new reserved ranges, else "IOMMU
+ * mr=%s Conflicting host reserved ranges set!"; set after a PROBE of the endpoint, QEMU warns "%s:
+ * Notified about new host reserved regions after probe" — the guest has already read its reserved
+ * regions and never reads them again. Returns the messages as [level, text] pairs (QEMU's
+ * warn_report / error_report); the pending ranges are consumed either way.
+ */
+export function applyListenerRanges(st: DeviceState, endpoint: number): [level: 'warning' | 'error', message: string][] {
+  const p = st.pendingHostRanges.get(endpoint);
+  if (p === undefined) return [];
+  st.pendingHostRanges.delete(endpoint);
+  const out: [level: 'warning' | 'error', message: string][] = [];
+  const host = inverseRanges(p.ranges).map((r) => ({ start: r.start, end: r.end, subtype: RESV_MEM_T_RESERVED }));
+  const prior = st.hostResvRanges.get(endpoint);
+  if (prior !== undefined && prior.length > 0) {
+    const included = host.every((n) => prior.some((r) => r.start <= n.start && n.end <= r.end));
+    if (!included) out.push(['error', `IOMMU mr=${p.mrName} Conflicting host reserved ranges set!`]);
+  } else {
+    if (st.probeDone.has(endpoint)) out.push(['warning', `${p.mrName}: Notified about new host reserved regions after probe`]);
+    st.hostResvRanges.set(endpoint, host);
+    rebuild(st, endpoint, host);
+  }
+  if (st.sink.enabled) for (const [level, message] of out) st.sink.emit('qemu-error', { data: { message, level } });
+  return out;
 }
 
 /**

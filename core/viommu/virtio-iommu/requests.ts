@@ -360,5 +360,7 @@ function probe(st: DeviceState, q: DecodedRequest, writable: Uint8Array): number
     return done(st, q, S_DEVERR, TAIL_SIZE);
   }
   writable.set(reply, 0);
+  // virtio_iommu_probe: sdev->probe_done once the properties are filled.
+  if (status === S_OK) st.probeDone.add(q.endpoint);
   return done(st, q, status, out);
 }

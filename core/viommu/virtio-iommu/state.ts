@@ -122,8 +122,18 @@ export class DeviceState implements ResvTable {
   readonly hostResvRanges = new Map<number, ReservedRegion[]>();
   /** Registered host IOMMU devices, keyed by endpoint (s->host_iommu_devices, key (bus, devfn)). */
   readonly hostDevices = new Map<number, string>();
+  /** Endpoints a PROBE succeeded on (IOMMUDevice.probe_done). */
+  readonly probeDone = new Set<number>();
+  /**
+   * host-geometry 'listener' (QEMU before 9.1): usable IOVA ranges of assigned devices that have not
+   * reached virtio-iommu yet, by aliased endpoint, with the IOMMU MR's name; they arrive when that MR
+   * is enabled (host-device.ts applyListenerRanges).
+   */
+  readonly pendingHostRanges = new Map<number, { ranges: readonly { start: bigint; end: bigint }[]; mrName: string }>();
   /** The IOMMU notifiers of assigned endpoints (VFIO's), or null when none is registered. */
   notifier: IommuNotifier | null = null;
+  /** Called when an endpoint with pending listener ranges gets its IOMMU MR enabled (set by host-device.ts). */
+  onMrEnabled: ((endpoint: number) => void) | null = null;
   readonly inEndHi: number;
   readonly inEndLo: number;
   /** Reserved regions of every endpoint, sorted and disjoint (QEMU IOMMUDevice.resv_regions). */
@@ -209,6 +219,9 @@ export class DeviceState implements ResvTable {
     d.endpoints.unshift(e);
     e.domain = d;
     if (this.sink.enabled) emit(this.sink, 'attach', { domain: d.id, endpoint: e.id });
+    // host-geometry 'listener': the address-space switch enables the endpoint's IOMMU MR, VFIO's
+    // listener adds it and hands the host's usable ranges over only now (QEMU 8.x).
+    if (!d.bypass && this.pendingHostRanges.size > 0 && this.pendingHostRanges.has(e.id)) this.onMrEnabled?.(e.id);
     if (this.notifier !== null && !d.bypass && this.notifier.has(e.id)) {
       for (const m of d.store.entries()) notifyMap(this.notifier, e.id, hi32(m.start), lo32(m.start), hi32(m.end), lo32(m.end), hi32(m.phys), lo32(m.phys), m.flags);
     }
