@@ -16,6 +16,7 @@
 import { Component } from '../../machine/component.ts';
 import type { BackendAttachment, HostBackend, IovaRange } from '../../machine/layers.ts';
 import type { HostBackends } from '../backend/from-platform.ts';
+import type { CdevBoundDevice } from '../backend/iommufd/device.ts';
 import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE } from '../backend/iommufd/uapi.ts';
 import { VFIO_DMA_MAP_FLAG, VFIO_EXT } from '../backend/vfio-type1/constants.ts';
 import { ERRNO } from '../errno.ts';
@@ -112,7 +113,13 @@ export class IommufdBackendComponent extends BackendComponentBase {
     super(id, 'iommufd', engines);
     this.target = {
       engine: engines.iommufd,
-      bind: (d) => engines.bind(d),
+      // An mdev binds as an emulated device: vfio_iommufd_emulated_bind → iommufd_access_create,
+      // an ACCESS (core/host/backend/iommufd/access.ts), through its cdev like a physical one.
+      bind: (d) => {
+        const host = engines.host.deviceByName.get(d);
+        if (host?.type !== 'mdev') return engines.bind(d);
+        return engines.iommufd.accessCreate({ name: d, group: host.group, iommu: undefined, reservedRegions: [], cdev: { files: engines.groupFiles } } as CdevBoundDevice);
+      },
       nextUserVa: (length) => {
         // Fresh 1 GiB-aligned buffers: the kernel-chosen IOVA's alignment follows the user VA's
         // (iopt_alloc_iova, reference §2.1), so a big alignment leaves it to the length's.

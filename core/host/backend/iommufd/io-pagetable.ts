@@ -575,7 +575,7 @@ export class IoPagetable implements FreeSpace {
 
   /**
    * iopt_calculate_iova_alignment: PAGE_SIZE when large pages are disabled, else 1, raised to every
-   * domain's smallest page size; growing it with misaligned areas gives EADDRINUSE (unchanged).
+   * domain's smallest page size and every attached access's alignment; growing it with misaligned areas gives EADDRINUSE (unchanged).
    */
   calculateIovaAlignment(): Errno {
     let align = this.disableLargePages ? PAGE_SIZE : 1n;
@@ -583,12 +583,39 @@ export class IoPagetable implements FreeSpace {
       const a = lowBit(d.pgsizeBitmap);
       if (a > align) align = a;
     }
+    for (const a of this.accessAlign.values()) if (a > align) align = a;
     if (align > this.iovaAlignment) {
       const rc = this.checkAlignment(align);
       if (rc !== ERRNO.OK) return rc;
     }
     this.iovaAlignment = align;
     return ERRNO.OK;
+  }
+
+  /** `iopt->access_list`: each attached access's iova_alignment, by access. */
+  private readonly accessAlign = new Map<object, bigint>();
+
+  /** Accesses attached (the length of `iopt->access_list`). */
+  get accessCount(): number {
+    return this.accessAlign.size;
+  }
+
+  /**
+   * iopt_add_access (io_pagetable.c): the access joins the list and iova_alignment is recomputed
+   * with its alignment; EADDRINUSE (and not added) when an area is misaligned for it.
+   */
+  addAccess(access: object, iovaAlignment: bigint): Errno {
+    this.accessAlign.set(access, iovaAlignment);
+    const rc = this.calculateIovaAlignment();
+    if (rc !== ERRNO.OK) this.accessAlign.delete(access);
+    return rc;
+  }
+
+  /** iopt_remove_access: the access leaves the list; iova_alignment is recomputed (it cannot grow). */
+  removeAccess(access: object): void {
+    if (!this.accessAlign.delete(access)) throw new Error('io-pagetable: removeAccess of an access not added');
+    const rc = this.calculateIovaAlignment();
+    if (rc !== ERRNO.OK) throw new Error('io-pagetable: alignment cannot grow on access removal');
   }
 
   /**

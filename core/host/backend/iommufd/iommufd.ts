@@ -7,6 +7,7 @@
  */
 import { ERRNO, type Errno } from '../../errno.ts';
 import { ObjectTable } from '../../object-table.ts';
+import { accessAttach, accessCreate, accessDestroy, accessDetach, accessReplace, destroyAccessObject, getAccess } from './access.ts';
 import { deviceAttach, deviceBind, deviceDetach, deviceReplace, deviceUnbind, getDevice } from './device.ts';
 import {
   destroyHwptNested,
@@ -99,6 +100,9 @@ export class Iommufd {
       case 'device':
         ctx.bound.delete(o.dev.name);
         break;
+      case 'access':
+        destroyAccessObject(ctx, o);
+        break;
       case 'ioas':
         break;
     }
@@ -119,9 +123,10 @@ export class Iommufd {
     return this.ctx.table.destroy(id);
   }
 
-  /** Closes the fd: unbinds every device, then destroys everything leaf-first. */
+  /** Closes the fd: unbinds every device and emulated device (access), then destroys everything leaf-first. */
   close(): void {
     for (const d of this.ctx.table.list('device')) deviceUnbind(this.ctx, d.id);
+    for (const a of this.ctx.table.list('access')) accessDestroy(this.ctx, a.id);
     this.ctx.table.close();
     this.ctx.groups.clear();
     this.ctx.bound.clear();
@@ -194,23 +199,38 @@ export class Iommufd {
     return deviceBind(this.ctx, dev);
   }
 
-  /** Unbind (closing the VFIO device); see device.ts. */
+  /**
+   * Bind of an emulated (mdev) device (VFIO_DEVICE_BIND_IOMMUFD → vfio_iommufd_emulated_bind →
+   * iommufd_access_create): an ACCESS object whose ID is `outDevId`; see access.ts.
+   */
+  accessCreate(dev: BoundDevice): { errno: Errno; outDevId: number } {
+    return accessCreate(this.ctx, dev);
+  }
+
+  /** Unbind (closing the VFIO device); an ACCESS ID unbinds the emulated device (access.ts). See device.ts. */
   deviceUnbind(devId: number): Errno {
+    if (getAccess(this.ctx, devId) !== undefined) return accessDestroy(this.ctx, devId);
     return deviceUnbind(this.ctx, devId);
   }
 
-  /** VFIO_DEVICE_ATTACH_IOMMUFD_PT; `ptId` is the HWPT ID written back; see device.ts. */
+  /**
+   * VFIO_DEVICE_ATTACH_IOMMUFD_PT; `ptId` is the HWPT ID written back; see device.ts. An ACCESS ID
+   * attaches the emulated device to an IOAS (`ptId` stays the IOAS ID; access.ts).
+   */
   deviceAttach(devId: number, ptId: number): { errno: Errno; ptId: number } {
+    if (getAccess(this.ctx, devId) !== undefined) return accessAttach(this.ctx, devId, ptId);
     return deviceAttach(this.ctx, devId, ptId);
   }
 
-  /** iommufd_device_replace; see device.ts. */
+  /** iommufd_device_replace (iommufd_access_replace for an ACCESS ID); see device.ts, access.ts. */
   deviceReplace(devId: number, ptId: number): { errno: Errno; ptId: number } {
+    if (getAccess(this.ctx, devId) !== undefined) return accessReplace(this.ctx, devId, ptId);
     return deviceReplace(this.ctx, devId, ptId);
   }
 
-  /** VFIO_DEVICE_DETACH_IOMMUFD_PT; see device.ts. */
+  /** VFIO_DEVICE_DETACH_IOMMUFD_PT (of a device or an ACCESS); see device.ts, access.ts. */
   deviceDetach(devId: number): Errno {
+    if (getAccess(this.ctx, devId) !== undefined) return accessDetach(this.ctx, devId);
     return deviceDetach(this.ctx, devId);
   }
 

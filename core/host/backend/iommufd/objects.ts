@@ -155,7 +155,25 @@ export interface VdeviceObj {
   virtId: bigint;
 }
 
-export type IommufdObj = IoasObj | HwptPagingObj | HwptNestedObj | DeviceObj | ViommuObj | VdeviceObj;
+/**
+ * IOMMUFD_OBJ_ACCESS (struct iommufd_access, drivers/iommu/iommufd/iommufd_private.h): what
+ * VFIO_DEVICE_BIND_IOMMUFD makes for an emulated (mdev) device (vfio_iommufd_emulated_bind →
+ * iommufd_access_create). It has no domain: it reads the IOAS through pinned pages (the vendor
+ * driver's vfio_pin_pages), so attach only ties it to an IOAS (access.ts; reference
+ * iommufd-vfio-hostiommu.md §1.1 ACCESS, §1.3).
+ */
+export interface AccessObj {
+  readonly kind: 'access';
+  id: number;
+  /** The emulated device (its group is the mdev's emulated group; no IOMMU). */
+  dev: BoundDevice;
+  /** `access->ioas`: the IOAS it is attached to (holding a reference on it), or undefined. */
+  ioas: IoasObj | undefined;
+  /** `access->iova_alignment`: PAGE_SIZE for vfio_user_ops (needs_pin_pages), else 1. */
+  iovaAlignment: bigint;
+}
+
+export type IommufdObj = IoasObj | HwptPagingObj | HwptNestedObj | DeviceObj | ViommuObj | VdeviceObj | AccessObj;
 
 /** The per-fd state (struct iommufd_ctx) the handler modules share. */
 export interface IommufdCtx {

@@ -60,8 +60,11 @@ export const IOMMU_VIOMMU_TYPE_DEFAULT = 0;
 export const IOMMU_VIOMMU_TYPE_ARM_SMMUV3 = 1;
 export const IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV = 2;
 
-/** Object kinds (enum iommufd_object_type), as the lab names them. */
-export type IommufdObjKind = 'ioas' | 'hwpt-paging' | 'hwpt-nested' | 'device' | 'viommu' | 'vdevice';
+/**
+ * Object kinds (enum iommufd_object_type), as the lab names them. 'access' is IOMMUFD_OBJ_ACCESS:
+ * kernel-internal, made for an emulated (mdev) VFIO device (access.ts).
+ */
+export type IommufdObjKind = 'ioas' | 'hwpt-paging' | 'hwpt-nested' | 'device' | 'viommu' | 'vdevice' | 'access';
 
 /**
  * Kernel eras (core/host/kernel.ts, shared by the backends). For iommufd:
