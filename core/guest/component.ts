@@ -41,21 +41,48 @@ export interface DmaHandle {
   readonly offset: number;
   readonly size: number;
   readonly dir: 1 | 2 | 3;
+  /** The DMA address (pfn × granule + offset). */
   readonly iova: bigint;
   live: boolean;
 }
 
-/** What a dma-map did, for the step result and `expect`. */
-export interface DmaMapResult {
-  ok: boolean;
-  /** The DMA address (IOVA + offset), when mapped. */
-  iova?: bigint;
-  pages: number;
-  path: 'rcache' | 'tree';
-  error?: string;
+/** A handle whose `iova` bigint is built only when read (the hot path never reads it). */
+class Handle implements DmaHandle {
+  live = true;
+  constructor(
+    readonly dev: DmaDevice,
+    readonly pfn: number,
+    readonly pages: number,
+    readonly offset: number,
+    readonly size: number,
+    readonly dir: 1 | 2 | 3,
+    private readonly granule: number,
+  ) {}
+  get iova(): bigint {
+    return BigInt(this.pfn) * BigInt(this.granule) + BigInt(this.offset);
+  }
+}
+
+/**
+ * What a dma-map did, for the step result and `expect`: one object reused by every call (read it
+ * before the next dma-map).
+ */
+export class DmaMapResult {
+  ok = false;
+  /** The IOVA page and the offset in it, when mapped. */
+  pfn = 0;
+  offset = 0;
+  pages = 0;
+  path: 'rcache' | 'tree' = 'tree';
+  error: string | undefined = undefined;
   /** The shadowed host map of an assigned device: mapped, failed, or none (no assigned device in the domain). */
-  host: 'mapped' | 'failed' | 'none';
-  domain?: number;
+  host: 'mapped' | 'failed' | 'none' = 'none';
+  domain = -1;
+  granule = 4096;
+  /** The DMA address (IOVA + offset), when mapped. */
+  get iova(): bigint | undefined {
+    return this.ok ? BigInt(this.pfn) * BigInt(this.granule) + BigInt(this.offset) : undefined;
+  }
 }
 
 /** The guest kernel's DMA layer (see the module comment). */
@@ -68,6 +95,7 @@ export class GuestKernelComponent extends Component {
   private readonly handles = new Map<string, DmaHandle>();
   private nextPhys = GUEST_RAM_BASE;
   private readonly mapOut: MapOutcome = { pfn: 0, pages: 0, path: 'tree' };
+  private readonly mapResult = new DmaMapResult();
 
   constructor(
     readonly opts: GuestDmaOptions,
@@ -187,12 +215,29 @@ export class GuestKernelComponent extends Component {
   dmaMap(name: string, size: number, dir: 1 | 2 | 3, cpu: number, phys: bigint | undefined, offset: number, handle: string | undefined): DmaMapResult {
     this.runTimers();
     const dev = this.devices.get(name);
-    if (dev === undefined) return { ok: false, pages: 0, path: 'tree', error: `${name} has no DMA domain (not probed behind the vIOMMU)`, host: 'none' };
+    if (dev === undefined) {
+      const r = this.mapResult;
+      r.ok = false;
+      r.pages = 0;
+      r.path = 'tree';
+      r.error = `${name} has no DMA domain (not probed behind the vIOMMU)`;
+      r.host = 'none';
+      r.domain = -1;
+      return r;
+    }
     const g = this.drv.granule;
-    // __iommu_dma_map keeps phys's offset in its granule page: iova_offset(iovad, phys).
-    const physBytes = phys ?? BigInt(this.bufferPhys(size, offset) + offset);
-    const off = Number(physBytes % BigInt(g));
-    const physPfn = Number(physBytes / BigInt(g));
+    // __iommu_dma_map keeps phys's offset in its granule page: iova_offset(iovad, phys). Numbers
+    // on the hot path (a guest-physical address is below 2^52 here); bigints only for events.
+    let physPfn: number;
+    let off: number;
+    if (phys === undefined) {
+      const p = this.bufferPhys(size, offset) + offset;
+      off = p % g;
+      physPfn = (p - off) / g;
+    } else {
+      off = Number(phys % BigInt(g));
+      physPfn = Number(phys / BigInt(g));
+    }
     const sh = this.shadow;
     const maps0 = sh?.counters.maps ?? 0;
     const fails0 = sh?.counters.failures ?? 0;
@@ -200,13 +245,14 @@ export class GuestKernelComponent extends Component {
     const dma = this.dma!;
     let pfn = dma.alloc(dev, off, size, cpu, out);
     const e = this.emitter;
-    const iova = pfn === 0 ? undefined : BigInt(pfn) * BigInt(g) + BigInt(off);
     // The guest's intent first (its IOVA is known once allocated), then what iommu_map does below it.
     if (e.enabled) {
       const data: Record<string, unknown> = { device: name, cpu, pages: out.pages, path: out.path };
       if (handle !== undefined) data.handle = handle;
       if (out.error !== undefined) data.error = out.error;
-      e.emit('dma-map', { endpoint: dev.endpoint, domain: dev.domain.drv.id, ...(iova === undefined ? {} : { iova }), size: BigInt(size), phys: physBytes, dir, outcome: pfn === 0 ? 1 : 0, data });
+      const physBytes = phys ?? BigInt(physPfn) * BigInt(g) + BigInt(off);
+      if (pfn === 0) e.emit('dma-map', { endpoint: dev.endpoint, domain: dev.domain.drv.id, size: BigInt(size), phys: physBytes, dir, outcome: 1, data });
+      else e.emit('dma-map', { endpoint: dev.endpoint, domain: dev.domain.drv.id, iova: BigInt(pfn) * BigInt(g) + BigInt(off), size: BigInt(size), phys: physBytes, dir, outcome: 0, data });
     }
     if (pfn !== 0) {
       const rc = dma.mapRange(dev, pfn, physPfn, out.pages, dirFlags(dir), cpu);
@@ -218,8 +264,18 @@ export class GuestKernelComponent extends Component {
       }
     }
     const host: DmaMapResult['host'] = sh === undefined || sh.counters.maps === maps0 ? 'none' : sh.counters.failures !== fails0 ? 'failed' : 'mapped';
-    if (pfn !== 0 && handle !== undefined) this.handles.set(handle, { dev, pfn, pages: out.pages, offset: off, size, dir, iova: iova!, live: true });
-    return { ok: pfn !== 0, iova: pfn === 0 ? undefined : iova, pages: out.pages, path: out.path, error: out.error, host, domain: dev.domain.drv.id };
+    if (pfn !== 0 && handle !== undefined) this.handles.set(handle, new Handle(dev, pfn, out.pages, off, size, dir, g));
+    const result = this.mapResult;
+    result.ok = pfn !== 0;
+    result.pfn = pfn;
+    result.offset = off;
+    result.pages = out.pages;
+    result.path = out.path;
+    result.error = out.error;
+    result.host = host;
+    result.domain = dev.domain.drv.id;
+    result.granule = g;
+    return result;
   }
 
   /** The handle's mapping (undefined when no dma-map bound it). */
@@ -236,7 +292,7 @@ export class GuestKernelComponent extends Component {
     let dev: DmaDevice | undefined;
     let pfn: number;
     let pages: number;
-    let iova: bigint;
+    let off: number;
     let size: number;
     let dir: 1 | 2 | 3;
     let tag: string | undefined;
@@ -246,22 +302,22 @@ export class GuestKernelComponent extends Component {
       if (m === undefined) return { error: `unknown handle "${h.handle}"`, host: 'none', mode: 'strict' };
       if (!m.live) return { error: `handle "${h.handle}" is already unmapped (a second dma_unmap would free its IOVA twice)`, host: 'none', mode: 'strict' };
       m.live = false;
-      ({ dev, pfn, pages, iova, size, dir } = m);
+      ({ dev, pfn, pages, offset: off, size, dir } = m);
       tag = h.handle;
     } else {
       dev = this.devices.get(h.device);
       if (dev === undefined) return { error: `${h.device} has no DMA domain`, host: 'none', mode: 'strict' };
-      const off = Number(h.iova % BigInt(g));
+      off = Number(h.iova % BigInt(g));
       pfn = Number(h.iova / BigInt(g));
       pages = Math.ceil((h.size + off) / g);
-      ({ iova, size, dir } = h);
+      ({ size, dir } = h);
     }
     const sh = this.shadow;
     const un0 = sh?.counters.unmaps ?? 0;
     const fails0 = sh?.counters.failures ?? 0;
     const queued = dev.domain.fq !== null;
     const e = this.emitter;
-    if (e.enabled) e.emit('dma-unmap', { endpoint: dev.endpoint, domain: dev.domain.drv.id, iova, size: BigInt(size), dir, mode: queued ? 1 : 0, data: tag === undefined ? { device: dev.name, cpu } : { device: dev.name, cpu, handle: tag } });
+    if (e.enabled) e.emit('dma-unmap', { endpoint: dev.endpoint, domain: dev.domain.drv.id, iova: BigInt(pfn) * BigInt(g) + BigInt(off), size: BigInt(size), dir, mode: queued ? 1 : 0, data: tag === undefined ? { device: dev.name, cpu } : { device: dev.name, cpu, handle: tag } });
     const unmapped = this.dma!.unmap(dev, pfn, pages, cpu, tag);
     if (unmapped !== pages) this.log(2, `WARNING at drivers/iommu/dma-iommu.c __iommu_dma_unmap: WARN_ON(unmapped != size): 0x${(unmapped * g).toString(16)} of 0x${(pages * g).toString(16)} bytes unmapped`, dev.name);
     const host = sh === undefined || sh.counters.unmaps === un0 ? 'none' : sh.counters.failures !== fails0 ? 'failed' : 'unmapped';

@@ -145,6 +145,9 @@ export class ViommuDriver {
   readonly mapFlags: number;
   /** Requests the virtqueue holds before add_req has to sync. */
   readonly queueCapacity: number;
+  /** The granule in bytes, and granule pages per 4 GiB (2^(32 - shift)). */
+  private readonly g: number;
+  private readonly pagesPer4G: number;
   private readonly usedIds = new Set<number>();
   // The queue: prebuilt MAP / UNMAP request buffers, one per slot, patched in place.
   private readonly maps: Uint8Array[] = [];
@@ -172,6 +175,8 @@ export class ViommuDriver {
     this.shift = maskGranuleShift(hi, lo);
     if (this.shift < 0) throw new Error('virtio-iommu driver: page_size_mask is 0 (viommu_probe fails with -EINVAL)');
     this.pgsizeShifts = pgsizeShiftsFromMask(hi, lo, this.shift);
+    this.g = 2 ** this.shift;
+    this.pagesPer4G = 2 ** (32 - this.shift);
     this.apertureStart = has(F_INPUT_RANGE) ? cfg.inputRange[0] : 0n;
     this.apertureEnd = has(F_INPUT_RANGE) ? cfg.inputRange[1] : 0xffffffffffffffffn;
     this.firstDomain = has(F_DOMAIN_RANGE) ? cfg.domainRange[0] : 0;
@@ -189,7 +194,7 @@ export class ViommuDriver {
 
   /** The granule in bytes. */
   get granule(): number {
-    return 2 ** this.shift;
+    return this.g;
   }
 
   /** A new, unfinalised driver domain (viommu_domain_alloc). */
@@ -425,17 +430,17 @@ export class ViommuDriver {
 
   /** High half of pfn × granule. */
   hiOf(pfn: number): number {
-    return Math.floor(pfn / 2 ** (32 - this.shift));
+    return Math.floor(pfn / this.pagesPer4G);
   }
 
   /** Low half of pfn × granule. */
   loOf(pfn: number): number {
-    return ((pfn % 2 ** (32 - this.shift)) * 2 ** this.shift) >>> 0;
+    return ((pfn % this.pagesPer4G) * this.g) >>> 0;
   }
 
   /** High half of pfnExcl × granule − 1 (the last byte before page pfnExcl). */
   endHiOf(pfnExcl: number): number {
-    const lo = (pfnExcl % 2 ** (32 - this.shift)) * 2 ** this.shift;
+    const lo = (pfnExcl % this.pagesPer4G) * this.g;
     return lo === 0 ? this.hiOf(pfnExcl) - 1 : this.hiOf(pfnExcl);
   }
 
