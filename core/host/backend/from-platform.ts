@@ -79,7 +79,7 @@ export function hostIommuCaps(m: ResolvedIommu, opts: FromPlatformOptions = {}):
  * undefined for a name the platform does not have. An mdev (or any device without an IOMMU) gets
  * `iommu: undefined`, so a physical bind of it fails with EINVAL as iommufd_device_bind does for a
  * device without IOMMU_CAP_CACHE_COHERENCY (the kernel binds an mdev as an emulated access
- * instead, which this engine does not model). Reserved regions: the platform's inclusive
+ * instead: iommufd/access.ts, which the iommufd0 component uses for a host device of type mdev). Reserved regions: the platform's inclusive
  * [start, end] become {start, length}.
  */
 export function boundDeviceOf(host: HostPlatform, name: string, opts: FromPlatformOptions = {}): BoundDevice | undefined {
