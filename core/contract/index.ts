@@ -141,6 +141,12 @@ export interface RunConfig {
   kernel?: string;
   /** The computed IOMMU groups (issue 7 §2), for scenarios with a `host:` block: group number, IOMMU and members. */
   groups?: { id: number; iommu: string | null; members: string[] }[];
+  /** virtio-iommu's `host-geometry` (issue 8), when the scenario has assigned devices. */
+  hostGeometry?: 'realize' | 'listener' | 'none';
+  /** The guest DMA layer (issue 8 `guest:`), when the scenario has one: iommu.strict, CPUs, iommu.forcedac, single flush queue, CONFIG_HZ. */
+  guest?: { iommuDma: 'strict' | 'lazy'; cpus: number; forcedac: boolean; singleFlushQueue: boolean; hz: number };
+  /** Guest topology of devices that have one (issue 8): type root-port, the root port a device sits behind, ACS, DMA mask bits. */
+  topology?: { name: string; type: 'endpoint' | 'root-port'; behind?: string; acs: boolean; dmaMask: number }[];
 }
 
 export interface RunSummary {

@@ -27,7 +27,19 @@ export function runConfig(scenario: Scenario): RunConfig {
     ...(intel ? { cachingMode: intel.cachingMode, xFlts: intel.xFlts } : {}),
     devices: scenario.devices.map((d) => ({ name: d.name, bdf: d.bdf, endpoint: d.endpoint, ...(d.host !== undefined ? { host: d.host } : {}) })),
     ...hostConfig(scenario),
+    ...guestConfig(scenario),
   };
+}
+
+/** The guest DMA layer's part (issue 8): `guest:`, the guest topology, and host-geometry when devices are assigned. */
+function guestConfig(scenario: Scenario): Pick<RunConfig, 'guest' | 'topology' | 'hostGeometry'> {
+  const out: Pick<RunConfig, 'guest' | 'topology' | 'hostGeometry'> = {};
+  if (scenario.viommuModel === 'virtio-iommu' && scenario.devices.some((d) => d.host !== undefined)) out.hostGeometry = scenario.props.hostGeometry;
+  const g = scenario.guest;
+  if (g === null) return out;
+  out.guest = { iommuDma: g.iommuDma, cpus: g.cpus, forcedac: g.forcedac, singleFlushQueue: g.singleFlushQueue, hz: g.hz };
+  out.topology = scenario.devices.map((d) => ({ name: d.name, type: d.type, ...(d.behind !== undefined ? { behind: d.behind } : {}), acs: d.acs, dmaMask: d.dmaMask }));
+  return out;
 }
 
 /** The host side's part of the configuration: backend and kernel when the scenario uses the host side, the groups when it declares `host:`. */

@@ -28,6 +28,14 @@ export function formatConfig(c: RunConfig): string[] {
   out.push(`devices       ${c.devices.length ? c.devices.map((d) => `${d.name} ${d.bdf}${d.host ? ` (host ${d.host})` : ''}`).join(', ') : 'none (the host bridge 00:00.0 only)'}`);
   if (c.backend) out.push(`host          backend ${c.backend} · kernel ${c.kernel ?? '?'}`);
   if (c.groups) out.push(`groups        ${c.groups.length ? c.groups.map((g) => `${g.id} [${g.members.join(', ')}]${g.iommu ? ` ${g.iommu}` : ' emulated'}`).join('; ') : 'none'}`);
+  if (c.hostGeometry) out.push(`geometry      host-geometry ${c.hostGeometry}`);
+  if (c.guest) {
+    const g = c.guest;
+    const extra = [g.forcedac ? 'iommu.forcedac=1' : '', g.singleFlushQueue ? 'single flush queue' : '', g.hz !== 1000 ? `HZ=${g.hz}` : ''].filter(Boolean);
+    out.push(`guest         iommu.strict=${g.iommuDma === 'strict' ? 1 : 0} (${g.iommuDma}) · ${g.cpus} CPU${g.cpus === 1 ? '' : 's'}${extra.length ? ` · ${extra.join(' · ')}` : ''}`);
+    const t = (c.topology ?? []).filter((d) => d.type === 'root-port' || d.behind !== undefined || d.dmaMask !== 64);
+    if (t.length) out.push(`topology      ${t.map((d) => `${d.name}${d.type === 'root-port' ? ` root-port${d.acs ? '' : ' (no ACS)'}` : ''}${d.behind ? ` behind ${d.behind}` : ''}${d.dmaMask !== 64 && d.type !== 'root-port' ? ` dma-mask ${d.dmaMask}` : ''}`).join(', ')}`);
+  }
   return out;
 }
 
