@@ -183,8 +183,12 @@ export class IommufdBackendComponent extends BackendComponentBase {
     if (ranges.errno === ERRNO.EMSGSIZE) ranges = this.call('ioas-iova-ranges', { ioas: ioasId, 'num-iovas': ranges.outputs['num-iovas'] as number });
     const iovaRanges: IovaRange[] = ranges.errno === 0 ? (ranges.outputs.ranges as [bigint, bigint][]).map(([start, end]) => ({ start, end })) : [{ start: 0n, end: 0xffffffffffffffffn }];
     const pgsizes = ranges.errno === 0 ? (ranges.outputs['out-iova-alignment'] as bigint) : 0x1000n;
-    const info = this.call('get-hw-info', { dev: devId, 'data-len': 256 });
     const dev = this.engines.host.deviceByName.get(hostDevice);
+    // An mdev is attached straight to the IOAS and never asked for hw info (hw/vfio/iommufd.c
+    // iommufd_cdev_attach_container: "mdevs aren't physical devices and will fail with auto
+    // domains"; no HostIOMMUDevice either); its bind made an ACCESS (access.ts), not a DEVICE.
+    const mdev = dev?.type === 'mdev';
+    const info = mdev ? { errno: ERRNO.ENOENT, outputs: {} } : this.call('get-hw-info', { dev: devId, 'data-len': 256 });
     const iommu = dev?.iommu ? this.engines.host.iommus.get(dev.iommu) : undefined;
     const hw = iommu?.hwInfo;
     const data: Record<string, bigint | number | readonly (bigint | number)[]> = hw?.vtd ? { flags: hw.vtd.flags, capReg: hw.vtd.capReg, ecapReg: hw.vtd.ecapReg } : hw?.smmuv3 ? { flags: hw.smmuv3.flags, idr: hw.smmuv3.idr, iidr: hw.smmuv3.iidr, aidr: hw.smmuv3.aidr } : {};
@@ -193,7 +197,7 @@ export class IommufdBackendComponent extends BackendComponentBase {
       iovaRanges,
       pgsizes,
       devId,
-      hwptId: Number(at.bound),
+      ...(mdev ? {} : { hwptId: Number(at.bound) }),
       container: ioasId,
       ...(info.errno === 0 ? { hwInfo: { type: info.outputs['out-data-type'] as number, capabilities: info.outputs['out-capabilities'] as bigint, data } } : {}),
     };

@@ -24,11 +24,12 @@ const HOST: HostDesc = {
 
 const setup = () => {
   const engines = hostBackends(platform(HOST));
-  const machine = new Machine(new EventLog());
+  const ops: string[] = [];
+  const machine = new Machine(new EventLog((e) => e.kind === 'host-call' && ops.push((e as unknown as { call: { op: string } }).call.op)));
   const c = machine.add(new IommufdBackendComponent(engines));
   expect(machine.realize()).toBeNull();
   const group = engines.host.deviceByName.get('mdev0')!.group;
-  return { engines, c, group };
+  return { engines, c, group, ops };
 };
 
 describe('an mdev bound through iommufd0', () => {
@@ -61,6 +62,21 @@ describe('an mdev bound through iommufd0', () => {
     expect(errnoName(engines.compat.groupSetContainer('mdev0', ct).errno)).toBe('OK');
     expect(engines.groupFiles.isOpen(group)).toBe(true);
     expect(errnoName(c.iommufdStep('device-bind', { device: 'mdev0' }).errno)).toBe('EBUSY');
+    expect(engines.iommufd.objects()).toEqual([]);
+  });
+
+  it("QEMU's attach of an assigned mdev (iommufd_cdev_attach): bound as an ACCESS, attached straight to the IOAS, no HWPT, no GET_HW_INFO; detach frees the IOAS", () => {
+    const { engines, c, ops } = setup();
+    const r = c.attachDevice('mdev0', 'as0');
+    expect(ops).toEqual(['device-bind', 'ioas-alloc', 'device-attach', 'ioas-iova-ranges', 'ioas-iova-ranges']);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.attachment).toMatchObject({ backend: 'iommufd', devId: 1, container: 2, iovaRanges: [{ start: 0n, end: 0xffffffffffffffffn }], pgsizes: 0x1000n });
+    expect(r.attachment.hwptId).toBeUndefined();
+    expect(r.attachment.hwInfo).toBeUndefined();
+    expect(engines.iommufd.objects().map((o) => `${o.id}:${o.kind}`)).toEqual(['1:access', '2:ioas']);
+    expect(engines.iommufd.users(2)).toBe(1);
+    c.detachDevice('mdev0');
     expect(engines.iommufd.objects()).toEqual([]);
   });
 });
