@@ -15,8 +15,9 @@
  *     same dma_map call, so they sit next to the dma-map event);
  *  3. the host calls and QEMU errors each request caused (getCausedEvents);
  *  4. the device's DMA at its addresses while the IOVA is held: 'translate' in its domain, 'fault'
- *     and 'stale-access' of its endpoint, 'host-dma' at its IOVAs (the shadowed host mapping has
- *     the guest's IOVA), up to the flush that frees it (at most FOLLOW_MAX_ACCESSES);
+ *     and 'stale-access' of its endpoint, 'host-dma' of its host device (device-plug's data.host)
+ *     at its IOVAs (the shadowed host mapping has the guest's IOVA), up to the flush that frees it
+ *     (at most FOLLOW_MAX_ACCESSES);
  *  5. its 'dma-unmap' (same handle, else the first one of its domain at its IOVA);
  *  6. the UNMAP requests covering the range after the previous guest call (a queued unmap's
  *     request is delivered by a later sync), until they cover it or the range is mapped again;
@@ -304,10 +305,13 @@ export class GuestViewSource {
 
   /** DMA at the buffer's addresses with map.seq < seq < end; true when some were left out. */
   private accesses(runId: number, map: EventRow, domain: number, endpoint: number | undefined, range: [bigint, bigint], end: number, add: (row: EventRow) => void): boolean {
-    const queries: { kinds: string[]; equal?: Record<string, number>; a: string; size?: string }[] = [
+    const queries: { kinds: string[]; equal?: Record<string, number>; a: string; size?: string; host?: string }[] = [
       { kinds: ['translate'], equal: { domain }, a: 'iova', size: 'size' },
-      { kinds: ['host-dma'], a: 'iova', size: 'size' },
     ];
+    // The host IOMMU sees the assigned device's host side only (an emulated device has none): its
+    // host device from the endpoint's device-plug, matched against host-dma's data.device.
+    const host = endpoint === undefined ? undefined : this.hostDeviceOf(runId, endpoint, map.seq);
+    if (host !== undefined) queries.push({ kinds: ['host-dma'], a: 'iova', size: 'size', host });
     if (endpoint !== undefined) queries.push({ kinds: ['fault', 'stale-access'], equal: { endpoint }, a: 'address' });
     const found: EventRow[] = [];
     let truncated = false;
@@ -320,6 +324,7 @@ export class GuestViewSource {
           scanned++;
           const a = u64Of(row.fields[q.a]);
           if (a === undefined) continue;
+          if (q.host !== undefined && obj(row.fields.data).device !== q.host) continue;
           const size = q.size ? (u64Of(row.fields[q.size]) ?? 1n) : 1n;
           if (!overlaps([a, a + (size > 0n ? size : 1n) - 1n], range)) continue;
           found.push(row);
@@ -333,6 +338,13 @@ export class GuestViewSource {
     if (found.length > FOLLOW_MAX_ACCESSES) truncated = true;
     for (const row of found.slice(0, FOLLOW_MAX_ACCESSES)) add(row);
     return truncated;
+  }
+
+  /** The host device behind a guest endpoint (its latest device-plug before `seq`, data.host); undefined for an emulated device. */
+  private hostDeviceOf(runId: number, endpoint: number, seq: number): string | undefined {
+    const p = this.reader.events(runId, { kinds: ['device-plug'], from: -1, to: seq, equal: { endpoint }, desc: true, limit: 1 })[0];
+    const h = p ? obj(p.fields.data).host : undefined;
+    return typeof h === 'string' ? h : undefined;
   }
 
   /** The latest successful guest-probe of `endpoint` before `seq`. */

@@ -92,7 +92,7 @@ const EVENTS = [
   /* 8 */ hostCall('ioas-map', 0, 7),
   /* 9 */ request(3, 0xffffe000n, 0xffffffffn),
   /* 10 */ ev('translate', 'viommu0', { endpoint: NIC0, domain: 1, iova: 0xffffe100n, phys: 0x40000100n, size: 64n, access: 1 }),
-  /* 11 */ ev('host-dma', 'dmar0', { endpoint: 0x3b00, iova: 0xffffe100n, size: 64n, access: 1, outcome: 0 }),
+  /* 11 */ ev('host-dma', 'dmar0', { endpoint: 0x3b00, iova: 0xffffe100n, size: 64n, access: 1, outcome: 0, data: { device: 'vf0', iommu: 'dmar0' } }),
   /* 12 */ ev('translate', 'viommu0', { endpoint: NIC0, domain: 1, iova: 0x10000n, phys: 0n, size: 64n, access: 1 }),
   /* 13 */ ev('dma-map', 'guest0', { endpoint: NIC1, domain: 1, iova: 0x8000001000n, size: 0x1000n, phys: 0x50000000n, dir: 2, outcome: 0, data: { device: 'nic1', handle: 'b1', cpu: 1, pages: 1, path: 'tree' } }),
   /* 14 */ ev('guest-sync', 'guest0', { requests: 1, why: 0 }),
@@ -228,12 +228,14 @@ describe('follow one buffer', () => {
     expect(src.followBuffer(999, 5)).toBeNull();
   });
 
-  it('a strict unmap without handles: found by domain and IOVA, its UNMAP synced, no flush queue', () => {
+  it('a strict unmap without handles: found by domain and IOVA, its UNMAP synced, no flush queue; an emulated device has no host DMA', () => {
     const runId = run([
       ev('guest-probe', 'guest0', { endpoint: NIC0, domain: 2, group: 0, init: 0, data: { device: 'nic0', granule: 4096 } }),
       ev('dma-map', 'guest0', { endpoint: NIC0, iova: 0xfffff000n, size: 0x800n, phys: 0x1000n, dir: 3, outcome: 0, data: { device: 'nic0', cpu: 0 } }),
       ev('guest-sync', 'guest0', { requests: 1, why: 0 }),
       ev('request', 'viommu0', { reqType: 3, status: 0, domain: 2, virtStart: 0xfffff000n, virtEnd: 0xffffffffn, used: 4 }),
+      // Another device's DMA through the host IOMMU at the same IOVA: not this buffer's (nic0 has no host device).
+      ev('host-dma', 'dmar0', { endpoint: 0x3b00, iova: 0xfffff000n, size: 64n, access: 2, outcome: 0, data: { device: 'vf0', iommu: 'dmar0' } }),
       ev('dma-unmap', 'guest0', { endpoint: NIC0, domain: 2, iova: 0xfffff000n, size: 0x800n, dir: 3, mode: 0, data: { device: 'nic0', cpu: 0 } }),
       ev('guest-sync', 'guest0', { requests: 1, why: 1 }),
       ev('request', 'viommu0', { reqType: 4, status: 0, domain: 2, virtStart: 0xfffff000n, virtEnd: 0xffffffffn, used: 4 }),
@@ -246,11 +248,11 @@ describe('follow one buffer', () => {
     expect(f.links.map((l) => [l.seq, l.role])).toEqual([
       [1, 'dma-map'],
       [3, 'map-request'],
-      [4, 'dma-unmap'],
-      [5, 'guest-sync'],
-      [6, 'unmap-request'],
+      [5, 'dma-unmap'],
+      [6, 'guest-sync'],
+      [7, 'unmap-request'],
     ]);
-    expect(src.followBuffer(runId, 4)!.seq).toBe(1);
+    expect(src.followBuffer(runId, 5)!.seq).toBe(1);
     expect(src.iovaSpace(runId).domains[0].ranges).toEqual([]);
     expect(src.iovaSpace(runId, 3).domains[0].ranges).toEqual([{ kind: 'allocated', start: '0xfffff000', end: '0xffffffff', seq: 1, device: 'nic0' }]);
   });

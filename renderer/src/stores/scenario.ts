@@ -59,7 +59,7 @@ export const useScenarioStore = defineStore('scenario', () => {
   const savedText = ref('');
   /** How many untitled documents New has made (names untitled-1.yaml, untitled-2.yaml, …). */
   const untitledCount = ref(0);
-  const examples = ref<{ name: string; title: string }[]>([]);
+  const examples = ref<{ name: string; title: string; group?: string; line?: string }[]>([]);
   /** The shipped example the document came from (null for files, untitled and run scenarios). */
   const exampleName = ref<string | null>(null);
   /** The editor's markers, as the editor reported them. */
