@@ -3,10 +3,10 @@
 // from the event detail, and the examples picker's groups — in headless Chromium at 1280×720
 // against `iommu-lab serve`. The run's events are written through the service's store (the shared
 // group bug: a hotplugged device joins its root port's domain, its IOVAs land in a host hole and
-// the host refuses the map; a lazy unmap touched in the window, then flushed). Screenshots go to
-// .tmp/ui-shots/.
+// the host refuses the map; a lazy unmap touched in the window, then flushed), and a seed scenario
+// (examples/seed-3-shared-group.yaml) is run through the lab. Screenshots go to .tmp/ui-shots/.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -15,7 +15,7 @@ import { EVENT_CATALOG, type EventKind, type FieldSpec, type KindSpec } from '..
 import { computeMetrics } from '../../core/events/metrics.ts';
 import type { SeqEvent } from '../../core/events/sink.ts';
 import { startServer, type RunningServer } from '../../main/serve/server.ts';
-import { LabService } from '../../main/service/lab-service.ts';
+import { LabService, waitForRun } from '../../main/service/lab-service.ts';
 import { EventWriter } from '../../main/store/index.ts';
 import { launchBrowser } from '../support/browser.ts';
 
@@ -221,6 +221,31 @@ describe('guest DMA views in a browser', () => {
     await page.screenshot({ path: join(SHOTS, 'guest-buffer-trail-1280x720.png') });
     await page.getByTestId('buffer-trail-close').click();
     await poll(() => page.getByTestId('buffer-trail').count()).toBe(0);
+    expect(pageErrors).toEqual([]);
+  }, 120_000);
+
+  it("a seed scenario run through the lab (seed-3-shared-group.yaml): the refused map above 2^39 in the IOVA view, and its buffer's chain", async () => {
+    const text = readFileSync(join(ROOT, 'examples/seed-3-shared-group.yaml'), 'utf8');
+    const res = await service.call('startRun', { text, file: 'seed-3-shared-group.yaml' });
+    expect(res.diagnostics.filter((x) => x.severity === 'error')).toEqual([]);
+    const seedRun = res.runId!;
+    expect((await waitForRun(service, seedRun)).error).toBeNull();
+    const space = await service.call('getIovaSpace', { runId: seedRun });
+    const failed = space.domains.flatMap((x) => x.ranges).filter((r) => r.kind === 'failed');
+    expect(failed.map((r) => [r.start, r.end, r.label])).toEqual([['0xfffffffffffff000', '0xffffffffffffffff', 'EINVAL']]);
+    await page.reload();
+    await poll(() => page.getByTestId('run-name').innerText(), 30_000).toContain('Seed 3a');
+    await poll(() => page.locator('[data-testid=iova-range][data-kind=failed]').count()).toBe(1);
+    expect(await page.getByTestId('iova-meta').innerText()).toMatch(/rp1 \(first\), nic1 \(joined\)/);
+    // The buffer's dma-map from the ranges list, then its chain.
+    await page.locator('[data-testid=iova-range][data-kind=allocated]').first().click();
+    await poll(() => page.getByTestId('detail-text').innerText()).toContain('DMA MAP nic1');
+    await page.getByTestId('follow-buffer').click();
+    const links = page.getByTestId('buffer-trail').getByTestId('buffer-link');
+    await poll(async () => (await links.evaluateAll((els) => els.map((x) => x.getAttribute('data-role')))).slice(0, 3)).toEqual(['dma-map', 'host-call', 'qemu-error']);
+    expect(await links.evaluateAll((els) => els.map((x) => x.getAttribute('data-role')))).toContain('map-request');
+    await page.mouse.move(0, 0);
+    await page.screenshot({ path: join(SHOTS, 'guest-seed-3-shared-group-1280x720.png') });
     expect(pageErrors).toEqual([]);
   }, 120_000);
 
