@@ -139,19 +139,19 @@ export class IovaDomain {
    * the new node's pfn_lo, or -1 (-ENOMEM). `limit` is exclusive here, as in the kernel.
    */
   private allocAndInsert(size: number, limit: number, sizeAligned: boolean): number {
-    const align = sizeAligned ? 2 ** fls(size - 1) : 1; // align_mask = ~0UL << fls_long(size - 1)
+    const order = sizeAligned ? fls(size - 1) : 0; // align_mask = ~0UL << fls_long(size - 1)
     if (limit <= this.dma32BitPfn && size >= this.max32AllocSize) {
       this.stats.max32Fails++;
       return -1; // goto iova32_full
     }
     // __get_cached_rbnode: limit_pfn <= dma_32bit_pfn picks cached32_node.
     const start = limit <= this.dma32BitPfn ? this.cached32Node : this.cachedNode;
-    const retryPfn = this.t.hi[start];
-    let pfn = this.walk(start, limit, this.startPfn, size, align);
+    const retryPfn = this.t.hi(start);
+    let pfn = this.walk(start, limit, this.startPfn, size, order);
     // The retry: `low_pfn == start_pfn && retry_pfn < limit_pfn` -> walk [retry_pfn + 1, limit)
     // from iova_find_limit(limit_pfn) (5.17+; before, the retry restarted at the anchor with
     // low_pfn = retry_pfn; before 5.11 there was no retry and the cached node alone decided).
-    if (pfn < 0 && retryPfn < limit) pfn = this.walk(this.t.ceil(limit), limit, retryPfn + 1, size, align);
+    if (pfn < 0 && retryPfn < limit) pfn = this.walk(this.t.ceil(limit), limit, retryPfn + 1, size, order);
     if (pfn < 0) {
       this.max32AllocSize = size; // set on every failure, whatever the limit (as the kernel does)
       return -1;
@@ -159,7 +159,7 @@ export class IovaDomain {
     const n = this.t.newNode(pfn, pfn + size - 1, 0);
     this.t.insert(n);
     // __cached_rbnode_insert_update
-    if (this.t.hi[n] < this.dma32BitPfn) this.cached32Node = n;
+    if (this.t.hi(n) < this.dma32BitPfn) this.cached32Node = n;
     else this.cachedNode = n;
     this.stats.treeAllocs++;
     return pfn;
@@ -171,14 +171,15 @@ export class IovaDomain {
    * new_pfn = (high_pfn - size) & align_mask, stop at the first curr whose new_pfn lies above the
    * node below it. Same stopping node as the kernel's walk, found faster: nodes at or above the
    * limit all yield the same new_pfn and can never stop the walk, so it starts at the first node
-   * at or above the limit; below the limit, a node whose gap is < size can never stop it either
-   * (new_pfn <= pfn_lo - size <= pfn_hi of the node below), so the tree's gap index skips them.
+   * at or above the limit; below the limit, the walk stops at the first node whose gap holds the
+   * aligned block, which the tree's per-alignment index finds directly (IovaTree.rightmostFit).
    * new_pfn only decreases along the walk, so once it is below `low` the walk has failed.
    * Returns new_pfn, or -1 for the failure exit (`high_pfn < size || new_pfn < low_pfn`).
    */
-  private walk(s: number, limit: number, low: number, size: number, align: number): number {
+  private walk(s: number, limit: number, low: number, size: number, order: number): number {
     const t = this.t;
-    let high = t.lo[s];
+    const align = 2 ** order;
+    let high = t.lo(s);
     if (high >= limit) {
       s = t.ceil(limit); // the lowest node at or above the limit; the anchor bounds the search
       high = limit;
@@ -188,28 +189,29 @@ export class IovaDomain {
     pfn -= pfn % align;
     if (pfn < low) return -1;
     const p = t.prev(s);
-    if (p === NIL || pfn > t.hi[p]) return pfn;
-    let key = t.lo[p];
+    if (p === NIL || pfn > t.hi(p)) return pfn;
+    let key = t.lo(p);
+    const k = order === 0 ? -1 : t.capIndex(order);
     for (;;) {
-      const c = t.rightmostWithGap(key, size);
-      if (c === NIL) return -1; // even the first node's gap (its pfn_lo) is < size: high_pfn < size
-      pfn = t.lo[c] - size;
+      const c = t.rightmostFit(key, size, k);
+      if (c === NIL) return -1; // no gap down to the first node (whose gap is its pfn_lo) holds the block
+      pfn = t.lo(c) - size;
       pfn -= pfn % align;
       if (pfn < low) return -1;
-      if (pfn > t.lo[c] - 1 - t.gap[c]) return pfn; // above the node below c (pfn_hi = lo - 1 - gap)
-      key = t.lo[c] - 1;
+      if (pfn > t.lo(c) - 1 - t.gap(c)) return pfn; // above the node below c (pfn_hi = lo - 1 - gap)
+      key = t.lo(c) - 1;
     }
   }
 
   /** __cached_rbnode_delete_update, then rb_erase and free_iova_mem. */
   private removeNode(n: number): void {
     const t = this.t;
-    const lo = t.lo[n];
-    const hi = t.hi[n];
+    const lo = t.lo(n);
+    const hi = t.hi(n);
     const c32 = this.cached32Node;
-    if (n === c32 || (hi < this.dma32BitPfn && lo >= t.lo[c32])) this.cached32Node = t.next(n);
+    if (n === c32 || (hi < this.dma32BitPfn && lo >= t.lo(c32))) this.cached32Node = t.next(n);
     if (lo < this.dma32BitPfn) this.max32AllocSize = this.dma32BitPfn;
-    if (lo >= t.lo[this.cachedNode]) this.cachedNode = t.next(n);
+    if (lo >= t.lo(this.cachedNode)) this.cachedNode = t.next(n);
     t.remove(n);
     this.stats.treeFrees++;
   }
@@ -234,7 +236,7 @@ export class IovaDomain {
   findIova(pfn: number): { pfnLo: number; pfnHi: number; reserved: boolean } | undefined {
     const n = this.t.find(pfn);
     if (n === NIL || n === this.anchor) return undefined;
-    return { pfnLo: this.t.lo[n], pfnHi: this.t.hi[n], reserved: (this.t.flags[n] & F_RESERVED) !== 0 };
+    return { pfnLo: this.t.lo(n), pfnHi: this.t.hi(n), reserved: (this.t.flags(n) & F_RESERVED) !== 0 };
   }
 
   /**
@@ -245,7 +247,7 @@ export class IovaDomain {
   freeIova(pfn: number): void {
     this.live();
     const n = this.t.find(pfn);
-    if (n === NIL || n === this.anchor || (this.t.flags[n] & F_RESERVED) !== 0) return;
+    if (n === NIL || n === this.anchor || (this.t.flags(n) & F_RESERVED) !== 0) return;
     this.removeNode(n);
   }
 
@@ -264,18 +266,18 @@ export class IovaDomain {
     let lo = pfnLo;
     // rb_first..: nodes below the first one with pfn_hi >= lo cannot overlap.
     let n = t.floor(lo);
-    if (n === NIL || t.hi[n] < lo) n = n === NIL ? t.first() : t.next(n);
-    while (n !== NIL && lo <= t.hi[n] && pfnHi >= t.lo[n]) {
+    if (n === NIL || t.hi(n) < lo) n = n === NIL ? t.first() : t.next(n);
+    while (n !== NIL && lo <= t.hi(n) && pfnHi >= t.lo(n)) {
       const next = t.next(n);
-      if (lo < t.lo[n]) {
+      if (lo < t.lo(n)) {
         t.remove(n); // rekey in place: same node id, so cached nodes still point at it
-        const id = t.newNode(lo, t.hi[n], F_RESERVED);
+        const id = t.newNode(lo, t.hi(n), F_RESERVED);
         if (id !== n) throw new Error('iova: node id changed on rekey'); // the tree reuses the freed id
         t.insert(n);
       }
-      t.flags[n] |= F_RESERVED;
-      if (pfnHi <= t.hi[n]) return true; // goto finish
-      lo = t.hi[n] + 1;
+      t.setFlags(n, t.flags(n) | F_RESERVED);
+      if (pfnHi <= t.hi(n)) return true; // goto finish
+      lo = t.hi(n) + 1;
       n = next;
     }
     const id = t.newNode(lo, pfnHi, F_RESERVED);
@@ -305,8 +307,8 @@ export class IovaDomain {
     const t = this.t;
     t.forEach((n) => {
       if (n === this.anchor) return;
-      const lo = t.lo[n];
-      visit(lo, t.hi[n], (t.flags[n] & F_RESERVED) !== 0 ? 'reserved' : cached.has(lo) ? 'cached' : 'allocated');
+      const lo = t.lo(n);
+      visit(lo, t.hi(n), (t.flags(n) & F_RESERVED) !== 0 ? 'reserved' : cached.has(lo) ? 'cached' : 'allocated');
     });
   }
 

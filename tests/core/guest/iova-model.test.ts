@@ -211,7 +211,7 @@ function ranges(d: IovaDomain): string[] {
 interface Live { pfn: number; size: number }
 
 /** Runs `ops` random operations on both, comparing every result. */
-function compare(seed: number, ops: number, opts: { startPfn: number; cpus: number; space: 'small' | 'wide'; reserve: boolean }): { hits: number; treeAllocs: number; fails: number; flushes: number; depot: number; max32Fails: number } {
+function compare(seed: number, ops: number, opts: { startPfn: number; cpus: number; space: 'small' | 'wide'; reserve: boolean; maxBig?: number }): { hits: number; treeAllocs: number; fails: number; flushes: number; depot: number; max32Fails: number } {
   const rnd = mulberry32(seed);
   const shift = 12;
   const d = new IovaDomain(4096, opts.startPfn, opts.cpus);
@@ -232,7 +232,7 @@ function compare(seed: number, ops: number, opts: { startPfn: number; cpus: numb
     const cpu = rnd() % opts.cpus;
     if (op < 40 || live.length === 0) {
       const big = rnd() % 8 === 0;
-      const size = big ? 33 + (rnd() % 200) : 1 + (rnd() % 32);
+      const size = big ? 33 + (rnd() % (opts.maxBig ?? 200)) : 1 + (rnd() % 32);
       const limit = limits[rnd() % limits.length];
       const flush = rnd() % 2 === 0;
       const a = d.allocIovaFast(size, limit, flush, cpu);
@@ -324,6 +324,10 @@ describe('IovaDomain against the naive iova.c model', () => {
 
   it('one CPU, start_pfn 16, no reservations', () => {
     compare(3, 8000, { startPfn: 16, cpus: 1, space: 'small', reserve: false });
+  });
+
+  it('more alignment orders than the tree indexes (the gap-filtered fallback walk)', () => {
+    compare(4, 6000, { startPfn: 1, cpus: 2, space: 'wide', reserve: true, maxBig: 8000 });
   });
 
   it('several seeds', () => {

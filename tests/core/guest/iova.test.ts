@@ -71,6 +71,29 @@ describe('the top-down walk', () => {
     expect(d.allocIova(1, L32, false)).toBe(0xffffe);
   });
 
+  it('steps over a gap long enough but whose aligned slot would overlap the node below', () => {
+    for (const indexed of [true, false]) {
+      const d = new IovaDomain(4096, 1, 1);
+      // with 8 other alignment orders walked first, order 10 walks the gap-filtered fallback (a
+      // walk indexes an order when the gap right below its start node is too small: two adjacent
+      // reserved nodes per order make it so)
+      if (!indexed) {
+        for (let j = 1; j <= 8; j++) {
+          const b = L64 - j * 1000;
+          d.reserveIova(b, b + 9);
+          d.reserveIova(b + 10, b + 20);
+          expect(d.allocIova(2 ** j, b + 9, true)).toBe(Math.floor((b - 2 ** j) / 2 ** j) * 2 ** j);
+        }
+      }
+      d.reserveIova(4000, 4096);
+      d.reserveIova(4700, 9000);
+      // 600 pages aligned to 1024: below 4700 the slot is (4700 - 600) & ~1023 = 4096, on the
+      // reserved node's last page (the gap of 603 pages is long enough, the slot is not free);
+      // the walk goes on: (4000 - 600) & ~1023 = 3072
+      expect(d.allocIova(600, 9000, true)).toBe(3072);
+    }
+  });
+
   it('a free above the cached node moves the walk back up to the hole', () => {
     const d = new IovaDomain(4096, 1, 1);
     for (let i = 0; i < 8; i++) d.allocIova(1, L32, false); // 0xfffff .. 0xffff8
