@@ -3,7 +3,9 @@
  * answered from main/store/guest-view.ts.
  *
  * getIovaSpace folds a run's guest DMA events (main/service/iova-space.ts) forward from where the
- * last call stopped (one cursor per run); a call for an earlier seq refolds from the run's start.
+ * last call stopped (one cursor per run), and keeps checkpoints (clones of the fold) every
+ * CHECKPOINT_ROWS fold rows, as getHostObjects does: stepping back costs a clone of the nearest
+ * checkpoint plus at most CHECKPOINT_ROWS rows, never a refold from the run's start.
  *
  * followBuffer walks one buffer through the layers (reference trace-formats-and-guest-dma.md B1
  * "Map/unmap path", B3; the guest model's emission order, core/guest/viommu-driver.ts):
@@ -36,6 +38,8 @@ import { IovaSpaceFold } from './iova-space.ts';
 
 /** Fold rows read per query. */
 const PAGE = 5_000;
+/** Fold rows between two checkpoints of a run's IOVA fold (at least; more when the fold holds more ranges, so clones cost O(1) per row). */
+export const CHECKPOINT_ROWS = 5_000;
 /** Runs whose IOVA folds are kept. */
 const RUNS_KEPT = 4;
 /** Events searched after a dma-map for its chain when it has no dma-unmap. */
@@ -77,7 +81,7 @@ const overlaps = (x: [bigint, bigint], y: [bigint, bigint]): boolean => x[0] <= 
 
 /** Answers the guest DMA panel methods. */
 export class GuestViewSource {
-  private readonly folds = new Map<number, IovaSpaceFold>();
+  private readonly folds = new Map<number, { checkpoints: IovaSpaceFold[]; cursor: IovaSpaceFold; rows: number }>();
 
   constructor(
     private readonly reader: GuestViewReader,
@@ -89,17 +93,35 @@ export class GuestViewSource {
     const count = this.reader.eventCount(runId);
     if (count === null) return { seq: -1, domains: [] };
     const target = Math.min(seq ?? count - 1, count - 1);
-    let fold = this.folds.get(runId);
-    if (!fold || fold.seq > target) fold = new IovaSpaceFold();
+    let st = this.folds.get(runId);
+    if (!st) {
+      const empty = new IovaSpaceFold();
+      st = { checkpoints: [empty], cursor: empty.clone(), rows: 0 };
+    }
+    if (st.cursor.seq > target) {
+      // Back to the last checkpoint at or before the target.
+      let i = st.checkpoints.length - 1;
+      while (i > 0 && st.checkpoints[i].seq > target) i--;
+      st.cursor = st.checkpoints[i].clone();
+      st.rows = 0;
+    }
+    const fold = st.cursor;
     const causeOf = (s: number) => this.reader.event(runId, s);
     for (;;) {
       const rows = this.reader.foldRows(runId, fold.seq, target, PAGE);
-      for (const r of rows) fold.apply(r, causeOf);
+      for (const r of rows) {
+        fold.apply(r, causeOf);
+        // Only when folding past the last checkpoint (a refold from an earlier one does not add).
+        if (++st.rows >= CHECKPOINT_ROWS && st.rows >= fold.weight && fold.seq > st.checkpoints[st.checkpoints.length - 1].seq) {
+          st.checkpoints.push(fold.clone());
+          st.rows = 0;
+        }
+      }
       if (rows.length < PAGE) break;
     }
     fold.seq = Math.max(fold.seq, target);
     this.folds.delete(runId);
-    this.folds.set(runId, fold);
+    this.folds.set(runId, st);
     while (this.folds.size > RUNS_KEPT) this.folds.delete(this.folds.keys().next().value!);
     return { seq: target, domains: fold.result() };
   }

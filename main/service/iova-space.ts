@@ -109,6 +109,13 @@ export class IovaSpaceFold {
   /** Host device → its HostIOMMUDevice's usable IOVA ranges (hiod-realize, status 0). */
   private hiod = new Map<string, { seq: number; ranges: [bigint, bigint][] }>();
 
+  /** Ranges and endpoints held (what a clone copies). */
+  get weight(): number {
+    let n = this.endpointDomain.size + this.plugHost.size + this.hiod.size;
+    for (const d of this.domains.values()) n += d.devices.length + d.reserved.length + d.allocated.size + d.failed.size + d.probeHoles.size;
+    return n;
+  }
+
   /** A copy that folds on independently. */
   clone(): IovaSpaceFold {
     const c = new IovaSpaceFold();

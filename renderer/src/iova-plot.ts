@@ -129,3 +129,19 @@ export function rangeText(r: IovaRange): string {
   const what = [r.source, r.device, r.label].filter(Boolean).join(' · ');
   return `${r.kind} [${r.start}-${r.end}] ${sizeLabel(Number(size))}B${what ? ` · ${what}` : ''} · event #${r.seq}`;
 }
+
+/**
+ * A locale tag Intl accepts, from `tag` ("en-US@posix" → "en-US", else "en-US"): uPlot formats
+ * numbers with Intl.NumberFormat(navigator.language) when it loads (renderer/src/uplot.ts).
+ */
+export function usableLocale(tag: string): string {
+  for (const t of [tag, tag.split(/[@.]/)[0], 'en-US']) {
+    try {
+      new Intl.NumberFormat(t);
+      return t;
+    } catch {
+      // next candidate
+    }
+  }
+  return 'en-US';
+}

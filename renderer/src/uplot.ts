@@ -7,21 +7,9 @@
  * (or "en-US") for this page before the import.
  */
 import type uPlotType from 'uplot';
+import { usableLocale } from './iova-plot.ts';
 
 let loading: Promise<typeof uPlotType> | null = null;
-
-/** A locale tag Intl accepts, from `tag` ("en-US@posix" → "en-US"). */
-export function usableLocale(tag: string): string {
-  for (const t of [tag, tag.split(/[@.]/)[0], 'en-US']) {
-    try {
-      new Intl.NumberFormat(t);
-      return t;
-    } catch {
-      // next candidate
-    }
-  }
-  return 'en-US';
-}
 
 /** The uPlot class (loaded once). */
 export function loadUPlot(): Promise<typeof uPlotType> {

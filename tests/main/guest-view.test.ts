@@ -12,7 +12,7 @@ import type { SeqEvent } from '../../core/events/sink.ts';
 import { EventWriter, LabStore } from '../../main/store/index.ts';
 import { GuestViewReader } from '../../main/store/guest-view.ts';
 import { HostViewReader } from '../../main/store/host-view.ts';
-import { GuestViewSource } from '../../main/service/guest-view.ts';
+import { CHECKPOINT_ROWS, GuestViewSource } from '../../main/service/guest-view.ts';
 import { HostViewSource } from '../../main/service/host-view.ts';
 import { rangeInverse } from '../../main/service/iova-space.ts';
 
@@ -167,6 +167,25 @@ describe('IOVA space view', () => {
     expect(src.iovaSpace(runId, 1).domains).toEqual([]);
     expect(src.iovaSpace(runId, 500).seq).toBe(28);
     expect(src.iovaSpace(999)).toEqual({ seq: -1, domains: [] });
+  });
+
+  it('steps back through checkpoints to the same space a fresh fold gives', () => {
+    const events = [EVENTS[2]];
+    // 3 × CHECKPOINT_ROWS maps, every other one unmapped: live allocations grow by one per pair.
+    for (let i = 0; i < (3 * CHECKPOINT_ROWS) / 2; i++) {
+      const iova = 0x100000000n - BigInt(i + 1) * 0x1000n;
+      events.push(ev('dma-map', 'guest0', { endpoint: NIC0, domain: 1, iova, size: 0x1000n, phys: 0n, dir: 1, outcome: 0, data: { handle: `h${i}`, pages: 1 } }));
+      if (i % 2) events.push(ev('dma-unmap', 'guest0', { endpoint: NIC0, domain: 1, iova, size: 0x1000n, dir: 1, mode: 0, data: { handle: `h${i}` } }));
+    }
+    const runId = run(events);
+    const fresh = (seq: number) => new GuestViewSource(guestReader, new HostViewSource(hostReader, store.reader)).iovaSpace(runId, seq);
+    const live = (seq: number) => src.iovaSpace(runId, seq).domains[0].ranges.filter((r) => r.kind === 'allocated').length;
+    const last = events.length - 1;
+    expect(src.iovaSpace(runId).seq).toBe(last);
+    for (const seq of [last - 1, 2 * CHECKPOINT_ROWS + 3, CHECKPOINT_ROWS - 1, 7, 3 * CHECKPOINT_ROWS - 10, 1]) expect(src.iovaSpace(runId, seq)).toEqual(fresh(seq));
+    // Seq 1 maps h0, 2 maps h1, 3 unmaps h1, 4 maps h2, …
+    expect([live(1), live(2), live(3), live(4)]).toEqual([1, 2, 1, 2]);
+    expect(live(last)).toBe(Math.ceil((3 * CHECKPOINT_ROWS) / 4));
   });
 
   it('computes host holes as the complement over [0, 2^64 - 1] (range_inverse_array)', () => {

@@ -1,11 +1,10 @@
 // The IOVA space view's geometry (renderer/src/iova-plot.ts): x in linear and log2 up to 2^64,
 // binary tick labels, the initial extent (holes to 2^64 − 1 do not stretch it), the range under
 // the pointer (narrowest holder, else nearest within the tolerance), hover text; and the locale
-// fallback uPlot needs (renderer/src/uplot.ts).
+// fallback uPlot needs (renderer/src/uplot.ts loads it with one).
 import { describe, expect, it } from 'vitest';
 import type { IovaDomain, IovaRange } from '../../core/contract/index.ts';
-import { bars, fromX, hitTest, initialExtent, rangeText, sizeLabel, tickLabel, ticks, toX, u64 } from '../../renderer/src/iova-plot.ts';
-import { usableLocale } from '../../renderer/src/uplot.ts';
+import { bars, fromX, hitTest, initialExtent, rangeText, sizeLabel, tickLabel, ticks, toX, u64, usableLocale } from '../../renderer/src/iova-plot.ts';
 
 const range = (kind: IovaRange['kind'], start: string, end: string, seq: number, extra: Partial<IovaRange> = {}): IovaRange => ({ kind, start, end, seq, ...extra });
 const domain = (ranges: IovaRange[], aperture: [string, string] | null = null): IovaDomain => ({
