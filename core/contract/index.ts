@@ -298,7 +298,10 @@ export interface IovaRange {
   start: string;
   /** Last byte (inclusive), "0x…". */
   end: string;
-  /** The event that made the range (iova-reserve, hiod-realize / guest-probe, dma-map, the failing host call or QEMU error or request). */
+  /**
+   * The event that made the range: iova-reserve; for a host hole the later of the device's
+   * guest-probe and its hiod-realize; dma-map; the failing host call, QEMU error or request.
+   */
   seq: number;
   /** reserved: iova-reserve's source (RESERVED, MSI, pci-window); host-hole: 'host-iova-ranges' | 'probe'; failed: what refused it ('host-call', 'qemu-error', 'request', 'dma-map'). */
   source?: string;

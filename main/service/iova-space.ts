@@ -283,7 +283,10 @@ export class IovaSpaceFold {
         const h = host === undefined ? undefined : this.hiod.get(host);
         let spans: Span[];
         if (h) {
-          spans = rangeInverse(h.ranges).map(([start, end]) => ({ start, end, seq: h.seq, source: 'host-iova-ranges', device: dev.device }));
+          // The hole enters this domain with the later of the device's probe and its host ranges
+          // (selecting the range then shows a domain that has it).
+          const seq = Math.max(h.seq, dev.seq);
+          spans = rangeInverse(h.ranges).map(([start, end]) => ({ start, end, seq, source: 'host-iova-ranges', device: dev.device }));
           from.add('host-iova-ranges');
         } else {
           spans = d.probeHoles.get(dev.endpoint) ?? [];

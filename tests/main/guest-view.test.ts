@@ -136,9 +136,9 @@ describe('IOVA space view', () => {
     });
     expect(d.ranges).toEqual([
       { kind: 'reserved', start: '0xfee00000', end: '0xfeefffff', seq: 3, source: 'MSI', device: 'nic0' },
-      // nic0: the complement of vf0's usable ranges over 64 bits (range_inverse_array).
-      { kind: 'host-hole', start: '0xfee00000', end: '0xfeefffff', seq: 1, source: 'host-iova-ranges', device: 'nic0' },
-      { kind: 'host-hole', start: '0x8000000000', end: U64_MAX, seq: 1, source: 'host-iova-ranges', device: 'nic0' },
+      // nic0: the complement of vf0's usable ranges over 64 bits (range_inverse_array), from its probe (seq 2, after hiod-realize).
+      { kind: 'host-hole', start: '0xfee00000', end: '0xfeefffff', seq: 2, source: 'host-iova-ranges', device: 'nic0' },
+      { kind: 'host-hole', start: '0x8000000000', end: U64_MAX, seq: 2, source: 'host-iova-ranges', device: 'nic0' },
       // nic1 has no HostIOMMUDevice: its PROBE's RESERVED region.
       { kind: 'host-hole', start: '0x8000000000', end: U64_MAX, seq: 4, source: 'probe', device: 'nic1' },
       // b0 was unmapped (seq 19); b1 is live.
