@@ -128,9 +128,9 @@ describe('guest syntax: the guest block', () => {
     expect(parse('name: g\nguest: {strict: true}\nsteps: []\n').lines).toEqual(['g.yaml:2:9: guest: unknown key "strict"; allowed: iommu-dma, cpus, forcedac, single-flush-queue, hz, pci-windows']);
   });
 
-  test('host-geometry is realize | listener', () => {
+  test('host-geometry is realize | listener | none', () => {
     expect(parse('name: g\nviommu: {model: virtio-iommu, host-geometry: probe}\nsteps: []\n').lines).toEqual([
-      'g.yaml:2:46: viommu.host-geometry: expected one of realize, listener; got the string "probe"',
+      'g.yaml:2:46: viommu.host-geometry: expected one of realize, listener, none; got the string "probe"',
     ]);
   });
 
