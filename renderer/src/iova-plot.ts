@@ -81,6 +81,16 @@ export function tickLabel(x: number, scale: IovaScale): string {
   return scale === 'log2' ? `2^${Math.round(x)}` : sizeLabel(x);
 }
 
+/** Linear ticks closer than this (bytes) are labelled in hex: a zoom near 4 GiB reads 0xfffe0000, not 4.00G. */
+const HEX_TICKS_BELOW = 2 ** 36;
+
+/** Labels of one axis' ticks: tickLabel, or hex addresses when linear ticks are close together. */
+export function tickLabels(vals: readonly number[], scale: IovaScale): string[] {
+  const step = vals.length > 1 ? vals[1] - vals[0] : Infinity;
+  if (scale === 'linear' && step < HEX_TICKS_BELOW) return vals.map((v) => `0x${BigInt(Math.round(v)).toString(16)}`);
+  return vals.map((v) => tickLabel(v, scale));
+}
+
 /** The domain's ranges as bars, lane by lane. */
 export function bars(domain: IovaDomain, scale: IovaScale): IovaBar[] {
   const out: IovaBar[] = [];

@@ -4,7 +4,7 @@
 // fallback uPlot needs (renderer/src/uplot.ts loads it with one).
 import { describe, expect, it } from 'vitest';
 import type { IovaDomain, IovaRange } from '../../core/contract/index.ts';
-import { bars, fromX, hitTest, initialExtent, rangeText, sizeLabel, tickLabel, ticks, toX, u64, usableLocale } from '../../renderer/src/iova-plot.ts';
+import { bars, fromX, hitTest, initialExtent, rangeText, sizeLabel, tickLabel, tickLabels, ticks, toX, u64, usableLocale } from '../../renderer/src/iova-plot.ts';
 
 const range = (kind: IovaRange['kind'], start: string, end: string, seq: number, extra: Partial<IovaRange> = {}): IovaRange => ({ kind, start, end, seq, ...extra });
 const domain = (ranges: IovaRange[], aperture: [string, string] | null = null): IovaDomain => ({
@@ -40,6 +40,9 @@ describe('IOVA plot geometry', () => {
     expect(ticks(0, 2 ** 32, 'linear', 4)).toEqual([0, 2 ** 30, 2 ** 31, 3 * 2 ** 30, 2 ** 32]);
     expect(ticks(12, 64, 'log2', 6).map((x) => tickLabel(x, 'log2'))).toEqual(['2^18', '2^27', '2^36', '2^45', '2^54', '2^63']);
     expect(tickLabel(2 ** 31, 'linear')).toBe('2G');
+    // Zoomed in (ticks closer than 64 GiB): hex addresses.
+    expect(tickLabels(ticks(0xfffe0000, 0x100000000, 'linear', 2), 'linear')).toEqual(['0xfffe0000', '0xffff0000', '0x100000000']);
+    expect(tickLabels([0, 2 ** 62, 2 ** 63], 'linear')).toEqual(['0', '4E', '8E']);
   });
 
   it('starts at the aperture or the highest range that is not a host hole, at least 4 GiB', () => {
