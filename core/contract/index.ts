@@ -427,7 +427,7 @@ export type Params<M extends Method> = Static<(typeof PARAMS)[M]>;
 /** Result type of each method. */
 export interface Results {
   /**
-   * Sorted by file name. `title`: the scenario's `name:`; `group`: 'guest DMA (seeds)' (file names
+   * Sorted by file name. `title`: the scenario's `name:`; `group`: 'seeds: problems reproduced' (file names
    * starting `seed-`), 'guest DMA' (a `guest:` block), 'host side' (a `host:` or `backend:` block)
    * or 'virtio-iommu'; `line`: what it shows, the file's first comment line ('' when none).
    */

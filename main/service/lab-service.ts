@@ -59,7 +59,7 @@ const EXAMPLE_TITLE_MAX_BYTES = 256 * 1024;
 
 /** Example file names of the seeds' scenarios (issue 8 §2), listed in their own group. */
 const SEED_PREFIX = 'seed-';
-const SEED_GROUP = 'guest DMA (seeds)';
+const SEED_GROUP = 'seeds: problems reproduced';
 
 /**
  * What an example shows, for the picker: its first comment line (every shipped example opens with

@@ -244,7 +244,7 @@ describe('examples', () => {
       { name: 'b-hotplug', title: 'Hot-plug behind virtio-iommu', group: 'virtio-iommu', line: '' },
       { name: 'c-host', title: 'H', group: 'host side', line: 'The host side: a line that goes on…' },
       { name: 'd-guest', title: 'G', group: 'guest DMA', line: '' },
-      { name: 'seed-race', title: 'R', group: 'guest DMA (seeds)', line: 'The race.' },
+      { name: 'seed-race', title: 'R', group: 'seeds: problems reproduced', line: 'The race.' },
     ]);
     expect((await s.call('readExample', { name: 'b-hotplug' })).text).toContain('Hot-plug');
     expect((await s.call('readExample', { name: 'a-basic.yaml' })).name).toBe('a-basic');
