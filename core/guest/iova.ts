@@ -9,12 +9,12 @@
  * alloc_iova_fast's `limit_pfn`; internally, as in the kernel, `__alloc_and_insert_iova_range` works
  * on `limit_pfn + 1`.
  *
- * Parts: the tree of allocated and reserved nodes (iova-tree.ts; the kernel's rbtree with the
- * IOVA_ANCHOR node), the two cached nodes that decide where the top-down walk starts, the
+ * Parts: the tree of allocated and reserved nodes (iova-btree.ts, a B+tree in place of the
+ * kernel's rbtree, with the IOVA_ANCHOR node), the two cached nodes that decide where the top-down walk starts, the
  * max32_alloc_size fast-fail hint, and the rcache (per-order, per-CPU loaded/prev magazines and a
  * depot trimmed by delayed work). Where older kernels differ it is said beside the rule.
  */
-import { IovaTree, NIL } from './iova-tree.ts';
+import { IovaTree, NIL } from './iova-btree.ts';
 
 /** IOVA_ANCHOR (iova.c): `~0UL`, the pfn of the anchor node above all usable space (2^64 as a double). */
 export const IOVA_ANCHOR = 2 ** 64;
@@ -186,7 +186,7 @@ export class IovaDomain {
     }
     if (high < size) return -1;
     let pfn = high - size;
-    pfn -= pfn % align;
+    pfn = Math.floor(pfn / align) * align; // & align_mask (align a power of two: exact)
     if (pfn < low) return -1;
     const p = t.prev(s);
     if (p === NIL || pfn > t.hi(p)) return pfn;
@@ -196,7 +196,7 @@ export class IovaDomain {
       const c = t.rightmostFit(key, size, k);
       if (c === NIL) return -1; // no gap down to the first node (whose gap is its pfn_lo) holds the block
       pfn = t.lo(c) - size;
-      pfn -= pfn % align;
+      pfn = Math.floor(pfn / align) * align;
       if (pfn < low) return -1;
       if (pfn > t.lo(c) - 1 - t.gap(c)) return pfn; // above the node below c (pfn_hi = lo - 1 - gap)
       key = t.lo(c) - 1;

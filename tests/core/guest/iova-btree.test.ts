@@ -1,0 +1,84 @@
+/**
+ * IovaTree (the B+tree under IovaDomain) against a sorted array: growth to several inner levels,
+ * removal down to a handful of entries (dropped leaves and inner nodes, root collapse) and regrowth,
+ * checking every query the allocator uses: floor, ceil, prev, next, find, gap and rightmostFit for
+ * the gap index and for indexed alignments.
+ */
+import { describe, it, expect } from 'vitest';
+import { mulberry32 } from '../../support/prng.ts';
+import { IovaTree, NIL } from '../../../core/guest/iova-btree.ts';
+
+interface E { lo: number; hi: number; id: number }
+
+function check(t: IovaTree, ref: E[], rnd: () => number, orders: number[]): void {
+  expect(t.size).toBe(ref.length);
+  const ids: number[] = [];
+  t.forEach((id) => ids.push(id));
+  expect(ids).toEqual(ref.map((e) => e.id));
+  const gapOf = (i: number): number => ref[i].lo - (i > 0 ? ref[i - 1].hi : -1) - 1;
+  for (let q = 0; q < 60 && ref.length > 0; q++) {
+    const i = rnd() % ref.length;
+    const e = ref[i];
+    expect(t.prev(e.id)).toBe(i > 0 ? ref[i - 1].id : NIL);
+    expect(t.next(e.id)).toBe(i + 1 < ref.length ? ref[i + 1].id : NIL);
+    expect(t.gap(e.id)).toBe(gapOf(i));
+    const key = e.lo + (rnd() % 300) - 150;
+    let f = -1;
+    for (let j = 0; j < ref.length && ref[j].lo <= key; j++) f = j;
+    expect(t.floor(key)).toBe(f >= 0 ? ref[f].id : NIL);
+    expect(t.find(key)).toBe(f >= 0 && ref[f].hi >= key ? ref[f].id : NIL);
+    const c = ref.findIndex((x) => x.lo >= key);
+    expect(t.ceil(key)).toBe(c >= 0 ? ref[c].id : NIL);
+    const size = 1 + (rnd() % 120);
+    for (const k of [-1, ...orders.map((o) => t.capIndex(o))]) {
+      const a = k < 0 ? 1 : 2 ** orders[k];
+      let want: number = NIL;
+      for (let j = f; j >= 0; j--) {
+        const g = gapOf(j);
+        const g0 = ref[j].lo - g;
+        const cap = g - ((a - (g0 % a)) % a);
+        if ((k < 0 ? g : cap) >= size) { want = ref[j].id; break; }
+      }
+      expect(t.rightmostFit(key, size, k), `key ${key} size ${size} order ${k < 0 ? 0 : orders[k]}`).toBe(want);
+    }
+  }
+}
+
+describe('IovaTree (B+tree) against a sorted array', () => {
+  it('grows to several levels, shrinks to a few entries and grows again', () => {
+    const rnd = mulberry32(5);
+    const t = new IovaTree();
+    const orders = [3, 6];
+    orders.forEach((o) => t.capIndex(o));
+    const ref: E[] = [];
+    const used = new Set<number>();
+    const add = (): void => {
+      let slot: number;
+      do slot = rnd() % 200_000; while (used.has(slot));
+      used.add(slot);
+      const lo = slot * 100;
+      const id = t.newNode(lo, lo + (rnd() % 90), 0);
+      t.insert(id);
+      let a = 0;
+      let b = ref.length;
+      while (a < b) {
+        const m = (a + b) >> 1;
+        if (ref[m].lo < lo) a = m + 1; else b = m;
+      }
+      ref.splice(a, 0, { lo, hi: t.hi(id), id });
+    };
+    const del = (): void => {
+      const i = rnd() % ref.length;
+      t.remove(ref[i].id);
+      used.delete(ref[i].lo / 100);
+      ref.splice(i, 1);
+    };
+    for (const [target, step] of [[40_000, 4000], [5, 4000], [20_000, 2000], [0, 5000]] as const) {
+      while (ref.length !== target) {
+        if (ref.length < target) add(); else del();
+        if (ref.length % step === 0) check(t, ref, rnd, orders);
+      }
+      check(t, ref, rnd, orders);
+    }
+  });
+});
