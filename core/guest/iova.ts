@@ -386,7 +386,7 @@ export class IovaDomain {
     if (this.dead) this.live();
     if (!(size >= 1)) throw new RangeError(`iova: bad size ${size}`);
     if (!(cpu >= 0 && cpu < this.cpus)) throw new RangeError(`iova: bad cpu ${cpu}`);
-    if (size < 32) size = size === 1 ? 1 : 2 ** (32 - Math.clz32(size - 1)); // roundup_pow_of_two
+    if (size < 32) size = size === 1 ? 1 : 1 << (32 - Math.clz32(size - 1)); // roundup_pow_of_two
     else if (size > 32) return this.allocSlow(size, limitPfn, flushRcache);
     // iova_rcache_get(iovad, size, limit_pfn + 1) -> __iova_rcache_get(rcache, limit_pfn + 1 - size)
     let lim = limitPfn + 1 - size;
