@@ -1,5 +1,7 @@
-// End to end (issue 8 §3): a guest DMA run's IOVA space view (uPlot: lanes by kind, hover shows a
-// range, a click selects its event, log2/linear scales), following one buffer through the layers
+// End to end (issue 8 §3): a guest DMA run's IOVA space view (the run view's second tab, chosen by
+// click or keyboard and remembered; uPlot: lanes by kind, hover shows a range, a click selects its
+// event, log2/linear scales), with the events table keeping issue 6's layout (15 rows at 1280×720,
+// no horizontal page scroll at 1024×768) while it is shown, following one buffer through the layers
 // from the event detail, and the examples picker's groups — in headless Chromium at 1280×720
 // against `iommu-lab serve`. The run's events are written through the service's store (the shared
 // group bug: a hotplugged device joins its root port's domain, its IOVAs land in a host hole and
@@ -135,12 +137,28 @@ describe('guest DMA views in a browser', () => {
 
     await page.goto(server.url);
     await poll(() => page.getByTestId('run-name').innerText(), 30_000).toContain('shared group');
-    // A guest DMA run shows its IOVA space above the events (the run view's toggle hides and shows it).
-    const toggle = page.getByTestId('toggle-iova');
-    await poll(() => toggle.getAttribute('aria-pressed')).toBe('true');
-    await toggle.click();
-    await poll(() => page.getByTestId('pane-iova').count()).toBe(0);
-    await toggle.click();
+    // A guest DMA run's run view has two tabs, the steps table first and chosen by default; the IOVA
+    // space is the second, reached by a click or the keyboard (arrows, Home, End), and remembered.
+    const stepsTab = page.getByTestId('run-tab-steps');
+    const iovaTab = page.getByTestId('run-tab-iova');
+    await poll(() => stepsTab.getAttribute('aria-selected')).toBe('true');
+    expect(await iovaTab.getAttribute('aria-selected')).toBe('false');
+    expect(await page.getByTestId('pane-iova').count()).toBe(0);
+    expect(await page.getByTestId('step-results').count()).toBe(1);
+    await iovaTab.click();
+    await poll(() => page.getByTestId('pane-iova').count()).toBe(1);
+    expect(await page.getByTestId('step-results').count()).toBe(0);
+    await page.keyboard.press('ArrowLeft');
+    await poll(() => stepsTab.getAttribute('aria-selected')).toBe('true');
+    expect(await page.evaluate('document.activeElement?.dataset.testid')).toBe('run-tab-steps');
+    expect(await page.getByTestId('pane-iova').count()).toBe(0);
+    await page.keyboard.press('End');
+    await poll(() => iovaTab.getAttribute('aria-selected')).toBe('true');
+    expect(await page.evaluate('document.activeElement?.dataset.testid')).toBe('run-tab-iova');
+    expect([await stepsTab.getAttribute('tabindex'), await iovaTab.getAttribute('tabindex')]).toEqual(['-1', '0']);
+    expect(await page.getByTestId('pane-iova').getAttribute('role')).toBe('tabpanel');
+    await page.reload();
+    await poll(() => page.getByTestId('run-tab-iova').getAttribute('aria-selected'), 30_000).toBe('true');
     const plot = page.getByTestId('iova-plot');
     await poll(() => plot.getAttribute('data-bars')).toBe(String(dom.ranges.length));
     await poll(() => plot.locator('canvas').count()).toBe(1); // uPlot's canvas (loaded on first use)
@@ -150,7 +168,8 @@ describe('guest DMA views in a browser', () => {
       ['allocated', '2'],
       ['failed', '1'],
     ]);
-    expect(await page.getByTestId('iova-meta').innerText()).toMatch(/granule 4K · host holes from the HostIOMMUDevice usable ranges · rp0 \(first\), nic0 \(joined\)/);
+    expect(await page.getByTestId('iova-geometry').innerText()).toBe('aperture [0x0-0xffffffffffffffff] (16E) · granule 4K');
+    expect(await page.getByTestId('iova-meta').innerText()).toBe('rp0 (first), nic0 (joined) · host holes from the HostIOMMUDevice usable ranges');
 
     // Hover along the 'failed' lane (the top one, y = 3 of [-0.6, 3.6]) until the tooltip shows the refused map.
     const over = await plot.locator('.u-over').boundingBox();
@@ -246,6 +265,51 @@ describe('guest DMA views in a browser', () => {
     expect(await links.evaluateAll((els) => els.map((x) => x.getAttribute('data-role')))).toContain('map-request');
     await page.mouse.move(0, 0);
     await page.screenshot({ path: join(SHOTS, 'guest-seed-3-shared-group-1280x720.png') });
+    expect(pageErrors).toEqual([]);
+  }, 120_000);
+
+  /** Event rows entirely inside the table's scroll viewport (as workbench.test.ts counts them). */
+  const visibleRows = (): Promise<number> =>
+    page.getByTestId('events-scroller').evaluate((sc) => {
+      const box = sc.getBoundingClientRect();
+      return [...sc.querySelectorAll('[data-testid=event-row]')].filter((r) => {
+        const b = r.getBoundingClientRect();
+        return b.top >= box.top - 0.5 && b.bottom <= box.bottom + 0.5;
+      }).length;
+    });
+  /** The page's scroll extents (the test's tsconfig has no DOM lib, so the page code is a string). */
+  const pageSize = (): Promise<{ scrollWidth: number; clientWidth: number; scrollHeight: number; innerHeight: number }> =>
+    page.evaluate(`({ scrollWidth: document.documentElement.scrollWidth, clientWidth: document.documentElement.clientWidth, scrollHeight: document.documentElement.scrollHeight, innerHeight: window.innerHeight })`);
+
+  it("keeps the events table's space with the IOVA space shown (issue 6): 15 rows at 1280×720, no horizontal page scroll at 1024×768", async () => {
+    // The seed run of the test above, its IOVA tab chosen (remembered).
+    await page.setViewportSize({ width: 1280, height: 720 });
+    await poll(() => page.getByTestId('run-tab-iova').getAttribute('aria-selected')).toBe('true');
+    await poll(() => page.locator('[data-testid=iova-plot] canvas').count()).toBe(1);
+    await poll(visibleRows).toBeGreaterThanOrEqual(15);
+    let size = await pageSize();
+    expect(size.scrollWidth).toBeLessThanOrEqual(size.clientWidth);
+    expect(size.scrollHeight).toBeLessThanOrEqual(size.innerHeight);
+    // The plot is inside the run pane and tall enough for its four lanes and the axis.
+    const run = (await page.getByTestId('pane-run').boundingBox())!;
+    const plot = (await page.getByTestId('iova-plot').boundingBox())!;
+    expect(plot.height).toBeGreaterThanOrEqual(70);
+    expect(plot.y + plot.height).toBeLessThanOrEqual(run.y + run.height + 0.5);
+    expect(plot.x + plot.width).toBeLessThanOrEqual(run.x + run.width + 0.5);
+    await page.mouse.move(0, 0);
+    await page.screenshot({ path: join(SHOTS, 'guest-iova-tab-1280x720.png') });
+
+    await page.setViewportSize({ width: 1024, height: 768 });
+    await poll(async () => (await pageSize()).scrollWidth).toBeLessThanOrEqual(1024);
+    size = await pageSize();
+    expect(size.scrollWidth).toBeLessThanOrEqual(size.clientWidth);
+    expect(size.scrollHeight).toBeLessThanOrEqual(size.innerHeight);
+    expect(await visibleRows()).toBeGreaterThanOrEqual(15);
+    await page.screenshot({ path: join(SHOTS, 'guest-iova-tab-1024x768.png') });
+    await page.setViewportSize({ width: 1920, height: 1080 });
+    await poll(visibleRows).toBeGreaterThanOrEqual(15);
+    await page.screenshot({ path: join(SHOTS, 'guest-iova-tab-1920x1080.png') });
+    await page.setViewportSize({ width: 1280, height: 720 });
     expect(pageErrors).toEqual([]);
   }, 120_000);
 

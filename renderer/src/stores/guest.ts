@@ -1,9 +1,11 @@
 /**
  * The guest DMA side of the shown run (issue 8 §3):
  *  - `hasGuest`: the run has guest DMA events (its metrics count guest probes or dma maps), so the
- *    run view offers the IOVA space view (a pane above the events, toggled and remembered);
+ *    run view offers the IOVA space view as a tab beside its steps table (`runTab`: 'steps', the
+ *    default, or 'iova'; the choice remembered). The events table below keeps its height (issue 6:
+ *    at least 15 event rows at 1280×720);
  *  - the IOVA space (getIovaSpace) at the selected event, or at the run's end when none is
- *    selected, while the view is shown; the domain shown and the x scale;
+ *    selected, while the IOVA tab is shown (`showIova`); the domain shown and the x scale;
  *  - a followed buffer (followBuffer): the chain of one dma-map through the layers, kept while the
  *    selection moves along it, until closed or the run changes.
  * Replies to a request that has moved on are dropped (generation counters).
@@ -19,16 +21,21 @@ import { useRunsStore } from './runs.ts';
 
 /** Event kinds a buffer can be followed from. */
 export const FOLLOW_KINDS: readonly string[] = ['dma-map', 'dma-unmap'];
-/** localStorage key of the IOVA view toggle. */
-const IOVA_KEY = 'iommu-lab.iova';
+/** The run view's tabs of a guest DMA run: the steps table (with the metrics) or the IOVA space. */
+export type RunTab = 'steps' | 'iova';
+/** The run view's tabs in order. */
+export const RUN_TABS: readonly RunTab[] = ['steps', 'iova'];
+/** localStorage key of the run view's tab. */
+const TAB_KEY = 'iommu-lab.run-tab';
 /** Kinds whose presence in the run's metrics makes it a guest DMA run. */
 const GUEST_KINDS = ['guest-probe', 'dma-map', 'iova-reserve'];
 
-function readToggle(): boolean {
+/** The remembered tab; 'steps' when none is stored (or storage is unusable). */
+function readTab(): RunTab {
   try {
-    return localStorage.getItem(IOVA_KEY) !== '0';
+    return localStorage.getItem(TAB_KEY) === 'iova' ? 'iova' : 'steps';
   } catch {
-    return true;
+    return 'steps';
   }
 }
 
@@ -38,8 +45,8 @@ export const useGuestStore = defineStore('guest', () => {
   const runs = useRunsStore();
   const notices = useNoticesStore();
 
-  /** The IOVA space view is shown (for runs with guest DMA events). */
-  const showIova = ref(readToggle());
+  /** The run view's chosen tab (remembered); the IOVA tab is offered for guest DMA runs only. */
+  const runTab = ref<RunTab>(readTab());
   const space = shallowRef<Results['getIovaSpace'] | null>(null);
   const spaceLoading = ref(false);
   const domainId = ref<number | null>(null);
@@ -55,13 +62,15 @@ export const useGuestStore = defineStore('guest', () => {
     const by = d.metrics?.byKind ?? {};
     return GUEST_KINDS.some((k) => (by[k] ?? 0) > 0);
   });
+  /** The IOVA space view is shown: a guest DMA run with its IOVA tab chosen. */
+  const showIova = computed(() => hasGuest.value && runTab.value === 'iova');
   const domain = computed(() => space.value?.domains.find((d) => d.domain === domainId.value) ?? space.value?.domains[0] ?? null);
 
   /** Loads the IOVA space at the selected event (or the run's end) while the tab is shown. */
   async function loadSpace(): Promise<void> {
     const gen = ++spaceGen;
     const runId = events.runId;
-    if (!showIova.value || runId === null || !hasGuest.value) {
+    if (!showIova.value || runId === null) {
       space.value = null;
       return;
     }
@@ -79,15 +88,14 @@ export const useGuestStore = defineStore('guest', () => {
     }
   }
 
-  /** Shows or hides the IOVA space view (remembered). */
-  function toggleIova(on = !showIova.value): void {
-    showIova.value = on;
+  /** Chooses the run view's tab (remembered across runs and reloads); the IOVA space loads when shown. */
+  function setRunTab(tab: RunTab): void {
+    runTab.value = tab;
     try {
-      localStorage.setItem(IOVA_KEY, on ? '1' : '0');
+      localStorage.setItem(TAB_KEY, tab);
     } catch {
-      // Not remembered; the toggle still works.
+      // Not remembered; the tab still changes.
     }
-    void loadSpace();
   }
 
   /** Follows the buffer of a dma-map / dma-unmap event. */
@@ -122,10 +130,10 @@ export const useGuestStore = defineStore('guest', () => {
     },
   );
   watch(
-    () => [events.runId, events.selectedSeq, hasGuest.value, runs.detail?.status] as const,
+    () => [events.runId, events.selectedSeq, showIova.value, runs.detail?.status] as const,
     () => void loadSpace(),
     { immediate: true },
   );
 
-  return { showIova, space, spaceLoading, domainId, domain, scale, trail, trailLoading, hasGuest, toggleIova, loadSpace, follow, closeTrail };
+  return { runTab, showIova, space, spaceLoading, domainId, domain, scale, trail, trailLoading, hasGuest, setRunTab, loadSpace, follow, closeTrail };
 });
