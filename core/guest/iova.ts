@@ -2,7 +2,8 @@
  * The guest's IOVA allocator: Linux's drivers/iommu/iova.c and include/linux/iova.h, modelled call
  * for call so that every sequence of calls returns the IOVA the kernel returns. Facts and their
  * sources: ../shared/reference/trace-formats-and-guest-dma.md part B2; the code read is current
- * mainline iova.c (with the 6.7 depot rework), restated here, not copied.
+ * mainline iova.c (with the 2023 depot rework: a list of full magazines trimmed by delayed work),
+ * restated here, not copied.
  *
  * Units: pfns and sizes are in IOVA pages (`granule` bytes each); a pfn is < 2^52 for a 4 KiB
  * granule, exact in a double. Limits given to the public calls are inclusive, as alloc_iova's and
@@ -20,9 +21,9 @@ import { IovaTree, NIL } from './iova-btree.ts';
 export const IOVA_ANCHOR = 2 ** 64;
 /** IOVA_RANGE_CACHE_MAX_SIZE (iova.c): rcache orders 0..5, i.e. sizes of 1..32 pages. */
 export const IOVA_RANGE_CACHE_MAX_SIZE = 6;
-/** IOVA_MAG_SIZE (iova.c since 6.1; 128 before, when `size` was a separate field): pfns per magazine. */
+/** IOVA_MAG_SIZE (iova.c): pfns per magazine; 127 so a magazine is 1 KiB (128 in 5.x kernels). */
 export const IOVA_MAG_SIZE = 127;
-/** IOVA_DEPOT_DELAY (iova.c since 6.7): the depot trim work runs 100 ms after being scheduled. */
+/** IOVA_DEPOT_DELAY (iova.c, 2023 depot rework): the depot trim work runs 100 ms after being queued. */
 export const IOVA_DEPOT_DELAY_MS = 100;
 
 /** Node flag: inserted or extended by reserve_iova. */
@@ -91,7 +92,8 @@ export class IovaDomain {
   private max32AllocSize: number;
   private dead = false;
   // rcache: magazines in a pool; loaded/prev per (order * cpus + cpu); depot per order (a stack
-  // linked through magNext, as mainline's `mag->next` list; 6.7 replaced a fixed array of 32).
+  // linked through magNext, as mainline's `mag->next` list; 5.x kernels had a fixed array of
+  // MAX_GLOBAL_MAGS = 32 and, when it was full, returned the magazine's pfns to the tree at once).
   private magPfns = new Float64Array(64 * MAG);
   private magSize = new Int32Array(64);
   private magNext = new Int32Array(64);
@@ -149,8 +151,11 @@ export class IovaDomain {
     const retryPfn = this.t.hi(start);
     let pfn = this.walk(start, limit, this.startPfn, size, order);
     // The retry: `low_pfn == start_pfn && retry_pfn < limit_pfn` -> walk [retry_pfn + 1, limit)
-    // from iova_find_limit(limit_pfn) (5.17+; before, the retry restarted at the anchor with
-    // low_pfn = retry_pfn; before 5.11 there was no retry and the cached node alone decided).
+    // from iova_find_limit(limit_pfn). (The retry came with 4e89dce72521 "Retry from last rb tree
+    // node if iova search fails"; until dcdb3ba7e2a8 "Fix alloc iova overflows issue", 6.2 and
+    // 5.15.y stable, retry_pfn was pfn_hi + 1, which wraps to 0 at the anchor: the retry then
+    // ran with low_pfn 0 and could hand out pfns below start_pfn. Older kernels restarted at the
+    // anchor rather than iova_find_limit: the same result, found more slowly.)
     if (pfn < 0 && retryPfn < limit) pfn = this.walk(this.t.ceil(limit), limit, retryPfn + 1, size, order);
     if (pfn < 0) {
       this.max32AllocSize = size; // set on every failure, whatever the limit (as the kernel does)
@@ -379,7 +384,8 @@ export class IovaDomain {
    * empty `loaded` swaps with `prev`, both empty loads a full magazine from the depot); then the
    * size-aligned tree walk; on failure with flushRcache, every CPU's magazines and the depot return
    * their pfns to the tree (free_cpu_cached_iovas, free_global_cached_iovas) and the walk runs once
-   * more. (Before 6.4 the pop took only the top pfn and gave up if it was above the limit.)
+   * more. (The oldest rcache, before it was made limit_pfn-aware in 2017, tried only the top pfn;
+   * the comment above iova_rcache_get still says so.)
    * @returns the pfn, or 0 on failure (the kernel's value: a pfn 0 cannot be told from failure).
    */
   allocIovaFast(size: number, limitPfn: number, flushRcache: boolean, cpu: number): number {
