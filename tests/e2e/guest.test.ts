@@ -112,7 +112,7 @@ describe('guest DMA views in a browser', () => {
     // from the events' families instead.
     const metrics = computeMetrics(events);
     delete metrics.components;
-    w.finish({ status: 'done', doneUnits: 9, totalUnits: 9, metrics, stepResults: [], failedExpectations: 0, error: null });
+    w.finish({ status: 'done', doneUnits: 9, totalUnits: 9, metrics, stepResults: [{ index: 4, op: 'dma-map', line: 20, expectation: false, message: 'expected iova 0xffffb000' }], failedExpectations: 1, error: null });
     server = await startServer({ service, port: 0, rendererDir: RENDERER });
     browser = await launchBrowser();
     page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
@@ -145,8 +145,13 @@ describe('guest DMA views in a browser', () => {
     expect(await iovaTab.getAttribute('aria-selected')).toBe('false');
     expect(await page.getByTestId('pane-iova').count()).toBe(0);
     expect(await page.getByTestId('step-results').count()).toBe(1);
+    expect(await page.locator('#run-panel-steps').getAttribute('role')).toBe('tabpanel');
+    expect(await page.locator('#run-panel-steps').getAttribute('aria-labelledby')).toBe('run-tab-steps');
+    expect(await page.getByTestId('run-tab-failed').count()).toBe(0); // the steps tab's title says it in words
     await iovaTab.click();
     await poll(() => page.getByTestId('pane-iova').count()).toBe(1);
+    // The failed expectation stays in sight on the steps tab while the IOVA space is shown.
+    expect(await page.getByTestId('run-tab-failed').innerText()).toBe('✕ 1');
     expect(await page.getByTestId('step-results').count()).toBe(0);
     await page.keyboard.press('ArrowLeft');
     await poll(() => stepsTab.getAttribute('aria-selected')).toBe('true');
