@@ -10,13 +10,12 @@
  * table has no kind index (schema.ts: a scan of one run's key range), so every query is bounded by
  * a seq range and a LIMIT.
  */
-import type Database from 'better-sqlite3';
 import type { EventRow } from '../../core/contract/index.ts';
 import { EVENT_CATALOG, type KindSpec } from '../../core/events/catalog.ts';
 import { decodeFields, type RawEventRow } from './codec.ts';
 import { LEGACY_COMPONENT, toEventRow } from './reader.ts';
 import { EVENT_COLUMNS, KIND_CODE } from './schema.ts';
-import { openReadOnlyDatabase } from './store.ts';
+import { ReadQueries } from './read-queries.ts';
 
 /** A stored event as the IOVA fold reads it: fields decoded (u64 as "0x…"), no text. */
 export interface GuestFoldRow {
@@ -56,28 +55,7 @@ function codeOf(kind: string): number | undefined {
 }
 
 /** Read queries for the guest DMA panels. Errors: LabDatabaseError when the database cannot be opened (on first use). */
-export class GuestViewReader {
-  private conn: Database.Database | null = null;
-  private readonly cache = new Map<string, Database.Statement>();
-  private envelope = false;
-
-  constructor(private readonly dbPath: string) {}
-
-  private db(): Database.Database {
-    if (!this.conn) {
-      this.conn = openReadOnlyDatabase(this.dbPath);
-      const cols = new Set((this.conn.prepare('PRAGMA table_info(events)').all() as { name: string }[]).map((c) => c.name));
-      this.envelope = cols.has('comp');
-    }
-    return this.conn;
-  }
-
-  private stmt(sql: string): Database.Statement {
-    const db = this.db();
-    let s = this.cache.get(sql);
-    if (!s) this.cache.set(sql, (s = db.prepare(sql)));
-    return s;
-  }
+export class GuestViewReader extends ReadQueries {
 
   private cols(): string {
     this.db();
@@ -172,13 +150,6 @@ export class GuestViewReader {
       .all(runId, q.from, q.to, ...args, q.limit) as RawEventRow[];
     const ids = this.componentIds(runId);
     return raw.map((r) => toEventRow(r, ids));
-  }
-
-  /** Closes the connection (reopened on next use). */
-  close(): void {
-    this.conn?.close();
-    this.conn = null;
-    this.cache.clear();
   }
 }
 

@@ -7,13 +7,12 @@
  *    (core/events/objects.ts).
  * Kinds and columns come from the event catalog (core/events/catalog.ts), never spelled here.
  */
-import type Database from 'better-sqlite3';
 import type { EventRow } from '../../core/contract/index.ts';
 import { EVENT_CATALOG, type KindSpec } from '../../core/events/catalog.ts';
 import { decodeFields, type RawEventRow } from './codec.ts';
 import { LEGACY_COMPONENT, toEventRow } from './reader.ts';
 import { EVENT_COLUMNS, KIND_CODE } from './schema.ts';
-import { openReadOnlyDatabase } from './store.ts';
+import { ReadQueries } from './read-queries.ts';
 
 /** Events on either side of a guest event searched for the host calls it caused (they are emitted while it executes). */
 export const CAUSE_WINDOW = 4096;
@@ -35,28 +34,7 @@ function columnOf(kind: string, field: string): string | undefined {
 }
 
 /** Read queries for the component and host panels. Errors: LabDatabaseError when the database cannot be opened (on first use). */
-export class HostViewReader {
-  private conn: Database.Database | null = null;
-  private readonly cache = new Map<string, Database.Statement>();
-  private envelope = false;
-
-  constructor(private readonly dbPath: string) {}
-
-  private db(): Database.Database {
-    if (!this.conn) {
-      this.conn = openReadOnlyDatabase(this.dbPath);
-      const cols = new Set((this.conn.prepare('PRAGMA table_info(events)').all() as { name: string }[]).map((c) => c.name));
-      this.envelope = cols.has('comp');
-    }
-    return this.conn;
-  }
-
-  private stmt(sql: string): Database.Statement {
-    const db = this.db();
-    let s = this.cache.get(sql);
-    if (!s) this.cache.set(sql, (s = db.prepare(sql)));
-    return s;
-  }
+export class HostViewReader extends ReadQueries {
 
   /**
    * The run's components as runs.components lists them (code n is entry n − 1): an id, or an
@@ -164,12 +142,5 @@ export class HostViewReader {
       const c = r.comp === null ? null : Number(r.comp);
       return { seq: Number(r.seq), kind, component: c === null ? LEGACY_COMPONENT : c === 0 ? null : (ids[c - 1] ?? `#${c}`), fields };
     });
-  }
-
-  /** Closes the connection (reopened on next use). */
-  close(): void {
-    this.conn?.close();
-    this.conn = null;
-    this.cache.clear();
   }
 }
