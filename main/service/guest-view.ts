@@ -30,10 +30,10 @@
  *     queuing CPU's ring, fq_flush_timeout every ring; dma-iommu.c).
  */
 import type { BufferLink, EventRow, Results } from '../../core/contract/index.ts';
-import { EVENT_CATALOG, type EventFamily, type KindSpec } from '../../core/events/catalog.ts';
+import { EVENT_CATALOG, type KindSpec } from '../../core/events/catalog.ts';
 import { num, u64Of } from '../../core/events/text.ts';
 import type { GuestViewReader } from '../store/guest-view.ts';
-import type { HostViewSource } from './host-view.ts';
+import { FAMILY_LAYER, type HostViewSource } from './host-view.ts';
 import { IovaSpaceFold } from './iova-space.ts';
 
 /** Fold rows read per query. */
@@ -53,17 +53,6 @@ const T_MAP = 3;
 const T_UNMAP = 4;
 /** The granule when the domain's probe gave none. */
 const DEFAULT_GRANULE = 4096n;
-
-/** The layer of each event family (DESIGN.md §2), for components listComponents does not know. */
-const FAMILY_LAYER: Record<EventFamily, string> = {
-  guest: 'guest',
-  'virtio-iommu': 'viommu',
-  'intel-iommu': 'viommu',
-  'host-iommu-device': 'host-iommu-device',
-  'host-backend': 'backend',
-  'host-iommu': 'iommu',
-  run: 'run',
-};
 
 /** An object's own fields, or {} for anything else. */
 function obj(v: unknown): Record<string, unknown> {

@@ -23,7 +23,7 @@ const PAGE = 5_000;
 const RUNS_KEPT = 4;
 
 /** The layer of each event family (DESIGN.md §2), for components the run's metrics do not describe. */
-const FAMILY_LAYER: Record<EventFamily, string> = {
+export const FAMILY_LAYER: Record<EventFamily, string> = {
   guest: 'guest',
   'virtio-iommu': 'viommu',
   'intel-iommu': 'viommu',
