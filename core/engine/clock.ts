@@ -67,8 +67,15 @@ export function eventCost(kind: string): number {
  * undefined. The store's encoder and the core's sinks both charge it, so their clocks agree.
  */
 export function eventCostField(kind: string): string | undefined {
-  return Object.hasOwn(EVENT_CATALOG, kind) ? (EVENT_CATALOG as Readonly<Record<string, KindSpec>>)[kind].costField : undefined;
+  return COST_FIELDS.get(kind);
 }
+
+/** Kinds that declare a costField (a handful): looked up per event by tickEvent. */
+const COST_FIELDS = new Map<string, string>(
+  Object.entries(EVENT_CATALOG as Readonly<Record<string, KindSpec>>).flatMap(([k, spec]) => (spec.costField === undefined ? [] : [[k, spec.costField] as [string, string]])),
+);
+/** Every kind's fixed cost (eventCost without the own-property check per event). */
+const COSTS = new Map<string, number>(Object.entries(EVENT_COST_NS));
 
 /** The variable part of an event's cost: its costField's value as a number of ns (0 when none or malformed). */
 export function extraCost(v: unknown): number {
@@ -96,7 +103,7 @@ export class VirtualClock {
 
   /** Advances by the cost of event `kind` with its payload (the fixed cost plus its costField's ns) and returns the new time. */
   tickEvent(kind: string, payload: Readonly<Record<string, unknown>>): number {
-    const field = eventCostField(kind);
-    return (this.now += eventCost(kind) + (field === undefined ? 0 : extraCost(payload[field])));
+    const field = COST_FIELDS.size === 0 ? undefined : COST_FIELDS.get(kind);
+    return (this.now += (COSTS.get(kind) ?? 0) + (field === undefined ? 0 : extraCost(payload[field])));
   }
 }

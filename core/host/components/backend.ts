@@ -34,9 +34,16 @@ export type HostDmaOutcome = { translated: bigint; domain?: number } | { fault: 
 /** JSON form of an output or argument value (u64 as "0x…"). */
 export function jsonValue(v: OutputValue | boolean): unknown {
   if (typeof v === 'bigint') return '0x' + v.toString(16);
-  if (Array.isArray(v)) return v.map((x) => jsonValue(x as OutputValue));
-  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, jsonValue(x as OutputValue)]));
-  return v;
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) {
+    const a = new Array<unknown>(v.length);
+    for (let i = 0; i < v.length; i++) a[i] = jsonValue(v[i] as OutputValue);
+    return a;
+  }
+  // A loop, not Object.fromEntries(Object.entries(…).map(…)): every host-call event builds two of these.
+  const o: Record<string, unknown> = {};
+  for (const k in v) if (Object.hasOwn(v, k)) o[k] = jsonValue((v as Record<string, OutputValue>)[k]);
+  return o;
 }
 
 /** A backend component: the engines, the event, and QEMU's helpers common to both. */
