@@ -233,6 +233,17 @@ export class DmaIommu {
    */
   mapRange(dev: DmaDevice, pfn: number, physPfn: number, pages: number, flags: number, cpu: number): number {
     const d = dev.domain;
+    if (pages === 1) {
+      // iommu_pgsize of one granule is always (granule, 1): one map_pages call, no split loop.
+      const rc1 = this.drv.mapPages(d.drv, pfn, physPfn, 1, flags);
+      if (rc1 !== 0) {
+        this.drv.iotlbSync();
+        d.iovad!.freeIovaFast(pfn, pages, cpu);
+        return rc1;
+      }
+      this.drv.iotlbSyncMap(d.drv);
+      return 0;
+    }
     this.curDrv = d.drv;
     this.curFlags = flags;
     const rc = iommuMapLoop(this.drv.pgsizeShifts, pfn, physPfn, pages, this.mapPagesFn, this.mapOut);
@@ -254,9 +265,15 @@ export class DmaIommu {
    */
   unmap(dev: DmaDevice, pfn: number, pages: number, cpu: number, tag: string | undefined): number {
     const d = dev.domain;
-    this.curDrv = d.drv;
-    this.curTag = tag;
-    const unmapped = forEachUnmapChunk(this.drv.pgsizeShifts, pfn, pages, this.unmapPagesFn);
+    let unmapped: number;
+    if (pages === 1) {
+      // One granule: one unmap_pages call (iommu_pgsize gives (granule, 1)).
+      unmapped = this.drv.unmapPages(d.drv, pfn, 1, tag);
+    } else {
+      this.curDrv = d.drv;
+      this.curTag = tag;
+      unmapped = forEachUnmapChunk(this.drv.pgsizeShifts, pfn, pages, this.unmapPagesFn);
+    }
     const fq = d.fq;
     if (fq === null) {
       this.drv.iotlbSync();
