@@ -74,6 +74,9 @@ export class IovaTree {
   private alignOf: number[] = [];
   private orderOf: number[] = [];
   private readonly tmp = new Float64Array(AGG);
+  // propagate's per-aggregate scratch: the slot's old value and whether it changed.
+  private readonly oldv = new Float64Array(AGG);
+  private readonly chg = new Uint8Array(AGG);
   // locate() results: leaf record offset (also the finger the next locate tries first; 0 = none,
   // record 0 is never a leaf and has n = 0) and entry index
   private lo_ = 0;
@@ -306,24 +309,63 @@ export class IovaTree {
   }
 
   // Writes this.tmp (child's aggregates) and the child's min key into its parent's slot, and up.
+  // Incremental: a parent's aggregates are its old ones (kept in the grandparent's slot) with the
+  // changed slots applied — a larger value raises the max; a value that was the max and fell is
+  // recomputed over the children for that aggregate only. The root's own aggregates are stored
+  // nowhere, so the walk stops below it.
   private propagate(child: number, parent: number, minKey: number): void {
     const I = this.I;
     const K = 1 + this.alignOf.length;
+    const tmp = this.tmp;
+    const oldv = this.oldv;
+    const chg = this.chg;
     let keyMoves = true;
+    let ci = parent === 0 ? -1 : this.kidIndex(parent, child);
     while (parent !== 0) {
-      const ci = this.kidIndex(parent, child);
       const po = parent * IR;
       const a = po + I_AGG + ci * AGG;
       let same = true;
-      for (let j = 0; j < K; j++) if (I[a + j] !== this.tmp[j]) { same = false; I[a + j] = this.tmp[j]; }
+      for (let j = 0; j < K; j++) {
+        const old = I[a + j];
+        const nw = tmp[j];
+        if (old !== nw) {
+          same = false;
+          I[a + j] = nw;
+          chg[j] = 1;
+          oldv[j] = old;
+        } else chg[j] = 0;
+      }
       if (keyMoves) {
-        if (I[po + I_MIN + ci] !== minKey) { I[po + I_MIN + ci] = minKey; same = false; }
+        if (I[po + I_MIN + ci] !== minKey) {
+          I[po + I_MIN + ci] = minKey;
+          same = false;
+        }
         keyMoves = ci === 0;
       }
       if (same) return;
-      this.innerAgg(po);
+      const gp = I[po + I_PAR];
+      if (gp === 0) return;
+      const gci = this.kidIndex(gp, parent);
+      const ga = gp * IR + I_AGG + gci * AGG;
+      const n = I[po + I_N];
+      for (let j = 0; j < K; j++) {
+        let m = I[ga + j];
+        if (chg[j] === 1) {
+          const nw = I[a + j];
+          if (nw > m) m = nw;
+          else if (nw < m && oldv[j] === m) {
+            m = -1;
+            for (let c = 0; c < n; c++) {
+              const v = I[po + I_AGG + c * AGG + j];
+              if (v > m) m = v;
+            }
+          }
+        }
+        tmp[j] = m;
+      }
       child = parent;
-      parent = I[po + I_PAR];
+      parent = gp;
+      ci = gci;
     }
   }
 
