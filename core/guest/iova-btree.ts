@@ -363,7 +363,6 @@ export class IovaTree {
         }
         tmp[j] = m;
       }
-      child = parent;
       parent = gp;
       ci = gci;
     }
