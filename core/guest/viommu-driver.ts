@@ -371,8 +371,16 @@ export class ViommuDriver {
    * with the lazy windows the delivered UNMAPs close, comes first: the kick).
    */
   sync(why: number): void {
+    if (this.queued > 0) this.kick(why, 0);
+  }
+
+  /**
+   * __viommu_sync_req's kick: the guest-sync event (`extra` more requests than the queued ones:
+   * send_req_sync's own request), with the lazy windows the delivered UNMAPs close, then every
+   * queued request delivered to the device in order; refusals are only counted.
+   */
+  private kick(why: number, extra: number): void {
     const n = this.queued;
-    if (n === 0) return;
     const e = this.emitter;
     if (e.enabled) {
       const data: Record<string, unknown> = {};
@@ -386,7 +394,7 @@ export class ViommuDriver {
         }
         data.windows = { count: this.pending.length, minNs: min, maxNs: max };
       }
-      e.emit('guest-sync', { requests: n, why, data });
+      e.emit('guest-sync', { requests: n + extra, why, data });
     }
     this.pending.length = 0;
     this.queued = 0;
@@ -405,13 +413,7 @@ export class ViommuDriver {
 
   /** viommu_send_req_sync: the request after everything queued, synced; returns the device's reply. */
   private sendReqSync(bytes: Uint8Array, writable: number): Uint8Array {
-    const e = this.emitter;
-    if (e.enabled) e.emit('guest-sync', { requests: this.queued + 1, why: SYNC.SEND_SYNC, data: {} });
-    const n = this.queued;
-    this.queued = 0;
-    this.pending.length = 0;
-    const tail = this.tail;
-    for (let i = 0; i < n; i++) this.dev.handleRequestInto(this.kind[i] === T_MAP ? this.maps[i] : this.unmaps[i], tail);
+    this.kick(SYNC.SEND_SYNC, 1);
     return this.dev.handleRequest(bytes, writable);
   }
 
