@@ -6,7 +6,7 @@
  *  - walking up from the device's bus, the first upstream bridge with an ACS path to the root
  *    (pci_acs_path_enabled with REQ_ACS_FLAGS) isolates it: the device gets a group of its own;
  *  - otherwise the device joins the group of the nearest upstream bridge (a root port without ACS:
- *    QEMU's pcie-root-port with x-disable-acs=on), which was probed before it.
+ *    QEMU's pcie-root-port with disable-acs=on), which was probed before it.
  * Group numbers come from one IDA in creation (probe) order, as iommu_group_alloc's ida_alloc.
  * Not modelled: DMA aliases, multifunction devices without ACS, PCIe-to-PCI bridges in the guest.
  */
@@ -19,7 +19,7 @@ export interface GuestPciDevice {
   readonly type: 'endpoint' | 'root-port';
   /** The root port it sits behind (a device name), if any. */
   readonly behind?: string;
-  /** A root port's ACS (QEMU's default true; false = x-disable-acs=on). */
+  /** A root port's ACS (QEMU's default true; false = disable-acs=on). */
   readonly acs: boolean;
   /** The driver's DMA mask in bits (dma_set_mask_and_coherent(DMA_BIT_MASK(n))). */
   readonly dmaMask: number;
