@@ -229,7 +229,7 @@ export interface EventDetail {
 }
 
 /** Type of a host object (core/events/objects.ts): iommufd's IOMMUFD_OBJ_* in kebab case, and VFIO's containers and groups. */
-export type HostObjectType = 'ioas' | 'hwpt-paging' | 'hwpt-nested' | 'device' | 'viommu' | 'vdevice' | 'fault' | 'vfio-container' | 'vfio-group';
+export type HostObjectType = 'ioas' | 'hwpt-paging' | 'hwpt-nested' | 'device' | 'access' | 'viommu' | 'vdevice' | 'fault' | 'vfio-container' | 'vfio-group';
 
 /**
  * One object of the host object table at an event (core/events/objects.ts HostObjectFold), as

@@ -134,6 +134,11 @@ export class HostObjectFold {
   private lastTable: Map<number, Obj> | null = null;
   /** IOMMU group number of each host device ('iommu-group' events). */
   private readonly groups = new Map<string, number>();
+  /**
+   * Host devices in an emulated group (an 'iommu-group' with no IOMMU: mdevs): they bind as an
+   * iommufd ACCESS, not a DEVICE (drivers/vfio/iommufd.c vfio_iommufd_emulated_bind).
+   */
+  private readonly emulated = new Set<string>();
   /** Seq of the last event applied (−1 before any). */
   seq = -1;
 
@@ -157,6 +162,7 @@ export class HostObjectFold {
       const g = idOf(e.fields.group);
       const devices = rec(e.fields.data).devices;
       if (g !== undefined && Array.isArray(devices)) for (const d of devices) this.groups.set(String(d), g);
+      if (rec(e.fields.data).iommu === null && Array.isArray(devices)) for (const d of devices) this.emulated.add(String(d));
       return;
     }
     if (e.kind !== 'host-call') return;
@@ -236,7 +242,7 @@ export class HostObjectFold {
         return;
       }
       case 'device-bind': {
-        const d = make(outId('out-dev-id', 'out-devid', 'dev-id', 'devid'), 'device');
+        const d = make(outId('out-dev-id', 'out-devid', 'dev-id', 'devid'), typeof args.device === 'string' && this.emulated.has(args.device) ? 'access' : 'device');
         if (d) d.label = typeof args.device === 'string' ? args.device : undefined;
         return;
       }
@@ -428,6 +434,7 @@ export class HostObjectFold {
     const c = new HostObjectFold();
     c.seq = this.seq;
     for (const [d, g] of this.groups) c.groups.set(d, g);
+    for (const d of this.emulated) c.emulated.add(d);
     for (const [k, o] of this.objs) {
       const copy: Obj = { ...o, refs: o.refs.slice(), flags: o.flags.slice(), areas: o.areas ? new Map(o.areas) : undefined };
       c.objs.set(k, copy);

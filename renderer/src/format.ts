@@ -208,6 +208,7 @@ const OBJECT_TYPE_NAMES: Readonly<Record<string, string>> = {
   'hwpt-paging': 'HWPT_PAGING',
   'hwpt-nested': 'HWPT_NESTED',
   device: 'DEVICE',
+  access: 'ACCESS',
   viommu: 'VIOMMU',
   vdevice: 'VDEVICE',
   fault: 'FAULT',

@@ -216,3 +216,17 @@ describe('host object fold: checkpoints', () => {
     expect(fold.rows()[0].areas).toBe(100);
   });
 });
+
+describe('host object fold: emulated devices', () => {
+  it('an mdev (a member of an emulated group) binds as an ACCESS, attached to the IOAS itself (no HWPT)', () => {
+    const s = calls();
+    s.events.push({ seq: 0, kind: 'iommu-group', component: 'iommufd0', fields: { group: 7, data: { iommu: null, devices: ['mdev0'], why: 'mdev' } } });
+    s.events.push({ seq: 1, kind: 'iommu-group', component: 'dmar0', fields: { group: 1, data: { iommu: 'dmar0', devices: ['vf1'], why: 'ACS' } } });
+    s.call('ioas-alloc', {}, { 'out-ioas-id': 1 });
+    s.call('device-bind', { device: 'mdev0' }, { 'out-dev-id': 2 });
+    s.call('device-attach', { 'dev-id': 2, 'pt-id': 1 }, { 'pt-id': 1 });
+    s.call('device-bind', { device: 'vf1' }, { 'out-dev-id': 3 });
+    s.events.forEach((e, i) => (e.seq = i));
+    expect(brief(hostObjectsOf(s.events))).toEqual(['ioas#1 users=1 []', 'access#2 users=0 [attached→ioas#1]', 'device#3 users=0 []']);
+  });
+});
