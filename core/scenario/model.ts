@@ -387,6 +387,9 @@ export function resolveScenario(doc: ScenarioDoc, ctx: WalkContext): Scenario | 
     }
     const step = resolveStep(s, op, p, base, props.probeSize, endpointOf, err);
     if (step) steps.push(step);
+    // The guest DMA layer is not rebooted by a reset: its domains, mappings and handles no longer
+    // match the device's (a system reset reboots a real guest; a device reset needs its driver).
+    if (op === 'reset' && guest !== null) warn(p, "the guest DMA layer is not reset or rebooted with the device: its domains and mappings no longer match the device's after this step");
   });
 
   const after = ctx.diagnostics.filter((d) => d.severity === 'error').length;

@@ -291,3 +291,12 @@ describe('guest syntax in the editor', () => {
     expect(keys).toEqual(expect.arrayContaining(['device', 'size', 'dir', 'phys', 'offset', 'cpu', 'out']));
   });
 });
+
+describe('guest syntax: a reset beside the guest layer', () => {
+  test('warns that the guest is not rebooted with the device', () => {
+    const text = 'name: g\nguest: {}\ndevices:\n  - {name: nic0, bdf: "00:03.0"}\nsteps:\n  - reset: system\n';
+    expect(parse(text).lines).toEqual([
+      "g.yaml:6:12: warning: steps.0.reset: the guest DMA layer is not reset or rebooted with the device: its domains and mappings no longer match the device's after this step",
+    ]);
+  });
+});
