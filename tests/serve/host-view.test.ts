@@ -7,8 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { validateParams } from '../../core/contract/index.ts';
-import { EVENT_CATALOG, type EventKind, type FieldSpec, type KindSpec } from '../../core/events/catalog.ts';
 import type { SeqEvent } from '../../core/events/sink.ts';
+import { neutralEvent } from '../support/events.ts';
 import { EventWriter, LabStore } from '../../main/store/index.ts';
 import { HostViewReader } from '../../main/store/host-view.ts';
 import { CHECKPOINT_CALLS, HostViewSource } from '../../main/service/host-view.ts';
@@ -29,14 +29,8 @@ afterEach(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** An event of `kind` with every field neutral (0, 0n, {}), then `over`. */
-function ev(kind: EventKind, component: string, over: Record<string, unknown> = {}): Omit<SeqEvent, 'seq'> {
-  const out: Record<string, unknown> = { kind, step: 0, component };
-  for (const [name, f] of Object.entries((EVENT_CATALOG[kind] as KindSpec).fields) as [string, FieldSpec][]) {
-    if (!f.optional) out[name] = f.type === 'u64' ? 0n : f.type === 'json' ? {} : 0;
-  }
-  return { ...out, ...over } as unknown as Omit<SeqEvent, 'seq'>;
-}
+/** An event of `kind` with every required field neutral, then `over` (tests/support/events.ts). */
+const ev = neutralEvent;
 
 const hostCall = (op: string, args: Record<string, unknown>, out: Record<string, unknown>, errno = 0, cause?: number) =>
   ev('host-call', 'iommufd0', { backend: 1, errno, call: { op, ioctl: op.toUpperCase(), args, out }, ...(cause === undefined ? {} : { cause: BigInt(cause) }) });
