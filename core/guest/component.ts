@@ -46,18 +46,31 @@ export interface DmaHandle {
   live: boolean;
 }
 
-/** A handle whose `iova` bigint is built only when read (the hot path never reads it). */
+/**
+ * A handle whose `iova` bigint is built only when read (the hot path never reads it). A name
+ * mapped again after its unmap reuses its object (`set`): no allocation per dma_map of a ring.
+ */
 class Handle implements DmaHandle {
   live = true;
   constructor(
-    readonly dev: DmaDevice,
-    readonly pfn: number,
-    readonly pages: number,
-    readonly offset: number,
-    readonly size: number,
-    readonly dir: 1 | 2 | 3,
-    private readonly granule: number,
+    public dev: DmaDevice,
+    public pfn: number,
+    public pages: number,
+    public offset: number,
+    public size: number,
+    public dir: 1 | 2 | 3,
+    private granule: number,
   ) {}
+  set(dev: DmaDevice, pfn: number, pages: number, offset: number, size: number, dir: 1 | 2 | 3, granule: number): void {
+    this.dev = dev;
+    this.pfn = pfn;
+    this.pages = pages;
+    this.offset = offset;
+    this.size = size;
+    this.dir = dir;
+    this.granule = granule;
+    this.live = true;
+  }
   get iova(): bigint {
     return BigInt(this.pfn) * BigInt(this.granule) + BigInt(this.offset);
   }
@@ -85,6 +98,23 @@ export class DmaMapResult {
   }
 }
 
+/** What a dma-unmap did: one object reused by every call (read it before the next dma-unmap). */
+export class DmaUnmapResult {
+  /** Why it could not unmap (unknown or already unmapped handle, no DMA domain), or null. */
+  error: string | null = null;
+  /** The shadowed host unmap of an assigned device: unmapped, failed, or none. */
+  host: 'unmapped' | 'failed' | 'none' = 'none';
+  /** strict (synced, IOVA freed) or queued (lazy: IOVA on the flush queue). */
+  mode: 'strict' | 'queued' = 'strict';
+  /** Sets every field; returns this. */
+  set(error: string | null, host: DmaUnmapResult['host'], mode: DmaUnmapResult['mode']): this {
+    this.error = error;
+    this.host = host;
+    this.mode = mode;
+    return this;
+  }
+}
+
 /** The guest kernel's DMA layer (see the module comment). */
 export class GuestKernelComponent extends Component {
   readonly topology: GuestTopology;
@@ -92,10 +122,14 @@ export class GuestKernelComponent extends Component {
   private dma: DmaIommu | null = null;
   private readonly domains: DmaDomain[] = [];
   private readonly devices = new Map<string, DmaDevice>();
-  private readonly handles = new Map<string, DmaHandle>();
+  private readonly handles = new Map<string, Handle>();
+  // The last device dmaMap looked up (a ring maps one device's buffers over and over).
+  private lastName = '';
+  private lastDev: DmaDevice | undefined = undefined;
   private nextPhys = GUEST_RAM_BASE;
   private readonly mapOut: MapOutcome = { pfn: 0, pages: 0, path: 'tree' };
   private readonly mapResult = new DmaMapResult();
+  private readonly unmapResult = new DmaUnmapResult();
 
   constructor(
     readonly opts: GuestDmaOptions,
@@ -174,6 +208,7 @@ export class GuestKernelComponent extends Component {
     if (init.errno !== 0) this.log(2, 'Incompatible range for DMA domain', name);
     const dev = dma.deviceState(name, pci.endpoint, d, pci.dmaMask);
     this.devices.set(name, dev);
+    this.lastDev = undefined;
     if (e.enabled) {
       const hex = (v: bigint) => '0x' + v.toString(16);
       const g = BigInt(drv.granule);
@@ -214,7 +249,12 @@ export class GuestKernelComponent extends Component {
    */
   dmaMap(name: string, size: number, dir: 1 | 2 | 3, cpu: number, phys: bigint | undefined, offset: number, handle: string | undefined): DmaMapResult {
     this.runTimers();
-    const dev = this.devices.get(name);
+    let dev = this.lastDev;
+    if (name !== this.lastName || dev === undefined) {
+      dev = this.devices.get(name);
+      this.lastName = name;
+      this.lastDev = dev;
+    }
     if (dev === undefined) {
       const r = this.mapResult;
       r.ok = false;
@@ -231,9 +271,9 @@ export class GuestKernelComponent extends Component {
     let physPfn: number;
     let off: number;
     if (phys === undefined) {
-      const p = this.bufferPhys(size, offset) + offset;
-      off = p % g;
-      physPfn = (p - off) / g;
+      // Fresh pages are granule-aligned: only the offset's part inside a granule remains.
+      off = offset % g;
+      physPfn = (this.bufferPhys(size, offset) + offset - off) / g;
     } else {
       off = Number(phys % BigInt(g));
       physPfn = Number(phys / BigInt(g));
@@ -264,7 +304,11 @@ export class GuestKernelComponent extends Component {
       }
     }
     const host: DmaMapResult['host'] = sh === undefined || sh.counters.maps === maps0 ? 'none' : sh.counters.failures !== fails0 ? 'failed' : 'mapped';
-    if (pfn !== 0 && handle !== undefined) this.handles.set(handle, new Handle(dev, pfn, out.pages, off, size, dir, g));
+    if (pfn !== 0 && handle !== undefined) {
+      const old = this.handles.get(handle);
+      if (old !== undefined && !old.live) old.set(dev, pfn, out.pages, off, size, dir, g);
+      else this.handles.set(handle, new Handle(dev, pfn, out.pages, off, size, dir, g));
+    }
     const result = this.mapResult;
     result.ok = pfn !== 0;
     result.pfn = pfn;
@@ -287,7 +331,7 @@ export class GuestKernelComponent extends Component {
    * dma_unmap of a handle (or of an explicit device/IOVA/size, `tag` undefined). Returns null or
    * why it could not (unknown or already unmapped handle; no mapping there).
    */
-  dmaUnmap(h: { handle: string } | { device: string; iova: bigint; size: number; dir: 1 | 2 | 3 }, cpu: number): { error: string | null; host: 'unmapped' | 'failed' | 'none'; mode: 'strict' | 'queued' } {
+  dmaUnmap(h: { handle: string } | { device: string; iova: bigint; size: number; dir: 1 | 2 | 3 }, cpu: number): DmaUnmapResult {
     this.runTimers();
     let dev: DmaDevice | undefined;
     let pfn: number;
@@ -299,14 +343,14 @@ export class GuestKernelComponent extends Component {
     const g = this.drv.granule;
     if ('handle' in h) {
       const m = this.handles.get(h.handle);
-      if (m === undefined) return { error: `unknown handle "${h.handle}"`, host: 'none', mode: 'strict' };
-      if (!m.live) return { error: `handle "${h.handle}" is already unmapped (a second dma_unmap would free its IOVA twice)`, host: 'none', mode: 'strict' };
+      if (m === undefined) return this.unmapResult.set(`unknown handle "${h.handle}"`, 'none', 'strict');
+      if (!m.live) return this.unmapResult.set(`handle "${h.handle}" is already unmapped (a second dma_unmap would free its IOVA twice)`, 'none', 'strict');
       m.live = false;
       ({ dev, pfn, pages, offset: off, size, dir } = m);
       tag = h.handle;
     } else {
       dev = this.devices.get(h.device);
-      if (dev === undefined) return { error: `${h.device} has no DMA domain`, host: 'none', mode: 'strict' };
+      if (dev === undefined) return this.unmapResult.set(`${h.device} has no DMA domain`, 'none', 'strict');
       off = Number(h.iova % BigInt(g));
       pfn = Number(h.iova / BigInt(g));
       pages = Math.ceil((h.size + off) / g);
@@ -321,7 +365,16 @@ export class GuestKernelComponent extends Component {
     const unmapped = this.dma!.unmap(dev, pfn, pages, cpu, tag);
     if (unmapped !== pages) this.log(2, `WARNING at drivers/iommu/dma-iommu.c __iommu_dma_unmap: WARN_ON(unmapped != size): 0x${(unmapped * g).toString(16)} of 0x${(pages * g).toString(16)} bytes unmapped`, dev.name);
     const host = sh === undefined || sh.counters.unmaps === un0 ? 'none' : sh.counters.failures !== fails0 ? 'failed' : 'unmapped';
-    return { error: null, host, mode: queued ? 'queued' : 'strict' };
+    return this.unmapResult.set(null, host, queued ? 'queued' : 'strict');
+  }
+
+  /**
+   * Forgets an unmapped handle's name (a dma-stream's buffers, never named again): the handle
+   * table does not grow with a stream's iterations. A live handle is kept.
+   */
+  forgetHandle(name: string): void {
+    const m = this.handles.get(name);
+    if (m !== undefined && !m.live) this.handles.delete(name);
   }
 
   /** A flush-queue flush happened (from a queue_iova or a timer): its event. */
@@ -333,10 +386,16 @@ export class GuestKernelComponent extends Component {
   /** The earliest timer deadline (virtual ns), or -1 when none is armed. */
   nextTimer(): number {
     let t = -1;
-    for (const d of this.domains) {
-      const f = d.fq?.timerDeadlineNs() ?? -1;
+    const ds = this.domains;
+    for (let i = 0; i < ds.length; i++) {
+      const d = ds[i];
+      const f = d.fq === null ? -1 : d.fq.timerDeadlineNs();
       if (f >= 0 && (t < 0 || f < t)) t = f;
-      for (const w of d.depotDue) if (w >= 0 && (t < 0 || w < t)) t = w;
+      const due = d.depotDue;
+      for (let o = 0; o < due.length; o++) {
+        const w = due[o];
+        if (w >= 0 && (t < 0 || w < t)) t = w;
+      }
     }
     return t;
   }

@@ -124,13 +124,18 @@ export class DmaIommu {
     this.drv.mapPages(this.curDrv!, iovaPfn, paddrPfn, count * 2 ** shift, this.curFlags);
   private readonly unmapPagesFn = (iovaPfn: number, shift: number, count: number): number => this.drv.unmapPages(this.curDrv!, iovaPfn, count * 2 ** shift, this.curTag);
 
+  /** DMA_BIT_MASK(32) >> shift: the last pfn of the 32-bit-first attempt. */
+  private readonly limit32Pfn: number;
+
   constructor(
     readonly drv: ViommuDriver,
     readonly opts: GuestDmaOptions,
     private readonly emitter: ComponentEmitter,
     /** Called after a flush-queue flush: the domain, the reason (0 queue full, 1 timeout), IOVAs freed, the CPU. */
     private readonly onFqFlush: (d: DmaDomain, reason: number, freed: number, cpu: number) => void,
-  ) {}
+  ) {
+    this.limit32Pfn = Number(MASK32 >> BigInt(drv.shift));
+  }
 
   /**
    * iommu_dma_init_domain for `dev` (see the module comment) with its reserved regions
@@ -192,7 +197,7 @@ export class DmaIommu {
   private allocIova(dev: DmaDevice, pages: number, cpu: number): number {
     const iovad = dev.domain.iovad!;
     if (dev.limitAbove32 && dev.pci32bitWorkaround) {
-      const pfn = iovad.allocIovaFast(pages, Number(MASK32 >> BigInt(this.drv.shift)), false, cpu);
+      const pfn = iovad.allocIovaFast(pages, this.limit32Pfn, false, cpu);
       if (pfn !== 0) return pfn;
       dev.pci32bitWorkaround = false;
       const e = this.emitter;

@@ -156,8 +156,14 @@ export class ViommuDriver {
   private readonly slotDomain: Int32Array;
   private queued = 0;
   private readonly tail = new Uint8Array(TAIL_SIZE);
-  // Pending UNMAP windows, in queue order.
-  private readonly pending: PendingUnmap[] = [];
+  // Pending UNMAP windows, in queue order (at most one per queue slot): parallel arrays and a count,
+  // so adding one allocates nothing and a sync forgets them all by resetting the count.
+  private nPending = 0;
+  private readonly pDomain: Int32Array;
+  private readonly pStart: Float64Array;
+  private readonly pEnd: Float64Array;
+  private readonly pT0: Float64Array;
+  private readonly pTag: (string | undefined)[];
   /** Statuses other than OK seen on added requests since the last takeRefused() (never reported to the caller, as in Linux). */
   private refused = 0;
 
@@ -186,6 +192,11 @@ export class ViommuDriver {
     this.queueCapacity = has(VIRTIO_RING_F_INDIRECT_DESC) ? VIOMMU_QUEUE_SIZE : VIOMMU_QUEUE_SIZE / 2;
     this.kind = new Uint8Array(this.queueCapacity);
     this.slotDomain = new Int32Array(this.queueCapacity);
+    this.pDomain = new Int32Array(this.queueCapacity);
+    this.pStart = new Float64Array(this.queueCapacity);
+    this.pEnd = new Float64Array(this.queueCapacity);
+    this.pT0 = new Float64Array(this.queueCapacity);
+    this.pTag = new Array<string | undefined>(this.queueCapacity).fill(undefined);
     for (let i = 0; i < this.queueCapacity; i++) {
       this.maps.push(encodeRequest({ type: T_MAP, domain: 0, virtStart: 0n, virtEnd: 0n, physStart: 0n, flags: 0 }));
       this.unmaps.push(encodeRequest({ type: T_UNMAP, domain: 0, virtStart: 0n, virtEnd: 0n }));
@@ -300,12 +311,21 @@ export class ViommuDriver {
     const eLo = this.endLoOf(iovaPfn + pages);
     this.delBytes = 0;
     const m = d.mappings;
-    const rc = m.unmapRange(sHi, sLo, eHi, eLo, false, this.countDel);
-    if (rc === UNMAP_SPLIT_FIRST) return 0;
-    if (rc === UNMAP_SPLIT_LAST && m.floor(eHi, eLo)) {
-      // The last mapping starts inside the range and ends after it: removed whole.
-      this.countDel(m.rStartHi, m.rStartLo, m.rEndHi, m.rEndLo);
-      m.remove(m.rStartHi, m.rStartLo);
+    if (pages === 1) {
+      // One granule page: every mapping starts on a page, so the only one that can start inside
+      // the range starts at iova; the one covering iova (if any) decides: none → nothing, one
+      // starting before → "trying to split" (nothing), one starting at iova → removed whole.
+      if (!m.lookup(sHi, sLo) || m.rStartHi !== sHi || m.rStartLo !== sLo) return 0;
+      this.countDel(sHi, sLo, m.rEndHi, m.rEndLo);
+      m.remove(sHi, sLo);
+    } else {
+      const rc = m.unmapRange(sHi, sLo, eHi, eLo, false, this.countDel);
+      if (rc === UNMAP_SPLIT_FIRST) return 0;
+      if (rc === UNMAP_SPLIT_LAST && m.floor(eHi, eLo)) {
+        // The last mapping starts inside the range and ends after it: removed whole.
+        this.countDel(m.rStartHi, m.rStartLo, m.rEndHi, m.rEndLo);
+        m.remove(m.rStartHi, m.rStartLo);
+      }
     }
     const unmapped = this.delBytes / this.granule;
     if (unmapped < pages) return 0;
@@ -320,7 +340,12 @@ export class ViommuDriver {
     putU64Halves(b, VIRT_END_OFFSET, this.endHiOf(iovaPfn + unmapped), this.endLoOf(iovaPfn + unmapped));
     this.kind[slot] = T_UNMAP;
     this.slotDomain[slot] = d.id;
-    this.pending.push({ domain: d.id, startPfn: iovaPfn, endPfnExcl: iovaPfn + unmapped, t0: this.emitter.now, tag });
+    const w = this.nPending++;
+    this.pDomain[w] = d.id;
+    this.pStart[w] = iovaPfn;
+    this.pEnd[w] = iovaPfn + unmapped;
+    this.pT0[w] = this.emitter.now;
+    this.pTag[w] = tag;
     return unmapped;
   }
 
@@ -358,10 +383,10 @@ export class ViommuDriver {
 
   /** The pending UNMAP (added, not delivered) covering page `pfn` of domain `domain`, if any. */
   pendingUnmapAt(domain: number, pfn: number): PendingUnmap | undefined {
-    const p = this.pending;
-    for (let i = p.length - 1; i >= 0; i--) {
-      const w = p[i];
-      if (w.domain === domain && pfn >= w.startPfn && pfn < w.endPfnExcl) return w;
+    for (let i = this.nPending - 1; i >= 0; i--) {
+      if (this.pDomain[i] === domain && pfn >= this.pStart[i] && pfn < this.pEnd[i]) {
+        return { domain, startPfn: this.pStart[i], endPfnExcl: this.pEnd[i], t0: this.pT0[i], tag: this.pTag[i] };
+      }
     }
     return undefined;
   }
@@ -384,19 +409,20 @@ export class ViommuDriver {
     const e = this.emitter;
     if (e.enabled) {
       const data: Record<string, unknown> = {};
-      if (this.pending.length > 0) {
+      const np = this.nPending;
+      if (np > 0) {
         const now = e.now;
         let min = Infinity;
         let max = 0;
-        for (const w of this.pending) {
-          min = Math.min(min, now - w.t0);
-          max = Math.max(max, now - w.t0);
+        for (let i = 0; i < np; i++) {
+          min = Math.min(min, now - this.pT0[i]);
+          max = Math.max(max, now - this.pT0[i]);
         }
-        data.windows = { count: this.pending.length, minNs: min, maxNs: max };
+        data.windows = { count: np, minNs: min, maxNs: max };
       }
       e.emit('guest-sync', { requests: n + extra, why, data });
     }
-    this.pending.length = 0;
+    this.nPending = 0;
     this.queued = 0;
     const tail = this.tail;
     for (let i = 0; i < n; i++) {
@@ -430,6 +456,8 @@ export class ViommuDriver {
 
   // ---- pfn ↔ u32 halves of byte addresses --------------------------------------------------
 
+  // (pfn - hi × pagesPer4G instead of pfn % pagesPer4G: a double's % is a library call.)
+
   /** High half of pfn × granule. */
   hiOf(pfn: number): number {
     return Math.floor(pfn / this.pagesPer4G);
@@ -437,13 +465,13 @@ export class ViommuDriver {
 
   /** Low half of pfn × granule. */
   loOf(pfn: number): number {
-    return ((pfn % this.pagesPer4G) * this.g) >>> 0;
+    return ((pfn - Math.floor(pfn / this.pagesPer4G) * this.pagesPer4G) * this.g) >>> 0;
   }
 
   /** High half of pfnExcl × granule − 1 (the last byte before page pfnExcl). */
   endHiOf(pfnExcl: number): number {
-    const lo = (pfnExcl % this.pagesPer4G) * this.g;
-    return lo === 0 ? this.hiOf(pfnExcl) - 1 : this.hiOf(pfnExcl);
+    const hi = Math.floor(pfnExcl / this.pagesPer4G);
+    return pfnExcl === hi * this.pagesPer4G ? hi - 1 : hi;
   }
 
   /** Low half of pfnExcl × granule − 1. */

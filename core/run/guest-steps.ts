@@ -147,6 +147,7 @@ export class GuestStepRunner {
           else if (g.staleCheck(pci.endpoint, m.iova, o.translated, acc, pci.host === undefined ? 'viommu' : 'host') !== null) p.stale++;
         }
         g.dmaUnmap({ handle: h }, step.cpu);
+        g.forgetHandle(h);
       }
       map(slot, step.buffers + i);
     }

@@ -52,7 +52,7 @@ function rig(guestLayer: boolean) {
 }
 
 /** The guest layer's pairs/s (see the module comment). */
-function runGuest(pairs: number): number {
+export function runGuest(pairs: number): number {
   const { guest, shadow } = rig(true);
   const g = guest!;
   const handles = Array.from({ length: SIZES.ring }, (_, i) => `b${i}`);
@@ -75,7 +75,7 @@ function runGuest(pairs: number): number {
 }
 
 /** The same MAP/UNMAP requests straight into the device (fixed IOVAs below 4 GiB, a ring of 256). */
-function runRaw(pairs: number): number {
+export function runRaw(pairs: number): number {
   const { viommu, shadow } = rig(false);
   const dev = viommu.device;
   const tail = new Uint8Array(4);
