@@ -47,11 +47,14 @@ export interface DmaHandle {
 }
 
 /**
- * A handle whose `iova` bigint is built only when read (the hot path never reads it). A name
- * mapped again after its unmap reuses its object (`set`): no allocation per dma_map of a ring.
+ * A dma_map handle whose `iova` bigint is built only when read (the hot path never reads it). A
+ * name mapped again after its unmap reuses its object (`set`), and a ring that owns its slots'
+ * handles passes them to dmaMap (`into`) and dmaUnmapHandle: no allocation, no name lookup per
+ * buffer. `tag` is the buffer's name in events (and pending UNMAP windows).
  */
-class Handle implements DmaHandle {
+export class Handle implements DmaHandle {
   live = true;
+  tag: string | undefined = undefined;
   constructor(
     public dev: DmaDevice,
     public pfn: number,
@@ -61,6 +64,12 @@ class Handle implements DmaHandle {
     public dir: 1 | 2 | 3,
     private granule: number,
   ) {}
+  /** An empty (unmapped) handle for a caller's slot. */
+  static empty(): Handle {
+    const h = new Handle(undefined as unknown as DmaDevice, 0, 0, 0, 0, 3, 4096);
+    h.live = false;
+    return h;
+  }
   set(dev: DmaDevice, pfn: number, pages: number, offset: number, size: number, dir: 1 | 2 | 3, granule: number): void {
     this.dev = dev;
     this.pfn = pfn;
@@ -247,7 +256,7 @@ export class GuestKernelComponent extends Component {
    * dma_map_single/dma_map_page of `size` bytes (< 2^52) at `phys` (default: fresh pages) +
    * `offset`, direction `dir`, on `cpu`; bound to `handle` when given. Fires due timers first.
    */
-  dmaMap(name: string, size: number, dir: 1 | 2 | 3, cpu: number, phys: bigint | undefined, offset: number, handle: string | undefined): DmaMapResult {
+  dmaMap(name: string, size: number, dir: 1 | 2 | 3, cpu: number, phys: bigint | undefined, offset: number, handle: string | undefined, into?: Handle): DmaMapResult {
     this.runTimers();
     let dev = this.lastDev;
     if (name !== this.lastName || dev === undefined) {
@@ -272,7 +281,7 @@ export class GuestKernelComponent extends Component {
     let off: number;
     if (phys === undefined) {
       // Fresh pages are granule-aligned: only the offset's part inside a granule remains.
-      off = offset % g;
+      off = offset & (g - 1); // g is a power of two <= 2^16 (ToInt32 keeps the low bits of any u32 offset)
       physPfn = (this.bufferPhys(size, offset) + offset - off) / g;
     } else {
       off = Number(phys % BigInt(g));
@@ -304,10 +313,17 @@ export class GuestKernelComponent extends Component {
       }
     }
     const host: DmaMapResult['host'] = sh === undefined || sh.counters.maps === maps0 ? 'none' : sh.counters.failures !== fails0 ? 'failed' : 'mapped';
-    if (pfn !== 0 && handle !== undefined) {
+    if (pfn !== 0 && into !== undefined) {
+      into.set(dev, pfn, out.pages, off, size, dir, g);
+      into.tag = handle;
+    } else if (pfn !== 0 && handle !== undefined) {
       const old = this.handles.get(handle);
       if (old !== undefined && !old.live) old.set(dev, pfn, out.pages, off, size, dir, g);
-      else this.handles.set(handle, new Handle(dev, pfn, out.pages, off, size, dir, g));
+      else {
+        const h = new Handle(dev, pfn, out.pages, off, size, dir, g);
+        h.tag = handle;
+        this.handles.set(handle, h);
+      }
     }
     const result = this.mapResult;
     result.ok = pfn !== 0;
@@ -328,34 +344,34 @@ export class GuestKernelComponent extends Component {
   }
 
   /**
-   * dma_unmap of a handle (or of an explicit device/IOVA/size, `tag` undefined). Returns null or
-   * why it could not (unknown or already unmapped handle; no mapping there).
+   * dma_unmap of a named handle (or of an explicit device/IOVA/size, `tag` undefined). The result's
+   * `error` is null or why it could not (unknown or already unmapped handle; no DMA domain).
    */
   dmaUnmap(h: { handle: string } | { device: string; iova: bigint; size: number; dir: 1 | 2 | 3 }, cpu: number): DmaUnmapResult {
-    this.runTimers();
-    let dev: DmaDevice | undefined;
-    let pfn: number;
-    let pages: number;
-    let off: number;
-    let size: number;
-    let dir: 1 | 2 | 3;
-    let tag: string | undefined;
-    const g = this.drv.granule;
     if ('handle' in h) {
       const m = this.handles.get(h.handle);
       if (m === undefined) return this.unmapResult.set(`unknown handle "${h.handle}"`, 'none', 'strict');
-      if (!m.live) return this.unmapResult.set(`handle "${h.handle}" is already unmapped (a second dma_unmap would free its IOVA twice)`, 'none', 'strict');
-      m.live = false;
-      ({ dev, pfn, pages, offset: off, size, dir } = m);
-      tag = h.handle;
-    } else {
-      dev = this.devices.get(h.device);
-      if (dev === undefined) return this.unmapResult.set(`${h.device} has no DMA domain`, 'none', 'strict');
-      off = Number(h.iova % BigInt(g));
-      pfn = Number(h.iova / BigInt(g));
-      pages = Math.ceil((h.size + off) / g);
-      ({ size, dir } = h);
+      return this.dmaUnmapHandle(m, cpu);
     }
+    this.runTimers();
+    const g = this.drv.granule;
+    const dev = this.devices.get(h.device);
+    if (dev === undefined) return this.unmapResult.set(`${h.device} has no DMA domain`, 'none', 'strict');
+    const off = Number(h.iova % BigInt(g));
+    return this.unmapPages(dev, Number(h.iova / BigInt(g)), Math.ceil((h.size + off) / g), off, h.size, h.dir, undefined, cpu);
+  }
+
+  /** dma_unmap of a handle object (a named one, or a ring slot's passed to dmaMap as `into`). */
+  dmaUnmapHandle(m: Handle, cpu: number): DmaUnmapResult {
+    this.runTimers();
+    if (!m.live) return this.unmapResult.set(`handle "${m.tag}" is already unmapped (a second dma_unmap would free its IOVA twice)`, 'none', 'strict');
+    m.live = false;
+    return this.unmapPages(m.dev, m.pfn, m.pages, m.offset, m.size, m.dir, m.tag, cpu);
+  }
+
+  /** __iommu_dma_unmap of a mapping and its events (dmaUnmap, dmaUnmapHandle). */
+  private unmapPages(dev: DmaDevice, pfn: number, pages: number, off: number, size: number, dir: 1 | 2 | 3, tag: string | undefined, cpu: number): DmaUnmapResult {
+    const g = this.drv.granule;
     const sh = this.shadow;
     const un0 = sh?.counters.unmaps ?? 0;
     const fails0 = sh?.counters.failures ?? 0;
@@ -366,15 +382,6 @@ export class GuestKernelComponent extends Component {
     if (unmapped !== pages) this.log(2, `WARNING at drivers/iommu/dma-iommu.c __iommu_dma_unmap: WARN_ON(unmapped != size): 0x${(unmapped * g).toString(16)} of 0x${(pages * g).toString(16)} bytes unmapped`, dev.name);
     const host = sh === undefined || sh.counters.unmaps === un0 ? 'none' : sh.counters.failures !== fails0 ? 'failed' : 'unmapped';
     return this.unmapResult.set(null, host, queued ? 'queued' : 'strict');
-  }
-
-  /**
-   * Forgets an unmapped handle's name (a dma-stream's buffers, never named again): the handle
-   * table does not grow with a stream's iterations. A live handle is kept.
-   */
-  forgetHandle(name: string): void {
-    const m = this.handles.get(name);
-    if (m !== undefined && !m.live) this.handles.delete(name);
   }
 
   /** A flush-queue flush happened (from a queue_iova or a timer): its event. */

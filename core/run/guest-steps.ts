@@ -8,7 +8,7 @@
  * outcome) and `expect` is checked against it.
  */
 import type { StepResult } from '../contract/index.ts';
-import type { GuestKernelComponent } from '../guest/component.ts';
+import { Handle, type GuestKernelComponent } from '../guest/component.ts';
 import type { GuestPciDevice } from '../guest/topology.ts';
 import type { GuestStep, ScenarioStep } from '../scenario/model.ts';
 import type { ExpectationCheck } from './expect.ts';
@@ -37,7 +37,8 @@ interface StreamProgress {
   /** Units done: buffers mapped first, then iterations. */
   done: number;
   /** Each ring slot's live handle name, '' when its buffer failed to map. */
-  slots: string[];
+  /** Each ring slot's buffer (a handle object the stream owns: no name table entry per buffer). */
+  slots: Handle[];
   failedMaps: number;
   failedHostMaps: number;
   stale: number;
@@ -110,7 +111,7 @@ export class GuestStepRunner {
     const g = this.guest;
     let p = this.stream;
     if (p === null) {
-      p = this.stream = { done: 0, slots: new Array<string>(step.buffers).fill(''), failedMaps: 0, failedHostMaps: 0, stale: 0, faults: 0, firstError: undefined };
+      p = this.stream = { done: 0, slots: Array.from({ length: step.buffers }, () => Handle.empty()), failedMaps: 0, failedHostMaps: 0, stale: 0, faults: 0, firstError: undefined };
       this.streams++;
     }
     const total = step.buffers + step.iterations;
@@ -121,12 +122,11 @@ export class GuestStepRunner {
     const prefix = `s${step.index}.`;
     const map = (slot: number, n: number): void => {
       const name = `${prefix}${n}`;
-      const r = g.dmaMap(step.device, size, step.dir, step.cpu, undefined, 0, name);
+      const r = g.dmaMap(step.device, size, step.dir, step.cpu, undefined, 0, name, p.slots[slot]);
       if (!r.ok) {
         p.failedMaps++;
         p.firstError ??= r.error;
-        p.slots[slot] = '';
-      } else p.slots[slot] = name;
+      }
       if (r.host === 'failed') p.failedHostMaps++;
     };
     const used0 = p.done;
@@ -138,16 +138,14 @@ export class GuestStepRunner {
       }
       const i = u - step.buffers;
       const slot = i % step.buffers;
-      const h = p.slots[slot];
-      if (h !== '') {
+      const m = p.slots[slot];
+      if (m.live) {
         if (step.access) {
-          const m = g.handle(h)!;
           const o = this.access(pci, m.iova, step.size, acc);
           if (o.fault !== undefined) p.faults++;
           else if (g.staleCheck(pci.endpoint, m.iova, o.translated, acc, pci.host === undefined ? 'viommu' : 'host') !== null) p.stale++;
         }
-        g.dmaUnmap({ handle: h }, step.cpu);
-        g.forgetHandle(h);
+        g.dmaUnmapHandle(m, step.cpu);
       }
       map(slot, step.buffers + i);
     }

@@ -2,9 +2,10 @@
  * Guest DMA benchmark (issue 8 §4; not a timed test): a Linux-like guest's dma_map + dma_unmap
  * pairs (core/guest: dma-iommu, the IOVA allocator's rcache, the virtio-iommu driver's request
  * queue) through virtio-iommu, each MAP/UNMAP shadowed by VFIO's notifier into an iommufd IOAS
- * (the runs' iommufd0 component), events off. The pattern is a NIC ring: 256 one-page buffers
- * live, each pair unmaps the oldest and maps a fresh one (strict mode: every unmap syncs, every
- * map syncs). Rate in PAIRS per second. Baseline: the same MAP and UNMAP requests sent straight
+ * (the runs' iommufd0 component), events off. The pattern is a NIC ring as the dma-stream step
+ * drives it (GuestKernelComponent.dmaMap into the slot's handle, dmaUnmapHandle): 256 one-page
+ * buffers live, each pair unmaps the oldest and maps a fresh one (strict mode: every unmap syncs,
+ * every map syncs). Rate in PAIRS per second. Baseline: the same MAP and UNMAP requests sent straight
  * to the device (no guest layer: fixed IOVAs, no allocator, no driver queue), same machine, same
  * run — what the guest layer costs on top.
  */
@@ -20,7 +21,7 @@ import { defaultProps } from '../../core/viommu/virtio-iommu/device.ts';
 import { HOST_39, platformOf } from '../core/host/shadow/iommufd-backend.ts';
 import { IommufdBackendComponent } from '../../core/host/components/backend.ts';
 import { hostBackends } from '../../core/host/backend/from-platform.ts';
-import { GuestKernelComponent } from '../../core/guest/component.ts';
+import { GuestKernelComponent, Handle } from '../../core/guest/component.ts';
 import type { BenchRow } from './types.ts';
 
 const NIC = 0x18;
@@ -55,15 +56,16 @@ function rig(guestLayer: boolean) {
 export function runGuest(pairs: number): number {
   const { guest, shadow } = rig(true);
   const g = guest!;
-  const handles = Array.from({ length: SIZES.ring }, (_, i) => `b${i}`);
-  const targets = handles.map((handle) => ({ handle }));
-  for (const h of handles) g.dmaMap('nic0', 4096, 2, 0, undefined, 0, h);
+  // The ring's buffers as the dma-stream step keeps them: one handle object per slot (named for events).
+  const names = Array.from({ length: SIZES.ring }, (_, i) => `b${i}`);
+  const slots = names.map(() => Handle.empty());
+  for (let i = 0; i < SIZES.ring; i++) g.dmaMap('nic0', 4096, 2, 0, undefined, 0, names[i], slots[i]);
   let bad = 0;
   const loop = (n: number) => {
     for (let k = 0; k < n; k++) {
       const i = k % SIZES.ring;
-      if (g.dmaUnmap(targets[i], 0).error !== null) bad++;
-      if (!g.dmaMap('nic0', 4096, 2, 0, undefined, 0, handles[i]).ok) bad++;
+      if (g.dmaUnmapHandle(slots[i], 0).error !== null) bad++;
+      if (!g.dmaMap('nic0', 4096, 2, 0, undefined, 0, names[i], slots[i]).ok) bad++;
     }
   };
   loop(SIZES.warm);

@@ -133,6 +133,28 @@ steps:
   });
 });
 
+describe('dma-unmap of a handle', () => {
+  it('refuses a second unmap of the same handle (its IOVA would be freed twice), after one UNMAP of its own IOVA and size', () => {
+    const { events, results } = run(`${HOST}guest: {iommu-dma: strict}
+devices:
+  - {name: disk0, bdf: "00:04.0"}
+steps:
+  - dma-map: {device: disk0, size: 0x2000, dir: to-device, out: a}
+  - dma-unmap: {handle: a}
+  - dma-unmap: {handle: a}
+  - dma-map: {device: disk0, size: 0x2000, dir: to-device, out: b}
+`);
+    expect(results.map((r) => [r.status, r.message])).toEqual([
+      ['OK', 'disk0: DMA address 0xffffe000 (2 pages, tree; host none)'],
+      ['OK', 'a: unmapped (strict; host none)'],
+      ['ERROR', 'handle "a" is already unmapped (a second dma_unmap would free its IOVA twice)'],
+      ['OK', 'disk0: DMA address 0xffffe000 (2 pages, rcache; host none)'],
+    ]);
+    expect(of(events, 'dma-unmap').map((u) => [u.iova, u.size, data(u).handle])).toEqual([[0xffffe000n, 0x2000n, 'a']]);
+    expect(of(events, 'unmap').map((u) => [u.virtStart, u.virtEnd])).toEqual([[0xffffe000n, 0xffffffffn]]);
+  });
+});
+
 describe('lazy invalidation (flush queues)', () => {
   const lazy = (guest: string, steps: string) =>
     run(`${HOST}guest: ${guest}
@@ -265,5 +287,13 @@ steps:
     expect(of(events, 'dma-unmap').length).toBe(40);
     expect(of(events, 'host-dma').every((h) => h.outcome === 0 && h.access === 2)).toBe(true);
     expect(of(events, 'host-dma').length).toBe(40);
+    // Each buffer keeps its own name through map and unmap (s<step>.<buffer>): slot 0 held s0.0, then s0.8, s0.16 …
+    const maps = of(events, 'dma-map').map((m) => data(m).handle);
+    expect(maps.slice(0, 9)).toEqual(['s0.0', 's0.1', 's0.2', 's0.3', 's0.4', 's0.5', 's0.6', 's0.7', 's0.8']);
+    expect(of(events, 'dma-unmap').map((m) => data(m).handle).slice(0, 3)).toEqual(['s0.0', 's0.1', 's0.2']);
+    const first = of(events, 'dma-map')[0];
+    const reuse = of(events, 'dma-map')[8];
+    expect(of(events, 'dma-unmap')[0].iova).toBe(first.iova);
+    expect(reuse.iova).toBe(first.iova); // the freed IOVA came back from the rcache
   });
 });
