@@ -398,11 +398,8 @@ export class GuestKernelComponent extends Component {
       const d = ds[i];
       const f = d.fq === null ? -1 : d.fq.timerDeadlineNs();
       if (f >= 0 && (t < 0 || f < t)) t = f;
-      const due = d.depotDue;
-      for (let o = 0; o < due.length; o++) {
-        const w = due[o];
-        if (w >= 0 && (t < 0 || w < t)) t = w;
-      }
+      const w = d.depotNext;
+      if (w >= 0 && (t < 0 || w < t)) t = w;
     }
     return t;
   }
@@ -430,7 +427,7 @@ export class GuestKernelComponent extends Component {
       }
       for (let o = 0; o < d.depotDue.length; o++) {
         if (d.depotDue[o] === t) {
-          d.depotDue[o] = -1;
+          d.disarmDepot(o);
           d.iovad!.depotWork(o);
         }
       }

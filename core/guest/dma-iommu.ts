@@ -60,6 +60,22 @@ export class DmaDomain {
   fq: FlushQueue | null = null;
   /** When each rcache order's depot work runs (virtual ns), -1 when none is queued. */
   readonly depotDue = new Float64Array(6).fill(-1);
+  /** The earliest of depotDue (-1: none), kept so the hot path's timer check reads one number. */
+  depotNext = -1;
+
+  /** Queues order `order`'s depot work at virtual ns `due`. */
+  armDepot(order: number, due: number): void {
+    this.depotDue[order] = due;
+    if (this.depotNext < 0 || due < this.depotNext) this.depotNext = due;
+  }
+
+  /** Takes order `order`'s depot work off the timers (it ran). */
+  disarmDepot(order: number): void {
+    this.depotDue[order] = -1;
+    let t = -1;
+    for (const w of this.depotDue) if (w >= 0 && (t < 0 || w < t)) t = w;
+    this.depotNext = t;
+  }
 
   constructor(
     readonly group: GuestGroup,
@@ -151,7 +167,7 @@ export class DmaIommu {
     const iovad = new IovaDomain(2 ** shift, basePfn, this.opts.cpus);
     d.iovad = iovad;
     iovad.onDepotWorkScheduled = (order) => {
-      d.depotDue[order] = this.emitter.now + 100_000_000; // IOVA_DEPOT_DELAY
+      d.armDepot(order, this.emitter.now + 100_000_000); // IOVA_DEPOT_DELAY
     };
     if (d.type === 'DMA_FQ') {
       // iommu_dma_init_options: shadow_on_flush → one queue of 32768 / 1000 ms, else per CPU 256 / 10 ms.

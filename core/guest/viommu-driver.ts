@@ -148,6 +148,8 @@ export class ViommuDriver {
   /** The granule in bytes, and granule pages per 4 GiB (2^(32 - shift)). */
   private readonly g: number;
   private readonly pagesPer4G: number;
+  /** 1 / pagesPer4G (a power of two: multiplying by it is exact, and cheaper than dividing). */
+  private readonly inv4G: number;
   private readonly usedIds = new Set<number>();
   // The queue: prebuilt MAP / UNMAP request buffers, one per slot, patched in place.
   private readonly maps: Uint8Array[] = [];
@@ -183,6 +185,7 @@ export class ViommuDriver {
     this.pgsizeShifts = pgsizeShiftsFromMask(hi, lo, this.shift);
     this.g = 2 ** this.shift;
     this.pagesPer4G = 2 ** (32 - this.shift);
+    this.inv4G = 2 ** (this.shift - 32);
     this.apertureStart = has(F_INPUT_RANGE) ? cfg.inputRange[0] : 0n;
     this.apertureEnd = has(F_INPUT_RANGE) ? cfg.inputRange[1] : 0xffffffffffffffffn;
     this.firstDomain = has(F_DOMAIN_RANGE) ? cfg.domainRange[0] : 0;
@@ -337,7 +340,8 @@ export class ViommuDriver {
     b[6] = (d.id >>> 16) & 0xff;
     b[7] = d.id >>> 24;
     putU64Halves(b, VIRT_START_OFFSET, sHi, sLo);
-    putU64Halves(b, VIRT_END_OFFSET, this.endHiOf(iovaPfn + unmapped), this.endLoOf(iovaPfn + unmapped));
+    if (unmapped === pages) putU64Halves(b, VIRT_END_OFFSET, eHi, eLo);
+    else putU64Halves(b, VIRT_END_OFFSET, this.endHiOf(iovaPfn + unmapped), this.endLoOf(iovaPfn + unmapped));
     this.kind[slot] = T_UNMAP;
     this.slotDomain[slot] = d.id;
     const w = this.nPending++;
@@ -456,21 +460,22 @@ export class ViommuDriver {
 
   // ---- pfn ↔ u32 halves of byte addresses --------------------------------------------------
 
-  // (pfn - hi × pagesPer4G instead of pfn % pagesPer4G: a double's % is a library call.)
+  // (pfn - hi × pagesPer4G instead of pfn % pagesPer4G: a double's % is a library call; × inv4G
+  // instead of / pagesPer4G: exact for a power of two.)
 
   /** High half of pfn × granule. */
   hiOf(pfn: number): number {
-    return Math.floor(pfn / this.pagesPer4G);
+    return Math.floor(pfn * this.inv4G);
   }
 
   /** Low half of pfn × granule. */
   loOf(pfn: number): number {
-    return ((pfn - Math.floor(pfn / this.pagesPer4G) * this.pagesPer4G) * this.g) >>> 0;
+    return ((pfn - Math.floor(pfn * this.inv4G) * this.pagesPer4G) * this.g) >>> 0;
   }
 
   /** High half of pfnExcl × granule − 1 (the last byte before page pfnExcl). */
   endHiOf(pfnExcl: number): number {
-    const hi = Math.floor(pfnExcl / this.pagesPer4G);
+    const hi = Math.floor(pfnExcl * this.inv4G);
     return pfnExcl === hi * this.pagesPer4G ? hi - 1 : hi;
   }
 
