@@ -314,21 +314,13 @@ export class ViommuDriver {
     const eLo = this.endLoOf(iovaPfn + pages);
     this.delBytes = 0;
     const m = d.mappings;
-    if (pages === 1) {
-      // One granule page: every mapping starts on a page, so the only one that can start inside
-      // the range starts at iova; the one covering iova (if any) decides: none → nothing, one
-      // starting before → "trying to split" (nothing), one starting at iova → removed whole.
-      if (!m.lookup(sHi, sLo) || m.rStartHi !== sHi || m.rStartLo !== sLo) return 0;
-      this.countDel(sHi, sLo, m.rEndHi, m.rEndLo);
-      m.remove(sHi, sLo);
-    } else {
-      const rc = m.unmapRange(sHi, sLo, eHi, eLo, false, this.countDel);
-      if (rc === UNMAP_SPLIT_FIRST) return 0;
-      if (rc === UNMAP_SPLIT_LAST && m.floor(eHi, eLo)) {
-        // The last mapping starts inside the range and ends after it: removed whole.
-        this.countDel(m.rStartHi, m.rStartLo, m.rEndHi, m.rEndLo);
-        m.remove(m.rStartHi, m.rStartLo);
-      }
+    // (A one-mapping UNMAP, the usual one, is one hash probe in the store's unmapRange.)
+    const rc = m.unmapRange(sHi, sLo, eHi, eLo, false, this.countDel);
+    if (rc === UNMAP_SPLIT_FIRST) return 0;
+    if (rc === UNMAP_SPLIT_LAST && m.floor(eHi, eLo)) {
+      // The last mapping starts inside the range and ends after it: removed whole.
+      this.countDel(m.rStartHi, m.rStartLo, m.rEndHi, m.rEndLo);
+      m.remove(m.rStartHi, m.rStartLo);
     }
     const unmapped = this.delBytes / this.granule;
     if (unmapped < pages) return 0;
