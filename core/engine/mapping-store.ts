@@ -319,6 +319,18 @@ export class MappingStore extends IntervalResult {
   }
 
   /**
+   * UNMAP of [s, e] when it is exactly one page of the store's page size (s page-aligned, e = s +
+   * page - 1; the hot path of IOMMU_IOAS_UNMAP of one page): 1 when a one-page interval was there
+   * and is removed; 0 when nothing overlaps the page; -1, with nothing changed, in every other case
+   * (another range, a longer run or a tree interval: use {@link unmapRange}). 1 and 0 are what
+   * unmapRange does (UNMAP_OK), without its visitor.
+   */
+  unmapPage(sHi: number, sLo: number, eHi: number, eLo: number): number {
+    if (this.tree.count() !== 0 || (sLo & this.pmask) !== 0 || eHi !== sHi || eLo - sLo !== this.pmask) return -1;
+    return this.pages.removeOne(sHi >>> this.shift, ((sHi << (32 - this.shift)) | (sLo >>> this.shift)) >>> 0);
+  }
+
+  /**
    * UNMAP semantics over [s, e] (virtio spec §5.13.6.5): removes the intervals wholly inside the
    * range, in ascending order, and says whether a touched interval would be split. Only the first
    * and the last touched intervals can be partial. Returns:

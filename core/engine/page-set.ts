@@ -13,7 +13,9 @@
  *    words in a second hash table, level L word i covering pages [i·64^(L+1), (i+1)·64^(L+1))),
  *    which gives the order: next/prev run start in O(levels) probes (at most 9 levels for 52-bit
  *    page numbers), so range UNMAPs, overlap checks of large MAPs and ordered walks cost O(k) for
- *    k runs found, never O(live mappings).
+ *    k runs found, never O(live mappings). Its updates are held back in a short log and applied in
+ *    batches, before any read of the order (see PageSet.note): a MAP or UNMAP of a one-page run
+ *    then costs its page-table probe alone, not a second, dependent cache miss on a bitmap word.
  * Both tables use linear probing with backward-shift deletion (no tombstones) and grow by doubling
  * (amortized O(1); a growth rehashes the table once). They never shrink while the domain lives
  * (clear(), i.e. domain destruction or reset, returns them to their initial size): 1M live page
@@ -22,164 +24,18 @@
  * Page numbers are u64 < 2^52 as (hi, lo) u32 halves (hi < 2^20): with a page size of at least
  * 4 KiB, every page of the 64-bit IOVA space fits.
  */
+import { Hash64, SW } from './hash64.ts';
 
-/** Words per hash slot: key word 0, key word 1, value word 0, value word 1. */
-const SW = 4;
-/** Key word 0: bit 31 marks a used slot (an empty slot is all zero). */
-const USED = 0x80000000 | 0;
 /** Highest bitmap level: level 8 has a single word (index 0) for page numbers < 2^52. */
 const TOP = 8;
 /** Largest flags value a run can carry (bits 28..30 of an entry's key word 0). */
 export const RUN_FLAGS_MAX = 7;
 /** Most pages in one run (its length - 1 is bits 20..23 of an entry's key word 0). */
 export const MAX_RUN = 16;
-
-/**
- * Home slot of key (khi, klo) in a table of 2^bits slots whose keys are grouped by 2^g: the key's
- * group (key >> g) is hashed (Fibonacci hashing of a mix of both halves) to an aligned run of 2^g
- * slots, and the key's low g bits pick the slot in it. The page table uses g = 2: the 4 pages of
- * an aligned group share one 64-byte line (4 slots of 16 bytes), so a short run's pages, and a
- * DMA stream's next page, are mostly in a line already fetched (measured at 1M live mappings:
- * 2-page runs +20%, ring pattern +25%; g = 4 spreads a group over four lines and did worse on
- * runs). Requires bits - g >= 1.
- */
-function slotHash(khi: number, klo: number, bits: number, g: number): number {
-  const gh = khi >>> g;
-  const gl = g === 0 ? klo : (khi << (32 - g)) | (klo >>> g);
-  return ((Math.imul(gl ^ Math.imul(gh, 0x85ebca6b), 0x9e3779b1) >>> (32 - bits + g)) << g) | (klo & ((1 << g) - 1));
-}
-
-/**
- * Open-addressing hash table of 64-bit keys with two 32-bit value words per slot, in one Int32Array
- * (slot i = words [4i, 4i + 4)). Key word 0 carries USED in bit 31; `keyMask` selects the bits of
- * word 0 that belong to the key (the others carry a payload that equality ignores).
- */
-class Hash64 {
-  t: Int32Array;
-  private bits: number;
-  private mask: number;
-  /** Used slots. */
-  n = 0;
-
-  /**
-   * @param keyMask bits of key word 0 that belong to the key.
-   * @param minBits log2 of the initial (and minimum) slot count; > g.
-   * @param g log2 of the key group that shares an aligned run of slots (see slotHash).
-   */
-  constructor(private readonly keyMask: number, private readonly minBits: number, private readonly g: number) {
-    this.bits = minBits;
-    this.mask = (1 << minBits) - 1;
-    this.t = new Int32Array(SW << minBits);
-  }
-
-  clear(): void {
-    this.bits = this.minBits;
-    this.mask = (1 << this.minBits) - 1;
-    this.t = new Int32Array(SW << this.minBits);
-    this.n = 0;
-  }
-
-  /** Word index of the slot holding key (khi, klo), or -1. */
-  find(khi: number, klo: number): number {
-    const t = this.t;
-    const km = this.keyMask;
-    let i = slotHash(khi, klo, this.bits, this.g);
-    for (;;) {
-      const w = i * SW;
-      const k0 = t[w];
-      if (k0 === 0) return -1;
-      if ((k0 & km) === khi && t[w + 1] === klo) return w;
-      i = (i + 1) & this.mask;
-    }
-  }
-
-  /**
-   * Adds a key that is not present: word0 = USED | payload | khi (khi = word0 & keyMask), value
-   * (v0, v1). Returns its word index.
-   */
-  add(word0: number, klo: number, v0: number, v1: number): number {
-    if ((this.n + 1) * 2 > this.mask + 1) this.grow();
-    const t = this.t;
-    let i = slotHash(word0 & this.keyMask, klo, this.bits, this.g);
-    while (t[i * SW] !== 0) i = (i + 1) & this.mask;
-    const w = i * SW;
-    t[w] = word0 | USED;
-    t[w + 1] = klo;
-    t[w + 2] = v0;
-    t[w + 3] = v1;
-    this.n++;
-    return w;
-  }
-
-  /**
-   * Adds key (khi = word0 & keyMask, klo) with value (v0, v1) unless it is present, in one probe
-   * walk (find then add walk the same chain twice). Returns -1 when added, else the word index of
-   * the slot already holding the key (nothing changed). May grow the table even when the key is
-   * present (capacity only).
-   */
-  findOrAdd(word0: number, klo: number, v0: number, v1: number): number {
-    if ((this.n + 1) * 2 > this.mask + 1) this.grow();
-    const t = this.t;
-    const km = this.keyMask;
-    const khi = word0 & km;
-    let i = slotHash(khi, klo, this.bits, this.g);
-    for (;;) {
-      const w = i * SW;
-      const k0 = t[w];
-      if (k0 === 0) {
-        t[w] = word0 | USED;
-        t[w + 1] = klo;
-        t[w + 2] = v0;
-        t[w + 3] = v1;
-        this.n++;
-        return -1;
-      }
-      if ((k0 & km) === khi && t[w + 1] === klo) return w;
-      i = (i + 1) & this.mask;
-    }
-  }
-
-  /** Removes the slot at word index w (backward-shift deletion keeps every probe chain intact). */
-  del(w: number): void {
-    const t = this.t;
-    const mask = this.mask;
-    let i = w / SW;
-    let j = i;
-    for (;;) {
-      j = (j + 1) & mask;
-      const jw = j * SW;
-      const k0 = t[jw];
-      if (k0 === 0) break;
-      const home = slotHash(k0 & this.keyMask, t[jw + 1], this.bits, this.g);
-      // The entry at j may move to the hole at i unless its home lies cyclically in (i, j].
-      const stays = i <= j ? home > i && home <= j : home > i || home <= j;
-      if (stays) continue;
-      const iw = i * SW;
-      t[iw] = k0;
-      t[iw + 1] = t[jw + 1];
-      t[iw + 2] = t[jw + 2];
-      t[iw + 3] = t[jw + 3];
-      i = j;
-    }
-    const iw = i * SW;
-    t[iw] = 0;
-    t[iw + 1] = 0;
-    t[iw + 2] = 0;
-    t[iw + 3] = 0;
-    this.n--;
-  }
-
-  private grow(): void {
-    const old = this.t;
-    this.bits++;
-    this.mask = (1 << this.bits) - 1;
-    this.t = new Int32Array(SW << this.bits);
-    this.n = 0;
-    for (let w = 0; w < old.length; w += SW) {
-      if (old[w] !== 0) this.add(old[w], old[w + 1], old[w + 2], old[w + 3]);
-    }
-  }
-}
+/** Run-start bitmap updates held back (see PageSet.note) before they are applied in one batch. */
+const LOG_MAX = 1024;
+/** Log entry word 0: bit 31 marks a cleared run start (else set); bits 0..19 the page's hi half. */
+const LOG_CLEAR = 0x80000000 | 0;
 
 /** Lowest set bit >= b (0..63) of the 64-bit word (lo, hi), or -1. */
 function lowestFrom(lo: number, hi: number, b: number): number {
@@ -222,6 +78,15 @@ export class PageSet {
   private readonly words = new Hash64(0x7fffffff, 4, 0);
   /** Number of runs. */
   private runs = 0;
+  /**
+   * Bitmap updates not applied yet (see note()): entry i = words [2i, 2i + 2), LOG_CLEAR | pageHi
+   * (or pageHi alone for a set) and pageLo; `logN` entries.
+   */
+  private readonly log = new Int32Array(2 * LOG_MAX);
+  private logN = 0;
+  /** flush()'s level-0 word keys, and what its prefetch read (kept so the loads are not dropped). */
+  private readonly keys = new Int32Array(2 * LOG_MAX);
+  private touched = 0;
 
   /** Result of next/prev: the first page of the run found. */
   pHi = 0;
@@ -247,6 +112,7 @@ export class PageSet {
     this.pages.clear();
     this.words.clear();
     this.runs = 0;
+    this.logN = 0;
   }
 
   /**
@@ -315,7 +181,7 @@ export class PageSet {
       pl = (pl + 1) >>> 0;
       if (pl === 0) ph++;
     }
-    this.setBit(hi, lo | 0);
+    this.note(hi, lo | 0);
     this.runs++;
   }
 
@@ -330,9 +196,26 @@ export class PageSet {
       this.load(w);
       return w;
     }
-    this.setBit(hi, lo | 0);
+    this.note(hi, lo | 0);
     this.runs++;
     return -1;
+  }
+
+  /**
+   * Removes the one-page run at page (hi, lo) (the UNMAP of one page, MappingStore.unmapPage):
+   * 1 when removed; 0 when no run holds the page; -1, with nothing changed, when the page belongs
+   * to a longer run. One probe walk, and no bitmap word lookup (see note()).
+   */
+  removeOne(hi: number, lo: number): number {
+    const pages = this.pages;
+    const w = pages.find(hi, lo | 0);
+    if (w < 0) return 0;
+    // Index (bits 24..27) and length - 1 (bits 20..23) both 0: a run of one page.
+    if ((pages.t[w] & 0x0ff00000) !== 0) return -1;
+    pages.del(w);
+    this.note(LOG_CLEAR | hi, lo | 0);
+    this.runs--;
+    return 1;
   }
 
   /** Removes the run of k pages that starts at page (hi, lo), whose first page is at slot w (a find() result). */
@@ -347,7 +230,7 @@ export class PageSet {
       if (wi < 0) throw new Error('page-set: page of a run missing');
       this.pages.del(wi);
     }
-    this.clearBit(hi, lo | 0);
+    this.note(LOG_CLEAR | hi, lo | 0);
     this.runs--;
   }
 
@@ -364,6 +247,44 @@ export class PageSet {
       if (pl === 0) ph++;
     }
     return -1;
+  }
+
+  /**
+   * Records a run start set (word0 = pageHi) or cleared (word0 = LOG_CLEAR | pageHi) at page
+   * (pageHi, lo) for the bitmap. The bitmap is only read by next/prev and checkInvariants, which
+   * apply the log first (flush), so it is exact whenever it is read. Holding the updates back
+   * keeps a MAP or UNMAP of a run to its page-table probes: a bitmap word lookup is a second
+   * cache miss at a million runs, and a batch of them (flush) is a loop whose lookups do not
+   * depend on each other, so the CPU keeps several in flight instead of paying each one in turn
+   * between two page-table misses. Updates are applied in order, so a set then a clear of the
+   * same start (a MAP then an UNMAP) leaves the bitmap as it was.
+   */
+  private note(word0: number, lo: number): void {
+    const n = this.logN;
+    this.log[2 * n] = word0;
+    this.log[2 * n + 1] = lo;
+    this.logN = n + 1;
+    if (n + 1 === LOG_MAX) this.flush();
+  }
+
+  /** Applies the logged bitmap updates (see note()), in order. */
+  private flush(): void {
+    const log = this.log;
+    const n = this.logN;
+    this.logN = 0;
+    // Prefetch the level-0 words of the batch: the log becomes their keys, in place.
+    const keys = this.keys;
+    for (let i = 0; i < 2 * n; i += 2) {
+      const hi = log[i] & 0xfffff;
+      keys[i] = hi >>> 6;
+      keys[i + 1] = (hi << 26) | (log[i + 1] >>> 6);
+    }
+    this.touched = this.words.touch(keys, n);
+    for (let i = 0; i < 2 * n; i += 2) {
+      const w0 = log[i];
+      if (w0 < 0) this.clearBit(w0 & 0xfffff, log[i + 1]);
+      else this.setBit(w0, log[i + 1]);
+    }
   }
 
   private setBit(hi: number, lo: number): void {
@@ -413,6 +334,7 @@ export class PageSet {
    * the bitmap until a word has a set bit after the current position, then down its lowest bits.
    */
   next(hi: number, lo: number): boolean {
+    if (this.logN !== 0) this.flush();
     const words = this.words;
     let ih = hi >>> 6;
     let il = (hi << 26) | (lo >>> 6);
@@ -435,6 +357,7 @@ export class PageSet {
 
   /** The greatest run start <= page (hi, lo), into pHi/pLo; false when none. O(levels) probes. */
   prev(hi: number, lo: number): boolean {
+    if (this.logN !== 0) this.flush();
     const words = this.words;
     let ih = hi >>> 6;
     let il = (hi << 26) | (lo >>> 6);
@@ -479,6 +402,7 @@ export class PageSet {
    * counts agree); appends problems to `errs`. For tests: O(n).
    */
   checkInvariants(errs: string[]): void {
+    if (this.logN !== 0) this.flush();
     const pt = this.pages.t;
     let pages = 0;
     let starts = 0;

@@ -30,6 +30,9 @@ export type { IovaRange } from './iova-alloc.ts';
 export { AREA_PAGES_WRITABLE, AREA_READ, AREA_WRITE, type Area, type IoptDomain, type PagesSlice, type ResvRegion, type ResvType, type UserMemoryCheck } from './iopt-types.ts';
 
 /** The IOVA engine of one IOAS (see the file comment). */
+/** PAGE_SIZE - 1 as a number (the areas' page size, MappingStore(12)). */
+const PAGE_MASK = 0xfff;
+
 export class IoPagetable implements FreeSpace {
   /** Areas, keyed by start IOVA (4 KiB page runs hashed). */
   readonly areas = new MappingStore(12);
@@ -239,6 +242,15 @@ export class IoPagetable implements FreeSpace {
    */
   unmap32(sHi: number, sLo: number, eHi: number, eLo: number): Errno {
     this.outUnmappedHi = 0;
+    if (eHi === sHi && eLo - sLo === PAGE_MASK && this.allocator.active.length === 0) {
+      // One 4 KiB page: removing a one-page area (or finding the page free) needs no walk and
+      // no visitor; the allocator, with no window in use, is not told.
+      const r = this.areas.unmapPage(sHi, sLo, eHi, eLo);
+      if (r >= 0) {
+        this.outUnmappedLo = r === 1 ? PAGE_MASK + 1 : 0;
+        return ERRNO.OK;
+      }
+    }
     this.outUnmappedLo = 0;
     this.fHi = -1;
     const rc = this.areas.unmapRange(sHi, sLo, eHi, eLo, false, this.sumVisitor);
