@@ -37,12 +37,14 @@ const MAX_CAPS = 8;
 /** Aggregate slots per child: gap, then one per indexed order. */
 const AGG = 1 + MAX_CAPS;
 
-// Leaf record: n, prev, next, parent, then the lo, hi, gap and id blocks.
+// Leaf record: n, prev, next, parent, the leaf's own aggregates (AGG slots), then the lo, hi, gap
+// and id blocks.
 const L_N = 0;
 const L_PREV = 1;
 const L_NEXT = 2;
 const L_PAR = 3;
-const L_LO = 4;
+const L_AGG = 4;
+const L_LO = L_AGG + AGG;
 const L_HI = L_LO + LEAF;
 const L_GAP = L_HI + LEAF;
 const L_ID = L_GAP + LEAF;
@@ -72,7 +74,11 @@ export class IovaTree {
   private freeHead = NIL;
   private nextId = 1;
   private alignOf: number[] = [];
+  /** 1 / alignOf[k] (exact: a power of two), so cap() multiplies instead of dividing. */
+  private invOf: number[] = [];
   private orderOf: number[] = [];
+  /** capIndex's answer per order (0..63): the slot, -1 for none, -2 for not yet asked. */
+  private readonly slotOfOrder = new Int8Array(64).fill(-2);
   private readonly tmp = new Float64Array(AGG);
   // propagate's per-aggregate scratch: the slot's old value and whether it changed.
   private readonly oldv = new Float64Array(AGG);
@@ -103,7 +109,7 @@ export class IovaTree {
   /** Allocates a detached node [lo, hi] with `flags`; returns its id. */
   newNode(lo: number, hi: number, flags: number): number {
     let id = this.freeHead;
-    if (id !== NIL) this.freeHead = this.rec[id * 4 + 3];
+    if (id !== NIL) this.freeHead = this.rec[id * 4 + 3] | 0;
     else {
       id = this.nextId++;
       if ((id + 1) * 4 > this.rec.length) this.rec = grow(this.rec);
@@ -116,7 +122,7 @@ export class IovaTree {
 
   private newLeaf(): number {
     let h = this.lFree;
-    if (h !== 0) this.lFree = this.L[h * LR + L_NEXT];
+    if (h !== 0) this.lFree = (this.L[h * LR + L_NEXT] | 0);
     else {
       h = this.lCount++;
       if ((h + 1) * LR > this.L.length) this.L = grow(this.L);
@@ -126,12 +132,13 @@ export class IovaTree {
     this.L[o + L_PREV] = 0;
     this.L[o + L_NEXT] = 0;
     this.L[o + L_PAR] = 0;
+    this.L.fill(-1, o + L_AGG, o + L_AGG + AGG);
     return h;
   }
 
   private newInner(): number {
     let h = this.iFree;
-    if (h !== 0) this.iFree = this.I[h * IR + I_PAR];
+    if (h !== 0) this.iFree = (this.I[h * IR + I_PAR] | 0);
     else {
       h = this.iCount++;
       if ((h + 1) * IR > this.I.length) this.I = grow(this.I);
@@ -147,9 +154,9 @@ export class IovaTree {
     const L = this.L;
     // the finger: the last leaf located, if key falls in its range (no descent, lines in cache)
     const f = this.lo_;
-    const fn = L[f + L_N];
-    if (fn > 0 && (key >= L[f + L_LO] || L[f + L_PREV] === 0)) {
-      const nx = L[f + L_NEXT];
+    const fn = (L[f + L_N] | 0);
+    if (fn > 0 && (key >= L[f + L_LO] || (L[f + L_PREV] | 0) === 0)) {
+      const nx = (L[f + L_NEXT] | 0);
       if (key <= L[f + L_LO + fn - 1] || nx === 0 || key < L[nx * LR + L_LO]) {
         this.search(f, key);
         return;
@@ -159,21 +166,23 @@ export class IovaTree {
     const I = this.I;
     for (let d = this.height; d > 0; d--) {
       const o = t * IR;
-      let i = I[o + I_N] - 1;
+      let i = (I[o + I_N] | 0) - 1;
       while (i > 0 && I[o + I_MIN + i] > key) i--;
-      t = I[o + I_KID + i];
+      t = (I[o + I_KID + i] | 0);
     }
     this.search(t * LR, key);
   }
 
   private search(o: number, key: number): void {
     const L = this.L;
+    // A forward scan, 8 entries (one cache line) at a time, then within the line: the leaf's lo
+    // block is 8 lines that the hardware prefetcher streams in; a binary search would take ~4
+    // dependent cache misses (~130 ns each once the tree outgrows L2).
+    const n = (L[o + L_N] | 0);
+    const lo0 = o + L_LO;
     let a = 0;
-    let b = L[o + L_N]; // first index with lo > key
-    while (a < b) {
-      const m = (a + b) >> 1;
-      if (L[o + L_LO + m] <= key) a = m + 1; else b = m;
-    }
+    while (a + 8 <= n && L[lo0 + a + 7] <= key) a += 8;
+    while (a < n && L[lo0 + a] <= key) a++; // a = first index with lo > key
     this.lo_ = o;
     this.li = a - 1;
   }
@@ -181,7 +190,7 @@ export class IovaTree {
   /** Highest node with pfn_lo <= key, or NIL. */
   floor(key: number): number {
     this.locate(key);
-    return this.li >= 0 ? this.L[this.lo_ + L_ID + this.li] : NIL;
+    return this.li >= 0 ? (this.L[this.lo_ + L_ID + this.li] | 0) : NIL;
   }
 
   /** Lowest node with pfn_lo >= key, or NIL. */
@@ -190,47 +199,47 @@ export class IovaTree {
     const L = this.L;
     const o = this.lo_;
     const i = this.li;
-    if (i >= 0 && L[o + L_LO + i] === key) return L[o + L_ID + i];
-    if (i + 1 < L[o + L_N]) return L[o + L_ID + i + 1];
-    const q = L[o + L_NEXT];
-    return q !== 0 ? L[q * LR + L_ID] : NIL;
+    if (i >= 0 && L[o + L_LO + i] === key) return (L[o + L_ID + i] | 0);
+    if (i + 1 < (L[o + L_N] | 0)) return (L[o + L_ID + i + 1] | 0);
+    const q = (L[o + L_NEXT] | 0);
+    return q !== 0 ? (L[q * LR + L_ID] | 0) : NIL;
   }
 
   /** rb_prev: the node below `x` (in the tree), or NIL. */
   prev(x: number): number {
     this.locate(this.rec[x * 4]);
     const L = this.L;
-    if (this.li > 0) return L[this.lo_ + L_ID + this.li - 1];
-    const p = L[this.lo_ + L_PREV];
-    return p !== 0 ? L[p * LR + L_ID + L[p * LR + L_N] - 1] : NIL;
+    if (this.li > 0) return (L[this.lo_ + L_ID + this.li - 1] | 0);
+    const p = (L[this.lo_ + L_PREV] | 0);
+    return p !== 0 ? (L[p * LR + L_ID + L[p * LR + L_N] - 1] | 0) : NIL;
   }
 
   /** rb_next: the node above `x` (in the tree), or NIL. */
   next(x: number): number {
     this.locate(this.rec[x * 4]);
     const L = this.L;
-    if (this.li + 1 < L[this.lo_ + L_N]) return L[this.lo_ + L_ID + this.li + 1];
-    const q = L[this.lo_ + L_NEXT];
-    return q !== 0 ? L[q * LR + L_ID] : NIL;
+    if (this.li + 1 < (L[this.lo_ + L_N] | 0)) return (L[this.lo_ + L_ID + this.li + 1] | 0);
+    const q = (L[this.lo_ + L_NEXT] | 0);
+    return q !== 0 ? (L[q * LR + L_ID] | 0) : NIL;
   }
 
   private firstLeaf(): number {
     let t = this.root;
-    for (let d = this.height; d > 0; d--) t = this.I[t * IR + I_KID];
+    for (let d = this.height; d > 0; d--) t = (this.I[t * IR + I_KID] | 0);
     return t;
   }
 
   /** rb_first: the lowest node, or NIL. */
   first(): number {
     const o = this.firstLeaf() * LR;
-    return this.L[o + L_N] > 0 ? this.L[o + L_ID] : NIL;
+    return (this.L[o + L_N] | 0) > 0 ? (this.L[o + L_ID] | 0) : NIL;
   }
 
   /** private_find_iova: the node whose [pfn_lo, pfn_hi] holds `pfn`, or NIL. */
   find(pfn: number): number {
     this.locate(pfn);
     const i = this.li;
-    return i >= 0 && this.L[this.lo_ + L_HI + i] >= pfn ? this.L[this.lo_ + L_ID + i] : NIL;
+    return i >= 0 && this.L[this.lo_ + L_HI + i] >= pfn ? (this.L[this.lo_ + L_ID + i] | 0) : NIL;
   }
 
   /**
@@ -239,10 +248,19 @@ export class IovaTree {
    * candidate).
    */
   capIndex(order: number): number {
+    const known = this.slotOfOrder[order];
+    if (known !== -2 && order < 64) return known;
+    const k = this.capIndexSlow(order);
+    if (order < 64 && (k >= 0 || this.orderOf.length === MAX_CAPS)) this.slotOfOrder[order] = k;
+    return k;
+  }
+
+  private capIndexSlow(order: number): number {
     const k = this.orderOf.indexOf(order);
     if (k >= 0 || this.orderOf.length === MAX_CAPS) return k;
     this.orderOf.push(order);
     this.alignOf.push(2 ** order);
+    this.invOf.push(2 ** -order);
     this.rebuild(this.root, this.height);
     return this.alignOf.length - 1;
   }
@@ -251,41 +269,118 @@ export class IovaTree {
   private rebuild(t: number, d: number): void {
     if (d === 0) { this.leafAgg(t * LR); return; }
     const o = t * IR;
-    for (let c = 0; c < this.I[o + I_N]; c++) {
-      this.rebuild(this.I[o + I_KID + c], d - 1);
-      this.I.set(this.tmp, o + I_AGG + c * AGG);
+    for (let c = 0; c < (this.I[o + I_N] | 0); c++) {
+      this.rebuild((this.I[o + I_KID + c] | 0), d - 1);
+      for (let j = 0; j < AGG; j++) this.I[o + I_AGG + j * FAN + c] = this.tmp[j];
     }
     this.innerAgg(o);
   }
 
   // cap_k of an entry: gap minus the padding that aligns its start g0 = lo - gap up to `a`
-  // (a power of two: floor(g0 / a) * a is exact in doubles, and far cheaper than fmod).
-  private cap(lo: number, g: number, a: number): number {
+  // (a power of two with inverse `inv`: floor(g0 * inv) * a is exact in doubles, and far cheaper
+  // than a division or fmod).
+  private cap(lo: number, g: number, a: number, inv: number): number {
     const g0 = lo - g;
-    const rem = g0 - Math.floor(g0 / a) * a;
+    const rem = g0 - Math.floor(g0 * inv) * a;
     return rem === 0 ? g : g - (a - rem);
   }
 
-  // this.tmp = the aggregates of the leaf at record offset o.
+  // Aggregate slot j (0: gap, 1 + k: cap_k) of the entry [lo, ...] with gap g.
+  private val(lo: number, g: number, j: number): number {
+    return j === 0 ? g : this.cap(lo, g, this.alignOf[j - 1], this.invOf[j - 1]);
+  }
+
+  // The max of aggregate slot j over the leaf at record offset o (-1 when it is empty).
+  private slotMax(o: number, j: number): number {
+    const L = this.L;
+    const n = (L[o + L_N] | 0);
+    let mc = -1;
+    if (j === 0) {
+      for (let i = 0; i < n; i++) if (L[o + L_GAP + i] > mc) mc = L[o + L_GAP + i];
+      return mc;
+    }
+    const a = this.alignOf[j - 1];
+    const inv = this.invOf[j - 1];
+    for (let i = 0; i < n; i++) {
+      const g = L[o + L_GAP + i];
+      if (g <= mc) continue; // cap <= gap
+      const c = this.cap(L[o + L_LO + i], g, a, inv);
+      if (c > mc) mc = c;
+    }
+    return mc;
+  }
+
+  // Recomputes the aggregates of the leaf at record offset o into its L_AGG slots and this.tmp.
   private leafAgg(o: number): void {
     const L = this.L;
     const m = this.tmp;
-    m.fill(-1);
-    const n = L[o + L_N];
-    let mg = -1;
-    for (let i = 0; i < n; i++) if (L[o + L_GAP + i] > mg) mg = L[o + L_GAP + i];
-    m[0] = mg;
-    for (let k = 0; k < this.alignOf.length; k++) {
-      const a = this.alignOf[k];
-      let mc = -1;
-      for (let i = 0; i < n; i++) {
-        const g = L[o + L_GAP + i];
-        if (g <= mc) continue; // cap <= gap
-        const c = this.cap(L[o + L_LO + i], g, a);
-        if (c > mc) mc = c;
-      }
-      m[1 + k] = mc;
+    const K = 1 + this.alignOf.length;
+    for (let j = 0; j < AGG; j++) {
+      m[j] = j < K ? this.slotMax(o, j) : -1;
+      L[o + L_AGG + j] = m[j];
     }
+  }
+
+  // The entry [lo, ...] of the leaf at o now has the larger gap g: raise the leaf's aggregates.
+  private raise(o: number, lo: number, g: number): void {
+    const L = this.L;
+    const K = 1 + this.alignOf.length;
+    for (let j = 0; j < K; j++) {
+      const v = this.val(lo, g, j);
+      if (v > L[o + L_AGG + j]) L[o + L_AGG + j] = v;
+    }
+  }
+
+  // An entry of the leaf at o that had gap g (pfn_lo lo) lost its gap or part of it: where its old
+  // value was the leaf's max, recompute that slot (splitting a gap never raises a cap: every
+  // block that fits a part of the gap fits the whole).
+  private lower(o: number, lo: number, g: number): void {
+    const L = this.L;
+    const K = 1 + this.alignOf.length;
+    let stale = 0;
+    for (let j = 0; j < K; j++) if (g >= L[o + L_AGG + j] && this.val(lo, g, j) >= L[o + L_AGG + j]) stale |= 1 << j; // cap <= gap
+    if (stale === 0) return;
+    if ((stale & (stale - 1)) === 0) {
+      for (let j = 0; j < K; j++) if (stale === 1 << j) L[o + L_AGG + j] = this.slotMax(o, j);
+      return;
+    }
+    // several slots: slots 0..2 in one pass over the leaf with the maxima in locals (each cap_k
+    // <= gap, so a gap at or below a slot's running max cannot raise it); further slots one by one
+    const n = L[o + L_N] | 0;
+    const lo0 = o + L_LO;
+    const g0 = o + L_GAP;
+    let m0 = (stale & 1) !== 0 ? -1 : L[o + L_AGG];
+    let m1 = K > 1 && (stale & 2) === 0 ? L[o + L_AGG + 1] : -1;
+    let m2 = K > 2 && (stale & 4) === 0 ? L[o + L_AGG + 2] : -1;
+    const a1 = K > 1 ? this.alignOf[0] : 1;
+    const i1 = K > 1 ? this.invOf[0] : 1;
+    const a2 = K > 2 ? this.alignOf[1] : 1;
+    const i2 = K > 2 ? this.invOf[1] : 1;
+    for (let i = 0; i < n; i++) {
+      const g = L[g0 + i];
+      if (g > m0) m0 = g;
+      if (g > m1 && K > 1) {
+        const c = this.cap(L[lo0 + i], g, a1, i1);
+        if (c > m1) m1 = c;
+      }
+      if (g > m2 && K > 2) {
+        const c = this.cap(L[lo0 + i], g, a2, i2);
+        if (c > m2) m2 = c;
+      }
+    }
+    L[o + L_AGG] = m0;
+    if (K > 1) L[o + L_AGG + 1] = m1;
+    if (K > 2) L[o + L_AGG + 2] = m2;
+    for (let j = 3; j < K; j++) if ((stale & (1 << j)) !== 0) L[o + L_AGG + j] = this.slotMax(o, j);
+  }
+
+  // Leaf h's L_AGG slots are current: write them and its min key into its parent, and up.
+  private pushLeaf(h: number): void {
+    const o = h * LR;
+    const L = this.L;
+    const K = 1 + this.alignOf.length;
+    for (let j = 0; j < K; j++) this.tmp[j] = L[o + L_AGG + j];
+    this.propagate(h, (L[o + L_PAR] | 0), (L[o + L_N] | 0) > 0 ? L[o + L_LO] : 0);
   }
 
   // this.tmp = the aggregates of the inner node at record offset o (from its children's slots).
@@ -294,17 +389,19 @@ export class IovaTree {
     const m = this.tmp;
     m.fill(-1);
     const K = 1 + this.alignOf.length;
-    const n = I[o + I_N];
-    for (let c = 0; c < n; c++) {
-      const a = o + I_AGG + c * AGG;
-      for (let j = 0; j < K; j++) if (I[a + j] > m[j]) m[j] = I[a + j];
+    const n = (I[o + I_N] | 0);
+    for (let j = 0; j < K; j++) {
+      const a = o + I_AGG + j * FAN;
+      let mx = -1;
+      for (let c = 0; c < n; c++) if (I[a + c] > mx) mx = I[a + c];
+      m[j] = mx;
     }
   }
 
   private kidIndex(p: number, child: number): number {
     const o = p * IR;
-    const n = this.I[o + I_N];
-    for (let i = 0; i < n; i++) if (this.I[o + I_KID + i] === child) return i;
+    const n = (this.I[o + I_N] | 0);
+    for (let i = 0; i < n; i++) if ((this.I[o + I_KID + i] | 0) === child) return i;
     throw new Error('iova-btree: child not in its parent');
   }
 
@@ -323,14 +420,14 @@ export class IovaTree {
     let ci = parent === 0 ? -1 : this.kidIndex(parent, child);
     while (parent !== 0) {
       const po = parent * IR;
-      const a = po + I_AGG + ci * AGG;
+      const a = po + I_AGG + ci;
       let same = true;
       for (let j = 0; j < K; j++) {
-        const old = I[a + j];
+        const old = I[a + j * FAN];
         const nw = tmp[j];
         if (old !== nw) {
           same = false;
-          I[a + j] = nw;
+          I[a + j * FAN] = nw;
           chg[j] = 1;
           oldv[j] = old;
         } else chg[j] = 0;
@@ -343,22 +440,20 @@ export class IovaTree {
         keyMoves = ci === 0;
       }
       if (same) return;
-      const gp = I[po + I_PAR];
+      const gp = (I[po + I_PAR] | 0);
       if (gp === 0) return;
       const gci = this.kidIndex(gp, parent);
-      const ga = gp * IR + I_AGG + gci * AGG;
-      const n = I[po + I_N];
+      const ga = gp * IR + I_AGG + gci;
+      const n = (I[po + I_N] | 0);
       for (let j = 0; j < K; j++) {
-        let m = I[ga + j];
+        let m = I[ga + j * FAN];
         if (chg[j] === 1) {
-          const nw = I[a + j];
+          const nw = I[a + j * FAN];
           if (nw > m) m = nw;
           else if (nw < m && oldv[j] === m) {
             m = -1;
-            for (let c = 0; c < n; c++) {
-              const v = I[po + I_AGG + c * AGG + j];
-              if (v > m) m = v;
-            }
+            const col = po + I_AGG + j * FAN; // the column: one run of FAN doubles
+            for (let c = 0; c < n; c++) if (I[col + c] > m) m = I[col + c];
           }
         }
         tmp[j] = m;
@@ -372,13 +467,13 @@ export class IovaTree {
   private refreshLeaf(h: number): void {
     const o = h * LR;
     this.leafAgg(o);
-    this.propagate(h, this.L[o + L_PAR], this.L[o + L_N] > 0 ? this.L[o + L_LO] : 0);
+    this.propagate(h, (this.L[o + L_PAR] | 0), (this.L[o + L_N] | 0) > 0 ? this.L[o + L_LO] : 0);
   }
 
   private refreshInner(h: number): void {
     const o = h * IR;
     this.innerAgg(o);
-    this.propagate(h, this.I[o + I_PAR], this.I[o + I_MIN]);
+    this.propagate(h, (this.I[o + I_PAR] | 0), this.I[o + I_MIN]);
   }
 
   /**
@@ -389,40 +484,43 @@ export class IovaTree {
   rightmostFit(key: number, size: number, k: number): number {
     this.locate(key);
     const a = k >= 0 ? this.alignOf[k] : 1;
+    const inv = k >= 0 ? this.invOf[k] : 1;
     const slot = k + 1;
     const L = this.L;
     const I = this.I;
     let o = this.lo_;
     for (let i = this.li; i >= 0; i--) {
       const g = L[o + L_GAP + i];
-      if ((k < 0 ? g : this.cap(L[o + L_LO + i], g, a)) >= size) return L[o + L_ID + i];
+      if (g >= size && (k < 0 || this.cap(L[o + L_LO + i], g, a, inv) >= size)) return (L[o + L_ID + i] | 0);
     }
     // climb: the rightmost left sibling whose aggregate admits the block, then down its right edge
-    let child = o / LR;
-    let p = L[o + L_PAR];
+    let child = (o / LR) | 0;
+    let p = (L[o + L_PAR] | 0);
     let d = 1;
     while (p !== 0) {
       const po = p * IR;
       let c = this.kidIndex(p, child) - 1;
-      while (c >= 0 && I[po + I_AGG + c * AGG + slot] < size) c--;
+      const col = po + I_AGG + slot * FAN;
+      while (c >= 0 && I[col + c] < size) c--;
       if (c >= 0) {
-        let t = I[po + I_KID + c];
+        let t = (I[po + I_KID + c] | 0);
         for (let e = d - 1; e > 0; e--) {
           const to = t * IR;
-          let x = I[to + I_N] - 1;
-          while (x >= 0 && I[to + I_AGG + x * AGG + slot] < size) x--;
+          let x = (I[to + I_N] | 0) - 1;
+          const tcol = to + I_AGG + slot * FAN;
+          while (x >= 0 && I[tcol + x] < size) x--;
           if (x < 0) throw new Error('iova-btree: aggregate without a matching child');
-          t = I[to + I_KID + x];
+          t = (I[to + I_KID + x] | 0);
         }
         o = t * LR;
-        for (let i = L[o + L_N] - 1; i >= 0; i--) {
+        for (let i = (L[o + L_N] | 0) - 1; i >= 0; i--) {
           const g = L[o + L_GAP + i];
-          if ((k < 0 ? g : this.cap(L[o + L_LO + i], g, a)) >= size) return L[o + L_ID + i];
+          if (g >= size && (k < 0 || this.cap(L[o + L_LO + i], g, a, inv) >= size)) return (L[o + L_ID + i] | 0);
         }
         throw new Error('iova-btree: aggregate without a matching entry');
       }
       child = p;
-      p = I[po + I_PAR];
+      p = (I[po + I_PAR] | 0);
       d++;
     }
     return NIL;
@@ -433,50 +531,68 @@ export class IovaTree {
     const lo = this.rec[n * 4];
     const hi = this.rec[n * 4 + 1];
     this.locate(lo);
-    if (this.L[this.lo_ + L_N] === LEAF) {
-      this.splitLeaf(this.lo_ / LR);
+    if ((this.L[this.lo_ + L_N] | 0) === LEAF) {
+      this.splitLeaf((this.lo_ / LR) | 0, this.li + 1);
       this.locate(lo);
     }
     const L = this.L;
     const o = this.lo_;
     const i = this.li + 1;
-    const cnt = L[o + L_N];
-    L.copyWithin(o + L_LO + i + 1, o + L_LO + i, o + L_LO + cnt);
-    L.copyWithin(o + L_HI + i + 1, o + L_HI + i, o + L_HI + cnt);
-    L.copyWithin(o + L_GAP + i + 1, o + L_GAP + i, o + L_GAP + cnt);
-    L.copyWithin(o + L_ID + i + 1, o + L_ID + i, o + L_ID + cnt);
+    const cnt = (L[o + L_N] | 0);
+    // one loop over the four blocks (copyWithin is a runtime call: ~40 ns each)
+    for (let x = o + cnt - 1, e = o + i; x >= e; x--) {
+      L[x + L_LO + 1] = L[x + L_LO];
+      L[x + L_HI + 1] = L[x + L_HI];
+      L[x + L_GAP + 1] = L[x + L_GAP];
+      L[x + L_ID + 1] = (L[x + L_ID] | 0);
+    }
     L[o + L_N] = cnt + 1;
     L[o + L_LO + i] = lo;
     L[o + L_HI + i] = hi;
     L[o + L_ID + i] = n;
-    const pv = L[o + L_PREV];
-    const predHi = i > 0 ? L[o + L_HI + i - 1] : pv !== 0 ? L[pv * LR + L_HI + L[pv * LR + L_N] - 1] : -1;
-    L[o + L_GAP + i] = lo - predHi - 1;
-    if (i + 1 < cnt + 1) L[o + L_GAP + i + 1] = L[o + L_LO + i + 1] - hi - 1;
-    else {
-      const q = L[o + L_NEXT];
+    const pv = (L[o + L_PREV] | 0);
+    const predHi = i > 0 ? L[o + L_HI + i - 1] : pv !== 0 ? L[pv * LR + L_HI + (L[pv * LR + L_N] | 0) - 1] : -1;
+    const g = lo - predHi - 1;
+    L[o + L_GAP + i] = g;
+    // The new node splits its successor's gap in two: aggregates change only where the
+    // successor's old value was a max (lower), or in another leaf (raise).
+    if (i < cnt) {
+      const sLo = L[o + L_LO + i + 1];
+      const oldG = L[o + L_GAP + i + 1];
+      L[o + L_GAP + i + 1] = sLo - hi - 1;
+      this.lower(o, sLo, oldG);
+    } else {
+      this.raise(o, lo, g);
+      const q = (L[o + L_NEXT] | 0);
       if (q !== 0) {
-        L[q * LR + L_GAP] = L[q * LR + L_LO] - hi - 1;
-        this.refreshLeaf(q);
+        const qo = q * LR;
+        const sLo = L[qo + L_LO];
+        const oldG = L[qo + L_GAP];
+        L[qo + L_GAP] = sLo - hi - 1;
+        this.lower(qo, sLo, oldG);
+        this.pushLeaf(q);
       }
     }
-    this.refreshLeaf(o / LR);
+    this.pushLeaf((o / LR) | 0);
     this.size++;
   }
 
-  private splitLeaf(h: number): void {
+  // Splits full leaf h before an insert at index `at`. An insert at either end (the allocator's
+  // top-down fill inserts at index 0, leaf after leaf) leaves the other leaf full, so a sequential
+  // fill packs leaves instead of leaving them half empty (twice the leaves, one more level).
+  private splitLeaf(h: number, at: number): void {
     this.lo_ = 0; // the finger may now point at the wrong half
     const r = this.newLeaf();
     const L = this.L;
     const o = h * LR;
     const ro = r * LR;
-    const cnt = L[o + L_N];
-    const half = cnt >> 1;
+    const cnt = (L[o + L_N] | 0);
+    const half = splitPoint(cnt, at);
     const m = cnt - half;
     for (const b of [L_LO, L_HI, L_GAP, L_ID]) L.copyWithin(ro + b, o + b + half, o + b + cnt);
     L[ro + L_N] = m;
     L[o + L_N] = half;
-    const nx = L[o + L_NEXT];
+    const nx = (L[o + L_NEXT] | 0);
     L[ro + L_NEXT] = nx;
     if (nx !== 0) L[nx * LR + L_PREV] = r;
     L[ro + L_PREV] = h;
@@ -487,7 +603,7 @@ export class IovaTree {
   }
 
   private parentOf(h: number, d: number): number {
-    return d === 0 ? this.L[h * LR + L_PAR] : this.I[h * IR + I_PAR];
+    return d === 0 ? (this.L[h * LR + L_PAR] | 0) : (this.I[h * IR + I_PAR] | 0);
   }
 
   private setParent(h: number, d: number, p: number): void {
@@ -505,43 +621,47 @@ export class IovaTree {
       this.I[po + I_N] = 1;
       this.I[po + I_KID] = left;
       this.I[po + I_MIN] = d === 0 ? this.L[left * LR + L_LO] : this.I[left * IR + I_MIN];
-      this.I.fill(-1, po + I_AGG, po + I_AGG + AGG);
+      this.I.fill(-1, po + I_AGG, po + I_AGG + FAN * AGG);
       this.setParent(left, d, p);
       this.root = p;
       this.height++;
     }
-    if (this.I[p * IR + I_N] === FAN) {
-      this.splitInner(p, d + 1);
+    if ((this.I[p * IR + I_N] | 0) === FAN) {
+      this.splitInner(p, d + 1, this.kidIndex(p, left) + 1);
       p = this.parentOf(left, d);
     }
     const I = this.I;
     const po = p * IR;
-    const cnt = I[po + I_N];
+    const cnt = (I[po + I_N] | 0);
     const ci = this.kidIndex(p, left) + 1;
     I.copyWithin(po + I_KID + ci + 1, po + I_KID + ci, po + I_KID + cnt);
     I.copyWithin(po + I_MIN + ci + 1, po + I_MIN + ci, po + I_MIN + cnt);
-    I.copyWithin(po + I_AGG + (ci + 1) * AGG, po + I_AGG + ci * AGG, po + I_AGG + cnt * AGG);
+    const K = 1 + this.alignOf.length;
+    for (let j = 0; j < K; j++) {
+      const col = po + I_AGG + j * FAN;
+      I.copyWithin(col + ci + 1, col + ci, col + cnt);
+      I[col + ci] = -1;
+    }
     I[po + I_N] = cnt + 1;
     I[po + I_KID + ci] = r;
     I[po + I_MIN + ci] = rKey;
-    I.fill(-1, po + I_AGG + ci * AGG, po + I_AGG + (ci + 1) * AGG);
     this.setParent(r, d, p);
   }
 
-  // Splits inner node h (depth d above the leaves) in two.
-  private splitInner(h: number, d: number): void {
+  // Splits inner node h (depth d above the leaves) in two, before a child goes in at index `at`.
+  private splitInner(h: number, d: number, at: number): void {
     const r = this.newInner();
     const I = this.I;
     const o = h * IR;
     const ro = r * IR;
-    const cnt = I[o + I_N];
-    const half = cnt >> 1;
+    const cnt = (I[o + I_N] | 0);
+    const half = splitPoint(cnt, at);
     I.copyWithin(ro + I_KID, o + I_KID + half, o + I_KID + cnt);
     I.copyWithin(ro + I_MIN, o + I_MIN + half, o + I_MIN + cnt);
-    I.copyWithin(ro + I_AGG, o + I_AGG + half * AGG, o + I_AGG + cnt * AGG);
+    for (let j = 0; j < 1 + this.alignOf.length; j++) I.copyWithin(ro + I_AGG + j * FAN, o + I_AGG + j * FAN + half, o + I_AGG + j * FAN + cnt);
     I[ro + I_N] = cnt - half;
     I[o + I_N] = half;
-    for (let c = 0; c < cnt - half; c++) this.setParent(I[ro + I_KID + c], d - 1, r);
+    for (let c = 0; c < cnt - half; c++) this.setParent((I[ro + I_KID + c] | 0), d - 1, r);
     this.addSibling(h, r, d, I[ro + I_MIN]);
     this.refreshInner(h);
     this.refreshInner(r);
@@ -553,24 +673,40 @@ export class IovaTree {
     const L = this.L;
     const o = this.lo_;
     const i = this.li;
-    const pv = L[o + L_PREV];
-    const predHi = i > 0 ? L[o + L_HI + i - 1] : pv !== 0 ? L[pv * LR + L_HI + L[pv * LR + L_N] - 1] : -1;
-    const cnt = L[o + L_N];
-    L.copyWithin(o + L_LO + i, o + L_LO + i + 1, o + L_LO + cnt);
-    L.copyWithin(o + L_HI + i, o + L_HI + i + 1, o + L_HI + cnt);
-    L.copyWithin(o + L_GAP + i, o + L_GAP + i + 1, o + L_GAP + cnt);
-    L.copyWithin(o + L_ID + i, o + L_ID + i + 1, o + L_ID + cnt);
-    L[o + L_N] = cnt - 1;
-    if (i < cnt - 1) L[o + L_GAP + i] = L[o + L_LO + i] - predHi - 1;
-    else {
-      const q = L[o + L_NEXT];
-      if (q !== 0) {
-        L[q * LR + L_GAP] = L[q * LR + L_LO] - predHi - 1;
-        this.refreshLeaf(q);
-      }
+    const pv = (L[o + L_PREV] | 0);
+    const predHi = i > 0 ? L[o + L_HI + i - 1] : pv !== 0 ? L[pv * LR + L_HI + (L[pv * LR + L_N] | 0) - 1] : -1;
+    const cnt = (L[o + L_N] | 0);
+    const rLo = L[o + L_LO + i];
+    const rG = L[o + L_GAP + i];
+    for (let x = o + i, e = o + cnt - 1; x < e; x++) {
+      L[x + L_LO] = L[x + L_LO + 1];
+      L[x + L_HI] = L[x + L_HI + 1];
+      L[x + L_GAP] = L[x + L_GAP + 1];
+      L[x + L_ID] = (L[x + L_ID + 1] | 0);
     }
-    if (cnt - 1 === 0 && this.height > 0) this.dropLeaf(o / LR);
-    else this.refreshLeaf(o / LR);
+    L[o + L_N] = cnt - 1;
+    // The successor's gap absorbs the removed node and its gap: it only grows, and covers the
+    // removed gap, so its leaf's aggregates rise; the removed value is lost only if the successor
+    // sits in another leaf.
+    if (i < cnt - 1) {
+      const sLo = L[o + L_LO + i];
+      const g = sLo - predHi - 1;
+      L[o + L_GAP + i] = g;
+      this.raise(o, sLo, g);
+    } else {
+      const q = (L[o + L_NEXT] | 0);
+      if (q !== 0) {
+        const qo = q * LR;
+        const sLo = L[qo + L_LO];
+        const g = sLo - predHi - 1;
+        L[qo + L_GAP] = g;
+        this.raise(qo, sLo, g);
+        this.pushLeaf(q);
+      }
+      this.lower(o, rLo, rG);
+    }
+    if (cnt - 1 === 0 && this.height > 0) this.dropLeaf((o / LR) | 0);
+    else this.pushLeaf((o / LR) | 0);
     this.size--;
     this.rec[n * 4 + 3] = this.freeHead;
     this.freeHead = n;
@@ -580,37 +716,40 @@ export class IovaTree {
     this.lo_ = 0; // the finger may point at the dropped leaf
     const L = this.L;
     const o = h * LR;
-    const pv = L[o + L_PREV];
-    const nx = L[o + L_NEXT];
+    const pv = (L[o + L_PREV] | 0);
+    const nx = (L[o + L_NEXT] | 0);
     if (pv !== 0) L[pv * LR + L_NEXT] = nx;
     if (nx !== 0) L[nx * LR + L_PREV] = pv;
     let child = h;
-    let p = L[o + L_PAR];
+    let p = (L[o + L_PAR] | 0);
     L[o + L_NEXT] = this.lFree;
     this.lFree = h;
     while (p !== 0) {
       const I = this.I;
       const po = p * IR;
-      const cnt = I[po + I_N];
+      const cnt = (I[po + I_N] | 0);
       const ci = this.kidIndex(p, child);
       I.copyWithin(po + I_KID + ci, po + I_KID + ci + 1, po + I_KID + cnt);
       I.copyWithin(po + I_MIN + ci, po + I_MIN + ci + 1, po + I_MIN + cnt);
-      I.copyWithin(po + I_AGG + ci * AGG, po + I_AGG + (ci + 1) * AGG, po + I_AGG + cnt * AGG);
+      for (let j = 0; j < 1 + this.alignOf.length; j++) {
+        const col = po + I_AGG + j * FAN;
+        I.copyWithin(col + ci, col + ci + 1, col + cnt);
+      }
       I[po + I_N] = cnt - 1;
       if (cnt - 1 > 0) {
         this.refreshInner(p);
         break;
       }
-      const up = I[po + I_PAR];
+      const up = (I[po + I_PAR] | 0);
       I[po + I_PAR] = this.iFree;
       this.iFree = p;
       child = p;
       p = up;
     }
     // collapse a root with one child (an empty root cannot happen: the last leaf is never dropped)
-    while (this.height > 0 && this.I[this.root * IR + I_N] === 1) {
+    while (this.height > 0 && (this.I[this.root * IR + I_N] | 0) === 1) {
       const old = this.root;
-      this.root = this.I[old * IR + I_KID];
+      this.root = (this.I[old * IR + I_KID] | 0);
       this.height--;
       this.setParent(this.root, this.height, 0);
       this.I[old * IR + I_PAR] = this.iFree;
@@ -620,9 +759,9 @@ export class IovaTree {
 
   /** Visits every node in ascending pfn_lo order. */
   forEach(visit: (id: number) => void): void {
-    for (let h = this.firstLeaf(); h !== 0; h = this.L[h * LR + L_NEXT]) {
+    for (let h = this.firstLeaf(); h !== 0; h = (this.L[h * LR + L_NEXT] | 0)) {
       const o = h * LR;
-      for (let i = 0; i < this.L[o + L_N]; i++) visit(this.L[o + L_ID + i]);
+      for (let i = 0; i < (this.L[o + L_N] | 0); i++) visit((this.L[o + L_ID + i] | 0));
     }
   }
 
@@ -639,6 +778,16 @@ export class IovaTree {
     this.freeHead = NIL;
     this.nextId = 1;
   }
+}
+
+/**
+ * How many of a full node's `cnt` entries stay in the left node when an entry is about to go in
+ * at index `at`: half, or all but one on the far side of an insert at either end.
+ */
+function splitPoint(cnt: number, at: number): number {
+  if (at <= 1) return 1;
+  if (at >= cnt) return cnt - 1;
+  return cnt >> 1;
 }
 
 function grow(a: Float64Array): Float64Array<ArrayBuffer> {

@@ -31,6 +31,8 @@ const F_RESERVED = 1;
 const ORDERS = IOVA_RANGE_CACHE_MAX_SIZE;
 const MAG = IOVA_MAG_SIZE;
 const TWO32 = 4294967296;
+/** 2^i for i = 0..63 (a table: `2 ** i` with a variable exponent is a pow() call). */
+const POW2 = Float64Array.from({ length: 64 }, (_, i) => 2 ** i);
 
 /** fls_long(x) for 0 <= x < 2^53: the 1-based index of the highest set bit, 0 for 0. */
 function fls(x: number): number {
@@ -183,7 +185,7 @@ export class IovaDomain {
    */
   private walk(s: number, limit: number, low: number, size: number, order: number): number {
     const t = this.t;
-    const align = 2 ** order;
+    const align = POW2[order];
     let high = t.lo(s);
     if (high >= limit) {
       s = t.ceil(limit); // the lowest node at or above the limit; the anchor bounds the search
