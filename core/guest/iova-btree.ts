@@ -73,9 +73,13 @@ export class IovaTree {
   size = 0;
   private freeHead = NIL;
   private nextId = 1;
-  private alignOf: number[] = [];
+  // Typed arrays, not growing JS arrays: an array's elements-kind change (SMI -> DOUBLE) changes
+  // this object's hidden class and deoptimizes every method compiled for the other one.
+  private readonly alignOf = new Float64Array(MAX_CAPS);
   /** 1 / alignOf[k] (exact: a power of two), so cap() multiplies instead of dividing. */
-  private invOf: number[] = [];
+  private readonly invOf = new Float64Array(MAX_CAPS);
+  /** Indexed alignment orders (slots 1..nCaps after the gap). */
+  private nCaps = 0;
   private orderOf: number[] = [];
   /** capIndex's answer per order (0..63): the slot, -1 for none, -2 for not yet asked. */
   private readonly slotOfOrder = new Int8Array(64).fill(-2);
@@ -259,10 +263,11 @@ export class IovaTree {
     const k = this.orderOf.indexOf(order);
     if (k >= 0 || this.orderOf.length === MAX_CAPS) return k;
     this.orderOf.push(order);
-    this.alignOf.push(2 ** order);
-    this.invOf.push(2 ** -order);
+    this.alignOf[this.nCaps] = 2 ** order;
+    this.invOf[this.nCaps] = 2 ** -order;
+    this.nCaps++;
     this.rebuild(this.root, this.height);
-    return this.alignOf.length - 1;
+    return this.nCaps - 1;
   }
 
   // Recomputes every aggregate under t (depth d above the leaves) into this.tmp.
@@ -314,7 +319,7 @@ export class IovaTree {
   private leafAgg(o: number): void {
     const L = this.L;
     const m = this.tmp;
-    const K = 1 + this.alignOf.length;
+    const K = 1 + this.nCaps;
     for (let j = 0; j < AGG; j++) {
       m[j] = j < K ? this.slotMax(o, j) : -1;
       L[o + L_AGG + j] = m[j];
@@ -324,7 +329,7 @@ export class IovaTree {
   // The entry [lo, ...] of the leaf at o now has the larger gap g: raise the leaf's aggregates.
   private raise(o: number, lo: number, g: number): void {
     const L = this.L;
-    const K = 1 + this.alignOf.length;
+    const K = 1 + this.nCaps;
     for (let j = 0; j < K; j++) {
       const v = this.val(lo, g, j);
       if (v > L[o + L_AGG + j]) L[o + L_AGG + j] = v;
@@ -336,7 +341,7 @@ export class IovaTree {
   // block that fits a part of the gap fits the whole).
   private lower(o: number, lo: number, g: number): void {
     const L = this.L;
-    const K = 1 + this.alignOf.length;
+    const K = 1 + this.nCaps;
     let stale = 0;
     for (let j = 0; j < K; j++) if (g >= L[o + L_AGG + j] && this.val(lo, g, j) >= L[o + L_AGG + j]) stale |= 1 << j; // cap <= gap
     if (stale === 0) return;
@@ -378,7 +383,7 @@ export class IovaTree {
   private pushLeaf(h: number): void {
     const o = h * LR;
     const L = this.L;
-    const K = 1 + this.alignOf.length;
+    const K = 1 + this.nCaps;
     for (let j = 0; j < K; j++) this.tmp[j] = L[o + L_AGG + j];
     this.propagate(h, (L[o + L_PAR] | 0), (L[o + L_N] | 0) > 0 ? L[o + L_LO] : 0);
   }
@@ -388,7 +393,7 @@ export class IovaTree {
     const I = this.I;
     const m = this.tmp;
     m.fill(-1);
-    const K = 1 + this.alignOf.length;
+    const K = 1 + this.nCaps;
     const n = (I[o + I_N] | 0);
     for (let j = 0; j < K; j++) {
       const a = o + I_AGG + j * FAN;
@@ -412,7 +417,7 @@ export class IovaTree {
   // nowhere, so the walk stops below it.
   private propagate(child: number, parent: number, minKey: number): void {
     const I = this.I;
-    const K = 1 + this.alignOf.length;
+    const K = 1 + this.nCaps;
     const tmp = this.tmp;
     const oldv = this.oldv;
     const chg = this.chg;
@@ -636,7 +641,7 @@ export class IovaTree {
     const ci = this.kidIndex(p, left) + 1;
     I.copyWithin(po + I_KID + ci + 1, po + I_KID + ci, po + I_KID + cnt);
     I.copyWithin(po + I_MIN + ci + 1, po + I_MIN + ci, po + I_MIN + cnt);
-    const K = 1 + this.alignOf.length;
+    const K = 1 + this.nCaps;
     for (let j = 0; j < K; j++) {
       const col = po + I_AGG + j * FAN;
       I.copyWithin(col + ci + 1, col + ci, col + cnt);
@@ -658,7 +663,7 @@ export class IovaTree {
     const half = splitPoint(cnt, at);
     I.copyWithin(ro + I_KID, o + I_KID + half, o + I_KID + cnt);
     I.copyWithin(ro + I_MIN, o + I_MIN + half, o + I_MIN + cnt);
-    for (let j = 0; j < 1 + this.alignOf.length; j++) I.copyWithin(ro + I_AGG + j * FAN, o + I_AGG + j * FAN + half, o + I_AGG + j * FAN + cnt);
+    for (let j = 0; j < 1 + this.nCaps; j++) I.copyWithin(ro + I_AGG + j * FAN, o + I_AGG + j * FAN + half, o + I_AGG + j * FAN + cnt);
     I[ro + I_N] = cnt - half;
     I[o + I_N] = half;
     for (let c = 0; c < cnt - half; c++) this.setParent((I[ro + I_KID + c] | 0), d - 1, r);
@@ -731,7 +736,7 @@ export class IovaTree {
       const ci = this.kidIndex(p, child);
       I.copyWithin(po + I_KID + ci, po + I_KID + ci + 1, po + I_KID + cnt);
       I.copyWithin(po + I_MIN + ci, po + I_MIN + ci + 1, po + I_MIN + cnt);
-      for (let j = 0; j < 1 + this.alignOf.length; j++) {
+      for (let j = 0; j < 1 + this.nCaps; j++) {
         const col = po + I_AGG + j * FAN;
         I.copyWithin(col + ci, col + ci + 1, col + cnt);
       }
