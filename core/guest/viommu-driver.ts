@@ -457,12 +457,13 @@ export class ViommuDriver {
 
   /** High half of pfn × granule. */
   hiOf(pfn: number): number {
-    return Math.floor(pfn * this.inv4G);
+    return pfn <= 0x7fffffff ? pfn >>> (32 - this.shift) : Math.floor(pfn * this.inv4G);
   }
 
-  /** Low half of pfn × granule. */
+  /** Low half of pfn × granule (integer shifts: the page offset in its 4 GiB window, << shift, as a u32). */
   loOf(pfn: number): number {
-    return ((pfn - Math.floor(pfn * this.inv4G) * this.pagesPer4G) * this.g) >>> 0;
+    const inWindow = pfn <= 0x7fffffff ? pfn & (this.pagesPer4G - 1) : pfn - Math.floor(pfn * this.inv4G) * this.pagesPer4G;
+    return (inWindow << this.shift) >>> 0;
   }
 
   /** High half of pfnExcl × granule − 1 (the last byte before page pfnExcl). */
