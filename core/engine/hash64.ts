@@ -10,61 +10,83 @@ export const SW = 4;
 export const USED = 0x80000000 | 0;
 
 /**
- * Home slot of key (khi, klo) in a table of 2^bits slots whose keys are grouped by 2^g: the key's
- * group (key >> g) is hashed (Fibonacci hashing of a mix of both halves) to an aligned run of 2^g
- * slots, and the key's low g bits pick the slot in it. The page table uses g = 2: the 4 pages of
- * an aligned group share one 64-byte line (4 slots of 16 bytes), so a short run's pages, and a
- * DMA stream's next page, are mostly in a line already fetched (measured at 1M live mappings:
- * 2-page runs +20%, ring pattern +25%; g = 4 spreads a group over four lines and did worse on
- * runs). Requires bits - g >= 1.
- */
-function slotHash(khi: number, klo: number, bits: number, g: number): number {
-  const gh = khi >>> g;
-  const gl = g === 0 ? klo : (khi << (32 - g)) | (klo >>> g);
-  return ((Math.imul(gl ^ Math.imul(gh, 0x85ebca6b), 0x9e3779b1) >>> (32 - bits + g)) << g) | (klo & ((1 << g) - 1));
-}
-
-/**
  * Open-addressing hash table of 64-bit keys with two 32-bit value words per slot, in one Int32Array
  * (slot i = words [4i, 4i + 4)). Key word 0 carries USED in bit 31; `keyMask` selects the bits of
  * word 0 that belong to the key (the others carry a payload that equality ignores).
+ *
+ * The probe loops are kept short on purpose: at a million keys every probe starts with a cache
+ * miss, and the fewer instructions lie between one operation's miss and the next one's, the more
+ * of them the CPU overlaps (the table's derived sizes are fields, not recomputed per probe).
  */
 export class Hash64 {
   t: Int32Array;
   private bits: number;
   private mask: number;
+  /** 32 - bits: the right shift that leaves a group's first slot. */
+  private sh: number;
+  /** Used slots at which the next add grows the table (half the slots). */
+  private limit: number;
+  /** (1 << g) - 1. */
+  private readonly gm: number;
   /** Used slots. */
   n = 0;
 
   /**
    * @param keyMask bits of key word 0 that belong to the key.
    * @param minBits log2 of the initial (and minimum) slot count; > g.
-   * @param g log2 of the key group that shares an aligned run of slots (see slotHash).
+   * @param g log2 of the key group whose keys get consecutive home slots (see home()).
    */
   constructor(private readonly keyMask: number, private readonly minBits: number, private readonly g: number) {
+    this.gm = (1 << g) - 1;
     this.bits = minBits;
     this.mask = (1 << minBits) - 1;
+    this.sh = 32 - minBits;
+    this.limit = 1 << (minBits - 1);
     this.t = new Int32Array(SW << minBits);
   }
 
   clear(): void {
-    this.bits = this.minBits;
-    this.mask = (1 << this.minBits) - 1;
+    this.size(this.minBits);
     this.t = new Int32Array(SW << this.minBits);
     this.n = 0;
+  }
+
+  private size(bits: number): void {
+    this.bits = bits;
+    this.mask = (1 << bits) - 1;
+    this.sh = 32 - bits;
+    this.limit = 1 << (bits - 1);
+  }
+
+  /**
+   * Home slot of key (khi, klo). Keys are grouped by 2^g: the key's group (key >> g) is hashed
+   * (Fibonacci hashing of a mix of both halves) to a slot, and the key's low g bits are added to
+   * it, so the keys of a group have consecutive home slots. The page table uses g = 2: the 4
+   * pages of a group lie in one or two adjacent 64-byte lines (slots of 16 bytes), so a short
+   * run's pages, and a DMA stream's next page, are mostly in a line already fetched (measured at
+   * 1M live mappings with aligned groups: 2-page runs +20%, ring pattern +25%). The group's slot
+   * is any slot, not a multiple of 2^g: with aligned groups, keys that use only some offsets in
+   * their group (every other page, e.g. one-page areas 8 KiB apart) crowd those offsets and probe
+   * longer chains.
+   */
+  private home(khi: number, klo: number): number {
+    const g = this.g;
+    const gl = g === 0 ? klo : (khi << (32 - g)) | (klo >>> g);
+    return ((Math.imul(gl ^ Math.imul(khi >>> g, 0x85ebca6b), 0x9e3779b1) >>> this.sh) + (klo & this.gm)) & this.mask;
   }
 
   /** Word index of the slot holding key (khi, klo), or -1. */
   find(khi: number, klo: number): number {
     const t = this.t;
     const km = this.keyMask;
-    let i = slotHash(khi, klo, this.bits, this.g);
+    const mask = this.mask;
+    let i = this.home(khi, klo);
     for (;;) {
-      const w = i * SW;
+      const w = i << 2;
       const k0 = t[w];
       if (k0 === 0) return -1;
       if ((k0 & km) === khi && t[w + 1] === klo) return w;
-      i = (i + 1) & this.mask;
+      i = (i + 1) & mask;
     }
   }
 
@@ -73,11 +95,12 @@ export class Hash64 {
    * (v0, v1). Returns its word index.
    */
   add(word0: number, klo: number, v0: number, v1: number): number {
-    if ((this.n + 1) * 2 > this.mask + 1) this.grow();
+    if (this.n >= this.limit) this.grow();
     const t = this.t;
-    let i = slotHash(word0 & this.keyMask, klo, this.bits, this.g);
-    while (t[i * SW] !== 0) i = (i + 1) & this.mask;
-    const w = i * SW;
+    const mask = this.mask;
+    let i = this.home(word0 & this.keyMask, klo);
+    while (t[i << 2] !== 0) i = (i + 1) & mask;
+    const w = i << 2;
     t[w] = word0 | USED;
     t[w + 1] = klo;
     t[w + 2] = v0;
@@ -93,13 +116,14 @@ export class Hash64 {
    * present (capacity only).
    */
   findOrAdd(word0: number, klo: number, v0: number, v1: number): number {
-    if ((this.n + 1) * 2 > this.mask + 1) this.grow();
+    if (this.n >= this.limit) this.grow();
     const t = this.t;
     const km = this.keyMask;
+    const mask = this.mask;
     const khi = word0 & km;
-    let i = slotHash(khi, klo, this.bits, this.g);
+    let i = this.home(khi, klo);
     for (;;) {
-      const w = i * SW;
+      const w = i << 2;
       const k0 = t[w];
       if (k0 === 0) {
         t[w] = word0 | USED;
@@ -110,7 +134,7 @@ export class Hash64 {
         return -1;
       }
       if ((k0 & km) === khi && t[w + 1] === klo) return w;
-      i = (i + 1) & this.mask;
+      i = (i + 1) & mask;
     }
   }
 
@@ -118,25 +142,24 @@ export class Hash64 {
   del(w: number): void {
     const t = this.t;
     const mask = this.mask;
-    let i = w / SW;
+    const km = this.keyMask;
+    let i = w >> 2;
     let j = i;
     for (;;) {
       j = (j + 1) & mask;
-      const jw = j * SW;
+      const jw = j << 2;
       const k0 = t[jw];
       if (k0 === 0) break;
-      const home = slotHash(k0 & this.keyMask, t[jw + 1], this.bits, this.g);
-      // The entry at j may move to the hole at i unless its home lies cyclically in (i, j].
-      const stays = i <= j ? home > i && home <= j : home > i || home <= j;
-      if (stays) continue;
-      const iw = i * SW;
+      // The entry at j moves to the hole at i unless its home lies cyclically in (i, j].
+      if (((j - this.home(k0 & km, t[jw + 1])) & mask) < ((j - i) & mask)) continue;
+      const iw = i << 2;
       t[iw] = k0;
       t[iw + 1] = t[jw + 1];
       t[iw + 2] = t[jw + 2];
       t[iw + 3] = t[jw + 3];
       i = j;
     }
-    const iw = i * SW;
+    const iw = i << 2;
     t[iw] = 0;
     t[iw + 1] = 0;
     t[iw + 2] = 0;
@@ -151,17 +174,14 @@ export class Hash64 {
    */
   touch(keys: Int32Array, n: number): number {
     const t = this.t;
-    const bits = this.bits;
-    const g = this.g;
     let acc = 0;
-    for (let i = 0; i < 2 * n; i += 2) acc ^= t[slotHash(keys[i], keys[i + 1], bits, g) * SW];
+    for (let i = 0; i < 2 * n; i += 2) acc ^= t[this.home(keys[i], keys[i + 1]) << 2];
     return acc;
   }
 
   private grow(): void {
     const old = this.t;
-    this.bits++;
-    this.mask = (1 << this.bits) - 1;
+    this.size(this.bits + 1);
     this.t = new Int32Array(SW << this.bits);
     this.n = 0;
     for (let w = 0; w < old.length; w += SW) {

@@ -272,18 +272,31 @@ export class PageSet {
     const log = this.log;
     const n = this.logN;
     this.logN = 0;
-    // Prefetch the level-0 words of the batch: the log becomes their keys, in place.
+    // Prefetch the level-0 words of the batch (their keys: level 0, index = page >> 6).
     const keys = this.keys;
+    const words = this.words;
     for (let i = 0; i < 2 * n; i += 2) {
       const hi = log[i] & 0xfffff;
       keys[i] = hi >>> 6;
       keys[i + 1] = (hi << 26) | (log[i + 1] >>> 6);
     }
-    this.touched = this.words.touch(keys, n);
+    this.touched = words.touch(keys, n);
     for (let i = 0; i < 2 * n; i += 2) {
       const w0 = log[i];
-      if (w0 < 0) this.clearBit(w0 & 0xfffff, log[i + 1]);
-      else this.setBit(w0, log[i + 1]);
+      const lo = log[i + 1];
+      // The level-0 word, updated here; the upper levels change only when it appears or empties.
+      const w = words.find(keys[i], keys[i + 1]);
+      const x = w + 2 + ((lo >>> 5) & 1);
+      const bit = 1 << (lo & 31);
+      const t = words.t;
+      if (w0 >= 0) {
+        if (w >= 0) t[x] |= bit;
+        else this.setBit(w0, lo);
+      } else {
+        if (w < 0) throw new Error('page-set: bitmap word missing at level 0');
+        t[x] &= ~bit;
+        if (t[w + 2] === 0 && t[w + 3] === 0) this.clearBit(w0 & 0xfffff, lo);
+      }
     }
   }
 
@@ -301,8 +314,7 @@ export class PageSet {
         wasEmpty = true;
       }
       const t = words.t;
-      if (b < 32) t[w + 2] |= 1 << b;
-      else t[w + 3] |= 1 << (b - 32);
+      t[w + 2 + (b >>> 5)] |= 1 << (b & 31);
       if (!wasEmpty) return;
       b = il & 63;
       il = (ih << 26) | (il >>> 6);
@@ -319,8 +331,7 @@ export class PageSet {
       const w = words.find((level << 24) | ih, il);
       if (w < 0) throw new Error(`page-set: bitmap word missing at level ${level}`);
       const t = words.t;
-      if (b < 32) t[w + 2] &= ~(1 << b);
-      else t[w + 3] &= ~(1 << (b - 32));
+      t[w + 2 + (b >>> 5)] &= ~(1 << (b & 31));
       if (t[w + 2] !== 0 || t[w + 3] !== 0) return;
       words.del(w);
       b = il & 63;
