@@ -37,22 +37,25 @@ const MAX_CAPS = 8;
 /** Aggregate slots per child: gap, then one per indexed order. */
 const AGG = 1 + MAX_CAPS;
 
-// Leaf record: n, prev, next, parent, the leaf's own aggregates (AGG slots), then the lo, hi, gap
+// Leaf record: n, prev, next, parent, index in the parent, the leaf's own aggregates (AGG slots), then the lo, hi, gap
 // and id blocks.
 const L_N = 0;
 const L_PREV = 1;
 const L_NEXT = 2;
 const L_PAR = 3;
-const L_AGG = 4;
+const L_PIX = 4;
+const L_AGG = 5;
 const L_LO = L_AGG + AGG;
 const L_HI = L_LO + LEAF;
 const L_GAP = L_HI + LEAF;
 const L_ID = L_GAP + LEAF;
 const LR = L_ID + LEAF;
-// Inner record: n, parent, kids, minKey, agg.
+// Inner record: n, parent, index in the parent, kids, minKey, then agg as one column of FAN
+// children per slot (a slot's scan over the children reads one run of doubles).
 const I_N = 0;
 const I_PAR = 1;
-const I_KID = 2;
+const I_PIX = 2;
+const I_KID = 3;
 const I_MIN = I_KID + FAN;
 const I_AGG = I_MIN + FAN;
 const IR = I_AGG + FAN * AGG;
@@ -385,7 +388,7 @@ export class IovaTree {
     const L = this.L;
     const K = 1 + this.nCaps;
     for (let j = 0; j < K; j++) this.tmp[j] = L[o + L_AGG + j];
-    this.propagate(h, (L[o + L_PAR] | 0), (L[o + L_N] | 0) > 0 ? L[o + L_LO] : 0);
+    this.propagate(h, true, (L[o + L_PAR] | 0), (L[o + L_N] | 0) > 0 ? L[o + L_LO] : 0);
   }
 
   // this.tmp = the aggregates of the inner node at record offset o (from its children's slots).
@@ -403,11 +406,20 @@ export class IovaTree {
     }
   }
 
-  private kidIndex(p: number, child: number): number {
+  // The index of node h (depth d above the leaves) in its parent's kids.
+  private pixOf(h: number, d: number): number {
+    return d === 0 ? (this.L[h * LR + L_PIX] | 0) : (this.I[h * IR + I_PIX] | 0);
+  }
+
+  // Re-numbers the kids of inner node p (at depth d + 1) from index `from` on.
+  private renumber(p: number, d: number, from: number): void {
     const o = p * IR;
-    const n = (this.I[o + I_N] | 0);
-    for (let i = 0; i < n; i++) if ((this.I[o + I_KID + i] | 0) === child) return i;
-    throw new Error('iova-btree: child not in its parent');
+    const n = this.I[o + I_N] | 0;
+    for (let c = from; c < n; c++) {
+      const k = this.I[o + I_KID + c] | 0;
+      if (d === 0) this.L[k * LR + L_PIX] = c;
+      else this.I[k * IR + I_PIX] = c;
+    }
   }
 
   // Writes this.tmp (child's aggregates) and the child's min key into its parent's slot, and up.
@@ -415,14 +427,14 @@ export class IovaTree {
   // changed slots applied — a larger value raises the max; a value that was the max and fell is
   // recomputed over the children for that aggregate only. The root's own aggregates are stored
   // nowhere, so the walk stops below it.
-  private propagate(child: number, parent: number, minKey: number): void {
+  private propagate(child: number, leaf: boolean, parent: number, minKey: number): void {
     const I = this.I;
     const K = 1 + this.nCaps;
     const tmp = this.tmp;
     const oldv = this.oldv;
     const chg = this.chg;
     let keyMoves = true;
-    let ci = parent === 0 ? -1 : this.kidIndex(parent, child);
+    let ci = parent === 0 ? -1 : this.pixOf(child, leaf ? 0 : 1);
     while (parent !== 0) {
       const po = parent * IR;
       const a = po + I_AGG + ci;
@@ -447,7 +459,7 @@ export class IovaTree {
       if (same) return;
       const gp = (I[po + I_PAR] | 0);
       if (gp === 0) return;
-      const gci = this.kidIndex(gp, parent);
+      const gci = I[po + I_PIX] | 0;
       const ga = gp * IR + I_AGG + gci;
       const n = (I[po + I_N] | 0);
       for (let j = 0; j < K; j++) {
@@ -472,13 +484,13 @@ export class IovaTree {
   private refreshLeaf(h: number): void {
     const o = h * LR;
     this.leafAgg(o);
-    this.propagate(h, (this.L[o + L_PAR] | 0), (this.L[o + L_N] | 0) > 0 ? this.L[o + L_LO] : 0);
+    this.propagate(h, true, (this.L[o + L_PAR] | 0), (this.L[o + L_N] | 0) > 0 ? this.L[o + L_LO] : 0);
   }
 
   private refreshInner(h: number): void {
     const o = h * IR;
     this.innerAgg(o);
-    this.propagate(h, (this.I[o + I_PAR] | 0), this.I[o + I_MIN]);
+    this.propagate(h, false, (this.I[o + I_PAR] | 0), this.I[o + I_MIN]);
   }
 
   /**
@@ -504,7 +516,7 @@ export class IovaTree {
     let d = 1;
     while (p !== 0) {
       const po = p * IR;
-      let c = this.kidIndex(p, child) - 1;
+      let c = this.pixOf(child, d - 1) - 1;
       const col = po + I_AGG + slot * FAN;
       while (c >= 0 && I[col + c] < size) c--;
       if (c >= 0) {
@@ -628,17 +640,18 @@ export class IovaTree {
       this.I[po + I_MIN] = d === 0 ? this.L[left * LR + L_LO] : this.I[left * IR + I_MIN];
       this.I.fill(-1, po + I_AGG, po + I_AGG + FAN * AGG);
       this.setParent(left, d, p);
+      this.renumber(p, d, 0);
       this.root = p;
       this.height++;
     }
     if ((this.I[p * IR + I_N] | 0) === FAN) {
-      this.splitInner(p, d + 1, this.kidIndex(p, left) + 1);
+      this.splitInner(p, d + 1, this.pixOf(left, d) + 1);
       p = this.parentOf(left, d);
     }
     const I = this.I;
     const po = p * IR;
     const cnt = (I[po + I_N] | 0);
-    const ci = this.kidIndex(p, left) + 1;
+    const ci = this.pixOf(left, d) + 1;
     I.copyWithin(po + I_KID + ci + 1, po + I_KID + ci, po + I_KID + cnt);
     I.copyWithin(po + I_MIN + ci + 1, po + I_MIN + ci, po + I_MIN + cnt);
     const K = 1 + this.nCaps;
@@ -651,6 +664,7 @@ export class IovaTree {
     I[po + I_KID + ci] = r;
     I[po + I_MIN + ci] = rKey;
     this.setParent(r, d, p);
+    this.renumber(p, d, ci);
   }
 
   // Splits inner node h (depth d above the leaves) in two, before a child goes in at index `at`.
@@ -667,6 +681,7 @@ export class IovaTree {
     I[ro + I_N] = cnt - half;
     I[o + I_N] = half;
     for (let c = 0; c < cnt - half; c++) this.setParent((I[ro + I_KID + c] | 0), d - 1, r);
+    this.renumber(r, d - 1, 0);
     this.addSibling(h, r, d, I[ro + I_MIN]);
     this.refreshInner(h);
     this.refreshInner(r);
@@ -726,6 +741,7 @@ export class IovaTree {
     if (pv !== 0) L[pv * LR + L_NEXT] = nx;
     if (nx !== 0) L[nx * LR + L_PREV] = pv;
     let child = h;
+    let cd = 0; // child's depth
     let p = (L[o + L_PAR] | 0);
     L[o + L_NEXT] = this.lFree;
     this.lFree = h;
@@ -733,7 +749,7 @@ export class IovaTree {
       const I = this.I;
       const po = p * IR;
       const cnt = (I[po + I_N] | 0);
-      const ci = this.kidIndex(p, child);
+      const ci = this.pixOf(child, cd);
       I.copyWithin(po + I_KID + ci, po + I_KID + ci + 1, po + I_KID + cnt);
       I.copyWithin(po + I_MIN + ci, po + I_MIN + ci + 1, po + I_MIN + cnt);
       for (let j = 0; j < 1 + this.nCaps; j++) {
@@ -742,6 +758,7 @@ export class IovaTree {
       }
       I[po + I_N] = cnt - 1;
       if (cnt - 1 > 0) {
+        this.renumber(p, cd, ci);
         this.refreshInner(p);
         break;
       }
@@ -749,6 +766,7 @@ export class IovaTree {
       I[po + I_PAR] = this.iFree;
       this.iFree = p;
       child = p;
+      cd++;
       p = up;
     }
     // collapse a root with one child (an empty root cannot happen: the last leaf is never dropped)

@@ -2,7 +2,8 @@
  * IovaTree (the B+tree under IovaDomain) against a sorted array: growth to several inner levels,
  * removal down to a handful of entries (dropped leaves and inner nodes, root collapse) and regrowth,
  * checking every query the allocator uses: floor, ceil, prev, next, find, gap and rightmostFit for
- * the gap index and for indexed alignments.
+ * the gap index and for indexed alignments; and the allocator's own pattern (packed, size-aligned
+ * top-down fills, bottom-up fills, churn), which splits leaves at their edges.
  */
 import { describe, it, expect } from 'vitest';
 import { mulberry32 } from '../../support/prng.ts';
@@ -80,5 +81,54 @@ describe('IovaTree (B+tree) against a sorted array', () => {
       }
       check(t, ref, rnd, orders);
     }
+  });
+
+  it('packs top-down and bottom-up fills (edge splits) and keeps the aggregates exact under churn', () => {
+    // the allocator's pattern: adjacent, size-aligned blocks filled top-down, then random frees
+    // and refills; the indexed orders' caps then differ from the gaps by the alignment padding
+    const rnd = mulberry32(9);
+    const t = new IovaTree();
+    const orders = [6, 7];
+    orders.forEach((o) => t.capIndex(o));
+    const ref: E[] = [];
+    const put = (lo: number, hi: number): void => {
+      const id = t.newNode(lo, hi, 0);
+      t.insert(id);
+      let a = 0;
+      let b = ref.length;
+      while (a < b) {
+        const m = (a + b) >> 1;
+        if (ref[m].lo < lo) a = m + 1; else b = m;
+      }
+      ref.splice(a, 0, { lo, hi, id });
+    };
+    // top-down: each block below the previous one, aligned to its size's power of two
+    let top = 2 ** 30;
+    for (let n = 0; n < 12_000; n++) {
+      const size = 33 + (rnd() % 96);
+      const align = size > 64 ? 128 : 64;
+      top = Math.floor((top - size) / align) * align;
+      put(top, top + size - 1);
+    }
+    check(t, ref, rnd, orders);
+    // bottom-up above the top-down region
+    let low = 2 ** 31;
+    for (let n = 0; n < 6_000; n++) {
+      const size = 1 + (rnd() % 40);
+      put(low, low + size - 1);
+      low += size + (rnd() % 3);
+    }
+    check(t, ref, rnd, orders);
+    // churn: free a random block, put a smaller one at the top of its gap (an exact fit or not)
+    for (let n = 0; n < 20_000; n++) {
+      const i = rnd() % ref.length;
+      const e = ref[i];
+      t.remove(e.id);
+      ref.splice(i, 1);
+      const size = 1 + (rnd() % (e.hi - e.lo + 1));
+      put(e.hi - size + 1, e.hi);
+      if (n % 5000 === 0) check(t, ref, rnd, orders);
+    }
+    check(t, ref, rnd, orders);
   });
 });
