@@ -93,6 +93,8 @@ export class IovaTree {
   // locate() results: leaf record offset (also the finger the next locate tries first; 0 = none,
   // record 0 is never a leaf and has n = 0) and entry index
   private lo_ = 0;
+  /** The finger before lo_ (0 = none). */
+  private lo2_ = 0;
   private li = -1;
 
   constructor() {
@@ -158,16 +160,15 @@ export class IovaTree {
   // Sets lo_/li to the leaf record offset and index of the last entry with lo <= key (li = -1:
   // key is below every entry of that leaf, which is then the first leaf).
   private locate(key: number): void {
-    const L = this.L;
-    // the finger: the last leaf located, if key falls in its range (no descent, lines in cache)
-    const f = this.lo_;
-    const fn = (L[f + L_N] | 0);
-    if (fn > 0 && (key >= L[f + L_LO] || (L[f + L_PREV] | 0) === 0)) {
-      const nx = (L[f + L_NEXT] | 0);
-      if (key <= L[f + L_LO + fn - 1] || nx === 0 || key < L[nx * LR + L_LO]) {
-        this.search(f, key);
-        return;
-      }
+    // the fingers: the last two leaves located, if key falls in one's range (no descent, lines
+    // in cache; a pair's free and its walk from the cached node alternate between two leaves)
+    if (this.covers(this.lo_, key)) {
+      this.search(this.lo_, key);
+      return;
+    }
+    if (this.covers(this.lo2_, key)) {
+      this.search(this.lo2_, key);
+      return;
     }
     let t = this.root;
     const I = this.I;
@@ -180,6 +181,16 @@ export class IovaTree {
     this.search(t * LR, key);
   }
 
+  // Whether `key` falls in the range of leaf record offset f (0 = no leaf): at or above its first
+  // pfn_lo (or it is the first leaf) and below the next leaf's first pfn_lo.
+  private covers(f: number, key: number): boolean {
+    const L = this.L;
+    const fn = L[f + L_N] | 0;
+    if (fn === 0 || (key < L[f + L_LO] && (L[f + L_PREV] | 0) !== 0)) return false;
+    const nx = L[f + L_NEXT] | 0;
+    return key <= L[f + L_LO + fn - 1] || nx === 0 || key < L[nx * LR + L_LO];
+  }
+
   private search(o: number, key: number): void {
     const L = this.L;
     // A forward scan, 8 entries (one cache line) at a time, then within the line: the leaf's lo
@@ -190,7 +201,10 @@ export class IovaTree {
     let a = 0;
     while (a + 8 <= n && L[lo0 + a + 7] <= key) a += 8;
     while (a < n && L[lo0 + a] <= key) a++; // a = first index with lo > key
-    this.lo_ = o;
+    if (o !== this.lo_) {
+      this.lo2_ = this.lo_;
+      this.lo_ = o;
+    }
     this.li = a - 1;
   }
 
@@ -532,7 +546,13 @@ export class IovaTree {
         o = t * LR;
         for (let i = (L[o + L_N] | 0) - 1; i >= 0; i--) {
           const g = L[o + L_GAP + i];
-          if (g >= size && (k < 0 || this.cap(L[o + L_LO + i], g, a, inv) >= size)) return (L[o + L_ID + i] | 0);
+          if (g >= size && (k < 0 || this.cap(L[o + L_LO + i], g, a, inv) >= size)) {
+            // the caller's next look-ups (gap, insert) are in this leaf: make it the finger
+            this.lo2_ = this.lo_;
+            this.lo_ = o;
+            this.li = i;
+            return (L[o + L_ID + i] | 0);
+          }
         }
         throw new Error('iova-btree: aggregate without a matching entry');
       }
@@ -598,7 +618,8 @@ export class IovaTree {
   // top-down fill inserts at index 0, leaf after leaf) leaves the other leaf full, so a sequential
   // fill packs leaves instead of leaving them half empty (twice the leaves, one more level).
   private splitLeaf(h: number, at: number): void {
-    this.lo_ = 0; // the finger may now point at the wrong half
+    this.lo_ = 0; // the fingers may now point at the wrong half
+    this.lo2_ = 0;
     const r = this.newLeaf();
     const L = this.L;
     const o = h * LR;
@@ -733,7 +754,8 @@ export class IovaTree {
   }
 
   private dropLeaf(h: number): void {
-    this.lo_ = 0; // the finger may point at the dropped leaf
+    this.lo_ = 0; // the fingers may point at the dropped leaf
+    this.lo2_ = 0;
     const L = this.L;
     const o = h * LR;
     const pv = (L[o + L_PREV] | 0);
@@ -796,6 +818,7 @@ export class IovaTree {
     this.iFree = 0;
     this.height = 0;
     this.lo_ = 0;
+    this.lo2_ = 0;
     this.root = this.newLeaf();
     this.size = 0;
     this.freeHead = NIL;
