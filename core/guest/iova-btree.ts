@@ -4,13 +4,18 @@
  * (sorted lo, hi, gap and node id, linked both ways) under inner nodes of up to FAN children. Every
  * inner node keeps, per child, the largest gap below an entry and the largest block each indexed
  * alignment can place in a gap (see capIndex), so the allocator's top-down walk jumps to the entry
- * where the kernel's `rb_prev` walk stops. With 300K live nodes the tree has 4 levels and its
- * inner nodes stay in cache: a lookup misses on one leaf, where a binary tree misses on every level
- * below the cache.
+ * where the kernel's `rb_prev` walk stops. With 300K live nodes (the allocator's top-down fill
+ * packs the leaves, see splitPoint) the tree has 3 inner levels that mostly stay in cache: a
+ * lookup misses on one leaf, where a binary tree misses on every level below the cache. Each
+ * leaf keeps its own aggregates, updated incrementally (a free only raises them; an insert
+ * recomputes only the slots whose max it split), and two fingers (the last two leaves located)
+ * spare the descent when an allocation works where the previous look-ups did.
  *
- * Layout: leaves and inner nodes are records in two Float64Array pools (no objects, no per-node
- * typed arrays: each of those is a separate allocation and one more dependent miss). A handle is
- * a record index >= 1. All leaves are at the same depth (`height` inner levels above them).
+ * Layout (iova-btree-records.ts): leaves and inner nodes are records in two Float64Array pools
+ * (no objects, no per-node typed arrays: each of those is a separate allocation and one more
+ * dependent miss). A handle is a record index >= 1, read back with `| 0` (a double-typed index
+ * costs V8 about twice an int one). All leaves are at the same depth (`height` inner levels
+ * above them).
  *
  * Node ids are small integers (0 is NIL); an id stays valid while its node is in the tree (its
  * entry may move between leaves), so the domain's `cached_node` / `cached32_node` are ids, as the
@@ -27,38 +32,43 @@
  *    with one child after removals (it is collapsed).
  */
 
+import {
+  LEAF,
+  FAN,
+  MAX_CAPS,
+  AGG,
+  L_N,
+  L_PREV,
+  L_NEXT,
+  L_PAR,
+  L_PIX,
+  L_AGG,
+  L_LO,
+  L_HI,
+  L_GAP,
+  L_ID,
+  LR,
+  I_N,
+  I_PAR,
+  I_PIX,
+  I_KID,
+  I_MIN,
+  I_AGG,
+  IR,
+  capOf,
+  leafAggAll,
+  leafLower,
+  leafRaise,
+  innerAggAll,
+  leafCovers,
+  leafUpper,
+  propagateUp,
+  splitPoint,
+  grow,
+} from './iova-btree-records.ts';
+
 /** The null node id. */
 export const NIL = 0;
-
-const LEAF = 64;
-const FAN = 32;
-/** Alignment orders with an exact index; further orders fall back to the gap index (still exact, slower). */
-const MAX_CAPS = 8;
-/** Aggregate slots per child: gap, then one per indexed order. */
-const AGG = 1 + MAX_CAPS;
-
-// Leaf record: n, prev, next, parent, index in the parent, the leaf's own aggregates (AGG slots), then the lo, hi, gap
-// and id blocks.
-const L_N = 0;
-const L_PREV = 1;
-const L_NEXT = 2;
-const L_PAR = 3;
-const L_PIX = 4;
-const L_AGG = 5;
-const L_LO = L_AGG + AGG;
-const L_HI = L_LO + LEAF;
-const L_GAP = L_HI + LEAF;
-const L_ID = L_GAP + LEAF;
-const LR = L_ID + LEAF;
-// Inner record: n, parent, index in the parent, kids, minKey, then agg as one column of FAN
-// children per slot (a slot's scan over the children reads one run of doubles).
-const I_N = 0;
-const I_PAR = 1;
-const I_PIX = 2;
-const I_KID = 3;
-const I_MIN = I_KID + FAN;
-const I_AGG = I_MIN + FAN;
-const IR = I_AGG + FAN * AGG;
 
 /** B+tree of [pfn_lo, pfn_hi] ranges (see the file comment for the layout and invariants). */
 export class IovaTree {
@@ -181,26 +191,12 @@ export class IovaTree {
     this.search(t * LR, key);
   }
 
-  // Whether `key` falls in the range of leaf record offset f (0 = no leaf): at or above its first
-  // pfn_lo (or it is the first leaf) and below the next leaf's first pfn_lo.
   private covers(f: number, key: number): boolean {
-    const L = this.L;
-    const fn = L[f + L_N] | 0;
-    if (fn === 0 || (key < L[f + L_LO] && (L[f + L_PREV] | 0) !== 0)) return false;
-    const nx = L[f + L_NEXT] | 0;
-    return key <= L[f + L_LO + fn - 1] || nx === 0 || key < L[nx * LR + L_LO];
+    return leafCovers(this.L, f, key);
   }
 
   private search(o: number, key: number): void {
-    const L = this.L;
-    // A forward scan, 8 entries (one cache line) at a time, then within the line: the leaf's lo
-    // block is 8 lines that the hardware prefetcher streams in; a binary search would take ~4
-    // dependent cache misses (~130 ns each once the tree outgrows L2).
-    const n = (L[o + L_N] | 0);
-    const lo0 = o + L_LO;
-    let a = 0;
-    while (a + 8 <= n && L[lo0 + a + 7] <= key) a += 8;
-    while (a < n && L[lo0 + a] <= key) a++; // a = first index with lo > key
+    const a = leafUpper(this.L, o, key);
     if (o !== this.lo_) {
       this.lo2_ = this.lo_;
       this.lo_ = o;
@@ -298,102 +294,19 @@ export class IovaTree {
     this.innerAgg(o);
   }
 
-  // cap_k of an entry: gap minus the padding that aligns its start g0 = lo - gap up to `a`
-  // (a power of two with inverse `inv`: floor(g0 * inv) * a is exact in doubles, and far cheaper
-  // than a division or fmod).
-  private cap(lo: number, g: number, a: number, inv: number): number {
-    const g0 = lo - g;
-    const rem = g0 - Math.floor(g0 * inv) * a;
-    return rem === 0 ? g : g - (a - rem);
-  }
-
-  // Aggregate slot j (0: gap, 1 + k: cap_k) of the entry [lo, ...] with gap g.
-  private val(lo: number, g: number, j: number): number {
-    return j === 0 ? g : this.cap(lo, g, this.alignOf[j - 1], this.invOf[j - 1]);
-  }
-
-  // The max of aggregate slot j over the leaf at record offset o (-1 when it is empty).
-  private slotMax(o: number, j: number): number {
-    const L = this.L;
-    const n = (L[o + L_N] | 0);
-    let mc = -1;
-    if (j === 0) {
-      for (let i = 0; i < n; i++) if (L[o + L_GAP + i] > mc) mc = L[o + L_GAP + i];
-      return mc;
-    }
-    const a = this.alignOf[j - 1];
-    const inv = this.invOf[j - 1];
-    for (let i = 0; i < n; i++) {
-      const g = L[o + L_GAP + i];
-      if (g <= mc) continue; // cap <= gap
-      const c = this.cap(L[o + L_LO + i], g, a, inv);
-      if (c > mc) mc = c;
-    }
-    return mc;
-  }
-
   // Recomputes the aggregates of the leaf at record offset o into its L_AGG slots and this.tmp.
   private leafAgg(o: number): void {
-    const L = this.L;
-    const m = this.tmp;
-    const K = 1 + this.nCaps;
-    for (let j = 0; j < AGG; j++) {
-      m[j] = j < K ? this.slotMax(o, j) : -1;
-      L[o + L_AGG + j] = m[j];
-    }
+    leafAggAll(this.L, o, 1 + this.nCaps, this.alignOf, this.invOf, this.tmp);
   }
 
-  // The entry [lo, ...] of the leaf at o now has the larger gap g: raise the leaf's aggregates.
+  // The entry [lo, ...] of the leaf at o now has the larger gap g (see leafRaise).
   private raise(o: number, lo: number, g: number): void {
-    const L = this.L;
-    const K = 1 + this.nCaps;
-    for (let j = 0; j < K; j++) {
-      const v = this.val(lo, g, j);
-      if (v > L[o + L_AGG + j]) L[o + L_AGG + j] = v;
-    }
+    leafRaise(this.L, o, lo, g, 1 + this.nCaps, this.alignOf, this.invOf);
   }
 
-  // An entry of the leaf at o that had gap g (pfn_lo lo) lost its gap or part of it: where its old
-  // value was the leaf's max, recompute that slot (splitting a gap never raises a cap: every
-  // block that fits a part of the gap fits the whole).
+  // An entry of the leaf at o that had gap g lost its gap or part of it (see leafLower).
   private lower(o: number, lo: number, g: number): void {
-    const L = this.L;
-    const K = 1 + this.nCaps;
-    let stale = 0;
-    for (let j = 0; j < K; j++) if (g >= L[o + L_AGG + j] && this.val(lo, g, j) >= L[o + L_AGG + j]) stale |= 1 << j; // cap <= gap
-    if (stale === 0) return;
-    if ((stale & (stale - 1)) === 0) {
-      for (let j = 0; j < K; j++) if (stale === 1 << j) L[o + L_AGG + j] = this.slotMax(o, j);
-      return;
-    }
-    // several slots: slots 0..2 in one pass over the leaf with the maxima in locals (each cap_k
-    // <= gap, so a gap at or below a slot's running max cannot raise it); further slots one by one
-    const n = L[o + L_N] | 0;
-    const lo0 = o + L_LO;
-    const g0 = o + L_GAP;
-    let m0 = (stale & 1) !== 0 ? -1 : L[o + L_AGG];
-    let m1 = K > 1 && (stale & 2) === 0 ? L[o + L_AGG + 1] : -1;
-    let m2 = K > 2 && (stale & 4) === 0 ? L[o + L_AGG + 2] : -1;
-    const a1 = K > 1 ? this.alignOf[0] : 1;
-    const i1 = K > 1 ? this.invOf[0] : 1;
-    const a2 = K > 2 ? this.alignOf[1] : 1;
-    const i2 = K > 2 ? this.invOf[1] : 1;
-    for (let i = 0; i < n; i++) {
-      const g = L[g0 + i];
-      if (g > m0) m0 = g;
-      if (g > m1 && K > 1) {
-        const c = this.cap(L[lo0 + i], g, a1, i1);
-        if (c > m1) m1 = c;
-      }
-      if (g > m2 && K > 2) {
-        const c = this.cap(L[lo0 + i], g, a2, i2);
-        if (c > m2) m2 = c;
-      }
-    }
-    L[o + L_AGG] = m0;
-    if (K > 1) L[o + L_AGG + 1] = m1;
-    if (K > 2) L[o + L_AGG + 2] = m2;
-    for (let j = 3; j < K; j++) if ((stale & (1 << j)) !== 0) L[o + L_AGG + j] = this.slotMax(o, j);
+    leafLower(this.L, o, lo, g, 1 + this.nCaps, this.alignOf, this.invOf);
   }
 
   // Leaf h's L_AGG slots are current: write them and its min key into its parent, and up.
@@ -407,17 +320,7 @@ export class IovaTree {
 
   // this.tmp = the aggregates of the inner node at record offset o (from its children's slots).
   private innerAgg(o: number): void {
-    const I = this.I;
-    const m = this.tmp;
-    m.fill(-1);
-    const K = 1 + this.nCaps;
-    const n = (I[o + I_N] | 0);
-    for (let j = 0; j < K; j++) {
-      const a = o + I_AGG + j * FAN;
-      let mx = -1;
-      for (let c = 0; c < n; c++) if (I[a + c] > mx) mx = I[a + c];
-      m[j] = mx;
-    }
+    innerAggAll(this.I, o, 1 + this.nCaps, this.tmp);
   }
 
   // The index of node h (depth d above the leaves) in its parent's kids.
@@ -436,62 +339,11 @@ export class IovaTree {
     }
   }
 
-  // Writes this.tmp (child's aggregates) and the child's min key into its parent's slot, and up.
-  // Incremental: a parent's aggregates are its old ones (kept in the grandparent's slot) with the
-  // changed slots applied — a larger value raises the max; a value that was the max and fell is
-  // recomputed over the children for that aggregate only. The root's own aggregates are stored
-  // nowhere, so the walk stops below it.
+  // Writes this.tmp (child's aggregates) and the child's min key into its parent's slot, and up
+  // (see propagateUp).
   private propagate(child: number, leaf: boolean, parent: number, minKey: number): void {
-    const I = this.I;
-    const K = 1 + this.nCaps;
-    const tmp = this.tmp;
-    const oldv = this.oldv;
-    const chg = this.chg;
-    let keyMoves = true;
-    let ci = parent === 0 ? -1 : this.pixOf(child, leaf ? 0 : 1);
-    while (parent !== 0) {
-      const po = parent * IR;
-      const a = po + I_AGG + ci;
-      let same = true;
-      for (let j = 0; j < K; j++) {
-        const old = I[a + j * FAN];
-        const nw = tmp[j];
-        if (old !== nw) {
-          same = false;
-          I[a + j * FAN] = nw;
-          chg[j] = 1;
-          oldv[j] = old;
-        } else chg[j] = 0;
-      }
-      if (keyMoves) {
-        if (I[po + I_MIN + ci] !== minKey) {
-          I[po + I_MIN + ci] = minKey;
-          same = false;
-        }
-        keyMoves = ci === 0;
-      }
-      if (same) return;
-      const gp = (I[po + I_PAR] | 0);
-      if (gp === 0) return;
-      const gci = I[po + I_PIX] | 0;
-      const ga = gp * IR + I_AGG + gci;
-      const n = (I[po + I_N] | 0);
-      for (let j = 0; j < K; j++) {
-        let m = I[ga + j * FAN];
-        if (chg[j] === 1) {
-          const nw = I[a + j * FAN];
-          if (nw > m) m = nw;
-          else if (nw < m && oldv[j] === m) {
-            m = -1;
-            const col = po + I_AGG + j * FAN; // the column: one run of FAN doubles
-            for (let c = 0; c < n; c++) if (I[col + c] > m) m = I[col + c];
-          }
-        }
-        tmp[j] = m;
-      }
-      parent = gp;
-      ci = gci;
-    }
+    if (parent === 0) return;
+    propagateUp(this.I, 1 + this.nCaps, this.tmp, this.oldv, this.chg, this.pixOf(child, leaf ? 0 : 1), parent, minKey);
   }
 
   // After leaf h's entries changed: refresh its aggregates and min key up to the root.
@@ -522,7 +374,7 @@ export class IovaTree {
     let o = this.lo_;
     for (let i = this.li; i >= 0; i--) {
       const g = L[o + L_GAP + i];
-      if (g >= size && (k < 0 || this.cap(L[o + L_LO + i], g, a, inv) >= size)) return (L[o + L_ID + i] | 0);
+      if (g >= size && (k < 0 || capOf(L[o + L_LO + i], g, a, inv) >= size)) return (L[o + L_ID + i] | 0);
     }
     // climb: the rightmost left sibling whose aggregate admits the block, then down its right edge
     let child = (o / LR) | 0;
@@ -546,7 +398,7 @@ export class IovaTree {
         o = t * LR;
         for (let i = (L[o + L_N] | 0) - 1; i >= 0; i--) {
           const g = L[o + L_GAP + i];
-          if (g >= size && (k < 0 || this.cap(L[o + L_LO + i], g, a, inv) >= size)) {
+          if (g >= size && (k < 0 || capOf(L[o + L_LO + i], g, a, inv) >= size)) {
             // the caller's next look-ups (gap, insert) are in this leaf: make it the finger
             this.lo2_ = this.lo_;
             this.lo_ = o;
@@ -824,20 +676,4 @@ export class IovaTree {
     this.freeHead = NIL;
     this.nextId = 1;
   }
-}
-
-/**
- * How many of a full node's `cnt` entries stay in the left node when an entry is about to go in
- * at index `at`: half, or all but one on the far side of an insert at either end.
- */
-function splitPoint(cnt: number, at: number): number {
-  if (at <= 1) return 1;
-  if (at >= cnt) return cnt - 1;
-  return cnt >> 1;
-}
-
-function grow(a: Float64Array): Float64Array<ArrayBuffer> {
-  const b = new Float64Array(a.length * 2);
-  b.set(a);
-  return b;
 }

@@ -1,0 +1,235 @@
+/**
+ * Records and aggregates of IovaTree (iova-btree.ts): the layout of leaf and inner records in
+ * their Float64Array pools, and the maintenance of the aggregates (the max gap and, per indexed
+ * alignment, the max cap_k; see iova-btree.ts for the invariants) in leaves and up the inner
+ * nodes. Pure functions on a pool and a record offset, so the tree's hot paths inline them.
+ */
+
+export const LEAF = 64;
+export const FAN = 32;
+/** Alignment orders with an exact index; further orders fall back to the gap index (still exact, slower). */
+export const MAX_CAPS = 8;
+/** Aggregate slots per child: gap, then one per indexed order. */
+export const AGG = 1 + MAX_CAPS;
+
+// Leaf record: n, prev, next, parent, index in the parent, the leaf's own aggregates (AGG slots), then the lo, hi, gap
+// and id blocks.
+export const L_N = 0;
+export const L_PREV = 1;
+export const L_NEXT = 2;
+export const L_PAR = 3;
+export const L_PIX = 4;
+export const L_AGG = 5;
+export const L_LO = L_AGG + AGG;
+export const L_HI = L_LO + LEAF;
+export const L_GAP = L_HI + LEAF;
+export const L_ID = L_GAP + LEAF;
+export const LR = L_ID + LEAF;
+// Inner record: n, parent, index in the parent, kids, minKey, then agg as one column of FAN
+// children per slot (a slot's scan over the children reads one run of doubles).
+export const I_N = 0;
+export const I_PAR = 1;
+export const I_PIX = 2;
+export const I_KID = 3;
+export const I_MIN = I_KID + FAN;
+export const I_AGG = I_MIN + FAN;
+export const IR = I_AGG + FAN * AGG;
+
+// cap_k of an entry: gap minus the padding that aligns its start g0 = lo - gap up to `a`
+// (a power of two with inverse `inv`: floor(g0 * inv) * a is exact in doubles, and far cheaper
+// than a division or fmod).
+export function capOf(lo: number, g: number, a: number, inv: number): number {
+  const g0 = lo - g;
+  const rem = g0 - Math.floor(g0 * inv) * a;
+  return rem === 0 ? g : g - (a - rem);
+}
+
+// Aggregate slot j (0: gap, 1 + k: cap_k) of the entry [lo, ...] with gap g.
+function valOf(lo: number, g: number, j: number, alignOf: Float64Array, invOf: Float64Array): number {
+  return j === 0 ? g : capOf(lo, g, alignOf[j - 1], invOf[j - 1]);
+}
+
+// The max of aggregate slot j over the leaf at record offset o (-1 when it is empty).
+export function leafSlotMax(L: Float64Array, o: number, j: number, alignOf: Float64Array, invOf: Float64Array): number {
+  const n = (L[o + L_N] | 0);
+  let mc = -1;
+  if (j === 0) {
+    for (let i = 0; i < n; i++) if (L[o + L_GAP + i] > mc) mc = L[o + L_GAP + i];
+    return mc;
+  }
+  const a = alignOf[j - 1];
+  const inv = invOf[j - 1];
+  for (let i = 0; i < n; i++) {
+    const g = L[o + L_GAP + i];
+    if (g <= mc) continue; // cap <= gap
+    const c = capOf(L[o + L_LO + i], g, a, inv);
+    if (c > mc) mc = c;
+  }
+  return mc;
+}
+
+/** Recomputes the K aggregates of the leaf at record offset o into its L_AGG slots and into m (slots >= K: -1). */
+export function leafAggAll(L: Float64Array, o: number, K: number, alignOf: Float64Array, invOf: Float64Array, m: Float64Array): void {
+  for (let j = 0; j < AGG; j++) {
+    m[j] = j < K ? leafSlotMax(L, o, j, alignOf, invOf) : -1;
+    L[o + L_AGG + j] = m[j];
+  }
+}
+
+// The entry [lo, ...] of the leaf at o now has the larger gap g: raise the leaf's aggregates.
+export function leafRaise(L: Float64Array, o: number, lo: number, g: number, K: number, alignOf: Float64Array, invOf: Float64Array): void {
+  for (let j = 0; j < K; j++) {
+    const v = valOf(lo, g, j, alignOf, invOf);
+    if (v > L[o + L_AGG + j]) L[o + L_AGG + j] = v;
+  }
+}
+
+// An entry of the leaf at o that had gap g (pfn_lo lo) lost its gap or part of it: where its old
+// value was the leaf's max, recompute that slot (splitting a gap never raises a cap: every
+// block that fits a part of the gap fits the whole).
+export function leafLower(L: Float64Array, o: number, lo: number, g: number, K: number, alignOf: Float64Array, invOf: Float64Array): void {
+  let stale = 0;
+  for (let j = 0; j < K; j++) if (g >= L[o + L_AGG + j] && valOf(lo, g, j, alignOf, invOf) >= L[o + L_AGG + j]) stale |= 1 << j; // cap <= gap
+  if (stale === 0) return;
+  if ((stale & (stale - 1)) === 0) {
+    for (let j = 0; j < K; j++) if (stale === 1 << j) L[o + L_AGG + j] = leafSlotMax(L, o, j, alignOf, invOf);
+    return;
+  }
+  // several slots: slots 0..2 in one pass over the leaf with the maxima in locals (each cap_k
+  // <= gap, so a gap at or below a slot's running max cannot raise it); further slots one by one
+  const n = L[o + L_N] | 0;
+  const lo0 = o + L_LO;
+  const g0 = o + L_GAP;
+  let m0 = (stale & 1) !== 0 ? -1 : L[o + L_AGG];
+  let m1 = K > 1 && (stale & 2) === 0 ? L[o + L_AGG + 1] : -1;
+  let m2 = K > 2 && (stale & 4) === 0 ? L[o + L_AGG + 2] : -1;
+  const a1 = K > 1 ? alignOf[0] : 1;
+  const i1 = K > 1 ? invOf[0] : 1;
+  const a2 = K > 2 ? alignOf[1] : 1;
+  const i2 = K > 2 ? invOf[1] : 1;
+  for (let i = 0; i < n; i++) {
+    const g = L[g0 + i];
+    if (g > m0) m0 = g;
+    if (g > m1 && K > 1) {
+      const c = capOf(L[lo0 + i], g, a1, i1);
+      if (c > m1) m1 = c;
+    }
+    if (g > m2 && K > 2) {
+      const c = capOf(L[lo0 + i], g, a2, i2);
+      if (c > m2) m2 = c;
+    }
+  }
+  L[o + L_AGG] = m0;
+  if (K > 1) L[o + L_AGG + 1] = m1;
+  if (K > 2) L[o + L_AGG + 2] = m2;
+  for (let j = 3; j < K; j++) if ((stale & (1 << j)) !== 0) L[o + L_AGG + j] = leafSlotMax(L, o, j, alignOf, invOf);
+}
+
+/** m = the K aggregates of the inner node at record offset o (max over its children's slots; slots >= K: -1). */
+export function innerAggAll(I: Float64Array, o: number, K: number, m: Float64Array): void {
+  m.fill(-1);
+  const n = (I[o + I_N] | 0);
+  for (let j = 0; j < K; j++) {
+    const a = o + I_AGG + j * FAN;
+    let mx = -1;
+    for (let c = 0; c < n; c++) if (I[a + c] > mx) mx = I[a + c];
+    m[j] = mx;
+  }
+}
+
+/**
+ * Writes tmp (the K aggregates of the child at index ci of `parent`) and the child's min key into
+ * the parent's slot, and up; oldv and chg are scratch of AGG slots.
+ * Incremental: a parent's aggregates are its old ones (kept in the grandparent's slot) with the
+ * changed slots applied — a larger value raises the max; a value that was the max and fell is
+ * recomputed over the children for that aggregate only (one column). The root's own aggregates
+ * are stored nowhere, so the walk stops below it.
+ */
+export function propagateUp(I: Float64Array, K: number, tmp: Float64Array, oldv: Float64Array, chg: Uint8Array, ci: number, parent: number, minKey: number): void {
+  let keyMoves = true;
+  while (parent !== 0) {
+    const po = parent * IR;
+    const a = po + I_AGG + ci;
+    let same = true;
+    for (let j = 0; j < K; j++) {
+      const old = I[a + j * FAN];
+      const nw = tmp[j];
+      if (old !== nw) {
+        same = false;
+        I[a + j * FAN] = nw;
+        chg[j] = 1;
+        oldv[j] = old;
+      } else chg[j] = 0;
+    }
+    if (keyMoves) {
+      if (I[po + I_MIN + ci] !== minKey) {
+        I[po + I_MIN + ci] = minKey;
+        same = false;
+      }
+      keyMoves = ci === 0;
+    }
+    if (same) return;
+    const gp = (I[po + I_PAR] | 0);
+    if (gp === 0) return;
+    const gci = I[po + I_PIX] | 0;
+    const ga = gp * IR + I_AGG + gci;
+    const n = (I[po + I_N] | 0);
+    for (let j = 0; j < K; j++) {
+      let m = I[ga + j * FAN];
+      if (chg[j] === 1) {
+        const nw = I[a + j * FAN];
+        if (nw > m) m = nw;
+        else if (nw < m && oldv[j] === m) {
+          m = -1;
+          const col = po + I_AGG + j * FAN; // the column: one run of FAN doubles
+          for (let c = 0; c < n; c++) if (I[col + c] > m) m = I[col + c];
+        }
+      }
+      tmp[j] = m;
+    }
+    parent = gp;
+    ci = gci;
+  }
+}
+
+/**
+ * Whether `key` falls in the range of the leaf at record offset f (0 = no leaf): at or above its
+ * first pfn_lo (or it is the first leaf) and below the next leaf's first pfn_lo.
+ */
+export function leafCovers(L: Float64Array, f: number, key: number): boolean {
+  const fn = L[f + L_N] | 0;
+  if (fn === 0 || (key < L[f + L_LO] && (L[f + L_PREV] | 0) !== 0)) return false;
+  const nx = L[f + L_NEXT] | 0;
+  return key <= L[f + L_LO + fn - 1] || nx === 0 || key < L[nx * LR + L_LO];
+}
+
+/**
+ * The first index of the leaf at record offset o whose pfn_lo is above `key` (its entry count if
+ * none). A forward scan, 8 entries (one cache line) at a time, then within the line: the lo block
+ * is 8 lines that the hardware prefetcher streams in, where a binary search takes ~4 dependent
+ * cache misses (~130 ns each once the tree outgrows L2).
+ */
+export function leafUpper(L: Float64Array, o: number, key: number): number {
+  const n = L[o + L_N] | 0;
+  const lo0 = o + L_LO;
+  let a = 0;
+  while (a + 8 <= n && L[lo0 + a + 7] <= key) a += 8;
+  while (a < n && L[lo0 + a] <= key) a++;
+  return a;
+}
+
+/**
+ * How many of a full node's `cnt` entries stay in the left node when an entry is about to go in
+ * at index `at`: half, or all but one on the far side of an insert at either end.
+ */
+export function splitPoint(cnt: number, at: number): number {
+  if (at <= 1) return 1;
+  if (at >= cnt) return cnt - 1;
+  return cnt >> 1;
+}
+
+export function grow(a: Float64Array): Float64Array<ArrayBuffer> {
+  const b = new Float64Array(a.length * 2);
+  b.set(a);
+  return b;
+}
