@@ -75,6 +75,11 @@ export class Hash64 {
     return ((Math.imul(gl ^ Math.imul(khi >>> g, 0x85ebca6b), 0x9e3779b1) >>> this.sh) + (klo & this.gm)) & this.mask;
   }
 
+  /** Number of slots (used or not). */
+  slots(): number {
+    return this.mask + 1;
+  }
+
   /** Word index of the slot holding key (khi, klo), or -1. */
   find(khi: number, klo: number): number {
     const t = this.t;
@@ -177,6 +182,15 @@ export class Hash64 {
     let acc = 0;
     for (let i = 0; i < 2 * n; i += 2) acc ^= t[this.home(keys[i], keys[i + 1]) << 2];
     return acc;
+  }
+
+  /**
+   * Reads the home slot of key (khi, klo) and returns its key word 0 (a value of no meaning to
+   * callers): a software prefetch, issued before work that does not need the slot, so the cache
+   * miss of the probe that follows overlaps that work.
+   */
+  touchOne(khi: number, klo: number): number {
+    return this.t[this.home(khi, klo) << 2];
   }
 
   private grow(): void {

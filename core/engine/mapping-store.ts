@@ -319,6 +319,15 @@ export class MappingStore extends IntervalResult {
   }
 
   /**
+   * Prefetches the page-table slot of the page holding addr (hi, lo), so that a MAP or lookup of
+   * it issued a little later finds the line on its way (argument checks run meanwhile). Changes
+   * nothing that any method returns.
+   */
+  touch(hi: number, lo: number): void {
+    this.pages.touch(hi >>> this.shift, ((hi << (32 - this.shift)) | (lo >>> this.shift)) >>> 0);
+  }
+
+  /**
    * UNMAP of [s, e] when it is exactly one page of the store's page size (s page-aligned, e = s +
    * page - 1; the hot path of IOMMU_IOAS_UNMAP of one page): 1 when a one-page interval was there
    * and is removed; 0 when nothing overlaps the page; -1, with nothing changed, in every other case

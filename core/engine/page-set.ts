@@ -84,6 +84,13 @@ export class PageSet {
    */
   private readonly log = new Int32Array(2 * LOG_MAX);
   private logN = 0;
+  /**
+   * The bitmap was dropped (see note()): it holds nothing, no update is logged, and the next read
+   * of the order rebuilds it from the page table.
+   */
+  private stale = false;
+  /** Updates applied in batches since the order was last read (or rebuilt). */
+  private unread = 0;
   /** flush()'s level-0 word keys, and what its prefetch read (kept so the loads are not dropped). */
   private readonly keys = new Int32Array(2 * LOG_MAX);
   private touched = 0;
@@ -113,6 +120,8 @@ export class PageSet {
     this.words.clear();
     this.runs = 0;
     this.logN = 0;
+    this.stale = false;
+    this.unread = 0;
   }
 
   /**
@@ -202,6 +211,14 @@ export class PageSet {
   }
 
   /**
+   * Prefetches the page-table slot of page (hi, lo) (see Hash64.touchOne); changes nothing that
+   * any method returns.
+   */
+  touch(hi: number, lo: number): void {
+    this.touched = this.pages.touchOne(hi, lo | 0);
+  }
+
+  /**
    * Removes the one-page run at page (hi, lo) (the UNMAP of one page, MappingStore.unmapPage):
    * 1 when removed; 0 when no run holds the page; -1, with nothing changed, when the page belongs
    * to a longer run. One probe walk, and no bitmap word lookup (see note()).
@@ -258,13 +275,57 @@ export class PageSet {
    * depend on each other, so the CPU keeps several in flight instead of paying each one in turn
    * between two page-table misses. Updates are applied in order, so a set then a clear of the
    * same start (a MAP then an UNMAP) leaves the bitmap as it was.
+   *
+   * When the log fills and the updates applied since the order was last read reach a quarter of
+   * the page table's slots, the bitmap is dropped instead (`stale`): no further update is logged,
+   * and the next read rebuilds it from the page table (rebuild(), O(slots)). That read pays for at
+   * least slots/4 updates that skipped the bitmap, so the amortized cost per update stays O(1)
+   * (at most about twice the bitmap work the updates skipped), and a stream of MAPs and UNMAPs
+   * that never asks for order (the common IOAS and domain workload) pays nothing for it. The
+   * price is one slower read after such a stream: at a million runs, a rebuild of tens of ms.
    */
   private note(word0: number, lo: number): void {
+    if (this.stale) return;
     const n = this.logN;
     this.log[2 * n] = word0;
     this.log[2 * n + 1] = lo;
     this.logN = n + 1;
-    if (n + 1 === LOG_MAX) this.flush();
+    if (n + 1 !== LOG_MAX) return;
+    this.unread += LOG_MAX;
+    if (this.unread >= this.pages.slots() >> 2) {
+      this.words.clear();
+      this.logN = 0;
+      this.stale = true;
+    } else this.flush();
+  }
+
+  /** Makes the bitmap exact before a read of the order: rebuilds it, or applies the log. */
+  private order(): void {
+    this.unread = 0;
+    if (this.stale) this.rebuild();
+    else if (this.logN !== 0) this.flush();
+  }
+
+  /** Builds the bitmap from the page table's run starts (index 0), in prefetched batches. */
+  private rebuild(): void {
+    this.stale = false;
+    this.words.clear();
+    const pt = this.pages.t;
+    const log = this.log;
+    let n = 0;
+    for (let w = 0; w < pt.length; w += SW) {
+      const k0 = pt[w];
+      if (k0 === 0 || (k0 & 0x0f000000) !== 0) continue;
+      log[2 * n] = k0 & 0xfffff;
+      log[2 * n + 1] = pt[w + 1];
+      if (++n === LOG_MAX) {
+        this.logN = n;
+        this.flush();
+        n = 0;
+      }
+    }
+    this.logN = n;
+    if (n !== 0) this.flush();
   }
 
   /** Applies the logged bitmap updates (see note()), in order. */
@@ -345,7 +406,7 @@ export class PageSet {
    * the bitmap until a word has a set bit after the current position, then down its lowest bits.
    */
   next(hi: number, lo: number): boolean {
-    if (this.logN !== 0) this.flush();
+    this.order();
     const words = this.words;
     let ih = hi >>> 6;
     let il = (hi << 26) | (lo >>> 6);
@@ -368,7 +429,7 @@ export class PageSet {
 
   /** The greatest run start <= page (hi, lo), into pHi/pLo; false when none. O(levels) probes. */
   prev(hi: number, lo: number): boolean {
-    if (this.logN !== 0) this.flush();
+    this.order();
     const words = this.words;
     let ih = hi >>> 6;
     let il = (hi << 26) | (lo >>> 6);
@@ -413,7 +474,7 @@ export class PageSet {
    * counts agree); appends problems to `errs`. For tests: O(n).
    */
   checkInvariants(errs: string[]): void {
-    if (this.logN !== 0) this.flush();
+    this.order();
     const pt = this.pages.t;
     let pages = 0;
     let starts = 0;
