@@ -16,6 +16,8 @@
  *    k runs found, never O(live mappings). Its updates are held back in a short log and applied in
  *    batches, before any read of the order (see PageSet.note): a MAP or UNMAP of a one-page run
  *    then costs its page-table probe alone, not a second, dependent cache miss on a bitmap word.
+ *    A long stream of updates that nobody reads the order of drops the bitmap, and the next read
+ *    rebuilds it from the page table (amortized O(1) per update; about 0.1 s once at 1M runs).
  * Both tables use linear probing with backward-shift deletion (no tombstones) and grow by doubling
  * (amortized O(1); a growth rehashes the table once). They never shrink while the domain lives
  * (clear(), i.e. domain destruction or reset, returns them to their initial size): 1M live page
