@@ -15,6 +15,10 @@
  *   (first fit, ioasMap32) and UNMAPs a random live area (ioasUnmap32). Baseline: the same first
  *   fit on sorted-btree by a walk from the lowest page (what iopt_alloc_iova's span iterator
  *   does) + delete; it is O(live areas) per MAP, so it runs fewer pairs (the rate is per pair).
+ * - "first order query after the fixed-IOVA row": the lab keeps the areas' order (a bitmap of run
+ *   starts) only while someone reads it; the fixed row's stream never does, so the bitmap is
+ *   dropped and this first ordered query after it (a range IOAS_UNMAP) rebuilds it: its latency,
+ *   in ms, is the price the stream did not pay (core/engine/page-set.ts, PageSet.note).
  * - "this machine's ceiling": the fixed row's pairs on a bare hash set (bareHashCeiling): what
  *   the memory system allows at 1M live keys before any of the IOAS's semantics.
  * Workloads are deterministic (seeded PRNG); both sides do the same pairs in the same order. Every
@@ -22,6 +26,7 @@
  * count), so the rates are the steady state, not the JIT compiling the paths the prefill skipped.
  */
 import BTreeModule from 'sorted-btree';
+import { ERRNO } from '../../core/host/errno.ts';
 import { Iommufd } from '../../core/host/backend/iommufd/iommufd.ts';
 import { IOMMU_IOAS_MAP_FIXED_IOVA, IOMMU_IOAS_MAP_READABLE, IOMMU_IOAS_MAP_WRITEABLE } from '../../core/host/backend/iommufd/uapi.ts';
 import { mulberry32, shuffled } from '../support/prng.ts';
@@ -35,10 +40,12 @@ const FIXED = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_M
 const AUTO = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
 const USER_VA = 0x7f0000000000n;
 const PAGE_N = BigInt(PAGE);
+/** Hi half of the IOVA the order query after the fixed stream probes: 64 GiB, above every slot. */
+const ORDER_PROBE_HI = 16;
 /** Workload sizes (the issue's: 1M and 100K live areas). */
 export const SIZES = { fixedLive: 1 << 20, fixedPairs: 500_000, autoLive: 100_000, autoPairs: 50_000, autoBaselinePairs: 2_000, warmPairs: 50_000 };
 
-function fixedPairs(n: number, pairs: number, warm: number): { lab: number; bigint: number; base: number } {
+function fixedPairs(n: number, pairs: number, warm: number): { lab: number; bigint: number; base: number; orderMs: number; baseOrderMs: number } {
   const rnd = mulberry32(7);
   const slots = shuffled(2 * n, rnd);
   // The first `warm` pairs run untimed on every side (the JIT compiles the UNMAP path, which the
@@ -75,6 +82,12 @@ function fixedPairs(n: number, pairs: number, warm: number): { lab: number; bigi
   labRun(warm, warm + pairs);
   const lab = pairs / ((performance.now() - t0) / 1000);
   if (bad !== 0) throw new Error('bench: iommufd fixed workload failed');
+  // The first order query after the stream: an UNMAP of two free pages above every area walks the
+  // areas' order (floor), so the run-start bitmap the stream let go is rebuilt here.
+  t0 = performance.now();
+  const orderRc = fd.ioasUnmap32(ioasId, ORDER_PROBE_HI, 0, 0, 2 * PAGE);
+  const orderMs = performance.now() - t0;
+  if (orderRc !== ERRNO.ENOENT) throw new Error(`bench: order query after the fixed stream gave ${orderRc}`);
 
   // The bigint API, same pairs.
   fd = new Iommufd();
@@ -132,7 +145,11 @@ function fixedPairs(n: number, pairs: number, warm: number): { lab: number; bigi
   baseRun(warm, warm + pairs);
   const base = pairs / ((performance.now() - t0) / 1000);
   if (!ok || tree.size !== n) throw new Error('bench: sorted-btree fixed workload failed');
-  return { lab, bigint, base };
+  t0 = performance.now();
+  const floor = tree.getPairOrNextLower(ORDER_PROBE_HI * 2 ** 32 + 2 * PAGE - 1);
+  const baseOrderMs = performance.now() - t0;
+  if (floor === undefined) throw new Error('bench: sorted-btree order query failed');
+  return { lab, bigint, base, orderMs, baseOrderMs };
 }
 
 function autoPairs(n: number, pairs: number, basePairs: number, warm: number): { lab: number; base: number } {
@@ -292,6 +309,13 @@ export async function benchIommufd(): Promise<BenchRow[]> {
     { name: 'IOAS_MAP(fixed)+UNMAP @ 1M live areas', value: f.lab, unit: 'pairs/s', baselineName: 'sorted-btree BTree', baselineValue: f.base, target: 2e6 },
     { name: 'IOAS_MAP(fixed)+UNMAP @ 1M, bigint API', value: f.bigint, unit: 'pairs/s', baselineName: 'sorted-btree BTree', baselineValue: f.base },
     { name: "this machine's ceiling for the row above: the same pairs on a bare hash set (delete + insert, no order, no checks)", value: ceiling, unit: 'pairs/s', baselineName: 'sorted-btree BTree', baselineValue: f.base },
+    {
+      name: 'first order query after the fixed-IOVA row (IOAS_UNMAP of a free 2-page range: rebuilds the run-start bitmap of 1M areas, which the stream let go; lower is better)',
+      value: f.orderMs,
+      unit: 'ms',
+      baselineName: 'sorted-btree BTree floor query',
+      baselineValue: f.baseOrderMs,
+    },
     { name: 'auto-IOVA map+unmap @ 100K live areas', value: a.lab, unit: 'pairs/s', baselineName: 'sorted-btree first-fit walk', baselineValue: a.base, target: 1e6 },
   ];
 }
