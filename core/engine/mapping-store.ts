@@ -227,17 +227,23 @@ export class MappingStore extends IntervalResult {
    * interval is left in the r* fields.
    */
   insert(sHi: number, sLo: number, eHi: number, eLo: number, physHi: number, physLo: number, flags: number): boolean {
-    const pages = this.pages;
-    const tree = this.tree;
-    const k = this.runPages(sHi, sLo, eHi, eLo, flags);
-    if (k === 1 && tree.count() === 0) {
-      // One page, no tree intervals: the overlap check and the add are one probe walk.
+    // One page with no tree intervals: the overlap check and the add are one probe walk. This
+    // test is the whole hot path, kept small so that callers can inline it.
+    if (eHi === sHi && eLo - sLo === this.pmask && (sLo & this.pmask) === 0 && flags >>> 0 <= RUN_FLAGS_MAX && this.tree.count() === 0) {
       const pHi = sHi >>> this.shift;
       const pLo = ((sHi << (32 - this.shift)) | (sLo >>> this.shift)) >>> 0;
-      if (pages.addOne(pHi, pLo, physHi, physLo, flags) < 0) return true;
+      if (this.pages.addOne(pHi, pLo, physHi, physLo, flags) < 0) return true;
       this.loadRunOf(pHi, pLo);
       return false;
     }
+    return this.insertAny(sHi, sLo, eHi, eLo, physHi, physLo, flags);
+  }
+
+  /** {@link insert} of any interval but a one-page run inserted while the tree is empty. */
+  private insertAny(sHi: number, sLo: number, eHi: number, eLo: number, physHi: number, physLo: number, flags: number): boolean {
+    const pages = this.pages;
+    const tree = this.tree;
+    const k = this.runPages(sHi, sLo, eHi, eLo, flags);
     const runHit = pages.count() > 0 && (k > 0 ? this.firstRunIn(sHi, sLo, k) : this.firstRunFrom(sHi, sLo, eHi, eLo));
     if (runHit) {
       // The lowest overlap is the tree's when that one starts earlier.

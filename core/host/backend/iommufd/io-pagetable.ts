@@ -164,14 +164,22 @@ export class IoPagetable implements FreeSpace {
     if (eHi >= TWO32) return ERRNO.EOVERFLOW;
     if (this.reserved.size > 0 && this.reserved.overlaps32(iovaHi, iovaLo, eHi, eLo)) return ERRNO.EINVAL;
     if (((prot & AREA_WRITE) !== 0 && !writable) || (vaLo & 0xfff & am) !== 0 || (this.domains.length > 0 && this.userMemory !== undefined)) {
-      return this.mapPages([{ userVa: u64(vaHi, vaLo), length: u64(lenHi, lenLo), writable }], u64(lenHi, lenLo), u64(iovaHi, iovaLo), true, prot);
+      return this.mapFixedPages(vaHi, vaLo, lenHi, lenLo, iovaHi, iovaLo, prot, writable);
     }
     if (!this.areas.insert(iovaHi, iovaLo, eHi, eLo, vaHi, vaLo, prot | (writable ? AREA_PAGES_WRITABLE : 0))) return ERRNO.EEXIST;
-    if (this.allocator.active.length > 0 && this.allowed.length === 0) {
-      const at = u64(eHi, eLo) + 1n;
-      if (at < this.allocator.maxHint) this.allocator.freed(at);
-    }
+    if (this.allocator.active.length > 0 && this.allowed.length === 0) this.fixedMapped(eHi, eLo);
     return ERRNO.OK;
+  }
+
+  /** {@link mapFixed32}'s rare orders: {@link mapPages} of the one slice (kept out of the hot path). */
+  private mapFixedPages(vaHi: number, vaLo: number, lenHi: number, lenLo: number, iovaHi: number, iovaLo: number, prot: number, writable: boolean): Errno {
+    return this.mapPages([{ userVa: u64(vaHi, vaLo), length: u64(lenHi, lenLo), writable }], u64(lenHi, lenLo), u64(iovaHi, iovaLo), true, prot);
+  }
+
+  /** Tells the allocator that a fixed map ending at e (halves) may start a free run after it. */
+  private fixedMapped(eHi: number, eLo: number): void {
+    const at = u64(eHi, eLo) + 1n;
+    if (at < this.allocator.maxHint) this.allocator.freed(at);
   }
 
   /**
