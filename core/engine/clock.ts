@@ -55,6 +55,15 @@ export const EVENT_COST_NS: Readonly<Record<EventKind, number>> = {
   'stale-access': 50,
   'guest-log': 0,
   wait: 0,
+  // Imported traces carry their own timestamps (the envelope's time is the trace's): no cost.
+  'trace-map': 0,
+  'trace-unmap': 0,
+  'trace-fault': 0,
+  'trace-attach': 0,
+  'trace-group': 0,
+  'trace-dma': 0,
+  'trace-inval': 0,
+  'trace-note': 0,
 };
 
 /** Cost of one operation of `kind` in ns (0 for kinds this build does not declare). */

@@ -67,6 +67,20 @@ import {
   formatStaleAccess,
   formatWait,
 } from './guest-text.ts';
+import {
+  TRACE_ACCESS,
+  TRACE_ATTACH_OPS,
+  TRACE_DMA_DIRS,
+  TRACE_GROUP_OPS,
+  formatTraceAttach,
+  formatTraceDma,
+  formatTraceFault,
+  formatTraceGroup,
+  formatTraceInval,
+  formatTraceMap,
+  formatTraceNote,
+  formatTraceUnmap,
+} from './trace-text.ts';
 
 /** Storage column of a field. */
 export type Column = 'status' | 'domain' | 'endpoint' | 'a' | 'b' | 'c' | 'flags' | 'aux' | 'data' | 'used';
@@ -106,7 +120,7 @@ export type ProblemRule =
  * (expectations); room for intel-iommu, the host backends (VFIO type1, iommufd), QEMU's
  * HostIOMMUDevice and the guest DMA layer. The UI colours kinds by family (renderer/src/format.ts).
  */
-export type EventFamily = 'virtio-iommu' | 'intel-iommu' | 'host-backend' | 'host-iommu-device' | 'host-iommu' | 'guest' | 'run';
+export type EventFamily = 'virtio-iommu' | 'intel-iommu' | 'host-backend' | 'host-iommu-device' | 'host-iommu' | 'guest' | 'trace' | 'run';
 
 /** Event fields as a kind's `format` receives them: u64 as bigint (live) or "0x…" (stored); absent optional fields undefined or null. */
 export type FormatFields = Readonly<Record<string, unknown>>;
@@ -647,6 +661,113 @@ export const EVENT_CATALOG = {
     },
     format: formatWait,
     costField: 'ns',
+  },
+  // ---- imported traces (core/import; reference trace-formats-and-guest-dma.md part A) ----------
+  // Every kind's `data` holds { event: the source event's name (iommu:map, virtio_iommu_map, DMAR,
+  // …), device?: the device as the line names it, …the line's other fields }. The envelope's
+  // `line` is the event's line in the trace file, `time` the trace's timestamp (ns) when it has one.
+  'trace-map': {
+    code: 36,
+    family: 'trace',
+    doc: 'A mapping in an imported trace: ftrace iommu:map (IOMMU core iommu_map; both the old and the range format), QEMU virtio_iommu_map / vfio_iommu_map_notify (map) / iommufd_backend_map_dma / vtd_page_walk_one.',
+    fields: {
+      iova: f('u64', 'a', 'first IOVA (bytes)'),
+      size: f('u64', 'b', 'bytes mapped'),
+      phys: f('u64', 'c', 'physical (or guest-physical / user) address the IOVA maps to, when the line gives it', true),
+      domain: f('u32', 'domain', 'the domain, IOAS or container the line names', true),
+      flags: f('u32', 'flags', 'the line\'s map flags or permissions (virtio MAP flags, IOMMUAccessFlags, !readonly)', true),
+      data: f('json', 'data', '{ event, device?, … }'),
+    },
+    format: formatTraceMap,
+    feeds: [{ metric: 'traceMaps', op: 'count', key: (v) => String((v.data as { event?: unknown } | undefined)?.event ?? '') }],
+  },
+  'trace-unmap': {
+    code: 37,
+    family: 'trace',
+    doc: 'An unmapping in an imported trace: ftrace iommu:unmap (size and unmapped_size), QEMU virtio_iommu_unmap / vfio_iommu_map_notify (unmap) / iommufd_backend_unmap_dma.',
+    fields: {
+      iova: f('u64', 'a', 'first IOVA (bytes)'),
+      size: f('u64', 'b', 'bytes asked to unmap'),
+      unmapped: f('u64', 'c', 'bytes actually unmapped (iommu:unmap unmapped_size)', true),
+      domain: f('u32', 'domain', 'the domain, IOAS or container the line names', true),
+      data: f('json', 'data', '{ event, device?, … }'),
+    },
+    format: formatTraceUnmap,
+    feeds: [{ metric: 'traceUnmaps', op: 'count', key: (v) => String((v.data as { event?: unknown } | undefined)?.event ?? '') }],
+  },
+  'trace-fault': {
+    code: 38,
+    family: 'trace',
+    doc: 'A DMA fault in an imported trace: a VT-d DMAR fault line (dmar.c dmar_fault_do_one, every era), an AMD-Vi IO_PAGE_FAULT event, an SMMUv3 event, ftrace iommu:io_page_fault, a virtio-iommu guest fault report, QEMU virtio_iommu_report_fault / vtd_dmar_fault.',
+    fields: {
+      address: f('u64', 'a', 'faulting address (absent for interrupt-remapping faults, whose index is in data)', true),
+      access: named(f('u8', 'flags', '0 not given, 1 read, 2 write'), byIndex(TRACE_ACCESS)),
+      reason: f('u32', 'status', 'the fault reason code (VT-d fault reason, SMMUv3 event id, AMD-Vi flags, virtio-iommu reason)', true),
+      endpoint: named(f('u32', 'endpoint', 'requester ID (bus << 8 | devfn) when the line gives a PCI address', true), requesterId),
+      domain: f('u32', 'domain', 'the domain the line names (AMD-Vi domain=)', true),
+      data: f('json', 'data', '{ event, device?, reasonText?, pasid?, segment?, … }'),
+    },
+    problem: { when: 'always', doc: 'faults recorded in an imported trace' },
+    format: formatTraceFault,
+    feeds: [{ metric: 'traceFaults', op: 'count', key: (v) => String((v.data as { event?: unknown } | undefined)?.event ?? '') }],
+  },
+  'trace-attach': {
+    code: 39,
+    family: 'trace',
+    doc: 'A device attached to (or detached from) a domain in an imported trace: ftrace iommu:attach_device_to_domain / detach_device_from_domain, QEMU virtio_iommu_attach / detach, iommufd_cdev_attach_ioas_hwpt.',
+    fields: {
+      op: named(f('u8', 'aux', '0 attach, 1 detach'), byIndex(TRACE_ATTACH_OPS)),
+      domain: f('u32', 'domain', 'the domain (or HWPT/IOAS ID) when the line gives it', true),
+      endpoint: f('u32', 'endpoint', 'the endpoint ID when the line gives it', true),
+      data: f('json', 'data', '{ event, device?, … }'),
+    },
+    format: formatTraceAttach,
+  },
+  'trace-group': {
+    code: 40,
+    family: 'trace',
+    doc: 'A device added to or removed from an IOMMU group in an imported trace: ftrace iommu:add_device_to_group / remove_device_from_group, the kernel log\'s "Adding to iommu group N".',
+    fields: {
+      op: named(f('u8', 'aux', '0 add, 1 remove'), byIndex(TRACE_GROUP_OPS)),
+      group: f('u32', 'domain', 'the group ID'),
+      data: f('json', 'data', '{ event, device }'),
+    },
+    format: formatTraceGroup,
+  },
+  'trace-dma': {
+    code: 41,
+    family: 'trace',
+    doc: 'A DMA API call in an imported trace: ftrace dma:* (dma_map_phys, dma_unmap_phys, dma_alloc, dma_free, dma_map_sg, dma_sync_single_*; include/trace/events/dma.h), which name the device the iommu:* events do not.',
+    fields: {
+      dir: named(f('u8', 'flags', 'dma_data_direction: 0 BIDIRECTIONAL, 1 TO_DEVICE, 2 FROM_DEVICE, 3 NONE', true), byIndex(TRACE_DMA_DIRS)),
+      addr: f('u64', 'a', 'dma_addr', true),
+      size: f('u64', 'b', 'size (bytes)', true),
+      phys: f('u64', 'c', 'phys_addr', true),
+      data: f('json', 'data', '{ event, device, attrs?, … }'),
+    },
+    format: formatTraceDma,
+  },
+  'trace-inval': {
+    code: 42,
+    family: 'trace',
+    doc: 'An IOTLB (or context/PASID/device-TLB) invalidation in an imported trace: ftrace intel_iommu:qi_submit (the descriptor type, the IOMMU, four raw qwords), QEMU vtd_inv_desc_iotlb_* (global, domain, pages with the address mask).',
+    fields: {
+      domain: f('u32', 'domain', 'domain ID, when the descriptor or line names one', true),
+      addr: f('u64', 'a', 'first address of a page-selective invalidation', true),
+      mask: f('u32', 'flags', 'VT-d address mask (AM): 2^mask pages from addr', true),
+      data: f('json', 'data', '{ event, type?, iommu?, qw?: [four qwords as "0x…"], … }'),
+    },
+    format: formatTraceInval,
+    feeds: [{ metric: 'traceInvalidations', op: 'count', key: (v) => String((v.data as { type?: unknown } | undefined)?.type ?? '') }],
+  },
+  'trace-note': {
+    code: 43,
+    family: 'trace',
+    doc: 'Any other line of an imported trace the importer understood and keeps (e.g. "Using 48-bit DMA addresses", virtio-iommu "input address: N bits", QEMU virtio_iommu_get_config, vfio_listener_region_add_*, iommufd_backend_alloc_ioas / alloc_hwpt, DRHD fault status lines).',
+    fields: {
+      data: f('json', 'data', '{ event, text, device?, … }'),
+    },
+    format: formatTraceNote,
   },
 } as const satisfies Record<string, KindSpec>;
 

@@ -108,6 +108,10 @@ export const METRIC_CATALOG = {
   dmaMappings: { label: 'Live DMA mappings', unit: 'count', component: 'linux', layer: 'guest', fold: 'gauge', doc: 'DMA mappings the guest holds (peak: most at once)' },
   fqFlushes: { label: 'Flush-queue flushes', unit: 'count', component: 'linux', layer: 'guest', fold: 'tally', parts: ['queue full', 'timeout'], doc: 'flush-queue flushes by reason' },
   staleAccesses: { label: 'Stale translations', unit: 'count', component: 'linux', layer: 'guest', fold: 'count', alert: true, doc: 'DMA that reached memory through a translation already unmapped (lazy window)' },
+  traceMaps: { label: 'Trace maps', unit: 'count', component: 'trace', layer: 'run', fold: 'tally', doc: "mappings in an imported trace ('trace-map' events), by source event (iommu:map, virtio_iommu_map, …)" },
+  traceUnmaps: { label: 'Trace unmaps', unit: 'count', component: 'trace', layer: 'run', fold: 'tally', doc: "unmappings in an imported trace ('trace-unmap' events), by source event" },
+  traceFaults: { label: 'Trace faults', unit: 'count', component: 'trace', layer: 'run', fold: 'tally', alert: true, doc: "DMA faults in an imported trace ('trace-fault' events), by source (DMAR, AMD-Vi, SMMUv3, iommu:io_page_fault, …)" },
+  traceInvalidations: { label: 'Trace invalidations', unit: 'count', component: 'trace', layer: 'run', fold: 'tally', doc: "IOTLB and other invalidations in an imported trace ('trace-inval' events), by descriptor type" },
   expectations: {
     label: 'Expectations',
     unit: 'count',
@@ -135,6 +139,7 @@ export function metricSpec(id: string): MetricSpec | undefined {
 /** Layer of each component kind this build knows ('run' for the run itself). */
 export const COMPONENT_LAYER: Readonly<Record<string, ComponentLayer>> = {
   run: 'run',
+  trace: 'run',
   linux: 'guest',
   'virtio-iommu': 'viommu',
   'intel-iommu': 'viommu',

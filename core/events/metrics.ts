@@ -409,6 +409,11 @@ export function componentMetricsOf(m: RunMetrics): ComponentMetrics[] {
     dmaMappings: { value: 0, peak: 0 },
     fqFlushes: { value: 0, parts: {} },
     staleAccesses: { value: 0 },
+    // …nor imported traces.
+    traceMaps: { value: 0, parts: {} },
+    traceUnmaps: { value: 0, parts: {} },
+    traceFaults: { value: 0, parts: {} },
+    traceInvalidations: { value: 0, parts: {} },
     expectations: { value: m.expectations.held + m.expectations.failed, parts: { ...m.expectations } },
   };
   const of = (kind: string): ComponentMetric[] =>

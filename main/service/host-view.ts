@@ -30,6 +30,7 @@ export const FAMILY_LAYER: Record<EventFamily, string> = {
   'host-iommu-device': 'host-iommu-device',
   'host-backend': 'backend',
   'host-iommu': 'iommu',
+  trace: 'run',
   run: 'run',
 };
 
@@ -41,6 +42,7 @@ const FAMILY_KIND: Record<EventFamily, string> = {
   'host-iommu-device': 'host-iommu-device',
   'host-backend': 'backend',
   'host-iommu': 'host-iommu',
+  trace: 'trace',
   run: 'run',
 };
 

@@ -105,6 +105,13 @@ export const V7_PROBLEM_SQL =
 export const V8_PROBLEM_SQL =
   '((kind = 2 AND (status IS NULL OR status <> 0)) OR kind = 13 OR (kind = 15 AND flags = 0) OR kind = 16 OR (kind = 18 AND flags = 0) OR (kind = 19 AND (status IS NULL OR status <> 0)) OR (kind = 20 AND aux = 1) OR kind = 21 OR (kind = 23 AND (status IS NULL OR status <> 0)) OR (kind = 24 AND (status IS NULL OR status <> 0)) OR (kind = 25 AND (status IS NULL OR status <> 0)) OR kind = 26 OR (kind = 27 AND aux = 2) OR (kind = 29 AND status = 1) OR kind = 33 OR (kind = 34 AND flags = 1))';
 
+/**
+ * PROBLEM_SQL as version 9 creates the index: imported traces' faults joined (core/events/catalog.ts
+ * 'trace-fault', code 38). Frozen.
+ */
+export const V9_PROBLEM_SQL =
+  '((kind = 2 AND (status IS NULL OR status <> 0)) OR kind = 13 OR (kind = 15 AND flags = 0) OR kind = 16 OR (kind = 18 AND flags = 0) OR (kind = 19 AND (status IS NULL OR status <> 0)) OR (kind = 20 AND aux = 1) OR kind = 21 OR (kind = 23 AND (status IS NULL OR status <> 0)) OR (kind = 24 AND (status IS NULL OR status <> 0)) OR (kind = 25 AND (status IS NULL OR status <> 0)) OR kind = 26 OR (kind = 27 AND aux = 2) OR (kind = 29 AND status = 1) OR kind = 33 OR (kind = 34 AND flags = 1) OR kind = 38)';
+
 // Check the catalog against the column types once, at load: a field whose type does not fit its
 // column, or two fields of one kind sharing a column, is a bug in the catalog.
 for (const [kind, spec] of Object.entries(EVENT_CATALOG)) {
@@ -229,6 +236,21 @@ export const MIGRATIONS: readonly Migration[] = [
       db.exec(`
         DROP INDEX IF EXISTS events_problems;
         CREATE INDEX events_problems ON events (run_id, seq) WHERE ${V8_PROBLEM_SQL};
+      `);
+    },
+  },
+  {
+    version: 9,
+    description:
+      "imported traces (issue 9): runs.source (JSON: where a trace run came from — file, sha256, format, line counts, unknown lines, errors; NULL for scenario runs), events.line (the event's line in the trace file; NULL for emulated events), events_problems recreated with trace faults",
+    up(db) {
+      const have = new Set((db.prepare('PRAGMA table_info(events)').all() as { name: string }[]).map((c) => c.name));
+      if (!have.has('line')) db.exec('ALTER TABLE events ADD COLUMN line INTEGER');
+      const runCols = new Set((db.prepare('PRAGMA table_info(runs)').all() as { name: string }[]).map((c) => c.name));
+      if (!runCols.has('source')) db.exec('ALTER TABLE runs ADD COLUMN source TEXT');
+      db.exec(`
+        DROP INDEX IF EXISTS events_problems;
+        CREATE INDEX events_problems ON events (run_id, seq) WHERE ${V9_PROBLEM_SQL};
       `);
     },
   },

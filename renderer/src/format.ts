@@ -29,6 +29,7 @@ const FAMILY_SHADES: Readonly<Record<EventFamily, readonly string[]>> = {
   'host-iommu-device': ['#d19a66', '#b8804d'],
   'host-iommu': ['#c586c0', '#a56aa0'],
   guest: ['#9cdcfe', '#7fc0e0'],
+  trace: ['#ce9178', '#b5cea8', '#d7ba7d'],
   run: ['#9d8cf0', '#8070d0'],
 };
 

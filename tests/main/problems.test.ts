@@ -16,7 +16,7 @@ import { EVENT_CATALOG, type EventKind, type FieldSpec, type KindSpec } from '..
 import { ALWAYS_PROBLEM_KINDS, PROBLEM_KINDS, PROBLEM_RULES, PROBLEM_SUMMARY, isProblemEvent } from '../../core/events/problems.ts';
 import type { SeqEvent } from '../../core/events/sink.ts';
 import { EventWriter, LabStore, PROBLEM_SQL, migrate } from '../../main/store/index.ts';
-import { V8_PROBLEM_SQL } from '../../main/store/schema.ts';
+import { V9_PROBLEM_SQL } from '../../main/store/schema.ts';
 import { isProblemKind } from '../../renderer/src/format.ts';
 
 let dir: string;
@@ -89,8 +89,9 @@ describe('the problem definition (one body over the catalog)', () => {
       'dma-map',
       'stale-access',
       'guest-log',
+      'trace-fault',
     ]);
-    expect(ALWAYS_PROBLEM_KINDS).toEqual(['fault', 'device-error', 'host-fault', 'qemu-error', 'stale-access']);
+    expect(ALWAYS_PROBLEM_KINDS).toEqual(['fault', 'device-error', 'host-fault', 'qemu-error', 'stale-access', 'trace-fault']);
     expect(PROBLEM_RULES.every((r) => r.rule.when === 'always' || r.column !== undefined)).toBe(true);
     expect(PROBLEM_SUMMARY).toContain('faults');
     expect(PROBLEM_SUMMARY).toContain('failed expectations');
@@ -139,7 +140,7 @@ describe('the problem definition (one body over the catalog)', () => {
   });
 
   it('the latest migration creates the index with the current PROBLEM_SQL (a rule change needs a migration)', () => {
-    expect(V8_PROBLEM_SQL).toBe(PROBLEM_SQL);
+    expect(V9_PROBLEM_SQL).toBe(PROBLEM_SQL);
   });
 
   it('upgrading a version-4 database recreates the index so device errors become problems', () => {

@@ -26,7 +26,7 @@ describe('kinds declared once: family and format', () => {
     expect(KIND_FAMILY.expectation).toBe('run');
     expect(KIND_FAMILY.map).toBe('virtio-iommu');
     expect(familyOf('no-such-kind')).toBeUndefined();
-    expect([...KINDS_BY_FAMILY.keys()]).toEqual(['virtio-iommu', 'run', 'host-backend', 'host-iommu', 'host-iommu-device', 'guest']);
+    expect([...KINDS_BY_FAMILY.keys()]).toEqual(['virtio-iommu', 'run', 'host-backend', 'host-iommu', 'host-iommu-device', 'guest', 'trace']);
     expect(KINDS_BY_FAMILY.get('run')).toEqual(['expectation']);
   });
 
