@@ -162,6 +162,32 @@ export interface RunSummary {
   error: string | null;
   /** The run's configuration; null for runs stored before schema version 4. */
   config: RunConfig | null;
+  /** For an imported trace (schema version 9), where it came from; absent or null for scenario runs. */
+  source?: TraceSourceInfo | null;
+}
+
+/** Where an imported trace came from (runs.source; main/store/import.ts TraceSource). */
+export interface TraceSourceInfo {
+  kind: 'trace';
+  /** The file's base name, its size in bytes and SHA-256 (hex). */
+  file: string;
+  bytes: number;
+  sha256: string;
+  /** The trace format (core/import/types.ts TraceFormat). */
+  format: string | null;
+  /** True when lines of known events were malformed and the import was kept anyway (they are in stats.errors). */
+  partial: boolean;
+  /** The import's line accounting (core/import/driver.ts ImportStats). */
+  stats: {
+    lines: number;
+    events: number;
+    byKind: Record<string, number>;
+    headers: number;
+    ignored: number;
+    rejoined: number;
+    unknown: { count: number; lines: number[] };
+    errors: { count: number; list: { line: number; message: string }[] };
+  };
 }
 
 export interface RunDetail extends RunSummary {
@@ -189,6 +215,8 @@ export interface EventRow {
   component?: string | null;
   /** Virtual time in ns when the event's operation completed (core/engine/clock.ts); null for rows stored before schema version 6. */
   time?: number | null;
+  /** An imported event's line in its trace file (schema version 9); absent or null for emulated events. */
+  line?: number | null;
 }
 
 /** One field of an event as the detail pane shows it (a tree: JSON payloads have children). */

@@ -11,7 +11,7 @@ import type { VirtualClock } from '../engine/clock.ts';
  * stamp one); `time`, the virtual time in ns when its operation completed (core/engine/clock.ts;
  * absent when the sink has no clock).
  */
-export type SeqEvent = LabEvent & { seq: number; component?: string; time?: number };
+export type SeqEvent = LabEvent & { seq: number; component?: string; time?: number; line?: number };
 
 /** Receives events from the device models. */
 export interface EventSink {

@@ -30,10 +30,10 @@
 import { EVENT_CATALOG, type Column, type EventKind, type EventPayload } from '../../core/events/catalog.ts';
 import { VirtualClock, eventCost, eventCostField, extraCost } from '../../core/engine/clock.ts';
 import { KIND_PLANS, toJson, type KindPlan } from './codec.ts';
-import { ENVELOPE_COLUMNS, EVENT_COLUMNS, type EnvelopeColumn } from './schema.ts';
+import { ENVELOPE_COLUMNS, EVENT_COLUMNS, LINE_COLUMN, type EnvelopeColumn } from './schema.ts';
 
 /** Storage columns in table order (the slots of one event in `cols`): the catalog's, then the envelope's comp and time. */
-export const BATCH_COLUMNS: readonly (Column | EnvelopeColumn)[] = [...EVENT_COLUMNS, ...ENVELOPE_COLUMNS.map(([c]) => c)];
+export const BATCH_COLUMNS: readonly (Column | EnvelopeColumn)[] = [...EVENT_COLUMNS, ...ENVELOPE_COLUMNS.map(([c]) => c), LINE_COLUMN[0]];
 /** Slot of the component code and of the time in an event's `cols`. */
 export const COMP_SLOT = EVENT_COLUMNS.length;
 export const TIME_SLOT = EVENT_COLUMNS.length + 1;

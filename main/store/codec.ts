@@ -90,6 +90,8 @@ export interface RawEventRow {
   /** Envelope (schema version 6), when selected: component code (0 = the run's own, NULL = stored before), time in ns. */
   comp?: bigint | null;
   time?: bigint | null;
+  /** An imported event's line (schema version 9), when selected. */
+  line?: bigint | null;
 }
 
 /**

@@ -3,7 +3,7 @@
  * In WAL mode it reads the last committed state while a worker writes, and never blocks it.
  */
 import Database from 'better-sqlite3';
-import type { EventRow, Params, Results, RunConfig, RunDetail, RunMetrics, RunStatus, RunSummary, StepResult } from '../../core/contract/index.ts';
+import type { EventRow, Params, Results, RunConfig, RunDetail, RunMetrics, RunStatus, RunSummary, StepResult, TraceSourceInfo } from '../../core/contract/index.ts';
 import { ContractError } from '../../core/contract/index.ts';
 import { EVENT_CATALOG, KIND_BY_CODE } from '../../core/events/catalog.ts';
 import { formatEvent } from '../../core/events/format.ts';
@@ -26,6 +26,7 @@ interface RunRow {
   failed_expectations: number;
   error: string | null;
   config: string | null;
+  source?: string | null;
 }
 
 interface RunDetailRow extends RunRow {
@@ -63,7 +64,17 @@ function toSummary(r: RunRow): RunSummary {
     failedExpectations: r.failed_expectations,
     error: r.error,
     config: parseConfig(r.config),
+    source: parseSource(r.source),
   };
+}
+
+function parseSource(text: string | null | undefined): TraceSourceInfo | null {
+  if (!text) return null;
+  try {
+    return JSON.parse(text) as TraceSourceInfo;
+  } catch {
+    return null;
+  }
 }
 
 /** Event filters of `queryEvents` (contract params without paging). */
@@ -105,9 +116,10 @@ export class StoreReader {
     this.db = typeof source === 'string' ? new Database(source, { readonly: true, fileMustExist: true }) : new Database(source, { readonly: true });
     configureConnection(this.db, { readonly: true });
     const runCols = new Set((this.db.prepare('PRAGMA table_info(runs)').all() as { name: string }[]).map((c) => c.name));
-    this.summaryColumns = `${SUMMARY_COLUMNS_V3}, ${runCols.has('config') ? 'config' : 'NULL AS config'}`;
+    this.summaryColumns = `${SUMMARY_COLUMNS_V3}, ${runCols.has('config') ? 'config' : 'NULL AS config'}, ${runCols.has('source') ? 'source' : 'NULL AS source'}`;
     this.hasEnvelope = runCols.has('components');
-    this.eventCols = `seq, step, kind, ${EVENT_COLUMNS.join(', ')}, ${this.hasEnvelope ? 'comp, time' : 'NULL AS comp, NULL AS time'}`;
+    const hasLine = runCols.has('source'); // version 9 added events.line with runs.source
+    this.eventCols = `seq, step, kind, ${EVENT_COLUMNS.join(', ')}, ${this.hasEnvelope ? 'comp, time' : 'NULL AS comp, NULL AS time'}, ${hasLine ? 'line' : 'NULL AS line'}`;
     // For the in-thread search fallback (search.ts); a LabService scans in its search worker.
     registerSearchText(this.db);
   }
@@ -410,5 +422,6 @@ export function toEventRow(r: RawEventRow, components: readonly string[] = []): 
     row.component = c === null ? LEGACY_COMPONENT : c === 0 ? null : (components[c - 1] ?? `#${c}`);
     row.time = r.time === null || r.time === undefined ? null : Number(r.time);
   }
+  if (r.line !== undefined && r.line !== null) row.line = Number(r.line);
   return row;
 }

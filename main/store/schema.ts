@@ -56,13 +56,16 @@ const V1_COLUMNS: readonly [Column, 'INTEGER' | 'TEXT'][] = [
 export const EVENT_COLUMNS = Object.keys(COLUMN_SQL_TYPE) as Column[];
 
 /** Envelope storage columns beyond run_id, seq, step, kind (version 6): the emitting component's code, the virtual time in ns. */
-export type EnvelopeColumn = 'comp' | 'time';
+export type EnvelopeColumn = 'comp' | 'time' | 'line';
 
 /** Envelope columns and their SQL types (version 6; frozen: a later change needs a migration). */
 export const ENVELOPE_COLUMNS: readonly [EnvelopeColumn, 'INTEGER'][] = [
   ['comp', 'INTEGER'],
   ['time', 'INTEGER'],
 ];
+
+/** The envelope column of imported events (version 9): the event's line in the trace file (NULL for emulated events). */
+export const LINE_COLUMN: readonly [EnvelopeColumn, 'INTEGER'] = ['line', 'INTEGER'];
 
 /** Kind codes used in SQL (stable: the catalog never renumbers). */
 export const KIND_CODE = Object.fromEntries(Object.entries(EVENT_CATALOG).map(([k, s]) => [k, s.code])) as Record<EventKind, number>;

@@ -35,6 +35,8 @@ export interface NewRun {
    * hand-made rows in tests and benchmarks.
    */
   config?: RunConfig;
+  /** Where an imported trace came from (runs.source, JSON; schema version 9): absent for scenario runs. */
+  source?: unknown;
 }
 
 /** Error text stored for a run whose process died while it was running. */
@@ -267,10 +269,10 @@ export class LabStore {
     try {
       info = db
         .prepare(
-          `INSERT INTO runs (name, file, scenario_text, status, started_at, steps, total_units, owner_pid, config)
-           VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)`,
+          `INSERT INTO runs (name, file, scenario_text, status, started_at, steps, total_units, owner_pid, config, source)
+           VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)`,
         )
-        .run(r.name, r.file, r.scenarioText, new Date().toISOString(), r.steps, r.totalUnits, process.pid, r.config ? JSON.stringify(r.config) : null);
+        .run(r.name, r.file, r.scenarioText, new Date().toISOString(), r.steps, r.totalUnits, process.pid, r.config ? JSON.stringify(r.config) : null, r.source === undefined ? null : JSON.stringify(r.source));
     } catch (e) {
       // A full disk or a file that became read-only: the run cannot start (nothing was stored).
       throw toLabDatabaseError(this.path, e) ?? e;
@@ -278,6 +280,20 @@ export class LabStore {
     const id = Number(info.lastInsertRowid);
     this.live.add(id);
     return id;
+  }
+
+  /**
+   * Removes a run this process executes (still `running`) with its events, in one transaction:
+   * an import that did not complete leaves nothing (main/store/import.ts). Its writer must be
+   * closed first. Throws for a run this process does not own.
+   */
+  discardRun(runId: number): void {
+    if (!this.live.has(runId)) throw new Error(`run ${runId} is not executed by this process`);
+    const db = this.writer();
+    db.transaction(() => {
+      db.prepare('DELETE FROM events WHERE run_id = ?').run(runId);
+      db.prepare('DELETE FROM runs WHERE id = ?').run(runId);
+    }).immediate();
   }
 
   /** Forgets that this process executes `runId` (call when its worker is gone). */

@@ -227,6 +227,8 @@ type ComponentCoder = (component: unknown) => number;
 const ENVELOPE_FIELDS: readonly FieldPlan[] = [
   { name: 'component', type: 'u32', column: 'comp', optional: true },
   { name: 'time', type: 'u32', column: 'time', optional: true },
+  // An imported event's line in its trace file (schema version 9); emulated events have none.
+  { name: 'line', type: 'u32', column: 'line', optional: true },
 ];
 
 /** Checks that a catalog field name can be spelled as a property access in generated code. */
@@ -389,6 +391,8 @@ export interface RunOutcome {
   stepResults: StepResult[];
   failedExpectations: number;
   error: string | null;
+  /** An imported trace's source record (runs.source, JSON), replacing the one the run was created with; absent: kept. */
+  source?: unknown;
 }
 
 /**
@@ -597,7 +601,7 @@ export class EventWriter {
     this.db
       .prepare(
         `UPDATE runs SET status = ?, finished_at = ?, done_units = ?, total_units = ?, event_count = ?, failed_expectations = ?,
-           error = ?, metrics = ?, step_results = ? WHERE id = ?`,
+           error = ?, metrics = ?, step_results = ?, source = coalesce(?, source) WHERE id = ?`,
       )
       .run(
         outcome.status,
@@ -609,6 +613,7 @@ export class EventWriter {
         outcome.error,
         outcome.metrics ? toJson(outcome.metrics) : null,
         toJson(outcome.stepResults),
+        outcome.source === undefined ? null : toJson(outcome.source),
         this.runId,
       );
     this.db.exec('COMMIT');
