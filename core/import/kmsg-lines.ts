@@ -50,27 +50,120 @@ function bdfText(seg: string | undefined, bus: string, dev: string, fn: string):
 // ---- Intel VT-d (drivers/iommu/intel/dmar.c dmar_fault_do_one, pr_fmt "DMAR: ") --------------
 
 /**
- * Every era of the DMAR fault line, one regex (reference A1b "Format strings by era"):
+ * Every era of the DMAR fault line (reference A1b "Format strings by era"), read by hand (one
+ * pass, no regex: this is the line a faulting device floods the log with):
  * - current (segment): `[%s NO_PASID] Request device [%04x:%02x:%02x.%d] fault addr 0x%llx [fault reason 0x%02x] %s`,
  *   and `[%s PASID 0x%x] …`, and `[INTR-REMAP] Request device […] fault index 0x%llx [fault reason 0x%02x] %s`;
  * - ~5.10 → 6.x: the same with `[%02x:%02x.%d]`; short-lived: `[0x%02x:0x%02x.%d]`;
  * - older (torvalds @01feba59): `[%s] Request device [%02x:%02x.%d] PASID %x fault addr %llx [fault reason %02d] %s`:
  *   the address without 0x, the reason DECIMAL;
  * - oldest: the same without `PASID %x`.
- * Groups: 1 type, 2 NO_PASID|PASID…, 3 pasid (hex), 4 segment, 5 bus, 6 dev, 7 fn, 8 old pasid
- * (hex), 9 addr|index, 10 value (hex), 11 reason hex, 12 reason decimal, 13 reason text (never empty:
- * dmar_get_fault_reason answers "Unknown" for codes it does not name, so a line cut after the
- * reason is a wrapped line's first half, not a whole line).
+ * The reason text is never empty (dmar_get_fault_reason answers "Unknown" for codes it does not
+ * name), so a line cut after the reason is a wrapped line's first half, not a whole line.
  */
-const DMAR_FAULT = new RegExp(
-  `\\[(DMA Read|DMA Write|INTR-REMAP)(?: (NO_PASID|PASID (?:0x)?(${HEX}+)))?\\] Request device ` +
-    `\\[(?:(${HEX}{4}):)?(?:0x)?(${HEX}{2}):(?:0x)?(${HEX}{2})\\.([0-7])\\](?: PASID (${HEX}+))? ` +
-    `fault (addr|index) (?:0x)?(${HEX}+) \\[fault reason (?:0x(${HEX}+)|(\\d+))\\] (\\S.*)$`,
-  'y',
-);
 const DMAR_EXPECTED =
   "DMAR: expected '[DMA Read|DMA Write [NO_PASID|PASID 0x…]] Request device [[ssss:]bb:dd.f] [PASID x] fault addr [0x]… " +
   "[fault reason 0x..|NN] text' or '[INTR-REMAP] Request device [bb:dd.f] fault index 0x… [fault reason 0x..] text'";
+
+/** The end of the run of hex digits at `i` (`i` itself when there is none). */
+function hexEnd(line: string, i: number): number {
+  for (;;) {
+    const c = line.charCodeAt(i);
+    if ((c >= 0x30 && c <= 0x39) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x66)) i++;
+    else return i;
+  }
+}
+
+/** Past `0x` at `i`, or `i`. */
+function skip0x(line: string, i: number): number {
+  return line.charCodeAt(i) === 0x30 && line.charCodeAt(i + 1) === 0x78 ? i + 2 : i;
+}
+
+/** A DMAR fault line from `[` at `p` (see the comment above), or null when it matches no era. */
+function dmarFault(line: string, p: number): FaultEvent | null {
+  let i = p + 1;
+  let type: string;
+  let access = 0;
+  if (line.startsWith('DMA Read', i)) {
+    type = 'DMA Read';
+    access = 1;
+  } else if (line.startsWith('DMA Write', i)) {
+    type = 'DMA Write';
+    access = 2;
+  } else if (line.startsWith('INTR-REMAP', i)) type = 'INTR-REMAP';
+  else return null;
+  i += type.length;
+  let pasid = -1;
+  let noPasid = false;
+  if (line.startsWith(' NO_PASID', i)) {
+    noPasid = true;
+    i += 9;
+  } else if (line.startsWith(' PASID ', i)) {
+    const h = skip0x(line, i + 7);
+    i = hexEnd(line, h);
+    if (i === h) return null;
+    pasid = parseInt(line.slice(h, i), 16);
+  }
+  if (!line.startsWith('] Request device [', i)) return null;
+  i += 18;
+  // [ssss:]bb:dd.f, or [0xbb:0xdd.f]
+  let seg = -1;
+  const d0 = i;
+  if (line.charCodeAt(i + 4) === 0x3a /* : */ && hexEnd(line, i) === i + 4) {
+    seg = parseInt(line.slice(i, i + 4), 16);
+    i += 5;
+  }
+  let h = skip0x(line, i);
+  if (hexEnd(line, h) !== h + 2 || line.charCodeAt(h + 2) !== 0x3a) return null;
+  const bus = parseInt(line.slice(h, h + 2), 16);
+  const hex0x = h !== i;
+  h = skip0x(line, h + 3);
+  if (hexEnd(line, h) !== h + 2 || line.charCodeAt(h + 2) !== 0x2e /* . */) return null;
+  const dev = parseInt(line.slice(h, h + 2), 16);
+  const fn = line.charCodeAt(h + 3) - 0x30;
+  if (fn < 0 || fn > 7 || line.charCodeAt(h + 4) !== 0x5d /* ] */) return null;
+  const device = hex0x ? `${line.slice(d0, i)}${line.slice(i + 2, i + 4)}:${line.slice(h, h + 4)}` : line.slice(d0, h + 4);
+  i = h + 5;
+  if (line.startsWith(' PASID ', i)) {
+    // older era: `PASID %x` after the device
+    const e = hexEnd(line, i + 7);
+    if (e === i + 7) return null;
+    pasid = parseInt(line.slice(i + 7, e), 16);
+    i = e;
+  }
+  const isAddr = line.startsWith(' fault addr ', i);
+  if (isAddr) i += 12;
+  else if (line.startsWith(' fault index ', i)) i += 13;
+  else return null;
+  const v0 = skip0x(line, i);
+  const v1 = hexEnd(line, v0);
+  if (v1 === v0 || !line.startsWith(' [fault reason ', v1)) return null;
+  i = v1 + 15;
+  let reason: number;
+  const r0 = skip0x(line, i);
+  let r1: number;
+  if (r0 !== i) {
+    r1 = hexEnd(line, r0);
+    reason = parseInt(line.slice(r0, r1), 16);
+  } else {
+    // %02d: decimal
+    r1 = i;
+    while (line.charCodeAt(r1) >= 0x30 && line.charCodeAt(r1) <= 0x39) r1++;
+    reason = parseInt(line.slice(i, r1), 10);
+  }
+  if (r1 === r0 || line.charCodeAt(r1) !== 0x5d || line.charCodeAt(r1 + 1) !== 0x20) return null;
+  const text = line.slice(r1 + 2).trimEnd();
+  if (text === '') return null;
+  const data: Record<string, unknown> = { event: 'DMAR', device: device.toLowerCase(), type };
+  if (seg >= 0) data.segment = seg;
+  if (pasid >= 0) data.pasid = pasid;
+  else if (noPasid) data.noPasid = true;
+  data.reasonText = text;
+  const ev: FaultEvent = { kind: 'trace-fault', access, reason, endpoint: (bus << 8) | ((dev & 0x1f) << 3) | fn, data };
+  if (isAddr) ev.address = hexBig(line.slice(v0, v1));
+  else data.index = `0x${line.slice(v0, v1).toLowerCase()}`;
+  return ev;
+}
 
 /** `DRHD: handling fault status reg %x` (dmar.c dmar_fault, printed before every batch). */
 const DRHD_STATUS = new RegExp(`DRHD: handling fault status reg (${HEX}+)\\s*$`, 'y');
@@ -89,28 +182,7 @@ export function parseDmar(line: string, p: number): TraceEvent | string | null {
   const c = line.charCodeAt(p);
   if (c === 0x5b /* [ */) {
     if (!line.startsWith('[DMA ', p) && !line.startsWith('[INTR-REMAP]', p) && line.indexOf('Request device', p) < 0) return null;
-    DMAR_FAULT.lastIndex = p;
-    const m = DMAR_FAULT.exec(line);
-    if (m === null) return DMAR_EXPECTED;
-    const type = m[1]!;
-    const seg = m[4];
-    const data: Record<string, unknown> = { event: 'DMAR', device: bdfText(seg, m[5]!, m[6]!, m[7]!), type };
-    if (seg !== undefined) data.segment = parseInt(seg, 16);
-    const pasid = m[3] ?? m[8];
-    if (pasid !== undefined) data.pasid = parseInt(pasid, 16);
-    else if (m[2] === 'NO_PASID') data.noPasid = true;
-    const reason = m[11] !== undefined ? parseInt(m[11], 16) : parseInt(m[12]!, 10);
-    data.reasonText = m[13]!.trimEnd();
-    const ev: FaultEvent = {
-      kind: 'trace-fault',
-      access: type === 'DMA Read' ? 1 : type === 'DMA Write' ? 2 : 0,
-      reason,
-      endpoint: rid(m[5]!, m[6]!, m[7]!),
-      data,
-    };
-    if (m[9] === 'addr') ev.address = hexBig(m[10]!);
-    else data.index = `0x${m[10]!.toLowerCase()}`;
-    return ev;
+    return dmarFault(line, p) ?? DMAR_EXPECTED;
   }
   if (c === 0x44 /* D */ && line.startsWith('DRHD: ', p)) {
     DRHD_STATUS.lastIndex = p;
