@@ -153,11 +153,12 @@ export const QEMU_EVENTS = new Map<string, KnownEvent>();
 
 /**
  * The hash the importer looks names up by (computed while it scans the name's characters, so no
- * string is made for a lookup): 31-multiplicative over the UTF-16 codes, int32.
+ * string is made for a lookup): 31-multiplicative over the UTF-16 codes, kept to 30 bits (a
+ * small integer in V8, so the Map lookup neither hashes nor allocates a heap number).
  */
 export function nameHash(s: string, from: number, to: number): number {
   let h = 0;
-  for (let i = from; i < to; i++) h = (Math.imul(h, 31) + s.charCodeAt(i)) | 0;
+  for (let i = from; i < to; i++) h = (Math.imul(h, 31) + s.charCodeAt(i)) & 0x3fffffff;
   return h;
 }
 
