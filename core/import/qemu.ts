@@ -22,9 +22,12 @@
  * are 'ignored'. A line of a known event whose body does not match its format is an error naming
  * the expected format. QEMU's own error reports (`qemu-system-x86_64: -device …: warning: …`,
  * util/error-report.c: the program name and `: `) are trace-notes with data.text.
- * A prefixed line (tid@, ISO, syslog) of any other QEMU trace event is 'ignored' (a QEMU event
- * outside the IOMMU set) unless its name is of a covered family (virtio_iommu_, vtd_, vfio_,
- * iommufd_): then, like any line this importer cannot place, it is 'unknown'.
+ * A line of any other QEMU trace event behind a QEMU prefix (tid@, a qemu…[PID] syslog program,
+ * or an ISO-8601 time followed by a lowercase name holding a `_`, as trace event names do) is
+ * 'ignored' (a QEMU event outside the IOMMU set) unless its name is of a covered family
+ * (virtio_iommu_, vtd_, vfio_, iommufd_): then, like any line this importer cannot place, it is
+ * 'unknown'. (An ISO time before anything else, e.g. journalctl -o short-iso's `host kernel: …`,
+ * is not QEMU's.)
  *
  * Conventions (the importer contract, core/import/types.ts):
  * - u64 values as bigint; IDs QEMU prints with `%d` (domain, endpoint, ioas, sid, rid) are u32: a
@@ -56,6 +59,8 @@ const S = {
   pid: -1,
   /** Whether the line had a prefix (tid@, ISO-8601, syslog). */
   prefixed: false,
+  /** Whether that prefix is QEMU's for sure (tid@, a qemu…[PID] syslog program), not only an ISO-8601 time. */
+  qemu: false,
 };
 
 function isDigit(c: number): boolean {
@@ -131,13 +136,16 @@ function scanPrefix(line: string, n: number): number {
   S.host = '';
   S.pid = -1;
   S.prefixed = false;
+  S.qemu = false;
   const c0 = line.charCodeAt(0);
   if (isDigit(c0)) {
     let p = scanTid(line, n);
+    S.qemu = p >= 0;
     if (p < 0) {
       p = scanIso(line);
       if (p < 0) return -1;
       const q = scanSyslogTail(line, p);
+      S.qemu = q >= 0;
       if (q >= 0) p = q;
     }
     S.prefixed = true;
@@ -149,6 +157,7 @@ function scanPrefix(line: string, n: number): number {
     const q = scanSyslogTail(line, m[0].length);
     if (q < 0) return -1;
     S.prefixed = true;
+    S.qemu = true;
     return q;
   }
   return 0;
@@ -380,6 +389,17 @@ for (const k of QEMU_EVENTS.values()) {
   BY_HASH.set(h, prev === undefined ? k : Array.isArray(prev) ? [...prev, k] : [prev, k]);
 }
 
+/** Whether line[p, e) looks like a trace event name: [a-z0-9_] with at least one `_`. */
+function isTraceName(line: string, p: number, e: number): boolean {
+  let under = false;
+  for (let i = p; i < e; i++) {
+    const c = line.charCodeAt(i);
+    if (c === 95) under = true;
+    else if (!((c >= 97 && c <= 122) || isDigit(c))) return false;
+  }
+  return under;
+}
+
 /** Whether line[p, e) is `name`. */
 function isName(line: string, p: number, e: number, name: string): boolean {
   if (name.length !== e - p) return false;
@@ -424,7 +444,7 @@ function parseLine(line: string): LineResult {
   }
   const k = lookup(line, p, e, h);
   if (k === undefined) {
-    if (!S.prefixed) return UNKNOWN;
+    if (!S.prefixed || (!S.qemu && !isTraceName(line, p, e))) return UNKNOWN;
     for (const f of QEMU_FAMILIES) if (line.startsWith(f, p)) return UNKNOWN;
     return IGNORED;
   }

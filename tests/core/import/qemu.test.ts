@@ -332,6 +332,10 @@ describe('QemuTraceImporter: QEMU error reports, malformed, unknown and header l
     expect(q.parse('2025-07-01T12:00:00.123456Z virtio_queue_notify vdev 0x1 n 0 vq 0x2').t).toBe('ignored');
     expect(q.parse('1234@1719835200.123456:virtio_iommu_frobnicate x=1').t).toBe('unknown');
     expect(q.parse('1234@1719835200.123456:vtd_new_event x=1').t).toBe('unknown');
+    expect(q.parse('Jul  1 12:00:00 host1 qemu-system-x86_64[4242]: pci_cfg_write pci-bridge 00:1c.0 @0x4 <- 0x7').t).toBe('ignored');
+    // An ISO time before another program's line (journalctl -o short-iso) is not QEMU's.
+    expect(q.parse('2025-07-01T12:00:00+0000 host1 kernel: DMAR: DRHD: handling fault status reg 3').t).toBe('unknown');
+    expect(q.parse('2025-07-01T12:00:00.123456Z Some text').t).toBe('unknown');
   });
 
   it('blank lines are headers', () => {
@@ -399,6 +403,7 @@ describe('QemuTraceImporter: isLineStart and detect', () => {
     'DMAR: [DMA Read] Request device [00:02.0] PASID ffffffff fault addr 1000 [fault reason 06] PTE Read access is not set',
     '[   13.000000] vfio-pci 0000:3b:00.0: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x000e address=0xfee00000 flags=0x0020]',
     'Jul 01 12:00:00 host1 kernel: pci 0000:3b:00.0: Adding to iommu group 20',
+    '2025-07-01T12:00:00+0000 host1 kernel: DMAR: [DMA Read NO_PASID] Request device [0000:00:02.0] fault addr 0x1000 [fault reason 0x06] PTE Read access is not set',
     '-- Boot 0123456789abcdef0123456789abcdef --',
     'arm-smmu arm-smmu.0.auto: Unhandled context fault: fsr=0x402, iova=0x23e0000100, fsynr=0x20040, cbfrsynra=0x4000, cb=0',
     'virtio_iommu virtio0: page fault from EP 8 at 0xfee00000 [RW]',
