@@ -227,12 +227,13 @@ export function parseDmarSuppressed(line: string, p: number): TraceEvent | strin
  * - without: `Event logged [IO_PAGE_FAULT device=%02x:%02x.%x domain=0x%04x address=0x%llx flags=0x%04x]`,
  *   newer kernels with a segment in `device=` (UNVERIFIED in the reference: accepted).
  * A `pasid=0x…` field (printed in place of, or beside, `domain=` by kernels with PASID support) is
- * UNVERIFIED in the reference and accepted leniently. Body starts at the event name.
- * Groups: 1 segment, 2 bus, 3 dev, 4 fn, 5 domain, 6 pasid, 7 address, 8 flags.
+ * UNVERIFIED in the reference and accepted leniently, as is a trailing `vflags=%#x` (a posted
+ * patch to amd/iommu.c; whether it was merged is unverified). Body starts at the event name.
+ * Groups: 1 segment, 2 bus, 3 dev, 4 fn, 5 domain, 6 pasid, 7 address, 8 flags, 9 vflags.
  */
 const AMD_IO_PAGE_FAULT = new RegExp(
   `IO_PAGE_FAULT(?: device=(?:(${HEX}{4}):)?(${HEX}{2}):(${HEX}{2})\\.([0-7]))?(?: domain=0x(${HEX}+))?` +
-    `(?: pasid=0x(${HEX}+))? address=0x(${HEX}+) flags=0x(${HEX}+)\\]\\s*$`,
+    `(?: pasid=0x(${HEX}+))? address=0x(${HEX}+) flags=0x(${HEX}+)(?: vflags=(0x${HEX}+|0))?\\]\\s*$`,
   'y',
 );
 const AMD_EXPECTED =
@@ -285,6 +286,7 @@ function amdPageFault(line: string, p: number, device: string | undefined): Trac
   if (m[5] !== undefined) ev.domain = parseInt(m[5], 16);
   if (m[6] !== undefined) data.pasid = parseInt(m[6], 16);
   data.flags = `0x${m[8]!.toLowerCase()}`;
+  if (m[9] !== undefined) data.vflags = m[9];
   return ev;
 }
 

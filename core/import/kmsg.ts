@@ -19,9 +19,12 @@
  * Every other kernel line is 'unknown', so the user sees it listed.
  *
  * State across lines (cleared by `reset`):
- * - AMD-Vi's old two-line split: old kernels printed `Event logged [` and the entry with two
- *   printk calls, so the entry comes on the next line; the first half is held ('header') and the
- *   event emitted on the second;
+ * - AMD-Vi's old two-line split: old kernels printed `AMD-Vi: Event logged [` and the entry with
+ *   two printk calls (amd_iommu.c iommu_print_event: `printk(KERN_ERR "AMD-Vi: Event logged [")`
+ *   then `printk("IO_PAGE_FAULT device=%02x:%02x.%x domain=0x%04x address=0x%016llx flags=0x%04x]\n")`;
+ *   later both halves as dev_err of the device), so since printk stopped continuing lines without
+ *   KERN_CONT the entry comes on the next line; the first half is held ('header') and the event
+ *   emitted on the second;
  * - the SMMUv3 raw dump: `event 0x%02x received:` then four word lines, held and decoded on the
  *   fourth; a decoded `event: …` line (and its access line) that follows the raw dump of the same
  *   event is 'ignored' (the raw dump already gave the fault); a decoded event with no raw dump
@@ -332,9 +335,16 @@ export class KmsgImporter implements Importer {
   private continueHold(line: string, s: number): LineResult | null {
     switch (this.hold) {
       case Hold.AmdSplit: {
-        // The second half is the entry alone: `IO_PAGE_FAULT device=… flags=0x…]`.
+        // The second half is the entry: `IO_PAGE_FAULT device=… flags=0x…]` (printk, old kernels),
+        // or `<driver> <device>: ILLEGAL_DEV_TABLE_ENTRY …]` when both halves were dev_err of the
+        // same device (the era between: IO_PAGE_FAULT printed whole, the other events split).
+        const colon = line.indexOf(': ', s);
+        if (colon >= 0) {
+          if (this.holdDevice === undefined || deviceAt(line, s, colon) !== this.holdDevice) return null;
+          s = colon + 2;
+        }
         const c = line.charCodeAt(s);
-        if (!(c >= 0x41 && c <= 0x5a) || line.indexOf(']', s) < 0 || line.indexOf(': ', s) >= 0) return null;
+        if (!(c >= 0x41 && c <= 0x5a) || line.indexOf(']', s) < 0) return null;
         const sp = line.indexOf(' ', s);
         const br = line.indexOf(']', s);
         const end = sp < 0 ? br : Math.min(sp, br);

@@ -247,6 +247,35 @@ describe('AMD-Vi IO_PAGE_FAULT (amd/iommu.c)', () => {
     );
   });
 
+  it('the split as two dev_err of the device (the era when IO_PAGE_FAULT printed whole and the other events split)', () => {
+    const imp = new KmsgImporter();
+    expect(kind('[    4.000000] pci 0000:00:14.0: AMD-Vi: Event logged [', imp)).toBe('header');
+    expect(one('[    4.000001] pci 0000:00:14.0: ILLEGAL_DEV_TABLE_ENTRY device=00:14.0 pasid=0x00000 address=0x0000000000001000 flags=0x0a00]', imp)).toEqual({
+      kind: 'trace-note',
+      time: 4_000_000_000,
+      data: {
+        event: 'AMD-Vi:ILLEGAL_DEV_TABLE_ENTRY',
+        text: 'Event logged [ILLEGAL_DEV_TABLE_ENTRY device=00:14.0 pasid=0x00000 address=0x0000000000001000 flags=0x0a00]',
+        device: '0000:00:14.0',
+      },
+    });
+    // Another device's line does not continue it.
+    imp.parse('[    5.000000] pci 0000:00:14.0: AMD-Vi: Event logged [');
+    const evs = events('[    5.000001] pci 0000:00:01.0: Adding to iommu group 3', imp);
+    expect(evs.map((e) => e.kind)).toEqual(['trace-note', 'trace-group']);
+    expect(evs[0]!.data).toEqual({ event: 'AMD-Vi', text: 'Event logged [ (the entry never came)', device: '0000:00:14.0' });
+  });
+
+  it('a trailing vflags=%#x is accepted and kept', () => {
+    expect(one('AMD-Vi: Event logged [IO_PAGE_FAULT device=0000:00:14.0 domain=0x0002 address=0x1000 flags=0x0020 vflags=0x1]').data).toEqual({
+      event: 'AMD-Vi:IO_PAGE_FAULT',
+      device: '0000:00:14.0',
+      segment: 0,
+      flags: '0x0020',
+      vflags: '0x1',
+    });
+  });
+
   it('reset() forgets a held first half', () => {
     const imp = new KmsgImporter();
     expect(kind('AMD-Vi: Event logged [', imp)).toBe('header');
