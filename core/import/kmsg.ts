@@ -117,17 +117,27 @@ export class KmsgImporter implements Importer {
   private lastRawSid = -1;
   /** A decoded line was a duplicate of the raw dump: its access line is too. */
   private dupAccessSmmu: string | undefined = undefined;
+  /** Whether the line just parsed had a kernel log prefix (for detect). */
+  private kernelPrefix = false;
   /** Whether this file's lines have no prefix (undefined until a line with text was parsed). */
   private unprefixed: boolean | undefined = undefined;
 
-  /** Fraction of `lines` that parse as events or headers (state is reset before and after). */
+  /**
+   * Fraction of `lines` that are this format's: lines that parse as events or headers, and lines
+   * that carry the kernel log's own prefix (a dmesg `[ sec.usec]` / `dmesg -T` time, a `<N>` level,
+   * a journalctl / syslog date with the `kernel` ident) whatever their message. The first 200
+   * lines of a real dmesg are boot messages this importer does not import ('unknown'), so
+   * counting only events would call a typical kernel log "not kmsg"; the prefix is what tells the
+   * format. A file without prefixes (dmesg without timestamps) scores by its events and headers
+   * only (`--format kmsg` forces it). State is reset before and after.
+   */
   detect(lines: readonly string[]): number {
     if (lines.length === 0) return 0;
     this.reset();
     let n = 0;
     for (const l of lines) {
       const r = this.parse(l);
-      if (r.t === 'event' || r.t === 'header') n++;
+      if (r.t === 'event' || r.t === 'header' || this.kernelPrefix) n++;
     }
     this.reset();
     return n / lines.length;
@@ -147,8 +157,7 @@ export class KmsgImporter implements Importer {
       const d = line.charCodeAt(1);
       if (d === 0x20 || (d >= 0x30 && d <= 0x39) || (d >= 0x41 && d <= 0x5a && line.charCodeAt(4) === 0x20)) return true; // `[Tue Dec …` (dmesg -T)
     } else if (c === 0x3c /* < */) {
-      const e = line.indexOf('>');
-      if (e > 0 && e < 5) return true;
+      if (levelEnd(line, 0) > 0) return true;
     } else if (c >= 0x30 && c <= 0x39) {
       if (line.length > 19 && line.charCodeAt(4) === 0x2d && line.charCodeAt(10) === 0x54) return true;
     } else if (c >= 0x41 && c <= 0x5a && line.charCodeAt(3) === 0x20 && MONTHS.includes(line.slice(0, 3))) return true;
@@ -194,6 +203,7 @@ export class KmsgImporter implements Importer {
   private prefix(line: string): number {
     this.time = NaN;
     this.date = undefined;
+    this.kernelPrefix = false;
     let i = 0;
     let pre = false;
     const n = line.length;
@@ -226,11 +236,10 @@ export class KmsgImporter implements Importer {
       }
     }
     if (c === 0x3c /* < */) {
-      // dmesg -r: `<N>` (or `<NN>` with a facility) before the time.
-      const e = line.indexOf('>', i);
-      if (e > i && e < i + 5) {
+      const e = levelEnd(line, i);
+      if (e > 0) {
         pre = true;
-        i = e + 1;
+        i = e;
         c = line.charCodeAt(i);
       }
     }
@@ -242,6 +251,7 @@ export class KmsgImporter implements Importer {
       }
     }
     if (this.unprefixed === undefined) this.unprefixed = !pre;
+    this.kernelPrefix = pre;
     while (i < n && line.charCodeAt(i) === 0x20) i++;
     return i;
   }
@@ -525,6 +535,16 @@ export class KmsgImporter implements Importer {
     if (this.time === this.time) ev.time = this.time; // not NaN
     else if (this.date !== undefined) (ev.data as Record<string, unknown>).date = this.date;
   }
+}
+
+/**
+ * Past a dmesg -r log level `<N>` (`<NN>`, `<NNN>` with a facility: digits only, so ftrace's
+ * `<idle>-0` / `<...>-1234` task names are not one) at `i`, or 0.
+ */
+function levelEnd(line: string, i: number): number {
+  let j = i + 1;
+  while (j < i + 4 && line.charCodeAt(j) >= 0x30 && line.charCodeAt(j) <= 0x39) j++;
+  return j > i + 1 && line.charCodeAt(j) === 0x3e /* > */ ? j + 1 : 0;
 }
 
 /**

@@ -537,6 +537,7 @@ describe('detect', () => {
     '     qemu-kvm-4321    [003] .....   120.000100: iommu:map: IOMMU: iova=0x00000000fee00000 - 0x00000000fee01000 paddr=0x0000000123456000 size=4096',
     '     qemu-kvm-4321    [003] .....   120.000200: iommu:unmap: IOMMU: iova=0x00000000fee00000 - 0x00000000fee01000 size=4096 unmapped_size=4096',
     '          <idle>-0       [001] d..1.   121.000000: iommu:io_page_fault: IOMMU:vfio-pci 0000:3b:00.0 iova=0x00000000fee00000 flags=0x0001',
+    '           <...>-1234    [002] .....   121.500000: iommu:attach_device_to_domain: IOMMU: device=0000:3b:00.0',
     '     kworker/0:1-12     [000] ....   122.000000: iommu:add_device_to_group: IOMMU: groupID=3 device=0000:00:01.0',
     '     kworker/0:1-12     [000] .......   122.000001: dma:dma_map_phys: 0000:3b:00.0 dir=FROM_DEVICE dma_addr=fffff000 size=1500 phys_addr=123456000 attrs=',
   ];
@@ -550,6 +551,32 @@ describe('detect', () => {
     'iommufd_backend_map_dma  iommufd=3 ioas=2 iova=0xfee00000 size=0x1000 addr=0x7f0000000000 readonly=0 (0)',
     'vtd_inv_desc_iotlb_pages iotlb invalidate domain 0x1 addr 0xfee00000 mask 0x0',
   ];
+
+  // The head of a typical boot log: lines this importer does not import, but with the kernel's prefix.
+  const BOOT = [
+    '[    0.000000] Linux version 6.8.0-45-generic (buildd@lcy02-amd64-115) #45-Ubuntu SMP',
+    '[    0.000000] Command line: BOOT_IMAGE=/vmlinuz intel_iommu=on iommu=pt',
+    '[    0.000000] BIOS-provided physical RAM map:',
+    '[    0.000000] BIOS-e820: [mem 0x0000000000000000-0x000000000009ffff] usable',
+    '[    0.004000] ACPI: DMAR 0x000000007FFE1D4F 000048 (v01 BOCHS  BXPC     00000001 BXPC 00000001)',
+    '[    0.145769] DMAR: IOMMU enabled',
+    '[    0.145769] DMAR: dmar0: reg_base_addr fed90000 ver 1:0 cap 12008c22260286 ecap f00f5a',
+    '[    0.900000] pci 0000:00:01.0: Adding to iommu group 0',
+  ];
+  const JOURNAL = [
+    '-- Boot 3f2c0e5a1b --',
+    'Dec 01 08:13:00 host kernel: Linux version 6.8.0-45-generic (buildd@lcy02-amd64-115) #45-Ubuntu SMP',
+    'Dec 01 08:13:00 host kernel: Command line: BOOT_IMAGE=/vmlinuz intel_iommu=on',
+    'Dec 01 08:13:00 host kernel: DMAR: IOMMU enabled',
+    'Dec 01 08:13:01 host kernel: pci 0000:00:01.0: Adding to iommu group 0',
+  ];
+
+  it('a boot log scores by its kernel prefixes, not only by the lines it imports', () => {
+    const imp = new KmsgImporter();
+    expect(imp.detect(BOOT)).toBe(1);
+    expect(imp.detect(JOURNAL)).toBe(1);
+    expect(imp.detect([...BOOT.map((l) => l.slice(15))])).toBe(2 / 8);
+  });
 
   it('≥ 0.5 for a typical kernel log, ≤ 0.1 for ftrace and QEMU traces', () => {
     const imp = new KmsgImporter();
