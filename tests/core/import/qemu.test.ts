@@ -7,6 +7,7 @@
  * of known events, unknown lines, isLineStart and detection against the other formats.
  */
 import { describe, expect, it } from 'vitest';
+import { QEMU_EVENTS } from '../../../core/import/qemu-events.ts';
 import { QemuTraceImporter } from '../../../core/import/qemu.ts';
 import type { LineResult, TraceEvent } from '../../../core/import/types.ts';
 
@@ -415,5 +416,140 @@ describe('QemuTraceImporter: isLineStart and detect', () => {
     expect(q.detect(FTRACE_SAMPLE)).toBeLessThanOrEqual(0.1);
     expect(q.detect(KMSG_SAMPLE)).toBeLessThanOrEqual(0.1);
     expect(q.detect([])).toBe(0);
+  });
+});
+
+/**
+ * One line of every known event, written from its format string (the reference's trace-events
+ * quotes), with the kind it becomes ('ignored' for the known, not imported ones). Every event in
+ * the importer's table must have a line here.
+ */
+const EVERY_EVENT: readonly (readonly [string, string])[] = [
+  ['virtio_iommu_device_reset_exit reset!', 'trace-note'],
+  ['virtio_iommu_device_reset reset!', 'trace-note'],
+  ['virtio_iommu_system_reset system reset!', 'trace-note'],
+  ['virtio_iommu_get_features device supports features=0x130000000f', 'trace-note'],
+  ['virtio_iommu_device_status driver status = 15', 'trace-note'],
+  ['virtio_iommu_get_config page_size_mask=0xfffffffffffff000 input range start=0x0 input range end=0xffffffffffffffff domain range start=0 domain range end=4294967295 probe_size=0x200 bypass=0x1', 'trace-note'],
+  ['virtio_iommu_set_config bypass=0x0', 'trace-note'],
+  ['virtio_iommu_attach domain=1 endpoint=8', 'trace-attach'],
+  ['virtio_iommu_detach domain=1 endpoint=8', 'trace-attach'],
+  ['virtio_iommu_detach_endpoint_from_domain domain=1 endpoint=8', 'trace-note'],
+  ['virtio_iommu_map domain=1 virt_start=0x1000 virt_end=0x1fff phys_start=0x2000 flags=3', 'trace-map'],
+  ['virtio_iommu_unmap domain=1 virt_start=0x1000 virt_end=0x1fff', 'trace-unmap'],
+  ['virtio_iommu_unmap_done domain=1 virt_start=0x1000 virt_end=0x1fff', 'trace-note'],
+  ['virtio_iommu_translate mr=virtio-iommu-memory-region-8-0 rid=8 addr=0x1000 flag=1', 'trace-note'],
+  ['virtio_iommu_translate_out 0x1000 -> 0x2000 for sid=8', 'trace-note'],
+  ['virtio_iommu_init_iommu_mr init virtio-iommu-memory-region-8-0', 'trace-note'],
+  ['virtio_iommu_get_endpoint Alloc endpoint=8', 'trace-note'],
+  ['virtio_iommu_put_endpoint Free endpoint=8', 'trace-note'],
+  ['virtio_iommu_get_domain Alloc domain=1', 'trace-note'],
+  ['virtio_iommu_put_domain Free domain=1', 'trace-note'],
+  ['virtio_iommu_report_fault FAULT reason=2 flags=256 endpoint=8 address =0x1000', 'trace-fault'],
+  ['virtio_iommu_fill_resv_property dev= 8, type=1 start=0xfee00000 end=0xfeefffff', 'trace-note'],
+  ['virtio_iommu_notify_map mr=m virt_start=0x1000 virt_end=0x1fff phys_start=0x2000 flags=3', 'trace-map'],
+  ['virtio_iommu_notify_unmap mr=m virt_start=0x1000 virt_end=0x1fff', 'trace-unmap'],
+  ['virtio_iommu_remap mr=m virt_start=0x1000 virt_end=0x1fff phys_start=0x2000', 'trace-note'],
+  ['virtio_iommu_set_page_size_mask mr=m old_mask=0xfffffffffffff000 new_mask=0xffffffffffff0000', 'trace-note'],
+  ['virtio_iommu_update_page_size_mask host iommu device=hostdev0 old_mask=0xfffffffffffff000 new_mask=0xffffffffffff0000', 'trace-note'],
+  ['virtio_iommu_notify_flag_add add notifier to mr m', 'trace-note'],
+  ['virtio_iommu_notify_flag_del del notifier from mr m', 'trace-note'],
+  ['virtio_iommu_switch_address_space Device 00:03.0 switching address space (iommu enabled=1)', 'trace-note'],
+  ['virtio_iommu_freeze_granule granule set to 0xfffffffffffff000', 'trace-note'],
+  ['virtio_iommu_host_resv_regions mr=m host-resv-reg[1] = [0xfee00000,0xfeefffff]', 'trace-note'],
+  ['vtd_inv_desc invalidate desc type context-cache high 0x0 low 0x11', 'trace-inval'],
+  ['vtd_inv_desc_cc_domain context invalidate domain 0x1', 'trace-inval'],
+  ['vtd_inv_desc_cc_global context invalidate globally', 'trace-inval'],
+  ['vtd_inv_desc_iotlb_global iotlb invalidate global', 'trace-inval'],
+  ['vtd_inv_desc_iotlb_domain iotlb invalidate whole domain 0x1', 'trace-inval'],
+  ['vtd_inv_desc_iotlb_pages iotlb invalidate domain 0x1 addr 0x1000 mask 0x0', 'trace-inval'],
+  ['vtd_inv_desc_iotlb_pasid_pages iotlb invalidate domain 0x1 addr 0x1000 mask 0x0 pasid 0x1', 'trace-inval'],
+  ['vtd_inv_desc_iotlb_pasid iotlb invalidate domain 0x1 pasid 0x1', 'trace-inval'],
+  ['vtd_re_not_present Root entry bus 0 not present', 'trace-note'],
+  ['vtd_ce_not_present Context entry bus 0 devfn 24 not present', 'trace-note'],
+  ['vtd_iotlb_page_hit IOTLB page hit sid 0x18 iova 0x1000 slpte 0x2003 domain 0x1', 'ignored'],
+  ['vtd_iotlb_page_update IOTLB page update sid 0x18 iova 0x1000 slpte 0x2003 domain 0x1', 'ignored'],
+  ['vtd_iotlb_reset IOTLB reset (reason: global invalidation recved)', 'trace-note'],
+  ['vtd_fault_disabled Fault processing disabled for context entry', 'trace-note'],
+  ['vtd_replay_ce_valid legacy: replay valid context device 00:03.00 domain 0x1 hi 0x102 lo 0x12345001', 'trace-note'],
+  ['vtd_replay_ce_invalid replay invalid context device 00:03.00', 'trace-note'],
+  ['vtd_page_walk_level walk (base=0x12345000, level=3) iova range 0x0 - 0x8000000000', 'ignored'],
+  ['vtd_page_walk_one domain 0x1 iova 0x1000 -> gpa 0x2000 mask 0xfff perm 3', 'trace-map'],
+  ['vtd_page_walk_one_skip_map iova 0x1000 mask 0xfff translated 0x2000', 'ignored'],
+  ['vtd_page_walk_one_skip_unmap iova 0x1000 mask 0xfff', 'ignored'],
+  ['vtd_page_walk_skip_read Page walk skip iova 0x1000 - 0x2000 due to unable to read', 'trace-note'],
+  ['vtd_page_walk_skip_reserve Page walk skip iova 0x1000 - 0x2000 due to rsrv set', 'trace-note'],
+  ['vtd_switch_address_space Device 00:03.0 switching address space (iommu enabled=1)', 'trace-note'],
+  ['vtd_as_unmap_whole Device 00:03.0 start 0x0 size 0x8000000000', 'trace-note'],
+  ['vtd_dmar_translate dev 00:03.00 iova 0x1000 -> gpa 0x2000 mask 0xfff', 'trace-note'],
+  ['vtd_dmar_enable enable 1', 'trace-note'],
+  ['vtd_dmar_fault sid 0x18 fault 6 addr 0x1000 write 0', 'trace-fault'],
+  ['vtd_frr_new index 0 high 0x8000000600000018 low 0x1000', 'trace-note'],
+  ['vtd_device_attach_hwpt dev_id 1 pasid 0 hwpt_id 3, ret: 0', 'trace-note'],
+  ['vtd_device_detach_hwpt dev_id 1 pasid 0 ret: 0', 'trace-note'],
+  ['vtd_device_reattach_def_hwpt dev_id 1 pasid 0 hwpt_id 2, ret: 0', 'trace-note'],
+  ['vfio_iommu_map_notify iommu MAP @ 0x1000 - 0x1fff', 'trace-map'],
+  ['vfio_iommu_map_dirty_notify iommu dirty @ 0x1000 - 0x1fff', 'trace-note'],
+  ['vfio_listener_region_skip SKIPPING region_del 0x1000 - 0x1fff', 'trace-note'],
+  ['vfio_listener_region_add_skip SKIPPING region_add 0x1000 - 0x1fff', 'trace-note'],
+  ['vfio_listener_region_del_skip SKIPPING region_del 0x1000 - 0x1fff', 'trace-note'],
+  ['vfio_listener_region_add_iommu region_add [iommu] m 0x0 - 0xffffffffffffffff', 'trace-note'],
+  ['vfio_listener_region_del_iommu region_del [iommu] m', 'trace-note'],
+  ['vfio_listener_region_add_ram region_add [ram] 0x0 - 0x7fffffff [0x7f1200000000]', 'trace-note'],
+  ['vfio_known_safe_misalignment Region "0000:3b:00.0 BAR 4 mmaps[0]" iova=0xfe000000 offset_within_region=0x0 qemu_real_host_page_size=0x10000', 'trace-note'],
+  ['vfio_listener_region_add_no_dma_map Region "r" 0xfe000000 size=0x1000 is not aligned to 0x10000 and cannot be mapped for DMA', 'trace-note'],
+  ['vfio_listener_region_del region_del 0x0 - 0x7fffffff', 'trace-note'],
+  ['vfio_device_dirty_tracking_update section 0x0 - 0xfff -> update [0x0 - 0xfff]', 'trace-note'],
+  ['vfio_legacy_dma_unmap_overflow_workaround ', 'trace-note'],
+  ['vfio_dma_unmap_overflow_workaround ', 'trace-note'],
+  ['vfio_container_query_dirty_bitmap iova=0x0 size= 0x1000 bitmap_size=0x8 start=0x0 dirty_pages=1', 'trace-note'],
+  ['iommufd_cdev_connect_and_bind  [iommufd=3] Successfully bound device 0000:3b:00.0 (fd=25): output devid=1', 'trace-note'],
+  ['iommufd_cdev_getfd  /dev/vfio/devices/vfio0 (fd=25)', 'trace-note'],
+  ['iommufd_cdev_attach_ioas_hwpt  [iommufd=3] Successfully attached device 0000:3b:00.0 (25) to id=2', 'trace-attach'],
+  ['iommufd_cdev_detach_ioas_hwpt  [iommufd=3] Successfully detached 0000:3b:00.0', 'trace-attach'],
+  ['iommufd_cdev_fail_attach_existing_container  Cannot attach to existing container', 'trace-note'],
+  ['iommufd_cdev_alloc_ioas  [iommufd=3] new IOMMUFD container with ioasid=2', 'trace-note'],
+  ['iommufd_cdev_device_info  0000:3b:00.0 (25) num_irqs=5 num_regions=9 flags=3', 'trace-note'],
+  ['iommufd_backend_connect fd=3 owned=1 users=1', 'trace-note'],
+  ['iommufd_backend_disconnect fd=3 users=0', 'trace-note'],
+  ['iommu_backend_set_fd pre-opened /dev/iommu fd=3', 'trace-note'],
+  ['iommufd_backend_map_dma  iommufd=3 ioas=2 iova=0x1000 size=0x1000 addr=0x7f1200001000 readonly=0 (0)', 'trace-map'],
+  ['iommufd_backend_map_file_dma  iommufd=3 ioas=2 iova=0x1000 size=0x1000 fd=17 start=0 readonly=0 (0)', 'trace-map'],
+  ['iommufd_backend_unmap_dma_non_exist  Unmap nonexistent mapping: iommufd=3 ioas=2 iova=0x1000 size=0x1000 (-1)', 'trace-unmap'],
+  ['iommufd_backend_unmap_dma  iommufd=3 ioas=2 iova=0x1000 size=0x1000 (0)', 'trace-unmap'],
+  ['iommufd_backend_alloc_ioas  iommufd=3 ioas=2', 'trace-note'],
+  ['iommufd_backend_alloc_hwpt  iommufd=3 dev_id=1 pt_id=2 flags=0x0 hwpt_type=0 len=0 data_ptr=0x0 out_hwpt=4 (0)', 'trace-note'],
+  ['iommufd_backend_free_id  iommufd=3 id=4 (0)', 'trace-note'],
+  ['iommufd_backend_set_dirty  iommufd=3 hwpt=4 enable=1 (0)', 'trace-note'],
+  ['iommufd_backend_get_dirty_bitmap  iommufd=3 hwpt=4 iova=0x0 size=0x1000 page_size=0x1000 (0)', 'trace-note'],
+  ['iommufd_backend_invalidate_cache  iommufd=3 id=4 data_type=1 entry_len=32 entry_num=1 done_num=1 data_ptr=0x7f1200000000 (0)', 'trace-note'],
+  ['iommufd_backend_alloc_viommu  iommufd=3 type=1 dev_id=1 hwpt_id=4 viommu_id=5 (0)', 'trace-note'],
+  ['iommufd_backend_alloc_vdev  iommufd=3 dev_id=1 viommu_id=5 virt_id=0x18 vdev_id=6 (0)', 'trace-note'],
+  ['iommufd_viommu_alloc_eventq  iommufd=3 viommu_id=5 type=1 veventq_id=7 veventq_fd=30 (0)', 'trace-note'],
+  ['iommufd_backend_alloc_hw_queue  iommufd=3 viommu_id=5 vqueue_type=1 index=0 addr=0x80000000 size=0x10000 vqueue_id=8 (0)', 'trace-note'],
+];
+
+describe('QemuTraceImporter: every known event', () => {
+  it('has a line in this test', () => {
+    const named = new Set(EVERY_EVENT.map(([l]) => l.slice(0, l.indexOf(' ') < 0 ? l.length : l.indexOf(' '))));
+    expect([...QEMU_EVENTS.keys()].filter((n) => !named.has(n))).toEqual([]);
+  });
+
+  it.each(EVERY_EVENT)('%s → %s', (line, kind) => {
+    const name = line.slice(0, line.indexOf(' '));
+    for (const prefixed of [line, `4242@1751371200.000001:${line}`]) {
+      const r = q.parse(prefixed);
+      if (kind === 'ignored') {
+        expect(r.t).toBe('ignored');
+        continue;
+      }
+      if (r.t !== 'event') throw new Error(`${prefixed}: ${JSON.stringify(r)}`);
+      expect(r.events[0]!.kind).toBe(kind);
+      expect((r.events[0]!.data as { event: string }).event).toBe(name);
+    }
+    // Another body: an error naming the event's format (a format that is only `%s` takes anything).
+    if (kind !== 'ignored' && name !== 'iommufd_cdev_fail_attach_existing_container') {
+      expect(q.parse(`${name} x=#`)).toEqual({ t: 'error', message: expect.stringMatching(new RegExp(`^${name}: expected '`)) });
+    }
   });
 });
