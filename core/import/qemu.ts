@@ -7,8 +7,9 @@
  * - `tid@sec.usec:name fmt`: QEMU until ~mid-2025 with `-msg timestamp=on`
  *   (scripts/tracetool/backend/log.py: `"%d@%zu.%06zu:<name> "`, host thread id, gettimeofday());
  * - `2025-07-01T12:00:00.123456Z name fmt`: newer QEMU (util/log.c qemu_log() prefixes a UTC
- *   ISO-8601 time, GLib g_date_time_format_iso8601: the fraction is omitted on a whole second; any
- *   1…9 fraction digits and a `Z` or `±hh[:mm]` zone are accepted);
+ *   ISO-8601 time, GLib g_date_time_format_iso8601: GLib < 2.62 printed no fraction, later ones
+ *   omit it on a whole second (GLib's gdatetime.c, not in the reference); so the fraction is
+ *   optional, 1…9 digits, and a `Z`, `±hh`, `±hhmm` or `±hh:mm` zone is accepted);
  * - `name fmt`: no timestamps;
  * - syslog/journal: `<date> <host> qemu-system-x86_64[PID]: name fmt` (any `qemu…[PID]` program,
  *   e.g. qemu-kvm), the date as BSD syslog (`Jul  1 12:00:00[.frac]`: no year, so no `time`) or
@@ -84,7 +85,8 @@ function scanTid(line: string, n: number): number {
   // %06zu: six digits; accept 1…9 leniently (a fraction of the second either way).
   if (digits === 0 || digits > 9 || i >= n || line.charCodeAt(i) !== 58 /* : */) return -1;
   S.tid = tid;
-  // sec (< 2^34) * 1e9 is exact in a double; the one addition rounds once.
+  // sec * 1e9 = sec * 1953125 * 2^9 is exact in a double while sec < 2^53 / 1953125 (~4.6e9 s,
+  // the year 2116); the one addition rounds once.
   S.time = sec * 1e9 + frac * POW10[9 - digits]!;
   return i + 1;
 }
