@@ -7,8 +7,8 @@
  * - `tid@sec.usec:name fmt`: QEMU until ~mid-2025 with `-msg timestamp=on`
  *   (scripts/tracetool/backend/log.py: `"%d@%zu.%06zu:<name> "`, host thread id, gettimeofday());
  * - `2025-07-01T12:00:00.123456Z name fmt`: newer QEMU (util/log.c qemu_log() prefixes a UTC
- *   ISO-8601 time, GLib g_date_time_format_iso8601: GLib < 2.62 printed no fraction, later ones
- *   omit it on a whole second (GLib's gdatetime.c, not in the reference); so the fraction is
+ *   ISO-8601 time, GLib g_date_time_format_iso8601: older GLib printed no fraction, newer GLib
+ *   omits it on a whole second (gdatetime.c; not in the reference, exact version UNVERIFIED): the fraction is
  *   optional, 1…9 digits, and a `Z`, `±hh`, `±hhmm` or `±hh:mm` zone is accepted);
  * - `name fmt`: no timestamps;
  * - syslog/journal: `<date> <host> qemu-system-x86_64[PID]: name fmt` (any `qemu…[PID]` program,
