@@ -7,10 +7,12 @@
  *   dmesg without timestamps (`msg`), `dmesg -r` (`<4>[    6.849292] msg`), `dmesg -T`
  *   (`[Tue Dec  1 08:13:00 2026] msg`: the wall clock of the machine that printed it, whose time
  *   zone the line does not carry: read as UTC);
+ * - `dmesg -x` (`kern  :err   : [    6.849292] msg`: the kernel facility only);
  * - journalctl / syslog: `Dec 01 08:13:00 host kernel: msg` (no year: `time` left absent and the
  *   date kept in data.date), `-o short-iso` `2026-12-01T08:13:00+0000 host kernel: msg` (→ ns since
  *   the Unix epoch), a fraction of a second accepted on either; syslog files add the dmesg
  *   `[sec.usec] ` after `kernel: ` (then that time is used: the kernel's own, exact clock);
+ *   journalctl `-o short-monotonic` (`[    6.849292] host kernel: msg`) is a dmesg time;
  *   journalctl's `-- Boot … --` / `-- Logs begin at … --` lines are headers; lines of other
  *   programs (`qemu-system-x86_64[PID]: …`) are not this format's (unknown).
  *
@@ -31,7 +33,8 @@
  *   before it is held until its access line.
  * A held record the next line does not continue is emitted as far as it goes (a partial fault or
  * a note) before that line's events, or, when that line is not an event, reported as that line's
- * error. A record held at the end of the file is lost: the contract has no end-of-file call.
+ * error. A record held at the end of the file is lost unless the driver calls `finish()` (the
+ * contract has no end-of-file call).
  *
  * Reference: ../../../shared/reference/trace-formats-and-guest-dma.md part A1b; sources
  * drivers/iommu/intel/dmar.c, drivers/iommu/amd/iommu.c, drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c,
@@ -166,6 +169,18 @@ export class KmsgImporter implements Importer {
     return c !== 0x20 && c !== 0x09 && line.indexOf(': ') > 0;
   }
 
+  /**
+   * At the end of a file: what is still held (an AMD-Vi first half, an SMMUv3 dump cut short, a
+   * decoded SMMUv3 event without its access line), as far as it goes, with its first line's
+   * time; null when nothing is held. Not part of the Importer contract (which has no end-of-file
+   * call): a driver that calls it loses nothing at the end of a file.
+   */
+  finish(): LineResult | null {
+    if (this.hold === Hold.None) return null;
+    const [ev] = this.takeOrphan();
+    return { t: 'event', events: [ev] };
+  }
+
   reset(): void {
     this.hold = Hold.None;
     this.holdEvent = undefined;
@@ -243,11 +258,23 @@ export class KmsgImporter implements Importer {
         c = line.charCodeAt(i);
       }
     }
+    if (c === 0x6b /* k */ && line.startsWith('kern  :', i)) {
+      // dmesg -x (--decode): `%-6s:%-6s: ` facility and level; only the kernel facility is ours.
+      const e = line.indexOf(': ', i + 7);
+      if (e > 0 && e < i + 16) {
+        pre = true;
+        i = e + 2;
+        c = line.charCodeAt(i);
+      }
+    }
     if (c === 0x5b /* [ */) {
       const j = this.bracketTime(line, i);
       if (j > 0) {
         pre = true;
         i = j;
+        // journalctl -o short-monotonic: `[ sec.usec] host kernel: msg`
+        const sp = line.indexOf(' ', i);
+        if (sp > i && line.startsWith('kernel: ', sp + 1) && line.lastIndexOf(':', sp) < i) i = sp + 9;
       }
     }
     if (this.unprefixed === undefined) this.unprefixed = !pre;

@@ -78,6 +78,13 @@ describe('line prefixes and times', () => {
     expect((ev.data as { date?: string }).date).toBeUndefined();
   });
 
+  it('journalctl -o short-monotonic and dmesg -x', () => {
+    expect(one(`[    7.000001] host kernel: ${DMAR_CURRENT}`).time).toBe(7_000_001_000);
+    expect(one(`kern  :err   : [    7.000002] ${DMAR_CURRENT}`).time).toBe(7_000_002_000);
+    expect(kind('[    7.000003] host systemd[1]: Started foo.service.')).toBe('unknown');
+    expect(kind('daemon:info  : [    7.000004] DMAR: DRHD: handling fault status reg 2')).toBe('unknown');
+  });
+
   it('journalctl headers and blank lines are headers; other programs are unknown', () => {
     const imp = new KmsgImporter();
     expect(kind('-- Logs begin at Tue 2026-12-01 08:00:00 UTC, end at Tue 2026-12-01 09:00:00 UTC. --', imp)).toBe('header');
@@ -395,6 +402,28 @@ describe('ARM SMMUv3 events (arm-smmu-v3.c)', () => {
     expect(evs[1]!.kind).toBe('trace-fault');
     imp.parse(RAW[0]!);
     expect(error('[  102.000000] unrelated line', imp)).toBe('SMMUv3 event 0x10 dump (0 of 4 words) cut short by this line');
+  });
+
+  it('finish() gives what is still held at the end of a file, once', () => {
+    const imp = new KmsgImporter();
+    expect(imp.finish()).toBeNull();
+    imp.parse(`${P}event: F_PERMISSION client: 0000:00:01.0 sid: 0x8 ssid: 0 iova: 0x4000 ipa: 0`);
+    const r = imp.finish();
+    expect(r).toEqual({
+      t: 'event',
+      events: [
+        {
+          kind: 'trace-fault',
+          time: 100_000_000_000,
+          address: 0x4000n,
+          access: 0,
+          reason: 0x13,
+          endpoint: 8,
+          data: { event: 'arm-smmu-v3:F_PERMISSION', smmu: 'arm-smmu-v3.0.auto', device: '0000:00:01.0', sid: 8, ssid: 0, ipa: '0x0' },
+        },
+      ],
+    });
+    expect(imp.finish()).toBeNull();
   });
 
   it('malformed raw header and decoded lines are errors', () => {
