@@ -529,6 +529,37 @@ export function parseViommuFault(line: string, p: number, device: string | undef
   return ev;
 }
 
+// ---- line prefixes (used by ./kmsg.ts) ------------------------------------------------------
+
+/**
+ * Past a dmesg -r log level `<N>` (`<NN>`, `<NNN>` with a facility: digits only, so ftrace's
+ * `<idle>-0` / `<...>-1234` task names are not one) at `i`, or 0.
+ */
+export function levelEnd(line: string, i: number): number {
+  let j = i + 1;
+  while (j < i + 4 && line.charCodeAt(j) >= 0x30 && line.charCodeAt(j) <= 0x39) j++;
+  return j > i + 1 && line.charCodeAt(j) === 0x3e /* > */ ? j + 1 : 0;
+}
+
+/**
+ * ns since the Unix epoch of a journalctl `-o short-iso` date matched by kmsg.ts ISO (groups 1–6
+ * date and time, 7 fraction, 8 zone); a missing zone is UTC.
+ */
+export function isoNs(m: RegExpExecArray): number {
+  let ms = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
+  const z = m[8];
+  if (z !== undefined && z !== 'Z') {
+    const sign = z.charCodeAt(0) === 0x2d ? -1 : 1;
+    const hh = Number(z.slice(1, 3));
+    const mm = Number(z.slice(z.length - 2));
+    ms -= sign * (hh * 60 + mm) * 60000;
+  }
+  let frac = 0;
+  const f = m[7];
+  if (f !== undefined) frac = Number(f.padEnd(9, '0'));
+  return ms * 1e6 + frac;
+}
+
 /** A trace-note with `data` (which must hold `event` and `text`). */
 export function note(data: Record<string, unknown>): NoteEvent {
   return { kind: 'trace-note', data };

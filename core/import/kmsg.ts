@@ -52,6 +52,8 @@ import {
   parseSmmuDecoded,
   parseViommuFault,
   hexBig,
+  isoNs,
+  levelEnd,
   smmuRawFault,
   type FaultEvent,
 } from './kmsg-lines.ts';
@@ -565,16 +567,6 @@ export class KmsgImporter implements Importer {
 }
 
 /**
- * Past a dmesg -r log level `<N>` (`<NN>`, `<NNN>` with a facility: digits only, so ftrace's
- * `<idle>-0` / `<...>-1234` task names are not one) at `i`, or 0.
- */
-function levelEnd(line: string, i: number): number {
-  let j = i + 1;
-  while (j < i + 4 && line.charCodeAt(j) >= 0x30 && line.charCodeAt(j) <= 0x39) j++;
-  return j > i + 1 && line.charCodeAt(j) === 0x3e /* > */ ? j + 1 : 0;
-}
-
-/**
  * The device a dev_printk line names (`<driver> <device>: msg`, message at `s`, the first `: `
  * at `colon`): the word before the colon, or undefined for a `tag: msg` line.
  */
@@ -591,20 +583,4 @@ function orphaned(ev: TraceEvent, what: string, r: LineResult): LineResult {
   if (r.t === 'event') return { t: 'event', events: [ev, ...r.events] };
   if (r.t === 'header' || r.t === 'ignored') return { t: 'event', events: [ev] };
   return { t: 'error', message: `${what} cut short by this line${r.t === 'error' ? ` (${r.message})` : ''}` };
-}
-
-/** ns since the Unix epoch of an ISO match (groups of ISO); a missing zone is UTC. */
-function isoNs(m: RegExpExecArray): number {
-  let ms = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
-  const z = m[8];
-  if (z !== undefined && z !== 'Z') {
-    const sign = z.charCodeAt(0) === 0x2d ? -1 : 1;
-    const hh = Number(z.slice(1, 3));
-    const mm = Number(z.slice(z.length - 2));
-    ms -= sign * (hh * 60 + mm) * 60000;
-  }
-  let frac = 0;
-  const f = m[7];
-  if (f !== undefined) frac = Number(f.padEnd(9, '0'));
-  return ms * 1e6 + frac;
 }
