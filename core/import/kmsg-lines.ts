@@ -65,6 +65,18 @@ const DMAR_EXPECTED =
   "DMAR: expected '[DMA Read|DMA Write [NO_PASID|PASID 0x…]] Request device [[ssss:]bb:dd.f] [PASID x] fault addr [0x]… " +
   "[fault reason 0x..|NN] text' or '[INTR-REMAP] Request device [bb:dd.f] fault index 0x… [fault reason 0x..] text'";
 
+/** The value of the hex digits of `line` in [a, b) (at most 13 digits: exact as a number). */
+function hexAt(line: string, a: number, b: number): number {
+  let v = 0;
+  for (let k = a; k < b; k++) v = v * 16 + hexDigit(line.charCodeAt(k));
+  return v;
+}
+
+/** The u64 of the hex digits of `line` in [a, b). */
+function hexBigAt(line: string, a: number, b: number): bigint {
+  return b - a <= 13 ? BigInt(hexAt(line, a, b)) : BigInt(`0x${line.slice(a, b)}`);
+}
+
 /** The end of the run of hex digits at `i` (`i` itself when there is none). */
 function hexEnd(line: string, i: number): number {
   for (;;) {
@@ -102,7 +114,8 @@ function dmarFault(line: string, p: number): FaultEvent | null {
     const h = skip0x(line, i + 7);
     i = hexEnd(line, h);
     if (i === h) return null;
-    pasid = parseInt(line.slice(h, i), 16);
+    if (i - h > 8) return null;
+    pasid = hexAt(line, h, i);
   }
   if (!line.startsWith('] Request device [', i)) return null;
   i += 18;
@@ -110,16 +123,16 @@ function dmarFault(line: string, p: number): FaultEvent | null {
   let seg = -1;
   const d0 = i;
   if (line.charCodeAt(i + 4) === 0x3a /* : */ && hexEnd(line, i) === i + 4) {
-    seg = parseInt(line.slice(i, i + 4), 16);
+    seg = hexAt(line, i, i + 4);
     i += 5;
   }
   let h = skip0x(line, i);
   if (hexEnd(line, h) !== h + 2 || line.charCodeAt(h + 2) !== 0x3a) return null;
-  const bus = parseInt(line.slice(h, h + 2), 16);
+  const bus = hexAt(line, h, h + 2);
   const hex0x = h !== i;
   h = skip0x(line, h + 3);
   if (hexEnd(line, h) !== h + 2 || line.charCodeAt(h + 2) !== 0x2e /* . */) return null;
-  const dev = parseInt(line.slice(h, h + 2), 16);
+  const dev = hexAt(line, h, h + 2);
   const fn = line.charCodeAt(h + 3) - 0x30;
   if (fn < 0 || fn > 7 || line.charCodeAt(h + 4) !== 0x5d /* ] */) return null;
   const device = hex0x ? `${line.slice(d0, i)}${line.slice(i + 2, i + 4)}:${line.slice(h, h + 4)}` : line.slice(d0, h + 4);
@@ -128,7 +141,8 @@ function dmarFault(line: string, p: number): FaultEvent | null {
     // older era: `PASID %x` after the device
     const e = hexEnd(line, i + 7);
     if (e === i + 7) return null;
-    pasid = parseInt(line.slice(i + 7, e), 16);
+    if (e - i - 7 > 8) return null;
+    pasid = hexAt(line, i + 7, e);
     i = e;
   }
   const isAddr = line.startsWith(' fault addr ', i);
@@ -144,23 +158,30 @@ function dmarFault(line: string, p: number): FaultEvent | null {
   let r1: number;
   if (r0 !== i) {
     r1 = hexEnd(line, r0);
-    reason = parseInt(line.slice(r0, r1), 16);
+    if (r1 - r0 > 8) return null;
+    reason = hexAt(line, r0, r1);
   } else {
     // %02d: decimal
     r1 = i;
     while (line.charCodeAt(r1) >= 0x30 && line.charCodeAt(r1) <= 0x39) r1++;
-    reason = parseInt(line.slice(i, r1), 10);
+    if (r1 - i > 9) return null;
+    reason = 0;
+    for (let k = i; k < r1; k++) reason = reason * 10 + (line.charCodeAt(k) - 0x30);
   }
   if (r1 === r0 || line.charCodeAt(r1) !== 0x5d || line.charCodeAt(r1 + 1) !== 0x20) return null;
-  const text = line.slice(r1 + 2).trimEnd();
-  if (text === '') return null;
-  const data: Record<string, unknown> = { event: 'DMAR', device: device.toLowerCase(), type };
+  let end = line.length;
+  while (end > r1 + 2 && (line.charCodeAt(end - 1) === 0x20 || line.charCodeAt(end - 1) === 0x09)) end--;
+  if (end === r1 + 2) return null;
+  const data: Record<string, unknown> = { event: 'DMAR', device, type };
   if (seg >= 0) data.segment = seg;
   if (pasid >= 0) data.pasid = pasid;
   else if (noPasid) data.noPasid = true;
-  data.reasonText = text;
+  data.reasonText = line.slice(r1 + 2, end);
   const ev: FaultEvent = { kind: 'trace-fault', access, reason, endpoint: (bus << 8) | ((dev & 0x1f) << 3) | fn, data };
-  if (isAddr) ev.address = hexBig(line.slice(v0, v1));
+  if (isAddr) {
+    if (v1 - v0 > 16) return null;
+    ev.address = hexBigAt(line, v0, v1);
+  }
   else data.index = `0x${line.slice(v0, v1).toLowerCase()}`;
   return ev;
 }
