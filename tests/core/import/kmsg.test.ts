@@ -190,6 +190,14 @@ describe('VT-d DMAR faults, every era (dmar.c dmar_fault_do_one)', () => {
     });
   });
 
+  it('a 64-bit address is exact; oversized numbers are errors', () => {
+    expect(one('DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0xfffffffffffff000 [fault reason 0x06] PTE Read access is not set')).toMatchObject({
+      address: 0xfffffffffffff000n,
+    });
+    expect(error('DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x1fffffffffffff000 [fault reason 0x06] PTE Read access is not set')).toContain('DMAR: expected');
+    expect(error('DMAR: [DMA Read PASID 0x123456789] Request device [00:02.0] fault addr 0x1000 [fault reason 0x06] PTE Read access is not set')).toContain('DMAR: expected');
+  });
+
   it('malformed fault lines are errors naming the expected format', () => {
     const m = error('[    1.000000] DMAR: [DMA Write NO_PASID] Request device [00:02.0] fault addr 0xzz [fault reason 0x05] PTE Write access is not set');
     expect(m).toContain("DMAR: expected '[DMA Read|DMA Write");
