@@ -134,6 +134,8 @@ export class ImportDriver {
     if (this.imp !== null) {
       this.flushHeld(onEvent);
       this.settlePending(onEvent);
+      const last = this.imp.finish?.() ?? null;
+      if (last !== null) this.count(this.lineNo, last, onEvent);
     }
     return this.stats;
   }

@@ -72,4 +72,11 @@ export interface Importer {
   parse(line: string): LineResult;
   /** Forgets any state held across lines (a new file). */
   reset(): void;
+  /**
+   * At the end of the file: what a record still held across lines (an AMD-Vi two-line fault whose
+   * second half never came, an SMMUv3 raw event short of words) amounts to, or null when nothing
+   * is held. Optional: importers that hold nothing need not have it. The driver counts the result
+   * at the file's last line.
+   */
+  finish?(): LineResult | null;
 }

@@ -112,4 +112,30 @@ describe('wrapped lines', () => {
     expect(noJoin.stats.unknown.lines).toEqual([2]);
     expect(noJoin.stats.rejoined).toBe(0);
   });
+
+  it("counts a record an importer still holds at the end of the file (finish) at the file's last line", () => {
+    let held = false;
+    const twoLine: Importer = {
+      format: 'kmsg',
+      component: 'k',
+      detect: () => 1,
+      isLineStart: () => true,
+      parse: (l) => {
+        if (l === 'first half') {
+          held = true;
+          return { t: 'header' };
+        }
+        return { t: 'unknown' };
+      },
+      reset: () => {
+        held = false;
+      },
+      finish: () => (held ? { t: 'error', message: 'the second half never came' } : null),
+    };
+    const d = new ImportDriver([twoLine], 'kmsg');
+    d.push('x\nfirst half\n', () => {});
+    const st = d.end(() => {});
+    expect(st.errors.list).toEqual([{ line: 2, message: 'the second half never came' }]);
+    expect(st.unknown.lines).toEqual([1]);
+  });
 });
