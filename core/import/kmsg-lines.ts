@@ -2,7 +2,7 @@
  * Message bodies of the kernel log lines the kmsg importer (./kmsg.ts) imports: VT-d DMAR faults
  * of every era, AMD-Vi event log entries, SMMUv3 events (raw and decoded), arm-smmu (v2) context
  * faults, virtio-iommu guest fault reports and probe lines, dma-iommu's "Using N-bit DMA
- * addresses" and the IOMMU core's group membership lines.
+ * addresses" and the IOMMU core's group membership lines; and two line-prefix helpers.
  *
  * Each parser takes the whole line and the position where its body starts (no substring is cut
  * per line: sticky regexes run from `lastIndex`), and returns the event, or a string (the error:
