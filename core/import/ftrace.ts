@@ -1,0 +1,308 @@
+/**
+ * The Linux ftrace importer (issue 9 §1): text of `/sys/kernel/tracing/trace`, `trace_pipe`,
+ * `trace-cmd report` and `perf script`, one line at a time, into the 'trace' event kinds.
+ *
+ * Line layouts (reference ../../../shared/reference/trace-formats-and-guest-dma.md A1 and A3):
+ * - trace / trace_pipe, built by trace_print_context() in kernel/trace/trace_output.c:
+ *   `"%16s-%-7d "` comm-pid, `"(%7d) "` tgid when options/record-tgid is set (`(-------)` when
+ *   unknown), `"[%03d] "` CPU, the flag columns of trace_print_lat_fmt() when options/irq-info is
+ *   set (4 chars on old kernels, 5 today, 7 on RHEL-style kernels: any width, or absent), then
+ *   `" %5lu.%06lu"` seconds.microseconds and `": "`; with a counter clock (trace_clock counter,
+ *   x86-tsc) the timestamp is a plain `%12llu` count, not ns: such lines have no `time`.
+ *   The comm may hold spaces and dashes (`Web Content-1234`, `qemu-kvm-5678`): the pid is the last
+ *   `-digits` before the CPU column.
+ * - trace-cmd report: `comm-pid [cpu] sec.usec: event: body`, possibly with flags, after `cpus=N`
+ *   and `version = N` header lines (layout UNVERIFIED in the reference: parsed like trace).
+ * - perf script: `comm pid [cpu] sec.usec: system:event: body` (pid or pid/tid; layout UNVERIFIED
+ *   in the reference). perf names events `iommu:map`, ftrace `map`: both are accepted everywhere,
+ *   and data.event is always the full `system:event` name.
+ * - Headers: `#` comments (the trace file's preamble, `##### CPU N buffer started ####`), blank
+ *   lines, `cpus=N`, `version = N`, `CPU:N [LOST M EVENTS]`, trace-cmd's `CPU N is empty`.
+ *
+ * Events and their bodies: core/import/ftrace-events.ts. Known but not imported (→ 'ignored'):
+ * intel_iommu:prq_report and cache_tag_* (drivers/iommu/intel/trace.h), and the pre-6.x
+ * include/trace/events/intel_iommu.h DMA events (map_single, map_sg, bounce_*, unmap_*).
+ *
+ * Performance: the prefix is scanned by hand (no regex), the event name is looked up in one Map,
+ * and each body runs at most one precompiled regex; the per-line scratch lives in one reused object.
+ */
+import type { Importer, LineResult } from './types.ts';
+import { type BodyResult, type LineContext, parseAttach, parseDma, parseFault, parseGroup, parseMap, parseQiSubmit, parseUnmap } from './ftrace-events.ts';
+
+/** How a known event name is handled. */
+const H = { Map: 0, Unmap: 1, Fault: 2, Attach: 3, Detach: 4, GroupAdd: 5, GroupRemove: 6, DmaSingle: 7, DmaSg: 8, Qi: 9, Ignored: 10 } as const;
+type Handling = (typeof H)[keyof typeof H];
+
+/** A known event: its full `system:event` name (data.event) and handler. */
+interface Known {
+  readonly full: string;
+  readonly h: Handling;
+}
+
+/** Event name (both `event` and `system:event`) → handling. */
+const KNOWN = new Map<string, Known>();
+
+function known(system: string, names: readonly string[], h: Handling): void {
+  for (const n of names) {
+    const k: Known = { full: `${system}:${n}`, h };
+    KNOWN.set(n, k);
+    KNOWN.set(k.full, k);
+  }
+}
+
+// include/trace/events/iommu.h (detach_device_from_domain: older trees only).
+known('iommu', ['map'], H.Map);
+known('iommu', ['unmap'], H.Unmap);
+known('iommu', ['io_page_fault'], H.Fault);
+known('iommu', ['attach_device_to_domain'], H.Attach);
+known('iommu', ['detach_device_from_domain'], H.Detach);
+known('iommu', ['add_device_to_group'], H.GroupAdd);
+known('iommu', ['remove_device_from_group'], H.GroupRemove);
+// include/trace/events/dma.h: classes dma_map / dma_unmap / dma_alloc_class / dma_free_class /
+// dma_sync_single (one address and size) and the scatter-gather events (arrays). dma_map_page,
+// dma_unmap_page, dma_map_resource and dma_unmap_resource are the older names of the dma_map /
+// dma_unmap class events (the naming history is UNVERIFIED in the reference: accepted leniently).
+known('dma', ['dma_map_phys', 'dma_unmap_phys', 'dma_map_page', 'dma_unmap_page', 'dma_map_resource', 'dma_unmap_resource',
+  'dma_alloc', 'dma_alloc_pages', 'dma_alloc_sgt_err', 'dma_free', 'dma_free_pages', 'dma_sync_single_for_cpu', 'dma_sync_single_for_device'], H.DmaSingle);
+known('dma', ['dma_map_sg', 'dma_map_sg_err', 'dma_unmap_sg', 'dma_sync_sg_for_cpu', 'dma_sync_sg_for_device', 'dma_alloc_sgt', 'dma_free_sgt'], H.DmaSg);
+// drivers/iommu/intel/trace.h (older trees: include/trace/events/intel_iommu.h).
+known('intel_iommu', ['qi_submit'], H.Qi);
+known('intel_iommu', ['prq_report', 'cache_tag_assign', 'cache_tag_unassign', 'cache_tag_flush_all', 'cache_tag_flush_range', 'cache_tag_flush_range_np',
+  'map_single', 'map_sg', 'bounce_map_single', 'bounce_map_sg', 'unmap_single', 'unmap_sg', 'bounce_unmap_single'], H.Ignored);
+
+const K_MAP = KNOWN.get('map')!;
+const K_UNMAP = KNOWN.get('unmap')!;
+
+const HEADER: LineResult = { t: 'header' };
+const IGNORED: LineResult = { t: 'ignored' };
+const UNKNOWN: LineResult = { t: 'unknown' };
+
+/** Where the prefix scan leaves its results (reused: one line at a time, no reentrancy). */
+interface Scan extends LineContext {
+  /** Index of the event name's first character. */
+  event: number;
+}
+
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+
+/** True for a line that carries no event: blank, `#…`, `cpus=N`, `version = N`, `CPU:N [LOST …]`, `CPU N is empty`. */
+function isHeader(line: string): boolean {
+  const n = line.length;
+  let i = 0;
+  while (i < n && line.charCodeAt(i) <= 32) i++;
+  if (i === n) return true;
+  const c = line.charCodeAt(0);
+  if (c === 35 /* # */) return true;
+  if (c === 99 /* c */) return line.startsWith('cpus=');
+  if (c === 118 /* v */) return line.startsWith('version =');
+  if (c === 67 /* C */) return (line.startsWith('CPU:') && isDigit(line.charCodeAt(4))) || (line.startsWith('CPU ') && line.endsWith(' is empty'));
+  return false;
+}
+
+/**
+ * Scans the prefix `comm-pid [(tgid)] [cpu] [flags] ts: ` (or perf's `comm pid[/tid] [cpu] ts: `)
+ * into `s`. Returns false when the line has no such prefix.
+ */
+function scanPrefix(line: string, s: Scan): boolean {
+  const n = line.length;
+  // The CPU column: ` [digits] ` (the first one; a comm holding such a bracket is not supported).
+  // Single-character indexOf: V8's two-character search is several times slower.
+  let b = line.indexOf('[') - 1;
+  let j: number;
+  let cpu: number;
+  for (;;) {
+    if (b < 0) return false;
+    j = b + 2;
+    if (line.charCodeAt(b) !== 32) {
+      b = line.indexOf('[', b + 2) - 1;
+      continue;
+    }
+    cpu = 0;
+    while (j < n && isDigit(line.charCodeAt(j))) cpu = cpu * 10 + line.charCodeAt(j++) - 48;
+    if (j > b + 2 && j + 1 < n && line.charCodeAt(j) === 93 /* ] */ && line.charCodeAt(j + 1) === 32) break;
+    b = line.indexOf('[', b + 2) - 1;
+  }
+  // Left of the CPU column: comm, separator, pid, optional (tgid).
+  let e = b;
+  while (e > 0 && line.charCodeAt(e - 1) === 32) e--;
+  if (e > 0 && line.charCodeAt(e - 1) === 41 /* ) */) {
+    const open = line.lastIndexOf('(', e - 1);
+    if (open < 0) return false;
+    for (let k = open + 1; k < e - 1; k++) {
+      const c = line.charCodeAt(k);
+      if (c !== 32 && c !== 45 && !isDigit(c)) return false;
+    }
+    e = open;
+    while (e > 0 && line.charCodeAt(e - 1) === 32) e--;
+  }
+  let d = e;
+  let pid = 0;
+  let mul = 1;
+  while (d > 0 && isDigit(line.charCodeAt(d - 1))) {
+    pid += (line.charCodeAt(d - 1) - 48) * mul;
+    mul *= 10;
+    d--;
+  }
+  if (d === e || d === 0) return false;
+  let sep = line.charCodeAt(d - 1);
+  if (sep === 47 /* / : perf pid/tid */) {
+    let d2 = d - 1;
+    pid = 0;
+    mul = 1;
+    while (d2 > 0 && isDigit(line.charCodeAt(d2 - 1))) {
+      pid += (line.charCodeAt(d2 - 1) - 48) * mul;
+      mul *= 10;
+      d2--;
+    }
+    if (d2 === d - 1 || d2 === 0) return false;
+    d = d2;
+    sep = line.charCodeAt(d - 1);
+  }
+  let cs = 0;
+  while (cs < n && line.charCodeAt(cs) === 32) cs++;
+  let ce = d - 1;
+  if (sep === 32) {
+    while (ce > cs && line.charCodeAt(ce - 1) === 32) ce--;
+  } else if (sep !== 45 /* - */) return false;
+  if (ce <= cs) return false;
+  // Right of the CPU column: [flags] timestamp `:`.
+  let p = j + 2;
+  while (p < n && line.charCodeAt(p) === 32) p++;
+  let t = scanTime(line, p, s);
+  if (t < 0) {
+    let f = p;
+    while (f < n && line.charCodeAt(f) !== 32) f++;
+    if (f === p || f - p > 16) return false;
+    p = f;
+    while (p < n && line.charCodeAt(p) === 32) p++;
+    t = scanTime(line, p, s);
+    if (t < 0) return false;
+  }
+  while (t < n && line.charCodeAt(t) === 32) t++;
+  s.comm = line.slice(cs, ce);
+  s.pid = pid;
+  s.cpu = cpu;
+  s.event = t;
+  return true;
+}
+
+/**
+ * Parses `sec.frac:` (1…9 fraction digits) or a counter `digits:` at p; sets s.time (ns, or -1 for
+ * a counter) and returns the index after the colon and its space, or -1. The two integer parts are
+ * kept apart so sec * 1e9 + frac is exact while it stays below 2^53 ns (104 days of uptime).
+ */
+function scanTime(line: string, p: number, s: Scan): number {
+  const n = line.length;
+  let i = p;
+  let sec = 0;
+  while (i < n && isDigit(line.charCodeAt(i))) sec = sec * 10 + line.charCodeAt(i++) - 48;
+  if (i === p || i - p > 15) return -1;
+  if (i < n && line.charCodeAt(i) === 46 /* . */) {
+    const f0 = ++i;
+    let frac = 0;
+    while (i < n && isDigit(line.charCodeAt(i))) frac = frac * 10 + line.charCodeAt(i++) - 48;
+    const digits = i - f0;
+    if (digits === 0 || digits > 9) return -1;
+    s.time = sec * 1e9 + frac * POW10[9 - digits]!;
+  } else {
+    s.time = -1;
+  }
+  if (i >= n || line.charCodeAt(i) !== 58 /* : */) return -1;
+  i++;
+  if (i < n && line.charCodeAt(i) !== 32) return -1;
+  return i;
+}
+
+const POW10 = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000];
+
+/** Linux ftrace text → trace events (see the file comment). Component 'ftrace'. */
+export class FtraceImporter implements Importer {
+  readonly format = 'ftrace' as const;
+  readonly component = 'ftrace';
+  private readonly scan: Scan = { time: -1, comm: '', pid: 0, cpu: 0, event: 0 };
+
+  /** Fraction of `lines` that parse as events or headers (unknown, ignored and error lines do not count). */
+  detect(lines: readonly string[]): number {
+    if (lines.length === 0) return 0;
+    let hits = 0;
+    for (const l of lines) {
+      const r = this.parse(l);
+      if (r.t === 'event' || r.t === 'header') hits++;
+    }
+    return hits / lines.length;
+  }
+
+  /** A header line, or a line with the `comm-pid [cpu] … ts:` (perf: `comm pid [cpu] ts:`) prefix. */
+  isLineStart(line: string): boolean {
+    return isHeader(line) || scanPrefix(line, this.scan);
+  }
+
+  /** Parses one line (see the file comment); never throws. */
+  parse(line: string): LineResult {
+    try {
+      return this.parseLine(line);
+    } catch (e) {
+      return { t: 'error', message: `internal error: ${e instanceof Error ? e.message : String(e)}` };
+    }
+  }
+
+  /** No state is held across lines. */
+  reset(): void {
+    this.scan.time = -1;
+  }
+
+  private parseLine(line: string): LineResult {
+    const s = this.scan;
+    if (!scanPrefix(line, s)) return isHeader(line) ? HEADER : UNKNOWN;
+    const n = line.length;
+    const p = s.event;
+    // The event name runs to the next `: ` (or a final `:` when the body is empty) with no space.
+    // map and unmap, the bulk of a trace, are recognised without a substring or a Map lookup.
+    let q: number;
+    let k: Known | undefined;
+    const c0 = line.charCodeAt(p);
+    if (c0 === 109 /* m */ && line.startsWith('map: ', p)) {
+      q = p + 3;
+      k = K_MAP;
+    } else if (c0 === 117 /* u */ && line.startsWith('unmap: ', p)) {
+      q = p + 5;
+      k = K_UNMAP;
+    } else {
+      q = line.indexOf(':', p);
+      while (q >= 0 && q + 1 < n && line.charCodeAt(q + 1) !== 32) q = line.indexOf(':', q + 1);
+      if (q === n - 1) q = -1;
+      if (q < 0) {
+        if (n === p || line.charCodeAt(n - 1) !== 58) return UNKNOWN;
+        q = n - 1;
+      }
+      if (q === p) return UNKNOWN;
+      const sp = line.indexOf(' ', p);
+      if (sp >= 0 && sp < q) return UNKNOWN;
+      k = KNOWN.get(line.slice(p, q));
+      if (k === undefined) return UNKNOWN;
+    }
+    // Trailing blanks (a CR, padding) are not part of any TP_printk text.
+    if (n > 0 && line.charCodeAt(n - 1) <= 32) line = line.trimEnd();
+    const at = Math.min(q + 2, line.length);
+    if (k.h === H.Map || k.h === H.Unmap) {
+      const r = k.h === H.Map ? parseMap(line, at, k.full, s) : parseUnmap(line, at, k.full, s);
+      return typeof r === 'string' ? { t: 'error', message: r } : { t: 'event', events: [r] };
+    }
+    const body = line.slice(at);
+    let r: BodyResult;
+    switch (k.h) {
+      case H.Fault: r = parseFault(body, k.full, s); break;
+      case H.Attach: r = parseAttach(body, k.full, s, 0); break;
+      case H.Detach: r = parseAttach(body, k.full, s, 1); break;
+      case H.GroupAdd: r = parseGroup(body, k.full, s, 0); break;
+      case H.GroupRemove: r = parseGroup(body, k.full, s, 1); break;
+      case H.DmaSingle: r = parseDma(body, k.full, s, true); break;
+      case H.DmaSg: r = parseDma(body, k.full, s, false); break;
+      case H.Qi: r = parseQiSubmit(body, k.full, s); break;
+      default: return IGNORED;
+    }
+    return typeof r === 'string' ? { t: 'error', message: r } : { t: 'event', events: [r] };
+  }
+}
