@@ -13,9 +13,12 @@
  *   `-digits` before the CPU column.
  * - trace-cmd report: `comm-pid [cpu] sec.usec: event: body`, possibly with flags, after `cpus=N`
  *   and `version = N` header lines (layout UNVERIFIED in the reference: parsed like trace).
- * - perf script: `comm pid [cpu] sec.usec: system:event: body` (pid or pid/tid; layout UNVERIFIED
- *   in the reference). perf names events `iommu:map`, ftrace `map`: both are accepted everywhere,
- *   and data.event is always the full `system:event` name.
+ * - perf script: `comm pid [cpu] sec.usec: system:event: body`. perf_sample__fprintf_start() in
+ *   tools/perf/builtin-script.c prints `"%16s "` comm, `"%7d "` pid or `"%7d/%-7d "` pid/tid (`%5d`
+ *   before 6.5), `"[%03d] "`, the time (`%5lu.%09llu` with --ns), an optional `"%10" PRIu64 " "`
+ *   period, then the event name right-aligned to the longest one (`"%*s: "`). perf names events
+ *   `iommu:map`, ftrace `map`: both are accepted everywhere, and data.event is always the full
+ *   `system:event` name.
  * - Headers: `#` comments (the trace file's preamble, `##### CPU N buffer started ####`), blank
  *   lines, `cpus=N`, `version = N`, `CPU:N [LOST M EVENTS]`, trace-cmd's `CPU N is empty`.
  *
@@ -181,6 +184,15 @@ function scanPrefix(line: string, s: Scan): boolean {
     if (t < 0) return false;
   }
   while (t < n && line.charCodeAt(t) === 32) t++;
+  // perf's optional period column (event names never start with a digit).
+  if (t < n && isDigit(line.charCodeAt(t))) {
+    let u = t;
+    while (u < n && isDigit(line.charCodeAt(u))) u++;
+    if (u < n && line.charCodeAt(u) === 32) {
+      t = u;
+      while (t < n && line.charCodeAt(t) === 32) t++;
+    }
+  }
   s.comm = line.slice(cs, ce);
   s.pid = pid;
   s.cpu = cpu;

@@ -105,6 +105,16 @@ describe('ftrace line layouts', () => {
     expect(one(`  nvme  77 [000]  1.000000: dma:dma_sync_single_for_cpu: 0000:01:00.0 dir=FROM_DEVICE dma_addr=1000 size=64`)).toMatchObject({ kind: 'trace-dma', data: { event: 'dma:dma_sync_single_for_cpu' } });
   });
 
+  it('perf script (tools/perf/builtin-script.c): %7d/%-7d pid/tid, --ns time, period column, right-aligned event names', () => {
+    const pad = (name: string) => name.padStart('iommu:attach_device_to_domain'.length);
+    expect(one(`        qemu-kvm    5678/5690    [003]  1234.567890123: ${pad('iommu:map')}: ${MAP_RANGE}`)).toMatchObject({
+      kind: 'trace-map', time: 1_234_567_890_123, data: { event: 'iommu:map', ...task('qemu-kvm', 5678, 3) },
+    });
+    expect(one(`        qemu-kvm    5678 [003]  1234.567890:          1 ${pad('iommu:unmap')}: IOMMU: iova=0x${x16(0x2000n)} size=8192 unmapped_size=8192`)).toMatchObject({
+      kind: 'trace-unmap', time: 1_234_567_890_000, size: 8192n,
+    });
+  });
+
   it('trailing blanks (a CR) are not part of the body', () => {
     expect(one(traceLine('bash', 1, 0, '....', '1.000000', 'map', MAP_RANGE) + ' \r')).toMatchObject({ kind: 'trace-map', size: 4096n });
   });
