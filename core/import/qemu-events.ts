@@ -262,11 +262,13 @@ ignored('vtd_iotlb_page_hit', 'vtd_iotlb_page_update', 'vtd_page_walk_level', 'v
 
 // ---- hw/vfio/trace-events (iommufd-vfio-hostiommu.md §6) -------------------------------------
 // No event exists for the legacy VFIO_IOMMU_MAP_DMA / UNMAP_DMA ioctls themselves. The op word is
-// "MAP" / "UNMAP" (hw/vfio/listener.c, earlier common.c: `iotlb->perm == IOMMU_NONE ? "UNMAP" : "MAP"`).
+// "MAP" / "UNMAP" (vfio_iommu_map_notify in hw/vfio/common.c, later listener.c:
+// `iotlb->perm == IOMMU_NONE ? "UNMAP" : "MAP"`; the reference's lowercase "map"/"unmap" is wrong).
 ev('vfio_iommu_map_notify', Q.VfioMapNotify, ['iommu %s @ 0x%"PRIx64" - 0x%"PRIx64', 'op start end']);
 ev('vfio_iommu_map_dirty_notify', Q.Note, ['iommu dirty @ 0x%"PRIx64" - 0x%"PRIx64', 'start end']);
 ev('vfio_listener_region_skip', Q.Note, ['SKIPPING %s 0x%"PRIx64" - 0x%"PRIx64', 'op start end']);
-// QEMU ~5.0 names (reference: "SKIPPING region_add ..."; the rest of the string UNVERIFIED, accepted as the newer one).
+// QEMU ~5.0 names: region_add_skip(uint64_t start, uint64_t end) "SKIPPING region_add 0x%"PRIx64" - 0x%"PRIx64
+// as quoted in qemu-devel patches (the reference gives only its start); del_skip by analogy (UNVERIFIED).
 ev('vfio_listener_region_add_skip', Q.Note, ['SKIPPING region_add 0x%"PRIx64" - 0x%"PRIx64', 'start end']);
 ev('vfio_listener_region_del_skip', Q.Note, ['SKIPPING region_del 0x%"PRIx64" - 0x%"PRIx64', 'start end']);
 // With the region's name; QEMU ~5.0 printed none (its spacing UNVERIFIED: both accepted).
