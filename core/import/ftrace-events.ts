@@ -64,15 +64,16 @@ function hexByte(s: string, i: number): number {
   return h < 0 || l < 0 ? -1 : (h << 4) | l;
 }
 
-const U64_MASK = (1n << 64n) - 1n;
+/** 2^64 - 1. */
+export const U64_MASK = (1n << 64n) - 1n;
 
 /** The common `data` head: the event's full `system:event` name and the task columns. */
-function head(event: string, ctx: LineContext): Record<string, unknown> {
+export function head(event: string, ctx: LineContext): Record<string, unknown> {
   return { event, comm: ctx.comm, pid: ctx.pid, cpu: ctx.cpu };
 }
 
 /** Adds `time` when the line has one (TraceEvent.time is optional). */
-function stamp<E extends TraceEvent>(ev: E, ctx: LineContext): E {
+export function stamp<E extends TraceEvent>(ev: E, ctx: LineContext): E {
   if (ctx.time >= 0) ev.time = ctx.time;
   return ev;
 }
@@ -379,15 +380,19 @@ const IOTLB_GRAN = ['reserved', 'global', 'domain', 'page'] as const;
 export function parseQiSubmit(body: string, event: string, ctx: LineContext): BodyResult {
   const m = QI_RE.exec(body);
   if (m === null) return `${event}: ${EXPECTED.qi}`;
-  const type = m[1]!;
+  return qiEvent(m[1]!, m[2]!, [m[3]!, m[4]!, m[5]!, m[6]!], event, ctx);
+}
+
+/** The trace-inval of one qi_submit descriptor: `type` as __print_symbolic printed it, qw as "0x…" (see parseQiSubmit). */
+export function qiEvent(type: string, iommu: string, qw: readonly string[], event: string, ctx: LineContext): TraceEvent {
   const data = head(event, ctx);
   data.type = type;
-  data.iommu = m[2];
-  data.qw = [m[3], m[4], m[5], m[6]];
+  data.iommu = iommu;
+  data.qw = qw;
   const ev: TraceEvent = { kind: 'trace-inval', data };
   if (type === 'iotlb_inv') {
-    const qw0 = BigInt(m[3]!);
-    const qw1 = BigInt(m[4]!);
+    const qw0 = BigInt(qw[0]!);
+    const qw1 = BigInt(qw[1]!);
     const gran = Number((qw0 >> 4n) & 3n);
     data.granularity = IOTLB_GRAN[gran];
     if (gran >= 2) ev.domain = Number((qw0 >> 16n) & 0xffffn);

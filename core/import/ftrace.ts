@@ -22,7 +22,9 @@
  * - Headers: `#` comments (the trace file's preamble, `##### CPU N buffer started ####`), blank
  *   lines, `cpus=N`, `version = N`, `CPU:N [LOST M EVENTS]`, trace-cmd's `CPU N is empty`.
  *
- * Events and their bodies: core/import/ftrace-events.ts. Known but not imported (→ 'ignored'):
+ * Events and their bodies: core/import/ftrace-events.ts; the raw field dump of options/fields
+ * (`map: iova=0x… (…) paddr=…`), tried when a body does not match its TP_printk text:
+ * core/import/ftrace-fields.ts (data.fields = true). Known but not imported (→ 'ignored'):
  * intel_iommu:prq_report and cache_tag_* (drivers/iommu/intel/trace.h), and the pre-6.x
  * include/trace/events/intel_iommu.h DMA events (map_single, map_sg, bounce_*, unmap_*).
  *
@@ -30,6 +32,7 @@
  * and each body runs at most one precompiled regex; the per-line scratch lives in one reused object.
  */
 import type { Importer, LineResult } from './types.ts';
+import { fieldsEvent, type FieldsKind } from './ftrace-fields.ts';
 import { type BodyResult, type LineContext, parseAttach, parseDma, parseFault, parseGroup, parseMap, parseQiSubmit, parseUnmap } from './ftrace-events.ts';
 
 /** How a known event name is handled. */
@@ -72,6 +75,9 @@ known('dma', ['dma_map_sg', 'dma_map_sg_err', 'dma_unmap_sg', 'dma_sync_sg_for_c
 known('intel_iommu', ['qi_submit'], H.Qi);
 known('intel_iommu', ['prq_report', 'cache_tag_assign', 'cache_tag_unassign', 'cache_tag_flush_all', 'cache_tag_flush_range', 'cache_tag_flush_range_np',
   'map_single', 'map_sg', 'bounce_map_single', 'bounce_map_sg', 'unmap_single', 'unmap_sg', 'bounce_unmap_single'], H.Ignored);
+
+/** Handling → the field-dump decoder (core/import/ftrace-fields.ts). */
+const FIELDS_KIND: readonly (FieldsKind | undefined)[] = ['map', 'unmap', 'fault', 'attach', 'attach', 'group', 'group', 'dma', 'dma', 'qi', undefined];
 
 const K_MAP = KNOWN.get('map')!;
 const K_UNMAP = KNOWN.get('unmap')!;
@@ -299,7 +305,8 @@ export class FtraceImporter implements Importer {
     if (n > 0 && line.charCodeAt(n - 1) <= 32) line = line.trimEnd();
     const at = Math.min(q + 2, line.length);
     if (k.h === H.Map || k.h === H.Unmap) {
-      const r = k.h === H.Map ? parseMap(line, at, k.full, s) : parseUnmap(line, at, k.full, s);
+      let r: BodyResult | null = k.h === H.Map ? parseMap(line, at, k.full, s) : parseUnmap(line, at, k.full, s);
+      if (typeof r === 'string') r = fieldsEvent(k.h === H.Map ? 'map' : 'unmap', line.slice(at), k.full, s) ?? r;
       return typeof r === 'string' ? { t: 'error', message: r } : { t: 'event', events: [r] };
     }
     const body = line.slice(at);
@@ -315,6 +322,8 @@ export class FtraceImporter implements Importer {
       case H.Qi: r = parseQiSubmit(body, k.full, s); break;
       default: return IGNORED;
     }
+    // A line that does not match the TP_printk text may be options/fields' raw dump.
+    if (typeof r === 'string') r = fieldsEvent(FIELDS_KIND[k.h]!, body, k.full, s, k.h === H.Detach || k.h === H.GroupRemove ? 1 : 0) ?? r;
     return typeof r === 'string' ? { t: 'error', message: r } : { t: 'event', events: [r] };
   }
 }

@@ -202,7 +202,8 @@ describe('iommu:io_page_fault, attach/detach, groups', () => {
     expect(det).toMatchObject({ kind: 'trace-attach', op: 1, data: { event: 'iommu:detach_device_from_domain', device: 'fd900000.usb' } });
     expect('endpoint' in det).toBe(false);
     expect(err(traceLine('a', 1, 0, '....', '1.000000', 'attach_device_to_domain', 'IOMMU: device='))).toBe("iommu:attach_device_to_domain: expected 'IOMMU: device=<device>'");
-    expect(err(traceLine('a', 1, 0, '....', '1.000000', 'attach_device_to_domain', 'device=0000:02:00.0'))).toMatch(/^iommu:attach_device_to_domain: expected/);
+    expect(err(traceLine('a', 1, 0, '....', '1.000000', 'attach_device_to_domain', 'IOMMU: device=0000:02:00.0 extra'))).toMatch(/^iommu:attach_device_to_domain: expected/);
+    expect(err(traceLine('a', 1, 0, '....', '1.000000', 'attach_device_to_domain', 'IOMMU:device=0000:02:00.0'))).toMatch(/^iommu:attach_device_to_domain: expected/);
   });
 
   it('add_device_to_group / remove_device_from_group "IOMMU: groupID=%d device=%s", negative %d as u32', () => {
@@ -310,6 +311,44 @@ describe('intel_iommu:qi_submit (drivers/iommu/intel/trace.h)', () => {
 
   it('a malformed qi_submit is an error', () => {
     expect(err(qi('iotlb_inv dmar0: 0x12 0x0 0x0'))).toBe("intel_iommu:qi_submit: expected '<type> <iommu>: 0x… 0x… 0x… 0x…'");
+  });
+});
+
+describe('options/fields raw dump (trace_output.c print_fields(): `name=0x%llx (%lld)`, strings as is)', () => {
+  const fl = (event: string, body: string) => traceLine('qemu-kvm', 5678, 3, '.....', '10.000000', event, body);
+  const t = task('qemu-kvm', 5678, 3);
+
+  it('map and unmap, in either field order, and an 8-byte field printed %pS (the decimal echo is the value)', () => {
+    expect(one(fl('map', 'iova=0xfffff000 (4294963200) paddr=0x123456000 (4886716416) size=0x1000 (4096)'))).toEqual({
+      kind: 'trace-map', time: 1e10, iova: 0xfffff000n, size: 4096n, phys: 0x123456000n, data: { event: 'iommu:map', fields: true, ...t },
+    });
+    expect(one(fl('map', 'size=0x2000 (8192) paddr=0x5000 (20480) iova=_stext+0x0/0x40 (-2130706432)'))).toMatchObject({ iova: 0xffffffff81000000n, size: 8192n, phys: 0x5000n });
+    expect(one(fl('unmap', 'iova=0x1000 (4096) size=0x2000 (8192) unmapped_size=0x1000 (4096)'))).toEqual({
+      kind: 'trace-unmap', time: 1e10, iova: 0x1000n, size: 8192n, unmapped: 4096n, data: { event: 'iommu:unmap', fields: true, ...t },
+    });
+  });
+
+  it('io_page_fault, attach, group (gid -1 as u32), dma, qi_submit (type from qw0 & 0xf)', () => {
+    expect(one(fl('io_page_fault', 'device=0000:3b:00.1 driver=nvme iova=0xfee00000 (4276092928) flags=0x1 (1)'))).toEqual({
+      kind: 'trace-fault', time: 1e10, address: 0xfee00000n, access: 2, endpoint: 0x3b01, data: { event: 'iommu:io_page_fault', fields: true, driver: 'nvme', device: '0000:3b:00.1', flags: 1, ...t },
+    });
+    expect(one(fl('attach_device_to_domain', 'device=0000:02:00.0'))).toEqual({ kind: 'trace-attach', time: 1e10, op: 0, endpoint: 0x200, data: { event: 'iommu:attach_device_to_domain', fields: true, device: '0000:02:00.0', ...t } });
+    expect(one(fl('remove_device_from_group', 'gid=0xffffffff (-1) device=0000:02:00.0'))).toEqual({
+      kind: 'trace-group', time: 1e10, op: 1, group: 0xffffffff, data: { event: 'iommu:remove_device_from_group', fields: true, device: '0000:02:00.0', groupID: '-1', ...t },
+    });
+    expect(one(fl('dma_map_phys', 'device=0000:01:00.0 phys_addr=0x123456000 (4886716416) dma_addr=0xfffff000 (4294963200) size=0x5dc (1500) dir=0x2 (2) attrs=0x0 (0)'))).toEqual({
+      kind: 'trace-dma', time: 1e10, dir: 2, addr: 0xfffff000n, size: 1500n, phys: 0x123456000n, data: { event: 'dma:dma_map_phys', fields: true, device: '0000:01:00.0', ...t },
+    });
+    expect(one(fl('dma_unmap_phys', 'device=0000:01:00.0 addr=0xfffff000 (4294963200) size=0x5dc (1500) dir=0x1 (1) attrs=0x20 (32)'))).toMatchObject({ dir: 1, addr: 0xfffff000n, data: { attrs: '0x20' } });
+    expect(one(fl('qi_submit', 'qw0=0x500f2 (327922) qw1=0x7fffe041 (2147475521) qw2=0x0 (0) qw3=0x0 (0) iommu=dmar1'))).toEqual({
+      kind: 'trace-inval', time: 1e10, domain: 5, addr: 0x7fffe000n, mask: 1,
+      data: { event: 'intel_iommu:qi_submit', type: 'iotlb_inv', iommu: 'dmar1', qw: ['0x500f2', '0x7fffe041', '0x0', '0x0'], granularity: 'page', ih: 1, fields: true, ...t },
+    });
+  });
+
+  it('a field dump missing a field is still the TP_printk error', () => {
+    expect(err(fl('map', 'iova=0x1000 (4096) size=0x1000 (4096)'))).toMatch(/^iommu:map: expected 'IOMMU:/);
+    expect(err(fl('qi_submit', 'qw0=0x2 (2) iommu=dmar0'))).toMatch(/^intel_iommu:qi_submit: expected/);
   });
 });
 
