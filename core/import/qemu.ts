@@ -165,11 +165,27 @@ function scanPrefix(line: string, n: number): number {
   return 0;
 }
 
+/** A field too wide for its type (a line no QEMU printed): the line is an error with this message. */
+class FieldRange extends Error {}
+
+/** A 32-bit value printed with `%d` or `%u` (-2^31 … 2^32 - 1), as u32; FieldRange otherwise. */
+function u32d(s: string): number {
+  const v = Number(s);
+  if (!(v >= -0x8000_0000 && v <= 0xffff_ffff)) throw new FieldRange(`${s} is not a 32-bit value`);
+  return v >>> 0;
+}
+
 /** A u32 ID printed with `%d`: the u32 value; a negative print is kept in data[`${key}Printed`]. */
 function id(s: string, data: Record<string, unknown>, key: string): number {
-  const v = Number(s);
-  if (v < 0) data[`${key}Printed`] = v;
-  return v >>> 0;
+  const v = u32d(s);
+  if (s.charCodeAt(0) === 45 /* - */) data[`${key}Printed`] = Number(s);
+  return v;
+}
+
+/** Up to 8 hex digits (a u8/u16/u32 printed with PRIx8…32) as a number; FieldRange beyond. */
+function hex32(s: string): number {
+  if (s.length > 8) throw new FieldRange(`0x${s} is not a 32-bit value`);
+  return hexNum(s);
 }
 
 /** Hex digits (already checked by the regex) as a number: exact up to 13 digits (below 2^53). */
@@ -182,9 +198,12 @@ function hexNum(s: string): number {
   return v;
 }
 
-/** Hex digits as a bigint (up to 13 digits through a double, faster than BigInt('0x…')). */
+/** Hex digits as a u64 bigint (up to 13 digits through a double, faster than BigInt('0x…')); FieldRange beyond 64 bits. */
 function hex(s: string): bigint {
-  return s.length <= 13 ? BigInt(hexNum(s)) : BigInt(`0x${s}`);
+  if (s.length <= 13) return BigInt(hexNum(s));
+  const v = BigInt(`0x${s}`);
+  if (v > U64_MAX) throw new FieldRange(`0x${s} exceeds 64 bits`);
+  return v;
 }
 
 /** Bytes of the inclusive range [start, end], at most 2^64 - 1 (then data.end keeps the printed end). */
@@ -245,7 +264,7 @@ function build(k: KnownEvent, shape: Shape, m: RegExpExecArray, line: string, b:
       const start = hex(m[2]!);
       const end = hex(m[3]!);
       if (end < start) return err(k, `virt_end 0x${m[3]} is below virt_start 0x${m[2]}`);
-      const flags = Number(m[5]) >>> 0;
+      const flags = u32d(m[5]!);
       if (k.h === Q.NotifyMap) {
         data.mr = m[1];
         return { kind: 'trace-map', iova: start, size: span(start, end, m[3]!, data), phys: hex(m[4]!), flags, data };
@@ -273,11 +292,11 @@ function build(k: KnownEvent, shape: Shape, m: RegExpExecArray, line: string, b:
     }
     case Q.VirtioFault: {
       // reason=%d flags=%d endpoint=%d address =0x…; flags: F_READ 1, F_WRITE 2, F_EXEC 4, F_ADDRESS 0x100.
-      const flags = Number(m[2]) >>> 0;
+      const flags = u32d(m[2]!);
       data.flags = flags;
       const endpoint = id(m[3]!, data, 'endpoint');
       const access = flags & 2 ? 2 : flags & 1 ? 1 : 0;
-      const reason = Number(m[1]) >>> 0;
+      const reason = u32d(m[1]!);
       if (flags & VIRTIO_FAULT_F_ADDRESS) return { kind: 'trace-fault', address: hex(m[4]!), access, reason, endpoint, data };
       data.address = `0x${m[4]}`; // printed, but not valid without F_ADDRESS
       return { kind: 'trace-fault', access, reason, endpoint, data };
@@ -289,9 +308,9 @@ function build(k: KnownEvent, shape: Shape, m: RegExpExecArray, line: string, b:
       for (let i = 0; i < args.length; i++) {
         const a = args[i]!;
         const v = m[i + 1]!;
-        if (a === 'domain') ev.domain = hexNum(v);
+        if (a === 'domain') ev.domain = hex32(v);
         else if (a === 'addr') ev.addr = hex(v);
-        else if (a === 'mask') ev.mask = hexNum(v);
+        else if (a === 'mask') ev.mask = hex32(v);
         else if (a === 'type') data.type = v;
         else data[a] = `0x${v}`; // pasid, high, low
       }
@@ -299,19 +318,19 @@ function build(k: KnownEvent, shape: Shape, m: RegExpExecArray, line: string, b:
     }
     case Q.VtdFault: {
       // sid 0x%x fault %d addr 0x%x write %d (fault: the VT-d fault reason, VTD_FR_*).
-      return { kind: 'trace-fault', address: hex(m[3]!), access: m[4] === '0' ? 1 : 2, reason: Number(m[2]) >>> 0, endpoint: hexNum(m[1]!), data };
+      return { kind: 'trace-fault', address: hex(m[3]!), access: m[4] === '0' ? 1 : 2, reason: u32d(m[2]!), endpoint: hex32(m[1]!), data };
     }
     case Q.VtdWalkOne: {
       // domain 0x%x iova 0x%x -> gpa 0x%x mask 0x%x perm %d: mask = page size - 1; perm IOMMU_NONE (0) is an unmap.
-      const domain = hexNum(m[1]!);
+      const domain = hex32(m[1]!);
       const iova = hex(m[2]!);
       const size = hex(m[4]!) + 1n;
-      const perm = Number(m[5]);
+      const perm = u32d(m[5]!);
       if (perm === 0) {
         data.gpa = `0x${m[3]}`;
         return { kind: 'trace-unmap', iova, size, domain, data };
       }
-      return { kind: 'trace-map', iova, size, phys: hex(m[3]!), domain, flags: perm >>> 0, data };
+      return { kind: 'trace-map', iova, size, phys: hex(m[3]!), domain, flags: perm, data };
     }
     case Q.VfioMapNotify: {
       const op = m[1]!.toUpperCase();
@@ -457,7 +476,13 @@ function parseLine(line: string): LineResult {
     re.lastIndex = b;
     const m = re.exec(line);
     if (m !== null) {
-      const r = build(k, shape, m, line, b, n);
+      let r: TraceEvent | LineResult;
+      try {
+        r = build(k, shape, m, line, b, n);
+      } catch (x) {
+        if (x instanceof FieldRange) return { t: 'error', message: `${k.name}: ${x.message}` };
+        throw x;
+      }
       return 'kind' in r ? stamp(r) : r;
     }
   }

@@ -325,6 +325,18 @@ describe('QemuTraceImporter: QEMU error reports, malformed, unknown and header l
     expect(errorOf('virtio_iommu_report_fault FAULT reason=2 flags=258 endpoint=8 address=0x1')).toMatch(/^virtio_iommu_report_fault: expected/);
   });
 
+  it('a field wider than its type (no QEMU prints it) is an error, never a wrapped value', () => {
+    expect(errorOf('virtio_iommu_attach domain=4294967296 endpoint=8')).toBe('virtio_iommu_attach: 4294967296 is not a 32-bit value');
+    expect(errorOf('virtio_iommu_attach domain=-2147483649 endpoint=8')).toBe('virtio_iommu_attach: -2147483649 is not a 32-bit value');
+    expect(errorOf('virtio_iommu_unmap domain=1 virt_start=0x10000000000000000 virt_end=0x10000000000000fff')).toBe('virtio_iommu_unmap: 0x10000000000000000 exceeds 64 bits');
+    expect(errorOf('vtd_inv_desc_iotlb_domain iotlb invalidate whole domain 0x100000000')).toBe('vtd_inv_desc_iotlb_domain: 0x100000000 is not a 32-bit value');
+    expect(errorOf('virtio_iommu_put_domain Free domain=99999999999')).toBe('virtio_iommu_put_domain: 99999999999 is not a 32-bit value');
+    // The widest values that are not: u32 by %u, 2^31 - 1 by %d, a 16-digit u64 (leading zeros allowed).
+    expect(one('virtio_iommu_attach domain=4294967295 endpoint=-2147483648')).toMatchObject({ domain: 0xffffffff, endpoint: 0x80000000 });
+    expect(one('virtio_iommu_unmap domain=1 virt_start=0xfffffffffffff000 virt_end=0xffffffffffffffff')).toMatchObject({ iova: 0xfffffffffffff000n, size: 0x1000n });
+    expect(one('virtio_iommu_unmap domain=1 virt_start=0x0000000000000000001000 virt_end=0x1fff')).toMatchObject({ iova: 0x1000n, size: 0x1000n });
+  });
+
   it('lines it cannot place are unknown; other QEMU events behind a prefix are ignored, unless of a covered family', () => {
     for (const l of ['hello world', 'domain=1 endpoint=8', '  leading spaces', '#comment', 'pci_cfg_write pci-bridge 00:1c.0 @0x4 <- 0x7', 'virtio_iommu_frobnicate x=1', '1@1.0:', '2025-07-01 12:00:00 foo']) {
       expect(q.parse(l).t, l).toBe('unknown');
