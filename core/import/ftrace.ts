@@ -303,7 +303,10 @@ export class FtraceImporter implements Importer {
     }
     // Trailing blanks (a CR, padding) are not part of any TP_printk text.
     if (n > 0 && line.charCodeAt(n - 1) <= 32) line = line.trimEnd();
-    const at = Math.min(q + 2, line.length);
+    // No TP_printk text here starts with a blank: more than one after the name is padding
+    // (trace-cmd report pads event names to a column; UNVERIFIED in the reference).
+    let at = Math.min(q + 2, line.length);
+    while (at < line.length && line.charCodeAt(at) === 32) at++;
     if (k.h === H.Map || k.h === H.Unmap) {
       let r: BodyResult | null = k.h === H.Map ? parseMap(line, at, k.full, s) : parseUnmap(line, at, k.full, s);
       if (typeof r === 'string') r = fieldsEvent(k.h === H.Map ? 'map' : 'unmap', line.slice(at), k.full, s) ?? r;

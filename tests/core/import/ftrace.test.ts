@@ -92,6 +92,9 @@ describe('ftrace line layouts', () => {
   it('trace-cmd report: comm-pid [cpu] ts: event: body, with or without flags', () => {
     expect(one(`          bash-1234  [002]   200.000100: map: ${MAP_RANGE}`)).toMatchObject({ time: 200_000_100_000, data: { event: 'iommu:map', ...task('bash', 1234, 2) } });
     expect(one(`          bash-1234  [002] d..1.   200.000100: unmap: IOMMU: iova=0x${x16(0x1000n)} size=4096 unmapped_size=4096`)).toMatchObject({ kind: 'trace-unmap', time: 200_000_100_000 });
+    // event names padded to a column
+    expect(one(`          bash-1234  [002]   200.000100: map:                  ${MAP_RANGE}`)).toMatchObject({ kind: 'trace-map', iova: 0xfffff000n });
+    expect(one(`          bash-1234  [002]   200.000100: dma_map_phys:         0000:01:00.0 dir=NONE dma_addr=1 size=1 phys_addr=1 attrs=`)).toMatchObject({ kind: 'trace-dma', dir: 3, data: { device: '0000:01:00.0' } });
   });
 
   it('perf script: comm pid [cpu] ts: system:event: body (pid or pid/tid, comm with spaces)', () => {
