@@ -209,7 +209,9 @@ function scanPrefix(line: string, s: Scan): boolean {
 /**
  * Parses `sec.frac:` (1…9 fraction digits) or a counter `digits:` at p; sets s.time (ns, or -1 for
  * a counter) and returns the index after the colon and its space, or -1. The two integer parts are
- * kept apart so sec * 1e9 + frac is exact while it stays below 2^53 ns (104 days of uptime).
+ * kept apart: sec * 1e9 (a multiple of 512) and the fraction are exact doubles and so is their sum
+ * while it is representable: any ns value below 2^53 (104 days of uptime), and µs values (multiples
+ * of 8 ns) below 2^56 ns (834 days). Beyond that, TraceEvent.time (a number) rounds.
  */
 function scanTime(line: string, p: number, s: Scan): number {
   const n = line.length;

@@ -81,6 +81,8 @@ describe('ftrace line layouts', () => {
   it('timestamps: µs exact without float rounding, a large uptime, ns precision, a counter clock without time', () => {
     expect(one(traceLine('a', 1, 0, '....', '86399.999999', 'map', MAP_RANGE)).time).toBe(86_399_999_999_000);
     expect(one(traceLine('a', 1, 0, '....', '8999999.000001', 'map', MAP_RANGE)).time).toBe(8_999_999_000_001_000);
+    // beyond 2^53 ns, µs values stay exact up to 2^56 ns (834 days of uptime)
+    expect(BigInt(one(traceLine('a', 1, 0, '....', '50000000.123457', 'map', MAP_RANGE)).time!)).toBe(50_000_000_123_457_000n);
     expect(one(traceLine('a', 1, 0, '....', '0.123456789', 'map', MAP_RANGE)).time).toBe(123_456_789);
     expect(one(traceLine('a', 1, 0, '....', '0.1', 'map', MAP_RANGE)).time).toBe(100_000_000);
     // trace_clock counter / x86-tsc: `" %12llu"`, not ns: the event has no time.
