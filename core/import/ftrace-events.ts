@@ -106,6 +106,8 @@ export const EXPECTED = {
 // The hand scanner's cursor and last value (one line at a time, no reentrancy).
 let cur = 0;
 let val = 0n;
+/** `val` as a number when it is below 2^53, else -1 (cheap comparisons without bigint arithmetic). */
+let num = 0;
 
 /** Reads 1…16 hex digits at `cur` into `val`; false when there are none or more than 16. */
 function hexAt(s: string): boolean {
@@ -120,7 +122,13 @@ function hexAt(s: string): boolean {
   }
   const len = i - cur;
   if (len === 0 || len > 16) return false;
-  val = v <= Number.MAX_SAFE_INTEGER ? BigInt(v) : BigInt('0x' + s.slice(cur, i));
+  if (v <= Number.MAX_SAFE_INTEGER) {
+    val = BigInt(v);
+    num = v;
+  } else {
+    val = BigInt('0x' + s.slice(cur, i));
+    num = -1;
+  }
   cur = i;
   return true;
 }
@@ -138,8 +146,14 @@ function decAt(s: string): boolean {
   }
   const len = i - cur;
   if (len === 0 || len > 20) return false;
-  val = v <= Number.MAX_SAFE_INTEGER ? BigInt(v) : BigInt(s.slice(cur, i));
-  if (val > U64_MASK) return false;
+  if (v <= Number.MAX_SAFE_INTEGER) {
+    val = BigInt(v);
+    num = v;
+  } else {
+    val = BigInt(s.slice(cur, i));
+    num = -1;
+    if (val > U64_MASK) return false;
+  }
   cur = i;
   return true;
 }
@@ -151,8 +165,16 @@ function lit(s: string, l: string): boolean {
   return true;
 }
 
+/** What iommuHead read besides the iova: the dev= token, the range end, and the numbers (-1 beyond 2^53). */
+interface IommuHead {
+  device: string | undefined;
+  end: bigint | undefined;
+  iovaNum: number;
+  endNum: number;
+}
+
 /** `IOMMU: [dev=D ]iova=0x… [- 0x… ]`: sets cur after it, val = iova; device and end via out. */
-function iommuHead(s: string, at: number, out: { device: string | undefined; end: bigint | undefined }): boolean {
+function iommuHead(s: string, at: number, out: IommuHead): boolean {
   cur = at;
   if (!lit(s, 'IOMMU: ')) return false;
   out.device = undefined;
@@ -164,17 +186,26 @@ function iommuHead(s: string, at: number, out: { device: string | undefined; end
     cur = sp + 1;
   }
   if (!lit(s, 'iova=0x') || !hexAt(s)) return false;
+  out.iovaNum = num;
   if (s.startsWith(' - 0x', cur)) {
     const iova = val;
     cur += 5;
     if (!hexAt(s)) return false;
     out.end = val;
+    out.endNum = num;
     val = iova;
   }
   return true;
 }
 
-const head2: { device: string | undefined; end: bigint | undefined } = { device: undefined, end: undefined };
+/** Whether the range form's printed end disagrees with iova + size (u64), numbers first. */
+function endDiffers(h: IommuHead, iova: bigint, size: bigint, sizeNum: number): boolean {
+  if (h.end === undefined) return false;
+  if (h.iovaNum >= 0 && sizeNum >= 0 && h.endNum >= 0 && h.iovaNum + sizeNum <= Number.MAX_SAFE_INTEGER) return h.iovaNum + sizeNum !== h.endNum;
+  return h.end !== ((iova + size) & U64_MASK);
+}
+
+const head2: IommuHead = { device: undefined, end: undefined, iovaNum: -1, endNum: -1 };
 
 /**
  * iommu:map → trace-map (iova, size, phys; data.device from the UNVERIFIED `dev=` token). The body
@@ -190,8 +221,8 @@ export function parseMap(line: string, at: number, event: string, ctx: LineConte
   const size = val;
   const data = head(event, ctx);
   if (head2.device !== undefined) data.device = head2.device;
-  if (head2.end !== undefined && head2.end !== ((iova + size) & U64_MASK)) data.end = '0x' + head2.end.toString(16);
-  return stamp({ kind: 'trace-map', iova, size, phys, data }, ctx);
+  if (endDiffers(head2, iova, size, num)) data.end = '0x' + head2.end!.toString(16);
+  return ctx.time >= 0 ? { kind: 'trace-map', time: ctx.time, iova, size, phys, data } : { kind: 'trace-map', iova, size, phys, data };
 }
 
 /** iommu:unmap → trace-unmap (iova, size asked, unmapped_size as `unmapped`); body at `at` as parseMap. */
@@ -200,11 +231,13 @@ export function parseUnmap(line: string, at: number, event: string, ctx: LineCon
   const iova = val;
   if (!lit(line, ' size=') || !decAt(line)) return `${event}: ${EXPECTED.unmap}`;
   const size = val;
+  const sizeNum = num;
   if (!lit(line, ' unmapped_size=') || !decAt(line) || cur !== line.length) return `${event}: ${EXPECTED.unmap}`;
+  const unmapped = val;
   const data = head(event, ctx);
   if (head2.device !== undefined) data.device = head2.device;
-  if (head2.end !== undefined && head2.end !== ((iova + size) & U64_MASK)) data.end = '0x' + head2.end.toString(16);
-  return stamp({ kind: 'trace-unmap', iova, size, unmapped: val, data }, ctx);
+  if (endDiffers(head2, iova, size, sizeNum)) data.end = '0x' + head2.end!.toString(16);
+  return ctx.time >= 0 ? { kind: 'trace-unmap', time: ctx.time, iova, size, unmapped, data } : { kind: 'trace-unmap', iova, size, unmapped, data };
 }
 
 /**
