@@ -25,7 +25,9 @@ export type BodyResult = TraceEvent | string;
  * attribute iommu:map lines (a `qemu-kvm` task is VFIO pinning guest RAM).
  */
 export interface LineContext {
-  /** ns since the trace clock's epoch; -1 when the line has no ns timestamp (counter clocks). */
+  /** Whether the line has a timestamp in (fractions of) seconds; false for counter clocks. */
+  hasTime: boolean;
+  /** ns since boot (or since the trace's time origin for a wall clock: FtraceImporter.timeOrigin); valid when hasTime. */
   time: number;
   /** The task's comm as printed (may contain spaces and dashes). */
   comm: string;
@@ -74,7 +76,7 @@ export function head(event: string, ctx: LineContext): Record<string, unknown> {
 
 /** Adds `time` when the line has one (TraceEvent.time is optional). */
 export function stamp<E extends TraceEvent>(ev: E, ctx: LineContext): E {
-  if (ctx.time >= 0) ev.time = ctx.time;
+  if (ctx.hasTime) ev.time = ctx.time;
   return ev;
 }
 
@@ -222,7 +224,7 @@ export function parseMap(line: string, at: number, event: string, ctx: LineConte
   const data = head(event, ctx);
   if (head2.device !== undefined) data.device = head2.device;
   if (endDiffers(head2, iova, size, num)) data.end = '0x' + head2.end!.toString(16);
-  return ctx.time >= 0 ? { kind: 'trace-map', time: ctx.time, iova, size, phys, data } : { kind: 'trace-map', iova, size, phys, data };
+  return ctx.hasTime ? { kind: 'trace-map', time: ctx.time, iova, size, phys, data } : { kind: 'trace-map', iova, size, phys, data };
 }
 
 /** iommu:unmap → trace-unmap (iova, size asked, unmapped_size as `unmapped`); body at `at` as parseMap. */
@@ -237,7 +239,7 @@ export function parseUnmap(line: string, at: number, event: string, ctx: LineCon
   const data = head(event, ctx);
   if (head2.device !== undefined) data.device = head2.device;
   if (endDiffers(head2, iova, size, sizeNum)) data.end = '0x' + head2.end!.toString(16);
-  return ctx.time >= 0 ? { kind: 'trace-unmap', time: ctx.time, iova, size, unmapped, data } : { kind: 'trace-unmap', iova, size, unmapped, data };
+  return ctx.hasTime ? { kind: 'trace-unmap', time: ctx.time, iova, size, unmapped, data } : { kind: 'trace-unmap', iova, size, unmapped, data };
 }
 
 /**

@@ -8,7 +8,8 @@
  *   unknown), `"[%03d] "` CPU, the flag columns of trace_print_lat_fmt() when options/irq-info is
  *   set (4 chars on old kernels, 5 today, 7 on RHEL-style kernels: any width, or absent), then
  *   `" %5lu.%06lu"` seconds.microseconds and `": "`; with a counter clock (trace_clock counter,
- *   x86-tsc) the timestamp is a plain `%12llu` count, not ns: such lines have no `time`.
+ *   x86-tsc) the timestamp is a plain `%12llu` count, not ns: such lines have no `time`. Boot-based
+ *   clocks give ns since boot; a wall clock (tai, perf --clockid realtime) ns since timeOrigin().
  *   The comm may hold spaces and dashes (`Web Content-1234`, `qemu-kvm-5678`): the pid is the last
  *   `-digits` before the CPU column.
  * - trace-cmd report: `comm-pid [cpu] sec.usec: event: body`, possibly with flags, after `cpus=N`
@@ -90,7 +91,17 @@ const UNKNOWN: LineResult = { t: 'unknown' };
 interface Scan extends LineContext {
   /** Index of the event name's first character. */
   event: number;
+  /** The timestamp's whole seconds and its fraction in ns (when hasTime). */
+  sec: number;
+  fracNs: number;
 }
+
+/**
+ * Seconds from which a timestamp is a wall clock (2001-09-09), not time since boot: trace_clock=tai
+ * or perf's --clockid realtime/tai print seconds since the Unix epoch, whose ns (~1.7e18) a double
+ * cannot hold exactly; such times count from the trace's time origin instead (timeOrigin()).
+ */
+const WALL_CLOCK_SECONDS = 1e9;
 
 function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
@@ -207,9 +218,10 @@ function scanPrefix(line: string, s: Scan): boolean {
 }
 
 /**
- * Parses `sec.frac:` (1…9 fraction digits) or a counter `digits:` at p; sets s.time (ns, or -1 for
- * a counter) and returns the index after the colon and its space, or -1. The two integer parts are
- * kept apart: sec * 1e9 (a multiple of 512) and the fraction are exact doubles and so is their sum
+ * Parses `sec.frac:` (1…9 fraction digits) or a counter `digits:` at p; sets s.sec and s.fracNs
+ * (s.hasTime false for a counter) and returns the index after the colon and its space, or -1. The
+ * two integer parts are kept apart: sec * 1e9 (a multiple of 512) and the fraction are exact
+ * doubles and so is their sum
  * while it is representable: any ns value below 2^53 (104 days of uptime), and µs values (multiples
  * of 8 ns) below 2^56 ns (834 days). Beyond that, TraceEvent.time (a number) rounds.
  */
@@ -225,9 +237,11 @@ function scanTime(line: string, p: number, s: Scan): number {
     while (i < n && isDigit(line.charCodeAt(i))) frac = frac * 10 + line.charCodeAt(i++) - 48;
     const digits = i - f0;
     if (digits === 0 || digits > 9) return -1;
-    s.time = sec * 1e9 + frac * POW10[9 - digits]!;
+    s.sec = sec;
+    s.fracNs = frac * POW10[9 - digits]!;
+    s.hasTime = true;
   } else {
-    s.time = -1;
+    s.hasTime = false;
   }
   if (i >= n || line.charCodeAt(i) !== 58 /* : */) return -1;
   i++;
@@ -241,7 +255,9 @@ const POW10 = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 10
 export class FtraceImporter implements Importer {
   readonly format = 'ftrace' as const;
   readonly component = 'ftrace';
-  private readonly scan: Scan = { time: -1, comm: '', pid: 0, cpu: 0, event: 0 };
+  private readonly scan: Scan = { hasTime: false, time: 0, sec: 0, fracNs: 0, comm: '', pid: 0, cpu: 0, event: 0 };
+  /** The first wall-clock timestamp's whole second (see WALL_CLOCK_SECONDS), or null. */
+  private origin: number | null = null;
 
   /** Fraction of `lines` that parse as events or headers (unknown, ignored and error lines do not count). */
   detect(lines: readonly string[]): number {
@@ -268,14 +284,29 @@ export class FtraceImporter implements Importer {
     }
   }
 
-  /** No state is held across lines. */
+  /** Forgets the wall-clock time origin (no other state is held across lines). */
   reset(): void {
-    this.scan.time = -1;
+    this.origin = null;
+  }
+
+  /**
+   * Seconds since the Unix epoch at which wall-clock `time`s are 0 (the first such timestamp's
+   * whole second), or null when the timestamps count from boot (the default trace clocks).
+   */
+  timeOrigin(): number | null {
+    return this.origin;
   }
 
   private parseLine(line: string): LineResult {
     const s = this.scan;
     if (!scanPrefix(line, s)) return isHeader(line) ? HEADER : UNKNOWN;
+    if (s.hasTime) {
+      if (s.sec < WALL_CLOCK_SECONDS) s.time = s.sec * 1e9 + s.fracNs;
+      else {
+        if (this.origin === null) this.origin = s.sec;
+        s.time = (s.sec - this.origin) * 1e9 + s.fracNs;
+      }
+    }
     const n = line.length;
     const p = s.event;
     // The event name runs to the next `: ` (or a final `:` when the body is empty) with no space.

@@ -91,6 +91,25 @@ describe('ftrace line layouts', () => {
     expect('time' in ev).toBe(false);
   });
 
+  it('a wall clock (trace_clock=tai, perf --clockid realtime): ns since timeOrigin(), the first whole second; reset forgets it', () => {
+    const wall = new FtraceImporter();
+    expect(wall.timeOrigin()).toBeNull();
+    expect(one(traceLine('a', 1, 0, '....', '1.000000', 'map', MAP_RANGE)).time).toBe(1e9);
+    const parseWall = (ts: string) => {
+      const r = wall.parse(traceLine('a', 1, 0, '....', ts, 'map', MAP_RANGE));
+      return r.t === 'event' ? r.events[0]!.time : undefined;
+    };
+    expect(parseWall('1719835200.123456')).toBe(123_456_000);
+    expect(wall.timeOrigin()).toBe(1719835200);
+    expect(parseWall('1719835260.000001')).toBe(60_000_001_000);
+    expect(parseWall('1719835199.999999')).toBe(-1000);
+    wall.reset();
+    expect(wall.timeOrigin()).toBeNull();
+    expect(parseWall('1719900000.000000')).toBe(0);
+    expect(wall.timeOrigin()).toBe(1719900000);
+    expect(imp.timeOrigin()).toBeNull(); // boot-based times set no origin
+  });
+
   it('trace-cmd report: comm-pid [cpu] ts: event: body, with or without flags', () => {
     expect(one(`          bash-1234  [002]   200.000100: map: ${MAP_RANGE}`)).toMatchObject({ time: 200_000_100_000, data: { event: 'iommu:map', ...task('bash', 1234, 2) } });
     expect(one(`          bash-1234  [002] d..1.   200.000100: unmap: IOMMU: iova=0x${x16(0x1000n)} size=4096 unmapped_size=4096`)).toMatchObject({ kind: 'trace-unmap', time: 200_000_100_000 });
