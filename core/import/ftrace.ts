@@ -11,7 +11,9 @@
  *   x86-tsc) the timestamp is a plain `%12llu` count, not ns: such lines have no `time`. Boot-based
  *   clocks give ns since boot; a wall clock (tai, perf --clockid realtime) ns since timeOrigin().
  *   The comm may hold spaces and dashes (`Web Content-1234`, `qemu-kvm-5678`): the pid is the last
- *   `-digits` before the CPU column.
+ *   `-digits` before the CPU column. Older kernels printed `%-5d`, `(%5d)` and `(-----)`: widths
+ *   are not relied on. Not read: options/context-info off (no prefix at all), latency-format, raw,
+ *   hex and bin output.
  * - trace-cmd report: `comm-pid [cpu] sec.usec: event: body`, possibly with flags, after `cpus=N`
  *   and `version = N` header lines (layout UNVERIFIED in the reference: parsed like trace).
  * - perf script: `comm pid [cpu] sec.usec: system:event: body`. perf_sample__fprintf_start() in
@@ -29,8 +31,9 @@
  * intel_iommu:prq_report and cache_tag_* (drivers/iommu/intel/trace.h), and the pre-6.x
  * include/trace/events/intel_iommu.h DMA events (map_single, map_sg, bounce_*, unmap_*).
  *
- * Performance: the prefix is scanned by hand (no regex), the event name is looked up in one Map,
- * and each body runs at most one precompiled regex; the per-line scratch lives in one reused object.
+ * Performance: the prefix and the map/unmap bodies (the bulk of a trace) are scanned by hand, with
+ * no regex and no substring but the comm; other event names are looked up in one Map and their
+ * bodies run at most one precompiled regex; the per-line scratch lives in one reused object.
  */
 import type { Importer, LineResult } from './types.ts';
 import { fieldsEvent, type FieldsKind } from './ftrace-fields.ts';
