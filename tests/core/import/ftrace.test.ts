@@ -381,6 +381,7 @@ describe('ignored, unknown, never throws', () => {
     expect(imp.parse(traceLine('a', 1, 0, '....', '1.000000', 'prq_report', 'dmar0/0000:00:02.0 seq# 1: rwxp'))).toEqual({ t: 'ignored' });
     expect(imp.parse(`  a 1 [000] 1.000000: intel_iommu:cache_tag_flush_range: dmar0 0000:00:02.0[0] type iotlb did 1 [0x1000-0x1fff] addr 0x1000 pages 0x1 mask 0x0`)).toEqual({ t: 'ignored' });
     expect(imp.parse(traceLine('a', 1, 0, '....', '1.000000', 'map_single', 'dev=0000:00:02.0 dev_addr=0x1000 phys_addr=0x2000 size=4096'))).toEqual({ t: 'ignored' });
+    expect(imp.parse(`  a 1 [000] 1.000000: iommu:dev_fault: IOMMU:0000:00:02.0 type=2 reason=0`)).toEqual({ t: 'ignored' });
   });
 
   it('other events, other systems, function-tracer lines and free text are unknown', () => {
