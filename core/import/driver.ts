@@ -50,6 +50,8 @@ export interface ImportStats {
   rejoined: number;
   unknown: { count: number; lines: number[] };
   errors: { count: number; list: { line: number; message: string }[] };
+  /** Seconds since the Unix epoch at which wall-clock event times are 0 (Importer.timeOrigin), or null. */
+  timeOrigin: number | null;
 }
 
 /** Receives each event with its 1-based line number. */
@@ -88,6 +90,7 @@ export class ImportDriver {
       rejoined: 0,
       unknown: { count: 0, lines: [] },
       errors: { count: 0, list: [] },
+      timeOrigin: null,
     };
     for (const i of importers) i.reset();
     if (forced !== undefined) {
@@ -136,6 +139,7 @@ export class ImportDriver {
       this.settlePending(onEvent);
       const last = this.imp.finish?.() ?? null;
       if (last !== null) this.count(this.lineNo, last, onEvent);
+      this.stats.timeOrigin = this.imp.timeOrigin?.() ?? null;
     }
     return this.stats;
   }

@@ -566,7 +566,7 @@ export function levelEnd(line: string, i: number): number {
  * ns since the Unix epoch of a journalctl `-o short-iso` date matched by kmsg.ts ISO (groups 1–6
  * date and time, 7 fraction, 8 zone); a missing zone is UTC.
  */
-export function isoNs(m: RegExpExecArray): number {
+export function isoSecFrac(m: RegExpExecArray): [number, number] {
   let ms = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));
   const z = m[8];
   if (z !== undefined && z !== 'Z') {
@@ -578,7 +578,7 @@ export function isoNs(m: RegExpExecArray): number {
   let frac = 0;
   const f = m[7];
   if (f !== undefined) frac = Number(f.padEnd(9, '0'));
-  return ms * 1e6 + frac;
+  return [ms / 1000, frac];
 }
 
 /** A trace-note with `data` (which must hold `event` and `text`). */

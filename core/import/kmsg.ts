@@ -52,7 +52,7 @@ import {
   parseSmmuDecoded,
   parseViommuFault,
   hexBig,
-  isoNs,
+  isoSecFrac,
   levelEnd,
   smmuRawFault,
   type FaultEvent,
@@ -111,6 +111,12 @@ export class KmsgImporter implements Importer {
   // Held across lines.
   private hold: Hold = Hold.None;
   private holdTime = NaN;
+  // A wall-clock time (journalctl ISO, dmesg -T) as whole seconds since the Unix epoch and ns in
+  // that second: ns since the epoch (~1.7e18) do not fit a double exactly, so `time` counts from
+  // the trace's origin (its first wall-clock second; NaN before), exactly (see currentTime).
+  private wallSec = NaN;
+  private wallFrac = 0;
+  private origin = NaN;
   private holdDate: string | undefined = undefined;
   private holdDevice: string | undefined = undefined; // AMD-Vi split: the device the first half named; SMMU: the SMMU
   private holdId = 0; // SMMU raw: event id from the header
@@ -192,6 +198,7 @@ export class KmsgImporter implements Importer {
     this.lastRawSid = -1;
     this.dupAccessSmmu = undefined;
     this.unprefixed = undefined;
+    this.origin = NaN;
   }
 
   parse(line: string): LineResult {
@@ -219,6 +226,7 @@ export class KmsgImporter implements Importer {
    */
   private prefix(line: string): number {
     this.time = NaN;
+    this.wallSec = NaN;
     this.date = undefined;
     this.kernelPrefix = false;
     let i = 0;
@@ -237,7 +245,9 @@ export class KmsgImporter implements Importer {
       const m = ISO.exec(line);
       if (m === null) return -1;
       if (m[9] !== 'kernel') return -1;
-      this.time = isoNs(m);
+      const [sec, frac] = isoSecFrac(m);
+      this.wallSec = sec;
+      this.wallFrac = frac;
       pre = true;
       i = ISO.lastIndex;
       c = line.charCodeAt(i);
@@ -316,6 +326,7 @@ export class KmsgImporter implements Importer {
       for (let k = digits; k < 9; k++) frac *= 10;
       // A dmesg time wins over a syslog date on the same line (kern.log): the kernel's own clock.
       this.time = sec * 1e9 + frac;
+      this.wallSec = NaN;
       this.date = undefined;
       j++;
       return line.charCodeAt(j) === 0x20 ? j + 1 : j;
@@ -325,7 +336,8 @@ export class KmsgImporter implements Importer {
       const m = DMESG_T.exec(line);
       if (m === null) return 0;
       const ms = Date.UTC(Number(m[6]), MONTHS.indexOf(m[1]!), Number(m[2]!.trim()), Number(m[3]), Number(m[4]), Number(m[5]));
-      this.time = ms * 1e6;
+      this.wallSec = ms / 1000; // whole seconds
+      this.wallFrac = 0;
       this.date = undefined;
       return DMESG_T.lastIndex;
     }
@@ -487,7 +499,7 @@ export class KmsgImporter implements Importer {
 
   private startHold(h: Hold, device: string | undefined): void {
     this.hold = h;
-    this.holdTime = this.time;
+    this.holdTime = this.currentTime();
     this.holdDate = this.date;
     this.holdDevice = device;
     this.wordCount = 0;
@@ -561,8 +573,22 @@ export class KmsgImporter implements Importer {
 
   /** Stamps the current line's time (or, without one, its syslog date in data.date). */
   private stamp(ev: TraceEvent): void {
-    if (this.time === this.time) ev.time = this.time; // not NaN
+    const t = this.currentTime();
+    if (t === t) ev.time = t; // not NaN
     else if (this.date !== undefined) (ev.data as Record<string, unknown>).date = this.date;
+  }
+
+  /** The current line's time in ns: the dmesg clock's, else ns since the origin second of a wall-clock time, else NaN. */
+  private currentTime(): number {
+    if (this.time === this.time) return this.time;
+    if (this.wallSec !== this.wallSec) return NaN;
+    if (this.origin !== this.origin) this.origin = this.wallSec;
+    return (this.wallSec - this.origin) * 1e9 + this.wallFrac;
+  }
+
+  /** Seconds since the Unix epoch at which wall-clock `time`s are 0 (the first one's second), or null when the log had none (dmesg times count from boot). */
+  timeOrigin(): number | null {
+    return this.origin === this.origin ? this.origin : null;
   }
 }
 

@@ -51,8 +51,12 @@ const VIRTIO_FAULT_F_ADDRESS = 0x100;
 
 /** Per-line prefix results (one line at a time; reused, never reentrant). */
 const S = {
-  /** ns since the epoch, or NaN (always a number: the field stays an unboxed double). */
-  time: NaN,
+  /** Whole seconds since the Unix epoch of the line's wall-clock time, or NaN (always a number: the field stays an unboxed double). */
+  sec: NaN,
+  /** ns within that second. */
+  fracNs: 0,
+  /** The trace's time origin (the first wall-clock second seen; NaN before): `time` counts from it, exactly. Saved per importer around each parse. */
+  origin: NaN,
   /** Host thread id of a `tid@` prefix, or -1. */
   tid: -1,
   /** Syslog host and pid, or '' / -1. */
@@ -68,7 +72,7 @@ function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
 }
 
-/** `tid@sec.usec:` at 0: returns the index after the colon, or -1. Sets S.tid and S.time. */
+/** `tid@sec.usec:` at 0: returns the index after the colon, or -1. Sets S.tid, S.sec and S.fracNs. */
 function scanTid(line: string, n: number): number {
   let i = 0;
   let tid = 0;
@@ -85,9 +89,10 @@ function scanTid(line: string, n: number): number {
   // %06zu: six digits; accept 1…9 leniently (a fraction of the second either way).
   if (digits === 0 || digits > 9 || i >= n || line.charCodeAt(i) !== 58 /* : */) return -1;
   S.tid = tid;
-  // sec * 1e9 = sec * 1953125 * 2^9 is exact in a double while sec < 2^53 / 1953125 (~4.6e9 s,
-  // the year 2116); the one addition rounds once.
-  S.time = sec * 1e9 + frac * POW10[9 - digits]!;
+  // Kept as two integers: ns since the epoch (~1.7e18) do not fit a double exactly; `time` is
+  // counted from the trace's origin second instead (stamp).
+  S.sec = sec;
+  S.fracNs = frac * POW10[9 - digits]!;
   return i + 1;
 }
 
@@ -100,13 +105,13 @@ const BSD_DATE = /^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? /;
 /** `host qemu…[pid]: ` after a syslog date (sticky at the date's end). */
 const SYSLOG_TAIL = /(\S+) (qemu[^\s[\]]*)\[(\d+)\]: /y;
 
-/** An ISO-8601 prefix: returns the index after its space, or -1. Sets S.time (undefined without a zone). */
+/** An ISO-8601 prefix: returns the index after its space, or -1. Sets S.sec and S.fracNs (NaN without a zone). */
 function scanIso(line: string): number {
   const m = ISO.exec(line);
   if (m === null) return -1;
   const zone = m[8];
   if (zone === undefined) {
-    S.time = NaN;
+    S.sec = NaN;
   } else {
     let offMin = 0;
     if (zone !== 'Z') {
@@ -116,7 +121,8 @@ function scanIso(line: string): number {
     }
     const ms = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])) - offMin * 60000;
     const f = m[7];
-    S.time = (ms / 1000) * 1e9 + (f === undefined ? 0 : Number(f) * POW10[9 - f.length]!);
+    S.sec = ms / 1000; // whole seconds: Date.UTC of whole seconds is a multiple of 1000
+    S.fracNs = f === undefined ? 0 : Number(f) * POW10[9 - f.length]!;
   }
   return m[0].length;
 }
@@ -133,7 +139,7 @@ function scanSyslogTail(line: string, p: number): number {
 
 /** Scans the line's prefix; returns the index of the event name (or error-report program), or -1. */
 function scanPrefix(line: string, n: number): number {
-  S.time = NaN;
+  S.sec = NaN;
   S.tid = -1;
   S.host = '';
   S.pid = -1;
@@ -390,7 +396,11 @@ function build(k: KnownEvent, shape: Shape, m: RegExpExecArray, line: string, b:
 
 /** Stamps the prefix's time and fields onto an event. */
 function stamp(ev: TraceEvent): LineResult {
-  if (S.time === S.time) ev.time = S.time; // not NaN
+  if (S.sec === S.sec) {
+    // not NaN: ns since the trace's origin second, exact while the trace spans < 104 days (2^53 ns)
+    if (S.origin !== S.origin) S.origin = S.sec;
+    ev.time = (S.sec - S.origin) * 1e9 + S.fracNs;
+  }
   if (S.tid >= 0 || S.pid >= 0) {
     const data = ev.data as Record<string, unknown>;
     if (S.tid >= 0) data.tid = S.tid;
@@ -519,15 +529,27 @@ export class QemuTraceImporter implements Importer {
     return line.startsWith('qemu', p) && line.charCodeAt(e - 1) === 58; /* `qemu…:` */
   }
 
+  /** The trace's time origin: `time` counts ns from this second (since the Unix epoch; NaN before the first timestamp). */
+  private origin = NaN;
+
   parse(line: string): LineResult {
+    S.origin = this.origin;
     try {
       return parseLine(line);
     } catch (e) {
       return { t: 'error', message: `qemu importer: ${e instanceof Error ? e.message : String(e)}` };
+    } finally {
+      this.origin = S.origin;
     }
   }
 
+  /** Seconds since the Unix epoch at which `time` is 0 (the first timestamp's second), or null when no line had one. */
+  timeOrigin(): number | null {
+    return this.origin === this.origin ? this.origin : null;
+  }
+
   reset(): void {
-    // No state across lines.
+    // No state across lines but the time origin.
+    this.origin = NaN;
   }
 }

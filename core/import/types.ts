@@ -25,8 +25,10 @@ export type TraceKind = 'trace-map' | 'trace-unmap' | 'trace-fault' | 'trace-att
  * One event parsed from a line: a trace kind's payload (u64 fields as bigint; `data` an object
  * whose `event` names the source event, e.g. "iommu:map", "DMAR", "virtio_iommu_map"), and the
  * line's timestamp in ns when it has one (ftrace `sec.usec`, dmesg `[sec.usec]`, QEMU
- * `tid@sec.usec:` or ISO-8601, journalctl/syslog dates: whatever the line carries, as ns since the
- * clock's own epoch; absent when the line has none).
+ * `tid@sec.usec:` or ISO-8601, journalctl/syslog dates; absent when the line has none). A clock
+ * counted from boot (ftrace, dmesg) gives ns since boot; a wall clock gives ns since the trace's
+ * time origin (Importer.timeOrigin: the first timestamp's whole second), because ns since the Unix
+ * epoch (~1.7e18) are not exact in a double and these are (while a trace spans < 104 days).
  */
 export type TraceEvent = { [K in TraceKind]: { kind: K; time?: number } & EventPayload<K> }[TraceKind];
 
@@ -79,4 +81,10 @@ export interface Importer {
    * at the file's last line.
    */
   finish?(): LineResult | null;
+  /**
+   * Seconds since the Unix epoch at which wall-clock `time`s are 0 (the first one's whole second),
+   * or null when the trace had no wall-clock time. Optional: importers of boot-relative clocks
+   * need not have it.
+   */
+  timeOrigin?(): number | null;
 }

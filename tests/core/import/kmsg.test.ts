@@ -53,8 +53,12 @@ describe('line prefixes and times', () => {
     expect(one(`<3>[    1.500000] ${DMAR_CURRENT}`).time).toBe(1_500_000_000);
   });
 
-  it('dmesg -T: the printed wall clock read as UTC, ns since the epoch', () => {
-    expect(one(`[Tue Dec  1 08:13:00 2026] ${DMAR_CURRENT}`).time).toBe(Date.UTC(2026, 11, 1, 8, 13, 0) * 1e6);
+  it('dmesg -T: the printed wall clock read as UTC, ns since the trace\'s origin second (timeOrigin)', () => {
+    const imp = new KmsgImporter();
+    expect(imp.timeOrigin()).toBeNull();
+    expect(one(`[Tue Dec  1 08:13:00 2026] ${DMAR_CURRENT}`, imp).time).toBe(0);
+    expect(imp.timeOrigin()).toBe(Date.UTC(2026, 11, 1, 8, 13, 0) / 1000);
+    expect(one(`[Tue Dec  1 08:14:01 2026] ${DMAR_CURRENT}`, imp).time).toBe(61e9);
   });
 
   it('journalctl short (no year): no time, the date kept in data.date', () => {
@@ -64,12 +68,17 @@ describe('line prefixes and times', () => {
     expect((one(`Dec  1 08:13:00 host kernel: ${DMAR_CURRENT}`).data as { date: string }).date).toBe('Dec  1 08:13:00');
   });
 
-  it('journalctl -o short-iso: ns since the epoch, with the zone offset and a fraction', () => {
-    const base = Date.UTC(2026, 11, 1, 8, 13, 0) * 1e6;
-    expect(one(`2026-12-01T08:13:00+0000 host kernel: ${DMAR_CURRENT}`).time).toBe(base);
-    expect(one(`2026-12-01T09:13:00+01:00 host kernel: ${DMAR_CURRENT}`).time).toBe(base);
-    expect(one(`2026-12-01T03:13:00-0500 host kernel: ${DMAR_CURRENT}`).time).toBe(base);
-    expect(one(`2026-12-01T08:13:00.500000Z host kernel: ${DMAR_CURRENT}`).time).toBe(base + 500_000_000);
+  it('journalctl -o short-iso: ns since the origin second, exact, with the zone offset and a fraction', () => {
+    const imp = new KmsgImporter();
+    expect(one(`2026-12-01T08:13:00+0000 host kernel: ${DMAR_CURRENT}`, imp).time).toBe(0);
+    expect(imp.timeOrigin()).toBe(Date.UTC(2026, 11, 1, 8, 13, 0) / 1000);
+    expect(one(`2026-12-01T09:13:00+01:00 host kernel: ${DMAR_CURRENT}`, imp).time).toBe(0);
+    expect(one(`2026-12-01T03:13:00-0500 host kernel: ${DMAR_CURRENT}`, imp).time).toBe(0);
+    expect(one(`2026-12-01T08:13:00.500001Z host kernel: ${DMAR_CURRENT}`, imp).time).toBe(500_001_000);
+    // A dmesg log (boot clock) has no wall-clock origin.
+    const boot = new KmsgImporter();
+    expect(one(`[   42.000010] ${DMAR_CURRENT}`, boot).time).toBe(42_000_010_000);
+    expect(boot.timeOrigin()).toBeNull();
   });
 
   it('syslog file with the dmesg time after kernel: uses the kernel time', () => {
@@ -257,9 +266,9 @@ describe('AMD-Vi IO_PAGE_FAULT (amd/iommu.c)', () => {
     expect(kind('AMD-Vi: Event logged [', imp)).toBe('header');
     expect(one('IO_PAGE_FAULT device=00:14.0 domain=0x0001 address=0x1000 flags=0x0020]', imp)).toMatchObject({ access: 2, domain: 1 });
     expect(kind('2026-12-01T08:13:00+0000 host kernel: AMD-Vi: Event logged [', imp)).toBe('header');
-    expect(one('2026-12-01T08:13:01+0000 host kernel: IO_PAGE_FAULT device=00:14.0 domain=0x0001 address=0x1000 flags=0x0000]', imp).time).toBe(
-      Date.UTC(2026, 11, 1, 8, 13, 0) * 1e6,
-    );
+    // The record's time is its first half's (the origin second here).
+    expect(one('2026-12-01T08:13:01+0000 host kernel: IO_PAGE_FAULT device=00:14.0 domain=0x0001 address=0x1000 flags=0x0000]', imp).time).toBe(0);
+    expect(imp.timeOrigin()).toBe(Date.UTC(2026, 11, 1, 8, 13, 0) / 1000);
   });
 
   it('the split as two dev_err of the device (the era when IO_PAGE_FAULT printed whole and the other events split)', () => {
