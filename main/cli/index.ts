@@ -8,6 +8,7 @@
  *                          [--offset N] [--limit N] [--json]
  *   iommu-lab export <run> --format csv|jsonl [-o FILE] [--db F]
  *   iommu-lab rm <run>... [--vacuum] [--db F] [--json]
+ *   iommu-lab import <trace> [--format ftrace|kmsg|qemu] [--partial] [--db F] [--json]
  *   iommu-lab serve [--db F] [--port N] [--host 127.0.0.1] [--allow-host H[:P]]
  *   iommu-lab --version | --help
  *
@@ -31,7 +32,9 @@ import { EXIT, UsageError, collectRunIds, int, kindArg, openService, packageVers
 import { escapeLines, escapeTerminal } from './escape.ts';
 import { EXPORT_FORMATS, cmdExport } from './export.ts';
 import { cmdEvents, cmdRuns, cmdShow } from './inspect.ts';
+import { cmdImport } from './import.ts';
 import { cmdRm } from './rm.ts';
+import { TRACE_FORMATS } from '../../core/import/types.ts';
 import { cmdRun } from './run.ts';
 
 export { EXIT, examplesDir, type CliIO } from './common.ts';
@@ -81,6 +84,7 @@ Examples:
   $ iommu-lab events 3 --endpoint nic0 --kind map,unmap
   $ iommu-lab export 3 --format csv -o run3.csv     every event of run 3, u64 values in hex
   $ iommu-lab rm 1 2 --vacuum                       delete runs 1 and 2, shrink the database file
+  $ iommu-lab import trace.txt                      a recorded ftrace / dmesg / QEMU -trace log as a trace
   $ iommu-lab serve                                 the UI in a browser, on 127.0.0.1
 
 Run \`iommu-lab <command> --help\` for a command's options. Exit codes: 0 ok, 1 an expectation
@@ -165,6 +169,18 @@ function program(io: CliIO, result: { code: number }): Command {
     .addHelpText('after', examples('iommu-lab rm 3', 'iommu-lab rm 1 2 5 --vacuum'))
     .action(async (runs: number[], o) => {
       result.code = await cmdRm(runs, o, io);
+    });
+
+  p.command('import')
+    .description('import a trace recorded on a real system (ftrace text, kernel log, QEMU -trace log) as a browsable trace; every line it did not understand is reported by number; nothing is stored unless the import completes')
+    .argument('<trace>', 'trace file (any size; read as a stream)')
+    .addOption(db())
+    .addOption(new Option('--format <format>', 'the trace format, instead of detecting it').choices(TRACE_FORMATS))
+    .option('--partial', 'store the trace even when lines of known events are malformed (they are listed and skipped)')
+    .option('--json', 'print { trace, format, lines, events, byKind, unknown: { count, lines }, errors: [{ line, message }], … } as JSON')
+    .addHelpText('after', examples('iommu-lab import host-trace.txt', 'iommu-lab import qemu.log --format qemu --json', 'iommu-lab import dmesg.txt --partial'))
+    .action(async (file: string, o) => {
+      result.code = await cmdImport(file, o, io);
     });
 
   p.command('serve')

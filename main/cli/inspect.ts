@@ -29,7 +29,8 @@ export async function cmdRuns(opts: { db?: string; json?: boolean; limit?: numbe
       io.stdout.write('no runs\n');
       return EXIT.OK;
     }
-    const rows = runs.map((r) => [String(r.id), r.status, shortTime(r.startedAt), String(r.events), r.failedExpectations ? `${r.failedExpectations} ✘` : '-', r.name, r.file]);
+    // A trace's "file" column says what it is: the format and its line count.
+    const rows = runs.map((r) => [String(r.id), r.status, shortTime(r.startedAt), String(r.events), r.failedExpectations ? `${r.failedExpectations} ✘` : '-', r.name, r.source ? `${r.source.format ?? '?'} trace, ${r.source.stats.lines} lines` : r.file]);
     const lines = formatTable(rows, { head: ['id', 'status', 'started', 'events', 'failed', 'name', 'file'], align: ['right', 'left', 'left', 'right', 'left', 'left', 'left'] });
     for (const r of runs) if (r.status === 'failed' && r.error) lines.push(`run ${r.id} failed: ${r.error.split('\n')[0]}`);
     print(io.stdout, lines.join('\n') + '\n');
@@ -59,6 +60,11 @@ const PAGE = 5000;
  * for problem events (core/events/problems.ts), and the event's text.
  */
 export function formatEventLines(rows: readonly EventRow[]): string[] {
+  // An imported trace's events carry their line in the trace file instead of a scenario step.
+  if (rows.length > 0 && rows.every((r) => typeof r.line === 'number')) {
+    const lines = rows.map((r) => [String(r.seq), String(r.line), r.problem ? '!' : ' ', r.text]);
+    return formatTable(lines, { head: ['seq', 'line', '', 'event'], align: ['right', 'right', 'left', 'left'] });
+  }
   const cells = rows.map((r) => [String(r.seq), String(r.step), r.problem ? '!' : ' ', r.text]);
   return formatTable(cells, { head: ['seq', 'step', '', 'event'], align: ['right', 'right', 'left', 'left'] });
 }

@@ -3,7 +3,7 @@
  * stored run): header, configuration, step table, metrics, status line. Pure text; the caller
  * escapes it for the terminal (common.print).
  */
-import type { ComponentMetric, RunConfig, RunDetail, RunMetrics, RunSummary, StepResult } from '../../core/contract/index.ts';
+import type { ComponentMetric, RunConfig, RunDetail, RunMetrics, RunSummary, StepResult, TraceSourceInfo } from '../../core/contract/index.ts';
 import { METRIC_IDS, metricSpec } from '../../core/events/metric-catalog.ts';
 import { componentMetricsOf } from '../../core/events/metrics.ts';
 import { runConfig } from '../../core/run/config.ts';
@@ -126,6 +126,7 @@ export function shortTime(iso: string): string {
  * status line. Lines end with "\n". Safe for any number of steps (no argument spreading).
  */
 export function formatRunReport(run: RunDetail): string {
+  if (run.source) return formatTraceReport(run, run.source);
   const lines: string[] = [`run ${run.id}: ${run.name} (${run.file})`];
   lines.push(`started       ${shortTime(run.startedAt)}${run.finishedAt ? `, finished ${shortTime(run.finishedAt)}` : ''}`);
   const config = configOf(run);
@@ -136,5 +137,22 @@ export function formatRunReport(run: RunDetail): string {
   else lines.push(run.status === 'done' ? 'steps         none' : 'steps         none ran');
   if (run.metrics) lines.push('', ...formatMetrics(run.metrics));
   lines.push('', statusLine(run));
+  return lines.join('\n') + '\n';
+}
+
+/** `show` of an imported trace: where it came from, its line accounting, its metrics. */
+function formatTraceReport(run: RunDetail, src: TraceSourceInfo): string {
+  const s = src.stats;
+  const lines: string[] = [`trace ${run.id}: ${run.name} (${run.file})`];
+  lines.push(`imported      ${shortTime(run.startedAt)}`);
+  lines.push(`format        ${src.format ?? 'unknown'}`);
+  lines.push(`file          ${src.file}, ${src.bytes} bytes, sha256 ${src.sha256}`);
+  lines.push(`lines         ${s.lines}: ${s.events} events, ${s.headers} headers, ${s.ignored} ignored, ${s.unknown.count} unknown, ${s.errors.count} errors${s.rejoined ? `, ${s.rejoined} wrapped lines rejoined` : ''}`);
+  const kinds = Object.entries(s.byKind);
+  if (kinds.length) lines.push(`events        ${kinds.map(([k, n]) => `${k} ${n}`).join(', ')}`);
+  if (s.unknown.count) lines.push(`unknown lines ${s.unknown.lines.join(', ')}${s.unknown.count > s.unknown.lines.length ? ', …' : ''}`);
+  for (const e of s.errors.list.slice(0, 20)) lines.push(`error         line ${e.line}: ${e.message}`);
+  if (src.partial) lines.push('partial       kept with the malformed lines above skipped');
+  if (run.metrics) lines.push('', ...formatMetrics(run.metrics));
   return lines.join('\n') + '\n';
 }

@@ -49,6 +49,8 @@ export interface TraceSource {
   stats: ImportStats;
   /** True when the import kept a trace with errors because the caller accepted a partial import. */
   partial: boolean;
+  /** The first event's timestamp (ns, as the trace's clock counts), or null when its events carry none. */
+  firstTime: number | null;
 }
 
 /** What `importTraceFile` did: the run (null when nothing was stored) and the source record. */
@@ -87,7 +89,7 @@ export async function importTraceFile(store: LabStore, dbPath: string, file: str
   }
   if (!st.isFile()) throw new ImportFileError(`cannot read trace "${file}": ${st.isDirectory() ? 'is a directory' : 'not a regular file'}`);
   const driver = new ImportDriver(importers, opts.format);
-  const source: TraceSource = { kind: 'trace', file: path.basename(file), bytes: st.size, sha256: '', format: opts.format ?? null, stats: driver.stats, partial: false };
+  const source: TraceSource = { kind: 'trace', file: path.basename(file), bytes: st.size, sha256: '', format: opts.format ?? null, stats: driver.stats, partial: false, firstTime: null };
   const runId = store.createRun({ name: opts.name ?? path.basename(file), file, scenarioText: '', steps: 0, totalUnits: st.size, source });
   let writer: EventWriter | null = null;
   let done = false;
@@ -110,6 +112,7 @@ export async function importTraceFile(store: LabStore, dbPath: string, file: str
       ev.step = 0;
       ev.component = component;
       ev.line = line;
+      if (source.firstTime === null && e.time !== undefined) source.firstTime = e.time;
       reducer.addFields(e.kind, ev, component);
       window.push(ev);
       if (window.length === EVENT_WINDOW) {

@@ -1,0 +1,92 @@
+/**
+ * `iommu-lab import` (main/cli/import.ts) through the real binary: the --json document the issue
+ * specifies, unknown lines by number, malformed lines refused with `file:line: message` and exit 2
+ * (nothing stored) unless --partial, a forced format, an unreadable file; then `runs`, `events` and
+ * `show` of the stored trace.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BIN = path.join(ROOT, 'main', 'cli', 'iommu-lab.js');
+let dir: string;
+let db: string;
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iommu-lab-cli-import-'));
+  db = path.join(dir, 'lab.db');
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function cli(args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args, '--db', db], { cwd: dir, encoding: 'utf8' });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+function file(name: string, text: string): string {
+  const f = path.join(dir, name);
+  fs.writeFileSync(f, text);
+  return f;
+}
+
+// Lines written from the TP_printk strings of include/trace/events/iommu.h (reference A1) in the
+// `trace` layout: comm-pid [cpu] flags timestamp: event: body.
+const FTRACE = [
+  '# tracer: nop',
+  '#',
+  '  qemu-kvm-4321    [002] .....  5012.000100: map: IOMMU: iova=0x00000000fffff000 - 0x0000000100000000 paddr=0x0000000123456000 size=4096',
+  '  qemu-kvm-4321    [002] .....  5012.000200: unmap: IOMMU: iova=0x00000000fffff000 - 0x0000000100000000 size=4096 unmapped_size=4096',
+  'this line is not a trace line',
+  '  kworker/2:1-88   [002] d.h1.  5012.000300: io_page_fault: IOMMU:AMD-Vi 0000:3b:00.0 iova=0x00000000fffff000 flags=0x0001',
+  '',
+].join('\n');
+
+describe('iommu-lab import', () => {
+  it('imports an ftrace file: the --json document, then runs / events / show of the trace', () => {
+    const r = cli(['import', file('host.trace', FTRACE), '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j).toMatchObject({ trace: 1, format: 'ftrace', lines: 6, events: 3, byKind: { 'trace-map': 1, 'trace-unmap': 1, 'trace-fault': 1 }, unknown: { count: 1, lines: [5] }, errors: [], refused: null });
+    expect(j.sha256).toMatch(/^[0-9a-f]{64}$/);
+    const runs = cli(['runs']);
+    expect(runs.stdout).toMatch(/1\s+done\s+.*\s3\s+-\s+host\.trace\s+ftrace trace, 6 lines/);
+    const ev = cli(['events', '1']);
+    expect(ev.stdout.split('\n').slice(0, 4)).toEqual([
+      'seq  line     event',
+      '  0     3     TRACE MAP 0xfffff000 +4096 (0x1000) -> 0x123456000 [iommu:map]',
+      '  1     4     TRACE UNMAP 0xfffff000 +4096 (0x1000) unmapped 4096 [iommu:unmap]',
+      '  2     6  !  TRACE FAULT 0000:3b:00.0 write 0xfffff000 [iommu:io_page_fault]',
+    ]);
+    const show = cli(['show', '1']);
+    expect(show.stdout).toContain('format        ftrace');
+    expect(show.stdout).toContain('lines         6: 3 events, 2 headers, 0 ignored, 1 unknown, 0 errors');
+    expect(show.stdout).toContain('unknown lines 5');
+  });
+
+  it('refuses malformed lines of known events (file:line: message, exit 2, nothing stored) unless --partial', () => {
+    const bad = file('bad.trace', FTRACE + '  qemu-kvm-4321    [002] .....  5012.000400: map: IOMMU: iova=0xzz paddr=0x1 size=4096\n');
+    const r = cli(['import', bad]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`^${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:7: .*map`, 'm'));
+    expect(r.stderr).toMatch(/nothing stored/);
+    expect(cli(['runs', '--json']).stdout).not.toContain('bad.trace');
+    const p = cli(['import', bad, '--partial', '--json']);
+    expect(p.code).toBe(0);
+    expect(JSON.parse(p.stdout)).toMatchObject({ events: 3, errorCount: 1, partial: true, errors: [{ line: 7 }] });
+  });
+
+  it('says why when the file cannot be read, the format cannot be told, or the format is not one it knows', () => {
+    expect(cli(['import', path.join(dir, 'missing.trace')])).toMatchObject({ code: 2, stderr: expect.stringContaining('no such file') });
+    const r = cli(['import', file('prose.txt', 'Dear list,\nplease find attached\n')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/cannot tell the trace format.*use --format/);
+    expect(cli(['import', file('x.trace', FTRACE), '--format', 'pcap']).stderr).toMatch(/Allowed choices are ftrace, kmsg, qemu/);
+    // Forced to the kernel-log importer, the ftrace lines are unknown lines, listed by number.
+    const forced = JSON.parse(cli(['import', file('y.trace', FTRACE), '--format', 'kmsg', '--json']).stdout);
+    expect(forced).toMatchObject({ format: 'kmsg', events: 0, detected: { forced: true } });
+    expect(forced.unknown.lines).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+});
