@@ -67,6 +67,7 @@ const bridge = {
   followBuffer: method('followBuffer'),
   openFile: method('openFile'),
   saveFile: method('saveFile'),
+  importTrace: method('importTrace'),
   listen,
 } satisfies { [M in Method]: (params: Params<M>) => Promise<Results[M]> } & Record<string, unknown>;
 

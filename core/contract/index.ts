@@ -177,6 +177,8 @@ export interface TraceSourceInfo {
   format: string | null;
   /** True when lines of known events were malformed and the import was kept anyway (they are in stats.errors). */
   partial: boolean;
+  /** The first event's timestamp (ns on the trace's clock), or null when the events carry none; the UI shows times from it. */
+  firstTime?: number | null;
   /** The import's line accounting (core/import/driver.ts ImportStats). */
   stats: {
     lines: number;
@@ -187,6 +189,8 @@ export interface TraceSourceInfo {
     rejoined: number;
     unknown: { count: number; lines: number[] };
     errors: { count: number; list: { line: number; message: string }[] };
+    /** Seconds since the Unix epoch at which wall-clock event times are 0 (QEMU and journalctl times), or null (boot-relative clocks). */
+    timeOrigin?: number | null;
   };
 }
 
@@ -447,6 +451,18 @@ export const PARAMS = {
     /** What the save dialog proposes when it is shown (path null): the document's name or path. Only a suggestion. */
     name: Type.Optional(Type.String({ maxLength: 4096 })),
   }),
+  /**
+   * Imports a trace recorded on a real system (issue 9 §1) from its text (a file the user dropped
+   * or picked; at most 64 MiB here — larger traces go through `iommu-lab import`, which streams).
+   * `format` forces one instead of detecting it; `partial` keeps a trace whose known events have
+   * malformed lines (they are listed and skipped).
+   */
+  importTrace: Type.Object({
+    name: Type.String({ minLength: 1, maxLength: 4096 }),
+    text: Type.String({ maxLength: 64 * 1024 * 1024 }),
+    format: Type.Optional(Type.Union([Type.Literal('ftrace'), Type.Literal('kmsg'), Type.Literal('qemu')])),
+    partial: Type.Optional(Type.Boolean()),
+  }),
 } satisfies Record<string, TSchema>;
 
 export type Method = keyof typeof PARAMS;
@@ -504,6 +520,11 @@ export interface Results {
   /** Desktop only (native dialog); serve answers null and the browser uses its own file picker. */
   openFile: { path: string; text: string } | null;
   saveFile: { path: string } | null;
+  /**
+   * The stored trace (`runId`; null when nothing was stored, `refused` says why: malformed lines
+   * without `partial`, or the format cannot be told) and what the import read.
+   */
+  importTrace: { runId: number | null; refused: string | null; source: TraceSourceInfo };
 }
 
 /** Events pushed to listeners. */

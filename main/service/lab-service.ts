@@ -7,7 +7,11 @@
  * this class reads through the store's read-only connection.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { ImportError } from '../../core/import/driver.ts';
+import { createImporters } from '../../core/import/index.ts';
+import { importTraceFile } from '../store/import.ts';
 import { parseDocument } from 'yaml';
 import {
   ContractError,
@@ -133,7 +137,32 @@ export class LabService implements LabApi {
       followBuffer: (p) => this.guestView.followBuffer(p.runId, p.seq),
       openFile: () => null,
       saveFile: () => null,
+      importTrace: (p) => this.importTrace(p),
     };
+  }
+
+  /**
+   * importTrace: the text goes to a temporary file (removed after) and through the same streamed,
+   * atomic import as `iommu-lab import` (main/store/import.ts). An unknown format is a refusal
+   * (nothing stored), not an error of the call.
+   */
+  private async importTrace(p: Params<'importTrace'>): Promise<Results['importTrace']> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iommu-lab-import-'));
+    const file = path.join(dir, path.basename(p.name).replace(/[^\w.-]/g, '_') || 'trace.txt');
+    try {
+      fs.writeFileSync(file, p.text);
+      const out = await importTraceFile(this.store, this.store.path, file, createImporters(), { name: path.basename(p.name), format: p.format, acceptPartial: p.partial === true });
+      out.source.file = path.basename(p.name);
+      return { runId: out.runId, refused: out.refused, source: out.source };
+    } catch (e) {
+      if (e instanceof ImportError) {
+        const empty = { lines: 0, events: 0, byKind: {}, headers: 0, ignored: 0, rejoined: 0, unknown: { count: 0, lines: [] }, errors: { count: 0, list: [] } };
+        return { runId: null, refused: e.message, source: { kind: 'trace', file: path.basename(p.name), bytes: Buffer.byteLength(p.text), sha256: '', format: null, partial: false, firstTime: null, stats: empty } };
+      }
+      throw e;
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   }
 
   /** Validates and performs one contract call. */

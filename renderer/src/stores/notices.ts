@@ -13,14 +13,14 @@ import { errorText } from '../api/errors.ts';
 /** One banner. */
 export interface Notice {
   id: number;
-  kind: 'error' | 'warning';
+  kind: 'error' | 'warning' | 'info';
   text: string;
   /** What makes it stale (see the module comment); none = stays until dismissed. */
   topic?: NoticeTopic;
 }
 
 /** What a banner is about. */
-export type NoticeTopic = 'scenario' | 'run';
+export type NoticeTopic = 'scenario' | 'run' | 'import';
 
 /** Error and warning banners. */
 export const useNoticesStore = defineStore('notices', () => {

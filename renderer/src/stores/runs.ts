@@ -137,6 +137,37 @@ export const useRunsStore = defineStore('runs', () => {
     }
   }
 
+  /** True while a trace import is in flight. */
+  const importing = ref(false);
+
+  /**
+   * Imports a trace file the user dropped or picked (issue 9 §1): stored as a trace run and shown;
+   * when nothing is stored (unknown format, malformed lines of known events) the notice says why,
+   * and `partial` retries keeping the rest.
+   */
+  async function importTrace(file: File, partial = false): Promise<void> {
+    if (importing.value) return;
+    importing.value = true;
+    try {
+      const text = await file.text();
+      const res = await lab.call('importTrace', { name: file.name, text, ...(partial ? { partial: true } : {}) });
+      const s = res.source.stats;
+      if (res.runId === null) {
+        notices.push('warning', `${file.name}: nothing imported — ${res.refused}`, 'import');
+        return;
+      }
+      notices.clearTopic('import');
+      const unknown = s.unknown.count ? `, ${s.unknown.count} unknown line${s.unknown.count === 1 ? '' : 's'} (${s.unknown.lines.slice(0, 10).join(', ')}${s.unknown.count > 10 ? ', …' : ''})` : '';
+      notices.push('info', `${file.name}: ${res.source.format} trace, ${s.lines} lines, ${s.events} events${unknown}${res.source.partial ? `, ${s.errors.count} malformed lines skipped` : ''}`, 'import');
+      await refresh();
+      await select(res.runId);
+    } catch (err) {
+      notices.fail(`Could not import ${file.name}`, err);
+    } finally {
+      importing.value = false;
+    }
+  }
+
   /** Cancels the run in flight. */
   async function cancel(): Promise<void> {
     const a = active.value;
@@ -167,5 +198,5 @@ export const useRunsStore = defineStore('runs', () => {
     scenario.revealLine(result.line);
   }
 
-  return { runs, selectedId, detail, active, starting, running, progressFraction, listen, refresh, select, start, cancel, revealStep };
+  return { runs, selectedId, detail, active, starting, running, progressFraction, importing, listen, refresh, select, start, cancel, importTrace, revealStep };
 });
