@@ -68,6 +68,7 @@ const bridge = {
   openFile: method('openFile'),
   saveFile: method('saveFile'),
   importTrace: method('importTrace'),
+  cancelImport: method('cancelImport'),
   listen,
 } satisfies { [M in Method]: (params: Params<M>) => Promise<Results[M]> } & Record<string, unknown>;
 

@@ -463,6 +463,8 @@ export const PARAMS = {
     format: Type.Optional(Type.Union([Type.Literal('ftrace'), Type.Literal('kmsg'), Type.Literal('qemu')])),
     partial: Type.Optional(Type.Boolean()),
   }),
+  /** Cancels the trace import in progress (nothing is stored). */
+  cancelImport: Type.Object({}),
 } satisfies Record<string, TSchema>;
 
 export type Method = keyof typeof PARAMS;
@@ -525,6 +527,8 @@ export interface Results {
    * without `partial`, or the format cannot be told) and what the import read.
    */
   importTrace: { runId: number | null; refused: string | null; source: TraceSourceInfo };
+  /** `cancelled`: an import was in progress (its importTrace answers refused "cancelled: nothing stored"). */
+  cancelImport: { cancelled: boolean };
 }
 
 /** Events pushed to listeners. */
@@ -537,6 +541,8 @@ export interface Notifications {
    */
   runProgress: { runId: number; step: number; steps: number; events: number };
   runFinished: { runId: number; status: RunStatus; error: string | null };
+  /** Progress of a trace import (importTrace): the file's name, bytes read of its size, lines and events so far. */
+  importProgress: { name: string; bytes: number; total: number; lines: number; events: number };
 }
 export type NotificationName = keyof Notifications;
 
@@ -545,7 +551,7 @@ export type NotificationName = keyof Notifications;
  * for every transport. tests/serve/serve-contract.test.ts checks at type level that it lists every
  * key of {@link Notifications}, and that it lists each once.
  */
-export const NOTIFICATIONS = ['runProgress', 'runFinished'] as const satisfies readonly NotificationName[];
+export const NOTIFICATIONS = ['runProgress', 'runFinished', 'importProgress'] as const satisfies readonly NotificationName[];
 
 /** The API main implements and the renderer consumes (over any transport). */
 export interface LabApi {

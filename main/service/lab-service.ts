@@ -138,6 +138,11 @@ export class LabService implements LabApi {
       openFile: () => null,
       saveFile: () => null,
       importTrace: (p) => this.importTrace(p),
+      cancelImport: () => {
+        const a = this.importAbort;
+        a?.abort();
+        return { cancelled: a !== null };
+      },
     };
   }
 
@@ -146,12 +151,26 @@ export class LabService implements LabApi {
    * atomic import as `iommu-lab import` (main/store/import.ts). An unknown format is a refusal
    * (nothing stored), not an error of the call.
    */
+  /** The import in progress (one at a time per service): cancelImport aborts it. */
+  private importAbort: AbortController | null = null;
+
   private async importTrace(p: Params<'importTrace'>): Promise<Results['importTrace']> {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iommu-lab-import-'));
-    const file = path.join(dir, path.basename(p.name).replace(/[^\w.-]/g, '_') || 'trace.txt');
+    if (this.importAbort !== null) throw new ContractError('another trace import is in progress: cancel it or wait for it', '');
+    const abort = (this.importAbort = new AbortController());
+    const name = path.basename(p.name);
+    let last = 0;
+    const onProgress = (bytes: number, total: number, s: { lines: number; events: number }) => {
+      const now = Date.now();
+      if (now - last < 100 && bytes < total) return;
+      last = now;
+      this.emit('importProgress', { name, bytes, total, lines: s.lines, events: s.events });
+    };
+    let dir: string | null = null;
     try {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iommu-lab-import-'));
+      const file = path.join(dir, name.replace(/[^\w.-]/g, '_') || 'trace.txt');
       fs.writeFileSync(file, p.text);
-      const out = await importTraceFile(this.store, this.store.path, file, createImporters(), { name: path.basename(p.name), format: p.format, acceptPartial: p.partial === true });
+      const out = await importTraceFile(this.store, this.store.path, file, createImporters(), { name, format: p.format, acceptPartial: p.partial === true, signal: abort.signal, onProgress });
       out.source.file = path.basename(p.name);
       return { runId: out.runId, refused: out.refused, source: out.source };
     } catch (e) {
@@ -161,7 +180,8 @@ export class LabService implements LabApi {
       }
       throw e;
     } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
+      this.importAbort = null;
+      if (dir !== null) fs.rmSync(dir, { recursive: true, force: true });
     }
   }
 

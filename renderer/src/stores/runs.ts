@@ -47,6 +47,9 @@ export const useRunsStore = defineStore('runs', () => {
   function listen(): void {
     if (listening) return;
     listening = true;
+    lab.listen('importProgress', (p) => {
+      if (importing.value) importProgress.value = p;
+    });
     lab.listen('runProgress', (p) => {
       // The runs list counts events live, for any run in progress (also one started elsewhere).
       const i = runs.value.findIndex((r) => r.id === p.runId);
@@ -137,8 +140,9 @@ export const useRunsStore = defineStore('runs', () => {
     }
   }
 
-  /** True while a trace import is in flight. */
+  /** True while a trace import is in flight, and its progress (importProgress notifications). */
   const importing = ref(false);
+  const importProgress = ref<Notifications['importProgress'] | null>(null);
 
   /**
    * Imports a trace file the user dropped or picked (issue 9 §1): stored as a trace run and shown;
@@ -148,6 +152,7 @@ export const useRunsStore = defineStore('runs', () => {
   async function importTrace(file: File, partial = false): Promise<void> {
     if (importing.value) return;
     importing.value = true;
+    importProgress.value = { name: file.name, bytes: 0, total: file.size, lines: 0, events: 0 };
     try {
       const text = await file.text();
       const res = await lab.call('importTrace', { name: file.name, text, ...(partial ? { partial: true } : {}) });
@@ -165,6 +170,16 @@ export const useRunsStore = defineStore('runs', () => {
       notices.fail(`Could not import ${file.name}`, err);
     } finally {
       importing.value = false;
+      importProgress.value = null;
+    }
+  }
+
+  /** Cancels the import in flight (nothing is stored). */
+  async function cancelImport(): Promise<void> {
+    try {
+      await lab.call('cancelImport', {});
+    } catch (err) {
+      notices.fail('Could not cancel the import', err);
     }
   }
 
@@ -198,5 +213,5 @@ export const useRunsStore = defineStore('runs', () => {
     scenario.revealLine(result.line);
   }
 
-  return { runs, selectedId, detail, active, starting, running, progressFraction, importing, listen, refresh, select, start, cancel, importTrace, revealStep };
+  return { runs, selectedId, detail, active, starting, running, progressFraction, importing, importProgress, listen, refresh, select, start, cancel, importTrace, cancelImport, revealStep };
 });
