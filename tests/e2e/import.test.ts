@@ -90,4 +90,21 @@ describe('importing a trace in the UI', () => {
     expect(await page.getByTestId('run-item').count()).toBe(1);
     expect(pageErrors).toEqual([]);
   });
+
+  it('asks before keeping a trace with malformed lines, and keeps it as a partial import when told to', async () => {
+    const bad = join(dir, 'bad-qemu.log');
+    writeFileSync(bad, QEMU_LOG + '4242@1733044380.000500:virtio_iommu_map domain=1 virt_start=0xzz\n');
+    const dialogs: string[] = [];
+    page.once('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.accept();
+    });
+    await page.getByTestId('trace-input').setInputFiles(bad);
+    await poll(() => page.getByTestId('run-item-trace').count(), 20_000).toBe(2);
+    expect(dialogs[0]).toMatch(/^bad-qemu\.log: 1 malformed line of known events \(line 6: virtio_iommu_map: expected/);
+    expect(await page.getByTestId('run-item-trace').first().innerText()).toBe('TRACE qemu trace · 6 lines · 1 unknown · 1 malformed skipped');
+    await poll(() => page.getByTestId('run-trace-unknown').innerText()).toContain('1 malformed line skipped (partial import): line 6');
+    await page.screenshot({ path: join(SHOTS, 'import-partial.png') });
+    expect(pageErrors).toEqual([]);
+  });
 });

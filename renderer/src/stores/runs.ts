@@ -159,11 +159,17 @@ export const useRunsStore = defineStore('runs', () => {
       const s = res.source.stats;
       if (res.runId === null) {
         notices.push('warning', `${file.name}: nothing imported — ${res.refused}`, 'import');
+        // Malformed lines of known events: the user may keep the rest explicitly (a partial import).
+        const first = s.errors.list[0];
+        if (!partial && s.errors.count > 0 && first && window.confirm(`${file.name}: ${s.errors.count} malformed line${s.errors.count === 1 ? '' : 's'} of known events (line ${first.line}: ${first.message}).\n\nImport the rest anyway? The malformed lines are listed with the trace and skipped.`)) {
+          importing.value = false;
+          await importTrace(file, true);
+        }
         return;
       }
       notices.clearTopic('import');
       const unknown = s.unknown.count ? `, ${s.unknown.count} unknown line${s.unknown.count === 1 ? '' : 's'} (${s.unknown.lines.slice(0, 10).join(', ')}${s.unknown.count > 10 ? ', …' : ''})` : '';
-      notices.push('info', `${file.name}: ${res.source.format} trace, ${s.lines} lines, ${s.events} events${unknown}${res.source.partial ? `, ${s.errors.count} malformed lines skipped` : ''}`, 'import');
+      notices.push('info', `${file.name}: ${res.source.format} trace, ${s.lines} lines, ${s.events} events${unknown}${res.source.partial ? `, ${s.errors.count} malformed line${s.errors.count === 1 ? '' : 's'} skipped` : ''}`, 'import');
       await refresh();
       await select(res.runId);
     } catch (err) {
