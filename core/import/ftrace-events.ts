@@ -311,15 +311,6 @@ function isHex(s: string): boolean {
   return true;
 }
 
-function isDec(s: string): boolean {
-  if (s.length === 0 || s.length > 20) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 48 || c > 57) return false;
-  }
-  return true;
-}
-
 /**
  * dma:* → trace-dma. `single` is true for the events that print one `dma_addr=%llx size=%zu`
  * (dma_map_phys, dma_unmap_phys, the older dma_map_page / dma_map_resource and their unmaps,
@@ -331,8 +322,12 @@ function isDec(s: string): boolean {
  * `attrs=` is dropped.
  */
 export function parseDma(body: string, event: string, ctx: LineContext, single: boolean): BodyResult {
-  const tokens = body.split(' ');
-  const device = tokens[0]!;
+  // Tokens are scanned in place (no split): the common keys (dir, dma_addr, size, phys_addr) are
+  // read straight from the body by the hand scanner; any other key=value is sliced as before.
+  const n = body.length;
+  let sp = body.indexOf(' ');
+  if (sp < 0) sp = n;
+  const device = body.slice(0, sp);
   if (device === '' || device.indexOf('=') >= 0) return `${event}: ${single ? EXPECTED.dma : EXPECTED.dmaSg}`;
   const data = head(event, ctx);
   data.device = device;
@@ -340,41 +335,52 @@ export function parseDma(body: string, event: string, ctx: LineContext, single: 
   let addrs: string | undefined;
   let sizes: string | undefined;
   let physs: string | undefined;
-  for (let i = 1; i < tokens.length; i++) {
-    const t = tokens[i]!;
-    const eq = t.indexOf('=');
-    if (eq <= 0) {
-      if (t === '[TRUNCATED]') data.truncated = true;
-      else if (t !== '') return `${event}: unexpected '${t}': ${single ? EXPECTED.dma : EXPECTED.dmaSg}`;
+  let i = sp + 1;
+  while (i <= n) {
+    let e = body.indexOf(' ', i);
+    if (e < 0) e = n;
+    if (e === i) {
+      i = e + 1; // an empty token (two spaces, or the end)
       continue;
     }
-    const key = t.slice(0, eq);
-    const v = t.slice(eq + 1);
-    switch (key) {
-      case 'dir': {
-        const d = dmaDir(v);
-        if (d < 0) data.dir = v; // __print_symbolic prints an unknown value in hex
-        else ev.dir = d;
-        break;
-      }
-      case 'dma_addr':
-        if (!isHex(v)) return `${event}: dma_addr=${v} is not hex: ${EXPECTED.dma}`;
-        ev.addr = BigInt('0x' + v);
-        break;
-      case 'phys_addr':
-        if (!isHex(v)) return `${event}: phys_addr=${v} is not hex: ${EXPECTED.dma}`;
-        ev.phys = BigInt('0x' + v);
-        break;
-      case 'size':
-        if (!isDec(v)) return `${event}: size=${v} is not a decimal size: ${EXPECTED.dma}`;
-        ev.size = BigInt(v);
-        break;
-      case 'dma_addrs': addrs = v; data.dma_addrs = v; break;
-      case 'sizes': sizes = v; data.sizes = v; break;
-      case 'phys_addrs': physs = v; data.phys_addrs = v; break;
-      case 'attrs': if (v !== '') data.attrs = v; break;
-      default: data[key] = v;
+    const eq = body.indexOf('=', i);
+    if (eq < 0 || eq >= e || eq === i) {
+      const t = body.slice(i, e);
+      if (t === '[TRUNCATED]') data.truncated = true;
+      else return `${event}: unexpected '${t}': ${single ? EXPECTED.dma : EXPECTED.dmaSg}`;
+      i = e + 1;
+      continue;
     }
+    const k0 = body.charCodeAt(i);
+    const klen = eq - i;
+    cur = eq + 1;
+    if (k0 === 100 /* d */ && klen === 8 && body.startsWith('dma_addr', i)) {
+      if (!hexAt(body) || cur !== e) return `${event}: dma_addr=${body.slice(eq + 1, e)} is not hex: ${EXPECTED.dma}`;
+      ev.addr = val;
+    } else if (k0 === 115 /* s */ && klen === 4 && body.startsWith('size', i)) {
+      if (!decAt(body) || cur !== e) return `${event}: size=${body.slice(eq + 1, e)} is not a decimal size: ${EXPECTED.dma}`;
+      ev.size = val;
+    } else if (k0 === 112 /* p */ && klen === 9 && body.startsWith('phys_addr', i)) {
+      if (!hexAt(body) || cur !== e) return `${event}: phys_addr=${body.slice(eq + 1, e)} is not hex: ${EXPECTED.dma}`;
+      ev.phys = val;
+    } else {
+      const key = body.slice(i, eq);
+      const v = body.slice(eq + 1, e);
+      switch (key) {
+        case 'dir': {
+          const d = dmaDir(v);
+          if (d < 0) data.dir = v; // __print_symbolic prints an unknown value in hex
+          else ev.dir = d;
+          break;
+        }
+        case 'dma_addrs': addrs = v; data.dma_addrs = v; break;
+        case 'sizes': sizes = v; data.sizes = v; break;
+        case 'phys_addrs': physs = v; data.phys_addrs = v; break;
+        case 'attrs': if (v !== '') data.attrs = v; break;
+        default: data[key] = v;
+      }
+    }
+    i = e + 1;
   }
   if (single && (ev.addr === undefined || ev.size === undefined)) return `${event}: ${EXPECTED.dma}`;
   if (!single) {
