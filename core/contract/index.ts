@@ -250,6 +250,8 @@ export interface RawRequestBytes {
 export interface EventDetail {
   seq: number;
   step: number;
+  /** An imported event's line in its trace file (absent for emulated events). */
+  line?: number;
   kind: string;
   /** The catalog's description of the kind. */
   kindDoc: string;

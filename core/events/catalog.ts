@@ -702,7 +702,8 @@ export const EVENT_CATALOG = {
     fields: {
       address: f('u64', 'a', 'faulting address (absent for interrupt-remapping faults, whose index is in data)', true),
       access: named(f('u8', 'flags', '0 not given, 1 read, 2 write'), byIndex(TRACE_ACCESS)),
-      reason: f('u32', 'status', 'the fault reason code (VT-d fault reason, SMMUv3 event id, AMD-Vi flags, virtio-iommu reason)', true),
+      // Each source numbers its reasons its own way (data.reasonText has the printed text): no shared name.
+      reason: named(f('u32', 'status', 'the fault reason code (VT-d fault reason, SMMUv3 event id, AMD-Vi flags, virtio-iommu reason)', true), () => undefined),
       endpoint: named(f('u32', 'endpoint', 'requester ID (bus << 8 | devfn) when the line gives a PCI address', true), requesterId),
       domain: f('u32', 'domain', 'the domain the line names (AMD-Vi domain=)', true),
       data: f('json', 'data', '{ event, device?, reasonText?, pasid?, segment?, … }'),

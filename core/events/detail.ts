@@ -218,6 +218,7 @@ export function eventDetail(row: EventRow, ctx: DetailContext): EventDetail {
   return {
     seq: row.seq,
     step: row.step,
+    ...(typeof row.line === 'number' ? { line: row.line } : {}),
     kind: row.kind,
     kindDoc: spec?.doc ?? '',
     text: row.text,

@@ -67,4 +67,20 @@ describe('importTrace over the contract', () => {
     expect(r.refused).toMatch(/^cannot tell the trace format/);
     expect(await service.call('listRuns', {})).toEqual([]);
   });
+
+  it('gives an imported event its line in the detail, and a fault reason only its printed text (no cross-source name)', async () => {
+    const text = [
+      '[   42.000010] DMAR: DRHD: handling fault status reg 3',
+      '[   42.000020] DMAR: [DMA Write NO_PASID] Request device [3b:00.0] fault addr 0xfffff000 [fault reason 0x05] PTE Write access is not set',
+      '',
+    ].join('\n');
+    const r = await service.call('importTrace', { name: 'dmesg.txt', text });
+    const d = (await service.call('getEventDetail', { runId: r.runId!, seq: 1 }))!;
+    expect([d.kind, d.line, d.step]).toEqual(['trace-fault', 2, 0]);
+    const reason = d.fields.find((f) => f.name === 'reason')!;
+    expect(reason.value).toBe('5');
+    expect(reason.meaning).toBeUndefined();
+    const data = d.fields.find((f) => f.name === 'data')!;
+    expect(data.children?.find((c) => c.name === 'reasonText')?.value).toBe('PTE Write access is not set');
+  });
 });
