@@ -78,7 +78,7 @@ describe('importing a trace in the UI', () => {
     ]);
     expect(await page.locator('.table .head .step').innerText()).toBe('line');
     // Times count from the trace's first event (its own timestamps: 100 µs apart).
-    expect(await page.getByTestId('event-row').evaluateAll((els) => els.map((e) => e.querySelector('.time')!.textContent!.trim()))).toEqual(['0.000', '100.000', '200.000', '300.000']);
+    expect(await page.getByTestId('event-row').evaluateAll((els) => els.map((e) => e.querySelector('.time')!.textContent!.trim()))).toEqual(['0.0µs', '100.0µs', '200.0µs', '300.0µs']);
     await page.screenshot({ path: join(SHOTS, 'import-trace.png') });
   });
 
