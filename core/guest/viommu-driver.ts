@@ -314,13 +314,19 @@ export class ViommuDriver {
     const eLo = this.endLoOf(iovaPfn + pages);
     this.delBytes = 0;
     const m = d.mappings;
-    // (A one-mapping UNMAP, the usual one, is one hash probe in the store's unmapRange.)
-    const rc = m.unmapRange(sHi, sLo, eHi, eLo, false, this.countDel);
-    if (rc === UNMAP_SPLIT_FIRST) return 0;
-    if (rc === UNMAP_SPLIT_LAST && m.floor(eHi, eLo)) {
-      // The last mapping starts inside the range and ends after it: removed whole.
-      this.countDel(m.rStartHi, m.rStartLo, m.rEndHi, m.rEndLo);
-      m.remove(m.rStartHi, m.rStartLo);
+    // One granule page (a ring's buffer): the store removes a one-page mapping there in one probe
+    // (1), or says nothing is mapped in that page (0: nothing starts in the range); anything else
+    // (a longer mapping, one starting before) takes the general walk.
+    const one = pages === 1 ? m.unmapPage(sHi, sLo, eHi, eLo) : -1;
+    if (one === 1) this.delBytes = this.g;
+    else if (one === -1) {
+      const rc = m.unmapRange(sHi, sLo, eHi, eLo, false, this.countDel);
+      if (rc === UNMAP_SPLIT_FIRST) return 0;
+      if (rc === UNMAP_SPLIT_LAST && m.floor(eHi, eLo)) {
+        // The last mapping starts inside the range and ends after it: removed whole.
+        this.countDel(m.rStartHi, m.rStartLo, m.rEndHi, m.rEndLo);
+        m.remove(m.rStartHi, m.rStartLo);
+      }
     }
     const unmapped = this.delBytes / this.granule;
     if (unmapped < pages) return 0;

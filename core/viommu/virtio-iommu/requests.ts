@@ -272,7 +272,22 @@ function execUnmap(st: DeviceState, q: DecodedRequest): number {
     return store.lookup(sHi, sLo) && !lt(eHi, eLo, store.rStartHi, store.rStartLo) ? S_RANGE : S_OK;
   }
   const notified = st.notifier !== null && domainNotified(st, d);
-  if (!st.sink.enabled && !notified) return store.unmapRange(sHi, sLo, eHi, eLo, !st.qemu) === UNMAP_OK ? S_OK : S_RANGE;
+  if (!st.sink.enabled) {
+    // Events off: UNMAP of exactly one page that holds a one-page mapping (a Linux guest's usual
+    // UNMAP) or nothing is one probe; its notification needs only the range (QEMU
+    // virtio_iommu_notify_unmap of [s, e]). Anything else takes the walk below.
+    const one = store.unmapPage(sHi, sLo, eHi, eLo);
+    if (one === 1) {
+      if (notified) {
+        const n = st.notifier!;
+        const eps = d.endpoints;
+        for (let i = 0; i < eps.length; i++) if (n.has(eps[i].id)) notifyUnmap(n, eps[i].id, sHi, sLo, eHi, eLo);
+      }
+      return S_OK;
+    }
+    if (one === 0) return S_OK;
+    if (!notified) return store.unmapRange(sHi, sLo, eHi, eLo, !st.qemu) === UNMAP_OK ? S_OK : S_RANGE;
+  }
   // The visitor is one module-level function reading the request from `unmapSt` / `unmapDomain` /
   // `unmapId` / `unmapNotified` (no closure per request); saved and restored around the walk.
   const pSt = unmapSt;

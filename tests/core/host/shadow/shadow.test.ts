@@ -50,6 +50,22 @@ describe('the power-of-two split (dma_aligned_pow2_mask)', () => {
 });
 
 describe('guest MAP/UNMAP shadowed into the backend', () => {
+  it('with events off, a one-page UNMAP (the fast path) still unmaps on the host; an empty page and a partial page answer as QEMU does', () => {
+    const { be, req } = rig(false);
+    expect(req({ type: T_ATTACH, domain: 1, endpoint: NIC, flags: 0 })).toBe(0);
+    expect(req({ type: T_MAP, domain: 1, virtStart: 0x1000n, virtEnd: 0x1fffn, physStart: 0x80001000n, flags: 3 })).toBe(0);
+    expect(req({ type: T_MAP, domain: 1, virtStart: 0x4000n, virtEnd: 0x5fffn, physStart: 0x80004000n, flags: 3 })).toBe(0);
+    be.calls.length = 0;
+    expect(req({ type: T_UNMAP, domain: 1, virtStart: 0x1000n, virtEnd: 0x1fffn })).toBe(0);
+    expect(be.calls.map((c) => [c.op, c.iova, c.size])).toEqual([['unmap', 0x1000n, 0x1000n]]);
+    // Nothing mapped there: OK, no host call.
+    expect(req({ type: T_UNMAP, domain: 1, virtStart: 0x1000n, virtEnd: 0x1fffn })).toBe(0);
+    // One page of a two-page mapping: QEMU refuses to split it (VIRTIO_IOMMU_S_RANGE = 5), nothing unmapped.
+    expect(req({ type: T_UNMAP, domain: 1, virtStart: 0x4000n, virtEnd: 0x4fffn })).toBe(5);
+    expect(be.calls.length).toBe(1);
+    expect([...be.maps.get('as-nic0')!.keys()]).toEqual([0x4000n]);
+  });
+
   it('MAP on a domain with the assigned endpoint: one dma_map per block, vaddr = HVA base + GPA, tied to the map event', () => {
     const { log, be, req } = rig();
     expect(req({ type: T_ATTACH, domain: 1, endpoint: NIC, flags: 0 })).toBe(0);
