@@ -10,6 +10,8 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import type { ImportStats } from '../import/driver.ts';
+import type { TraceFormat } from '../import/types.ts';
 
 /** A problem with a location: file:line:column (1-based) and a message. */
 export interface Diagnostic {
@@ -173,25 +175,14 @@ export interface TraceSourceInfo {
   file: string;
   bytes: number;
   sha256: string;
-  /** The trace format (core/import/types.ts TraceFormat). */
-  format: string | null;
+  /** The trace format. */
+  format: TraceFormat | null;
   /** True when lines of known events were malformed and the import was kept anyway (they are in stats.errors). */
   partial: boolean;
   /** The first event's timestamp (ns on the trace's clock), or null when the events carry none; the UI shows times from it. */
   firstTime?: number | null;
-  /** The import's line accounting (core/import/driver.ts ImportStats). */
-  stats: {
-    lines: number;
-    events: number;
-    byKind: Record<string, number>;
-    headers: number;
-    ignored: number;
-    rejoined: number;
-    unknown: { count: number; lines: number[] };
-    errors: { count: number; list: { line: number; message: string }[] };
-    /** Seconds since the Unix epoch at which wall-clock event times are 0 (QEMU and journalctl times), or null (boot-relative clocks). */
-    timeOrigin?: number | null;
-  };
+  /** The import's line accounting, detection and time origin (core/import/driver.ts). */
+  stats: ImportStats;
 }
 
 export interface RunDetail extends RunSummary {

@@ -175,7 +175,7 @@ export class LabService implements LabApi {
       return { runId: out.runId, refused: out.refused, source: out.source };
     } catch (e) {
       if (e instanceof ImportError) {
-        const empty = { lines: 0, events: 0, byKind: {}, headers: 0, ignored: 0, rejoined: 0, unknown: { count: 0, lines: [] }, errors: { count: 0, list: [] } };
+        const empty = { format: null, detected: { forced: p.format !== undefined, scores: {} }, lines: 0, events: 0, byKind: {}, headers: 0, ignored: 0, rejoined: 0, unknown: { count: 0, lines: [] }, errors: { count: 0, list: [] }, timeOrigin: null };
         return { runId: null, refused: e.message, source: { kind: 'trace', file: path.basename(p.name), bytes: Buffer.byteLength(p.text), sha256: '', format: null, partial: false, firstTime: null, stats: empty } };
       }
       throw e;

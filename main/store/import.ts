@@ -21,6 +21,7 @@ import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { MetricsReducer } from '../../core/events/metrics.ts';
 import type { SeqEvent } from '../../core/events/sink.ts';
+import type { TraceSourceInfo } from '../../core/contract/index.ts';
 import { ImportDriver, type ImportStats } from '../../core/import/driver.ts';
 import type { Importer, TraceEvent, TraceFormat } from '../../core/import/types.ts';
 import type { LabStore } from './store.ts';
@@ -39,19 +40,8 @@ export class ImportFileError extends Error {
   }
 }
 
-/** The source record of an imported trace (runs.source). */
-export interface TraceSource {
-  kind: 'trace';
-  file: string;
-  bytes: number;
-  sha256: string;
-  format: TraceFormat | null;
-  stats: ImportStats;
-  /** True when the import kept a trace with errors because the caller accepted a partial import. */
-  partial: boolean;
-  /** The first event's timestamp (ns, as the trace's clock counts), or null when its events carry none. */
-  firstTime: number | null;
-}
+/** The source record of an imported trace (runs.source): the contract's TraceSourceInfo. */
+export type TraceSource = TraceSourceInfo;
 
 /** What `importTraceFile` did: the run (null when nothing was stored) and the source record. */
 export interface ImportOutcome {
