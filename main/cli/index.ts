@@ -9,6 +9,7 @@
  *   iommu-lab export <run> --format csv|jsonl [-o FILE] [--db F]
  *   iommu-lab rm <run>... [--vacuum] [--db F] [--json]
  *   iommu-lab import <trace> [--format ftrace|kmsg|qemu] [--partial] [--db F] [--json]
+ *   iommu-lab replay <trace> --against <scenario.yaml>... [--db F] [--json]
  *   iommu-lab serve [--db F] [--port N] [--host 127.0.0.1] [--allow-host H[:P]]
  *   iommu-lab --version | --help
  *
@@ -33,6 +34,7 @@ import { escapeLines, escapeTerminal } from './escape.ts';
 import { EXPORT_FORMATS, cmdExport } from './export.ts';
 import { cmdEvents, cmdRuns, cmdShow } from './inspect.ts';
 import { cmdImport } from './import.ts';
+import { cmdReplay } from './replay.ts';
 import { cmdRm } from './rm.ts';
 import { TRACE_FORMATS } from '../../core/import/types.ts';
 import { cmdRun } from './run.ts';
@@ -181,6 +183,17 @@ function program(io: CliIO, result: { code: number }): Command {
     .addHelpText('after', examples('iommu-lab import host-trace.txt', 'iommu-lab import qemu.log --format qemu --json', 'iommu-lab import dmesg.txt --partial'))
     .action(async (file: string, o) => {
       result.code = await cmdImport(file, o, io);
+    });
+
+  p.command('replay')
+    .description("replay a stored trace's virtio-iommu requests and device accesses against scenarios' configurations: requests, faults, and where each diverges from the trace (nothing stored)")
+    .argument('<trace>', 'trace id (see `iommu-lab runs`)', parseRunId)
+    .requiredOption('--against <scenarios...>', 'scenario YAML files whose configuration (machine, viommu, devices, host) to replay against; their steps are not run')
+    .addOption(db())
+    .option('--json', 'print { trace, steps, byOp, notDerived, assumptions, unattributedFaults, configurations: [{ file, name, failure, requests, faults, divergenceCount, divergences }] }')
+    .addHelpText('after', examples('iommu-lab replay 3 --against qemu-9.0.yaml qemu-9.1.yaml', 'iommu-lab replay 3 --against spec.yaml --json'))
+    .action(async (trace: number, o) => {
+      result.code = await cmdReplay(trace, o, io);
     });
 
   p.command('serve')

@@ -90,3 +90,47 @@ describe('iommu-lab import', () => {
     expect(forced.unknown.lines).toEqual([1, 2, 3, 4, 5, 6]);
   });
 });
+
+describe('iommu-lab replay', () => {
+  // A QEMU -trace log (hw/virtio/trace-events): an access translated, then one after the UNMAP faulted.
+  const LOG = [
+    '9@100.000001:virtio_iommu_attach domain=1 endpoint=24',
+    '9@100.000002:virtio_iommu_map domain=1 virt_start=0x8000000000 virt_end=0x8000000fff phys_start=0x40000000 flags=3',
+    '9@100.000003:iommufd_backend_map_dma  iommufd=10 ioas=2 iova=0x8000000000 size=0x1000 addr=0x7f3c40000000 readonly=0 (0)',
+    '9@100.000004:virtio_iommu_translate mr=virtio-iommu-0-3 rid=24 addr=0x8000000010 flag=1',
+    '9@100.000005:virtio_iommu_unmap domain=1 virt_start=0x8000000000 virt_end=0x8000000fff',
+    '9@100.000006:virtio_iommu_translate mr=virtio-iommu-0-3 rid=24 addr=0x8000000010 flag=2',
+    '9@100.000007:virtio_iommu_report_fault FAULT reason=2 flags=258 endpoint=24 address =0x8000000010',
+    '',
+  ].join('\n');
+  const scenario = (name: string, viommu: string) => file(`${name}.yaml`, `name: ${name}\nmachine: q35\nviommu: ${viommu}\ndevices:\n  - {name: nic0, bdf: "00:03.0"}\nsteps:\n  - read-config: {}\n`);
+
+  it('replays a stored trace against two configurations: requests, faults, and the divergence from the trace', () => {
+    const imported = JSON.parse(cli(['import', file('replay-qemu.log', LOG), '--json']).stdout);
+    const a = scenario('qemu64', '{model: virtio-iommu, conformance: qemu, aw-bits: 64}');
+    const b = scenario('spec39', '{model: virtio-iommu, conformance: spec, aw-bits: 39}');
+    const r = cli(['replay', String(imported.trace), '--against', a, b, '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j).toMatchObject({ steps: 5, byOp: { attach: 1, map: 1, dma: 2, unmap: 1 }, notDerived: [{ event: 'iommufd_backend_map_dma', count: 1, firstLine: 3 }] });
+    expect(j.configurations.map((c: { name: string; faults: number; divergenceCount: number }) => [c.name, c.faults, c.divergenceCount])).toEqual([
+      ['qemu64', 1, 0],
+      ['spec39', 2, 1],
+    ]);
+    expect(j.configurations[1].divergences[0]).toEqual({ step: 2, traceLine: 4, trace: null, replay: 'FAULT MAPPING ep=00:03.0 addr=0x8000000010 flags=ADDRESS' });
+    const text = cli(['replay', String(imported.trace), '--against', b]).stdout;
+    expect(text).toContain('  first        trace line 4 (step 2): trace translated');
+  });
+
+  it('refuses a run that is not a trace, a missing trace, and an invalid scenario (file:line:column)', () => {
+    const scen = scenario('plain', '{model: virtio-iommu}');
+    const run = JSON.parse(cli(['run', scen, '--json']).stdout);
+    expect(cli(['replay', String(run.runId), '--against', scen])).toMatchObject({ code: 2, stderr: expect.stringContaining('is not an imported trace') });
+    expect(cli(['replay', '999', '--against', scen])).toMatchObject({ code: 2, stderr: expect.stringContaining('no run 999') });
+    const imported = JSON.parse(cli(['import', file('replay-qemu2.log', LOG), '--json']).stdout);
+    const bad = file('bad.yaml', 'name: x\nmachine: pdp11\nsteps: []\n');
+    const r = cli(['replay', String(imported.trace), '--against', bad]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/bad\.yaml:2:\d+: /);
+  });
+});
