@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QEMU_REPLAY_LOG_LINES } from '../support/traces.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = path.join(ROOT, 'main', 'cli', 'iommu-lab.js');
@@ -92,17 +93,8 @@ describe('iommu-lab import', () => {
 });
 
 describe('iommu-lab replay', () => {
-  // A QEMU -trace log (hw/virtio/trace-events): an access translated, then one after the UNMAP faulted.
-  const LOG = [
-    '9@100.000001:virtio_iommu_attach domain=1 endpoint=24',
-    '9@100.000002:virtio_iommu_map domain=1 virt_start=0x8000000000 virt_end=0x8000000fff phys_start=0x40000000 flags=3',
-    '9@100.000003:iommufd_backend_map_dma  iommufd=10 ioas=2 iova=0x8000000000 size=0x1000 addr=0x7f3c40000000 readonly=0 (0)',
-    '9@100.000004:virtio_iommu_translate mr=virtio-iommu-0-3 rid=24 addr=0x8000000010 flag=1',
-    '9@100.000005:virtio_iommu_unmap domain=1 virt_start=0x8000000000 virt_end=0x8000000fff',
-    '9@100.000006:virtio_iommu_translate mr=virtio-iommu-0-3 rid=24 addr=0x8000000010 flag=2',
-    '9@100.000007:virtio_iommu_report_fault FAULT reason=2 flags=258 endpoint=24 address =0x8000000010',
-    '',
-  ].join('\n');
+  // A QEMU -trace log: an access translated, then one after the UNMAP faulted (tests/support/traces.ts).
+  const LOG = [...QEMU_REPLAY_LOG_LINES, ''].join('\n');
   const scenario = (name: string, viommu: string) => file(`${name}.yaml`, `name: ${name}\nmachine: q35\nviommu: ${viommu}\ndevices:\n  - {name: nic0, bdf: "00:03.0"}\nsteps:\n  - read-config: {}\n`);
 
   it('replays a stored trace against two configurations: requests, faults, and the divergence from the trace', () => {

@@ -9,19 +9,10 @@ import { ImportDriver } from '../../../core/import/driver.ts';
 import { QemuTraceImporter } from '../../../core/import/qemu.ts';
 import { deriveIntent, type TraceRow } from '../../../core/replay/intent.ts';
 import { replayAgainst } from '../../../core/replay/replay.ts';
+import { QEMU_REPLAY_LOG_LINES } from '../../support/traces.ts';
 
-// Written from hw/virtio/trace-events and backends/trace-events (reference A2), `tid@sec.usec:` prefix.
-const LOG = [
-  '9@100.000001:virtio_iommu_attach domain=1 endpoint=24',
-  '9@100.000002:virtio_iommu_map domain=1 virt_start=0x8000000000 virt_end=0x8000000fff phys_start=0x40000000 flags=3',
-  '9@100.000003:iommufd_backend_map_dma  iommufd=10 ioas=2 iova=0x8000000000 size=0x1000 addr=0x7f3c40000000 readonly=0 (0)',
-  '9@100.000004:virtio_iommu_translate mr=virtio-iommu-0-3 rid=24 addr=0x8000000010 flag=1',
-  '9@100.000005:virtio_iommu_unmap domain=1 virt_start=0x8000000000 virt_end=0x8000000fff',
-  '9@100.000006:virtio_iommu_translate mr=virtio-iommu-0-3 rid=24 addr=0x8000000010 flag=2',
-  '9@100.000007:virtio_iommu_report_fault FAULT reason=2 flags=258 endpoint=24 address =0x8000000010',
-  '9@100.000008:virtio_iommu_report_fault FAULT reason=1 flags=0 endpoint=32 address =0x0',
-  '',
-].join('\n');
+// The shared log, plus a second fault that follows no fresh access.
+const LOG = [...QEMU_REPLAY_LOG_LINES, '9@100.000008:virtio_iommu_report_fault FAULT reason=1 flags=0 endpoint=32 address =0x0', ''].join('\n');
 
 /** The log through the import driver, as stored rows (seq, kind, line, fields). */
 function rows(): TraceRow[] {
