@@ -68,6 +68,10 @@ describe('importing a trace in the UI', () => {
     await poll(() => page.getByTestId('run-name').innerText()).toBe('qemu-trace.log');
     expect(await page.getByTestId('run-trace-format').innerText()).toBe('trace qemu');
     expect(await page.getByTestId('run-trace-unknown').innerText()).toContain('1 unknown line: 4');
+    // A trace has no steps: its pane says where it came from and how its lines were read.
+    expect(await page.getByTestId('step-results').count()).toBe(0);
+    expect((await page.getByTestId('trace-source-lines').innerText()).trim()).toBe('5: 4 events, 0 headers, 0 ignored, 1 unknown, 0 malformed');
+    expect(await page.getByTestId('trace-source').innerText()).toMatch(/format\s+qemu \(detected: ftrace 0, kmsg 0, qemu 0\.8\)/);
     await poll(() => page.getByTestId('event-row').count()).toBe(4);
     const rows = await page.getByTestId('event-row').evaluateAll((els) => els.map((e) => [e.querySelector('.step')!.textContent!.trim(), e.getAttribute('data-kind')]));
     expect(rows).toEqual([
