@@ -54,6 +54,23 @@ export interface ImportStats {
   timeOrigin: number | null;
 }
 
+/** The statistics of an import that has read nothing yet (`forced`: the format was given, not detected). */
+export function emptyImportStats(forced: boolean): ImportStats {
+  return {
+    format: null,
+    detected: { forced, scores: {} },
+    lines: 0,
+    events: 0,
+    byKind: {},
+    headers: 0,
+    ignored: 0,
+    rejoined: 0,
+    unknown: { count: 0, lines: [] },
+    errors: { count: 0, list: [] },
+    timeOrigin: null,
+  };
+}
+
 /** Receives each event with its 1-based line number. */
 export type EventCallback = (e: TraceEvent, line: number) => void;
 
@@ -79,19 +96,7 @@ export class ImportDriver {
     private readonly importers: readonly Importer[],
     forced?: TraceFormat,
   ) {
-    this.stats = {
-      format: null,
-      detected: { forced: forced !== undefined, scores: {} },
-      lines: 0,
-      events: 0,
-      byKind: {},
-      headers: 0,
-      ignored: 0,
-      rejoined: 0,
-      unknown: { count: 0, lines: [] },
-      errors: { count: 0, list: [] },
-      timeOrigin: null,
-    };
+    this.stats = emptyImportStats(forced !== undefined);
     for (const i of importers) i.reset();
     if (forced !== undefined) {
       const imp = importers.find((i) => i.format === forced);

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ImportError } from '../../core/import/driver.ts';
+import { ImportError, emptyImportStats } from '../../core/import/driver.ts';
 import { createImporters } from '../../core/import/index.ts';
 import { importTraceFile } from '../store/import.ts';
 import { parseDocument } from 'yaml';
@@ -175,8 +175,7 @@ export class LabService implements LabApi {
       return { runId: out.runId, refused: out.refused, source: out.source };
     } catch (e) {
       if (e instanceof ImportError) {
-        const empty = { format: null, detected: { forced: p.format !== undefined, scores: {} }, lines: 0, events: 0, byKind: {}, headers: 0, ignored: 0, rejoined: 0, unknown: { count: 0, lines: [] }, errors: { count: 0, list: [] }, timeOrigin: null };
-        return { runId: null, refused: e.message, source: { kind: 'trace', file: path.basename(p.name), bytes: Buffer.byteLength(p.text), sha256: '', format: null, partial: false, firstTime: null, stats: empty } };
+        return { runId: null, refused: e.message, source: { kind: 'trace', file: path.basename(p.name), bytes: Buffer.byteLength(p.text), sha256: '', format: null, partial: false, firstTime: null, stats: emptyImportStats(p.format !== undefined) } };
       }
       throw e;
     } finally {

@@ -146,7 +146,6 @@ export async function importTraceFile(store: LabStore, dbPath: string, file: str
       error: null,
       source,
     });
-    store.release(runId);
     done = true;
     return { runId, source, refused: null };
   } catch (e) {
