@@ -166,6 +166,39 @@ export interface RunSummary {
   config: RunConfig | null;
   /** For an imported trace (schema version 9), where it came from; absent or null for scenario runs. */
   source?: TraceSourceInfo | null;
+  /** For a replay of a trace against a configuration (issue 9 §2), what was replayed; absent or null otherwise. */
+  replay?: ReplaySourceInfo | null;
+}
+
+/** A device access whose fault the trace and its replay disagree on (core/replay/replay.ts). */
+export interface ReplayDivergence {
+  /** The replay step (its index) and the trace line of the access. */
+  step: number;
+  traceLine: number;
+  /** The trace's fault for the access (its line and text), or null when the trace translated it. */
+  trace: string | null;
+  /** The replay's fault event text, or null when the replay translated it. */
+  replay: string | null;
+}
+
+/** What a replay run replayed (stored in runs.source as JSON with kind 'replay'; core/replay). */
+export interface ReplaySourceInfo {
+  kind: 'replay';
+  /** The trace replayed: its run id, name, format and file hash. */
+  trace: { runId: number; name: string; format: TraceFormat | null; sha256: string };
+  /** The configuration's scenario file. */
+  against: string;
+  /** Steps derived from the trace, by op. */
+  byOp: Record<string, number>;
+  divergenceCount: number;
+  /** The first divergences (at most 1000), in step order. */
+  divergences: ReplayDivergence[];
+  /** What the trace held that the replay could not use, by source event, with the reason. */
+  notDerived: { event: string; count: number; firstLine: number; why: string }[];
+  /** What the replay assumed (e.g. the access size). */
+  assumptions: string[];
+  /** Faults in the trace that follow no access the replay could tie them to. */
+  unattributedFaults: number;
 }
 
 /** Where an imported trace came from (runs.source; main/store/import.ts TraceSource). */

@@ -3,7 +3,7 @@
  * In WAL mode it reads the last committed state while a worker writes, and never blocks it.
  */
 import Database from 'better-sqlite3';
-import type { EventRow, Params, Results, RunConfig, RunDetail, RunMetrics, RunStatus, RunSummary, StepResult, TraceSourceInfo } from '../../core/contract/index.ts';
+import type { EventRow, Params, Results, RunConfig, RunDetail, RunMetrics, RunStatus, RunSummary, StepResult, ReplaySourceInfo, TraceSourceInfo } from '../../core/contract/index.ts';
 import { ContractError } from '../../core/contract/index.ts';
 import { EVENT_CATALOG, KIND_BY_CODE } from '../../core/events/catalog.ts';
 import { formatEvent } from '../../core/events/format.ts';
@@ -64,16 +64,18 @@ function toSummary(r: RunRow): RunSummary {
     failedExpectations: r.failed_expectations,
     error: r.error,
     config: parseConfig(r.config),
-    source: parseSource(r.source),
+    ...parseSource(r.source),
   };
 }
 
-function parseSource(text: string | null | undefined): TraceSourceInfo | null {
-  if (!text) return null;
+/** runs.source: an imported trace's record (kind 'trace') or a replay's (kind 'replay'); neither for scenario runs. */
+function parseSource(text: string | null | undefined): { source: TraceSourceInfo | null; replay?: ReplaySourceInfo } {
+  if (!text) return { source: null };
   try {
-    return JSON.parse(text) as TraceSourceInfo;
+    const v = JSON.parse(text) as TraceSourceInfo | ReplaySourceInfo;
+    return v.kind === 'replay' ? { source: null, replay: v } : { source: v };
   } catch {
-    return null;
+    return { source: null };
   }
 }
 
