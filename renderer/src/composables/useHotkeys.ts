@@ -1,6 +1,6 @@
 /**
- * Window-wide shortcuts: Ctrl/Cmd+Enter runs the scenario, Escape cancels the run in flight
- * (useHotkeys); New, Open, Save and Save As for the edited document (useDocumentHotkeys).
+ * Window-wide shortcuts: Ctrl/Cmd+Enter runs the scenario, Escape cancels the run in flight,
+ * Ctrl/Cmd+1/2/3 show the workbench / compare / SQL views (useHotkeys); New, Open, Save and Save As for the edited document (useDocumentHotkeys).
  * Listens in the capture phase so Ctrl+Enter wins over Monaco's "insert line below"; Escape is
  * only taken while a run is in flight (Monaco needs it for its widgets otherwise).
  */
@@ -12,6 +12,8 @@ export interface Hotkeys {
   cancel(): void;
   /** Whether Escape should cancel right now. */
   canCancel(): boolean;
+  /** Ctrl/Cmd+1…9: show the n-th top-level view (0-based, stores/view.ts APP_VIEWS order). */
+  showView?(n: number): void;
 }
 
 /** Installs the shortcuts for the lifetime of the calling component. */
@@ -21,6 +23,10 @@ export function useHotkeys(keys: Hotkeys): void {
       e.preventDefault();
       e.stopPropagation();
       keys.run();
+    } else if (keys.showView && (e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey && /^[1-9]$/.test(e.key)) {
+      e.preventDefault();
+      e.stopPropagation();
+      keys.showView(Number(e.key) - 1);
     } else if (e.key === 'Escape' && keys.canCancel()) {
       keys.cancel();
     }
