@@ -50,7 +50,7 @@ import {
 import { PHYS_START_OFFSET, VIRT_END_OFFSET, VIRT_START_OFFSET, decodeConfig, decodeProbeRegions, putU64Halves, replyStatus } from './wire.ts';
 import { bytesToHex, encodeRequest } from '../viommu/virtio-iommu/codec.ts';
 import { CONFIG_BYPASS_OFFSET, S_OK, T_ATTACH, T_DETACH, T_MAP, T_PROBE, T_UNMAP, TAIL_SIZE } from '../viommu/virtio-iommu/constants.ts';
-import { DmaAccess, granuleBytes, iterationUnits, scenarioUnits } from './dma.ts';
+import { DmaAccess, accessPages, granuleBytes, iterationUnits, scenarioUnits } from './dma.ts';
 import { statusName } from '../events/format.ts';
 
 /** Options of a run. */
@@ -162,6 +162,8 @@ export class ScenarioRun implements Source {
   private workload: WorkloadProgress | null = null;
   /** The dma step in progress (split across advance() calls), and the units credited for it. */
   private dma: { access: DmaAccess; credited: number } | null = null;
+  /** The address of the dma step in progress when it names a handle (a replay's access). */
+  private dmaAddr = 0n;
   /** The device's granule in bytes. */
   private readonly granule: bigint;
   private readonly results: StepResult[] = [];
@@ -304,7 +306,19 @@ export class ScenarioRun implements Source {
         this.done += used;
         if (this.workload !== null) break; // budget exhausted mid-workload
       } else if (step.op === 'dma') {
-        const d = (this.dma ??= { access: new DmaAccess(step.endpoint >>> 0, step.addr, step.size, step.access, this.granule), credited: 0 });
+        if (this.dma === null && step.handle !== undefined) {
+          // A replay's access into a guest buffer: at this run's DMA address for it.
+          const h = this.guest?.handle(step.handle);
+          if (h === undefined) {
+            this.results.push({ index: step.index, op: step.op, line: step.line, outcome: { skipped: `no access: the buffer's dma-map (handle ${step.handle}) failed in this configuration` } });
+            this.done += accessPages(step.addr, step.size, this.granule);
+            left--;
+            this.stepIndex++;
+            continue;
+          }
+          this.dmaAddr = h.iova + (step.offset ?? 0n);
+        }
+        const d = (this.dma ??= { access: new DmaAccess(step.endpoint >>> 0, step.handle !== undefined ? this.dmaAddr : step.addr, step.size, step.access, this.granule), credited: 0 });
         left -= d.access.run(this.viommu, left);
         if (!d.access.done) {
           this.done += d.access.decided - d.credited;
@@ -364,7 +378,7 @@ export class ScenarioRun implements Source {
     const v = dmaValue(access.outcome);
     if (v.kind === 'translated' && this.guest !== undefined) {
       // Through a mapping the guest has unmapped but not yet invalidated (lazy window)?
-      const stale = this.guest.staleCheck(step.endpoint >>> 0, step.addr, v.phys, step.access, 'viommu');
+      const stale = this.guest.staleCheck(step.endpoint >>> 0, step.handle !== undefined ? this.dmaAddr : step.addr, v.phys, step.access, 'viommu');
       v.stale = stale !== null;
       if (stale !== null) v.staleNs = stale.sinceNs;
     }

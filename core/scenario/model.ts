@@ -124,7 +124,22 @@ export type ScenarioStep = StepBase &
     | { op: 'map'; domain: number; virtStart: bigint; virtEnd: bigint; physStart: bigint; flags: number; expect?: StatusExpectation }
     | { op: 'unmap'; domain: number; virtStart: bigint; virtEnd: bigint; reserved: number; expect?: StatusExpectation }
     | { op: 'probe'; endpoint: number; expect?: ProbeExpectation }
-    | { op: 'dma'; endpoint: number; addr: bigint; size: bigint; access: 1 | 2; expect?: DmaExpectation }
+    | {
+        op: 'dma';
+        endpoint: number;
+        addr: bigint;
+        size: bigint;
+        access: 1 | 2;
+        expect?: DmaExpectation;
+        /**
+         * A replay's access into a guest buffer (core/replay/intent.ts; not scenario syntax): the
+         * address is the DMA address the dma-map bound to this handle got in this run, plus
+         * `offset` bytes (`addr` is then the trace's address, for messages). When the handle's
+         * map failed, the device does not access (the step's outcome says so).
+         */
+        handle?: string;
+        offset?: bigint;
+      }
     | { op: 'request'; bytes: Uint8Array; writable: number; expect?: StatusExpectation }
     | { op: 'read-config'; expect?: ConfigExpectation }
     | { op: 'set-bypass'; value: number; expect?: ConfigExpectation }

@@ -9,7 +9,7 @@ import type { RunMetrics, StepResult } from '../contract/index.ts';
 import type { Machine } from '../machine/machine.ts';
 
 /** What drives the machine: 'scenario' (steps of a YAML scenario). Imports and replays come later. */
-export type SourceKind = 'scenario';
+export type SourceKind = 'scenario' | 'replay';
 
 /** The contract a run host (the worker, the CLI, tests) drives a source through. */
 export interface Source {
