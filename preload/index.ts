@@ -69,6 +69,8 @@ const bridge = {
   saveFile: method('saveFile'),
   importTrace: method('importTrace'),
   cancelImport: method('cancelImport'),
+  compareRuns: method('compareRuns'),
+  exportComparison: method('exportComparison'),
   listen,
 } satisfies { [M in Method]: (params: Params<M>) => Promise<Results[M]> } & Record<string, unknown>;
 

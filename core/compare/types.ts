@@ -69,6 +69,12 @@ export interface FirstDivergence {
   /** The first differing step (null when they agree everywhere), its line in the scenario / trace. */
   step: number | null;
   line: number | null;
+  /**
+   * The other side's line of that step when it differs from `line` (variants of one scenario keep
+   * their lines; two scenario files with the same steps need not); absent or null otherwise.
+   * For a trace against its replay, `line` is the trace line of the diverging access.
+   */
+  bLine?: number | null;
   /** What each side did at that step (one line each: status, fault text, DMA address). */
   aText: string | null;
   bText: string | null;

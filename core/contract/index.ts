@@ -12,6 +12,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import type { ImportStats } from '../import/driver.ts';
 import type { TraceFormat } from '../import/types.ts';
+import type { Comparison } from '../compare/types.ts';
 
 /** A problem with a location: file:line:column (1-based) and a message. */
 export interface Diagnostic {
@@ -411,6 +412,21 @@ const EVENT_SEARCH = Type.String({ maxLength: 200 });
 /** A component id (RunComponent.id): at most 200 characters. */
 const COMPONENT_ID = Type.String({ maxLength: 200 });
 
+/** Cost model overrides (core/compare/types.ts CostModel): ns per operation, each a finite number ≥ 0. */
+const COST_NS = Type.Number({ minimum: 0, maximum: 1e12 });
+const COST_OVERRIDES = Type.Object(
+  {
+    vmExitNs: Type.Optional(COST_NS),
+    requestNs: Type.Optional(COST_NS),
+    hostMapNs: Type.Optional(COST_NS),
+    hostMapPageNs: Type.Optional(COST_NS),
+    hostUnmapNs: Type.Optional(COST_NS),
+    invalidationNs: Type.Optional(COST_NS),
+    faultNs: Type.Optional(COST_NS),
+  },
+  { additionalProperties: false },
+);
+
 /** Parameter schemas, one per method. */
 export const PARAMS = {
   listExamples: Type.Object({}),
@@ -491,6 +507,19 @@ export const PARAMS = {
   }),
   /** Cancels the trace import in progress (nothing is stored). */
   cancelImport: Type.Object({}),
+  /**
+   * The comparison of 2..8 stored runs, traces or replays (issue 9 §3; core/compare): the first is
+   * the base the deltas are taken against. `cost` overrides the cost model's defaults (ns per
+   * operation; core/compare/cost.ts DEFAULT_COST_MODEL, docs/cost-model.md). Errors (ContractError
+   * at "/runIds/<i>"): a run that does not exist, one still running, an id listed twice.
+   */
+  compareRuns: Type.Object({ runIds: Type.Array(Type.Integer({ minimum: 1 }), { minItems: 2, maxItems: 8 }), cost: Type.Optional(COST_OVERRIDES) }),
+  /** The same comparison as text: `csv` (the table: a row per metric, a column per run and per delta) or `json` (the Comparison). */
+  exportComparison: Type.Object({
+    runIds: Type.Array(Type.Integer({ minimum: 1 }), { minItems: 2, maxItems: 8 }),
+    cost: Type.Optional(COST_OVERRIDES),
+    format: Type.Union([Type.Literal('csv'), Type.Literal('json')]),
+  }),
 } satisfies Record<string, TSchema>;
 
 export type Method = keyof typeof PARAMS;
@@ -555,6 +584,14 @@ export interface Results {
   importTrace: { runId: number | null; refused: string | null; source: TraceSourceInfo };
   /** `cancelled`: an import was in progress (its importTrace answers refused "cancelled: nothing stored"). */
   cancelImport: { cancelled: boolean };
+  /**
+   * The runs (sides, the first the base), the metric rows with deltas, the first divergence of each
+   * other run against the base (with the first event of that step in each run: aSeq, bSeq) and the
+   * cost model used.
+   */
+  compareRuns: Comparison;
+  /** The comparison's text in the asked format (a comparison is small: one string). */
+  exportComparison: { text: string };
 }
 
 /** Events pushed to listeners. */

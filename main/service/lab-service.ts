@@ -29,6 +29,7 @@ import { HostViewSource } from './host-view.ts';
 import { HostViewReader } from '../store/host-view.ts';
 import { GuestViewReader } from '../store/guest-view.ts';
 import { GuestViewSource } from './guest-view.ts';
+import { CompareReader, CompareSource } from './compare.ts';
 import { RunHost, type ScenarioSummary, type StartOptions } from '../worker/host.ts';
 import { SearchHost } from '../worker/search-host.ts';
 
@@ -98,6 +99,9 @@ export class LabService implements LabApi {
   /** The guest DMA panels' reads (IOVA space, followed buffers; own read-only connection, opened on first use). */
   private readonly guestReader: GuestViewReader;
   private readonly guestView: GuestViewSource;
+  /** The comparison's event reads (compareRuns, exportComparison; own read-only connection, opened on first use). */
+  private readonly compareReader: CompareReader;
+  private readonly compare: CompareSource;
   /** Free-text search scans, off the main thread (its worker starts with the first search). */
   readonly search: SearchHost;
   private readonly listeners = new Map<NotificationName, Set<(payload: never) => void>>();
@@ -112,6 +116,8 @@ export class LabService implements LabApi {
     this.hostView = new HostViewSource(this.hostReader, this.store.reader);
     this.guestReader = new GuestViewReader(this.store.path);
     this.guestView = new GuestViewSource(this.guestReader, this.hostView);
+    this.compareReader = new CompareReader(this.store.path);
+    this.compare = new CompareSource(this.store.reader, this.compareReader);
     this.search = new SearchHost(this.store.path, this.store.reader);
     this.host = new RunHost({
       store: this.store,
@@ -135,6 +141,8 @@ export class LabService implements LabApi {
       getHostObjects: (p) => this.hostView.hostObjects(p.runId, p.seq),
       getIovaSpace: (p) => this.guestView.iovaSpace(p.runId, p.seq),
       followBuffer: (p) => this.guestView.followBuffer(p.runId, p.seq),
+      compareRuns: (p) => this.compare.compare(p),
+      exportComparison: (p) => this.compare.exportComparison(p),
       openFile: () => null,
       saveFile: () => null,
       importTrace: (p) => this.importTrace(p),
@@ -297,6 +305,7 @@ export class LabService implements LabApi {
       await Promise.all([this.host.close(graceMs), this.search.close()]);
       this.hostReader.close();
       this.guestReader.close();
+      this.compareReader.close();
       this.store.close();
       this.listeners.clear();
     })();

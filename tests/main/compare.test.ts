@@ -1,0 +1,158 @@
+/**
+ * compareRuns and exportComparison through the service, on runs of the shipped examples: seed-6
+ * strict vs lazy (fewer guest syncs, stale translations, the late DMA that faults only in strict
+ * mode), seed-1 aw-bits 39 vs 64 (the host map that fails), a trace against a scenario run (not
+ * comparable step by step, null rows), the errors, and the CSV / JSON exports.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ContractError } from '../../core/contract/index.ts';
+import type { Comparison } from '../../core/compare/types.ts';
+import { LabService, waitForRun } from '../../main/service/lab-service.ts';
+import { QEMU_REPLAY_LOG_LINES } from '../support/traces.ts';
+
+const EXAMPLES = path.resolve(__dirname, '../../examples');
+let dir: string;
+let service: LabService;
+const ids: Record<string, number> = {};
+
+async function run(name: string): Promise<number> {
+  const text = fs.readFileSync(path.join(EXAMPLES, `${name}.yaml`), 'utf8');
+  const r = await service.call('startRun', { text, file: `examples/${name}.yaml` });
+  if (r.runId === null) throw new Error(JSON.stringify(r.diagnostics));
+  await waitForRun(service, r.runId);
+  return r.runId;
+}
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iommu-lab-compare-'));
+  service = new LabService({ dbPath: path.join(dir, 'lab.db'), examplesDir: EXAMPLES, warmRunWorker: false });
+  for (const n of ['seed-6-strict', 'seed-6-lazy', 'seed-1-virtio-iommu-aw-bits-39', 'seed-1-virtio-iommu-aw-bits-64']) ids[n] = await run(n);
+  const t = await service.call('importTrace', { name: 'qemu.log', text: QEMU_REPLAY_LOG_LINES.join('\n') + '\n' });
+  ids.trace = t.runId!;
+}, 60_000);
+afterAll(async () => {
+  await service.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const rowOf = (c: Comparison, id: string) => {
+  const r = c.rows.find((x) => x.id === id);
+  if (!r) throw new Error(`no row ${id}: ${c.rows.map((x) => x.id).join(', ')}`);
+  return r;
+};
+
+describe('compareRuns', () => {
+  it('seed-6 strict vs lazy: fewer guest syncs, stale translations, the late DMA diverges', async () => {
+    const c = await service.call('compareRuns', { runIds: [ids['seed-6-strict'], ids['seed-6-lazy']] });
+    expect(c.sides.map((s) => [s.kind, s.status, s.name])).toEqual([
+      ['scenario', 'done', 'Seed 6a: strict invalidation'],
+      ['scenario', 'done', 'Seed 6b: lazy invalidation (flush queue)'],
+    ]);
+    expect(rowOf(c, 'guest.syncs')).toMatchObject({ group: 'guest', values: [8, 7], deltas: [0, -1], differs: true });
+    expect(rowOf(c, 'guest.stale').values).toEqual([0, 2]);
+    expect(rowOf(c, 'guest.dmaUnmap.strict').values).toEqual([2, 0]);
+    expect(rowOf(c, 'guest.dmaUnmap.queued').values).toEqual([0, 2]);
+    expect(rowOf(c, 'invalidations.fqFlushes.timeout').values).toEqual([0, 2]);
+    expect(rowOf(c, 'requests.MAP.OK')).toMatchObject({ values: [2, 2], differs: false });
+    expect(rowOf(c, 'faults.MAPPING').values).toEqual([1, 1]);
+    expect(rowOf(c, 'events.wait').values).toEqual([0, 2]);
+    // One VM exit per kick: the lazy run batches, so it exits once less.
+    const m = c.costModel;
+    expect(rowOf(c, 'cost.vmexit').values).toEqual([8 * m.vmExitNs, 7 * m.vmExitNs]);
+    expect(rowOf(c, 'cost.hostMap').values).toEqual([m.hostMapNs + m.hostMapPageNs, m.hostMapNs + m.hostMapPageNs]);
+    // Groups in table order.
+    const groups = [...new Set(c.rows.map((r) => r.group))];
+    expect(groups).toEqual(['requests', 'mappings', 'invalidations', 'faults', 'host', 'guest', 'cost', 'events']);
+    expect(c.divergences).toHaveLength(1);
+    const d = c.divergences[0];
+    expect(d).toMatchObject({ a: 0, b: 1, comparable: true, reason: null, step: 5, line: 31, bLine: 37 });
+    expect(d.aText).toBe('fault MAPPING flags=address addr=0xfffff000');
+    expect(d.bText).toMatch(/^translated → 0x40000000 STALE/);
+    // The seqs are the first events of step 5 in each run.
+    for (const [runId, seq] of [
+      [ids['seed-6-strict'], d.aSeq],
+      [ids['seed-6-lazy'], d.bSeq],
+    ] as const) {
+      expect(seq).not.toBeNull();
+      const at = await service.call('locateEvent', { runId, step: 5 });
+      expect(at?.seq).toBe(seq);
+      const ev = await service.call('queryEvents', { runId, offset: seq!, limit: 1 });
+      expect(ev.rows[0].step).toBe(5);
+    }
+    // The configurations without their steps, comments kept.
+    expect(c.sides[0].configText).toMatch(/^# Seed 6a/);
+    expect(c.sides[0].configText).not.toMatch(/^steps:/m);
+    expect(c.sides[1].configText).toMatch(/guest: \{ ?iommu-dma: lazy ?\}/);
+  });
+
+  it('seed-1 aw-bits 39 vs 64: the host map fails, the divergence is the dma-map that got a 64-bit address', async () => {
+    const c = await service.call('compareRuns', { runIds: [ids['seed-1-virtio-iommu-aw-bits-39'], ids['seed-1-virtio-iommu-aw-bits-64']] });
+    expect(rowOf(c, 'host.failures')).toMatchObject({ values: [1, 2], deltas: [0, 1], differs: true });
+    expect(rowOf(c, 'host.failures.IOMMU_IOAS_MAP.EINVAL').values).toEqual([0, 1]);
+    expect(rowOf(c, 'host.maps').values).toEqual([2, 2]);
+    // 4 KiB + 4 GiB mapped on the 39-bit side, only the 4 KiB on the 64-bit side.
+    expect(rowOf(c, 'host.mapPages').values).toEqual([1 + 1048576, 1]);
+    expect(rowOf(c, 'host.qemuErrors').values).toEqual([0, 2]);
+    expect(c.divergences[0]).toMatchObject({ comparable: true, step: 1 });
+    expect(c.divergences[0].aText).toContain('DMA address 0x7f00000000');
+    expect(c.divergences[0].bText).toContain('DMA address 0xffffffff00000000');
+    expect(c.divergences[0].bText).toContain('host failed');
+  });
+
+  it('a trace against a scenario run: not comparable step by step, null where a row does not apply', async () => {
+    const c = await service.call('compareRuns', { runIds: [ids['seed-6-strict'], ids.trace] });
+    expect(c.sides[1]).toMatchObject({ kind: 'trace', config: null });
+    expect(c.sides[1].configText).toMatch(/format: qemu/);
+    expect(c.divergences[0]).toMatchObject({ comparable: false, step: null, aSeq: null, bSeq: null });
+    expect(c.divergences[0].reason).toContain(`run ${ids.trace} is an imported trace`);
+    expect(rowOf(c, 'requests')).toMatchObject({ values: [8, null], deltas: [0, null], differs: true });
+    expect(rowOf(c, 'guest.syncs').values).toEqual([8, null]);
+    expect(rowOf(c, 'host.calls').values).toEqual([8, null]);
+    // Rows a trace fills from its own events: maps, unmaps and faults by source event.
+    expect(rowOf(c, 'maps').values).toEqual([2, 2]);
+    expect(rowOf(c, 'maps.virtio_iommu_map').values).toEqual([null, 1]);
+    expect(rowOf(c, 'unmaps').values).toEqual([2, 1]);
+    expect(rowOf(c, 'faults').values).toEqual([1, 1]);
+    expect(rowOf(c, 'cost.request').values[1]).toBeNull();
+    expect(rowOf(c, 'cost.fault').values[1]).toBe(c.costModel.faultNs);
+    // The trace's span: 100.000001 s to 100.000007 s on its own clock.
+    expect(c.sides[1].durationNs).toBe(6000);
+  });
+
+  it('applies cost overrides and rejects bad ids, running runs and bad cost keys with the field path', async () => {
+    const pair = [ids['seed-6-strict'], ids['seed-6-lazy']];
+    const c = await service.call('compareRuns', { runIds: pair, cost: { vmExitNs: 0, requestNs: 1 } });
+    expect(c.costModel.vmExitNs).toBe(0);
+    expect(rowOf(c, 'cost.vmexit').values).toEqual([0, 0]);
+    expect(rowOf(c, 'cost.request').values).toEqual([8, 8]);
+    await expect(service.call('compareRuns', { runIds: [pair[0], 999] })).rejects.toThrow(/invalid params at \/runIds\/1: no run 999/);
+    await expect(service.call('compareRuns', { runIds: [pair[0], pair[0]] })).rejects.toThrow(/\/runIds\/1: run \d+ is listed twice/);
+    await expect(service.call('compareRuns', { runIds: [pair[0]] })).rejects.toThrow(ContractError);
+    await expect(service.call('compareRuns', { runIds: pair, cost: { vmExit: 3 } as never })).rejects.toThrow(/\/cost/);
+    await expect(service.call('compareRuns', { runIds: pair, cost: { faultNs: -1 } })).rejects.toThrow(/\/cost\/faultNs/);
+  });
+});
+
+describe('exportComparison', () => {
+  it('CSV: a header with a column per run and per delta, a row per metric, empty cells for null', async () => {
+    const runIds = [ids['seed-6-strict'], ids['seed-6-lazy'], ids.trace];
+    const { text } = await service.call('exportComparison', { runIds, format: 'csv' });
+    const lines = text.split('\r\n');
+    expect(lines.at(-1)).toBe('');
+    expect(lines[0]).toBe(
+      `group,id,label,unit,run ${runIds[0]}: Seed 6a: strict invalidation,run ${runIds[1]}: Seed 6b: lazy invalidation (flush queue),run ${runIds[2]}: qemu.log,Δ run ${runIds[1]},Δ run ${runIds[2]},differs`,
+    );
+    expect(lines).toContain('guest,guest.syncs,Request queue syncs (kicks),count,8,7,,-1,,yes');
+    expect(lines).toContain('requests,requests.MAP.OK,MAP requests: OK,count,2,2,,0,,yes');
+    expect(lines.find((l) => l.startsWith('cost,cost.total,'))).toMatch(/^cost,cost\.total,Modelled cost,ns,\d+,\d+,\d+,-?\d+,-?\d+,yes$/);
+  });
+
+  it('JSON: the comparison itself', async () => {
+    const runIds = [ids['seed-6-strict'], ids['seed-6-lazy']];
+    const { text } = await service.call('exportComparison', { runIds, format: 'json' });
+    expect(JSON.parse(text)).toEqual(await service.call('compareRuns', { runIds }));
+  });
+});
