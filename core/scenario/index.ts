@@ -5,6 +5,7 @@
  * executes (model.ts).
  */
 export { parseScenario, formatDiagnostic, type ParseResult } from './parse.ts';
+export { EXPECT_IN, MAX_VARIANTS, type ScenarioVariant } from './variants.ts';
 export { scenarioJsonSchema, toJsonSchema, type JsonSchema } from './json-schema.ts';
 export { scenarioReferenceMarkdown } from './reference.ts';
 export {

@@ -10,6 +10,7 @@
 import { Kind, OptionalKind, type TSchema } from '@sinclair/typebox';
 import { U64_MAX, literalValues } from './kinds.ts';
 import { ScenarioSchema } from './schema.ts';
+import { EXPECT_IN } from './variants.ts';
 
 /** A plain JSON Schema object (no symbols, no bigint): safe for JSON.stringify. */
 export type JsonSchema = { [key: string]: unknown };
@@ -112,10 +113,19 @@ export function toJsonSchema(schema: TSchema): JsonSchema {
  * object on each call (callers may mutate it).
  */
 export function scenarioJsonSchema(): JsonSchema {
-  return {
+  const out: JsonSchema = {
     $schema: 'http://json-schema.org/draft-07/schema#',
     $id: 'https://iommu-lab.invalid/scenario.schema.json',
     title: 'IOMMU Lab scenario',
     ...toJsonSchema(ScenarioSchema),
   };
+  // A step's `expect-in: {<variant>: <expect>}` (variants.ts) is not in the TypeBox schema: the
+  // walker never sees it (the expansion replaces it by `expect`), but the editor should know it.
+  const steps = (out.properties as Record<string, JsonSchema>).steps.items as JsonSchema;
+  for (const v of steps.anyOf as JsonSchema[]) {
+    const props = v.properties as Record<string, JsonSchema>;
+    const description = 'Per-variant expectations (with `variants:`): `{<variant name>: <expect>}`; in a variant named here, the entry replaces `expect` (`null`: no expectation).';
+    props[EXPECT_IN] = { type: 'object', description, markdownDescription: description, additionalProperties: { anyOf: [props.expect, { type: 'null' }] } };
+  }
+  return out;
 }

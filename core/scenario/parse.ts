@@ -9,6 +9,7 @@
  *    yaml package's own uniqueKeys check is quadratic: duplicate keys are found by the walker);
  * 2. the schema walker (validate.ts): shapes, types, ranges, unknown keys, defaults;
  * 3. semantic resolution (model.ts): device names, PCI addresses, reserved regions, hex.
+ * A document with `variants:` goes through 2 and 3 once per variant (variants.ts).
  */
 import { Value } from '@sinclair/typebox/value';
 import { LineCounter, parseDocument, type Node } from 'yaml';
@@ -17,11 +18,15 @@ import { resolveScenario, type Scenario } from './model.ts';
 import { ScenarioSchema, type ScenarioDoc } from './schema.ts';
 import { INVALID, WalkContext, walk } from './validate.ts';
 import { MAX_DIAGNOSTICS, MAX_TEXT_LENGTH, scanDocument } from './limits.ts';
+import { expandVariants, variantsPair, type ScenarioVariant } from './variants.ts';
 
 /** Result of parseScenario: the scenario when there is no error, and every diagnostic found. */
 export interface ParseResult {
+  /** With `variants:`, the first variant's scenario (its step lines are lines of `variants[0].text`). */
   scenario: Scenario | null;
   diagnostics: Diagnostic[];
+  /** Present when the document has `variants:` and no error: every variant in order (variants.ts). */
+  variants?: ScenarioVariant[];
 }
 
 /** First line of a yaml library message, without its " at line L, column C" suffix. */
@@ -62,11 +67,26 @@ export function parseScenario(text: string, file: string): ParseResult {
     return { scenario: null, diagnostics: ctx.diagnostics };
   }
 
+  // A document with `variants:` is several scenarios (variants.ts): each merged document is
+  // validated as below, and each variant's text parsed on its own.
+  if (variantsPair(doc.contents)) {
+    const variants = expandVariants(ctx, validateRoot, parseScenario);
+    return { scenario: variants?.[0].scenario ?? null, diagnostics: sortDiagnostics(ctx.diagnostics), ...(variants ? { variants } : {}) };
+  }
+  const scenario = validateRoot(ctx, doc.contents as Node);
+  return { scenario, diagnostics: sortDiagnostics(ctx.diagnostics) };
+}
+
+/**
+ * The schema walk and the semantic checks of a document's root map, reporting into `ctx`: the
+ * scenario when there is no error, else null.
+ */
+function validateRoot(ctx: WalkContext, root: Node): Scenario | null {
   // Partial mode: semantic checks still run on the valid devices and steps, so one pass reports
   // every problem (the editor shows them all at once).
   ctx.partial = true;
-  const value = walk(ctx, ScenarioSchema, doc.contents as Node, '', [0, 0]);
-  if (value === INVALID || typeof value !== 'object' || value === null) return { scenario: null, diagnostics: sortDiagnostics(ctx.diagnostics) };
+  const value = walk(ctx, ScenarioSchema, root, '', [0, 0]);
+  if (value === INVALID || typeof value !== 'object' || value === null) return null;
   const clean = ctx.isValid('');
   // The walker and TypeBox's own check must agree on canonical values; a mismatch is a bug.
   if (clean && !Value.Check(ScenarioSchema, value)) {
@@ -74,7 +94,7 @@ export function parseScenario(text: string, file: string): ParseResult {
     throw new Error(`scenario walker accepted a value the schema rejects at ${first?.path}: ${first?.message}`);
   }
   const scenario = resolveScenario(value as ScenarioDoc, ctx);
-  return { scenario: clean ? scenario : null, diagnostics: sortDiagnostics(ctx.diagnostics) };
+  return clean ? scenario : null;
 }
 
 /** Sorts by position and keeps the first MAX_DIAGNOSTICS (plus one that counts the rest). */

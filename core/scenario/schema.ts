@@ -39,6 +39,7 @@ import {
   WaitArgs,
   WaitExpect,
 } from './guest-schema.ts';
+import { variantSchema } from './variant-schema.ts';
 
 /** Largest u32. */
 const U32_MAX = 0xffff_ffff;
@@ -386,28 +387,40 @@ const DeviceSchema = Type.Object(
   { additionalProperties: false, description: 'An endpoint behind the vIOMMU.' },
 );
 
+/** The top-level keys but `variants`: what a variant may override is every one of them but name and steps. */
+const TOP_LEVEL = {
+  name: Type.String({ minLength: 1, description: 'Title shown in the lab.' }),
+  description: Type.Optional(Type.String({ description: 'Longer text about what the scenario shows.' })),
+  machine: Type.Optional(literals(['q35', 'virt'] as const, 'Machine type: its defaults for aw-bits, granule and reserved regions (QEMU 9.0+).', { default: 'q35' })),
+  'gic-version': Type.Optional(
+    UInt(2, 3, {
+      // No schema default: an absent key must stay absent so q35 scenarios are not told off.
+      description: 'QEMU virt machine `gic-version` (virt only): 2 (QEMU\'s default: the GICv2m MSI frame 0x08020000-0x08020fff) or 3 (ITS: the MSI doorbell page 0x08090000-0x0809ffff).',
+    }),
+  ),
+  viommu: Type.Optional(discriminated('model', [ViommuSchema, IntelIommuSchema], 'The vIOMMU: virtio-iommu (the default) or intel-iommu (realize-level).')),
+  host: Type.Optional(HostSchema),
+  backend: Type.Optional(BackendSchema),
+  kernel: Type.Optional(KernelSchema),
+  guest: Type.Optional(GuestSchema),
+  driver: Type.Optional(DriverSchema),
+  devices: Type.Optional(
+    Type.Array(DeviceSchema, { description: 'Endpoints behind the vIOMMU (unique names and addresses). The host bridge 00:00.0 always exists.', default: [] }),
+  ),
+  steps: Type.Array(StepSchema, { description: 'Operations, run in order.' }),
+};
+
 /** The whole scenario document. */
 export const ScenarioSchema = Type.Object(
   {
-    name: Type.String({ minLength: 1, description: 'Title shown in the lab.' }),
-    description: Type.Optional(Type.String({ description: 'Longer text about what the scenario shows.' })),
-    machine: Type.Optional(literals(['q35', 'virt'] as const, 'Machine type: its defaults for aw-bits, granule and reserved regions (QEMU 9.0+).', { default: 'q35' })),
-    'gic-version': Type.Optional(
-      UInt(2, 3, {
-        // No schema default: an absent key must stay absent so q35 scenarios are not told off.
-        description: 'QEMU virt machine `gic-version` (virt only): 2 (QEMU\'s default: the GICv2m MSI frame 0x08020000-0x08020fff) or 3 (ITS: the MSI doorbell page 0x08090000-0x0809ffff).',
+    ...TOP_LEVEL,
+    variants: Type.Optional(
+      Type.Array(variantSchema(TOP_LEVEL), {
+        minItems: 1,
+        description:
+          'Several configurations of the same steps (core/scenario/variants.ts): each variant is the document with its overrides merged in (maps key by key, lists and scalars replace, `null` removes a key) and runs as its own run named "<name> [<variant>]". A step\'s `expect-in: {<variant>: <expect>}` gives its expectation in one variant.',
       }),
     ),
-    viommu: Type.Optional(discriminated('model', [ViommuSchema, IntelIommuSchema], 'The vIOMMU: virtio-iommu (the default) or intel-iommu (realize-level).')),
-    host: Type.Optional(HostSchema),
-    backend: Type.Optional(BackendSchema),
-    kernel: Type.Optional(KernelSchema),
-    guest: Type.Optional(GuestSchema),
-    driver: Type.Optional(DriverSchema),
-    devices: Type.Optional(
-      Type.Array(DeviceSchema, { description: 'Endpoints behind the vIOMMU (unique names and addresses). The host bridge 00:00.0 always exists.', default: [] }),
-    ),
-    steps: Type.Array(StepSchema, { description: 'Operations, run in order.' }),
   },
   { additionalProperties: false, description: 'An IOMMU Lab scenario.' },
 );

@@ -89,7 +89,7 @@ describe('size and shape', () => {
     text += 'name: again\n';
     const { diagnostics } = parseScenario(text, 'k.yaml');
     expect(diagnostics.length).toBe(MAX_DIAGNOSTICS + 1);
-    expect(formatDiagnostic(diagnostics[0])).toBe('k.yaml:4:1: unknown key "k0"; allowed: name, description, machine, gic-version, viommu, host, backend, kernel, guest, driver, devices, steps');
+    expect(formatDiagnostic(diagnostics[0])).toBe('k.yaml:4:1: unknown key "k0"; allowed: name, description, machine, gic-version, viommu, host, backend, kernel, guest, driver, devices, steps, variants');
     const dup = parseScenario(HEAD + 'steps: []\nname: y\n', 'd.yaml').diagnostics.map(formatDiagnostic);
     expect(dup).toEqual(['d.yaml:4:1: duplicate key "name" (first on line 1)']);
   });

@@ -96,7 +96,7 @@ describe('parseScenario: diagnostics point at the offending node', () => {
 
   test('unknown top-level key', () => {
     const { lines } = diags(`name: t\nviommu: {model: virtio-iommu}\nstep: []\n`);
-    expect(lines).toContain('s.yaml:3:1: unknown key "step"; allowed: name, description, machine, gic-version, viommu, host, backend, kernel, guest, driver, devices, steps');
+    expect(lines).toContain('s.yaml:3:1: unknown key "step"; allowed: name, description, machine, gic-version, viommu, host, backend, kernel, guest, driver, devices, steps, variants');
     expect(lines).toContain('s.yaml:1:1: missing required key "steps"');
   });
 
