@@ -69,6 +69,7 @@ const bridge = {
   saveFile: method('saveFile'),
   importTrace: method('importTrace'),
   cancelImport: method('cancelImport'),
+  getTimeSeries: method('getTimeSeries'),
   compareRuns: method('compareRuns'),
   exportComparison: method('exportComparison'),
   listen,

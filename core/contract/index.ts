@@ -12,6 +12,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import type { ImportStats } from '../import/driver.ts';
 import type { TraceFormat } from '../import/types.ts';
+import type { TimeSeries } from '../compare/types.ts';
 import type { Comparison } from '../compare/types.ts';
 
 /** A problem with a location: file:line:column (1-based) and a message. */
@@ -508,6 +509,13 @@ export const PARAMS = {
   /** Cancels the trace import in progress (nothing is stored). */
   cancelImport: Type.Object({}),
   /**
+   * A run's series over virtual time for the compare plots (issue 9 §3: live mappings, faults so
+   * far, IOVA bytes mapped), downsampled to at most `points` samples (default 2000) keeping each
+   * series' extremes and every fault while faults are at most half of `points`
+   * (main/service/time-series.ts).
+   */
+  getTimeSeries: Type.Object({ runId: Type.Integer({ minimum: 1 }), points: Type.Optional(Type.Integer({ minimum: 16, maximum: 100000 })) }),
+  /**
    * The comparison of 2..8 stored runs, traces or replays (issue 9 §3; core/compare): the first is
    * the base the deltas are taken against. `cost` overrides the cost model's defaults (ns per
    * operation; core/compare/cost.ts DEFAULT_COST_MODEL, docs/cost-model.md). Errors (ContractError
@@ -584,6 +592,11 @@ export interface Results {
   importTrace: { runId: number | null; refused: string | null; source: TraceSourceInfo };
   /** `cancelled`: an import was in progress (its importTrace answers refused "cancelled: nothing stored"). */
   cancelImport: { cancelled: boolean };
+  /**
+   * The run's series (core/compare/types.ts TimeSeries), at most `points` samples in seq order (the
+   * first at seq 0, the last at the run's last event); null for an unknown run.
+   */
+  getTimeSeries: TimeSeries | null;
   /**
    * The runs (sides, the first the base), the metric rows with deltas, the first divergence of each
    * other run against the base (with the first event of that step in each run: aSeq, bSeq) and the

@@ -29,6 +29,8 @@ import { HostViewSource } from './host-view.ts';
 import { HostViewReader } from '../store/host-view.ts';
 import { GuestViewReader } from '../store/guest-view.ts';
 import { GuestViewSource } from './guest-view.ts';
+import { TimeSeriesReader } from '../store/time-series.ts';
+import { timeSeries } from './time-series.ts';
 import { CompareReader, CompareSource } from './compare.ts';
 import { RunHost, type ScenarioSummary, type StartOptions } from '../worker/host.ts';
 import { SearchHost } from '../worker/search-host.ts';
@@ -99,6 +101,8 @@ export class LabService implements LabApi {
   /** The guest DMA panels' reads (IOVA space, followed buffers; own read-only connection, opened on first use). */
   private readonly guestReader: GuestViewReader;
   private readonly guestView: GuestViewSource;
+  /** The compare plots' reads (getTimeSeries; own read-only connection, opened on first use). */
+  private readonly timeSeriesReader: TimeSeriesReader;
   /** The comparison's event reads (compareRuns, exportComparison; own read-only connection, opened on first use). */
   private readonly compareReader: CompareReader;
   private readonly compare: CompareSource;
@@ -116,6 +120,7 @@ export class LabService implements LabApi {
     this.hostView = new HostViewSource(this.hostReader, this.store.reader);
     this.guestReader = new GuestViewReader(this.store.path);
     this.guestView = new GuestViewSource(this.guestReader, this.hostView);
+    this.timeSeriesReader = new TimeSeriesReader(this.store.path);
     this.compareReader = new CompareReader(this.store.path);
     this.compare = new CompareSource(this.store.reader, this.compareReader);
     this.search = new SearchHost(this.store.path, this.store.reader);
@@ -141,6 +146,7 @@ export class LabService implements LabApi {
       getHostObjects: (p) => this.hostView.hostObjects(p.runId, p.seq),
       getIovaSpace: (p) => this.guestView.iovaSpace(p.runId, p.seq),
       followBuffer: (p) => this.guestView.followBuffer(p.runId, p.seq),
+      getTimeSeries: (p) => timeSeries(this.timeSeriesReader, p.runId, p.points),
       compareRuns: (p) => this.compare.compare(p),
       exportComparison: (p) => this.compare.exportComparison(p),
       openFile: () => null,
@@ -305,6 +311,7 @@ export class LabService implements LabApi {
       await Promise.all([this.host.close(graceMs), this.search.close()]);
       this.hostReader.close();
       this.guestReader.close();
+      this.timeSeriesReader.close();
       this.compareReader.close();
       this.store.close();
       this.listeners.clear();
