@@ -6,10 +6,11 @@
  *   iommu-lab show <run> [--db F] [--json]
  *   iommu-lab events <run> [--db F] [--kind K...] [--domain N] [--endpoint E] [--problems]
  *                          [--offset N] [--limit N] [--json]
- *   iommu-lab export <run> --format csv|jsonl [-o FILE] [--db F]
+ *   iommu-lab export <run> --format csv|jsonl|perfetto [-o FILE] [--db F]
  *   iommu-lab rm <run>... [--vacuum] [--db F] [--json]
  *   iommu-lab import <trace> [--format ftrace|kmsg|qemu] [--partial] [--db F] [--json]
  *   iommu-lab replay <trace> --against <scenario.yaml>... [--db F] [--json]
+ *   iommu-lab compare <run>... [--db F] [--json | --csv] [--changed] [--cost key=ns,...]
  *   iommu-lab serve [--db F] [--port N] [--host 127.0.0.1] [--allow-host H[:P]]
  *   iommu-lab --version | --help
  *
@@ -35,6 +36,7 @@ import { EXPORT_FORMATS, cmdExport } from './export.ts';
 import { cmdEvents, cmdRuns, cmdShow } from './inspect.ts';
 import { cmdImport } from './import.ts';
 import { cmdReplay } from './replay.ts';
+import { cmdCompare, costArg } from './compare.ts';
 import { cmdRm } from './rm.ts';
 import { TRACE_FORMATS } from '../../core/import/types.ts';
 import { cmdRun } from './run.ts';
@@ -85,6 +87,7 @@ Examples:
   $ iommu-lab events 3 --problems                   run 3's problem events
   $ iommu-lab events 3 --endpoint nic0 --kind map,unmap
   $ iommu-lab export 3 --format csv -o run3.csv     every event of run 3, u64 values in hex
+  $ iommu-lab export 3 -o run3.json                 run 3 as a Perfetto trace (ui.perfetto.dev)
   $ iommu-lab rm 1 2 --vacuum                       delete runs 1 and 2, shrink the database file
   $ iommu-lab import trace.txt                      a recorded ftrace / dmesg / QEMU -trace log as a trace
   $ iommu-lab serve                                 the UI in a browser, on 127.0.0.1
@@ -152,12 +155,12 @@ function program(io: CliIO, result: { code: number }): Command {
     });
 
   p.command('export')
-    .description('write every event of a run as CSV or JSON lines (streamed; u64 values as "0x…" hex)')
+    .description('write every event of a run as CSV, JSON lines or a Perfetto / Chrome JSON trace (streamed; u64 values as "0x…" hex)')
     .argument('<run>', 'run id (see `iommu-lab runs`)', parseRunId)
     .addOption(db())
-    .addOption(new Option('--format <format>', 'csv (RFC 4180, a header row, one column per catalog field) or jsonl (one { seq, step, kind, fields, text, problem } per line); default: from -o\'s extension').choices(EXPORT_FORMATS))
+    .addOption(new Option('--format <format>', 'csv (RFC 4180, a header row, one column per catalog field), jsonl (one { seq, step, kind, fields, text, problem } per line) or perfetto (a Chrome JSON trace, one track per component: open it in ui.perfetto.dev or chrome://tracing); default: from -o\'s extension (.csv, .jsonl, .json)').choices(EXPORT_FORMATS))
     .option('-o, --output <file>', 'write to this file, atomically (a temporary file renamed over it); default: stdout')
-    .addHelpText('after', examples('iommu-lab export 3 --format csv -o run3.csv', 'iommu-lab export 3 --format jsonl | jq -c \'select(.problem)\''))
+    .addHelpText('after', examples('iommu-lab export 3 --format csv -o run3.csv', 'iommu-lab export 3 --format jsonl | jq -c \'select(.problem)\'', 'iommu-lab export 3 --format perfetto -o run3.json'))
     .action(async (run: number, o) => {
       result.code = await cmdExport(run, o, io);
     });
@@ -194,6 +197,19 @@ function program(io: CliIO, result: { code: number }): Command {
     .addHelpText('after', examples('iommu-lab replay 3 --against qemu-9.0.yaml qemu-9.1.yaml', 'iommu-lab replay 3 --against spec.yaml --json'))
     .action(async (trace: number, o) => {
       result.code = await cmdReplay(trace, o, io);
+    });
+
+  p.command('compare')
+    .description('stored runs, traces or replays side by side: metrics with deltas against the first (requests, maps, unmaps, invalidations, faults by reason, host calls and failures, peak mappings, modelled cost), then where each first diverges from it')
+    .argument('<run...>', '2 to 8 run ids (see `iommu-lab runs`); the first is the base', collectRunIds)
+    .addOption(db())
+    .option('--json', 'print the comparison as JSON { sides, rows: [{ id, group, label, unit, values, deltas, differs }], divergences, costModel }')
+    .option('--csv', 'print the table as CSV (a row per metric, a column per run and per delta)')
+    .option('--changed', 'only the rows whose values differ')
+    .option('--cost <key=ns,...>', 'override the cost model (vmExitNs, requestNs, hostMapNs, hostMapPageNs, hostUnmapNs, invalidationNs, faultNs; docs/cost-model.md)', costArg)
+    .addHelpText('after', examples('iommu-lab compare 1 2', 'iommu-lab compare 1 2 3 --changed', 'iommu-lab compare 1 2 --cost vmExitNs=1000,hostMapNs=5000 --csv > cmp.csv'))
+    .action(async (runs: number[], o) => {
+      result.code = await cmdCompare(runs, o, io);
     });
 
   p.command('serve')
