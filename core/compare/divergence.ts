@@ -117,7 +117,7 @@ export function firstDivergence(a: number, aRun: RunDetail, b: number, bRun: Run
   if (sa.length === sb.length) return record(a, b, {});
   const longer = sa.length > sb.length ? sa : sb;
   const s = longer[n];
-  const none = `no step ${n} (the run ended after ${n} steps)`;
+  const none = `no step ${n} (the run ended after ${n} step${n === 1 ? '' : 's'})`;
   const aHas = longer === sa;
   return record(a, b, {
     step: n,
