@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContractError } from '../../core/contract/index.ts';
 import type { Comparison } from '../../core/compare/types.ts';
+import { CompareReader } from '../../main/service/compare.ts';
 import { LabService, waitForRun } from '../../main/service/lab-service.ts';
 import { QEMU_REPLAY_LOG_LINES } from '../support/traces.ts';
 
@@ -120,6 +121,24 @@ describe('compareRuns', () => {
     expect(rowOf(c, 'cost.fault').values[1]).toBe(c.costModel.faultNs);
     // The trace's span: 100.000001 s to 100.000007 s on its own clock.
     expect(c.sides[1].durationNs).toBe(6000);
+  });
+
+  it("finds a trace's event by its line (the seq a trace-side divergence links to)", async () => {
+    const reader = new CompareReader(service.store.path);
+    try {
+      const run = (await service.call('getRun', { runId: ids.trace }))!;
+      // Lines 1..7 hold one event each, except the iommufd line (3), which QEMU's replay cannot use but is still an event.
+      const rows = (await service.call('queryEvents', { runId: ids.trace, offset: 0, limit: 100 })).rows;
+      for (const r of rows) expect(reader.seqAtLine(ids.trace, r.line!, run.events)).toBe(rows.find((x) => x.line === r.line)!.seq);
+      // A line between events: the next event; past the last: none.
+      expect(reader.seqAtLine(ids.trace, 0, run.events)).toBe(0);
+      expect(reader.seqAtLine(ids.trace, 1000, run.events)).toBeNull();
+      // On the trace's stored clock: the last event 6 µs after the first.
+      expect(reader.lastTime(ids.trace)! - run.source!.firstTime!).toBe(6000);
+      expect(reader.hostMapPages(ids['seed-1-virtio-iommu-aw-bits-39'])).toBe(1 + 1048576);
+    } finally {
+      reader.close();
+    }
   });
 
   it('applies cost overrides and rejects bad ids, running runs and bad cost keys with the field path', async () => {
