@@ -150,6 +150,10 @@ describe('compareRuns', () => {
     await expect(service.call('compareRuns', { runIds: [pair[0], 999] })).rejects.toThrow(/invalid params at \/runIds\/1: no run 999/);
     await expect(service.call('compareRuns', { runIds: [pair[0], pair[0]] })).rejects.toThrow(/\/runIds\/1: run \d+ is listed twice/);
     await expect(service.call('compareRuns', { runIds: [pair[0]] })).rejects.toThrow(ContractError);
+    // A run still running (its row as startRun creates it, owned by this process).
+    const running = service.store.createRun({ name: 'busy', file: 'busy.yaml', scenarioText: '', steps: 1, totalUnits: 1 });
+    await expect(service.call('compareRuns', { runIds: [pair[0], running] })).rejects.toThrow(`compareRuns: invalid params at /runIds/1: run ${running} (busy) is still running: compare it when it has finished`);
+    await expect(service.call('exportComparison', { runIds: [running, pair[0]], format: 'csv' })).rejects.toThrow(/^exportComparison: invalid params at \/runIds\/0: run \d+ \(busy\) is still running/);
     await expect(service.call('compareRuns', { runIds: pair, cost: { vmExit: 3 } as never })).rejects.toThrow(/\/cost/);
     await expect(service.call('compareRuns', { runIds: pair, cost: { faultNs: -1 } })).rejects.toThrow(/\/cost\/faultNs/);
   });
