@@ -7,7 +7,7 @@
  * nodeIntegration, webSecurity on, a strict CSP on every renderer response, navigation and new
  * windows denied, every permission request and check and every device (HID, serial, USB) permission
  * denied, IPC answered only for our window's frames on our exact origin, saveFile writing only to
- * files the user picked in a dialog, and the binary's fuses flipped by the build
+ * files the user picked in a dialog (exportRun too: its save dialog), and the binary's fuses flipped by the build
  * (electron-fuses.ts). The renderer is served from a privileged `app://lab/` scheme (standard +
  * secure) instead of file:// so that `'self'` in the CSP and Monaco's module workers have a real
  * origin; a file is served only when its real path (symlinks resolved) is inside the build.
@@ -17,6 +17,7 @@ import { readFile, realpath, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { LabApi, Results } from '../core/contract/index.ts';
+import { exportRunToPickedFile } from './service/export.ts';
 import { serveContract, type ContractReply } from './service/serve-contract.ts';
 import { LabService } from './service/lab-service.ts';
 import { LabDatabaseError } from './store/errors.ts';
@@ -125,6 +126,14 @@ class DesktopFiles {
     await writeFile(target, text, 'utf8');
     return { path: target };
   }
+
+  /** The save dialog for exportRun (main/service/export.ts writes the file, atomically). */
+  async pickExport(defaultName: string, filter: { name: string; extensions: string[] }): Promise<string | null> {
+    const win = this.window();
+    const opts = { defaultPath: defaultName, filters: [filter, { name: 'All files', extensions: ['*'] }] };
+    const picked = win ? await dialog.showSaveDialog(win, opts) : await dialog.showSaveDialog(opts);
+    return picked.canceled || !picked.filePath ? null : picked.filePath;
+  }
 }
 
 let mainWindow: BrowserWindow | null = null;
@@ -200,7 +209,7 @@ function trustedFrame(url: string | undefined): boolean {
  * serveContract; openFile/saveFile go to the desktop dialogs. Returns the disposer (removes the
  * handler, unsubscribes the notifications).
  */
-function bindIpc(service: LabApi, files: DesktopFiles): () => void {
+function bindIpc(service: LabApi, files: DesktopFiles, dbPath: string): () => void {
   const closers: (() => void)[] = [];
   serveContract(
     service,
@@ -222,7 +231,11 @@ function bindIpc(service: LabApi, files: DesktopFiles): () => void {
         closers.push(cb);
       },
     },
-    { openFile: () => files.open(), saveFile: (p) => files.save(p.path, p.text, p.name) },
+    {
+      openFile: () => files.open(),
+      saveFile: (p) => files.save(p.path, p.text, p.name),
+      exportRun: (p) => exportRunToPickedFile(service, dbPath, p, (name, filter) => files.pickExport(name, filter)),
+    },
   );
   return () => {
     for (const c of closers.splice(0)) c();
@@ -266,7 +279,7 @@ void app.whenReady().then(() => {
   const service = openLab(defaultDbPath(), join(app.getAppPath(), 'examples'));
   if (service === null) return;
   const files = new DesktopFiles(() => mainWindow);
-  const unbind = bindIpc(service, files);
+  const unbind = bindIpc(service, files, service.store.path);
   mainWindow = createWindow();
   mainWindow.on('closed', () => {
     mainWindow = null;

@@ -70,6 +70,7 @@ const bridge = {
   importTrace: method('importTrace'),
   cancelImport: method('cancelImport'),
   getTimeSeries: method('getTimeSeries'),
+  exportRun: method('exportRun'),
   compareRuns: method('compareRuns'),
   exportComparison: method('exportComparison'),
   listen,

@@ -528,6 +528,14 @@ export const PARAMS = {
     cost: Type.Optional(COST_OVERRIDES),
     format: Type.Union([Type.Literal('csv'), Type.Literal('json')]),
   }),
+  /**
+   * Desktop only: asks where to save a run's (or trace's) export with the save dialog (proposing
+   * "run-<id>-<name>.<csv|jsonl|json>") and streams it there atomically with the CLI's writer
+   * (main/service/export.ts): `csv`, `jsonl` or `perfetto` (a Chrome / Perfetto JSON trace, one
+   * track per component; core/export/perfetto.ts). `serve` answers null: a browser downloads
+   * GET /export/<runId>.<ext>?token=… instead (main/serve/server.ts), so no export is one answer.
+   */
+  exportRun: Type.Object({ runId: Type.Integer({ minimum: 1 }), format: Type.Union([Type.Literal('csv'), Type.Literal('jsonl'), Type.Literal('perfetto')]) }),
 } satisfies Record<string, TSchema>;
 
 export type Method = keyof typeof PARAMS;
@@ -597,6 +605,8 @@ export interface Results {
    * first at seq 0, the last at the run's last event); null for an unknown run.
    */
   getTimeSeries: TimeSeries | null;
+  /** The file written and its size in bytes; null when the dialog was cancelled (or outside the desktop app). Errors: no such run; the file system's. */
+  exportRun: { path: string; bytes: number } | null;
   /**
    * The runs (sides, the first the base), the metric rows with deltas, the first divergence of each
    * other run against the base (with the first event of that step in each run: aSeq, bSeq) and the

@@ -20,7 +20,9 @@
  * A client that breaks the WebSocket protocol (oversized frame, invalid UTF-8, unmasked frame,
  * reserved opcode or RSV bits, bad close code) is dropped; the others keep their connections.
  * openFile/saveFile answer null: a browser must not read or write files on the lab's machine; the
- * UI uses the browser's own file picker and a download instead.
+ * UI uses the browser's own file picker and a download instead. Exports are downloads too:
+ * GET /export/<runId>.<ext>?token=… streams a run as CSV, JSON lines or a Perfetto trace
+ * (handleExport), so exportRun (the desktop's save dialog) answers null here.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -32,6 +34,7 @@ import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { LabApi } from '../../core/contract/index.ts';
+import { EXPORT_FILE, EXPORT_FORMATS, exportChunks, exportFileName, exportRunInfo, writeChunks, type ExportFormat } from '../service/export.ts';
 import { serveContract, type ContractReply } from '../service/serve-contract.ts';
 
 /** Options of {@link startServer}. */
@@ -47,6 +50,11 @@ export interface ServeOptions {
    * an SSH tunnel or proxy whose local port differs from PORT. Checked by {@link parseAllowedHost}.
    */
   allowHosts?: string[];
+  /**
+   * The SQLite file the export route (GET /export/…) streams runs from; default the service's own
+   * (`service.store.path` of a LabService). Without one, /export/… answers 404.
+   */
+  dbPath?: string;
 }
 
 /** A running server. */
@@ -63,6 +71,8 @@ export interface RunningServer {
 export const SERVE_HOST = '127.0.0.1';
 /** Path of the WebSocket endpoint. */
 export const WS_PATH = '/ws';
+/** Prefix of the export download route: /export/<runId>.<ext> (see handleExport). */
+export const EXPORT_PATH = '/export/';
 /** Largest accepted WebSocket message (startRun text may be 16 MiB, see PARAMS.startRun). */
 const MAX_MESSAGE_BYTES = 20 * 1024 * 1024;
 
@@ -211,6 +221,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     const q = raw.indexOf('?');
     const rawPath = q === -1 ? raw : raw.slice(0, q);
     const query = new URLSearchParams(q === -1 ? '' : raw.slice(q + 1));
+    if (rawPath.startsWith(EXPORT_PATH)) return handleExport(req, res, rawPath, query);
     const file = resolveStatic(root, rawPath);
     if (file === null) return send(res, 403, 'text/plain; charset=utf-8', 'forbidden\n');
     const isPage = extname(file) === '.html';
@@ -234,6 +245,44 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       return void res.end();
     }
     send(res, 200, MIME[extname(file)] ?? 'application/octet-stream', body, headers);
+  }
+
+  /**
+   * GET /export/<runId>.<csv|jsonl|json>?token=…[&format=csv|jsonl|perfetto]: a run's export as a
+   * download (Content-Disposition: attachment), streamed with backpressure (main/service/export.ts,
+   * the CLI's writer), so a run of millions of events never becomes one contract answer. Guarded
+   * like the WebSocket: the Host (checked above for every request, 421), the token (401), and an
+   * Origin, when the browser sends one, or a Sec-Fetch-Site other than same-origin/none (403: another
+   * site's page). 400 for a path or format it does not know, 404 for a missing run.
+   */
+  async function handleExport(req: IncomingMessage, res: ServerResponse, rawPath: string, query: URLSearchParams): Promise<void> {
+    const text = 'text/plain; charset=utf-8';
+    if (!sameSecret(query.get('token'), token)) return send(res, 401, text, 'unauthorized: the export URL needs the ?token= of iommu-lab serve\n');
+    const site = req.headers['sec-fetch-site'];
+    if ((req.headers.origin !== undefined && !originOk(req)) || (typeof site === 'string' && site !== 'same-origin' && site !== 'none')) {
+      return send(res, 403, text, 'forbidden\n');
+    }
+    const m = /^\/export\/([1-9][0-9]{0,14})\.(csv|jsonl|json)$/.exec(rawPath);
+    if (!m) return send(res, 400, text, 'bad request: /export/<run id>.<csv|jsonl|json>\n');
+    const asked = query.get('format');
+    const byExt: Record<string, ExportFormat> = { csv: 'csv', jsonl: 'jsonl', json: 'perfetto' };
+    if (asked !== null && !(EXPORT_FORMATS as readonly string[]).includes(asked)) return send(res, 400, text, `bad request: format must be ${EXPORT_FORMATS.join(', ')}\n`);
+    const format = (asked as ExportFormat | null) ?? byExt[m[2]];
+    const dbPath = opts.dbPath ?? (service as { store?: { path?: string } }).store?.path;
+    const info = dbPath ? await exportRunInfo(service, Number(m[1])) : null;
+    if (!info || !dbPath) return send(res, 404, text, 'not found: no such run\n');
+    res.writeHead(200, {
+      'Content-Type': EXPORT_FILE[format].contentType,
+      'Content-Disposition': `attachment; filename="${exportFileName(info.run, format)}"`,
+      'Cache-Control': 'no-store',
+      'X-Content-Type-Options': 'nosniff',
+      'Referrer-Policy': 'no-referrer',
+    });
+    if (req.method === 'HEAD') return void res.end();
+    // A client going away (a cancelled download) stops the export at the next chunk.
+    const done = await writeChunks(exportChunks(dbPath, info, format), res, { stopped: () => res.destroyed });
+    if (done) res.end();
+    else res.destroy();
   }
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
@@ -269,7 +318,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   // it closes (or when the server closes).
   const connections = new Set<() => void>();
   // Browsers cannot pick files on the lab's machine: openFile/saveFile answer null (see above).
-  const noFiles = { openFile: () => null, saveFile: () => null };
+  const noFiles = { openFile: () => null, saveFile: () => null, exportRun: () => null };
   wss.on('connection', (ws: WebSocket) => {
     // Protocol errors (ws has already sent the close code, e.g. 1002, 1007, 1009): drop this client.
     ws.on('error', () => ws.terminate());

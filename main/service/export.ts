@@ -19,7 +19,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { EventRow, LabApi, Results } from '../../core/contract/index.ts';
+import { ContractError, type EventRow, type LabApi, type Params, type Results } from '../../core/contract/index.ts';
 import { EVENT_CATALOG } from '../../core/events/catalog.ts';
 import { perfettoTraceChunks } from '../../core/export/perfetto.ts';
 import { iterateRunEvents } from '../store/event-stream.ts';
@@ -234,4 +234,22 @@ export async function exportRunInfo(api: LabApi, runId: number): Promise<ExportR
   if (!run) return null;
   const components = await api.call('listComponents', { runId });
   return { run: { id: run.id, name: run.name, file: run.file, source: run.source ?? null, replay: run.replay ?? null }, components };
+}
+
+/** A save dialog: the file the user picked (proposing `defaultName`, filtered by `filter`), or null when cancelled. */
+export type PickSaveFile = (defaultName: string, filter: { name: string; extensions: string[] }) => Promise<string | null>;
+
+/**
+ * exportRun for the desktop app (main/index.ts gives the native save dialog as `pick`): looks the
+ * run up, proposes "run-<id>-<name>.<ext>", and writes the export atomically where the user chose
+ * (writeExportFile). Returns null when the dialog was cancelled.
+ * Errors: ContractError at "/runId" for a missing run; the file system's (ENOENT, EACCES, ENOSPC, …).
+ */
+export async function exportRunToPickedFile(api: LabApi, dbPath: string, p: Params<'exportRun'>, pick: PickSaveFile): Promise<Results['exportRun']> {
+  const info = await exportRunInfo(api, p.runId);
+  if (!info) throw new ContractError(`exportRun: no run ${p.runId}`, '/runId');
+  const file = EXPORT_FILE[p.format];
+  const target = await pick(exportFileName(info.run, p.format), { name: file.label, extensions: [file.ext] });
+  if (target === null) return null;
+  return writeExportFile(dbPath, info, p.format, target);
 }

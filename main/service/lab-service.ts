@@ -151,6 +151,8 @@ export class LabService implements LabApi {
       exportComparison: (p) => this.compare.exportComparison(p),
       openFile: () => null,
       saveFile: () => null,
+      // The desktop's save dialog answers it (main/index.ts); elsewhere there is no dialog (serve: GET /export/…).
+      exportRun: () => null,
       importTrace: (p) => this.importTrace(p),
       cancelImport: () => {
         const a = this.importAbort;
