@@ -240,6 +240,10 @@ function cellsOf(r: RunFacts): { cells: Cell[]; counts: CostCounts } {
   // Events, by kind, and the virtual time they span.
   add('events', 'events', 'Events', 'run', r.input.run.metrics?.events ?? r.input.run.events);
   add('duration', 'events', 'Virtual time', 'run', r.input.durationNs, 'ns');
+  // A scenario's expectations (variants with per-variant `expect-in` differ here); a trace has none.
+  const ex = r.input.run.metrics?.expectations;
+  add('expectations.held', 'events', 'Expectations held', 'run', trace || !ex ? null : ex.held);
+  add('expectations.failed', 'events', 'Expectations failed', 'run', trace || !ex ? null : ex.failed);
   for (const [k, n] of Object.entries(r.byKind)) add(`events.${k}`, 'events', `Events: ${k}`, 'run', n);
 
   const counts: CostCounts = {

@@ -60,6 +60,8 @@ describe('compareRuns', () => {
     expect(rowOf(c, 'requests.MAP.OK')).toMatchObject({ values: [2, 2], differs: false });
     expect(rowOf(c, 'faults.MAPPING').values).toEqual([1, 1]);
     expect(rowOf(c, 'events.wait').values).toEqual([0, 2]);
+    expect(rowOf(c, 'expectations.held').values).toEqual([6, 7]);
+    expect(rowOf(c, 'expectations.failed').values).toEqual([0, 0]);
     // One VM exit per kick: the lazy run batches, so it exits once less.
     const m = c.costModel;
     expect(rowOf(c, 'cost.vmexit').values).toEqual([8 * m.vmExitNs, 7 * m.vmExitNs]);
@@ -118,6 +120,7 @@ describe('compareRuns', () => {
     expect(rowOf(c, 'unmaps').values).toEqual([2, 1]);
     expect(rowOf(c, 'faults').values).toEqual([1, 1]);
     expect(rowOf(c, 'cost.request').values[1]).toBeNull();
+    expect(rowOf(c, 'expectations.held').values).toEqual([6, null]);
     expect(rowOf(c, 'cost.fault').values[1]).toBe(c.costModel.faultNs);
     // The trace's span: 100.000001 s to 100.000007 s on its own clock.
     expect(c.sides[1].durationNs).toBe(6000);
