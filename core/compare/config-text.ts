@@ -56,7 +56,7 @@ function traceConfigText(run: RunDetail): string {
  * leading comment; an imported trace's source as YAML.
  */
 export function configTextOf(run: RunDetail): string {
-  if (run.source) return traceConfigText(run);
+  if (run.source?.kind === 'trace') return traceConfigText(run);
   const text = scenarioConfigText(run.scenarioText);
   if (run.replay) {
     const r = run.replay;

@@ -14,8 +14,8 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 
 /** What a compared run is: an imported trace (runs.source), a replay (runs.source kind 'replay'), else a scenario run. */
 export function runKind(run: Pick<RunDetail, 'source' | 'replay'>): CompareRunKind {
-  if (run.source) return 'trace';
-  if (run.replay) return 'replay';
+  if (run.source?.kind === 'trace') return 'trace';
+  if (run.replay?.kind === 'replay') return 'replay';
   return 'scenario';
 }
 

@@ -103,7 +103,7 @@ export class CompareSource {
   /** The first event of a divergence's step in one run: by trace line for a trace, by step otherwise. */
   private seqOf(run: RunDetail, d: FirstDivergence, side: 'a' | 'b'): number | null {
     if (d.step === null) return null;
-    if (run.source) {
+    if (run.source?.kind === 'trace') {
       const line = side === 'b' && d.bLine != null ? d.bLine : d.line;
       return line === null ? null : this.events.seqAtLine(run.id, line, run.events);
     }
