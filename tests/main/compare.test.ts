@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ContractError } from '../../core/contract/index.ts';
+import Database from 'better-sqlite3';
+import { ContractError, type ReplaySourceInfo } from '../../core/contract/index.ts';
 import type { Comparison } from '../../core/compare/types.ts';
 import { CompareReader } from '../../main/service/compare.ts';
 import { LabService, waitForRun } from '../../main/service/lab-service.ts';
@@ -142,6 +143,31 @@ describe('compareRuns', () => {
     } finally {
       reader.close();
     }
+  });
+
+  it("a trace against a replay of it: the replay record's first divergence, linked to the trace's line", async () => {
+    // A replay row as the replay store keeps it (runs.source kind 'replay'), finished, without events.
+    const replay: ReplaySourceInfo = {
+      kind: 'replay', trace: { runId: ids.trace, name: 'qemu.log', format: 'qemu', sha256: '' }, against: 'examples/seed-6-lazy.yaml', byOp: { dma: 2 },
+      divergenceCount: 1,
+      divergences: [{ step: 3, traceLine: 7, trace: 'line 7: FAULT MAPPING ep=24 addr=0x8000000010', replay: null }],
+      notDerived: [], assumptions: [], unattributedFaults: 0,
+    };
+    const text = fs.readFileSync(path.join(EXAMPLES, 'seed-6-lazy.yaml'), 'utf8');
+    const id = service.store.createRun({ name: 'qemu.log against seed-6-lazy', file: 'examples/seed-6-lazy.yaml', scenarioText: text, steps: 4, totalUnits: 4, source: replay });
+    const db = new Database(path.join(dir, 'lab.db'));
+    db.prepare("UPDATE runs SET status = 'done', finished_at = ? WHERE id = ?").run(new Date().toISOString(), id);
+    db.close();
+    const c = await service.call('compareRuns', { runIds: [ids.trace, id] });
+    expect(c.sides.map((s) => s.kind)).toEqual(['trace', 'replay']);
+    expect(c.sides[1].configText.split('\n')[0]).toBe(`# A replay of trace ${ids.trace} (qemu.log) against examples/seed-6-lazy.yaml`);
+    const d = c.divergences[0];
+    expect(d).toMatchObject({ comparable: true, step: 3, line: 7, aText: replay.divergences[0].trace, bText: 'translated (no fault in the replay)', bSeq: null });
+    // The trace side links to the event of line 7: the fault.
+    const ev = await service.call('getEventDetail', { runId: ids.trace, seq: d.aSeq! });
+    expect(ev?.kind).toBe('trace-fault');
+    // Side by side in the table, the replay fills what the trace cannot.
+    expect(rowOf(c, 'faults').values).toEqual([1, null]);
   });
 
   it('applies cost overrides and rejects bad ids, running runs and bad cost keys with the field path', async () => {
