@@ -5,8 +5,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { formatDiagnostic } from '../core/scenario/index.ts';
-import { runScenarioText } from '../core/run/index.ts';
+import { formatDiagnostic, parseScenario } from '../core/scenario/index.ts';
+import { ScenarioRun, runScenarioText } from '../core/run/index.ts';
 
 const DIR = join(__dirname, '..', 'examples');
 const files = readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort();
@@ -30,15 +30,24 @@ describe('examples', () => {
     const intended = INTENDED_WARNINGS[file] ?? [];
     expect(shown.map((l, i) => (intended[i] && l.startsWith(intended[i]) ? intended[i] : l))).toEqual(intended);
     expect(run!.scenario.name.length).toBeGreaterThan(0);
-    while (run!.advance(50_000)) run!.takeEvents();
-    run!.takeEvents();
-    expect(run!.doneUnits).toBe(run!.totalUnits);
-    const results = run!.stepResults();
-    expect(results).toHaveLength(run!.scenario.steps.length);
-    const failed = results.filter((r) => r.expectation === false).map((r) => `line ${r.line} (${r.op}): ${r.message}`);
-    expect(failed).toEqual([]);
-    const withExpect = run!.scenario.steps.filter((s) => s.expect !== undefined).length;
-    expect(withExpect).toBeGreaterThan(0);
-    expect(run!.metrics().expectations).toEqual({ held: withExpect, failed: 0 });
+    checkRun(run!);
+    // With `variants:` runScenarioText ran the first; every other variant runs and holds too.
+    const variants = parseScenario(text, `examples/${file}`).variants ?? [];
+    if (file.startsWith('variants-')) expect(variants.length).toBeGreaterThan(1);
+    for (const v of variants.slice(1)) checkRun(new ScenarioRun(v.scenario, {}));
   });
 });
+
+/** Runs `run` to its end: every step ran, and every `expect` held. */
+function checkRun(run: ScenarioRun): void {
+  while (run.advance(50_000)) run.takeEvents();
+  run.takeEvents();
+  expect(run.doneUnits).toBe(run.totalUnits);
+  const results = run.stepResults();
+  expect(results).toHaveLength(run.scenario.steps.length);
+  const failed = results.filter((r) => r.expectation === false).map((r) => `${run.scenario.name}: line ${r.line} (${r.op}): ${r.message}`);
+  expect(failed).toEqual([]);
+  const withExpect = run.scenario.steps.filter((s) => s.expect !== undefined).length;
+  expect(withExpect).toBeGreaterThan(0);
+  expect(run.metrics().expectations).toEqual({ held: withExpect, failed: 0 });
+}

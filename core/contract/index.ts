@@ -170,6 +170,8 @@ export interface RunSummary {
   source?: TraceSourceInfo | null;
   /** For a replay of a trace against a configuration (issue 9 §2), what was replayed; absent or null otherwise. */
   replay?: ReplaySourceInfo | null;
+  /** For one variant of a scenario with `variants:` (issue 9 §3), which one; absent or null otherwise. */
+  variant?: VariantSourceInfo | null;
 }
 
 /** A device access whose fault the trace and its replay disagree on (core/replay/replay.ts). */
@@ -181,6 +183,23 @@ export interface ReplayDivergence {
   trace: string | null;
   /** The replay's fault event text, or null when the replay translated it. */
   replay: string | null;
+}
+
+/**
+ * The run of one variant of a scenario with `variants:` (core/scenario/variants.ts), stored in
+ * runs.source as JSON with kind 'variant'. Its scenario text is the variant's expanded text.
+ */
+export interface VariantSourceInfo {
+  kind: 'variant';
+  /** The variant's name as written (`lazy`); the run's name is "<scenario> [<variant>]". */
+  variant: string;
+  /** The scenario's own name (without the variant). */
+  scenario: string;
+  /** Its place among the variants (0-based) and how many there are. */
+  index: number;
+  count: number;
+  /** The same for every run of one startRun (a random id): the runs list groups by it. */
+  group: string;
 }
 
 /** What a replay run replayed (stored in runs.source as JSON with kind 'replay'; core/replay). */
@@ -553,8 +572,10 @@ export interface Results {
   /**
    * Either the run started (`diagnostics`: the scenario's warnings, e.g. an endpoint no device
    * declares; empty when clean), or the scenario was invalid (nothing stored; every diagnostic).
+   * A scenario with `variants:` starts one run per variant, run one after the other in order:
+   * `variantRunIds` are their ids (`runId` is the first); cancelling any of them cancels the rest.
    */
-  startRun: { runId: number; diagnostics: Diagnostic[] } | { runId: null; diagnostics: Diagnostic[] };
+  startRun: { runId: number; diagnostics: Diagnostic[]; variantRunIds?: number[] } | { runId: null; diagnostics: Diagnostic[] };
   cancelRun: { cancelled: boolean };
   listRuns: RunSummary[];
   getRun: RunDetail | null;

@@ -32,7 +32,8 @@ import { GuestViewSource } from './guest-view.ts';
 import { TimeSeriesReader } from '../store/time-series.ts';
 import { timeSeries } from './time-series.ts';
 import { CompareReader, CompareSource } from './compare.ts';
-import { RunHost, type ScenarioSummary, type StartOptions } from '../worker/host.ts';
+import { RunHost, type ParsedVariant, type ScenarioSummary, type StartOptions } from '../worker/host.ts';
+import { VariantRuns } from './variant-runs.ts';
 import { SearchHost } from '../worker/search-host.ts';
 
 /** Options of LabService. */
@@ -67,6 +68,9 @@ const EXAMPLE_TITLE_MAX_BYTES = 256 * 1024;
 /** Example file names of the seeds' scenarios (issue 8 §2), listed in their own group. */
 const SEED_PREFIX = 'seed-';
 const SEED_GROUP = 'seeds: problems reproduced';
+/** Example file names of scenarios with `variants:` (issue 9 §3), listed in their own group. */
+const VARIANTS_PREFIX = 'variants-';
+const VARIANTS_GROUP = 'variants: configurations compared';
 
 /**
  * What an example shows, for the picker: its first comment line (every shipped example opens with
@@ -94,6 +98,8 @@ const EXAMPLE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 export class LabService implements LabApi {
   readonly store: LabStore;
   private readonly host: RunHost;
+  /** The runs of scenarios with `variants:`, run one after the other (variant-runs.ts). */
+  private readonly variantRuns: VariantRuns;
   private readonly details: EventDetailSource;
   /** The component and host panels' reads (own read-only connection, opened on first use). */
   private readonly hostReader: HostViewReader;
@@ -127,14 +133,18 @@ export class LabService implements LabApi {
     this.host = new RunHost({
       store: this.store,
       onProgress: (p) => this.emit('runProgress', p),
-      onFinished: (f) => this.emit('runFinished', f),
+      onFinished: (f) => {
+        this.emit('runFinished', f);
+        this.variantRuns.finished(f.runId);
+      },
       standby: !opts.readOnly && (opts.warmRunWorker ?? true),
     });
+    this.variantRuns = new VariantRuns({ store: this.store, host: this.host, onFinished: (f) => this.emit('runFinished', f), runOptions: opts.runOptions });
     this.handlers = {
       listExamples: () => this.listExamples(),
       readExample: (p) => this.readExample(p.name),
       startRun: (p) => this.startRun(p.text, p.file),
-      cancelRun: (p) => ({ cancelled: this.host.cancel(p.runId) }),
+      cancelRun: (p) => ({ cancelled: this.variantRuns.cancel(p.runId) || this.host.cancel(p.runId) }),
       listRuns: (p) => this.store.reader.listRuns(p.limit),
       getRun: (p) => this.store.reader.getRun(p.runId),
       // Asynchronous only with a search to scan (in the search worker: main/worker/search-host.ts).
@@ -239,7 +249,7 @@ export class LabService implements LabApi {
     return files.sort().map((f) => {
       const name = f.slice(0, -'.yaml'.length);
       let title = name;
-      let group = name.startsWith(SEED_PREFIX) ? SEED_GROUP : 'virtio-iommu';
+      let group = name.startsWith(SEED_PREFIX) ? SEED_GROUP : name.startsWith(VARIANTS_PREFIX) ? VARIANTS_GROUP : 'virtio-iommu';
       let line = '';
       try {
         // Read on the main thread, so only small files are parsed (examples are a few KB), and
@@ -251,7 +261,7 @@ export class LabService implements LabApi {
           const doc = parseDocument(text, { uniqueKeys: false });
           const t = doc.get('name');
           if (typeof t === 'string' && t.trim()) title = t.trim();
-          if (group !== SEED_GROUP) group = doc.has('guest') ? 'guest DMA' : doc.has('host') || doc.has('backend') ? 'host side' : 'virtio-iommu';
+          if (group !== SEED_GROUP && group !== VARIANTS_GROUP) group = doc.has('guest') ? 'guest DMA' : doc.has('host') || doc.has('backend') ? 'host side' : 'virtio-iommu';
         }
       } catch {
         // Unreadable or invalid example: listed under its file name; opening it shows the problem.
@@ -283,10 +293,15 @@ export class LabService implements LabApi {
    * worker.js) gives a diagnostic saying the scenario could not be parsed; createRun's errors
    * (a full disk) reject.
    */
-  private startRun(text: string, file: string): Promise<Results['startRun']> {
-    const create = (s: ScenarioSummary) =>
-      this.store.createRun({ name: s.name, file, scenarioText: text, steps: s.steps, totalUnits: s.totalUnits, config: s.config });
-    return this.host.startRun(text, file, create, this.opts.runOptions);
+  private async startRun(text: string, file: string): Promise<Results['startRun']> {
+    // With `variants:` one run per variant, run in order (variant-runs.ts).
+    let variantRunIds: number[] | null = null;
+    const create = (s: ScenarioSummary, variants?: ParsedVariant[]) => {
+      if (variants) return (variantRunIds = this.variantRuns.create(file, variants))[0];
+      return this.store.createRun({ name: s.name, file, scenarioText: text, steps: s.steps, totalUnits: s.totalUnits, config: s.config });
+    };
+    const r = await this.host.startRun(text, file, create, this.opts.runOptions);
+    return r.runId !== null && variantRunIds !== null ? { ...r, variantRunIds } : r;
   }
 
   /**
@@ -310,6 +325,8 @@ export class LabService implements LabApi {
   close(graceMs = 5000): Promise<void> {
     this.closed = true;
     this.closing ??= (async () => {
+      // Variants waiting for their turn never start (marked cancelled), before the host cancels the running ones.
+      this.variantRuns.close();
       await Promise.all([this.host.close(graceMs), this.search.close()]);
       this.hostReader.close();
       this.guestReader.close();

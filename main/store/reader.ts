@@ -3,7 +3,7 @@
  * In WAL mode it reads the last committed state while a worker writes, and never blocks it.
  */
 import Database from 'better-sqlite3';
-import type { EventRow, Params, Results, RunConfig, RunDetail, RunMetrics, RunStatus, RunSummary, StepResult, ReplaySourceInfo, TraceSourceInfo } from '../../core/contract/index.ts';
+import type { EventRow, Params, Results, RunConfig, RunDetail, RunMetrics, RunStatus, RunSummary, StepResult, ReplaySourceInfo, TraceSourceInfo, VariantSourceInfo } from '../../core/contract/index.ts';
 import { ContractError } from '../../core/contract/index.ts';
 import { EVENT_CATALOG, KIND_BY_CODE } from '../../core/events/catalog.ts';
 import { formatEvent } from '../../core/events/format.ts';
@@ -68,11 +68,12 @@ function toSummary(r: RunRow): RunSummary {
   };
 }
 
-/** runs.source: an imported trace's record (kind 'trace') or a replay's (kind 'replay'); neither for scenario runs. */
-function parseSource(text: string | null | undefined): { source: TraceSourceInfo | null; replay?: ReplaySourceInfo } {
+/** runs.source: an imported trace's record (kind 'trace'), a replay's (kind 'replay') or a scenario variant's (kind 'variant'); none for other scenario runs. */
+function parseSource(text: string | null | undefined): { source: TraceSourceInfo | null; replay?: ReplaySourceInfo; variant?: VariantSourceInfo } {
   if (!text) return { source: null };
   try {
-    const v = JSON.parse(text) as TraceSourceInfo | ReplaySourceInfo;
+    const v = JSON.parse(text) as TraceSourceInfo | ReplaySourceInfo | VariantSourceInfo;
+    if (v.kind === 'variant') return { source: null, variant: v };
     return v.kind === 'replay' ? { source: null, replay: v } : { source: v };
   } catch {
     return { source: null };

@@ -304,6 +304,18 @@ export class LabStore {
   }
 
   /**
+   * Marks `cancelled` a `running` run that never started (a variant waiting for its turn:
+   * main/service/variant-runs.ts), with `error` saying why; it has no events. Returns false when
+   * the run was not running.
+   */
+  markCancelledUnstarted(runId: number, error: string): boolean {
+    const info = this.writer()
+      .prepare("UPDATE runs SET status = 'cancelled', error = ?, finished_at = ? WHERE id = ? AND status = 'running' AND event_count = 0")
+      .run(error, new Date().toISOString(), runId);
+    return info.changes > 0;
+  }
+
+  /**
    * Marks a `running` run failed with `error`; committed events stay, event_count keeps the last
    * committed count and failed_expectations is recounted from them. Returns false when the run was
    * not running (already finished by its worker).

@@ -29,9 +29,9 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Diagnostic, Notifications, RunStatus } from '../../core/contract/index.ts';
 import type { LabStore } from '../store/store.ts';
-import { CANCEL_FLAG, type JobMessage, type ParseMessage, type ParsedMessage, type RunJob, type ScenarioSummary, type StandbyData, type TestHooksSpec, type WorkerMessage } from './protocol.ts';
+import { CANCEL_FLAG, type JobMessage, type ParseMessage, type ParsedMessage, type ParsedVariant, type RunJob, type ScenarioSummary, type StandbyData, type TestHooksSpec, type WorkerMessage } from './protocol.ts';
 
-export type { ScenarioSummary } from './protocol.ts';
+export type { ParsedVariant, ScenarioSummary } from './protocol.ts';
 
 /** Result of RunHost.startRun: the run started, or the scenario's diagnostics (nothing stored). */
 export type StartRunResult = { runId: number; diagnostics: Diagnostic[] } | { runId: null; diagnostics: Diagnostic[] };
@@ -258,7 +258,7 @@ export class RunHost {
    * worker cannot be created, or `create` throws (the worker is then kept or ended as for an
    * invalid scenario).
    */
-  async startRun(text: string, file: string, create: (summary: ScenarioSummary) => number, opts: StartOptions = {}): Promise<StartRunResult> {
+  async startRun(text: string, file: string, create: (summary: ScenarioSummary, variants?: ParsedVariant[]) => number, opts: StartOptions = {}): Promise<StartRunResult> {
     let parsed: ParsedMessage | null = null;
     let worker: Worker | null = null;
     let lastExit = '';
@@ -295,7 +295,8 @@ export class RunHost {
     let runId: number;
     try {
       if (this.closing) throw new Error('RunHost is closed');
-      runId = create(parsed.summary);
+      // With `variants:` (ParsedMessage.variants) `create` makes every variant's run; this worker runs the first.
+      runId = create(parsed.summary, parsed.variants);
     } catch (e) {
       this.release(worker);
       throw e;

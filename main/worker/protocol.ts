@@ -103,6 +103,21 @@ export interface ParsedMessage {
   type: 'parsed';
   diagnostics: Diagnostic[];
   summary?: ScenarioSummary;
+  /**
+   * A scenario with `variants:` (core/scenario/variants.ts), valid: every variant in order, each
+   * with its expanded text (what its run stores and parses) and its summary. `summary` is the
+   * first's, and the scenario kept for the job is the first variant's.
+   */
+  variants?: ParsedVariant[];
+}
+
+/** One variant of a parsed scenario (ParsedMessage.variants). */
+export interface ParsedVariant {
+  /** The variant's name as written. */
+  variant: string;
+  /** The variant as a scenario of its own (ScenarioVariant.text). */
+  text: string;
+  summary: ScenarioSummary;
 }
 
 /** workerData of the run worker's generator thread (same entry file, role 'generator'). */

@@ -114,10 +114,12 @@ async function generate(data: GeneratorJob): Promise<void> {
     }
     parsing = parsing.then(async () => {
       const [, { parseScenario }, , , { scenarioUnits }, { runConfig }] = await modules;
-      const { scenario, diagnostics } = parseScenario(m.text, m.file);
+      const { scenario, diagnostics, variants } = parseScenario(m.text, m.file);
       kept = scenario;
       const reply: ParsedMessage = { type: 'parsed', diagnostics };
       if (scenario) reply.summary = { name: scenario.name, steps: scenario.steps.length, totalUnits: scenarioUnits(scenario), config: runConfig(scenario) };
+      // `variants:` — the host runs each variant's text in turn (main/service/variant-runs.ts).
+      if (variants) reply.variants = variants.map((v) => ({ variant: v.variant, text: v.text, summary: { name: v.name, steps: v.scenario.steps.length, totalUnits: scenarioUnits(v.scenario), config: runConfig(v.scenario) } }));
       port.postMessage(reply satisfies GeneratorMessage);
     });
   };
