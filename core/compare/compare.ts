@@ -301,7 +301,14 @@ function row(first: Cell, perRun: Map<string, Cell>[], facts: RunFacts[]): Compa
   });
   const v0 = values[0];
   const deltas = values.map((v) => (v === null || v0 === null ? null : v - v0));
-  const differs = values.some((v) => v !== v0);
+  // Only values that apply: null (the row does not apply to that run) is not a change.
+  let seen: number | null = null;
+  let differs = false;
+  for (const v of values) {
+    if (v === null) continue;
+    if (seen === null) seen = v;
+    else if (v !== seen) differs = true;
+  }
   return { id: first.id, group: first.group, label: first.label, unit: first.unit, values, deltas, differs };
 }
 

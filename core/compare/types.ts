@@ -48,7 +48,11 @@ export interface CompareRow {
   values: (number | null)[];
   /** values[i] − values[0] per side (deltas[0] is 0 or null); null where either is null. */
   deltas: (number | null)[];
-  /** True when the values are not all equal (the UI highlights, `--changed` filters). */
+  /**
+   * True when the values that apply (not null) are not all equal (the UI highlights, `--changed`
+   * filters): a row only some runs have (a trace's source events, a guest layer one run lacks)
+   * is not a change by itself.
+   */
   differs: boolean;
 }
 

@@ -90,7 +90,8 @@ export function formatComparisonTable(c: Comparison, opts: { changed?: boolean }
 }
 
 function rowCells(r: CompareRow): string[] {
-  const unit = r.label.toLowerCase().includes(r.unit) ? '' : (UNIT_SUFFIX[r.unit] ?? '');
+  // "Peak mapped bytes" says its unit already.
+  const unit = r.unit === 'bytes' && / bytes\b/i.test(r.label) ? '' : (UNIT_SUFFIX[r.unit] ?? '');
   const cells = [`  ${r.label}${unit}`];
   r.values.forEach((v, i) => {
     cells.push(valueText(v));

@@ -47,6 +47,8 @@ describe('iommu-lab compare', () => {
     expect(lines).toContainEqual(expect.stringMatching(/^ {2}Stale translations\s+0\s+2 {2}\+2$/));
     expect(lines).toContainEqual(expect.stringMatching(/^ {2}MAP requests: OK\s+2\s+2$/));
     expect(lines).toContainEqual(expect.stringMatching(/^ {2}Modelled cost \(ns\)\s+[\d,]+\s+[\d,]+ {2}−1,000 \(−\d+(\.\d)?%\)$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^ {2}Cost: invalidations \(ns\)\s+2,000\s+2,000$/));
+    expect(lines).toContainEqual(expect.stringMatching(/^ {2}Peak mapped bytes\s+8,192\s+8,192$/));
     for (const g of ['mappings', 'invalidations', 'faults', 'host', 'guest', 'cost', 'events']) expect(lines).toContain(g);
     expect(r.stdout).toContain('cost model (ns): vmExitNs=1000 requestNs=2000 hostMapNs=1500 hostMapPageNs=200 hostUnmapNs=3000 invalidationNs=1000 faultNs=5000');
     const at = lines.indexOf('first divergence of run 2 against run 1: step 5 (line 31 / line 37)');

@@ -112,7 +112,10 @@ describe('compareRuns', () => {
     expect(c.sides[1].configText).toMatch(/format: qemu/);
     expect(c.divergences[0]).toMatchObject({ comparable: false, step: null, aSeq: null, bSeq: null });
     expect(c.divergences[0].reason).toContain(`run ${ids.trace} is an imported trace`);
-    expect(rowOf(c, 'requests')).toMatchObject({ values: [8, null], deltas: [0, null], differs: true });
+    // A row that applies to one run only is not a change.
+    expect(rowOf(c, 'requests')).toMatchObject({ values: [8, null], deltas: [0, null], differs: false });
+    expect(rowOf(c, 'faults')).toMatchObject({ values: [1, 1], differs: false });
+    expect(rowOf(c, 'events')).toMatchObject({ values: [65, 7], differs: true });
     expect(rowOf(c, 'guest.syncs').values).toEqual([8, null]);
     expect(rowOf(c, 'host.calls').values).toEqual([8, null]);
     // Rows a trace fills from its own events: maps, unmaps and faults by source event.
@@ -198,7 +201,7 @@ describe('exportComparison', () => {
       `group,id,label,unit,run ${runIds[0]}: Seed 6a: strict invalidation,run ${runIds[1]}: Seed 6b: lazy invalidation (flush queue),run ${runIds[2]}: qemu.log,Δ run ${runIds[1]},Δ run ${runIds[2]},differs`,
     );
     expect(lines).toContain('guest,guest.syncs,Request queue syncs (kicks),count,8,7,,-1,,yes');
-    expect(lines).toContain('requests,requests.MAP.OK,MAP requests: OK,count,2,2,,0,,yes');
+    expect(lines).toContain('requests,requests.MAP.OK,MAP requests: OK,count,2,2,,0,,no');
     expect(lines.find((l) => l.startsWith('cost,cost.total,'))).toMatch(/^cost,cost\.total,Modelled cost,ns,\d+,\d+,\d+,-?\d+,-?\d+,yes$/);
   });
 

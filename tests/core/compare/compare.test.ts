@@ -91,7 +91,7 @@ describe('comparisonCsv', () => {
     const lines = csv.split('\r\n');
     expect(lines[0]).toBe('group,id,label,unit,"run 1: strict, ""a""",run 2: b,Δ run 2,differs');
     // Run 2 has no metrics at all: its requests do not apply.
-    expect(lines).toContain('requests,requests,Requests,count,0,,,yes');
+    expect(lines).toContain('requests,requests,Requests,count,0,,,no');
     expect(lines).toContain('events,duration,Virtual time,ns,1000,2000,1000,yes');
     expect(csv.endsWith('\r\n')).toBe(true);
   });
