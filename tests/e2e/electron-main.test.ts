@@ -280,6 +280,27 @@ describe('Electron main (stubbed electron)', () => {
     expect(seen.dialog.proposed).toBe('untitled-1.yaml');
   });
 
+  it('exportRun streams a run to the file the save dialog picked, proposing its name (issue 9 §3)', async () => {
+    const started = await call('startRun', { text: 'name: export me\nviommu: {model: virtio-iommu}\ndevices:\n  - {name: nic0, bdf: "00:03.0"}\nsteps:\n  - attach: {domain: 1, endpoint: nic0}\n', file: 'x.yaml' });
+    const runId = (started.result as { runId: number }).runId;
+    await vi.waitFor(async () => expect(((await call('getRun', { runId })).result as { status: string }).status).toBe('done'), { timeout: 20_000 });
+    const target = join(dir, 'picked-export.json');
+    seen.dialog.save = target;
+    const saved = seen.dialog.saved;
+    const r = await call('exportRun', { runId, format: 'perfetto' });
+    expect(r).toEqual({ ok: true, result: { path: target, bytes: readFileSync(target).length } });
+    expect(seen.dialog.proposed).toBe(`run-${runId}-export-me.json`);
+    expect(seen.dialog.saved).toBe(saved + 1);
+    const doc = JSON.parse(readFileSync(target, 'utf8')) as { traceEvents: { name: string; args?: { name?: string } }[] };
+    expect(doc.traceEvents.filter((e) => e.name === 'thread_name').map((e) => e.args!.name)).toContain('viommu0 (virtio-iommu)');
+    // Cancelled: nothing written; a missing run: an error at /runId, no dialog.
+    seen.dialog.save = null;
+    expect(await call('exportRun', { runId, format: 'csv' })).toEqual({ ok: true, result: null });
+    const missing = await call('exportRun', { runId: 999, format: 'csv' });
+    expect(missing).toMatchObject({ ok: false, error: { path: '/runId' } });
+    expect(seen.dialog.saved).toBe(saved + 2);
+  });
+
   it('quits with code 2 and one line when its database cannot be used (issue 6 §5.6)', async () => {
     const { openLab } = await import('../../main/index.ts');
     const notDb = join(dir, 'notes.db');
