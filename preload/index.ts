@@ -69,6 +69,7 @@ const bridge = {
   saveFile: method('saveFile'),
   importTrace: method('importTrace'),
   cancelImport: method('cancelImport'),
+  startReplay: method('startReplay'),
   getTimeSeries: method('getTimeSeries'),
   exportRun: method('exportRun'),
   compareRuns: method('compareRuns'),

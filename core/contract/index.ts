@@ -528,6 +528,17 @@ export const PARAMS = {
   /** Cancels the trace import in progress (nothing is stored). */
   cancelImport: Type.Object({}),
   /**
+   * Replays the stored trace `traceRunId` against the scenario `text`'s configuration (issue 9 §2):
+   * a run like startRun's (progress, cancel, its events stored), whose steps are the trace's
+   * derived intent (core/replay) and whose record (RunSummary.replay) lists what the trace held
+   * that the replay could not use and, once it ends, the divergences from the trace's faults.
+   */
+  startReplay: Type.Object({
+    traceRunId: Type.Integer({ minimum: 1 }),
+    text: Type.String({ maxLength: 16 * 1024 * 1024 }),
+    file: Type.String({ minLength: 1, maxLength: 4096 }),
+  }),
+  /**
    * A run's series over virtual time for the compare plots (issue 9 §3: live mappings, faults so
    * far, IOVA bytes mapped), downsampled to at most `points` samples (default 2000) keeping each
    * series' extremes and every fault while faults are at most half of `points`
@@ -621,6 +632,8 @@ export interface Results {
   importTrace: { runId: number | null; refused: string | null; source: TraceSourceInfo };
   /** `cancelled`: an import was in progress (its importTrace answers refused "cancelled: nothing stored"). */
   cancelImport: { cancelled: boolean };
+  /** As startRun: the replay run started, or the scenario's diagnostics (nothing stored). Errors: the run is not a stored trace. */
+  startReplay: Results['startRun'];
   /**
    * The run's series (core/compare/types.ts TimeSeries), at most `points` samples in seq order (the
    * first at seq 0, the last at the run's last event); null for an unknown run.

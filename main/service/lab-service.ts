@@ -144,6 +144,7 @@ export class LabService implements LabApi {
       listExamples: () => this.listExamples(),
       readExample: (p) => this.readExample(p.name),
       startRun: (p) => this.startRun(p.text, p.file),
+      startReplay: (p) => this.startReplay(p.traceRunId, p.text, p.file),
       cancelRun: (p) => ({ cancelled: this.variantRuns.cancel(p.runId) || this.host.cancel(p.runId) }),
       listRuns: (p) => this.store.reader.listRuns(p.limit),
       getRun: (p) => this.store.reader.getRun(p.runId),
@@ -302,6 +303,22 @@ export class LabService implements LabApi {
     };
     const r = await this.host.startRun(text, file, create, this.opts.runOptions);
     return r.runId !== null && variantRunIds !== null ? { ...r, variantRunIds } : r;
+  }
+
+  /**
+   * Replays a stored trace against the scenario's configuration (RunHost.startRun with a
+   * ReplayRequest: the worker reads the trace, derives and binds the intent, and runs it). The
+   * run row stores the scenario text and the replay's record (runs.source, kind 'replay').
+   * Errors: ContractError when `traceRunId` is not a stored trace.
+   */
+  private startReplay(traceRunId: number, text: string, file: string): Promise<Results['startReplay']> {
+    const trace = this.store.reader.getRun(traceRunId);
+    if (!trace?.source) throw new ContractError(`startReplay: invalid params at /traceRunId: run ${traceRunId} is ${trace ? 'not an imported trace' : 'not stored'}`, '/traceRunId');
+    if (trace.status === 'running') throw new ContractError(`startReplay: invalid params at /traceRunId: trace ${traceRunId} is still being imported`, '/traceRunId');
+    const ref = { runId: traceRunId, name: trace.name, format: trace.source.format, sha256: trace.source.sha256 };
+    const create = (s: ScenarioSummary) =>
+      this.store.createRun({ name: s.name, file, scenarioText: text, steps: s.steps, totalUnits: s.totalUnits, config: s.config, source: s.replay });
+    return this.host.startRun(text, file, create, { ...this.opts.runOptions, replay: { trace: ref, dbPath: this.store.path } });
   }
 
   /**

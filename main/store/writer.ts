@@ -391,7 +391,7 @@ export interface RunOutcome {
   stepResults: StepResult[];
   failedExpectations: number;
   error: string | null;
-  /** An imported trace's source record (runs.source, JSON), replacing the one the run was created with; absent: kept. */
+  /** An imported trace's or a replay's record (runs.source, JSON), replacing the one the run was created with; absent: kept. */
   source?: unknown;
 }
 

@@ -29,7 +29,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Diagnostic, Notifications, RunStatus } from '../../core/contract/index.ts';
 import type { LabStore } from '../store/store.ts';
-import { CANCEL_FLAG, type JobMessage, type ParseMessage, type ParsedMessage, type ParsedVariant, type RunJob, type ScenarioSummary, type StandbyData, type TestHooksSpec, type WorkerMessage } from './protocol.ts';
+import { CANCEL_FLAG, type JobMessage, type ParseMessage, type ParsedMessage, type ParsedVariant, type ReplayRequest, type RunJob, type ScenarioSummary, type StandbyData, type TestHooksSpec, type WorkerMessage } from './protocol.ts';
 
 export type { ParsedVariant, ScenarioSummary } from './protocol.ts';
 
@@ -76,6 +76,8 @@ export interface StartOptions {
   commitIntervalMs?: number;
   /** Test-only: the hooks module the run worker loads (RunJob.testHooks; tests/support/worker-hooks.ts). */
   testHooks?: TestHooksSpec;
+  /** startRun: replay this stored trace against the scenario's configuration (RunJob.replay). */
+  replay?: ReplayRequest;
 }
 
 interface Active {
@@ -273,7 +275,7 @@ export class RunHost {
         worker = RunHost.standbyModeWorker();
       }
       this.parsing.add(worker);
-      const r = await RunHost.parseOn(worker, text, file);
+      const r = await RunHost.parseOn(worker, text, file, opts.replay);
       this.parsing.delete(worker);
       if (typeof r === 'string') {
         lastExit = r;
@@ -317,7 +319,7 @@ export class RunHost {
    * when it exits (or fails) first. The worker is ref'd while it parses (a pending promise alone
    * does not keep the process alive).
    */
-  private static parseOn(worker: Worker, text: string, file: string): Promise<ParsedMessage | string> {
+  private static parseOn(worker: Worker, text: string, file: string, replay?: ReplayRequest): Promise<ParsedMessage | string> {
     worker.ref();
     return new Promise((resolve) => {
       let error: string | null = null;
@@ -333,7 +335,7 @@ export class RunHost {
       };
       const onExit = (code: number) => done(error ?? `exit code ${code}`);
       worker.on('message', onMessage).on('error', onError).on('exit', onExit);
-      worker.postMessage({ type: 'parse', text, file } satisfies ParseMessage);
+      worker.postMessage({ type: 'parse', text, file, ...(replay ? { replay } : {}) } satisfies ParseMessage);
     });
   }
 

@@ -12,7 +12,8 @@
  * worker starts one generator thread (`GeneratorJob`) that posts `GeneratorMessage`s; it is given
  * parse requests and its `GeneratorTask` by message.
  */
-import type { Diagnostic, RunConfig, RunMetrics, RunStatus, StepResult } from '../../core/contract/index.ts';
+import type { Diagnostic, ReplaySourceInfo, RunConfig, RunMetrics, RunStatus, StepResult } from '../../core/contract/index.ts';
+import type { ReplayTraceRef } from '../../core/replay/replay.ts';
 import type { MessagePort } from 'node:worker_threads';
 import type { EventBatch } from '../store/batch.ts';
 import type { EventWriter } from '../store/writer.ts';
@@ -43,6 +44,18 @@ export interface RunJob {
    * generator thread from the same entry (see worker.ts). Default: the running worker's own file.
    */
   entry?: { file: string; execArgv: string[] };
+  /** The run replays a stored trace against the scenario's configuration (ReplayRequest). */
+  replay?: ReplayRequest;
+}
+
+/**
+ * A replay (issue 9 §2): the run is the stored trace `trace` replayed against the scenario's
+ * configuration. The generator reads the trace's events from `dbPath` (its own read-only
+ * connection: main/store/trace-rows.ts), derives the intent and binds it (core/replay).
+ */
+export interface ReplayRequest {
+  trace: ReplayTraceRef;
+  dbPath: string;
 }
 
 /**
@@ -81,6 +94,8 @@ export interface ParseMessage {
   type: 'parse';
   text: string;
   file: string;
+  /** Prepare a replay of a stored trace against the scenario instead of its own steps. */
+  replay?: ReplayRequest;
 }
 
 /** What the run row needs from a valid scenario (LabStore.createRun). */
@@ -92,6 +107,8 @@ export interface ScenarioSummary {
   totalUnits: number;
   /** The run's configuration (core/run/config.ts runConfig), stored with the run. */
   config?: RunConfig;
+  /** A replay's record as prepared (runs.source; its divergences are filled in when the run ends). */
+  replay?: ReplaySourceInfo;
 }
 
 /**
@@ -135,6 +152,8 @@ export interface GeneratorTask {
   type: 'task';
   text?: string;
   file?: string;
+  /** With text (no kept parse): the replay to prepare (RunJob.replay). */
+  replay?: ReplayRequest;
   /** The run's cancellation flag (RunJob.cancel). */
   cancel: SharedArrayBuffer;
   /** The database (RunJob.dbPath): the generator runs background WAL checkpoints on it (main/store/checkpointer.ts). */
@@ -158,7 +177,7 @@ export type GeneratorMessage =
   | { type: 'ready' }
   | ParsedMessage
   | { type: 'batch'; batch: EventBatch }
-  | { type: 'end'; cancelled: boolean; failure: string | null; doneUnits: number; totalUnits: number; metrics: RunMetrics; stepResults: StepResult[] };
+  | { type: 'end'; cancelled: boolean; failure: string | null; doneUnits: number; totalUnits: number; metrics: RunMetrics; stepResults: StepResult[]; source?: ReplaySourceInfo };
 
 /** Progress, sent after each commit (~every commitIntervalMs). */
 export interface ProgressMessage {

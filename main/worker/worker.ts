@@ -43,6 +43,7 @@ import {
   type SpentBatch,
   type ParseMessage,
   type ParsedMessage,
+  type ReplayRequest,
   type RunJob,
   type StandbyData,
   type WorkerMessage,
@@ -99,10 +100,33 @@ async function generate(data: GeneratorJob): Promise<void> {
     import('../../core/run/config.ts'),
   ]);
   type Scenario = import('../../core/scenario/model.ts').Scenario;
+  type PreparedReplay = import('../../core/replay/replay.ts').PreparedReplay;
+  type Prepared = { scenario: Scenario; replay?: undefined } | { scenario?: undefined; replay: PreparedReplay };
+  /**
+   * Parses `text`; with `replay`, prepares the replay of the stored trace against its
+   * configuration (the trace's events read here, from the database; core/replay).
+   */
+  const prepare = async (text: string, file: string, replay: ReplayRequest | undefined): Promise<{ prepared: Prepared | null; reply: ParsedMessage }> => {
+    const [, { parseScenario }, , , { scenarioUnits }, { runConfig }] = await modules;
+    if (replay === undefined) {
+      const { scenario, diagnostics, variants } = parseScenario(text, file);
+      const reply: ParsedMessage = { type: 'parsed', diagnostics };
+      if (scenario) reply.summary = { name: scenario.name, steps: scenario.steps.length, totalUnits: scenarioUnits(scenario), config: runConfig(scenario) };
+      // `variants:` — the host runs each variant's text in turn (main/service/variant-runs.ts).
+      if (variants) reply.variants = variants.map((v) => ({ variant: v.variant, text: v.text, summary: { name: v.name, steps: v.scenario.steps.length, totalUnits: scenarioUnits(v.scenario), config: runConfig(v.scenario) } }));
+      return { prepared: scenario ? { scenario } : null, reply };
+    }
+    const [{ deriveIntent }, { prepareReplay, replayUnits }, { iterateTraceRows }] = await Promise.all([import('../../core/replay/intent.ts'), import('../../core/replay/replay.ts'), import('../store/trace-rows.ts')]);
+    const intent = deriveIntent(iterateTraceRows(replay.dbPath, replay.trace.runId));
+    const { diagnostics, prepared } = prepareReplay(intent, text, file, replay.trace);
+    const reply: ParsedMessage = { type: 'parsed', diagnostics };
+    if (prepared) reply.summary = { name: prepared.name, steps: prepared.scenario.steps.length, totalUnits: replayUnits(prepared), config: prepared.config, replay: prepared.record };
+    return { prepared: prepared ? { replay: prepared } : null, reply };
+  };
   // Listen before loading anything: the run worker may send at once (a cold start's task, or a
   // parse request to a standby still loading). Parses run in arrival order once the modules are
   // loaded. After the task the listener goes, so the port no longer keeps this thread alive.
-  let kept: Scenario | null = null;
+  let kept: Prepared | null = null;
   let parsing: Promise<void> = Promise.resolve();
   let taskArrived!: (t: GeneratorTask) => void;
   const task = new Promise<GeneratorTask>((resolve) => (taskArrived = resolve));
@@ -113,37 +137,39 @@ async function generate(data: GeneratorJob): Promise<void> {
       return;
     }
     parsing = parsing.then(async () => {
-      const [, { parseScenario }, , , { scenarioUnits }, { runConfig }] = await modules;
-      const { scenario, diagnostics, variants } = parseScenario(m.text, m.file);
-      kept = scenario;
-      const reply: ParsedMessage = { type: 'parsed', diagnostics };
-      if (scenario) reply.summary = { name: scenario.name, steps: scenario.steps.length, totalUnits: scenarioUnits(scenario), config: runConfig(scenario) };
-      // `variants:` — the host runs each variant's text in turn (main/service/variant-runs.ts).
-      if (variants) reply.variants = variants.map((v) => ({ variant: v.variant, text: v.text, summary: { name: v.name, steps: v.scenario.steps.length, totalUnits: scenarioUnits(v.scenario), config: runConfig(v.scenario) } }));
-      port.postMessage(reply satisfies GeneratorMessage);
+      let r: Awaited<ReturnType<typeof prepare>>;
+      try {
+        r = await prepare(m.text, m.file, m.replay);
+      } catch (e) {
+        // The trace could not be read (database gone, damaged): a diagnostic, nothing stored.
+        r = { prepared: null, reply: { type: 'parsed', diagnostics: [{ file: m.file, line: 1, column: 1, endLine: 1, endColumn: 1, severity: 'error', message: `cannot read trace ${m.replay?.trace.runId ?? ''}: ${(e as Error).message}` }] } };
+      }
+      kept = r.prepared;
+      port.postMessage(r.reply satisfies GeneratorMessage);
     });
   };
   port.on('message', onMessage);
-  const [{ scenarioSource }, { formatDiagnostic, parseScenario }, { BatchEncoder, batchTransfer }, { Checkpointer }] = await modules;
+  const [{ scenarioSource }, { formatDiagnostic }, { BatchEncoder, batchTransfer }, { Checkpointer }] = await modules;
   port.postMessage({ type: 'ready' } satisfies GeneratorMessage);
   const job = await task;
   await parsing;
   const cancel = new Int32Array(job.cancel);
   const ctl = new Int32Array(data.ctl);
-  let scenario: Scenario | null = kept;
+  let prepared: Prepared | null = kept;
   if (job.text !== undefined) {
-    const parsed = parseScenario(job.text, job.file ?? 'scenario.yaml');
-    scenario = parsed.scenario;
-    if (!scenario) {
+    const r = await prepare(job.text, job.file ?? 'scenario.yaml', job.replay);
+    prepared = r.prepared;
+    if (!prepared) {
       // The host validated the text before creating the run; reaching this is a bug, not user input.
-      throw new Error(`scenario became invalid in the worker:\n${parsed.diagnostics.map(formatDiagnostic).join('\n')}`);
+      throw new Error(`scenario became invalid in the worker:\n${r.reply.diagnostics.map(formatDiagnostic).join('\n')}`);
     }
   }
-  if (!scenario) throw new Error('run task without a scenario: neither its text nor a valid parse came first');
+  if (!prepared) throw new Error('run task without a scenario: neither its text nor a valid parse came first');
   const checkpointer = new Checkpointer(job.dbPath);
   const enc = new BatchEncoder(BATCH_EVENTS + (BATCH_EVENTS >> 1));
   // The source drives the machine it builds; its events go straight into the batch encoder.
-  const run: import('../../core/source/index.ts').Source = scenarioSource(scenario, { onEvent: enc.emit });
+  const replayRun = prepared.replay ? new (await import('../../core/replay/replay.ts')).ReplayRun(prepared.replay, { onEvent: enc.emit }) : null;
+  const run: import('../../core/source/index.ts').Source = replayRun ?? scenarioSource(prepared.scenario!, { onEvent: enc.emit });
   let posted = 0;
   const spent = job.spent;
   const send = () => {
@@ -191,6 +217,7 @@ async function generate(data: GeneratorJob): Promise<void> {
     totalUnits: run.totalUnits,
     metrics: run.metrics(),
     stepResults: run.stepResults(),
+    ...(replayRun ? { source: replayRun.record() } : {}),
   } satisfies GeneratorMessage);
 }
 
@@ -316,6 +343,8 @@ async function main(data: RunJob | StandbyData): Promise<void> {
           stepResults: m.stepResults,
           failedExpectations: m.metrics.expectations.failed,
           error: m.failure,
+          // A replay's record with its divergences (runs.source).
+          ...(m.source ? { source: m.source } : {}),
         });
         ended = true;
         spent.port1.close();
@@ -328,7 +357,7 @@ async function main(data: RunJob | StandbyData): Promise<void> {
   };
   onDown = fail;
   // After a valid parse the generator runs the scenario it kept (parsed once, on this side).
-  const source = parsedOk ? {} : { text: job.text, file: job.file };
+  const source = parsedOk ? {} : { text: job.text, file: job.file, replay: job.replay };
   gen.postMessage({ type: 'task', ...source, cancel: job.cancel, dbPath: job.dbPath, spent: spent.port2 } satisfies GeneratorTask, [spent.port2]);
   for (const m of early.splice(0)) onMessage(m);
 }
