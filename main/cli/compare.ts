@@ -153,7 +153,8 @@ export async function cmdCompare(
       io.stdout.write(json(c));
       return EXIT.OK;
     }
-    const lines = [...sideLines(c), '', ...formatComparisonTable(c, { changed: opts.changed })];
+    const table = opts.changed && !c.rows.some((r) => r.differs) ? ['no row differs (without --changed: every row)'] : formatComparisonTable(c, { changed: opts.changed });
+    const lines = [...sideLines(c), '', ...table];
     const m = c.costModel;
     lines.push('', `cost model (ns): ${COST_KEYS.map((k) => `${k}=${m[k]}`).join(' ')}  (docs/cost-model.md; change with --cost key=ns)`);
     for (const d of c.divergences) lines.push('', ...(await divergenceLines(service, c, d)));

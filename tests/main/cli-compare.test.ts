@@ -77,6 +77,15 @@ describe('iommu-lab compare', () => {
     expect(r.stdout).toContain('  run 4: OK · DMA address 0xffffffff00000000 · 1048576 pages (tree) · domain 0 · host failed');
   });
 
+  it('--changed with nothing changed says so', () => {
+    // Run 1 against itself is refused (listed twice); seed-6-strict again is the same run.
+    expect(cli(['run', 'examples/seed-6-strict.yaml']).code).toBe(0);
+    const r = cli(['compare', '1', '5', '--changed']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('\nno row differs (without --changed: every row)\n');
+    expect(r.stdout).toContain('first divergence of run 5 against run 1: none (every step ends the same way)');
+  });
+
   it('--json prints the comparison; --csv the table; --cost overrides the model', () => {
     const j = JSON.parse(cli(['compare', '1', '2', '--json', '--cost', 'vmExitNs=0,faultNs=7']).stdout);
     expect(j.sides.map((s: { runId: number }) => s.runId)).toEqual([1, 2]);
