@@ -133,6 +133,11 @@ async function divergenceLines(service: LabService, c: Comparison, d: FirstDiver
   return out;
 }
 
+/**
+ * `iommu-lab compare`: prints the comparison of `runIds` (the first the base). Returns EXIT.OK;
+ * user errors (fewer than 2 or more than COMPARE_MAX_RUNS runs, --json with --csv) are UsageErrors
+ * and the service's ContractErrors (an unknown run, one still running) reach main() — exit 2 both.
+ */
 export async function cmdCompare(
   runIds: number[],
   opts: { db?: string; json?: boolean; csv?: boolean; changed?: boolean; cost?: Partial<CostModel> },
