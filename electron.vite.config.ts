@@ -4,7 +4,8 @@
  *
  *  - main     → out/main/index.js (Electron main), out/main/worker.js (the worker_threads host of
  *               the core, spawned by main/service) and out/main/search-worker.js (the events
- *               search scans, main/worker/search-host.ts). Dependencies (better-sqlite3, ws, yaml, …) stay
+ *               search scans, main/worker/search-host.ts) and out/main/sql-worker.js (the SQL
+ *               console's worker process, main/worker/sql-host.ts). Dependencies (better-sqlite3, ws, yaml, …) stay
  *               external and load from node_modules at run time.
  *  - preload  → out/preload/index.cjs: one CommonJS file, because a sandboxed preload can neither
  *               be an ES module nor `require` anything but `electron`.
@@ -53,6 +54,7 @@ export default defineConfig({
           index: resolve(root, 'main/index.ts'),
           worker: resolve(root, 'main/worker/worker.ts'),
           'search-worker': resolve(root, 'main/worker/search-worker.ts'),
+          'sql-worker': resolve(root, 'main/worker/sql-worker.ts'),
         },
         output: { entryFileNames: '[name].js' },
       },

@@ -12,7 +12,7 @@
  * secure) instead of file:// so that `'self'` in the CSP and Monaco's module workers have a real
  * origin; a file is served only when its real path (symlinks resolved) is inside the build.
  */
-import { app, BrowserWindow, dialog, ipcMain, net, protocol, session, type IpcMainInvokeEvent } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, net, protocol, session, utilityProcess, type IpcMainInvokeEvent } from 'electron';
 import { readFile, realpath, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -20,6 +20,7 @@ import type { LabApi, Results } from '../core/contract/index.ts';
 import { exportRunToPickedFile } from './service/export.ts';
 import { serveContract, type ContractReply } from './service/serve-contract.ts';
 import { LabService } from './service/lab-service.ts';
+import { electronSqlSpawner } from './service/sql.ts';
 import { LabDatabaseError } from './store/errors.ts';
 import { defaultDbPath } from './store/paths.ts';
 
@@ -254,7 +255,8 @@ app.on('web-contents-created', (_e, contents) => {
  */
 export function openLab(dbPath: string, examplesDir: string): LabService | null {
   try {
-    return new LabService({ dbPath, examplesDir });
+    // The SQL console's worker is a utility process (the RunAsNode fuse is off: no child_process.fork of Node).
+    return new LabService({ dbPath, examplesDir, sqlSpawner: electronSqlSpawner(() => utilityProcess) });
   } catch (e) {
     if (!(e instanceof LabDatabaseError)) throw e;
     process.stderr.write(`iommu-lab: ${e.message}\n`);

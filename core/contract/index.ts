@@ -427,6 +427,33 @@ export interface BufferLink {
 }
 
 const U32 = Type.Integer({ minimum: 0, maximum: 0xffffffff });
+/** A SQL console result column (sqlQuery): its name and SQL type (declared type, else the type of its first non-NULL value; '' when unknown). */
+export interface SqlColumnInfo {
+  name: string;
+  type: string;
+}
+
+/**
+ * Why a SQL console query gave no rows (sqlQuery `error`): `code` is SQLite's ('SQLITE_ERROR', …),
+ * 'READONLY_REFUSED' (a statement that would write), 'TIMEOUT' (the time limit) or 'CANCELLED'
+ * (sqlCancel); `message` is SQLite's text (with the line and column when known); `offset` the
+ * 0-based character offset in the query where SQLite stopped, when it can be told.
+ */
+export interface SqlError {
+  message: string;
+  code: string;
+  offset: number | null;
+}
+
+/** One documented table or view of the SQL console (sqlSchema; docs/sql.md; main/store/sql-views.ts). */
+export interface SqlSchemaObject {
+  name: string;
+  /** 'table': stored in the database; 'temp table' / 'view': made by the console on its own connection. */
+  kind: 'table' | 'temp table' | 'view';
+  doc: string;
+  columns: { name: string; type: string; doc: string }[];
+}
+
 /** Free-text event search (queryEvents, locateEvent): at most 200 characters. */
 const EVENT_SEARCH = Type.String({ maxLength: 200 });
 /** A component id (RunComponent.id): at most 200 characters. */
@@ -527,6 +554,21 @@ export const PARAMS = {
   }),
   /** Cancels the trace import in progress (nothing is stored). */
   cancelImport: Type.Object({}),
+  /**
+   * A read-only SQL query over the lab's database (issue 9 §3; docs/sql.md), run in the SQL worker
+   * off the main thread: one statement that reads (SELECT, WITH, VALUES, EXPLAIN, PRAGMA reads),
+   * at most `limit` rows (default and maximum 100 000), stopped after `timeoutMs` (default 10 000,
+   * at most 300 000).
+   */
+  sqlQuery: Type.Object({
+    sql: Type.String({ minLength: 1, maxLength: 100_000 }),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 300_000 })),
+  }),
+  /** Stops the SQL query running now (and any waiting): their sqlQuery answers error CANCELLED. */
+  sqlCancel: Type.Object({}),
+  /** The SQL console's documented tables and views, with their columns (SqlSchemaObject). */
+  sqlSchema: Type.Object({}),
   /**
    * Replays the stored trace `traceRunId` against the scenario `text`'s configuration (issue 9 §2):
    * a run like startRun's (progress, cancel, its events stored), whose steps are the trace's
@@ -632,6 +674,16 @@ export interface Results {
   importTrace: { runId: number | null; refused: string | null; source: TraceSourceInfo };
   /** `cancelled`: an import was in progress (its importTrace answers refused "cancelled: nothing stored"). */
   cancelImport: { cancelled: boolean };
+  /**
+   * The query's columns and rows (integers beyond ±(2^53 − 1) as exact decimal strings, blobs as
+   * "X'…'"; u64 event fields as the views' "0x…" columns: docs/sql.md), `truncated` when more rows
+   * followed `limit`, the time it took in the worker (ms); or `error` (then no rows): a
+   * user's SQL problem is data, not a rejected call.
+   */
+  sqlQuery: { columns: SqlColumnInfo[]; rows: unknown[][]; truncated: boolean; elapsedMs: number; error: SqlError | null };
+  /** `cancelled`: a query was running or waiting. */
+  sqlCancel: { cancelled: boolean };
+  sqlSchema: SqlSchemaObject[];
   /** As startRun: the replay run started, or the scenario's diagnostics (nothing stored). Errors: the run is not a stored trace. */
   startReplay: Results['startRun'];
   /**

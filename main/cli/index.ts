@@ -11,6 +11,7 @@
  *   iommu-lab import <trace> [--format ftrace|kmsg|qemu] [--partial] [--db F] [--json]
  *   iommu-lab replay <trace> --against <scenario.yaml>... [--db F] [--json]
  *   iommu-lab compare <run>... [--db F] [--json | --csv] [--changed] [--cost key=ns,...]
+ *   iommu-lab sql "<query>" [--db F] [--csv|--json] [--timeout S] | iommu-lab sql --schema [--json]
  *   iommu-lab serve [--db F] [--port N] [--host 127.0.0.1] [--allow-host H[:P]]
  *   iommu-lab --version | --help
  *
@@ -38,6 +39,7 @@ import { cmdImport } from './import.ts';
 import { cmdReplay } from './replay.ts';
 import { cmdCompare, costArg } from './compare.ts';
 import { cmdRm } from './rm.ts';
+import { cmdSql } from './sql.ts';
 import { TRACE_FORMATS } from '../../core/import/types.ts';
 import { cmdRun } from './run.ts';
 
@@ -210,6 +212,19 @@ function program(io: CliIO, result: { code: number }): Command {
     .addHelpText('after', examples('iommu-lab compare 1 2', 'iommu-lab compare 1 2 3 --changed', 'iommu-lab compare 1 2 --cost vmExitNs=1000,hostMapNs=5000 --csv > cmp.csv'))
     .action(async (runs: number[], o) => {
       result.code = await cmdCompare(runs, o, io);
+    });
+
+  p.command('sql')
+    .description('query the lab database with SQL, read-only, through documented views (v_runs, v_events, v_faults, v_host_calls, …; docs/sql.md)')
+    .argument('[query]', 'one SQL statement that reads (SELECT, WITH, VALUES, EXPLAIN, PRAGMA reads)')
+    .addOption(db())
+    .option('--csv', 'every row as CSV (RFC 4180, a header row; NULL as an empty field), streamed')
+    .option('--json', 'every row as one JSON document { columns: [{ name, type }], rows, elapsedMs }, streamed (with --schema: the schema as JSON)')
+    .option('--timeout <seconds>', 'stop the query after this many seconds (default 10, at most 300)')
+    .option('--schema', 'print the documented tables and views with their columns')
+    .addHelpText('after', examples('iommu-lab sql "SELECT id, name, kind, model, aw_bits FROM v_runs"', 'iommu-lab sql "SELECT run_id, reason_name, count(*) FROM v_faults GROUP BY 1, 2" --csv', 'iommu-lab sql --schema'))
+    .action(async (query: string | undefined, o) => {
+      result.code = await cmdSql(query, o, io);
     });
 
   p.command('serve')

@@ -35,6 +35,8 @@ import { CompareReader, CompareSource } from './compare.ts';
 import { RunHost, type ParsedVariant, type ScenarioSummary, type StartOptions } from '../worker/host.ts';
 import { VariantRuns } from './variant-runs.ts';
 import { SearchHost } from '../worker/search-host.ts';
+import { SqlConsoleService } from './sql.ts';
+import type { SqlSpawner } from '../worker/sql-host.ts';
 
 /** Options of LabService. */
 export interface LabServiceOptions {
@@ -58,6 +60,8 @@ export interface LabServiceOptions {
    * no standby worker.
    */
   readOnly?: boolean;
+  /** How the SQL console starts its worker process (default: Node's fork; the Electron app: electronSqlSpawner, main/service/sql.ts). */
+  sqlSpawner?: SqlSpawner;
 }
 
 type Handler<M extends Method> = (params: Params<M>) => Results[M] | Promise<Results[M]>;
@@ -114,6 +118,8 @@ export class LabService implements LabApi {
   private readonly compare: CompareSource;
   /** Free-text search scans, off the main thread (its worker starts with the first search). */
   readonly search: SearchHost;
+  /** The SQL console (sqlQuery, sqlCancel, sqlSchema; its worker starts with the first query). */
+  readonly sql: SqlConsoleService;
   private readonly listeners = new Map<NotificationName, Set<(payload: never) => void>>();
   private readonly handlers: { [M in Method]: Handler<M> };
   private closed = false;
@@ -130,6 +136,7 @@ export class LabService implements LabApi {
     this.compareReader = new CompareReader(this.store.path);
     this.compare = new CompareSource(this.store.reader, this.compareReader);
     this.search = new SearchHost(this.store.path, this.store.reader);
+    this.sql = new SqlConsoleService(this.store.path, opts.sqlSpawner);
     this.host = new RunHost({
       store: this.store,
       onProgress: (p) => this.emit('runProgress', p),
@@ -165,6 +172,9 @@ export class LabService implements LabApi {
       // The desktop's save dialog answers it (main/index.ts); elsewhere there is no dialog (serve: GET /export/…).
       exportRun: () => null,
       importTrace: (p) => this.importTrace(p),
+      sqlQuery: (p) => this.sql.query(p),
+      sqlCancel: () => this.sql.cancel(),
+      sqlSchema: () => this.sql.schema(),
       cancelImport: () => {
         const a = this.importAbort;
         a?.abort();
@@ -344,7 +354,7 @@ export class LabService implements LabApi {
     this.closing ??= (async () => {
       // Variants waiting for their turn never start (marked cancelled), before the host cancels the running ones.
       this.variantRuns.close();
-      await Promise.all([this.host.close(graceMs), this.search.close()]);
+      await Promise.all([this.host.close(graceMs), this.search.close(), this.sql.close()]);
       this.hostReader.close();
       this.guestReader.close();
       this.timeSeriesReader.close();
