@@ -13,7 +13,7 @@ import { ContractError, type ReplaySourceInfo } from '../../core/contract/index.
 import type { Comparison } from '../../core/compare/types.ts';
 import { CompareReader } from '../../main/service/compare.ts';
 import { LabService, waitForRun } from '../../main/service/lab-service.ts';
-import { QEMU_REPLAY_LOG_LINES } from '../support/traces.ts';
+import { GUEST_LATE_DMA_FTRACE_LINES, QEMU_REPLAY_LOG_LINES } from '../support/traces.ts';
 
 const EXAMPLES = path.resolve(__dirname, '../../examples');
 let dir: string;
@@ -171,6 +171,30 @@ describe('compareRuns', () => {
     expect(ev?.kind).toBe('trace-fault');
     // Side by side in the table, the replay fills what the trace cannot.
     expect(rowOf(c, 'faults').values).toEqual([1, null]);
+  });
+
+  it('a trace and its replays against strict and lazy: the late DMA faults in the trace and strict, not lazy', async () => {
+    const t = await service.call('importTrace', { name: 'late.txt', text: GUEST_LATE_DMA_FTRACE_LINES.join('\n') + '\n' });
+    const replays: number[] = [];
+    for (const f of ['seed-6-strict', 'seed-6-lazy']) {
+      const r = await service.call('startReplay', { traceRunId: t.runId!, text: fs.readFileSync(path.join(EXAMPLES, `${f}.yaml`), 'utf8'), file: `examples/${f}.yaml` });
+      await waitForRun(service, r.runId!);
+      replays.push(r.runId!);
+    }
+    const c = await service.call('compareRuns', { runIds: [t.runId!, ...replays] });
+    expect(c.sides.map((s) => s.kind)).toEqual(['trace', 'replay', 'replay']);
+    // The strict replay reproduces the trace's fault; the lazy one translates through the stale mapping.
+    expect(c.divergences[0]).toMatchObject({ b: 1, comparable: true, step: null });
+    expect(c.divergences[1]).toMatchObject({ b: 2, comparable: true, step: 4, line: 6, bText: 'translated (no fault in the replay)' });
+    expect(c.divergences[1].aText).toContain('iommu:io_page_fault');
+    expect((await service.call('getEventDetail', { runId: t.runId!, seq: c.divergences[1].aSeq! }))?.kind).toBe('trace-fault');
+    expect((await service.call('locateEvent', { runId: replays[1], step: 4 }))?.seq).toBe(c.divergences[1].bSeq);
+    expect(rowOf(c, 'faults').values).toEqual([1, 1, 0]);
+    expect(rowOf(c, 'guest.stale').values).toEqual([null, 0, 1]);
+    // The two replays against each other: step by step on the same derived steps.
+    const r = await service.call('compareRuns', { runIds: replays });
+    expect(r.divergences[0]).toMatchObject({ comparable: true, step: 4, line: 6, aText: 'fault MAPPING flags=address addr=0xfffff010' });
+    expect(r.divergences[0].bText).toMatch(/^translated → 0x40000010 STALE/);
   });
 
   it('applies cost overrides and rejects bad ids, running runs and bad cost keys with the field path', async () => {
