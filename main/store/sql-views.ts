@@ -155,7 +155,7 @@ export const CONSOLE_OBJECTS: readonly ConsoleObject[] = [
     columns: [
       c('id', 'INTEGER', 'run id'),
       c('name', 'TEXT', 'scenario name / trace file'),
-      c('kind', 'TEXT', "'scenario' | 'trace' | 'replay'"),
+      c('kind', 'TEXT', "'scenario' | 'trace' | 'replay' (a variant of a scenario with variants: is a 'scenario')"),
       c('status', 'TEXT', "'running' | 'done' | 'failed' | 'cancelled'"),
       c('file', 'TEXT', 'scenario / trace file'),
       c('started_at', 'TEXT', 'ISO-8601 UTC'),
@@ -180,6 +180,8 @@ export const CONSOLE_OBJECTS: readonly ConsoleObject[] = [
       c('replay_of', 'INTEGER', "a replay: the trace's run id"),
       c('replay_against', 'TEXT', "a replay: the configuration's scenario file"),
       c('divergences', 'INTEGER', 'a replay: faults the trace and the replay disagree on'),
+      c('variant', 'TEXT', "a variant's name (`variants:`); NULL otherwise"),
+      c('variant_group', 'TEXT', 'the id shared by the runs of one scenario with variants'),
       c('config', 'TEXT', 'RunConfig JSON'),
       c('source', 'TEXT', 'trace / replay source JSON'),
       c('metrics', 'TEXT', 'RunMetrics JSON'),
@@ -189,7 +191,7 @@ export const CONSOLE_OBJECTS: readonly ConsoleObject[] = [
       const src = (p: string) => json(runCol(cols, 'source'), p);
       const source = runCol(cols, 'source');
       return `CREATE TEMP VIEW v_runs AS SELECT r.id AS id, r.name AS name,
-        CASE WHEN ${source} IS NULL THEN 'scenario' WHEN ${src('$.kind')} = 'replay' THEN 'replay' ELSE 'trace' END AS kind,
+        CASE WHEN ${source} IS NULL THEN 'scenario' WHEN ${src('$.kind')} IN ('replay', 'trace') THEN ${src('$.kind')} WHEN ${src('$.kind')} = 'variant' THEN 'scenario' ELSE 'trace' END AS kind,
         r.status AS status, r.file AS file, r.started_at AS started_at, r.finished_at AS finished_at, r.event_count AS events,
         r.steps AS steps, r.failed_expectations AS failed_expectations, r.error AS error,
         ${cfg('$.machine')} AS machine, ${cfg('$.model')} AS model, ${cfg('$.conformance')} AS conformance, ${cfg('$.granule')} AS granule,
@@ -197,6 +199,7 @@ export const CONSOLE_OBJECTS: readonly ConsoleObject[] = [
         ${cfg('$.hostGeometry')} AS host_geometry, ${cfg('$.guest.iommuDma')} AS iommu_dma, json_array_length(${cfg('$.devices')}) AS devices,
         coalesce(${src('$.format')}, ${src('$.trace.format')}) AS trace_format, coalesce(${src('$.sha256')}, ${src('$.trace.sha256')}) AS trace_sha256,
         ${src('$.trace.runId')} AS replay_of, ${src('$.against')} AS replay_against, ${src('$.divergenceCount')} AS divergences,
+        iif(${src('$.kind')} = 'variant', ${src('$.variant')}, NULL) AS variant, iif(${src('$.kind')} = 'variant', ${src('$.group')}, NULL) AS variant_group,
         ${runCol(cols, 'config')} AS config, ${source} AS source, r.metrics AS metrics
         FROM runs r`;
     },

@@ -13,6 +13,7 @@ import { LabService, waitForRun } from '../../main/service/lab-service.ts';
 import { SqlConsole, SqlConsoleError } from '../../main/store/sql-console.ts';
 import { migrate } from '../../main/store/schema.ts';
 import { SqlHost } from '../../main/worker/sql-host.ts';
+import { QEMU_REPLAY_LOG_LINES } from '../support/traces.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 let dir: string;
@@ -30,6 +31,15 @@ beforeAll(async () => {
     expect((await waitForRun(service, r.runId)).status).toBe('done');
     runs[name] = r.runId;
   }
+  // A scenario with variants: (one run per variant) and an imported QEMU trace.
+  const vfile = path.join(ROOT, 'examples', 'variants-strict-lazy.yaml');
+  const v = await service.call('startRun', { text: fs.readFileSync(vfile, 'utf8'), file: vfile });
+  if (v.runId === null || !v.variantRunIds) throw new Error(JSON.stringify(v.diagnostics));
+  for (const id of v.variantRunIds) await waitForRun(service, id);
+  runs.variants = v.runId;
+  const t = await service.call('importTrace', { name: 'qemu.log', text: QEMU_REPLAY_LOG_LINES.join('\n') + '\n' });
+  if (t.runId === null) throw new Error(String(t.refused));
+  runs.trace = t.runId;
   await service.close();
 }, 60_000);
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -106,6 +116,12 @@ describe('SQL console (store)', () => {
       const f = runs.faults;
       expect(c.query(`SELECT kind, model, conformance, aw_bits, granule, events FROM v_runs WHERE id = ${f}`).rows).toEqual([['scenario', 'virtio-iommu', 'spec', 39, '4k', 19]]);
       expect(c.query(`SELECT iommu_dma, backend FROM v_runs WHERE id = ${runs['seed-6-strict']}`).rows).toEqual([['strict', 'iommufd']]);
+      expect(c.query(`SELECT kind, variant, iommu_dma FROM v_runs WHERE variant_group IS NOT NULL ORDER BY id`).rows).toEqual([
+        ['scenario', 'strict', 'strict'],
+        ['scenario', 'lazy', 'lazy'],
+      ]);
+      expect(c.query(`SELECT kind, trace_format, length(trace_sha256), model FROM v_runs WHERE id = ${runs.trace}`).rows).toEqual([['trace', 'qemu', 64, null]]);
+      expect(c.query(`SELECT count(*) > 0, count(line) = count(*) FROM v_events WHERE run_id = ${runs.trace}`).rows).toEqual([[1, 1]]);
       // faults.yaml: MAPPING ×2, DOMAIN, UNKNOWN (its metrics' faultsByReason).
       expect(c.query(`SELECT reason_name, count(*) FROM v_faults WHERE run_id = ${f} GROUP BY 1 ORDER BY 1`).rows).toEqual([['DOMAIN', 1], ['MAPPING', 2], ['UNKNOWN', 1]]);
       expect(c.query(`SELECT endpoint_bdf, address_hex, access FROM v_faults WHERE run_id = ${f} AND access = 'write'`).rows).toEqual([['00:03.0', '0x10010', 'write']]);
@@ -195,7 +211,7 @@ describe('SQL worker (sql-host)', () => {
   it('stops a query at its time limit (killing the worker process) and the next query works', async () => {
     const host = new SqlHost(db);
     try {
-      expect((await host.query({ sql: 'SELECT count(*) FROM v_runs' })).rows).toEqual([[3]]);
+      expect((await host.query({ sql: "SELECT count(*) FROM v_runs WHERE kind = 'scenario' AND variant IS NULL" })).rows).toEqual([[3]]);
       const pid = host.sqlWorker!.pid!;
       const r = await host.query({ sql: NEVER_ENDS, timeoutMs: 300 });
       expect(r.error).toEqual({ message: 'query stopped: it ran longer than its time limit (0.3 s)', code: 'TIMEOUT', offset: null });
