@@ -97,7 +97,8 @@ const FAMILY_LAYER: Readonly<Record<EventFamily, string>> = {
   run: 'run',
 };
 
-const CATALOG = EVENT_CATALOG as Readonly<Record<string, KindSpec>>;
+/** Each kind's family (a Map: one lookup per event, no prototype keys). */
+const FAMILY_OF: ReadonlyMap<string, string> = new Map(Object.entries(EVENT_CATALOG as Readonly<Record<string, KindSpec>>).map(([k, spec]) => [k, spec.family]));
 
 /** Sort rank of a layer: the machine's order, then anything else ('run'). */
 function layerRank(layer: string): number {
@@ -117,7 +118,9 @@ export function usText(ns: number): string {
   const frac = abs - whole * 1000;
   const sign = n < 0 ? '-' : '';
   if (frac === 0) return `${sign}${whole}`;
-  return `${sign}${whole}.${String(frac).padStart(3, '0').replace(/0+$/, '')}`;
+  // Fraction digits without trailing zeros: 250 → "25", 5 → "005", 100 → "1".
+  const digits = frac % 100 === 0 ? String(frac / 100) : frac % 10 === 0 ? String(frac / 10).padStart(2, '0') : String(frac).padStart(3, '0');
+  return `${sign}${whole}.${digits}`;
 }
 
 /** A stored u64 / integer field ("0x…", number or bigint) as a number; NaN when it is none. */
@@ -189,8 +192,7 @@ export class PerfettoTraceWriter {
 
   /** One event (and its flow, when it names a cause): the text to append, each object preceded by ",\n". */
   event(row: EventRow): string {
-    const spec: KindSpec | undefined = Object.hasOwn(CATALOG, row.kind) ? CATALOG[row.kind] : undefined;
-    const family: string = spec?.family ?? 'unknown';
+    const family = FAMILY_OF.get(row.kind) ?? 'unknown';
     const track = this.trackOf(row.component, family);
     let out = '';
     if (this.clock === null) {
@@ -230,12 +232,15 @@ export class PerfettoTraceWriter {
 
     const data = row.fields.data as { event?: unknown } | null | undefined;
     const name = family === 'trace' && data && typeof data === 'object' && typeof data.event === 'string' && data.event !== '' ? data.event : row.kind;
-    const args: Record<string, unknown> = { ...row.fields, seq: row.seq, step: row.step, text: row.text };
-    if (typeof row.line === 'number') args.line = row.line;
+    // args: the fields, then the envelope (no catalog field is named seq, step, text or line), spliced
+    // into the fields' JSON rather than merged into a new object (the per-event cost of a big export).
+    const fieldsJson = JSON.stringify(row.fields);
+    const envelope = `"seq":${this.int(row.seq)},"step":${this.int(row.step)},"text":${JSON.stringify(row.text)}${typeof row.line === 'number' && Number.isFinite(row.line) ? `,"line":${row.line}` : ''}}`;
+    const args = fieldsJson === '{}' ? `{${envelope}` : `${fieldsJson.slice(0, -1)},${envelope}`;
     const problem = row.problem ? ',"cname":"terrible"' : '';
     const cat = JSON.stringify(row.problem ? `${family},problem` : family);
     const head = `{"name":${JSON.stringify(name)},"cat":${cat},"pid":${this.pid},"tid":${track.tid},"ts":${usText(start)}`;
-    out += dur > 0 ? `,\n${head},"ph":"X","dur":${usText(dur)}${problem},"args":${JSON.stringify(args)}}` : `,\n${head},"ph":"i","s":"t"${problem},"args":${JSON.stringify(args)}}`;
+    out += dur > 0 ? `,\n${head},"ph":"X","dur":${usText(dur)}${problem},"args":${args}}` : `,\n${head},"ph":"i","s":"t"${problem},"args":${args}}`;
     this.events++;
 
     const at = row.seq % CAUSE_RING;
@@ -342,6 +347,11 @@ export class PerfettoTraceWriter {
       }
       this.pendingMeta += this.trackMeta(t);
     }
+  }
+
+  /** An integer for the output (NaN and ±Infinity, which JSON has not, as 0). */
+  private int(n: number): string {
+    return Number.isFinite(n) ? String(n) : '0';
   }
 
   private meta(name: string, tid: number, args: Record<string, unknown>): string {
