@@ -9,7 +9,7 @@
  *   iommu-lab export <run> --format csv|jsonl|perfetto [-o FILE] [--db F]
  *   iommu-lab rm <run>... [--vacuum] [--db F] [--json]
  *   iommu-lab import <trace> [--format ftrace|kmsg|qemu] [--partial] [--db F] [--json]
- *   iommu-lab replay <trace> --against <scenario.yaml>... [--db F] [--json]
+ *   iommu-lab replay <trace> --against <scenario.yaml>... [--no-store] [--db F] [--json]
  *   iommu-lab compare <run>... [--db F] [--json | --csv] [--changed] [--cost key=ns,...]
  *   iommu-lab sql "<query>" [--db F] [--csv|--json] [--timeout S] | iommu-lab sql --schema [--json]
  *   iommu-lab serve [--db F] [--port N] [--host 127.0.0.1] [--allow-host H[:P]]
@@ -191,12 +191,13 @@ function program(io: CliIO, result: { code: number }): Command {
     });
 
   p.command('replay')
-    .description("replay a stored trace's virtio-iommu requests and device accesses against scenarios' configurations: requests, faults, and where each diverges from the trace (nothing stored)")
+    .description("replay a stored trace (a QEMU log's virtio-iommu requests and accesses, or a Linux ftrace's DMA API calls and faults) against scenarios' configurations: each replay stored as a run, its requests, faults and where it diverges from the trace, then the replays compared")
     .argument('<trace>', 'trace id (see `iommu-lab runs`)', parseRunId)
-    .requiredOption('--against <scenarios...>', 'scenario YAML files whose configuration (machine, viommu, devices, host) to replay against; their steps are not run')
+    .requiredOption('--against <scenarios...>', 'scenario YAML files whose configuration (machine, viommu, devices, host, guest) to replay against; their steps are not run')
     .addOption(db())
-    .option('--json', 'print { trace, steps, byOp, notDerived, assumptions, unattributedFaults, configurations: [{ file, name, failure, requests, faults, divergenceCount, divergences }] }')
-    .addHelpText('after', examples('iommu-lab replay 3 --against qemu-9.0.yaml qemu-9.1.yaml', 'iommu-lab replay 3 --against spec.yaml --json'))
+    .option('--no-store', 'replay in memory with events off on a worker pool: nothing stored (faster)')
+    .option('--json', 'print { trace, steps, byOp, notDerived, assumptions, unattributedFaults, configurations: [{ file, name, run, status, failure, requests, faults, divergenceCount, divergences }] }')
+    .addHelpText('after', examples('iommu-lab replay 3 --against qemu-9.0.yaml qemu-9.1.yaml', 'iommu-lab replay 3 --against strict.yaml lazy.yaml --no-store', 'iommu-lab replay 3 --against spec.yaml --json'))
     .action(async (trace: number, o) => {
       result.code = await cmdReplay(trace, o, io);
     });

@@ -105,13 +105,26 @@ describe('iommu-lab replay', () => {
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j).toMatchObject({ steps: 5, byOp: { attach: 1, map: 1, dma: 2, unmap: 1 }, notDerived: [{ event: 'iommufd_backend_map_dma', count: 1, firstLine: 3 }] });
-    expect(j.configurations.map((c: { name: string; faults: number; divergenceCount: number }) => [c.name, c.faults, c.divergenceCount])).toEqual([
-      ['qemu64', 1, 0],
-      ['spec39', 2, 1],
+    expect(j.configurations.map((c: { name: string; status: string; faults: number; divergenceCount: number }) => [c.name, c.status, c.faults, c.divergenceCount])).toEqual([
+      ['qemu64 ← replay-qemu.log', 'done', 1, 0],
+      ['spec39 ← replay-qemu.log', 'done', 2, 1],
     ]);
     expect(j.configurations[1].divergences[0]).toEqual({ step: 2, traceLine: 4, trace: null, replay: 'FAULT MAPPING ep=00:03.0 addr=0x8000000010 flags=ADDRESS' });
-    const text = cli(['replay', String(imported.trace), '--against', b]).stdout;
+    // Each replay is a stored run, listed with the others.
+    const ids = j.configurations.map((c: { run: number }) => c.run);
+    const runs = JSON.parse(cli(['runs', '--json']).stdout) as { id: number; replay?: { trace: { runId: number } } }[];
+    expect(ids.map((id: number) => runs.find((x) => x.id === id)?.replay?.trace.runId)).toEqual([imported.trace, imported.trace]);
+    // In memory on the worker pool (--no-store): the same results, nothing stored.
+    const mem = JSON.parse(cli(['replay', String(imported.trace), '--against', a, b, '--no-store', '--json']).stdout);
+    expect(mem.configurations.map((c: { run: null; faults: number; divergenceCount: number }) => [c.run, c.faults, c.divergenceCount])).toEqual([
+      [null, 1, 0],
+      [null, 2, 1],
+    ]);
+    expect(JSON.parse(cli(['runs', '--json']).stdout)).toHaveLength(runs.length);
+    const text = cli(['replay', String(imported.trace), '--against', a, b]).stdout;
     expect(text).toContain('  first        trace line 4 (step 2): trace translated');
+    expect(text).toMatch(/ {15}iommu-lab events \d+ --offset \d+ --limit 20/);
+    expect(text).toMatch(/replays compared: the rows that differ[\s\S]*iommu-lab compare \d+ \d+/);
   });
 
   it('refuses a run that is not a trace, a missing trace, and an invalid scenario (file:line:column)', () => {

@@ -304,3 +304,54 @@ export function createScenarioEditor(host: HTMLElement, opts: ScenarioEditorOpti
     },
   };
 }
+
+/** Handle on a read-only diff editor (createConfigDiff). */
+export interface ConfigDiffHandle {
+  /** Shows `original` (left) against `modified` (right). */
+  setTexts(original: string, modified: string): void;
+  /** Lines that differ (added, removed or changed on either side), once the diff is computed; null before. */
+  changes(): number | null;
+  dispose(): void;
+}
+
+let diffModels = 0;
+
+/**
+ * A read-only Monaco diff editor of two YAML texts (the compare view's configurations, issue 9 §3),
+ * side by side, in the lab's theme. Its models are not the scenario model: no completion, no markers.
+ */
+export function createConfigDiff(host: HTMLElement, original: string, modified: string): ConfigDiffHandle {
+  configureOnce();
+  const n = ++diffModels;
+  const left = monaco.editor.createModel(original, 'yaml', monaco.Uri.parse(`inmemory://iommu-lab/compare-${n}-a.yaml`));
+  const right = monaco.editor.createModel(modified, 'yaml', monaco.Uri.parse(`inmemory://iommu-lab/compare-${n}-b.yaml`));
+  const editor = monaco.editor.createDiffEditor(host, {
+    theme: 'iommu-lab-dark',
+    readOnly: true,
+    originalEditable: false,
+    automaticLayout: true,
+    renderSideBySide: true,
+    useInlineViewWhenSpaceIsLimited: false,
+    minimap: { enabled: false },
+    scrollBeyondLastLine: false,
+    fontSize: 12,
+    lineNumbersMinChars: 3,
+    renderOverviewRuler: false,
+  });
+  editor.setModel({ original: left, modified: right });
+  return {
+    setTexts(a, b) {
+      left.setValue(a);
+      right.setValue(b);
+    },
+    changes() {
+      const c = editor.getLineChanges();
+      return c === null ? null : c.length;
+    },
+    dispose() {
+      editor.dispose();
+      left.dispose();
+      right.dispose();
+    },
+  };
+}
