@@ -92,6 +92,7 @@ Examples:
   $ iommu-lab export 3 -o run3.json                 run 3 as a Perfetto trace (ui.perfetto.dev)
   $ iommu-lab rm 1 2 --vacuum                       delete runs 1 and 2, shrink the database file
   $ iommu-lab import trace.txt                      a recorded ftrace / dmesg / QEMU -trace log as a trace
+  $ iommu-lab compare 1 2 --changed                 runs side by side: metric deltas, modelled cost, first divergence
   $ iommu-lab serve                                 the UI in a browser, on 127.0.0.1
 
 Run \`iommu-lab <command> --help\` for a command's options. Exit codes: 0 ok, 1 an expectation
