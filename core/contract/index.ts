@@ -481,6 +481,8 @@ export const PARAMS = {
   startRun: Type.Object({
     text: Type.String({ maxLength: 16 * 1024 * 1024 }),
     file: Type.String({ minLength: 1, maxLength: 4096 }),
+    /** A scenario with `variants:`: run only the variant of this name (an error diagnostic when it has none). */
+    variant: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   }),
   cancelRun: Type.Object({ runId: Type.Integer({ minimum: 1 }) }),
   listRuns: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })) }),

@@ -1,7 +1,7 @@
 /**
  * `iommu-lab` command line (main/cli/iommu-lab.js registers tsx and calls `main`).
  *
- *   iommu-lab run <scenario.yaml> [--db F] [--json]
+ *   iommu-lab run <scenario.yaml> [--db F] [--json] [--variant NAME]
  *   iommu-lab runs [--db F] [--limit N] [--json]
  *   iommu-lab show <run> [--db F] [--json]
  *   iommu-lab events <run> [--db F] [--kind K...] [--domain N] [--endpoint E] [--problems]
@@ -115,8 +115,9 @@ function program(io: CliIO, result: { code: number }): Command {
     .description('run a scenario, store its events, print its configuration, step results and metrics')
     .argument('<scenario>', 'scenario YAML file')
     .addOption(db())
-    .option('--json', 'print one JSON document { runId, status, error, events, failedExpectations, config, metrics, steps }')
-    .addHelpText('after', examples('iommu-lab run examples/quickstart.yaml', 'iommu-lab run my.yaml --json --db /tmp/lab.db'))
+    .option('--json', 'print one JSON document { runId, status, error, events, failedExpectations, config, metrics, steps } ({ runs: [{ variant, … }], comparison } with variants:)')
+    .option('--variant <name>', 'a scenario with variants: run only the variant of this name')
+    .addHelpText('after', examples('iommu-lab run examples/quickstart.yaml', 'iommu-lab run my.yaml --json --db /tmp/lab.db', 'iommu-lab run examples/variants-strict-lazy.yaml --variant lazy'))
     .action(async (file: string, o) => {
       result.code = await cmdRun(file, o, io);
     });

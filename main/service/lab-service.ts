@@ -33,7 +33,7 @@ import { TimeSeriesReader } from '../store/time-series.ts';
 import { timeSeries } from './time-series.ts';
 import { CompareReader, CompareSource } from './compare.ts';
 import { RunHost, type ParsedVariant, type ScenarioSummary, type StartOptions } from '../worker/host.ts';
-import { VariantRuns } from './variant-runs.ts';
+import { VariantNotFound, VariantRuns } from './variant-runs.ts';
 import { SearchHost } from '../worker/search-host.ts';
 import { SqlConsoleService } from './sql.ts';
 import type { SqlSpawner } from '../worker/sql-host.ts';
@@ -150,7 +150,7 @@ export class LabService implements LabApi {
     this.handlers = {
       listExamples: () => this.listExamples(),
       readExample: (p) => this.readExample(p.name),
-      startRun: (p) => this.startRun(p.text, p.file),
+      startRun: (p) => this.startRun(p.text, p.file, p.variant),
       startReplay: (p) => this.startReplay(p.traceRunId, p.text, p.file),
       cancelRun: (p) => ({ cancelled: this.variantRuns.cancel(p.runId) || this.host.cancel(p.runId) }),
       listRuns: (p) => this.store.reader.listRuns(p.limit),
@@ -304,15 +304,21 @@ export class LabService implements LabApi {
    * worker.js) gives a diagnostic saying the scenario could not be parsed; createRun's errors
    * (a full disk) reject.
    */
-  private async startRun(text: string, file: string): Promise<Results['startRun']> {
-    // With `variants:` one run per variant, run in order (variant-runs.ts).
+  private async startRun(text: string, file: string, variant?: string): Promise<Results['startRun']> {
+    // With `variants:` one run per variant, run in order (variant-runs.ts); `variant`: only that one.
     let variantRunIds: number[] | null = null;
     const create = (s: ScenarioSummary, variants?: ParsedVariant[]) => {
-      if (variants) return (variantRunIds = this.variantRuns.create(file, variants))[0];
+      if (variants) return (variantRunIds = this.variantRuns.create(file, variants, variant))[0];
+      if (variant !== undefined) throw new VariantNotFound(file, `the scenario has no variants: there is no variant "${variant}" to run`);
       return this.store.createRun({ name: s.name, file, scenarioText: text, steps: s.steps, totalUnits: s.totalUnits, config: s.config });
     };
-    const r = await this.host.startRun(text, file, create, this.opts.runOptions);
-    return r.runId !== null && variantRunIds !== null ? { ...r, variantRunIds } : r;
+    try {
+      const r = await this.host.startRun(text, file, create, this.opts.runOptions);
+      return r.runId !== null && variantRunIds !== null ? { ...r, variantRunIds } : r;
+    } catch (e) {
+      if (e instanceof VariantNotFound) return { runId: null, diagnostics: [e.diagnostic] };
+      throw e;
+    }
   }
 
   /**

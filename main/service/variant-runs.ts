@@ -13,9 +13,19 @@
  * (they never started: no events); closing the lab does the same for the waiting ones.
  */
 import { randomUUID } from 'node:crypto';
-import type { Notifications, VariantSourceInfo } from '../../core/contract/index.ts';
+import type { Diagnostic, Notifications, VariantSourceInfo } from '../../core/contract/index.ts';
 import type { LabStore } from '../store/store.ts';
 import type { ParsedVariant, RunHost, StartOptions } from '../worker/host.ts';
+
+/** startRun's `variant` names no variant of the scenario: nothing is created (a diagnostic for the caller). */
+export class VariantNotFound extends Error {
+  readonly diagnostic: Diagnostic;
+  constructor(file: string, message: string) {
+    super(message);
+    this.name = 'VariantNotFound';
+    this.diagnostic = { file, line: 1, column: 1, endLine: 1, endColumn: 1, severity: 'error', message };
+  }
+}
 
 /** The variants of one startRun. */
 interface Sequence {
@@ -44,16 +54,23 @@ export class VariantRuns {
 
   /**
    * Creates one run row per variant (in order; each with its text and VariantSourceInfo) and
-   * registers them as a sequence whose first run is about to start. Returns their ids. When a
-   * row cannot be created (a full disk), the rows already made are marked failed and the error
-   * is thrown (nothing runs).
+   * registers them as a sequence whose first run is about to start. Returns their ids. `only`:
+   * just the variant of that name (VariantNotFound when there is none). When a row cannot be
+   * created (a full disk), the rows already made are marked failed and the error is thrown
+   * (nothing runs).
    */
-  create(file: string, variants: readonly ParsedVariant[]): number[] {
+  create(file: string, variants: readonly ParsedVariant[], only?: string): number[] {
+    if (only !== undefined && !variants.some((v) => v.variant === only)) {
+      throw new VariantNotFound(file, `no variant named "${only}"; the variants are ${variants.map((v) => v.variant).join(', ')}`);
+    }
     const group = randomUUID();
     const ids: number[] = [];
     const scenario = (name: string, variant: string) => name.slice(0, Math.max(0, name.length - variant.length - 3));
+    const texts: string[] = [];
     try {
       variants.forEach((v, index) => {
+        if (only !== undefined && v.variant !== only) return;
+        texts.push(v.text);
         const source: VariantSourceInfo = { kind: 'variant', variant: v.variant, scenario: scenario(v.summary.name, v.variant), index, count: variants.length, group };
         ids.push(this.opts.store.createRun({ name: v.summary.name, file, scenarioText: v.text, steps: v.summary.steps, totalUnits: v.summary.totalUnits, config: v.summary.config, source }));
       });
@@ -68,7 +85,7 @@ export class VariantRuns {
       }
       throw e;
     }
-    const seq: Sequence = { ids: [...ids], texts: variants.map((v) => v.text), file, pos: 0 };
+    const seq: Sequence = { ids: [...ids], texts, file, pos: 0 };
     for (const id of ids) this.byRun.set(id, seq);
     return ids;
   }
