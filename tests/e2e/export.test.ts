@@ -16,6 +16,8 @@ const ROOT = resolve(import.meta.dirname, '../..');
 const RENDERER = join(ROOT, 'out/renderer');
 const SHOTS = join(ROOT, '.tmp/ui-shots');
 const BIN = join(ROOT, 'main', 'cli', 'iommu-lab.js');
+/** The focused element's data-testid, evaluated in the page. */
+const FOCUSED = "document.activeElement && document.activeElement.getAttribute('data-testid')";
 
 describe('the run view\'s Export… menu', () => {
   let dir: string;
@@ -93,15 +95,15 @@ describe('the run view\'s Export… menu', () => {
     const button = page.getByTestId('export-button');
     await button.focus();
     await page.keyboard.press('ArrowDown');
-    await poll(() => page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('export-perfetto');
+    await poll(() => page.evaluate<string | null>(FOCUSED)).toBe('export-perfetto');
     await page.keyboard.press('ArrowDown');
-    expect(await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('export-csv');
+    expect(await page.evaluate<string | null>(FOCUSED)).toBe('export-csv');
     await page.keyboard.press('ArrowUp');
     await page.keyboard.press('ArrowUp');
-    expect(await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('export-jsonl');
+    expect(await page.evaluate<string | null>(FOCUSED)).toBe('export-jsonl');
     await page.keyboard.press('Escape');
     expect(await page.getByRole('menu').count()).toBe(0);
-    expect(await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('export-button');
+    expect(await page.evaluate<string | null>(FOCUSED)).toBe('export-button');
     expect(pageErrors).toEqual([]);
   });
 });
