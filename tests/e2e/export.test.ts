@@ -1,7 +1,7 @@
 // End to end (issue 9 §3 "Exports"): the run view's Export… menu in the UI served by `iommu-lab
 // serve`, in headless Chromium at 1280×720 — Perfetto / Chrome JSON downloads the run from
 // GET /export/… (a JSON trace with a track per component, named after the run), CSV and JSON lines
-// too; the menu opens and closes from the keyboard. Screenshots go to .tmp/ui-shots/.
+// too; the menu opens and closes from the keyboard; a refused export is a banner. Screenshots go to .tmp/ui-shots/.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -105,5 +105,15 @@ describe('the run view\'s Export… menu', () => {
     expect(await page.getByRole('menu').count()).toBe(0);
     expect(await page.evaluate<string | null>(FOCUSED)).toBe('export-button');
     expect(pageErrors).toEqual([]);
+  });
+
+  it('a run deleted meanwhile: a banner says why, nothing downloads', async () => {
+    expect(spawnSync(process.execPath, [BIN, 'rm', '1', '--db', join(dir, 'lab.db')]).status).toBe(0);
+    let downloads = 0;
+    page.on('download', () => downloads++);
+    await page.getByTestId('export-button').click();
+    await page.getByTestId('export-perfetto').click();
+    await poll(() => page.getByTestId('error-banner').allInnerTexts()).toEqual([expect.stringContaining('Export of run #1 failed: the lab answered 404 Not Found')]);
+    expect(downloads).toBe(0);
   });
 });
