@@ -146,6 +146,24 @@ describe('SQL console (store)', () => {
     }
   });
 
+  it('docs/sql.md documents every table, view and column, and its example queries run', () => {
+    const doc = fs.readFileSync(path.join(ROOT, 'docs', 'sql.md'), 'utf8');
+    const c = new SqlConsole(db);
+    try {
+      for (const o of c.schema()) {
+        const at = doc.indexOf(`### \`${o.name}\``);
+        expect(at, o.name).toBeGreaterThan(0);
+        const section = doc.slice(at, doc.indexOf('\n### ', at + 1) >>> 0 || undefined);
+        for (const col of o.columns) expect(section, `${o.name}.${col.name}`).toContain(`| \`${col.name}\` |`);
+      }
+      const queries = [...doc.matchAll(/```sql\n([\s\S]*?)```/g)].map((m) => m[1]);
+      expect(queries.length).toBeGreaterThanOrEqual(7);
+      for (const q of queries) expect(() => c.query(q), q).not.toThrow();
+    } finally {
+      c.close();
+    }
+  });
+
   it('keeps u64 and large integers exact', () => {
     // A mapping at the top of the 64-bit space, stored as the lab stores u64 (asIntN(64)).
     const copy = path.join(dir, 'u64.db');

@@ -10,11 +10,8 @@ import { ref } from 'vue';
 /** A top-level view. */
 export type AppView = 'workbench' | 'compare' | 'sql';
 
-/**
- * The views the toolbar offers, in tab order (Ctrl/Cmd+1 is the first). 'sql' joins once the SQL
- * console is in App.vue's switch.
- */
-export const APP_VIEWS: readonly AppView[] = ['workbench', 'compare'];
+/** The views the toolbar offers, in tab order (Ctrl/Cmd+1 is the first). */
+export const APP_VIEWS: readonly AppView[] = ['workbench', 'compare', 'sql'];
 
 /** Each view's tab label. */
 export const VIEW_LABELS: Record<AppView, string> = { workbench: 'Workbench', compare: 'Compare', sql: 'SQL' };

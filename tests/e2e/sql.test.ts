@@ -1,0 +1,140 @@
+// End to end (issue 9 §3): the SQL console in the UI served by `iommu-lab serve`, in headless
+// Chromium at 1280×720 — Ctrl+3 shows it; a query typed in the editor and run with Ctrl+Enter fills
+// the virtualized table (rows, count and time); Export CSV downloads the rows (RFC 4180); the
+// schema list inserts a view's name; bad SQL shows SQLite's message; a write is refused; a query
+// that never ends is cancelled and the next one runs; the history keeps the queries.
+// Screenshots go to .tmp/ui-shots/.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, type RunningServer } from '../../main/serve/server.ts';
+import { LabService } from '../../main/service/lab-service.ts';
+import { launchBrowser } from '../support/browser.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const RENDERER = join(ROOT, 'out/renderer');
+const SHOTS = join(ROOT, '.tmp/ui-shots');
+const BIN = join(ROOT, 'main', 'cli', 'iommu-lab.js');
+
+describe('the SQL console in the UI', () => {
+  let dir: string;
+  let service: LabService;
+  let server: RunningServer;
+  let browser: Browser;
+  let page: Page;
+  const pageErrors: string[] = [];
+  const poll = <T>(fn: () => Promise<T> | T, timeout = 15_000) => expect.poll(fn, { timeout, interval: 100 });
+
+  /** Replaces the editor's text with `sql` (typed, as a user would). */
+  async function typeQuery(sql: string): Promise<void> {
+    await page.getByTestId('sql-editor').locator('.view-lines').click();
+    await page.keyboard.press('Control+a');
+    await page.keyboard.press('Delete');
+    await page.keyboard.insertText(sql);
+  }
+  /** The editor's text (Monaco renders spaces as no-break spaces). */
+  const editorText = async () => (await page.getByTestId('sql-editor').locator('.view-lines').innerText()).replace(/\u00a0/g, ' ');
+
+  beforeAll(async () => {
+    if (!existsSync(join(RENDERER, 'index.html'))) {
+      execFileSync(process.execPath, [join(ROOT, 'node_modules/electron-vite/bin/electron-vite.js'), 'build'], { cwd: ROOT, stdio: 'inherit' });
+    }
+    mkdirSync(SHOTS, { recursive: true });
+    dir = mkdtempSync(join(tmpdir(), 'iommu-lab-sql-e2e-'));
+    const db = join(dir, 'lab.db');
+    for (const f of ['faults.yaml', 'host-map-failure.yaml']) expect(spawnSync(process.execPath, [BIN, 'run', join(ROOT, 'examples', f), '--db', db]).status).toBe(0);
+    service = new LabService({ dbPath: db, examplesDir: join(ROOT, 'examples'), warmRunWorker: false });
+    server = await startServer({ service, port: 0, rendererDir: RENDERER });
+    browser = await launchBrowser();
+    page = await browser.newPage({ viewport: { width: 1280, height: 720 }, acceptDownloads: true });
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    await service?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs a typed query into the table, exports CSV, and shows bad SQL’s error', async () => {
+    await page.goto(server.url);
+    await poll(() => page.getByTestId('view-tabs').isVisible()).toBe(true);
+    await page.keyboard.press('Control+3');
+    await poll(() => page.getByTestId('sql-editor').getAttribute('data-ready')).toBe('true');
+    expect(await page.getByTestId('view-tab-sql').getAttribute('aria-selected')).toBe('true');
+    // The schema side list: the documented views.
+    await poll(() => page.getByTestId('sql-object').count()).toBeGreaterThan(10);
+    expect(await page.getByTestId('sql-object').evaluateAll((els) => els.map((e) => e.getAttribute('data-name')))).toEqual(expect.arrayContaining(['runs', 'events', 'v_runs', 'v_events', 'v_faults', 'v_host_calls']));
+
+    await typeQuery("SELECT run_id, reason_name, count(*) AS n, 'a,b' AS csv FROM v_faults GROUP BY 1, 2 ORDER BY 1, 2");
+    await page.keyboard.press('Control+Enter');
+    await poll(() => page.getByTestId('sql-row').count()).toBe(4);
+    expect(await page.getByTestId('sql-column').allInnerTexts()).toEqual(['run_id', 'reason_name', 'n', 'csv']);
+    const rows = await page.getByTestId('sql-row').evaluateAll((els) => els.map((e) => [...e.querySelectorAll('span')].map((s) => s.textContent)));
+    expect(rows).toEqual([
+      ['1', '1', 'DOMAIN', '1', 'a,b'],
+      ['2', '1', 'MAPPING', '2', 'a,b'],
+      ['3', '1', 'UNKNOWN', '1', 'a,b'],
+      ['4', '2', 'unmapped', '4', 'a,b'],
+    ]);
+    expect(await page.getByTestId('sql-status').innerText()).toMatch(/^4 rows in [\d.]+ ms$/);
+    await page.screenshot({ path: join(SHOTS, 'sql-console.png') });
+
+    // Export CSV: a download of the rows, RFC 4180.
+    const downloaded = page.waitForEvent('download');
+    await page.getByTestId('sql-export').click();
+    const download = await downloaded;
+    expect(download.suggestedFilename()).toMatch(/^query-.*\.csv$/);
+    expect(readFileSync(await download.path(), 'utf8')).toBe('run_id,reason_name,n,csv\r\n1,DOMAIN,1,"a,b"\r\n1,MAPPING,2,"a,b"\r\n1,UNKNOWN,1,"a,b"\r\n2,unmapped,4,"a,b"\r\n');
+
+    // Bad SQL: SQLite's message, with where it stopped; no rows.
+    await typeQuery('SELECT * FORM v_runs');
+    await page.getByTestId('sql-run').click();
+    await poll(() => page.getByTestId('sql-error').isVisible()).toBe(true);
+    expect(await page.getByTestId('sql-error').innerText()).toContain('near "FORM": syntax error (line 1, column 10)');
+    expect(await page.getByTestId('sql-table').count()).toBe(0);
+    await poll(() => page.getByTestId('sql-editor').locator('.squiggly-error').count()).toBeGreaterThan(0);
+    await page.screenshot({ path: join(SHOTS, 'sql-console-error.png') });
+
+    // A write is refused.
+    await typeQuery('DELETE FROM runs');
+    await page.keyboard.press('Control+Enter');
+    await poll(() => page.getByTestId('sql-error').getAttribute('data-code')).toBe('READONLY_REFUSED');
+    expect(await page.getByTestId('sql-error').innerText()).toContain('read-only: DELETE refused');
+    expect(pageErrors).toEqual([]);
+  }, 120_000);
+
+  it('inserts a view from the schema, cancels a query that never ends, keeps the history', async () => {
+    await typeQuery('SELECT * FROM ');
+    await page.getByTestId('sql-object').filter({ hasText: 'v_host_calls' }).locator('.name').click();
+    await poll(editorText).toContain('SELECT * FROM v_host_calls');
+    await page.keyboard.insertText(' WHERE errno <> 0');
+    await page.keyboard.press('Control+Enter');
+    await poll(() => page.getByTestId('sql-row').count()).toBe(2);
+
+    await typeQuery('WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r) SELECT count(*) FROM r');
+    await page.keyboard.press('Control+Enter');
+    await poll(() => page.getByTestId('sql-cancel').isVisible()).toBe(true);
+    await page.screenshot({ path: join(SHOTS, 'sql-console-running.png') });
+    await page.getByTestId('sql-cancel').click();
+    await poll(() => page.getByTestId('sql-error').getAttribute('data-code')).toBe('CANCELLED');
+    expect(await page.getByTestId('sql-cancel').count()).toBe(0);
+
+    // The next query runs (in a fresh SQL worker); the history lists the queries, newest first.
+    await typeQuery('SELECT count(*) AS runs FROM v_runs');
+    await page.keyboard.press('Control+Enter');
+    await poll(() => page.getByTestId('sql-row').count()).toBe(1);
+    const history = await page.getByTestId('sql-history-item').allInnerTexts();
+    expect(history[0]).toBe('SELECT count(*) AS runs FROM v_runs');
+    expect(history).toContain('SELECT * FORM v_runs');
+    // A click on a history entry puts it back in the editor.
+    await page.getByTestId('sql-history-item').filter({ hasText: 'v_host_calls' }).click();
+    await poll(editorText).toContain('WHERE errno <> 0');
+    await page.screenshot({ path: join(SHOTS, 'sql-console-history.png') });
+    expect(pageErrors).toEqual([]);
+  }, 120_000);
+});
