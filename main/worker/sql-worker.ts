@@ -10,6 +10,7 @@
  * SIGKILL wherever it is, so the host stops a query (its time limit, sqlCancel) by killing this
  * process and starting a fresh one for the next.
  */
+import { Worker } from 'node:worker_threads';
 import type { SqlError } from '../../core/contract/index.ts';
 import { SqlConsole, SqlConsoleError } from '../store/sql-console.ts';
 import { STREAM_WINDOW, type SqlReply, type SqlRequest } from './sql-protocol.ts';
@@ -28,6 +29,19 @@ const onRequest = (h: (m: SqlRequest) => void): void => {
   if (electronPort) electronPort.on('message', (e) => h(e.data as SqlRequest));
   else process.on('message', (m) => h(m as SqlRequest));
 };
+
+/**
+ * The watchdog: a thread that kills this process once its parent is gone (a parent killed with
+ * SIGKILL cannot kill it first), checked every second — the only code that can still run while
+ * the main thread is inside sqlite3_step. Unref'ed: it never keeps the process alive by itself.
+ */
+const WATCHDOG = `
+const { workerData } = require('node:worker_threads');
+setInterval(() => {
+  try { process.kill(workerData.ppid, 0); } catch { process.kill(process.pid, 'SIGKILL'); }
+}, 1000);
+`;
+new Worker(WATCHDOG, { eval: true, workerData: { ppid: process.ppid } }).unref();
 
 let dbPath = '';
 let sqlConsole: SqlConsole | null = null;

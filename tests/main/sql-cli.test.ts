@@ -21,7 +21,7 @@ beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iommu-lab-cli-sql-'));
   db = path.join(dir, 'lab.db');
   expect(cli(['run', path.join(ROOT, 'examples', 'faults.yaml')]).code).toBe(0);
-}, 30_000);
+}, 60_000);
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const BY_REASON = 'SELECT reason_name, count(*) AS n FROM v_faults GROUP BY 1 ORDER BY 1';
@@ -87,5 +87,5 @@ describe('iommu-lab sql', () => {
     expect(cli(['sql']).code).toBe(2);
     // The database still holds its run: nothing was written.
     expect(cli(['sql', 'SELECT count(*) FROM runs', '--csv']).stdout).toBe('count(*)\r\n1\r\n');
-  }, 30_000);
+  }, 120_000);
 });
