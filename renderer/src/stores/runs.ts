@@ -1,11 +1,13 @@
 /**
  * Runs: the stored list, the selected run's detail, and the run this window started (progress,
- * cancel). Listens to runProgress/runFinished once for the whole app.
+ * cancel; for a scenario with `variants:` each variant's run in turn, then the compare view).
+ * Listens to runProgress/runFinished once for the whole app.
  */
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
 import type { Notifications, RunDetail, RunStatus, RunSummary } from '../../../core/contract/index.ts';
 import { lab } from '../api/index.ts';
+import { useCompareStore } from './compare.ts';
 import { useEventsStore } from './events.ts';
 import { useNoticesStore } from './notices.ts';
 import { useScenarioStore } from './scenario.ts';
@@ -40,6 +42,12 @@ export const useRunsStore = defineStore('runs', () => {
 
   /** Finished notifications that arrived before startRun's reply (fast runs). */
   const finishedEarly = new Map<number, RunStatus>();
+  /**
+   * The runs of the variants this window started (startRun's variantRunIds), in order, with the
+   * ones finished so far: `active` follows them one after the other, and when the last has
+   * finished the compare view opens with them (unless the group was cancelled).
+   */
+  let variantGroup: { ids: number[]; finished: Map<number, RunStatus> } | null = null;
   let listening = false;
   let liveTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -61,6 +69,7 @@ export const useRunsStore = defineStore('runs', () => {
     });
     lab.listen('runFinished', (p) => {
       if (active.value?.runId === p.runId) void finish(p.runId, p.status, p.error);
+      else if (variantGroup?.ids.includes(p.runId) && active.value !== null) variantGroup.finished.set(p.runId, p.status);
       else if (active.value === null && starting.value) finishedEarly.set(p.runId, p.status);
       else void refresh();
     });
@@ -76,10 +85,34 @@ export const useRunsStore = defineStore('runs', () => {
 
   async function finish(runId: number, status: RunStatus, error: string | null): Promise<void> {
     if (active.value?.runId === runId) active.value = null;
+    if (variantGroup?.ids.includes(runId)) {
+      variantGroup.finished.set(runId, status);
+      await nextVariant();
+    }
     if (status === 'failed') notices.push('error', `Run #${runId} failed${error ? `: ${error}` : ''}`, 'run');
     else if (status === 'done') notices.clearTopic('run'); // earlier failures are stale now
     await refresh();
     if (selectedId.value === runId) await loadDetail(runId, true);
+  }
+
+  /**
+   * The variants' runs: the next one not finished yet becomes the active run (shown as it runs);
+   * when none is left, the compare view opens with them all.
+   */
+  async function nextVariant(): Promise<void> {
+    const g = variantGroup;
+    if (!g) return;
+    const next = g.ids.find((id) => !g.finished.has(id));
+    if (next !== undefined) {
+      active.value = { runId: next, step: 0, steps: 0, events: 0 };
+      selectedId.value = next;
+      detail.value = null;
+      await loadDetail(next, true);
+      return;
+    }
+    variantGroup = null;
+    if ([...g.finished.values()].includes('cancelled')) return;
+    await useCompareStore().open(g.ids);
   }
 
   /** Reloads the run list. */
@@ -125,12 +158,15 @@ export const useRunsStore = defineStore('runs', () => {
       }
       const runId = res.runId;
       notices.clearTopic('scenario');
+      // `variants:` — one run per variant, run in order; the compare view opens after the last.
+      variantGroup = res.variantRunIds && res.variantRunIds.length > 1 ? { ids: res.variantRunIds, finished: new Map() } : null;
       active.value = { runId, step: 0, steps: 0, events: 0 };
       selectedId.value = runId;
       detail.value = null;
       await refresh();
       await loadDetail(runId, true);
       const early = finishedEarly.get(runId);
+      if (variantGroup) for (const [id, status] of finishedEarly) if (id !== runId && variantGroup.ids.includes(id)) variantGroup.finished.set(id, status);
       if (early !== undefined) await finish(runId, early, null);
     } catch (err) {
       notices.fail('Could not start the run', err);
