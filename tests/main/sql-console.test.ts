@@ -4,9 +4,12 @@
 // u64 exact, errors with SQLite's text and offset, an old schema version; then the SQL worker
 // process (main/worker/sql-host.ts): the time limit stops a never-ending recursive CTE (the process
 // is killed) and the next query works, cancel, a streamed result.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LabService, waitForRun } from '../../main/service/lab-service.ts';
@@ -261,6 +264,27 @@ describe('SQL worker (sql-host)', () => {
     } finally {
       await host.close();
     }
+  }, 30_000);
+
+  it('the worker process dies with its parent, even inside a query that never ends', () => {
+    // A parent that starts a never-ending query, prints the worker's pid and dies by SIGKILL (no
+    // chance to kill the worker itself) once the worker is well inside the query (it starts in
+    // about a second): the worker's watchdog thread must end it.
+    const script = path.join(dir, 'orphan.mts');
+    fs.writeFileSync(
+      script,
+      `import { SqlHost } from ${JSON.stringify(pathToFileURL(path.join(ROOT, 'main/worker/sql-host.ts')).href)};
+const h = new SqlHost(${JSON.stringify(db)});
+void h.query({ sql: ${JSON.stringify(NEVER_ENDS)}, timeoutMs: 300000 });
+setTimeout(() => { console.log(h.sqlWorker!.pid); process.kill(process.pid, 'SIGKILL'); }, 4000);
+`,
+    );
+    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+    const r = spawnSync(process.execPath, ['--import', tsx, script], { encoding: 'utf8' });
+    expect(r.signal).toBe('SIGKILL');
+    const pid = Number(r.stdout.trim());
+    expect(pid).toBeGreaterThan(0);
+    return expect.poll(() => alive(pid), { timeout: 10_000, interval: 200 }).toBe(false);
   }, 30_000);
 
   it('streams every row in chunks, waiting for slow writes', async () => {
