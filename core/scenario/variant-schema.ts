@@ -35,7 +35,16 @@ export function deepPartial(schema: TSchema): TSchema {
     case 'Union':
       // Literal unions (enums) are values: keep them whole.
       if ((schema.anyOf as TSchema[]).every((v) => v[Kind] === 'Literal')) return copy;
-      copy.anyOf = (schema.anyOf as TSchema[]).map(deepPartial);
+      copy.anyOf = (schema.anyOf as TSchema[]).map((v) => {
+        const partial = deepPartial(v);
+        // An override may leave out the discriminator (`viommu: {aw-bits: 39}` keeps the base's
+        // model), so it can fit several branches: titled by their discriminator value, the
+        // editor's hover names them ("virtio-iommu || intel-iommu") instead of repeating one title.
+        const key = schema.discriminator as string | undefined;
+        const tag = key !== undefined ? (v.properties as Record<string, TSchema> | undefined)?.[key] : undefined;
+        if (tag?.[Kind] === 'Literal' && partial.title === undefined) partial.title = `${String(tag.const)} override`;
+        return partial;
+      });
       return copy;
     default:
       return copy;
