@@ -170,7 +170,17 @@ export function timeSeries(reader: TimeSeriesReader, runId: number, points = DEF
 
   reader.scan(runId, (rows: TimeSeriesRow[], count: number) => {
     for (let r = 0; r < count; r++) {
-      const [s, kind, time, domain, amount, flag] = rows[r];
+      const row = rows[r];
+      const s = row[0];
+      const code = row[1];
+      const time = row[2];
+      const amount = row[3];
+      // unpackCode, inline (a million rows).
+      const flag = code % 4;
+      const q = (code - flag) / 4;
+      const kind = q % 64;
+      const dom = (q - kind) / 64 - 1;
+      const domain = dom < 0 ? null : dom;
       if (time !== null) now = time - t0;
       let changed = true;
       let isFault = false;

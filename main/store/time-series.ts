@@ -26,19 +26,28 @@ export const TIME_SERIES_KINDS = {
 } as const;
 
 /**
- * One row as the fold reads it, a tuple (raw row): [seq, kind code, time (ns; null when the event
- * has none), domain (null when absent), amount, flag].
- *  - map / unmap: amount = the range's bytes, virtEnd − virtStart + 1 (0 for the whole u64 space:
- *    the reader adds 2^64);
- *  - domain-free: amount null;
- *  - dma-map: amount = size (bytes asked), flag = outcome (0 mapped, 1 DMA_MAPPING_ERROR);
- *  - dma-unmap: amount = size;
- *  - trace-map: amount = size; trace-unmap: amount = unmapped bytes when the line gives them, else size;
- *  - host-dma: flag = outcome (1 fault); fault, trace-fault: flag null.
+ * One row as the fold reads it, a tuple (raw row, four values: each value a row carries costs
+ * marshalling time, and a run can have a million of them): [seq, code, time (ns; null when the
+ * event has none), amount].
+ *  - code packs the kind, the domain and a flag: ((domain + 1) · 64 + kind code) · 4 + flag, with
+ *    domain −1 when absent (unpackCode splits it);
+ *  - flag: dma-map's outcome (0 mapped, 1 DMA_MAPPING_ERROR), host-dma's outcome (1 fault), else 0;
+ *  - amount: map / unmap: the range's bytes, virtEnd − virtStart + 1 (0 for the whole u64 space:
+ *    the reader adds 2^64); dma-map, dma-unmap, trace-map: size; trace-unmap: the bytes unmapped
+ *    when the line gives them, else size; null for the other kinds.
  * u64 bytes are SQLite integers (two's complement of the u64): differences wrap as u64 do, and
  * arrive as doubles (exact below 2^53; a plot needs no more).
  */
-export type TimeSeriesRow = [seq: number, kind: number, time: number | null, domain: number | null, amount: number | null, flag: number | null];
+export type TimeSeriesRow = [seq: number, code: number, time: number | null, amount: number | null];
+
+/** The kind code, domain (null when absent) and flag packed in a TimeSeriesRow's code. */
+export function unpackCode(code: number): { kind: number; domain: number | null; flag: number } {
+  const flag = code % 4;
+  const q = (code - flag) / 4;
+  const kind = q % 64;
+  const d = (q - kind) / 64 - 1;
+  return { kind, domain: d < 0 ? null : d, flag };
+}
 
 /** The stored column of a kind's field (throws for a kind or field the catalog lacks: a bug here). */
 function col(kind: string, field: string): string {
@@ -77,15 +86,16 @@ export class TimeSeriesReader extends ReadQueries {
       WHEN ${k('trace-unmap')} THEN coalesce(${col('trace-unmap', 'unmapped')}, ${col('trace-unmap', 'size')})
       END`;
     const flag = `CASE kind
-      WHEN ${k('dma-map')} THEN ${col('dma-map', 'outcome')}
-      WHEN ${k('host-dma')} THEN ${col('host-dma', 'outcome')}
-      END`;
+      WHEN ${k('dma-map')} THEN min(${col('dma-map', 'outcome')}, 3)
+      WHEN ${k('host-dma')} THEN min(${col('host-dma', 'outcome')}, 3)
+      ELSE 0 END`;
     const kinds = Object.values(TIME_SERIES_KINDS).flat().map(k);
+    if (kinds.some((c) => c >= 64)) throw new Error('time-series: a kind code does not fit the packed code (< 64)');
     // Every domain-carrying kind keeps it in the `domain` column (catalog: map, unmap, domain-free, dma-*, trace-*).
     for (const kind of ['map', 'unmap', 'domain-free', 'dma-map', 'dma-unmap', 'trace-map', 'trace-unmap']) {
       if (col(kind, 'domain') !== 'domain') throw new Error(`time-series: ${kind}.domain is not in the domain column`);
     }
-    this.sql = `SELECT seq, kind, ${this.envelope ? 'time' : 'NULL'}, domain, ${amount}, ${flag}
+    this.sql = `SELECT seq, ((coalesce(domain, -1) + 1) * 64 + kind) * 4 + ${flag}, ${this.envelope ? 'time' : 'NULL'}, ${amount}
       FROM events WHERE run_id = ? AND kind IN (${kinds.join(', ')}) ORDER BY seq`;
     return this.sql;
   }

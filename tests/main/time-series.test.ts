@@ -14,6 +14,7 @@ import { validateParams } from '../../core/contract/index.ts';
 import type { TimeSeries } from '../../core/compare/types.ts';
 import { LabService, waitForRun } from '../../main/service/lab-service.ts';
 import { downsample } from '../../main/service/time-series.ts';
+import { unpackCode } from '../../main/store/time-series.ts';
 
 /** An ftrace of a NIC's buffer mapped (iommu:map), unmapped and written 200 µs after its first event (iommu:io_page_fault). */
 const FTRACE_LINES: readonly string[] = [
@@ -176,6 +177,14 @@ steps:
     expect(await service.call('getTimeSeries', { runId: 999 })).toBeNull();
     expect(() => validateParams('getTimeSeries', { runId: 1, points: 8 })).toThrow(/getTimeSeries: invalid params at \/points/);
     expect(validateParams('getTimeSeries', { runId: 1 }).params).toEqual({ runId: 1 });
+  });
+});
+
+describe('the packed row code', () => {
+  it('splits kind, domain and flag, domain null when absent, u32 domains exact', () => {
+    expect(unpackCode(((0 + 1) * 64 + 29) * 4 + 1)).toEqual({ kind: 29, domain: 0, flag: 1 });
+    expect(unpackCode((0 * 64 + 13) * 4)).toEqual({ kind: 13, domain: null, flag: 0 });
+    expect(unpackCode(((0xffffffff + 1) * 64 + 9) * 4)).toEqual({ kind: 9, domain: 0xffffffff, flag: 0 });
   });
 });
 
