@@ -2,7 +2,8 @@
 // Chromium at 1280×720 — Ctrl+3 shows it; a query typed in the editor and run with Ctrl+Enter fills
 // the virtualized table (rows, count and time); Export CSV downloads the rows (RFC 4180); the
 // schema list inserts a view's name; bad SQL shows SQLite's message; a write is refused; a query
-// that never ends is cancelled and the next one runs; the history keeps the queries.
+// that never ends is cancelled and the next one runs; the history keeps the queries; a row with
+// run_id and seq opens its event in the workbench.
 // Screenshots go to .tmp/ui-shots/.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -135,6 +136,17 @@ describe('the SQL console in the UI', () => {
     await page.getByTestId('sql-history-item').filter({ hasText: 'v_host_calls' }).click();
     await poll(editorText).toContain('WHERE errno <> 0');
     await page.screenshot({ path: join(SHOTS, 'sql-console-history.png') });
+
+    // A row with run_id and seq opens its event in the workbench (double-click).
+    await typeQuery("SELECT run_id, seq, ioctl, errno_name FROM v_host_calls WHERE errno_name = 'EINVAL'");
+    await page.keyboard.press('Control+Enter');
+    await poll(() => page.getByTestId('sql-row').count()).toBe(1);
+    const [runId, seq] = await page.getByTestId('sql-row').evaluate((e) => [...e.querySelectorAll('span')].slice(1, 3).map((s) => s.textContent));
+    await page.getByTestId('sql-row').dblclick();
+    await poll(() => page.getByTestId('view-tab-workbench').getAttribute('aria-selected')).toBe('true');
+    await poll(() => page.locator('[data-testid=event-row][aria-selected=true]').getAttribute('data-seq')).toBe(seq);
+    expect(await page.locator('[data-testid=event-row][aria-selected=true]').getAttribute('data-kind')).toBe('host-call');
+    expect(runId).toBe('2');
     expect(pageErrors).toEqual([]);
   }, 120_000);
 });

@@ -3,13 +3,17 @@
  * history of recent queries (both kept in localStorage) and the documented schema. Queries run in
  * the lab's SQL worker (contract sqlQuery: read-only, off the main thread, a time limit); Cancel
  * is sqlCancel. A SQL problem (syntax, no such table, a write refused, the time limit) is the
- * answer's `error`, shown in place of the rows.
+ * answer's `error`, shown in place of the rows. A row with a run_id and a seq opens its event in
+ * the workbench (openEvent), as Perfetto's query result links to the timeline.
  */
 import { defineStore } from 'pinia';
 import { ref, shallowRef } from 'vue';
 import type { Results, SqlError, SqlSchemaObject } from '../../../core/contract/index.ts';
 import { lab, transport } from '../api/index.ts';
+import { useEventsStore } from './events.ts';
 import { useNoticesStore } from './notices.ts';
+import { useRunsStore } from './runs.ts';
+import { useViewStore } from './view.ts';
 
 /** A query result as the console shows it. */
 export type SqlResult = Omit<Results['sqlQuery'], 'error'>;
@@ -126,12 +130,22 @@ export const useSqlStore = defineStore('sql', () => {
     }
   }
 
+  /** Switches to the workbench with run `runId` shown and its event `seq` selected (a result row's run_id and seq). */
+  async function openEvent(runId: number, seq: number): Promise<void> {
+    const runs = useRunsStore();
+    const events = useEventsStore();
+    useViewStore().show('workbench');
+    await runs.select(runId);
+    if (runs.selectedId !== runId) return;
+    if (!(await events.revealSeq(seq))) notices.push('warning', `Run #${runId} has no event #${seq}`);
+  }
+
   function clearHistory(): void {
     history.value = [];
     save(HISTORY_KEY, []);
   }
 
-  return { text, history, running, result, error, ranSql, schema, schemaError, setText, loadSchema, run, cancel, exportCsv, clearHistory };
+  return { text, history, running, result, error, ranSql, schema, schemaError, setText, loadSchema, run, cancel, exportCsv, openEvent, clearHistory };
 });
 
 function download(content: string, name: string): void {
