@@ -238,11 +238,13 @@ export const useRunsStore = defineStore('runs', () => {
 
   /**
    * Shows a step of the selected run in the editor: loads the run's scenario first when the editor
-   * holds something else (and has no unsaved edits), then reveals the step's line.
+   * holds something else (and has no unsaved edits), then reveals the step's line. Not for a
+   * replay (its steps' lines are in the trace).
    */
   function revealStep(step: number): void {
     const d = detail.value;
-    if (!d) return;
+    // A replay's steps come from its trace: their lines are trace lines, not the scenario's.
+    if (!d || d.replay) return;
     const result = d.stepResults.find((s) => s.index === step) ?? d.stepResults[step];
     if (!result) return;
     if (scenario.text !== d.scenarioText) {
