@@ -122,7 +122,9 @@ export interface Comparison {
  * A run's series over virtual time for the compare plots (issue 9 §3): `points` samples (at most
  * the number asked), each at an event: its virtual time `t` (ns), its `seq` (the link into the
  * event list), the live mappings after it (count), the faults so far (cumulative), and the IOVA
- * space in use (bytes mapped, live). A trace's times are on its own clock (ns since its first event).
+ * space in use (bytes mapped, live). A trace's times are on its own clock (ns since its first event);
+ * a run whose events carry no time at all (a kernel log without timestamps) has t = seq.
+ * Built by main/service/time-series.ts (what each series counts, how it is downsampled).
  */
 export interface TimeSeries {
   runId: number;

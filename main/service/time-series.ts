@@ -19,7 +19,8 @@
  *    fault (the physical IOMMU refused an assigned device's DMA; its 'host-fault' record is the same
  *    fault, not counted twice), 'trace-fault'.
  *  - t: the event's virtual time (ns); a trace's time counts from its first event; an event without
- *    a time keeps the previous one.
+ *    a time keeps the previous one; a run with no time at all (a kernel log without timestamps)
+ *    uses the events' seq instead (as the Perfetto export does).
  *
  * Downsampling (`points`, default 2000): with more samples than that, the samples are cut into
  * buckets of consecutive events, and each bucket keeps its first and last sample and the samples
@@ -143,6 +144,8 @@ export function timeSeries(reader: TimeSeriesReader, runId: number, points = DEF
   let gl = 0;
   let gb = 0;
   let nf = 0;
+  // No event carries a time (a kernel log without timestamps): the events' order is the only clock.
+  const untimed = first === null;
   let now = first !== null ? first - t0 : 0;
   let sawPrimary = false;
   let sawGuest = false;
@@ -181,7 +184,8 @@ export function timeSeries(reader: TimeSeriesReader, runId: number, points = DEF
       const kind = q % 64;
       const dom = (q - kind) / 64 - 1;
       const domain = dom < 0 ? null : dom;
-      if (time !== null) now = time - t0;
+      if (untimed) now = s;
+      else if (time !== null) now = time - t0;
       let changed = true;
       let isFault = false;
       if (kind === K.map || kind === K.traceMap) {
@@ -225,7 +229,8 @@ export function timeSeries(reader: TimeSeriesReader, runId: number, points = DEF
 
   // Closing sample: the run's last event, the final values.
   if (seq.a[seq.n - 1] < last.seq) {
-    if (last.time !== null) now = last.time - t0;
+    if (untimed) now = last.seq;
+    else if (last.time !== null) now = last.time - t0;
     push(last.seq);
   }
 

@@ -173,6 +173,23 @@ steps:
     expect([ts.t[faultAt], ts.faults[faultAt]]).toEqual([200_000, 1]);
   });
 
+  it('counts an untimed trace (a kernel log without timestamps) by its events\' order', async () => {
+    const res = await service.call('importTrace', {
+      name: 'dmesg.txt',
+      format: 'kmsg',
+      text: [
+        'pci 0000:3b:00.0: Adding to iommu group 0',
+        'DMAR: [DMA Write NO_PASID] Request device [0000:3b:00.0] fault addr 0xfee00000 [fault reason 0x05] PTE Write access is not set',
+        'DMAR: [DMA Read NO_PASID] Request device [0000:3b:00.0] fault addr 0xfee01000 [fault reason 0x06] PTE Read access is not set',
+        '',
+      ].join('\n'),
+    });
+    expect(res.refused).toBeNull();
+    const ts = (await service.call('getTimeSeries', { runId: res.runId! }))!;
+    expect(ts.t).toEqual(ts.seq);
+    expect(ts.faults.at(-1)).toBe(2);
+  });
+
   it('answers null for an unknown run; points is at least 16', async () => {
     expect(await service.call('getTimeSeries', { runId: 999 })).toBeNull();
     expect(() => validateParams('getTimeSeries', { runId: 1, points: 8 })).toThrow(/getTimeSeries: invalid params at \/points/);
