@@ -113,20 +113,20 @@ export class ImportDriver {
 
   /** Parses the complete lines of `chunk` (the rest waits for the next chunk or `end`). */
   push(chunk: string, onEvent: EventCallback): void {
-    let start: number;
     let nl = chunk.indexOf('\n');
     if (nl < 0) {
       this.partial += chunk;
       return;
     }
-    let line = this.partial + chunk.slice(0, nl);
+    // The first line (it may have begun in the previous chunk) is cut out as before: one branch-free
+    // path, so the optimised loop below never meets code that has not run yet.
+    const first = this.partial + chunk.slice(0, nl);
     this.partial = '';
-    for (;;) {
-      this.line(line.endsWith('\r') ? line.slice(0, -1) : line, onEvent);
+    this.lineIn(first, 0, first.length, onEvent);
+    let start = nl + 1;
+    while ((nl = chunk.indexOf('\n', start)) >= 0) {
+      this.lineIn(chunk, start, nl, onEvent);
       start = nl + 1;
-      nl = chunk.indexOf('\n', start);
-      if (nl < 0) break;
-      line = chunk.slice(start, nl);
     }
     this.partial = chunk.slice(start);
   }
@@ -136,7 +136,7 @@ export class ImportDriver {
     if (this.partial !== '') {
       const p = this.partial;
       this.partial = '';
-      this.line(p.endsWith('\r') ? p.slice(0, -1) : p, onEvent);
+      this.lineIn(p, 0, p.length, onEvent);
     }
     if (this.imp === null && this.held.length > 0) this.decide();
     if (this.imp !== null) {
@@ -147,6 +147,30 @@ export class ImportDriver {
       this.stats.timeOrigin = this.imp.timeOrigin?.() ?? null;
     }
     return this.stats;
+  }
+
+  /**
+   * The line text[start, end) (its "\r" dropped here). While an importer with `parseRange` is in use
+   * and no line waits for a rejoin, the line is parsed inside `text` with no substring: only a line
+   * that did not parse is cut out (it may be the first half of a wrapped line).
+   */
+  private lineIn(text: string, start: number, end: number, onEvent: EventCallback): void {
+    if (end > start && text.charCodeAt(end - 1) === 13 /* \r */) end--;
+    const imp = this.imp;
+    if (imp !== null && this.pendingText === null && imp.parseRange !== undefined) {
+      const no = ++this.lineNo;
+      this.stats.lines = no;
+      const r = imp.parseRange(text, start, end);
+      if (r.t === 'unknown' || r.t === 'error') {
+        this.pendingNo = no;
+        this.pendingText = text.slice(start, end);
+        this.pendingResult = r;
+        return;
+      }
+      this.count(no, r, onEvent);
+      return;
+    }
+    this.line(start === 0 && end === text.length ? text : text.slice(start, end), onEvent);
   }
 
   private line(text: string, onEvent: EventCallback): void {

@@ -105,15 +105,54 @@ export const EXPECTED = {
   qi: "expected '<type> <iommu>: 0x… 0x… 0x… 0x…'",
 } as const;
 
-// The hand scanner's cursor and last value (one line at a time, no reentrancy).
+// The hand scanner's cursor, its limit and last value (one line at a time, no reentrancy). The
+// line is text[at, lim) of a larger text (the driver's chunk: Importer.parseRange), so every scan
+// stops at `lim`, never at the text's end.
 let cur = 0;
-let val = 0n;
-/** `val` as a number when it is below 2^53, else -1 (cheap comparisons without bigint arithmetic). */
+let lim = 0;
+/**
+ * The last value read as a number when it is below 2^53, else -1 and the value is in `big`. The
+ * u64 bigint is made only when an event keeps the value (addrVal, sizeVal, plainVal): a BigInt
+ * costs an allocation, and the range form's end is only compared.
+ */
 let num = 0;
+let big = 0n;
+// One-entry caches of BigInt(num) (bigints are immutable values: sharing one is not observable).
+// Addresses and sizes repeat from line to line: an unmap after its map, a dma_map beside its
+// iommu:map, size=4096.
+let addrNum = -1;
+let addrBig = 0n;
+let sizeNum = -1;
+let sizeBig = 0n;
 
-/** Reads 1…16 hex digits at `cur` into `val`; false when there are none or more than 16. */
+/** The last value read (an address), as u64. */
+function addrVal(): bigint {
+  if (num < 0) return big;
+  if (num !== addrNum) {
+    addrNum = num;
+    addrBig = BigInt(num);
+  }
+  return addrBig;
+}
+
+/** The last value read (a size), as u64. */
+function sizeVal(): bigint {
+  if (num < 0) return big;
+  if (num !== sizeNum) {
+    sizeNum = num;
+    sizeBig = BigInt(num);
+  }
+  return sizeBig;
+}
+
+/** The last value read, as u64 (no cache). */
+function plainVal(): bigint {
+  return num < 0 ? big : BigInt(num);
+}
+
+/** Reads 1…16 hex digits at `cur` (before `lim`) into `num`/`big`; false when there are none or more than 16. */
 function hexAt(s: string): boolean {
-  const n = s.length;
+  const n = lim;
   let i = cur;
   let v = 0;
   while (i < n) {
@@ -124,20 +163,18 @@ function hexAt(s: string): boolean {
   }
   const len = i - cur;
   if (len === 0 || len > 16) return false;
-  if (v <= Number.MAX_SAFE_INTEGER) {
-    val = BigInt(v);
-    num = v;
-  } else {
-    val = BigInt('0x' + s.slice(cur, i));
+  if (v <= Number.MAX_SAFE_INTEGER) num = v;
+  else {
+    big = BigInt('0x' + s.slice(cur, i));
     num = -1;
   }
   cur = i;
   return true;
 }
 
-/** Reads 1…20 decimal digits at `cur` into `val` (a size_t); false when none, or above 2^64 - 1. */
+/** Reads 1…20 decimal digits at `cur` (before `lim`) into `num`/`big` (a size_t); false when none, or above 2^64 - 1. */
 function decAt(s: string): boolean {
-  const n = s.length;
+  const n = lim;
   let i = cur;
   let v = 0;
   while (i < n) {
@@ -148,97 +185,115 @@ function decAt(s: string): boolean {
   }
   const len = i - cur;
   if (len === 0 || len > 20) return false;
-  if (v <= Number.MAX_SAFE_INTEGER) {
-    val = BigInt(v);
-    num = v;
-  } else {
-    val = BigInt(s.slice(cur, i));
+  if (v <= Number.MAX_SAFE_INTEGER) num = v;
+  else {
+    big = BigInt(s.slice(cur, i));
     num = -1;
-    if (val > U64_MASK) return false;
+    if (big > U64_MASK) return false;
   }
   cur = i;
   return true;
 }
 
-/** Consumes `lit` at `cur`. */
+/**
+ * Whether `l` is at `i` in `s`, wholly before `end` (the builtin startsWith compares faster than a
+ * loop of charCodeAt over both strings).
+ */
+export function litAt(s: string, i: number, end: number, l: string): boolean {
+  return i + l.length <= end && s.startsWith(l, i);
+}
+
+/** Consumes `l` at `cur`. */
 function lit(s: string, l: string): boolean {
-  if (!s.startsWith(l, cur)) return false;
+  if (!litAt(s, cur, lim, l)) return false;
   cur += l.length;
   return true;
 }
 
-/** What iommuHead read besides the iova: the dev= token, the range end, and the numbers (-1 beyond 2^53). */
+/** What iommuHead read: the dev= token, the iova, and the range form's end (numbers -1 beyond 2^53). */
 interface IommuHead {
   device: string | undefined;
-  end: bigint | undefined;
+  iova: bigint;
   iovaNum: number;
+  hasEnd: boolean;
   endNum: number;
+  /** The end when endNum is -1. */
+  endBig: bigint;
 }
 
-/** `IOMMU: [dev=D ]iova=0x… [- 0x… ]`: sets cur after it, val = iova; device and end via out. */
+/** `IOMMU: [dev=D ]iova=0x… [- 0x… ]` at `at` (before `lim`): sets cur after it and `out`. */
 function iommuHead(s: string, at: number, out: IommuHead): boolean {
   cur = at;
   if (!lit(s, 'IOMMU: ')) return false;
   out.device = undefined;
-  out.end = undefined;
-  if (s.startsWith('dev=', cur)) {
-    const sp = s.indexOf(' ', cur + 4);
-    if (sp <= cur + 4) return false;
+  out.hasEnd = false;
+  if (litAt(s, cur, lim, 'dev=')) {
+    let sp = cur + 4;
+    while (sp < lim && s.charCodeAt(sp) !== 32) sp++;
+    if (sp === lim || sp === cur + 4) return false;
     out.device = s.slice(cur + 4, sp);
     cur = sp + 1;
   }
   if (!lit(s, 'iova=0x') || !hexAt(s)) return false;
   out.iovaNum = num;
-  if (s.startsWith(' - 0x', cur)) {
-    const iova = val;
+  out.iova = addrVal();
+  if (litAt(s, cur, lim, ' - 0x')) {
     cur += 5;
     if (!hexAt(s)) return false;
-    out.end = val;
+    out.hasEnd = true;
     out.endNum = num;
-    val = iova;
+    out.endBig = big;
   }
   return true;
 }
 
-/** Whether the range form's printed end disagrees with iova + size (u64), numbers first. */
-function endDiffers(h: IommuHead, iova: bigint, size: bigint, sizeNum: number): boolean {
-  if (h.end === undefined) return false;
-  if (h.iovaNum >= 0 && sizeNum >= 0 && h.endNum >= 0 && h.iovaNum + sizeNum <= Number.MAX_SAFE_INTEGER) return h.iovaNum + sizeNum !== h.endNum;
-  return h.end !== ((iova + size) & U64_MASK);
+/** The range form's printed end as u64. */
+function endOf(h: IommuHead): bigint {
+  return h.endNum >= 0 ? BigInt(h.endNum) : h.endBig;
 }
 
-const head2: IommuHead = { device: undefined, end: undefined, iovaNum: -1, endNum: -1 };
+/** Whether the range form's printed end disagrees with iova + size (u64), numbers first. */
+function endDiffers(h: IommuHead, size: bigint, sizeNum: number): boolean {
+  if (!h.hasEnd) return false;
+  if (h.iovaNum >= 0 && sizeNum >= 0 && h.endNum >= 0 && h.iovaNum + sizeNum <= Number.MAX_SAFE_INTEGER) return h.iovaNum + sizeNum !== h.endNum;
+  return endOf(h) !== ((h.iova + size) & U64_MASK);
+}
+
+const head2: IommuHead = { device: undefined, iova: 0n, iovaNum: -1, hasEnd: false, endNum: -1, endBig: 0n };
 
 /**
  * iommu:map → trace-map (iova, size, phys; data.device from the UNVERIFIED `dev=` token). The body
- * starts at `at` in `line` and runs to its end. The range form's end (iova + size, u64) is kept in
- * data.end only when the line disagrees with it.
+ * is line[at, end) (`end` defaults to the line's length: the line may be a larger text, e.g. the
+ * driver's chunk). The range form's end (iova + size, u64) is kept in data.end only when the line
+ * disagrees with it.
  */
-export function parseMap(line: string, at: number, event: string, ctx: LineContext): BodyResult {
+export function parseMap(line: string, at: number, event: string, ctx: LineContext, end: number = line.length): BodyResult {
+  lim = end;
   if (!iommuHead(line, at, head2)) return `${event}: ${EXPECTED.map}`;
-  const iova = val;
+  const iova = head2.iova;
   if (!lit(line, ' paddr=0x') || !hexAt(line)) return `${event}: ${EXPECTED.map}`;
-  const phys = val;
-  if (!lit(line, ' size=') || !decAt(line) || cur !== line.length) return `${event}: ${EXPECTED.map}`;
-  const size = val;
+  const phys = plainVal();
+  if (!lit(line, ' size=') || !decAt(line) || cur !== end) return `${event}: ${EXPECTED.map}`;
+  const size = sizeVal();
   const data = head(event, ctx);
   if (head2.device !== undefined) data.device = head2.device;
-  if (endDiffers(head2, iova, size, num)) data.end = '0x' + head2.end!.toString(16);
+  if (endDiffers(head2, size, num)) data.end = '0x' + endOf(head2).toString(16);
   return ctx.hasTime ? { kind: 'trace-map', time: ctx.time, iova, size, phys, data } : { kind: 'trace-map', iova, size, phys, data };
 }
 
-/** iommu:unmap → trace-unmap (iova, size asked, unmapped_size as `unmapped`); body at `at` as parseMap. */
-export function parseUnmap(line: string, at: number, event: string, ctx: LineContext): BodyResult {
+/** iommu:unmap → trace-unmap (iova, size asked, unmapped_size as `unmapped`); body line[at, end) as parseMap. */
+export function parseUnmap(line: string, at: number, event: string, ctx: LineContext, end: number = line.length): BodyResult {
+  lim = end;
   if (!iommuHead(line, at, head2)) return `${event}: ${EXPECTED.unmap}`;
-  const iova = val;
+  const iova = head2.iova;
   if (!lit(line, ' size=') || !decAt(line)) return `${event}: ${EXPECTED.unmap}`;
-  const size = val;
+  const size = sizeVal();
   const sizeNum = num;
-  if (!lit(line, ' unmapped_size=') || !decAt(line) || cur !== line.length) return `${event}: ${EXPECTED.unmap}`;
-  const unmapped = val;
+  if (!lit(line, ' unmapped_size=') || !decAt(line) || cur !== end) return `${event}: ${EXPECTED.unmap}`;
+  const unmapped = sizeVal();
   const data = head(event, ctx);
   if (head2.device !== undefined) data.device = head2.device;
-  if (endDiffers(head2, iova, size, sizeNum)) data.end = '0x' + head2.end!.toString(16);
+  if (endDiffers(head2, size, sizeNum)) data.end = '0x' + endOf(head2).toString(16);
   return ctx.hasTime ? { kind: 'trace-unmap', time: ctx.time, iova, size, unmapped, data } : { kind: 'trace-unmap', iova, size, unmapped, data };
 }
 
@@ -294,15 +349,13 @@ export function parseGroup(body: string, event: string, ctx: LineContext, op: 0 
 
 // ---- dma:* (include/trace/events/dma.h) -------------------------------------------------------------
 
-/** enum dma_data_direction as decode_dma_data_direction() prints it (include/linux/dma-direction.h). */
-function dmaDir(sym: string): number {
-  switch (sym) {
-    case 'BIDIRECTIONAL': return 0;
-    case 'TO_DEVICE': return 1;
-    case 'FROM_DEVICE': return 2;
-    case 'NONE': return 3;
-    default: return -1;
-  }
+/** enum dma_data_direction as decode_dma_data_direction() prints it (include/linux/dma-direction.h), by symbol. */
+const DMA_DIRS = ['BIDIRECTIONAL', 'TO_DEVICE', 'FROM_DEVICE', 'NONE'] as const;
+
+/** The direction whose symbol is exactly s[a, b), or -1 (compared in place: no substring). */
+function dmaDirAt(s: string, a: number, b: number): number {
+  for (let d = 0; d < DMA_DIRS.length; d++) if (DMA_DIRS[d]!.length === b - a && litAt(s, a, b, DMA_DIRS[d]!)) return d;
+  return -1;
 }
 
 function isHex(s: string): boolean {
@@ -321,30 +374,36 @@ function isHex(s: string): boolean {
  * Other keys (attrs, flags, virt_addr, nents, ents, err…) are kept in data as printed; an empty
  * `attrs=` is dropped.
  */
-export function parseDma(body: string, event: string, ctx: LineContext, single: boolean): BodyResult {
-  // Tokens are scanned in place (no split): the common keys (dir, dma_addr, size, phys_addr) are
-  // read straight from the body by the hand scanner; any other key=value is sliced as before.
-  const n = body.length;
-  let sp = body.indexOf(' ');
-  if (sp < 0) sp = n;
-  const device = body.slice(0, sp);
-  if (device === '' || device.indexOf('=') >= 0) return `${event}: ${single ? EXPECTED.dma : EXPECTED.dmaSg}`;
+export function parseDma(body: string, event: string, ctx: LineContext, single: boolean, at: number = 0, end: number = body.length): BodyResult {
+  // The body is body[at, end) (a line of the driver's chunk, or a whole string). Tokens are scanned
+  // in place (no split): the common keys (dir, dma_addr, size, phys_addr, attrs) are read straight
+  // from the text by the hand scanner; any other key=value is sliced.
+  const n = end;
+  lim = end;
+  let sp = at;
+  while (sp < n && body.charCodeAt(sp) !== 32) sp++;
+  let eq0 = at;
+  while (eq0 < sp && body.charCodeAt(eq0) !== 61 /* = */) eq0++;
+  if (sp === at || eq0 < sp) return `${event}: ${single ? EXPECTED.dma : EXPECTED.dmaSg}`;
   const data = head(event, ctx);
-  data.device = device;
+  data.device = body.slice(at, sp);
   const ev: TraceEvent = { kind: 'trace-dma', data };
   let addrs: string | undefined;
   let sizes: string | undefined;
   let physs: string | undefined;
+  // Each token is [i, e) up to the next space; its key runs to its first '='. The common keys'
+  // values are read by the hand scanner straight after the '=' (one pass over the token).
   let i = sp + 1;
   while (i <= n) {
-    let e = body.indexOf(' ', i);
-    if (e < 0) e = n;
-    if (e === i) {
-      i = e + 1; // an empty token (two spaces, or the end)
+    let eq = i;
+    let c = 0;
+    while (eq < n && (c = body.charCodeAt(eq)) !== 61 /* = */ && c !== 32) eq++;
+    if (eq === i && (eq === n || c === 32)) {
+      i = eq + 1; // an empty token (two spaces, or the end)
       continue;
     }
-    const eq = body.indexOf('=', i);
-    if (eq < 0 || eq >= e || eq === i) {
+    if (eq === n || c === 32 || eq === i) {
+      const e = spaceFrom(body, eq, n);
       const t = body.slice(i, e);
       if (t === '[TRUNCATED]') data.truncated = true;
       else return `${event}: unexpected '${t}': ${single ? EXPECTED.dma : EXPECTED.dmaSg}`;
@@ -354,33 +413,36 @@ export function parseDma(body: string, event: string, ctx: LineContext, single: 
     const k0 = body.charCodeAt(i);
     const klen = eq - i;
     cur = eq + 1;
-    if (k0 === 100 /* d */ && klen === 8 && body.startsWith('dma_addr', i)) {
-      if (!hexAt(body) || cur !== e) return `${event}: dma_addr=${body.slice(eq + 1, e)} is not hex: ${EXPECTED.dma}`;
-      ev.addr = val;
-    } else if (k0 === 115 /* s */ && klen === 4 && body.startsWith('size', i)) {
-      if (!decAt(body) || cur !== e) return `${event}: size=${body.slice(eq + 1, e)} is not a decimal size: ${EXPECTED.dma}`;
-      ev.size = val;
-    } else if (k0 === 112 /* p */ && klen === 9 && body.startsWith('phys_addr', i)) {
-      if (!hexAt(body) || cur !== e) return `${event}: phys_addr=${body.slice(eq + 1, e)} is not hex: ${EXPECTED.dma}`;
-      ev.phys = val;
+    if (k0 === 100 /* d */ && klen === 8 && litAt(body, i, eq, 'dma_addr')) {
+      if (!hexAt(body) || !tokenEnds(body, n)) return `${event}: dma_addr=${body.slice(eq + 1, spaceFrom(body, eq, n))} is not hex: ${EXPECTED.dma}`;
+      ev.addr = addrVal();
+    } else if (k0 === 115 /* s */ && klen === 4 && litAt(body, i, eq, 'size')) {
+      if (!decAt(body) || !tokenEnds(body, n)) return `${event}: size=${body.slice(eq + 1, spaceFrom(body, eq, n))} is not a decimal size: ${EXPECTED.dma}`;
+      ev.size = sizeVal();
+    } else if (k0 === 112 /* p */ && klen === 9 && litAt(body, i, eq, 'phys_addr')) {
+      if (!hexAt(body) || !tokenEnds(body, n)) return `${event}: phys_addr=${body.slice(eq + 1, spaceFrom(body, eq, n))} is not hex: ${EXPECTED.dma}`;
+      ev.phys = plainVal();
     } else {
-      const key = body.slice(i, eq);
-      const v = body.slice(eq + 1, e);
-      switch (key) {
-        case 'dir': {
-          const d = dmaDir(v);
-          if (d < 0) data.dir = v; // __print_symbolic prints an unknown value in hex
-          else ev.dir = d;
-          break;
+      const e = spaceFrom(body, eq, n);
+      cur = e;
+      if (k0 === 100 /* d */ && klen === 3 && litAt(body, i, eq, 'dir')) {
+        const d = dmaDirAt(body, eq + 1, e);
+        if (d < 0) data.dir = body.slice(eq + 1, e); // __print_symbolic prints an unknown value in hex
+        else ev.dir = d;
+      } else if (k0 === 97 /* a */ && klen === 5 && litAt(body, i, eq, 'attrs')) {
+        if (e > eq + 1) data.attrs = body.slice(eq + 1, e);
+      } else {
+        const key = body.slice(i, eq);
+        const v = body.slice(eq + 1, e);
+        switch (key) {
+          case 'dma_addrs': addrs = v; data.dma_addrs = v; break;
+          case 'sizes': sizes = v; data.sizes = v; break;
+          case 'phys_addrs': physs = v; data.phys_addrs = v; break;
+          default: data[key] = v;
         }
-        case 'dma_addrs': addrs = v; data.dma_addrs = v; break;
-        case 'sizes': sizes = v; data.sizes = v; break;
-        case 'phys_addrs': physs = v; data.phys_addrs = v; break;
-        case 'attrs': if (v !== '') data.attrs = v; break;
-        default: data[key] = v;
       }
     }
-    i = e + 1;
+    i = cur + 1;
   }
   if (single && (ev.addr === undefined || ev.size === undefined)) return `${event}: ${EXPECTED.dma}`;
   if (!single) {
@@ -392,6 +454,18 @@ export function parseDma(body: string, event: string, ctx: LineContext, single: 
     if (p !== null && ev.phys === undefined) ev.phys = p;
   }
   return stamp(ev, ctx);
+}
+
+/** The first space in s[from, end), or end. */
+function spaceFrom(s: string, from: number, end: number): number {
+  let e = from;
+  while (e < end && s.charCodeAt(e) !== 32) e++;
+  return e;
+}
+
+/** Whether the value just read ends its token (at a space or at `end`). */
+function tokenEnds(s: string, end: number): boolean {
+  return cur === end || s.charCodeAt(cur) === 32;
 }
 
 /** `{0x1000}` → 0x1000n; null for any other array (empty, several entries, malformed). */

@@ -37,7 +37,7 @@
  */
 import type { Importer, LineResult } from './types.ts';
 import { fieldsEvent, type FieldsKind } from './ftrace-fields.ts';
-import { type BodyResult, type LineContext, parseAttach, parseDma, parseFault, parseGroup, parseMap, parseQiSubmit, parseUnmap } from './ftrace-events.ts';
+import { type BodyResult, type LineContext, litAt, parseAttach, parseDma, parseFault, parseGroup, parseMap, parseQiSubmit, parseUnmap } from './ftrace-events.ts';
 
 /** How a known event name is handled. */
 const H = { Map: 0, Unmap: 1, Fault: 2, Attach: 3, Detach: 4, GroupAdd: 5, GroupRemove: 6, DmaSingle: 7, DmaSg: 8, Qi: 9, Ignored: 10 } as const;
@@ -51,13 +51,35 @@ interface Known {
 
 /** Event name (both `event` and `system:event`) → handling. */
 const KNOWN = new Map<string, Known>();
+/** nameHash(name) → the names with that hash and their handling: looked up in place, no substring. */
+const KNOWN_BY_HASH = new Map<number, { name: string; k: Known }[]>();
+
+/** The hash of an event name that the name scan computes as it goes (parseRange). */
+function nameHash(name: string): number {
+  let h = 0;
+  for (let i = 0; i < name.length; i++) h = (Math.imul(h, 31) + name.charCodeAt(i)) | 0;
+  return h;
+}
 
 function known(system: string, names: readonly string[], h: Handling): void {
   for (const n of names) {
     const k: Known = { full: `${system}:${n}`, h };
-    KNOWN.set(n, k);
-    KNOWN.set(k.full, k);
+    for (const name of [n, k.full]) {
+      KNOWN.set(name, k);
+      const hash = nameHash(name);
+      const list = KNOWN_BY_HASH.get(hash) ?? [];
+      list.push({ name, k });
+      KNOWN_BY_HASH.set(hash, list);
+    }
   }
+}
+
+/** The known event named s[a, b) (its nameHash `hash`), or undefined. */
+function knownAt(s: string, a: number, b: number, hash: number): Known | undefined {
+  const list = KNOWN_BY_HASH.get(hash);
+  if (list === undefined) return undefined;
+  for (const e of list) if (e.name.length === b - a && litAt(s, a, b, e.name)) return e.k;
+  return undefined;
 }
 
 // include/trace/events/iommu.h (detach_device_from_domain: older trees only).
@@ -113,80 +135,103 @@ function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
 }
 
-/** True for a line that carries no event: blank, `#…`, `cpus=N`, `version = N`, `CPU:N [LOST …]`, `CPU N is empty`. */
-function isHeader(line: string): boolean {
-  const n = line.length;
-  let i = 0;
+/** True for a line (s[start, n)) that carries no event: blank, `#…`, `cpus=N`, `version = N`, `CPU:N [LOST …]`, `CPU N is empty`. */
+function isHeader(line: string, start: number, n: number): boolean {
+  let i = start;
   while (i < n && line.charCodeAt(i) <= 32) i++;
   if (i === n) return true;
-  const c = line.charCodeAt(0);
+  const c = line.charCodeAt(start);
   if (c === 35 /* # */) return true;
-  if (c === 99 /* c */) return line.startsWith('cpus=');
-  if (c === 118 /* v */) return line.startsWith('version =');
-  if (c === 67 /* C */) return (line.startsWith('CPU:') && isDigit(line.charCodeAt(4))) || (line.startsWith('CPU ') && line.endsWith(' is empty'));
+  if (c === 99 /* c */) return litAt(line, start, n, 'cpus=');
+  if (c === 118 /* v */) return litAt(line, start, n, 'version =');
+  if (c === 67 /* C */) return (litAt(line, start, n, 'CPU:') && start + 4 < n && isDigit(line.charCodeAt(start + 4))) || (litAt(line, start, n, 'CPU ') && n - 9 >= start && litAt(line, n - 9, n, ' is empty'));
   return false;
+}
+
+// The last bracket search (findBracket): in `memoText` from `memoFrom`, the first '[' is at
+// `memoAt` (-1: none up to the text's end).
+let memoText = '';
+let memoFrom = 0;
+let memoAt = -1;
+
+/**
+ * The index of the first '[' in s[from, end), or -1. The builtin indexOf is much faster than a loop
+ * of charCodeAt, but it searches past the line's end (the line may be part of a larger text): the
+ * last search is remembered, so lines without a '[' do not each search the same stretch again
+ * (the total stays linear in the text's length).
+ */
+function findBracket(s: string, from: number, end: number): number {
+  let at: number;
+  if (s === memoText && from >= memoFrom && (memoAt < 0 || from <= memoAt)) at = memoAt;
+  else {
+    at = s.indexOf('[', from);
+    memoText = s;
+    memoFrom = from;
+    memoAt = at;
+  }
+  return at >= 0 && at < end ? at : -1;
 }
 
 /**
  * Scans the prefix `comm-pid [(tgid)] [cpu] [flags] ts: ` (or perf's `comm pid[/tid] [cpu] ts: `)
- * into `s`. Returns false when the line has no such prefix.
+ * into `s`, in the line s[start, n) (the driver's chunk holds many lines: every scan stops at the line's
+ * bounds). Returns false when the line has no such prefix.
  */
-function scanPrefix(line: string, s: Scan): boolean {
-  const n = line.length;
+function scanPrefix(line: string, start: number, n: number, s: Scan): boolean {
   // The CPU column: ` [digits] ` (the first one; a comm holding such a bracket is not supported).
-  // Single-character indexOf: V8's two-character search is several times slower.
-  let b = line.indexOf('[') - 1;
+  let b = findBracket(line, start, n) - 1;
   let j: number;
   let cpu: number;
   for (;;) {
-    if (b < 0) return false;
+    if (b < start) return false;
     j = b + 2;
     if (line.charCodeAt(b) !== 32) {
-      b = line.indexOf('[', b + 2) - 1;
+      b = findBracket(line, b + 2, n) - 1;
       continue;
     }
     cpu = 0;
     while (j < n && isDigit(line.charCodeAt(j))) cpu = cpu * 10 + line.charCodeAt(j++) - 48;
     if (j > b + 2 && j + 1 < n && line.charCodeAt(j) === 93 /* ] */ && line.charCodeAt(j + 1) === 32) break;
-    b = line.indexOf('[', b + 2) - 1;
+    b = findBracket(line, b + 2, n) - 1;
   }
   // Left of the CPU column: comm, separator, pid, optional (tgid).
   let e = b;
-  while (e > 0 && line.charCodeAt(e - 1) === 32) e--;
-  if (e > 0 && line.charCodeAt(e - 1) === 41 /* ) */) {
-    const open = line.lastIndexOf('(', e - 1);
-    if (open < 0) return false;
+  while (e > start && line.charCodeAt(e - 1) === 32) e--;
+  if (e > start && line.charCodeAt(e - 1) === 41 /* ) */) {
+    let open = e - 1;
+    while (open >= start && line.charCodeAt(open) !== 40 /* ( */) open--;
+    if (open < start) return false;
     for (let k = open + 1; k < e - 1; k++) {
       const c = line.charCodeAt(k);
       if (c !== 32 && c !== 45 && !isDigit(c)) return false;
     }
     e = open;
-    while (e > 0 && line.charCodeAt(e - 1) === 32) e--;
+    while (e > start && line.charCodeAt(e - 1) === 32) e--;
   }
   let d = e;
   let pid = 0;
   let mul = 1;
-  while (d > 0 && isDigit(line.charCodeAt(d - 1))) {
+  while (d > start && isDigit(line.charCodeAt(d - 1))) {
     pid += (line.charCodeAt(d - 1) - 48) * mul;
     mul *= 10;
     d--;
   }
-  if (d === e || d === 0) return false;
+  if (d === e || d === start) return false;
   let sep = line.charCodeAt(d - 1);
   if (sep === 47 /* / : perf pid/tid */) {
     let d2 = d - 1;
     pid = 0;
     mul = 1;
-    while (d2 > 0 && isDigit(line.charCodeAt(d2 - 1))) {
+    while (d2 > start && isDigit(line.charCodeAt(d2 - 1))) {
       pid += (line.charCodeAt(d2 - 1) - 48) * mul;
       mul *= 10;
       d2--;
     }
-    if (d2 === d - 1 || d2 === 0) return false;
+    if (d2 === d - 1 || d2 === start) return false;
     d = d2;
     sep = line.charCodeAt(d - 1);
   }
-  let cs = 0;
+  let cs = start;
   while (cs < n && line.charCodeAt(cs) === 32) cs++;
   let ce = d - 1;
   if (sep === 32) {
@@ -196,14 +241,14 @@ function scanPrefix(line: string, s: Scan): boolean {
   // Right of the CPU column: [flags] timestamp `:`.
   let p = j + 2;
   while (p < n && line.charCodeAt(p) === 32) p++;
-  let t = scanTime(line, p, s);
+  let t = scanTime(line, p, n, s);
   if (t < 0) {
     let f = p;
     while (f < n && line.charCodeAt(f) !== 32) f++;
     if (f === p || f - p > 16) return false;
     p = f;
     while (p < n && line.charCodeAt(p) === 32) p++;
-    t = scanTime(line, p, s);
+    t = scanTime(line, p, n, s);
     if (t < 0) return false;
   }
   while (t < n && line.charCodeAt(t) === 32) t++;
@@ -224,15 +269,14 @@ function scanPrefix(line: string, s: Scan): boolean {
 }
 
 /**
- * Parses `sec.frac:` (1…9 fraction digits) or a counter `digits:` at p; sets s.sec and s.fracNs
+ * Parses `sec.frac:` (1…9 fraction digits) or a counter `digits:` at p (before n); sets s.sec and s.fracNs
  * (s.hasTime false for a counter) and returns the index after the colon and its space, or -1. The
  * two integer parts are kept apart: sec * 1e9 (a multiple of 512) and the fraction are exact
  * doubles and so is their sum
  * while it is representable: any ns value below 2^53 (104 days of uptime), and µs values (multiples
  * of 8 ns) below 2^56 ns (834 days). Beyond that, TraceEvent.time (a number) rounds.
  */
-function scanTime(line: string, p: number, s: Scan): number {
-  const n = line.length;
+function scanTime(line: string, p: number, n: number, s: Scan): number {
   let i = p;
   let sec = 0;
   while (i < n && isDigit(line.charCodeAt(i))) sec = sec * 10 + line.charCodeAt(i++) - 48;
@@ -278,13 +322,21 @@ export class FtraceImporter implements Importer {
 
   /** A header line, or a line with the `comm-pid [cpu] … ts:` (perf: `comm pid [cpu] ts:`) prefix. */
   isLineStart(line: string): boolean {
-    return isHeader(line) || scanPrefix(line, this.scan);
+    return isHeader(line, 0, line.length) || scanPrefix(line, 0, line.length, this.scan);
   }
 
   /** Parses one line (see the file comment); never throws. */
   parse(line: string): LineResult {
+    return this.parseRange(line, 0, line.length);
+  }
+
+  /**
+   * Parses the line text[start, end) as `parse` would parse it alone (the driver's fast path: the
+   * line is scanned inside its chunk, no substring per line); never throws.
+   */
+  parseRange(text: string, start: number, end: number): LineResult {
     try {
-      return this.parseLine(line);
+      return this.parseLine(text, start, end);
     } catch (e) {
       return { t: 'error', message: `internal error: ${e instanceof Error ? e.message : String(e)}` };
     }
@@ -303,9 +355,10 @@ export class FtraceImporter implements Importer {
     return this.origin;
   }
 
-  private parseLine(line: string): LineResult {
+  /** The line is line[start, n): every scan stays inside it (see parseRange). */
+  private parseLine(line: string, start: number, n: number): LineResult {
     const s = this.scan;
-    if (!scanPrefix(line, s)) return isHeader(line) ? HEADER : UNKNOWN;
+    if (!scanPrefix(line, start, n, s)) return isHeader(line, start, n) ? HEADER : UNKNOWN;
     if (s.hasTime) {
       if (s.sec < WALL_CLOCK_SECONDS) s.time = s.sec * 1e9 + s.fracNs;
       else {
@@ -313,45 +366,51 @@ export class FtraceImporter implements Importer {
         s.time = (s.sec - this.origin) * 1e9 + s.fracNs;
       }
     }
-    const n = line.length;
     const p = s.event;
-    // The event name runs to the next `: ` (or a final `:` when the body is empty) with no space.
-    // map and unmap, the bulk of a trace, are recognised without a substring or a Map lookup.
+    // The event name runs to the first `: ` (or a final `:` when the body is empty), non-empty and
+    // with no space. map and unmap, the bulk of a trace, are recognised without a lookup; other
+    // names are hashed as they are scanned and looked up in place (no substring).
     let q: number;
     let k: Known | undefined;
-    const c0 = line.charCodeAt(p);
-    if (c0 === 109 /* m */ && line.startsWith('map: ', p)) {
+    const c0 = p < n ? line.charCodeAt(p) : -1;
+    if (c0 === 109 /* m */ && litAt(line, p, n, 'map: ')) {
       q = p + 3;
       k = K_MAP;
-    } else if (c0 === 117 /* u */ && line.startsWith('unmap: ', p)) {
+    } else if (c0 === 117 /* u */ && litAt(line, p, n, 'unmap: ')) {
       q = p + 5;
       k = K_UNMAP;
     } else {
-      q = line.indexOf(':', p);
-      while (q >= 0 && q + 1 < n && line.charCodeAt(q + 1) !== 32) q = line.indexOf(':', q + 1);
-      if (q === n - 1) q = -1;
-      if (q < 0) {
-        if (n === p || line.charCodeAt(n - 1) !== 58) return UNKNOWN;
-        q = n - 1;
+      let hash = 0;
+      q = p;
+      for (;;) {
+        if (q === n) return UNKNOWN;
+        const c = line.charCodeAt(q);
+        if (c === 32) return UNKNOWN;
+        if (c === 58 /* : */ && (q + 1 === n || line.charCodeAt(q + 1) === 32)) break;
+        hash = (Math.imul(hash, 31) + c) | 0;
+        q++;
       }
       if (q === p) return UNKNOWN;
-      const sp = line.indexOf(' ', p);
-      if (sp >= 0 && sp < q) return UNKNOWN;
-      k = KNOWN.get(line.slice(p, q));
+      k = knownAt(line, p, q, hash);
       if (k === undefined) return UNKNOWN;
     }
-    // Trailing blanks (a CR, padding) are not part of any TP_printk text.
-    if (n > 0 && line.charCodeAt(n - 1) <= 32) line = line.trimEnd();
+    // Trailing blanks (a CR, padding) are not part of any TP_printk text (trimEnd only shortens the line).
+    if (n > start && line.charCodeAt(n - 1) <= 32) n = start + line.slice(start, n).trimEnd().length;
     // No TP_printk text here starts with a blank: more than one after the name is padding
     // (trace-cmd report pads event names to a column; UNVERIFIED in the reference).
-    let at = Math.min(q + 2, line.length);
-    while (at < line.length && line.charCodeAt(at) === 32) at++;
+    let at = Math.min(q + 2, n);
+    while (at < n && line.charCodeAt(at) === 32) at++;
     if (k.h === H.Map || k.h === H.Unmap) {
-      let r: BodyResult | null = k.h === H.Map ? parseMap(line, at, k.full, s) : parseUnmap(line, at, k.full, s);
-      if (typeof r === 'string') r = fieldsEvent(k.h === H.Map ? 'map' : 'unmap', line.slice(at), k.full, s) ?? r;
+      let r: BodyResult | null = k.h === H.Map ? parseMap(line, at, k.full, s, n) : parseUnmap(line, at, k.full, s, n);
+      if (typeof r === 'string') r = fieldsEvent(k.h === H.Map ? 'map' : 'unmap', line.slice(at, n), k.full, s) ?? r;
       return typeof r === 'string' ? { t: 'error', message: r } : { t: 'event', events: [r] };
     }
-    const body = line.slice(at);
+    if (k.h === H.DmaSingle || k.h === H.DmaSg) {
+      let r: BodyResult | null = parseDma(line, k.full, s, k.h === H.DmaSingle, at, n);
+      if (typeof r === 'string') r = fieldsEvent('dma', line.slice(at, n), k.full, s) ?? r;
+      return typeof r === 'string' ? { t: 'error', message: r } : { t: 'event', events: [r] };
+    }
+    const body = line.slice(at, n);
     let r: BodyResult;
     switch (k.h) {
       case H.Fault: r = parseFault(body, k.full, s); break;
@@ -359,8 +418,6 @@ export class FtraceImporter implements Importer {
       case H.Detach: r = parseAttach(body, k.full, s, 1); break;
       case H.GroupAdd: r = parseGroup(body, k.full, s, 0); break;
       case H.GroupRemove: r = parseGroup(body, k.full, s, 1); break;
-      case H.DmaSingle: r = parseDma(body, k.full, s, true); break;
-      case H.DmaSg: r = parseDma(body, k.full, s, false); break;
       case H.Qi: r = parseQiSubmit(body, k.full, s); break;
       default: return IGNORED;
     }

@@ -72,6 +72,13 @@ export interface Importer {
   isLineStart(line: string): boolean;
   /** Parses one line (without its line terminator). Must never throw. */
   parse(line: string): LineResult;
+  /**
+   * Optional fast path of `parse`: parses the line text[start, end) (without its terminator) of a
+   * larger text (the driver's chunk), with exactly the result `parse(text.slice(start, end))`
+   * would give, but without the substring: V8 reads a sliced string's characters through an
+   * indirection, the chunk's directly. Must never throw, nor read outside [start, end).
+   */
+  parseRange?(text: string, start: number, end: number): LineResult;
   /** Forgets any state held across lines (a new file). */
   reset(): void;
   /**
