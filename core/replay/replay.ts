@@ -163,7 +163,9 @@ export function divergencesOf(bound: BoundIntent, results: readonly StepResult[]
 
 /**
  * A replay as a Source: the prepared scenario run by ScenarioRun (events where `opts` sends them),
- * with the record's divergences filled from the step results when it ends (`record()`).
+ * with the record's divergences filled from the step results when it ends (`record()`). It keeps
+ * the notable step results only (device accesses, steps that failed: ScenarioRunOptions
+ * stepResults 'notable'): a trace of millions of calls stores its events, not a result per call.
  */
 export class ReplayRun implements Source {
   readonly kind = 'replay' as const;
@@ -173,7 +175,8 @@ export class ReplayRun implements Source {
     readonly prepared: PreparedReplay,
     opts?: ScenarioRunOptions,
   ) {
-    this.run = new ScenarioRun(prepared.scenario, opts);
+    // Only the notable step results (accesses, failures): the guest calls' events tell the rest.
+    this.run = new ScenarioRun(prepared.scenario, { ...opts, stepResults: 'notable' });
   }
 
   get name(): string {

@@ -67,6 +67,12 @@ export interface ScenarioRunOptions {
    * the metrics, and `takeEvents()` returns [].
    */
   onEvent?: EventCallback;
+  /**
+   * Which step results to keep (default 'all'). 'notable' keeps only device accesses (dma steps),
+   * steps with an expectation and steps whose status is not OK — a replay's million guest calls
+   * would otherwise keep (and store) a million results nobody reads; their events are complete.
+   */
+  stepResults?: 'all' | 'notable';
 }
 
 /**
@@ -162,6 +168,8 @@ export class ScenarioRun implements Source {
   private workload: WorkloadProgress | null = null;
   /** The dma step in progress (split across advance() calls), and the units credited for it. */
   private dma: { access: DmaAccess; credited: number } | null = null;
+  /** ScenarioRunOptions.stepResults === 'notable'. */
+  private readonly notableOnly: boolean;
   /** The address of the dma step in progress when it names a handle (a replay's access). */
   private dmaAddr = 0n;
   /** The device's granule in bytes. */
@@ -189,6 +197,7 @@ export class ScenarioRun implements Source {
 
   constructor(scenario: Scenario, opts: ScenarioRunOptions = {}) {
     this.scenario = scenario;
+    this.notableOnly = opts.stepResults === 'notable';
     this.granule = granuleBytes(scenario.props);
     this.totalUnits = scenarioUnits(scenario);
     if (opts.onEvent) {
@@ -299,7 +308,7 @@ export class ScenarioRun implements Source {
         left -= r.used;
         this.done += r.used;
         if (r.result === undefined) break; // budget exhausted mid-stream
-        this.results.push(r.result);
+        this.keep(r.result);
       } else if (step.op === 'workload') {
         const used = this.runWorkload(step, left);
         left -= used;
@@ -310,7 +319,7 @@ export class ScenarioRun implements Source {
           // A replay's access into a guest buffer: at this run's DMA address for it.
           const h = this.guest?.handle(step.handle);
           if (h === undefined) {
-            this.results.push({ index: step.index, op: step.op, line: step.line, outcome: { skipped: `no access: the buffer's dma-map (handle ${step.handle}) failed in this configuration` } });
+            this.keep({ index: step.index, op: step.op, line: step.line, outcome: { skipped: `no access: the buffer's dma-map (handle ${step.handle}) failed in this configuration` } });
             this.done += accessPages(step.addr, step.size, this.granule);
             left--;
             this.stepIndex++;
@@ -327,15 +336,21 @@ export class ScenarioRun implements Source {
         }
         this.done += d.access.pages - d.credited;
         this.dma = null;
-        this.results.push(this.dmaResult(step, d.access));
+        this.keep(this.dmaResult(step, d.access));
       } else {
-        this.results.push(this.runStep(step));
+        this.keep(this.runStep(step));
         left--;
         this.done++;
       }
       this.stepIndex++;
     }
     return this.stepIndex < steps.length;
+  }
+
+  /** Keeps a finished step's result (all of them, or the notable ones: ScenarioRunOptions.stepResults). */
+  private keep(r: StepResult): void {
+    if (this.notableOnly && r.op !== 'dma' && r.expectation === undefined && (r.status === undefined || r.status === 'OK')) return;
+    this.results.push(r);
   }
 
   /** Events emitted since the last call, in stream order (always [] when record is false or with onEvent). */
@@ -645,7 +660,7 @@ export class ScenarioRun implements Source {
       message: `${step.count} iterations: ${nreq} requests (${w.failedRequests ? `${w.failedRequests} failed` : 'all OK'}), ${w.translations} translations, ${w.faults} faults`,
     };
     if (step.expect) this.expectation(result, checkWorkload(step.expect, { faults: w.faults, failedRequests: w.failedRequests }));
-    this.results.push(result);
+    this.keep(result);
   }
 }
 
