@@ -2,7 +2,7 @@
  * `npm run bench`: runs every benchmark module and prints each figure beside its baseline measured
  * in the same run (and the issue's target where one is named). Benchmarks are never timed tests.
  *
- * Usage: npm run bench [-- --only mapping|ingest|iommufd|shadow|iova|guest|import]
+ * Usage: npm run bench [-- --only mapping|ingest|iommufd|shadow|iova|guest|import|time-series]
  *
  * Each suite runs in its own Node process (`--child <suite>` prints its rows as JSON), so one
  * suite's heap, GC state and JIT feedback cannot move another's figures: the 1M-entry tables of
@@ -17,9 +17,10 @@ import { benchShadow } from './shadow.ts';
 import { benchIova } from './iova.ts';
 import { benchGuest } from './guest.ts';
 import { benchImport } from './import.ts';
+import { benchTimeSeries } from './time-series.ts';
 import type { BenchRow } from './types.ts';
 
-const suites: Record<string, () => Promise<BenchRow[]>> = { mapping: benchMapping, ingest: benchIngest, iommufd: benchIommufd, shadow: benchShadow, iova: benchIova, guest: benchGuest, import: benchImport };
+const suites: Record<string, () => Promise<BenchRow[]>> = { mapping: benchMapping, ingest: benchIngest, iommufd: benchIommufd, shadow: benchShadow, iova: benchIova, guest: benchGuest, import: benchImport, 'time-series': benchTimeSeries };
 
 function fmt(n: number): string {
   if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
