@@ -50,10 +50,26 @@ export interface BoundIntent {
  * Binds the guest calls of `intent` to `scenario`'s devices by requester ID (the PCI address):
  * dma-map / dma-unmap get the device's name; calls of devices it does not declare are left out
  * and counted (with the accesses into their buffers). Requests and raw accesses are kept as is.
+ * When every device is there, the intent's own steps are returned with their device names set
+ * (in place: bind, then run, one configuration at a time); else renumbered copies.
  */
 export function bindIntent(intent: ReplayIntent, scenario: Scenario): BoundIntent {
   const names = new Map<number, string>();
   for (const d of scenario.devices) names.set(d.endpoint, d.name);
+  // The common case: the configuration has every device the trace names. The steps are then
+  // used as they are (indices unchanged), the guest calls' device set to this configuration's
+  // names in place — an intent is replayed against its configurations one after the other.
+  let all = true;
+  for (const s of intent.steps) {
+    if ((s.op === 'dma-map' || s.op === 'dma-unmap' || (s.op === 'dma' && s.handle !== undefined)) && !names.has(s.endpoint)) {
+      all = false;
+      break;
+    }
+  }
+  if (all) {
+    for (const s of intent.steps) if (s.op === 'dma-map' || s.op === 'dma-unmap') s.device = names.get(s.endpoint)!;
+    return { steps: intent.steps, traceFaultOf: intent.traceFaultOf, unbound: [] };
+  }
   const steps: ScenarioStep[] = [];
   const traceFaultOf = new Map<number, TraceFault | null>();
   const unbound = new Map<number, NotDerived>();

@@ -56,6 +56,12 @@ export class GuestStepRunner {
     private readonly access: AccessFn,
     /** Records the step's expectation (the runner's `expectation` event and result fields). */
     private readonly expectation: (result: StepResult, check: ExpectationCheck) => void,
+    /**
+     * Results of steps that went well and have no expectation are not kept (ScenarioRunOptions
+     * stepResults 'notable'): give them only index, op, line and status — no outcome or message
+     * text built per call of a replayed trace.
+     */
+    private readonly lean = false,
   ) {}
 
   /** Executes a dma-map, dma-unmap or wait step. */
@@ -66,6 +72,7 @@ export class GuestStepRunner {
       case 'dma-map': {
         const r = g.dmaMap(step.device, Number(step.size), step.dir, step.cpu, step.phys, step.offset, step.out);
         result.status = r.ok ? 'OK' : 'DMA_MAPPING_ERROR';
+        if (this.lean && r.ok && step.expect === undefined) break;
         result.outcome = r.ok ? { iova: hex(r.iova!), pages: r.pages, path: r.path, host: r.host, domain: r.domain } : { error: 'DMA_MAPPING_ERROR', why: r.error, host: r.host };
         result.message = r.ok ? `${step.device}: DMA address ${hex(r.iova!)} (${r.pages} page${r.pages === 1 ? '' : 's'}, ${r.path}; host ${r.host})` : `${step.device}: DMA_MAPPING_ERROR: ${r.error}`;
         const e = step.expect;
@@ -82,6 +89,7 @@ export class GuestStepRunner {
         const target = step.handle !== undefined ? { handle: step.handle } : { device: step.device, iova: step.iova!, size: Number(step.size!), dir: step.dir ?? 3 };
         const r = g.dmaUnmap(target, step.cpu);
         result.status = r.error === null ? 'OK' : 'ERROR';
+        if (this.lean && r.error === null && step.expect === undefined) break;
         result.outcome = r.error === null ? { mode: r.mode, host: r.host } : { error: r.error };
         result.message = r.error ?? `${step.handle ?? step.device}: unmapped (${r.mode}; host ${r.host})`;
         const e = step.expect;

@@ -235,7 +235,7 @@ export class ScenarioRun implements Source {
       const hot = new Set(scenario.steps.flatMap((s) => (s.op === 'device-add' ? [s.device] : [])));
       this.sink.component = '';
       guest.boot(scenario.devices.filter((d) => !hot.has(d.name)).map((d) => d.name));
-      this.guestSteps = new GuestStepRunner(guest, (dev, addr, size, access) => this.deviceAccess(dev, addr, size, access), (result, check) => this.expectation(result, check));
+      this.guestSteps = new GuestStepRunner(guest, (dev, addr, size, access) => this.deviceAccess(dev, addr, size, access), (result, check) => this.expectation(result, check), this.notableOnly);
     }
   }
 
