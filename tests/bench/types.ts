@@ -9,6 +9,8 @@ export interface BenchRow {
   /** What the baseline is, e.g. "sorted-btree BTree". */
   baselineName: string;
   baselineValue: number;
-  /** The issue's target for `value`, when one is named. */
+  /** The issue's target for `value`, when one is named (value ≥ target, or ≤ with `atMost`). */
   target?: number;
+  /** The target is an upper bound (times, memory): met when value ≤ target. */
+  atMost?: boolean;
 }
