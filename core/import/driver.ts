@@ -17,7 +17,7 @@
  *   ERROR_LIST; all are counted).
  * Events go to the `onEvent` callback as they are parsed, with their 1-based line number.
  */
-import { TRACE_FORMATS, type Importer, type LineResult, type TraceEvent, type TraceFormat } from './types.ts';
+import { CodeUnitsBuffer, TRACE_FORMATS, type CodeUnits, type Importer, type LineResult, type TraceEvent, type TraceFormat } from './types.ts';
 
 /** Non-blank lines the detection reads. */
 export const DETECT_LINES = 200;
@@ -87,6 +87,8 @@ export class ImportDriver {
   private pendingNo = 0;
   private pendingText: string | null = null;
   private pendingResult: LineResult | null = null;
+  // The code units of the chunk being parsed (for Importer.parseRange).
+  private readonly codeBuf = new CodeUnitsBuffer();
 
   /**
    * @param importers one per format (TRACE_FORMATS order is the tie order only for error messages).
@@ -122,10 +124,13 @@ export class ImportDriver {
     // path, so the optimised loop below never meets code that has not run yet.
     const first = this.partial + chunk.slice(0, nl);
     this.partial = '';
-    this.lineIn(first, 0, first.length, onEvent);
+    this.lineIn(first, 0, first.length, null, onEvent);
+    // The chunk's code units, made once the importer that parses in place is known.
+    let codes: CodeUnits | null = null;
     let start = nl + 1;
     while ((nl = chunk.indexOf('\n', start)) >= 0) {
-      this.lineIn(chunk, start, nl, onEvent);
+      if (codes === null && this.imp !== null && this.imp.parseRange !== undefined) codes = this.codeBuf.of(chunk);
+      this.lineIn(chunk, start, nl, codes, onEvent);
       start = nl + 1;
     }
     this.partial = chunk.slice(start);
@@ -136,7 +141,7 @@ export class ImportDriver {
     if (this.partial !== '') {
       const p = this.partial;
       this.partial = '';
-      this.lineIn(p, 0, p.length, onEvent);
+      this.lineIn(p, 0, p.length, null, onEvent);
     }
     if (this.imp === null && this.held.length > 0) this.decide();
     if (this.imp !== null) {
@@ -152,15 +157,16 @@ export class ImportDriver {
   /**
    * The line text[start, end) (its "\r" dropped here). While an importer with `parseRange` is in use
    * and no line waits for a rejoin, the line is parsed inside `text` with no substring: only a line
-   * that did not parse is cut out (it may be the first half of a wrapped line).
+   * that did not parse is cut out (it may be the first half of a wrapped line). `codes`: the text's
+   * code units, or null (the importer makes them).
    */
-  private lineIn(text: string, start: number, end: number, onEvent: EventCallback): void {
+  private lineIn(text: string, start: number, end: number, codes: CodeUnits | null, onEvent: EventCallback): void {
     if (end > start && text.charCodeAt(end - 1) === 13 /* \r */) end--;
     const imp = this.imp;
     if (imp !== null && this.pendingText === null && imp.parseRange !== undefined) {
       const no = ++this.lineNo;
       this.stats.lines = no;
-      const r = imp.parseRange(text, start, end);
+      const r = codes === null ? imp.parseRange(text, start, end) : imp.parseRange(text, start, end, codes);
       if (r.t === 'unknown' || r.t === 'error') {
         this.pendingNo = no;
         this.pendingText = text.slice(start, end);

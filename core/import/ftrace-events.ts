@@ -14,7 +14,7 @@
  *
  * Every parser is pure, never throws, and runs at most one precompiled regex per line.
  */
-import type { TraceEvent } from './types.ts';
+import type { CodeUnits, TraceEvent } from './types.ts';
 
 /** What a body parser returns: the events, or a message naming what the body should have been. */
 export type BodyResult = TraceEvent | string;
@@ -107,8 +107,20 @@ export const EXPECTED = {
 
 // The hand scanner's cursor, its limit and last value (one line at a time, no reentrancy). The
 // line is text[at, lim) of a larger text (the driver's chunk: Importer.parseRange), so every scan
-// stops at `lim`, never at the text's end.
+// stops at `lim`, never at the text's end. The scanners read the text's code units from `C`
+// (setCodes): a typed array's elements are read several times faster than a string's charCodeAt.
 let cur = 0;
+/** The code units of the text being parsed: C[i] === text.charCodeAt(i) (see setCodes). */
+let C: CodeUnits = new Uint8Array(0);
+
+/**
+ * Sets the code units the scanners of this module read (parseMap, parseUnmap, parseDma, litAt):
+ * `codes[i]` must be `text.charCodeAt(i)` for every index of the line they are given.
+ */
+export function setCodes(codes: CodeUnits): void {
+  C = codes;
+}
+
 let lim = 0;
 /**
  * The last value read as a number when it is below 2^53, else -1 and the value is in `big`. The
@@ -156,7 +168,7 @@ function hexAt(s: string): boolean {
   let i = cur;
   let v = 0;
   while (i < n) {
-    const d = hexNibble(s.charCodeAt(i));
+    const d = hexNibble(C[i]!);
     if (d < 0) break;
     v = v * 16 + d; // exact while the final value is below 2^53 (every earlier value is smaller)
     i++;
@@ -178,7 +190,7 @@ function decAt(s: string): boolean {
   let i = cur;
   let v = 0;
   while (i < n) {
-    const c = s.charCodeAt(i);
+    const c = C[i]!;
     if (c < 48 || c > 57) break;
     v = v * 10 + c - 48;
     i++;
@@ -195,20 +207,43 @@ function decAt(s: string): boolean {
   return true;
 }
 
-/**
- * Whether `l` is at `i` in `s`, wholly before `end` (the builtin startsWith compares faster than a
- * loop of charCodeAt over both strings).
- */
-export function litAt(s: string, i: number, end: number, l: string): boolean {
-  return i + l.length <= end && s.startsWith(l, i);
+/** An ASCII literal as code units (litAt compares typed arrays: no builtin call per literal). */
+export type Lit = Uint8Array;
+
+/** `text` (ASCII) as a Lit. */
+export function lit8(text: string): Lit {
+  const l = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) l[i] = text.charCodeAt(i);
+  return l;
+}
+
+/** Whether the literal `l` is at `i` of the text in C (setCodes), wholly before `end`. */
+export function litAt(i: number, end: number, l: Lit): boolean {
+  const m = l.length;
+  if (i + m > end) return false;
+  for (let k = 0; k < m; k++) if (C[i + k] !== l[k]) return false;
+  return true;
 }
 
 /** Consumes `l` at `cur`. */
-function lit(s: string, l: string): boolean {
-  if (!litAt(s, cur, lim, l)) return false;
+function lit(l: Lit): boolean {
+  if (!litAt(cur, lim, l)) return false;
   cur += l.length;
   return true;
 }
+
+const L_IOMMU = lit8('IOMMU: ');
+const L_DEV = lit8('dev=');
+const L_IOVA = lit8('iova=0x');
+const L_TO = lit8(' - 0x');
+const L_PADDR = lit8(' paddr=0x');
+const L_SIZE = lit8(' size=');
+const L_UNMAPPED = lit8(' unmapped_size=');
+const L_DMA_ADDR = lit8('dma_addr');
+const L_SIZE_KEY = lit8('size');
+const L_PHYS_ADDR = lit8('phys_addr');
+const L_DIR = lit8('dir');
+const L_ATTRS = lit8('attrs');
 
 /** What iommuHead read: the dev= token, the iova, and the range form's end (numbers -1 beyond 2^53). */
 interface IommuHead {
@@ -224,20 +259,20 @@ interface IommuHead {
 /** `IOMMU: [dev=D ]iova=0x… [- 0x… ]` at `at` (before `lim`): sets cur after it and `out`. */
 function iommuHead(s: string, at: number, out: IommuHead): boolean {
   cur = at;
-  if (!lit(s, 'IOMMU: ')) return false;
+  if (!lit(L_IOMMU)) return false;
   out.device = undefined;
   out.hasEnd = false;
-  if (litAt(s, cur, lim, 'dev=')) {
+  if (litAt(cur, lim, L_DEV)) {
     let sp = cur + 4;
-    while (sp < lim && s.charCodeAt(sp) !== 32) sp++;
+    while (sp < lim && C[sp]! !== 32) sp++;
     if (sp === lim || sp === cur + 4) return false;
     out.device = s.slice(cur + 4, sp);
     cur = sp + 1;
   }
-  if (!lit(s, 'iova=0x') || !hexAt(s)) return false;
+  if (!lit(L_IOVA) || !hexAt(s)) return false;
   out.iovaNum = num;
   out.iova = addrVal();
-  if (litAt(s, cur, lim, ' - 0x')) {
+  if (litAt(cur, lim, L_TO)) {
     cur += 5;
     if (!hexAt(s)) return false;
     out.hasEnd = true;
@@ -271,9 +306,9 @@ export function parseMap(line: string, at: number, event: string, ctx: LineConte
   lim = end;
   if (!iommuHead(line, at, head2)) return `${event}: ${EXPECTED.map}`;
   const iova = head2.iova;
-  if (!lit(line, ' paddr=0x') || !hexAt(line)) return `${event}: ${EXPECTED.map}`;
+  if (!lit(L_PADDR) || !hexAt(line)) return `${event}: ${EXPECTED.map}`;
   const phys = plainVal();
-  if (!lit(line, ' size=') || !decAt(line) || cur !== end) return `${event}: ${EXPECTED.map}`;
+  if (!lit(L_SIZE) || !decAt(line) || cur !== end) return `${event}: ${EXPECTED.map}`;
   const size = sizeVal();
   const data = head(event, ctx);
   if (head2.device !== undefined) data.device = head2.device;
@@ -286,10 +321,10 @@ export function parseUnmap(line: string, at: number, event: string, ctx: LineCon
   lim = end;
   if (!iommuHead(line, at, head2)) return `${event}: ${EXPECTED.unmap}`;
   const iova = head2.iova;
-  if (!lit(line, ' size=') || !decAt(line)) return `${event}: ${EXPECTED.unmap}`;
+  if (!lit(L_SIZE) || !decAt(line)) return `${event}: ${EXPECTED.unmap}`;
   const size = sizeVal();
   const sizeNum = num;
-  if (!lit(line, ' unmapped_size=') || !decAt(line) || cur !== end) return `${event}: ${EXPECTED.unmap}`;
+  if (!lit(L_UNMAPPED) || !decAt(line) || cur !== end) return `${event}: ${EXPECTED.unmap}`;
   const unmapped = sizeVal();
   const data = head(event, ctx);
   if (head2.device !== undefined) data.device = head2.device;
@@ -350,11 +385,11 @@ export function parseGroup(body: string, event: string, ctx: LineContext, op: 0 
 // ---- dma:* (include/trace/events/dma.h) -------------------------------------------------------------
 
 /** enum dma_data_direction as decode_dma_data_direction() prints it (include/linux/dma-direction.h), by symbol. */
-const DMA_DIRS = ['BIDIRECTIONAL', 'TO_DEVICE', 'FROM_DEVICE', 'NONE'] as const;
+const DMA_DIRS = ['BIDIRECTIONAL', 'TO_DEVICE', 'FROM_DEVICE', 'NONE'].map(lit8);
 
-/** The direction whose symbol is exactly s[a, b), or -1 (compared in place: no substring). */
-function dmaDirAt(s: string, a: number, b: number): number {
-  for (let d = 0; d < DMA_DIRS.length; d++) if (DMA_DIRS[d]!.length === b - a && litAt(s, a, b, DMA_DIRS[d]!)) return d;
+/** The direction whose symbol is exactly [a, b) of the text in C, or -1 (compared in place: no substring). */
+function dmaDirAt(a: number, b: number): number {
+  for (let d = 0; d < DMA_DIRS.length; d++) if (DMA_DIRS[d]!.length === b - a && litAt(a, b, DMA_DIRS[d]!)) return d;
   return -1;
 }
 
@@ -381,9 +416,9 @@ export function parseDma(body: string, event: string, ctx: LineContext, single: 
   const n = end;
   lim = end;
   let sp = at;
-  while (sp < n && body.charCodeAt(sp) !== 32) sp++;
+  while (sp < n && C[sp]! !== 32) sp++;
   let eq0 = at;
-  while (eq0 < sp && body.charCodeAt(eq0) !== 61 /* = */) eq0++;
+  while (eq0 < sp && C[eq0]! !== 61 /* = */) eq0++;
   if (sp === at || eq0 < sp) return `${event}: ${single ? EXPECTED.dma : EXPECTED.dmaSg}`;
   const data = head(event, ctx);
   data.device = body.slice(at, sp);
@@ -397,39 +432,39 @@ export function parseDma(body: string, event: string, ctx: LineContext, single: 
   while (i <= n) {
     let eq = i;
     let c = 0;
-    while (eq < n && (c = body.charCodeAt(eq)) !== 61 /* = */ && c !== 32) eq++;
+    while (eq < n && (c = C[eq]!) !== 61 /* = */ && c !== 32) eq++;
     if (eq === i && (eq === n || c === 32)) {
       i = eq + 1; // an empty token (two spaces, or the end)
       continue;
     }
     if (eq === n || c === 32 || eq === i) {
-      const e = spaceFrom(body, eq, n);
+      const e = spaceFrom(eq, n);
       const t = body.slice(i, e);
       if (t === '[TRUNCATED]') data.truncated = true;
       else return `${event}: unexpected '${t}': ${single ? EXPECTED.dma : EXPECTED.dmaSg}`;
       i = e + 1;
       continue;
     }
-    const k0 = body.charCodeAt(i);
+    const k0 = C[i]!;
     const klen = eq - i;
     cur = eq + 1;
-    if (k0 === 100 /* d */ && klen === 8 && litAt(body, i, eq, 'dma_addr')) {
-      if (!hexAt(body) || !tokenEnds(body, n)) return `${event}: dma_addr=${body.slice(eq + 1, spaceFrom(body, eq, n))} is not hex: ${EXPECTED.dma}`;
+    if (k0 === 100 /* d */ && klen === 8 && litAt(i, eq, L_DMA_ADDR)) {
+      if (!hexAt(body) || !tokenEnds(n)) return `${event}: dma_addr=${body.slice(eq + 1, spaceFrom(eq, n))} is not hex: ${EXPECTED.dma}`;
       ev.addr = addrVal();
-    } else if (k0 === 115 /* s */ && klen === 4 && litAt(body, i, eq, 'size')) {
-      if (!decAt(body) || !tokenEnds(body, n)) return `${event}: size=${body.slice(eq + 1, spaceFrom(body, eq, n))} is not a decimal size: ${EXPECTED.dma}`;
+    } else if (k0 === 115 /* s */ && klen === 4 && litAt(i, eq, L_SIZE_KEY)) {
+      if (!decAt(body) || !tokenEnds(n)) return `${event}: size=${body.slice(eq + 1, spaceFrom(eq, n))} is not a decimal size: ${EXPECTED.dma}`;
       ev.size = sizeVal();
-    } else if (k0 === 112 /* p */ && klen === 9 && litAt(body, i, eq, 'phys_addr')) {
-      if (!hexAt(body) || !tokenEnds(body, n)) return `${event}: phys_addr=${body.slice(eq + 1, spaceFrom(body, eq, n))} is not hex: ${EXPECTED.dma}`;
+    } else if (k0 === 112 /* p */ && klen === 9 && litAt(i, eq, L_PHYS_ADDR)) {
+      if (!hexAt(body) || !tokenEnds(n)) return `${event}: phys_addr=${body.slice(eq + 1, spaceFrom(eq, n))} is not hex: ${EXPECTED.dma}`;
       ev.phys = plainVal();
     } else {
-      const e = spaceFrom(body, eq, n);
+      const e = spaceFrom(eq, n);
       cur = e;
-      if (k0 === 100 /* d */ && klen === 3 && litAt(body, i, eq, 'dir')) {
-        const d = dmaDirAt(body, eq + 1, e);
+      if (k0 === 100 /* d */ && klen === 3 && litAt(i, eq, L_DIR)) {
+        const d = dmaDirAt(eq + 1, e);
         if (d < 0) data.dir = body.slice(eq + 1, e); // __print_symbolic prints an unknown value in hex
         else ev.dir = d;
-      } else if (k0 === 97 /* a */ && klen === 5 && litAt(body, i, eq, 'attrs')) {
+      } else if (k0 === 97 /* a */ && klen === 5 && litAt(i, eq, L_ATTRS)) {
         if (e > eq + 1) data.attrs = body.slice(eq + 1, e);
       } else {
         const key = body.slice(i, eq);
@@ -457,15 +492,15 @@ export function parseDma(body: string, event: string, ctx: LineContext, single: 
 }
 
 /** The first space in s[from, end), or end. */
-function spaceFrom(s: string, from: number, end: number): number {
+function spaceFrom(from: number, end: number): number {
   let e = from;
-  while (e < end && s.charCodeAt(e) !== 32) e++;
+  while (e < end && C[e]! !== 32) e++;
   return e;
 }
 
 /** Whether the value just read ends its token (at a space or at `end`). */
-function tokenEnds(s: string, end: number): boolean {
-  return cur === end || s.charCodeAt(cur) === 32;
+function tokenEnds(end: number): boolean {
+  return cur === end || C[cur]! === 32;
 }
 
 /** `{0x1000}` → 0x1000n; null for any other array (empty, several entries, malformed). */

@@ -35,9 +35,9 @@
  * no regex and no substring but the comm; other event names are looked up in one Map and their
  * bodies run at most one precompiled regex; the per-line scratch lives in one reused object.
  */
-import type { Importer, LineResult } from './types.ts';
+import { CodeUnitsBuffer, type CodeUnits, type Importer, type LineResult } from './types.ts';
 import { fieldsEvent, type FieldsKind } from './ftrace-fields.ts';
-import { type BodyResult, type LineContext, litAt, parseAttach, parseDma, parseFault, parseGroup, parseMap, parseQiSubmit, parseUnmap } from './ftrace-events.ts';
+import { type BodyResult, type LineContext, type Lit, lit8, litAt, setCodes, parseAttach, parseDma, parseFault, parseGroup, parseMap, parseQiSubmit, parseUnmap } from './ftrace-events.ts';
 
 /** How a known event name is handled. */
 const H = { Map: 0, Unmap: 1, Fault: 2, Attach: 3, Detach: 4, GroupAdd: 5, GroupRemove: 6, DmaSingle: 7, DmaSg: 8, Qi: 9, Ignored: 10 } as const;
@@ -52,7 +52,7 @@ interface Known {
 /** Event name (both `event` and `system:event`) → handling. */
 const KNOWN = new Map<string, Known>();
 /** nameHash(name) → the names with that hash and their handling: looked up in place, no substring. */
-const KNOWN_BY_HASH = new Map<number, { name: string; k: Known }[]>();
+const KNOWN_BY_HASH = new Map<number, { name: Lit; k: Known }[]>();
 
 /** The hash of an event name that the name scan computes as it goes (parseRange). */
 function nameHash(name: string): number {
@@ -68,19 +68,36 @@ function known(system: string, names: readonly string[], h: Handling): void {
       KNOWN.set(name, k);
       const hash = nameHash(name);
       const list = KNOWN_BY_HASH.get(hash) ?? [];
-      list.push({ name, k });
+      list.push({ name: lit8(name), k });
       KNOWN_BY_HASH.set(hash, list);
     }
   }
 }
 
-/** The known event named s[a, b) (its nameHash `hash`), or undefined. */
-function knownAt(s: string, a: number, b: number, hash: number): Known | undefined {
+/** The known event named [a, b) of the text in C (its nameHash `hash`), or undefined. */
+function knownAt(a: number, b: number, hash: number): Known | undefined {
   const list = KNOWN_BY_HASH.get(hash);
   if (list === undefined) return undefined;
-  for (const e of list) if (e.name.length === b - a && litAt(s, a, b, e.name)) return e.k;
+  for (const e of list) if (e.name.length === b - a && litAt(a, b, e.name)) return e.k;
   return undefined;
 }
+
+/** The code units of the text being parsed (useCodes). */
+let C: CodeUnits = new Uint8Array(0);
+
+/** Sets the code units of the text being parsed, here and for the body scanners (ftrace-events.ts). */
+function useCodes(codes: CodeUnits): void {
+  C = codes;
+  setCodes(codes);
+}
+
+const L_CPUS = lit8('cpus=');
+const L_VERSION = lit8('version =');
+const L_CPU_COLON = lit8('CPU:');
+const L_CPU_SPACE = lit8('CPU ');
+const L_IS_EMPTY = lit8(' is empty');
+const L_MAP = lit8('map: ');
+const L_UNMAP = lit8('unmap: ');
 
 // include/trace/events/iommu.h (detach_device_from_domain: older trees only).
 known('iommu', ['map'], H.Map);
@@ -138,13 +155,13 @@ function isDigit(c: number): boolean {
 /** True for a line (s[start, n)) that carries no event: blank, `#…`, `cpus=N`, `version = N`, `CPU:N [LOST …]`, `CPU N is empty`. */
 function isHeader(line: string, start: number, n: number): boolean {
   let i = start;
-  while (i < n && line.charCodeAt(i) <= 32) i++;
+  while (i < n && C[i]! <= 32) i++;
   if (i === n) return true;
-  const c = line.charCodeAt(start);
+  const c = C[start]!;
   if (c === 35 /* # */) return true;
-  if (c === 99 /* c */) return litAt(line, start, n, 'cpus=');
-  if (c === 118 /* v */) return litAt(line, start, n, 'version =');
-  if (c === 67 /* C */) return (litAt(line, start, n, 'CPU:') && start + 4 < n && isDigit(line.charCodeAt(start + 4))) || (litAt(line, start, n, 'CPU ') && n - 9 >= start && litAt(line, n - 9, n, ' is empty'));
+  if (c === 99 /* c */) return litAt(start, n, L_CPUS);
+  if (c === 118 /* v */) return litAt(start, n, L_VERSION);
+  if (c === 67 /* C */) return (litAt(start, n, L_CPU_COLON) && start + 4 < n && isDigit(C[start + 4]!)) || (litAt(start, n, L_CPU_SPACE) && n - 9 >= start && litAt(n - 9, n, L_IS_EMPTY));
   return false;
 }
 
@@ -185,80 +202,80 @@ function scanPrefix(line: string, start: number, n: number, s: Scan): boolean {
   for (;;) {
     if (b < start) return false;
     j = b + 2;
-    if (line.charCodeAt(b) !== 32) {
+    if (C[b]! !== 32) {
       b = findBracket(line, b + 2, n) - 1;
       continue;
     }
     cpu = 0;
-    while (j < n && isDigit(line.charCodeAt(j))) cpu = cpu * 10 + line.charCodeAt(j++) - 48;
-    if (j > b + 2 && j + 1 < n && line.charCodeAt(j) === 93 /* ] */ && line.charCodeAt(j + 1) === 32) break;
+    while (j < n && isDigit(C[j]!)) cpu = cpu * 10 + C[j++]! - 48;
+    if (j > b + 2 && j + 1 < n && C[j]! === 93 /* ] */ && C[j + 1]! === 32) break;
     b = findBracket(line, b + 2, n) - 1;
   }
   // Left of the CPU column: comm, separator, pid, optional (tgid).
   let e = b;
-  while (e > start && line.charCodeAt(e - 1) === 32) e--;
-  if (e > start && line.charCodeAt(e - 1) === 41 /* ) */) {
+  while (e > start && C[e - 1]! === 32) e--;
+  if (e > start && C[e - 1]! === 41 /* ) */) {
     let open = e - 1;
-    while (open >= start && line.charCodeAt(open) !== 40 /* ( */) open--;
+    while (open >= start && C[open]! !== 40 /* ( */) open--;
     if (open < start) return false;
     for (let k = open + 1; k < e - 1; k++) {
-      const c = line.charCodeAt(k);
+      const c = C[k]!;
       if (c !== 32 && c !== 45 && !isDigit(c)) return false;
     }
     e = open;
-    while (e > start && line.charCodeAt(e - 1) === 32) e--;
+    while (e > start && C[e - 1]! === 32) e--;
   }
   let d = e;
   let pid = 0;
   let mul = 1;
-  while (d > start && isDigit(line.charCodeAt(d - 1))) {
-    pid += (line.charCodeAt(d - 1) - 48) * mul;
+  while (d > start && isDigit(C[d - 1]!)) {
+    pid += (C[d - 1]! - 48) * mul;
     mul *= 10;
     d--;
   }
   if (d === e || d === start) return false;
-  let sep = line.charCodeAt(d - 1);
+  let sep = C[d - 1]!;
   if (sep === 47 /* / : perf pid/tid */) {
     let d2 = d - 1;
     pid = 0;
     mul = 1;
-    while (d2 > start && isDigit(line.charCodeAt(d2 - 1))) {
-      pid += (line.charCodeAt(d2 - 1) - 48) * mul;
+    while (d2 > start && isDigit(C[d2 - 1]!)) {
+      pid += (C[d2 - 1]! - 48) * mul;
       mul *= 10;
       d2--;
     }
     if (d2 === d - 1 || d2 === start) return false;
     d = d2;
-    sep = line.charCodeAt(d - 1);
+    sep = C[d - 1]!;
   }
   let cs = start;
-  while (cs < n && line.charCodeAt(cs) === 32) cs++;
+  while (cs < n && C[cs]! === 32) cs++;
   let ce = d - 1;
   if (sep === 32) {
-    while (ce > cs && line.charCodeAt(ce - 1) === 32) ce--;
+    while (ce > cs && C[ce - 1]! === 32) ce--;
   } else if (sep !== 45 /* - */) return false;
   if (ce <= cs) return false;
   // Right of the CPU column: [flags] timestamp `:`.
   let p = j + 2;
-  while (p < n && line.charCodeAt(p) === 32) p++;
+  while (p < n && C[p]! === 32) p++;
   let t = scanTime(line, p, n, s);
   if (t < 0) {
     let f = p;
-    while (f < n && line.charCodeAt(f) !== 32) f++;
+    while (f < n && C[f]! !== 32) f++;
     if (f === p || f - p > 16) return false;
     p = f;
-    while (p < n && line.charCodeAt(p) === 32) p++;
+    while (p < n && C[p]! === 32) p++;
     t = scanTime(line, p, n, s);
     if (t < 0) return false;
   }
-  while (t < n && line.charCodeAt(t) === 32) t++;
+  while (t < n && C[t]! === 32) t++;
   // perf's optional period column (event names never start with a digit).
-  if (t < n && isDigit(line.charCodeAt(t))) {
+  if (t < n && isDigit(C[t]!)) {
     let u = t;
-    while (u < n && isDigit(line.charCodeAt(u))) u++;
-    if (u < n && line.charCodeAt(u) === 32) {
+    while (u < n && isDigit(C[u]!)) u++;
+    if (u < n && C[u]! === 32) {
       t = u;
-      while (t < n && line.charCodeAt(t) === 32) t++;
+      while (t < n && C[t]! === 32) t++;
     }
   }
   s.comm = line.slice(cs, ce);
@@ -279,12 +296,12 @@ function scanPrefix(line: string, start: number, n: number, s: Scan): boolean {
 function scanTime(line: string, p: number, n: number, s: Scan): number {
   let i = p;
   let sec = 0;
-  while (i < n && isDigit(line.charCodeAt(i))) sec = sec * 10 + line.charCodeAt(i++) - 48;
+  while (i < n && isDigit(C[i]!)) sec = sec * 10 + C[i++]! - 48;
   if (i === p || i - p > 15) return -1;
-  if (i < n && line.charCodeAt(i) === 46 /* . */) {
+  if (i < n && C[i]! === 46 /* . */) {
     const f0 = ++i;
     let frac = 0;
-    while (i < n && isDigit(line.charCodeAt(i))) frac = frac * 10 + line.charCodeAt(i++) - 48;
+    while (i < n && isDigit(C[i]!)) frac = frac * 10 + C[i++]! - 48;
     const digits = i - f0;
     if (digits === 0 || digits > 9) return -1;
     s.sec = sec;
@@ -293,9 +310,9 @@ function scanTime(line: string, p: number, n: number, s: Scan): number {
   } else {
     s.hasTime = false;
   }
-  if (i >= n || line.charCodeAt(i) !== 58 /* : */) return -1;
+  if (i >= n || C[i]! !== 58 /* : */) return -1;
   i++;
-  if (i < n && line.charCodeAt(i) !== 32) return -1;
+  if (i < n && C[i]! !== 32) return -1;
   return i;
 }
 
@@ -305,6 +322,7 @@ const POW10 = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 10
 export class FtraceImporter implements Importer {
   readonly format = 'ftrace' as const;
   readonly component = 'ftrace';
+  private readonly codeBuf = new CodeUnitsBuffer();
   private readonly scan: Scan = { hasTime: false, time: 0, sec: 0, fracNs: 0, comm: '', pid: 0, cpu: 0, event: 0 };
   /** The first wall-clock timestamp's whole second (see WALL_CLOCK_SECONDS), or null. */
   private origin: number | null = null;
@@ -322,6 +340,7 @@ export class FtraceImporter implements Importer {
 
   /** A header line, or a line with the `comm-pid [cpu] … ts:` (perf: `comm pid [cpu] ts:`) prefix. */
   isLineStart(line: string): boolean {
+    useCodes(this.codeBuf.of(line));
     return isHeader(line, 0, line.length) || scanPrefix(line, 0, line.length, this.scan);
   }
 
@@ -334,8 +353,9 @@ export class FtraceImporter implements Importer {
    * Parses the line text[start, end) as `parse` would parse it alone (the driver's fast path: the
    * line is scanned inside its chunk, no substring per line); never throws.
    */
-  parseRange(text: string, start: number, end: number): LineResult {
+  parseRange(text: string, start: number, end: number, codes?: CodeUnits): LineResult {
     try {
+      useCodes(codes ?? this.codeBuf.of(text));
       return this.parseLine(text, start, end);
     } catch (e) {
       return { t: 'error', message: `internal error: ${e instanceof Error ? e.message : String(e)}` };
@@ -372,11 +392,11 @@ export class FtraceImporter implements Importer {
     // names are hashed as they are scanned and looked up in place (no substring).
     let q: number;
     let k: Known | undefined;
-    const c0 = p < n ? line.charCodeAt(p) : -1;
-    if (c0 === 109 /* m */ && litAt(line, p, n, 'map: ')) {
+    const c0 = p < n ? C[p]! : -1;
+    if (c0 === 109 /* m */ && litAt(p, n, L_MAP)) {
       q = p + 3;
       k = K_MAP;
-    } else if (c0 === 117 /* u */ && litAt(line, p, n, 'unmap: ')) {
+    } else if (c0 === 117 /* u */ && litAt(p, n, L_UNMAP)) {
       q = p + 5;
       k = K_UNMAP;
     } else {
@@ -384,22 +404,22 @@ export class FtraceImporter implements Importer {
       q = p;
       for (;;) {
         if (q === n) return UNKNOWN;
-        const c = line.charCodeAt(q);
+        const c = C[q]!;
         if (c === 32) return UNKNOWN;
-        if (c === 58 /* : */ && (q + 1 === n || line.charCodeAt(q + 1) === 32)) break;
+        if (c === 58 /* : */ && (q + 1 === n || C[q + 1]! === 32)) break;
         hash = (Math.imul(hash, 31) + c) | 0;
         q++;
       }
       if (q === p) return UNKNOWN;
-      k = knownAt(line, p, q, hash);
+      k = knownAt(p, q, hash);
       if (k === undefined) return UNKNOWN;
     }
     // Trailing blanks (a CR, padding) are not part of any TP_printk text (trimEnd only shortens the line).
-    if (n > start && line.charCodeAt(n - 1) <= 32) n = start + line.slice(start, n).trimEnd().length;
+    if (n > start && C[n - 1]! <= 32) n = start + line.slice(start, n).trimEnd().length;
     // No TP_printk text here starts with a blank: more than one after the name is padding
     // (trace-cmd report pads event names to a column; UNVERIFIED in the reference).
     let at = Math.min(q + 2, n);
-    while (at < n && line.charCodeAt(at) === 32) at++;
+    while (at < n && C[at]! === 32) at++;
     if (k.h === H.Map || k.h === H.Unmap) {
       let r: BodyResult | null = k.h === H.Map ? parseMap(line, at, k.full, s, n) : parseUnmap(line, at, k.full, s, n);
       if (typeof r === 'string') r = fieldsEvent(k.h === H.Map ? 'map' : 'unmap', line.slice(at, n), k.full, s) ?? r;
