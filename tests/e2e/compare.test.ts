@@ -96,6 +96,11 @@ describe('the compare view', () => {
     await poll(() => page.getByTestId('compare-row').count()).toBe(await differing.count());
     expect(await page.getByTestId('compare-row').count()).toBeLessThan(allRows);
     await page.getByTestId('compare-only-changed').uncheck();
+    // Export: the table as CSV, downloaded (exportComparison), the same text the service gives.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('compare-export-csv').click()]);
+    expect(download.suggestedFilename()).toBe(`compare-${strictId}-${lazyId}.csv`);
+    const csv = readFileSync((await download.path())!, 'utf8');
+    expect(csv).toBe((await service.call('exportComparison', { runIds: [strictId, lazyId], format: 'csv' })).text);
 
     // The plots: three canvases, both runs' samples.
     expect(Number(await page.getByTestId('compare-plots').getAttribute('data-samples'))).toBeGreaterThan(10);
