@@ -162,6 +162,9 @@ export function deriveIntent(rows: Iterable<TraceRow>): ReplayIntent {
   const unattributedFaults: TraceFault[] = [];
   const skipped = new Map<string, NotDerived>();
   const devices = new Map<number, DeviceMaps>();
+  /** The step of each handle's dma-unmap, and the handles a later access names. */
+  const unmapOf = new Map<string, number>();
+  const named = new Set<string>();
   let lastDma = -1;
   let translates = 0;
   let guestCalls = 0;
@@ -278,6 +281,7 @@ export function deriveIntent(rows: Iterable<TraceRow>): ReplayIntent {
           continue;
         }
         waitFor(row);
+        unmapOf.set(m.handle, steps.length);
         steps.push({ index: steps.length, line, op: 'dma-unmap', handle: m.handle, device, endpoint, cpu: 0 });
         dev.live.delete(addr);
         retire(dev, m);
@@ -293,12 +297,16 @@ export function deriveIntent(rows: Iterable<TraceRow>): ReplayIntent {
       const m = dev === undefined ? undefined : covering(dev, address);
       if (guestCalls > 0 || m !== undefined) waitFor(row);
       const step: ScenarioStep = m !== undefined ? { index: steps.length, line, op: 'dma', endpoint, addr: address, size: 1n, access, handle: m.handle, offset: address - m.addr } : { index: steps.length, line, op: 'dma', endpoint, addr: address, size: 1n, access };
-      if (m !== undefined) guestFaults++;
-      else rawFaults++;
+      if (m !== undefined) {
+        guestFaults++;
+        named.add(m.handle);
+      } else rawFaults++;
       traceFaultOf.set(steps.length, fault);
       steps.push(step);
     } else skipNow(row, event);
   }
+  // Unmaps of buffers no access names drop the name (the guest keeps only the names it needs).
+  for (const [handle, at] of unmapOf) if (!named.has(handle)) (steps[at] as { forget?: boolean }).forget = true;
   const guest = guestCalls > 0;
   for (const n of skipped.values()) if (n.why === '') n.why = whyNot(kindOf.get(n.event) ?? '', n.event, guest);
   const assumptions: string[] = [];

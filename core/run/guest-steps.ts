@@ -88,6 +88,7 @@ export class GuestStepRunner {
       case 'dma-unmap': {
         const target = step.handle !== undefined ? { handle: step.handle } : { device: step.device, iova: step.iova!, size: Number(step.size!), dir: step.dir ?? 3 };
         const r = g.dmaUnmap(target, step.cpu);
+        if (step.forget) g.forgetHandle(step.handle!);
         result.status = r.error === null ? 'OK' : 'ERROR';
         if (this.lean && r.error === null && step.expect === undefined) break;
         result.outcome = r.error === null ? { mode: r.mode, host: r.host } : { error: r.error };

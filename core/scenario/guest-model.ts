@@ -84,7 +84,19 @@ export interface DmaStreamExpectation {
  */
 export type GuestStep =
   | { op: 'dma-map'; device: string; endpoint: number; size: bigint; dir: DmaDir; phys?: bigint; offset: number; cpu: number; out?: string; expect?: DmaMapExpectation }
-  | { op: 'dma-unmap'; handle?: string; device: string; endpoint: number; iova?: bigint; size?: bigint; dir?: DmaDir; cpu: number; expect?: DmaUnmapExpectation }
+  | {
+      op: 'dma-unmap';
+      handle?: string;
+      device: string;
+      endpoint: number;
+      iova?: bigint;
+      size?: bigint;
+      dir?: DmaDir;
+      cpu: number;
+      expect?: DmaUnmapExpectation;
+      /** A replay's unmap of a handle no later step names (core/replay/intent.ts; not scenario syntax): the name is dropped after it. */
+      forget?: boolean;
+    }
   | { op: 'dma-stream'; device: string; endpoint: number; buffers: number; size: bigint; dir: DmaDir; iterations: number; access: boolean; cpu: number; expect?: DmaStreamExpectation }
   | { op: 'wait'; ns: number; expect?: undefined };
 

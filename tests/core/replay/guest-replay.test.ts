@@ -54,6 +54,16 @@ describe('guest intent from a Linux ftrace', () => {
     expect(intent.assumptions.join('\n')).toMatch(/1 faulting access replayed at the same offset into the buffer/);
   });
 
+  it('the unmap of a buffer no later access names drops its handle name (forget), so the guest\'s names do not grow with the trace', () => {
+    const lines = [...GUEST_LATE_DMA_FTRACE_LINES];
+    lines.splice(5, 0, '            nvme-77      [000] .....   100.000210: dma_map_phys: 0000:00:03.0 dir=TO_DEVICE dma_addr=ffffe000 size=512 phys_addr=40001000 attrs=', '            nvme-77      [000] .....   100.000220: dma_unmap_phys: 0000:00:03.0 dir=TO_DEVICE dma_addr=ffffe000 size=512 attrs=');
+    const intent = deriveIntent(rows(lines));
+    const unmaps = intent.steps.filter((s) => s.op === 'dma-unmap').map((s) => [s.handle, s.forget ?? false]);
+    expect(unmaps).toEqual([['t3', false], ['t6', true]]);
+    const { outcome } = replayAgainst(intent, CONFIG('strict'), 'strict.yaml');
+    expect(outcome).toMatchObject({ faults: 1, divergences: [] });
+  });
+
   it('an unmap of an address the trace never mapped, a scatterlist of several entries and dma_sync are counted with their reasons, not replayed', () => {
     const intent = deriveIntent(
       rows([
