@@ -71,11 +71,33 @@ function traceAgainstReplay(a: number, b: number, trace: RunDetail, replay: RunD
   });
 }
 
+/** What a replay's step that went well says: its result is not kept (core/replay ReplayRun keeps the notable ones). */
+const WENT_WELL = 'OK (a call that went well: not a notable result)';
+
+/**
+ * Two replays of one trace: their steps are the trace's, but each keeps only its notable step
+ * results (accesses, failures), so the results are paired by step index; a step one side kept and
+ * the other did not is a step that went well on the other side.
+ */
+function replaysOfOneTrace(a: number, aRun: RunDetail, b: number, bRun: RunDetail): FirstDivergence {
+  const byA = new Map(aRun.stepResults.map((r) => [r.index, r]));
+  const byB = new Map(bRun.stepResults.map((r) => [r.index, r]));
+  const indices = [...new Set([...byA.keys(), ...byB.keys()])].sort((x, y) => x - y);
+  for (const i of indices) {
+    const x = byA.get(i);
+    const y = byB.get(i);
+    if (x && y && x.op === y.op && stepKey(x) === stepKey(y)) continue;
+    return record(a, b, { step: i, line: (x ?? y)!.line, bLine: (y ?? x)!.line, aText: x ? stepText(x) : WENT_WELL, bText: y ? stepText(y) : WENT_WELL });
+  }
+  return record(a, b, {});
+}
+
 /**
  * The first divergence of run `bRun` (side `b`) against run `aRun` (side `a`, the base):
  * - a trace and a replay of that trace: the replay's first divergence (step: the replay step,
  *   line: the trace line of the access; texts: the trace's fault or "translated", the replay's);
  * - another trace: not comparable (a trace has no steps);
+ * - two replays of one trace: paired by step index (each keeps its notable results only);
  * - runs with step results: compared step by step (stepKey) while their steps have the same op;
  *   the first step whose key differs is the divergence (`line` the base's line, `bLine` the
  *   other's). Two step lists that part (a different op at a step) before any outcome differs are
@@ -99,6 +121,7 @@ export function firstDivergence(a: number, aRun: RunDetail, b: number, bRun: Run
   }
   const sa = aRun.stepResults;
   const sb = bRun.stepResults;
+  if (ka === 'replay' && kb === 'replay' && aRun.replay!.trace.runId === bRun.replay!.trace.runId) return replaysOfOneTrace(a, aRun, b, bRun);
   if (sa.length === 0 || sb.length === 0) {
     const empty = sa.length === 0 ? aRun : bRun;
     return notComparable(`run ${empty.id} has no stored step results`);

@@ -191,8 +191,9 @@ function report(io: CliIO, asJson: boolean, traceId: number, header: string, int
     lines.push(`  divergences  ${o.divergenceCount}${o.divergenceCount ? '' : ' (every access faulted or translated as in the trace)'}`);
     const d = o.divergences[0];
     if (d) {
-      lines.push(`  first        trace line ${d.traceLine} (step ${d.step}): trace ${d.trace ?? 'translated'}`);
-      lines.push(`               replay ${d.replay ?? 'translated'}`);
+      lines.push(`  first        step ${d.step} (trace line ${d.traceLine})`);
+      lines.push(`               trace:  ${d.trace ?? 'translated'}`);
+      lines.push(`               replay: ${d.replay ?? 'translated'}`);
       if (o.eventsAt) lines.push(`               ${o.eventsAt}`);
     }
   }

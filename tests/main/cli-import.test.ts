@@ -122,7 +122,7 @@ describe('iommu-lab replay', () => {
     ]);
     expect(JSON.parse(cli(['runs', '--json']).stdout)).toHaveLength(runs.length);
     const text = cli(['replay', String(imported.trace), '--against', a, b]).stdout;
-    expect(text).toContain('  first        trace line 4 (step 2): trace translated');
+    expect(text).toContain('  first        step 2 (trace line 4)\n               trace:  translated\n               replay: FAULT MAPPING ep=00:03.0 addr=0x8000000010 flags=ADDRESS\n');
     expect(text).toMatch(/ {15}iommu-lab events \d+ --offset \d+ --limit 20/);
     expect(text).toMatch(/replays compared: the rows that differ[\s\S]*iommu-lab compare \d+ \d+/);
   });
