@@ -102,3 +102,15 @@ describe('firstDivergence', () => {
     expect(firstDivergence(0, run(7, [], { source: { kind: 'trace' } as never }), 1, r).comparable).toBe(false);
   });
 });
+
+describe('two replays of one trace', () => {
+  const rec = (traceRunId: number): ReplaySourceInfo => ({ kind: 'replay', trace: { runId: traceRunId, name: 't', format: 'ftrace', sha256: '' }, against: 'x.yaml', byOp: {}, divergenceCount: 0, divergences: [], notDerived: [], assumptions: [], unattributedFaults: 0 });
+  it('pairs the notable step results by index: a failure one side kept is a step that went well on the other', () => {
+    const failedMap = s(7, 'dma-map', { status: 'DMA_MAPPING_ERROR', outcome: { error: 'DMA_MAPPING_ERROR', why: 'no IOVA space below the DMA limit' } });
+    const a = run(1, [{ ...FAULT, index: 40 }], { replay: rec(9) });
+    const b = run(2, [failedMap, { ...FAULT, index: 40 }], { replay: rec(9) });
+    expect(firstDivergence(0, a, 1, b)).toMatchObject({ comparable: true, step: 7, line: 17, aText: 'OK (a call that went well: not a notable result)' });
+    expect(firstDivergence(0, a, 1, run(3, [{ ...STALE, index: 40 }], { replay: rec(9) }))).toMatchObject({ step: 40, aText: stepText(FAULT) });
+    expect(firstDivergence(0, a, 1, run(4, [{ ...FAULT, index: 40 }], { replay: rec(9) }))).toMatchObject({ comparable: true, step: null });
+  });
+});
