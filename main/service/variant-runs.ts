@@ -9,8 +9,9 @@
  * where it runs it). Each run stores its variant's text, so it is reproducible alone, and a
  * `runs.source` record (VariantSourceInfo) with the variant's name and the group it belongs to.
  *
- * Cancelling any run of the group cancels the one running and marks the waiting ones cancelled
- * (they never started: no events); closing the lab does the same for the waiting ones.
+ * Cancelling any run of the group cancels the one running and, once it has ended, marks the
+ * waiting ones cancelled (they never started: no events); closing the lab does the same for the
+ * waiting ones.
  */
 import { randomUUID } from 'node:crypto';
 import type { Diagnostic, Notifications, VariantSourceInfo } from '../../core/contract/index.ts';
@@ -34,6 +35,8 @@ interface Sequence {
   file: string;
   /** Index of the variant running now (the ones after it wait). */
   pos: number;
+  /** Set when the group is cancelled (or the lab closes): why the waiting variants never start. */
+  stop: string | null;
 }
 
 /** Options of VariantRuns. */
@@ -85,7 +88,7 @@ export class VariantRuns {
       }
       throw e;
     }
-    const seq: Sequence = { ids: [...ids], texts, file, pos: 0 };
+    const seq: Sequence = { ids: [...ids], texts, file, pos: 0, stop: null };
     for (const id of ids) this.byRun.set(id, seq);
     return ids;
   }
@@ -96,8 +99,17 @@ export class VariantRuns {
     if (!seq || seq.ids[seq.pos] !== runId) return;
     this.byRun.delete(runId);
     seq.pos++;
+    if (seq.stop !== null) {
+      this.cancelWaiting(seq, seq.pos, seq.stop);
+      return;
+    }
     if (seq.pos >= seq.ids.length) return;
     const id = seq.ids[seq.pos];
+    try {
+      this.opts.store.markStarted(id);
+    } catch {
+      // Busy with another run's writes past the timeout: the run keeps its creation time.
+    }
     try {
       this.opts.host.start(id, seq.texts[seq.pos], seq.file, this.opts.runOptions);
     } catch (e) {
@@ -108,23 +120,28 @@ export class VariantRuns {
 
   /**
    * Cancels the group of `runId`: the variant running now (as cancelRun does) and every variant
-   * still waiting. False when `runId` is not a run of a group still in progress.
+   * still waiting. False when `runId` is not a run of a group still in progress. The waiting ones
+   * are marked when the running one has ended (`finished`): while it runs its writer holds the
+   * database's write lock nearly all the time, and a write from here could wait past the busy
+   * timeout (measured: SQLITE_BUSY under load).
    */
   cancel(runId: number): boolean {
     const seq = this.byRun.get(runId);
     if (!seq) return false;
-    const running = seq.ids[seq.pos];
-    this.cancelWaiting(seq, seq.pos + 1, `cancelled before it started: the runs of this scenario's variants were cancelled (run ${runId})`);
-    this.opts.host.cancel(running);
+    seq.stop ??= `cancelled before it started: the runs of this scenario's variants were cancelled (run ${runId})`;
+    this.opts.host.cancel(seq.ids[seq.pos]);
     return true;
   }
 
-  /** Marks every waiting variant cancelled (the lab is closing). */
+  /**
+   * The lab is closing: no waiting variant starts; each is marked cancelled when the one running
+   * ends (RunHost.close cancels it, or terminates it: its runFinished comes either way).
+   */
   close(): void {
-    for (const seq of new Set(this.byRun.values())) this.cancelWaiting(seq, seq.pos + 1, 'cancelled before it started: the lab closed');
+    for (const seq of new Set(this.byRun.values())) seq.stop ??= 'cancelled before it started: the lab closed';
   }
 
-  /** Marks the variants of `seq` from index `from` on cancelled, without running them. */
+  /** Marks the variants of `seq` from index `from` on cancelled, without running them (none of the group's runs is running). */
   private cancelWaiting(seq: Sequence, from: number, error: string): void {
     const waiting = seq.ids.splice(from);
     for (const id of waiting) {

@@ -304,15 +304,27 @@ export class LabStore {
   }
 
   /**
+   * Sets the start time of a `running` run that was created before its turn came (a variant run
+   * waiting for the one before it: main/service/variant-runs.ts) to now, so its times and
+   * duration are its own.
+   */
+  markStarted(runId: number): void {
+    const db = this.writer();
+    // IMMEDIATE: the write lock is taken first, waiting (busy_timeout) while other runs' workers
+    // commit; a deferred statement's read-then-write upgrade may fail with SQLITE_BUSY at once.
+    db.transaction(() => db.prepare("UPDATE runs SET started_at = ? WHERE id = ? AND status = 'running'").run(new Date().toISOString(), runId)).immediate();
+  }
+
+  /**
    * Marks `cancelled` a `running` run that never started (a variant waiting for its turn:
    * main/service/variant-runs.ts), with `error` saying why; it has no events. Returns false when
    * the run was not running.
    */
   markCancelledUnstarted(runId: number, error: string): boolean {
-    const info = this.writer()
-      .prepare("UPDATE runs SET status = 'cancelled', error = ?, finished_at = ? WHERE id = ? AND status = 'running' AND event_count = 0")
-      .run(error, new Date().toISOString(), runId);
-    return info.changes > 0;
+    const db = this.writer();
+    // IMMEDIATE, as markStarted (other runs may be writing).
+    const update = db.prepare("UPDATE runs SET status = 'cancelled', error = ?, finished_at = ? WHERE id = ? AND status = 'running' AND event_count = 0");
+    return db.transaction(() => update.run(error, new Date().toISOString(), runId).changes > 0).immediate();
   }
 
   /**

@@ -76,6 +76,8 @@ describe('startRun of a scenario with variants', () => {
       ['widths [aw-39]', 'done', 0],
       ['widths [aw-32]', 'done', 0],
     ]);
+    // Each run's times are its own: a variant starts when the one before it has finished.
+    for (let i = 1; i < runs.length; i++) expect(runs[i]!.startedAt >= runs[i - 1]!.finishedAt!).toBe(true);
     // Nothing of a variant happens before the one before it has finished.
     for (let i = 1; i < ids.length; i++) {
       expect(log.indexOf(`progress ${ids[i]}`)).toBeGreaterThan(log.indexOf(`finished ${ids[i - 1]}`));
