@@ -6,6 +6,7 @@
  */
 import type { RunConfig } from '../contract/index.ts';
 import type { Scenario } from '../scenario/model.ts';
+import { stepOps } from './step-ops.ts';
 
 /**
  * The effective configuration of a resolved scenario.
@@ -45,7 +46,8 @@ function guestConfig(scenario: Scenario): Pick<RunConfig, 'guest' | 'topology' |
 /** The host side's part of the configuration: backend and kernel when the scenario uses the host side, the groups when it declares `host:`. */
 function hostConfig(scenario: Scenario): Pick<RunConfig, 'backend' | 'kernel' | 'groups'> {
   const h = scenario.host;
-  const uses = h.declared || scenario.steps.some((s) => s.op === 'iommufd' || s.op === 'vfio' || s.op === 'host-dma');
+  const ops = stepOps(scenario);
+  const uses = h.declared || ops.has('iommufd') || ops.has('vfio') || ops.has('host-dma');
   if (!uses) return {};
   const out: Pick<RunConfig, 'backend' | 'kernel' | 'groups'> = { backend: h.backend, kernel: h.kernel };
   if (h.declared) out.groups = h.platform.groups.map((g) => ({ id: g.id, iommu: g.iommu, members: [...g.members] }));

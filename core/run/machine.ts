@@ -22,6 +22,7 @@ import type { VIommu } from '../machine/layers.ts';
 import { IntelIommuComponent, defaultIntelIommuProps } from '../viommu/intel-iommu/intel-iommu.ts';
 import { VfioShadow } from '../host/shadow.ts';
 import { GuestKernelComponent } from '../guest/component.ts';
+import { stepOps } from './step-ops.ts';
 
 /** Id of the scenario's vIOMMU component. */
 export const VIOMMU_ID = 'viommu0';
@@ -60,7 +61,8 @@ export interface ScenarioMachine {
 
 /** True when the scenario has a host side: a `host:` block, a host step, or a guest device backed by a host device. */
 export function hasHostSide(scenario: Scenario): boolean {
-  return scenario.host.declared || scenario.devices.some((d) => d.host !== undefined) || scenario.steps.some((s) => s.op === 'iommufd' || s.op === 'vfio' || s.op === 'host-dma' || s.op === 'device-add');
+  const ops = stepOps(scenario);
+  return scenario.host.declared || scenario.devices.some((d) => d.host !== undefined) || ops.has('iommufd') || ops.has('vfio') || ops.has('host-dma') || ops.has('device-add');
 }
 
 /**

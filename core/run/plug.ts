@@ -24,6 +24,7 @@ import type { Scenario, ScenarioDevice } from '../scenario/model.ts';
 import { VfioPciComponent, componentIdOf, machineInitDone, type AssignContext } from '../host/assign.ts';
 import type { VfioShadow } from '../host/shadow.ts';
 import type { HostParts } from './machine.ts';
+import { hotplugged } from './step-ops.ts';
 
 /** What the plug hooks get: the scenario, its machine, its vIOMMU, its host side and VFIO's notifiers. */
 export interface PlugContext {
@@ -38,7 +39,7 @@ export interface PlugContext {
 
 /** The devices to coldplug: those backed by a host device that no device-add step hotplugs. */
 export function coldplugged(scenario: Scenario): ScenarioDevice[] {
-  const hot = new Set(scenario.steps.flatMap((s) => (s.op === 'device-add' ? [s.device] : [])));
+  const hot = hotplugged(scenario);
   return scenario.devices.filter((d) => d.host !== undefined && !hot.has(d.name));
 }
 

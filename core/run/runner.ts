@@ -52,6 +52,7 @@ import { bytesToHex, encodeRequest } from '../viommu/virtio-iommu/codec.ts';
 import { CONFIG_BYPASS_OFFSET, S_OK, T_ATTACH, T_DETACH, T_MAP, T_PROBE, T_UNMAP, TAIL_SIZE } from '../viommu/virtio-iommu/constants.ts';
 import { DmaAccess, accessPages, granuleBytes, iterationUnits, scenarioUnits } from './dma.ts';
 import { statusName } from '../events/format.ts';
+import { hotplugged } from './step-ops.ts';
 
 /** Options of a run. */
 export interface ScenarioRunOptions {
@@ -232,7 +233,7 @@ export class ScenarioRun implements Source {
     this.dev?.negotiate(scenario.driverFeatures);
     if (guest !== undefined && this.failure === null) {
       // The guest boots once QEMU's machine is up: every device no device-add step hotplugs is probed.
-      const hot = new Set(scenario.steps.flatMap((s) => (s.op === 'device-add' ? [s.device] : [])));
+      const hot = hotplugged(scenario);
       this.sink.component = '';
       guest.boot(scenario.devices.filter((d) => !hot.has(d.name)).map((d) => d.name));
       this.guestSteps = new GuestStepRunner(guest, (dev, addr, size, access) => this.deviceAccess(dev, addr, size, access), (result, check) => this.expectation(result, check), this.notableOnly);
