@@ -135,6 +135,9 @@ function whyNot(kind: string, name: string, guest: boolean): string {
   if (event.startsWith('dma_')) return 'a DMA API call the replay does not model';
   if (event.startsWith('iommufd_') || event.startsWith('vfio_') || event.startsWith('virtio_iommu_notify')) return "QEMU's host side: what the replay recomputes";
   if (kind === 'trace-fault') return 'a fault that names no device the replay can tie to an access';
+  if (kind === 'trace-inval') return "an IOTLB invalidation: the replayed configuration issues its own, as its invalidation policy (strict or lazy) and vIOMMU decide";
+  if (kind === 'trace-attach') return "a device attached to a domain by the traced kernel: the replay's guest DMA layer attaches the configuration's devices itself (at boot or hotplug)";
+  if (kind === 'trace-group') return "IOMMU group membership: the replayed configuration's topology decides its groups";
   return 'not a request, a DMA API call or a device access';
 }
 

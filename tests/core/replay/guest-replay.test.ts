@@ -121,3 +121,21 @@ describe('golden replay: map / unmap / late DMA, strict against lazy', () => {
     expect(outcome?.failure).toBe("the trace's DMA API calls drive the guest DMA layer, which drives virtio-iommu only; vtd.yaml models intel-iommu (nothing replayed)");
   });
 });
+
+describe('what a Linux trace holds that the replay recomputes', () => {
+  it('invalidations, attaches and group changes are counted with the reason the configuration decides them', () => {
+    const intent = deriveIntent(
+      rows([
+        '     kworker/0:1-40      [000] .....   1.000000: qi_submit: iotlb_inv dmar0: 0x12 0x0 0x0 0x0',
+        '     kworker/0:1-12      [000] .....   1.000001: attach_device_to_domain: IOMMU: device=0000:00:03.0',
+        '     kworker/0:1-12      [000] .....   1.000002: add_device_to_group: IOMMU: groupID=3 device=0000:00:03.0',
+      ]),
+    );
+    expect(intent.steps).toEqual([]);
+    expect(intent.notDerived.map((n) => [n.firstLine, n.why.split(':')[0]])).toEqual([
+      [1, 'an IOTLB invalidation'],
+      [2, 'a device attached to a domain by the traced kernel'],
+      [3, 'IOMMU group membership'],
+    ]);
+  });
+});
