@@ -166,12 +166,24 @@ function plainVal(): bigint {
 function hexAt(s: string): boolean {
   const n = lim;
   let i = cur;
+  // Leading zeros (u64 fields print %016llx) leave the value 0; then up to 7 digits in int32
+  // arithmetic (28 bits), and the rest in doubles, exact while the value stays below 2^53.
+  while (i < n && C[i] === 48) i++;
   let v = 0;
-  while (i < n) {
+  const e7 = Math.min(n, i + 7);
+  while (i < e7) {
     const d = hexNibble(C[i]!);
     if (d < 0) break;
-    v = v * 16 + d; // exact while the final value is below 2^53 (every earlier value is smaller)
+    v = (v << 4) | d;
     i++;
+  }
+  if (i === e7) {
+    while (i < n) {
+      const d = hexNibble(C[i]!);
+      if (d < 0) break;
+      v = v * 16 + d; // exact while the final value is below 2^53 (every earlier value is smaller)
+      i++;
+    }
   }
   const len = i - cur;
   if (len === 0 || len > 16) return false;
