@@ -10,7 +10,8 @@
  * Guest calls are bound to the configuration's devices by PCI address (bindIntent); calls of a
  * device the configuration does not have are counted, not replayed. Requests and guest calls need
  * a virtio-iommu configuration (the guest DMA layer drives virtio-iommu only; QEMU's requests are
- * virtio-iommu requests): another vIOMMU model is refused with the reason. Pure: no I/O.
+ * virtio-iommu requests): another vIOMMU model is refused with the reason — a trace of device
+ * accesses alone (a kernel log's faults) replays on any model. Pure: no I/O.
  */
 import { isMap, parseDocument } from 'yaml';
 import type { Diagnostic, ReplayDivergence, ReplaySourceInfo, RunConfig, RunMetrics, StepResult } from '../contract/index.ts';
@@ -131,7 +132,13 @@ export function prepareReplay(intent: ReplayIntent, text: string, file: string, 
   const bound = bindIntent(intent, base);
   const byOp: Record<string, number> = {};
   for (const s of bound.steps) byOp[s.op] = (byOp[s.op] ?? 0) + 1;
-  const refusal = base.viommuModel !== 'virtio-iommu' ? `the trace's ${intent.guest ? 'DMA API calls drive the guest DMA layer, which drives virtio-iommu only' : 'requests are virtio-iommu requests'}; ${file} models ${base.viommuModel} (nothing replayed)` : null;
+  // Another vIOMMU model takes device accesses (intel-iommu: realize level, translation identity)
+  // but not virtio-iommu requests, nor guest calls (the guest DMA layer drives virtio-iommu only).
+  const requests = ['attach', 'detach', 'map', 'unmap'].some((op) => byOp[op] !== undefined);
+  const refusal =
+    base.viommuModel !== 'virtio-iommu' && (intent.guest || requests)
+      ? `the trace's ${intent.guest ? 'DMA API calls drive the guest DMA layer, which drives virtio-iommu only' : 'requests are virtio-iommu requests'}; ${file} models ${base.viommuModel} (nothing replayed)`
+      : null;
   const scenario: Scenario = { ...base, steps: refusal === null ? bound.steps : [] };
   const record: ReplaySourceInfo = {
     kind: 'replay',

@@ -139,3 +139,15 @@ describe('what a Linux trace holds that the replay recomputes', () => {
     ]);
   });
 });
+
+describe('a kernel log of faults alone', () => {
+  it('replays on intel-iommu too (device accesses only): the DMAR fault, accessed at its address, translates (no DMA remapping yet)', () => {
+    const row: TraceRow = { seq: 0, kind: 'trace-fault', line: 1, time: null, fields: { address: 0xfffff000n, access: 2, endpoint: 0x18, reason: 6, data: { event: 'DMAR', device: '00:03.0' } } };
+    const intent = deriveIntent([row]);
+    expect(intent.steps).toMatchObject([{ op: 'dma', endpoint: 0x18, addr: 0xfffff000n, access: 2 }]);
+    const text = CONFIG('strict').replace('guest: {iommu-dma: strict}\n', 'viommu: {model: intel-iommu}\n').replace('read-config: {}', 'reset: system');
+    const { outcome } = replayAgainst(intent, text, 'vtd.yaml');
+    expect(outcome).toMatchObject({ failure: null, faults: 0 });
+    expect(outcome!.divergences).toEqual([{ step: 0, traceLine: 1, trace: 'line 1: DMAR 00:03.0 address=0xfffff000 (write)', replay: null }]);
+  });
+});
