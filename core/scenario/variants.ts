@@ -34,9 +34,16 @@ import { ScenarioSchema } from './schema.ts';
 import { WalkContext, spanOf, type Span } from './validate.ts';
 import { MAX_VARIANT_NAME, VARIANT_NAME_PATTERN } from './variant-schema.ts';
 import { describeValue } from './kinds.ts';
+import { MAX_STEPS } from './limits.ts';
 
 /** Most variants in one scenario (each is a run). */
 export const MAX_VARIANTS = 64;
+/**
+ * Most steps all variants may have together: each variant's document is validated on its own, so
+ * a scenario's parse costs its steps × its variants; this keeps that within a few times a plain
+ * scenario's worst case (limits.ts MAX_STEPS).
+ */
+export const MAX_VARIANT_STEPS = 4 * MAX_STEPS;
 
 /** Keys a variant may not override (the scenario's identity and its steps). */
 const FIXED_KEYS: Readonly<Record<string, string>> = {
@@ -55,8 +62,17 @@ export interface ScenarioVariant {
   name: string;
   /** The variant as a scenario of its own: the merged document as YAML, without `variants`. */
   text: string;
-  /** `text` parsed: step lines are lines of `text`. */
-  scenario: Scenario;
+  /**
+   * `text` parsed (on first access; an exception if it does not parse, which is a bug): step
+   * lines are lines of `text`.
+   */
+  readonly scenario: Scenario;
+  /**
+   * The same scenario as validated from the merged document, without parsing `text`: its step
+   * lines are lines of the scenario as written (with `variants:`). For what does not depend on
+   * lines (names, step counts, work units, the configuration).
+   */
+  merged: Scenario;
 }
 
 /**
@@ -318,6 +334,11 @@ export function expandVariants(ctx: WalkContext, validate: ValidateRoot, parseTe
   const stepsPair = root.items.find((p) => isPair(p) && keyOf(p) === 'steps');
   const steps = resolve(ctx, (stepsPair?.value as Node | null) ?? null);
   const expectIn = readExpectIn(ctx, steps, new Set(items.map((v) => v.name)));
+  const stepCount = steps && isSeq(steps) ? steps.items.length : 0;
+  if (stepCount * items.length > MAX_VARIANT_STEPS) {
+    const n = (x: number) => x.toLocaleString('en-US');
+    ctx.error(spanOf(variantsPair(root)!.key as Node, [0, 0]), `variants: ${items.length} variants × ${n(stepCount)} steps = ${n(stepCount * items.length)} steps to check; at most ${n(MAX_VARIANT_STEPS)} (use a workload step for bulk operations)`, 'variants');
+  }
   if (!ctx.isValid('')) return null;
   const nameNode = resolve(ctx, (root.items.find((p) => isPair(p) && keyOf(p) === 'name')?.value as Node | null) ?? null);
   const baseName = nameNode && isScalar(nameNode) && typeof nameNode.value === 'string' ? nameNode.value : null;
@@ -366,11 +387,23 @@ export function expandVariants(ctx: WalkContext, validate: ValidateRoot, parseTe
 
   return merged.map((m) => {
     const text = variantText(ctx, m.root, m.item.name, ctx.file);
-    const again = parseText(text, ctx.file);
-    if (!again.scenario) {
-      const first = again.diagnostics.find((d) => d.severity === 'error');
-      throw new Error(`variant "${m.item.name}" is valid merged but its text is not (${first?.line}:${first?.column}: ${first?.message})`);
-    }
-    return { variant: m.item.name, name: m.name, text, scenario: again.scenario };
+    let parsed: Scenario | null = null;
+    return {
+      variant: m.item.name,
+      name: m.name,
+      text,
+      merged: m.scenario!,
+      // Parsed on first use: a run worker runs only one variant (the others are parsed again
+      // where they run), so parsing every text here would double the cost of a big scenario.
+      get scenario(): Scenario {
+        if (parsed) return parsed;
+        const again = parseText(text, ctx.file);
+        if (!again.scenario) {
+          const first = again.diagnostics.find((d) => d.severity === 'error');
+          throw new Error(`variant "${m.item.name}" is valid merged but its text is not (${first?.line}:${first?.column}: ${first?.message})`);
+        }
+        return (parsed = again.scenario);
+      },
+    };
   });
 }

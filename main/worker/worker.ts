@@ -113,7 +113,7 @@ async function generate(data: GeneratorJob): Promise<void> {
       const reply: ParsedMessage = { type: 'parsed', diagnostics };
       if (scenario) reply.summary = { name: scenario.name, steps: scenario.steps.length, totalUnits: scenarioUnits(scenario), config: runConfig(scenario) };
       // `variants:` — the host runs each variant's text in turn (main/service/variant-runs.ts).
-      if (variants) reply.variants = variants.map((v) => ({ variant: v.variant, text: v.text, summary: { name: v.name, steps: v.scenario.steps.length, totalUnits: scenarioUnits(v.scenario), config: runConfig(v.scenario) } }));
+      if (variants) reply.variants = variants.map((v) => ({ variant: v.variant, text: v.text, summary: { name: v.name, steps: v.merged.steps.length, totalUnits: scenarioUnits(v.merged), config: runConfig(v.merged) } }));
       return { prepared: scenario ? { scenario } : null, reply };
     }
     const [{ deriveIntent }, { prepareReplay, replayUnits }, { iterateTraceRows }] = await Promise.all([import('../../core/replay/intent.ts'), import('../../core/replay/replay.ts'), import('../store/trace-rows.ts')]);

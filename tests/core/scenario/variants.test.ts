@@ -5,6 +5,9 @@
  */
 import { describe, expect, test } from 'vitest';
 import { formatDiagnostic, parseScenario, scenarioJsonSchema } from '../../../core/scenario/index.ts';
+import { MAX_VARIANT_STEPS } from '../../../core/scenario/variants.ts';
+import { runConfig } from '../../../core/run/config.ts';
+import { scenarioUnits } from '../../../core/run/dma.ts';
 
 const BASE = `# Strict against lazy.
 name: sl
@@ -102,6 +105,19 @@ describe('variants: expansion', () => {
     expect(r.variants![0].text).toContain('size: 0x1000');
   });
 
+  test('merged (no parse of the text) and scenario (the text parsed) agree but for line numbers', () => {
+    const r = parse(`${BASE}variants:\n  - {name: strict}\n  - {name: lazy, guest: {iommu-dma: lazy}}\n`);
+    for (const v of r.variants!) {
+      expect(runConfig(v.merged)).toEqual(runConfig(v.scenario));
+      expect(scenarioUnits(v.merged)).toBe(scenarioUnits(v.scenario));
+      expect(v.merged.name).toBe(v.name);
+      expect(v.merged.steps.map((s) => s.op)).toEqual(v.scenario.steps.map((s) => s.op));
+    }
+    // merged: lines of the file as written; scenario: lines of the variant's text.
+    expect(r.variants![1].merged.steps[0].line).toBe(10);
+    expect(r.variants![1].scenario.steps[0].line).not.toBe(10);
+  });
+
   test('aliases are expanded in a variant\'s text (an override may use the base\'s anchors)', () => {
     const text = BASE.replace('guest: {iommu-dma: strict, cpus: 2}', 'guest: &g {iommu-dma: strict, cpus: 2}') + 'extra: 1\n';
     const withVariants = text.replace('extra: 1\n', 'variants:\n  - {name: a, guest: *g}\n  - {name: b, guest: {iommu-dma: lazy}}\n');
@@ -144,6 +160,14 @@ describe('variants: refusals, at the key', () => {
       `v.yaml:${pos(text, 'a}', '  - {name: "')}: variants.3.name: duplicate variant name "a" (first on line ${pos(text, 'a}').split(':')[0]})`,
       `v.yaml:${pos(text, '"x]"')}: variants.4.name: "x]" is invalid: a variant name has no brackets, no control characters and no spaces at either end`,
     ]);
+  });
+
+  test('all variants together have at most MAX_VARIANT_STEPS steps to check (reported at the variants key)', () => {
+    const n = MAX_VARIANT_STEPS / 5 + 1;
+    const steps = '  - read-config: {}\n'.repeat(n);
+    const text = `name: big\nsteps:\n${steps}variants: [{name: a}, {name: b}, {name: c}, {name: d}, {name: e}]\n`;
+    // Refused before any variant is validated.
+    expect(parse(text).lines).toEqual([`v.yaml:${n + 3}:1: variants: 5 variants × ${n.toLocaleString('en-US')} steps = ${(5 * n).toLocaleString('en-US')} steps to check; at most ${MAX_VARIANT_STEPS.toLocaleString('en-US')} (use a workload step for bulk operations)`]);
   });
 
   test('variants must be a non-empty list of maps', () => {
