@@ -8,6 +8,7 @@ import { IntelIommuSchema, STEP_ARGS, STEP_EXPECT, STEP_OPS, ScenarioSchema, Vio
 import { HostSchema, IOMMUFD_OUTPUTS, VFIO_OUTPUTS } from './host-schema.ts';
 import { GuestSchema } from './guest-schema.ts';
 import { MAX_ALIASES, MAX_ALIAS_NODES, MAX_DEPTH, MAX_DIAGNOSTICS, MAX_STEPS, MAX_TEXT_LENGTH } from './limits.ts';
+import { MAX_VARIANTS, MAX_VARIANT_STEPS } from './variants.ts';
 
 const n = (x: number): string => x.toLocaleString('en-US');
 
@@ -194,6 +195,7 @@ export function scenarioReferenceMarkdown(): string {
     `- more than ${n(MAX_STEPS)} steps (a \`workload\` step runs up to 10,000,000 iterations);`,
     `- more than ${n(MAX_ALIASES)} YAML aliases (\`*name\`), or aliases that add more than ${n(MAX_ALIAS_NODES)} nodes once expanded, or an alias inside the node it refers to;`,
     `- maps and lists nested more than ${MAX_DEPTH} levels deep;`,
+    `- more than ${MAX_VARIANTS} \`variants\`, or more than ${n(MAX_VARIANT_STEPS)} steps over all variants (each variant's document is checked on its own);`,
     '- a key twice in one map.',
     '',
     `At most ${n(MAX_DIAGNOSTICS)} problems are listed; one more says how many were left out.`,
