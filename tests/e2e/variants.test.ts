@@ -2,9 +2,10 @@
 // in headless Chromium at 1280×720 — the shipped variants-strict-lazy example opened through the
 // examples picker and run with Ctrl+Enter (the Run shortcut): both variants run one after the other, the runs list groups
 // them under the scenario's name with each variant's name, and when the last has finished the
-// compare view opens with both (strict the base). Screenshots go to .tmp/ui-shots/.
+// compare view opens with both (strict the base); Escape while a long group's first variant runs
+// cancels the group, and no compare view opens. Screenshots go to .tmp/ui-shots/.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -32,7 +33,12 @@ describe('variants in the UI', () => {
     }
     mkdirSync(SHOTS, { recursive: true });
     dir = mkdtempSync(join(tmpdir(), 'iommu-lab-variants-e2e-'));
-    service = new LabService({ dbPath: join(dir, 'lab.db'), examplesDir: join(ROOT, 'examples') });
+    // The shipped variants examples, and a long one to cancel.
+    const examplesDir = join(dir, 'examples');
+    mkdirSync(examplesDir);
+    for (const f of ['variants-strict-lazy.yaml', 'variants-aw-bits.yaml']) copyFileSync(join(ROOT, 'examples', f), join(examplesDir, f));
+    writeFileSync(join(examplesDir, 'variants-long.yaml'), LONG);
+    service = new LabService({ dbPath: join(dir, 'lab.db'), examplesDir });
     server = await startServer({ service, port: 0, rendererDir: RENDERER });
     browser = await launchBrowser();
     page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
@@ -51,7 +57,7 @@ describe('variants in the UI', () => {
     await page.locator('[data-testid=scenario-editor][data-ready=true]').waitFor({ timeout: 30_000 });
     const examples = page.getByTestId('examples-select');
     // Its own group in the picker.
-    expect(await examples.locator('optgroup[label="variants: configurations compared"] option').evaluateAll((os) => os.map((o) => o.getAttribute('value')))).toEqual(['variants-aw-bits', 'variants-strict-lazy']);
+    expect(await examples.locator('optgroup[label="variants: configurations compared"] option').evaluateAll((os) => os.map((o) => o.getAttribute('value')))).toEqual(['variants-aw-bits', 'variants-long', 'variants-strict-lazy']);
     await examples.selectOption('variants-strict-lazy');
     await poll(() => page.getByTestId('file-name').innerText()).toContain('variants-strict-lazy');
     await poll(() => page.locator('[data-testid=problem]').count(), 10_000).toBe(0);
@@ -83,4 +89,46 @@ describe('variants in the UI', () => {
     await poll(() => page.getByTestId('compare-view').getAttribute('data-state')).toBe('ready');
     expect(pageErrors).toEqual([]);
   }, 120_000);
+
+  it('Escape while the first variant runs cancels the group: every run cancelled, the waiting ones without events, no compare', async () => {
+    await page.keyboard.press('Control+1');
+    await page.getByTestId('examples-select').selectOption('variants-long');
+    await poll(() => page.getByTestId('file-name').innerText()).toContain('variants-long');
+    await page.getByTestId('run-button').click();
+    // The first variant (run 3) is running and shown.
+    await poll(() => page.locator('[data-testid=run-item][data-run-id="3"]').getAttribute('data-status')).toBe('running');
+    await poll(async () => Number((await page.locator('[data-testid=run-item][data-run-id="3"] [data-testid=run-item-events]').innerText()).replace(/\D/g, ''))).toBeGreaterThan(0);
+    await page.keyboard.press('Escape');
+    await poll(() => page.locator('[data-testid=run-item]').evaluateAll((els) => els.map((e) => [e.getAttribute('data-run-id'), e.getAttribute('data-status')]))).toEqual([
+      ['5', 'cancelled'],
+      ['4', 'cancelled'],
+      ['3', 'cancelled'],
+      ['2', 'done'],
+      ['1', 'done'],
+    ]);
+    await poll(() => page.getByTestId('run-progress').count()).toBe(0);
+    expect(await page.getByTestId('layout-workbench').isVisible()).toBe(true);
+    expect((await service.call('getRun', { runId: 4 }))!.events).toBe(0);
+    expect((await service.call('getRun', { runId: 3 }))!.events).toBeGreaterThan(0);
+    await page.screenshot({ path: join(SHOTS, 'variants-cancelled.png') });
+    // Monaco's diff editor rejects its pending diff when the compare view is left while it computes
+    // (the compare view's, not this flow's: reported to its owner); anything else fails the test.
+    expect(pageErrors.filter((e) => e !== 'no diff result available')).toEqual([]);
+  }, 120_000);
 });
+
+/** Three variants of a long workload (5 M iterations): cancelled while the first runs. */
+const LONG = `# Variants: a long workload in three widths, to cancel.
+name: long widths
+viommu: {model: virtio-iommu, aw-bits: 48}
+devices:
+  - {name: nic0, bdf: "00:03.0"}
+steps:
+  - attach: {domain: 1, endpoint: nic0}
+    expect: OK
+  - workload: {domain: 1, endpoint: nic0, count: 5000000, size: 4096, iova-base: 0x10000, phys-base: 0x80000000}
+variants:
+  - {name: aw-48}
+  - {name: aw-39, viommu: {aw-bits: 39}}
+  - {name: aw-32, viommu: {aw-bits: 32}}
+`;

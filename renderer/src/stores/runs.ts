@@ -47,7 +47,7 @@ export const useRunsStore = defineStore('runs', () => {
    * ones finished so far: `active` follows them one after the other, and when the last has
    * finished the compare view opens with them (unless the group was cancelled).
    */
-  let variantGroup: { ids: number[]; finished: Map<number, RunStatus> } | null = null;
+  let variantGroup: { ids: number[]; finished: Map<number, RunStatus>; cancelled: boolean } | null = null;
   let listening = false;
   let liveTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -105,6 +105,8 @@ export const useRunsStore = defineStore('runs', () => {
     const next = g.ids.find((id) => !g.finished.has(id));
     if (next !== undefined) {
       active.value = { runId: next, step: 0, steps: 0, events: 0 };
+      // Cancelled: the waiting variants end without running; the run shown stays.
+      if (g.cancelled) return;
       selectedId.value = next;
       detail.value = null;
       await loadDetail(next, true);
@@ -159,7 +161,7 @@ export const useRunsStore = defineStore('runs', () => {
       const runId = res.runId;
       notices.clearTopic('scenario');
       // `variants:` — one run per variant, run in order; the compare view opens after the last.
-      variantGroup = res.variantRunIds && res.variantRunIds.length > 1 ? { ids: res.variantRunIds, finished: new Map() } : null;
+      variantGroup = res.variantRunIds && res.variantRunIds.length > 1 ? { ids: res.variantRunIds, finished: new Map(), cancelled: false } : null;
       active.value = { runId, step: 0, steps: 0, events: 0 };
       selectedId.value = runId;
       detail.value = null;
@@ -229,6 +231,8 @@ export const useRunsStore = defineStore('runs', () => {
   async function cancel(): Promise<void> {
     const a = active.value;
     if (!a) return;
+    // A group of variants: cancelling the running one cancels those waiting too (the lab's rule).
+    if (variantGroup?.ids.includes(a.runId)) variantGroup.cancelled = true;
     try {
       await lab.call('cancelRun', { runId: a.runId });
     } catch (err) {
