@@ -112,7 +112,7 @@ function program(io: CliIO, result: { code: number }): Command {
   const examples = (...lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}`;
 
   p.command('run')
-    .description('run a scenario, store its events, print its configuration, step results and metrics')
+    .description('run a scenario, store its events, print its configuration, step results and metrics (with variants: each variant in turn, then the rows that differ)')
     .argument('<scenario>', 'scenario YAML file')
     .addOption(db())
     .option('--json', 'print one JSON document { runId, status, error, events, failedExpectations, config, metrics, steps } ({ runs: [{ variant, … }], comparison } with variants:)')
