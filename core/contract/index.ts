@@ -581,6 +581,8 @@ export const PARAMS = {
     traceRunId: Type.Integer({ minimum: 1 }),
     text: Type.String({ maxLength: 16 * 1024 * 1024 }),
     file: Type.String({ minLength: 1, maxLength: 4096 }),
+    /** A scenario with `variants:`: the variant to replay against (required then; one replay per variant). */
+    variant: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   }),
   /**
    * A run's series over virtual time for the compare plots (issue 9 §3: live mappings, faults so

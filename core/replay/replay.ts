@@ -112,9 +112,11 @@ export interface PreparedReplay {
 /**
  * Prepares the replay of `intent` against the scenario `text` (`file` names it). Returns the
  * scenario's diagnostics when it does not parse (no replay). A trace with guest calls gets the
- * configuration's guest DMA layer, its defaults when the scenario has no `guest:` block.
+ * configuration's guest DMA layer, its defaults when the scenario has no `guest:` block. A
+ * scenario with `variants:` needs `variant` (one of its names: that variant's configuration,
+ * named "<file> [<variant>]"); without it, or for a name it lacks, an error diagnostic lists them.
  */
-export function prepareReplay(intent: ReplayIntent, text: string, file: string, trace: ReplayTraceRef): { diagnostics: Diagnostic[]; prepared?: PreparedReplay } {
+export function prepareReplay(intent: ReplayIntent, text: string, file: string, trace: ReplayTraceRef, variant?: string): { diagnostics: Diagnostic[]; prepared?: PreparedReplay } {
   let source = text;
   if (intent.guest) {
     // The guest's calls need a guest DMA layer: the scenario's, or Linux's defaults (`guest: {}`).
@@ -128,6 +130,17 @@ export function prepareReplay(intent: ReplayIntent, text: string, file: string, 
   const parsed = parseScenario(source, file);
   const errors = parsed.diagnostics.filter((d) => d.severity === 'error');
   if (!parsed.scenario || errors.length > 0) return { diagnostics: parsed.diagnostics };
+  // A scenario with `variants:` is several configurations: a replay takes one, by name.
+  if (parsed.variants && parsed.variants.length > 0) {
+    const names = parsed.variants.map((v) => v.variant);
+    const v = variant === undefined ? undefined : parsed.variants.find((x) => x.variant === variant);
+    if (v === undefined) {
+      const message = variant === undefined ? `${file} has ${names.length} variants (${names.join(', ')}): a replay takes one configuration — replay against each variant by name` : `${file} has no variant "${variant}" (its variants: ${names.join(', ')})`;
+      return { diagnostics: [...parsed.diagnostics, { file, line: 1, column: 1, endLine: 1, endColumn: 1, severity: 'error', message, path: 'variants' }] };
+    }
+    return prepareReplay(intent, v.text, `${file} [${v.variant}]`, trace);
+  }
+  if (variant !== undefined) return { diagnostics: [...parsed.diagnostics, { file, line: 1, column: 1, endLine: 1, endColumn: 1, severity: 'error', message: `${file} has no variants: no variant "${variant}" to replay against`, path: 'variants' }] };
   const base = parsed.scenario;
   const bound = bindIntent(intent, base);
   const byOp: Record<string, number> = {};
@@ -273,9 +286,10 @@ const IN_MEMORY_TRACE: ReplayTraceRef = { runId: 0, name: 'trace', format: null,
  * events off (`opts` may send them somewhere). Returns the scenario's diagnostics when it does
  * not parse (no outcome), else the outcome.
  */
-export function replayAgainst(intent: ReplayIntent, text: string, file: string, opts?: ScenarioRunOptions, trace: ReplayTraceRef = IN_MEMORY_TRACE): { diagnostics: Diagnostic[]; outcome?: ReplayOutcome } {
-  const { diagnostics, prepared } = prepareReplay(intent, text, file, trace);
+export function replayAgainst(intent: ReplayIntent, text: string, file: string, opts?: ScenarioRunOptions, trace: ReplayTraceRef = IN_MEMORY_TRACE, variant?: string): { diagnostics: Diagnostic[]; outcome?: ReplayOutcome } {
+  const { diagnostics, prepared } = prepareReplay(intent, text, file, trace, variant);
   if (!prepared) return { diagnostics };
+  if (variant !== undefined) file = `${file} [${variant}]`;
   if (prepared.refusal !== null) {
     return { diagnostics, outcome: { file, name: prepared.scenario.name, config: prepared.config, failure: prepared.refusal, steps: 0, requests: {}, faults: 0, divergences: [], unbound: prepared.bound.unbound, metrics: computeMetrics([]), stepResults: [] } };
   }

@@ -22,6 +22,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type { ReplayDivergence, ReplaySourceInfo, RunDetail } from '../../core/contract/index.ts';
 import { formatDiagnostic } from '../../core/scenario/index.ts';
+import { variantNames } from '../../core/scenario/variant-names.ts';
 import { type LabService, waitForRun } from '../service/lab-service.ts';
 import { replayConfigurations } from '../worker/replay-pool.ts';
 import { EXIT, UsageError, json, openService, print, type CliIO } from './common.ts';
@@ -55,13 +56,17 @@ interface ConfigurationResult {
 type IntentInfo = Pick<ReplaySourceInfo, 'byOp' | 'notDerived' | 'assumptions' | 'unattributedFaults'>;
 
 export async function cmdReplay(traceId: number, opts: { db?: string; against: string[]; json?: boolean; store?: boolean }, io: CliIO): Promise<number> {
-  const texts = opts.against.map((file) => {
+  // A scenario with `variants:` is one configuration per variant.
+  const texts = opts.against.flatMap((file): { file: string; text: string; variant?: string }[] => {
+    let text: string;
     try {
-      return { file, text: fs.readFileSync(file, 'utf8') };
+      text = fs.readFileSync(file, 'utf8');
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       throw new UsageError(`cannot read scenario "${file}": ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (e as Error).message}`);
     }
+    const variants = variantNames(text);
+    return variants.length ? variants.map((variant) => ({ file, text, variant })) : [{ file, text }];
   });
   const store = opts.store !== false;
   const service = openService(opts.db, false, !store);
@@ -88,7 +93,7 @@ export async function cmdReplay(traceId: number, opts: { db?: string; against: s
 }
 
 /** Starts the replays (at most one per core at a time), waits for each, prints the report and the comparison. */
-async function storedReplays(service: LabService, traceId: number, header: string, texts: { file: string; text: string }[], asJson: boolean, io: CliIO): Promise<number> {
+async function storedReplays(service: LabService, traceId: number, header: string, texts: { file: string; text: string; variant?: string }[], asJson: boolean, io: CliIO): Promise<number> {
   const got: { signal: keyof typeof CANCEL_SIGNALS | null } = { signal: null };
   const active = new Set<number>();
   const handlers = (Object.keys(CANCEL_SIGNALS) as (keyof typeof CANCEL_SIGNALS)[]).map((sig) => {
@@ -101,19 +106,22 @@ async function storedReplays(service: LabService, traceId: number, header: strin
   });
   try {
     const runs: (RunDetail | null)[] = texts.map(() => null);
+    /** Each replay's configuration as printed: the file, and the variant for a scenario with variants. */
+    const labels = new Map<number, string>();
     let invalid = false;
     let next = 0;
     const lane = async () => {
       while (next < texts.length && !got.signal && !invalid) {
         const i = next++;
-        const { file, text } = texts[i]!;
-        const started = await service.call('startReplay', { traceRunId: traceId, text, file });
+        const { file, text, variant } = texts[i]!;
+        const started = await service.call('startReplay', { traceRunId: traceId, text, file, ...(variant !== undefined ? { variant } : {}) });
         for (const d of started.diagnostics) io.stderr.write(escapeTerminal(formatDiagnostic(d)) + '\n');
         if (started.runId === null) {
           invalid = true;
           return;
         }
         active.add(started.runId);
+        labels.set(started.runId, variant === undefined ? file : `${file} [${variant}]`);
         await waitForRun(service, started.runId);
         active.delete(started.runId);
         runs[i] = await service.call('getRun', { runId: started.runId });
@@ -131,7 +139,7 @@ async function storedReplays(service: LabService, traceId: number, header: strin
     const rec = stored[0]!.replay!;
     const intent: IntentInfo = { byOp: rec.byOp, notDerived: rec.notDerived.filter((n) => !n.event.startsWith('calls of ')), assumptions: rec.assumptions, unattributedFaults: rec.unattributedFaults };
     const results: ConfigurationResult[] = stored.map((r) => ({
-      file: r.file,
+      file: labels.get(r.id) ?? r.file,
       name: r.name,
       run: r.id,
       status: r.status,

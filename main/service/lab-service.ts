@@ -151,7 +151,7 @@ export class LabService implements LabApi {
       listExamples: () => this.listExamples(),
       readExample: (p) => this.readExample(p.name),
       startRun: (p) => this.startRun(p.text, p.file, p.variant),
-      startReplay: (p) => this.startReplay(p.traceRunId, p.text, p.file),
+      startReplay: (p) => this.startReplay(p.traceRunId, p.text, p.file, p.variant),
       cancelRun: (p) => ({ cancelled: this.variantRuns.cancel(p.runId) || this.host.cancel(p.runId) }),
       listRuns: (p) => this.store.reader.listRuns(p.limit),
       getRun: (p) => this.store.reader.getRun(p.runId),
@@ -327,14 +327,14 @@ export class LabService implements LabApi {
    * run row stores the scenario text and the replay's record (runs.source, kind 'replay').
    * Errors: ContractError when `traceRunId` is not a stored trace.
    */
-  private startReplay(traceRunId: number, text: string, file: string): Promise<Results['startReplay']> {
+  private startReplay(traceRunId: number, text: string, file: string, variant?: string): Promise<Results['startReplay']> {
     const trace = this.store.reader.getRun(traceRunId);
     if (!trace?.source) throw new ContractError(`startReplay: invalid params at /traceRunId: run ${traceRunId} is ${trace ? 'not an imported trace' : 'not stored'}`, '/traceRunId');
     if (trace.status === 'running') throw new ContractError(`startReplay: invalid params at /traceRunId: trace ${traceRunId} is still being imported`, '/traceRunId');
     const ref = { runId: traceRunId, name: trace.name, format: trace.source.format, sha256: trace.source.sha256 };
     const create = (s: ScenarioSummary) =>
       this.store.createRun({ name: s.name, file, scenarioText: text, steps: s.steps, totalUnits: s.totalUnits, config: s.config, source: s.replay });
-    return this.host.startRun(text, file, create, { ...this.opts.runOptions, replay: { trace: ref, dbPath: this.store.path } });
+    return this.host.startRun(text, file, create, { ...this.opts.runOptions, replay: { trace: ref, dbPath: this.store.path, ...(variant !== undefined ? { variant } : {}) } });
   }
 
   /**

@@ -56,6 +56,8 @@ export interface RunJob {
 export interface ReplayRequest {
   trace: ReplayTraceRef;
   dbPath: string;
+  /** For a scenario with `variants:`, the variant to replay against (core/replay prepareReplay). */
+  variant?: string;
 }
 
 /**

@@ -25,13 +25,13 @@ export interface ReplayPoolOptions {
  * name), in parallel; resolves with one summary per configuration, in the given order. Errors: a
  * worker's exception (the database cannot be read) rejects.
  */
-export async function replayConfigurations(dbPath: string, trace: ReplayTraceRef, configs: readonly { text: string; file: string }[], opts: ReplayPoolOptions = {}): Promise<ReplaySummary[]> {
+export async function replayConfigurations(dbPath: string, trace: ReplayTraceRef, configs: readonly { text: string; file: string; variant?: string }[], opts: ReplayPoolOptions = {}): Promise<ReplaySummary[]> {
   if (configs.length === 0) return [];
   const threads = Math.max(1, Math.min(opts.threads ?? os.availableParallelism(), configs.length));
   const entry = workerEntry(import.meta.url, 'replay-task');
   const pool = new Piscina<ReplayTask, ReplaySummary>({ filename: entry.file, execArgv: entry.execArgv, minThreads: threads, maxThreads: threads, idleTimeout: 1000 });
   try {
-    return await Promise.all(configs.map((c) => pool.run({ dbPath, trace, text: c.text, file: c.file })));
+    return await Promise.all(configs.map((c) => pool.run({ dbPath, trace, text: c.text, file: c.file, ...(c.variant !== undefined ? { variant: c.variant } : {}) })));
   } finally {
     await pool.destroy();
   }

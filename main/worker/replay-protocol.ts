@@ -12,6 +12,8 @@ export interface ReplayTask {
   trace: ReplayTraceRef;
   text: string;
   file: string;
+  /** For a scenario with `variants:`, the variant to replay against. */
+  variant?: string;
 }
 
 /** What one configuration's replay gave (events off: counts, not events). */

@@ -29,14 +29,15 @@ export default function replayTask(task: ReplayTask): ReplaySummary {
   const intent = intentOf(task);
   const t1 = performance.now();
   const trace: ReplayTraceRef = task.trace;
-  const { diagnostics, outcome } = replayAgainst(intent, task.text, task.file, undefined, trace);
+  const { diagnostics, outcome } = replayAgainst(intent, task.text, task.file, undefined, trace, task.variant);
   const t2 = performance.now();
   const byOp: Record<string, number> = {};
   for (const s of intent.steps) byOp[s.op] = (byOp[s.op] ?? 0) + 1;
   const info = { byOp, notDerived: intent.notDerived, assumptions: intent.assumptions, unattributedFaults: intent.unattributedFaults.length };
-  if (!outcome) return { file: task.file, intent: info, diagnostics, outcome: null, deriveMs: t1 - t0, replayMs: t2 - t1 };
+  const file = task.variant === undefined ? task.file : `${task.file} [${task.variant}]`;
+  if (!outcome) return { file, intent: info, diagnostics, outcome: null, deriveMs: t1 - t0, replayMs: t2 - t1 };
   return {
-    file: task.file,
+    file,
     intent: info,
     diagnostics,
     deriveMs: t1 - t0,

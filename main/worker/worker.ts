@@ -118,7 +118,7 @@ async function generate(data: GeneratorJob): Promise<void> {
     }
     const [{ deriveIntent }, { prepareReplay, replayUnits }, { iterateTraceRows }] = await Promise.all([import('../../core/replay/intent.ts'), import('../../core/replay/replay.ts'), import('../store/trace-rows.ts')]);
     const intent = deriveIntent(iterateTraceRows(replay.dbPath, replay.trace.runId));
-    const { diagnostics, prepared } = prepareReplay(intent, text, file, replay.trace);
+    const { diagnostics, prepared } = prepareReplay(intent, text, file, replay.trace, replay.variant);
     const reply: ParsedMessage = { type: 'parsed', diagnostics };
     if (prepared) reply.summary = { name: prepared.name, steps: prepared.scenario.steps.length, totalUnits: replayUnits(prepared), config: prepared.config, replay: prepared.record };
     return { prepared: prepared ? { replay: prepared } : null, reply };

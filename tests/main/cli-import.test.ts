@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { QEMU_REPLAY_LOG_LINES } from '../support/traces.ts';
+import { GUEST_LATE_DMA_FTRACE_LINES, QEMU_REPLAY_LOG_LINES } from '../support/traces.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = path.join(ROOT, 'main', 'cli', 'iommu-lab.js');
@@ -125,6 +125,18 @@ describe('iommu-lab replay', () => {
     expect(text).toContain('  first        step 2 (trace line 4)\n               trace:  translated\n               replay: FAULT MAPPING ep=00:03.0 addr=0x8000000010 flags=ADDRESS\n');
     expect(text).toMatch(/ {15}iommu-lab events \d+ --offset \d+ --limit 20/);
     expect(text).toMatch(/replays compared: the rows that differ[\s\S]*iommu-lab compare \d+ \d+/);
+  });
+
+  it('a scenario with variants is one configuration per variant: the late-DMA trace against examples/variants-strict-lazy.yaml', () => {
+    const imported = JSON.parse(cli(['import', file('late.trace', GUEST_LATE_DMA_FTRACE_LINES.join('\n') + '\n'), '--json']).stdout);
+    const example = path.join(ROOT, 'examples/variants-strict-lazy.yaml');
+    const r = cli(['replay', String(imported.trace), '--against', example, '--no-store', '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.configurations.map((c: { file: string; faults: number; divergenceCount: number }) => [path.basename(c.file), c.faults, c.divergenceCount])).toEqual([
+      ['variants-strict-lazy.yaml [strict]', 1, 0],
+      ['variants-strict-lazy.yaml [lazy]', 0, 1],
+    ]);
   });
 
   it('refuses a run that is not a trace, a missing trace, and an invalid scenario (file:line:column)', () => {

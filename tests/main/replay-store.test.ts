@@ -78,6 +78,19 @@ describe('startReplay', () => {
     expect(listed.map((r) => [r.id, r.replay?.kind ?? r.source?.kind ?? 'scenario'])).toEqual([[lazy.id, 'replay'], [strict.id, 'replay'], [trace, 'trace']]);
   });
 
+  it('a scenario with variants: startReplay takes one by name; without one, the diagnostic lists them and nothing is stored', async () => {
+    const imported = await service.call('importTrace', { name: 'late-dma.trace', text: GUEST_LATE_DMA_FTRACE_LINES.join('\n') + '\n' });
+    const text = fs.readFileSync(path.join(import.meta.dirname, '../../examples/variants-strict-lazy.yaml'), 'utf8');
+    const none = await service.call('startReplay', { traceRunId: imported.runId!, text, file: 'v.yaml' });
+    expect(none.runId).toBeNull();
+    expect(none.diagnostics.at(-1)?.message).toBe('v.yaml has 2 variants (strict, lazy): a replay takes one configuration — replay against each variant by name');
+    const done = new Promise<void>((resolve) => service.listen('runFinished', () => resolve()));
+    const r = await service.call('startReplay', { traceRunId: imported.runId!, text, file: 'v.yaml', variant: 'lazy' });
+    await done;
+    const run = (await service.call('getRun', { runId: r.runId! }))!;
+    expect(run).toMatchObject({ name: 'Variants: strict vs lazy invalidation [lazy] ← late-dma.trace', status: 'done', replay: { against: 'v.yaml [lazy]', divergenceCount: 1 } });
+  });
+
   it('refuses a run that is not a trace, and an invalid scenario stores nothing', async () => {
     const imported = await service.call('importTrace', { name: 'late-dma.trace', text: GUEST_LATE_DMA_FTRACE_LINES.join('\n') + '\n' });
     await expect(service.call('startReplay', { traceRunId: 99, text: CONFIG('strict'), file: 'x.yaml' })).rejects.toThrow(new ContractError('startReplay: invalid params at /traceRunId: run 99 is not stored', '/traceRunId'));

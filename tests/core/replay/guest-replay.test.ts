@@ -7,11 +7,13 @@
  * replayed strict, and does not fault when replayed lazy (the flush queue still holds the UNMAP:
  * reference trace-formats-and-guest-dma.md B3) — a divergence with both chains.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ImportDriver } from '../../../core/import/driver.ts';
 import { FtraceImporter } from '../../../core/import/ftrace.ts';
 import { deriveIntent, type TraceRow } from '../../../core/replay/intent.ts';
 import { replayAgainst } from '../../../core/replay/replay.ts';
+import { variantNames } from '../../../core/scenario/variant-names.ts';
 import { GUEST_LATE_DMA_FTRACE_LINES } from '../../support/traces.ts';
 
 /** The trace through the import driver, as stored rows (seq, kind, line, time, fields). */
@@ -149,5 +151,23 @@ describe('a kernel log of faults alone', () => {
     const { outcome } = replayAgainst(intent, text, 'vtd.yaml');
     expect(outcome).toMatchObject({ failure: null, faults: 0 });
     expect(outcome!.divergences).toEqual([{ step: 0, traceLine: 1, trace: 'line 1: DMAR 00:03.0 address=0xfffff000 (write)', replay: null }]);
+  });
+});
+
+describe('a scenario with variants: one configuration per variant', () => {
+  const text = readFileSync(new URL('../../../examples/variants-strict-lazy.yaml', import.meta.url), 'utf8');
+  it('variantNames reads the names; each variant replays alone, named by it; without one, an error lists them', () => {
+    expect(variantNames(text)).toEqual(['strict', 'lazy']);
+    expect(variantNames(CONFIG('strict'))).toEqual([]);
+    const intent = deriveIntent(rows());
+    const strict = replayAgainst(intent, text, 'v.yaml', undefined, undefined, 'strict');
+    const lazy = replayAgainst(intent, text, 'v.yaml', undefined, undefined, 'lazy');
+    expect(strict.outcome).toMatchObject({ file: 'v.yaml [strict]', name: 'Variants: strict vs lazy invalidation [strict]', faults: 1, divergences: [] });
+    expect(lazy.outcome).toMatchObject({ file: 'v.yaml [lazy]', faults: 0 });
+    expect(lazy.outcome!.divergences).toHaveLength(1);
+    const none = replayAgainst(intent, text, 'v.yaml');
+    expect(none.outcome).toBeUndefined();
+    expect(none.diagnostics.at(-1)).toMatchObject({ severity: 'error', path: 'variants', message: 'v.yaml has 2 variants (strict, lazy): a replay takes one configuration — replay against each variant by name' });
+    expect(replayAgainst(intent, text, 'v.yaml', undefined, undefined, 'eager').diagnostics.at(-1)!.message).toBe('v.yaml has no variant "eager" (its variants: strict, lazy)');
   });
 });
