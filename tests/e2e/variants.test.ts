@@ -111,9 +111,8 @@ describe('variants in the UI', () => {
     expect((await service.call('getRun', { runId: 4 }))!.events).toBe(0);
     expect((await service.call('getRun', { runId: 3 }))!.events).toBeGreaterThan(0);
     await page.screenshot({ path: join(SHOTS, 'variants-cancelled.png') });
-    // Monaco's diff editor rejects its pending diff when the compare view is left while it computes
-    // (the compare view's, not this flow's: reported to its owner); anything else fails the test.
-    expect(pageErrors.filter((e) => e !== 'no diff result available')).toEqual([]);
+    // Leaving the compare view while its diff computes must not reject (editor/monaco.ts createConfigDiff).
+    expect(pageErrors).toEqual([]);
   }, 120_000);
 });
 

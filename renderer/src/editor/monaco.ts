@@ -339,8 +339,23 @@ export function createConfigDiff(host: HTMLElement, original: string, modified: 
     renderOverviewRuler: false,
   });
   editor.setModel({ original: left, modified: right });
+  // Disposed while its diff is still being computed (the view left at once), Monaco's diff editor
+  // rejects with "no diff result available": then the disposal waits for the diff (at most 3 s).
+  let pending = true;
+  editor.onDidUpdateDiff(() => {
+    pending = false;
+  });
+  let disposed = false;
+  const finish = () => {
+    if (disposed) return;
+    disposed = true;
+    editor.dispose();
+    left.dispose();
+    right.dispose();
+  };
   return {
     setTexts(a, b) {
+      pending = true;
       left.setValue(a);
       right.setValue(b);
     },
@@ -349,9 +364,9 @@ export function createConfigDiff(host: HTMLElement, original: string, modified: 
       return c === null ? null : c.length;
     },
     dispose() {
-      editor.dispose();
-      left.dispose();
-      right.dispose();
+      if (!pending) return finish();
+      editor.onDidUpdateDiff(finish);
+      setTimeout(finish, 3000);
     },
   };
 }
