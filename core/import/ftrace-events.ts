@@ -118,8 +118,13 @@ let C: CodeUnits = new Uint8Array(0);
  * `codes[i]` must be `text.charCodeAt(i)` for every index of the line they are given.
  */
 export function setCodes(codes: CodeUnits): void {
+  if (codes === C) return;
   C = codes;
+  DV = codes instanceof Uint8Array ? new DataView(codes.buffer, codes.byteOffset, codes.byteLength) : null;
 }
+
+/** C's bytes as a DataView when C is a Uint8Array (litAt compares 4 bytes per load), else null. */
+let DV: DataView | null = null;
 
 let lim = 0;
 /**
@@ -220,20 +225,47 @@ function decAt(s: string): boolean {
 }
 
 /** An ASCII literal as code units (litAt compares typed arrays: no builtin call per literal). */
-export type Lit = Uint8Array;
+export interface Lit {
+  readonly length: number;
+  readonly bytes: Uint8Array;
+  /**
+   * For a literal of 4 bytes or more: its little-endian 32-bit words at the offsets `at` (0, 4, 8…
+   * and the last at length - 4, overlapping the one before), compared a load at a time.
+   */
+  readonly words: Uint32Array;
+  readonly at: Uint8Array;
+}
 
 /** `text` (ASCII) as a Lit. */
 export function lit8(text: string): Lit {
-  const l = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) l[i] = text.charCodeAt(i);
-  return l;
+  const m = text.length;
+  const bytes = new Uint8Array(m);
+  for (let i = 0; i < m; i++) bytes[i] = text.charCodeAt(i);
+  const at: number[] = [];
+  if (m >= 4) {
+    for (let o = 0; o + 4 < m; o += 4) at.push(o);
+    at.push(m - 4);
+  }
+  const view = new DataView(bytes.buffer);
+  return { length: m, bytes, words: Uint32Array.from(at, (o) => view.getUint32(o, true)), at: Uint8Array.from(at) };
 }
 
-/** Whether the literal `l` is at `i` of the text in C (setCodes), wholly before `end`. */
+/**
+ * Whether the literal `l` is at `i` of the text in C (setCodes), wholly before `end`: 4 bytes per
+ * load through a DataView when C holds bytes, else a unit at a time.
+ */
 export function litAt(i: number, end: number, l: Lit): boolean {
   const m = l.length;
   if (i + m > end) return false;
-  for (let k = 0; k < m; k++) if (C[i + k] !== l[k]) return false;
+  const dv = DV;
+  if (dv !== null && m >= 4) {
+    const w = l.words;
+    const at = l.at;
+    for (let k = 0; k < w.length; k++) if (dv.getUint32(i + at[k]!, true) !== w[k]) return false;
+    return true;
+  }
+  const b = l.bytes;
+  for (let k = 0; k < m; k++) if (C[i + k] !== b[k]) return false;
   return true;
 }
 
