@@ -128,43 +128,43 @@ let DV: DataView | null = null;
 
 let lim = 0;
 /**
- * The last value read as a number when it is below 2^53, else -1 and the value is in `big`. The
- * u64 bigint is made only when an event keeps the value (addrVal, sizeVal, plainVal): a BigInt
- * costs an allocation, and the range form's end is only compared.
+ * The scanner's numbers, in a typed array so that storing one is not boxing a heap number (a
+ * module variable holding a double above 2^31 is, at every store):
+ * - N[0], "num": the last value read when it is below 2^53, else -1 and the value is in `big`.
+ *   The u64 bigint is made only when an event keeps the value (addrVal, sizeVal, plainVal): a
+ *   BigInt costs a runtime call and an allocation, and the range form's end is only compared;
+ * - N[1] and N[2]: the values whose bigints addrBig and sizeBig hold: one-entry caches (bigints
+ *   are immutable values: sharing one is not observable). Addresses and sizes repeat from line to
+ *   line: an unmap after its map, a dma_map beside its iommu:map, size=4096.
  */
-let num = 0;
+const N = new Float64Array(3);
 let big = 0n;
-// One-entry caches of BigInt(num) (bigints are immutable values: sharing one is not observable).
-// Addresses and sizes repeat from line to line: an unmap after its map, a dma_map beside its
-// iommu:map, size=4096.
-let addrNum = -1;
 let addrBig = 0n;
-let sizeNum = -1;
 let sizeBig = 0n;
 
 /** The last value read (an address), as u64. */
 function addrVal(): bigint {
-  if (num < 0) return big;
-  if (num !== addrNum) {
-    addrNum = num;
-    addrBig = BigInt(num);
+  if (N[0]! < 0) return big;
+  if (N[0]! !== N[1]) {
+    N[1] = N[0]!;
+    addrBig = BigInt(N[0]!);
   }
   return addrBig;
 }
 
 /** The last value read (a size), as u64. */
 function sizeVal(): bigint {
-  if (num < 0) return big;
-  if (num !== sizeNum) {
-    sizeNum = num;
-    sizeBig = BigInt(num);
+  if (N[0]! < 0) return big;
+  if (N[0]! !== N[2]) {
+    N[2] = N[0]!;
+    sizeBig = BigInt(N[0]!);
   }
   return sizeBig;
 }
 
 /** The last value read, as u64 (no cache). */
 function plainVal(): bigint {
-  return num < 0 ? big : BigInt(num);
+  return N[0]! < 0 ? big : BigInt(N[0]!);
 }
 
 /** Reads 1…16 hex digits at `cur` (before `lim`) into `num`/`big`; false when there are none or more than 16. */
@@ -192,10 +192,10 @@ function hexAt(s: string): boolean {
   }
   const len = i - cur;
   if (len === 0 || len > 16) return false;
-  if (v <= Number.MAX_SAFE_INTEGER) num = v;
+  if (v <= Number.MAX_SAFE_INTEGER) N[0] = v;
   else {
     big = BigInt('0x' + s.slice(cur, i));
-    num = -1;
+    N[0] = -1;
   }
   cur = i;
   return true;
@@ -214,10 +214,10 @@ function decAt(s: string): boolean {
   }
   const len = i - cur;
   if (len === 0 || len > 20) return false;
-  if (v <= Number.MAX_SAFE_INTEGER) num = v;
+  if (v <= Number.MAX_SAFE_INTEGER) N[0] = v;
   else {
     big = BigInt(s.slice(cur, i));
-    num = -1;
+    N[0] = -1;
     if (big > U64_MASK) return false;
   }
   cur = i;
@@ -314,13 +314,13 @@ function iommuHead(s: string, at: number, out: IommuHead): boolean {
     cur = sp + 1;
   }
   if (!lit(L_IOVA) || !hexAt(s)) return false;
-  out.iovaNum = num;
+  out.iovaNum = N[0]!;
   out.iova = addrVal();
   if (litAt(cur, lim, L_TO)) {
     cur += 5;
     if (!hexAt(s)) return false;
     out.hasEnd = true;
-    out.endNum = num;
+    out.endNum = N[0]!;
     out.endBig = big;
   }
   return true;
@@ -356,7 +356,7 @@ export function parseMap(line: string, at: number, event: string, ctx: LineConte
   const size = sizeVal();
   const data = head(event, ctx);
   if (head2.device !== undefined) data.device = head2.device;
-  if (endDiffers(head2, size, num)) data.end = '0x' + endOf(head2).toString(16);
+  if (endDiffers(head2, size, N[0]!)) data.end = '0x' + endOf(head2).toString(16);
   return ctx.hasTime ? { kind: 'trace-map', time: ctx.time, iova, size, phys, data } : { kind: 'trace-map', iova, size, phys, data };
 }
 
@@ -367,7 +367,7 @@ export function parseUnmap(line: string, at: number, event: string, ctx: LineCon
   const iova = head2.iova;
   if (!lit(L_SIZE) || !decAt(line)) return `${event}: ${EXPECTED.unmap}`;
   const size = sizeVal();
-  const sizeNum = num;
+  const sizeNum = N[0]!;
   if (!lit(L_UNMAPPED) || !decAt(line) || cur !== end) return `${event}: ${EXPECTED.unmap}`;
   const unmapped = sizeVal();
   const data = head(event, ctx);
