@@ -122,6 +122,22 @@ export type ProblemRule =
  */
 export type EventFamily = 'virtio-iommu' | 'intel-iommu' | 'host-backend' | 'host-iommu-device' | 'host-iommu' | 'guest' | 'trace' | 'run';
 
+/**
+ * The machine layer (DESIGN.md §2; core/machine LAYERS, plus 'run' for the run's own events and
+ * imported traces) each event family belongs to: where a component the run's metrics do not
+ * describe is placed (the host view's components, the Perfetto export's tracks).
+ */
+export const FAMILY_LAYER: Readonly<Record<EventFamily, string>> = {
+  guest: 'guest',
+  'virtio-iommu': 'viommu',
+  'intel-iommu': 'viommu',
+  'host-iommu-device': 'host-iommu-device',
+  'host-backend': 'backend',
+  'host-iommu': 'iommu',
+  trace: 'run',
+  run: 'run',
+};
+
 /** Event fields as a kind's `format` receives them: u64 as bigint (live) or "0x…" (stored); absent optional fields undefined or null. */
 export type FormatFields = Readonly<Record<string, unknown>>;
 

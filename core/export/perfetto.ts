@@ -43,7 +43,7 @@
  */
 import type { EventRow } from '../contract/index.ts';
 import { eventCost, eventCostField } from '../engine/clock.ts';
-import { EVENT_CATALOG, type EventFamily, type KindSpec } from '../events/catalog.ts';
+import { EVENT_CATALOG, FAMILY_LAYER, type EventFamily, type KindSpec } from '../events/catalog.ts';
 import { LAYERS } from '../machine/component.ts';
 
 /** A track of the export: a component of the run (the contract's RunComponent without counts). */
@@ -85,17 +85,6 @@ export interface PerfettoSummary {
 /** Events remembered for causal flows: a cause lies at most main/store/host-view.ts CAUSE_WINDOW (4096) events back. */
 export const CAUSE_RING = 16384;
 
-/** The export's layer of each event family (DESIGN.md §2), for components not listed up front. */
-const FAMILY_LAYER: Readonly<Record<EventFamily, string>> = {
-  guest: 'guest',
-  'virtio-iommu': 'viommu',
-  'intel-iommu': 'viommu',
-  'host-iommu-device': 'host-iommu-device',
-  'host-backend': 'backend',
-  'host-iommu': 'iommu',
-  trace: 'run',
-  run: 'run',
-};
 
 /** Each kind's family (a Map: one lookup per event, no prototype keys). */
 const FAMILY_OF: ReadonlyMap<string, string> = new Map(Object.entries(EVENT_CATALOG as Readonly<Record<string, KindSpec>>).map(([k, spec]) => [k, spec.family]));

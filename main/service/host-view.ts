@@ -9,7 +9,7 @@
  * table is folded only up to its last stored event.
  */
 import type { Results, RunComponent, RunMetrics } from '../../core/contract/index.ts';
-import { EVENT_CATALOG, KIND_BY_CODE, type EventFamily, type KindSpec } from '../../core/events/catalog.ts';
+import { EVENT_CATALOG, FAMILY_LAYER, KIND_BY_CODE, type EventFamily, type KindSpec } from '../../core/events/catalog.ts';
 import { HostObjectFold } from '../../core/events/objects.ts';
 import { LAYERS } from '../../core/machine/component.ts';
 import type { StoreReader } from '../store/reader.ts';
@@ -22,17 +22,8 @@ const PAGE = 5_000;
 /** Runs whose folds and component lists are kept. */
 const RUNS_KEPT = 4;
 
-/** The layer of each event family (DESIGN.md §2), for components the run's metrics do not describe. */
-export const FAMILY_LAYER: Record<EventFamily, string> = {
-  guest: 'guest',
-  'virtio-iommu': 'viommu',
-  'intel-iommu': 'viommu',
-  'host-iommu-device': 'host-iommu-device',
-  'host-backend': 'backend',
-  'host-iommu': 'iommu',
-  trace: 'run',
-  run: 'run',
-};
+/** The layer of each event family (core/events/catalog.ts), re-exported for the guest view. */
+export { FAMILY_LAYER };
 
 /** A component kind guessed from its events' family (when the run's metrics do not name it). */
 const FAMILY_KIND: Record<EventFamily, string> = {

@@ -15,6 +15,7 @@ import { useEventsStore } from './events.ts';
 import { useNoticesStore } from './notices.ts';
 import { useRunsStore } from './runs.ts';
 import { useViewStore } from './view.ts';
+import { downloadText } from '../download.ts';
 
 /** Most runs one comparison takes (compareRuns: 2..8). */
 export const MAX_COMPARED = 8;
@@ -194,7 +195,7 @@ export const useCompareStore = defineStore('compare', () => {
     try {
       const { text } = await lab.call('exportComparison', { runIds: [...runIds.value], format });
       if (transport === 'electron') await lab.call('saveFile', { path: null, text, name });
-      else download(text, name, format === 'csv' ? 'text/csv' : 'application/json');
+      else downloadText(text, name, format === 'csv' ? 'text/csv' : 'application/json');
     } catch (err) {
       notices.fail('Could not export the comparison', err);
     }
@@ -202,14 +203,3 @@ export const useCompareStore = defineStore('compare', () => {
 
   return { selection, anchor, runIds, comparison, series, loading, error, diffSide, onlyChanged, running, state, click, open, add, remove, move, load, openEvent, exportAs };
 });
-
-function download(content: string, name: string, type: string): void {
-  const url = URL.createObjectURL(new Blob([content], { type }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
-}

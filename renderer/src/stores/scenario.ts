@@ -15,6 +15,7 @@ import type { Diagnostic } from '../../../core/contract/index.ts';
 import { lab, transport } from '../api/index.ts';
 import { mergeProblems, type Problem } from '../editor/problems.ts';
 import { useNoticesStore } from './notices.ts';
+import { downloadText } from '../download.ts';
 
 export { mergeProblems, problemKey, type Problem } from '../editor/problems.ts';
 
@@ -187,7 +188,7 @@ export const useScenarioStore = defineStore('scenario', () => {
         fileName.value = baseName(saved.path);
         exampleName.value = null;
       } else if (transport === 'browser') {
-        download(content, fileName.value || 'untitled.yaml');
+        downloadText(content, withYaml(fileName.value || 'untitled.yaml'), 'application/x-yaml');
       } else {
         return; // the save dialog was cancelled
       }
@@ -244,15 +245,4 @@ export const useScenarioStore = defineStore('scenario', () => {
 
 function baseName(p: string): string {
   return p.split(/[\\/]/).pop() || 'untitled.yaml';
-}
-
-function download(content: string, name: string): void {
-  const url = URL.createObjectURL(new Blob([content], { type: 'application/x-yaml' }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = withYaml(name);
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
 }

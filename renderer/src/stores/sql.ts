@@ -14,6 +14,7 @@ import { useEventsStore } from './events.ts';
 import { useNoticesStore } from './notices.ts';
 import { useRunsStore } from './runs.ts';
 import { useViewStore } from './view.ts';
+import { downloadText } from '../download.ts';
 
 /** A query result as the console shows it. */
 export type SqlResult = Omit<Results['sqlQuery'], 'error'>;
@@ -124,7 +125,7 @@ export const useSqlStore = defineStore('sql', () => {
     const name = `query-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-')}.csv`;
     try {
       if (transport === 'electron') await lab.call('saveFile', { path: null, text: csv, name });
-      else download(csv, name);
+      else downloadText(csv, name, 'text/csv');
     } catch (e) {
       notices.fail('Could not export the rows', e);
     }
@@ -147,14 +148,3 @@ export const useSqlStore = defineStore('sql', () => {
 
   return { text, history, running, result, error, ranSql, schema, schemaError, setText, loadSchema, run, cancel, exportCsv, openEvent, clearHistory };
 });
-
-function download(content: string, name: string): void {
-  const url = URL.createObjectURL(new Blob([content], { type: 'text/csv' }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
-}
