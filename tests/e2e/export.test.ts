@@ -2,52 +2,34 @@
 // serve`, in headless Chromium at 1280×720 — Perfetto / Chrome JSON downloads the run from
 // GET /export/… (a JSON trace with a track per component, named after the run), CSV and JSON lines
 // too; the menu opens and closes from the keyboard; a refused export is a banner. Screenshots go to .tmp/ui-shots/.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../main/serve/server.ts';
-import { LabService } from '../../main/service/lab-service.ts';
-import { launchBrowser } from '../support/browser.ts';
+import type { RunningServer } from '../../main/serve/server.ts';
+import { BIN, ROOT, SHOTS, startE2eLab, type E2eLab } from '../support/e2e.ts';
 
-const ROOT = resolve(import.meta.dirname, '../..');
-const RENDERER = join(ROOT, 'out/renderer');
-const SHOTS = join(ROOT, '.tmp/ui-shots');
-const BIN = join(ROOT, 'main', 'cli', 'iommu-lab.js');
 /** The focused element's data-testid, evaluated in the page. */
 const FOCUSED = "document.activeElement && document.activeElement.getAttribute('data-testid')";
 
 describe('the run view\'s Export… menu', () => {
   let dir: string;
-  let service: LabService;
   let server: RunningServer;
-  let browser: Browser;
   let page: Page;
-  const pageErrors: string[] = [];
+  let pageErrors: string[] = [];
+  let lab: E2eLab;
   const poll = <T>(fn: () => Promise<T> | T, timeout = 10_000) => expect.poll(fn, { timeout, interval: 100 });
 
   beforeAll(async () => {
-    if (!existsSync(join(RENDERER, 'index.html'))) {
-      execFileSync(process.execPath, [join(ROOT, 'node_modules/electron-vite/bin/electron-vite.js'), 'build'], { cwd: ROOT, stdio: 'inherit' });
-    }
-    mkdirSync(SHOTS, { recursive: true });
-    dir = mkdtempSync(join(tmpdir(), 'iommu-lab-export-e2e-'));
-    const db = join(dir, 'lab.db');
-    expect(spawnSync(process.execPath, [BIN, 'run', join(ROOT, 'examples', 'seed-6-strict.yaml'), '--db', db]).status).toBe(0);
-    service = new LabService({ dbPath: db, examplesDir: join(ROOT, 'examples'), warmRunWorker: false });
-    server = await startServer({ service, port: 0, rendererDir: RENDERER });
-    browser = await launchBrowser();
-    page = await browser.newPage({ viewport: { width: 1280, height: 720 }, acceptDownloads: true });
-    page.on('pageerror', (e) => pageErrors.push(e.message));
+    lab = await startE2eLab('export', { warmRunWorker: false, acceptDownloads: true, prepare: (_dir, db) => {
+      expect(spawnSync(process.execPath, [BIN, 'run', join(ROOT, 'examples', 'seed-6-strict.yaml'), '--db', db]).status).toBe(0);
+    } });
+    ({ dir, server, page, pageErrors } = lab);
   }, 180_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-    await service?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await lab?.close();
   });
 
   it('Perfetto / Chrome JSON downloads the run as a trace with a track per component', async () => {

@@ -3,19 +3,13 @@
 // (TRACE, format, lines, unknown lines), its header lists the unknown lines by number, and the
 // events table shows each event's line in the file; a file no importer recognises leaves a notice
 // and stores nothing. Screenshots go to .tmp/ui-shots/.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../main/serve/server.ts';
-import { LabService } from '../../main/service/lab-service.ts';
-import { launchBrowser } from '../support/browser.ts';
+import type { RunningServer } from '../../main/serve/server.ts';
+import { SHOTS, startE2eLab, type E2eLab } from '../support/e2e.ts';
 
-const ROOT = resolve(import.meta.dirname, '../..');
-const RENDERER = join(ROOT, 'out/renderer');
-const SHOTS = join(ROOT, '.tmp/ui-shots');
 
 // Lines from QEMU's hw/virtio/trace-events and backends/trace-events format strings (reference A2),
 // with the old `tid@sec.usec:` prefix; one line QEMU never printed.
@@ -30,31 +24,19 @@ const QEMU_LOG = [
 
 describe('importing a trace in the UI', () => {
   let dir: string;
-  let service: LabService;
   let server: RunningServer;
-  let browser: Browser;
   let page: Page;
-  const pageErrors: string[] = [];
+  let pageErrors: string[] = [];
+  let lab: E2eLab;
   const poll = <T>(fn: () => Promise<T> | T, timeout = 10_000) => expect.poll(fn, { timeout, interval: 100 });
 
   beforeAll(async () => {
-    if (!existsSync(join(RENDERER, 'index.html'))) {
-      execFileSync(process.execPath, [join(ROOT, 'node_modules/electron-vite/bin/electron-vite.js'), 'build'], { cwd: ROOT, stdio: 'inherit' });
-    }
-    mkdirSync(SHOTS, { recursive: true });
-    dir = mkdtempSync(join(tmpdir(), 'iommu-lab-import-e2e-'));
-    service = new LabService({ dbPath: join(dir, 'lab.db'), examplesDir: join(ROOT, 'examples'), warmRunWorker: false });
-    server = await startServer({ service, port: 0, rendererDir: RENDERER });
-    browser = await launchBrowser();
-    page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
-    page.on('pageerror', (e) => pageErrors.push(e.message));
+    lab = await startE2eLab('import', { warmRunWorker: false, prepare: () => undefined });
+    ({ dir, server, page, pageErrors } = lab);
   }, 180_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-    await service?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await lab?.close();
   });
 
   it('imports a QEMU -trace log: runs list, header with unknown lines, events with their lines', async () => {

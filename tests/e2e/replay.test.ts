@@ -3,53 +3,31 @@
 // against two examples (seed 6, strict and lazy) with "Replay against…": two stored replay runs
 // (REPLAY lines in the runs list), the compare view opens with both, and the lazy replay's header
 // names its divergence from the trace and reveals its step. Screenshots go to .tmp/ui-shots/.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../main/serve/server.ts';
-import { LabService } from '../../main/service/lab-service.ts';
-import { launchBrowser } from '../support/browser.ts';
+import type { LabService } from '../../main/service/lab-service.ts';
+import { SHOTS, startE2eLab, type E2eLab } from '../support/e2e.ts';
 import { GUEST_LATE_DMA_FTRACE_LINES } from '../support/traces.ts';
 
-const ROOT = resolve(import.meta.dirname, '../..');
-const RENDERER = join(ROOT, 'out/renderer');
-const SHOTS = join(ROOT, '.tmp/ui-shots');
-
 describe('replaying a trace in the UI', () => {
-  let dir: string;
+  let lab: E2eLab;
   let service: LabService;
-  let server: RunningServer;
-  let browser: Browser;
   let page: Page;
-  const pageErrors: string[] = [];
   const poll = <T>(fn: () => Promise<T> | T, timeout = 15_000) => expect.poll(fn, { timeout, interval: 100 });
 
   beforeAll(async () => {
-    if (!existsSync(join(RENDERER, 'index.html'))) {
-      execFileSync(process.execPath, [join(ROOT, 'node_modules/electron-vite/bin/electron-vite.js'), 'build'], { cwd: ROOT, stdio: 'inherit' });
-    }
-    mkdirSync(SHOTS, { recursive: true });
-    dir = mkdtempSync(join(tmpdir(), 'iommu-lab-replay-e2e-'));
-    service = new LabService({ dbPath: join(dir, 'lab.db'), examplesDir: join(ROOT, 'examples'), warmRunWorker: false });
-    server = await startServer({ service, port: 0, rendererDir: RENDERER });
-    browser = await launchBrowser();
-    page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
-    page.on('pageerror', (e) => pageErrors.push(e.message));
+    lab = await startE2eLab('replay', { warmRunWorker: false });
+    ({ service, page } = lab);
   }, 180_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-    await service?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await lab?.close();
   });
 
   it('replays the late-DMA trace against seed 6 strict and lazy: two replay runs, compared; the lazy one names its divergence', async () => {
     const imported = await service.call('importTrace', { name: 'late-dma.trace', text: GUEST_LATE_DMA_FTRACE_LINES.join('\n') + '\n' });
-    await page.goto(server.url);
+    await page.goto(lab.server.url);
     await poll(() => page.getByTestId('run-item-trace').count()).toBe(1);
     await page.getByTestId('run-item-trace').click();
     await poll(() => page.getByTestId('run-name').innerText()).toBe('late-dma.trace');
@@ -81,6 +59,6 @@ describe('replaying a trace in the UI', () => {
     // The divergence's step (4: the late write) is the selected events' step.
     await poll(() => page.locator('[data-testid="event-row"].selected .step').innerText()).toBe('4');
     await page.screenshot({ path: join(SHOTS, 'replay-run.png') });
-    expect(pageErrors).toEqual([]);
+    expect(lab.pageErrors).toEqual([]);
   }, 120_000);
 });

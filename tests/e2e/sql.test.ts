@@ -5,28 +5,20 @@
 // that never ends is cancelled and the next one runs; the history keeps the queries; a row with
 // run_id and seq opens its event in the workbench.
 // Screenshots go to .tmp/ui-shots/.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../main/serve/server.ts';
-import { LabService } from '../../main/service/lab-service.ts';
-import { launchBrowser } from '../support/browser.ts';
+import type { RunningServer } from '../../main/serve/server.ts';
+import { BIN, ROOT, SHOTS, startE2eLab, type E2eLab } from '../support/e2e.ts';
 
-const ROOT = resolve(import.meta.dirname, '../..');
-const RENDERER = join(ROOT, 'out/renderer');
-const SHOTS = join(ROOT, '.tmp/ui-shots');
-const BIN = join(ROOT, 'main', 'cli', 'iommu-lab.js');
 
 describe('the SQL console in the UI', () => {
-  let dir: string;
-  let service: LabService;
   let server: RunningServer;
-  let browser: Browser;
   let page: Page;
-  const pageErrors: string[] = [];
+  let pageErrors: string[] = [];
+  let lab: E2eLab;
   const poll = <T>(fn: () => Promise<T> | T, timeout = 15_000) => expect.poll(fn, { timeout, interval: 100 });
 
   /** Replaces the editor's text with `sql` (typed, as a user would). */
@@ -40,25 +32,14 @@ describe('the SQL console in the UI', () => {
   const editorText = async () => (await page.getByTestId('sql-editor').locator('.view-lines').innerText()).replace(/\u00a0/g, ' ');
 
   beforeAll(async () => {
-    if (!existsSync(join(RENDERER, 'index.html'))) {
-      execFileSync(process.execPath, [join(ROOT, 'node_modules/electron-vite/bin/electron-vite.js'), 'build'], { cwd: ROOT, stdio: 'inherit' });
-    }
-    mkdirSync(SHOTS, { recursive: true });
-    dir = mkdtempSync(join(tmpdir(), 'iommu-lab-sql-e2e-'));
-    const db = join(dir, 'lab.db');
-    for (const f of ['faults.yaml', 'host-map-failure.yaml']) expect(spawnSync(process.execPath, [BIN, 'run', join(ROOT, 'examples', f), '--db', db]).status).toBe(0);
-    service = new LabService({ dbPath: db, examplesDir: join(ROOT, 'examples'), warmRunWorker: false });
-    server = await startServer({ service, port: 0, rendererDir: RENDERER });
-    browser = await launchBrowser();
-    page = await browser.newPage({ viewport: { width: 1280, height: 720 }, acceptDownloads: true });
-    page.on('pageerror', (e) => pageErrors.push(e.message));
+    lab = await startE2eLab('sql', { warmRunWorker: false, acceptDownloads: true, prepare: (_dir, db) => {
+      for (const f of ['faults.yaml', 'host-map-failure.yaml']) expect(spawnSync(process.execPath, [BIN, 'run', join(ROOT, 'examples', f), '--db', db]).status).toBe(0);
+    } });
+    ({ server, page, pageErrors } = lab);
   }, 180_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-    await service?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await lab?.close();
   });
 
   it('runs a typed query into the table, exports CSV, and shows bad SQL’s error', async () => {

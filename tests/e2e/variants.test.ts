@@ -4,52 +4,37 @@
 // them under the scenario's name with each variant's name, and when the last has finished the
 // compare view opens with both (strict the base); Escape while a long group's first variant runs
 // cancels the group, and no compare view opens. Screenshots go to .tmp/ui-shots/.
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type RunningServer } from '../../main/serve/server.ts';
-import { LabService } from '../../main/service/lab-service.ts';
-import { launchBrowser } from '../support/browser.ts';
+import type { RunningServer } from '../../main/serve/server.ts';
+import type { LabService } from '../../main/service/lab-service.ts';
+import { ROOT, SHOTS, startE2eLab, type E2eLab } from '../support/e2e.ts';
 
-const ROOT = resolve(import.meta.dirname, '../..');
-const RENDERER = join(ROOT, 'out/renderer');
-const SHOTS = join(ROOT, '.tmp/ui-shots');
 
 describe('variants in the UI', () => {
-  let dir: string;
   let service: LabService;
   let server: RunningServer;
-  let browser: Browser;
   let page: Page;
-  const pageErrors: string[] = [];
+  let pageErrors: string[] = [];
+  let lab: E2eLab;
   const poll = <T>(fn: () => Promise<T> | T, timeout = 30_000) => expect.poll(fn, { timeout, interval: 100 });
 
   beforeAll(async () => {
-    if (!existsSync(join(RENDERER, 'index.html'))) {
-      execFileSync(process.execPath, [join(ROOT, 'node_modules/electron-vite/bin/electron-vite.js'), 'build'], { cwd: ROOT, stdio: 'inherit' });
-    }
-    mkdirSync(SHOTS, { recursive: true });
-    dir = mkdtempSync(join(tmpdir(), 'iommu-lab-variants-e2e-'));
-    // The shipped variants examples, and a long one to cancel.
-    const examplesDir = join(dir, 'examples');
-    mkdirSync(examplesDir);
-    for (const f of ['variants-strict-lazy.yaml', 'variants-aw-bits.yaml']) copyFileSync(join(ROOT, 'examples', f), join(examplesDir, f));
-    writeFileSync(join(examplesDir, 'variants-long.yaml'), LONG);
-    service = new LabService({ dbPath: join(dir, 'lab.db'), examplesDir });
-    server = await startServer({ service, port: 0, rendererDir: RENDERER });
-    browser = await launchBrowser();
-    page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
-    page.on('pageerror', (e) => pageErrors.push(e.message));
+    lab = await startE2eLab('variants', { prepare: (d) => {
+      // The shipped variants examples, and a long one to cancel.
+      const examplesDir = join(d, 'examples');
+      mkdirSync(examplesDir);
+      for (const f of ['variants-strict-lazy.yaml', 'variants-aw-bits.yaml']) copyFileSync(join(ROOT, 'examples', f), join(examplesDir, f));
+      writeFileSync(join(examplesDir, 'variants-long.yaml'), LONG);
+      return examplesDir;
+    } });
+    ({ service, server, page, pageErrors } = lab);
   }, 180_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-    await service?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await lab?.close();
   });
 
   it('Run (Ctrl+Enter) on a variants scenario runs every variant in order, groups them in the runs list, then opens the compare view', async () => {
