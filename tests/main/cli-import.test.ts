@@ -4,16 +4,15 @@
  * (nothing stored) unless --partial, a forced format, an unreadable file; then `runs`, `events` and
  * `show` of the stored trace.
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GUEST_LATE_DMA_FTRACE_LINES, QEMU_REPLAY_LOG_LINES } from '../support/traces.ts';
+import { runCli, type CliResult } from '../support/cli.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const BIN = path.join(ROOT, 'main', 'cli', 'iommu-lab.js');
 let dir: string;
 let db: string;
 beforeAll(() => {
@@ -22,10 +21,7 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function cli(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args, '--db', db], { cwd: dir, encoding: 'utf8' });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = (args: string[]): CliResult => runCli(args, db, dir);
 function file(name: string, text: string): string {
   const f = path.join(dir, name);
   fs.writeFileSync(f, text);

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LabService } from '../../main/service/lab-service.ts';
 import { exportFileName, exportRunInfo, formatOfFileName, writeExportFile } from '../../main/service/export.ts';
 import { QEMU_REPLAY_LOG_LINES } from '../support/traces.ts';
+import { runCli, type CliResult } from '../support/cli.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = path.join(ROOT, 'main', 'cli', 'iommu-lab.js');
@@ -20,10 +21,7 @@ const BIN = path.join(ROOT, 'main', 'cli', 'iommu-lab.js');
 let dir: string;
 let db: string;
 
-function cli(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args, '--db', db], { cwd: dir, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = (args: string[]): CliResult => runCli(args, db, dir);
 
 interface Doc {
   displayTimeUnit: string;

@@ -1,21 +1,17 @@
 // `iommu-lab sql` (main/cli/sql.ts) through the real binary: the aligned table, CSV (RFC 4180),
 // the JSON document, --schema, and SQL problems (syntax with a caret, a write refused, the time
 // limit) as exit 2 with SQLite's message; flags that do not go together.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, type CliResult } from '../support/cli.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const BIN = path.join(ROOT, 'main', 'cli', 'iommu-lab.js');
 let dir: string;
 let db: string;
 
-function cli(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args, '--db', db], { cwd: dir, encoding: 'utf8' });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = (args: string[]): CliResult => runCli(args, db, dir);
 
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iommu-lab-cli-sql-'));
