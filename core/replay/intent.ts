@@ -96,6 +96,13 @@ export interface ReplayIntent {
   guest: boolean;
 }
 
+/** Steps by op ({ 'dma-map': n, wait: n, … }): a replay's record and report. */
+export function opCounts(steps: readonly ScenarioStep[]): Record<string, number> {
+  const byOp: Record<string, number> = {};
+  for (const s of steps) byOp[s.op] = (byOp[s.op] ?? 0) + 1;
+  return byOp;
+}
+
 /** Gaps between guest calls shorter than this (ns) are carried into the next wait, not a wait of their own. */
 export const WAIT_MIN_NS = 10_000;
 

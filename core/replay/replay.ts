@@ -24,7 +24,7 @@ import type { Machine } from '../machine/machine.ts';
 import { parseScenario } from '../scenario/index.ts';
 import type { Scenario, ScenarioStep } from '../scenario/model.ts';
 import type { Source } from '../source/source.ts';
-import type { NotDerived, ReplayIntent, TraceFault } from './intent.ts';
+import { opCounts, type NotDerived, type ReplayIntent, type TraceFault } from './intent.ts';
 
 export type Divergence = ReplayDivergence;
 
@@ -143,8 +143,7 @@ export function prepareReplay(intent: ReplayIntent, text: string, file: string, 
   if (variant !== undefined) return { diagnostics: [...parsed.diagnostics, { file, line: 1, column: 1, endLine: 1, endColumn: 1, severity: 'error', message: `${file} has no variants: no variant "${variant}" to replay against`, path: 'variants' }] };
   const base = parsed.scenario;
   const bound = bindIntent(intent, base);
-  const byOp: Record<string, number> = {};
-  for (const s of bound.steps) byOp[s.op] = (byOp[s.op] ?? 0) + 1;
+  const byOp = opCounts(bound.steps);
   // Another vIOMMU model takes device accesses (intel-iommu: realize level, translation identity)
   // but not virtio-iommu requests, nor guest calls (the guest DMA layer drives virtio-iommu only).
   const requests = ['attach', 'detach', 'map', 'unmap'].some((op) => byOp[op] !== undefined);
