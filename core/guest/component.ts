@@ -19,6 +19,7 @@
  * Guest memory: buffers without an explicit address come from a deterministic page allocator
  * (GUEST_RAM_BASE upward, wrapping inside GUEST_RAM_SIZE).
  */
+import { bdfToString } from '../events/text.ts';
 import { Component } from '../machine/component.ts';
 import type { VfioShadow } from '../host/shadow.ts';
 import type { VirtioIommuDevice } from '../viommu/virtio-iommu/device.ts';
@@ -32,6 +33,8 @@ export const GUEST_KIND = 'linux';
 /** Where the guest's page allocator starts, and how much RAM it cycles through (bytes). */
 export const GUEST_RAM_BASE = 0x40000000;
 export const GUEST_RAM_SIZE = 0x1000000000;
+/** 2^53 - 1: guest-physical addresses up to it are exact as numbers. */
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** A live (or unmapped) dma_map handle. */
 export interface DmaHandle {
@@ -131,9 +134,11 @@ export class GuestKernelComponent extends Component {
   private dma: DmaIommu | null = null;
   private readonly domains: DmaDomain[] = [];
   private readonly devices = new Map<string, DmaDevice>();
+  /** The same devices by endpoint (requester ID): a replay's calls name devices by PCI address. */
+  private readonly byEndpoint = new Map<number, DmaDevice>();
   private readonly handles = new Map<string, Handle>();
-  // The last device dmaMap looked up (a ring maps one device's buffers over and over).
-  private lastName = '';
+  // The last device dmaMap looked up, by name or endpoint (a ring maps one device's buffers over and over).
+  private lastKey: string | number = '';
   private lastDev: DmaDevice | undefined = undefined;
   private nextPhys = GUEST_RAM_BASE;
   private readonly mapOut: MapOutcome = { pfn: 0, pages: 0, path: 'tree' };
@@ -217,6 +222,7 @@ export class GuestKernelComponent extends Component {
     if (init.errno !== 0) this.log(2, 'Incompatible range for DMA domain', name);
     const dev = dma.deviceState(name, pci.endpoint, d, pci.dmaMask);
     this.devices.set(name, dev);
+    this.byEndpoint.set(pci.endpoint, dev);
     this.lastDev = undefined;
     if (e.enabled) {
       const hex = (v: bigint) => '0x' + v.toString(16);
@@ -252,16 +258,24 @@ export class GuestKernelComponent extends Component {
     return p;
   }
 
+  /** A device's name for messages: `device` itself, or the guest device at that endpoint (its PCI address when none). */
+  private deviceLabel(device: string | number): string {
+    if (typeof device === 'string') return device;
+    return this.topology.deviceAt(device)?.name ?? bdfToString(device);
+  }
+
   /**
    * dma_map_single/dma_map_page of `size` bytes (< 2^52) at `phys` (default: fresh pages) +
-   * `offset`, direction `dir`, on `cpu`; bound to `handle` when given. Fires due timers first.
+   * `offset`, direction `dir`, on `cpu`, for `device` — its name, or its endpoint (requester ID:
+   * a replay's calls name devices by PCI address); bound to `handle` when given. Fires due timers
+   * first.
    */
-  dmaMap(name: string, size: number, dir: 1 | 2 | 3, cpu: number, phys: bigint | undefined, offset: number, handle: string | undefined, into?: Handle): DmaMapResult {
+  dmaMap(device: string | number, size: number, dir: 1 | 2 | 3, cpu: number, phys: bigint | undefined, offset: number, handle: string | undefined, into?: Handle): DmaMapResult {
     this.runTimers();
     let dev = this.lastDev;
-    if (name !== this.lastName || dev === undefined) {
-      dev = this.devices.get(name);
-      this.lastName = name;
+    if (device !== this.lastKey || dev === undefined) {
+      dev = typeof device === 'number' ? this.byEndpoint.get(device) : this.devices.get(device);
+      this.lastKey = device;
       this.lastDev = dev;
     }
     if (dev === undefined) {
@@ -269,7 +283,7 @@ export class GuestKernelComponent extends Component {
       r.ok = false;
       r.pages = 0;
       r.path = 'tree';
-      r.error = `${name} has no DMA domain (not probed behind the vIOMMU)`;
+      r.error = `${this.deviceLabel(device)} has no DMA domain (not probed behind the vIOMMU)`;
       r.host = 'none';
       r.domain = -1;
       return r;
@@ -283,6 +297,11 @@ export class GuestKernelComponent extends Component {
       // Fresh pages are granule-aligned: only the offset's part inside a granule remains.
       off = offset & (g - 1); // g is a power of two <= 2^16 (ToInt32 keeps the low bits of any u32 offset)
       physPfn = (this.bufferPhys(size, offset) + offset - off) / g;
+    } else if (phys <= MAX_SAFE) {
+      // A number below 2^53: the same arithmetic without bigint division.
+      const p = Number(phys);
+      off = p % g;
+      physPfn = (p - off) / g;
     } else {
       off = Number(phys % BigInt(g));
       physPfn = Number(phys / BigInt(g));
@@ -296,7 +315,7 @@ export class GuestKernelComponent extends Component {
     const e = this.emitter;
     // The guest's intent first (its IOVA is known once allocated), then what iommu_map does below it.
     if (e.enabled) {
-      const data: Record<string, unknown> = { device: name, cpu, pages: out.pages, path: out.path };
+      const data: Record<string, unknown> = { device: dev.name, cpu, pages: out.pages, path: out.path };
       if (handle !== undefined) data.handle = handle;
       if (out.error !== undefined) data.error = out.error;
       const physBytes = phys ?? BigInt(physPfn) * BigInt(g) + BigInt(off);
@@ -307,7 +326,7 @@ export class GuestKernelComponent extends Component {
       const rc = dma.mapRange(dev, pfn, physPfn, out.pages, dirFlags(dir), cpu);
       if (rc !== 0) {
         // Not reachable through the DMA API's flags (READ/WRITE are always in map_flags); kept exact.
-        this.log(3, `iommu_map failed (${rc}): DMA_MAPPING_ERROR`, name);
+        this.log(3, `iommu_map failed (${rc}): DMA_MAPPING_ERROR`, dev.name);
         out.error = `iommu_map failed (${rc})`;
         pfn = 0;
       }
@@ -348,17 +367,20 @@ export class GuestKernelComponent extends Component {
    * `error` is null or why it could not (unknown or already unmapped handle; no DMA domain).
    */
   dmaUnmap(h: { handle: string } | { device: string; iova: bigint; size: number; dir: 1 | 2 | 3 }, cpu: number): DmaUnmapResult {
-    if ('handle' in h) {
-      const m = this.handles.get(h.handle);
-      if (m === undefined) return this.unmapResult.set(`unknown handle "${h.handle}"`, 'none', 'strict');
-      return this.dmaUnmapHandle(m, cpu);
-    }
+    if ('handle' in h) return this.dmaUnmapNamed(h.handle, cpu);
     this.runTimers();
     const g = this.drv.granule;
     const dev = this.devices.get(h.device);
     if (dev === undefined) return this.unmapResult.set(`${h.device} has no DMA domain`, 'none', 'strict');
     const off = Number(h.iova % BigInt(g));
     return this.unmapPages(dev, Number(h.iova / BigInt(g)), Math.ceil((h.size + off) / g), off, h.size, h.dir, undefined, cpu);
+  }
+
+  /** dma_unmap of the handle named `handle` (dmaUnmap's first form, without an object per call). */
+  dmaUnmapNamed(handle: string, cpu: number): DmaUnmapResult {
+    const m = this.handles.get(handle);
+    if (m === undefined) return this.unmapResult.set(`unknown handle "${handle}"`, 'none', 'strict');
+    return this.dmaUnmapHandle(m, cpu);
   }
 
   /**
@@ -463,8 +485,7 @@ export class GuestKernelComponent extends Component {
    */
   staleCheck(endpoint: number, addr: bigint, phys: bigint | undefined, access: 1 | 2, path: 'viommu' | 'host'): { sinceNs: number; handle?: string } | null {
     if (this.driver === null) return null;
-    let dev: DmaDevice | undefined;
-    for (const d of this.devices.values()) if (d.endpoint === endpoint) dev = d;
+    const dev = this.byEndpoint.get(endpoint);
     if (dev === undefined) return null;
     const w = this.driver.pendingUnmapAt(dev.domain.drv.id, Number(addr / BigInt(this.driver.granule)));
     if (w === undefined) return null;

@@ -82,9 +82,13 @@ export interface ReplayIntent {
   /**
    * attach / detach / map / unmap / dma / dma-map / dma-unmap / wait steps; `line` is the trace
    * line, `index` the position. Guest steps name their device by its PCI address ("0000:00:03.0")
-   * and endpoint (requester ID) until bindIntent gives them the configuration's names.
+   * and endpoint (requester ID): a configuration's guest layer finds its device by the endpoint.
    */
   steps: ScenarioStep[];
+  /** Steps by op (opCounts of `steps`). */
+  byOp: Record<string, number>;
+  /** The endpoints the guest calls (and the accesses into their buffers) name, ascending: a configuration needs these devices (bindIntent). */
+  endpoints: number[];
   /** For each dma step (by its index): the fault the trace recorded for that access, or null. */
   traceFaultOf: Map<number, TraceFault | null>;
   /** Faults in the trace with no access before them to tie them to. */
@@ -172,6 +176,8 @@ export function deriveIntent(rows: Iterable<TraceRow>): ReplayIntent {
   const unattributedFaults: TraceFault[] = [];
   const skipped = new Map<string, NotDerived>();
   const devices = new Map<number, DeviceMaps>();
+  /** Endpoints of the dma-map steps. */
+  const callers = new Set<number>();
   /** The step of each handle's dma-unmap, and the handles a later access names. */
   const unmapOf = new Map<string, number>();
   const named = new Set<string>();
@@ -280,6 +286,7 @@ export function deriveIntent(rows: Iterable<TraceRow>): ReplayIntent {
         const handle = `t${line}`;
         const phys = big(f.phys);
         steps.push({ index: steps.length, line, op: 'dma-map', device, endpoint, size, dir, phys, offset: Number(addr & 0xfffn), cpu: 0, out: handle });
+        callers.add(endpoint); // its unmaps and the accesses into its buffers name the same endpoint
         const m: TracedMap = { addr, end: addr + size, handle, live: true };
         const old = dev.live.get(addr);
         if (old !== undefined) retire(dev, old); // mapped again at the same address: the trace lost an unmap
@@ -325,7 +332,7 @@ export function deriveIntent(rows: Iterable<TraceRow>): ReplayIntent {
   if (rawFaults > 0) assumptions.push(`${rawFaults} faulting access${rawFaults === 1 ? '' : 'es'} at an address no traced map covers: replayed at the trace's address, 1 byte each`);
   if (waits > 0) assumptions.push(`the trace's time between calls is replayed as ${waits} wait${waits === 1 ? '' : 's'} (gaps under ${WAIT_MIN_NS / 1000} µs carried into the next)`);
   if (guest) assumptions.push('every DMA API call is made on guest CPU 0 (dma:* events do not record the CPU the replay uses for the per-CPU caches and flush queues)');
-  return { steps, traceFaultOf, unattributedFaults, notDerived: [...skipped.values()].sort((a, b) => b.count - a.count), assumptions, guest };
+  return { steps, byOp: opCounts(steps), endpoints: [...callers].sort((a, b) => a - b), traceFaultOf, unattributedFaults, notDerived: [...skipped.values()].sort((a, b) => b.count - a.count), assumptions, guest };
 
   function retire(dev: DeviceMaps, m: TracedMap): void {
     m.live = false;

@@ -49,34 +49,22 @@ export interface BoundIntent {
 
 /**
  * Binds the guest calls of `intent` to `scenario`'s devices by requester ID (the PCI address):
- * dma-map / dma-unmap get the device's name; calls of devices it does not declare are left out
- * and counted (with the accesses into their buffers). Requests and raw accesses are kept as is.
- * When every device is there, the intent's own steps are returned with their device names set
- * (in place: bind, then run, one configuration at a time); else renumbered copies.
+ * the guest layer finds a call's device by its endpoint (GuestStepRunner.run), so a call keeps
+ * the trace's PCI address as its device; calls of devices the scenario does not declare are left
+ * out and counted (with the accesses into their buffers). Requests and raw accesses are kept as
+ * is. When every device is there, the intent's own steps are returned untouched (no pass over
+ * them: one intent is replayed against many configurations); else renumbered copies.
  */
 export function bindIntent(intent: ReplayIntent, scenario: Scenario): BoundIntent {
   const names = new Map<number, string>();
   for (const d of scenario.devices) names.set(d.endpoint, d.name);
-  // The common case: the configuration has every device the trace names. The steps are then
-  // used as they are (indices unchanged), the guest calls' device set to this configuration's
-  // names in place — an intent is replayed against its configurations one after the other.
-  let all = true;
-  for (const s of intent.steps) {
-    if ((s.op === 'dma-map' || s.op === 'dma-unmap' || (s.op === 'dma' && s.handle !== undefined)) && !names.has(s.endpoint)) {
-      all = false;
-      break;
-    }
-  }
-  if (all) {
-    for (const s of intent.steps) if (s.op === 'dma-map' || s.op === 'dma-unmap') s.device = names.get(s.endpoint)!;
-    return { steps: intent.steps, traceFaultOf: intent.traceFaultOf, unbound: [] };
-  }
+  // The common case: the configuration has every device the trace's calls name.
+  if (intent.endpoints.every((ep) => names.has(ep))) return { steps: intent.steps, traceFaultOf: intent.traceFaultOf, unbound: [] };
   const steps: ScenarioStep[] = [];
   const traceFaultOf = new Map<number, TraceFault | null>();
   const unbound = new Map<number, NotDerived>();
   const dropped = new Set<string>();
   for (const s of intent.steps) {
-    let step: ScenarioStep = s;
     if (s.op === 'dma-map' || s.op === 'dma-unmap' || (s.op === 'dma' && s.handle !== undefined)) {
       const name = names.get(s.endpoint);
       if (name === undefined || (s.op !== 'dma-map' && s.op !== 'dma-unmap' && dropped.has(s.handle!))) {
@@ -86,11 +74,10 @@ export function bindIntent(intent: ReplayIntent, scenario: Scenario): BoundInten
         else unbound.set(s.endpoint, { event: `calls of ${bdfToString(s.endpoint)}`, count: 1, firstLine: s.line, why: `no device at ${bdfToString(s.endpoint)} in ${scenario.file}: its DMA API calls and accesses are not replayed` });
         continue;
       }
-      if (s.op === 'dma-map' || s.op === 'dma-unmap') step = { ...s, device: name };
     }
     const index = steps.length;
     if (intent.traceFaultOf.has(s.index)) traceFaultOf.set(index, intent.traceFaultOf.get(s.index)!);
-    steps.push(step === s ? { ...s, index } : { ...step, index });
+    steps.push({ ...s, index });
   }
   return { steps, traceFaultOf, unbound: [...unbound.values()] };
 }
@@ -143,7 +130,7 @@ export function prepareReplay(intent: ReplayIntent, text: string, file: string, 
   if (variant !== undefined) return { diagnostics: [...parsed.diagnostics, { file, line: 1, column: 1, endLine: 1, endColumn: 1, severity: 'error', message: `${file} has no variants: no variant "${variant}" to replay against`, path: 'variants' }] };
   const base = parsed.scenario;
   const bound = bindIntent(intent, base);
-  const byOp = opCounts(bound.steps);
+  const byOp = bound.steps === intent.steps ? { ...intent.byOp } : opCounts(bound.steps);
   // Another vIOMMU model takes device accesses (intel-iommu: realize level, translation identity)
   // but not virtio-iommu requests, nor guest calls (the guest DMA layer drives virtio-iommu only).
   const requests = ['attach', 'detach', 'map', 'unmap'].some((op) => byOp[op] !== undefined);

@@ -64,15 +64,20 @@ export class GuestStepRunner {
     private readonly lean = false,
   ) {}
 
-  /** Executes a dma-map, dma-unmap or wait step. */
-  run(step: Exclude<GuestScenarioStep, StreamStep>): StepResult {
-    const result: StepResult = { index: step.index, op: step.op, line: step.line };
+  /**
+   * Executes a dma-map, dma-unmap or wait step. Returns its result, or null when the runner is
+   * lean and the step went well with nothing to expect (no result object per call of a replayed
+   * trace). dma-map finds the device by its endpoint (requester ID): a replay's steps name it by
+   * the trace's PCI address, a scenario's by its name, and both carry the endpoint.
+   */
+  run(step: Exclude<GuestScenarioStep, StreamStep>): StepResult | null {
     const g = this.guest;
     switch (step.op) {
       case 'dma-map': {
-        const r = g.dmaMap(step.device, Number(step.size), step.dir, step.cpu, step.phys, step.offset, step.out);
+        const r = g.dmaMap(step.endpoint, Number(step.size), step.dir, step.cpu, step.phys, step.offset, step.out);
+        if (this.lean && r.ok && step.expect === undefined) return null;
+        const result: StepResult = { index: step.index, op: step.op, line: step.line };
         result.status = r.ok ? 'OK' : 'DMA_MAPPING_ERROR';
-        if (this.lean && r.ok && step.expect === undefined) break;
         result.outcome = r.ok ? { iova: hex(r.iova!), pages: r.pages, path: r.path, host: r.host, domain: r.domain } : { error: 'DMA_MAPPING_ERROR', why: r.error, host: r.host };
         result.message = r.ok ? `${step.device}: DMA address ${hex(r.iova!)} (${r.pages} page${r.pages === 1 ? '' : 's'}, ${r.path}; host ${r.host})` : `${step.device}: DMA_MAPPING_ERROR: ${r.error}`;
         const e = step.expect;
@@ -83,14 +88,14 @@ export class GuestStepRunner {
           if (e.host !== undefined && r.host !== e.host) problems.push(`host ${r.host}, expected ${e.host}`);
           this.expectation(result, this.check(e, r.ok ? { iova: hex(r.iova!), host: r.host } : { error: 'DMA_MAPPING_ERROR', host: r.host }, problems));
         }
-        break;
+        return result;
       }
       case 'dma-unmap': {
-        const target = step.handle !== undefined ? { handle: step.handle } : { device: step.device, iova: step.iova!, size: Number(step.size!), dir: step.dir ?? 3 };
-        const r = g.dmaUnmap(target, step.cpu);
+        const r = step.handle !== undefined ? g.dmaUnmapNamed(step.handle, step.cpu) : g.dmaUnmap({ device: step.device, iova: step.iova!, size: Number(step.size!), dir: step.dir ?? 3 }, step.cpu);
         if (step.forget) g.forgetHandle(step.handle!);
+        if (this.lean && r.error === null && step.expect === undefined) return null;
+        const result: StepResult = { index: step.index, op: step.op, line: step.line };
         result.status = r.error === null ? 'OK' : 'ERROR';
-        if (this.lean && r.error === null && step.expect === undefined) break;
         result.outcome = r.error === null ? { mode: r.mode, host: r.host } : { error: r.error };
         result.message = r.error ?? `${step.handle ?? step.device}: unmapped (${r.mode}; host ${r.host})`;
         const e = step.expect;
@@ -100,16 +105,13 @@ export class GuestStepRunner {
           if (e.host !== undefined && r.host !== e.host) problems.push(`host ${r.host}, expected ${e.host}`);
           this.expectation(result, this.check(e, { host: r.host }, problems));
         }
-        break;
+        return result;
       }
       case 'wait': {
         g.wait(step.ns);
-        result.status = 'OK';
-        result.outcome = { ns: step.ns };
-        break;
+        return this.lean ? null : { index: step.index, op: step.op, line: step.line, status: 'OK', outcome: { ns: step.ns } };
       }
     }
-    return result;
   }
 
   /**

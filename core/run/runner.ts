@@ -161,8 +161,16 @@ interface WorkloadProgress {
 /** A run of one scenario: the scenario Source (core/source). See the module comment for units, stamping and determinism. */
 export class ScenarioRun implements Source {
   readonly kind = 'scenario' as const;
-  /** Total progress units: 1 per step, the pages of a dma step, count × iteration units of a workload (dma.ts). */
-  readonly totalUnits: number;
+  private units = -1;
+  /**
+   * Total progress units: 1 per step, the pages of a dma step, count × iteration units of a
+   * workload (dma.ts). Counted on first read (a pass over the steps: a replay run in memory never
+   * reads it).
+   */
+  get totalUnits(): number {
+    if (this.units < 0) this.units = scenarioUnits(this.scenario);
+    return this.units;
+  }
   readonly scenario: Scenario;
   private done = 0;
   private stepIndex = 0;
@@ -200,7 +208,6 @@ export class ScenarioRun implements Source {
     this.scenario = scenario;
     this.notableOnly = opts.stepResults === 'notable';
     this.granule = granuleBytes(scenario.props);
-    this.totalUnits = scenarioUnits(scenario);
     if (opts.onEvent) {
       this.log = null;
       this.sink = new CallbackSink(this.metricsReducer, opts.onEvent);
@@ -339,7 +346,8 @@ export class ScenarioRun implements Source {
         this.dma = null;
         this.keep(this.dmaResult(step, d.access));
       } else {
-        this.keep(this.runStep(step));
+        const r = this.runStep(step);
+        if (r !== null) this.keep(r);
         left--;
         this.done++;
       }
@@ -403,7 +411,8 @@ export class ScenarioRun implements Source {
     return result;
   }
 
-  private runStep(step: Exclude<ScenarioStep, { op: 'workload' | 'dma' | 'dma-stream' }>): StepResult {
+  /** Runs one step; null when there is nothing to keep (a lean guest call that went well: GuestStepRunner.run). */
+  private runStep(step: Exclude<ScenarioStep, { op: 'workload' | 'dma' | 'dma-stream' }>): StepResult | null {
     if (isHostStep(step)) return this.hostSteps.run(step);
     if (isGuestStep(step)) {
       if (this.guestSteps === null) throw new Error(`step ${step.index}: ${step.op} needs the guest layer (a virtio-iommu scenario)`);
