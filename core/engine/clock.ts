@@ -92,6 +92,17 @@ export function extraCost(v: unknown): number {
   return Number.isFinite(n) && n > 0 ? Math.floor(n) : 0;
 }
 
+/** A kind's cost as a sink keeps it (kindCost): the fixed ns, and the field whose value adds to it. */
+export interface KindCost {
+  readonly cost: number;
+  readonly field: string | undefined;
+}
+
+/** The cost of `kind` for VirtualClock.tickKind (eventCost and eventCostField in one). */
+export function kindCost(kind: string): KindCost {
+  return { cost: COSTS.get(kind) ?? 0, field: COST_FIELDS.get(kind) };
+}
+
 /**
  * A virtual clock in integer nanoseconds from 0 (the run's start). Exact up to 2^53 ns (104 days
  * of simulated time).
@@ -108,6 +119,11 @@ export class VirtualClock {
   /** Advances by the cost of an operation of `kind` and returns the new time: the time of its event. */
   tick(kind: string): number {
     return (this.now += eventCost(kind));
+  }
+
+  /** As tickEvent, for the kind's cost looked up once (kindCost). */
+  tickKind(k: KindCost, payload: Readonly<Record<string, unknown>>): number {
+    return (this.now += k.field === undefined ? k.cost : k.cost + extraCost(payload[k.field]));
   }
 
   /** Advances by the cost of event `kind` with its payload (the fixed cost plus its costField's ns) and returns the new time. */

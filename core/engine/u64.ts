@@ -25,6 +25,24 @@ export function u64(hi: number, lo: number): bigint {
   return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 }
 
+/**
+ * A u64 event field from its halves for `sink` (core/events/sink.ts EventSink.lean): a number when
+ * the sink only folds metrics and the value is below 2^53, else the bigint u64(hi, lo). Typed
+ * bigint for the payload types: only a lean sink, whose reducer reads both, ever gets a number.
+ */
+export function leanU64(sink: { readonly lean?: boolean }, hi: number, lo: number): bigint {
+  hi >>>= 0;
+  return sink.lean === true && hi < 0x200000 ? ((hi * TWO32 + (lo >>> 0)) as unknown as bigint) : u64(hi, lo);
+}
+
+/**
+ * A u64 event field from a number known to be an exact integer below 2^53 (a page number times the
+ * granule): the number itself for a lean sink (EventSink.lean), else its bigint.
+ */
+export function leanU64Of(sink: { readonly lean?: boolean }, v: number): bigint {
+  return sink.lean === true ? (v as unknown as bigint) : BigInt(v);
+}
+
 /** Throws RangeError (`<who>: <what> is not a u64`) unless v is a bigint in [0, U64_MAX]: a caller bug. */
 export function checkU64(v: bigint, what: string, who = 'mapping-store'): void {
   if (typeof v !== 'bigint' || v < 0n || v > U64_MAX) throw new RangeError(`${who}: ${what} is not a u64: ${String(v)}`);

@@ -200,6 +200,10 @@ function domainOf(v: FeedFields): number {
 
 /** Bytes covered by a map/unmap event: virtEnd − virtStart + 1 (0 when malformed or reversed). */
 function span(v: FeedFields): bigint {
+  const s = v.virtStart;
+  const t = v.virtEnd;
+  // A lean sink's numbers (EventSink.lean: below 2^53, so their difference is exact).
+  if (typeof s === 'number' && typeof t === 'number') return t < s ? 0n : BigInt(t - s + 1);
   const a = u64Of(v.virtStart);
   const b = u64Of(v.virtEnd);
   if (a === undefined || b === undefined || b < a) return 0n;

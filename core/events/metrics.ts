@@ -199,8 +199,8 @@ for (const [kind, spec] of Object.entries(EVENT_CATALOG) as [string, KindSpec][]
   for (const feed of spec.feeds ?? []) if ((METRIC_CATALOG[feed.metric] as MetricSpec).everyEvent) throw new Error(`catalog ${kind}: feeds ${feed.metric}, which every event feeds`);
 }
 
-/** A kind as one reducer meets it: its index in the reducer's per-kind counts and its compiled feeds. */
-interface KindSlot {
+/** A kind as one reducer meets it: its index in the reducer's per-kind counts and its compiled feeds (MetricsReducer.kindSlot). */
+export interface KindSlot {
   readonly index: number;
   readonly apply: Apply | undefined;
 }
@@ -245,6 +245,9 @@ export class MetricsReducer {
   private readonly kindNames: string[] = [];
   private counts = new Float64Array(32);
   private events = 0;
+  /** The last component other than the fallback that addSlot folded into. */
+  private lastId: string | null = null;
+  private lastState: ComponentState | null = null;
 
   /** `viommu`: the component of events that carry none (default DEFAULT_VIOMMU, 'viommu0'). */
   constructor(
@@ -284,12 +287,32 @@ export class MetricsReducer {
    * first seen here takes the vIOMMU's kind.
    */
   addFields(kind: string, e: Readonly<Record<string, unknown>>, component?: string | null): void {
+    this.addSlot(this.slots.get(kind) ?? this.slot(kind), e, component);
+  }
+
+  /**
+   * The slot of `kind` in this reducer, for addSlot: a sink that keeps it per kind folds each
+   * event without looking its kind up again.
+   */
+  kindSlot(kind: string): KindSlot {
+    return this.slots.get(kind) ?? this.slot(kind);
+  }
+
+  /** As `addFields`, for the slot of the event's kind (kindSlot of this reducer). */
+  addSlot(slot: KindSlot, e: Readonly<Record<string, unknown>>, component?: string | null): void {
     this.events++;
-    const slot = this.slots.get(kind) ?? this.slot(kind);
     this.counts[slot.index]++;
     const apply = slot.apply;
     if (apply === undefined) return;
-    const c = component === undefined || component === null || component === '' || component === this.fallback.id ? this.fallback : this.component(component, this.fallback.kind);
+    let c: ComponentState;
+    if (component === undefined || component === null || component === '' || component === this.fallback.id) c = this.fallback;
+    else if (component === this.lastId) c = this.lastState!;
+    else {
+      // Events alternate between a few components (the guest's, the vIOMMU's): the last one is kept.
+      c = this.component(component, this.fallback.kind);
+      this.lastId = component;
+      this.lastState = c;
+    }
     apply(c, this.run, e);
   }
 

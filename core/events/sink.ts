@@ -17,6 +17,13 @@ export type SeqEvent = LabEvent & { seq: number; component?: string; time?: numb
 export interface EventSink {
   /** False when nothing records events: emitters skip building payloads entirely. */
   readonly enabled: boolean;
+  /**
+   * True when the sink only folds the events into metrics (a run with events off: the runner's
+   * MetricsOnlySink): a u64 field below 2^53 may then be given as a number (core/engine/u64.ts
+   * leanU64; the metrics reducer reads both), so the hot paths build no bigint per field. Absent
+   * or false: u64 fields are bigints, as EventPayload declares.
+   */
+  readonly lean?: boolean;
   /** Emits one event of a catalog kind; the sink stamps `step` and `seq`. */
   emit<K extends EventKind>(kind: K, payload: EventPayload<K>): void;
 }

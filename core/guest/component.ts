@@ -21,6 +21,8 @@
  */
 import { bdfToString } from '../events/text.ts';
 import { Component } from '../machine/component.ts';
+import type { EventSink } from '../events/sink.ts';
+import { leanU64Of } from '../engine/u64.ts';
 import type { VfioShadow } from '../host/shadow.ts';
 import type { VirtioIommuDevice } from '../viommu/virtio-iommu/device.ts';
 import { DmaDomain, DmaIommu, dirFlags, type DmaDevice, type GuestDmaOptions, type MapOutcome } from './dma-iommu.ts';
@@ -35,6 +37,15 @@ export const GUEST_RAM_BASE = 0x40000000;
 export const GUEST_RAM_SIZE = 0x1000000000;
 /** 2^53 - 1: guest-physical addresses up to it are exact as numbers. */
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * The u64 event field of an address `pfn` × `granule` + `offset` (bytes) for `sink`: a number
+ * when the sink is lean and the address is below 2^53 (EventSink.lean), else a bigint.
+ */
+function pageField(sink: EventSink, pfn: number, granule: number, offset: number): bigint {
+  const v = pfn * granule + offset;
+  return Number.isSafeInteger(v) ? leanU64Of(sink, v) : BigInt(pfn) * BigInt(granule) + BigInt(offset);
+}
 
 /** A live (or unmapped) dma_map handle. */
 export interface DmaHandle {
@@ -318,9 +329,9 @@ export class GuestKernelComponent extends Component {
       const data: Record<string, unknown> = { device: dev.name, cpu, pages: out.pages, path: out.path };
       if (handle !== undefined) data.handle = handle;
       if (out.error !== undefined) data.error = out.error;
-      const physBytes = phys ?? BigInt(physPfn) * BigInt(g) + BigInt(off);
-      if (pfn === 0) e.emit('dma-map', { endpoint: dev.endpoint, domain: dev.domain.drv.id, size: BigInt(size), phys: physBytes, dir, outcome: 1, data });
-      else e.emit('dma-map', { endpoint: dev.endpoint, domain: dev.domain.drv.id, iova: BigInt(pfn) * BigInt(g) + BigInt(off), size: BigInt(size), phys: physBytes, dir, outcome: 0, data });
+      const physBytes = phys ?? pageField(e, physPfn, g, off);
+      if (pfn === 0) e.emit('dma-map', { endpoint: dev.endpoint, domain: dev.domain.drv.id, size: leanU64Of(e, size), phys: physBytes, dir, outcome: 1, data });
+      else e.emit('dma-map', { endpoint: dev.endpoint, domain: dev.domain.drv.id, iova: pageField(e, pfn, g, off), size: leanU64Of(e, size), phys: physBytes, dir, outcome: 0, data });
     }
     if (pfn !== 0) {
       const rc = dma.mapRange(dev, pfn, physPfn, out.pages, dirFlags(dir), cpu);
@@ -409,7 +420,7 @@ export class GuestKernelComponent extends Component {
     const fails0 = sh?.counters.failures ?? 0;
     const queued = dev.domain.fq !== null;
     const e = this.emitter;
-    if (e.enabled) e.emit('dma-unmap', { endpoint: dev.endpoint, domain: dev.domain.drv.id, iova: BigInt(pfn) * BigInt(g) + BigInt(off), size: BigInt(size), dir, mode: queued ? 1 : 0, data: tag === undefined ? { device: dev.name, cpu } : { device: dev.name, cpu, handle: tag } });
+    if (e.enabled) e.emit('dma-unmap', { endpoint: dev.endpoint, domain: dev.domain.drv.id, iova: pageField(e, pfn, g, off), size: leanU64Of(e, size), dir, mode: queued ? 1 : 0, data: tag === undefined ? { device: dev.name, cpu } : { device: dev.name, cpu, handle: tag } });
     const unmapped = this.dma!.unmap(dev, pfn, pages, cpu, tag);
     if (unmapped !== pages) this.log(2, `WARNING at drivers/iommu/dma-iommu.c __iommu_dma_unmap: WARN_ON(unmapped != size): 0x${(unmapped * g).toString(16)} of 0x${(pages * g).toString(16)} bytes unmapped`, dev.name);
     const host = sh === undefined || sh.counters.unmaps === un0 ? 'none' : sh.counters.failures !== fails0 ? 'failed' : 'unmapped';

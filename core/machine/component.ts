@@ -51,11 +51,15 @@ export interface StampingSink extends EventSink {
  * `enabled` is the target's, read on each check (emitters skip building payloads when false).
  */
 export class ComponentEmitter implements EventSink {
+  /** The target's `lean` (EventSink.lean), fixed with it. */
+  readonly lean: boolean;
   constructor(
     private readonly target: StampingSink,
     /** Id of the component whose events this emitter stamps. */
     readonly component: string,
-  ) {}
+  ) {
+    this.lean = target.lean === true;
+  }
 
   get enabled(): boolean {
     return this.target.enabled;

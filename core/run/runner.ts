@@ -18,8 +18,8 @@
 import type { Diagnostic, RunMetrics, StepResult } from '../contract/index.ts';
 import type { EventKind, EventPayload } from '../events/catalog.ts';
 import { EventLog, type SeqEvent } from '../events/sink.ts';
-import { MetricsReducer } from '../events/metrics.ts';
-import { VirtualClock } from '../engine/clock.ts';
+import { MetricsReducer, type KindSlot } from '../events/metrics.ts';
+import { VirtualClock, kindCost, type KindCost } from '../engine/clock.ts';
 import { parseScenario } from '../scenario/parse.ts';
 import type { Scenario, ScenarioStep } from '../scenario/model.ts';
 import type { VirtioIommuDevice } from '../viommu/virtio-iommu/device.ts';
@@ -82,47 +82,50 @@ export interface ScenarioRunOptions {
  */
 export type EventCallback = <K extends EventKind>(kind: K, step: number, payload: EventPayload<K>, component: string) => void;
 
+/** A kind as the run's sinks keep it: its cost on the clock and its slot in the metrics reducer (one lookup per event). */
+interface SinkKind {
+  readonly cost: KindCost;
+  readonly slot: KindSlot;
+}
+
 /** Feeds metrics only (record: false). */
 class MetricsOnlySink implements StampingSink {
   readonly enabled = true;
+  /** Only the reducer reads the payloads (EventSink.lean): u64 fields may be numbers. */
+  readonly lean: boolean = true;
   step = 0;
   component = '';
   /** Events emitted so far (StampingSink.seq). */
   seq = 0;
-  private readonly clock = new VirtualClock();
-  constructor(private readonly metrics: MetricsReducer) {}
+  protected readonly clock = new VirtualClock();
+  private readonly kinds = new Map<string, SinkKind>();
+  constructor(protected readonly metrics: MetricsReducer) {}
   /** Virtual time (StampingSink.now). */
   get now(): number {
     return this.clock.now;
   }
   emit<K extends EventKind>(kind: K, payload: EventPayload<K>): void {
     this.seq++;
-    this.clock.tickEvent(kind, payload as Readonly<Record<string, unknown>>);
-    this.metrics.addFields(kind, payload as Record<string, unknown>, this.component);
+    let k = this.kinds.get(kind);
+    if (k === undefined) this.kinds.set(kind, (k = { cost: kindCost(kind), slot: this.metrics.kindSlot(kind) }));
+    this.clock.tickKind(k.cost, payload as Readonly<Record<string, unknown>>);
+    this.metrics.addSlot(k.slot, payload as Record<string, unknown>, this.component);
   }
 }
 
 /** Feeds metrics, then hands each event to a callback (onEvent). */
-class CallbackSink implements StampingSink {
-  readonly enabled = true;
-  step = 0;
-  component = '';
-  /** Events emitted so far (StampingSink.seq): the callback receives them in this order (seq 0, 1, …). */
-  seq = 0;
-  /** The same clock the consumer keeps (the store's encoder ticks each event by the same costs). */
-  private readonly clock = new VirtualClock();
+class CallbackSink extends MetricsOnlySink {
+  // The clock is the one the consumer keeps: the store's encoder ticks each event by the same costs.
+  /** The callback reads the payloads: u64 fields are bigints. */
+  override readonly lean: boolean = false;
   constructor(
-    private readonly metrics: MetricsReducer,
+    metrics: MetricsReducer,
     private readonly onEvent: EventCallback,
-  ) {}
-  /** Virtual time (StampingSink.now). */
-  get now(): number {
-    return this.clock.now;
+  ) {
+    super(metrics);
   }
-  emit<K extends EventKind>(kind: K, payload: EventPayload<K>): void {
-    this.seq++;
-    this.clock.tickEvent(kind, payload as Readonly<Record<string, unknown>>);
-    this.metrics.addFields(kind, payload as Record<string, unknown>, this.component);
+  override emit<K extends EventKind>(kind: K, payload: EventPayload<K>): void {
+    super.emit(kind, payload);
     this.onEvent(kind, this.step, payload, this.component);
   }
 }

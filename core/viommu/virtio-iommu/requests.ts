@@ -15,7 +15,7 @@
  * and no allocation unless the event sink is enabled.
  */
 import { UNMAP_OK } from '../../engine/mapping-store.ts';
-import { u64 } from '../../engine/u64.ts';
+import { leanU64 } from '../../engine/u64.ts';
 import { decodeRequestInto, encodeResvMemProperties, type DecodedRequest } from './codec.ts';
 import {
   ATTACH_F_BYPASS, ATTACH_F_MASK, MAP_F_MASK, MAP_F_MMIO, READABLE_SIZE, S_DEVERR, S_INVAL, S_NOENT, S_OK, S_RANGE,
@@ -83,11 +83,11 @@ function done(st: DeviceState, q: DecodedRequest, status: number, used: number):
       if (type !== T_PROBE) p.domain = q.domain;
       if (type === T_ATTACH || type === T_DETACH || type === T_PROBE) p.endpoint = q.endpoint;
       if (type === T_MAP || type === T_UNMAP) {
-        p.virtStart = u64(q.startHi, q.startLo);
-        p.virtEnd = u64(q.endHi, q.endLo);
+        p.virtStart = leanU64(st.sink, q.startHi, q.startLo);
+        p.virtEnd = leanU64(st.sink, q.endHi, q.endLo);
       }
       if (type === T_MAP) {
-        p.physStart = u64(q.physHi, q.physLo);
+        p.physStart = leanU64(st.sink, q.physHi, q.physLo);
         p.reqFlags = q.flags;
       }
       if (type === T_ATTACH) p.reqFlags = q.flags;
@@ -241,7 +241,8 @@ function domainNotified(st: DeviceState, d: Domain): boolean {
 }
 
 function emitMap(st: DeviceState, domain: number, sHi: number, sLo: number, eHi: number, eLo: number, pHi: number, pLo: number, flags: number): void {
-  emit(st.sink, 'map', { domain, virtStart: u64(sHi, sLo), virtEnd: u64(eHi, eLo), physStart: u64(pHi, pLo), flags });
+  const k = st.sink;
+  emit(k, 'map', { domain, virtStart: leanU64(k, sHi, sLo), virtEnd: leanU64(k, eHi, eLo), physStart: leanU64(k, pHi, pLo), flags });
 }
 
 /**
@@ -318,7 +319,8 @@ let unmapNotified = false;
 /** execUnmap's visitor: one whole mapping [a:b, c:e] → phys f:g, flags h left the domain's tree. */
 function onUnmapRemove(a: number, b: number, c: number, e: number, f: number, g: number, h: number): void {
   const st = unmapSt!;
-  if (st.sink.enabled) emit(st.sink, 'unmap', { domain: unmapId, virtStart: u64(a, b), virtEnd: u64(c, e), physStart: u64(f, g), flags: h });
+  const k = st.sink;
+  if (k.enabled) emit(k, 'unmap', { domain: unmapId, virtStart: leanU64(k, a, b), virtEnd: leanU64(k, c, e), physStart: leanU64(k, f, g), flags: h });
   // QEMU virtio_iommu_unmap: each whole mapping removed is notified as unmapped on every
   // endpoint's MR (virtio_iommu_notify_unmap) as it leaves the tree.
   if (unmapNotified) {

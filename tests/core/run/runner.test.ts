@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { ScenarioRun, SETUP_STEP, runScenarioText } from '../../../core/run/index.ts';
@@ -183,6 +183,39 @@ describe('ScenarioRun: determinism and slicing', () => {
     expect(run.takeEvents()).toEqual([]);
     expect(run.metrics()).toEqual(recorded.run.metrics());
     expect(run.stepResults()).toEqual(recorded.run.stepResults());
+  });
+
+  // record: false folds the events with u64 fields as numbers below 2^53 (EventSink.lean): the
+  // metrics must be those of the recorded bigints, for every example (guest calls, host side,
+  // faults) and for mappings at the top of the 64-bit space.
+  const examples = readdirSync(join(__dirname, '../../../examples')).filter((f) => f.endsWith('.yaml'));
+  test.each(examples)('record: false gives the recorded run\'s metrics and step results: %s', (file) => {
+    const parsed = parseScenario(readFileSync(join(__dirname, '../../../examples', file), 'utf8'), file);
+    const scenarios = parsed.variants ? parsed.variants.map((v) => v.scenario) : [parsed.scenario!];
+    for (const scenario of scenarios) {
+      const recorded = new ScenarioRun(scenario);
+      while (recorded.advance(1000));
+      const lean = new ScenarioRun(scenario, { record: false });
+      while (lean.advance(1000));
+      expect(lean.metrics()).toEqual(recorded.metrics());
+      expect(lean.stepResults()).toEqual(recorded.stepResults());
+    }
+  });
+
+  test('record: false: mappings at the top of the 64-bit space count their exact bytes', () => {
+    const text =
+      head('spec') +
+      `  - map: {domain: 1, virt-start: 0xfffffffffffff000, virt-end: 0xffffffffffffffff, phys-start: 0x1000, flags: [read]}
+  - map: {domain: 1, virt-start: 0x1ffffffffff000, virt-end: 0x20000000000fff, phys-start: 0x2000, flags: [read]}
+  - map: {domain: 1, virt-start: 0, virt-end: 0xfff, phys-start: 0x3000, flags: [read]}
+  - unmap: {domain: 1, virt-start: 0x1ffffffffff000, virt-end: 0x20000000000fff}
+`;
+    const recorded = runAll(text).run.metrics();
+    const run = new ScenarioRun(scenarioOf(text), { record: false });
+    while (run.advance(100));
+    expect(run.metrics()).toEqual(recorded);
+    expect(recorded.peakBytes).toBe(String(0x1000 + 0x2000 + 0x1000));
+    expect(recorded.liveBytes).toBe(String(0x2000));
   });
 });
 
