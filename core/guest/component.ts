@@ -394,16 +394,6 @@ export class GuestKernelComponent extends Component {
     return this.dmaUnmapHandle(m, cpu);
   }
 
-  /**
-   * Drops the name `handle` (after its dma_unmap): a replay names every traced buffer once, and
-   * keeps only those a later access refers to (core/replay/intent.ts), so the names do not grow
-   * with the trace. Unknown names are ignored.
-   */
-  forgetHandle(handle: string): void {
-    const m = this.handles.get(handle);
-    if (m !== undefined && !m.live) this.handles.delete(handle);
-  }
-
   /** dma_unmap of a handle object (a named one, or a ring slot's passed to dmaMap as `into`). */
   dmaUnmapHandle(m: Handle, cpu: number): DmaUnmapResult {
     this.runTimers();

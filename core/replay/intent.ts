@@ -23,7 +23,8 @@
  *    - dma_map_phys / dma_map_page / dma_map_resource, dma_alloc / dma_alloc_pages, and
  *      dma_map_sg / dma_alloc_sgt of one entry → `dma-map` of the device (the size, the direction
  *      — dma_data_direction 0 BIDIRECTIONAL, 1 TO_DEVICE, 2 FROM_DEVICE —, the phys address's
- *      offset in its page) bound to a handle;
+ *      offset in its page) bound to a handle (held by name when a later access names it, else in
+ *      a slot reused after its unmap);
  *    - their unmaps and frees → `dma-unmap` of the handle the traced map at that DMA address got
  *      (a call on an address no traced map covers — mapped before the trace began — is counted,
  *      not replayed);
@@ -178,8 +179,7 @@ export function deriveIntent(rows: Iterable<TraceRow>): ReplayIntent {
   const devices = new Map<number, DeviceMaps>();
   /** Endpoints of the dma-map steps. */
   const callers = new Set<number>();
-  /** The step of each handle's dma-unmap, and the handles a later access names. */
-  const unmapOf = new Map<string, number>();
+  /** The handles a later access names (kept by name; the others in slots). */
   const named = new Set<string>();
   let lastDma = -1;
   let translates = 0;
@@ -298,7 +298,6 @@ export function deriveIntent(rows: Iterable<TraceRow>): ReplayIntent {
           continue;
         }
         waitFor(row);
-        unmapOf.set(m.handle, steps.length);
         steps.push({ index: steps.length, line, op: 'dma-unmap', handle: m.handle, device, endpoint, cpu: 0 });
         dev.live.delete(addr);
         retire(dev, m);
@@ -322,8 +321,24 @@ export function deriveIntent(rows: Iterable<TraceRow>): ReplayIntent {
       steps.push(step);
     } else skipNow(row, event);
   }
-  // Unmaps of buffers no access names drop the name (the guest keeps only the names it needs).
-  for (const [handle, at] of unmapOf) if (!named.has(handle)) (steps[at] as { forget?: boolean }).forget = true;
+  // Buffers no access names are held in slots, each reused after its buffer's unmap, not by name:
+  // the guest keeps only the names it needs, and a slot costs no lookup (GuestStepRunner).
+  const free: number[] = [];
+  let slots = 0;
+  const slotOf = new Map<string, number>();
+  for (const s of steps) {
+    if (s.op === 'dma-map' && s.out !== undefined && !named.has(s.out)) {
+      const k = free.pop() ?? slots++;
+      s.slot = k;
+      slotOf.set(s.out, k);
+    } else if (s.op === 'dma-unmap' && s.handle !== undefined) {
+      const k = slotOf.get(s.handle);
+      if (k === undefined) continue;
+      s.slot = k;
+      slotOf.delete(s.handle);
+      free.push(k);
+    }
+  }
   const guest = guestCalls > 0;
   for (const n of skipped.values()) if (n.why === '') n.why = whyNot(kindOf.get(n.event) ?? '', n.event, guest);
   const assumptions: string[] = [];

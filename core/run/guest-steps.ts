@@ -8,7 +8,7 @@
  * outcome) and `expect` is checked against it.
  */
 import type { StepResult } from '../contract/index.ts';
-import { Handle, type GuestKernelComponent } from '../guest/component.ts';
+import { Handle, type DmaUnmapResult, type GuestKernelComponent } from '../guest/component.ts';
 import type { GuestPciDevice } from '../guest/topology.ts';
 import type { GuestStep, ScenarioStep } from '../scenario/model.ts';
 import type { ExpectationCheck } from './expect.ts';
@@ -49,6 +49,8 @@ interface StreamProgress {
 /** Runs guest steps in order against the guest component. */
 export class GuestStepRunner {
   private stream: StreamProgress | null = null;
+  /** The buffers of a replay's slots (dma-map `slot`). */
+  private readonly slots: Handle[] = [];
   private streams = 0;
 
   constructor(
@@ -74,7 +76,8 @@ export class GuestStepRunner {
     const g = this.guest;
     switch (step.op) {
       case 'dma-map': {
-        const r = g.dmaMap(step.endpoint, Number(step.size), step.dir, step.cpu, step.phys, step.offset, step.out);
+        const into = step.slot === undefined ? undefined : (this.slots[step.slot] ??= Handle.empty());
+        const r = g.dmaMap(step.endpoint, Number(step.size), step.dir, step.cpu, step.phys, step.offset, step.out, into);
         if (this.lean && r.ok && step.expect === undefined) return null;
         const result: StepResult = { index: step.index, op: step.op, line: step.line };
         result.status = r.ok ? 'OK' : 'DMA_MAPPING_ERROR';
@@ -91,8 +94,14 @@ export class GuestStepRunner {
         return result;
       }
       case 'dma-unmap': {
-        const r = step.handle !== undefined ? g.dmaUnmapNamed(step.handle, step.cpu) : g.dmaUnmap({ device: step.device, iova: step.iova!, size: Number(step.size!), dir: step.dir ?? 3 }, step.cpu);
-        if (step.forget) g.forgetHandle(step.handle!);
+        let r: DmaUnmapResult;
+        if (step.handle === undefined) r = g.dmaUnmap({ device: step.device, iova: step.iova!, size: Number(step.size!), dir: step.dir ?? 3 }, step.cpu);
+        else if (step.slot === undefined) r = g.dmaUnmapNamed(step.handle, step.cpu);
+        else {
+          // The slot's buffer, when its dma-map went well; else no buffer has that name ("unknown handle").
+          const h = this.slots[step.slot];
+          r = h !== undefined && h.live && h.tag === step.handle ? g.dmaUnmapHandle(h, step.cpu) : g.dmaUnmapNamed(step.handle, step.cpu);
+        }
         if (this.lean && r.error === null && step.expect === undefined) return null;
         const result: StepResult = { index: step.index, op: step.op, line: step.line };
         result.status = r.error === null ? 'OK' : 'ERROR';

@@ -83,7 +83,24 @@ export interface DmaStreamExpectation {
  * has nothing to expect (`expect?: undefined` keeps `step.expect` readable on every ScenarioStep).
  */
 export type GuestStep =
-  | { op: 'dma-map'; device: string; endpoint: number; size: bigint; dir: DmaDir; phys?: bigint; offset: number; cpu: number; out?: string; expect?: DmaMapExpectation }
+  | {
+      op: 'dma-map';
+      device: string;
+      endpoint: number;
+      size: bigint;
+      dir: DmaDir;
+      phys?: bigint;
+      offset: number;
+      cpu: number;
+      out?: string;
+      expect?: DmaMapExpectation;
+      /**
+       * A replay's buffer that no later step names by its handle (core/replay/intent.ts; not
+       * scenario syntax): the run holds it in slot `slot` of a table, reused after its dma-unmap,
+       * instead of by name, so the names do not grow with the trace.
+       */
+      slot?: number;
+    }
   | {
       op: 'dma-unmap';
       handle?: string;
@@ -94,8 +111,8 @@ export type GuestStep =
       dir?: DmaDir;
       cpu: number;
       expect?: DmaUnmapExpectation;
-      /** A replay's unmap of a handle no later step names (core/replay/intent.ts; not scenario syntax): the name is dropped after it. */
-      forget?: boolean;
+      /** The slot of a replay's buffer held in a slot (dma-map `slot`); `handle` still names it. */
+      slot?: number;
     }
   | { op: 'dma-stream'; device: string; endpoint: number; buffers: number; size: bigint; dir: DmaDir; iterations: number; access: boolean; cpu: number; expect?: DmaStreamExpectation }
   | { op: 'wait'; ns: number; expect?: undefined };
