@@ -285,7 +285,8 @@ export function deriveIntent(rows: Iterable<TraceRow>): ReplayIntent {
         waitFor(row);
         const handle = `t${line}`;
         const phys = big(f.phys);
-        steps.push({ index: steps.length, line, op: 'dma-map', device, endpoint, size, dir, phys, offset: Number(addr & 0xfffn), cpu: 0, out: handle });
+        // Every dma-map step of one shape (slot set below or not), and every dma-unmap: the runner's property loads stay fast.
+        steps.push({ index: steps.length, line, op: 'dma-map', device, endpoint, size, dir, phys, offset: Number(addr & 0xfffn), cpu: 0, out: handle, slot: undefined });
         callers.add(endpoint); // its unmaps and the accesses into its buffers name the same endpoint
         const m: TracedMap = { addr, end: addr + size, handle, live: true };
         const old = dev.live.get(addr);
@@ -298,7 +299,7 @@ export function deriveIntent(rows: Iterable<TraceRow>): ReplayIntent {
           continue;
         }
         waitFor(row);
-        steps.push({ index: steps.length, line, op: 'dma-unmap', handle: m.handle, device, endpoint, cpu: 0 });
+        steps.push({ index: steps.length, line, op: 'dma-unmap', handle: m.handle, device, endpoint, cpu: 0, slot: undefined });
         dev.live.delete(addr);
         retire(dev, m);
       }
