@@ -16,6 +16,8 @@ import type { ExpectationCheck } from './expect.ts';
 /** A guest step as the runner holds it. */
 export type GuestScenarioStep = Extract<ScenarioStep, { op: GuestStep['op'] }>;
 type StreamStep = Extract<ScenarioStep, { op: 'dma-stream' }>;
+/** A guest call: dma-map, dma-unmap or wait (GuestStepRunner.run). */
+export type GuestCallStep = Exclude<GuestScenarioStep, StreamStep>;
 
 /** True for the guest steps. */
 export function isGuestStep(s: ScenarioStep): s is GuestScenarioStep {
@@ -72,7 +74,7 @@ export class GuestStepRunner {
    * trace). dma-map finds the device by its endpoint (requester ID): a replay's steps name it by
    * the trace's PCI address, a scenario's by its name, and both carry the endpoint.
    */
-  run(step: Exclude<GuestScenarioStep, StreamStep>): StepResult | null {
+  run(step: GuestCallStep): StepResult | null {
     const g = this.guest;
     switch (step.op) {
       case 'dma-map': {
