@@ -198,12 +198,15 @@ function domainOf(v: FeedFields): number {
   return num(v.domain) ?? -1;
 }
 
-/** Bytes covered by a map/unmap event: virtEnd − virtStart + 1 (0 when malformed or reversed). */
-function span(v: FeedFields): bigint {
+/**
+ * Bytes covered by a map/unmap event: virtEnd − virtStart + 1 (0 when malformed or reversed); a
+ * number for a lean sink's number fields (EventSink.lean: below 2^53, so the span is exact), else
+ * a bigint.
+ */
+function span(v: FeedFields): bigint | number {
   const s = v.virtStart;
   const t = v.virtEnd;
-  // A lean sink's numbers (EventSink.lean: below 2^53, so their difference is exact).
-  if (typeof s === 'number' && typeof t === 'number') return t < s ? 0n : BigInt(t - s + 1);
+  if (typeof s === 'number' && typeof t === 'number') return t < s ? 0 : t - s + 1;
   const a = u64Of(v.virtStart);
   const b = u64Of(v.virtEnd);
   if (a === undefined || b === undefined || b < a) return 0n;

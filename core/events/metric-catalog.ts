@@ -162,5 +162,5 @@ export type FeedFields = Readonly<Record<string, unknown>>;
  */
 export type MetricFeed =
   | { readonly metric: MetricId; readonly op: 'count'; readonly key?: (f: FeedFields) => string; readonly subkey?: (f: FeedFields) => string }
-  | { readonly metric: MetricId; readonly op: 'add' | 'sub'; readonly amount?: (f: FeedFields) => bigint; readonly scope: (f: FeedFields) => number }
+  | { readonly metric: MetricId; readonly op: 'add' | 'sub'; readonly amount?: (f: FeedFields) => bigint | number; readonly scope: (f: FeedFields) => number }
   | { readonly metric: MetricId; readonly op: 'release'; readonly scope: (f: FeedFields) => number };

@@ -46,14 +46,53 @@ interface Level {
 class MetricState {
   n = 0;
   tally: Tally = {};
-  /** Gauge level and peak (bigint for bytes, number otherwise), and the level per scope. */
-  live: number | bigint;
-  peak: number | bigint;
+  /**
+   * Gauge level and peak, and the level per scope: numbers; a bytes gauge's become bigints once a
+   * value leaves the safe integers (moveBytes).
+   */
+  live: number | bigint = 0;
+  peak: number | bigint = 0;
   readonly scopes = new Map<number, Level>();
 
-  constructor(readonly spec: MetricSpec) {
-    this.live = this.peak = spec.unit === 'bytes' ? 0n : 0;
+  constructor(readonly spec: MetricSpec) {}
+}
+
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+
+/**
+ * Moves a bytes gauge by `x` bytes (a number or a bigint; negative lowers it) in the scope's level
+ * `l` and in its live total, exactly: numbers while every value is a safe integer, bigints from
+ * then on (a mapping of the whole 64-bit space). `add`: the peak follows the live total.
+ */
+function moveBytes(s: MetricState, l: Level, x: number | bigint, add: boolean): void {
+  const v = l.v;
+  const live = s.live;
+  if (typeof x === 'number' && typeof v === 'number' && typeof live === 'number') {
+    const nv = v + x;
+    const nl = live + x;
+    if (nv <= MAX_SAFE && nv >= -MAX_SAFE && nl <= MAX_SAFE && nl >= -MAX_SAFE) {
+      l.v = nv;
+      s.live = nl;
+      if (add && nl > s.peak) s.peak = nl;
+      return;
+    }
   }
+  l.v = BigInt(v) + BigInt(x);
+  s.live = BigInt(live) + BigInt(x);
+  if (add && s.live > s.peak) s.peak = s.live;
+}
+
+/** Lowers a bytes gauge's live total by a released scope's level `v` (moveBytes's representation). */
+function releaseBytes(s: MetricState, v: number | bigint): void {
+  const live = s.live;
+  if (typeof v === 'number' && typeof live === 'number') {
+    const d = live - v;
+    if (d <= MAX_SAFE && d >= -MAX_SAFE) {
+      s.live = d;
+      return;
+    }
+  }
+  s.live = BigInt(live) - BigInt(v);
 }
 
 /** One component's states, indexed like METRIC_IDS. */
@@ -80,8 +119,16 @@ type Apply = (c: ComponentState, run: ComponentState, e: FeedFields) => void;
  */
 function compileKind(feeds: readonly MetricFeed[]): Apply | undefined {
   if (feeds.length === 0) return undefined;
-  const fns: ((e: FeedFields) => unknown)[] = [];
+  const fns: ((...args: never[]) => unknown)[] = [];
   const fn = (f: (e: FeedFields) => unknown): string => `F[${fns.push(f) - 1}](e)`;
+  let move = '';
+  let release = '';
+  const helpers = () => {
+    if (move === '') {
+      move = `F[${fns.push(moveBytes) - 1}]`;
+      release = `F[${fns.push(releaseBytes) - 1}]`;
+    }
+  };
   const lines = ['let s, k, row, l, x, sc;'];
   // Feeds of one kind that share a scope function (a map's mappings and mappedBytes: its domain)
   // compute the scope once: scope functions are pure functions of the event's fields.
@@ -105,21 +152,21 @@ function compileKind(feeds: readonly MetricFeed[]): Apply | undefined {
         break;
       case 'add':
       case 'sub': {
-        const one = big ? '1n' : '1';
-        const amount = feed.amount ? (big ? fn(feed.amount) : `Number(${fn(feed.amount)})`) : one;
-        lines.push(
-          `x = ${feed.op === 'add' ? amount : `-(${amount})`};`,
-          ...scope(feed.scope),
-          'l = s.scopes.get(sc);',
-          `if (l === undefined) s.scopes.set(sc, (l = { v: ${big ? '0n' : '0'} }));`,
-          'l.v += x;',
-          's.live += x;',
-        );
-        if (feed.op === 'add') lines.push('if (s.live > s.peak) s.peak = s.live;');
+        // A bytes gauge's amount may be a number or a bigint (moveBytes); a count's is a number.
+        const amount = feed.amount ? (big ? fn(feed.amount) : `Number(${fn(feed.amount)})`) : '1';
+        lines.push(`x = ${feed.op === 'add' ? amount : `-(${amount})`};`, ...scope(feed.scope), 'l = s.scopes.get(sc);', 'if (l === undefined) s.scopes.set(sc, (l = { v: 0 }));');
+        if (big) {
+          helpers();
+          lines.push(`${move}(s, l, x, ${feed.op === 'add'});`);
+        } else {
+          lines.push('l.v += x;', 's.live += x;');
+          if (feed.op === 'add') lines.push('if (s.live > s.peak) s.peak = s.live;');
+        }
         break;
       }
       case 'release':
-        lines.push(...scope(feed.scope), 'l = s.scopes.get(sc);', 'if (l !== undefined) {', 's.live -= l.v;', 's.scopes.delete(sc);', '}');
+        if (big) helpers();
+        lines.push(...scope(feed.scope), 'l = s.scopes.get(sc);', 'if (l !== undefined) {', big ? `${release}(s, l.v);` : 's.live -= l.v;', 's.scopes.delete(sc);', '}');
         break;
     }
   }
@@ -151,16 +198,16 @@ function interpretKind(feeds: readonly MetricFeed[]): Apply {
       let l = st.scopes.get(sc);
       if (feed.op === 'release') {
         if (l === undefined) continue;
-        st.live = big ? (st.live as bigint) - (l.v as bigint) : (st.live as number) - (l.v as number);
+        if (big) releaseBytes(st, l.v);
+        else st.live = (st.live as number) - (l.v as number);
         st.scopes.delete(sc);
         continue;
       }
-      if (l === undefined) st.scopes.set(sc, (l = { v: big ? 0n : 0 }));
+      if (l === undefined) st.scopes.set(sc, (l = { v: 0 }));
       if (big) {
-        const a = feed.amount ? feed.amount(e) : 1n;
-        const x = feed.op === 'add' ? a : -a;
-        l.v = (l.v as bigint) + x;
-        st.live = (st.live as bigint) + x;
+        const a = feed.amount ? feed.amount(e) : 1;
+        moveBytes(st, l, feed.op === 'add' ? a : -a, feed.op === 'add');
+        continue;
       } else {
         const a = feed.amount ? Number(feed.amount(e)) : 1;
         const x = feed.op === 'add' ? a : -a;
@@ -210,8 +257,9 @@ function valueOf(s: MetricState): ComponentMetric {
   const spec = s.spec;
   const out: ComponentMetric = { id: '', label: spec.label, unit: spec.unit, value: 0 };
   if (spec.fold === 'gauge') {
-    out.value = typeof s.live === 'bigint' ? s.live.toString() : s.live;
-    out.peak = typeof s.peak === 'bigint' ? s.peak.toString() : s.peak;
+    // Bytes as decimal strings (they may pass 2^53), other gauges as numbers.
+    out.value = spec.unit === 'bytes' ? String(s.live) : Number(s.live);
+    out.peak = spec.unit === 'bytes' ? String(s.peak) : Number(s.peak);
   } else {
     out.value = s.n;
     if (spec.fold === 'tally') {
@@ -382,8 +430,8 @@ export class MetricsReducer {
       liveMappings += m.live as number;
       peakMappings += m.peak as number;
       const b = c.get('mappedBytes');
-      liveBytes += b.live as bigint;
-      peakBytes += b.peak as bigint;
+      liveBytes += BigInt(b.live);
+      peakBytes += BigInt(b.peak);
     }
     return {
       events: this.events,

@@ -191,4 +191,25 @@ describe('compiled and interpreted feeds', () => {
     expect(b.result()).toEqual(a.result());
     expect(a.result()).toMatchObject({ liveMappings: 0, peakMappings: 2, liveBytes: '0', peakBytes: '18446744073709555712', faultsByReason: { DOMAIN: 1 } });
   });
+
+  test('mapped bytes stay exact when a lean sink\'s number fields add up past 2^53 (numbers, then bigints), in both', () => {
+    // Two maps of 2^52 + 1 bytes each (fields as numbers: EventSink.lean), then one more byte range
+    // as bigints; the total passes 2^53 and must not round.
+    const stream = [
+      { kind: 'map', domain: 1, virtStart: 0, virtEnd: 2 ** 52 },
+      { kind: 'map', domain: 2, virtStart: 0, virtEnd: 2 ** 52 },
+      { kind: 'map', domain: 3, virtStart: 0n, virtEnd: 2n },
+      { kind: 'unmap', domain: 1, virtStart: 0, virtEnd: 2 ** 52 },
+      { kind: 'domain-free', domain: 3, mappings: 1 },
+      { kind: 'map', domain: 4, virtStart: 0x1000, virtEnd: 0x1fff },
+    ];
+    for (const interpreted of [false, true]) {
+      const r = new MetricsReducer(undefined, { interpreted });
+      for (const e of stream) r.add(e);
+      const m = r.result();
+      expect(m.peakBytes).toBe(String(2n * (2n ** 52n + 1n) + 3n));
+      expect(m.liveBytes).toBe(String(2n ** 52n + 1n + 0x1000n));
+      expect(m.peakMappings).toBe(3);
+    }
+  });
 });
