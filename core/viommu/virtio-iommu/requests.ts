@@ -77,6 +77,16 @@ export function handleRequestInto(st: DeviceState, readable: Uint8Array, writabl
 function done(st: DeviceState, q: DecodedRequest, status: number, used: number): number {
   if (st.sink.enabled) {
     const type = q.type;
+    const k = st.sink;
+    // MAP and UNMAP answered (the requests a run sends by the million): one object of its final shape.
+    if (q.whole && status !== UNWRITTEN && type === T_MAP) {
+      emit(k, 'request', { reqType: type, used, status, domain: q.domain, virtStart: leanU64(k, q.startHi, q.startLo), virtEnd: leanU64(k, q.endHi, q.endLo), physStart: leanU64(k, q.physHi, q.physLo), reqFlags: q.flags });
+      return used;
+    }
+    if (q.whole && status !== UNWRITTEN && type === T_UNMAP) {
+      emit(k, 'request', { reqType: type, used, status, domain: q.domain, virtStart: leanU64(k, q.startHi, q.startLo), virtEnd: leanU64(k, q.endHi, q.endLo) });
+      return used;
+    }
     const p: EventPayload<'request'> = { reqType: type, used };
     if (status !== UNWRITTEN) p.status = status;
     if (q.whole) {
