@@ -53,8 +53,33 @@ class MetricState {
   live: number | bigint = 0;
   peak: number | bigint = 0;
   readonly scopes = new Map<number, Level>();
+  /** The scope last used and its level (a run maps into one domain over and over). */
+  private lastScope = NaN;
+  private lastLevel: Level | undefined = undefined;
 
   constructor(readonly spec: MetricSpec) {}
+
+  /** The level of scope `sc` (created at 0). */
+  level(sc: number): Level {
+    if (sc === this.lastScope) return this.lastLevel!;
+    let l = this.scopes.get(sc);
+    if (l === undefined) this.scopes.set(sc, (l = { v: 0 }));
+    this.lastScope = sc;
+    this.lastLevel = l;
+    return l;
+  }
+
+  /** Forgets scope `sc`; returns its level, or undefined when it had none. */
+  release(sc: number): Level | undefined {
+    const l = this.scopes.get(sc);
+    if (l === undefined) return undefined;
+    this.scopes.delete(sc);
+    if (sc === this.lastScope) {
+      this.lastScope = NaN;
+      this.lastLevel = undefined;
+    }
+    return l;
+  }
 }
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
@@ -154,7 +179,7 @@ function compileKind(feeds: readonly MetricFeed[]): Apply | undefined {
       case 'sub': {
         // A bytes gauge's amount may be a number or a bigint (moveBytes); a count's is a number.
         const amount = feed.amount ? (big ? fn(feed.amount) : `Number(${fn(feed.amount)})`) : '1';
-        lines.push(`x = ${feed.op === 'add' ? amount : `-(${amount})`};`, ...scope(feed.scope), 'l = s.scopes.get(sc);', 'if (l === undefined) s.scopes.set(sc, (l = { v: 0 }));');
+        lines.push(`x = ${feed.op === 'add' ? amount : `-(${amount})`};`, ...scope(feed.scope), 'l = s.level(sc);');
         if (big) {
           helpers();
           lines.push(`${move}(s, l, x, ${feed.op === 'add'});`);
@@ -166,7 +191,7 @@ function compileKind(feeds: readonly MetricFeed[]): Apply | undefined {
       }
       case 'release':
         if (big) helpers();
-        lines.push(...scope(feed.scope), 'l = s.scopes.get(sc);', 'if (l !== undefined) {', big ? `${release}(s, l.v);` : 's.live -= l.v;', 's.scopes.delete(sc);', '}');
+        lines.push(...scope(feed.scope), 'l = s.release(sc);', 'if (l !== undefined) {', big ? `${release}(s, l.v);` : 's.live -= l.v;', '}');
         break;
     }
   }
@@ -195,15 +220,14 @@ function interpretKind(feeds: readonly MetricFeed[]): Apply {
         continue;
       }
       const sc = feed.scope(e);
-      let l = st.scopes.get(sc);
       if (feed.op === 'release') {
+        const l = st.release(sc);
         if (l === undefined) continue;
         if (big) releaseBytes(st, l.v);
         else st.live = (st.live as number) - (l.v as number);
-        st.scopes.delete(sc);
         continue;
       }
-      if (l === undefined) st.scopes.set(sc, (l = { v: 0 }));
+      const l = st.level(sc);
       if (big) {
         const a = feed.amount ? feed.amount(e) : 1;
         moveBytes(st, l, feed.op === 'add' ? a : -a, feed.op === 'add');

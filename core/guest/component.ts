@@ -390,8 +390,9 @@ export class GuestKernelComponent extends Component {
   /** dma_unmap of the handle named `handle` (dmaUnmap's first form, without an object per call). */
   dmaUnmapNamed(handle: string, cpu: number): DmaUnmapResult {
     const m = this.handles.get(handle);
-    if (m === undefined) return this.unmapResult.set(`unknown handle "${handle}"`, 'none', 'strict');
-    return this.dmaUnmapHandle(m, cpu);
+    if (m !== undefined) return this.dmaUnmapHandle(m, cpu);
+    this.runTimers(); // as every call: the timers due by now fire first
+    return this.unmapResult.set(`unknown handle "${handle}"`, 'none', 'strict');
   }
 
   /** dma_unmap of a handle object (a named one, or a ring slot's passed to dmaMap as `into`). */

@@ -313,15 +313,19 @@ export class ScenarioRun implements Source {
       const step = steps[this.stepIndex];
       const op = step.op;
       this.sink.step = step.index;
-      // Guest timers (flush-queue timeouts, depot work) due by now fire before the next step.
-      this.guest?.runTimers();
       if (op === 'dma-map' || op === 'dma-unmap' || op === 'wait') {
         // The guest's calls (a replay's steps, by the million): straight to the guest step runner.
+        // Each fires the guest timers due by now first itself (GuestKernelComponent).
         const r = this.guestCall(step as GuestCallStep);
         if (r !== null) this.keep(r);
         left--;
         this.done++;
-      } else if (op === 'dma-stream') {
+        this.stepIndex++;
+        continue;
+      }
+      // Guest timers (flush-queue timeouts, depot work) due by now fire before the next step.
+      this.guest?.runTimers();
+      if (op === 'dma-stream') {
         const r = this.guestSteps!.runStream(step, left);
         left -= r.used;
         this.done += r.used;
