@@ -601,7 +601,7 @@ export const EVENT_CATALOG = {
     format: formatDmaMap,
     feeds: [
       { metric: 'dmaMaps', op: 'count', key: (v) => (num(v.outcome) === 1 ? 'failed' : 'mapped') },
-      { metric: 'dmaMappings', op: 'add', amount: (v) => (num(v.outcome) === 1 ? 0n : 1n), scope: domainOf },
+      { metric: 'dmaMappings', op: 'add', amount: (v) => (num(v.outcome) === 1 ? 0 : 1), scope: domainOf },
     ],
   },
   'dma-unmap': {

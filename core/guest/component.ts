@@ -309,10 +309,10 @@ export class GuestKernelComponent extends Component {
       off = offset & (g - 1); // g is a power of two <= 2^16 (ToInt32 keeps the low bits of any u32 offset)
       physPfn = (this.bufferPhys(size, offset) + offset - off) / g;
     } else if (phys <= MAX_SAFE) {
-      // A number below 2^53: the same arithmetic without bigint division.
+      // A number below 2^53: the same arithmetic without bigint division (g a power of two: exact).
       const p = Number(phys);
-      off = p % g;
-      physPfn = (p - off) / g;
+      physPfn = Math.floor(p / g);
+      off = p - physPfn * g;
     } else {
       off = Number(phys % BigInt(g));
       physPfn = Number(phys / BigInt(g));
@@ -475,10 +475,10 @@ export class GuestKernelComponent extends Component {
     for (;;) {
       const t = this.nextTimer();
       if (t < 0 || t > end) break;
-      if (t > e.now) e.emit('wait', { ns: BigInt(t - e.now) });
+      if (t > e.now) e.emit('wait', { ns: leanU64Of(e, t - e.now) });
       this.fire(t);
     }
-    if (end > e.now) e.emit('wait', { ns: BigInt(end - e.now) });
+    if (end > e.now) e.emit('wait', { ns: leanU64Of(e, end - e.now) });
   }
 
   /**
