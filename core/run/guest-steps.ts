@@ -19,11 +19,6 @@ type StreamStep = Extract<ScenarioStep, { op: 'dma-stream' }>;
 /** A guest call: dma-map, dma-unmap or wait (GuestStepRunner.run). */
 export type GuestCallStep = Exclude<GuestScenarioStep, StreamStep>;
 
-/** True for the guest steps. */
-export function isGuestStep(s: ScenarioStep): s is GuestScenarioStep {
-  return s.op === 'dma-map' || s.op === 'dma-unmap' || s.op === 'dma-stream' || s.op === 'wait';
-}
-
 /** Work units of a guest step: its buffers and iterations for a stream, else 1. */
 export function guestStepUnits(s: GuestScenarioStep): number {
   return s.op === 'dma-stream' ? s.buffers + s.iterations : 1;

@@ -97,9 +97,9 @@ class MetricsOnlySink implements StampingSink {
   component = '';
   /** Events emitted so far (StampingSink.seq). */
   seq = 0;
-  protected readonly clock = new VirtualClock();
+  private readonly clock = new VirtualClock();
   private readonly kinds = new Map<string, SinkKind>();
-  constructor(protected readonly metrics: MetricsReducer) {}
+  constructor(private readonly metrics: MetricsReducer) {}
   /** Virtual time (StampingSink.now). */
   get now(): number {
     return this.clock.now;
