@@ -113,8 +113,13 @@ export class ImportDriver {
     return this.imp;
   }
 
-  /** Parses the complete lines of `chunk` (the rest waits for the next chunk or `end`). */
-  push(chunk: string, onEvent: EventCallback): void {
+  /**
+   * Parses the complete lines of `chunk` (the rest waits for the next chunk or `end`). `codes`,
+   * when the caller has them (an ASCII chunk read as bytes: main/store/chunk-text.ts), are the
+   * chunk's code units, `codes[i] === chunk.charCodeAt(i)`, valid during the call: the importer
+   * parses them without encoding the chunk again.
+   */
+  push(chunk: string, onEvent: EventCallback, codes?: CodeUnits): void {
     let nl = chunk.indexOf('\n');
     if (nl < 0) {
       this.partial += chunk;
@@ -125,12 +130,12 @@ export class ImportDriver {
     const first = this.partial + chunk.slice(0, nl);
     this.partial = '';
     this.lineIn(first, 0, first.length, null, onEvent);
-    // The chunk's code units, made once the importer that parses in place is known.
-    let codes: CodeUnits | null = null;
+    // The chunk's code units (the caller's, or made once the importer that parses in place is known).
+    let units: CodeUnits | null = codes ?? null;
     let start = nl + 1;
     while ((nl = chunk.indexOf('\n', start)) >= 0) {
-      if (codes === null && this.imp !== null && this.imp.parseRange !== undefined) codes = this.codeBuf.of(chunk);
-      this.lineIn(chunk, start, nl, codes, onEvent);
+      if (units === null && this.imp !== null && this.imp.parseRange !== undefined) units = this.codeBuf.of(chunk);
+      this.lineIn(chunk, start, nl, units, onEvent);
       start = nl + 1;
     }
     this.partial = chunk.slice(start);

@@ -18,7 +18,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
 import { MetricsReducer } from '../../core/events/metrics.ts';
 import type { SeqEvent } from '../../core/events/sink.ts';
 import type { TraceSourceInfo } from '../../core/contract/index.ts';
@@ -26,6 +25,7 @@ import { ImportDriver, type ImportStats } from '../../core/import/driver.ts';
 import type { Importer, TraceEvent, TraceFormat } from '../../core/import/types.ts';
 import type { LabStore } from './store.ts';
 import { EventWriter } from './writer.ts';
+import { ChunkTextDecoder } from './chunk-text.ts';
 
 /** Bytes read per chunk. */
 export const READ_CHUNK = 1 << 20;
@@ -87,7 +87,7 @@ export async function importTraceFile(store: LabStore, dbPath: string, file: str
     writer = new EventWriter(dbPath, runId);
     const w = writer;
     const hash = crypto.createHash('sha256');
-    const decoder = new StringDecoder('utf8');
+    const decoder = new ChunkTextDecoder();
     let window: SeqEvent[] = [];
     let seq = 0;
     let reducer: MetricsReducer | null = null;
@@ -119,7 +119,8 @@ export async function importTraceFile(store: LabStore, dbPath: string, file: str
       }
       hash.update(chunk);
       read += chunk.length;
-      driver.push(decoder.write(chunk), onEvent);
+      const c = decoder.write(chunk);
+      driver.push(c.text, onEvent, c.codes);
       opts.onProgress?.(read, st.size, driver.stats);
     }
     driver.push(decoder.end(), onEvent);

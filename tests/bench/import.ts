@@ -17,7 +17,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
+import { ChunkTextDecoder } from '../../main/store/chunk-text.ts';
 import { fileURLToPath } from 'node:url';
 import { ImportDriver, createImporters } from '../../core/import/index.ts';
 import { importTraceFile } from '../../main/store/import.ts';
@@ -56,15 +56,19 @@ export function generateFtrace(file: string, lines: number): void {
   fs.closeSync(fd);
 }
 
-/** Reads `file` in CHUNK-byte pieces (as the import does), calling `each` with the decoded text. */
-function readChunks(file: string, each: (text: string) => void): void {
+/**
+ * Reads `file` in CHUNK-byte pieces and decodes them as the import does (main/store/chunk-text.ts),
+ * calling `each` with the text (and its code units when the chunk was ASCII).
+ */
+function readChunks(file: string, each: (text: string, codes?: Uint8Array) => void): void {
   const fd = fs.openSync(file, 'r');
   const b = Buffer.allocUnsafe(CHUNK);
-  const dec = new StringDecoder('utf8');
+  const dec = new ChunkTextDecoder();
   for (;;) {
     const n = fs.readSync(fd, b, 0, CHUNK, null);
     if (n === 0) break;
-    each(dec.write(b.subarray(0, n)));
+    const c = dec.write(b.subarray(0, n));
+    each(c.text, c.codes);
   }
   each(dec.end());
   fs.closeSync(fd);
@@ -106,8 +110,8 @@ function parseOnly(file: string): { rate: number; events: number; peakRss: numbe
     events++;
   };
   const t0 = performance.now();
-  readChunks(file, (text) => {
-    d.push(text, onEvent);
+  readChunks(file, (text, codes) => {
+    d.push(text, onEvent, codes);
     peak = Math.max(peak, process.memoryUsage.rss());
   });
   const s = d.end(onEvent);
