@@ -21,6 +21,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import type { ReplayDivergence, ReplaySourceInfo, RunDetail } from '../../core/contract/index.ts';
+import type { NotDerived } from '../../core/replay/intent.ts';
 import { formatDiagnostic } from '../../core/scenario/index.ts';
 import { variantNames } from '../../core/scenario/variant-names.ts';
 import { type LabService, waitForRun } from '../service/lab-service.ts';
@@ -48,6 +49,8 @@ interface ConfigurationResult {
   faults: number;
   divergenceCount: number;
   divergences: ReplayDivergence[];
+  /** The trace's devices this configuration does not have: their calls and accesses, not replayed. */
+  unbound: NotDerived[];
   /** The `iommu-lab events` command that lists the first divergence's step (stored replays). */
   eventsAt?: string;
 }
@@ -82,7 +85,7 @@ export async function cmdReplay(traceId: number, opts: { db?: string; against: s
       for (const s of summaries) if (!s.outcome) invalid = true;
       if (invalid) return EXIT.INVALID;
       const intent = summaries[0]!.intent;
-      const results: ConfigurationResult[] = summaries.map((s) => ({ file: s.file, name: s.outcome!.name, run: null, status: s.outcome!.failure ? 'failed' : 'done', failure: s.outcome!.failure, requests: s.outcome!.requests, faults: s.outcome!.faults, divergenceCount: s.outcome!.divergenceCount, divergences: s.outcome!.divergences }));
+      const results: ConfigurationResult[] = summaries.map((s) => ({ file: s.file, name: s.outcome!.name, run: null, status: s.outcome!.failure ? 'failed' : 'done', failure: s.outcome!.failure, requests: s.outcome!.requests, faults: s.outcome!.faults, divergenceCount: s.outcome!.divergenceCount, divergences: s.outcome!.divergences, unbound: s.outcome!.unbound }));
       report(io, opts.json === true, traceId, header, intent, results);
       return EXIT.OK;
     }
@@ -148,6 +151,8 @@ async function storedReplays(service: LabService, traceId: number, header: strin
       faults: r.stepResults.filter((s) => s.op === 'dma' && (s.outcome as { fault?: unknown } | undefined)?.fault !== undefined).length,
       divergenceCount: r.replay!.divergenceCount,
       divergences: r.replay!.divergences.slice(0, DIVERGENCES_LISTED),
+      // The record lists them with the trace's (core/replay/replay.ts bindIntent: "calls of <bdf>").
+      unbound: r.replay!.notDerived.filter((n) => n.event.startsWith('calls of ')),
     }));
     for (const r of results) {
       const d = r.divergences[0];
@@ -193,10 +198,12 @@ function report(io: CliIO, asJson: boolean, traceId: number, header: string, int
       continue;
     }
     if (o.status !== 'done') lines.push(`  status       ${o.status}`);
+    for (const u of o.unbound) lines.push(`  not replayed ${u.event} ×${u.count} (first at line ${u.firstLine}): ${u.why}`);
     const req = Object.entries(o.requests).map(([t, byStatus]) => `${t} ${Object.entries(byStatus).map(([s, n]) => `${s} ${n}`).join('/')}`);
     lines.push(`  requests     ${req.join(', ') || 'none'}`);
     lines.push(`  faults       ${o.faults}`);
-    lines.push(`  divergences  ${o.divergenceCount}${o.divergenceCount ? '' : ' (every access faulted or translated as in the trace)'}`);
+    const all = o.unbound.length === 0 ? 'every access' : 'every access replayed';
+    lines.push(`  divergences  ${o.divergenceCount}${o.divergenceCount ? '' : ` (${all} faulted or translated as in the trace)`}`);
     const d = o.divergences[0];
     if (d) {
       lines.push(`  first        step ${d.step} (trace line ${d.traceLine})`);

@@ -6,7 +6,7 @@
  * replaying 8 configurations reads the trace twice, not 8 times).
  */
 import type { ReplayIntent } from '../../core/replay/intent.ts';
-import { deriveIntent, opCounts } from '../../core/replay/intent.ts';
+import { deriveIntent } from '../../core/replay/intent.ts';
 import { replayAgainst, type ReplayTraceRef } from '../../core/replay/replay.ts';
 import { iterateTraceRows } from '../store/trace-rows.ts';
 import type { ReplaySummary, ReplayTask } from './replay-protocol.ts';
@@ -31,7 +31,7 @@ export default function replayTask(task: ReplayTask): ReplaySummary {
   const trace: ReplayTraceRef = task.trace;
   const { diagnostics, outcome } = replayAgainst(intent, task.text, task.file, undefined, trace, task.variant);
   const t2 = performance.now();
-  const info = { byOp: opCounts(intent.steps), notDerived: intent.notDerived, assumptions: intent.assumptions, unattributedFaults: intent.unattributedFaults.length };
+  const info = { byOp: intent.byOp, notDerived: intent.notDerived, assumptions: intent.assumptions, unattributedFaults: intent.unattributedFaults.length };
   const file = task.variant === undefined ? task.file : `${task.file} [${task.variant}]`;
   if (!outcome) return { file, intent: info, diagnostics, outcome: null, deriveMs: t1 - t0, replayMs: t2 - t1 };
   return {

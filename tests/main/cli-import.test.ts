@@ -135,6 +135,20 @@ describe('iommu-lab replay', () => {
     ]);
   });
 
+  it('says, per configuration, which of the trace\'s devices it lacks and how many calls were not replayed (stored and in memory)', () => {
+    const imported = JSON.parse(cli(['import', file('late2.trace', GUEST_LATE_DMA_FTRACE_LINES.join('\n') + '\n'), '--json']).stdout);
+    // The trace's device is 0000:00:03.0; this configuration has one at 00:05.0 only.
+    const other = file('other.yaml', 'name: other\nmachine: q35\nviommu: {model: virtio-iommu}\nguest: {iommu-dma: strict}\ndevices:\n  - {name: nic9, bdf: "00:05.0"}\nsteps:\n  - read-config: {}\n');
+    for (const extra of [[], ['--no-store']]) {
+      const text = cli(['replay', String(imported.trace), '--against', other, ...extra]);
+      expect(text.code).toBe(0);
+      expect(text.stdout).toMatch(/ {2}not replayed calls of 00:03\.0 ×3 \(first at line 3\): no device at 00:03\.0 in .*other\.yaml: its DMA API calls and accesses are not replayed\n/);
+      expect(text.stdout).toContain('  divergences  0 (every access replayed faulted or translated as in the trace)');
+      const j = JSON.parse(cli(['replay', String(imported.trace), '--against', other, ...extra, '--json']).stdout);
+      expect(j.configurations[0].unbound).toEqual([{ event: 'calls of 00:03.0', count: 3, firstLine: 3, why: expect.stringContaining('no device at 00:03.0') }]);
+    }
+  });
+
   it('refuses a run that is not a trace, a missing trace, and an invalid scenario (file:line:column)', () => {
     const scen = scenario('plain', '{model: virtio-iommu}');
     const run = JSON.parse(cli(['run', scen, '--json']).stdout);
