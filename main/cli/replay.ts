@@ -56,7 +56,10 @@ interface ConfigurationResult {
 }
 
 /** What the trace's intent held (the same for every configuration). */
-type IntentInfo = Pick<ReplaySourceInfo, 'byOp' | 'notDerived' | 'assumptions' | 'unattributedFaults'>;
+type IntentInfo = Pick<ReplaySourceInfo, 'byOp' | 'notDerived' | 'assumptions' | 'unattributedFaults'> & {
+  /** Set when no configuration had every device of the trace: the one whose replayed steps are counted. */
+  countedAgainst?: string;
+};
 
 export async function cmdReplay(traceId: number, opts: { db?: string; against: string[]; json?: boolean; store?: boolean }, io: CliIO): Promise<number> {
   // A scenario with `variants:` is one configuration per variant.
@@ -139,8 +142,13 @@ async function storedReplays(service: LabService, traceId: number, header: strin
     }
     const stored = runs.filter((r): r is RunDetail => r !== null && r.replay != null);
     if (stored.length === 0) return got.signal ? CANCEL_SIGNALS[got.signal] : EXIT.FAILED;
-    const rec = stored[0]!.replay!;
+    // The trace's intent as the replay that bound the most of it recorded it (a configuration that
+    // lacks a device of the trace records only the steps it replayed).
+    const unboundCalls = (r: RunDetail) => r.replay!.notDerived.reduce((a, n) => a + (n.event.startsWith('calls of ') ? n.count : 0), 0);
+    const fullest = stored.reduce((a, b) => (unboundCalls(b) < unboundCalls(a) ? b : a));
+    const rec = fullest.replay!;
     const intent: IntentInfo = { byOp: rec.byOp, notDerived: rec.notDerived.filter((n) => !n.event.startsWith('calls of ')), assumptions: rec.assumptions, unattributedFaults: rec.unattributedFaults };
+    if (unboundCalls(fullest) > 0) intent.countedAgainst = labels.get(fullest.id) ?? fullest.file;
     const results: ConfigurationResult[] = stored.map((r) => ({
       file: labels.get(r.id) ?? r.file,
       name: r.name,
@@ -182,11 +190,13 @@ async function storedReplays(service: LabService, traceId: number, header: strin
 function report(io: CliIO, asJson: boolean, traceId: number, header: string, intent: IntentInfo, results: ConfigurationResult[]): void {
   const steps = Object.values(intent.byOp).reduce((a, b) => a + b, 0);
   if (asJson) {
-    io.stdout.write(json({ trace: traceId, steps, byOp: intent.byOp, notDerived: intent.notDerived, assumptions: intent.assumptions, unattributedFaults: intent.unattributedFaults, configurations: results }) + '\n');
+    const counted = intent.countedAgainst === undefined ? {} : { countedAgainst: intent.countedAgainst };
+    io.stdout.write(json({ trace: traceId, steps, byOp: intent.byOp, ...counted, notDerived: intent.notDerived, assumptions: intent.assumptions, unattributedFaults: intent.unattributedFaults, configurations: results }) + '\n');
     return;
   }
   const lines: string[] = [];
   lines.push(`${header}: ${steps} steps replayed (${Object.entries(intent.byOp).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'})`);
+  if (intent.countedAgainst !== undefined) lines.push(`  counted: the steps replayed against ${intent.countedAgainst} (no configuration has every device of the trace)`);
   for (const n of intent.notDerived) lines.push(`  not used: ${n.event} ×${n.count} (first at line ${n.firstLine}): ${n.why}`);
   for (const a of intent.assumptions) lines.push(`  assumed: ${a}`);
   if (intent.unattributedFaults) lines.push(`  ${intent.unattributedFaults} fault${intent.unattributedFaults === 1 ? '' : 's'} in the trace follow no access the replay could tie them to`);

@@ -147,6 +147,14 @@ describe('iommu-lab replay', () => {
       const j = JSON.parse(cli(['replay', String(imported.trace), '--against', other, ...extra, '--json']).stdout);
       expect(j.configurations[0].unbound).toEqual([{ event: 'calls of 00:03.0', count: 3, firstLine: 3, why: expect.stringContaining('no device at 00:03.0') }]);
     }
+    // The trace's steps are counted from the configuration that has its devices; with none, the
+    // report says whose replayed steps it counts.
+    const withNic = path.join(ROOT, 'examples/seed-6-strict.yaml');
+    const both = JSON.parse(cli(['replay', String(imported.trace), '--against', other, withNic, '--json']).stdout);
+    expect(both).toMatchObject({ steps: 5, byOp: { 'dma-map': 1, 'dma-unmap': 1, wait: 2, dma: 1 } });
+    expect(both.countedAgainst).toBeUndefined();
+    const alone = cli(['replay', String(imported.trace), '--against', other]).stdout;
+    expect(alone).toMatch(/: 2 steps replayed \(wait 2\)\n {2}counted: the steps replayed against .*other\.yaml \(no configuration has every device of the trace\)\n/);
   });
 
   it('refuses a run that is not a trace, a missing trace, and an invalid scenario (file:line:column)', () => {
