@@ -57,8 +57,8 @@ export class GuestStepRunner {
     private readonly expectation: (result: StepResult, check: ExpectationCheck) => void,
     /**
      * Results of steps that went well and have no expectation are not kept (ScenarioRunOptions
-     * stepResults 'notable'): give them only index, op, line and status — no outcome or message
-     * text built per call of a replayed trace.
+     * stepResults 'notable'): `run` returns null for them — no result, outcome or message built
+     * per call of a replayed trace.
      */
     private readonly lean = false,
   ) {}

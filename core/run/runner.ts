@@ -58,7 +58,9 @@ import { hotplugged } from './step-ops.ts';
 export interface ScenarioRunOptions {
   /**
    * Keep events for `takeEvents()` (default true). When false, events still feed the metrics but
-   * are not kept (benchmarks, dry runs): `takeEvents()` returns [].
+   * are not kept (benchmarks, dry runs, replays with events off): `takeEvents()` returns [], and
+   * the sink is lean (core/events/sink.ts EventSink.lean: u64 fields below 2^53 as numbers, which
+   * only the metrics reducer reads — the metrics are the same).
    */
   record?: boolean;
   /**
