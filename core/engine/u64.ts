@@ -20,9 +20,23 @@ export function lo32(v: bigint): number {
   return Number(v & 0xffffffffn);
 }
 
-/** The u64 bigint (hi << 32) | lo from two u32 halves. */
+/**
+ * The scratch word u64 builds bigints in: V8 makes a bigint from a DataView's 64 bits
+ * (getBigUint64) about three times faster than from a number (BigInt(n): a runtime call), and
+ * (BigInt(hi) << 32n) | BigInt(lo) costs two of those and two more bigints.
+ */
+const SCRATCH = new DataView(new ArrayBuffer(8));
+
+/** The u64 bigint (hi << 32) | lo from two u32 halves (each taken ToUint32, as `x >>> 0`). */
 export function u64(hi: number, lo: number): bigint {
-  return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+  SCRATCH.setUint32(0, lo, true);
+  SCRATCH.setUint32(4, hi, true);
+  return SCRATCH.getBigUint64(0, true);
+}
+
+/** The u64 bigint of `v`, an exact integer in [0, 2^53) (equal to BigInt(v), and cheaper: see u64). */
+export function u64Of(v: number): bigint {
+  return u64(Math.floor(v / TWO32), v >>> 0);
 }
 
 /**
@@ -40,7 +54,7 @@ export function leanU64(sink: { readonly lean?: boolean }, hi: number, lo: numbe
  * granule): the number itself for a lean sink (EventSink.lean), else its bigint.
  */
 export function leanU64Of(sink: { readonly lean?: boolean }, v: number): bigint {
-  return sink.lean === true ? (v as unknown as bigint) : BigInt(v);
+  return sink.lean === true ? (v as unknown as bigint) : u64Of(v);
 }
 
 /** Throws RangeError (`<who>: <what> is not a u64`) unless v is a bigint in [0, U64_MAX]: a caller bug. */
