@@ -89,6 +89,10 @@ export class ImportDriver {
   private pendingResult: LineResult | null = null;
   // The code units of the chunk being parsed (for Importer.parseRange).
   private readonly codeBuf = new CodeUnitsBuffer();
+  // Events by kind, counted here and copied into stats.byKind after each chunk (syncKinds): a
+  // string-keyed property update per event costs more than parsing a field.
+  private readonly kindNames: string[] = [];
+  private readonly kindCounts: number[] = [];
 
   /**
    * @param importers one per format (TRACE_FORMATS order is the tie order only for error messages).
@@ -139,6 +143,13 @@ export class ImportDriver {
       start = nl + 1;
     }
     this.partial = chunk.slice(start);
+    this.syncKinds();
+  }
+
+  /** Copies the counts by kind into stats.byKind (in the order the kinds first appeared). */
+  private syncKinds(): void {
+    const names = this.kindNames;
+    for (let i = 0; i < names.length; i++) this.stats.byKind[names[i]!] = this.kindCounts[i]!;
   }
 
   /** Parses the last line (when the text does not end with a newline) and settles pending lines. */
@@ -156,6 +167,7 @@ export class ImportDriver {
       if (last !== null) this.count(this.lineNo, last, onEvent);
       this.stats.timeOrigin = this.imp.timeOrigin?.() ?? null;
     }
+    this.syncKinds();
     return this.stats;
   }
 
@@ -272,13 +284,24 @@ export class ImportDriver {
   private count(no: number, r: LineResult, onEvent: EventCallback): void {
     const s = this.stats;
     switch (r.t) {
-      case 'event':
-        for (const e of r.events) {
+      case 'event': {
+        const events = r.events;
+        const names = this.kindNames;
+        for (let i = 0; i < events.length; i++) {
+          const e = events[i]!;
           s.events++;
-          s.byKind[e.kind] = (s.byKind[e.kind] ?? 0) + 1;
+          // A handful of kinds: found by identity in a short list.
+          let k = 0;
+          while (k < names.length && names[k] !== e.kind) k++;
+          if (k === names.length) {
+            names.push(e.kind);
+            this.kindCounts.push(0);
+          }
+          this.kindCounts[k]!++;
           onEvent(e, no);
         }
         break;
+      }
       case 'header':
         s.headers++;
         break;

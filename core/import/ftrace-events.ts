@@ -14,6 +14,7 @@
  *
  * Every parser is pure, never throws, and runs at most one precompiled regex per line.
  */
+import { u64, u64Of } from '../engine/u64.ts';
 import type { CodeUnits, TraceEvent } from './types.ts';
 
 /** What a body parser returns: the events, or a message naming what the body should have been. */
@@ -29,8 +30,14 @@ export interface LineContext {
   hasTime: boolean;
   /** ns since boot (or since the trace's time origin for a wall clock: FtraceImporter.timeOrigin); valid when hasTime. */
   time: number;
-  /** The task's comm as printed (may contain spaces and dashes). */
-  comm: string;
+  /**
+   * The task's comm as printed (may contain spaces and dashes): commText[commStart, commEnd) (read
+   * it with commOf). Kept as a range of the line's text so that a line whose event is dropped
+   * makes no string, and the scan object (long-lived) is not written a new string per line.
+   */
+  commText: string;
+  commStart: number;
+  commEnd: number;
   /** The pid (ftrace) or tid (perf) column. */
   pid: number;
   /** The CPU column. */
@@ -69,9 +76,14 @@ function hexByte(s: string, i: number): number {
 /** 2^64 - 1. */
 export const U64_MASK = (1n << 64n) - 1n;
 
+/** The line's comm (LineContext.commText[commStart, commEnd)). */
+export function commOf(ctx: LineContext): string {
+  return ctx.commText.slice(ctx.commStart, ctx.commEnd);
+}
+
 /** The common `data` head: the event's full `system:event` name and the task columns. */
 export function head(event: string, ctx: LineContext): Record<string, unknown> {
-  return { event, comm: ctx.comm, pid: ctx.pid, cpu: ctx.cpu };
+  return { event, comm: commOf(ctx), pid: ctx.pid, cpu: ctx.cpu };
 }
 
 /** Adds `time` when the line has one (TraceEvent.time is optional). */
@@ -147,7 +159,7 @@ function addrVal(): bigint {
   if (N[0]! < 0) return big;
   if (N[0]! !== N[1]) {
     N[1] = N[0]!;
-    addrBig = BigInt(N[0]!);
+    addrBig = u64Of(N[0]!);
   }
   return addrBig;
 }
@@ -157,37 +169,102 @@ function sizeVal(): bigint {
   if (N[0]! < 0) return big;
   if (N[0]! !== N[2]) {
     N[2] = N[0]!;
-    sizeBig = BigInt(N[0]!);
+    sizeBig = u64Of(N[0]!);
   }
   return sizeBig;
 }
 
 /** The last value read, as u64 (no cache). */
 function plainVal(): bigint {
-  return N[0]! < 0 ? big : BigInt(N[0]!);
+  return N[0]! < 0 ? big : u64Of(N[0]!);
 }
+
+/**
+ * Hex digit pairs: HEX2[a | b << 8] (two ASCII codes as DataView.getUint16(i, true) reads them) is
+ * the byte they spell, (hex(a) << 4) | hex(b), or -1 when either is not a hex digit. 128 KiB.
+ */
+const HEX2 = (() => {
+  const t = new Int16Array(65536).fill(-1);
+  for (let a = 0; a < 128; a++) {
+    const ha = HEX_VALUE[a]!;
+    if (ha < 0) continue;
+    for (let b = 0; b < 128; b++) {
+      const hb = HEX_VALUE[b]!;
+      if (hb >= 0) t[a | (b << 8)] = (ha << 4) | hb;
+    }
+  }
+  return t;
+})();
+
+/** Four ASCII zeros as one little-endian 32-bit load. */
+const ZEROS4 = 0x30303030;
 
 /** Reads 1…16 hex digits at `cur` (before `lim`) into `num`/`big`; false when there are none or more than 16. */
 function hexAt(s: string): boolean {
   const n = lim;
   let i = cur;
-  // Leading zeros (u64 fields print %016llx) leave the value 0; then up to 7 digits in int32
-  // arithmetic (28 bits), and the rest in doubles, exact while the value stays below 2^53.
-  while (i < n && C[i] === 48) i++;
   let v = 0;
-  const e7 = Math.min(n, i + 7);
-  while (i < e7) {
-    const d = hexNibble(C[i]!);
-    if (d < 0) break;
-    v = (v << 4) | d;
-    i++;
+  const dv = DV;
+  if (dv !== null && i + 16 <= n) {
+    // The u64 fields' %016llx: exactly 16 digits (and no 17th), as two 32-bit halves through HEX2.
+    const a = HEX2[dv.getUint16(i, true)]!;
+    const b = HEX2[dv.getUint16(i + 2, true)]!;
+    const c = HEX2[dv.getUint16(i + 4, true)]!;
+    const d = HEX2[dv.getUint16(i + 6, true)]!;
+    const e = HEX2[dv.getUint16(i + 8, true)]!;
+    const f = HEX2[dv.getUint16(i + 10, true)]!;
+    const g = HEX2[dv.getUint16(i + 12, true)]!;
+    const h = HEX2[dv.getUint16(i + 14, true)]!;
+    if ((a | b | c | d | e | f | g | h) >= 0 && (i + 16 === n || hexNibble(C[i + 16]!) < 0)) {
+      const hi = ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
+      const lo = ((e << 24) | (f << 16) | (g << 8) | h) >>> 0;
+      if (hi < 0x200000) N[0] = hi * 4294967296 + lo;
+      else {
+        big = u64(hi, lo);
+        N[0] = -1;
+      }
+      cur = i + 16;
+      return true;
+    }
   }
-  if (i === e7) {
-    while (i < n) {
+  if (dv !== null) {
+    // Bytes (C is a Uint8Array): leading zeros (u64 fields print %016llx) four at a time, then the
+    // digits two at a time through HEX2. v stays exact while the final value is below 2^53 (every
+    // earlier value is smaller; past 2^53 it only grows, and the value is then re-read as a bigint).
+    while (i + 4 <= n && dv.getUint32(i, true) === ZEROS4) i += 4;
+    while (i < n && C[i] === 48) i++;
+    while (i + 2 <= n) {
+      const p = HEX2[dv.getUint16(i, true)]!;
+      if (p < 0) break;
+      v = v * 256 + p;
+      i += 2;
+    }
+    // An odd digit count (or a pair whose second unit is not a digit) leaves one digit.
+    if (i < n) {
+      const d = hexNibble(C[i]!);
+      if (d >= 0) {
+        v = v * 16 + d;
+        i++;
+      }
+    }
+  } else {
+    // 16-bit code units: a unit at a time; up to 7 digits in int32 arithmetic (28 bits), the rest
+    // in doubles, exact while the value stays below 2^53.
+    while (i < n && C[i] === 48) i++;
+    const e7 = Math.min(n, i + 7);
+    while (i < e7) {
       const d = hexNibble(C[i]!);
       if (d < 0) break;
-      v = v * 16 + d; // exact while the final value is below 2^53 (every earlier value is smaller)
+      v = (v << 4) | d;
       i++;
+    }
+    if (i === e7) {
+      while (i < n) {
+        const d = hexNibble(C[i]!);
+        if (d < 0) break;
+        v = v * 16 + d;
+        i++;
+      }
     }
   }
   const len = i - cur;
@@ -201,17 +278,51 @@ function hexAt(s: string): boolean {
   return true;
 }
 
-/** Reads 1…20 decimal digits at `cur` (before `lim`) into `num`/`big` (a size_t); false when none, or above 2^64 - 1. */
-function decAt(s: string): boolean {
-  const n = lim;
-  let i = cur;
+/**
+ * The value of the four decimal digits whose ASCII codes are the little-endian 32-bit word `w`
+ * (the first digit in the low byte), or -1 when any of the four bytes is not a digit. SWAR: a byte
+ * b is a digit when b & 0xf0 is 0x30 and (b + 6) & 0xf0 is still 0x30 (no carry crosses bytes
+ * once every high nibble is 3).
+ */
+export function digits4(w: number): number {
+  if ((w & 0xf0f0f0f0) !== 0x30303030 || ((w + 0x06060606) & 0xf0f0f0f0) !== 0x30303030) return -1;
+  return (w & 15) * 1000 + ((w >>> 8) & 15) * 100 + ((w >>> 16) & 15) * 10 + ((w >>> 24) & 15);
+}
+
+/**
+ * Reads decimal digits at i (before n) of the text in C, at most `max` of them (callers reject
+ * longer runs by the index returned): their value in DEC_VALUE[0] (a double: exact while below 2^53,
+ * and past 2^53 it only grows) and the index after them. Four digits per 32-bit load when C holds
+ * bytes.
+ */
+export function decRun(i: number, n: number): number {
   let v = 0;
+  const dv = DV;
+  if (dv !== null) {
+    while (i + 4 <= n) {
+      const d = digits4(dv.getUint32(i, true));
+      if (d < 0) break;
+      v = v * 10000 + d;
+      i += 4;
+    }
+  }
   while (i < n) {
     const c = C[i]!;
     if (c < 48 || c > 57) break;
     v = v * 10 + c - 48;
     i++;
   }
+  DEC_VALUE[0] = v;
+  return i;
+}
+
+/** decRun's value (a typed array: storing a double there boxes nothing). */
+export const DEC_VALUE = new Float64Array(1);
+
+/** Reads 1…20 decimal digits at `cur` (before `lim`) into `num`/`big` (a size_t); false when none, or above 2^64 - 1. */
+function decAt(s: string): boolean {
+  const i = decRun(cur, lim);
+  const v = DEC_VALUE[0]!;
   const len = i - cur;
   if (len === 0 || len > 20) return false;
   if (v <= Number.MAX_SAFE_INTEGER) N[0] = v;
@@ -229,9 +340,12 @@ export interface Lit {
   readonly length: number;
   readonly bytes: Uint8Array;
   /**
-   * For a literal of 4 bytes or more: its little-endian 32-bit words at the offsets `at` (0, 4, 8…
-   * and the last at length - 4, overlapping the one before), compared a load at a time.
+   * For a literal of 4 bytes or more, its little-endian 32-bit words: `first` at offset 0, `last` at
+   * length - 4 (overlapping the one before), and `words` at the offsets `at` between (4, 8… below
+   * length - 4): compared a load at a time, the first and last without an array access.
    */
+  readonly first: number;
+  readonly last: number;
   readonly words: Uint32Array;
   readonly at: Uint8Array;
 }
@@ -242,12 +356,16 @@ export function lit8(text: string): Lit {
   const bytes = new Uint8Array(m);
   for (let i = 0; i < m; i++) bytes[i] = text.charCodeAt(i);
   const at: number[] = [];
-  if (m >= 4) {
-    for (let o = 0; o + 4 < m; o += 4) at.push(o);
-    at.push(m - 4);
-  }
+  for (let o = 4; o < m - 4; o += 4) at.push(o);
   const view = new DataView(bytes.buffer);
-  return { length: m, bytes, words: Uint32Array.from(at, (o) => view.getUint32(o, true)), at: Uint8Array.from(at) };
+  return {
+    length: m,
+    bytes,
+    first: m >= 4 ? view.getUint32(0, true) : 0,
+    last: m >= 4 ? view.getUint32(m - 4, true) : 0,
+    words: Uint32Array.from(at, (o) => view.getUint32(o, true)),
+    at: Uint8Array.from(at),
+  };
 }
 
 /**
@@ -259,7 +377,9 @@ export function litAt(i: number, end: number, l: Lit): boolean {
   if (i + m > end) return false;
   const dv = DV;
   if (dv !== null && m >= 4) {
+    if (dv.getUint32(i, true) !== l.first || dv.getUint32(i + m - 4, true) !== l.last) return false;
     const w = l.words;
+    if (w.length === 0) return true;
     const at = l.at;
     for (let k = 0; k < w.length; k++) if (dv.getUint32(i + at[k]!, true) !== w[k]) return false;
     return true;
@@ -292,8 +412,9 @@ const L_ATTRS = lit8('attrs');
 /** What iommuHead read: the dev= token, the iova, and the range form's end (numbers -1 beyond 2^53). */
 interface IommuHead {
   device: string | undefined;
-  iova: bigint;
+  /** The iova below 2^53, else -1 and the value is in iovaBig. */
   iovaNum: number;
+  iovaBig: bigint;
   hasEnd: boolean;
   endNum: number;
   /** The end when endNum is -1. */
@@ -315,30 +436,40 @@ function iommuHead(s: string, at: number, out: IommuHead): boolean {
   }
   if (!lit(L_IOVA) || !hexAt(s)) return false;
   out.iovaNum = N[0]!;
-  out.iova = addrVal();
+  if (N[0]! < 0) out.iovaBig = big;
   if (litAt(cur, lim, L_TO)) {
     cur += 5;
     if (!hexAt(s)) return false;
     out.hasEnd = true;
     out.endNum = N[0]!;
-    out.endBig = big;
+    if (N[0]! < 0) out.endBig = big;
   }
   return true;
 }
 
+/** The iova iommuHead read, as u64 (addrVal's one-entry cache). */
+function iovaOf(h: IommuHead): bigint {
+  if (h.iovaNum < 0) return h.iovaBig;
+  if (h.iovaNum !== N[1]) {
+    N[1] = h.iovaNum;
+    addrBig = u64Of(h.iovaNum);
+  }
+  return addrBig;
+}
+
 /** The range form's printed end as u64. */
 function endOf(h: IommuHead): bigint {
-  return h.endNum >= 0 ? BigInt(h.endNum) : h.endBig;
+  return h.endNum >= 0 ? u64Of(h.endNum) : h.endBig;
 }
 
 /** Whether the range form's printed end disagrees with iova + size (u64), numbers first. */
 function endDiffers(h: IommuHead, size: bigint, sizeNum: number): boolean {
   if (!h.hasEnd) return false;
   if (h.iovaNum >= 0 && sizeNum >= 0 && h.endNum >= 0 && h.iovaNum + sizeNum <= Number.MAX_SAFE_INTEGER) return h.iovaNum + sizeNum !== h.endNum;
-  return endOf(h) !== ((h.iova + size) & U64_MASK);
+  return endOf(h) !== ((iovaOf(h) + size) & U64_MASK);
 }
 
-const head2: IommuHead = { device: undefined, iova: 0n, iovaNum: -1, hasEnd: false, endNum: -1, endBig: 0n };
+const head2: IommuHead = { device: undefined, iovaNum: -1, iovaBig: 0n, hasEnd: false, endNum: -1, endBig: 0n };
 
 /**
  * iommu:map → trace-map (iova, size, phys; data.device from the UNVERIFIED `dev=` token). The body
@@ -349,7 +480,7 @@ const head2: IommuHead = { device: undefined, iova: 0n, iovaNum: -1, hasEnd: fal
 export function parseMap(line: string, at: number, event: string, ctx: LineContext, end: number = line.length): BodyResult {
   lim = end;
   if (!iommuHead(line, at, head2)) return `${event}: ${EXPECTED.map}`;
-  const iova = head2.iova;
+  const iova = iovaOf(head2);
   if (!lit(L_PADDR) || !hexAt(line)) return `${event}: ${EXPECTED.map}`;
   const phys = plainVal();
   if (!lit(L_SIZE) || !decAt(line) || cur !== end) return `${event}: ${EXPECTED.map}`;
@@ -364,7 +495,7 @@ export function parseMap(line: string, at: number, event: string, ctx: LineConte
 export function parseUnmap(line: string, at: number, event: string, ctx: LineContext, end: number = line.length): BodyResult {
   lim = end;
   if (!iommuHead(line, at, head2)) return `${event}: ${EXPECTED.unmap}`;
-  const iova = head2.iova;
+  const iova = iovaOf(head2);
   if (!lit(L_SIZE) || !decAt(line)) return `${event}: ${EXPECTED.unmap}`;
   const size = sizeVal();
   const sizeNum = N[0]!;
@@ -464,6 +595,10 @@ export function parseDma(body: string, event: string, ctx: LineContext, single: 
   let eq0 = at;
   while (eq0 < sp && C[eq0]! !== 61 /* = */) eq0++;
   if (sp === at || eq0 < sp) return `${event}: ${single ? EXPECTED.dma : EXPECTED.dmaSg}`;
+  if (single) {
+    const ev = dmaCommon(body, event, ctx, at, sp, n);
+    if (ev !== null) return ev;
+  }
   const data = head(event, ctx);
   data.device = body.slice(at, sp);
   const ev: TraceEvent = { kind: 'trace-dma', data };
@@ -533,6 +668,46 @@ export function parseDma(body: string, event: string, ctx: LineContext, single: 
     if (p !== null && ev.phys === undefined) ev.phys = p;
   }
   return stamp(ev, ctx);
+}
+
+const L_SP_DIR = lit8(' dir=');
+const L_SP_DMA_ADDR = lit8(' dma_addr=');
+const L_SP_SIZE = lit8(' size=');
+const L_SP_PHYS_ADDR = lit8(' phys_addr=');
+const L_SP_ATTRS = lit8(' attrs=');
+
+/**
+ * parseDma's fast path for the single-address events in today's layout, the bulk of a dma trace:
+ * `<device> dir=<SYM> dma_addr=<hex> size=<dec>[ phys_addr=<hex>] attrs=<token>` (dma_map_phys,
+ * dma_unmap_phys), read in one forward pass with the keys as literals. The device is
+ * body[at, sp). Returns the event parseDma's general loop would build (the same fields, in the
+ * same order), or null for any other body, which the general loop then reads.
+ */
+function dmaCommon(body: string, event: string, ctx: LineContext, at: number, sp: number, n: number): TraceEvent | null {
+  if (!litAt(sp, n, L_SP_DIR)) return null;
+  const d0 = sp + 5;
+  const d1 = spaceFrom(d0, n);
+  const dir = dmaDirAt(d0, d1);
+  if (dir < 0 || !litAt(d1, n, L_SP_DMA_ADDR)) return null;
+  cur = d1 + 10;
+  if (!hexAt(body) || !litAt(cur, n, L_SP_SIZE)) return null;
+  const addr = addrVal();
+  cur += 6;
+  if (!decAt(body)) return null;
+  const size = sizeVal();
+  let phys: bigint | undefined;
+  if (litAt(cur, n, L_SP_PHYS_ADDR)) {
+    cur += 11;
+    if (!hexAt(body)) return null;
+    phys = plainVal();
+  }
+  if (!litAt(cur, n, L_SP_ATTRS)) return null;
+  const a0 = cur + 7;
+  if (spaceFrom(a0, n) !== n) return null;
+  const comm = commOf(ctx);
+  const data = a0 < n ? { event, comm, pid: ctx.pid, cpu: ctx.cpu, device: body.slice(at, sp), attrs: body.slice(a0, n) } : { event, comm, pid: ctx.pid, cpu: ctx.cpu, device: body.slice(at, sp) };
+  if (phys !== undefined) return ctx.hasTime ? { kind: 'trace-dma', data, dir, addr, size, phys, time: ctx.time } : { kind: 'trace-dma', data, dir, addr, size, phys };
+  return ctx.hasTime ? { kind: 'trace-dma', data, dir, addr, size, time: ctx.time } : { kind: 'trace-dma', data, dir, addr, size };
 }
 
 /** The first space in s[from, end), or end. */
