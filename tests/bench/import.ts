@@ -5,8 +5,8 @@
  *   flags, timestamp; iommu:map / iommu:unmap in the range format, dma:dma_map_phys,
  *   dma:dma_unmap_phys, a few iommu:io_page_fault and header lines) read as a stream (1 MiB
  *   chunks) through the import driver with format detection and every importer (core/import), no
- *   storage. Rate in lines/s. Baseline: reading the same file and splitting it into lines, no
- *   parsing.
+ *   storage. Rate in lines/s: the faster of two passes in one process (the first also warms the
+ *   JIT up). Baseline: reading the same file and splitting it into lines, no parsing.
  * - "peak RSS": the process's resident set, sampled after every chunk, for the 1M-line and the
  *   10M-line file (the import must not grow with the trace's length).
  * - "end to end into SQLite": `importTraceFile` (main/store/import.ts: parse, metrics, the
@@ -169,7 +169,7 @@ export async function benchImport(): Promise<BenchRow[]> {
     const baseSmall = splitOnly(small);
     return [
       {
-        name: `import a ${SIZES.big / 1e6}M-line ftrace file (${mb(fs.statSync(big).size)} MiB; detection, driver, importers; ${b1.events} events; no storage)`,
+        name: `import a ${SIZES.big / 1e6}M-line ftrace file (${mb(fs.statSync(big).size)} MiB; detection, driver, importers; ${b1.events} events; no storage; the faster of two passes)`,
         value: b1.rate,
         unit: 'lines/s',
         baselineName: 'read and split into lines, no parsing',
@@ -199,9 +199,12 @@ export async function benchImport(): Promise<BenchRow[]> {
 // `node --import tsx import.ts --generate <file> <lines>`: writes a trace file (run by benchImport).
 const gen = process.argv.indexOf('--generate');
 if (gen >= 0 && process.argv[1] === fileURLToPath(import.meta.url)) generateFtrace(process.argv[gen + 1], Number(process.argv[gen + 2]));
-// `… import.ts --parse <file>`: parseOnly of the file twice (the first warms the JIT up), the second's figures as JSON.
+// `… import.ts --parse <file>`: parseOnly of the file twice, as JSON: the faster pass's rate (the
+// better of two, as the other benchmarks take the best of several: on a shared machine one pass can
+// run 30 % slower than the next for reasons outside the process), the larger peak RSS of the two.
 const parseArg = process.argv.indexOf('--parse');
 if (parseArg >= 0 && process.argv[1] === fileURLToPath(import.meta.url)) {
-  parseOnly(process.argv[parseArg + 1]);
-  console.log(JSON.stringify(parseOnly(process.argv[parseArg + 1])));
+  const a = parseOnly(process.argv[parseArg + 1]);
+  const b = parseOnly(process.argv[parseArg + 1]);
+  console.log(JSON.stringify({ rate: Math.max(a.rate, b.rate), events: b.events, peakRss: Math.max(a.peakRss, b.peakRss) }));
 }
