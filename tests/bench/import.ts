@@ -3,9 +3,9 @@
  *
  * - "import 10M-line ftrace": a generated ftrace text file (the `trace` layout: comm-pid, [cpu],
  *   flags, timestamp; iommu:map / iommu:unmap in the range format, dma:dma_map_phys,
- *   dma:dma_unmap_phys, a few iommu:io_page_fault and header lines) read as a stream (1 MiB
- *   chunks) through the import driver with format detection and every importer (core/import), no
- *   storage. Rate in lines/s: the faster of two passes in one process (the first also warms the
+ *   dma:dma_unmap_phys, a few iommu:io_page_fault and header lines) read as a stream (64 KiB
+ *   chunks, READ_CHUNK) through the import driver with format detection and every importer
+ *   (core/import), no storage. Rate in lines/s: the faster of two passes in one process (the first also warms the
  *   JIT up). Baseline: reading the same file and splitting it into lines, no parsing.
  * - "peak RSS": the process's resident set, sampled after every chunk, for the 1M-line and the
  *   10M-line file (the import must not grow with the trace's length).
@@ -20,12 +20,13 @@ import path from 'node:path';
 import { ChunkTextDecoder } from '../../main/store/chunk-text.ts';
 import { fileURLToPath } from 'node:url';
 import { ImportDriver, createImporters } from '../../core/import/index.ts';
-import { importTraceFile } from '../../main/store/import.ts';
+import { importTraceFile, READ_CHUNK } from '../../main/store/import.ts';
 import { LabStore } from '../../main/store/store.ts';
 import type { BenchRow } from './types.ts';
 
 export const SIZES = { big: 10_000_000, small: 1_000_000 };
-const CHUNK = 1 << 20;
+/** Bytes per read: the import's own chunk size (main/store/import.ts READ_CHUNK, and why). */
+const CHUNK = READ_CHUNK;
 
 /** Writes an ftrace text file of `lines` lines (see the module comment). */
 export function generateFtrace(file: string, lines: number): void {
@@ -134,8 +135,8 @@ function parseInChild(file: string): { rate: number; events: number; peakRss: nu
 const OLD_SPACE_MIB = 128;
 /**
  * The young generation's semi-space cap of parseInChild (MiB). Without it V8 grows the nursery
- * with the number of scavenges (each 1 MiB chunk string survives the scavenges that run while it
- * is parsed), up to its 128 MiB maximum: a 10M-line import then peaks ~80 MiB above a 1M-line one
+ * with the number of scavenges (the chunk being parsed survives each one), up to its 128 MiB
+ * maximum: a 10M-line import then peaked ~80 MiB above a 1M-line one (measured with 1 MiB chunks)
  * although its old space never holds more than a few MiB — V8's sizing, not the import's memory.
  * With the nursery fixed, both runs measure the import alone.
  */
