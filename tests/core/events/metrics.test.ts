@@ -192,6 +192,31 @@ describe('compiled and interpreted feeds', () => {
     expect(a.result()).toMatchObject({ liveMappings: 0, peakMappings: 2, liveBytes: '0', peakBytes: '18446744073709555712', faultsByReason: { DOMAIN: 1 } });
   });
 
+  test('tallies count every key and key pair exactly when events rotate over more keys than the two cells kept, in first-seen order, in both', () => {
+    // request: a (type, status) pair; fault: one key. Three pairs rotate (MAP OK, UNMAP OK,
+    // UNMAP RANGE), so the two cached cells keep changing; then one pair again after a gap.
+    const pattern: [number, number][] = [[3, 0], [4, 0], [4, 5], [3, 0], [3, 0], [4, 5], [4, 0], [4, 0], [3, 0]];
+    const stream: Record<string, unknown>[] = [];
+    for (let round = 0; round < 7; round++) {
+      for (const [t, st] of pattern) stream.push({ kind: 'request', reqType: t, status: st, used: 4 });
+      for (const reason of [1, 2, 1, 3, 3, 2, 1]) stream.push({ kind: 'fault', reason, flags: 0, endpoint: 0, address: 0n });
+    }
+    stream.push({ kind: 'request', reqType: 1, status: 1, used: 4 });
+    for (const interpreted of [false, true]) {
+      const r = new MetricsReducer(undefined, { interpreted });
+      for (const e of stream) r.add(e as { kind: string });
+      const m = r.result();
+      expect(m.requests).toEqual({ MAP: { OK: 28 }, UNMAP: { OK: 21, RANGE: 14 }, ATTACH: { IOERR: 1 } });
+      expect(Object.keys(m.requests)).toEqual(['MAP', 'UNMAP', 'ATTACH']);
+      expect(Object.keys(m.requests.UNMAP!)).toEqual(['OK', 'RANGE']);
+      expect(m.faultsByReason).toEqual({ DOMAIN: 21, MAPPING: 14, 'REASON(3)': 14 });
+      // Reading the metrics does not disturb the counting: more events after a result() add up.
+      r.add({ kind: 'request', reqType: 3, status: 0, used: 4 });
+      r.add({ kind: 'request', reqType: 4, status: 5, used: 4 });
+      expect(r.result().requests).toEqual({ MAP: { OK: 29 }, UNMAP: { OK: 21, RANGE: 15 }, ATTACH: { IOERR: 1 } });
+    }
+  });
+
   test('mapped bytes stay exact when a lean sink\'s number fields add up past 2^53 (numbers, then bigints), in both', () => {
     // Two maps of 2^52 + 1 bytes each (fields as numbers: EventSink.lean), then one more byte range
     // as bigints; the total passes 2^53 and must not round.
