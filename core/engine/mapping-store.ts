@@ -338,11 +338,13 @@ export class MappingStore extends IntervalResult {
    * page - 1; the hot path of IOMMU_IOAS_UNMAP of one page): 1 when a one-page interval was there
    * and is removed; 0 when nothing overlaps the page; -1, with nothing changed, in every other case
    * (another range, a longer run or a tree interval: use {@link unmapRange}). 1 and 0 are what
-   * unmapRange does (UNMAP_OK), without its visitor.
+   * unmapRange does (UNMAP_OK), without its visitor. With `out` (a Uint32Array of 3), a removed
+   * interval's phys halves and flags go to out[0], out[1], out[2]: with s and e, what unmapRange's
+   * visitor would have seen (a device that emits an unmap event per removed mapping).
    */
-  unmapPage(sHi: number, sLo: number, eHi: number, eLo: number): number {
+  unmapPage(sHi: number, sLo: number, eHi: number, eLo: number, out?: Uint32Array): number {
     if (this.tree.count() !== 0 || (sLo & this.pmask) !== 0 || eHi !== sHi || eLo - sLo !== this.pmask) return -1;
-    return this.pages.removeOne(sHi >>> this.shift, ((sHi << (32 - this.shift)) | (sLo >>> this.shift)) >>> 0);
+    return this.pages.removeOne(sHi >>> this.shift, ((sHi << (32 - this.shift)) | (sLo >>> this.shift)) >>> 0, out);
   }
 
   /**

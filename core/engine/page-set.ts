@@ -223,14 +223,23 @@ export class PageSet {
   /**
    * Removes the one-page run at page (hi, lo) (the UNMAP of one page, MappingStore.unmapPage):
    * 1 when removed; 0 when no run holds the page; -1, with nothing changed, when the page belongs
-   * to a longer run. One probe walk, and no bitmap word lookup (see note()).
+   * to a longer run. One probe walk, and no bitmap word lookup (see note()). With `out`, a
+   * removed run's phys halves and flags are written to out[0], out[1], out[2] (a typed array, not
+   * the result fields: stores into those cost more than the removal, measured).
    */
-  removeOne(hi: number, lo: number): number {
+  removeOne(hi: number, lo: number, out?: Uint32Array): number {
     const pages = this.pages;
     const w = pages.find(hi, lo | 0);
     if (w < 0) return 0;
+    const t = pages.t;
+    const k0 = t[w];
     // Index (bits 24..27) and length - 1 (bits 20..23) both 0: a run of one page.
-    if ((pages.t[w] & 0x0ff00000) !== 0) return -1;
+    if ((k0 & 0x0ff00000) !== 0) return -1;
+    if (out !== undefined) {
+      out[0] = t[w + 2];
+      out[1] = t[w + 3];
+      out[2] = (k0 >>> 28) & RUN_FLAGS_MAX;
+    }
     pages.del(w);
     this.note(LOG_CLEAR | hi, lo | 0);
     this.runs--;

@@ -283,22 +283,23 @@ function execUnmap(st: DeviceState, q: DecodedRequest): number {
     return store.lookup(sHi, sLo) && !lt(eHi, eLo, store.rStartHi, store.rStartLo) ? S_RANGE : S_OK;
   }
   const notified = st.notifier !== null && domainNotified(st, d);
-  if (!st.sink.enabled) {
-    // Events off: UNMAP of exactly one page that holds a one-page mapping (a Linux guest's usual
-    // UNMAP) or nothing is one probe; its notification needs only the range (QEMU
-    // virtio_iommu_notify_unmap of [s, e]). Anything else takes the walk below.
-    const one = store.unmapPage(sHi, sLo, eHi, eLo);
-    if (one === 1) {
-      if (notified) {
-        const n = st.notifier!;
-        const eps = d.endpoints;
-        for (let i = 0; i < eps.length; i++) if (n.has(eps[i].id)) notifyUnmap(n, eps[i].id, sHi, sLo, eHi, eLo);
-      }
-      return S_OK;
+  // UNMAP of exactly one page that holds a one-page mapping (a Linux guest's usual UNMAP) or
+  // nothing is one probe: the removed mapping's phys and flags come back in UNMAPPED, so its unmap
+  // event is the one the walk's visitor would emit (onUnmapRemove), and its notification needs
+  // only the range (QEMU virtio_iommu_notify_unmap of [s, e]). Anything else takes the walk below.
+  const k = st.sink;
+  const one = k.enabled ? store.unmapPage(sHi, sLo, eHi, eLo, UNMAPPED) : store.unmapPage(sHi, sLo, eHi, eLo);
+  if (one === 1) {
+    if (k.enabled) emit(k, 'unmap', { domain: domainId, virtStart: leanU64(k, sHi, sLo), virtEnd: leanU64(k, eHi, eLo), physStart: leanU64(k, UNMAPPED[0], UNMAPPED[1]), flags: UNMAPPED[2] });
+    if (notified) {
+      const n = st.notifier!;
+      const eps = d.endpoints;
+      for (let i = 0; i < eps.length; i++) if (n.has(eps[i].id)) notifyUnmap(n, eps[i].id, sHi, sLo, eHi, eLo);
     }
-    if (one === 0) return S_OK;
-    if (!notified) return store.unmapRange(sHi, sLo, eHi, eLo, !st.qemu) === UNMAP_OK ? S_OK : S_RANGE;
+    return S_OK;
   }
+  if (one === 0) return S_OK;
+  if (!k.enabled && !notified) return store.unmapRange(sHi, sLo, eHi, eLo, !st.qemu) === UNMAP_OK ? S_OK : S_RANGE;
   // The visitor is one module-level function reading the request from `unmapSt` / `unmapDomain` /
   // `unmapId` / `unmapNotified` (no closure per request); saved and restored around the walk.
   const pSt = unmapSt;
@@ -325,6 +326,9 @@ let unmapSt: DeviceState | null = null;
 let unmapDomain: Domain | null = null;
 let unmapId = 0;
 let unmapNotified = false;
+
+/** The phys halves and flags of the mapping a one-page UNMAP removed (MappingStore.unmapPage `out`). */
+const UNMAPPED = new Uint32Array(3);
 
 /** execUnmap's visitor: one whole mapping [a:b, c:e] → phys f:g, flags h left the domain's tree. */
 function onUnmapRemove(a: number, b: number, c: number, e: number, f: number, g: number, h: number): void {

@@ -93,10 +93,13 @@ describe('PageSet: run-start order with bitmap updates held back', () => {
 describe('MappingStore.unmapPage (the one-page UNMAP path)', () => {
   it('agrees with unmapRange where it answers, and declines (-1, nothing changed) everywhere else', () => {
     const s = new MappingStore(12);
-    expect(s.insert(1, 0x5000, 1, 0x5fff, 0, 0xa000, 3)).toBe(true); // one page, hi half 1
+    expect(s.insert(1, 0x5000, 1, 0x5fff, 7, 0xa000, 2)).toBe(true); // one page, hi halves 1 and 7
     expect(s.insert(0, 0x8000, 0, 0x9fff, 0, 0xb000, 3)).toBe(true); // two pages
-    // A one-page area: removed (1); then the page is free (0), as unmapRange says UNMAP_OK.
-    expect(s.unmapPage(1, 0x5000, 1, 0x5fff)).toBe(1);
+    // A one-page area: removed (1), its phys and flags handed back in `out` (what unmapRange's
+    // visitor would see); then the page is free (0), as unmapRange says UNMAP_OK.
+    const out = new Uint32Array(3);
+    expect(s.unmapPage(1, 0x5000, 1, 0x5fff, out)).toBe(1);
+    expect([...out]).toEqual([7, 0xa000, 2]);
     expect(s.lookup(1, 0x5000)).toBe(false);
     expect(s.unmapPage(1, 0x5000, 1, 0x5fff)).toBe(0);
     expect(s.unmapRange(1, 0x5000, 1, 0x5fff, false)).toBe(UNMAP_OK);

@@ -90,3 +90,23 @@ describe('UNMAP partial ranges: QEMU loop vs atomic spec', () => {
     expect(r.dev.mappingCount()).toBe(0);
   });
 });
+
+describe('UNMAP of exactly one page (the one-probe path a Linux guest takes)', () => {
+  it.each(MODES)('%s: removes a one-page mapping with its unmap event (phys above 4 GiB, its flags); then nothing is there', (mode) => {
+    const r = rig(mode);
+    expect(r.attach(1, EP1)).toBe(S_OK);
+    expect(r.map(1, 0xfffff000n, 0xffffffffn, 0x1_2345_6000n, 1)).toBe(S_OK);
+    expect(r.map(1, 0x1_0000_0000n, 0x1_0000_0fffn, 0x7000n, 2)).toBe(S_OK);
+    r.events();
+    expect(r.unmap(1, 0xfffff000n, 0xffffffffn)).toBe(S_OK);
+    expect(r.events().filter((e) => e.kind === 'unmap')).toEqual([{ kind: 'unmap', domain: 1, virtStart: 0xfffff000n, virtEnd: 0xffffffffn, physStart: 0x1_2345_6000n, flags: 1 }]);
+    expect(r.dev.domainMappings(1)!.map((m) => m.start)).toEqual([0x1_0000_0000n]);
+    // The page is free now: OK, and no unmap event.
+    expect(r.unmap(1, 0xfffff000n, 0xffffffffn)).toBe(S_OK);
+    expect(r.events().filter((e) => e.kind === 'unmap')).toEqual([]);
+    // The page above 4 GiB (hi half 1).
+    expect(r.unmap(1, 0x1_0000_0000n, 0x1_0000_0fffn)).toBe(S_OK);
+    expect(r.events().filter((e) => e.kind === 'unmap')).toEqual([{ kind: 'unmap', domain: 1, virtStart: 0x1_0000_0000n, virtEnd: 0x1_0000_0fffn, physStart: 0x7000n, flags: 2 }]);
+    expect(r.dev.domainMappings(1)).toEqual([]);
+  });
+});
