@@ -255,6 +255,17 @@ function emitMap(st: DeviceState, domain: number, sHi: number, sLo: number, eHi:
   emit(k, 'map', { domain, virtStart: leanU64(k, sHi, sLo), virtEnd: leanU64(k, eHi, eLo), physStart: leanU64(k, pHi, pLo), flags });
 }
 
+/** The 'unmap' event of one whole mapping [s, e] → phys, flags that left `domain` (QEMU trace virtio_iommu_unmap_done). */
+function emitUnmap(k: DeviceState['sink'], domain: number, sHi: number, sLo: number, eHi: number, eLo: number, pHi: number, pLo: number, flags: number): void {
+  emit(k, 'unmap', { domain, virtStart: leanU64(k, sHi, sLo), virtEnd: leanU64(k, eHi, eLo), physStart: leanU64(k, pHi, pLo), flags });
+}
+
+/** QEMU virtio_iommu_notify_unmap of [s, e] on every notified endpoint of `d` (a whole mapping left it). */
+function notifyDomainUnmap(n: NonNullable<DeviceState['notifier']>, d: Domain, sHi: number, sLo: number, eHi: number, eLo: number): void {
+  const eps = d.endpoints;
+  for (let i = 0; i < eps.length; i++) if (n.has(eps[i].id)) notifyUnmap(n, eps[i].id, sHi, sLo, eHi, eLo);
+}
+
 /**
  * UNMAP (SPEC §5.13.6.5; QDEV virtio_iommu_unmap). Only the first and the last mapping touched by
  * [s, e] can be partial. qemu: mappings are removed in ascending address order until the first
@@ -288,14 +299,10 @@ function execUnmap(st: DeviceState, q: DecodedRequest): number {
   // event is the one the walk's visitor would emit (onUnmapRemove), and its notification needs
   // only the range (QEMU virtio_iommu_notify_unmap of [s, e]). Anything else takes the walk below.
   const k = st.sink;
-  const one = k.enabled ? store.unmapPage(sHi, sLo, eHi, eLo, UNMAPPED) : store.unmapPage(sHi, sLo, eHi, eLo);
+  const one = store.unmapPage(sHi, sLo, eHi, eLo, UNMAPPED);
   if (one === 1) {
-    if (k.enabled) emit(k, 'unmap', { domain: domainId, virtStart: leanU64(k, sHi, sLo), virtEnd: leanU64(k, eHi, eLo), physStart: leanU64(k, UNMAPPED[0], UNMAPPED[1]), flags: UNMAPPED[2] });
-    if (notified) {
-      const n = st.notifier!;
-      const eps = d.endpoints;
-      for (let i = 0; i < eps.length; i++) if (n.has(eps[i].id)) notifyUnmap(n, eps[i].id, sHi, sLo, eHi, eLo);
-    }
+    if (k.enabled) emitUnmap(k, domainId, sHi, sLo, eHi, eLo, UNMAPPED[0], UNMAPPED[1], UNMAPPED[2]);
+    if (notified) notifyDomainUnmap(st.notifier!, d, sHi, sLo, eHi, eLo);
     return S_OK;
   }
   if (one === 0) return S_OK;
@@ -334,14 +341,10 @@ const UNMAPPED = new Uint32Array(3);
 function onUnmapRemove(a: number, b: number, c: number, e: number, f: number, g: number, h: number): void {
   const st = unmapSt!;
   const k = st.sink;
-  if (k.enabled) emit(k, 'unmap', { domain: unmapId, virtStart: leanU64(k, a, b), virtEnd: leanU64(k, c, e), physStart: leanU64(k, f, g), flags: h });
+  if (k.enabled) emitUnmap(k, unmapId, a, b, c, e, f, g, h);
   // QEMU virtio_iommu_unmap: each whole mapping removed is notified as unmapped on every
   // endpoint's MR (virtio_iommu_notify_unmap) as it leaves the tree.
-  if (unmapNotified) {
-    const n = st.notifier!;
-    const eps = unmapDomain!.endpoints;
-    for (let i = 0; i < eps.length; i++) if (n.has(eps[i].id)) notifyUnmap(n, eps[i].id, a, b, c, e);
-  }
+  if (unmapNotified) notifyDomainUnmap(st.notifier!, unmapDomain!, a, b, c, e);
 }
 
 /**
