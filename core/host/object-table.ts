@@ -46,6 +46,13 @@ export class ObjectTable<K extends string, O extends TableObject<K>> {
   // Freed IDs below `next`, as a min-heap, so alloc hands out the lowest free ID.
   private readonly freeIds: number[] = [];
   private next = 1;
+  /**
+   * The last slot {@link get} found, and its ID: the hot paths (IOAS_MAP / IOAS_UNMAP of one IOAS,
+   * a device's lookups) ask for the same ID over and over, and a Map lookup is a hash probe and a
+   * builtin call. Cleared when that ID is released.
+   */
+  private lastId = 0;
+  private lastSlot: Slot<O> | undefined = undefined;
 
   constructor(private readonly destroyHook: (obj: O) => void) {}
 
@@ -85,8 +92,14 @@ export class ObjectTable<K extends string, O extends TableObject<K>> {
 
   /** The live object `id` if it is of `kind` (any kind when omitted), else undefined (→ ENOENT). */
   get(id: number, kind?: K): O | undefined {
-    const s = this.slots.get(id);
-    if (s === undefined || s.state !== LIVE) return undefined;
+    let s = this.lastSlot;
+    if (id !== this.lastId || s === undefined) {
+      s = this.slots.get(id);
+      if (s === undefined) return undefined;
+      this.lastId = id;
+      this.lastSlot = s;
+    }
+    if (s.state !== LIVE) return undefined;
     if (kind !== undefined && s.obj.kind !== kind) return undefined;
     return s.obj;
   }
@@ -163,6 +176,7 @@ export class ObjectTable<K extends string, O extends TableObject<K>> {
       if (!progressed) throw new Error('object-table: close found objects that reference each other');
     }
     this.slots.clear();
+    this.lastSlot = undefined;
     this.freeIds.length = 0;
     this.next = 1;
   }
@@ -170,6 +184,7 @@ export class ObjectTable<K extends string, O extends TableObject<K>> {
   private release(id: number): void {
     // Every free ID below `next` is in the heap, so its minimum (or `next`) is the lowest free ID.
     this.slots.delete(id);
+    if (id === this.lastId) this.lastSlot = undefined;
     this.pushFree(id);
   }
 

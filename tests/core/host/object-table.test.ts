@@ -80,4 +80,47 @@ describe('ObjectTable', () => {
     expect(t.size).toBe(0);
     expect(t.alloc({ kind: 'a', id: 0 })).toBe(1);
   });
+
+  it('a lookup never returns an object after its ID is destroyed, leaked, closed or reused (the last-lookup cache)', () => {
+    const { t, make } = table();
+    const a = make('a');
+    // Looked up twice (the second from the cache), then destroyed: the ID is absent.
+    expect(t.get(a.id, 'a')).toBe(a);
+    expect(t.get(a.id, 'a')).toBe(a);
+    expect(t.destroy(a.id)).toBe(0);
+    expect(t.get(a.id)).toBeUndefined();
+    // The same ID, reused by another object: the lookup finds the new one, pending until finalized.
+    const b: Obj = { kind: 'b', id: 0 };
+    expect(t.alloc(b)).toBe(a.id);
+    expect(t.get(b.id)).toBeUndefined();
+    t.finalize(b.id);
+    expect(t.get(b.id, 'a')).toBeUndefined();
+    expect(t.get(b.id, 'b')).toBe(b);
+    // A force-destroyed object with a leaked ID, looked up just before: invisible right after.
+    t.forceDestroy(b.id, true);
+    expect(t.get(b.id)).toBeUndefined();
+    // Aborted while cached as absent-but-pending, then reused.
+    const c = make('a');
+    const p: Obj = { kind: 'a', id: 0 };
+    t.alloc(p);
+    expect(t.get(p.id)).toBeUndefined();
+    t.abort(p.id);
+    const q = make('b');
+    expect(q.id).toBe(p.id);
+    expect(t.get(q.id)).toBe(q);
+    // Close empties the table: the last object looked up is gone, and its ID is handed out anew.
+    expect(t.get(c.id)).toBe(c);
+    t.close();
+    expect(t.get(c.id)).toBeUndefined();
+    const d = make('b');
+    expect(d.id).toBe(1);
+    expect(t.get(1)).toBe(d);
+    // A leaked ID looked up last is released by close alone: its next owner is found.
+    t.forceDestroy(d.id, true);
+    expect(t.get(d.id)).toBeUndefined();
+    t.close();
+    const e = make('a');
+    expect(e.id).toBe(d.id);
+    expect(t.get(e.id, 'a')).toBe(e);
+  });
 });
