@@ -50,6 +50,15 @@ const PAGE_SIZE_N = Number(PAGE_SIZE);
 /** 2^k as bigint, k = 0..64. */
 const POW2: readonly bigint[] = Array.from({ length: 65 }, (_, k) => 1n << BigInt(k));
 
+/** 2^k as a number, k = 0..64 (`2 ** k` with a variable k is a call to pow on the hot path). */
+const POW2N: readonly number[] = Array.from({ length: 65 }, (_, k) => 2 ** k);
+
+/**
+ * -1n, the "none" of the bigint results: a `-1n` literal is a unary minus that optimized code
+ * performs at run time (a builtin call) every time it is evaluated.
+ */
+const NONE = -1n;
+
 /** BigInt of the page offsets 0..0xfff (no allocation on the hot path). */
 const OFFSETS: readonly bigint[] = Array.from({ length: 4096 }, (_, i) => BigInt(i));
 
@@ -73,7 +82,7 @@ function log2Up(v: bigint): number {
 /** ALIGN(v, a) | off, or -1n when ALIGN overflows u64 (newer kernels check_add_overflow). */
 function alignUp(v: bigint, a: bigint, off: bigint): bigint {
   const t = v + a - 1n;
-  if (t > ULONG_MAX) return -1n;
+  if (t > ULONG_MAX) return NONE;
   return (t & ~(a - 1n)) | off;
 }
 
@@ -246,8 +255,8 @@ export class IovaAllocator {
       let s: bigint;
       if (this.mW === w && this.mAlign === align && this.mOff === pageOffset && this.mNeed === need) s = this.mS;
       else {
-        s = w.last - w.start < need ? -1n : alignUp(w.start, align, pageOffset);
-        if (s >= 0n && (s > w.last || w.last - s < need)) s = -1n;
+        s = w.last - w.start < need ? NONE : alignUp(w.start, align, pageOffset);
+        if (s >= 0n && (s > w.last || w.last - s < need)) s = NONE;
         this.mW = w;
         this.mAlign = align;
         this.mOff = pageOffset;
@@ -256,7 +265,7 @@ export class IovaAllocator {
       }
       if (s >= 0n) {
         const kept = this.kept;
-        let found = -1n;
+        let found = NONE;
         if (dn.size > 0) {
           const alignN = Number(align);
           const offN = Number(pageOffset);
@@ -269,7 +278,7 @@ export class IovaAllocator {
           }
           if (this.foundBig >= 0n) found = this.foundBig;
         }
-        let prev = -1n;
+        let prev = NONE;
         while (found < 0n && dk.size > 0) {
           const d = dk.peek();
           if (d === prev) {
@@ -293,8 +302,10 @@ export class IovaAllocator {
           const holeLast = used === undefined ? w.last : used.start - 1n;
           if (holeLast - d + 1n > small) kept.push(d);
         }
-        for (const d of kept) dk.push(d);
-        kept.length = 0;
+        if (kept.length !== 0) {
+          for (const d of kept) dk.push(d);
+          kept.length = 0;
+        }
         if (found >= 0n) {
           this.outBig = found;
           this.outN = -1;
@@ -307,7 +318,7 @@ export class IovaAllocator {
     for (const w of windows) {
       if (w.last < hint) continue;
       // __alloc_iova_check_used: the span must hold the aligned range; the walk starts there.
-      const s = w.last - w.start < need ? -1n : alignUp(w.start, align, pageOffset);
+      const s = w.last - w.start < need ? NONE : alignUp(w.start, align, pageOffset);
       if (s < 0n || s > w.last || w.last - s < need) {
         // A skipped window's runs are not checked: the hint may not pass a large one.
         if (w.last - (hint > w.start ? hint : w.start) + 1n > small) advancing = false;
@@ -361,7 +372,7 @@ export class IovaAllocator {
     const space = this.space;
     const dn = this.dirtyN[k];
     const keptN = this.keptN;
-    this.foundBig = -1n;
+    this.foundBig = NONE;
     let result = -1;
     let prevN = -1;
     while (dn.size > 0) {
@@ -409,8 +420,11 @@ export class IovaAllocator {
       const holeLast = used === undefined ? w.last : used.start - 1n;
       if (holeLast - BigInt(d) + 1n > (k === 0 ? 0n : POW2[k - 1])) keptN.push(d);
     }
-    for (const d of keptN) dn.push(d);
-    keptN.length = 0;
+    if (keptN.length !== 0) {
+      // Setting an array's length is a runtime call: only when there is something to clear.
+      for (const d of keptN) dn.push(d);
+      keptN.length = 0;
+    }
     return result;
   }
 
@@ -431,8 +445,8 @@ export class IovaAllocator {
     const align = POW2[31 - Math.clz32(alignN)];
     const pageOffset = OFFSETS[offN] ?? BigInt(offN);
     const need = BigInt(needN);
-    let s = w.last - w.start < need ? -1n : alignUp(w.start, align, pageOffset);
-    if (s >= 0n && (s > w.last || w.last - s < need)) s = -1n;
+    let s = w.last - w.start < need ? NONE : alignUp(w.start, align, pageOffset);
+    if (s >= 0n && (s > w.last || w.last - s < need)) s = NONE;
     this.nW = w;
     this.nAlign = alignN;
     this.nOff = offN;
@@ -455,7 +469,7 @@ export class IovaAllocator {
     const k = lenN <= 1 ? 0 : 32 - Math.clz32(lenN - 1);
     const dn = this.dirtyN[k];
     if (dn.size === 0 || this.space.hasAllowed() || lenN >= TWO32) return this.alloc(u64n(vaHi, vaLo), BigInt(lenN), BigInt(iovaAlignmentN));
-    let alignN = 2 ** k;
+    let alignN = POW2N[k];
     if (vaLo !== 0) {
       const lb = (vaLo & -vaLo) >>> 0;
       if (lb < alignN) alignN = lb;
