@@ -250,23 +250,31 @@ export class IoPagetable implements FreeSpace {
    */
   unmap32(sHi: number, sLo: number, eHi: number, eLo: number): Errno {
     this.outUnmappedHi = 0;
-    if (eHi === sHi && eLo - sLo === PAGE_MASK && this.allocator.active.length === 0) {
+    if (eHi === sHi && eLo - sLo === PAGE_MASK) {
       // One 4 KiB page: removing a one-page area (or finding the page free) needs no walk and
-      // no visitor; the allocator, with no window in use, is not told.
+      // no visitor (the area removed, if any, is the page itself).
       const r = this.areas.unmapPage(sHi, sLo, eHi, eLo);
       if (r >= 0) {
-        this.outUnmappedLo = r === 1 ? PAGE_MASK + 1 : 0;
+        if (r === 0) {
+          this.outUnmappedLo = 0;
+          return ERRNO.OK;
+        }
+        this.outUnmappedLo = PAGE_MASK + 1;
+        if (this.allocator.active.length > 0) this.unmappedFrom(sHi, sLo);
         return ERRNO.OK;
       }
     }
     this.outUnmappedLo = 0;
     this.fHi = -1;
     const rc = this.areas.unmapRange(sHi, sLo, eHi, eLo, false, this.sumVisitor);
-    if (this.fHi >= 0 && this.allocator.active.length > 0) {
-      if (this.fHi < 0x200000) this.allocator.freedN(this.runStartBeforeN(this.fHi * TWO32 + this.fLo));
-      else this.allocator.freed(this.runStartBefore(u64(this.fHi, this.fLo)));
-    }
+    if (this.fHi >= 0 && this.allocator.active.length > 0) this.unmappedFrom(this.fHi, this.fLo);
     return rc === UNMAP_OK ? ERRNO.OK : ERRNO.ENOENT;
+  }
+
+  /** Tells the allocator, with a window in use, that an unmap removed areas from (halves) on: their free run starts a run. */
+  private unmappedFrom(fHi: number, fLo: number): void {
+    if (fHi < 0x200000) this.allocator.freedN(this.runStartBeforeN(fHi * TWO32 + fLo));
+    else this.allocator.freed(this.runStartBefore(u64(fHi, fLo)));
   }
 
   private allowedOverlaps(start: bigint, last: bigint): boolean {
