@@ -199,6 +199,16 @@ export class MappingStore extends IntervalResult {
   }
 
   /**
+   * Whether an interval contains addr (hi, lo): {@link lookup} without loading the interval into
+   * the r* fields (a free-space check needs the answer alone; the loads cost more than the probe).
+   */
+  covers(hi: number, lo: number): boolean {
+    const pages = this.pages;
+    if (pages.count() > 0 && pages.slot(hi >>> this.shift, ((hi << (32 - this.shift)) | (lo >>> this.shift)) >>> 0) >= 0) return true;
+    return this.tree.count() !== 0 && this.tree.lookup(hi, lo);
+  }
+
+  /**
    * Floor lookup: the interval with the greatest start <= addr, whether or not it contains addr.
    * Returns false when there is none; otherwise the interval is in the r* fields.
    */

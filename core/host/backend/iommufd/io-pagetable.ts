@@ -345,10 +345,10 @@ export class IoPagetable implements FreeSpace {
     if (this.reserved.size > 0 && this.reserved.overlaps32(sHi, sLo, eHi, eLo)) return false;
     const a = this.areas;
     // One address: free iff no area holds it (a hash probe for page-run areas; a floor lookup walks the bitmap).
-    if (sHi === eHi && sLo === eLo) return a.count() === 0 || !a.lookup(sHi, sLo);
+    if (sHi === eHi && sLo === eLo) return a.count() === 0 || !a.covers(sHi, sLo);
     // Inside one 4 KiB page with only page-run areas (the store's page size is PAGE_SIZE): a hash
     // probe too, as such an area covers the whole page or none of it.
-    if (sHi === eHi && sLo >>> 12 === eLo >>> 12 && a.treeCount() === 0) return a.count() === 0 || !a.lookup(sHi, sLo);
+    if (sHi === eHi && sLo >>> 12 === eLo >>> 12 && a.treeCount() === 0) return a.count() === 0 || !a.covers(sHi, sLo);
     // The area with the greatest start <= to overlaps [from, to] iff it ends at or after from.
     if (a.count() === 0 || !a.floor(eHi, eLo)) return true;
     return a.rEndHi < sHi || (a.rEndHi === sHi && a.rEndLo < sLo);
