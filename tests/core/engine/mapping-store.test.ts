@@ -299,6 +299,7 @@ describe('MappingStore: against a naive model (seeded)', () => {
         const a = pick(r) + BigInt(Math.floor(r() * Number(maxLen)));
         const addr = a > U64_MAX ? U64_MAX : a;
         expect(s.find(addr)).toEqual(m.find(addr));
+        expect(s.covers(hi32(addr), lo32(addr))).toBe(m.find(addr) !== undefined);
         expect(s.floorOf(addr)).toEqual(m.floor(addr));
       } else {
         const a = pick(r);
