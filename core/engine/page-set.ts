@@ -34,6 +34,12 @@ const TOP = 8;
 export const RUN_FLAGS_MAX = 7;
 /** Most pages in one run (its length - 1 is bits 20..23 of an entry's key word 0). */
 export const MAX_RUN = 16;
+/**
+ * The page table groups pages by 4 (Hash64's groupBits 2) from 2^16 slots on (1 MiB of slots,
+ * about this machine's L2 per core): below it the table stays in cache and each page hashes on
+ * its own (see Hash64.home).
+ */
+const PAGE_GROUP_FROM_BITS = 16;
 /** Run-start bitmap updates held back (see PageSet.note) before they are applied in one batch. */
 const LOG_MAX = 1024;
 /** Log entry word 0: bit 31 marks a cleared run start (else set); bits 0..19 the page's hi half. */
@@ -75,7 +81,7 @@ export class PageSet {
    * page → entry: key word 0 = USED | flags << 28 | index << 24 | (k - 1) << 20 | pageHi, key
    * word 1 = pageLo, value = the run's physHi, physLo.
    */
-  private readonly pages = new Hash64(0xfffff, 8, 2);
+  private readonly pages = new Hash64(0xfffff, 8, 2, PAGE_GROUP_FROM_BITS);
   /** bitmap of run starts: key word 0 = USED | level << 24 | indexHi, key word 1 = indexLo, value = bits 0..31, 32..63. */
   private readonly words = new Hash64(0x7fffffff, 4, 0);
   /** Number of runs. */
