@@ -7,8 +7,15 @@
  * Each suite runs in its own Node process (`--child <suite>` prints its rows as JSON), so one
  * suite's heap, GC state and JIT feedback cannot move another's figures: the 1M-entry tables of
  * the mapping suite used to be still live, or being collected, while the iommufd rows ran.
+ *
+ * The machine's state is printed after the table, so that figures from different runs can be
+ * read against each other: a fixed calibration loop timed before the first suite and after the
+ * last (ms, lower is faster; on a shared VM it swings more than 2× within hours), and per suite
+ * its wall time and the CPU time the hypervisor gave to other guests while it ran (steal, from
+ * /proc/stat on Linux: a share of one CPU, which a single-threaded row loses directly).
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { benchMapping } from './mapping.ts';
 import { benchIngest } from './ingest.ts';
@@ -27,6 +34,32 @@ function fmt(n: number): string {
   if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
   if (n >= 1e3) return `${(n / 1e3).toFixed(1)} K`;
   return n.toFixed(0);
+}
+
+/**
+ * Milliseconds of a fixed single-threaded loop (object allocation and Map traffic, as the lab's
+ * hot paths do): the machine's speed at that moment, lower is faster.
+ */
+export function calibrate(): number {
+  const t0 = performance.now();
+  let x = 0;
+  const m = new Map<number, { a: number; b: number }>();
+  for (let i = 0; i < 3e6; i++) {
+    m.set(i & 1023, { a: i, b: i * 2 });
+    x += m.get((i * 7) & 1023)?.b ?? 0;
+  }
+  if (x < 0) throw new Error('bench: calibration overflow');
+  return performance.now() - t0;
+}
+
+/** Total steal time of all CPUs so far, ms (the 8th field of /proc/stat's cpu line, in USER_HZ = 100/s); undefined off Linux. */
+export function stealMs(): number | undefined {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/);
+    return f[0] === 'cpu' && f.length > 8 ? Number(f[8]) * 10 : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Runs one suite in a fresh Node process (same flags, e.g. --import tsx) and returns its rows. */
@@ -56,11 +89,19 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const rows: BenchRow[] = [];
+  const calibBefore = calibrate();
+  const machine: { suite: string; 'wall s': string; 'steal (% of one CPU)': string }[] = [];
   for (const name of Object.keys(suites)) {
     if (only && only !== name) continue;
     console.error(`bench: running ${name}…`);
+    const t0 = performance.now();
+    const st0 = stealMs();
     rows.push(...runChild(name));
+    const wall = performance.now() - t0;
+    const st1 = stealMs();
+    machine.push({ suite: name, 'wall s': (wall / 1000).toFixed(0), 'steal (% of one CPU)': st0 === undefined || st1 === undefined ? 'n/a' : ((100 * (st1 - st0)) / wall).toFixed(1) });
   }
+  const calibAfter = calibrate();
   const table = rows.map((r) => ({
     benchmark: r.name,
     lab: `${fmt(r.value)} ${r.unit}`,
@@ -70,6 +111,8 @@ async function main(): Promise<void> {
     target: r.target === undefined ? '' : r.atMost ? `${r.value <= r.target ? 'met' : 'MISSED'} (<= ${fmt(r.target)})` : `${r.value >= r.target ? 'met' : 'MISSED'} (>= ${fmt(r.target)})`,
   }));
   console.table(table);
+  console.log(`machine: calibration loop ${calibBefore.toFixed(0)} ms before the first suite, ${calibAfter.toFixed(0)} ms after the last (lower is faster)`);
+  console.table(machine);
 }
 
 await main();
