@@ -204,7 +204,7 @@ export class MappingStore extends IntervalResult {
    */
   covers(hi: number, lo: number): boolean {
     const pages = this.pages;
-    if (pages.count() > 0 && pages.slot(hi >>> this.shift, ((hi << (32 - this.shift)) | (lo >>> this.shift)) >>> 0) >= 0) return true;
+    if (pages.count() > 0 && pages.slot(this.pageHi(hi), this.pageLo(hi, lo)) >= 0) return true;
     return this.tree.count() !== 0 && this.tree.lookup(hi, lo);
   }
 

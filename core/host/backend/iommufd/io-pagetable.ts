@@ -255,12 +255,8 @@ export class IoPagetable implements FreeSpace {
       // no visitor (the area removed, if any, is the page itself).
       const r = this.areas.unmapPage(sHi, sLo, eHi, eLo);
       if (r >= 0) {
-        if (r === 0) {
-          this.outUnmappedLo = 0;
-          return ERRNO.OK;
-        }
-        this.outUnmappedLo = PAGE_MASK + 1;
-        if (this.allocator.active.length > 0) this.unmappedFrom(sHi, sLo);
+        this.outUnmappedLo = r === 1 ? PAGE_MASK + 1 : 0;
+        if (r === 1 && this.allocator.active.length > 0) this.unmappedFrom(sHi, sLo);
         return ERRNO.OK;
       }
     }
