@@ -40,7 +40,7 @@ function fmt(n: number): string {
  * Milliseconds of a fixed single-threaded loop (object allocation and Map traffic, as the lab's
  * hot paths do): the machine's speed at that moment, lower is faster.
  */
-export function calibrate(): number {
+function calibrate(): number {
   const t0 = performance.now();
   let x = 0;
   const m = new Map<number, { a: number; b: number }>();
@@ -53,7 +53,7 @@ export function calibrate(): number {
 }
 
 /** Total steal time of all CPUs so far, ms (the 8th field of /proc/stat's cpu line, in USER_HZ = 100/s); undefined off Linux. */
-export function stealMs(): number | undefined {
+function stealMs(): number | undefined {
   try {
     const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/);
     return f[0] === 'cpu' && f.length > 8 ? Number(f[8]) * 10 : undefined;
