@@ -308,6 +308,9 @@ describe('components, links and host objects in a browser', () => {
     // The object view at the failed call: the IOAS with the one area mapped, the device attached to its auto domain.
     await page.locator(`[data-testid=event-row][data-seq="${failedCall}"]`).click();
     if ((await page.getByTestId('host-objects').count()) === 0) await page.getByTestId('toggle-objects').click();
+    // The view follows the selection asynchronously, and the map selected before shows the same
+    // three objects: wait for the view at the call itself before reading it.
+    await poll(() => page.getByTestId('host-objects-at').innerText()).toContain(`after #${failedCall}`);
     const objects = page.getByTestId('host-object');
     await poll(async () => (await objects.evaluateAll((els) => els.map((e) => `${e.getAttribute('data-type')}#${e.getAttribute('data-id')}`))).join(' ')).toBe(
       'ioas#1 device#2 hwpt-paging#3',
