@@ -12,7 +12,7 @@ export const MAX_CAPS = 8;
 /** Aggregate slots per child: gap, then one per indexed order. */
 export const AGG = 1 + MAX_CAPS;
 
-// Leaf record: n, prev, next, parent, index in the parent, the leaf's own aggregates (AGG slots), then the lo, hi, gap
+// Leaf record: n, prev, next, parent, index in the parent (a hint: see kidIndex), the leaf's own aggregates (AGG slots), then the lo, hi, gap
 // and id blocks.
 export const L_N = 0;
 export const L_PREV = 1;
@@ -25,7 +25,7 @@ export const L_HI = L_LO + LEAF;
 export const L_GAP = L_HI + LEAF;
 export const L_ID = L_GAP + LEAF;
 export const LR = L_ID + LEAF;
-// Inner record: n, parent, index in the parent, kids, minKey, then agg as one column of FAN
+// Inner record: n, parent, index in the parent (a hint: see kidIndex), kids, minKey, then agg as one column of FAN
 // children per slot (a slot's scan over the children reads one run of doubles).
 export const I_N = 0;
 export const I_PAR = 1;
@@ -34,6 +34,20 @@ export const I_KID = 3;
 export const I_MIN = I_KID + FAN;
 export const I_AGG = I_MIN + FAN;
 export const IR = I_AGG + FAN * AGG;
+
+// Slots of the tree's argument scratch (IovaTree.arg): doubles handed to functions V8 does not
+// inline go through a Float64Array, not as arguments. A pfn is above 2^31, so an argument holding
+// one is a boxed HeapNumber: ~12 allocations a pair, a scavenge every ~5000 pairs (0.1-0.2 ms).
+/** The key of a leaf look-up (IovaTree.locate). */
+export const ARG_KEY = 0;
+/** pfn_lo of the entry whose gap changed (leafRaise, leafLower). */
+export const ARG_LO = 1;
+/** Its gap: the new one (leafRaise) or the old one (leafLower). */
+export const ARG_G = 2;
+/** The child's smallest pfn_lo (propagateUp). */
+export const ARG_MIN = 3;
+/** Slots in the scratch. */
+export const ARGS = 4;
 
 // cap_k of an entry: gap minus the padding that aligns its start g0 = lo - gap up to `a`
 // (a power of two with inverse `inv`: floor(g0 * inv) * a is exact in doubles, and far cheaper
@@ -76,18 +90,23 @@ export function leafAggAll(L: Float64Array, o: number, K: number, alignOf: Float
   }
 }
 
-// The entry [lo, ...] of the leaf at o now has the larger gap g: raise the leaf's aggregates.
-export function leafRaise(L: Float64Array, o: number, lo: number, g: number, K: number, alignOf: Float64Array, invOf: Float64Array): void {
+// The entry [lo, ...] of the leaf at o now has the larger gap g (lo, g: arg[ARG_LO], arg[ARG_G]):
+// raise the leaf's aggregates.
+export function leafRaise(L: Float64Array, o: number, arg: Float64Array, K: number, alignOf: Float64Array, invOf: Float64Array): void {
+  const lo = arg[ARG_LO];
+  const g = arg[ARG_G];
   for (let j = 0; j < K; j++) {
     const v = valOf(lo, g, j, alignOf, invOf);
     if (v > L[o + L_AGG + j]) L[o + L_AGG + j] = v;
   }
 }
 
-// An entry of the leaf at o that had gap g (pfn_lo lo) lost its gap or part of it: where its old
-// value was the leaf's max, recompute that slot (splitting a gap never raises a cap: every
-// block that fits a part of the gap fits the whole).
-export function leafLower(L: Float64Array, o: number, lo: number, g: number, K: number, alignOf: Float64Array, invOf: Float64Array): void {
+// An entry of the leaf at o that had gap g (pfn_lo lo; lo, g: arg[ARG_LO], arg[ARG_G]) lost its
+// gap or part of it: where its old value was the leaf's max, recompute that slot (splitting a gap
+// never raises a cap: every block that fits a part of the gap fits the whole).
+export function leafLower(L: Float64Array, o: number, arg: Float64Array, K: number, alignOf: Float64Array, invOf: Float64Array): void {
+  const lo = arg[ARG_LO];
+  const g = arg[ARG_G];
   let stale = 0;
   for (let j = 0; j < K; j++) if (g >= L[o + L_AGG + j] && valOf(lo, g, j, alignOf, invOf) >= L[o + L_AGG + j]) stale |= 1 << j; // cap <= gap
   if (stale === 0) return;
@@ -127,25 +146,25 @@ export function leafLower(L: Float64Array, o: number, lo: number, g: number, K: 
 
 /** m = the K aggregates of the inner node at record offset o (max over its children's slots; slots >= K: -1). */
 export function innerAggAll(I: Float64Array, o: number, K: number, m: Float64Array): void {
-  m.fill(-1);
   const n = (I[o + I_N] | 0);
-  for (let j = 0; j < K; j++) {
+  for (let j = 0; j < AGG; j++) {
     const a = o + I_AGG + j * FAN;
     let mx = -1;
-    for (let c = 0; c < n; c++) if (I[a + c] > mx) mx = I[a + c];
+    if (j < K) for (let c = 0; c < n; c++) if (I[a + c] > mx) mx = I[a + c];
     m[j] = mx;
   }
 }
 
 /**
- * Writes tmp (the K aggregates of the child at index ci of `parent`) and the child's min key into
- * the parent's slot, and up; oldv and chg are scratch of AGG slots.
+ * Writes tmp (the K aggregates of the child at index ci of `parent`) and the child's min key
+ * (arg[ARG_MIN]) into the parent's slot, and up; oldv and chg are scratch of AGG slots.
  * Incremental: a parent's aggregates are its old ones (kept in the grandparent's slot) with the
  * changed slots applied — a larger value raises the max; a value that was the max and fell is
  * recomputed over the children for that aggregate only (one column). The root's own aggregates
  * are stored nowhere, so the walk stops below it.
  */
-export function propagateUp(I: Float64Array, K: number, tmp: Float64Array, oldv: Float64Array, chg: Uint8Array, ci: number, parent: number, minKey: number): void {
+export function propagateUp(I: Float64Array, K: number, tmp: Float64Array, oldv: Float64Array, chg: Uint8Array, ci: number, parent: number, arg: Float64Array): void {
+  const minKey = arg[ARG_MIN];
   let keyMoves = true;
   while (parent !== 0) {
     const po = parent * IR;
@@ -171,7 +190,8 @@ export function propagateUp(I: Float64Array, K: number, tmp: Float64Array, oldv:
     if (same) return;
     const gp = (I[po + I_PAR] | 0);
     if (gp === 0) return;
-    const gci = I[po + I_PIX] | 0;
+    const gci = kidIndex(I, gp * IR, parent, I[po + I_PIX] | 0);
+    I[po + I_PIX] = gci;
     const ga = gp * IR + I_AGG + gci;
     const n = (I[po + I_N] | 0);
     for (let j = 0; j < K; j++) {
@@ -190,6 +210,21 @@ export function propagateUp(I: Float64Array, K: number, tmp: Float64Array, oldv:
     parent = gp;
     ci = gci;
   }
+}
+
+/**
+ * The index of child handle h among the kids of the inner node at record offset po. `hint` is the
+ * index h's record last saw (L_PIX / I_PIX): a hint, not an invariant, so a split or a dropped
+ * sibling does not have to rewrite the index of every later sibling (each a cold record: a split
+ * renumbering 16 siblings took ~16 cache misses). A stale hint costs one scan of the parent's kids,
+ * after which the caller stores the answer back.
+ * @throws Error when h is not a kid of the node (a corrupt tree).
+ */
+export function kidIndex(I: Float64Array, po: number, h: number, hint: number): number {
+  const n = I[po + I_N] | 0;
+  if (hint < n && (I[po + I_KID + hint] | 0) === h) return hint;
+  for (let c = 0; c < n; c++) if ((I[po + I_KID + c] | 0) === h) return c;
+  throw new Error('iova-btree: a node is not among its parent\'s kids');
 }
 
 /**
@@ -226,6 +261,16 @@ export function splitPoint(cnt: number, at: number): number {
   if (at <= 1) return 1;
   if (at >= cnt) return cnt - 1;
   return cnt >> 1;
+}
+
+/**
+ * Copies n doubles of A from offset src to offset dst (the ranges may overlap), in a JS loop:
+ * TypedArray.prototype.copyWithin is a runtime call (~40 ns each), and a split moves a few short
+ * blocks.
+ */
+export function move(A: Float64Array, dst: number, src: number, n: number): void {
+  if (dst > src) for (let x = n - 1; x >= 0; x--) A[dst + x] = A[src + x];
+  else for (let x = 0; x < n; x++) A[dst + x] = A[src + x];
 }
 
 export function grow(a: Float64Array): Float64Array<ArrayBuffer> {

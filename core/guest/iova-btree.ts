@@ -65,6 +65,13 @@ import {
   propagateUp,
   splitPoint,
   grow,
+  kidIndex,
+  move,
+  ARG_KEY,
+  ARG_LO,
+  ARG_G,
+  ARG_MIN,
+  ARGS,
 } from './iova-btree-records.ts';
 
 /** The null node id. */
@@ -100,6 +107,8 @@ export class IovaTree {
   // propagate's per-aggregate scratch: the slot's old value and whether it changed.
   private readonly oldv = new Float64Array(AGG);
   private readonly chg = new Uint8Array(AGG);
+  /** Doubles for the calls V8 does not inline (slots ARG_*: see iova-btree-records.ts). */
+  private readonly arg = new Float64Array(ARGS);
   // locate() results: leaf record offset (also the finger the next locate tries first; 0 = none,
   // record 0 is never a leaf and has n = 0) and entry index
   private lo_ = 0;
@@ -151,7 +160,7 @@ export class IovaTree {
     this.L[o + L_PREV] = 0;
     this.L[o + L_NEXT] = 0;
     this.L[o + L_PAR] = 0;
-    this.L.fill(-1, o + L_AGG, o + L_AGG + AGG);
+    for (let j = 0; j < AGG; j++) this.L[o + L_AGG + j] = -1;
     return h;
   }
 
@@ -168,8 +177,15 @@ export class IovaTree {
   }
 
   // Sets lo_/li to the leaf record offset and index of the last entry with lo <= key (li = -1:
-  // key is below every entry of that leaf, which is then the first leaf).
+  // key is below every entry of that leaf, which is then the first leaf). Small enough to inline:
+  // the key reaches locateArg through the scratch, unboxed.
   private locate(key: number): void {
+    this.arg[ARG_KEY] = key;
+    this.locateArg();
+  }
+
+  private locateArg(): void {
+    const key = this.arg[ARG_KEY];
     // the fingers: the last two leaves located, if key falls in one's range (no descent, lines
     // in cache; a pair's free and its walk from the cached node alternate between two leaves)
     if (this.covers(this.lo_, key)) {
@@ -301,12 +317,16 @@ export class IovaTree {
 
   // The entry [lo, ...] of the leaf at o now has the larger gap g (see leafRaise).
   private raise(o: number, lo: number, g: number): void {
-    leafRaise(this.L, o, lo, g, 1 + this.nCaps, this.alignOf, this.invOf);
+    this.arg[ARG_LO] = lo;
+    this.arg[ARG_G] = g;
+    leafRaise(this.L, o, this.arg, 1 + this.nCaps, this.alignOf, this.invOf);
   }
 
   // An entry of the leaf at o that had gap g lost its gap or part of it (see leafLower).
   private lower(o: number, lo: number, g: number): void {
-    leafLower(this.L, o, lo, g, 1 + this.nCaps, this.alignOf, this.invOf);
+    this.arg[ARG_LO] = lo;
+    this.arg[ARG_G] = g;
+    leafLower(this.L, o, this.arg, 1 + this.nCaps, this.alignOf, this.invOf);
   }
 
   // Leaf h's L_AGG slots are current: write them and its min key into its parent, and up.
@@ -323,27 +343,24 @@ export class IovaTree {
     innerAggAll(this.I, o, 1 + this.nCaps, this.tmp);
   }
 
-  // The index of node h (depth d above the leaves) in its parent's kids.
-  private pixOf(h: number, d: number): number {
-    return d === 0 ? (this.L[h * LR + L_PIX] | 0) : (this.I[h * IR + I_PIX] | 0);
-  }
-
-  // Re-numbers the kids of inner node p (at depth d + 1) from index `from` on.
-  private renumber(p: number, d: number, from: number): void {
-    const o = p * IR;
-    const n = this.I[o + I_N] | 0;
-    for (let c = from; c < n; c++) {
-      const k = this.I[o + I_KID + c] | 0;
-      if (d === 0) this.L[k * LR + L_PIX] = c;
-      else this.I[k * IR + I_PIX] = c;
+  // The index of node h (depth d above the leaves, parent p != 0) in p's kids; refreshes h's hint.
+  private pixOf(h: number, d: number, p: number): number {
+    if (d === 0) {
+      const c = kidIndex(this.I, p * IR, h, this.L[h * LR + L_PIX] | 0);
+      this.L[h * LR + L_PIX] = c;
+      return c;
     }
+    const c = kidIndex(this.I, p * IR, h, this.I[h * IR + I_PIX] | 0);
+    this.I[h * IR + I_PIX] = c;
+    return c;
   }
 
   // Writes this.tmp (child's aggregates) and the child's min key into its parent's slot, and up
   // (see propagateUp).
   private propagate(child: number, leaf: boolean, parent: number, minKey: number): void {
     if (parent === 0) return;
-    propagateUp(this.I, 1 + this.nCaps, this.tmp, this.oldv, this.chg, this.pixOf(child, leaf ? 0 : 1), parent, minKey);
+    this.arg[ARG_MIN] = minKey;
+    propagateUp(this.I, 1 + this.nCaps, this.tmp, this.oldv, this.chg, this.pixOf(child, leaf ? 0 : 1, parent), parent, this.arg);
   }
 
   // After leaf h's entries changed: refresh its aggregates and min key up to the root.
@@ -365,7 +382,12 @@ export class IovaTree {
    * (k = -1: order 0, or a candidate for the caller to test when the order has no index), or NIL.
    */
   rightmostFit(key: number, size: number, k: number): number {
-    this.locate(key);
+    this.arg[ARG_KEY] = key; // small enough to inline: the key reaches fitFrom unboxed
+    return this.fitFrom(size, k);
+  }
+
+  private fitFrom(size: number, k: number): number {
+    this.locateArg();
     const a = k >= 0 ? this.alignOf[k] : 1;
     const inv = k >= 0 ? this.invOf[k] : 1;
     const slot = k + 1;
@@ -382,7 +404,7 @@ export class IovaTree {
     let d = 1;
     while (p !== 0) {
       const po = p * IR;
-      let c = this.pixOf(child, d - 1) - 1;
+      let c = this.pixOf(child, d - 1, p) - 1;
       const col = po + I_AGG + slot * FAN;
       while (c >= 0 && I[col + c] < size) c--;
       if (c >= 0) {
@@ -479,7 +501,10 @@ export class IovaTree {
     const cnt = (L[o + L_N] | 0);
     const half = splitPoint(cnt, at);
     const m = cnt - half;
-    for (const b of [L_LO, L_HI, L_GAP, L_ID]) L.copyWithin(ro + b, o + b + half, o + b + cnt);
+    move(L, ro + L_LO, o + L_LO + half, m);
+    move(L, ro + L_HI, o + L_HI + half, m);
+    move(L, ro + L_GAP, o + L_GAP + half, m);
+    move(L, ro + L_ID, o + L_ID + half, m);
     L[ro + L_N] = m;
     L[o + L_N] = half;
     const nx = (L[o + L_NEXT] | 0);
@@ -496,9 +521,15 @@ export class IovaTree {
     return d === 0 ? (this.L[h * LR + L_PAR] | 0) : (this.I[h * IR + I_PAR] | 0);
   }
 
-  private setParent(h: number, d: number, p: number): void {
-    if (d === 0) this.L[h * LR + L_PAR] = p;
-    else this.I[h * IR + I_PAR] = p;
+  // Node h (depth d above the leaves) is now kid `ci` of p.
+  private setParent(h: number, d: number, p: number, ci: number): void {
+    if (d === 0) {
+      this.L[h * LR + L_PAR] = p;
+      this.L[h * LR + L_PIX] = ci;
+    } else {
+      this.I[h * IR + I_PAR] = p;
+      this.I[h * IR + I_PIX] = ci;
+    }
   }
 
   // Inserts `r` (depth d above the leaves, smallest key rKey) right after `left` in left's parent,
@@ -512,32 +543,31 @@ export class IovaTree {
       this.I[po + I_KID] = left;
       this.I[po + I_MIN] = d === 0 ? this.L[left * LR + L_LO] : this.I[left * IR + I_MIN];
       this.I.fill(-1, po + I_AGG, po + I_AGG + FAN * AGG);
-      this.setParent(left, d, p);
-      this.renumber(p, d, 0);
+      this.setParent(left, d, p, 0);
       this.root = p;
       this.height++;
     }
     if ((this.I[p * IR + I_N] | 0) === FAN) {
-      this.splitInner(p, d + 1, this.pixOf(left, d) + 1);
+      this.splitInner(p, d + 1, this.pixOf(left, d, p) + 1);
       p = this.parentOf(left, d);
     }
     const I = this.I;
     const po = p * IR;
     const cnt = (I[po + I_N] | 0);
-    const ci = this.pixOf(left, d) + 1;
-    I.copyWithin(po + I_KID + ci + 1, po + I_KID + ci, po + I_KID + cnt);
-    I.copyWithin(po + I_MIN + ci + 1, po + I_MIN + ci, po + I_MIN + cnt);
+    const ci = this.pixOf(left, d, p) + 1;
+    // the later siblings move up one index; their hints go stale (kidIndex)
+    move(I, po + I_KID + ci + 1, po + I_KID + ci, cnt - ci);
+    move(I, po + I_MIN + ci + 1, po + I_MIN + ci, cnt - ci);
     const K = 1 + this.nCaps;
     for (let j = 0; j < K; j++) {
       const col = po + I_AGG + j * FAN;
-      I.copyWithin(col + ci + 1, col + ci, col + cnt);
+      move(I, col + ci + 1, col + ci, cnt - ci);
       I[col + ci] = -1;
     }
     I[po + I_N] = cnt + 1;
     I[po + I_KID + ci] = r;
     I[po + I_MIN + ci] = rKey;
-    this.setParent(r, d, p);
-    this.renumber(p, d, ci);
+    this.setParent(r, d, p, ci);
   }
 
   // Splits inner node h (depth d above the leaves) in two, before a child goes in at index `at`.
@@ -548,13 +578,12 @@ export class IovaTree {
     const ro = r * IR;
     const cnt = (I[o + I_N] | 0);
     const half = splitPoint(cnt, at);
-    I.copyWithin(ro + I_KID, o + I_KID + half, o + I_KID + cnt);
-    I.copyWithin(ro + I_MIN, o + I_MIN + half, o + I_MIN + cnt);
-    for (let j = 0; j < 1 + this.nCaps; j++) I.copyWithin(ro + I_AGG + j * FAN, o + I_AGG + j * FAN + half, o + I_AGG + j * FAN + cnt);
+    move(I, ro + I_KID, o + I_KID + half, cnt - half);
+    move(I, ro + I_MIN, o + I_MIN + half, cnt - half);
+    for (let j = 0; j < 1 + this.nCaps; j++) move(I, ro + I_AGG + j * FAN, o + I_AGG + j * FAN + half, cnt - half);
     I[ro + I_N] = cnt - half;
     I[o + I_N] = half;
-    for (let c = 0; c < cnt - half; c++) this.setParent((I[ro + I_KID + c] | 0), d - 1, r);
-    this.renumber(r, d - 1, 0);
+    for (let c = 0; c < cnt - half; c++) this.setParent((I[ro + I_KID + c] | 0), d - 1, r, c);
     this.addSibling(h, r, d, I[ro + I_MIN]);
     this.refreshInner(h);
     this.refreshInner(r);
@@ -623,16 +652,16 @@ export class IovaTree {
       const I = this.I;
       const po = p * IR;
       const cnt = (I[po + I_N] | 0);
-      const ci = this.pixOf(child, cd);
-      I.copyWithin(po + I_KID + ci, po + I_KID + ci + 1, po + I_KID + cnt);
-      I.copyWithin(po + I_MIN + ci, po + I_MIN + ci + 1, po + I_MIN + cnt);
+      const ci = this.pixOf(child, cd, p);
+      // the later siblings move down one index; their hints go stale (kidIndex)
+      move(I, po + I_KID + ci, po + I_KID + ci + 1, cnt - 1 - ci);
+      move(I, po + I_MIN + ci, po + I_MIN + ci + 1, cnt - 1 - ci);
       for (let j = 0; j < 1 + this.nCaps; j++) {
         const col = po + I_AGG + j * FAN;
-        I.copyWithin(col + ci, col + ci + 1, col + cnt);
+        move(I, col + ci, col + ci + 1, cnt - 1 - ci);
       }
       I[po + I_N] = cnt - 1;
       if (cnt - 1 > 0) {
-        this.renumber(p, cd, ci);
         this.refreshInner(p);
         break;
       }
@@ -648,7 +677,7 @@ export class IovaTree {
       const old = this.root;
       this.root = (this.I[old * IR + I_KID] | 0);
       this.height--;
-      this.setParent(this.root, this.height, 0);
+      this.setParent(this.root, this.height, 0, 0);
       this.I[old * IR + I_PAR] = this.iFree;
       this.iFree = old;
     }
