@@ -65,18 +65,24 @@ function valOf(lo: number, g: number, j: number, alignOf: Float64Array, invOf: F
 
 // The max of aggregate slot j over the leaf at record offset o (-1 when it is empty).
 export function leafSlotMax(L: Float64Array, o: number, j: number, alignOf: Float64Array, invOf: Float64Array): number {
+  // block offsets hoisted: an imported constant is a context load (with checks) on every use
   const n = (L[o + L_N] | 0);
+  const gb = o + L_GAP;
   let mc = -1;
   if (j === 0) {
-    for (let i = 0; i < n; i++) if (L[o + L_GAP + i] > mc) mc = L[o + L_GAP + i];
+    for (let i = 0; i < n; i++) {
+      const g = L[gb + i];
+      if (g > mc) mc = g;
+    }
     return mc;
   }
+  const lb = o + L_LO;
   const a = alignOf[j - 1];
   const inv = invOf[j - 1];
   for (let i = 0; i < n; i++) {
-    const g = L[o + L_GAP + i];
+    const g = L[gb + i];
     if (g <= mc) continue; // cap <= gap
-    const c = capOf(L[o + L_LO + i], g, a, inv);
+    const c = capOf(L[lb + i], g, a, inv);
     if (c > mc) mc = c;
   }
   return mc;
@@ -95,9 +101,10 @@ export function leafAggAll(L: Float64Array, o: number, K: number, alignOf: Float
 export function leafRaise(L: Float64Array, o: number, arg: Float64Array, K: number, alignOf: Float64Array, invOf: Float64Array): void {
   const lo = arg[ARG_LO];
   const g = arg[ARG_G];
+  const ab = o + L_AGG;
   for (let j = 0; j < K; j++) {
     const v = valOf(lo, g, j, alignOf, invOf);
-    if (v > L[o + L_AGG + j]) L[o + L_AGG + j] = v;
+    if (v > L[ab + j]) L[ab + j] = v;
   }
 }
 
@@ -107,11 +114,12 @@ export function leafRaise(L: Float64Array, o: number, arg: Float64Array, K: numb
 export function leafLower(L: Float64Array, o: number, arg: Float64Array, K: number, alignOf: Float64Array, invOf: Float64Array): void {
   const lo = arg[ARG_LO];
   const g = arg[ARG_G];
+  const ab = o + L_AGG;
   let stale = 0;
-  for (let j = 0; j < K; j++) if (g >= L[o + L_AGG + j] && valOf(lo, g, j, alignOf, invOf) >= L[o + L_AGG + j]) stale |= 1 << j; // cap <= gap
+  for (let j = 0; j < K; j++) if (g >= L[ab + j] && valOf(lo, g, j, alignOf, invOf) >= L[ab + j]) stale |= 1 << j; // cap <= gap
   if (stale === 0) return;
   if ((stale & (stale - 1)) === 0) {
-    for (let j = 0; j < K; j++) if (stale === 1 << j) L[o + L_AGG + j] = leafSlotMax(L, o, j, alignOf, invOf);
+    for (let j = 0; j < K; j++) if (stale === 1 << j) L[ab + j] = leafSlotMax(L, o, j, alignOf, invOf);
     return;
   }
   // several slots: slots 0..2 in one pass over the leaf with the maxima in locals (each cap_k
@@ -119,9 +127,9 @@ export function leafLower(L: Float64Array, o: number, arg: Float64Array, K: numb
   const n = L[o + L_N] | 0;
   const lo0 = o + L_LO;
   const g0 = o + L_GAP;
-  let m0 = (stale & 1) !== 0 ? -1 : L[o + L_AGG];
-  let m1 = K > 1 && (stale & 2) === 0 ? L[o + L_AGG + 1] : -1;
-  let m2 = K > 2 && (stale & 4) === 0 ? L[o + L_AGG + 2] : -1;
+  let m0 = (stale & 1) !== 0 ? -1 : L[ab];
+  let m1 = K > 1 && (stale & 2) === 0 ? L[ab + 1] : -1;
+  let m2 = K > 2 && (stale & 4) === 0 ? L[ab + 2] : -1;
   const a1 = K > 1 ? alignOf[0] : 1;
   const i1 = K > 1 ? invOf[0] : 1;
   const a2 = K > 2 ? alignOf[1] : 1;
@@ -138,17 +146,19 @@ export function leafLower(L: Float64Array, o: number, arg: Float64Array, K: numb
       if (c > m2) m2 = c;
     }
   }
-  L[o + L_AGG] = m0;
-  if (K > 1) L[o + L_AGG + 1] = m1;
-  if (K > 2) L[o + L_AGG + 2] = m2;
-  for (let j = 3; j < K; j++) if ((stale & (1 << j)) !== 0) L[o + L_AGG + j] = leafSlotMax(L, o, j, alignOf, invOf);
+  L[ab] = m0;
+  if (K > 1) L[ab + 1] = m1;
+  if (K > 2) L[ab + 2] = m2;
+  for (let j = 3; j < K; j++) if ((stale & (1 << j)) !== 0) L[ab + j] = leafSlotMax(L, o, j, alignOf, invOf);
 }
 
 /** m = the K aggregates of the inner node at record offset o (max over its children's slots; slots >= K: -1). */
 export function innerAggAll(I: Float64Array, o: number, K: number, m: Float64Array): void {
   const n = (I[o + I_N] | 0);
+  const ab = o + I_AGG;
+  const F = FAN;
   for (let j = 0; j < AGG; j++) {
-    const a = o + I_AGG + j * FAN;
+    const a = ab + j * F;
     let mx = -1;
     if (j < K) for (let c = 0; c < n; c++) if (I[a + c] > mx) mx = I[a + c];
     m[j] = mx;
@@ -157,29 +167,33 @@ export function innerAggAll(I: Float64Array, o: number, K: number, m: Float64Arr
 
 /**
  * Writes tmp (the K aggregates of the child at index ci of `parent`) and the child's min key
- * (arg[ARG_MIN]) into the parent's slot, and up; oldv and chg are scratch of AGG slots.
+ * (arg[ARG_MIN]) into the parent's slot, and up; oldv is scratch of AGG slots.
  * Incremental: a parent's aggregates are its old ones (kept in the grandparent's slot) with the
  * changed slots applied — a larger value raises the max; a value that was the max and fell is
  * recomputed over the children for that aggregate only (one column). The root's own aggregates
  * are stored nowhere, so the walk stops below it.
  */
-export function propagateUp(I: Float64Array, K: number, tmp: Float64Array, oldv: Float64Array, chg: Uint8Array, ci: number, parent: number, arg: Float64Array): void {
+export function propagateUp(I: Float64Array, K: number, tmp: Float64Array, oldv: Float64Array, ci: number, parent: number, arg: Float64Array): void {
+  // the record layout in locals: an imported constant is a context load (with checks) on every use
+  const F = FAN;
+  const R = IR;
+  const AG = I_AGG;
   const minKey = arg[ARG_MIN];
   let keyMoves = true;
   while (parent !== 0) {
-    const po = parent * IR;
-    const a = po + I_AGG + ci;
-    let same = true;
+    const po = parent * R;
+    const a = po + AG + ci;
+    let chg = 0; // bit j: slot j changed (its old value in oldv[j])
     for (let j = 0; j < K; j++) {
-      const old = I[a + j * FAN];
+      const old = I[a + j * F];
       const nw = tmp[j];
       if (old !== nw) {
-        same = false;
-        I[a + j * FAN] = nw;
-        chg[j] = 1;
+        I[a + j * F] = nw;
+        chg |= 1 << j;
         oldv[j] = old;
-      } else chg[j] = 0;
+      }
     }
+    let same = chg === 0;
     if (keyMoves) {
       if (I[po + I_MIN + ci] !== minKey) {
         I[po + I_MIN + ci] = minKey;
@@ -190,19 +204,22 @@ export function propagateUp(I: Float64Array, K: number, tmp: Float64Array, oldv:
     if (same) return;
     const gp = (I[po + I_PAR] | 0);
     if (gp === 0) return;
-    const gci = kidIndex(I, gp * IR, parent, I[po + I_PIX] | 0);
+    const gci = kidIndex(I, gp * R, parent, I[po + I_PIX] | 0);
     I[po + I_PIX] = gci;
-    const ga = gp * IR + I_AGG + gci;
+    const ga = gp * R + AG + gci;
     const n = (I[po + I_N] | 0);
     for (let j = 0; j < K; j++) {
-      let m = I[ga + j * FAN];
-      if (chg[j] === 1) {
-        const nw = I[a + j * FAN];
+      let m = I[ga + j * F];
+      if ((chg & (1 << j)) !== 0) {
+        const nw = I[a + j * F];
         if (nw > m) m = nw;
         else if (nw < m && oldv[j] === m) {
           m = -1;
-          const col = po + I_AGG + j * FAN; // the column: one run of FAN doubles
-          for (let c = 0; c < n; c++) if (I[col + c] > m) m = I[col + c];
+          const col = po + AG + j * F; // the column: one run of FAN doubles
+          for (let c = 0; c < n; c++) {
+            const v = I[col + c];
+            if (v > m) m = v;
+          }
         }
       }
       tmp[j] = m;
@@ -222,8 +239,9 @@ export function propagateUp(I: Float64Array, K: number, tmp: Float64Array, oldv:
  */
 export function kidIndex(I: Float64Array, po: number, h: number, hint: number): number {
   const n = I[po + I_N] | 0;
-  if (hint < n && (I[po + I_KID + hint] | 0) === h) return hint;
-  for (let c = 0; c < n; c++) if ((I[po + I_KID + c] | 0) === h) return c;
+  const kb = po + I_KID;
+  if (hint < n && (I[kb + hint] | 0) === h) return hint;
+  for (let c = 0; c < n; c++) if ((I[kb + c] | 0) === h) return c;
   throw new Error('iova-btree: a node is not among its parent\'s kids');
 }
 

@@ -104,9 +104,8 @@ export class IovaTree {
   /** capIndex's answer per order (0..63): the slot, -1 for none, -2 for not yet asked. */
   private readonly slotOfOrder = new Int8Array(64).fill(-2);
   private readonly tmp = new Float64Array(AGG);
-  // propagate's per-aggregate scratch: the slot's old value and whether it changed.
+  // propagate's per-aggregate scratch: the slot's old value.
   private readonly oldv = new Float64Array(AGG);
-  private readonly chg = new Uint8Array(AGG);
   /** Doubles for the calls V8 does not inline (slots ARG_*: see iova-btree-records.ts). */
   private readonly arg = new Float64Array(ARGS);
   // locate() results: leaf record offset (also the finger the next locate tries first; 0 = none,
@@ -198,10 +197,12 @@ export class IovaTree {
     }
     let t = this.root;
     const I = this.I;
+    const R = IR;
     for (let d = this.height; d > 0; d--) {
-      const o = t * IR;
+      const o = t * R;
+      const mb = o + I_MIN;
       let i = (I[o + I_N] | 0) - 1;
-      while (i > 0 && I[o + I_MIN + i] > key) i--;
+      while (i > 0 && I[mb + i] > key) i--;
       t = (I[o + I_KID + i] | 0);
     }
     this.search(t * LR, key);
@@ -360,7 +361,7 @@ export class IovaTree {
   private propagate(child: number, leaf: boolean, parent: number, minKey: number): void {
     if (parent === 0) return;
     this.arg[ARG_MIN] = minKey;
-    propagateUp(this.I, 1 + this.nCaps, this.tmp, this.oldv, this.chg, this.pixOf(child, leaf ? 0 : 1, parent), parent, this.arg);
+    propagateUp(this.I, 1 + this.nCaps, this.tmp, this.oldv, this.pixOf(child, leaf ? 0 : 1, parent), parent, this.arg);
   }
 
   // After leaf h's entries changed: refresh its aggregates and min key up to the root.
@@ -394,33 +395,38 @@ export class IovaTree {
     const L = this.L;
     const I = this.I;
     let o = this.lo_;
-    for (let i = this.li; i >= 0; i--) {
-      const g = L[o + L_GAP + i];
-      if (g >= size && (k < 0 || capOf(L[o + L_LO + i], g, a, inv) >= size)) return (L[o + L_ID + i] | 0);
+    // record offsets in locals (an imported constant is a context load, with checks, on every use)
+    const LG = L_GAP;
+    const LL = L_LO;
+    const F = FAN;
+    const R = IR;
+    for (let i = this.li, gb = o + LG, lb = o + LL; i >= 0; i--) {
+      const g = L[gb + i];
+      if (g >= size && (k < 0 || capOf(L[lb + i], g, a, inv) >= size)) return (L[o + L_ID + i] | 0);
     }
     // climb: the rightmost left sibling whose aggregate admits the block, then down its right edge
     let child = (o / LR) | 0;
     let p = (L[o + L_PAR] | 0);
     let d = 1;
     while (p !== 0) {
-      const po = p * IR;
+      const po = p * R;
       let c = this.pixOf(child, d - 1, p) - 1;
-      const col = po + I_AGG + slot * FAN;
+      const col = po + I_AGG + slot * F;
       while (c >= 0 && I[col + c] < size) c--;
       if (c >= 0) {
         let t = (I[po + I_KID + c] | 0);
         for (let e = d - 1; e > 0; e--) {
-          const to = t * IR;
+          const to = t * R;
           let x = (I[to + I_N] | 0) - 1;
-          const tcol = to + I_AGG + slot * FAN;
+          const tcol = to + I_AGG + slot * F;
           while (x >= 0 && I[tcol + x] < size) x--;
           if (x < 0) throw new Error('iova-btree: aggregate without a matching child');
           t = (I[to + I_KID + x] | 0);
         }
         o = t * LR;
-        for (let i = (L[o + L_N] | 0) - 1; i >= 0; i--) {
-          const g = L[o + L_GAP + i];
-          if (g >= size && (k < 0 || capOf(L[o + L_LO + i], g, a, inv) >= size)) {
+        for (let i = (L[o + L_N] | 0) - 1, gb = o + LG, lb = o + LL; i >= 0; i--) {
+          const g = L[gb + i];
+          if (g >= size && (k < 0 || capOf(L[lb + i], g, a, inv) >= size)) {
             // the caller's next look-ups (gap, insert) are in this leaf: make it the finger
             this.lo2_ = this.lo_;
             this.lo_ = o;
@@ -450,12 +456,17 @@ export class IovaTree {
     const o = this.lo_;
     const i = this.li + 1;
     const cnt = (L[o + L_N] | 0);
-    // one loop over the four blocks (copyWithin is a runtime call: ~40 ns each)
-    for (let x = o + cnt - 1, e = o + i; x >= e; x--) {
-      L[x + L_LO + 1] = L[x + L_LO];
-      L[x + L_HI + 1] = L[x + L_HI];
-      L[x + L_GAP + 1] = L[x + L_GAP];
-      L[x + L_ID + 1] = (L[x + L_ID] | 0);
+    // one loop over the four blocks (copyWithin is a runtime call: ~40 ns each), block offsets
+    // in locals (an imported constant is a context load, with checks, on every use)
+    const bl = o + L_LO;
+    const bh = o + L_HI;
+    const bg = o + L_GAP;
+    const bi = o + L_ID;
+    for (let x = cnt - 1; x >= i; x--) {
+      L[bl + x + 1] = L[bl + x];
+      L[bh + x + 1] = L[bh + x];
+      L[bg + x + 1] = L[bg + x];
+      L[bi + x + 1] = L[bi + x];
     }
     L[o + L_N] = cnt + 1;
     L[o + L_LO + i] = lo;
@@ -600,11 +611,15 @@ export class IovaTree {
     const cnt = (L[o + L_N] | 0);
     const rLo = L[o + L_LO + i];
     const rG = L[o + L_GAP + i];
-    for (let x = o + i, e = o + cnt - 1; x < e; x++) {
-      L[x + L_LO] = L[x + L_LO + 1];
-      L[x + L_HI] = L[x + L_HI + 1];
-      L[x + L_GAP] = L[x + L_GAP + 1];
-      L[x + L_ID] = (L[x + L_ID + 1] | 0);
+    const bl = o + L_LO;
+    const bh = o + L_HI;
+    const bg = o + L_GAP;
+    const bi = o + L_ID;
+    for (let x = i, e = cnt - 1; x < e; x++) {
+      L[bl + x] = L[bl + x + 1];
+      L[bh + x] = L[bh + x + 1];
+      L[bg + x] = L[bg + x + 1];
+      L[bi + x] = L[bi + x + 1];
     }
     L[o + L_N] = cnt - 1;
     // The successor's gap absorbs the removed node and its gap: it only grows, and covers the
