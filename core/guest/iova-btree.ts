@@ -5,7 +5,7 @@
  * inner node keeps, per child, the largest gap below an entry and the largest block each indexed
  * alignment can place in a gap (see capIndex), so the allocator's top-down walk jumps to the entry
  * where the kernel's `rb_prev` walk stops. With 300K live nodes (the allocator's top-down fill
- * packs the leaves, see splitPoint) the tree has 3 inner levels that mostly stay in cache: a
+ * leaves its leaves 3/4 full, see splitPoint) the tree has 3 inner levels that mostly stay in cache: a
  * lookup misses on one leaf, where a binary tree misses on every level below the cache. Each
  * leaf keeps its own aggregates, updated incrementally (a free only raises them; an insert
  * recomputes only the slots whose max it split), and two fingers (the last two leaves located)
@@ -500,8 +500,9 @@ export class IovaTree {
   }
 
   // Splits full leaf h before an insert at index `at`. An insert at either end (the allocator's
-  // top-down fill inserts at index 0, leaf after leaf) leaves the other leaf full, so a sequential
-  // fill packs leaves instead of leaving them half empty (twice the leaves, one more level).
+  // top-down fill inserts at index 0, leaf after leaf) leaves the far leaf 3/4 full (splitPoint),
+  // so a sequential fill neither leaves leaves half empty (twice the leaves, one more level) nor
+  // packs them full (every later insert there would split).
   private splitLeaf(h: number, at: number): void {
     this.lo_ = 0; // the fingers may now point at the wrong half
     this.lo2_ = 0;
