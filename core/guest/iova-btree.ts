@@ -77,6 +77,13 @@ import {
 /** The null node id. */
 export const NIL = 0;
 
+/**
+ * A leaf's id slot holds id + flags * FLAG_UNIT (ids stay below 2^31, flags below 2^20: exact in
+ * a double), so `slot | 0` is the id and the free path reads a node's flags from the leaf line it
+ * has already loaded.
+ */
+const FLAG_UNIT = 2 ** 32;
+
 /** B+tree of [pfn_lo, pfn_hi] ranges (see the file comment for the layout and invariants). */
 export class IovaTree {
   private rec = new Float64Array(1024 * 4); // per id: lo, hi, flags, next free id
@@ -123,10 +130,30 @@ export class IovaTree {
   lo(x: number): number { return this.rec[x * 4]; }
   /** pfn_hi of node x (inclusive). */
   hi(x: number): number { return this.rec[x * 4 + 1]; }
-  /** Caller-owned flags of node x (IovaDomain: bit 0 = reserved). */
+  /** Caller-owned flags of node x (IovaDomain: bit 0 = reserved; at most 2^20 - 1). */
   flags(x: number): number { return this.rec[x * 4 + 2]; }
-  /** Sets the caller-owned flags of node x. */
-  setFlags(x: number, f: number): void { this.rec[x * 4 + 2] = f; }
+  /** Sets the caller-owned flags of node x (in its record, and in its leaf entry when x is in the tree). */
+  setFlags(x: number, f: number): void {
+    this.rec[x * 4 + 2] = f;
+    if (this.find(this.rec[x * 4]) === x) this.L[this.lo_ + L_ID + this.li] = x + f * FLAG_UNIT;
+  }
+
+  // The "here" accessors read the entry the last look-up (find, floor, ...) stopped at, from its
+  // leaf: the node's own record is a random line of a 10 MB pool, a cache miss on the free path.
+
+  /** pfn_lo of the entry the last look-up stopped at (li >= 0). */
+  hereLo(): number { return this.L[this.lo_ + L_LO + this.li]; }
+  /** pfn_hi of that entry. */
+  hereHi(): number { return this.L[this.lo_ + L_HI + this.li]; }
+  /** Flags of that entry (kept in its leaf's id slot, above the id: see FLAG_UNIT). */
+  hereFlags(): number { return Math.floor(this.L[this.lo_ + L_ID + this.li] / FLAG_UNIT); }
+  /** rb_next of that entry, or NIL. */
+  hereNext(): number {
+    const L = this.L;
+    if (this.li + 1 < (L[this.lo_ + L_N] | 0)) return (L[this.lo_ + L_ID + this.li + 1] | 0);
+    const q = (L[this.lo_ + L_NEXT] | 0);
+    return q !== 0 ? (L[q * LR + L_ID] | 0) : NIL;
+  }
   /** Free pages between node x (in the tree) and the node below it. */
   gap(x: number): number {
     this.locate(this.rec[x * 4]);
@@ -201,9 +228,16 @@ export class IovaTree {
     for (let d = this.height; d > 0; d--) {
       const o = t * R;
       const mb = o + I_MIN;
+      const kb = o + I_KID;
       let i = (I[o + I_N] | 0) - 1;
-      while (i > 0 && I[mb + i] > key) i--;
-      t = (I[o + I_KID + i] | 0);
+      // each step also loads its kid: the kid's line is then on its way with the keys' lines, not
+      // one cache miss after them (a cold inner node cost two misses in a row)
+      let kid = I[kb + i];
+      while (i > 0 && I[mb + i] > key) {
+        i--;
+        kid = I[kb + i];
+      }
+      t = kid | 0;
     }
     this.search(t * LR, key);
   }
@@ -251,10 +285,7 @@ export class IovaTree {
   /** rb_next: the node above `x` (in the tree), or NIL. */
   next(x: number): number {
     this.locate(this.rec[x * 4]);
-    const L = this.L;
-    if (this.li + 1 < (L[this.lo_ + L_N] | 0)) return (L[this.lo_ + L_ID + this.li + 1] | 0);
-    const q = (L[this.lo_ + L_NEXT] | 0);
-    return q !== 0 ? (L[q * LR + L_ID] | 0) : NIL;
+    return this.hereNext();
   }
 
   private firstLeaf(): number {
@@ -412,16 +443,26 @@ export class IovaTree {
       const po = p * R;
       let c = this.pixOf(child, d - 1, p) - 1;
       const col = po + I_AGG + slot * F;
-      while (c >= 0 && I[col + c] < size) c--;
+      const kb = po + I_KID;
+      let kid = c >= 0 ? I[kb + c] : 0; // loaded with the aggregates' lines (see locateArg)
+      while (c >= 0 && I[col + c] < size) {
+        c--;
+        kid = I[kb + c];
+      }
       if (c >= 0) {
-        let t = (I[po + I_KID + c] | 0);
+        let t = kid | 0;
         for (let e = d - 1; e > 0; e--) {
           const to = t * R;
           let x = (I[to + I_N] | 0) - 1;
           const tcol = to + I_AGG + slot * F;
-          while (x >= 0 && I[tcol + x] < size) x--;
+          const tkb = to + I_KID;
+          let kid = I[tkb + x]; // loaded with the aggregates' lines (see locateArg)
+          while (x >= 0 && I[tcol + x] < size) {
+            x--;
+            kid = I[tkb + x];
+          }
           if (x < 0) throw new Error('iova-btree: aggregate without a matching child');
-          t = (I[to + I_KID + x] | 0);
+          t = kid | 0;
         }
         o = t * LR;
         for (let i = (L[o + L_N] | 0) - 1, gb = o + LG, lb = o + LL; i >= 0; i--) {
@@ -471,7 +512,7 @@ export class IovaTree {
     L[o + L_N] = cnt + 1;
     L[o + L_LO + i] = lo;
     L[o + L_HI + i] = hi;
-    L[o + L_ID + i] = n;
+    L[o + L_ID + i] = n + this.rec[n * 4 + 2] * FLAG_UNIT;
     const pv = (L[o + L_PREV] | 0);
     const predHi = i > 0 ? L[o + L_HI + i - 1] : pv !== 0 ? L[pv * LR + L_HI + (L[pv * LR + L_N] | 0) - 1] : -1;
     const g = lo - predHi - 1;
@@ -604,6 +645,11 @@ export class IovaTree {
   /** rb_erase: unlinks node `n` (which must be in the tree) and frees its id. */
   remove(n: number): void {
     this.locate(this.rec[n * 4]);
+    this.removeHere();
+  }
+
+  /** rb_erase of the entry the last look-up stopped at (li >= 0), and frees its id. */
+  removeHere(): void {
     const L = this.L;
     const o = this.lo_;
     const i = this.li;
@@ -612,6 +658,7 @@ export class IovaTree {
     const cnt = (L[o + L_N] | 0);
     const rLo = L[o + L_LO + i];
     const rG = L[o + L_GAP + i];
+    const n = L[o + L_ID + i] | 0;
     const bl = o + L_LO;
     const bh = o + L_HI;
     const bg = o + L_GAP;
@@ -646,6 +693,7 @@ export class IovaTree {
     if (cnt - 1 === 0 && this.height > 0) this.dropLeaf((o / LR) | 0);
     else this.pushLeaf((o / LR) | 0);
     this.size--;
+    // the id's record is written, not read: the store does not wait for its line
     this.rec[n * 4 + 3] = this.freeHead;
     this.freeHead = n;
   }

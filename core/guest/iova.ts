@@ -210,16 +210,20 @@ export class IovaDomain {
     }
   }
 
-  /** __cached_rbnode_delete_update, then rb_erase and free_iova_mem. */
+  /**
+   * __cached_rbnode_delete_update, then rb_erase and free_iova_mem, for node n, which the tree's
+   * last look-up (t.find) stopped at: its range and successor come from that leaf position
+   * (IovaTree.here*), not from n's own record, a cache miss on every random free.
+   */
   private removeNode(n: number): void {
     const t = this.t;
-    const lo = t.lo(n);
-    const hi = t.hi(n);
+    const lo = t.hereLo();
+    const hi = t.hereHi();
     const c32 = this.cached32Node;
-    if (n === c32 || (hi < this.dma32BitPfn && lo >= t.lo(c32))) this.cached32Node = t.next(n);
+    if (n === c32 || (hi < this.dma32BitPfn && lo >= t.lo(c32))) this.cached32Node = t.hereNext();
     if (lo < this.dma32BitPfn) this.max32AllocSize = this.dma32BitPfn;
-    if (lo >= t.lo(this.cachedNode)) this.cachedNode = t.next(n);
-    t.remove(n);
+    if (lo >= t.lo(this.cachedNode)) this.cachedNode = t.hereNext();
+    t.removeHere();
     this.stats.treeFrees++;
   }
 
@@ -254,7 +258,7 @@ export class IovaDomain {
   freeIova(pfn: number): void {
     this.live();
     const n = this.t.find(pfn);
-    if (n === NIL || n === this.anchor || (this.t.flags(n) & F_RESERVED) !== 0) return;
+    if (n === NIL || n === this.anchor || (this.t.hereFlags() & F_RESERVED) !== 0) return;
     this.removeNode(n);
   }
 
