@@ -272,6 +272,25 @@ export function leafUpper(L: Float64Array, o: number, key: number): number {
 }
 
 /**
+ * Loads one double of every cache line of the leaf at o that holds its entries (n of each of the
+ * four blocks), with no dependence between the loads: for a leaf a walk has just reached (its
+ * lines likely cold), the misses then overlap, where the search, the shift of a removal or an
+ * insert and the aggregates' pass would otherwise wait for them one after another. The sum goes
+ * into sink[0], so the loads are kept.
+ */
+export function touchLeaf(L: Float64Array, o: number, sink: Float64Array): void {
+  const n = L[o + L_N] | 0;
+  if (n === 0) return;
+  const F = LEAF;
+  let s = 0;
+  for (let b = o + L_LO, e = o + L_ID + F; b < e; b += F) {
+    for (let x = 0; x < n; x += 8) s += L[b + x];
+    s += L[b + n - 1];
+  }
+  sink[0] = s;
+}
+
+/**
  * How many of a full node's `cnt` entries stay in the left node when an entry is about to go in
  * at index `at`: half, or 3/4 on the far side of an insert at either end. A sequential fill (the
  * allocator's top-down one inserts at index 0, node after node) so leaves its nodes 3/4 full, a

@@ -62,6 +62,7 @@ import {
   innerAggAll,
   leafCovers,
   leafUpper,
+  touchLeaf,
   propagateUp,
   splitPoint,
   grow,
@@ -113,6 +114,8 @@ export class IovaTree {
   private readonly tmp = new Float64Array(AGG);
   // propagate's per-aggregate scratch: the slot's old value.
   private readonly oldv = new Float64Array(AGG);
+  /** Where touchLeaf leaves the values it loads early. */
+  private readonly sink = new Float64Array(1);
   /** Doubles for the calls V8 does not inline (slots ARG_*: see iova-btree-records.ts). */
   private readonly arg = new Float64Array(ARGS);
   // locate() results: leaf record offset (also the finger the next locate tries first; 0 = none,
@@ -239,6 +242,7 @@ export class IovaTree {
       }
       t = kid | 0;
     }
+    touchLeaf(this.L, t * LR, this.sink);
     this.search(t * LR, key);
   }
 
@@ -465,6 +469,7 @@ export class IovaTree {
           t = kid | 0;
         }
         o = t * LR;
+        touchLeaf(L, o, this.sink); // the insert's shift and the aggregates' pass follow here
         for (let i = (L[o + L_N] | 0) - 1, gb = o + LG, lb = o + LL; i >= 0; i--) {
           const g = L[gb + i];
           if (g >= size && (k < 0 || capOf(L[lb + i], g, a, inv) >= size)) {
