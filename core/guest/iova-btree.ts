@@ -150,12 +150,34 @@ export class IovaTree {
   hereHi(): number { return this.L[this.lo_ + L_HI + this.li]; }
   /** Flags of that entry (kept in its leaf's id slot, above the id: see FLAG_UNIT). */
   hereFlags(): number { return Math.floor(this.L[this.lo_ + L_ID + this.li] / FLAG_UNIT); }
-  /** rb_next of that entry, or NIL. */
+  /** rb_next of that entry, or NIL; its pfn_lo and pfn_hi then in nextLo and nextHi. */
   hereNext(): number {
     const L = this.L;
-    if (this.li + 1 < (L[this.lo_ + L_N] | 0)) return (L[this.lo_ + L_ID + this.li + 1] | 0);
-    const q = (L[this.lo_ + L_NEXT] | 0);
-    return q !== 0 ? (L[q * LR + L_ID] | 0) : NIL;
+    let o = this.lo_;
+    let i = this.li + 1;
+    if (i >= (L[o + L_N] | 0)) {
+      const q = (L[o + L_NEXT] | 0);
+      if (q === 0) return NIL;
+      o = q * LR;
+      i = 0;
+    }
+    this.nextLo = L[o + L_LO + i];
+    this.nextHi = L[o + L_HI + i];
+    return (L[o + L_ID + i] | 0);
+  }
+
+  /** pfn_lo of the node hereNext returned last. */
+  nextLo = 0;
+  /** pfn_hi of the node hereNext returned last. */
+  nextHi = 0;
+
+  /** rb_prev of the node whose pfn_lo is `lo` (in the tree), or NIL: prev() without its record. */
+  prevOf(lo: number): number {
+    this.locate(lo);
+    const L = this.L;
+    if (this.li > 0) return (L[this.lo_ + L_ID + this.li - 1] | 0);
+    const p = (L[this.lo_ + L_PREV] | 0);
+    return p !== 0 ? (L[p * LR + L_ID + L[p * LR + L_N] - 1] | 0) : NIL;
   }
   /** Free pages between node x (in the tree) and the node below it. */
   gap(x: number): number {
@@ -279,11 +301,7 @@ export class IovaTree {
 
   /** rb_prev: the node below `x` (in the tree), or NIL. */
   prev(x: number): number {
-    this.locate(this.rec[x * 4]);
-    const L = this.L;
-    if (this.li > 0) return (L[this.lo_ + L_ID + this.li - 1] | 0);
-    const p = (L[this.lo_ + L_PREV] | 0);
-    return p !== 0 ? (L[p * LR + L_ID + L[p * LR + L_N] - 1] | 0) : NIL;
+    return this.prevOf(this.rec[x * 4]);
   }
 
   /** rb_next: the node above `x` (in the tree), or NIL. */

@@ -91,6 +91,13 @@ export class IovaDomain {
   private readonly anchor: number;
   private cachedNode: number;
   private cached32Node: number;
+  // The cached nodes' ranges, kept beside them: a node's own record is a random line of a 10 MB
+  // pool (cachedNode is usually the successor of a random free), a cache miss at the start of
+  // every allocation. Set wherever a cached node is; reserveIova's rekey updates them.
+  private cachedLo = IOVA_ANCHOR;
+  private cachedHi = IOVA_ANCHOR;
+  private cached32Lo = IOVA_ANCHOR;
+  private cached32Hi = IOVA_ANCHOR;
   private max32AllocSize: number;
   private dead = false;
   // rcache: magazines in a pool; loaded/prev per (order * cpus + cpu); depot per order (a stack
@@ -149,16 +156,20 @@ export class IovaDomain {
       return -1; // goto iova32_full
     }
     // __get_cached_rbnode: limit_pfn <= dma_32bit_pfn picks cached32_node.
-    const start = limit <= this.dma32BitPfn ? this.cached32Node : this.cachedNode;
-    const retryPfn = this.t.hi(start);
-    let pfn = this.walk(start, limit, this.startPfn, size, order);
+    const use32 = limit <= this.dma32BitPfn;
+    const start = use32 ? this.cached32Node : this.cachedNode;
+    const retryPfn = use32 ? this.cached32Hi : this.cachedHi;
+    let pfn = this.walk(start, use32 ? this.cached32Lo : this.cachedLo, limit, this.startPfn, size, order);
     // The retry: `low_pfn == start_pfn && retry_pfn < limit_pfn` -> walk [retry_pfn + 1, limit)
     // from iova_find_limit(limit_pfn). (The retry came with 4e89dce72521 "Retry from last rb tree
     // node if iova search fails"; until dcdb3ba7e2a8 "Fix alloc iova overflows issue", 6.2 and
     // 5.15.y stable, retry_pfn was pfn_hi + 1, which wraps to 0 at the anchor: the retry then
     // ran with low_pfn 0 and could hand out pfns below start_pfn. Older kernels restarted at the
     // anchor rather than iova_find_limit: the same result, found more slowly.)
-    if (pfn < 0 && retryPfn < limit) pfn = this.walk(this.t.ceil(limit), limit, retryPfn + 1, size, order);
+    if (pfn < 0 && retryPfn < limit) {
+      const c = this.t.ceil(limit);
+      pfn = this.walk(c, this.t.lo(c), limit, retryPfn + 1, size, order);
+    }
     if (pfn < 0) {
       this.max32AllocSize = size; // set on every failure, whatever the limit (as the kernel does)
       return -1;
@@ -166,8 +177,15 @@ export class IovaDomain {
     const n = this.t.newNode(pfn, pfn + size - 1, 0);
     this.t.insert(n);
     // __cached_rbnode_insert_update
-    if (this.t.hi(n) < this.dma32BitPfn) this.cached32Node = n;
-    else this.cachedNode = n;
+    if (pfn + size - 1 < this.dma32BitPfn) {
+      this.cached32Node = n;
+      this.cached32Lo = pfn;
+      this.cached32Hi = pfn + size - 1;
+    } else {
+      this.cachedNode = n;
+      this.cachedLo = pfn;
+      this.cachedHi = pfn + size - 1;
+    }
     this.stats.treeAllocs++;
     return pfn;
   }
@@ -181,21 +199,23 @@ export class IovaDomain {
    * at or above the limit; below the limit, the walk stops at the first node whose gap holds the
    * aligned block, which the tree's per-alignment index finds directly (IovaTree.rightmostFit).
    * new_pfn only decreases along the walk, so once it is below `low` the walk has failed.
-   * Returns new_pfn, or -1 for the failure exit (`high_pfn < size || new_pfn < low_pfn`).
+   * `sLo` is pfn_lo of s. Returns new_pfn, or -1 for the failure exit (`high_pfn < size ||
+   * new_pfn < low_pfn`).
    */
-  private walk(s: number, limit: number, low: number, size: number, order: number): number {
+  private walk(s: number, sLo: number, limit: number, low: number, size: number, order: number): number {
     const t = this.t;
     const align = POW2[order];
-    let high = t.lo(s);
+    let high = sLo;
     if (high >= limit) {
       s = t.ceil(limit); // the lowest node at or above the limit; the anchor bounds the search
+      sLo = t.lo(s);
       high = limit;
     }
     if (high < size) return -1;
     let pfn = high - size;
     pfn = Math.floor(pfn / align) * align; // & align_mask (align a power of two: exact)
     if (pfn < low) return -1;
-    const p = t.prev(s);
+    const p = t.prevOf(sLo);
     if (p === NIL || pfn > t.hi(p)) return pfn;
     let key = t.lo(p);
     const k = order === 0 ? -1 : t.capIndex(order);
@@ -219,10 +239,17 @@ export class IovaDomain {
     const t = this.t;
     const lo = t.hereLo();
     const hi = t.hereHi();
-    const c32 = this.cached32Node;
-    if (n === c32 || (hi < this.dma32BitPfn && lo >= t.lo(c32))) this.cached32Node = t.hereNext();
+    if (n === this.cached32Node || (hi < this.dma32BitPfn && lo >= this.cached32Lo)) {
+      this.cached32Node = t.hereNext();
+      this.cached32Lo = t.nextLo;
+      this.cached32Hi = t.nextHi;
+    }
     if (lo < this.dma32BitPfn) this.max32AllocSize = this.dma32BitPfn;
-    if (lo >= t.lo(this.cachedNode)) this.cachedNode = t.hereNext();
+    if (lo >= this.cachedLo) {
+      this.cachedNode = t.hereNext();
+      this.cachedLo = t.nextLo;
+      this.cachedHi = t.nextHi;
+    }
     t.removeHere();
     this.stats.treeFrees++;
   }
@@ -285,6 +312,8 @@ export class IovaDomain {
         const id = t.newNode(lo, t.hi(n), F_RESERVED);
         if (id !== n) throw new Error('iova: node id changed on rekey'); // the tree reuses the freed id
         t.insert(n);
+        if (n === this.cachedNode) this.cachedLo = lo;
+        if (n === this.cached32Node) this.cached32Lo = lo;
       }
       t.setFlags(n, t.flags(n) | F_RESERVED);
       if (pfnHi <= t.hi(n)) return true; // goto finish

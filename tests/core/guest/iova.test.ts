@@ -167,6 +167,20 @@ describe('reserve_iova', () => {
     // pfns above ULLONG_MAX >> shift: NULL
     expect(d.reserveIova(2 ** 52, 2 ** 52)).toBe(false);
   });
+
+  it('a reservation that widens the cached node moves where the next walk starts (64-bit and 32-bit)', () => {
+    const d = new IovaDomain(4096, 1, 1);
+    // above 4 GiB: cached_node is the node just allocated, [L64, L64]
+    expect(d.allocIova(1, L64, false)).toBe(L64);
+    expect(d.reserveIova(L64 - 5, L64)).toBe(true); // widens it to [L64 - 5, L64], still cached_node
+    // the walk starts at cached_node: high_pfn = its new pfn_lo, so the next page is L64 - 6
+    expect(d.allocIova(1, L64, false)).toBe(L64 - 6);
+    // below 4 GiB: the same through cached32_node
+    expect(d.allocIova(1, L32, false)).toBe(L32);
+    expect(d.reserveIova(L32 - 3, L32)).toBe(true);
+    expect(d.allocIova(1, L32, false)).toBe(L32 - 4);
+    expect(ranges(d)).toEqual([`${(L32 - 4).toString(16)}-${(L32 - 4).toString(16)} allocated`, `${(L32 - 3).toString(16)}-${L32.toString(16)} reserved`, `${(L64 - 6).toString(16)}-${(L64 - 6).toString(16)} allocated`, `${(L64 - 5).toString(16)}-${L64.toString(16)} reserved`]);
+  });
 });
 
 describe('the rcache', () => {
