@@ -148,6 +148,8 @@ export class IovaTree {
   hereLo(): number { return this.L[this.lo_ + L_LO + this.li]; }
   /** pfn_hi of that entry. */
   hereHi(): number { return this.L[this.lo_ + L_HI + this.li]; }
+  /** Free pages between that entry and the one below it. */
+  hereGap(): number { return this.L[this.lo_ + L_GAP + this.li]; }
   /** Flags of that entry (kept in its leaf's id slot, above the id: see FLAG_UNIT). */
   hereFlags(): number { return Math.floor(this.L[this.lo_ + L_ID + this.li] / FLAG_UNIT); }
   /** rb_next of that entry, or NIL; its pfn_lo and pfn_hi then in nextLo and nextHi. */
@@ -171,13 +173,24 @@ export class IovaTree {
   /** pfn_hi of the node hereNext returned last. */
   nextHi = 0;
 
-  /** rb_prev of the node whose pfn_lo is `lo` (in the tree), or NIL: prev() without its record. */
+  /**
+   * rb_prev of the node whose pfn_lo is `lo` (in the tree), or NIL: prev() without its record.
+   * A node found is where the here* accessors read.
+   */
   prevOf(lo: number): number {
     this.locate(lo);
     const L = this.L;
-    if (this.li > 0) return (L[this.lo_ + L_ID + this.li - 1] | 0);
+    if (this.li > 0) {
+      this.li--;
+      return (L[this.lo_ + L_ID + this.li] | 0);
+    }
     const p = (L[this.lo_ + L_PREV] | 0);
-    return p !== 0 ? (L[p * LR + L_ID + L[p * LR + L_N] - 1] | 0) : NIL;
+    if (p === 0) return NIL;
+    const po = p * LR;
+    this.lo2_ = this.lo_;
+    this.lo_ = po;
+    this.li = (L[po + L_N] | 0) - 1;
+    return (L[po + L_ID + this.li] | 0);
   }
   /** Free pages between node x (in the tree) and the node below it. */
   gap(x: number): number {
@@ -434,6 +447,7 @@ export class IovaTree {
    * The highest node with pfn_lo <= key whose gap holds a block of `size` pages aligned to
    * 2^order placed as iova.c places it (k = capIndex(order) >= 0), or whose gap is >= size
    * (k = -1: order 0, or a candidate for the caller to test when the order has no index), or NIL.
+   * A node found is where the here* accessors read.
    */
   rightmostFit(key: number, size: number, k: number): number {
     this.arg[ARG_KEY] = key; // small enough to inline: the key reaches fitFrom unboxed
@@ -455,7 +469,10 @@ export class IovaTree {
     const R = IR;
     for (let i = this.li, gb = o + LG, lb = o + LL; i >= 0; i--) {
       const g = L[gb + i];
-      if (g >= size && (k < 0 || capOf(L[lb + i], g, a, inv) >= size)) return (L[o + L_ID + i] | 0);
+      if (g >= size && (k < 0 || capOf(L[lb + i], g, a, inv) >= size)) {
+        this.li = i; // the caller reads the entry with here*
+        return (L[o + L_ID + i] | 0);
+      }
     }
     // climb: the rightmost left sibling whose aggregate admits the block, then down its right edge
     let child = (o / LR) | 0;

@@ -216,17 +216,18 @@ export class IovaDomain {
     pfn = Math.floor(pfn / align) * align; // & align_mask (align a power of two: exact)
     if (pfn < low) return -1;
     const p = t.prevOf(sLo);
-    if (p === NIL || pfn > t.hi(p)) return pfn;
-    let key = t.lo(p);
+    if (p === NIL || pfn > t.hereHi()) return pfn; // p's range from its leaf entry, not its record
+    let key = t.hereLo();
     const k = order === 0 ? -1 : t.capIndex(order);
     for (;;) {
       const c = t.rightmostFit(key, size, k);
       if (c === NIL) return -1; // no gap down to the first node (whose gap is its pfn_lo) holds the block
-      pfn = t.lo(c) - size;
+      const cLo = t.hereLo(); // from c's leaf entry: c's record would be a cache miss
+      pfn = cLo - size;
       pfn = Math.floor(pfn / align) * align;
       if (pfn < low) return -1;
-      if (pfn > t.lo(c) - 1 - t.gap(c)) return pfn; // above the node below c (pfn_hi = lo - 1 - gap)
-      key = t.lo(c) - 1;
+      if (pfn > cLo - 1 - t.hereGap()) return pfn; // above the node below c (pfn_hi = lo - 1 - gap)
+      key = cLo - 1;
     }
   }
 
