@@ -537,22 +537,7 @@ export class IovaTree {
     const o = this.lo_;
     const i = this.li + 1;
     const cnt = (L[o + L_N] | 0);
-    // one loop over the four blocks (copyWithin is a runtime call: ~40 ns each), block offsets
-    // in locals (an imported constant is a context load, with checks, on every use)
-    const bl = o + L_LO;
-    const bh = o + L_HI;
-    const bg = o + L_GAP;
-    const bi = o + L_ID;
-    for (let x = cnt - 1; x >= i; x--) {
-      L[bl + x + 1] = L[bl + x];
-      L[bh + x + 1] = L[bh + x];
-      L[bg + x + 1] = L[bg + x];
-      L[bi + x + 1] = L[bi + x];
-    }
-    L[o + L_N] = cnt + 1;
-    L[o + L_LO + i] = lo;
-    L[o + L_HI + i] = hi;
-    L[o + L_ID + i] = n + this.rec[n * 4 + 2] * FLAG_UNIT;
+    this.openSlot(o, i, cnt, n);
     const pv = (L[o + L_PREV] | 0);
     const predHi = i > 0 ? L[o + L_HI + i - 1] : pv !== 0 ? L[pv * LR + L_HI + (L[pv * LR + L_N] | 0) - 1] : -1;
     const g = lo - predHi - 1;
@@ -577,6 +562,60 @@ export class IovaTree {
       }
     }
     this.pushLeaf((o / LR) | 0);
+    this.size++;
+  }
+
+  // Moves entries i..cnt-1 of the leaf at o (cnt entries, not full) up one index and puts node n's
+  // lo, hi and id (with its flags) at i; the gaps at i and i + 1 are the caller's to set.
+  private openSlot(o: number, i: number, cnt: number, n: number): void {
+    const L = this.L;
+    // one loop over the four blocks (copyWithin is a runtime call: ~40 ns each), block offsets
+    // in locals (an imported constant is a context load, with checks, on every use)
+    const bl = o + L_LO;
+    const bh = o + L_HI;
+    const bg = o + L_GAP;
+    const bi = o + L_ID;
+    for (let x = cnt - 1; x >= i; x--) {
+      L[bl + x + 1] = L[bl + x];
+      L[bh + x + 1] = L[bh + x];
+      L[bg + x + 1] = L[bg + x];
+      L[bi + x + 1] = L[bi + x];
+    }
+    L[o + L_N] = cnt + 1;
+    L[bl + i] = this.rec[n * 4];
+    L[bh + i] = this.rec[n * 4 + 1];
+    L[bi + i] = n + this.rec[n * 4 + 2] * FLAG_UNIT;
+  }
+
+  /**
+   * iova_insert_rbtree of detached node `n` whose range lies in the gap of the entry the last
+   * look-up stopped at (here*: c, found by rightmostFit), i.e. between c and the node below it:
+   * it goes in right before c, in c's leaf, which the walk has just loaded. insert() would locate
+   * its pfn_lo, and when c is the first entry of its leaf, land at the end of the leaf before it
+   * (another cold leaf, a descent, and two leaves to update). The new gaps come from c's: the node
+   * below c ends at c.lo - 1 - gap(c).
+   * @throws Error when n does not lie in c's gap (a caller bug).
+   */
+  insertBeforeHere(n: number): void {
+    const L = this.L;
+    const o = this.lo_;
+    const i = this.li;
+    const cnt = (L[o + L_N] | 0);
+    if (cnt === LEAF) {
+      this.insert(n); // a split: the general path
+      return;
+    }
+    const lo = this.rec[n * 4];
+    const hi = this.rec[n * 4 + 1];
+    const cLo = L[o + L_LO + i];
+    const oldG = L[o + L_GAP + i];
+    if (!(hi < cLo && lo >= cLo - oldG)) throw new Error(`iova-btree: [${lo}, ${hi}] is not in the gap below ${cLo}`);
+    this.openSlot(o, i, cnt, n);
+    L[o + L_GAP + i] = lo - (cLo - oldG);
+    L[o + L_GAP + i + 1] = cLo - hi - 1;
+    // both pieces of c's gap are at most its old value: only slots where that was the max change
+    this.lower(o, cLo, oldG);
+    this.pushLeaf((o / LR) | 0); // a new first entry moves the leaf's min key too
     this.size++;
   }
 

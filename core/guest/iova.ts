@@ -94,6 +94,8 @@ export class IovaDomain {
   // The cached nodes' ranges, kept beside them: a node's own record is a random line of a 10 MB
   // pool (cachedNode is usually the successor of a random free), a cache miss at the start of
   // every allocation. Set wherever a cached node is; reserveIova's rekey updates them.
+  /** walk() found the node whose gap takes the new one, and left the tree there (here*). */
+  private fitInHere = false;
   private cachedLo = IOVA_ANCHOR;
   private cachedHi = IOVA_ANCHOR;
   private cached32Lo = IOVA_ANCHOR;
@@ -175,7 +177,8 @@ export class IovaDomain {
       return -1;
     }
     const n = this.t.newNode(pfn, pfn + size - 1, 0);
-    this.t.insert(n);
+    if (this.fitInHere) this.t.insertBeforeHere(n);
+    else this.t.insert(n);
     // __cached_rbnode_insert_update
     if (pfn + size - 1 < this.dma32BitPfn) {
       this.cached32Node = n;
@@ -204,6 +207,7 @@ export class IovaDomain {
    */
   private walk(s: number, sLo: number, limit: number, low: number, size: number, order: number): number {
     const t = this.t;
+    this.fitInHere = false;
     const align = POW2[order];
     let high = sLo;
     if (high >= limit) {
@@ -226,7 +230,10 @@ export class IovaDomain {
       pfn = cLo - size;
       pfn = Math.floor(pfn / align) * align;
       if (pfn < low) return -1;
-      if (pfn > cLo - 1 - t.hereGap()) return pfn; // above the node below c (pfn_hi = lo - 1 - gap)
+      if (pfn > cLo - 1 - t.hereGap()) {
+        this.fitInHere = true; // the new node goes in c's gap: insertBeforeHere
+        return pfn; // above the node below c (pfn_hi = lo - 1 - gap)
+      }
       key = cLo - 1;
     }
   }

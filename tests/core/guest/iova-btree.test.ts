@@ -131,4 +131,48 @@ describe('IovaTree (B+tree) against a sorted array', () => {
     }
     check(t, ref, rnd, orders);
   });
+
+  it('insertBeforeHere puts a node into the gap rightmostFit found, also below the first entry of a leaf', () => {
+    // the allocator's far walk: a random free, then the top of the rightmost gap below a random
+    // key that fits the block goes in right before the node found (in that node's leaf; with
+    // 20K nodes in leaves of at most 64, hundreds of those nodes are the first of their leaf)
+    const rnd = mulberry32(21);
+    const t = new IovaTree();
+    const ref: E[] = [];
+    const order = 6;
+    const k = t.capIndex(order);
+    const a = 2 ** order;
+    let top = 2 ** 30;
+    for (let n = 0; n < 20_000; n++) {
+      const size = 33 + (rnd() % 31);
+      top = Math.floor((top - size) / a) * a;
+      const id = t.newNode(top, top + size - 1, 0);
+      t.insert(id);
+      ref.unshift({ lo: top, hi: top + size - 1, id });
+    }
+    let gapLeftBelow = 0; // inserts that leave part of c's gap below the new node
+    for (let n = 0; n < 20_000; n++) {
+      const i = rnd() % ref.length;
+      t.remove(ref[i].id);
+      ref.splice(i, 1);
+      const size = 1 + (rnd() % 64);
+      const c = t.rightmostFit(ref[rnd() % ref.length].lo, size, k);
+      if (c === NIL) continue;
+      const ci = ref.findIndex((e) => e.id === c);
+      expect(t.hereLo()).toBe(ref[ci].lo);
+      const lo = Math.floor((ref[ci].lo - size) / a) * a;
+      const id = t.newNode(lo, lo + size - 1, 0);
+      if (ci > 0 && ref[ci - 1].hi < lo - 1) gapLeftBelow++;
+      t.insertBeforeHere(id);
+      ref.splice(ci, 0, { lo, hi: lo + size - 1, id });
+      if (n % 4000 === 0) check(t, ref, rnd, [order]);
+    }
+    check(t, ref, rnd, [order]);
+    expect(gapLeftBelow).toBeGreaterThan(100);
+    // a node outside the gap is refused
+    const c = t.rightmostFit(ref[ref.length - 1].lo, 1, -1);
+    const bad = t.newNode(t.lo(c) + 1, t.lo(c) + 1, 0);
+    expect(t.rightmostFit(ref[ref.length - 1].lo, 1, -1)).toBe(c);
+    expect(() => t.insertBeforeHere(bad)).toThrow(/is not in the gap below/);
+  });
 });
