@@ -88,21 +88,24 @@ export function leafSlotMax(L: Float64Array, o: number, j: number, alignOf: Floa
   return mc;
 }
 
-/** Recomputes the K aggregates of the leaf at record offset o into its L_AGG slots and into m (slots >= K: -1). */
-export function leafAggAll(L: Float64Array, o: number, K: number, alignOf: Float64Array, invOf: Float64Array, m: Float64Array): void {
+/**
+ * Recomputes aggregates J0..K-1 of the leaf at record offset o into its L_AGG slots and into m
+ * (the other slots: -1). J0 is 1 while the gap slot is not maintained (IovaTree.gapIndexed).
+ */
+export function leafAggAll(L: Float64Array, o: number, J0: number, K: number, alignOf: Float64Array, invOf: Float64Array, m: Float64Array): void {
   for (let j = 0; j < AGG; j++) {
-    m[j] = j < K ? leafSlotMax(L, o, j, alignOf, invOf) : -1;
+    m[j] = j >= J0 && j < K ? leafSlotMax(L, o, j, alignOf, invOf) : -1;
     L[o + L_AGG + j] = m[j];
   }
 }
 
 // The entry [lo, ...] of the leaf at o now has the larger gap g (lo, g: arg[ARG_LO], arg[ARG_G]):
 // raise the leaf's aggregates.
-export function leafRaise(L: Float64Array, o: number, arg: Float64Array, K: number, alignOf: Float64Array, invOf: Float64Array): void {
+export function leafRaise(L: Float64Array, o: number, arg: Float64Array, J0: number, K: number, alignOf: Float64Array, invOf: Float64Array): void {
   const lo = arg[ARG_LO];
   const g = arg[ARG_G];
   const ab = o + L_AGG;
-  for (let j = 0; j < K; j++) {
+  for (let j = J0; j < K; j++) {
     const v = valOf(lo, g, j, alignOf, invOf);
     if (v > L[ab + j]) L[ab + j] = v;
   }
@@ -111,12 +114,12 @@ export function leafRaise(L: Float64Array, o: number, arg: Float64Array, K: numb
 // An entry of the leaf at o that had gap g (pfn_lo lo; lo, g: arg[ARG_LO], arg[ARG_G]) lost its
 // gap or part of it: where its old value was the leaf's max, recompute that slot (splitting a gap
 // never raises a cap: every block that fits a part of the gap fits the whole).
-export function leafLower(L: Float64Array, o: number, arg: Float64Array, K: number, alignOf: Float64Array, invOf: Float64Array): void {
+export function leafLower(L: Float64Array, o: number, arg: Float64Array, J0: number, K: number, alignOf: Float64Array, invOf: Float64Array): void {
   const lo = arg[ARG_LO];
   const g = arg[ARG_G];
   const ab = o + L_AGG;
   let stale = 0;
-  for (let j = 0; j < K; j++) if (g >= L[ab + j] && valOf(lo, g, j, alignOf, invOf) >= L[ab + j]) stale |= 1 << j; // cap <= gap
+  for (let j = J0; j < K; j++) if (g >= L[ab + j] && valOf(lo, g, j, alignOf, invOf) >= L[ab + j]) stale |= 1 << j; // cap <= gap
   if (stale === 0) return;
   if ((stale & (stale - 1)) === 0) {
     for (let j = 0; j < K; j++) if (stale === 1 << j) L[ab + j] = leafSlotMax(L, o, j, alignOf, invOf);
@@ -152,28 +155,28 @@ export function leafLower(L: Float64Array, o: number, arg: Float64Array, K: numb
   for (let j = 3; j < K; j++) if ((stale & (1 << j)) !== 0) L[ab + j] = leafSlotMax(L, o, j, alignOf, invOf);
 }
 
-/** m = the K aggregates of the inner node at record offset o (max over its children's slots; slots >= K: -1). */
-export function innerAggAll(I: Float64Array, o: number, K: number, m: Float64Array): void {
+/** m = aggregates J0..K-1 of the inner node at record offset o (max over its children's slots; the other slots: -1). */
+export function innerAggAll(I: Float64Array, o: number, J0: number, K: number, m: Float64Array): void {
   const n = (I[o + I_N] | 0);
   const ab = o + I_AGG;
   const F = FAN;
   for (let j = 0; j < AGG; j++) {
     const a = ab + j * F;
     let mx = -1;
-    if (j < K) for (let c = 0; c < n; c++) if (I[a + c] > mx) mx = I[a + c];
+    if (j >= J0 && j < K) for (let c = 0; c < n; c++) if (I[a + c] > mx) mx = I[a + c];
     m[j] = mx;
   }
 }
 
 /**
- * Writes tmp (the K aggregates of the child at index ci of `parent`) and the child's min key
+ * Writes tmp (aggregates J0..K-1 of the child at index ci of `parent`) and the child's min key
  * (arg[ARG_MIN]) into the parent's slot, and up; oldv is scratch of AGG slots.
  * Incremental: a parent's aggregates are its old ones (kept in the grandparent's slot) with the
  * changed slots applied — a larger value raises the max; a value that was the max and fell is
  * recomputed over the children for that aggregate only (one column). The root's own aggregates
  * are stored nowhere, so the walk stops below it.
  */
-export function propagateUp(I: Float64Array, K: number, tmp: Float64Array, oldv: Float64Array, ci: number, parent: number, arg: Float64Array): void {
+export function propagateUp(I: Float64Array, J0: number, K: number, tmp: Float64Array, oldv: Float64Array, ci: number, parent: number, arg: Float64Array): void {
   // the record layout in locals: an imported constant is a context load (with checks) on every use
   const F = FAN;
   const R = IR;
@@ -184,7 +187,7 @@ export function propagateUp(I: Float64Array, K: number, tmp: Float64Array, oldv:
     const po = parent * R;
     const a = po + AG + ci;
     let chg = 0; // bit j: slot j changed (its old value in oldv[j])
-    for (let j = 0; j < K; j++) {
+    for (let j = J0; j < K; j++) {
       const old = I[a + j * F];
       const nw = tmp[j];
       if (old !== nw) {
@@ -208,7 +211,7 @@ export function propagateUp(I: Float64Array, K: number, tmp: Float64Array, oldv:
     I[po + I_PIX] = gci;
     const ga = gp * R + AG + gci;
     const n = (I[po + I_N] | 0);
-    for (let j = 0; j < K; j++) {
+    for (let j = J0; j < K; j++) {
       let m = I[ga + j * F];
       if ((chg & (1 << j)) !== 0) {
         const nw = I[a + j * F];

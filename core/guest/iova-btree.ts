@@ -108,6 +108,12 @@ export class IovaTree {
   private readonly invOf = new Float64Array(MAX_CAPS);
   /** Indexed alignment orders (slots 1..nCaps after the gap). */
   private nCaps = 0;
+  /**
+   * The first aggregate slot maintained: 1 until a walk asks for the gap index itself (k = -1:
+   * order 0, or an order beyond MAX_CAPS), 0 from then on. A domain whose tree walks are all
+   * size-aligned to indexed orders (dma-iommu's, above the rcache sizes) never pays for it.
+   */
+  private j0 = 1;
   private orderOf: number[] = [];
   /** capIndex's answer per order (0..63): the slot, -1 for none, -2 for not yet asked. */
   private readonly slotOfOrder = new Int8Array(64).fill(-2);
@@ -379,21 +385,21 @@ export class IovaTree {
 
   // Recomputes the aggregates of the leaf at record offset o into its L_AGG slots and this.tmp.
   private leafAgg(o: number): void {
-    leafAggAll(this.L, o, 1 + this.nCaps, this.alignOf, this.invOf, this.tmp);
+    leafAggAll(this.L, o, this.j0, 1 + this.nCaps, this.alignOf, this.invOf, this.tmp);
   }
 
   // The entry [lo, ...] of the leaf at o now has the larger gap g (see leafRaise).
   private raise(o: number, lo: number, g: number): void {
     this.arg[ARG_LO] = lo;
     this.arg[ARG_G] = g;
-    leafRaise(this.L, o, this.arg, 1 + this.nCaps, this.alignOf, this.invOf);
+    leafRaise(this.L, o, this.arg, this.j0, 1 + this.nCaps, this.alignOf, this.invOf);
   }
 
   // An entry of the leaf at o that had gap g lost its gap or part of it (see leafLower).
   private lower(o: number, lo: number, g: number): void {
     this.arg[ARG_LO] = lo;
     this.arg[ARG_G] = g;
-    leafLower(this.L, o, this.arg, 1 + this.nCaps, this.alignOf, this.invOf);
+    leafLower(this.L, o, this.arg, this.j0, 1 + this.nCaps, this.alignOf, this.invOf);
   }
 
   // Leaf h's L_AGG slots are current: write them and its min key into its parent, and up.
@@ -407,7 +413,7 @@ export class IovaTree {
 
   // this.tmp = the aggregates of the inner node at record offset o (from its children's slots).
   private innerAgg(o: number): void {
-    innerAggAll(this.I, o, 1 + this.nCaps, this.tmp);
+    innerAggAll(this.I, o, this.j0, 1 + this.nCaps, this.tmp);
   }
 
   // The index of node h (depth d above the leaves, parent p != 0) in p's kids; refreshes h's hint.
@@ -427,7 +433,7 @@ export class IovaTree {
   private propagate(child: number, leaf: boolean, parent: number, minKey: number): void {
     if (parent === 0) return;
     this.arg[ARG_MIN] = minKey;
-    propagateUp(this.I, 1 + this.nCaps, this.tmp, this.oldv, this.pixOf(child, leaf ? 0 : 1, parent), parent, this.arg);
+    propagateUp(this.I, this.j0, 1 + this.nCaps, this.tmp, this.oldv, this.pixOf(child, leaf ? 0 : 1, parent), parent, this.arg);
   }
 
   // After leaf h's entries changed: refresh its aggregates and min key up to the root.
@@ -450,8 +456,15 @@ export class IovaTree {
    * A node found is where the here* accessors read.
    */
   rightmostFit(key: number, size: number, k: number): number {
+    if (k < 0 && this.j0 !== 0) this.indexGaps();
     this.arg[ARG_KEY] = key; // small enough to inline: the key reaches fitFrom unboxed
     return this.fitFrom(size, k);
+  }
+
+  // Starts maintaining the gap slot: one O(n) pass over the tree, as capIndex's for a new order.
+  private indexGaps(): void {
+    this.j0 = 0;
+    this.rebuild(this.root, this.height);
   }
 
   private fitFrom(size: number, k: number): number {
