@@ -85,6 +85,9 @@ export const NIL = 0;
  */
 const FLAG_UNIT = 2 ** 32;
 
+/** Doubles hold every integer below this exactly (the anchor's pfn, 2^64, is above). */
+const MAX_EXACT = 2 ** 53;
+
 /** B+tree of [pfn_lo, pfn_hi] ranges (see the file comment for the layout and invariants). */
 export class IovaTree {
   private rec = new Float64Array(1024 * 4); // per id: lo, hi, flags, next free id
@@ -154,6 +157,20 @@ export class IovaTree {
   hereLo(): number { return this.L[this.lo_ + L_LO + this.li]; }
   /** pfn_hi of that entry. */
   hereHi(): number { return this.L[this.lo_ + L_HI + this.li]; }
+  /** Moves the look-up's stop to the entry above it (which must exist: rb_next of a node that has one). */
+  stepHere(): void {
+    const i = this.li + 1;
+    if (i < (this.L[this.lo_ + L_N] | 0)) {
+      this.li = i;
+      return;
+    }
+    const q = (this.L[this.lo_ + L_NEXT] | 0);
+    if (q === 0) throw new Error('iova-btree: no entry above the last one');
+    this.lo2_ = this.lo_;
+    this.lo_ = q * LR;
+    this.li = 0;
+  }
+
   /** Free pages between that entry and the one below it. */
   hereGap(): number { return this.L[this.lo_ + L_GAP + this.li]; }
   /** Flags of that entry (kept in its leaf's id slot, above the id: see FLAG_UNIT). */
@@ -606,7 +623,7 @@ export class IovaTree {
    * it goes in right before c, in c's leaf, which the walk has just loaded. insert() would locate
    * its pfn_lo, and when c is the first entry of its leaf, land at the end of the leaf before it
    * (another cold leaf, a descent, and two leaves to update). The new gaps come from c's: the node
-   * below c ends at c.lo - 1 - gap(c).
+   * below c ends at c.lo - 1 - gap(c) (c below 2^53: every node but the anchor).
    * @throws Error when n does not lie in c's gap (a caller bug).
    */
   insertBeforeHere(n: number): void {
@@ -622,9 +639,17 @@ export class IovaTree {
     const hi = this.rec[n * 4 + 1];
     const cLo = L[o + L_LO + i];
     const oldG = L[o + L_GAP + i];
-    if (!(hi < cLo && lo >= cLo - oldG)) throw new Error(`iova-btree: [${lo}, ${hi}] is not in the gap below ${cLo}`);
+    // pfn_hi of the node below c, from c's gap (exact below 2^53; the anchor's gap, from 2^64, is
+    // not: then from that node itself)
+    let predHi: number;
+    if (cLo < MAX_EXACT) predHi = cLo - 1 - oldG;
+    else {
+      const pv = (L[o + L_PREV] | 0);
+      predHi = i > 0 ? L[o + L_HI + i - 1] : pv !== 0 ? L[pv * LR + L_HI + (L[pv * LR + L_N] | 0) - 1] : -1;
+    }
+    if (!(hi < cLo && lo > predHi)) throw new Error(`iova-btree: [${lo}, ${hi}] is not in the gap below ${cLo}`);
     this.openSlot(o, i, cnt, n);
-    L[o + L_GAP + i] = lo - (cLo - oldG);
+    L[o + L_GAP + i] = lo - predHi - 1;
     L[o + L_GAP + i + 1] = cLo - hi - 1;
     // both pieces of c's gap are at most its old value: only slots where that was the max change
     this.lower(o, cLo, oldG);

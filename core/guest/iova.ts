@@ -220,7 +220,14 @@ export class IovaDomain {
     pfn = Math.floor(pfn / align) * align; // & align_mask (align a power of two: exact)
     if (pfn < low) return -1;
     const p = t.prevOf(sLo);
-    if (p === NIL || pfn > t.hereHi()) return pfn; // p's range from its leaf entry, not its record
+    if (p === NIL) return pfn;
+    if (pfn > t.hereHi()) {
+      // the block fits between p and s (p's range from its leaf entry, not its record): the new
+      // node goes in s's gap, right before s, where the look-up already is
+      t.stepHere();
+      this.fitInHere = true;
+      return pfn;
+    }
     let key = t.hereLo();
     const k = order === 0 ? -1 : t.capIndex(order);
     for (;;) {
