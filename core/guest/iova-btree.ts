@@ -497,7 +497,9 @@ export class IovaTree {
     const LL = L_LO;
     const F = FAN;
     const R = IR;
-    for (let i = this.li, gb = o + LG, lb = o + LL; i >= 0; i--) {
+    // the leaf's own aggregate bounds every entry's: below the size, no entry here fits
+    const first = L[o + L_AGG + slot] >= size ? this.li : -1;
+    for (let i = first, gb = o + LG, lb = o + LL; i >= 0; i--) {
       const g = L[gb + i];
       if (g >= size && (k < 0 || capOf(L[lb + i], g, a, inv) >= size)) {
         this.li = i; // the caller reads the entry with here*
