@@ -91,11 +91,11 @@ export class IovaDomain {
   private readonly anchor: number;
   private cachedNode: number;
   private cached32Node: number;
+  /** walk() found the node whose gap takes the new one, and left the tree there (here*). */
+  private fitInHere = false;
   // The cached nodes' ranges, kept beside them: a node's own record is a random line of a 10 MB
   // pool (cachedNode is usually the successor of a random free), a cache miss at the start of
   // every allocation. Set wherever a cached node is; reserveIova's rekey updates them.
-  /** walk() found the node whose gap takes the new one, and left the tree there (here*). */
-  private fitInHere = false;
   private cachedLo = IOVA_ANCHOR;
   private cachedHi = IOVA_ANCHOR;
   private cached32Lo = IOVA_ANCHOR;
