@@ -478,6 +478,15 @@ export class IovaTree {
     return this.fitFrom(size, k);
   }
 
+  /**
+   * rightmostFit from the entry the last look-up stopped at (here*), as rightmostFit(hereLo(),
+   * size, k) without locating that key again.
+   */
+  rightmostFitHere(size: number, k: number): number {
+    if (k < 0 && this.j0 !== 0) this.indexGaps();
+    return this.fitAt(size, k);
+  }
+
   // Starts maintaining the gap slot: one O(n) pass over the tree, as capIndex's for a new order.
   private indexGaps(): void {
     this.j0 = 0;
@@ -486,6 +495,11 @@ export class IovaTree {
 
   private fitFrom(size: number, k: number): number {
     this.locateArg();
+    return this.fitAt(size, k);
+  }
+
+  // rightmostFit from the look-up's stop (lo_, li).
+  private fitAt(size: number, k: number): number {
     const a = k >= 0 ? this.alignOf[k] : 1;
     const inv = k >= 0 ? this.invOf[k] : 1;
     const slot = k + 1;

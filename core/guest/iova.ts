@@ -230,8 +230,9 @@ export class IovaDomain {
     }
     let key = t.hereLo();
     const k = order === 0 ? -1 : t.capIndex(order);
-    for (;;) {
-      const c = t.rightmostFit(key, size, k);
+    for (let first = true; ; first = false) {
+      // the first search starts at p, where the look-up is (no second look-up of its pfn_lo)
+      const c = first ? t.rightmostFitHere(size, k) : t.rightmostFit(key, size, k);
       if (c === NIL) return -1; // no gap down to the first node (whose gap is its pfn_lo) holds the block
       const cLo = t.hereLo(); // from c's leaf entry: c's record would be a cache miss
       pfn = cLo - size;
