@@ -1,10 +1,10 @@
 /**
  * The ordered set of `struct iova` nodes behind IovaDomain (iova.ts), as a B+tree: the kernel's
  * `iovad->rbroot` (drivers/iommu/iova.c) keyed by pfn_lo, with leaves of up to LEAF entries
- * (sorted lo, hi, gap and node id, linked both ways) under inner nodes of up to FAN children. Every
- * inner node keeps, per child, the largest gap below an entry and the largest block each indexed
- * alignment can place in a gap (see capIndex), so the allocator's top-down walk jumps to the entry
- * where the kernel's `rb_prev` walk stops. With 300K live nodes (the allocator's top-down fill
+ * (sorted hi, lo and node id, linked both ways; an entry's gap is derived from the pfn_hi below
+ * it) under inner nodes of up to FAN children. Every inner node keeps, per child, the largest gap
+ * below an entry and the largest block each indexed alignment can place in a gap (see capIndex),
+ * so the allocator's top-down walk jumps to the entry where the kernel's `rb_prev` walk stops. With 300K live nodes (the allocator's top-down fill
  * leaves its leaves 3/4 full, see splitPoint) the tree has 3 inner levels that mostly stay in cache: a
  * lookup misses on one leaf, where a binary tree misses on every level below the cache. Each
  * leaf keeps its own aggregates, updated incrementally (a free only raises them; an insert
@@ -45,7 +45,7 @@ import {
   L_AGG,
   L_LO,
   L_HI,
-  L_GAP,
+  L_PHI,
   L_ID,
   LR,
   I_N,
@@ -84,9 +84,6 @@ export const NIL = 0;
  * has already loaded.
  */
 const FLAG_UNIT = 2 ** 32;
-
-/** Doubles hold every integer below this exactly (the anchor's pfn, 2^64, is above). */
-const MAX_EXACT = 2 ** 53;
 
 /** B+tree of [pfn_lo, pfn_hi] ranges (see the file comment for the layout and invariants). */
 export class IovaTree {
@@ -172,7 +169,12 @@ export class IovaTree {
   }
 
   /** Free pages between that entry and the one below it. */
-  hereGap(): number { return this.L[this.lo_ + L_GAP + this.li]; }
+  hereGap(): number { return this.gapAt(this.lo_, this.li); }
+
+  // gap of entry i of the leaf at o: its pfn_lo minus pfn_hi of the entry below (L_PHI for i = 0)
+  private gapAt(o: number, i: number): number {
+    return this.L[o + L_LO + i] - this.L[o + L_HI + i - 1] - 1;
+  }
   /** Flags of that entry (kept in its leaf's id slot, above the id: see FLAG_UNIT). */
   hereFlags(): number { return Math.floor(this.L[this.lo_ + L_ID + this.li] / FLAG_UNIT); }
   /** rb_next of that entry, or NIL; its pfn_lo and pfn_hi then in nextLo and nextHi. */
@@ -218,7 +220,7 @@ export class IovaTree {
   /** Free pages between node x (in the tree) and the node below it. */
   gap(x: number): number {
     this.locate(this.rec[x * 4]);
-    return this.L[this.lo_ + L_GAP + this.li];
+    return this.gapAt(this.lo_, this.li);
   }
 
   /** Allocates a detached node [lo, hi] with `flags`; returns its id. */
@@ -247,6 +249,7 @@ export class IovaTree {
     this.L[o + L_PREV] = 0;
     this.L[o + L_NEXT] = 0;
     this.L[o + L_PAR] = 0;
+    this.L[o + L_PHI] = -1; // the first leaf's; a split sets the new right leaf's
     for (let j = 0; j < AGG; j++) this.L[o + L_AGG + j] = -1;
     return h;
   }
@@ -507,14 +510,14 @@ export class IovaTree {
     const I = this.I;
     let o = this.lo_;
     // record offsets in locals (an imported constant is a context load, with checks, on every use)
-    const LG = L_GAP;
+    const LH = L_HI - 1; // + i: pfn_hi of the entry below entry i (L_PHI for i = 0)
     const LL = L_LO;
     const F = FAN;
     const R = IR;
     // the leaf's own aggregate bounds every entry's: below the size, no entry here fits
     const first = L[o + L_AGG + slot] >= size ? this.li : -1;
-    for (let i = first, gb = o + LG, lb = o + LL; i >= 0; i--) {
-      const g = L[gb + i];
+    for (let i = first, hb = o + LH, lb = o + LL; i >= 0; i--) {
+      const g = L[lb + i] - L[hb + i] - 1;
       if (g >= size && (k < 0 || capOf(L[lb + i], g, a, inv) >= size)) {
         this.li = i; // the caller reads the entry with here*
         return (L[o + L_ID + i] | 0);
@@ -551,8 +554,8 @@ export class IovaTree {
         }
         o = t * LR;
         touchLeaf(L, o, this.sink); // the insert's shift and the aggregates' pass follow here
-        for (let i = (L[o + L_N] | 0) - 1, gb = o + LG, lb = o + LL; i >= 0; i--) {
-          const g = L[gb + i];
+        for (let i = (L[o + L_N] | 0) - 1, hb = o + LH, lb = o + LL; i >= 0; i--) {
+          const g = L[lb + i] - L[hb + i] - 1;
           if (g >= size && (k < 0 || capOf(L[lb + i], g, a, inv) >= size)) {
             // the caller's next look-ups (gap, insert) are in this leaf: make it the finger
             this.lo2_ = this.lo_;
@@ -583,27 +586,21 @@ export class IovaTree {
     const o = this.lo_;
     const i = this.li + 1;
     const cnt = (L[o + L_N] | 0);
+    const predHi = L[o + L_HI + i - 1]; // L_PHI for i = 0
     this.openSlot(o, i, cnt, n);
-    const pv = (L[o + L_PREV] | 0);
-    const predHi = i > 0 ? L[o + L_HI + i - 1] : pv !== 0 ? L[pv * LR + L_HI + (L[pv * LR + L_N] | 0) - 1] : -1;
-    const g = lo - predHi - 1;
-    L[o + L_GAP + i] = g;
     // The new node splits its successor's gap in two: aggregates change only where the
     // successor's old value was a max (lower), or in another leaf (raise).
     if (i < cnt) {
       const sLo = L[o + L_LO + i + 1];
-      const oldG = L[o + L_GAP + i + 1];
-      L[o + L_GAP + i + 1] = sLo - hi - 1;
-      this.lower(o, sLo, oldG);
+      this.lower(o, sLo, sLo - predHi - 1);
     } else {
-      this.raise(o, lo, g);
+      this.raise(o, lo, lo - predHi - 1);
       const q = (L[o + L_NEXT] | 0);
       if (q !== 0) {
         const qo = q * LR;
         const sLo = L[qo + L_LO];
-        const oldG = L[qo + L_GAP];
-        L[qo + L_GAP] = sLo - hi - 1;
-        this.lower(qo, sLo, oldG);
+        L[qo + L_PHI] = hi;
+        this.lower(qo, sLo, sLo - predHi - 1);
         this.pushLeaf(q);
       }
     }
@@ -612,19 +609,17 @@ export class IovaTree {
   }
 
   // Moves entries i..cnt-1 of the leaf at o (cnt entries, not full) up one index and puts node n's
-  // lo, hi and id (with its flags) at i; the gaps at i and i + 1 are the caller's to set.
+  // lo, hi and id (with its flags) at i; L_PHI of the next leaf is the caller's to set.
   private openSlot(o: number, i: number, cnt: number, n: number): void {
     const L = this.L;
-    // one loop over the four blocks (copyWithin is a runtime call: ~40 ns each), block offsets
+    // one loop over the three blocks (copyWithin is a runtime call: ~40 ns each), block offsets
     // in locals (an imported constant is a context load, with checks, on every use)
     const bl = o + L_LO;
     const bh = o + L_HI;
-    const bg = o + L_GAP;
     const bi = o + L_ID;
     for (let x = cnt - 1; x >= i; x--) {
       L[bl + x + 1] = L[bl + x];
       L[bh + x + 1] = L[bh + x];
-      L[bg + x + 1] = L[bg + x];
       L[bi + x + 1] = L[bi + x];
     }
     L[o + L_N] = cnt + 1;
@@ -638,8 +633,7 @@ export class IovaTree {
    * look-up stopped at (here*: c, found by rightmostFit), i.e. between c and the node below it:
    * it goes in right before c, in c's leaf, which the walk has just loaded. insert() would locate
    * its pfn_lo, and when c is the first entry of its leaf, land at the end of the leaf before it
-   * (another cold leaf, a descent, and two leaves to update). The new gaps come from c's: the node
-   * below c ends at c.lo - 1 - gap(c) (c below 2^53: every node but the anchor).
+   * (another cold leaf, a descent, and two leaves to update).
    * @throws Error when n does not lie in c's gap (a caller bug).
    */
   insertBeforeHere(n: number): void {
@@ -654,19 +648,10 @@ export class IovaTree {
     const lo = this.rec[n * 4];
     const hi = this.rec[n * 4 + 1];
     const cLo = L[o + L_LO + i];
-    const oldG = L[o + L_GAP + i];
-    // pfn_hi of the node below c, from c's gap (exact below 2^53; the anchor's gap, from 2^64, is
-    // not: then from that node itself)
-    let predHi: number;
-    if (cLo < MAX_EXACT) predHi = cLo - 1 - oldG;
-    else {
-      const pv = (L[o + L_PREV] | 0);
-      predHi = i > 0 ? L[o + L_HI + i - 1] : pv !== 0 ? L[pv * LR + L_HI + (L[pv * LR + L_N] | 0) - 1] : -1;
-    }
+    const predHi = L[o + L_HI + i - 1]; // the node below c (L_PHI for i = 0)
     if (!(hi < cLo && lo > predHi)) throw new Error(`iova-btree: [${lo}, ${hi}] is not in the gap below ${cLo}`);
+    const oldG = cLo - predHi - 1;
     this.openSlot(o, i, cnt, n);
-    L[o + L_GAP + i] = lo - predHi - 1;
-    L[o + L_GAP + i + 1] = cLo - hi - 1;
     // both pieces of c's gap are at most its old value: only slots where that was the max change
     this.lower(o, cLo, oldG);
     this.pushLeaf((o / LR) | 0); // a new first entry moves the leaf's min key too
@@ -689,8 +674,8 @@ export class IovaTree {
     const m = cnt - half;
     move(L, ro + L_LO, o + L_LO + half, m);
     move(L, ro + L_HI, o + L_HI + half, m);
-    move(L, ro + L_GAP, o + L_GAP + half, m);
     move(L, ro + L_ID, o + L_ID + half, m);
+    L[ro + L_PHI] = L[o + L_HI + half - 1];
     L[ro + L_N] = m;
     L[o + L_N] = half;
     const nx = (L[o + L_NEXT] | 0);
@@ -786,20 +771,17 @@ export class IovaTree {
     const L = this.L;
     const o = this.lo_;
     const i = this.li;
-    const pv = (L[o + L_PREV] | 0);
-    const predHi = i > 0 ? L[o + L_HI + i - 1] : pv !== 0 ? L[pv * LR + L_HI + (L[pv * LR + L_N] | 0) - 1] : -1;
+    const predHi = L[o + L_HI + i - 1]; // L_PHI for i = 0
     const cnt = (L[o + L_N] | 0);
     const rLo = L[o + L_LO + i];
-    const rG = L[o + L_GAP + i];
+    const rG = rLo - predHi - 1;
     const n = L[o + L_ID + i] | 0;
     const bl = o + L_LO;
     const bh = o + L_HI;
-    const bg = o + L_GAP;
     const bi = o + L_ID;
     for (let x = i, e = cnt - 1; x < e; x++) {
       L[bl + x] = L[bl + x + 1];
       L[bh + x] = L[bh + x + 1];
-      L[bg + x] = L[bg + x + 1];
       L[bi + x] = L[bi + x + 1];
     }
     L[o + L_N] = cnt - 1;
@@ -808,17 +790,14 @@ export class IovaTree {
     // sits in another leaf.
     if (i < cnt - 1) {
       const sLo = L[o + L_LO + i];
-      const g = sLo - predHi - 1;
-      L[o + L_GAP + i] = g;
-      this.raise(o, sLo, g);
+      this.raise(o, sLo, sLo - predHi - 1);
     } else {
       const q = (L[o + L_NEXT] | 0);
       if (q !== 0) {
         const qo = q * LR;
         const sLo = L[qo + L_LO];
-        const g = sLo - predHi - 1;
-        L[qo + L_GAP] = g;
-        this.raise(qo, sLo, g);
+        L[qo + L_PHI] = predHi;
+        this.raise(qo, sLo, sLo - predHi - 1);
         this.pushLeaf(q);
       }
       this.lower(o, rLo, rG);
