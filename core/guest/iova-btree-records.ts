@@ -5,7 +5,11 @@
  * nodes. Pure functions on a pool and a record offset, so the tree's hot paths inline them.
  */
 
-export const LEAF = 64;
+/**
+ * Entries a leaf can hold: twice what a split leaves in each half (see IovaTree.splitLeaf), so a
+ * leaf splits only after its count has drifted up by LEAF / 2 net inserts.
+ */
+export const LEAF = 80;
 export const FAN = 32;
 /** Alignment orders with an exact index; further orders fall back to the gap index (still exact, slower). */
 export const MAX_CAPS = 8;
@@ -17,7 +21,7 @@ export const AGG = 1 + MAX_CAPS;
 // (L_PHI) holds pfn_hi of the last entry of the leaves before this one (-1 for the first leaf), so
 // an entry's gap is derived, never stored: gap(i) = lo[i] - hi[i - 1] - 1 for every i, 0 included
 // (a stored gap block was a quarter of the lines a cold leaf loads and a pair shifts). The record
-// is 26 cache lines (208 doubles).
+// is 256 doubles (2 KiB); a cold leaf costs the lines of its n entries, not of its capacity.
 export const L_N = 0;
 export const L_PREV = 1;
 export const L_NEXT = 2;
@@ -299,12 +303,11 @@ export function touchLeaf(L: Float64Array, o: number, sink: Float64Array): void 
 }
 
 /**
- * How many of a full node's `cnt` entries stay in the left node when an entry is about to go in
- * at index `at`: half, or 3/4 on the far side of an insert at either end. A sequential fill (the
- * allocator's top-down one inserts at index 0, node after node) so leaves its nodes 3/4 full, a
- * B-tree fill factor: packed full, every later insert into them would split (at 300K live and
- * random churn, 0.085 % of pairs split with full leaves, 0.061 % with 3/4; a split pair takes
- * 2-3x a plain one).
+ * How many of a full inner node's `cnt` children stay in the left node when a child is about to
+ * go in at index `at`: half, or 3/4 on the far side of an insert at either end. A sequential fill
+ * (the allocator's top-down one inserts at index 0, node after node) so leaves its inner nodes 3/4
+ * full, a B-tree fill factor: fewer inner nodes, and fewer of their lines to keep in cache.
+ * (Leaves split in half: see IovaTree.splitLeaf.)
  */
 export function splitPoint(cnt: number, at: number): number {
   if (at <= 1) return cnt >> 2;
