@@ -28,7 +28,7 @@ export const L_NEXT = 2;
 export const L_PAR = 3;
 export const L_PIX = 4;
 export const L_AGG = 5;
-export const L_PHI = 15;
+export const L_PHI = L_AGG + AGG + 1; // after a pad: 16 header slots, two cache lines
 export const L_HI = L_PHI + 1;
 export const L_LO = L_HI + LEAF;
 export const L_ID = L_LO + LEAF;
@@ -284,10 +284,10 @@ export function leafUpper(L: Float64Array, o: number, key: number): number {
 
 /**
  * Loads one double of every cache line of the leaf at o that holds its entries (n of each of the
- * three blocks, and L_PHI before the hi block), with no dependence between the loads: for a leaf a walk has just reached (its
- * lines likely cold), the misses then overlap, where the search, the shift of a removal or an
- * insert and the aggregates' pass would otherwise wait for them one after another. The sum goes
- * into sink[0], so the loads are kept.
+ * three blocks, and L_PHI before the hi block), with no dependence between the loads: for a leaf
+ * a walk has just reached (its lines likely cold), the misses then overlap, where the search, the
+ * shift of a removal or an insert and the aggregates' pass would otherwise wait for them one after
+ * another. The sum goes into sink[0], so the loads are kept.
  */
 export function touchLeaf(L: Float64Array, o: number, sink: Float64Array): void {
   const n = L[o + L_N] | 0;
