@@ -31,7 +31,10 @@ export const useRunsStore = defineStore('runs', () => {
   const detail = shallowRef<RunDetail | null>(null);
   /** The run started from this window, while it runs. */
   const active = ref<RunProgress | null>(null);
+  /** Waiting for startRun's reply (the run has no id yet). */
   const starting = ref(false);
+  /** start() is in progress, its reply included: a second start waits for it to return. */
+  let startBusy = false;
 
   const running = computed(() => starting.value || active.value !== null);
   const progressFraction = computed(() => {
@@ -148,7 +151,8 @@ export const useRunsStore = defineStore('runs', () => {
 
   /** Runs the editor's scenario. Invalid scenarios come back as diagnostics, nothing is stored. */
   async function start(): Promise<void> {
-    if (running.value) return;
+    if (running.value || startBusy) return;
+    startBusy = true;
     starting.value = true;
     try {
       const res = await lab.call('startRun', { text: scenario.text, file: scenario.runFile });
@@ -162,19 +166,27 @@ export const useRunsStore = defineStore('runs', () => {
       notices.clearTopic('scenario');
       // `variants:` — one run per variant, run in order; the compare view opens after the last.
       variantGroup = res.variantRunIds && res.variantRunIds.length > 1 ? { ids: res.variantRunIds, finished: new Map(), cancelled: false } : null;
+      // From here on the run is `active` until its runFinished (handled by finish): `starting`
+      // ends now, so the progress bar goes with the run's end, not with this function's loads.
       active.value = { runId, step: 0, steps: 0, events: 0 };
+      starting.value = false;
       selectedId.value = runId;
       detail.value = null;
+      if (variantGroup) for (const [id, status] of finishedEarly) if (id !== runId && variantGroup.ids.includes(id)) variantGroup.finished.set(id, status);
+      const early = finishedEarly.get(runId);
+      finishedEarly.clear();
+      if (early !== undefined) {
+        await finish(runId, early, null); // it refreshes the list and loads the run
+        return;
+      }
       await refresh();
       await loadDetail(runId, true);
-      const early = finishedEarly.get(runId);
-      if (variantGroup) for (const [id, status] of finishedEarly) if (id !== runId && variantGroup.ids.includes(id)) variantGroup.finished.set(id, status);
-      if (early !== undefined) await finish(runId, early, null);
     } catch (err) {
       notices.fail('Could not start the run', err);
     } finally {
       starting.value = false;
       finishedEarly.clear();
+      startBusy = false;
     }
   }
 
