@@ -664,8 +664,8 @@ export class IovaTree {
   // with LEAF / 2 entries, and churn must add LEAF / 2 net inserts to a leaf before it splits
   // again. A split runs cold (its code and the new leaf's lines, ~8 us where a plain pair takes
   // ~1.6 us): at 300K live under the bench's random churn, leaves 3/4 full of 64 split in 0.01 to
-  // 0.05 % of pairs (up to half of the pairs above the 99.9th percentile); 40 of 80 split in none
-  // of 3M pairs.
+  // 0.05 % of pairs (up to half of the pairs above the 99.9th percentile); 28 of 56 split once in
+  // 3M pairs.
   private splitLeaf(h: number): void {
     this.lo_ = 0; // the fingers may now point at the wrong half
     this.lo2_ = 0;
