@@ -189,6 +189,84 @@ export function innerAggAll(I: Float64Array, o: number, J0: number, K: number, m
  * are stored nowhere, so the walk stops below it.
  */
 export function propagateUp(I: Float64Array, J0: number, K: number, tmp: Float64Array, oldv: Float64Array, ci: number, parent: number, arg: Float64Array): void {
+  if (K <= 3) propagateUp3(I, J0, K, tmp, ci, parent, arg);
+  else propagateUpN(I, J0, K, tmp, oldv, ci, parent, arg);
+}
+
+// The parent's new value of one aggregate slot: m its old one (from the grandparent's slot); the
+// child's value changed (chg) from old to nw; col the slot's column in the parent (n children).
+function slotUp(I: Float64Array, m: number, chg: boolean, old: number, nw: number, col: number, n: number): number {
+  if (!chg) return m;
+  if (nw > m) return nw;
+  if (nw < m && old === m) {
+    m = -1;
+    for (let c = 0; c < n; c++) {
+      const v = I[col + c];
+      if (v > m) m = v;
+    }
+  }
+  return m;
+}
+
+// propagateUp for K <= 3 (the gap and up to two indexed orders: dma-iommu's tree path) with the
+// slots in locals, no scratch arrays and no loop over the slots.
+function propagateUp3(I: Float64Array, J0: number, K: number, tmp: Float64Array, ci: number, parent: number, arg: Float64Array): void {
+  const F = FAN;
+  const R = IR;
+  const AG = I_AGG;
+  const minKey = arg[ARG_MIN];
+  const s0 = J0 === 0;
+  const s1 = K > 1;
+  const s2 = K > 2;
+  let n0 = tmp[0];
+  let n1 = tmp[1];
+  let n2 = tmp[2];
+  let keyMoves = true;
+  while (parent !== 0) {
+    const po = parent * R;
+    const a = po + AG + ci;
+    let same = true;
+    let c0 = false;
+    let c1 = false;
+    let c2 = false;
+    let o0 = 0;
+    let o1 = 0;
+    let o2 = 0;
+    if (s0) {
+      o0 = I[a];
+      if (o0 !== n0) { I[a] = n0; c0 = true; same = false; }
+    }
+    if (s1) {
+      o1 = I[a + F];
+      if (o1 !== n1) { I[a + F] = n1; c1 = true; same = false; }
+    }
+    if (s2) {
+      o2 = I[a + 2 * F];
+      if (o2 !== n2) { I[a + 2 * F] = n2; c2 = true; same = false; }
+    }
+    if (keyMoves) {
+      if (I[po + I_MIN + ci] !== minKey) {
+        I[po + I_MIN + ci] = minKey;
+        same = false;
+      }
+      keyMoves = ci === 0;
+    }
+    if (same) return;
+    const gp = (I[po + I_PAR] | 0);
+    if (gp === 0) return;
+    const gci = kidIndex(I, gp * R, parent, I[po + I_PIX] | 0);
+    I[po + I_PIX] = gci;
+    const ga = gp * R + AG + gci;
+    const n = (I[po + I_N] | 0);
+    if (s0) n0 = slotUp(I, I[ga], c0, o0, n0, po + AG, n);
+    if (s1) n1 = slotUp(I, I[ga + F], c1, o1, n1, po + AG + F, n);
+    if (s2) n2 = slotUp(I, I[ga + 2 * F], c2, o2, n2, po + AG + 2 * F, n);
+    parent = gp;
+    ci = gci;
+  }
+}
+
+function propagateUpN(I: Float64Array, J0: number, K: number, tmp: Float64Array, oldv: Float64Array, ci: number, parent: number, arg: Float64Array): void {
   // the record layout in locals: an imported constant is a context load (with checks) on every use
   const F = FAN;
   const R = IR;
