@@ -169,6 +169,20 @@ export class IovaTree {
     this.li = 0;
   }
 
+  /**
+   * After removeHere: when the removed node's successor is the first entry of the next leaf (the
+   * removed node was its leaf's last), makes that leaf a finger. removeHere has just loaded its
+   * lines (its gap grew), and a domain whose cached node moves to the successor starts its next
+   * allocation's walk there: a look-up that would otherwise descend from the root.
+   */
+  fingerSuccessor(): void {
+    const L = this.L;
+    const o = this.lo_;
+    if (o === 0 || this.li < (L[o + L_N] | 0)) return;
+    const q = (L[o + L_NEXT] | 0);
+    if (q !== 0) this.lo2_ = q * LR;
+  }
+
   /** Free pages between that entry and the one below it. */
   hereGap(): number { return this.gapAt(this.lo_, this.li); }
 
@@ -799,6 +813,9 @@ export class IovaTree {
       const q = (L[o + L_NEXT] | 0);
       if (q !== 0) {
         const qo = q * LR;
+        // q is likely cold, and an allocation that starts at the successor (fingerSuccessor)
+        // inserts before it, shifting q's entries: load all of q's lines at once
+        touchLeaf(L, qo, this.sink);
         const sLo = L[qo + L_LO];
         L[qo + L_PHI] = predHi;
         this.raise(qo, sLo, sLo - predHi - 1);

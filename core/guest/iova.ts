@@ -261,12 +261,14 @@ export class IovaDomain {
       this.cached32Hi = t.nextHi;
     }
     if (lo < this.dma32BitPfn) this.max32AllocSize = this.dma32BitPfn;
-    if (lo >= this.cachedLo) {
+    const moved = lo >= this.cachedLo;
+    if (moved) {
       this.cachedNode = t.hereNext();
       this.cachedLo = t.nextLo;
       this.cachedHi = t.nextHi;
     }
     t.removeHere();
+    if (moved) t.fingerSuccessor(); // the next walk starts at the successor (see fingerSuccessor)
     this.stats.treeFrees++;
   }
 
