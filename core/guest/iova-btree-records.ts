@@ -117,6 +117,19 @@ export function leafRaise(L: Float64Array, o: number, arg: Float64Array, J0: num
   const lo = arg[ARG_LO];
   const g = arg[ARG_G];
   const ab = o + L_AGG;
+  if (K <= 3) {
+    // the gap and up to two orders (the tree path's case) straight, with no loop over valOf
+    if (J0 === 0 && g > L[ab]) L[ab] = g;
+    if (K > 1 && g > L[ab + 1]) {
+      const c = capOf(lo, g, alignOf[0], invOf[0]);
+      if (c > L[ab + 1]) L[ab + 1] = c;
+    }
+    if (K > 2 && g > L[ab + 2]) {
+      const c = capOf(lo, g, alignOf[1], invOf[1]);
+      if (c > L[ab + 2]) L[ab + 2] = c;
+    }
+    return;
+  }
   for (let j = J0; j < K; j++) {
     const v = valOf(lo, g, j, alignOf, invOf);
     if (v > L[ab + j]) L[ab + j] = v;
@@ -131,7 +144,14 @@ export function leafLower(L: Float64Array, o: number, arg: Float64Array, J0: num
   const g = arg[ARG_G];
   const ab = o + L_AGG;
   let stale = 0;
-  for (let j = J0; j < K; j++) if (g >= L[ab + j] && valOf(lo, g, j, alignOf, invOf) >= L[ab + j]) stale |= 1 << j; // cap <= gap
+  if (K <= 3) {
+    // the gap and up to two orders (the tree path's case) straight, with no loop over valOf
+    if (J0 === 0 && g >= L[ab]) stale = 1;
+    if (K > 1 && g >= L[ab + 1] && capOf(lo, g, alignOf[0], invOf[0]) >= L[ab + 1]) stale |= 2;
+    if (K > 2 && g >= L[ab + 2] && capOf(lo, g, alignOf[1], invOf[1]) >= L[ab + 2]) stale |= 4;
+  } else {
+    for (let j = J0; j < K; j++) if (g >= L[ab + j] && valOf(lo, g, j, alignOf, invOf) >= L[ab + j]) stale |= 1 << j; // cap <= gap
+  }
   if (stale === 0) return;
   if ((stale & (stale - 1)) === 0) {
     for (let j = 0; j < K; j++) if (stale === 1 << j) L[ab + j] = leafSlotMax(L, o, j, alignOf, invOf);

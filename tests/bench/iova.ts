@@ -394,11 +394,13 @@ export async function benchIova(): Promise<BenchRow[]> {
       baselineValue: base.rate,
     },
     {
-      name: `IOVA alloc+free @ 300K live, tree path: p99.9 of one pair, the fastest of ${REPLAYS} replays of the same pairs (target <= 2000 ns; lower is better)`,
+      name: `IOVA alloc+free @ 300K live, tree path: p99.9 of one pair, the fastest of ${REPLAYS} replays of the same pairs (lower is better)`,
       value: lab.p999,
       unit: 'ns',
       baselineName: `sorted-btree BTree, iova.c's tree walk literally, the fastest of ${REPLAYS} replays`,
       baselineValue: base.p999,
+      target: 2000,
+      atMost: true,
     },
     {
       name: `The same pairs, one run: p99.9 with the machine's interrupts in it (lower is better)`,

@@ -30,7 +30,9 @@ import type { BenchRow } from './types.ts';
 
 const suites: Record<string, () => Promise<BenchRow[]>> = { mapping: benchMapping, ingest: benchIngest, iommufd: benchIommufd, shadow: benchShadow, iova: benchIova, guest: benchGuest, import: benchImport, replay: benchReplay, 'time-series': benchTimeSeries };
 
-function fmt(n: number): string {
+/** A figure for the table; latencies (ns) below 1 ms in whole ns, so a row near its bound reads exactly. */
+function fmt(n: number, unit = ''): string {
+  if (unit === 'ns' && n < 1e6) return Math.round(n).toLocaleString('en-US');
   if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
   if (n >= 1e3) return `${(n / 1e3).toFixed(1)} K`;
   return n.toFixed(0);
@@ -104,11 +106,11 @@ async function main(): Promise<void> {
   const calibAfter = calibrate();
   const table = rows.map((r) => ({
     benchmark: r.name,
-    lab: `${fmt(r.value)} ${r.unit}`,
-    baseline: `${fmt(r.baselineValue)} ${r.unit}`,
+    lab: `${fmt(r.value, r.unit)} ${r.unit}`,
+    baseline: `${fmt(r.baselineValue, r.unit)} ${r.unit}`,
     'baseline is': r.baselineName,
     'lab/baseline': `${(r.value / r.baselineValue).toFixed(2)}x`,
-    target: r.target === undefined ? '' : r.atMost ? `${r.value <= r.target ? 'met' : 'MISSED'} (<= ${fmt(r.target)})` : `${r.value >= r.target ? 'met' : 'MISSED'} (>= ${fmt(r.target)})`,
+    target: r.target === undefined ? '' : r.atMost ? `${r.value <= r.target ? 'met' : 'MISSED'} (<= ${fmt(r.target, r.unit)})` : `${r.value >= r.target ? 'met' : 'MISSED'} (>= ${fmt(r.target)})`,
   }));
   console.table(table);
   console.log(`machine: calibration loop ${calibBefore.toFixed(0)} ms before the first suite, ${calibAfter.toFixed(0)} ms after the last (lower is faster)`);
