@@ -58,8 +58,11 @@ export const ARG_LO = 1;
 export const ARG_G = 2;
 /** The child's smallest pfn_lo (propagateUp). */
 export const ARG_MIN = 3;
+/** pfn_lo and pfn_hi of a node being inserted (IovaTree.insertBeforeHere and friends). */
+export const ARG_NLO = 4;
+export const ARG_NHI = 5;
 /** Slots in the scratch. */
-export const ARGS = 4;
+export const ARGS = 6;
 
 // cap_k of an entry: gap minus the padding that aligns its start g0 = lo - gap up to `a`
 // (a power of two with inverse `inv`: floor(g0 * inv) * a is exact in doubles, and far cheaper

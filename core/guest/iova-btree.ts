@@ -19,8 +19,10 @@
  * above them).
  *
  * Node ids are small integers (0 is NIL); an id stays valid while its node is in the tree (its
- * entry may move between leaves), so the domain's `cached_node` / `cached32_node` are ids, as the
- * kernel's are `rb_node` pointers. A node is found from its id by a descent on its pfn_lo.
+ * entry may move between leaves). A node is found from its id by a descent on its pfn_lo. A node
+ * inserted by insertRangeBeforeHere gets its id only when a look-up first returns it: the
+ * allocator's hot path (IovaDomain, which knows its nodes by pfn_lo, keys being unique) uses the
+ * id-less look-ups (holds, hasPrev, hasNext, fits, ceilLo) and never makes one.
  *
  * Invariants:
  *  - entries never overlap; pfn_lo keys are unique, so in-order by pfn_lo is in-order by pfn_hi;
@@ -73,6 +75,8 @@ import {
   ARG_LO,
   ARG_G,
   ARG_MIN,
+  ARG_NLO,
+  ARG_NHI,
   ARGS,
 } from './iova-btree-records.ts';
 
@@ -82,13 +86,13 @@ export const NIL = 0;
 /**
  * A leaf's id slot holds id + flags * FLAG_UNIT (ids stay below 2^31, flags below 2^20: exact in
  * a double), so `slot | 0` is the id and the free path reads a node's flags from the leaf line it
- * has already loaded.
+ * has already loaded. Id NIL in a slot: the node has no id yet (see insertRangeBeforeHere).
  */
 const FLAG_UNIT = 2 ** 32;
 
 /** B+tree of [pfn_lo, pfn_hi] ranges (see the file comment for the layout and invariants). */
 export class IovaTree {
-  private rec = new Float64Array(1024 * 4); // per id: lo, hi, flags, next free id
+  private rec = new Float64Array(1024 * 4); // per id: lo, hi, flags, unused
   private L = new Float64Array(64 * LR);
   private I = new Float64Array(8 * IR);
   private lCount = 1;
@@ -100,7 +104,9 @@ export class IovaTree {
   private height = 0;
   /** Nodes in the tree. */
   size = 0;
-  private freeHead = NIL;
+  /** Free ids, a stack (its top stays in cache; a link in each id's record was a cold store). */
+  private freeIds = new Int32Array(1024);
+  private freeTop = 0;
   private nextId = 1;
   // Typed arrays, not growing JS arrays: an array's elements-kind change (SMI -> DOUBLE) changes
   // this object's hidden class and deoptimizes every method compiled for the other one.
@@ -205,7 +211,44 @@ export class IovaTree {
     }
     this.nextLo = L[o + L_LO + i];
     this.nextHi = L[o + L_HI + i];
-    return (L[o + L_ID + i] | 0);
+    return this.idAt(o, i);
+  }
+
+  /**
+   * hereNext without the node's id (none is assigned): whether the entry the last look-up stopped
+   * at has one above it, whose pfn_lo and pfn_hi are then in nextLo and nextHi.
+   */
+  hasNext(): boolean {
+    const L = this.L;
+    let o = this.lo_;
+    let i = this.li + 1;
+    if (i >= (L[o + L_N] | 0)) {
+      const q = (L[o + L_NEXT] | 0);
+      if (q === 0) return false;
+      o = q * LR;
+      i = 0;
+    }
+    this.nextLo = L[o + L_LO + i];
+    this.nextHi = L[o + L_HI + i];
+    return true;
+  }
+
+  /** The id of the entry the last look-up stopped at (li >= 0), assigned now if it has none. */
+  hereId(): number { return this.idAt(this.lo_, this.li); }
+
+  // The id of entry i of the leaf at o, assigned now if it has none (insertRangeBeforeHere): a
+  // node's id and record are made only when someone asks for the node by id.
+  private idAt(o: number, i: number): number {
+    const id = this.L[o + L_ID + i] | 0; // ToInt32 drops the flags (multiples of 2^32)
+    return id !== NIL ? id : this.assignId(o, i);
+  }
+
+  private assignId(o: number, i: number): number {
+    const L = this.L;
+    const flags = Math.floor(L[o + L_ID + i] / FLAG_UNIT);
+    const id = this.newNode(L[o + L_LO + i], L[o + L_HI + i], flags);
+    L[o + L_ID + i] = id + flags * FLAG_UNIT;
+    return id;
   }
 
   /** pfn_lo of the node hereNext returned last. */
@@ -218,19 +261,27 @@ export class IovaTree {
    * A node found is where the here* accessors read.
    */
   prevOf(lo: number): number {
+    return this.hasPrev(lo) ? this.idAt(this.lo_, this.li) : NIL;
+  }
+
+  /**
+   * prevOf without the node's id (none is assigned): whether the node whose pfn_lo is `lo` has
+   * one below it, which is then where the here* accessors read.
+   */
+  hasPrev(lo: number): boolean {
     this.locate(lo);
     const L = this.L;
     if (this.li > 0) {
       this.li--;
-      return (L[this.lo_ + L_ID + this.li] | 0);
+      return true;
     }
     const p = (L[this.lo_ + L_PREV] | 0);
-    if (p === 0) return NIL;
+    if (p === 0) return false;
     const po = p * LR;
     this.lo2_ = this.lo_;
     this.lo_ = po;
     this.li = (L[po + L_N] | 0) - 1;
-    return (L[po + L_ID + this.li] | 0);
+    return true;
   }
   /** Free pages between node x (in the tree) and the node below it. */
   gap(x: number): number {
@@ -240,8 +291,8 @@ export class IovaTree {
 
   /** Allocates a detached node [lo, hi] with `flags`; returns its id. */
   newNode(lo: number, hi: number, flags: number): number {
-    let id = this.freeHead;
-    if (id !== NIL) this.freeHead = this.rec[id * 4 + 3] | 0;
+    let id: number;
+    if (this.freeTop > 0) id = this.freeIds[--this.freeTop];
     else {
       id = this.nextId++;
       if ((id + 1) * 4 > this.rec.length) this.rec = grow(this.rec);
@@ -338,7 +389,7 @@ export class IovaTree {
   /** Highest node with pfn_lo <= key, or NIL. */
   floor(key: number): number {
     this.locate(key);
-    return this.li >= 0 ? (this.L[this.lo_ + L_ID + this.li] | 0) : NIL;
+    return this.li >= 0 ? this.idAt(this.lo_, this.li) : NIL;
   }
 
   /** Lowest node with pfn_lo >= key, or NIL. */
@@ -347,10 +398,22 @@ export class IovaTree {
     const L = this.L;
     const o = this.lo_;
     const i = this.li;
-    if (i >= 0 && L[o + L_LO + i] === key) return (L[o + L_ID + i] | 0);
-    if (i + 1 < (L[o + L_N] | 0)) return (L[o + L_ID + i + 1] | 0);
+    if (i >= 0 && L[o + L_LO + i] === key) return this.idAt(o, i);
+    if (i + 1 < (L[o + L_N] | 0)) return this.idAt(o, i + 1);
     const q = (L[o + L_NEXT] | 0);
-    return q !== 0 ? (L[q * LR + L_ID] | 0) : NIL;
+    return q !== 0 ? this.idAt(q * LR, 0) : NIL;
+  }
+
+  /** pfn_lo of the lowest node with pfn_lo >= key (ceil without its id), or -1 for none. */
+  ceilLo(key: number): number {
+    this.locate(key);
+    const L = this.L;
+    const o = this.lo_;
+    const i = this.li;
+    if (i >= 0 && L[o + L_LO + i] === key) return key;
+    if (i + 1 < (L[o + L_N] | 0)) return L[o + L_LO + i + 1];
+    const q = (L[o + L_NEXT] | 0);
+    return q !== 0 ? L[q * LR + L_LO] : -1;
   }
 
   /** rb_prev: the node below `x` (in the tree), or NIL. */
@@ -373,14 +436,22 @@ export class IovaTree {
   /** rb_first: the lowest node, or NIL. */
   first(): number {
     const o = this.firstLeaf() * LR;
-    return (this.L[o + L_N] | 0) > 0 ? (this.L[o + L_ID] | 0) : NIL;
+    return (this.L[o + L_N] | 0) > 0 ? this.idAt(o, 0) : NIL;
   }
 
   /** private_find_iova: the node whose [pfn_lo, pfn_hi] holds `pfn`, or NIL. */
   find(pfn: number): number {
+    return this.holds(pfn) ? this.idAt(this.lo_, this.li) : NIL;
+  }
+
+  /**
+   * find without the node's id (none is assigned): whether a node's [pfn_lo, pfn_hi] holds `pfn`;
+   * that node is then where the here* accessors read.
+   */
+  holds(pfn: number): boolean {
     this.locate(pfn);
     const i = this.li;
-    return i >= 0 && this.L[this.lo_ + L_HI + i] >= pfn ? (this.L[this.lo_ + L_ID + i] | 0) : NIL;
+    return i >= 0 && this.L[this.lo_ + L_HI + i] >= pfn;
   }
 
   /**
@@ -491,9 +562,7 @@ export class IovaTree {
    * A node found is where the here* accessors read.
    */
   rightmostFit(key: number, size: number, k: number): number {
-    if (k < 0 && this.j0 !== 0) this.indexGaps();
-    this.arg[ARG_KEY] = key; // small enough to inline: the key reaches fitFrom unboxed
-    return this.fitFrom(size, k);
+    return this.fits(key, size, k) ? this.idAt(this.lo_, this.li) : NIL;
   }
 
   /**
@@ -501,6 +570,18 @@ export class IovaTree {
    * size, k) without locating that key again.
    */
   rightmostFitHere(size: number, k: number): number {
+    return this.fitsHere(size, k) ? this.idAt(this.lo_, this.li) : NIL;
+  }
+
+  /** rightmostFit without the node's id (none is assigned): whether there is one (then here*). */
+  fits(key: number, size: number, k: number): boolean {
+    if (k < 0 && this.j0 !== 0) this.indexGaps();
+    this.arg[ARG_KEY] = key; // small enough to inline: the key reaches fitFrom unboxed
+    return this.fitFrom(size, k);
+  }
+
+  /** rightmostFitHere without the node's id (none is assigned): whether there is one (then here*). */
+  fitsHere(size: number, k: number): boolean {
     if (k < 0 && this.j0 !== 0) this.indexGaps();
     return this.fitAt(size, k);
   }
@@ -511,13 +592,13 @@ export class IovaTree {
     this.rebuild(this.root, this.height);
   }
 
-  private fitFrom(size: number, k: number): number {
+  private fitFrom(size: number, k: number): boolean {
     this.locateArg();
     return this.fitAt(size, k);
   }
 
-  // rightmostFit from the look-up's stop (lo_, li).
-  private fitAt(size: number, k: number): number {
+  // rightmostFit from the look-up's stop (lo_, li): whether a node fits (then at lo_, li).
+  private fitAt(size: number, k: number): boolean {
     const a = k >= 0 ? this.alignOf[k] : 1;
     const inv = k >= 0 ? this.invOf[k] : 1;
     const slot = k + 1;
@@ -535,7 +616,7 @@ export class IovaTree {
       const g = L[lb + i] - L[hb + i] - 1;
       if (g >= size && (k < 0 || capOf(L[lb + i], g, a, inv) >= size)) {
         this.li = i; // the caller reads the entry with here*
-        return (L[o + L_ID + i] | 0);
+        return true;
       }
     }
     // climb: the rightmost left sibling whose aggregate admits the block, then down its right edge
@@ -576,7 +657,7 @@ export class IovaTree {
             this.lo2_ = this.lo_;
             this.lo_ = o;
             this.li = i;
-            return (L[o + L_ID + i] | 0);
+            return true;
           }
         }
         throw new Error('iova-btree: aggregate without a matching entry');
@@ -585,13 +666,21 @@ export class IovaTree {
       p = (I[po + I_PAR] | 0);
       d++;
     }
-    return NIL;
+    return false;
   }
 
   /** iova_insert_rbtree: links detached node `n` (its pfn_lo must not be in the tree). */
   insert(n: number): void {
-    const lo = this.rec[n * 4];
-    const hi = this.rec[n * 4 + 1];
+    this.arg[ARG_NLO] = this.rec[n * 4];
+    this.arg[ARG_NHI] = this.rec[n * 4 + 1];
+    this.insertArg(n + this.rec[n * 4 + 2] * FLAG_UNIT);
+  }
+
+  // insert() of the node [arg[ARG_NLO], arg[ARG_NHI]] whose leaf id slot is `slot` (id + flags *
+  // FLAG_UNIT; id NIL: none yet).
+  private insertArg(slot: number): void {
+    const lo = this.arg[ARG_NLO];
+    const hi = this.arg[ARG_NHI];
     this.locate(lo);
     if ((this.L[this.lo_ + L_N] | 0) === LEAF) {
       this.splitLeaf((this.lo_ / LR) | 0);
@@ -602,7 +691,7 @@ export class IovaTree {
     const i = this.li + 1;
     const cnt = (L[o + L_N] | 0);
     const predHi = L[o + L_HI + i - 1]; // L_PHI for i = 0
-    this.openSlot(o, i, cnt, n);
+    this.openSlot(o, i, cnt, slot);
     // The new node splits its successor's gap in two: aggregates change only where the
     // successor's old value was a max (lower), or in another leaf (raise).
     if (i < cnt) {
@@ -623,9 +712,10 @@ export class IovaTree {
     this.size++;
   }
 
-  // Moves entries i..cnt-1 of the leaf at o (cnt entries, not full) up one index and puts node n's
-  // lo, hi and id (with its flags) at i; L_PHI of the next leaf is the caller's to set.
-  private openSlot(o: number, i: number, cnt: number, n: number): void {
+  // Moves entries i..cnt-1 of the leaf at o (cnt entries, not full) up one index and puts the new
+  // node at i: arg[ARG_NLO], arg[ARG_NHI] and its id slot `slot`; L_PHI of the next leaf is the
+  // caller's to set.
+  private openSlot(o: number, i: number, cnt: number, slot: number): void {
     const L = this.L;
     // one loop over the three blocks (copyWithin is a runtime call: ~40 ns each), block offsets
     // in locals (an imported constant is a context load, with checks, on every use)
@@ -638,9 +728,9 @@ export class IovaTree {
       L[bi + x + 1] = L[bi + x];
     }
     L[o + L_N] = cnt + 1;
-    L[bl + i] = this.rec[n * 4];
-    L[bh + i] = this.rec[n * 4 + 1];
-    L[bi + i] = n + this.rec[n * 4 + 2] * FLAG_UNIT;
+    L[bl + i] = this.arg[ARG_NLO];
+    L[bh + i] = this.arg[ARG_NHI];
+    L[bi + i] = slot;
   }
 
   /**
@@ -652,21 +742,41 @@ export class IovaTree {
    * @throws Error when n does not lie in c's gap (a caller bug).
    */
   insertBeforeHere(n: number): void {
+    this.arg[ARG_NLO] = this.rec[n * 4];
+    this.arg[ARG_NHI] = this.rec[n * 4 + 1];
+    this.insertArgBeforeHere(n + this.rec[n * 4 + 2] * FLAG_UNIT);
+  }
+
+  /**
+   * insertBeforeHere of a new node [lo, hi] with no flags and no id: newNode is not called, and
+   * the node gets an id (and a record) only when a look-up that returns ids (find, floor, ceil,
+   * prev, next, first, rightmostFit, forEach) first returns it. An allocator that tracks its nodes
+   * by pfn_lo (IovaDomain) never asks: a new id's record is a random line of a 10 MB pool, and
+   * its store, and the free list's link in the freed id's record, stalled every tree-path pair.
+   * @throws Error when [lo, hi] does not lie in c's gap (a caller bug).
+   */
+  insertRangeBeforeHere(lo: number, hi: number): void {
+    this.arg[ARG_NLO] = lo;
+    this.arg[ARG_NHI] = hi;
+    this.insertArgBeforeHere(NIL);
+  }
+
+  private insertArgBeforeHere(slot: number): void {
     const L = this.L;
     const o = this.lo_;
     const i = this.li;
     const cnt = (L[o + L_N] | 0);
     if (cnt === LEAF) {
-      this.insert(n); // a split: the general path
+      this.insertArg(slot); // a split: the general path
       return;
     }
-    const lo = this.rec[n * 4];
-    const hi = this.rec[n * 4 + 1];
+    const lo = this.arg[ARG_NLO];
+    const hi = this.arg[ARG_NHI];
     const cLo = L[o + L_LO + i];
     const predHi = L[o + L_HI + i - 1]; // the node below c (L_PHI for i = 0)
     if (!(hi < cLo && lo > predHi)) throw new Error(`iova-btree: [${lo}, ${hi}] is not in the gap below ${cLo}`);
     const oldG = cLo - predHi - 1;
-    this.openSlot(o, i, cnt, n);
+    this.openSlot(o, i, cnt, slot);
     // both pieces of c's gap are at most its old value: only slots where that was the max change
     this.lower(o, cLo, oldG);
     this.pushLeaf((o / LR) | 0); // a new first entry moves the leaf's min key too
@@ -826,9 +936,16 @@ export class IovaTree {
     if (cnt - 1 === 0 && this.height > 0) this.dropLeaf((o / LR) | 0);
     else this.pushLeaf((o / LR) | 0);
     this.size--;
-    // the id's record is written, not read: the store does not wait for its line
-    this.rec[n * 4 + 3] = this.freeHead;
-    this.freeHead = n;
+    if (n !== NIL) this.freeId(n); // its record is left as it is: not one store to its cold line
+  }
+
+  private freeId(n: number): void {
+    if (this.freeTop === this.freeIds.length) {
+      const b = new Int32Array(this.freeIds.length * 2);
+      b.set(this.freeIds);
+      this.freeIds = b;
+    }
+    this.freeIds[this.freeTop++] = n;
   }
 
   private dropLeaf(h: number): void {
@@ -884,7 +1001,18 @@ export class IovaTree {
   forEach(visit: (id: number) => void): void {
     for (let h = this.firstLeaf(); h !== 0; h = (this.L[h * LR + L_NEXT] | 0)) {
       const o = h * LR;
-      for (let i = 0; i < (this.L[o + L_N] | 0); i++) visit((this.L[o + L_ID + i] | 0));
+      for (let i = 0; i < (this.L[o + L_N] | 0); i++) visit(this.idAt(o, i));
+    }
+  }
+
+  /**
+   * Visits every node in ascending pfn_lo order with its range and flags, from the leaves (no id
+   * is assigned: see insertRangeBeforeHere). `visit` must not change the tree.
+   */
+  forEachRange(visit: (lo: number, hi: number, flags: number) => void): void {
+    for (let h = this.firstLeaf(); h !== 0; h = (this.L[h * LR + L_NEXT] | 0)) {
+      const o = h * LR;
+      for (let i = 0; i < (this.L[o + L_N] | 0); i++) visit(this.L[o + L_LO + i], this.L[o + L_HI + i], Math.floor(this.L[o + L_ID + i] / FLAG_UNIT));
     }
   }
 
@@ -899,7 +1027,7 @@ export class IovaTree {
     this.lo2_ = 0;
     this.root = this.newLeaf();
     this.size = 0;
-    this.freeHead = NIL;
+    this.freeTop = 0;
     this.nextId = 1;
   }
 }

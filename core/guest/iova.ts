@@ -88,14 +88,12 @@ export class IovaDomain {
   onDepotWorkScheduled: ((order: number) => void) | undefined = undefined;
 
   private readonly t = new IovaTree();
-  private readonly anchor: number;
-  private cachedNode: number;
-  private cached32Node: number;
   /** walk() found the node whose gap takes the new one, and left the tree there (here*). */
   private fitInHere = false;
-  // The cached nodes' ranges, kept beside them: a node's own record is a random line of a 10 MB
-  // pool (cachedNode is usually the successor of a random free), a cache miss at the start of
-  // every allocation. Set wherever a cached node is; reserveIova's rekey updates them.
+  // cached_node and cached32_node, by their ranges: pfn_lo identifies a node (no two share one),
+  // so the domain needs no node ids, and the tree makes none on the hot path (a new id's record
+  // is a random line of a 10 MB pool: IovaTree.insertRangeBeforeHere). Set wherever the kernel
+  // sets a cached node; reserveIova's rekey updates them.
   private cachedLo = IOVA_ANCHOR;
   private cachedHi = IOVA_ANCHOR;
   private cached32Lo = IOVA_ANCHOR;
@@ -132,10 +130,7 @@ export class IovaDomain {
     this.dma32BitPfn = 2 ** (32 - this.shift);
     this.max32AllocSize = this.dma32BitPfn;
     this.cpus = cpus;
-    this.anchor = this.t.newNode(IOVA_ANCHOR, IOVA_ANCHOR, 0);
-    this.t.insert(this.anchor);
-    this.cachedNode = this.anchor;
-    this.cached32Node = this.anchor;
+    this.t.insert(this.t.newNode(IOVA_ANCHOR, IOVA_ANCHOR, 0)); // both cached nodes on it
     this.loaded = new Int32Array(ORDERS * cpus);
     this.prevMag = new Int32Array(ORDERS * cpus);
     for (let i = 0; i < ORDERS * cpus; i++) {
@@ -159,33 +154,26 @@ export class IovaDomain {
     }
     // __get_cached_rbnode: limit_pfn <= dma_32bit_pfn picks cached32_node.
     const use32 = limit <= this.dma32BitPfn;
-    const start = use32 ? this.cached32Node : this.cachedNode;
     const retryPfn = use32 ? this.cached32Hi : this.cachedHi;
-    let pfn = this.walk(start, use32 ? this.cached32Lo : this.cachedLo, limit, this.startPfn, size, order);
+    let pfn = this.walk(use32 ? this.cached32Lo : this.cachedLo, limit, this.startPfn, size, order);
     // The retry: `low_pfn == start_pfn && retry_pfn < limit_pfn` -> walk [retry_pfn + 1, limit)
     // from iova_find_limit(limit_pfn). (The retry came with 4e89dce72521 "Retry from last rb tree
     // node if iova search fails"; until dcdb3ba7e2a8 "Fix alloc iova overflows issue", 6.2 and
     // 5.15.y stable, retry_pfn was pfn_hi + 1, which wraps to 0 at the anchor: the retry then
     // ran with low_pfn 0 and could hand out pfns below start_pfn. Older kernels restarted at the
     // anchor rather than iova_find_limit: the same result, found more slowly.)
-    if (pfn < 0 && retryPfn < limit) {
-      const c = this.t.ceil(limit);
-      pfn = this.walk(c, this.t.lo(c), limit, retryPfn + 1, size, order);
-    }
+    if (pfn < 0 && retryPfn < limit) pfn = this.walk(this.t.ceilLo(limit), limit, retryPfn + 1, size, order);
     if (pfn < 0) {
       this.max32AllocSize = size; // set on every failure, whatever the limit (as the kernel does)
       return -1;
     }
-    const n = this.t.newNode(pfn, pfn + size - 1, 0);
-    if (this.fitInHere) this.t.insertBeforeHere(n);
-    else this.t.insert(n);
+    if (this.fitInHere) this.t.insertRangeBeforeHere(pfn, pfn + size - 1);
+    else this.t.insert(this.t.newNode(pfn, pfn + size - 1, 0));
     // __cached_rbnode_insert_update
     if (pfn + size - 1 < this.dma32BitPfn) {
-      this.cached32Node = n;
       this.cached32Lo = pfn;
       this.cached32Hi = pfn + size - 1;
     } else {
-      this.cachedNode = n;
       this.cachedLo = pfn;
       this.cachedHi = pfn + size - 1;
     }
@@ -205,22 +193,20 @@ export class IovaDomain {
    * `sLo` is pfn_lo of s. Returns new_pfn, or -1 for the failure exit (`high_pfn < size ||
    * new_pfn < low_pfn`).
    */
-  private walk(s: number, sLo: number, limit: number, low: number, size: number, order: number): number {
+  private walk(sLo: number, limit: number, low: number, size: number, order: number): number {
     const t = this.t;
     this.fitInHere = false;
     const align = POW2[order];
     let high = sLo;
     if (high >= limit) {
-      s = t.ceil(limit); // the lowest node at or above the limit; the anchor bounds the search
-      sLo = t.lo(s);
+      sLo = t.ceilLo(limit); // the lowest node at or above the limit; the anchor bounds the search
       high = limit;
     }
     if (high < size) return -1;
     let pfn = high - size;
     pfn = Math.floor(pfn / align) * align; // & align_mask (align a power of two: exact)
     if (pfn < low) return -1;
-    const p = t.prevOf(sLo);
-    if (p === NIL) return pfn;
+    if (!t.hasPrev(sLo)) return pfn;
     if (pfn > t.hereHi()) {
       // the block fits between p and s (p's range from its leaf entry, not its record): the new
       // node goes in s's gap, right before s, where the look-up already is
@@ -232,8 +218,8 @@ export class IovaDomain {
     const k = order === 0 ? -1 : t.capIndex(order);
     for (let first = true; ; first = false) {
       // the first search starts at p, where the look-up is (no second look-up of its pfn_lo)
-      const c = first ? t.rightmostFitHere(size, k) : t.rightmostFit(key, size, k);
-      if (c === NIL) return -1; // no gap down to the first node (whose gap is its pfn_lo) holds the block
+      const c = first ? t.fitsHere(size, k) : t.fits(key, size, k);
+      if (!c) return -1; // no gap down to the first node (whose gap is its pfn_lo) holds the block
       const cLo = t.hereLo(); // from c's leaf entry: c's record would be a cache miss
       pfn = cLo - size;
       pfn = Math.floor(pfn / align) * align;
@@ -247,23 +233,24 @@ export class IovaDomain {
   }
 
   /**
-   * __cached_rbnode_delete_update, then rb_erase and free_iova_mem, for node n, which the tree's
-   * last look-up (t.find) stopped at: its range and successor come from that leaf position
-   * (IovaTree.here*), not from n's own record, a cache miss on every random free.
+   * __cached_rbnode_delete_update, then rb_erase and free_iova_mem, for the node the tree's last
+   * look-up (t.holds) stopped at: its range and successor come from that leaf position
+   * (IovaTree.here*). `free == cached_iova` is `lo === cached32Lo` (no two nodes share a pfn_lo).
+   * The node is never the anchor (the last node, with no rb_next: it is never freed).
    */
-  private removeNode(n: number): void {
+  private removeNode(): void {
     const t = this.t;
     const lo = t.hereLo();
     const hi = t.hereHi();
-    if (n === this.cached32Node || (hi < this.dma32BitPfn && lo >= this.cached32Lo)) {
-      this.cached32Node = t.hereNext();
+    if (lo === this.cached32Lo || (hi < this.dma32BitPfn && lo >= this.cached32Lo)) {
+      t.hasNext(); // rb_next: every node but the anchor has one
       this.cached32Lo = t.nextLo;
       this.cached32Hi = t.nextHi;
     }
     if (lo < this.dma32BitPfn) this.max32AllocSize = this.dma32BitPfn;
     const moved = lo >= this.cachedLo;
     if (moved) {
-      this.cachedNode = t.hereNext();
+      t.hasNext();
       this.cachedLo = t.nextLo;
       this.cachedHi = t.nextHi;
     }
@@ -290,9 +277,9 @@ export class IovaDomain {
    * @returns its inclusive range and whether reserve_iova made it, or undefined.
    */
   findIova(pfn: number): { pfnLo: number; pfnHi: number; reserved: boolean } | undefined {
-    const n = this.t.find(pfn);
-    if (n === NIL || n === this.anchor) return undefined;
-    return { pfnLo: this.t.lo(n), pfnHi: this.t.hi(n), reserved: (this.t.flags(n) & F_RESERVED) !== 0 };
+    const t = this.t;
+    if (!t.holds(pfn) || t.hereLo() === IOVA_ANCHOR) return undefined;
+    return { pfnLo: t.hereLo(), pfnHi: t.hereHi(), reserved: (t.hereFlags() & F_RESERVED) !== 0 };
   }
 
   /**
@@ -302,9 +289,9 @@ export class IovaDomain {
    */
   freeIova(pfn: number): void {
     this.live();
-    const n = this.t.find(pfn);
-    if (n === NIL || n === this.anchor || (this.t.hereFlags() & F_RESERVED) !== 0) return;
-    this.removeNode(n);
+    const t = this.t;
+    if (!t.holds(pfn) || t.hereLo() === IOVA_ANCHOR || (t.hereFlags() & F_RESERVED) !== 0) return;
+    this.removeNode();
   }
 
   /**
@@ -325,13 +312,14 @@ export class IovaDomain {
     if (n === NIL || t.hi(n) < lo) n = n === NIL ? t.first() : t.next(n);
     while (n !== NIL && lo <= t.hi(n) && pfnHi >= t.lo(n)) {
       const next = t.next(n);
-      if (lo < t.lo(n)) {
-        t.remove(n); // rekey in place: same node id, so cached nodes still point at it
+      const oldLo = t.lo(n);
+      if (lo < oldLo) {
+        t.remove(n); // rekey in place: same node id (a cached node is still this node)
         const id = t.newNode(lo, t.hi(n), F_RESERVED);
         if (id !== n) throw new Error('iova: node id changed on rekey'); // the tree reuses the freed id
         t.insert(n);
-        if (n === this.cachedNode) this.cachedLo = lo;
-        if (n === this.cached32Node) this.cached32Lo = lo;
+        if (oldLo === this.cachedLo) this.cachedLo = lo;
+        if (oldLo === this.cached32Lo) this.cached32Lo = lo;
       }
       t.setFlags(n, t.flags(n) | F_RESERVED);
       if (pfnHi <= t.hi(n)) return true; // goto finish
@@ -362,11 +350,9 @@ export class IovaDomain {
       for (let i = 0; i < ORDERS * this.cpus; i++) { addMag(this.loaded[i]); addMag(this.prevMag[i]); }
       for (let o = 0; o < ORDERS; o++) for (let m = this.depot[o]; m >= 0; m = this.magNext[m]) addMag(m);
     }
-    const t = this.t;
-    t.forEach((n) => {
-      if (n === this.anchor) return;
-      const lo = t.lo(n);
-      visit(lo, t.hi(n), (t.flags(n) & F_RESERVED) !== 0 ? 'reserved' : cached.has(lo) ? 'cached' : 'allocated');
+    this.t.forEachRange((lo, hi, flags) => {
+      if (lo === IOVA_ANCHOR) return;
+      visit(lo, hi, (flags & F_RESERVED) !== 0 ? 'reserved' : cached.has(lo) ? 'cached' : 'allocated');
     });
   }
 
@@ -416,9 +402,9 @@ export class IovaDomain {
   private magFreePfns(m: number): void {
     const n = this.magSize[m];
     for (let i = 0; i < n; i++) {
-      const node = this.t.find(this.magPfns[m * MAG + i]);
-      if (node === NIL || node === this.anchor) { this.stats.warnings++; continue; } // WARN_ON(!iova)
-      this.removeNode(node);
+      const t = this.t;
+      if (!t.holds(this.magPfns[m * MAG + i]) || t.hereLo() === IOVA_ANCHOR) { this.stats.warnings++; continue; } // WARN_ON(!iova)
+      this.removeNode();
     }
     this.magSize[m] = 0;
   }

@@ -175,4 +175,109 @@ describe('IovaTree (B+tree) against a sorted array', () => {
     expect(t.rightmostFit(ref[ref.length - 1].lo, 1, -1)).toBe(c);
     expect(() => t.insertBeforeHere(bad)).toThrow(/is not in the gap below/);
   });
+
+  it('insertRangeBeforeHere makes no id until a look-up returns the node; the id-less look-ups agree with the others', () => {
+    // the allocator's hot path (IovaDomain): holds + removeHere to free, fits + insertRangeBeforeHere
+    // to allocate, all by pfn_lo; ids appear only when an id-returning look-up meets a node
+    const rnd = mulberry32(33);
+    const t = new IovaTree();
+    const order = 6;
+    const k = t.capIndex(order);
+    const a = 2 ** order;
+    const ref: E[] = []; // id NIL: the node has none yet
+    const live = new Set<number>();
+    const fresh = (lo: number, hi: number): number => {
+      const id = t.newNode(lo, hi, 0);
+      expect(id).not.toBe(NIL);
+      expect(live.has(id)).toBe(false); // never the id of a node in the tree
+      live.add(id);
+      return id;
+    };
+    let top = 2 ** 30;
+    for (let n = 0; n < 3000; n++) {
+      const size = 33 + (rnd() % 31);
+      top = Math.floor((top - size) / a) * a;
+      const id = fresh(top, top + size - 1);
+      t.insert(id);
+      ref.unshift({ lo: top, hi: top + size - 1, id });
+    }
+    let ranged = 0;
+    for (let n = 0; n < 20_000; n++) {
+      // free a random node by its pfn
+      const i = rnd() % ref.length;
+      const e = ref[i];
+      expect(t.holds(e.lo + (rnd() % (e.hi - e.lo + 1)))).toBe(true);
+      expect(t.hereLo()).toBe(e.lo);
+      expect(t.hereHi()).toBe(e.hi);
+      const hasNext = t.hasNext();
+      expect(hasNext).toBe(i + 1 < ref.length);
+      if (hasNext) expect([t.nextLo, t.nextHi]).toEqual([ref[i + 1].lo, ref[i + 1].hi]);
+      t.removeHere();
+      ref.splice(i, 1);
+      if (e.id !== NIL) {
+        live.delete(e.id);
+        // the freed id is the next one handed out (a stack), and only an id-less insert follows
+        if (n % 7 === 0) {
+          const probe = t.newNode(0, 0, 0);
+          expect(probe).toBe(e.id);
+          t.insert(probe);
+          t.remove(probe);
+        }
+      }
+      // allocate below a random node, as the domain's walk does
+      const size = 1 + (rnd() % 64);
+      const key = ref[rnd() % ref.length].lo;
+      const want = t.rightmostFit(key, size, k); // assigns the id of the node it returns
+      const found = t.fits(key, size, k);
+      expect(found).toBe(want !== NIL);
+      if (!found) continue;
+      const ci = ref.findIndex((x) => x.lo === t.hereLo());
+      expect(ci).toBeGreaterThanOrEqual(0);
+      if (ref[ci].id === NIL) { ref[ci].id = want; expect(live.has(want)).toBe(false); live.add(want); }
+      expect(want).toBe(ref[ci].id);
+      expect([t.lo(want), t.hi(want)]).toEqual([ref[ci].lo, ref[ci].hi]);
+      const lo = Math.floor((ref[ci].lo - size) / a) * a;
+      if (!(lo > ref[ci].lo - 1 - t.hereGap())) continue;
+      if (rnd() % 4 === 0) {
+        t.insertBeforeHere(fresh(lo, lo + size - 1));
+        ref.splice(ci, 0, { lo, hi: lo + size - 1, id: t.find(lo) });
+      } else {
+        t.insertRangeBeforeHere(lo, lo + size - 1);
+        ref.splice(ci, 0, { lo, hi: lo + size - 1, id: NIL });
+        ranged++;
+      }
+      if (n % 2500 === 0) {
+        const seen: number[][] = [];
+        t.forEachRange((l, h, f) => seen.push([l, h, f]));
+        expect(seen).toEqual(ref.map((x) => [x.lo, x.hi, 0]));
+        for (let q = 0; q < 40; q++) {
+          const j = rnd() % ref.length;
+          expect(t.hasPrev(ref[j].lo)).toBe(j > 0);
+          if (j > 0) expect(t.hereLo()).toBe(ref[j - 1].lo);
+          const probe = ref[j].lo - (rnd() % 50);
+          const c = ref.findIndex((x) => x.lo >= probe);
+          expect(t.ceilLo(probe)).toBe(c >= 0 ? ref[c].lo : -1);
+        }
+      }
+    }
+    expect(ranged).toBeGreaterThan(5000);
+    // a look-up gives an id-less node an id once: unique, with the node's range in its record
+    const idless = ref.filter((x) => x.id === NIL);
+    expect(idless.length).toBeGreaterThan(500);
+    for (const x of idless.slice(0, 400)) {
+      const id = t.find(x.lo);
+      expect(live.has(id)).toBe(false);
+      live.add(id);
+      expect([t.lo(id), t.hi(id), t.flags(id)]).toEqual([x.lo, x.hi, 0]);
+      expect(t.find(x.hi)).toBe(id);
+      x.id = id;
+    }
+    // forEach names every node: the rest get theirs, and the model check runs on ids
+    const ids: number[] = [];
+    t.forEach((id) => ids.push(id));
+    expect(new Set(ids).size).toBe(ref.length);
+    ref.forEach((x, j) => { if (x.id === NIL) x.id = ids[j]; });
+    expect(ids).toEqual(ref.map((x) => x.id));
+    check(t, ref, rnd, [order]);
+  });
 });
