@@ -363,13 +363,24 @@ export function kidIndex(I: Float64Array, po: number, h: number, hint: number): 
 
 /**
  * Whether `key` falls in the range of the leaf at record offset f (0 = no leaf): at or above its
- * first pfn_lo (or it is the first leaf) and below the next leaf's first pfn_lo.
+ * first pfn_lo (or it is the first leaf) and below the next leaf's first pfn_lo. That bound is
+ * read from the parent (I), as the next leaf's min key, when the next leaf is this one's next
+ * sibling there: the parent's lines are in cache, the next leaf's record is not (for the free's
+ * random key, above a finger's range half the time, that read was a cache miss on every pair).
  */
-export function leafCovers(L: Float64Array, f: number, key: number): boolean {
+export function leafCovers(L: Float64Array, I: Float64Array, f: number, key: number): boolean {
   const fn = L[f + L_N] | 0;
   if (fn === 0 || (key < L[f + L_LO] && (L[f + L_PREV] | 0) !== 0)) return false;
+  if (key <= L[f + L_LO + fn - 1]) return true;
   const nx = L[f + L_NEXT] | 0;
-  return key <= L[f + L_LO + fn - 1] || nx === 0 || key < L[nx * LR + L_LO];
+  if (nx === 0) return true;
+  const p = L[f + L_PAR] | 0;
+  if (p !== 0) {
+    const po = p * IR;
+    const c = (L[f + L_PIX] | 0) + 1; // a hint: checked against the kid
+    if (c < (I[po + I_N] | 0) && (I[po + I_KID + c] | 0) === nx) return key < I[po + I_MIN + c];
+  }
+  return key < L[nx * LR + L_LO];
 }
 
 /**

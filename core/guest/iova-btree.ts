@@ -374,7 +374,7 @@ export class IovaTree {
   }
 
   private covers(f: number, key: number): boolean {
-    return leafCovers(this.L, f, key);
+    return leafCovers(this.L, this.I, f, key);
   }
 
   private search(o: number, key: number): void {
