@@ -66,7 +66,9 @@ export const ARGS = 6;
 
 // cap_k of an entry: gap minus the padding that aligns its start g0 = lo - gap up to `a`
 // (a power of two with inverse `inv`: floor(g0 * inv) * a is exact in doubles, and far cheaper
-// than a division or fmod).
+// than a division or fmod). The hot loops (leafSlotMax, leafRaise, leafLower, IovaTree.fitAt)
+// spell it out: a call V8 leaves out of line (it inlines only sites with feedback, within a
+// budget) boxes its three doubles in heap numbers, ~10 allocations a tree-path pair.
 export function capOf(lo: number, g: number, a: number, inv: number): number {
   const g0 = lo - g;
   const rem = g0 - Math.floor(g0 * inv) * a;
@@ -78,8 +80,9 @@ function valOf(lo: number, g: number, j: number, alignOf: Float64Array, invOf: F
   return j === 0 ? g : capOf(lo, g, alignOf[j - 1], invOf[j - 1]);
 }
 
-// The max of aggregate slot j over the leaf at record offset o (-1 when it is empty).
-export function leafSlotMax(L: Float64Array, o: number, j: number, alignOf: Float64Array, invOf: Float64Array): number {
+// Sets the leaf's aggregate slot j to its max over the entries of the leaf at record offset o (-1
+// when it is empty); stored, not returned (a double returned out of line is boxed: see capOf).
+function setLeafSlotMax(L: Float64Array, o: number, j: number, alignOf: Float64Array, invOf: Float64Array): void {
   // block offsets hoisted: an imported constant is a context load (with checks) on every use
   const n = (L[o + L_N] | 0);
   const lb = o + L_LO;
@@ -90,17 +93,20 @@ export function leafSlotMax(L: Float64Array, o: number, j: number, alignOf: Floa
       const g = L[lb + i] - L[hb + i] - 1;
       if (g > mc) mc = g;
     }
-    return mc;
+    L[o + L_AGG] = mc;
+    return;
   }
   const a = alignOf[j - 1];
   const inv = invOf[j - 1];
   for (let i = 0; i < n; i++) {
     const g = L[lb + i] - L[hb + i] - 1;
     if (g <= mc) continue; // cap <= gap
-    const c = capOf(L[lb + i], g, a, inv);
+    const g0 = L[lb + i] - g; // capOf, spelt out
+    const rem = g0 - Math.floor(g0 * inv) * a;
+    const c = rem === 0 ? g : g - (a - rem);
     if (c > mc) mc = c;
   }
-  return mc;
+  L[o + L_AGG + j] = mc;
 }
 
 /**
@@ -109,8 +115,9 @@ export function leafSlotMax(L: Float64Array, o: number, j: number, alignOf: Floa
  */
 export function leafAggAll(L: Float64Array, o: number, J0: number, K: number, alignOf: Float64Array, invOf: Float64Array, m: Float64Array): void {
   for (let j = 0; j < AGG; j++) {
-    m[j] = j >= J0 && j < K ? leafSlotMax(L, o, j, alignOf, invOf) : -1;
-    L[o + L_AGG + j] = m[j];
+    if (j >= J0 && j < K) setLeafSlotMax(L, o, j, alignOf, invOf);
+    else L[o + L_AGG + j] = -1;
+    m[j] = L[o + L_AGG + j];
   }
 }
 
@@ -123,12 +130,17 @@ export function leafRaise(L: Float64Array, o: number, arg: Float64Array, J0: num
   if (K <= 3) {
     // the gap and up to two orders (the tree path's case) straight, with no loop over valOf
     if (J0 === 0 && g > L[ab]) L[ab] = g;
+    const g0 = lo - g; // capOf, spelt out
     if (K > 1 && g > L[ab + 1]) {
-      const c = capOf(lo, g, alignOf[0], invOf[0]);
+      const a = alignOf[0];
+      const rem = g0 - Math.floor(g0 * invOf[0]) * a;
+      const c = rem === 0 ? g : g - (a - rem);
       if (c > L[ab + 1]) L[ab + 1] = c;
     }
     if (K > 2 && g > L[ab + 2]) {
-      const c = capOf(lo, g, alignOf[1], invOf[1]);
+      const a = alignOf[1];
+      const rem = g0 - Math.floor(g0 * invOf[1]) * a;
+      const c = rem === 0 ? g : g - (a - rem);
       if (c > L[ab + 2]) L[ab + 2] = c;
     }
     return;
@@ -150,14 +162,23 @@ export function leafLower(L: Float64Array, o: number, arg: Float64Array, J0: num
   if (K <= 3) {
     // the gap and up to two orders (the tree path's case) straight, with no loop over valOf
     if (J0 === 0 && g >= L[ab]) stale = 1;
-    if (K > 1 && g >= L[ab + 1] && capOf(lo, g, alignOf[0], invOf[0]) >= L[ab + 1]) stale |= 2;
-    if (K > 2 && g >= L[ab + 2] && capOf(lo, g, alignOf[1], invOf[1]) >= L[ab + 2]) stale |= 4;
+    const g0 = lo - g; // capOf, spelt out
+    if (K > 1 && g >= L[ab + 1]) {
+      const a = alignOf[0];
+      const rem = g0 - Math.floor(g0 * invOf[0]) * a;
+      if ((rem === 0 ? g : g - (a - rem)) >= L[ab + 1]) stale |= 2;
+    }
+    if (K > 2 && g >= L[ab + 2]) {
+      const a = alignOf[1];
+      const rem = g0 - Math.floor(g0 * invOf[1]) * a;
+      if ((rem === 0 ? g : g - (a - rem)) >= L[ab + 2]) stale |= 4;
+    }
   } else {
     for (let j = J0; j < K; j++) if (g >= L[ab + j] && valOf(lo, g, j, alignOf, invOf) >= L[ab + j]) stale |= 1 << j; // cap <= gap
   }
   if (stale === 0) return;
   if ((stale & (stale - 1)) === 0) {
-    for (let j = 0; j < K; j++) if (stale === 1 << j) L[ab + j] = leafSlotMax(L, o, j, alignOf, invOf);
+    for (let j = 0; j < K; j++) if (stale === 1 << j) setLeafSlotMax(L, o, j, alignOf, invOf);
     return;
   }
   // several slots: slots 0..2 in one pass over the leaf with the maxima in locals (each cap_k
@@ -176,19 +197,24 @@ export function leafLower(L: Float64Array, o: number, arg: Float64Array, J0: num
     const g = L[lo0 + i] - L[hb + i] - 1;
     if (g > m0) m0 = g;
     if (g > m1 && K > 1) {
-      const c = capOf(L[lo0 + i], g, a1, i1);
+      const g0 = L[lo0 + i] - g; // capOf, spelt out
+      const rem = g0 - Math.floor(g0 * i1) * a1;
+      const c = rem === 0 ? g : g - (a1 - rem);
       if (c > m1) m1 = c;
     }
     if (g > m2 && K > 2) {
-      const c = capOf(L[lo0 + i], g, a2, i2);
+      const g0 = L[lo0 + i] - g;
+      const rem = g0 - Math.floor(g0 * i2) * a2;
+      const c = rem === 0 ? g : g - (a2 - rem);
       if (c > m2) m2 = c;
     }
   }
   L[ab] = m0;
   if (K > 1) L[ab + 1] = m1;
   if (K > 2) L[ab + 2] = m2;
-  for (let j = 3; j < K; j++) if ((stale & (1 << j)) !== 0) L[ab + j] = leafSlotMax(L, o, j, alignOf, invOf);
+  for (let j = 3; j < K; j++) if ((stale & (1 << j)) !== 0) setLeafSlotMax(L, o, j, alignOf, invOf);
 }
+
 
 /** m = aggregates J0..K-1 of the inner node at record offset o (max over its children's slots; the other slots: -1). */
 export function innerAggAll(I: Float64Array, o: number, J0: number, K: number, m: Float64Array): void {
@@ -362,13 +388,14 @@ export function kidIndex(I: Float64Array, po: number, h: number, hint: number): 
 }
 
 /**
- * Whether `key` falls in the range of the leaf at record offset f (0 = no leaf): at or above its
+ * Whether `key` (arg[ARG_KEY]) falls in the range of the leaf at record offset f (0 = no leaf): at or above its
  * first pfn_lo (or it is the first leaf) and below the next leaf's first pfn_lo. That bound is
  * read from the parent (I), as the next leaf's min key, when the next leaf is this one's next
  * sibling there: the parent's lines are in cache, the next leaf's record is not (for the free's
  * random key, above a finger's range half the time, that read was a cache miss on every pair).
  */
-export function leafCovers(L: Float64Array, I: Float64Array, f: number, key: number): boolean {
+export function leafCovers(L: Float64Array, I: Float64Array, f: number, arg: Float64Array): boolean {
+  const key = arg[ARG_KEY]; // through the scratch: a double argument is boxed (see capOf)
   const fn = L[f + L_N] | 0;
   if (fn === 0 || (key < L[f + L_LO] && (L[f + L_PREV] | 0) !== 0)) return false;
   if (key <= L[f + L_LO + fn - 1]) return true;
@@ -384,12 +411,13 @@ export function leafCovers(L: Float64Array, I: Float64Array, f: number, key: num
 }
 
 /**
- * The first index of the leaf at record offset o whose pfn_lo is above `key` (its entry count if
+ * The first index of the leaf at record offset o whose pfn_lo is above `key` (arg[ARG_KEY]; its entry count if
  * none). A forward scan, 8 entries (one cache line) at a time, then within the line: the lo block
  * is 8 lines that the hardware prefetcher streams in, where a binary search takes ~4 dependent
  * cache misses (~130 ns each once the tree outgrows L2).
  */
-export function leafUpper(L: Float64Array, o: number, key: number): number {
+export function leafUpper(L: Float64Array, o: number, arg: Float64Array): number {
+  const key = arg[ARG_KEY]; // through the scratch: a double argument is boxed (see capOf)
   const n = L[o + L_N] | 0;
   const lo0 = o + L_LO;
   let a = 0;

@@ -58,7 +58,6 @@ import {
   I_MIN,
   I_AGG,
   IR,
-  capOf,
   leafAggAll,
   leafLower,
   leafRaise,
@@ -269,7 +268,12 @@ export class IovaTree {
    * one below it, which is then where the here* accessors read.
    */
   hasPrev(lo: number): boolean {
-    this.locate(lo);
+    this.arg[ARG_KEY] = lo; // small enough to inline: the key reaches hasPrevArg unboxed
+    return this.hasPrevArg();
+  }
+
+  private hasPrevArg(): boolean {
+    this.locateArg();
     const L = this.L;
     if (this.li > 0) {
       this.li--;
@@ -344,12 +348,12 @@ export class IovaTree {
     const key = this.arg[ARG_KEY];
     // the fingers: the last two leaves located, if key falls in one's range (no descent, lines
     // in cache; a pair's free and its walk from the cached node alternate between two leaves)
-    if (this.covers(this.lo_, key)) {
-      this.search(this.lo_, key);
+    if (this.covers(this.lo_)) {
+      this.search(this.lo_);
       return;
     }
-    if (this.covers(this.lo2_, key)) {
-      this.search(this.lo2_, key);
+    if (this.covers(this.lo2_)) {
+      this.search(this.lo2_);
       return;
     }
     let t = this.root;
@@ -370,15 +374,17 @@ export class IovaTree {
       t = kid | 0;
     }
     touchLeaf(this.L, t * LR, this.sink);
-    this.search(t * LR, key);
+    this.search(t * LR);
   }
 
-  private covers(f: number, key: number): boolean {
-    return leafCovers(this.L, this.I, f, key);
+  // whether the key of the look-up (arg[ARG_KEY]) is in the range of the leaf at f (0: none)
+  private covers(f: number): boolean {
+    return leafCovers(this.L, this.I, f, this.arg);
   }
 
-  private search(o: number, key: number): void {
-    const a = leafUpper(this.L, o, key);
+  // sets li in the leaf at o for the key of the look-up (arg[ARG_KEY]), and makes it the finger
+  private search(o: number): void {
+    const a = leafUpper(this.L, o, this.arg);
     if (o !== this.lo_) {
       this.lo2_ = this.lo_;
       this.lo_ = o;
@@ -449,9 +455,14 @@ export class IovaTree {
    * that node is then where the here* accessors read.
    */
   holds(pfn: number): boolean {
-    this.locate(pfn);
+    this.arg[ARG_KEY] = pfn; // small enough to inline: the pfn reaches holdsArg unboxed
+    return this.holdsArg();
+  }
+
+  private holdsArg(): boolean {
+    this.locateArg();
     const i = this.li;
-    return i >= 0 && this.L[this.lo_ + L_HI + i] >= pfn;
+    return i >= 0 && this.L[this.lo_ + L_HI + i] >= this.arg[ARG_KEY];
   }
 
   /**
@@ -614,10 +625,14 @@ export class IovaTree {
     const first = L[o + L_AGG + slot] >= size ? this.li : -1;
     for (let i = first, hb = o + LH, lb = o + LL; i >= 0; i--) {
       const g = L[lb + i] - L[hb + i] - 1;
-      if (g >= size && (k < 0 || capOf(L[lb + i], g, a, inv) >= size)) {
-        this.li = i; // the caller reads the entry with here*
-        return true;
+      if (g < size) continue;
+      if (k >= 0) {
+        const g0 = L[lb + i] - g; // capOf(lo, g, a, inv) >= size, spelt out (see capOf)
+        const rem = g0 - Math.floor(g0 * inv) * a;
+        if ((rem === 0 ? g : g - (a - rem)) < size) continue;
       }
+      this.li = i; // the caller reads the entry with here*
+      return true;
     }
     // climb: the rightmost left sibling whose aggregate admits the block, then down its right edge
     let child = (o / LR) | 0;
@@ -652,13 +667,17 @@ export class IovaTree {
         touchLeaf(L, o, this.sink); // the insert's shift and the aggregates' pass follow here
         for (let i = (L[o + L_N] | 0) - 1, hb = o + LH, lb = o + LL; i >= 0; i--) {
           const g = L[lb + i] - L[hb + i] - 1;
-          if (g >= size && (k < 0 || capOf(L[lb + i], g, a, inv) >= size)) {
-            // the caller's next look-ups (gap, insert) are in this leaf: make it the finger
-            this.lo2_ = this.lo_;
-            this.lo_ = o;
-            this.li = i;
-            return true;
+          if (g < size) continue;
+          if (k >= 0) {
+            const g0 = L[lb + i] - g; // capOf(lo, g, a, inv) >= size, spelt out (see capOf)
+            const rem = g0 - Math.floor(g0 * inv) * a;
+            if ((rem === 0 ? g : g - (a - rem)) < size) continue;
           }
+          // the caller's next look-ups (gap, insert) are in this leaf: make it the finger
+          this.lo2_ = this.lo_;
+          this.lo_ = o;
+          this.li = i;
+          return true;
         }
         throw new Error('iova-btree: aggregate without a matching entry');
       }

@@ -17,6 +17,13 @@
  */
 import { IovaTree, NIL } from './iova-btree.ts';
 
+// Slots of IovaDomain.dbl: allocAndInsert's `limit` (exclusive; walk's too), walk's `low_pfn` and
+// start (pfn_lo of the node it starts at), and the pfn allocAndInsert and walk found.
+const D_LIMIT = 0;
+const D_LOW = 1;
+const D_START = 2;
+const D_PFN = 3;
+
 /** IOVA_ANCHOR (iova.c): `~0UL`, the pfn of the anchor node above all usable space (2^64 as a double). */
 export const IOVA_ANCHOR = 2 ** 64;
 /** IOVA_RANGE_CACHE_MAX_SIZE (iova.c): rcache orders 0..5, i.e. sizes of 1..32 pages. */
@@ -142,31 +149,48 @@ export class IovaDomain {
   // ---- the tree: __alloc_and_insert_iova_range and its helpers ----
 
   /**
-   * __alloc_and_insert_iova_range(iovad, size, limit_pfn + 1, new, size_aligned): the top-down
-   * walk from the cached node, the single retry over the skipped top, max32_alloc_size. Returns
-   * the new node's pfn_lo, or -1 (-ENOMEM). `limit` is exclusive here, as in the kernel.
+   * Doubles handed between the allocator's own methods (slots D_*), not as arguments or return
+   * values: a pfn is above 2^31, and a double passed to or returned from a call V8 does not inline
+   * is boxed in a new heap number (see iova-btree-records.ts, ARG_*); so is one stored in an
+   * object field.
    */
-  private allocAndInsert(size: number, limit: number, sizeAligned: boolean): number {
+  private readonly dbl = new Float64Array(4);
+
+  /**
+   * __alloc_and_insert_iova_range(iovad, size, limit_pfn + 1, new, size_aligned) with `limit`
+   * (exclusive here, as in the kernel) in dbl[D_LIMIT]: the top-down walk from the cached node, the
+   * single retry over the skipped top, max32_alloc_size. Returns whether a node was made (false:
+   * -ENOMEM); its pfn_lo is then in dbl[D_PFN].
+   */
+  private allocAndInsert(size: number, sizeAligned: boolean): boolean {
+    const limit = this.dbl[D_LIMIT];
     const order = sizeAligned ? fls(size - 1) : 0; // align_mask = ~0UL << fls_long(size - 1)
     if (limit <= this.dma32BitPfn && size >= this.max32AllocSize) {
       this.stats.max32Fails++;
-      return -1; // goto iova32_full
+      return false; // goto iova32_full
     }
     // __get_cached_rbnode: limit_pfn <= dma_32bit_pfn picks cached32_node.
     const use32 = limit <= this.dma32BitPfn;
     const retryPfn = use32 ? this.cached32Hi : this.cachedHi;
-    let pfn = this.walk(use32 ? this.cached32Lo : this.cachedLo, limit, this.startPfn, size, order);
+    this.dbl[D_START] = use32 ? this.cached32Lo : this.cachedLo;
+    this.dbl[D_LOW] = this.startPfn;
+    let found = this.walk(size, order);
     // The retry: `low_pfn == start_pfn && retry_pfn < limit_pfn` -> walk [retry_pfn + 1, limit)
     // from iova_find_limit(limit_pfn). (The retry came with 4e89dce72521 "Retry from last rb tree
     // node if iova search fails"; until dcdb3ba7e2a8 "Fix alloc iova overflows issue", 6.2 and
     // 5.15.y stable, retry_pfn was pfn_hi + 1, which wraps to 0 at the anchor: the retry then
     // ran with low_pfn 0 and could hand out pfns below start_pfn. Older kernels restarted at the
     // anchor rather than iova_find_limit: the same result, found more slowly.)
-    if (pfn < 0 && retryPfn < limit) pfn = this.walk(this.t.ceilLo(limit), limit, retryPfn + 1, size, order);
-    if (pfn < 0) {
-      this.max32AllocSize = size; // set on every failure, whatever the limit (as the kernel does)
-      return -1;
+    if (!found && retryPfn < limit) {
+      this.dbl[D_START] = this.t.ceilLo(limit);
+      this.dbl[D_LOW] = retryPfn + 1;
+      found = this.walk(size, order);
     }
+    if (!found) {
+      this.max32AllocSize = size; // set on every failure, whatever the limit (as the kernel does)
+      return false;
+    }
+    const pfn = this.dbl[D_PFN];
     if (this.fitInHere) this.t.insertRangeBeforeHere(pfn, pfn + size - 1);
     else this.t.insert(this.t.newNode(pfn, pfn + size - 1, 0));
     // __cached_rbnode_insert_update
@@ -178,7 +202,7 @@ export class IovaDomain {
       this.cachedHi = pfn + size - 1;
     }
     this.stats.treeAllocs++;
-    return pfn;
+    return true;
   }
 
   /**
@@ -190,10 +214,13 @@ export class IovaDomain {
    * at or above the limit; below the limit, the walk stops at the first node whose gap holds the
    * aligned block, which the tree's per-alignment index finds directly (IovaTree.rightmostFit).
    * new_pfn only decreases along the walk, so once it is below `low` the walk has failed.
-   * `sLo` is pfn_lo of s. Returns new_pfn, or -1 for the failure exit (`high_pfn < size ||
-   * new_pfn < low_pfn`).
+   * pfn_lo of s, limit and low_pfn are in dbl[D_START], dbl[D_LIMIT] and dbl[D_LOW]. Returns whether it found
+   * new_pfn (then in dbl[D_PFN]); false is the failure exit (`high_pfn < size || new_pfn < low_pfn`).
    */
-  private walk(sLo: number, limit: number, low: number, size: number, order: number): number {
+  private walk(size: number, order: number): boolean {
+    let sLo = this.dbl[D_START];
+    const limit = this.dbl[D_LIMIT];
+    const low = this.dbl[D_LOW];
     const t = this.t;
     this.fitInHere = false;
     const align = POW2[order];
@@ -202,31 +229,36 @@ export class IovaDomain {
       sLo = t.ceilLo(limit); // the lowest node at or above the limit; the anchor bounds the search
       high = limit;
     }
-    if (high < size) return -1;
+    if (high < size) return false;
     let pfn = high - size;
     pfn = Math.floor(pfn / align) * align; // & align_mask (align a power of two: exact)
-    if (pfn < low) return -1;
-    if (!t.hasPrev(sLo)) return pfn;
+    if (pfn < low) return false;
+    if (!t.hasPrev(sLo)) {
+      this.dbl[D_PFN] = pfn;
+      return true;
+    }
     if (pfn > t.hereHi()) {
       // the block fits between p and s (p's range from its leaf entry, not its record): the new
       // node goes in s's gap, right before s, where the look-up already is
       t.stepHere();
       this.fitInHere = true;
-      return pfn;
+      this.dbl[D_PFN] = pfn;
+      return true;
     }
     let key = t.hereLo();
     const k = order === 0 ? -1 : t.capIndex(order);
     for (let first = true; ; first = false) {
       // the first search starts at p, where the look-up is (no second look-up of its pfn_lo)
       const c = first ? t.fitsHere(size, k) : t.fits(key, size, k);
-      if (!c) return -1; // no gap down to the first node (whose gap is its pfn_lo) holds the block
+      if (!c) return false; // no gap down to the first node (whose gap is its pfn_lo) holds the block
       const cLo = t.hereLo(); // from c's leaf entry: c's record would be a cache miss
       pfn = cLo - size;
       pfn = Math.floor(pfn / align) * align;
-      if (pfn < low) return -1;
+      if (pfn < low) return false;
       if (pfn > cLo - 1 - t.hereGap()) {
-        this.fitInHere = true; // the new node goes in c's gap: insertBeforeHere
-        return pfn; // above the node below c (pfn_hi = lo - 1 - gap)
+        this.fitInHere = true; // the new node goes in c's gap: insertRangeBeforeHere
+        this.dbl[D_PFN] = pfn; // above the node below c (pfn_hi = lo - 1 - gap)
+        return true;
       }
       key = cLo - 1;
     }
@@ -269,7 +301,8 @@ export class IovaDomain {
   allocIova(size: number, limitPfn: number, sizeAligned: boolean): number {
     this.live();
     if (!(size >= 1)) throw new RangeError(`iova: bad size ${size}`);
-    return this.allocAndInsert(size, limitPfn + 1, sizeAligned);
+    this.dbl[D_LIMIT] = limitPfn + 1;
+    return this.allocAndInsert(size, sizeAligned) ? this.dbl[D_PFN] : -1;
   }
 
   /**
@@ -432,7 +465,10 @@ export class IovaDomain {
     if (!(size >= 1)) throw new RangeError(`iova: bad size ${size}`);
     if (!(cpu >= 0 && cpu < this.cpus)) throw new RangeError(`iova: bad cpu ${cpu}`);
     if (size < 32) size = size === 1 ? 1 : 1 << (32 - Math.clz32(size - 1)); // roundup_pow_of_two
-    else if (size > 32) return this.allocSlow(size, limitPfn, flushRcache);
+    else if (size > 32) {
+      this.dbl[D_LIMIT] = limitPfn + 1;
+      return this.allocSlow(size, flushRcache) ? this.dbl[D_PFN] : 0;
+    }
     // iova_rcache_get(iovad, size, limit_pfn + 1) -> __iova_rcache_get(rcache, limit_pfn + 1 - size)
     let lim = limitPfn + 1 - size;
     if (lim < 0) lim += IOVA_ANCHOR; // unsigned wrap, as in the kernel
@@ -477,14 +513,17 @@ export class IovaDomain {
       }
     }
     this.stats.rcacheMisses++;
-    return this.allocSlow(size, limitPfn, flushRcache);
+    this.dbl[D_LIMIT] = limitPfn + 1;
+    return this.allocSlow(size, flushRcache) ? this.dbl[D_PFN] : 0;
   }
 
-  private allocSlow(size: number, limitPfn: number, flushRcache: boolean): number {
+  // alloc_iova_fast's fallback, with limit_pfn + 1 in dbl[D_LIMIT]: alloc_iova, and on failure (with
+  // flushRcache) the rcaches flushed and alloc_iova once more. Returns whether it allocated (the
+  // pfn is then in dbl[D_PFN]).
+  private allocSlow(size: number, flushRcache: boolean): boolean {
     for (;;) {
-      const pfn = this.allocAndInsert(size, limitPfn + 1, true);
-      if (pfn >= 0) return pfn;
-      if (!flushRcache) return 0;
+      if (this.allocAndInsert(size, true)) return true;
+      if (!flushRcache) return false;
       flushRcache = false;
       this.stats.flushes++;
       for (let c = 0; c < this.cpus; c++) this.freeCpuCachedIovas(c);
