@@ -38,14 +38,24 @@ export const L_LO = L_HI + LEAF;
 export const L_ID = L_LO + LEAF;
 export const LR = L_ID + LEAF;
 // Inner record: n, parent, index in the parent (a hint: see kidIndex), kids, minKey, then agg as one column of FAN
-// children per slot (a slot's scan over the children reads one run of doubles).
+// children per slot (a slot's scan over the children reads one run of doubles), for the slots the
+// tree maintains only (see innerStride).
 export const I_N = 0;
 export const I_PAR = 1;
 export const I_PIX = 2;
 export const I_KID = 3;
 export const I_MIN = I_KID + FAN;
 export const I_AGG = I_MIN + FAN;
-export const IR = I_AGG + FAN * AGG;
+
+/**
+ * Doubles per inner record with K aggregate slots (the gap and K - 1 indexed orders): the pool
+ * holds the columns in use, not MAX_CAPS + 1 of them (2840 bytes a record), so the inner nodes a
+ * look-up descends through take fewer pages and lines (IovaTree re-lays the pool out when an
+ * order is indexed).
+ */
+export function innerStride(K: number): number {
+  return I_AGG + FAN * K;
+}
 
 // Slots of the tree's argument scratch (IovaTree.arg): doubles handed to functions V8 does not
 // inline go through a Float64Array, not as arguments. A pfn is above 2^31, so an argument holding
@@ -230,16 +240,16 @@ export function innerAggAll(I: Float64Array, o: number, J0: number, K: number, m
 }
 
 /**
- * Writes tmp (aggregates J0..K-1 of the child at index ci of `parent`) and the child's min key
+ * Writes tmp (aggregates J0..K-1 of the child at index ci of `parent`; R: the inner stride) and the child's min key
  * (arg[ARG_MIN]) into the parent's slot, and up; oldv is scratch of AGG slots.
  * Incremental: a parent's aggregates are its old ones (kept in the grandparent's slot) with the
  * changed slots applied — a larger value raises the max; a value that was the max and fell is
  * recomputed over the children for that aggregate only (one column). The root's own aggregates
  * are stored nowhere, so the walk stops below it.
  */
-export function propagateUp(I: Float64Array, J0: number, K: number, tmp: Float64Array, oldv: Float64Array, ci: number, parent: number, arg: Float64Array): void {
-  if (K <= 3) propagateUp3(I, J0, K, tmp, ci, parent, arg);
-  else propagateUpN(I, J0, K, tmp, oldv, ci, parent, arg);
+export function propagateUp(I: Float64Array, R: number, J0: number, K: number, tmp: Float64Array, oldv: Float64Array, ci: number, parent: number, arg: Float64Array): void {
+  if (K <= 3) propagateUp3(I, R, J0, K, tmp, ci, parent, arg);
+  else propagateUpN(I, R, J0, K, tmp, oldv, ci, parent, arg);
 }
 
 // The parent's new value of one aggregate slot: m its old one (from the grandparent's slot); the
@@ -259,9 +269,8 @@ function slotUp(I: Float64Array, m: number, chg: boolean, old: number, nw: numbe
 
 // propagateUp for K <= 3 (the gap and up to two indexed orders: dma-iommu's tree path) with the
 // slots in locals, no scratch arrays and no loop over the slots.
-function propagateUp3(I: Float64Array, J0: number, K: number, tmp: Float64Array, ci: number, parent: number, arg: Float64Array): void {
+function propagateUp3(I: Float64Array, R: number, J0: number, K: number, tmp: Float64Array, ci: number, parent: number, arg: Float64Array): void {
   const F = FAN;
-  const R = IR;
   const AG = I_AGG;
   const minKey = arg[ARG_MIN];
   const s0 = J0 === 0;
@@ -315,10 +324,9 @@ function propagateUp3(I: Float64Array, J0: number, K: number, tmp: Float64Array,
   }
 }
 
-function propagateUpN(I: Float64Array, J0: number, K: number, tmp: Float64Array, oldv: Float64Array, ci: number, parent: number, arg: Float64Array): void {
+function propagateUpN(I: Float64Array, R: number, J0: number, K: number, tmp: Float64Array, oldv: Float64Array, ci: number, parent: number, arg: Float64Array): void {
   // the record layout in locals: an imported constant is a context load (with checks) on every use
   const F = FAN;
-  const R = IR;
   const AG = I_AGG;
   const minKey = arg[ARG_MIN];
   let keyMoves = true;
@@ -394,7 +402,7 @@ export function kidIndex(I: Float64Array, po: number, h: number, hint: number): 
  * sibling there: the parent's lines are in cache, the next leaf's record is not (for the free's
  * random key, above a finger's range half the time, that read was a cache miss on every pair).
  */
-export function leafCovers(L: Float64Array, I: Float64Array, f: number, arg: Float64Array): boolean {
+export function leafCovers(L: Float64Array, I: Float64Array, R: number, f: number, arg: Float64Array): boolean {
   const key = arg[ARG_KEY]; // through the scratch: a double argument is boxed (see capOf)
   const fn = L[f + L_N] | 0;
   if (fn === 0 || (key < L[f + L_LO] && (L[f + L_PREV] | 0) !== 0)) return false;
@@ -403,7 +411,7 @@ export function leafCovers(L: Float64Array, I: Float64Array, f: number, arg: Flo
   if (nx === 0) return true;
   const p = L[f + L_PAR] | 0;
   if (p !== 0) {
-    const po = p * IR;
+    const po = p * R;
     const c = (L[f + L_PIX] | 0) + 1; // a hint: checked against the kid
     if (c < (I[po + I_N] | 0) && (I[po + I_KID + c] | 0) === nx) return key < I[po + I_MIN + c];
   }

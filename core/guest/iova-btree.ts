@@ -57,7 +57,7 @@ import {
   I_KID,
   I_MIN,
   I_AGG,
-  IR,
+  innerStride,
   leafAggAll,
   leafLower,
   leafRaise,
@@ -93,7 +93,9 @@ const FLAG_UNIT = 2 ** 32;
 export class IovaTree {
   private rec = new Float64Array(1024 * 4); // per id: lo, hi, flags, unused
   private L = new Float64Array(64 * LR);
-  private I = new Float64Array(8 * IR);
+  /** Doubles per inner record: innerStride(1 + nCaps). */
+  private ir = innerStride(1);
+  private I = new Float64Array(8 * innerStride(1));
   private lCount = 1;
   private iCount = 1;
   private lFree = 0;
@@ -326,13 +328,13 @@ export class IovaTree {
 
   private newInner(): number {
     let h = this.iFree;
-    if (h !== 0) this.iFree = (this.I[h * IR + I_PAR] | 0);
+    if (h !== 0) this.iFree = (this.I[h * this.ir + I_PAR] | 0);
     else {
       h = this.iCount++;
-      if ((h + 1) * IR > this.I.length) this.I = grow(this.I);
+      if ((h + 1) * this.ir > this.I.length) this.I = grow(this.I);
     }
-    this.I[h * IR + I_N] = 0;
-    this.I[h * IR + I_PAR] = 0;
+    this.I[h * this.ir + I_N] = 0;
+    this.I[h * this.ir + I_PAR] = 0;
     return h;
   }
 
@@ -358,7 +360,7 @@ export class IovaTree {
     }
     let t = this.root;
     const I = this.I;
-    const R = IR;
+    const R = this.ir;
     for (let d = this.height; d > 0; d--) {
       const o = t * R;
       const mb = o + I_MIN;
@@ -379,7 +381,7 @@ export class IovaTree {
 
   // whether the key of the look-up (arg[ARG_KEY]) is in the range of the leaf at f (0: none)
   private covers(f: number): boolean {
-    return leafCovers(this.L, this.I, f, this.arg);
+    return leafCovers(this.L, this.I, this.ir, f, this.arg);
   }
 
   // sets li in the leaf at o for the key of the look-up (arg[ARG_KEY]), and makes it the finger
@@ -435,7 +437,7 @@ export class IovaTree {
 
   private firstLeaf(): number {
     let t = this.root;
-    for (let d = this.height; d > 0; d--) t = (this.I[t * IR + I_KID] | 0);
+    for (let d = this.height; d > 0; d--) t = (this.I[t * this.ir + I_KID] | 0);
     return t;
   }
 
@@ -485,17 +487,30 @@ export class IovaTree {
     this.alignOf[this.nCaps] = 2 ** order;
     this.invOf[this.nCaps] = 2 ** -order;
     this.nCaps++;
+    this.relayInner();
     this.rebuild(this.root, this.height);
     return this.nCaps - 1;
+  }
+
+  // Moves every inner record to the stride of 1 + nCaps slots (one more column, which rebuild then
+  // fills): the same handles, at their new offsets.
+  private relayInner(): void {
+    const old = this.ir;
+    const ir = innerStride(1 + this.nCaps);
+    const recs = Math.max(8, this.iCount);
+    const I = new Float64Array(recs * ir);
+    for (let h = 1; h < this.iCount; h++) I.set(this.I.subarray(h * old, h * old + Math.min(old, ir)), h * ir);
+    this.I = I;
+    this.ir = ir;
   }
 
   // Recomputes every aggregate under t (depth d above the leaves) into this.tmp.
   private rebuild(t: number, d: number): void {
     if (d === 0) { this.leafAgg(t * LR); return; }
-    const o = t * IR;
+    const o = t * this.ir;
     for (let c = 0; c < (this.I[o + I_N] | 0); c++) {
       this.rebuild((this.I[o + I_KID + c] | 0), d - 1);
-      for (let j = 0; j < AGG; j++) this.I[o + I_AGG + j * FAN + c] = this.tmp[j];
+      for (let j = 0; j < 1 + this.nCaps; j++) this.I[o + I_AGG + j * FAN + c] = this.tmp[j];
     }
     this.innerAgg(o);
   }
@@ -536,12 +551,12 @@ export class IovaTree {
   // The index of node h (depth d above the leaves, parent p != 0) in p's kids; refreshes h's hint.
   private pixOf(h: number, d: number, p: number): number {
     if (d === 0) {
-      const c = kidIndex(this.I, p * IR, h, this.L[h * LR + L_PIX] | 0);
+      const c = kidIndex(this.I, p * this.ir, h, this.L[h * LR + L_PIX] | 0);
       this.L[h * LR + L_PIX] = c;
       return c;
     }
-    const c = kidIndex(this.I, p * IR, h, this.I[h * IR + I_PIX] | 0);
-    this.I[h * IR + I_PIX] = c;
+    const c = kidIndex(this.I, p * this.ir, h, this.I[h * this.ir + I_PIX] | 0);
+    this.I[h * this.ir + I_PIX] = c;
     return c;
   }
 
@@ -550,7 +565,7 @@ export class IovaTree {
   private propagate(child: number, leaf: boolean, parent: number, minKey: number): void {
     if (parent === 0) return;
     this.arg[ARG_MIN] = minKey;
-    propagateUp(this.I, this.j0, 1 + this.nCaps, this.tmp, this.oldv, this.pixOf(child, leaf ? 0 : 1, parent), parent, this.arg);
+    propagateUp(this.I, this.ir, this.j0, 1 + this.nCaps, this.tmp, this.oldv, this.pixOf(child, leaf ? 0 : 1, parent), parent, this.arg);
   }
 
   // After leaf h's entries changed: refresh its aggregates and min key up to the root.
@@ -561,7 +576,7 @@ export class IovaTree {
   }
 
   private refreshInner(h: number): void {
-    const o = h * IR;
+    const o = h * this.ir;
     this.innerAgg(o);
     this.propagate(h, false, (this.I[o + I_PAR] | 0), this.I[o + I_MIN]);
   }
@@ -620,7 +635,7 @@ export class IovaTree {
     const LH = L_HI - 1; // + i: pfn_hi of the entry below entry i (L_PHI for i = 0)
     const LL = L_LO;
     const F = FAN;
-    const R = IR;
+    const R = this.ir;
     // the leaf's own aggregate bounds every entry's: below the size, no entry here fits
     const first = L[o + L_AGG + slot] >= size ? this.li : -1;
     for (let i = first, hb = o + LH, lb = o + LL; i >= 0; i--) {
@@ -836,7 +851,7 @@ export class IovaTree {
   }
 
   private parentOf(h: number, d: number): number {
-    return d === 0 ? (this.L[h * LR + L_PAR] | 0) : (this.I[h * IR + I_PAR] | 0);
+    return d === 0 ? (this.L[h * LR + L_PAR] | 0) : (this.I[h * this.ir + I_PAR] | 0);
   }
 
   // Node h (depth d above the leaves) is now kid `ci` of p.
@@ -845,8 +860,8 @@ export class IovaTree {
       this.L[h * LR + L_PAR] = p;
       this.L[h * LR + L_PIX] = ci;
     } else {
-      this.I[h * IR + I_PAR] = p;
-      this.I[h * IR + I_PIX] = ci;
+      this.I[h * this.ir + I_PAR] = p;
+      this.I[h * this.ir + I_PIX] = ci;
     }
   }
 
@@ -856,21 +871,21 @@ export class IovaTree {
     let p = this.parentOf(left, d);
     if (p === 0) {
       p = this.newInner();
-      const po = p * IR;
+      const po = p * this.ir;
       this.I[po + I_N] = 1;
       this.I[po + I_KID] = left;
-      this.I[po + I_MIN] = d === 0 ? this.L[left * LR + L_LO] : this.I[left * IR + I_MIN];
-      this.I.fill(-1, po + I_AGG, po + I_AGG + FAN * AGG);
+      this.I[po + I_MIN] = d === 0 ? this.L[left * LR + L_LO] : this.I[left * this.ir + I_MIN];
+      this.I.fill(-1, po + I_AGG, po + I_AGG + FAN * (1 + this.nCaps));
       this.setParent(left, d, p, 0);
       this.root = p;
       this.height++;
     }
-    if ((this.I[p * IR + I_N] | 0) === FAN) {
+    if ((this.I[p * this.ir + I_N] | 0) === FAN) {
       this.splitInner(p, d + 1, this.pixOf(left, d, p) + 1);
       p = this.parentOf(left, d);
     }
     const I = this.I;
-    const po = p * IR;
+    const po = p * this.ir;
     const cnt = (I[po + I_N] | 0);
     const ci = this.pixOf(left, d, p) + 1;
     // the later siblings move up one index; their hints go stale (kidIndex)
@@ -892,8 +907,8 @@ export class IovaTree {
   private splitInner(h: number, d: number, at: number): void {
     const r = this.newInner();
     const I = this.I;
-    const o = h * IR;
-    const ro = r * IR;
+    const o = h * this.ir;
+    const ro = r * this.ir;
     const cnt = (I[o + I_N] | 0);
     const half = splitPoint(cnt, at);
     move(I, ro + I_KID, o + I_KID + half, cnt - half);
@@ -983,7 +998,7 @@ export class IovaTree {
     this.lFree = h;
     while (p !== 0) {
       const I = this.I;
-      const po = p * IR;
+      const po = p * this.ir;
       const cnt = (I[po + I_N] | 0);
       const ci = this.pixOf(child, cd, p);
       // the later siblings move down one index; their hints go stale (kidIndex)
@@ -1006,12 +1021,12 @@ export class IovaTree {
       p = up;
     }
     // collapse a root with one child (an empty root cannot happen: the last leaf is never dropped)
-    while (this.height > 0 && (this.I[this.root * IR + I_N] | 0) === 1) {
+    while (this.height > 0 && (this.I[this.root * this.ir + I_N] | 0) === 1) {
       const old = this.root;
-      this.root = (this.I[old * IR + I_KID] | 0);
+      this.root = (this.I[old * this.ir + I_KID] | 0);
       this.height--;
       this.setParent(this.root, this.height, 0, 0);
-      this.I[old * IR + I_PAR] = this.iFree;
+      this.I[old * this.ir + I_PAR] = this.iFree;
       this.iFree = old;
     }
   }
