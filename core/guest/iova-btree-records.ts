@@ -248,28 +248,9 @@ export function innerAggAll(I: Float64Array, o: number, J0: number, K: number, m
  * are stored nowhere, so the walk stops below it.
  */
 export function propagateUp(I: Float64Array, R: number, J0: number, K: number, tmp: Float64Array, oldv: Float64Array, ci: number, parent: number, arg: Float64Array): void {
-  if (K <= 3) propagateUp3(I, R, J0, K, tmp, ci, parent, arg);
-  else propagateUpN(I, R, J0, K, tmp, oldv, ci, parent, arg);
-}
-
-// The parent's new value of one aggregate slot: m its old one (from the grandparent's slot); the
-// child's value changed (chg) from old to nw; col the slot's column in the parent (n children).
-function slotUp(I: Float64Array, m: number, chg: boolean, old: number, nw: number, col: number, n: number): number {
-  if (!chg) return m;
-  if (nw > m) return nw;
-  if (nw < m && old === m) {
-    m = -1;
-    for (let c = 0; c < n; c++) {
-      const v = I[col + c];
-      if (v > m) m = v;
-    }
-  }
-  return m;
-}
-
-// propagateUp for K <= 3 (the gap and up to two indexed orders: dma-iommu's tree path) with the
-// slots in locals, no scratch arrays and no loop over the slots.
-function propagateUp3(I: Float64Array, R: number, J0: number, K: number, tmp: Float64Array, ci: number, parent: number, arg: Float64Array): void {
+  // the record layout in locals: an imported constant is a context load (with checks) on every
+  // use; slots 0..2 (the gap and two orders: the tree path's case) in locals too, the rest (more
+  // indexed orders) through tmp and oldv
   const F = FAN;
   const AG = I_AGG;
   const minKey = arg[ARG_MIN];
@@ -302,6 +283,16 @@ function propagateUp3(I: Float64Array, R: number, J0: number, K: number, tmp: Fl
       o2 = I[a + 2 * F];
       if (o2 !== n2) { I[a + 2 * F] = n2; c2 = true; same = false; }
     }
+    let chg = 0; // slots 3..K-1: bit j when slot j changed (its old value in oldv[j])
+    for (let j = 3; j < K; j++) {
+      const old = I[a + j * F];
+      if (old !== tmp[j]) {
+        I[a + j * F] = tmp[j];
+        chg |= 1 << j;
+        oldv[j] = old;
+        same = false;
+      }
+    }
     if (keyMoves) {
       if (I[po + I_MIN + ci] !== minKey) {
         I[po + I_MIN + ci] = minKey;
@@ -319,64 +310,25 @@ function propagateUp3(I: Float64Array, R: number, J0: number, K: number, tmp: Fl
     if (s0) n0 = slotUp(I, I[ga], c0, o0, n0, po + AG, n);
     if (s1) n1 = slotUp(I, I[ga + F], c1, o1, n1, po + AG + F, n);
     if (s2) n2 = slotUp(I, I[ga + 2 * F], c2, o2, n2, po + AG + 2 * F, n);
+    for (let j = 3; j < K; j++) tmp[j] = slotUp(I, I[ga + j * F], (chg & (1 << j)) !== 0, oldv[j], tmp[j], po + AG + j * F, n);
     parent = gp;
     ci = gci;
   }
 }
 
-function propagateUpN(I: Float64Array, R: number, J0: number, K: number, tmp: Float64Array, oldv: Float64Array, ci: number, parent: number, arg: Float64Array): void {
-  // the record layout in locals: an imported constant is a context load (with checks) on every use
-  const F = FAN;
-  const AG = I_AGG;
-  const minKey = arg[ARG_MIN];
-  let keyMoves = true;
-  while (parent !== 0) {
-    const po = parent * R;
-    const a = po + AG + ci;
-    let chg = 0; // bit j: slot j changed (its old value in oldv[j])
-    for (let j = J0; j < K; j++) {
-      const old = I[a + j * F];
-      const nw = tmp[j];
-      if (old !== nw) {
-        I[a + j * F] = nw;
-        chg |= 1 << j;
-        oldv[j] = old;
-      }
+// The parent's new value of one aggregate slot: m its old one (from the grandparent's slot); the
+// child's value changed (chg) from old to nw; col the slot's column in the parent (n children).
+function slotUp(I: Float64Array, m: number, chg: boolean, old: number, nw: number, col: number, n: number): number {
+  if (!chg) return m;
+  if (nw > m) return nw;
+  if (nw < m && old === m) {
+    m = -1;
+    for (let c = 0; c < n; c++) {
+      const v = I[col + c];
+      if (v > m) m = v;
     }
-    let same = chg === 0;
-    if (keyMoves) {
-      if (I[po + I_MIN + ci] !== minKey) {
-        I[po + I_MIN + ci] = minKey;
-        same = false;
-      }
-      keyMoves = ci === 0;
-    }
-    if (same) return;
-    const gp = (I[po + I_PAR] | 0);
-    if (gp === 0) return;
-    const gci = kidIndex(I, gp * R, parent, I[po + I_PIX] | 0);
-    I[po + I_PIX] = gci;
-    const ga = gp * R + AG + gci;
-    const n = (I[po + I_N] | 0);
-    for (let j = J0; j < K; j++) {
-      let m = I[ga + j * F];
-      if ((chg & (1 << j)) !== 0) {
-        const nw = I[a + j * F];
-        if (nw > m) m = nw;
-        else if (nw < m && oldv[j] === m) {
-          m = -1;
-          const col = po + AG + j * F; // the column: one run of FAN doubles
-          for (let c = 0; c < n; c++) {
-            const v = I[col + c];
-            if (v > m) m = v;
-          }
-        }
-      }
-      tmp[j] = m;
-    }
-    parent = gp;
-    ci = gci;
   }
+  return m;
 }
 
 /**

@@ -492,14 +492,14 @@ export class IovaTree {
     return this.nCaps - 1;
   }
 
-  // Moves every inner record to the stride of 1 + nCaps slots (one more column, which rebuild then
-  // fills): the same handles, at their new offsets.
+  // Moves every inner record to the stride of 1 + nCaps slots: the same handles, at their new
+  // offsets, with their header, kids and min keys (the aggregate columns are rebuild's to fill).
   private relayInner(): void {
     const old = this.ir;
     const ir = innerStride(1 + this.nCaps);
     const recs = Math.max(8, this.iCount);
     const I = new Float64Array(recs * ir);
-    for (let h = 1; h < this.iCount; h++) I.set(this.I.subarray(h * old, h * old + Math.min(old, ir)), h * ir);
+    for (let h = 1; h < this.iCount; h++) I.set(this.I.subarray(h * old, h * old + I_AGG), h * ir);
     this.I = I;
     this.ir = ir;
   }

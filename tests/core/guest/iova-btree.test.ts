@@ -43,6 +43,23 @@ function check(t: IovaTree, ref: E[], rnd: () => number, orders: number[]): void
       expect(t.rightmostFit(key, size, k), `key ${key} size ${size} order ${k < 0 ? 0 : orders[k]}`).toBe(want);
     }
   }
+  // the hardest sizes, from the top: each index's largest value over the whole set (found at its
+  // rightmost holder) and one page more (none): the walk climbs to the root and down, so every
+  // inner aggregate on its way must be exact, neither under nor over
+  if (ref.length === 0) return;
+  const top = ref[ref.length - 1].lo;
+  for (const k of [-1, ...orders.map((o) => t.capIndex(o))]) {
+    const a = k < 0 ? 1 : 2 ** orders[k];
+    let best = -1;
+    let at = -1;
+    for (let j = 0; j < ref.length; j++) {
+      const g = gapOf(j);
+      const v = g - ((a - ((ref[j].lo - g) % a)) % a);
+      if (v >= best) { best = v; at = j; }
+    }
+    if (best >= 1) expect(t.rightmostFit(top, best, k), `largest ${best}, order ${k < 0 ? 0 : orders[k]}`).toBe(ref[at].id);
+    expect(t.rightmostFit(top, Math.max(1, best + 1), k)).toBe(NIL);
+  }
 }
 
 describe('IovaTree (B+tree) against a sorted array', () => {
@@ -75,6 +92,15 @@ describe('IovaTree (B+tree) against a sorted array', () => {
       ref.splice(i, 1);
     };
     for (const [target, step] of [[40_000, 4000], [5, 4000], [20_000, 2000], [0, 5000]] as const) {
+      if (target === 5) {
+        // three more orders on a full tree: the inner records are re-laid out with more columns,
+        // and slots beyond the first three take propagateUp's general path
+        for (const o of [2, 5, 4]) {
+          orders.push(o);
+          t.capIndex(o);
+        }
+        check(t, ref, rnd, orders);
+      }
       while (ref.length !== target) {
         if (ref.length < target) add(); else del();
         if (ref.length % step === 0) check(t, ref, rnd, orders);
