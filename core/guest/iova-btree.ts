@@ -234,9 +234,6 @@ export class IovaTree {
     return true;
   }
 
-  /** The id of the entry the last look-up stopped at (li >= 0), assigned now if it has none. */
-  hereId(): number { return this.idAt(this.lo_, this.li); }
-
   // The id of entry i of the leaf at o, assigned now if it has none (insertRangeBeforeHere): a
   // node's id and record are made only when someone asks for the node by id.
   private idAt(o: number, i: number): number {

@@ -151,8 +151,7 @@ export class IovaDomain {
   /**
    * Doubles handed between the allocator's own methods (slots D_*), not as arguments or return
    * values: a pfn is above 2^31, and a double passed to or returned from a call V8 does not inline
-   * is boxed in a new heap number (see iova-btree-records.ts, ARG_*); so is one stored in an
-   * object field.
+   * is boxed in a new heap number (see iova-btree-records.ts, ARG_*).
    */
   private readonly dbl = new Float64Array(4);
 
@@ -214,8 +213,9 @@ export class IovaDomain {
    * at or above the limit; below the limit, the walk stops at the first node whose gap holds the
    * aligned block, which the tree's per-alignment index finds directly (IovaTree.rightmostFit).
    * new_pfn only decreases along the walk, so once it is below `low` the walk has failed.
-   * pfn_lo of s, limit and low_pfn are in dbl[D_START], dbl[D_LIMIT] and dbl[D_LOW]. Returns whether it found
-   * new_pfn (then in dbl[D_PFN]); false is the failure exit (`high_pfn < size || new_pfn < low_pfn`).
+   * pfn_lo of s, limit and low_pfn are in dbl[D_START], dbl[D_LIMIT] and dbl[D_LOW]. Returns
+   * whether it found new_pfn (then in dbl[D_PFN]); false is the failure exit (`high_pfn < size ||
+   * new_pfn < low_pfn`).
    */
   private walk(size: number, order: number): boolean {
     let sLo = this.dbl[D_START];
@@ -238,8 +238,8 @@ export class IovaDomain {
       return true;
     }
     if (pfn > t.hereHi()) {
-      // the block fits between p and s (p's range from its leaf entry, not its record): the new
-      // node goes in s's gap, right before s, where the look-up already is
+      // the block fits between s and the node below it, p (p's range from its leaf entry): the
+      // new node goes in s's gap, right before s, where the look-up already is
       t.stepHere();
       this.fitInHere = true;
       this.dbl[D_PFN] = pfn;
