@@ -170,10 +170,10 @@ export class IovaDomain {
     }
     // __get_cached_rbnode: limit_pfn <= dma_32bit_pfn picks cached32_node.
     const use32 = limit <= this.dma32BitPfn;
-    const retryPfn = use32 ? this.cached32Hi : this.cachedHi;
     this.dbl[D_START] = use32 ? this.cached32Lo : this.cachedLo;
     this.dbl[D_LOW] = this.startPfn;
     let found = this.walk(size, order);
+    const retryPfn = found ? 0 : this.cachedHiOf(use32);
     // The retry: `low_pfn == start_pfn && retry_pfn < limit_pfn` -> walk [retry_pfn + 1, limit)
     // from iova_find_limit(limit_pfn). (The retry came with 4e89dce72521 "Retry from last rb tree
     // node if iova search fails"; until dcdb3ba7e2a8 "Fix alloc iova overflows issue", 6.2 and
@@ -202,6 +202,22 @@ export class IovaDomain {
     }
     this.stats.treeAllocs++;
     return true;
+  }
+
+  /**
+   * pfn_hi of cached32_node (use32) or cached_node: the retry's retry_pfn. A free that moved the
+   * cached node to a successor in another leaf may have left it unread (NaN): it is read here.
+   */
+  private cachedHiOf(use32: boolean): number {
+    const lo = use32 ? this.cached32Lo : this.cachedLo;
+    let hi = use32 ? this.cached32Hi : this.cachedHi;
+    if (Number.isNaN(hi)) {
+      if (!this.t.holds(lo)) throw new Error('iova: the cached node is not in the tree');
+      hi = this.t.hereHi();
+      if (use32) this.cached32Hi = hi;
+      else this.cachedHi = hi;
+    }
+    return hi;
   }
 
   /**
@@ -274,20 +290,20 @@ export class IovaDomain {
     const t = this.t;
     const lo = t.hereLo();
     const hi = t.hereHi();
-    if (lo === this.cached32Lo || (hi < this.dma32BitPfn && lo >= this.cached32Lo)) {
-      t.hasNext(); // rb_next: every node but the anchor has one
+    const moved32 = lo === this.cached32Lo || (hi < this.dma32BitPfn && lo >= this.cached32Lo);
+    const moved = lo >= this.cachedLo;
+    if (lo < this.dma32BitPfn) this.max32AllocSize = this.dma32BitPfn;
+    // rb_next(&free->node), which removeHere reports (its pfn_hi may be left unread: NaN, read
+    // when the retry needs it, see cachedHiOf)
+    t.removeHere();
+    if (moved32) {
       this.cached32Lo = t.nextLo;
       this.cached32Hi = t.nextHi;
     }
-    if (lo < this.dma32BitPfn) this.max32AllocSize = this.dma32BitPfn;
-    const moved = lo >= this.cachedLo;
     if (moved) {
-      t.hasNext();
       this.cachedLo = t.nextLo;
       this.cachedHi = t.nextHi;
     }
-    t.removeHere();
-    if (moved) t.fingerSuccessor(); // the next walk starts at the successor (see fingerSuccessor)
     this.stats.treeFrees++;
   }
 

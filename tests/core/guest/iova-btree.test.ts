@@ -202,7 +202,7 @@ describe('IovaTree (B+tree) against a sorted array', () => {
     expect(() => t.insertBeforeHere(bad)).toThrow(/is not in the gap below/);
   });
 
-  it('insertRangeBeforeHere makes no id until a look-up returns the node; the id-less look-ups agree with the others', () => {
+  it('insertRangeBeforeHere makes no id until a look-up returns the node; the id-less look-ups and removeHere\'s rb_next agree with the others', () => {
     // the allocator's hot path (IovaDomain): holds + removeHere to free, fits + insertRangeBeforeHere
     // to allocate, all by pfn_lo; ids appear only when an id-returning look-up meets a node
     const rnd = mulberry32(33);
@@ -228,6 +228,7 @@ describe('IovaTree (B+tree) against a sorted array', () => {
       ref.unshift({ lo: top, hi: top + size - 1, id });
     }
     let ranged = 0;
+    let unreadHi = 0; // frees of a leaf's last entry that left the next leaf unread
     for (let n = 0; n < 20_000; n++) {
       // free a random node by its pfn
       const i = rnd() % ref.length;
@@ -239,6 +240,12 @@ describe('IovaTree (B+tree) against a sorted array', () => {
       expect(hasNext).toBe(i + 1 < ref.length);
       if (hasNext) expect([t.nextLo, t.nextHi]).toEqual([ref[i + 1].lo, ref[i + 1].hi]);
       t.removeHere();
+      // rb_next, reported for the caller; its pfn_hi is NaN when its leaf was not read
+      if (i + 1 < ref.length) {
+        expect(t.nextLo).toBe(ref[i + 1].lo);
+        if (Number.isNaN(t.nextHi)) unreadHi++;
+        else expect(t.nextHi).toBe(ref[i + 1].hi);
+      }
       ref.splice(i, 1);
       if (e.id !== NIL) {
         live.delete(e.id);
@@ -287,6 +294,7 @@ describe('IovaTree (B+tree) against a sorted array', () => {
       }
     }
     expect(ranged).toBeGreaterThan(5000);
+    expect(unreadHi).toBeGreaterThan(50);
     // a look-up gives an id-less node an id once: unique, with the node's range in its record
     const idless = ref.filter((x) => x.id === NIL);
     expect(idless.length).toBeGreaterThan(500);
