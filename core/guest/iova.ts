@@ -100,7 +100,8 @@ export class IovaDomain {
   // cached_node and cached32_node, by their ranges: pfn_lo identifies a node (no two share one),
   // so the domain needs no node ids, and the tree makes none on the hot path (a new id's record
   // is a random line of a 10 MB pool: IovaTree.insertRangeBeforeHere). Set wherever the kernel
-  // sets a cached node; reserveIova's rekey updates them.
+  // sets a cached node; reserveIova's rekey updates them. A pfn_hi may be NaN, not read yet
+  // (see cachedHiOf).
   private cachedLo = IOVA_ANCHOR;
   private cachedHi = IOVA_ANCHOR;
   private cached32Lo = IOVA_ANCHOR;
@@ -282,8 +283,9 @@ export class IovaDomain {
 
   /**
    * __cached_rbnode_delete_update, then rb_erase and free_iova_mem, for the node the tree's last
-   * look-up (t.holds) stopped at: its range and successor come from that leaf position
-   * (IovaTree.here*). `free == cached_iova` is `lo === cached32Lo` (no two nodes share a pfn_lo).
+   * look-up (t.holds) stopped at: its range comes from that leaf position (IovaTree.here*), its
+   * successor from removeHere. `free == cached_iova` is `lo === cached32Lo` (no two nodes share a
+   * pfn_lo).
    * The node is never the anchor (the last node, with no rb_next: it is never freed).
    */
   private removeNode(): void {
