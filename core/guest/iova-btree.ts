@@ -189,18 +189,7 @@ export class IovaTree {
   hereFlags(): number { return Math.floor(this.L[this.lo_ + L_ID + this.li] / FLAG_UNIT); }
   /** rb_next of that entry, or NIL; its pfn_lo and pfn_hi then in nextLo and nextHi. */
   hereNext(): number {
-    const L = this.L;
-    let o = this.lo_;
-    let i = this.li + 1;
-    if (i >= (L[o + L_N] | 0)) {
-      const q = (L[o + L_NEXT] | 0);
-      if (q === 0) return NIL;
-      o = q * LR;
-      i = 0;
-    }
-    this.nextLo = L[o + L_LO + i];
-    this.nextHi = L[o + L_HI + i];
-    return this.idAt(o, i);
+    return this.hasNext() ? this.idAt(this.nextO, this.nextI) : NIL;
   }
 
   /**
@@ -217,10 +206,16 @@ export class IovaTree {
       o = q * LR;
       i = 0;
     }
+    this.nextO = o;
+    this.nextI = i;
     this.nextLo = L[o + L_LO + i];
     this.nextHi = L[o + L_HI + i];
     return true;
   }
+
+  // Where hasNext found the entry above: leaf record offset and index.
+  private nextO = 0;
+  private nextI = 0;
 
   // The id of entry i of the leaf at o, assigned now if it has none (insertRangeBeforeHere): a
   // node's id and record are made only when someone asks for the node by id.
