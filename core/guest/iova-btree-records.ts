@@ -76,8 +76,8 @@ export const ARGS = 6;
 
 // cap_k of an entry: gap minus the padding that aligns its start g0 = lo - gap up to `a`
 // (a power of two with inverse `inv`: floor(g0 * inv) * a is exact in doubles, and far cheaper
-// than a division or fmod). The hot loops (leafSlotMax, leafRaise, leafLower, IovaTree.fitAt)
-// spell it out: a call V8 leaves out of line (it inlines only sites with feedback, within a
+// than a division or fmod). The hot paths (setLeafSlotMax, leafRaise, leafLower, IovaTree.fitAt
+// and growFirstGap) spell it out: a call V8 leaves out of line (it inlines only sites with feedback, within a
 // budget) boxes its three doubles in heap numbers, ~10 allocations a tree-path pair.
 export function capOf(lo: number, g: number, a: number, inv: number): number {
   const g0 = lo - g;
