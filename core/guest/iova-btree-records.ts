@@ -361,13 +361,23 @@ export function leafCovers(L: Float64Array, I: Float64Array, R: number, f: numbe
   if (key <= L[f + L_LO + fn - 1]) return true;
   const nx = L[f + L_NEXT] | 0;
   if (nx === 0) return true;
+  const x = nextSiblingAt(L, I, R, f);
+  return key < (x >= 0 ? I[x + I_MIN] : L[nx * LR + L_LO]);
+}
+
+/**
+ * Where the parent of the leaf at record offset f keeps the next leaf, when that leaf is f's next
+ * sibling there: po + c (po the parent's record offset, R its stride, c the next leaf's index), so
+ * its min key is I[x + I_MIN] and its copy of aggregate slot j I[x + I_AGG + j * FAN], lines in
+ * cache where the next leaf's own are likely not. -1 when f has no parent, is its last kid, or
+ * its index hint (L_PIX) is stale.
+ */
+export function nextSiblingAt(L: Float64Array, I: Float64Array, R: number, f: number): number {
   const p = L[f + L_PAR] | 0;
-  if (p !== 0) {
-    const po = p * R;
-    const c = (L[f + L_PIX] | 0) + 1; // a hint: checked against the kid
-    if (c < (I[po + I_N] | 0) && (I[po + I_KID + c] | 0) === nx) return key < I[po + I_MIN + c];
-  }
-  return key < L[nx * LR + L_LO];
+  if (p === 0) return -1;
+  const po = p * R;
+  const c = (L[f + L_PIX] | 0) + 1; // a hint: checked against the kid
+  return c < (I[po + I_N] | 0) && (I[po + I_KID + c] | 0) === (L[f + L_NEXT] | 0) ? po + c : -1;
 }
 
 /**

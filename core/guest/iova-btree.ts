@@ -65,6 +65,7 @@ import {
   leafCovers,
   leafUpper,
   touchLeaf,
+  nextSiblingAt,
   propagateUp,
   splitPoint,
   grow,
@@ -284,12 +285,8 @@ export class IovaTree {
   private firstOfNext(f: number): boolean {
     if (f === 0) return false;
     const L = this.L;
-    const I = this.I;
-    const p = L[f + L_PAR] | 0;
-    if (p === 0) return false;
-    const po = p * this.ir;
-    const c = (L[f + L_PIX] | 0) + 1; // a hint: checked against the kid
-    if (c >= (I[po + I_N] | 0) || I[po + I_MIN + c] !== this.arg[ARG_KEY] || (I[po + I_KID + c] | 0) !== (L[f + L_NEXT] | 0)) return false;
+    const x = nextSiblingAt(L, this.I, this.ir, f);
+    if (x < 0 || this.I[x + I_MIN] !== this.arg[ARG_KEY]) return false;
     this.li = (L[f + L_N] | 0) - 1;
     return true;
   }
@@ -982,41 +979,39 @@ export class IovaTree {
     const I = this.I;
     const qo = q * LR;
     L[qo + L_PHI] = predHi;
-    const p = L[o + L_PAR] | 0;
-    if (p !== 0) {
-      const R = this.ir;
-      const po = p * R;
-      const c = (L[o + L_PIX] | 0) + 1; // a hint: checked against the kid
-      if (c < (I[po + I_N] | 0) && (I[po + I_KID + c] | 0) === q) {
-        const sLo = I[po + I_MIN + c];
-        const g = sLo - predHi - 1;
-        const K = 1 + this.nCaps;
-        let up = false;
-        for (let j = this.j0; j < K; j++) {
-          const old = I[po + I_AGG + j * FAN + c]; // q's L_AGG slot, as propagate left it
-          let v = g;
-          if (j > 0) {
-            const a = this.alignOf[j - 1]; // capOf(sLo, g, a, inv), spelt out (see capOf)
-            const g0 = sLo - g;
-            const rem = g0 - Math.floor(g0 * this.invOf[j - 1]) * a;
-            v = rem === 0 ? g : g - (a - rem);
-          }
-          if (v > old) {
-            L[qo + L_AGG + j] = v;
-            this.tmp[j] = v;
-            up = true;
-          } else {
-            this.tmp[j] = old;
-          }
+    const R = this.ir;
+    const x = nextSiblingAt(L, I, R, o);
+    if (x >= 0) {
+      const p = L[o + L_PAR] | 0;
+      const c = x - p * R; // q's index in the parent
+      const sLo = I[x + I_MIN];
+      const g = sLo - predHi - 1;
+      const K = 1 + this.nCaps;
+      let up = false;
+      for (let j = this.j0; j < K; j++) {
+        const old = I[x + I_AGG + j * FAN]; // q's L_AGG slot, as propagate left it
+        let v = g;
+        if (j > 0) {
+          const a = this.alignOf[j - 1]; // capOf(sLo, g, a, inv), spelt out (see capOf)
+          const g0 = sLo - g;
+          const rem = g0 - Math.floor(g0 * this.invOf[j - 1]) * a;
+          v = rem === 0 ? g : g - (a - rem);
         }
-        this.nextLo = sLo;
-        this.nextHi = NaN;
-        if (up) {
-          this.arg[ARG_MIN] = sLo;
-          propagateUp(I, R, this.j0, K, this.tmp, this.oldv, c, p, this.arg);
+        if (v > old) {
+          L[qo + L_AGG + j] = v;
+          this.tmp[j] = v;
+          up = true;
+        } else {
+          this.tmp[j] = old;
         }
-        return;
       }
+      this.nextLo = sLo;
+      this.nextHi = NaN;
+      if (up) {
+        this.arg[ARG_MIN] = sLo;
+        propagateUp(I, R, this.j0, K, this.tmp, this.oldv, c, p, this.arg);
+      }
+      return;
     }
     touchLeaf(L, qo, this.sink);
     const sLo = L[qo + L_LO];
