@@ -19,20 +19,21 @@ export const MAX_CAPS = 8;
 /** Aggregate slots per child: gap, then one per indexed order. */
 export const AGG = 1 + MAX_CAPS;
 
-// Leaf record: n, prev, next, parent, index in the parent (a hint: see kidIndex), the leaf's own
-// aggregates (AGG slots), a pad, then the hi, lo and id blocks. The slot just before the hi block
-// (L_PHI) holds pfn_hi of the last entry of the leaves before this one (-1 for the first leaf), so
-// an entry's gap is derived, never stored: gap(i) = lo[i] - hi[i - 1] - 1 for every i, 0 included
-// (a stored gap block was a quarter of the lines a cold leaf loads and a pair shifts). The record
-// is 184 doubles (23 cache lines); a cold leaf costs the lines of its n entries, not of its
-// capacity.
+// Leaf record: n (entries and holes), prev, next, parent, index in the parent (a hint: see
+// kidIndex), the leaf's own aggregates (AGG slots), its hole count (holes: see IovaTree), then the
+// hi, lo and id blocks. The slot just before the hi block (L_PHI) holds pfn_hi of the last entry
+// of the leaves before this one (-1 for the first leaf), so an entry's gap is derived, never
+// stored: gap(i) = lo[i] - hi[i - 1] - 1 for every i, 0 included (a stored gap block was a quarter
+// of the lines a cold leaf loads and a pair shifts). The record is 184 doubles (23 cache lines); a
+// cold leaf costs the lines of its n slots, not of its capacity.
 export const L_N = 0;
 export const L_PREV = 1;
 export const L_NEXT = 2;
 export const L_PAR = 3;
 export const L_PIX = 4;
 export const L_AGG = 5;
-export const L_PHI = L_AGG + AGG + 1; // after a pad: 16 header slots, two cache lines
+export const L_HOLES = L_AGG + AGG;
+export const L_PHI = L_HOLES + 1; // 16 header slots, two cache lines
 export const L_HI = L_PHI + 1;
 export const L_LO = L_HI + LEAF;
 export const L_ID = L_LO + LEAF;

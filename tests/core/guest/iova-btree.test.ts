@@ -8,6 +8,7 @@
 import { describe, it, expect } from 'vitest';
 import { mulberry32 } from '../../support/prng.ts';
 import { IovaTree, NIL } from '../../../core/guest/iova-btree.ts';
+import { LEAF } from '../../../core/guest/iova-btree-records.ts';
 
 interface E { lo: number; hi: number; id: number }
 
@@ -313,5 +314,90 @@ describe('IovaTree (B+tree) against a sorted array', () => {
     ref.forEach((x, j) => { if (x.id === NIL) x.id = ids[j]; });
     expect(ids).toEqual(ref.map((x) => x.id));
     check(t, ref, rnd, [order]);
+  });
+  it('leaves a hole where a node leaves the inside of a leaf, fills it on insert, and answers every query across holes', () => {
+    const rnd = mulberry32(41);
+    const t = new IovaTree();
+    const orders = [6];
+    t.capIndex(6);
+    const ref: E[] = [];
+    const put = (lo: number, hi: number): E => {
+      const e = { lo, hi, id: t.newNode(lo, hi, 0) };
+      t.insert(e.id);
+      const at = ref.findIndex((x) => x.lo > lo);
+      ref.splice(at < 0 ? ref.length : at, 0, e);
+      return e;
+    };
+    const del = (i: number): void => {
+      t.remove(ref[i].id);
+      ref.splice(i, 1);
+    };
+    const at = (lo: number): number => ref.findIndex((x) => x.lo === lo);
+    // one leaf: node i at 1000 (i + 1), 1..200 pages
+    for (let i = 0; i < 50; i++) put(1000 * (i + 1), 1000 * (i + 1) + (rnd() % 200));
+    expect(t.shape()).toEqual({ height: 0, leaves: 1, slots: 50, holes: 0 });
+    // a run of three holes (nodes 10..12) and two single ones (30, 40)
+    for (const i of [40, 30, 12, 11, 10]) del(at(1000 * (i + 1)));
+    expect(t.shape()).toEqual({ height: 0, leaves: 1, slots: 50, holes: 5 });
+    check(t, ref, rnd, orders);
+    // the run's key (pfn_hi of node 9, + 1): in the gap, below node 13
+    const p = ref[at(10_000)];
+    const s = ref[at(14_000)];
+    expect(t.find(p.hi + 1)).toBe(NIL);
+    expect(t.floor(p.hi + 1)).toBe(p.id);
+    expect(t.ceil(p.hi + 1)).toBe(s.id);
+    expect(t.next(p.id)).toBe(s.id);
+    expect(t.prev(s.id)).toBe(p.id);
+    expect(t.gap(s.id)).toBe(s.lo - p.hi - 1);
+    // a node right above node 9 takes the run's top hole; the holes below it now share its pfn_lo
+    const x = put(p.hi + 1, p.hi + 5);
+    expect(t.shape()).toEqual({ height: 0, leaves: 1, slots: 50, holes: 4 });
+    expect(t.find(p.hi + 1)).toBe(x.id);
+    expect(t.floor(p.hi + 1)).toBe(x.id);
+    expect(t.ceil(p.hi + 1)).toBe(x.id);
+    expect(t.prev(x.id)).toBe(p.id);
+    expect(t.next(x.id)).toBe(s.id);
+    expect(t.gap(x.id)).toBe(0);
+    expect(t.gap(s.id)).toBe(s.lo - x.hi - 1);
+    check(t, ref, rnd, orders);
+    // no hole next to the insert: the entries up to the nearest one move (up: between nodes 1 and
+    // 2, nearest the run; down: between nodes 45 and 46, nearest node 40's hole)
+    put(ref[at(2000)].hi + 2, ref[at(2000)].hi + 3);
+    put(46_500, 46_510);
+    expect(t.shape()).toEqual({ height: 0, leaves: 1, slots: 50, holes: 2 });
+    check(t, ref, rnd, orders);
+    // the first and last entries go with the holes next to them: a leaf's ends are never holes
+    del(1);
+    expect(t.shape().holes).toBe(3);
+    del(0);
+    expect(t.shape()).toEqual({ height: 0, leaves: 1, slots: 48, holes: 2 });
+    del(ref.length - 2);
+    del(ref.length - 1);
+    expect(t.shape()).toEqual({ height: 0, leaves: 1, slots: 46, holes: 2 });
+    check(t, ref, rnd, orders);
+    // more holes than entries: the leaf is compacted (46 slots: at the 24th hole)
+    for (let n = 0; n < 21; n++) del(1 + (rnd() % (ref.length - 2)));
+    expect(t.shape()).toEqual({ height: 0, leaves: 1, slots: 46, holes: 23 });
+    check(t, ref, rnd, orders);
+    del(1 + (rnd() % (ref.length - 2)));
+    expect(t.shape()).toEqual({ height: 0, leaves: 1, slots: 22, holes: 0 });
+    check(t, ref, rnd, orders);
+    const ranges: Array<[number, number]> = [];
+    t.forEachRange((lo, hi) => ranges.push([lo, hi]));
+    expect(ranges).toEqual(ref.map((e) => [e.lo, e.hi]));
+
+    // a full leaf with a hole takes an insert without a split; with none it splits
+    const u = new IovaTree();
+    for (let i = 0; i < LEAF; i++) u.insert(u.newNode(1000 * (i + 1), 1000 * (i + 1) + 9, 0));
+    u.remove(u.find(20_000));
+    expect(u.shape()).toEqual({ height: 0, leaves: 1, slots: LEAF, holes: 1 });
+    u.insert(u.newNode(5500, 5509, 0));
+    expect(u.shape()).toEqual({ height: 0, leaves: 1, slots: LEAF, holes: 0 });
+    u.insert(u.newNode(7500, 7509, 0));
+    expect(u.shape().leaves).toBe(2);
+    expect(u.size).toBe(LEAF + 1);
+    const los: number[] = [];
+    u.forEachRange((lo) => los.push(lo));
+    expect(los).toEqual([...Array.from({ length: LEAF }, (_, i) => 1000 * (i + 1)).filter((v) => v !== 20_000), 5500, 7500].sort((a, b) => a - b));
   });
 });
