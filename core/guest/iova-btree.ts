@@ -795,38 +795,34 @@ export class IovaTree {
     if (i > 0 && L[bl + i - 1] > L[bh + i - 1]) {
       at = i - 1;
       L[o + L_HOLES] = (L[o + L_HOLES] | 0) - 1;
-    } else if ((L[o + L_HOLES] | 0) === 0) {
-      for (let x = cnt - 1; x >= i; x--) {
-        L[bl + x + 1] = L[bl + x];
-        L[bh + x + 1] = L[bh + x];
-        L[bi + x + 1] = L[bi + x];
-      }
-      L[o + L_N] = cnt + 1;
     } else {
-      // holes are interior (1..cnt - 2), i - 1 is live (above) and so is i: look both ways
-      for (let d = 1; ; d++) {
-        const r = i + d;
-        if (r < cnt - 1 && L[bl + r] > L[bh + r]) {
-          for (let x = r - 1; x >= i; x--) {
-            L[bl + x + 1] = L[bl + x];
-            L[bh + x + 1] = L[bh + x];
-            L[bi + x + 1] = L[bi + x];
-          }
-          break;
+      // the nearest hole, above i (r) or below i - 1 (l): holes are interior (1..cnt - 2), and
+      // i - 1 (above) and i are live; with none, the leaf grows by one (the caller splits a full one)
+      let r = cnt;
+      let l = 0;
+      if ((L[o + L_HOLES] | 0) === 0) L[o + L_N] = cnt + 1;
+      else {
+        for (let d = 1; r === cnt && l === 0; d++) {
+          if (i + d < cnt - 1 && L[bl + i + d] > L[bh + i + d]) r = i + d;
+          else if (i - 1 - d >= 1 && L[bl + i - 1 - d] > L[bh + i - 1 - d]) l = i - 1 - d;
+          else if (i + d >= cnt - 1 && i - 1 - d < 1) throw new Error('iova-btree: a leaf counts a hole it does not have');
         }
-        const l = i - 1 - d;
-        if (l >= 1 && L[bl + l] > L[bh + l]) {
-          for (let x = l; x < i - 1; x++) {
-            L[bl + x] = L[bl + x + 1];
-            L[bh + x] = L[bh + x + 1];
-            L[bi + x] = L[bi + x + 1];
-          }
-          at = i - 1;
-          break;
-        }
-        if (r >= cnt - 1 && l < 1) throw new Error('iova-btree: a leaf counts a hole it does not have');
+        L[o + L_HOLES] = (L[o + L_HOLES] | 0) - 1;
       }
-      L[o + L_HOLES] = (L[o + L_HOLES] | 0) - 1;
+      if (l > 0) {
+        for (let x = l; x < i - 1; x++) {
+          L[bl + x] = L[bl + x + 1];
+          L[bh + x] = L[bh + x + 1];
+          L[bi + x] = L[bi + x + 1];
+        }
+        at = i - 1;
+      } else {
+        for (let x = r - 1; x >= i; x--) {
+          L[bl + x + 1] = L[bl + x];
+          L[bh + x + 1] = L[bh + x];
+          L[bi + x + 1] = L[bi + x];
+        }
+      }
     }
     L[bl + at] = this.arg[ARG_NLO];
     L[bh + at] = this.arg[ARG_NHI];
