@@ -382,16 +382,12 @@ export class IovaTree {
     for (let d = this.height; d > 0; d--) {
       const o = t * R;
       const mb = o + I_MIN;
-      const kb = o + I_KID;
-      let i = (I[o + I_N] | 0) - 1;
-      // each step also loads its kid: the kid's line is then on its way with the keys' lines, not
-      // one cache miss after them (a cold inner node cost two misses in a row)
-      let kid = I[kb + i];
-      while (i > 0 && I[mb + i] > key) {
-        i--;
-        kid = I[kb + i];
-      }
-      t = kid | 0;
+      const n = I[o + I_N] | 0;
+      // the kid's index is the count of min keys <= key after the first: a sum of comparisons, with
+      // no branch to mispredict where a scan from either end stops
+      let i = 0;
+      for (let c = 1; c < n; c++) i += +(I[mb + c] <= key);
+      t = I[o + I_KID + i] | 0;
     }
     touchLeaf(this.L, t * LR, this.sink);
     this.search(t * LR);
