@@ -39,12 +39,12 @@
  *    above it reads h as its predecessor's pfn_hi); steps skip holes, and a leaf's first and last
  *    entries are never holes, so a step never leaves the leaf over one and L_PHI stays exact. An
  *    insert next to a hole takes it, so the tree path's common pair (a free, then the allocation
- *    that reuses its gap) moves no entry where it moved ~28 of the three blocks twice; else the
- *    entries up to the nearest hole move. A leaf with more holes than entries is compacted. A
+ *    that reuses its gap) moves no entry, where it moved ~14 twice; else the entries up to the
+ *    nearest hole move. A leaf with more holes than entries is compacted. A
  *    hole needs h + 1 exact, h below 2^53: IovaDomain's pfns are below 2^52, and its anchor (2^64)
  *    is the last node, with no hole above it; a removal right above a node whose pfn_hi is 2^53 or
  *    more moves the entries instead. At 300K live under the bench's churn, 78 % of the inserts
- *    take a hole, and a pair moves ~4.5 entries where it moved ~56.
+ *    take a hole, and a pair moves ~4.5 entries where it moved ~29.
  */
 
 import {
