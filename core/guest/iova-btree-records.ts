@@ -20,24 +20,36 @@ export const MAX_CAPS = 8;
 export const AGG = 1 + MAX_CAPS;
 
 // Leaf record: n (entries and holes), prev, next, parent, index in the parent (a hint: see
-// kidIndex), the leaf's own aggregates (AGG slots), its hole count (holes: see IovaTree), then the
-// hi, lo and id blocks. The slot just before the hi block (L_PHI) holds pfn_hi of the last entry
-// of the leaves before this one (-1 for the first leaf), so an entry's gap is derived, never
-// stored: gap(i) = lo[i] - hi[i - 1] - 1 for every i, 0 included (a stored gap block was a quarter
-// of the lines a cold leaf loads and a pair shifts). The record is 184 doubles (23 cache lines); a
-// cold leaf costs the lines of its n slots, not of its capacity.
+// kidIndex), the leaf's own aggregates (AGG slots), its hole count (holes: see IovaTree) with the
+// count of entries that have an id slot (see XR) above it, then the hi and lo blocks. The slot
+// just before the hi block (L_PHI) holds pfn_hi of the last entry of the leaves before this one
+// (-1 for the first leaf), so an entry's gap is derived, never stored: gap(i) = lo[i] - hi[i - 1]
+// - 1 for every i, 0 included (a stored gap block was a quarter of the lines a cold leaf loads and
+// a pair shifts). The record is 128 doubles (16 cache lines); a cold leaf costs the lines of its n
+// slots, not of its capacity.
 export const L_N = 0;
 export const L_PREV = 1;
 export const L_NEXT = 2;
 export const L_PAR = 3;
 export const L_PIX = 4;
 export const L_AGG = 5;
+/** Holes (the low 8 bits: at most LEAF) + SIDE_UNIT * the entries with an id slot (see XR). */
 export const L_HOLES = L_AGG + AGG;
+/** The side count's unit in L_HOLES: the slot is >= SIDE_UNIT exactly when the leaf keeps id slots. */
+export const SIDE_UNIT = 256;
 export const L_PHI = L_HOLES + 1; // 16 header slots, two cache lines
 export const L_HI = L_PHI + 1;
 export const L_LO = L_HI + LEAF;
-export const L_ID = L_LO + LEAF;
-export const LR = L_ID + LEAF;
+export const LR = L_LO + LEAF;
+/**
+ * Doubles per leaf in the side pool (IovaTree.X, leaf handle h at h * XR): the id block, one slot
+ * per entry, id + flags * FLAG_UNIT. Most entries have neither (the allocator's nodes get an id
+ * only when a look-up returns one: see IovaTree.insertRangeBeforeHere), so the block lives outside
+ * the record and is kept only while the leaf counts an entry with one: a leaf without reads and
+ * moves none of it, and a cold leaf loads the lines of two blocks, not three (the id block was a
+ * third of a leaf's lines, and the free read one of them for the node's flags).
+ */
+export const XR = LEAF;
 // Inner record: n, parent, index in the parent (a hint: see kidIndex), kids, minKey, then agg as one column of FAN
 // children per slot (a slot's scan over the children reads one run of doubles), for the slots the
 // tree maintains only (see innerStride).
@@ -399,7 +411,7 @@ export function leafUpper(L: Float64Array, o: number, arg: Float64Array): number
 
 /**
  * Loads one double of every cache line of the leaf at o that holds its entries (n of each of the
- * three blocks, and L_PHI before the hi block), with no dependence between the loads: for a leaf
+ * two blocks, and L_PHI before the hi block), with no dependence between the loads: for a leaf
  * a walk has just reached (its lines likely cold), the misses then overlap, where the search, the
  * shift of a removal or an insert and the aggregates' pass would otherwise wait for them one after
  * another. The sum goes into sink[0], so the loads are kept.
@@ -409,7 +421,7 @@ export function touchLeaf(L: Float64Array, o: number, sink: Float64Array): void 
   if (n === 0) return;
   const F = LEAF;
   let s = 0;
-  for (let b = o + L_HI, e = o + L_ID + F; b < e; b += F) {
+  for (let b = o + L_HI, e = o + L_LO + F; b < e; b += F) {
     for (let x = 0; x < n; x += 8) s += L[b + x];
     s += L[b + n - 1];
   }

@@ -1,10 +1,11 @@
 /**
  * The ordered set of `struct iova` nodes behind IovaDomain (iova.ts), as a B+tree: the kernel's
  * `iovad->rbroot` (drivers/iommu/iova.c) keyed by pfn_lo, with leaves of up to LEAF entries
- * (sorted hi, lo and node id, linked both ways; an entry's gap is derived from the pfn_hi below
- * it) under inner nodes of up to FAN children. Every inner node keeps, per child, the largest gap
- * below an entry and the largest block each indexed alignment can place in a gap (see capIndex),
- * so the allocator's top-down walk jumps to the entry where the kernel's `rb_prev` walk stops.
+ * (sorted hi and lo, linked both ways; an entry's gap is derived from the pfn_hi below it; node
+ * ids and flags, which few entries have, in a side block: see XR) under inner nodes of up to FAN
+ * children. Every inner node keeps, per child, the largest gap below an entry and the largest
+ * block each indexed alignment can place in a gap (see capIndex), so the allocator's top-down
+ * walk jumps to the entry where the kernel's `rb_prev` walk stops.
  * With 300K live nodes (leaves hold LEAF / 2 entries after a split or a sequential fill, see
  * splitLeaf) the tree has 3 inner levels that mostly stay in cache: a lookup misses on one leaf,
  * where a binary tree misses on every level below the cache. Each leaf keeps its own aggregates,
@@ -20,9 +21,9 @@
  *
  * Node ids are small integers (0 is NIL); an id stays valid while its node is in the tree (its
  * entry may move between leaves). A node is found from its id by a descent on its pfn_lo. A node
- * inserted by insertRangeBeforeHere gets its id only when a look-up first returns it: the
- * allocator's hot path (IovaDomain, which knows its nodes by pfn_lo, keys being unique) uses the
- * id-less look-ups (holds, hasPrev, hasNext, fits, ceilLo) and never makes one.
+ * inserted by insertRange or insertRangeBeforeHere gets its id only when a look-up first returns
+ * it: the allocator's hot path (IovaDomain, which knows its nodes by pfn_lo, keys being unique)
+ * uses the id-less look-ups (holds, hasPrev, hasNext, fits, ceilLo) and never makes one.
  *
  * Invariants:
  *  - entries never overlap; pfn_lo keys are unique, so in-order by pfn_lo is in-order by pfn_hi;
@@ -62,8 +63,9 @@ import {
   L_HI,
   L_PHI,
   L_HOLES,
-  L_ID,
   LR,
+  XR,
+  SIDE_UNIT,
   I_N,
   I_PAR,
   I_PIX,
@@ -97,9 +99,10 @@ import {
 export const NIL = 0;
 
 /**
- * A leaf's id slot holds id + flags * FLAG_UNIT (ids stay below 2^31, flags below 2^20: exact in
- * a double), so `slot | 0` is the id and the free path reads a node's flags from the leaf line it
- * has already loaded. Id NIL in a slot: the node has no id yet (see insertRangeBeforeHere).
+ * An entry's id slot (in its leaf's side block: see XR) holds id + flags * FLAG_UNIT (ids stay
+ * below 2^31, flags below 2^20: exact in a double), so `slot | 0` is the id and the free path
+ * reads a node's flags without its record. Slot 0: the node has no id yet and no flags (see
+ * insertRangeBeforeHere); a leaf none of whose entries has a slot keeps no side block.
  */
 const FLAG_UNIT = 2 ** 32;
 
@@ -107,6 +110,8 @@ const FLAG_UNIT = 2 ** 32;
 export class IovaTree {
   private rec = new Float64Array(1024 * 4); // per id: lo, hi, flags, unused
   private L = new Float64Array(64 * LR);
+  /** The leaves' side blocks (XR doubles per leaf handle): read only where L_HOLES counts a slot. */
+  private X = new Float64Array(64 * XR);
   /** Doubles per inner record: innerStride(1 + nCaps). */
   private ir = innerStride(1);
   private I = new Float64Array(8 * innerStride(1));
@@ -166,7 +171,7 @@ export class IovaTree {
   /** Sets the caller-owned flags of node x (in its record, and in its leaf entry when x is in the tree). */
   setFlags(x: number, f: number): void {
     this.rec[x * 4 + 2] = f;
-    if (this.find(this.rec[x * 4]) === x) this.L[this.lo_ + L_ID + this.li] = x + f * FLAG_UNIT;
+    if (this.find(this.rec[x * 4]) === x) this.setSlot(this.lo_, this.li, x + f * FLAG_UNIT);
   }
 
   // The "here" accessors read the entry the last look-up (find, floor, ...) stopped at, from its
@@ -202,8 +207,8 @@ export class IovaTree {
   private gapAt(o: number, i: number): number {
     return this.L[o + L_LO + i] - this.L[o + L_HI + i - 1] - 1;
   }
-  /** Flags of that entry (kept in its leaf's id slot, above the id: see FLAG_UNIT). */
-  hereFlags(): number { return Math.floor(this.L[this.lo_ + L_ID + this.li] / FLAG_UNIT); }
+  /** Flags of that entry (kept in its id slot, above the id: see FLAG_UNIT). */
+  hereFlags(): number { return Math.floor(this.slotAt(this.lo_, this.li) / FLAG_UNIT); }
   /** rb_next of that entry, or NIL; its pfn_lo and pfn_hi then in nextLo and nextHi. */
   hereNext(): number {
     return this.hasNext() ? this.idAt(this.nextO, this.nextI) : NIL;
@@ -239,16 +244,36 @@ export class IovaTree {
   // The id of entry i of the leaf at o, assigned now if it has none (insertRangeBeforeHere): a
   // node's id and record are made only when someone asks for the node by id.
   private idAt(o: number, i: number): number {
-    const id = this.L[o + L_ID + i] | 0; // ToInt32 drops the flags (multiples of 2^32)
+    const id = this.slotAt(o, i) | 0; // ToInt32 drops the flags (multiples of 2^32)
     return id !== NIL ? id : this.assignId(o, i);
   }
 
   private assignId(o: number, i: number): number {
     const L = this.L;
-    const flags = Math.floor(L[o + L_ID + i] / FLAG_UNIT);
+    const flags = Math.floor(this.slotAt(o, i) / FLAG_UNIT);
     const id = this.newNode(L[o + L_LO + i], L[o + L_HI + i], flags);
-    L[o + L_ID + i] = id + flags * FLAG_UNIT;
+    this.setSlot(o, i, id + flags * FLAG_UNIT);
     return id;
+  }
+
+  // Offset of the side block of the leaf at record offset o in X.
+  private xb(o: number): number {
+    return ((o / LR) | 0) * XR;
+  }
+
+  // The id slot of entry i of the leaf at o (id + flags * FLAG_UNIT; 0 where the leaf keeps none).
+  private slotAt(o: number, i: number): number {
+    return this.L[o + L_HOLES] >= SIDE_UNIT ? this.X[this.xb(o) + i] : 0;
+  }
+
+  // Sets the id slot of entry i (i < n) of the leaf at o to v != 0, counting it when it was 0. The
+  // leaf's first slot clears its side block: the block is kept only while the count is > 0.
+  private setSlot(o: number, i: number, v: number): void {
+    const L = this.L;
+    const b = this.xb(o);
+    if (L[o + L_HOLES] < SIDE_UNIT) this.X.fill(0, b, b + XR);
+    if (this.X[b + i] === 0) L[o + L_HOLES] += SIDE_UNIT;
+    this.X[b + i] = v;
   }
 
   /** pfn_lo of the node hereNext or hasNext found last, or of the successor removeHere reported. */
@@ -332,6 +357,7 @@ export class IovaTree {
     else {
       h = this.lCount++;
       if ((h + 1) * LR > this.L.length) this.L = grow(this.L);
+      if ((h + 1) * XR > this.X.length) this.X = grow(this.X);
     }
     const o = h * LR;
     this.L[o + L_N] = 0;
@@ -738,13 +764,26 @@ export class IovaTree {
     this.insertArg(n + this.rec[n * 4 + 2] * FLAG_UNIT);
   }
 
+  /**
+   * insert() of a new node [lo, hi] with no flags and no id (as insertRangeBeforeHere, located by
+   * its pfn_lo): the node gets an id only when a look-up that returns ids first returns it. An
+   * allocator's top-down fill inserts every node this way (each below the lowest one, where the
+   * walk has no gap to insert before): with ids, every leaf would keep a side block, a line of
+   * another page on every look-up of its entries. [lo, hi] must not overlap a node in the tree.
+   */
+  insertRange(lo: number, hi: number): void {
+    this.arg[ARG_NLO] = lo;
+    this.arg[ARG_NHI] = hi;
+    this.insertArg(NIL);
+  }
+
   // insert() of the node [arg[ARG_NLO], arg[ARG_NHI]] whose leaf id slot is `slot` (id + flags *
   // FLAG_UNIT; id NIL: none yet).
   private insertArg(slot: number): void {
     const lo = this.arg[ARG_NLO];
     const hi = this.arg[ARG_NHI];
     this.locate(lo);
-    if ((this.L[this.lo_ + L_N] | 0) === LEAF && (this.L[this.lo_ + L_HOLES] | 0) === 0) {
+    if ((this.L[this.lo_ + L_N] | 0) === LEAF && ((this.L[this.lo_ + L_HOLES] | 0) & 255) === 0) {
       this.splitLeaf((this.lo_ / LR) | 0);
       this.locate(lo);
     }
@@ -780,49 +819,51 @@ export class IovaTree {
   // and the allocation that reuses its gap (the tree path's common pair) move no entry. Else the
   // entries between i and the nearest hole move one index toward it; a leaf without holes (not
   // full: the caller splits a full one) moves i..cnt-1 up. L_PHI of the next leaf is the caller's
-  // to set. One loop over the three blocks per move (copyWithin is a runtime call: ~40 ns each),
-  // block offsets in locals (an imported constant is a context load, with checks, on every use).
+  // to set. One loop over the two blocks per move (copyWithin is a runtime call: ~40 ns each),
+  // block offsets in locals (an imported constant is a context load, with checks, on every use);
+  // the side block, where the leaf keeps one, moves with them.
   private place(o: number, i: number, cnt: number, slot: number): number {
     const L = this.L;
     const bl = o + L_LO;
     const bh = o + L_HI;
-    const bi = o + L_ID;
+    const side = L[o + L_HOLES] >= SIDE_UNIT;
     let at = i;
     if (i > 0 && L[bl + i - 1] > L[bh + i - 1]) {
       at = i - 1;
-      L[o + L_HOLES] = (L[o + L_HOLES] | 0) - 1;
+      L[o + L_HOLES] -= 1;
     } else {
       // the nearest hole, above i (r) or below i - 1 (l): holes are interior (1..cnt - 2), and
       // i - 1 (above) and i are live; with none, the leaf grows by one (the caller splits a full one)
       let r = cnt;
       let l = 0;
-      if ((L[o + L_HOLES] | 0) === 0) L[o + L_N] = cnt + 1;
+      if (((L[o + L_HOLES] | 0) & 255) === 0) L[o + L_N] = cnt + 1;
       else {
         for (let d = 1; r === cnt && l === 0; d++) {
           if (i + d < cnt - 1 && L[bl + i + d] > L[bh + i + d]) r = i + d;
           else if (i - 1 - d >= 1 && L[bl + i - 1 - d] > L[bh + i - 1 - d]) l = i - 1 - d;
           else if (i + d >= cnt - 1 && i - 1 - d < 1) throw new Error('iova-btree: a leaf counts a hole it does not have');
         }
-        L[o + L_HOLES] = (L[o + L_HOLES] | 0) - 1;
+        L[o + L_HOLES] -= 1;
       }
       if (l > 0) {
         for (let x = l; x < i - 1; x++) {
           L[bl + x] = L[bl + x + 1];
           L[bh + x] = L[bh + x + 1];
-          L[bi + x] = L[bi + x + 1];
         }
+        if (side) this.X.copyWithin(this.xb(o) + l, this.xb(o) + l + 1, this.xb(o) + i);
         at = i - 1;
       } else {
         for (let x = r - 1; x >= i; x--) {
           L[bl + x + 1] = L[bl + x];
           L[bh + x + 1] = L[bh + x];
-          L[bi + x + 1] = L[bi + x];
         }
+        if (side) this.X.copyWithin(this.xb(o) + i + 1, this.xb(o) + i, this.xb(o) + r);
       }
     }
     L[bl + at] = this.arg[ARG_NLO];
     L[bh + at] = this.arg[ARG_NHI];
-    L[bi + at] = slot;
+    if (side) this.X[this.xb(o) + at] = 0; // a new entry: no slot counted yet
+    if (slot !== 0) this.setSlot(o, at, slot);
     return at;
   }
 
@@ -859,7 +900,7 @@ export class IovaTree {
     const o = this.lo_;
     const i = this.li;
     const cnt = (L[o + L_N] | 0);
-    if (cnt === LEAF && (L[o + L_HOLES] | 0) === 0) {
+    if (cnt === LEAF && ((L[o + L_HOLES] | 0) & 255) === 0) {
       this.insertArg(slot); // a split: the general path
       return;
     }
@@ -895,7 +936,18 @@ export class IovaTree {
     const m = cnt - half;
     move(L, ro + L_LO, o + L_LO + half, m);
     move(L, ro + L_HI, o + L_HI + half, m);
-    move(L, ro + L_ID, o + L_ID + half, m);
+    if (L[o + L_HOLES] >= SIDE_UNIT) {
+      // a full leaf has no holes: L_HOLES is the side count alone
+      const X = this.X;
+      const b = this.xb(o);
+      const rb = this.xb(ro);
+      move(X, rb, b + half, m);
+      const all = L[o + L_HOLES];
+      let sl = 0;
+      for (let x = 0; x < half; x++) if (X[b + x] !== 0) sl += SIDE_UNIT;
+      L[o + L_HOLES] = sl;
+      L[ro + L_HOLES] = all - sl;
+    }
     L[ro + L_PHI] = L[o + L_HI + half - 1];
     L[ro + L_N] = m;
     L[o + L_N] = half;
@@ -999,18 +1051,21 @@ export class IovaTree {
     const i = this.li;
     const bl = o + L_LO;
     const bh = o + L_HI;
-    const bi = o + L_ID;
+    const side = L[o + L_HOLES] >= SIDE_UNIT;
+    const xb = side ? this.xb(o) : 0;
     const predHi = L[bh + i - 1]; // the live entry below's (a hole carries it), L_PHI for i = 0
     const cnt = (L[o + L_N] | 0);
     const rLo = L[bl + i];
     const rG = rLo - predHi - 1;
-    const n = L[bi + i] | 0;
+    const slot = side ? this.X[xb + i] : 0;
+    const n = slot | 0;
+    if (slot !== 0) L[o + L_HOLES] -= SIDE_UNIT;
     let left: number; // slots left in the leaf
     if (i === cnt - 1) {
       // the last entry goes with the holes right below it (a leaf's last entry is live)
       let m = i;
       while (m > 0 && L[bl + m - 1] > L[bh + m - 1]) m--;
-      L[o + L_HOLES] = (L[o + L_HOLES] | 0) - (i - m);
+      L[o + L_HOLES] -= i - m;
       L[o + L_N] = m;
       left = m;
       // The successor is the next leaf's first entry: its gap absorbs the removed node and its
@@ -1025,13 +1080,12 @@ export class IovaTree {
         // above it (they carried its pfn_hi); nothing moves (see place)
         L[bl + i] = predHi + 1;
         L[bh + i] = predHi;
-        L[bi + i] = NIL;
         while (L[bl + s] > L[bh + s]) {
           L[bl + s] = predHi + 1;
           L[bh + s] = predHi;
           s++;
         }
-        L[o + L_HOLES] = (L[o + L_HOLES] | 0) + 1;
+        L[o + L_HOLES] += 1;
         left = cnt;
       } else {
         // the first entry (a leaf's first entry is live; or a pfn_hi at 2^53 and above, where
@@ -1041,9 +1095,9 @@ export class IovaTree {
         for (let x = i, e = cnt - k; x < e; x++) {
           L[bl + x] = L[bl + x + k];
           L[bh + x] = L[bh + x + k];
-          L[bi + x] = L[bi + x + k];
         }
-        L[o + L_HOLES] = (L[o + L_HOLES] | 0) - (k - 1);
+        if (side) move(this.X, xb + i, xb + i + k, cnt - k - i);
+        L[o + L_HOLES] -= k - 1;
         L[o + L_N] = cnt - k;
         left = cnt - k;
         s = i;
@@ -1054,7 +1108,7 @@ export class IovaTree {
       this.nextLo = sLo;
       this.nextHi = L[bh + s];
       this.raise(o, sLo, sLo - predHi - 1);
-      if ((L[o + L_HOLES] | 0) * 2 > left) left = this.compact(o);
+      if (((L[o + L_HOLES] | 0) & 255) * 2 > left) left = this.compact(o);
     }
     if (left === 0 && this.height > 0) this.dropLeaf((o / LR) | 0);
     else this.pushLeaf((o / LR) | 0);
@@ -1069,18 +1123,20 @@ export class IovaTree {
     const L = this.L;
     const bl = o + L_LO;
     const bh = o + L_HI;
-    const bi = o + L_ID;
+    const side = L[o + L_HOLES] >= SIDE_UNIT;
+    const X = this.X;
+    const xb = side ? this.xb(o) : 0;
     const cnt = (L[o + L_N] | 0);
     let w = 0;
     for (let x = 0; x < cnt; x++) {
       if (L[bl + x] > L[bh + x]) continue;
       L[bl + w] = L[bl + x];
       L[bh + w] = L[bh + x];
-      L[bi + w] = L[bi + x];
+      if (side) X[xb + w] = X[xb + x];
       w++;
     }
     L[o + L_N] = w;
-    L[o + L_HOLES] = 0;
+    L[o + L_HOLES] -= (L[o + L_HOLES] | 0) & 255;
     this.li = -1;
     return w;
   }
@@ -1214,7 +1270,7 @@ export class IovaTree {
       const o = h * LR;
       for (let i = 0; i < (this.L[o + L_N] | 0); i++) {
         if (this.L[o + L_LO + i] > this.L[o + L_HI + i]) continue; // a hole
-        visit(this.L[o + L_LO + i], this.L[o + L_HI + i], Math.floor(this.L[o + L_ID + i] / FLAG_UNIT));
+        visit(this.L[o + L_LO + i], this.L[o + L_HI + i], Math.floor(this.slotAt(o, i) / FLAG_UNIT));
       }
     }
   }
@@ -1230,9 +1286,19 @@ export class IovaTree {
     for (let h = this.firstLeaf(); h !== 0; h = (this.L[h * LR + L_NEXT] | 0)) {
       leaves++;
       slots += this.L[h * LR + L_N] | 0;
-      holes += this.L[h * LR + L_HOLES] | 0;
+      holes += (this.L[h * LR + L_HOLES] | 0) & 255;
     }
     return { height: this.height, leaves, slots, holes };
+  }
+
+  /**
+   * Entries whose leaves count an id slot (an id that a look-up made, or flags), over the whole
+   * tree, from the leaves' side counts (see XR): for tests and footprint reports.
+   */
+  slotted(): number {
+    let n = 0;
+    for (let h = this.firstLeaf(); h !== 0; h = (this.L[h * LR + L_NEXT] | 0)) n += Math.floor(this.L[h * LR + L_HOLES] / SIDE_UNIT);
+    return n;
   }
 
   /** Empties the tree (every id becomes free; indexed orders stay indexed). */

@@ -192,7 +192,7 @@ export class IovaDomain {
     }
     const pfn = this.dbl[D_PFN];
     if (this.fitInHere) this.t.insertRangeBeforeHere(pfn, pfn + size - 1);
-    else this.t.insert(this.t.newNode(pfn, pfn + size - 1, 0));
+    else this.t.insertRange(pfn, pfn + size - 1);
     // __cached_rbnode_insert_update
     if (pfn + size - 1 < this.dma32BitPfn) {
       this.cached32Lo = pfn;

@@ -315,6 +315,88 @@ describe('IovaTree (B+tree) against a sorted array', () => {
     expect(ids).toEqual(ref.map((x) => x.id));
     check(t, ref, rnd, [order]);
   });
+  it('keeps ids and flags only where a look-up or setFlags gave a node one, through moves, holes, splits and compaction', () => {
+    // insertRange makes no id; find assigns one, setFlags sets flags: those entries' slots live in
+    // their leaf's side block, which the leaf keeps only while it counts one
+    const rnd = mulberry32(57);
+    const t = new IovaTree();
+    interface R { hi: number; id: number; flags: number }
+    const ref = new Map<number, R>(); // pfn_lo -> node (id NIL: none yet)
+    const live: number[] = []; // the pfn_lo of every node, unsorted
+    const free: number[] = [];
+    for (let k = 0; k < 12_000; k++) free.push(k);
+    const add = (): void => {
+      const k = free.splice(rnd() % free.length, 1)[0];
+      const lo = 1000 * (k + 1);
+      const hi = lo + (rnd() % 500);
+      t.insertRange(lo, hi);
+      ref.set(lo, { hi, id: NIL, flags: 0 });
+      live.push(lo);
+    };
+    const los = (): number[] => [...ref.keys()].sort((a, b) => a - b);
+    for (let n = 0; n < 3000; n++) add();
+    // no node has an id yet: the first look-up that returns one makes id 1
+    const first = los()[0];
+    expect(t.find(first)).toBe(1);
+    ref.get(first)!.id = 1;
+    const verify = (): void => {
+      const got: Array<[number, number, number]> = [];
+      t.forEachRange((lo, hi, flags) => got.push([lo, hi, flags]));
+      expect(got).toEqual(los().map((lo) => [lo, ref.get(lo)!.hi, ref.get(lo)!.flags]));
+      for (const [lo, r] of ref) {
+        if (r.id === NIL) continue;
+        expect(t.find(lo + (rnd() % (r.hi - lo + 1)))).toBe(r.id);
+        expect(t.flags(r.id)).toBe(r.flags);
+        expect(t.hereFlags()).toBe(r.flags);
+      }
+      // the leaves count exactly the entries with a slot (those a look-up gave an id)
+      expect(t.slotted()).toBe([...ref.values()].filter((r) => r.id !== NIL).length);
+    };
+    let splits = 0;
+    for (let n = 0; n < 30_000; n++) {
+      // balanced churn, then mostly frees (leaves with more holes than entries are compacted),
+      // then mostly inserts (splits)
+      const op = rnd() % 8;
+      const frees = n < 10_000 ? 3 : n < 14_000 ? 6 : 1;
+      const x = rnd() % live.length;
+      const lo = live[x];
+      if (op < frees) {
+        // free a random node by a pfn inside it (with or without an id)
+        const r = ref.get(lo)!;
+        expect(t.holds(lo + (rnd() % (r.hi - lo + 1)))).toBe(true);
+        expect(t.hereFlags()).toBe(r.flags);
+        t.removeHere();
+        ref.delete(lo);
+        live[x] = live[live.length - 1];
+        live.pop();
+        free.push(lo / 1000 - 1);
+      } else if (op < 6 || (frees === 6 && op === 6)) {
+        const leaves = t.shape().leaves;
+        add();
+        if (t.shape().leaves > leaves) splits++;
+      } else {
+        // a look-up that returns an id, and sometimes flags
+        const r = ref.get(lo)!;
+        const id = t.find(lo);
+        if (r.id === NIL) {
+          expect(id).not.toBe(NIL);
+          expect([...ref.values()].some((x) => x.id === id)).toBe(false);
+          r.id = id;
+        } else expect(id).toBe(r.id);
+        if (op === 7) {
+          r.flags = 1 + (rnd() % 7);
+          t.setFlags(id, r.flags);
+        }
+      }
+      if (n % 5000 === 4999) verify();
+    }
+    verify();
+    expect(splits).toBeGreaterThan(0);
+    // most nodes were freed and re-made by now; holes and compactions happened along the way
+    expect([...ref.values()].filter((r) => r.id !== NIL).length).toBeGreaterThan(300);
+    expect([...ref.values()].filter((r) => r.id === NIL).length).toBeGreaterThan(300);
+  });
+
   it('leaves a hole where a node leaves the inside of a leaf, fills it on insert, and answers every query across holes', () => {
     const rnd = mulberry32(41);
     const t = new IovaTree();
