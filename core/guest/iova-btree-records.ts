@@ -10,9 +10,12 @@
  * leaf splits only after its count has drifted up by LEAF / 2 net inserts. Fewer entries per leaf
  * make each pair's work in it (search, shifts, the aggregates' pass) and its cold lines fewer, and
  * splits more frequent: at 300K live in the bench, 28 entries of 56 beat 40 of 80 by ~7 % on the
- * p99.9 of a pair and 24 of 48 by ~6 %, with about one split in 3M pairs; 16 of 32 lose.
+ * p99.9 of a pair and 24 of 48 by ~6 % (before holes; one split in 3M pairs). With holes, which
+ * made a pair's moves few, and ids out of the record, 20 of 40 beat 28 of 56 by ~5 % (median of
+ * 16 interleaved rounds; 3 splits, 363 dropped leaves and 991 compactions in 1.2M pairs), 16 of 32
+ * and 24 of 48 by ~2-3 %.
  */
-export const LEAF = 56;
+export const LEAF = 40;
 export const FAN = 32;
 /** Alignment orders with an exact index; further orders fall back to the gap index (still exact, slower). */
 export const MAX_CAPS = 8;
@@ -25,7 +28,7 @@ export const AGG = 1 + MAX_CAPS;
 // just before the hi block (L_PHI) holds pfn_hi of the last entry of the leaves before this one
 // (-1 for the first leaf), so an entry's gap is derived, never stored: gap(i) = lo[i] - hi[i - 1]
 // - 1 for every i, 0 included (a stored gap block was a quarter of the lines a cold leaf loads and
-// a pair shifts). The record is 128 doubles (16 cache lines); a cold leaf costs the lines of its n
+// a pair shifts). The record is 96 doubles (12 cache lines); a cold leaf costs the lines of its n
 // slots, not of its capacity.
 export const L_N = 0;
 export const L_PREV = 1;
