@@ -40,6 +40,11 @@ export const L_AGG = 5;
 export const L_HOLES = L_AGG + AGG;
 /** The side count's unit in L_HOLES: the slot is >= SIDE_UNIT exactly when the leaf keeps id slots. */
 export const SIDE_UNIT = 256;
+
+/** The holes of the leaf at record offset o (L_HOLES's low 8 bits). */
+export function holesOf(L: Float64Array, o: number): number {
+  return (L[o + L_HOLES] | 0) & 255;
+}
 export const L_PHI = L_HOLES + 1; // 16 header slots, two cache lines
 export const L_HI = L_PHI + 1;
 export const L_LO = L_HI + LEAF;

@@ -66,6 +66,7 @@ import {
   LR,
   XR,
   SIDE_UNIT,
+  holesOf,
   I_N,
   I_PAR,
   I_PIX,
@@ -783,7 +784,7 @@ export class IovaTree {
     const lo = this.arg[ARG_NLO];
     const hi = this.arg[ARG_NHI];
     this.locate(lo);
-    if ((this.L[this.lo_ + L_N] | 0) === LEAF && ((this.L[this.lo_ + L_HOLES] | 0) & 255) === 0) {
+    if ((this.L[this.lo_ + L_N] | 0) === LEAF && holesOf(this.L, this.lo_) === 0) {
       this.splitLeaf((this.lo_ / LR) | 0);
       this.locate(lo);
     }
@@ -827,6 +828,7 @@ export class IovaTree {
     const bl = o + L_LO;
     const bh = o + L_HI;
     const side = L[o + L_HOLES] >= SIDE_UNIT;
+    const xb = side ? this.xb(o) : 0;
     let at = i;
     if (i > 0 && L[bl + i - 1] > L[bh + i - 1]) {
       at = i - 1;
@@ -836,7 +838,7 @@ export class IovaTree {
       // i - 1 (above) and i are live; with none, the leaf grows by one (the caller splits a full one)
       let r = cnt;
       let l = 0;
-      if (((L[o + L_HOLES] | 0) & 255) === 0) L[o + L_N] = cnt + 1;
+      if (holesOf(L, o) === 0) L[o + L_N] = cnt + 1;
       else {
         for (let d = 1; r === cnt && l === 0; d++) {
           if (i + d < cnt - 1 && L[bl + i + d] > L[bh + i + d]) r = i + d;
@@ -850,19 +852,19 @@ export class IovaTree {
           L[bl + x] = L[bl + x + 1];
           L[bh + x] = L[bh + x + 1];
         }
-        if (side) this.X.copyWithin(this.xb(o) + l, this.xb(o) + l + 1, this.xb(o) + i);
+        if (side) this.X.copyWithin(xb + l, xb + l + 1, xb + i);
         at = i - 1;
       } else {
         for (let x = r - 1; x >= i; x--) {
           L[bl + x + 1] = L[bl + x];
           L[bh + x + 1] = L[bh + x];
         }
-        if (side) this.X.copyWithin(this.xb(o) + i + 1, this.xb(o) + i, this.xb(o) + r);
+        if (side) this.X.copyWithin(xb + i + 1, xb + i, xb + r);
       }
     }
     L[bl + at] = this.arg[ARG_NLO];
     L[bh + at] = this.arg[ARG_NHI];
-    if (side) this.X[this.xb(o) + at] = 0; // a new entry: no slot counted yet
+    if (side) this.X[xb + at] = 0; // a new entry: no slot counted yet
     if (slot !== 0) this.setSlot(o, at, slot);
     return at;
   }
@@ -900,7 +902,7 @@ export class IovaTree {
     const o = this.lo_;
     const i = this.li;
     const cnt = (L[o + L_N] | 0);
-    if (cnt === LEAF && ((L[o + L_HOLES] | 0) & 255) === 0) {
+    if (cnt === LEAF && holesOf(L, o) === 0) {
       this.insertArg(slot); // a split: the general path
       return;
     }
@@ -1108,7 +1110,7 @@ export class IovaTree {
       this.nextLo = sLo;
       this.nextHi = L[bh + s];
       this.raise(o, sLo, sLo - predHi - 1);
-      if (((L[o + L_HOLES] | 0) & 255) * 2 > left) left = this.compact(o);
+      if (holesOf(L, o) * 2 > left) left = this.compact(o);
     }
     if (left === 0 && this.height > 0) this.dropLeaf((o / LR) | 0);
     else this.pushLeaf((o / LR) | 0);
@@ -1136,7 +1138,7 @@ export class IovaTree {
       w++;
     }
     L[o + L_N] = w;
-    L[o + L_HOLES] -= (L[o + L_HOLES] | 0) & 255;
+    L[o + L_HOLES] -= holesOf(L, o);
     this.li = -1;
     return w;
   }
@@ -1286,7 +1288,7 @@ export class IovaTree {
     for (let h = this.firstLeaf(); h !== 0; h = (this.L[h * LR + L_NEXT] | 0)) {
       leaves++;
       slots += this.L[h * LR + L_N] | 0;
-      holes += (this.L[h * LR + L_HOLES] | 0) & 255;
+      holes += holesOf(this.L, h * LR);
     }
     return { height: this.height, leaves, slots, holes };
   }
