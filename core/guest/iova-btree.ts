@@ -35,7 +35,9 @@
  *    minKey[child] the child's smallest pfn_lo; only the root may be an empty leaf or an inner node
  *    with one child after removals (it is collapsed);
  *  - holes: a node removed from inside a leaf leaves its slot as a hole, lo = h + 1 and hi = h
- *    where h is pfn_hi of the live entry below it (lo > hi marks it; ids and flags 0). Searches
+ *    where h is pfn_hi of the live entry below it (lo > hi marks it; its id slot, where the leaf
+ *    keeps a side block, is left as it was and never read: an insert that takes the hole clears
+ *    it, see place). Searches
  *    need no change (the keys stay sorted, a hole's gap is 0 and fits no block, and the entry
  *    above it reads h as its predecessor's pfn_hi); steps skip holes, and a leaf's first and last
  *    entries are never holes, so a step never leaves the leaf over one and L_PHI stays exact. An
