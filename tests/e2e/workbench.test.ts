@@ -222,6 +222,9 @@ describe('the workbench layout in a browser', () => {
     const endpoints = await page.locator('[data-testid=event-row] .ep').allInnerTexts();
     expect(endpoints.length).toBeGreaterThan(0);
     for (const e of endpoints) expect(e.trim()).toBe('nic0 00:03.0');
+    // A filter costs the table no row: the filtered count sits beside the chips, not on a line of its own.
+    await poll(() => page.getByTestId('events-count').innerText()).toMatch(/ of /);
+    expect(await page.getByTestId('events-scroller').evaluate((el) => Math.floor(el.clientHeight / 22))).toBeGreaterThanOrEqual(15);
     await page.getByTestId('filter-endpoint').fill('nic9');
     await poll(() => page.getByTestId('filter-endpoint').getAttribute('class')).toContain('invalid');
     await page.getByTestId('filter-endpoint').fill('');

@@ -11,6 +11,8 @@ import type { EventRow, Method, Params } from '../../core/contract/index.ts';
 
 type Call = { method: Method; params: Record<string, unknown> };
 const calls: Call[] = [];
+/** While set, queryEvents answers only after it resolves (a slow service: the order of replies is the test's). */
+let gate: Promise<void> | null = null;
 const listeners = new Map<string, (p: unknown) => void>();
 /** Events of the fake run: seq i belongs to step i / 10. */
 const TOTAL = 600;
@@ -25,6 +27,7 @@ vi.mock('../../renderer/src/api/index.ts', () => ({
         case 'listRuns':
           return [{ id: 1, name: 'r', file: 'r.yaml', status: 'running', startedAt: '', finishedAt: null, steps: 60, events: 0, failedExpectations: 0, error: null, config: null }];
         case 'queryEvents': {
+          if (gate) await gate;
           const p = params as Params<'queryEvents'>;
           // Endpoint-filtered: odd seqs only.
           const seqs = Array.from({ length: TOTAL }, (_, i) => i).filter((s) => p.endpoint === undefined || s % 2 === 1);
@@ -63,8 +66,9 @@ interface EventsStore {
   scrollTarget: { index: number } | null;
   show(id: number, devices: typeof DEVICES): Promise<void>;
   refresh(): Promise<void>;
-  select(index: number): Promise<void>;
+  select(index: number): Promise<boolean>;
   revealStep(step: number): Promise<boolean>;
+  revealSeq(seq: number): Promise<boolean>;
 }
 interface RunsStore {
   runs: { id: number; events: number }[];
@@ -84,6 +88,7 @@ beforeEach(() => {
   setActivePinia(createPinia());
   calls.length = 0;
   listeners.clear();
+  gate = null;
 });
 
 describe('runs store', () => {
@@ -146,5 +151,69 @@ describe('events store', () => {
     expect(events.selectedIndex).toBeNull();
     expect(events.detail).toBeNull();
     expect(events.scrollTarget?.index).toBe(0);
+  });
+
+  /** Holds queryEvents until the returned function is called. */
+  function hold(): () => void {
+    let release!: () => void;
+    gate = new Promise<void>((r) => (release = r));
+    return () => {
+      gate = null;
+      release();
+    };
+  }
+  const settle = () => new Promise<void>((r) => setTimeout(r, 0));
+
+  it('selects a step revealed while a filter change loads its rows, and the refresh keeps it (the page in flight is awaited, not asked twice)', async () => {
+    const events = useEventsStore();
+    await events.show(1, DEVICES);
+    await events.select(5);
+    const release = hold();
+    events.filter.endpoint = 'nic0';
+    const refreshed = events.refresh();
+    // Step 3's first odd event is seq 31, row 15 of page 0: the page the refresh is loading.
+    const revealed = events.revealStep(3);
+    await settle();
+    release();
+    expect(await revealed).toBe(true);
+    await refreshed;
+    expect([events.selectedIndex, events.selectedSeq, events.selectedStep, events.detail?.seq]).toEqual([15, 31, 3, 31]);
+    expect(events.scrollTarget?.index).toBe(15);
+    const pageLoads = calls.filter((c) => c.method === 'queryEvents' && c.params.endpoint === 0x18 && c.params.offset === 0);
+    expect(pageLoads).toHaveLength(1);
+  });
+
+  it('asks again for a step when a second filter refresh lands between the step\'s index and its row', async () => {
+    const events = useEventsStore();
+    await events.show(1, DEVICES);
+    await events.select(5);
+    const release = hold();
+    events.filter.endpoint = 'nic0';
+    const first = events.refresh();
+    const revealed = events.revealStep(3);
+    await settle();
+    // The debounced search's refresh (same filter) drops the first one's page: row 15 must be read again.
+    events.filter.search = 'MAP';
+    const second = events.refresh();
+    await settle();
+    release();
+    expect(await revealed).toBe(true);
+    await Promise.all([first, second]);
+    expect([events.selectedIndex, events.selectedSeq, events.selectedStep, events.detail?.seq]).toEqual([15, 31, 3, 31]);
+    // Without a step in between, a refresh relocates the selection as before.
+    events.filter.endpoint = '';
+    await events.refresh();
+    expect([events.selectedIndex, events.selectedSeq]).toEqual([31, 31]);
+  });
+
+  it('reveals an event hidden by the filter by clearing the filter, and reports a missing one', async () => {
+    const events = useEventsStore();
+    await events.show(1, DEVICES);
+    events.filter.endpoint = 'nic0';
+    await events.refresh();
+    expect(await events.revealSeq(40)).toBe(true);
+    expect(events.filter.endpoint).toBe('');
+    expect([events.selectedIndex, events.selectedSeq, events.detail?.seq]).toEqual([40, 40, 40]);
+    expect(await events.revealSeq(TOTAL + 5)).toBe(false);
   });
 });

@@ -92,7 +92,8 @@ export const useEventsStore = defineStore('events', () => {
   const detail = shallowRef<EventDetail | null>(null);
   const scrollTarget = ref<ScrollTarget | null>(null);
   let selectGen = 0;
-  const inFlight = new Set<number>();
+  /** Pages loading for the current generation, by page number. */
+  const inFlight = new Map<number, Promise<void>>();
   let generation = 0;
   /** Pages of a search being scanned by the service (the filter bar shows "searching…"). */
   const searching = ref(0);
@@ -120,11 +121,26 @@ export const useEventsStore = defineStore('events', () => {
     return rest;
   }
 
-  async function loadPage(page: number): Promise<void> {
+  /**
+   * Loads page `page` of the current query. A page already loading is not asked twice: the caller
+   * gets the load in flight, so it can wait for the rows. Replies to a query that a filter change
+   * (invalidate) made stale are dropped.
+   */
+  function loadPage(page: number): Promise<void> {
     const q = query(page * PAGE_SIZE, PAGE_SIZE);
-    if (!q || inFlight.has(page)) return;
+    if (!q) return Promise.resolve();
+    const pending = inFlight.get(page);
+    if (pending) return pending;
+    const load = fetchPage(page, q);
+    inFlight.set(page, load);
+    void load.then(() => {
+      if (inFlight.get(page) === load) inFlight.delete(page);
+    });
+    return load;
+  }
+
+  async function fetchPage(page: number, q: Params<'queryEvents'>): Promise<void> {
     const gen = generation;
-    inFlight.add(page);
     if (q.search) searching.value++;
     try {
       let res: Results['queryEvents'];
@@ -144,7 +160,6 @@ export const useEventsStore = defineStore('events', () => {
       if (gen === generation) notices.fail('Could not load events', err);
     } finally {
       if (q.search) searching.value--;
-      if (gen === generation) inFlight.delete(page);
     }
   }
 
@@ -177,7 +192,9 @@ export const useEventsStore = defineStore('events', () => {
 
   /**
    * Re-queries with the current filter. The selected event stays selected (and scrolled to) when
-   * it still matches; otherwise the selection clears and the table starts at the top.
+   * it still matches; otherwise the selection clears and the table starts at the top. A selection
+   * made while the new rows load (a step clicked just after typing in the search) wins: it was
+   * made against the new filter, so this refresh leaves the selection and the scroll to it.
    */
   async function refresh(): Promise<void> {
     invalidate();
@@ -187,16 +204,17 @@ export const useEventsStore = defineStore('events', () => {
       clearSelection();
       return;
     }
-    const seq = selectedSeq.value;
+    const sg = selectGen;
     await loadPage(0);
-    if (gen !== generation) return;
+    if (gen !== generation || sg !== selectGen) return;
+    const seq = selectedSeq.value;
     if (seq === null) {
       scroll(0);
       return;
     }
     const f = filterParams();
     const at = f ? await lab.call('locateEvent', { ...f, seq }).catch(() => null) : null;
-    if (gen !== generation) return;
+    if (gen !== generation || sg !== selectGen) return;
     if (at && at.seq === seq) {
       selectedIndex.value = at.index;
       scroll(at.index);
@@ -219,29 +237,61 @@ export const useEventsStore = defineStore('events', () => {
   }
 
   /**
-   * Selects row `index` of the filtered list (clamped to it), loading its page if needed, and
-   * fetches its detail. `reveal` asks the table to scroll it into view.
+   * How a selection ended: the row is selected; a later selection replaced this one; or the list
+   * changed under it (a filter refresh), so its index names another row now.
    */
-  async function select(index: number, reveal = false): Promise<void> {
-    if (runId.value === null || total.value === 0) return;
+  type Selected = 'ok' | 'superseded' | 'stale';
+
+  /**
+   * Selects row `index` of the filtered list (clamped to it), loading its page if needed, and
+   * fetches its detail. `reveal` asks the table to scroll it into view. Resolves to whether the
+   * row was selected (false: a later selection or a filter change came first).
+   */
+  async function select(index: number, reveal = false): Promise<boolean> {
+    return (await selectAt(index, reveal, generation)) === 'ok';
+  }
+
+  /** select() for an index into the list of generation `gen` (the query an index was read from). */
+  async function selectAt(index: number, reveal: boolean, gen: number): Promise<Selected> {
+    if (runId.value === null || total.value === 0) return 'stale';
     const i = Math.max(0, Math.min(total.value - 1, Math.floor(index)));
-    const gen = ++selectGen;
+    const sg = ++selectGen;
     selectedIndex.value = i;
     if (reveal) scroll(i);
-    let row = rowAt(i);
-    if (!row) {
+    let row = gen === generation ? rowAt(i) : undefined;
+    if (!row && gen === generation) {
       await loadPage(Math.floor(i / PAGE_SIZE));
-      row = rowAt(i);
+      row = gen === generation ? rowAt(i) : undefined;
     }
-    if (gen !== selectGen || !row) return;
+    if (sg !== selectGen) return 'superseded';
+    if (!row) return 'stale';
     selectedSeq.value = row.seq;
     selectedStep.value = row.step;
     const run = runId.value;
     try {
       const d = await lab.call('getEventDetail', { runId: run, seq: row.seq });
-      if (gen === selectGen) detail.value = d;
+      if (sg === selectGen) detail.value = d;
     } catch (err) {
-      if (gen === selectGen) notices.fail('Could not load the event detail', err);
+      if (sg === selectGen) notices.fail('Could not load the event detail', err);
+    }
+    return 'ok';
+  }
+
+  /**
+   * Finds an event with locateEvent under the current filter and selects it; when a filter change
+   * lands between the answer and the row (the index is then another row's), asks again. Resolves
+   * to the outcome, or null when no event matches. Throws what locateEvent throws.
+   */
+  async function locateAndSelect(target: { seq: number } | { step: number }): Promise<Selected | null> {
+    for (let attempt = 0; ; attempt++) {
+      const gen = generation;
+      const f = filterParams();
+      if (!f) return null;
+      const at = await lab.call('locateEvent', { ...f, ...target });
+      if (gen !== generation && attempt < 3) continue;
+      if (!at || ('seq' in target && at.seq !== target.seq)) return null;
+      const r = await selectAt(at.index, true, gen);
+      if (r !== 'stale' || attempt >= 3) return r;
     }
   }
 
@@ -250,13 +300,8 @@ export const useEventsStore = defineStore('events', () => {
    * the current filter). Returns false when no event at or after it matches.
    */
   async function revealStep(step: number): Promise<boolean> {
-    const f = filterParams();
-    if (!f) return false;
     try {
-      const at = await lab.call('locateEvent', { ...f, step });
-      if (!at) return false;
-      await select(at.index, true);
-      return true;
+      return (await locateAndSelect({ step })) === 'ok';
     } catch (err) {
       notices.fail('Could not find the step\'s events', err);
       return false;
@@ -312,18 +357,15 @@ export const useEventsStore = defineStore('events', () => {
    */
   async function revealSeq(seq: number): Promise<boolean> {
     for (let attempt = 0; attempt < 2; attempt++) {
-      const f = filterParams();
-      if (!f) return false;
+      let r: Selected | null;
       try {
-        const at = await lab.call('locateEvent', { ...f, seq });
-        if (at && at.seq === seq) {
-          await select(at.index, true);
-          return true;
-        }
+        r = await locateAndSelect({ seq });
       } catch (err) {
         notices.fail('Could not find the event', err);
         return false;
       }
+      // Found: selected, or the user moved on (superseded) while it loaded.
+      if (r !== null) return true;
       if (attempt === 0) {
         filter.kinds = [];
         filter.domain = '';
