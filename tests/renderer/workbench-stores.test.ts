@@ -164,42 +164,46 @@ describe('events store', () => {
   }
   const settle = () => new Promise<void>((r) => setTimeout(r, 0));
 
-  it('selects a step revealed while a filter change loads its rows, and the refresh keeps it (the page in flight is awaited, not asked twice)', async () => {
+  /**
+   * Seq 5 selected, then, with queryEvents held: the endpoint filter set to nic0 and a refresh
+   * started, and step 3 revealed. Step 3's first odd event is seq 31, row 15 of page 0: the page the
+   * refresh is loading.
+   */
+  async function revealDuringRefresh() {
     const events = useEventsStore();
     await events.show(1, DEVICES);
     await events.select(5);
     const release = hold();
     events.filter.endpoint = 'nic0';
     const refreshed = events.refresh();
-    // Step 3's first odd event is seq 31, row 15 of page 0: the page the refresh is loading.
     const revealed = events.revealStep(3);
     await settle();
+    return { events, release, refreshed, revealed };
+  }
+  const STEP_3 = [15, 31, 3, 31];
+  const selection = (events: EventsStore) => [events.selectedIndex, events.selectedSeq, events.selectedStep, events.detail?.seq];
+
+  it('selects a step revealed while a filter change loads its rows, and the refresh keeps it (the page in flight is awaited, not asked twice)', async () => {
+    const { events, release, refreshed, revealed } = await revealDuringRefresh();
     release();
     expect(await revealed).toBe(true);
     await refreshed;
-    expect([events.selectedIndex, events.selectedSeq, events.selectedStep, events.detail?.seq]).toEqual([15, 31, 3, 31]);
+    expect(selection(events)).toEqual(STEP_3);
     expect(events.scrollTarget?.index).toBe(15);
     const pageLoads = calls.filter((c) => c.method === 'queryEvents' && c.params.endpoint === 0x18 && c.params.offset === 0);
     expect(pageLoads).toHaveLength(1);
   });
 
   it('asks again for a step when a second filter refresh lands between the step\'s index and its row', async () => {
-    const events = useEventsStore();
-    await events.show(1, DEVICES);
-    await events.select(5);
-    const release = hold();
-    events.filter.endpoint = 'nic0';
-    const first = events.refresh();
-    const revealed = events.revealStep(3);
-    await settle();
-    // The debounced search's refresh (same filter) drops the first one's page: row 15 must be read again.
+    const { events, release, refreshed, revealed } = await revealDuringRefresh();
+    // The debounced search's refresh (same rows) drops the first one's page: row 15 must be read again.
     events.filter.search = 'MAP';
     const second = events.refresh();
     await settle();
     release();
     expect(await revealed).toBe(true);
-    await Promise.all([first, second]);
-    expect([events.selectedIndex, events.selectedSeq, events.selectedStep, events.detail?.seq]).toEqual([15, 31, 3, 31]);
+    await Promise.all([refreshed, second]);
+    expect(selection(events)).toEqual(STEP_3);
     // Without a step in between, a refresh relocates the selection as before.
     events.filter.endpoint = '';
     await events.refresh();

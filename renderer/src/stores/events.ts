@@ -297,7 +297,8 @@ export const useEventsStore = defineStore('events', () => {
 
   /**
    * Selects and scrolls to the first event of `step` (or of the next step that has events under
-   * the current filter). Returns false when no event at or after it matches.
+   * the current filter). Returns false when no event at or after it matches, or when another
+   * selection replaced this one while it loaded.
    */
   async function revealStep(step: number): Promise<boolean> {
     try {
